@@ -1,0 +1,180 @@
+//! Reading run files back (for the CLI, reports and tests).
+//!
+//! A run that crashed has no `run_end`: it loads, and [`RunFile::is_complete`] says so. A
+//! truncated last line (no trailing newline, not valid JSON: the writer died mid-line) is
+//! tolerated with a warning; any other malformed line is an error naming the file and line.
+
+use crate::record::{Record, RunEnd, RunStart, SCHEMA, StepRecord, StepSummary};
+use std::path::{Path, PathBuf};
+
+/// Why a run file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The file could not be opened or read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A line is not a valid record.
+    #[error("{path}:{line}: {message}")]
+    Line {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong, naming the field where known.
+        message: String,
+    },
+    /// The first record is not `run_start`.
+    #[error("{path}:1: expected a `run_start` record first; is this a Carina run file?")]
+    NoRunStart {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Written by a newer schema this reader does not understand.
+    #[error(
+        "{path}:1: field `schema`: this file uses schema {found}; this Carina reads schema {SCHEMA}. Upgrade Carina."
+    )]
+    Schema {
+        /// The file.
+        path: PathBuf,
+        /// Schema found.
+        found: u32,
+    },
+}
+
+/// A parsed run file.
+#[derive(Debug, Clone)]
+pub struct RunFile {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The `run_start` record.
+    pub start: RunStart,
+    /// `step` records in file order.
+    pub steps: Vec<StepRecord>,
+    /// `step_summary` records.
+    pub summaries: Vec<StepSummary>,
+    /// `run_end`, absent if the run did not finish.
+    pub end: Option<RunEnd>,
+    /// Problems that did not prevent reading (truncated last line, missing `run_end`).
+    pub warnings: Vec<String>,
+}
+
+impl RunFile {
+    /// Whether the run finished (has a `run_end`).
+    pub fn is_complete(&self) -> bool {
+        self.end.is_some()
+    }
+}
+
+/// Reads and validates a run file.
+pub fn read_run_file(path: impl AsRef<Path>) -> Result<RunFile, ReadError> {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path).map_err(|source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_run_file(&text, path)
+}
+
+/// Parses the text of a run file; `path` is used in messages.
+pub fn parse_run_file(text: &str, path: &Path) -> Result<RunFile, ReadError> {
+    let mut start = None;
+    let mut file = RunFile {
+        path: path.to_path_buf(),
+        start: RunStart {
+            schema: SCHEMA,
+            run_id: String::new(),
+            job: String::new(),
+            host: String::new(),
+            pid: 0,
+            started_at: String::new(),
+            energy_sources: Vec::new(),
+            carbon: crate::carbon::CarbonFactor::world().info(),
+            steps: String::new(),
+            sample_interval_s: 0.0,
+            scope: String::new(),
+            carina_version: String::new(),
+        },
+        steps: Vec::new(),
+        summaries: Vec::new(),
+        end: None,
+        warnings: Vec::new(),
+    };
+    let ends_with_newline = text.ends_with('\n');
+    let lines: Vec<&str> = text.split_terminator('\n').collect();
+    for (i, raw) in lines.iter().enumerate() {
+        let line_no = i + 1;
+        let line = raw.trim_end_matches('\r');
+        if line.trim().is_empty() {
+            continue;
+        }
+        let rec: Record = match serde_json::from_str(line) {
+            Ok(r) => r,
+            Err(e) => {
+                if i + 1 == lines.len() && !ends_with_newline {
+                    file.warnings.push(format!(
+                        "{}:{line_no}: last line is truncated (the writer stopped mid-line); ignored",
+                        path.display()
+                    ));
+                    break;
+                }
+                return Err(ReadError::Line {
+                    path: path.to_path_buf(),
+                    line: line_no,
+                    message: describe(&e),
+                });
+            }
+        };
+        if start.is_none() && !matches!(rec, Record::RunStart(_)) {
+            return Err(ReadError::NoRunStart {
+                path: path.to_path_buf(),
+            });
+        }
+        match rec {
+            Record::RunStart(s) => {
+                if start.is_some() {
+                    return Err(ReadError::Line {
+                        path: path.to_path_buf(),
+                        line: line_no,
+                        message: "a second `run_start` record; one file holds one run".into(),
+                    });
+                }
+                if s.schema > SCHEMA {
+                    return Err(ReadError::Schema {
+                        path: path.to_path_buf(),
+                        found: s.schema,
+                    });
+                }
+                start = Some(s);
+            }
+            Record::Step(s) => file.steps.push(s),
+            Record::StepSummary(s) => file.summaries.push(s),
+            Record::RunEnd(e) => file.end = Some(e),
+            Record::Thread(_) | Record::Unknown => {}
+        }
+    }
+    file.start = start.ok_or_else(|| ReadError::NoRunStart {
+        path: path.to_path_buf(),
+    })?;
+    if file.end.is_none() {
+        file.warnings.push(format!(
+            "{}: no `run_end` record: the run did not finish (crashed or still running); figures are partial",
+            path.display()
+        ));
+    }
+    Ok(file)
+}
+
+/// serde_json's message already names the missing or invalid field; drop its own position,
+/// which counts within the line only.
+fn describe(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    match msg.rfind(" at line ") {
+        Some(p) => format!("{} (column {})", &msg[..p], e.column()),
+        None => msg,
+    }
+}

@@ -1,0 +1,258 @@
+//! Run-file records, schema 1 (see `docs/FORMAT.md`).
+//!
+//! One JSON object per line. Times inside a run are seconds since the run's start; wall-clock
+//! times are RFC 3339 UTC; energy is in joules; emissions in grams CO2e. Readers ignore unknown
+//! fields and unknown `type`s, so fields may be added without a schema change.
+
+use serde::{Deserialize, Serialize};
+
+/// Current schema version written in `run_start.schema`.
+pub const SCHEMA: u32 = 1;
+
+/// Any line of a run file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)]
+pub enum Record {
+    /// First line of every run file.
+    RunStart(RunStart),
+    /// One step instance.
+    Step(StepRecord),
+    /// Aggregate over all instances of one step name, written at the end.
+    StepSummary(StepSummary),
+    /// Last line of a run that finished; absent when the process crashed.
+    RunEnd(RunEnd),
+    /// Names a thread index used by `step.thread`, written when the thread's first step is seen.
+    Thread(ThreadInfo),
+    /// A record type this reader does not know (written by a newer Carina); ignored.
+    #[serde(other)]
+    Unknown,
+}
+
+/// Whether an energy figure was measured by a hardware counter or estimated by a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EnergyKind {
+    /// Read from a hardware energy counter (RAPL, NVML).
+    Measured,
+    /// Computed by a power model from utilisation; see `docs/ENERGY.md`.
+    Estimated,
+}
+
+/// An energy source used by the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnergySource {
+    /// Short name, e.g. `model`, `rapl`, `constant`.
+    pub name: String,
+    /// Measured or estimated.
+    pub kind: EnergyKind,
+    /// Where the numbers come from (coefficient table and row, counter path, user setting).
+    pub source: String,
+    /// Energy domains this source reports (e.g. `cpu`, `package-0`).
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// `host` when the source measures the whole machine (the run's share is taken by CPU
+    /// time), `process` when it already describes this process.
+    #[serde(default = "default_scope")]
+    pub scope: String,
+    /// Model parameters, when estimated: machine idle watts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_w: Option<f64>,
+    /// Model parameters, when estimated: machine watts at full utilisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_w: Option<f64>,
+}
+
+fn default_scope() -> String {
+    "host".to_owned()
+}
+
+/// The grid emission factor applied to the run's energy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CarbonInfo {
+    /// Grams CO2e per kWh.
+    pub g_per_kwh: f64,
+    /// Grid zone (ISO 3166-1 alpha-2, `WORLD`, `EU`), or null for a user-given factor.
+    pub zone: Option<String>,
+    /// Where the factor comes from.
+    pub source: String,
+}
+
+/// `run_start` record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunStart {
+    /// Always [`SCHEMA`] for files written by this version.
+    pub schema: u32,
+    /// Unique id of this run; also the file's stem.
+    pub run_id: String,
+    /// Job name given to `Run::builder`.
+    pub job: String,
+    /// Host name.
+    pub host: String,
+    /// Process id.
+    pub pid: u32,
+    /// Wall-clock start, RFC 3339 UTC.
+    pub started_at: String,
+    /// Energy sources used by this run.
+    pub energy_sources: Vec<EnergySource>,
+    /// Emission factor.
+    pub carbon: CarbonInfo,
+    /// `all` (one `step` record per instance) or `summary` (summaries only).
+    #[serde(default)]
+    pub steps: String,
+    /// Energy sampling interval, seconds.
+    #[serde(default)]
+    pub sample_interval_s: f64,
+    /// `process` (this process's share of host energy) or `host` (all of it).
+    #[serde(default)]
+    pub scope: String,
+    /// Carina version that wrote the file.
+    #[serde(default)]
+    pub carina_version: String,
+}
+
+/// How a step ended, as written in run files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    /// Returned normally (or, for an `unfinished` step, still open when the run ended).
+    Ok,
+    /// Returned an error, was marked as failed, or (async) was cancelled.
+    Error,
+    /// Its guard was dropped during a panic.
+    Panicked,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// `step` record: one step instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// Step name.
+    pub name: String,
+    /// Id, unique within the run (starts at 1).
+    pub id: u64,
+    /// Id of the enclosing step on the same thread, or null.
+    pub parent: Option<u64>,
+    /// Index of the thread that ran it, in order of first step (0-based).
+    pub thread: u32,
+    /// Start, seconds since run start.
+    pub start_s: f64,
+    /// End, seconds since run start.
+    pub end_s: f64,
+    /// Items processed.
+    pub items: u64,
+    /// How it ended.
+    pub status: StepStatus,
+    /// Energy attributed to this step including its children, joules.
+    pub energy_j: f64,
+    /// Energy attributed to this step excluding its children, joules.
+    pub self_energy_j: f64,
+    /// Emissions of `energy_j`, grams CO2e.
+    pub co2e_g: f64,
+    /// True when the step was still open when the run finished (then `end_s` is the run's end).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub unfinished: bool,
+    /// True for an async step cancelled (its future dropped) before completion.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub cancelled: bool,
+    /// True for an `async fn` step (its energy covers only the time it was polled).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub r#async: bool,
+}
+
+/// `thread` record: maps a thread index to its name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThreadInfo {
+    /// Index used in `step.thread`.
+    pub index: u32,
+    /// The thread's name, if it has one.
+    pub name: Option<String>,
+}
+
+/// `step_summary` record: all instances of one step name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepSummary {
+    /// Step name.
+    pub name: String,
+    /// Number of instances.
+    pub count: u64,
+    /// Sum of instance durations, seconds.
+    pub wall_s: f64,
+    /// Sum of durations excluding child steps, seconds.
+    pub self_wall_s: f64,
+    /// Sum of items.
+    pub items: u64,
+    /// Sum of inclusive energy, joules.
+    pub energy_j: f64,
+    /// Sum of exclusive energy, joules.
+    pub self_energy_j: f64,
+    /// Emissions of `energy_j`, grams CO2e.
+    pub co2e_g: f64,
+    /// Median instance duration, seconds (log-bucketed, relative error below 1.6 %).
+    pub p50_s: f64,
+    /// 95th-percentile instance duration, seconds (same precision).
+    pub p95_s: f64,
+    /// Longest instance duration, seconds (exact).
+    pub max_s: f64,
+    /// Instances that ended with `error`.
+    #[serde(default)]
+    pub errors: u64,
+    /// Instances that ended with `panicked`.
+    #[serde(default)]
+    pub panics: u64,
+}
+
+/// `run_end` record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunEnd {
+    /// Wall-clock end, RFC 3339 UTC.
+    pub ended_at: String,
+    /// Run duration, seconds.
+    pub wall_s: f64,
+    /// Energy of the run in its scope (process share or host), joules.
+    pub energy_j: f64,
+    /// Part of `energy_j` not attributed to any step, joules.
+    pub unattributed_j: f64,
+    /// Emissions of `energy_j`, grams CO2e.
+    pub co2e_g: f64,
+    /// Items of the run: the largest per-name item total, or the value set with `Run::set_items`.
+    pub items: u64,
+    /// Step instances recorded (counted in summaries).
+    pub steps: u64,
+    /// Step instances lost because a thread's buffer was full (not counted anywhere).
+    pub dropped: u64,
+    /// Step instances counted in summaries whose individual `step` record was not written
+    /// (the aggregator's record queue was full).
+    #[serde(default)]
+    pub records_not_written: u64,
+    /// Whole-machine energy over the run as seen by the energy sources, joules.
+    #[serde(default)]
+    pub host_energy_j: f64,
+    /// `measured` or `estimated`: the kind of `energy_j`.
+    #[serde(default = "default_kind")]
+    pub energy_kind: EnergyKind,
+    /// Energy reads that failed (their intervals count as zero energy).
+    #[serde(default)]
+    pub probe_errors: u64,
+    /// Records a sink failed to write (this file may lack them).
+    #[serde(default)]
+    pub sink_errors: u64,
+}
+
+fn default_kind() -> EnergyKind {
+    EnergyKind::Estimated
+}
+
+impl StepStatus {
+    /// The status as written in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Ok => "ok",
+            StepStatus::Error => "error",
+            StepStatus::Panicked => "panicked",
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! The hot path: step guards, per-thread rings and the process-wide run slot.
+//!
+//! With no run installed a step costs one relaxed atomic load. With a run installed, entering a
+//! step reads the TSC and writes one event into the thread's ring; leaving does the same. No lock,
+//! allocation, syscall or non-TSC clock is touched on that path. A thread's first step of a run
+//! takes the `#[cold]` registration path, which locks the run's registry once.
+
+use crate::ring::{self, Consumer, Producer};
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// Returned normally.
+    Ok,
+    /// Returned an `Err`, or was marked with [`Step::mark_error`].
+    Error,
+    /// Its guard was dropped while the thread was panicking.
+    Panicked,
+    /// An async step whose future was dropped before completion.
+    Cancelled,
+}
+
+/// One record in a thread's ring.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Event {
+    /// A step (or one poll of an async step, when `async_id != 0`) starts.
+    Enter {
+        name: &'static str,
+        t: u64,
+        async_id: u64,
+    },
+    /// The innermost open step on this thread ends. `done` is false only for an async step's
+    /// poll that returned `Pending`.
+    Exit {
+        t: u64,
+        items: u64,
+        status: Status,
+        done: bool,
+    },
+}
+
+/// Identifies the installed run; 0 means none. Incremented for every run so that a thread still
+/// holding the previous run's ring re-registers.
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+static NEXT_EPOCH: AtomicU64 = AtomicU64::new(1);
+static NEXT_ASYNC_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The installed run's registry, used only on the cold paths (thread registration, install,
+/// uninstall).
+static CURRENT: Mutex<Option<Arc<Registry>>> = Mutex::new(None);
+
+/// What the aggregator knows about one application thread.
+pub(crate) struct ThreadHandle {
+    pub(crate) index: u32,
+    pub(crate) name: Option<String>,
+    pub(crate) consumer: Consumer<Event>,
+}
+
+/// Per-run registry of thread rings, shared by the cold registration path and the aggregator.
+pub(crate) struct Registry {
+    pub(crate) epoch: u64,
+    pub(crate) clock: quanta::Clock,
+    ring_capacity: usize,
+    next_thread: Mutex<u32>,
+    /// Rings registered since the aggregator last looked.
+    pub(crate) new_threads: Mutex<Vec<ThreadHandle>>,
+}
+
+impl Registry {
+    pub(crate) fn new(clock: quanta::Clock, ring_capacity: usize) -> Self {
+        Registry {
+            epoch: NEXT_EPOCH.fetch_add(1, Ordering::Relaxed),
+            clock,
+            ring_capacity,
+            next_thread: Mutex::new(0),
+            new_threads: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn take_new_threads(&self, out: &mut Vec<ThreadHandle>) {
+        let mut g = self.new_threads.lock().unwrap_or_else(|e| e.into_inner());
+        out.append(&mut g);
+    }
+}
+
+/// Error from [`install`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AlreadyInstalled;
+
+/// Makes `reg` the process's run. Fails if another run is installed.
+pub(crate) fn install(reg: Arc<Registry>) -> Result<(), AlreadyInstalled> {
+    let mut cur = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
+    if cur.is_some() {
+        return Err(AlreadyInstalled);
+    }
+    let epoch = reg.epoch;
+    *cur = Some(reg);
+    EPOCH.store(epoch, Ordering::Release);
+    Ok(())
+}
+
+/// Removes the run with this epoch, if it is the installed one. New steps become no-ops at once;
+/// guards already open still push their exit into the (soon drained) ring.
+pub(crate) fn uninstall(epoch: u64) {
+    let mut cur = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
+    if cur.as_ref().is_some_and(|r| r.epoch == epoch) {
+        EPOCH.store(0, Ordering::Release);
+        *cur = None;
+    }
+}
+
+/// Whether a run is installed (steps are being recorded).
+#[inline]
+pub fn is_recording() -> bool {
+    EPOCH.load(Ordering::Relaxed) != 0
+}
+
+struct Local {
+    epoch: u64,
+    clock: quanta::Clock,
+    producer: Producer<Event>,
+}
+
+thread_local! {
+    static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
+}
+
+#[cold]
+#[inline(never)]
+fn register(slot: &mut Option<Local>, epoch: u64) -> bool {
+    let cur = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(reg) = cur.as_ref().filter(|r| r.epoch == epoch) else {
+        return false;
+    };
+    let index = {
+        let mut n = reg.next_thread.lock().unwrap_or_else(|e| e.into_inner());
+        *n += 1;
+        *n - 1
+    };
+    let (producer, consumer) = ring::ring(reg.ring_capacity);
+    let name = std::thread::current().name().map(str::to_owned);
+    reg.new_threads
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(ThreadHandle {
+            index,
+            name,
+            consumer,
+        });
+    // Replacing an older run's `Local` drops its producer, which marks that ring closed.
+    *slot = Some(Local {
+        epoch,
+        clock: reg.clock.clone(),
+        producer,
+    });
+    true
+}
+
+/// Pushes an enter event for the current thread; returns whether it was accepted.
+#[inline]
+fn push_enter(epoch: u64, name: &'static str, async_id: u64) -> bool {
+    LOCAL
+        .try_with(|cell| {
+            let Ok(mut slot) = cell.try_borrow_mut() else {
+                return false;
+            };
+            if slot.as_ref().is_none_or(|l| l.epoch != epoch) && !register(&mut slot, epoch) {
+                return false;
+            }
+            let Some(local) = slot.as_mut() else {
+                return false;
+            };
+            let t = local.clock.raw();
+            local.producer.push_open(Event::Enter { name, t, async_id })
+        })
+        .unwrap_or(false)
+}
+
+/// Pushes the exit event matching an accepted enter.
+#[inline]
+fn push_exit(epoch: u64, items: u64, status: Status, done: bool) {
+    let _ = LOCAL.try_with(|cell| {
+        if let Ok(mut slot) = cell.try_borrow_mut()
+            && let Some(local) = slot.as_mut()
+            && local.epoch == epoch
+        {
+            let t = local.clock.raw();
+            local.producer.push_close(Event::Exit {
+                t,
+                items,
+                status,
+                done,
+            });
+        }
+    });
+}
+
+/// An open step; the step ends when this guard is dropped.
+///
+/// Created by [`step`]. Guards nest: a step opened while another is open on the same thread
+/// becomes its child. A guard must be dropped on the thread that created it (it is `!Send`).
+#[must_use = "a step ends when its guard is dropped; bind it with `let _g = ...`"]
+pub struct Step {
+    /// Run epoch the enter event went to; 0 when this guard records nothing.
+    epoch: u64,
+    items: u64,
+    error: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Step {
+    #[inline]
+    const fn inactive() -> Self {
+        Step {
+            epoch: 0,
+            items: 0,
+            error: false,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Adds `n` to the number of items (scenarios, samples, rows) this step processed.
+    #[inline]
+    pub fn add_items(&mut self, n: u64) {
+        self.items = self.items.wrapping_add(n);
+    }
+
+    /// Sets the number of items this step processed.
+    #[inline]
+    pub fn set_items(&mut self, n: u64) {
+        self.items = n;
+    }
+
+    /// Records the step with `status: "error"` when it ends.
+    #[inline]
+    pub fn mark_error(&mut self) {
+        self.error = true;
+    }
+
+    /// Whether this guard is recording (a run is installed and the event was accepted).
+    #[inline]
+    pub fn is_recording(&self) -> bool {
+        self.epoch != 0
+    }
+}
+
+impl Drop for Step {
+    #[inline]
+    fn drop(&mut self) {
+        if self.epoch != 0 {
+            let status = if std::thread::panicking() {
+                Status::Panicked
+            } else if self.error {
+                Status::Error
+            } else {
+                Status::Ok
+            };
+            push_exit(self.epoch, self.items, status, true);
+        }
+    }
+}
+
+impl std::fmt::Debug for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Step")
+            .field("recording", &self.is_recording())
+            .field("items", &self.items)
+            .finish()
+    }
+}
+
+/// Opens a step named `name` on the current thread.
+///
+/// Returns a guard; the step ends when the guard is dropped. With no run installed (or with
+/// `CARINA_DISABLE=1`) this costs one relaxed atomic load and records nothing.
+///
+/// ```
+/// let mut g = carina_core::step("load");
+/// g.add_items(3);
+/// drop(g);
+/// ```
+#[inline]
+pub fn step(name: &'static str) -> Step {
+    let epoch = EPOCH.load(Ordering::Relaxed);
+    if epoch == 0 {
+        return Step::inactive();
+    }
+    if push_enter(epoch, name, 0) {
+        Step {
+            epoch,
+            ..Step::inactive()
+        }
+    } else {
+        Step::inactive()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future recorded as one step, from its first poll to its completion.
+    ///
+    /// Each poll is pushed to the polling thread's ring as a segment (so no thread-local guard
+    /// lives across an `.await`, and energy is attributed only while the future actually runs);
+    /// the aggregator merges the segments into one step record. Created by [`instrument`].
+    pub struct Instrumented<F, C> {
+        #[pin]
+        fut: F,
+        name: &'static str,
+        items: u64,
+        classify: C,
+        // 0 until first polled under a run.
+        async_id: u64,
+        epoch: u64,
+        finished: bool,
+    }
+
+    impl<F, C> PinnedDrop for Instrumented<F, C> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if *this.async_id != 0 && !*this.finished && push_enter(*this.epoch, this.name, *this.async_id) {
+                push_exit(*this.epoch, *this.items, Status::Cancelled, true);
+            }
+        }
+    }
+}
+
+/// Wraps `fut` so that it is recorded as a step named `name` with `items` items.
+///
+/// `is_error` classifies the output: `true` records `status: "error"`.
+pub fn instrument<F, C>(name: &'static str, items: u64, is_error: C, fut: F) -> Instrumented<F, C>
+where
+    F: std::future::Future,
+    C: Fn(&F::Output) -> bool,
+{
+    Instrumented {
+        fut,
+        name,
+        items,
+        classify: is_error,
+        async_id: 0,
+        epoch: 0,
+        finished: false,
+    }
+}
+
+/// Closes a poll segment even if the inner poll panics.
+struct SegmentGuard {
+    epoch: u64,
+    items: u64,
+    armed: bool,
+}
+
+impl Drop for SegmentGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            push_exit(self.epoch, self.items, Status::Panicked, true);
+        }
+    }
+}
+
+impl<F, C> std::future::Future for Instrumented<F, C>
+where
+    F: std::future::Future,
+    C: Fn(&F::Output) -> bool,
+{
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = self.project();
+        if *this.async_id == 0 && !*this.finished {
+            let epoch = EPOCH.load(Ordering::Relaxed);
+            if epoch != 0 {
+                *this.epoch = epoch;
+                *this.async_id = NEXT_ASYNC_ID.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let recording = *this.async_id != 0 && push_enter(*this.epoch, this.name, *this.async_id);
+        let mut guard = SegmentGuard {
+            epoch: *this.epoch,
+            items: *this.items,
+            armed: recording,
+        };
+        let out = this.fut.poll(cx);
+        guard.armed = false;
+        match out {
+            std::task::Poll::Ready(v) => {
+                *this.finished = true;
+                if recording {
+                    let status = if (this.classify)(&v) {
+                        Status::Error
+                    } else {
+                        Status::Ok
+                    };
+                    push_exit(*this.epoch, *this.items, status, true);
+                }
+                std::task::Poll::Ready(v)
+            }
+            std::task::Poll::Pending => {
+                if recording {
+                    push_exit(*this.epoch, 0, Status::Ok, false);
+                }
+                std::task::Poll::Pending
+            }
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! A bounded single-producer, single-consumer ring of step events.
+//!
+//! Each application thread owns one [`Producer`]; the aggregator thread owns the matching
+//! [`Consumer`]. The producer never blocks and never allocates: when the ring is full the event
+//! is refused and counted. Space for a step's exit event is *reserved* when its enter event is
+//! accepted, so an accepted step can always be closed and the aggregator never sees an enter
+//! without its exit (which would corrupt the thread's step stack).
+//!
+//! Why not `crossbeam-channel` batches: a batch that sits in a thread-local buffer is invisible
+//! to the aggregator until it fills, so open steps could not be attributed energy at each tick,
+//! and each hand-off would allocate. A ring that the aggregator drains directly has neither
+//! problem and costs one release store per event.
+
+use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+/// Pads a value to its own cache line so producer and consumer indices do not false-share.
+#[repr(align(128))]
+struct Padded<T>(T);
+
+pub(crate) struct Ring<T> {
+    slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
+    mask: usize,
+    /// Next index to read; written only by the consumer.
+    head: Padded<AtomicUsize>,
+    /// Next index to write; written only by the producer.
+    tail: Padded<AtomicUsize>,
+    /// Events refused because the ring was full.
+    pub(crate) dropped: AtomicU64,
+    /// Set when the producing thread has exited; the consumer may retire the ring once drained.
+    pub(crate) closed: AtomicBool,
+}
+
+// SAFETY: slots are accessed by exactly one producer (which owns `Producer`, not `Clone`) and one
+// consumer (which owns `Consumer`, not `Clone`). A slot is written by the producer only while it
+// lies outside `head..tail` as last published, and read by the consumer only while inside it; the
+// release store of `tail` after a write and the acquire load before a read order those accesses,
+// and likewise for `head` in the other direction. `T: Copy` so no destructor ever runs on a slot.
+unsafe impl<T: Copy + Send> Sync for Ring<T> {}
+// SAFETY: see above; moving the ring between threads moves only plain `Copy` data.
+unsafe impl<T: Copy + Send> Send for Ring<T> {}
+
+/// Creates a ring with room for `capacity` events (rounded up to a power of two, at least 4).
+pub(crate) fn ring<T: Copy + Send>(capacity: usize) -> (Producer<T>, Consumer<T>) {
+    let cap = capacity.max(4).next_power_of_two();
+    let slots = (0..cap)
+        .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
+        .collect::<Vec<_>>()
+        .into_boxed_slice();
+    let ring = Arc::new(Ring {
+        slots,
+        mask: cap - 1,
+        head: Padded(AtomicUsize::new(0)),
+        tail: Padded(AtomicUsize::new(0)),
+        dropped: AtomicU64::new(0),
+        closed: AtomicBool::new(false),
+    });
+    (
+        Producer {
+            ring: ring.clone(),
+            tail: 0,
+            head_cache: 0,
+            reserved: 0,
+        },
+        Consumer { ring },
+    )
+}
+
+/// The writing end. Lives in a thread-local; not `Clone`.
+pub(crate) struct Producer<T: Copy + Send> {
+    ring: Arc<Ring<T>>,
+    /// Local copy of `ring.tail` (we are its only writer).
+    tail: usize,
+    /// Last observed `ring.head`; refreshed only when the ring looks too full.
+    head_cache: usize,
+    /// Slots promised to exit events of accepted, still-open steps.
+    reserved: usize,
+}
+
+impl<T: Copy + Send> Producer<T> {
+    #[inline]
+    fn free(&self) -> usize {
+        self.ring.slots.len() - (self.tail - self.head_cache)
+    }
+
+    /// Pushes an opening event and reserves a slot for its closing event.
+    ///
+    /// Returns `false` (and counts a drop) when there is no room for both.
+    #[inline]
+    pub(crate) fn push_open(&mut self, ev: T) -> bool {
+        if self.free() < self.reserved + 2 {
+            self.head_cache = self.ring.head.0.load(Ordering::Acquire);
+            if self.free() < self.reserved + 2 {
+                self.count_drop();
+                return false;
+            }
+        }
+        self.write(ev);
+        self.reserved += 1;
+        true
+    }
+
+    /// Pushes the closing event of a step accepted by [`push_open`](Self::push_open).
+    ///
+    /// Never fails: its slot was reserved.
+    #[inline]
+    pub(crate) fn push_close(&mut self, ev: T) {
+        debug_assert!(self.reserved > 0, "close without open");
+        if self.free() == 0 {
+            self.head_cache = self.ring.head.0.load(Ordering::Acquire);
+        }
+        // The reservation invariant (free >= reserved) guarantees room; if a caller broke the
+        // pairing anyway, refuse rather than overwrite unread events.
+        if self.free() == 0 {
+            self.count_drop();
+            return;
+        }
+        self.write(ev);
+        self.reserved = self.reserved.saturating_sub(1);
+    }
+
+    #[cold]
+    fn count_drop(&self) {
+        self.ring.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    #[inline]
+    fn write(&mut self, ev: T) {
+        let slot = &self.ring.slots[self.tail & self.ring.mask];
+        // SAFETY: `free() > 0`, so the slot at `tail` is not in the consumer's readable range
+        // `head..tail`; only this producer writes slots, and `T: Copy` needs no drop of the old value.
+        unsafe { (*slot.get()).write(ev) };
+        self.tail = self.tail.wrapping_add(1);
+        self.ring.tail.0.store(self.tail, Ordering::Release);
+    }
+}
+
+impl<T: Copy + Send> Drop for Producer<T> {
+    fn drop(&mut self) {
+        self.ring.closed.store(true, Ordering::Release);
+    }
+}
+
+/// The reading end, owned by the aggregator. Not `Clone`.
+pub(crate) struct Consumer<T: Copy + Send> {
+    ring: Arc<Ring<T>>,
+}
+
+impl<T: Copy + Send> Consumer<T> {
+    /// Moves every published event into `out`, oldest first; returns how many.
+    pub(crate) fn drain_into(&mut self, out: &mut Vec<T>) -> usize {
+        let head = self.ring.head.0.load(Ordering::Relaxed);
+        let tail = self.ring.tail.0.load(Ordering::Acquire);
+        let n = tail.wrapping_sub(head);
+        out.reserve(n);
+        for i in 0..n {
+            let slot = &self.ring.slots[head.wrapping_add(i) & self.ring.mask];
+            // SAFETY: indices in `head..tail` were fully written before the producer's release
+            // store of `tail`, which our acquire load observed; the producer will not write them
+            // again until we publish a `head` past them.
+            out.push(unsafe { (*slot.get()).assume_init_read() });
+        }
+        self.ring.head.0.store(tail, Ordering::Release);
+        n
+    }
+
+    /// Number of events waiting (a snapshot).
+    pub(crate) fn pending(&self) -> usize {
+        let head = self.ring.head.0.load(Ordering::Relaxed);
+        self.ring.tail.0.load(Ordering::Acquire).wrapping_sub(head)
+    }
+
+    /// Ring capacity in events.
+    pub(crate) fn capacity(&self) -> usize {
+        self.ring.slots.len()
+    }
+
+    /// Events refused so far.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.ring.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Whether the producer is gone (its thread exited or its run ended).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.ring.closed.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifo_order_and_wraparound() {
+        let (mut p, mut c) = ring::<u64>(8);
+        let mut out = Vec::new();
+        let mut next = 0u64;
+        let mut expect = 0u64;
+        for _ in 0..100 {
+            for _ in 0..3 {
+                assert!(p.push_open(next));
+                next += 1;
+                p.push_close(next);
+                next += 1;
+            }
+            out.clear();
+            c.drain_into(&mut out);
+            for v in &out {
+                assert_eq!(*v, expect);
+                expect += 1;
+            }
+        }
+        assert_eq!(expect, 600);
+        assert_eq!(c.dropped(), 0);
+    }
+
+    #[test]
+    fn full_ring_refuses_opens_but_never_closes() {
+        let (mut p, mut c) = ring::<u32>(8);
+        // Nest as deep as possible: every accepted open keeps a slot for its close.
+        let mut opened = 0;
+        while p.push_open(opened) {
+            opened += 1;
+        }
+        // 8 slots: k opens need k + k slots, so 4 opens fit.
+        assert_eq!(opened, 4);
+        assert_eq!(c.dropped(), 1);
+        for i in 0..opened {
+            p.push_close(100 + i);
+        }
+        let mut out = Vec::new();
+        assert_eq!(c.drain_into(&mut out), 8);
+        assert_eq!(&out[..4], &[0, 1, 2, 3]);
+        assert_eq!(c.dropped(), 1, "closes must never be dropped");
+        // After draining there is room again.
+        assert!(p.push_open(7));
+    }
+
+    #[test]
+    fn closed_flag_follows_producer_drop() {
+        let (p, c) = ring::<u8>(4);
+        assert!(!c.is_closed());
+        drop(p);
+        assert!(c.is_closed());
+    }
+
+    #[test]
+    fn concurrent_producer_and_consumer_lose_nothing() {
+        // Exercises the unsafe slot accesses across threads: every value that was accepted must
+        // arrive exactly once and in order.
+        let (mut p, mut c) = ring::<u64>(64);
+        const N: u64 = 200_000;
+        let writer = std::thread::spawn(move || {
+            let mut accepted = Vec::with_capacity(N as usize);
+            for i in 0..N {
+                if p.push_open(i * 2) {
+                    p.push_close(i * 2 + 1);
+                    accepted.push(i);
+                }
+            }
+            accepted
+        });
+        let mut got = Vec::new();
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            let n = c.drain_into(&mut buf);
+            got.extend_from_slice(&buf);
+            if n == 0 && c.is_closed() && c.pending() == 0 {
+                break;
+            }
+        }
+        let accepted = writer.join().unwrap();
+        assert_eq!(got.len(), accepted.len() * 2);
+        for (k, i) in accepted.iter().enumerate() {
+            assert_eq!(got[2 * k], i * 2);
+            assert_eq!(got[2 * k + 1], i * 2 + 1);
+        }
+        assert_eq!(c.dropped() as usize + accepted.len(), N as usize);
+    }
+}

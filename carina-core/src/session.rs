@@ -1,0 +1,614 @@
+//! A run in progress: installs the recorder, runs the aggregator thread, writes records.
+
+use crate::aggregator::{Attributor, StepDetail};
+use crate::carbon::CarbonFactor;
+use crate::energy::{CpuShare, EnergyProbe, ProbeScope};
+use crate::record::{EnergyKind, EnergySource, Record, RunEnd, RunStart, SCHEMA, StepSummary};
+use crate::recorder::{self, Event, Registry, ThreadHandle};
+use crate::sink::Sink;
+use crate::units::{Joules, Seconds};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Which energy a run reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// This process's share of host energy, by CPU time (default).
+    #[default]
+    Process,
+    /// All energy the sources report for the machine.
+    Host,
+}
+
+impl Scope {
+    /// `process` or `host`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Process => "process",
+            Scope::Host => "host",
+        }
+    }
+}
+
+/// Everything a session needs, already resolved (the facade's builder fills it).
+pub struct SessionConfig {
+    /// Job name.
+    pub job: String,
+    /// Run id.
+    pub run_id: String,
+    /// Energy sampling interval.
+    pub sample_interval: Duration,
+    /// Emission factor.
+    pub carbon: CarbonFactor,
+    /// Step records or summaries only.
+    pub detail: StepDetail,
+    /// Energy sources (at least one for non-zero energy).
+    pub probes: Vec<Box<dyn EnergyProbe>>,
+    /// Record destinations.
+    pub sinks: Vec<Box<dyn Sink>>,
+    /// Path of the JSON-lines file among `sinks`, if any (reported in the summary).
+    pub run_file: Option<PathBuf>,
+    /// Process share or whole host.
+    pub scope: Scope,
+    /// Events per thread ring.
+    pub ring_capacity: usize,
+    /// Step records held between two sampling ticks at most.
+    pub max_pending_records: usize,
+    /// Proc root for the CPU share (`/proc`).
+    pub proc_root: PathBuf,
+    /// Problems found while setting up (e.g. the run file could not be created).
+    pub warnings: Vec<String>,
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Another run is installed in this process.
+    #[error(
+        "a Carina run is already active in this process; finish it (`run.finish()`) before starting another"
+    )]
+    AlreadyRunning,
+    /// The aggregator thread could not be spawned.
+    #[error("cannot spawn the carina-aggregator thread: {0}")]
+    Spawn(std::io::Error),
+    /// An environment variable has a value Carina does not understand.
+    #[error("environment variable {var}={value:?} is not valid: expected {expected}")]
+    InvalidEnv {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+        /// What is accepted.
+        expected: &'static str,
+    },
+    /// A builder setting is out of range.
+    #[error("invalid setting `{setting}`: {message}")]
+    InvalidSetting {
+        /// The builder method.
+        setting: &'static str,
+        /// What is wrong and what is accepted.
+        message: String,
+    },
+}
+
+/// Why finishing a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FinishError {
+    /// The aggregator thread panicked (a Carina bug); the run file lacks its summaries and end.
+    #[error(
+        "the carina-aggregator thread panicked; the run file is incomplete (please report this)"
+    )]
+    AggregatorPanicked,
+}
+
+/// What a finished run measured. Every energy figure is of kind [`RunSummary::energy_kind`].
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// Run id.
+    pub run_id: String,
+    /// Job name.
+    pub job: String,
+    /// The JSON-lines run file, if one was written.
+    pub run_file: Option<PathBuf>,
+    /// Duration.
+    pub wall: Seconds,
+    /// Energy in the run's scope.
+    pub energy: Joules,
+    /// Part of `energy` attributed to no step.
+    pub unattributed: Joules,
+    /// Whole-machine energy from the sources.
+    pub host_energy: Joules,
+    /// Emissions of `energy`, grams CO2e.
+    pub co2e_g: f64,
+    /// Items (largest per-name total, or the value set explicitly).
+    pub items: u64,
+    /// Step instances recorded.
+    pub steps: u64,
+    /// Step instances lost to full thread buffers.
+    pub dropped: u64,
+    /// Step instances in summaries without their own record.
+    pub records_not_written: u64,
+    /// Measured or estimated.
+    pub energy_kind: EnergyKind,
+    /// The sources used.
+    pub energy_sources: Vec<EnergySource>,
+    /// Emission factor used.
+    pub carbon: CarbonFactor,
+    /// Per-name summaries.
+    pub summaries: Vec<StepSummary>,
+    /// Records that a sink failed to write.
+    pub sink_errors: u64,
+    /// Failed energy reads.
+    pub probe_errors: u64,
+    /// Problems worth telling the user (also printed to stderr once).
+    pub warnings: Vec<String>,
+    /// True when the run was disabled (`CARINA_DISABLE=1`) and recorded nothing.
+    pub disabled: bool,
+}
+
+impl RunSummary {
+    /// An empty summary for a disabled run.
+    pub fn disabled(job: &str, run_id: &str) -> Self {
+        RunSummary {
+            run_id: run_id.to_owned(),
+            job: job.to_owned(),
+            run_file: None,
+            wall: Seconds::ZERO,
+            energy: Joules::ZERO,
+            unattributed: Joules::ZERO,
+            host_energy: Joules::ZERO,
+            co2e_g: 0.0,
+            items: 0,
+            steps: 0,
+            dropped: 0,
+            records_not_written: 0,
+            energy_kind: EnergyKind::Estimated,
+            energy_sources: Vec::new(),
+            carbon: CarbonFactor::world(),
+            summaries: Vec::new(),
+            sink_errors: 0,
+            probe_errors: 0,
+            warnings: Vec::new(),
+            disabled: true,
+        }
+    }
+}
+
+struct Control {
+    stop: Mutex<bool>,
+    wake: Condvar,
+    items_override: AtomicU64,
+}
+
+/// A running session. Dropping it finishes it.
+pub struct Session {
+    epoch: u64,
+    control: Arc<Control>,
+    handle: Option<JoinHandle<RunSummary>>,
+}
+
+const NO_OVERRIDE: u64 = u64::MAX;
+
+impl Session {
+    /// Installs the recorder and starts the aggregator thread.
+    pub fn start(cfg: SessionConfig) -> Result<Session, StartError> {
+        let clock = quanta::Clock::new();
+        let registry = Arc::new(Registry::new(clock, cfg.ring_capacity));
+        recorder::install(registry.clone()).map_err(|_| StartError::AlreadyRunning)?;
+        let epoch = registry.epoch;
+        let control = Arc::new(Control {
+            stop: Mutex::new(false),
+            wake: Condvar::new(),
+            items_override: AtomicU64::new(NO_OVERRIDE),
+        });
+        let ctl = control.clone();
+        let origin = registry.clock.raw();
+        let handle = std::thread::Builder::new()
+            .name("carina-aggregator".into())
+            .spawn(move || Aggregator::new(cfg, registry, origin).run(&ctl));
+        match handle {
+            Ok(h) => Ok(Session {
+                epoch,
+                control,
+                handle: Some(h),
+            }),
+            Err(e) => {
+                recorder::uninstall(epoch);
+                Err(StartError::Spawn(e))
+            }
+        }
+    }
+
+    /// Sets the run's item count explicitly (otherwise the largest per-name total).
+    pub fn set_items(&self, n: u64) {
+        self.control
+            .items_override
+            .store(n.min(NO_OVERRIDE - 1), Ordering::Relaxed);
+    }
+
+    /// Stops recording, attributes the last interval, writes summaries and `run_end`, flushes
+    /// and fsyncs the sinks.
+    pub fn finish(mut self) -> Result<RunSummary, FinishError> {
+        self.finish_inner()
+    }
+
+    fn finish_inner(&mut self) -> Result<RunSummary, FinishError> {
+        recorder::uninstall(self.epoch);
+        {
+            let mut stop = self.control.stop.lock().unwrap_or_else(|e| e.into_inner());
+            *stop = true;
+        }
+        self.control.wake.notify_all();
+        match self.handle.take().map(JoinHandle::join) {
+            Some(Ok(summary)) => Ok(summary),
+            Some(Err(_)) | None => Err(FinishError::AggregatorPanicked),
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if self.handle.is_some() {
+            match self.finish_inner() {
+                Ok(s) => {
+                    for w in &s.warnings {
+                        eprintln!("carina: {w}");
+                    }
+                }
+                Err(e) => eprintln!("carina: {e}"),
+            }
+        }
+    }
+}
+
+struct Probe {
+    probe: Box<dyn EnergyProbe>,
+    scope: ProbeScope,
+    last: Vec<Joules>,
+    buf: Vec<Joules>,
+}
+
+struct Aggregator {
+    cfg: SessionConfig,
+    registry: Arc<Registry>,
+    origin: u64,
+    started: Instant,
+    started_at: String,
+    attributor: Attributor,
+    threads: Vec<ThreadHandle>,
+    probes: Vec<Probe>,
+    share: CpuShare,
+    scratch: Vec<Event>,
+    host_j: f64,
+    probe_errors: u64,
+    sink_errors: u64,
+    retired_dropped: u64,
+    sources: Vec<EnergySource>,
+    /// Events drained at a tick that are newer than the tick; applied after it closes.
+    pending_carry: Vec<(u32, Vec<Event>)>,
+}
+
+impl Aggregator {
+    fn new(mut cfg: SessionConfig, registry: Arc<Registry>, origin: u64) -> Self {
+        let g_per_j = cfg.carbon.g_per_kwh / Joules::PER_KWH;
+        let probes: Vec<Probe> = std::mem::take(&mut cfg.probes)
+            .into_iter()
+            .map(|p| {
+                let n = p.domains().len().max(1);
+                Probe {
+                    scope: p.scope(),
+                    probe: p,
+                    last: vec![Joules::ZERO; n],
+                    buf: vec![Joules::ZERO; n],
+                }
+            })
+            .collect();
+        let sources = probes.iter().map(|p| p.probe.describe()).collect();
+        Aggregator {
+            attributor: Attributor::new(cfg.detail, cfg.max_pending_records, g_per_j),
+            share: CpuShare::new(cfg.proc_root.clone()),
+            cfg,
+            registry,
+            origin,
+            started: Instant::now(),
+            started_at: jiff::Timestamp::now().to_string(),
+            threads: Vec::new(),
+            probes,
+            scratch: Vec::new(),
+            host_j: 0.0,
+            probe_errors: 0,
+            sink_errors: 0,
+            retired_dropped: 0,
+            sources,
+            pending_carry: Vec::new(),
+        }
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.registry
+            .clock
+            .delta_as_nanos(self.origin, self.registry.clock.raw())
+    }
+
+    fn write(&mut self, rec: &Record) {
+        for s in self.cfg.sinks.iter_mut() {
+            if let Err(e) = s.write(rec) {
+                self.sink_errors += 1;
+                if self.sink_errors == 1 {
+                    self.cfg
+                        .warnings
+                        .push(format!("{e}; later records may be missing"));
+                }
+            }
+        }
+    }
+
+    fn run(mut self, ctl: &Control) -> RunSummary {
+        let start = Record::RunStart(RunStart {
+            schema: SCHEMA,
+            run_id: self.cfg.run_id.clone(),
+            job: self.cfg.job.clone(),
+            host: hostname(),
+            pid: std::process::id(),
+            started_at: self.started_at.clone(),
+            energy_sources: self.sources.clone(),
+            carbon: self.cfg.carbon.info(),
+            steps: match self.cfg.detail {
+                StepDetail::All => "all",
+                StepDetail::Summary => "summary",
+            }
+            .into(),
+            sample_interval_s: self.cfg.sample_interval.as_secs_f64(),
+            scope: self.cfg.scope.as_str().into(),
+            carina_version: env!("CARGO_PKG_VERSION").into(),
+        });
+        self.write(&start);
+        // Baselines: the first interval's energy is measured from here.
+        self.sample_energy();
+
+        let tick = self.cfg.sample_interval.max(Duration::from_millis(1));
+        let mut next_tick = Instant::now() + tick;
+        // Drain more often than we tick when rings fill up, so bursts do not overflow them.
+        let mut drain_wait = tick;
+        loop {
+            let stop = {
+                let guard = ctl.stop.lock().unwrap_or_else(|e| e.into_inner());
+                let now = Instant::now();
+                let wait = next_tick.saturating_duration_since(now).min(drain_wait);
+                if *guard || wait.is_zero() {
+                    *guard
+                } else {
+                    let (g, _) = ctl
+                        .wake
+                        .wait_timeout(guard, wait)
+                        .unwrap_or_else(|e| e.into_inner());
+                    *g
+                }
+            };
+            if stop {
+                break;
+            }
+            if Instant::now() >= next_tick {
+                self.tick(false);
+                next_tick += tick;
+                let now = Instant::now();
+                if next_tick < now {
+                    // We fell behind (suspended, overloaded): skip missed ticks, lose nothing.
+                    next_tick = now + tick;
+                }
+            } else {
+                let fill = self.drain_all(u64::MAX);
+                drain_wait = if fill > 0.25 {
+                    Duration::from_millis(1)
+                } else {
+                    (drain_wait * 2).min(tick)
+                };
+            }
+        }
+        self.tick(true);
+        self.finish(ctl)
+    }
+
+    /// Drains every ring; applies events up to `limit_ns` and keeps later ones in `carry`.
+    /// Returns the highest ring fill ratio seen.
+    fn drain_all(&mut self, limit_ns: u64) -> f64 {
+        let mut fresh = Vec::new();
+        self.registry.take_new_threads(&mut fresh);
+        for th in &fresh {
+            self.attributor.add_thread(th.index);
+            let rec = Record::Thread(crate::record::ThreadInfo {
+                index: th.index,
+                name: th.name.clone(),
+            });
+            self.write(&rec);
+        }
+        self.threads.append(&mut fresh);
+        let mut max_fill: f64 = 0.0;
+        let mut carry: Vec<(u32, Vec<Event>)> = Vec::new();
+        for th in self.threads.iter_mut() {
+            max_fill = max_fill.max(th.consumer.pending() as f64 / th.consumer.capacity() as f64);
+            self.scratch.clear();
+            th.consumer.drain_into(&mut self.scratch);
+            for ev in self.scratch.iter_mut() {
+                match ev {
+                    Event::Enter { t, .. } | Event::Exit { t, .. } => {
+                        *t = self.registry.clock.delta_as_nanos(self.origin, *t);
+                    }
+                }
+            }
+            let split = self.scratch.partition_point(|ev| match ev {
+                Event::Enter { t, .. } | Event::Exit { t, .. } => *t <= limit_ns,
+            });
+            self.attributor.on_events(th.index, &self.scratch[..split]);
+            if split < self.scratch.len() {
+                carry.push((th.index, self.scratch[split..].to_vec()));
+            }
+        }
+        // Retire rings whose thread exited and that are empty now.
+        let attributor = &mut self.attributor;
+        let retired_dropped = &mut self.retired_dropped;
+        self.threads.retain(|th| {
+            let gone = th.consumer.is_closed() && th.consumer.pending() == 0;
+            if gone {
+                *retired_dropped += th.consumer.dropped();
+                attributor.close_thread(th.index);
+            }
+            !gone
+        });
+        self.pending_carry = carry;
+        max_fill
+    }
+
+    fn sample_energy(&mut self) -> f64 {
+        let mut host = 0.0;
+        let mut process = 0.0;
+        for p in self.probes.iter_mut() {
+            match p.probe.read(&mut p.buf) {
+                Ok(()) => {
+                    let mut d = 0.0;
+                    for (now, last) in p.buf.iter().zip(p.last.iter_mut()) {
+                        // A source that went backwards was reset; count the interval as zero.
+                        d += (now.0 - last.0).max(0.0);
+                        *last = *now;
+                    }
+                    match p.scope {
+                        ProbeScope::Host => host += d,
+                        ProbeScope::Process => process += d,
+                    }
+                }
+                Err(e) => {
+                    self.probe_errors += 1;
+                    if self.probe_errors == 1 {
+                        self.cfg.warnings.push(format!(
+                            "energy source `{}` failed ({e}); its intervals count as zero",
+                            p.probe.describe().name
+                        ));
+                    }
+                }
+            }
+        }
+        self.host_j += host + process;
+        let share = match self.cfg.scope {
+            Scope::Host => 1.0,
+            Scope::Process => match self.share.sample() {
+                Ok(s) => s.unwrap_or(0.0),
+                Err(e) => {
+                    self.probe_errors += 1;
+                    if self.probe_errors == 1 {
+                        self.cfg.warnings.push(format!(
+                            "cannot take the process share ({e}); using the whole host"
+                        ));
+                    }
+                    1.0
+                }
+            },
+        };
+        host * share + process
+    }
+
+    fn tick(&mut self, last: bool) {
+        let end = self.now_ns();
+        let energy = self.sample_energy();
+        self.drain_all(end);
+        if last {
+            self.attributor.finish(end, energy);
+        } else {
+            self.attributor.close_interval(end, energy);
+        }
+        for (index, evs) in std::mem::take(&mut self.pending_carry) {
+            self.attributor.on_events(index, &evs);
+        }
+        let recs: Vec<_> = self.attributor.take_records().collect();
+        for r in recs {
+            self.write(&Record::Step(r));
+        }
+    }
+
+    fn finish(mut self, ctl: &Control) -> RunSummary {
+        let g_per_j = self.cfg.carbon.g_per_kwh / Joules::PER_KWH;
+        let summaries = self.attributor.summaries();
+        for s in &summaries {
+            self.write(&Record::StepSummary(s.clone()));
+        }
+        let totals = self.attributor.totals();
+        let dropped = self.retired_dropped
+            + self
+                .threads
+                .iter()
+                .map(|t| t.consumer.dropped())
+                .sum::<u64>();
+        let items = match ctl.items_override.load(Ordering::Relaxed) {
+            NO_OVERRIDE => self.attributor.max_items(),
+            n => n,
+        };
+        let energy_kind = if !self.sources.is_empty()
+            && self.sources.iter().all(|s| s.kind == EnergyKind::Measured)
+        {
+            EnergyKind::Measured
+        } else {
+            EnergyKind::Estimated
+        };
+        if dropped > 0 {
+            self.cfg.warnings.push(format!(
+                "{dropped} steps were not recorded because a thread's buffer was full \
+                 (raise `buffer_capacity` or use `StepDetail::Summary`)"
+            ));
+        }
+        let wall = self.started.elapsed().as_secs_f64();
+        let end = RunEnd {
+            ended_at: jiff::Timestamp::now().to_string(),
+            wall_s: wall,
+            energy_j: totals.total_j,
+            unattributed_j: totals.unattributed_j,
+            co2e_g: totals.total_j * g_per_j,
+            items,
+            steps: self.attributor.steps(),
+            dropped,
+            records_not_written: self.attributor.records_not_written(),
+            host_energy_j: self.host_j,
+            energy_kind,
+            probe_errors: self.probe_errors,
+            sink_errors: self.sink_errors,
+        };
+        self.write(&Record::RunEnd(end));
+        for s in self.cfg.sinks.iter_mut() {
+            if let Err(e) = s.flush() {
+                self.sink_errors += 1;
+                self.cfg.warnings.push(format!("{e}"));
+            }
+        }
+        RunSummary {
+            run_id: self.cfg.run_id.clone(),
+            job: self.cfg.job.clone(),
+            run_file: self.cfg.run_file.clone(),
+            wall: Seconds(wall),
+            energy: Joules(totals.total_j),
+            unattributed: Joules(totals.unattributed_j),
+            host_energy: Joules(self.host_j),
+            co2e_g: totals.total_j * g_per_j,
+            items,
+            steps: self.attributor.steps(),
+            dropped,
+            records_not_written: self.attributor.records_not_written(),
+            energy_kind,
+            energy_sources: self.sources.clone(),
+            carbon: self.cfg.carbon.clone(),
+            summaries,
+            sink_errors: self.sink_errors,
+            probe_errors: self.probe_errors,
+            warnings: std::mem::take(&mut self.cfg.warnings),
+            disabled: false,
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}

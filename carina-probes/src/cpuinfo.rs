@@ -1,0 +1,204 @@
+//! CPU identification from `/proc/cpuinfo`, mapped to the estimation model's coefficient row.
+
+use carina_core::ProbeError;
+use carina_core::coefficients::{self, CpuCoefficients};
+use std::path::Path;
+
+/// What `/proc/cpuinfo` says about the first processor.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CpuIdentity {
+    /// `vendor_id`, e.g. `GenuineIntel`, `AuthenticAMD`.
+    pub vendor: String,
+    /// `cpu family` (decimal).
+    pub family: u32,
+    /// `model` (decimal).
+    pub model: u32,
+    /// `model name`.
+    pub model_name: String,
+    /// Number of `processor` entries (logical CPUs).
+    pub logical_cpus: u32,
+}
+
+/// Reads `<proc_root>/cpuinfo`.
+pub fn read_cpuinfo(proc_root: &Path) -> Result<CpuIdentity, ProbeError> {
+    let path = proc_root.join("cpuinfo");
+    let text = std::fs::read_to_string(&path).map_err(|source| ProbeError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    parse_cpuinfo(&text, &path)
+}
+
+/// Parses `/proc/cpuinfo` text; `path` is used in errors.
+pub fn parse_cpuinfo(text: &str, path: &Path) -> Result<CpuIdentity, ProbeError> {
+    let mut id = CpuIdentity::default();
+    let mut seen_first = false;
+    for (i, line) in text.lines().enumerate() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let (key, value) = (key.trim(), value.trim());
+        if key == "processor" {
+            id.logical_cpus += 1;
+            if id.logical_cpus > 1 {
+                seen_first = true;
+            }
+            continue;
+        }
+        if seen_first {
+            continue;
+        }
+        let num = |field: &str| -> Result<u32, ProbeError> {
+            value.parse().map_err(|_| ProbeError::Parse {
+                path: path.to_path_buf(),
+                line: i + 1,
+                field: field.to_owned(),
+                message: format!("expected a decimal number, got {value:?}"),
+            })
+        };
+        match key {
+            "vendor_id" => id.vendor = value.to_owned(),
+            "cpu family" => id.family = num("cpu family")?,
+            "model" => id.model = num("model")?,
+            "model name" => id.model_name = value.to_owned(),
+            _ => {}
+        }
+    }
+    id.logical_cpus = id.logical_cpus.max(1);
+    Ok(id)
+}
+
+/// The coefficient row chosen for a CPU, and how sure we are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classification {
+    /// The row used.
+    pub coefficients: CpuCoefficients,
+    /// Microarchitecture Carina recognised, if any (e.g. `Zen 5`).
+    pub microarchitecture: Option<&'static str>,
+    /// True when the row is the CPU's own; false for a nearest-generation or average fallback.
+    pub exact: bool,
+    /// One sentence for the run file: what was detected and which row stands in for it.
+    pub note: String,
+}
+
+/// Maps vendor, family and model numbers to a Cloud Carbon Footprint row.
+///
+/// Family/model numbers follow the vendors' published assignments (Intel's family 6 model
+/// numbers in the SDM; AMD family 17h = Zen/Zen+/Zen 2, 19h = Zen 3/Zen 4, 1Ah = Zen 5 in AMD's
+/// Processor Programming References). Families CCF has no row for use the nearest older
+/// generation of the same vendor, and say so.
+pub fn classify(cpu: &CpuIdentity) -> Classification {
+    let (arch, row, exact): (Option<&'static str>, &str, bool) =
+        match (cpu.vendor.as_str(), cpu.family) {
+            ("AuthenticAMD", 0x17) if cpu.model < 0x30 => {
+                (Some("Zen/Zen+"), "AMD EPYC 1st Gen", true)
+            }
+            ("AuthenticAMD", 0x17) => (Some("Zen 2"), "AMD EPYC 2nd Gen", true),
+            ("AuthenticAMD", 0x19) if cpu.model < 0x10 || (0x20..0x60).contains(&cpu.model) => {
+                (Some("Zen 3"), "AMD EPYC 3rd Gen", true)
+            }
+            ("AuthenticAMD", 0x19) => (Some("Zen 4"), "AMD EPYC 3rd Gen", false),
+            ("AuthenticAMD", 0x1A) => (Some("Zen 5"), "AMD EPYC 3rd Gen", false),
+            ("GenuineIntel", 6) => match cpu.model {
+                42 | 45 => (Some("Sandy Bridge"), "Sandy Bridge", true),
+                58 | 62 => (Some("Ivy Bridge"), "Ivy Bridge", true),
+                60 | 63 | 69 | 70 => (Some("Haswell"), "Haswell", true),
+                61 | 71 | 79 | 86 => (Some("Broadwell"), "Broadwell", true),
+                // Model 85 is Skylake-SP and Cascade Lake (steppings 5+); cpuinfo's name tells them
+                // apart only loosely, so Skylake's slightly higher max is used: the safer estimate.
+                78 | 94 | 85 => (Some("Skylake"), "Skylake", true),
+                142 | 158 | 165 | 166 => (Some("Coffee Lake"), "Coffee Lake", true),
+                106 | 108 | 143 | 207 => (Some("Ice Lake or later"), "Cascade Lake", false),
+                _ => (None, "", false),
+            },
+            _ => (None, "", false),
+        };
+    let coefficients = coefficients::lookup(row)
+        .copied()
+        .unwrap_or(coefficients::CCF_FALLBACK);
+    let name = if cpu.model_name.is_empty() {
+        format!("{} family {} model {}", cpu.vendor, cpu.family, cpu.model)
+    } else {
+        cpu.model_name.clone()
+    };
+    let note = match (arch, exact) {
+        (Some(a), true) => format!("{name} ({a}): CCF row `{}`", coefficients.family),
+        (Some(a), false) => format!(
+            "{name} ({a}): CCF has no row for it; nearest older generation `{}` stands in",
+            coefficients.family
+        ),
+        (None, _) => format!(
+            "{name}: not recognised; CCF's average `{}` stands in",
+            coefficients.family
+        ),
+    };
+    Classification {
+        coefficients,
+        microarchitecture: arch,
+        exact: exact && arch.is_some(),
+        note,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EPYC_ZEN5: &str = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\nmodel name\t: AMD EPYC\n\nprocessor\t: 1\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\n";
+
+    #[test]
+    fn parses_this_machines_kind_of_cpuinfo() {
+        let id = parse_cpuinfo(EPYC_ZEN5, Path::new("/proc/cpuinfo")).unwrap();
+        assert_eq!(id.vendor, "AuthenticAMD");
+        assert_eq!((id.family, id.model, id.logical_cpus), (26, 2, 2));
+        let c = classify(&id);
+        assert_eq!(c.microarchitecture, Some("Zen 5"));
+        assert!(!c.exact);
+        assert_eq!(c.coefficients.family, "AMD EPYC 3rd Gen");
+        assert!(c.note.contains("nearest older generation"), "{}", c.note);
+    }
+
+    #[test]
+    fn known_intel_and_amd_rows() {
+        let cpu = |vendor: &str, family, model| CpuIdentity {
+            vendor: vendor.into(),
+            family,
+            model,
+            ..Default::default()
+        };
+        assert_eq!(
+            classify(&cpu("GenuineIntel", 6, 79)).coefficients.family,
+            "Broadwell"
+        );
+        assert_eq!(
+            classify(&cpu("GenuineIntel", 6, 63)).coefficients.family,
+            "Haswell"
+        );
+        assert_eq!(
+            classify(&cpu("AuthenticAMD", 23, 49)).coefficients.family,
+            "AMD EPYC 2nd Gen"
+        );
+        assert_eq!(
+            classify(&cpu("AuthenticAMD", 25, 1)).coefficients.family,
+            "AMD EPYC 3rd Gen"
+        );
+        assert!(classify(&cpu("AuthenticAMD", 25, 1)).exact);
+        let unknown = classify(&cpu("HygonGenuine", 24, 1));
+        assert!(!unknown.exact);
+        assert_eq!(
+            unknown.coefficients,
+            carina_core::coefficients::CCF_FALLBACK
+        );
+    }
+
+    #[test]
+    fn garbage_names_file_line_and_field() {
+        let e = parse_cpuinfo("processor : 0\ncpu family : six\n", Path::new("/x/cpuinfo"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/x/cpuinfo") && e.contains("line 2") && e.contains("cpu family"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,90 @@
+//! Carina: energy- and carbon-aware execution of recurrent analytics.
+//!
+//! Mark the steps of a batch job, run it, and get a run file with per-step time, energy
+//! (measured where a hardware counter exists, estimated otherwise, and always labelled) and CO2e.
+//!
+//! # In executables
+//! Start one run per process, mark steps, finish:
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let run = carina::Run::builder("scenario-db").output_dir("runs").start()?;
+//! {
+//!     let mut g = carina::step("load");
+//!     g.add_items(1000);
+//! }
+//! let summary = run.finish()?;
+//! println!("{:.2} Wh ({:?})", summary.energy.wh(), summary.energy_kind);
+//! # Ok(()) }
+//! ```
+//!
+//! # In libraries
+//! Mark steps with `#[carina::step]` or [`step`] and never start a run: with no run installed a
+//! step costs one relaxed atomic load and records nothing, so the application decides.
+//!
+//! ```
+//! #[carina::step(name = "solve", items = cases.len())]
+//! fn solve(cases: &[f64]) -> f64 {
+//!     cases.iter().sum()
+//! }
+//! assert_eq!(solve(&[1.0, 2.0]), 3.0);
+//! ```
+//!
+//! # Environment
+//! `CARINA_DIR` output directory, `CARINA_DISABLE=1` no-op, `CARINA_SCOPE=host|process`,
+//! `CARINA_POWERCAP_ROOT` replaces `/sys/class/powercap`, `CARINA_RUN_ID` / `CARINA_JOB`
+//! override the run id and job name.
+
+#![deny(missing_docs)]
+
+mod run;
+
+pub use run::{
+    DEFAULT_BUFFER_CAPACITY, DEFAULT_MAX_PENDING_RECORDS, DEFAULT_SAMPLE_INTERVAL, Run, RunBuilder,
+};
+
+#[doc(inline)]
+pub use carina_core::{
+    CarbonFactor, EnergyKind, EnergyProbe, FinishError, Joules, PowerModel, ProbeError, ProbeScope,
+    ReadError, Record, RunFile, RunSummary, Scope, Seconds, Sink, SinkError, StartError, Step,
+    StepDetail, Watts, is_recording, read_run_file, step,
+};
+
+/// Run-file record types (schema 1).
+pub use carina_core::record;
+
+/// Sinks: the JSON-lines run file and, with feature `test-util`, a memory sink.
+pub mod sink {
+    pub use carina_core::sink::JsonLinesSink;
+    #[cfg(feature = "test-util")]
+    pub use carina_core::sink::{MemoryRecords, MemorySink};
+}
+
+/// Records a function call as a step.
+///
+/// Arguments (all optional): `name = "..."` (default `module::path::function`),
+/// `items = <expr>` (evaluated before the body, converted with `as u64`), `crate = path` (where
+/// the `carina` crate is, if renamed). Works on free functions, methods, generic and `unsafe`
+/// functions, and `async fn` (the step spans first poll to completion; energy is counted only
+/// while polled). A function returning `...Result<_, _>` records `status: "error"` when it
+/// returns `Err`.
+#[cfg(feature = "macros")]
+pub use carina_macros::step;
+
+/// Used by code that `#[carina::step]` generates. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use carina_core::recorder::{Instrumented, Step, instrument, step as enter};
+
+    /// Whether a `Result` is an `Err`; generated code calls it on `Result`-returning functions.
+    #[inline]
+    pub fn is_err<T, E>(r: &Result<T, E>) -> bool {
+        r.is_err()
+    }
+
+    /// Never an error; used for functions not returning a `Result`.
+    #[inline]
+    pub fn never_err<T>(_: &T) -> bool {
+        false
+    }
+}
