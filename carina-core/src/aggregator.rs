@@ -63,8 +63,8 @@ struct ThreadState {
     cursor: u64,
     busy: u64,
     finished: Vec<Finished>,
-    /// Unsettled (self_ns, incl_ns) of ended steps kept only in summaries, by name.
-    folded: HashMap<NameId, (u64, u64)>,
+    /// Unsettled (self_ns, incl_ns) of ended steps kept only in summaries, indexed by name.
+    folded: Vec<(u64, u64)>,
     closed: bool,
 }
 
@@ -128,6 +128,7 @@ pub struct Attributor {
     pending: usize,
     next_id: u64,
     names: Vec<&'static str>,
+    last_name: ((usize, usize), NameId),
     by_ptr: HashMap<(usize, usize), NameId>,
     by_str: HashMap<&'static str, NameId>,
     aggs: Vec<NameAgg>,
@@ -161,6 +162,7 @@ impl Attributor {
             pending: 0,
             next_id: 1,
             names: Vec::new(),
+            last_name: ((0, 0), 0),
             by_ptr: HashMap::new(),
             by_str: HashMap::new(),
             aggs: Vec::new(),
@@ -176,7 +178,12 @@ impl Attributor {
 
     fn intern(&mut self, name: &'static str) -> NameId {
         let key = (name.as_ptr() as usize, name.len());
+        // Loops repeat the same few names: a one-entry cache skips the hash most of the time.
+        if self.last_name.0 == key {
+            return self.last_name.1;
+        }
         if let Some(&id) = self.by_ptr.get(&key) {
+            self.last_name = (key, id);
             return id;
         }
         let id = *self.by_str.entry(name).or_insert_with(|| {
@@ -185,6 +192,7 @@ impl Attributor {
             self.names.len() - 1
         });
         self.by_ptr.insert(key, id);
+        self.last_name = (key, id);
         id
     }
 
@@ -345,7 +353,10 @@ impl Attributor {
             let agg = &mut self.aggs[frame.name];
             agg.self_j += frame.self_j;
             agg.incl_j += frame.incl_j;
-            let f = th.folded.entry(frame.name).or_default();
+            if th.folded.len() <= frame.name {
+                th.folded.resize(frame.name + 1, (0, 0));
+            }
+            let f = &mut th.folded[frame.name];
             f.0 += frame.self_ns;
             f.1 += frame.incl_ns;
         }
@@ -393,10 +404,11 @@ impl Attributor {
                 f.self_ns = 0;
                 f.incl_ns = 0;
             }
-            for (name, (s, i)) in th.folded.drain() {
+            for (name, (s, i)) in th.folded.iter_mut().enumerate() {
                 let agg = &mut self.aggs[name];
-                agg.self_j += density * s as f64;
-                agg.incl_j += density * i as f64;
+                agg.self_j += density * *s as f64;
+                agg.incl_j += density * *i as f64;
+                (*s, *i) = (0, 0);
             }
             for mut fin in th.finished.drain(..) {
                 self.pending -= 1;

@@ -371,8 +371,10 @@ impl Aggregator {
 
         let tick = self.cfg.sample_interval.max(Duration::from_millis(1));
         let mut next_tick = Instant::now() + tick;
-        // Drain more often than we tick when rings fill up, so bursts do not overflow them.
-        let mut drain_wait = tick;
+        // Drain more often than we tick while events flow, so bursts do not overflow the rings;
+        // back off to the tick when idle.
+        let min_wait = Duration::from_millis(1).min(tick);
+        let mut drain_wait = min_wait;
         loop {
             let stop = {
                 let guard = ctl.stop.lock().unwrap_or_else(|e| e.into_inner());
@@ -402,9 +404,12 @@ impl Aggregator {
             } else {
                 let fill = self.drain_all(u64::MAX);
                 drain_wait = if fill > 0.25 {
-                    Duration::from_millis(1)
+                    // Busy: go round again at once.
+                    Duration::ZERO
+                } else if fill > 0.01 {
+                    min_wait
                 } else {
-                    (drain_wait * 2).min(tick)
+                    (drain_wait * 2).clamp(min_wait, tick)
                 };
             }
         }

@@ -1,0 +1,100 @@
+//! Reading run files: crashed runs load, a truncated last line is tolerated, anything else
+//! malformed is an error naming the file and the line.
+
+use carina::ReadError;
+use std::path::Path;
+
+const START: &str = r#"{"type":"run_start","schema":1,"run_id":"r1","job":"j","host":"h","pid":1,"started_at":"2026-11-28T00:00:00Z","energy_sources":[{"name":"model","kind":"estimated","source":"test"}],"carbon":{"g_per_kwh":472.94,"zone":"WORLD","source":"x"}}"#;
+const STEP: &str = r#"{"type":"step","name":"a","id":1,"parent":null,"thread":0,"start_s":0.0,"end_s":1.0,"items":3,"status":"ok","energy_j":2.0,"self_energy_j":2.0,"co2e_g":0.0003}"#;
+const END: &str = r#"{"type":"run_end","ended_at":"2026-11-28T00:00:01Z","wall_s":1.0,"energy_j":2.0,"unattributed_j":0.0,"co2e_g":0.0003,"items":3,"steps":1,"dropped":0}"#;
+
+fn write(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("run.jsonl");
+    std::fs::write(&p, text).unwrap();
+    (dir, p)
+}
+
+#[test]
+fn complete_file_reads() {
+    let (_d, p) = write(&format!("{START}\n{STEP}\n{END}\n"));
+    let f = carina::read_run_file(&p).unwrap();
+    assert!(f.is_complete());
+    assert_eq!(f.steps[0].items, 3);
+    assert!(f.warnings.is_empty());
+}
+
+#[test]
+fn crashed_run_without_run_end_loads_as_incomplete() {
+    let (_d, p) = write(&format!("{START}\n{STEP}\n"));
+    let f = carina::read_run_file(&p).unwrap();
+    assert!(!f.is_complete());
+    assert_eq!(f.steps.len(), 1);
+    assert!(f.warnings.iter().any(|w| w.contains("did not finish")));
+}
+
+#[test]
+fn truncated_last_line_is_tolerated_with_a_warning() {
+    let (_d, p) = write(&format!("{START}\n{STEP}\n{}", &STEP[..40]));
+    let f = carina::read_run_file(&p).unwrap();
+    assert_eq!(f.steps.len(), 1);
+    assert!(
+        f.warnings
+            .iter()
+            .any(|w| w.contains(":3:") && w.contains("truncated")),
+        "{:?}",
+        f.warnings
+    );
+}
+
+#[test]
+fn malformed_middle_line_names_file_and_line() {
+    let (_d, p) = write(&format!("{START}\n{{not json\n{END}\n"));
+    let e = carina::read_run_file(&p).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, ReadError::Line { line: 2, .. }), "{msg}");
+    assert!(
+        msg.contains(&p.display().to_string()) && msg.contains(":2:"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn missing_field_is_named() {
+    let bad = STEP.replace(r#""energy_j":2.0,"#, "");
+    let (_d, p) = write(&format!("{START}\n{bad}\n{END}\n"));
+    let msg = carina::read_run_file(&p).unwrap_err().to_string();
+    assert!(msg.contains(":2:") && msg.contains("energy_j"), "{msg}");
+}
+
+#[test]
+fn a_malformed_last_line_with_newline_is_an_error() {
+    let (_d, p) = write(&format!("{START}\n{STEP}\n{{\"type\":\n"));
+    let e = carina::read_run_file(&p).unwrap_err();
+    assert!(matches!(e, ReadError::Line { line: 3, .. }), "{e}");
+}
+
+#[test]
+fn unknown_types_and_fields_are_ignored() {
+    let extra = STEP.replace(r#""name":"a","#, r#""name":"a","future_field":[1,2],"#);
+    let (_d, p) = write(&format!(
+        "{START}\n{{\"type\":\"control\",\"mode\":\"peak\"}}\n{extra}\n{END}\n"
+    ));
+    let f = carina::read_run_file(&p).unwrap();
+    assert_eq!(f.steps.len(), 1);
+}
+
+#[test]
+fn not_a_run_file_and_missing_file_are_clear() {
+    let (_d, p) = write(&format!("{STEP}\n"));
+    assert!(matches!(
+        carina::read_run_file(&p),
+        Err(ReadError::NoRunStart { .. })
+    ));
+    let e = carina::read_run_file(Path::new("/nonexistent/run.jsonl")).unwrap_err();
+    assert!(e.to_string().contains("/nonexistent/run.jsonl"));
+    let newer = START.replace(r#""schema":1"#, r#""schema":2"#);
+    let (_d2, p2) = write(&format!("{newer}\n"));
+    let msg = carina::read_run_file(&p2).unwrap_err().to_string();
+    assert!(msg.contains("schema 2") && msg.contains("Upgrade"), "{msg}");
+}

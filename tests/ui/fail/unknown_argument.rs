@@ -1,0 +1,6 @@
+#[carina::step(name = "load", level = "info")]
+fn load() {}
+
+fn main() {
+    load();
+}
