@@ -327,9 +327,10 @@ impl RunBuilder {
                     run_file = Some(path);
                 }
                 Err(e) => {
-                    let w = format!("{e}; this run writes no run file (other sinks still work)");
-                    eprintln!("carina: {w}");
-                    warnings.push(w);
+                    // Reported in `RunSummary::warnings` (and on stderr if the run is dropped).
+                    warnings.push(format!(
+                        "{e}; this run writes no run file (other sinks still work)"
+                    ));
                 }
             }
         }

@@ -30,7 +30,9 @@ fn ten_million_steps_with_bounded_memory() {
                     g.add_items(1);
                     // A little work per step, as a real step has: ~100 ns in a debug build.
                     for _ in 0..8 {
-                        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+                        x = std::hint::black_box(
+                            x.wrapping_mul(6364136223846793005).wrapping_add(1),
+                        );
                     }
                     if i % 500_000 == 0 {
                         peak.fetch_max(rss_kib(), std::sync::atomic::Ordering::Relaxed);
@@ -56,7 +58,12 @@ fn ten_million_steps_with_bounded_memory() {
         .map_or(0, |x| x.count);
     assert_eq!(tiny, s.steps);
     // The aggregator keeps up with most of it (98 % here); drops are counted, never blocking.
-    assert!(s.steps >= PER_THREAD, "only {} of {} recorded", s.steps, 2 * PER_THREAD);
+    assert!(
+        s.steps >= PER_THREAD,
+        "only {} of {} recorded",
+        s.steps,
+        2 * PER_THREAD
+    );
     let growth_mib = (after.saturating_sub(before)) as f64 / 1024.0;
     assert!(growth_mib < 64.0, "resident growth {growth_mib:.1} MiB");
     eprintln!(
