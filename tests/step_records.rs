@@ -130,3 +130,38 @@ fn steps_without_a_run_record_nothing_and_open_steps_end_unfinished() {
     assert_eq!(steps[0].name, "main");
     assert!(steps[0].unfinished);
 }
+
+#[test]
+fn a_full_buffer_drops_and_counts_instead_of_blocking() {
+    let _s = serial();
+    let (sink, recs) = carina::sink::MemorySink::new();
+    let run = carina::Run::builder("tiny-buffer")
+        .run_file(false)
+        .sink(sink)
+        .constant_watts(1.0)
+        // Room for 4 steps at a time, and a slow aggregator: most steps must be dropped.
+        .buffer_capacity(8)
+        .sample_interval(std::time::Duration::from_millis(500))
+        .start()
+        .unwrap();
+    let t = std::time::Instant::now();
+    std::thread::spawn(|| {
+        for _ in 0..10_000 {
+            let _g = carina::step("burst");
+        }
+    })
+    .join()
+    .unwrap();
+    // Never blocked on the aggregator's 500 ms tick.
+    assert!(t.elapsed() < std::time::Duration::from_millis(400));
+    let s = run.finish().unwrap();
+    assert!(s.dropped > 0);
+    assert_eq!(s.steps + s.dropped, 10_000);
+    assert_eq!(recs.steps().len() as u64, s.steps);
+    assert_eq!(recs.run_end().unwrap().dropped, s.dropped);
+    assert!(
+        s.warnings.iter().any(|w| w.contains("buffer")),
+        "{:?}",
+        s.warnings
+    );
+}
