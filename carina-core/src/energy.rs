@@ -57,7 +57,15 @@ pub trait EnergyProbe: Send {
     /// Names of the domains, in the order [`read`](Self::read) fills them.
     fn domains(&self) -> Vec<String>;
     /// Writes each domain's cumulative energy into `out` (same length as `domains()`).
+    ///
+    /// Values must never decrease: counter wraparound is the probe's business.
     fn read(&mut self, out: &mut [Joules]) -> Result<(), ProbeError>;
+    /// For estimates: cumulative low and high bounds of the total energy (all domains) as of the
+    /// last [`read`](Self::read), from the spread of the model's coefficients. `None` for
+    /// measurements.
+    fn band(&self) -> Option<(Joules, Joules)> {
+        None
+    }
 }
 
 impl<P: EnergyProbe + ?Sized> EnergyProbe for Box<P> {
@@ -72,6 +80,9 @@ impl<P: EnergyProbe + ?Sized> EnergyProbe for Box<P> {
     }
     fn read(&mut self, out: &mut [Joules]) -> Result<(), ProbeError> {
         (**self).read(out)
+    }
+    fn band(&self) -> Option<(Joules, Joules)> {
+        (**self).band()
     }
 }
 
@@ -151,19 +162,16 @@ impl EnergyProbe for ModelProbe {
             PowerModel::Linear { idle, max } => ("model", idle.0, max.0),
             PowerModel::Constant(w) => ("constant", w.0, w.0),
         };
-        EnergySource {
-            name: name.to_owned(),
-            kind: EnergyKind::Estimated,
-            source: self.source.clone(),
-            domains: self.domains(),
-            scope: match self.scope() {
-                ProbeScope::Host => "host",
-                ProbeScope::Process => "process",
-            }
-            .to_owned(),
-            idle_w: Some(idle),
-            max_w: Some(max),
+        let mut src = EnergySource::new(name, EnergyKind::Estimated, self.source.clone());
+        src.domains = self.domains();
+        src.scope = match self.scope() {
+            ProbeScope::Host => "host",
+            ProbeScope::Process => "process",
         }
+        .to_owned();
+        src.idle_w = Some(idle);
+        src.max_w = Some(max);
+        src
     }
 
     fn scope(&self) -> ProbeScope {

@@ -61,10 +61,62 @@ pub struct EnergySource {
     /// Model parameters, when estimated: machine watts at full utilisation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_w: Option<f64>,
+    /// Whether the run uses this source. Sources that were considered and not used are listed
+    /// too, with `used: false` and the `reason`.
+    #[serde(default = "default_true")]
+    pub used: bool,
+    /// Why the source is not used (or what limits it), and what would make it usable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Devices behind the source (GPUs, sockets), when it has several.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<DeviceInfo>,
+}
+
+/// One device behind an energy source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// Index as the driver numbers it.
+    pub index: u32,
+    /// Product name.
+    pub name: String,
+    /// Stable identifier (a GPU's UUID), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+}
+
+impl EnergySource {
+    /// A used source with no domains, model parameters or devices; fill the rest as needed.
+    pub fn new(name: impl Into<String>, kind: EnergyKind, source: impl Into<String>) -> Self {
+        EnergySource {
+            name: name.into(),
+            kind,
+            source: source.into(),
+            domains: Vec::new(),
+            scope: default_scope(),
+            idle_w: None,
+            max_w: None,
+            used: true,
+            reason: None,
+            devices: Vec::new(),
+        }
+    }
+
+    /// A source that was considered and not used, with the reason.
+    pub fn not_used(name: impl Into<String>, kind: EnergyKind, reason: impl Into<String>) -> Self {
+        let mut s = Self::new(name, kind, "");
+        s.used = false;
+        s.reason = Some(reason.into());
+        s
+    }
 }
 
 fn default_scope() -> String {
     "host".to_owned()
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// The grid emission factor applied to the run's energy.

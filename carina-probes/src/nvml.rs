@@ -1,0 +1,1 @@
+//! NVML GPU energy (in progress).

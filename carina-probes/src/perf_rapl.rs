@@ -1,0 +1,1 @@
+//! RAPL through perf_event's `power` PMU (in progress).

@@ -1,0 +1,1 @@
+//! RAPL through the powercap sysfs tree (in progress).
