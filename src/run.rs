@@ -286,6 +286,7 @@ impl RunBuilder {
             },
         };
         let mut probes = self.probes;
+        let mut unused_sources = Vec::new();
         if probes.is_empty() {
             match self.model {
                 Some(model) => {
@@ -306,7 +307,19 @@ impl RunBuilder {
                         proc: self.proc_root.clone(),
                         ..Default::default()
                     };
-                    probes = carina_probes::detect_in(&roots).probes;
+                    let detection = carina_probes::detect_in(&roots);
+                    probes = detection.probes;
+                    unused_sources = detection
+                        .not_chosen
+                        .into_iter()
+                        .map(|n| {
+                            carina_core::EnergySource::not_used(
+                                n.name,
+                                carina_core::EnergyKind::Measured,
+                                n.reason,
+                            )
+                        })
+                        .collect();
                 }
             }
         }
@@ -348,6 +361,7 @@ impl RunBuilder {
             max_pending_records: self.max_pending_records,
             proc_root: self.proc_root,
             warnings,
+            unused_sources,
         })?;
         Ok(Run {
             session: Some(session),

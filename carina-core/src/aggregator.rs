@@ -7,12 +7,17 @@
 //! # Attribution (see `docs/ENERGY.md`)
 //! Each thread has a *cursor*: the time up to which its wall time has been credited. Every event
 //! advances the cursor, crediting the elapsed time to the innermost open step (its *self* time)
-//! and to the thread's *busy* time. When an interval closes with energy `E`, the energy is spread
-//! evenly over all busy thread-time of the interval: `density = E / sum(busy)` joules per
-//! nanosecond; each step's pending self and inclusive time is multiplied by the density. Energy of
-//! an interval in which no step was open on any thread is `unattributed`. A child's inclusive
-//! energy flows into its parent when the child ends, so `energy_j` is inclusive and
-//! `self_energy_j` is exclusive, and `sum(self) + unattributed = total` holds by construction.
+//! and to the thread's *busy* time. When an interval of length `L` closes with energy `E`, each
+//! thread gets an allotment: `E x cpu_thread / cpu_process` when CPU times are known
+//! ([`Weights::Cpu`]), and the steps open on it get `allotment x busy / L` (wall-time overlap
+//! within the thread); the rest of the allotment, and the CPU time of threads that never step,
+//! is `unattributed`. Without CPU times ([`Weights::Wall`]) the energy is spread evenly over all
+//! busy thread-time. A child's inclusive energy flows into its parent when the child ends, so
+//! `energy_j` is inclusive and `self_energy_j` is exclusive, and `sum(self) + unattributed =
+//! total` holds by construction.
+//!
+//! Energy travels as a small fixed array of channels ([`Energy`]): the total, the low and high
+//! bounds of an estimate's band, and one channel per energy domain.
 
 use crate::histogram::Histogram;
 use crate::record::{StepRecord, StepStatus, StepSummary};
@@ -31,6 +36,47 @@ pub enum StepDetail {
 
 type NameId = usize;
 
+/// Number of energy channels carried per step.
+pub const CHANNELS: usize = 12;
+/// Channel of the total energy.
+pub const TOTAL: usize = 0;
+/// Channel of the low bound of an estimate's band.
+pub const LOW: usize = 1;
+/// Channel of the high bound of an estimate's band.
+pub const HIGH: usize = 2;
+/// First per-domain channel; domains beyond the last channel share it (`other`).
+pub const FIRST_DOMAIN: usize = 3;
+
+/// Joules per channel: `[total, low, high, domain 0, domain 1, ...]`.
+pub type Energy = [f64; CHANNELS];
+
+/// How an interval's energy is split across threads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Weights {
+    /// Evenly over all busy thread-time (no CPU clocks available).
+    Wall,
+    /// By CPU time consumed in the interval, nanoseconds.
+    Cpu {
+        /// CPU time of the whole process (every thread, registered or not).
+        process_ns: u64,
+        /// CPU time of each registered thread, by thread index.
+        threads: Vec<(u32, u64)>,
+    },
+}
+
+fn add_scaled(acc: &mut Energy, d: &Energy, ns: u64) {
+    let t = ns as f64;
+    for (a, x) in acc.iter_mut().zip(d) {
+        *a += x * t;
+    }
+}
+
+fn add(acc: &mut Energy, x: &Energy) {
+    for (a, b) in acc.iter_mut().zip(x) {
+        *a += b;
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Frame {
     id: u64,
@@ -40,7 +86,7 @@ struct Frame {
     async_id: u64,
     /// Settled energy, joules.
     self_j: f64,
-    incl_j: f64,
+    incl: Energy,
     /// Time in the current (unsettled) interval, nanoseconds.
     self_ns: u64,
     incl_ns: u64,
@@ -74,7 +120,7 @@ struct NameAgg {
     self_wall: u64,
     items: u64,
     self_j: f64,
-    incl_j: f64,
+    incl: Energy,
     errors: u64,
     panics: u64,
     hist: Histogram,
@@ -88,7 +134,7 @@ impl NameAgg {
             self_wall: 0,
             items: 0,
             self_j: 0.0,
-            incl_j: 0.0,
+            incl: [0.0; CHANNELS],
             errors: 0,
             panics: 0,
             hist: Histogram::new(),
@@ -104,7 +150,7 @@ struct AsyncAcc {
     thread: u32,
     start: u64,
     self_j: f64,
-    incl_j: f64,
+    incl: Energy,
     child_wall: u64,
     /// Segments ended but not yet settled.
     unsettled_segments: u32,
@@ -112,18 +158,34 @@ struct AsyncAcc {
 }
 
 /// Totals of a run's energy accounting, joules.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EnergyTotals {
     /// Energy of all closed intervals.
     pub total_j: f64,
     /// Part of it attributed to no step.
     pub unattributed_j: f64,
+    /// All channels of all closed intervals.
+    pub channels: Energy,
+}
+
+impl Default for EnergyTotals {
+    fn default() -> Self {
+        EnergyTotals {
+            total_j: 0.0,
+            unattributed_j: 0.0,
+            channels: [0.0; CHANNELS],
+        }
+    }
 }
 
 /// Step bookkeeping and energy attribution for one run.
 pub struct Attributor {
     detail: StepDetail,
     g_per_j: f64,
+    tick_ns: u64,
+    domains: Vec<String>,
+    band: bool,
+    last_close: u64,
     max_pending: usize,
     pending: usize,
     next_id: u64,
@@ -158,6 +220,10 @@ impl Attributor {
         Attributor {
             detail,
             g_per_j,
+            tick_ns: 0,
+            domains: Vec::new(),
+            band: false,
+            last_close: 0,
             max_pending,
             pending: 0,
             next_id: 1,
@@ -174,6 +240,25 @@ impl Attributor {
             orphan_exits: 0,
             out: Vec::new(),
         }
+    }
+
+    /// Steps shorter than `tick_ns` are flagged `short` (their energy is interpolated).
+    pub fn with_tick(mut self, tick_ns: u64) -> Self {
+        self.tick_ns = tick_ns;
+        self
+    }
+
+    /// Names of the per-domain channels, in channel order from [`FIRST_DOMAIN`]. Per-domain
+    /// energy is reported only when there is more than one domain.
+    pub fn with_domains(mut self, domains: Vec<String>) -> Self {
+        self.domains = domains;
+        self
+    }
+
+    /// Whether the energy is an estimate with a low/high band to report.
+    pub fn with_band(mut self, band: bool) -> Self {
+        self.band = band;
+        self
     }
 
     fn intern(&mut self, name: &'static str) -> NameId {
@@ -199,19 +284,19 @@ impl Attributor {
     /// Starts tracking a thread. Its cursor starts at 0: with no step open, moving it to the
     /// first event credits nothing, and events the thread pushed before the aggregator noticed
     /// it are still counted in full.
-    pub(crate) fn add_thread(&mut self, index: u32) {
+    pub fn add_thread(&mut self, index: u32) {
         self.threads.entry(index).or_default();
     }
 
     /// Marks a thread as exited: it is forgotten once its steps are settled.
-    pub(crate) fn close_thread(&mut self, index: u32) {
+    pub fn close_thread(&mut self, index: u32) {
         if let Some(t) = self.threads.get_mut(&index) {
             t.closed = true;
         }
     }
 
     /// Applies a thread's events, in order. Times are nanoseconds since the run's start.
-    pub(crate) fn on_events(&mut self, index: u32, events: &[Event]) {
+    pub fn on_events(&mut self, index: u32, events: &[Event]) {
         if events.is_empty() {
             return;
         }
@@ -255,7 +340,7 @@ impl Attributor {
                             thread: index,
                             start: t,
                             self_j: 0.0,
-                            incl_j: 0.0,
+                            incl: [0.0; CHANNELS],
                             child_wall: 0,
                             unsettled_segments: 0,
                             done: None,
@@ -270,7 +355,7 @@ impl Attributor {
                     start: t,
                     async_id,
                     self_j: 0.0,
-                    incl_j: 0.0,
+                    incl: [0.0; CHANNELS],
                     self_ns: 0,
                     incl_ns: 0,
                     child_wall: 0,
@@ -306,7 +391,7 @@ impl Attributor {
     ) {
         let wall = end - frame.start;
         if let Some(parent) = th.stack.last_mut() {
-            parent.incl_j += frame.incl_j;
+            add(&mut parent.incl, &frame.incl);
             parent.incl_ns += frame.incl_ns;
             parent.child_wall += wall;
         }
@@ -352,7 +437,7 @@ impl Attributor {
             }
             let agg = &mut self.aggs[frame.name];
             agg.self_j += frame.self_j;
-            agg.incl_j += frame.incl_j;
+            add(&mut agg.incl, &frame.incl);
             if th.folded.len() <= frame.name {
                 th.folded.resize(frame.name + 1, (0, 0));
             }
@@ -377,43 +462,73 @@ impl Attributor {
         }
     }
 
-    /// Closes the interval ending at `end_ns` whose energy was `energy_j`, settling every step
-    /// time credited since the previous close. Ended steps become records (see
-    /// [`take_records`](Self::take_records)).
-    pub(crate) fn close_interval(&mut self, end_ns: u64, energy_j: f64) {
+    /// Closes the interval ending at `end_ns` whose energy per channel was `energy`, split
+    /// across threads by `weights`, settling every step time credited since the previous close.
+    /// Ended steps become records (see [`take_records`](Self::take_records)).
+    pub fn close_interval(&mut self, end_ns: u64, energy: &Energy, weights: &Weights) {
+        let len = end_ns.saturating_sub(self.last_close);
+        self.last_close = self.last_close.max(end_ns);
         let mut busy = 0u64;
         for th in self.threads.values_mut() {
             Self::advance(th, end_ns);
             busy += th.busy;
         }
-        let density = if busy > 0 {
-            energy_j / busy as f64
-        } else {
-            0.0
+        add(&mut self.totals.channels, energy);
+        self.totals.total_j += energy[TOTAL];
+        // Per-thread joules per busy nanosecond, for every channel.
+        let zero = [0.0; CHANNELS];
+        let uniform = match weights {
+            Weights::Wall if busy > 0 => energy.map(|e| e / busy as f64),
+            _ => zero,
         };
-        self.totals.total_j += energy_j;
-        if busy == 0 {
-            self.totals.unattributed_j += energy_j;
-        }
+        let (cpu_total, cpu_of) = match weights {
+            Weights::Cpu {
+                process_ns,
+                threads,
+            } => {
+                let sum: u64 = threads.iter().map(|(_, c)| c).sum();
+                // Sampling skew can make the threads' sum exceed the process's: normalise by
+                // the larger so no more than the interval's energy is handed out.
+                ((*process_ns).max(sum), Some(threads))
+            }
+            Weights::Wall => (0, None),
+        };
+        let mut attributed = 0.0;
         let mut threads = std::mem::take(&mut self.threads);
         for (&index, th) in threads.iter_mut() {
+            let density = match cpu_of {
+                None => uniform,
+                Some(list) => {
+                    let cpu = list
+                        .iter()
+                        .find(|(i, _)| *i == index)
+                        .map_or(0, |(_, c)| *c);
+                    if cpu == 0 || cpu_total == 0 || len == 0 {
+                        zero
+                    } else {
+                        let k = cpu as f64 / cpu_total as f64 / len as f64;
+                        energy.map(|e| e * k)
+                    }
+                }
+            };
+            attributed += density[TOTAL] * th.busy as f64;
             th.busy = 0;
             for f in th.stack.iter_mut() {
-                f.self_j += density * f.self_ns as f64;
-                f.incl_j += density * f.incl_ns as f64;
+                f.self_j += density[TOTAL] * f.self_ns as f64;
+                add_scaled(&mut f.incl, &density, f.incl_ns);
                 f.self_ns = 0;
                 f.incl_ns = 0;
             }
             for (name, (s, i)) in th.folded.iter_mut().enumerate() {
                 let agg = &mut self.aggs[name];
-                agg.self_j += density * *s as f64;
-                agg.incl_j += density * *i as f64;
+                agg.self_j += density[TOTAL] * *s as f64;
+                add_scaled(&mut agg.incl, &density, *i);
                 (*s, *i) = (0, 0);
             }
             for mut fin in th.finished.drain(..) {
                 self.pending -= 1;
-                fin.frame.self_j += density * fin.frame.self_ns as f64;
-                fin.frame.incl_j += density * fin.frame.incl_ns as f64;
+                fin.frame.self_j += density[TOTAL] * fin.frame.self_ns as f64;
+                add_scaled(&mut fin.frame.incl, &density, fin.frame.incl_ns);
                 fin.frame.self_ns = 0;
                 fin.frame.incl_ns = 0;
                 if fin.frame.async_id != 0 {
@@ -423,6 +538,7 @@ impl Attributor {
                 }
             }
         }
+        self.totals.unattributed_j += energy[TOTAL] - attributed;
         threads.retain(|_, th| !(th.closed && th.stack.is_empty()));
         self.threads = threads;
     }
@@ -432,7 +548,7 @@ impl Attributor {
             return;
         };
         acc.self_j += fin.frame.self_j;
-        acc.incl_j += fin.frame.incl_j;
+        add(&mut acc.incl, &fin.frame.incl);
         acc.unsettled_segments -= 1;
         if fin.unfinished && acc.done.is_none() {
             acc.done = Some((fin.end, fin.items, fin.status));
@@ -467,55 +583,100 @@ impl Attributor {
         );
         let agg = &mut self.aggs[acc.name];
         agg.self_j += acc.self_j;
-        agg.incl_j += acc.incl_j;
+        add(&mut agg.incl, &acc.incl);
         if self.detail == StepDetail::All {
             let (status, cancelled) = wall_status(status);
-            self.out.push(StepRecord {
-                name: self.names[acc.name].to_owned(),
-                id: acc.id,
-                parent: acc.parent,
-                thread: acc.thread,
-                start_s: acc.start as f64 / 1e9,
-                end_s: end as f64 / 1e9,
-                items,
-                status,
-                energy_j: acc.incl_j,
-                self_energy_j: acc.self_j,
-                co2e_g: acc.incl_j * self.g_per_j,
-                unfinished,
-                cancelled,
-                r#async: true,
-            });
+            let mut rec = self.record(acc.name, acc.start, end, acc.self_j, &acc.incl);
+            rec.id = acc.id;
+            rec.parent = acc.parent;
+            rec.thread = acc.thread;
+            rec.items = items;
+            rec.status = status;
+            rec.unfinished = unfinished;
+            rec.cancelled = cancelled;
+            rec.r#async = true;
+            self.out.push(rec);
         }
     }
 
     fn emit(&mut self, thread: u32, fin: &Finished) {
         let agg = &mut self.aggs[fin.frame.name];
         agg.self_j += fin.frame.self_j;
-        agg.incl_j += fin.frame.incl_j;
+        add(&mut agg.incl, &fin.frame.incl);
         let (status, cancelled) = wall_status(fin.status);
-        self.out.push(StepRecord {
-            name: self.names[fin.frame.name].to_owned(),
-            id: fin.frame.id,
-            parent: fin.frame.parent,
-            thread,
-            start_s: fin.frame.start as f64 / 1e9,
-            end_s: fin.end as f64 / 1e9,
-            items: fin.items,
-            status,
-            energy_j: fin.frame.incl_j,
-            self_energy_j: fin.frame.self_j,
-            co2e_g: fin.frame.incl_j * self.g_per_j,
-            unfinished: fin.unfinished,
-            cancelled,
-            r#async: false,
-        });
+        let mut rec = self.record(
+            fin.frame.name,
+            fin.frame.start,
+            fin.end,
+            fin.frame.self_j,
+            &fin.frame.incl,
+        );
+        rec.id = fin.frame.id;
+        rec.parent = fin.frame.parent;
+        rec.thread = thread;
+        rec.items = fin.items;
+        rec.status = status;
+        rec.unfinished = fin.unfinished;
+        rec.cancelled = cancelled;
+        self.out.push(rec);
     }
 
-    /// Ends the run at `end_ns`: closes the last interval with `energy_j`, then ends every step
+    /// Per-domain energy of a channel array, when there is more than one domain.
+    pub fn by_domain(&self, e: &Energy) -> Option<std::collections::BTreeMap<String, f64>> {
+        if self.domains.len() < 2 {
+            return None;
+        }
+        let mut m = std::collections::BTreeMap::new();
+        for (i, d) in self.domains.iter().enumerate() {
+            let ch = (FIRST_DOMAIN + i).min(CHANNELS - 1);
+            let name = if FIRST_DOMAIN + i >= CHANNELS - 1
+                && self.domains.len() > CHANNELS - FIRST_DOMAIN
+            {
+                "other".to_owned()
+            } else {
+                d.clone()
+            };
+            m.insert(name, e[ch]);
+        }
+        Some(m)
+    }
+
+    fn band_of(&self, e: &Energy) -> (Option<f64>, Option<f64>) {
+        if self.band {
+            (Some(e[LOW]), Some(e[HIGH]))
+        } else {
+            (None, None)
+        }
+    }
+
+    fn record(&self, name: NameId, start: u64, end: u64, self_j: f64, incl: &Energy) -> StepRecord {
+        let (low, high) = self.band_of(incl);
+        StepRecord {
+            name: self.names[name].to_owned(),
+            id: 0,
+            parent: None,
+            thread: 0,
+            start_s: start as f64 / 1e9,
+            end_s: end as f64 / 1e9,
+            items: 0,
+            status: StepStatus::Ok,
+            energy_j: incl[TOTAL],
+            self_energy_j: self_j,
+            co2e_g: incl[TOTAL] * self.g_per_j,
+            unfinished: false,
+            cancelled: false,
+            r#async: false,
+            short: end.saturating_sub(start) < self.tick_ns,
+            energy_low_j: low,
+            energy_high_j: high,
+            energy_by_domain: self.by_domain(incl),
+        }
+    }
+
+    /// Ends the run at `end_ns`: closes the last interval with `energy`, then ends every step
     /// still open as `unfinished` (with the energy it had by then).
-    pub(crate) fn finish(&mut self, end_ns: u64, energy_j: f64) {
-        self.close_interval(end_ns, energy_j);
+    pub fn finish(&mut self, end_ns: u64, energy: &Energy, weights: &Weights) {
+        self.close_interval(end_ns, energy, weights);
         let mut threads = std::mem::take(&mut self.threads);
         for th in threads.values_mut() {
             while let Some(frame) = th.stack.pop() {
@@ -525,7 +686,7 @@ impl Attributor {
         }
         self.threads = threads;
         // Everything is settled already; this emits the frames ended above.
-        self.close_interval(end_ns, 0.0);
+        self.close_interval(end_ns, &[0.0; CHANNELS], &Weights::Wall);
         let leftover: Vec<u64> = self.asyncs.keys().copied().collect();
         for k in leftover {
             if let Some(acc) = self.asyncs.remove(&k) {
@@ -536,7 +697,7 @@ impl Attributor {
     }
 
     /// Step records produced since the last call.
-    pub(crate) fn take_records(&mut self) -> std::vec::Drain<'_, StepRecord> {
+    pub fn take_records(&mut self) -> std::vec::Drain<'_, StepRecord> {
         self.out.drain(..)
     }
 
@@ -554,9 +715,12 @@ impl Attributor {
                 wall_s: a.wall as f64 / 1e9,
                 self_wall_s: a.self_wall as f64 / 1e9,
                 items: a.items,
-                energy_j: a.incl_j,
+                energy_j: a.incl[TOTAL],
                 self_energy_j: a.self_j,
-                co2e_g: a.incl_j * g_per_j,
+                co2e_g: a.incl[TOTAL] * g_per_j,
+                energy_low_j: self.band_of(&a.incl).0,
+                energy_high_j: self.band_of(&a.incl).1,
+                energy_by_domain: self.by_domain(&a.incl),
                 p50_s: a.hist.quantile(0.5) as f64 / 1e9,
                 p95_s: a.hist.quantile(0.95) as f64 / 1e9,
                 max_s: a.hist.max() as f64 / 1e9,
@@ -619,6 +783,22 @@ mod tests {
         a.add_thread(1);
         a
     }
+    trait Wall {
+        fn close_wall(&mut self, t: u64, e: f64);
+        fn finish_wall(&mut self, t: u64, e: f64);
+    }
+    impl Wall for Attributor {
+        fn close_wall(&mut self, t: u64, e: f64) {
+            let mut en = [0.0; CHANNELS];
+            en[TOTAL] = e;
+            self.close_interval(t, &en, &Weights::Wall);
+        }
+        fn finish_wall(&mut self, t: u64, e: f64) {
+            let mut en = [0.0; CHANNELS];
+            en[TOTAL] = e;
+            self.finish(t, &en, &Weights::Wall);
+        }
+    }
     fn records(a: &mut Attributor) -> Vec<StepRecord> {
         let mut v: Vec<_> = a.take_records().collect();
         v.sort_by_key(|r| r.id);
@@ -635,7 +815,7 @@ mod tests {
             0,
             &[enter("a", 0), exit(100, 1), enter("b", 100), exit(300, 2)],
         );
-        a.close_interval(400, 400.0);
+        a.close_wall(400, 400.0);
         let r = records(&mut a);
         assert_eq!(r.len(), 2);
         assert!(close(r[0].energy_j, 400.0 / 3.0), "{r:?}");
@@ -657,7 +837,7 @@ mod tests {
                 exit(300, 0),
             ],
         );
-        a.close_interval(300, 300.0);
+        a.close_wall(300, 300.0);
         let r = records(&mut a);
         let (outer, inner) = (&r[0], &r[1]);
         assert_eq!(outer.name, "outer");
@@ -685,7 +865,7 @@ mod tests {
                 exit(50, 0),
             ],
         );
-        a.close_interval(50, 50.0);
+        a.close_wall(50, 50.0);
         let r = records(&mut a);
         assert_eq!(r.len(), 3);
         assert_eq!(r[1].parent, Some(r[0].id));
@@ -700,7 +880,7 @@ mod tests {
         let mut a = attr();
         a.on_events(0, &[enter("t0", 0), exit(100, 0)]);
         a.on_events(1, &[enter("t1", 0), exit(50, 0)]);
-        a.close_interval(100, 150.0);
+        a.close_wall(100, 150.0);
         let r = records(&mut a);
         let e = |n: &str| r.iter().find(|s| s.name == n).unwrap().energy_j;
         assert!(close(e("t0"), 100.0));
@@ -712,10 +892,10 @@ mod tests {
     fn a_step_over_several_intervals_gets_each_intervals_energy() {
         let mut a = attr();
         a.on_events(0, &[enter("long", 0)]);
-        a.close_interval(100, 10.0);
-        a.close_interval(200, 20.0);
+        a.close_wall(100, 10.0);
+        a.close_wall(200, 20.0);
         a.on_events(0, &[exit(250, 0)]);
-        a.close_interval(300, 30.0);
+        a.close_wall(300, 30.0);
         let r = records(&mut a);
         assert_eq!(r.len(), 1);
         assert!(close(r[0].energy_j, 60.0), "{r:?}");
@@ -725,10 +905,10 @@ mod tests {
     #[test]
     fn idle_gaps_are_unattributed() {
         let mut a = attr();
-        a.close_interval(100, 7.0);
+        a.close_wall(100, 7.0);
         a.on_events(0, &[enter("x", 150), exit(160, 0)]);
-        a.close_interval(200, 5.0);
-        a.close_interval(300, 3.0);
+        a.close_wall(200, 5.0);
+        a.close_wall(300, 3.0);
         let r = records(&mut a);
         assert!(close(r[0].energy_j, 5.0));
         let t = a.totals();
@@ -746,7 +926,7 @@ mod tests {
             evs.push(exit(k * 20 + 10, 1));
         }
         a.on_events(0, &evs);
-        a.close_interval(100_000, 1.0);
+        a.close_wall(100_000, 1.0);
         let r = records(&mut a);
         assert_eq!(r.len(), 5000);
         let sum: f64 = r.iter().map(|s| s.self_energy_j).sum();
@@ -758,7 +938,7 @@ mod tests {
     fn open_steps_at_finish_are_unfinished_and_keep_their_energy() {
         let mut a = attr();
         a.on_events(0, &[enter("main", 0), enter("work", 10)]);
-        a.finish(100, 50.0);
+        a.finish_wall(100, 50.0);
         let r = records(&mut a);
         assert_eq!(r.len(), 2);
         assert!(r.iter().all(|s| s.unfinished));
@@ -791,7 +971,7 @@ mod tests {
         a.on_events(0, &[enter("caller", 0), seg(10, 99), pending(20)]);
         a.on_events(1, &[seg(50, 99), done(80)]);
         a.on_events(0, &[exit(100, 0)]);
-        a.close_interval(100, 130.0); // busy: t0 100, t1 30 -> 1 J/ns
+        a.close_wall(100, 130.0); // busy: t0 100, t1 30 -> 1 J/ns
         let r = records(&mut a);
         let f = r.iter().find(|s| s.name == "fetch").unwrap();
         let c = r.iter().find(|s| s.name == "caller").unwrap();
@@ -823,7 +1003,7 @@ mod tests {
                 evs.push(exit(k * 10 + 10, 2));
             }
             a.on_events(0, &evs);
-            a.close_interval(100, 10.0);
+            a.close_wall(100, 10.0);
             let written = records(&mut a).len() as u64;
             let s = &a.summaries()[0];
             assert_eq!(s.count, 10);
@@ -872,9 +1052,9 @@ mod tests {
             let e = rnd(1000) as f64 / 7.0;
             energy += e;
             now = end;
-            a.close_interval(end, e);
+            a.close_wall(end, e);
         }
-        a.finish(now + 10, 1.0);
+        a.finish_wall(now + 10, 1.0);
         energy += 1.0;
         let r = records(&mut a);
         let self_sum: f64 = r.iter().map(|s| s.self_energy_j).sum();
@@ -890,5 +1070,132 @@ mod tests {
             .sum();
         assert!(((roots - self_sum) / self_sum).abs() < 1e-9);
         assert_eq!(a.orphan_exits(), 0);
+    }
+
+    fn energy(total: f64, domains: &[f64]) -> Energy {
+        let mut e = [0.0; CHANNELS];
+        e[TOTAL] = total;
+        e[LOW] = total * 0.5;
+        e[HIGH] = total * 2.0;
+        for (i, d) in domains.iter().enumerate() {
+            e[FIRST_DOMAIN + i] = *d;
+        }
+        e
+    }
+
+    #[test]
+    fn threads_get_energy_by_cpu_share_and_idle_steps_get_none() {
+        let mut a = attr();
+        // Both threads have a step open for the whole interval; thread 0 burned 3x the CPU of
+        // thread 1; a third, unregistered thread (the rest of the process) burned the rest.
+        a.on_events(0, &[enter("busy", 0), exit(1000, 0)]);
+        a.on_events(1, &[enter("waiting", 0), exit(1000, 0)]);
+        let w = Weights::Cpu {
+            process_ns: 1000,
+            threads: vec![(0, 600), (1, 200)],
+        };
+        a.close_interval(1000, &energy(100.0, &[]), &w);
+        let r = records(&mut a);
+        let e = |n: &str| r.iter().find(|s| s.name == n).unwrap().energy_j;
+        assert!(close(e("busy"), 60.0), "{}", e("busy"));
+        assert!(close(e("waiting"), 20.0));
+        assert!(close(a.totals().unattributed_j, 20.0));
+    }
+
+    #[test]
+    fn a_threads_share_is_split_across_its_steps_by_wall_time() {
+        let mut a = attr();
+        // Thread 0: step a for 250 ns, step b for 500 ns, no step for 250 ns of the interval.
+        a.on_events(
+            0,
+            &[enter("a", 0), exit(250, 0), enter("b", 250), exit(750, 0)],
+        );
+        let w = Weights::Cpu {
+            process_ns: 800,
+            threads: vec![(0, 800)],
+        };
+        a.close_interval(1000, &energy(40.0, &[]), &w);
+        let r = records(&mut a);
+        assert!(close(r[0].energy_j, 10.0));
+        assert!(close(r[1].energy_j, 20.0));
+        assert!(close(a.totals().unattributed_j, 10.0));
+    }
+
+    #[test]
+    fn domains_band_and_short_flags_travel_with_the_energy() {
+        let mut a = Attributor::new(StepDetail::All, 1 << 20, 1.0)
+            .with_tick(100)
+            .with_domains(vec!["package-0".into(), "dram-0".into()])
+            .with_band(true);
+        a.add_thread(0);
+        a.on_events(
+            0,
+            &[
+                enter("long", 0),
+                enter("blip", 10),
+                exit(20, 0),
+                exit(300, 0),
+            ],
+        );
+        a.close_interval(300, &energy(30.0, &[24.0, 6.0]), &Weights::Wall);
+        let r = records(&mut a);
+        let long = r.iter().find(|s| s.name == "long").unwrap();
+        let blip = r.iter().find(|s| s.name == "blip").unwrap();
+        assert!(blip.short && !long.short);
+        let d = long.energy_by_domain.as_ref().unwrap();
+        assert!(close(d["package-0"], 24.0) && close(d["dram-0"], 6.0));
+        assert!(close(long.energy_low_j.unwrap(), 15.0));
+        assert!(close(long.energy_high_j.unwrap(), 60.0));
+        let bd = blip.energy_by_domain.as_ref().unwrap();
+        assert!(close(bd["package-0"] + bd["dram-0"], blip.energy_j));
+        let sum = a.summaries();
+        let ls = sum.iter().find(|s| s.name == "long").unwrap();
+        assert!(close(ls.energy_high_j.unwrap(), 60.0));
+    }
+
+    #[test]
+    fn cpu_weighted_conservation_with_random_workloads() {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut rnd = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut a = attr();
+        let mut t = [0u64; 2];
+        let mut depth = [0usize; 2];
+        let mut total = 0.0;
+        for interval in 1..=300u64 {
+            let end = interval * 1000;
+            for th in 0..2usize {
+                let mut evs = Vec::new();
+                while t[th] + 60 < end {
+                    t[th] += 1 + rnd(60);
+                    if depth[th] > 0 && rnd(2) == 0 {
+                        evs.push(exit(t[th], 0));
+                        depth[th] -= 1;
+                    } else if depth[th] < 5 {
+                        evs.push(enter(["x", "y"][rnd(2) as usize], t[th]));
+                        depth[th] += 1;
+                    }
+                }
+                a.on_events(th as u32, &evs);
+            }
+            let e = rnd(500) as f64 / 3.0;
+            total += e;
+            let w = Weights::Cpu {
+                process_ns: 1000 + rnd(1000),
+                threads: vec![(0, rnd(1000)), (1, rnd(1000))],
+            };
+            a.close_interval(end, &energy(e, &[]), &w);
+        }
+        a.finish(300_010, &energy(0.0, &[]), &Weights::Wall);
+        let r = records(&mut a);
+        let self_sum: f64 = r.iter().map(|s| s.self_energy_j).sum();
+        let un = a.totals().unattributed_j;
+        let rel = ((self_sum + un) - total).abs() / total;
+        assert!(rel < 1e-9, "relative error {rel}");
+        assert!(un >= -1e-9 && un <= total);
     }
 }

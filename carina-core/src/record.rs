@@ -5,6 +5,7 @@
 //! fields and unknown `type`s, so fields may be added without a schema change.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Current schema version written in `run_start.schema`.
 pub const SCHEMA: u32 = 1;
@@ -213,6 +214,20 @@ pub struct StepRecord {
     /// True for an `async fn` step (its energy covers only the time it was polled).
     #[serde(default, skip_serializing_if = "is_false")]
     pub r#async: bool,
+    /// True when the step was shorter than the sampling interval: its energy is the
+    /// interval's mean power over its duration (interpolated), not a difference of readings.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub short: bool,
+    /// Low bound of `energy_j` when the energy is an estimate, joules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_low_j: Option<f64>,
+    /// High bound of `energy_j` when the energy is an estimate, joules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_high_j: Option<f64>,
+    /// `energy_j` per energy domain (e.g. `package-0`, `dram-0`, `gpu-0`), joules; present when
+    /// the run has more than one domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_by_domain: Option<BTreeMap<String, f64>>,
 }
 
 /// `thread` record: maps a thread index to its name.
@@ -255,6 +270,15 @@ pub struct StepSummary {
     /// Instances that ended with `panicked`.
     #[serde(default)]
     pub panics: u64,
+    /// Low bound of `energy_j` for estimates, joules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_low_j: Option<f64>,
+    /// High bound of `energy_j` for estimates, joules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_high_j: Option<f64>,
+    /// `energy_j` per domain, joules, when there is more than one domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_by_domain: Option<BTreeMap<String, f64>>,
 }
 
 /// `run_end` record.
@@ -292,6 +316,18 @@ pub struct RunEnd {
     /// Records a sink failed to write (this file may lack them).
     #[serde(default)]
     pub sink_errors: u64,
+    /// Low bound of `energy_j` for estimates, joules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_low_j: Option<f64>,
+    /// High bound of `energy_j` for estimates, joules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_high_j: Option<f64>,
+    /// `energy_j` per domain, joules, when there is more than one domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_by_domain: Option<BTreeMap<String, f64>>,
+    /// How energy was split across threads: `cpu-time` or `wall-time` (no CPU clocks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<String>,
 }
 
 fn default_kind() -> EnergyKind {

@@ -5,6 +5,7 @@
 //! allocation, syscall or non-TSC clock is touched on that path. A thread's first step of a run
 //! takes the `#[cold]` registration path, which locks the run's registry once.
 
+use crate::cpuclock::ThreadCpuClock;
 use crate::ring::{self, Consumer, Producer};
 use std::cell::RefCell;
 use std::marker::PhantomData;
@@ -24,21 +25,30 @@ pub enum Status {
     Cancelled,
 }
 
-/// One record in a thread's ring.
+/// One record in a thread's ring, as the aggregator consumes it.
+///
+/// Public for benchmarks and tools that drive an [`Attributor`](crate::aggregator::Attributor)
+/// directly; applications never build events.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Event {
+pub enum Event {
     /// A step (or one poll of an async step, when `async_id != 0`) starts.
     Enter {
+        /// Step name; its address is the call site's key.
         name: &'static str,
+        /// Time: raw TSC in a ring, nanoseconds since the run's start in the aggregator.
         t: u64,
+        /// Non-zero for a poll of an async step; equal across its polls.
         async_id: u64,
     },
-    /// The innermost open step on this thread ends. `done` is false only for an async step's
-    /// poll that returned `Pending`.
+    /// The innermost open step on this thread ends.
     Exit {
+        /// Time, as for `Enter`.
         t: u64,
+        /// Items processed.
         items: u64,
+        /// How it ended.
         status: Status,
+        /// False only for an async step's poll that returned `Pending`.
         done: bool,
     },
 }
@@ -58,6 +68,26 @@ pub(crate) struct ThreadHandle {
     pub(crate) index: u32,
     pub(crate) name: Option<String>,
     pub(crate) consumer: Consumer<Event>,
+    /// The thread's CPU clock, read by the aggregator at each tick while the thread lives.
+    pub(crate) cpu_clock: Option<ThreadCpuClock>,
+    /// CPU time at registration, nanoseconds (the baseline of the first interval).
+    pub(crate) cpu_at_start: Option<u64>,
+    /// Written by the thread when it leaves the run (exit, or registration with a newer run).
+    pub(crate) exit: Arc<ThreadExit>,
+}
+
+impl ThreadHandle {
+    pub(crate) fn handle_index(&self) -> u32 {
+        self.index
+    }
+}
+
+/// What a thread leaves behind when it stops producing for a run.
+#[derive(Default)]
+pub(crate) struct ThreadExit {
+    /// CPU time at exit, nanoseconds, or `u64::MAX` while unknown. Stored before the ring is
+    /// marked closed, so a reader that sees the ring closed sees this value.
+    pub(crate) final_cpu_ns: AtomicU64,
 }
 
 /// Per-run registry of thread rings, shared by the cold registration path and the aggregator.
@@ -123,6 +153,16 @@ struct Local {
     epoch: u64,
     clock: quanta::Clock,
     producer: Producer<Event>,
+    exit: Arc<ThreadExit>,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        // Runs on the owning thread (thread exit, or replacement by a newer run), before the
+        // producer's drop closes the ring: the aggregator reads this once it sees the ring closed.
+        let cpu = crate::cpuclock::this_thread_ns().unwrap_or(u64::MAX);
+        self.exit.final_cpu_ns.store(cpu, Ordering::Release);
+    }
 }
 
 thread_local! {
@@ -143,6 +183,9 @@ fn register(slot: &mut Option<Local>, epoch: u64) -> bool {
     };
     let (producer, consumer) = ring::ring(reg.ring_capacity);
     let name = std::thread::current().name().map(str::to_owned);
+    let exit = Arc::new(ThreadExit {
+        final_cpu_ns: AtomicU64::new(u64::MAX),
+    });
     reg.new_threads
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -150,12 +193,16 @@ fn register(slot: &mut Option<Local>, epoch: u64) -> bool {
             index,
             name,
             consumer,
+            cpu_clock: ThreadCpuClock::current(),
+            cpu_at_start: crate::cpuclock::this_thread_ns(),
+            exit: exit.clone(),
         });
     // Replacing an older run's `Local` drops its producer, which marks that ring closed.
     *slot = Some(Local {
         epoch,
         clock: reg.clock.clone(),
         producer,
+        exit,
     });
     true
 }

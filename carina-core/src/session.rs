@@ -1,6 +1,8 @@
 //! A run in progress: installs the recorder, runs the aggregator thread, writes records.
 
-use crate::aggregator::{Attributor, StepDetail};
+use crate::aggregator::{
+    Attributor, CHANNELS, Energy, FIRST_DOMAIN, HIGH, LOW, StepDetail, TOTAL, Weights,
+};
 use crate::carbon::CarbonFactor;
 use crate::energy::{CpuShare, EnergyProbe, ProbeScope};
 use crate::record::{EnergyKind, EnergySource, Record, RunEnd, RunStart, SCHEMA, StepSummary};
@@ -61,6 +63,8 @@ pub struct SessionConfig {
     pub proc_root: PathBuf,
     /// Problems found while setting up (e.g. the run file could not be created).
     pub warnings: Vec<String>,
+    /// Sources considered and not used (listed in `run_start` with their reason).
+    pub unused_sources: Vec<EnergySource>,
 }
 
 /// Why a run could not start.
@@ -147,6 +151,8 @@ pub struct RunSummary {
     pub warnings: Vec<String>,
     /// True when the run was disabled (`CARINA_DISABLE=1`) and recorded nothing.
     pub disabled: bool,
+    /// The `run_end` record as written (absent for a disabled run).
+    pub run_end: Option<RunEnd>,
 }
 
 impl RunSummary {
@@ -173,6 +179,7 @@ impl RunSummary {
             probe_errors: 0,
             warnings: Vec::new(),
             disabled: true,
+            run_end: None,
         }
     }
 }
@@ -269,6 +276,13 @@ struct Probe {
     scope: ProbeScope,
     last: Vec<Joules>,
     buf: Vec<Joules>,
+    last_band: Option<(f64, f64)>,
+}
+
+/// A registered thread and the CPU time it had at the last tick.
+struct Tracked {
+    handle: ThreadHandle,
+    last_cpu: Option<u64>,
 }
 
 struct Aggregator {
@@ -278,8 +292,10 @@ struct Aggregator {
     started: Instant,
     started_at: String,
     attributor: Attributor,
-    threads: Vec<ThreadHandle>,
+    threads: Vec<Tracked>,
     probes: Vec<Probe>,
+    last_process_cpu: u64,
+    cpu_weighted: bool,
     share: CpuShare,
     scratch: Vec<Event>,
     host_j: f64,
@@ -303,12 +319,33 @@ impl Aggregator {
                     probe: p,
                     last: vec![Joules::ZERO; n],
                     buf: vec![Joules::ZERO; n],
+                    last_band: None,
                 }
             })
             .collect();
-        let sources = probes.iter().map(|p| p.probe.describe()).collect();
+        let mut sources: Vec<EnergySource> = probes.iter().map(|p| p.probe.describe()).collect();
+        let mut domains = Vec::new();
+        for p in &probes {
+            let prefix = p.probe.describe().name;
+            for d in p.probe.domains() {
+                // Two sources naming a domain alike (two models' `cpu`) stay apart.
+                domains.push(if domains.contains(&d) {
+                    format!("{prefix}:{d}")
+                } else {
+                    d
+                });
+            }
+        }
+        let band = sources.iter().any(|s| s.kind == EnergyKind::Estimated);
+        sources.extend(std::mem::take(&mut cfg.unused_sources));
+        let tick_ns = cfg.sample_interval.as_nanos().min(u128::from(u64::MAX)) as u64;
         Aggregator {
-            attributor: Attributor::new(cfg.detail, cfg.max_pending_records, g_per_j),
+            attributor: Attributor::new(cfg.detail, cfg.max_pending_records, g_per_j)
+                .with_tick(tick_ns)
+                .with_domains(domains)
+                .with_band(band),
+            last_process_cpu: crate::cpuclock::process_ns().unwrap_or(0),
+            cpu_weighted: false,
             share: CpuShare::new(cfg.proc_root.clone()),
             cfg,
             registry,
@@ -402,7 +439,7 @@ impl Aggregator {
                     next_tick = now + tick;
                 }
             } else {
-                let fill = self.drain_all(u64::MAX);
+                let fill = self.drain_all(u64::MAX, false);
                 drain_wait = if fill > 0.25 {
                     // Busy: go round again at once.
                     Duration::ZERO
@@ -417,23 +454,33 @@ impl Aggregator {
         self.finish(ctl)
     }
 
-    /// Drains every ring; applies events up to `limit_ns` and keeps later ones in `carry`.
-    /// Returns the highest ring fill ratio seen.
-    fn drain_all(&mut self, limit_ns: u64) -> f64 {
+    /// Takes threads registered since the last look into the aggregator's list.
+    fn adopt_new_threads(&mut self) {
         let mut fresh = Vec::new();
         self.registry.take_new_threads(&mut fresh);
-        for th in &fresh {
-            self.attributor.add_thread(th.index);
+        for th in fresh {
+            self.attributor.add_thread(th.handle_index());
             let rec = Record::Thread(crate::record::ThreadInfo {
                 index: th.index,
                 name: th.name.clone(),
             });
             self.write(&rec);
+            self.threads.push(Tracked {
+                last_cpu: th.cpu_at_start,
+                handle: th,
+            });
         }
-        self.threads.append(&mut fresh);
+    }
+
+    /// Drains every ring; applies events up to `limit_ns` and keeps later ones in `carry`.
+    /// With `retire`, forgets threads that exited and are fully drained (only at ticks, after
+    /// their final CPU time was sampled). Returns the highest ring fill ratio seen.
+    fn drain_all(&mut self, limit_ns: u64, retire: bool) -> f64 {
+        self.adopt_new_threads();
         let mut max_fill: f64 = 0.0;
         let mut carry: Vec<(u32, Vec<Event>)> = Vec::new();
-        for th in self.threads.iter_mut() {
+        for tr in self.threads.iter_mut() {
+            let th = &mut tr.handle;
             max_fill = max_fill.max(th.consumer.pending() as f64 / th.consumer.capacity() as f64);
             self.scratch.clear();
             th.consumer.drain_into(&mut self.scratch);
@@ -452,76 +499,144 @@ impl Aggregator {
                 carry.push((th.index, self.scratch[split..].to_vec()));
             }
         }
-        // Retire rings whose thread exited and that are empty now.
-        let attributor = &mut self.attributor;
-        let retired_dropped = &mut self.retired_dropped;
-        self.threads.retain(|th| {
-            let gone = th.consumer.is_closed() && th.consumer.pending() == 0;
-            if gone {
-                *retired_dropped += th.consumer.dropped();
-                attributor.close_thread(th.index);
-            }
-            !gone
-        });
+        if retire {
+            let attributor = &mut self.attributor;
+            let retired_dropped = &mut self.retired_dropped;
+            self.threads.retain(|tr| {
+                let th = &tr.handle;
+                let gone = th.consumer.is_closed() && th.consumer.pending() == 0;
+                if gone {
+                    *retired_dropped += th.consumer.dropped();
+                    attributor.close_thread(th.index);
+                }
+                !gone
+            });
+        }
         self.pending_carry = carry;
         max_fill
     }
 
-    fn sample_energy(&mut self) -> f64 {
-        let mut host = 0.0;
-        let mut process = 0.0;
-        for p in self.probes.iter_mut() {
-            match p.probe.read(&mut p.buf) {
-                Ok(()) => {
-                    let mut d = 0.0;
-                    for (now, last) in p.buf.iter().zip(p.last.iter_mut()) {
-                        // A source that went backwards was reset; count the interval as zero.
-                        d += (now.0 - last.0).max(0.0);
-                        *last = *now;
-                    }
-                    match p.scope {
-                        ProbeScope::Host => host += d,
-                        ProbeScope::Process => process += d,
-                    }
+    /// CPU time of every registered thread and of the process since the last tick.
+    fn sample_cpu(&mut self) -> Weights {
+        let process = crate::cpuclock::process_ns();
+        let mut threads = Vec::with_capacity(self.threads.len());
+        let mut complete = process.is_some();
+        for tr in self.threads.iter_mut() {
+            let th = &tr.handle;
+            // A closed ring means the thread stored its final CPU time before closing it.
+            let now = if th.consumer.is_closed() {
+                Some(th.exit.final_cpu_ns.load(Ordering::Acquire)).filter(|&v| v != u64::MAX)
+            } else {
+                th.cpu_clock.and_then(|c| c.read_ns()).or_else(|| {
+                    Some(th.exit.final_cpu_ns.load(Ordering::Acquire)).filter(|&v| v != u64::MAX)
+                })
+            };
+            match (now, tr.last_cpu) {
+                (Some(now), Some(last)) => {
+                    threads.push((th.index, now.saturating_sub(last)));
+                    tr.last_cpu = Some(now);
                 }
-                Err(e) => {
-                    self.probe_errors += 1;
-                    if self.probe_errors == 1 {
-                        self.cfg.warnings.push(format!(
-                            "energy source `{}` failed ({e}); its intervals count as zero",
-                            p.probe.describe().name
-                        ));
+                (Some(now), None) => tr.last_cpu = Some(now),
+                (None, _) => {
+                    if th.cpu_clock.is_none() {
+                        complete = false;
                     }
                 }
             }
         }
-        self.host_j += host + process;
+        let process = process.unwrap_or(0);
+        let delta = process.saturating_sub(self.last_process_cpu);
+        self.last_process_cpu = process;
+        if complete {
+            Weights::Cpu {
+                process_ns: delta,
+                threads,
+            }
+        } else {
+            Weights::Wall
+        }
+    }
+
+    /// Reads every probe; returns the interval's energy per channel in the run's scope.
+    fn sample_energy(&mut self) -> Energy {
         let share = match self.cfg.scope {
             Scope::Host => 1.0,
             Scope::Process => match self.share.sample() {
                 Ok(s) => s.unwrap_or(0.0),
                 Err(e) => {
                     self.probe_errors += 1;
-                    if self.probe_errors == 1 {
-                        self.cfg.warnings.push(format!(
-                            "cannot take the process share ({e}); using the whole host"
-                        ));
-                    }
+                    self.warn_once(format!(
+                        "cannot take the process share ({e}); using the whole host"
+                    ));
                     1.0
                 }
             },
         };
-        host * share + process
+        let mut energy = [0.0; CHANNELS];
+        let mut offset = 0;
+        let mut failures = Vec::new();
+        for p in self.probes.iter_mut() {
+            let n = p.last.len();
+            match p.probe.read(&mut p.buf) {
+                Ok(()) => {
+                    let k = match p.scope {
+                        ProbeScope::Host => share,
+                        ProbeScope::Process => 1.0,
+                    };
+                    let mut total = 0.0;
+                    for (i, (now, last)) in p.buf.iter().zip(p.last.iter_mut()).enumerate() {
+                        // A source that went backwards was reset; count the interval as zero.
+                        let d = (now.0 - last.0).max(0.0);
+                        *last = *now;
+                        total += d;
+                        energy[(FIRST_DOMAIN + offset + i).min(CHANNELS - 1)] += d * k;
+                    }
+                    self.host_j += total;
+                    energy[TOTAL] += total * k;
+                    let (lo, hi) = match p.probe.band() {
+                        Some((lo, hi)) => {
+                            let (l0, h0) =
+                                p.last_band.replace((lo.0, hi.0)).unwrap_or((lo.0, hi.0));
+                            ((lo.0 - l0).max(0.0), (hi.0 - h0).max(0.0))
+                        }
+                        None => (total, total),
+                    };
+                    energy[LOW] += lo * k;
+                    energy[HIGH] += hi * k;
+                }
+                Err(e) => {
+                    self.probe_errors += 1;
+                    failures.push(format!(
+                        "energy source `{}` failed ({e}); its intervals count as zero",
+                        p.probe.describe().name
+                    ));
+                }
+            }
+            offset += n;
+        }
+        for f in failures {
+            self.warn_once(f);
+        }
+        energy
+    }
+
+    fn warn_once(&mut self, w: String) {
+        if !self.cfg.warnings.contains(&w) && self.cfg.warnings.len() < 32 {
+            self.cfg.warnings.push(w);
+        }
     }
 
     fn tick(&mut self, last: bool) {
+        self.adopt_new_threads();
         let end = self.now_ns();
         let energy = self.sample_energy();
-        self.drain_all(end);
+        let weights = self.sample_cpu();
+        self.cpu_weighted |= matches!(weights, Weights::Cpu { .. });
+        self.drain_all(end, true);
         if last {
-            self.attributor.finish(end, energy);
+            self.attributor.finish(end, &energy, &weights);
         } else {
-            self.attributor.close_interval(end, energy);
+            self.attributor.close_interval(end, &energy, &weights);
         }
         for (index, evs) in std::mem::take(&mut self.pending_carry) {
             self.attributor.on_events(index, &evs);
@@ -539,18 +654,27 @@ impl Aggregator {
             self.write(&Record::StepSummary(s.clone()));
         }
         let totals = self.attributor.totals();
+        let band = if self
+            .sources
+            .iter()
+            .any(|s| s.used && s.kind == EnergyKind::Estimated)
+        {
+            (Some(totals.channels[LOW]), Some(totals.channels[HIGH]))
+        } else {
+            (None, None)
+        };
         let dropped = self.retired_dropped
             + self
                 .threads
                 .iter()
-                .map(|t| t.consumer.dropped())
+                .map(|t| t.handle.consumer.dropped())
                 .sum::<u64>();
         let items = match ctl.items_override.load(Ordering::Relaxed) {
             NO_OVERRIDE => self.attributor.max_items(),
             n => n,
         };
-        let energy_kind = if !self.sources.is_empty()
-            && self.sources.iter().all(|s| s.kind == EnergyKind::Measured)
+        let used: Vec<_> = self.sources.iter().filter(|s| s.used).collect();
+        let energy_kind = if !used.is_empty() && used.iter().all(|s| s.kind == EnergyKind::Measured)
         {
             EnergyKind::Measured
         } else {
@@ -577,8 +701,19 @@ impl Aggregator {
             energy_kind,
             probe_errors: self.probe_errors,
             sink_errors: self.sink_errors,
+            energy_low_j: band.0,
+            energy_high_j: band.1,
+            energy_by_domain: self.attributor.by_domain(&totals.channels),
+            attribution: Some(
+                if self.cpu_weighted {
+                    "cpu-time"
+                } else {
+                    "wall-time"
+                }
+                .into(),
+            ),
         };
-        self.write(&Record::RunEnd(end));
+        self.write(&Record::RunEnd(end.clone()));
         for s in self.cfg.sinks.iter_mut() {
             if let Err(e) = s.flush() {
                 self.sink_errors += 1;
@@ -606,6 +741,7 @@ impl Aggregator {
             probe_errors: self.probe_errors,
             warnings: std::mem::take(&mut self.cfg.warnings),
             disabled: false,
+            run_end: Some(end),
         }
     }
 }
