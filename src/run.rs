@@ -2,8 +2,8 @@
 
 use carina_core::session::{FinishError, Session, SessionConfig, StartError};
 use carina_core::{
-    CarbonFactor, EnergyProbe, JsonLinesSink, ModelProbe, PowerModel, RunSummary, Scope, Sink,
-    StepDetail, Watts,
+    CarbonFactor, EnergyKind, EnergyProbe, EnergySource, JsonLinesSink, RunSummary, Scope, Sink,
+    StepDetail,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,7 +23,8 @@ pub struct RunBuilder {
     sample_interval: Duration,
     carbon: CarbonFactor,
     detail: StepDetail,
-    model: Option<PowerModel>,
+    model: carina_probes::ModelOptions,
+    sys_root: PathBuf,
     probes: Vec<Box<dyn EnergyProbe>>,
     sinks: Vec<Box<dyn Sink>>,
     run_file: bool,
@@ -51,7 +52,8 @@ impl Run {
             sample_interval: DEFAULT_SAMPLE_INTERVAL,
             carbon: CarbonFactor::world(),
             detail: StepDetail::All,
-            model: None,
+            model: carina_probes::ModelOptions::default(),
+            sys_root: PathBuf::from("/sys"),
             probes: Vec::new(),
             sinks: Vec::new(),
             run_file: true,
@@ -172,20 +174,47 @@ impl RunBuilder {
         self
     }
 
-    /// Replaces the detected power model: the machine draws `idle` watts at 0 % CPU and `max`
-    /// watts at 100 % (whole machine, not per vCPU).
+    /// Replaces detection with the estimation model at these whole-machine watts: `idle` at 0 %
+    /// CPU and `max` at 100 % (e.g. from a wall-power meter or a vendor sheet). Band: +-10 %.
     pub fn model_watts(mut self, idle: f64, max: f64) -> Self {
-        self.model = Some(PowerModel::Linear {
-            idle: Watts(idle),
-            max: Watts(max),
-        });
+        self.model.idle_w = Some(idle);
+        self.model.max_w = Some(max);
         self
     }
 
-    /// Estimates energy as `watts` x wall time, all of it this job's (the "mean power x runtime"
-    /// method of many published studies).
+    /// Replaces detection with a constant power drawn on behalf of this job, whatever the
+    /// utilisation: energy = `watts` x wall time (the "mean power x runtime" method of many
+    /// published studies). Band: +-10 %.
     pub fn constant_watts(mut self, watts: f64) -> Self {
-        self.model = Some(PowerModel::Constant(Watts(watts)));
+        self.model.constant_w = Some(watts);
+        self
+    }
+
+    /// Replaces detection with the estimation model using this CPU thermal design power (whole
+    /// machine, watts) as the CPU's maximum; idle follows the CPU family's idle/max ratio.
+    pub fn tdp_watts(mut self, watts: f64) -> Self {
+        self.model.tdp_w = Some(watts);
+        self
+    }
+
+    /// Power usage effectiveness of the data centre (default 1.0: IT power only; 1.58 is Cloud
+    /// Carbon Footprint's on-premise default). Multiplies estimated energy.
+    pub fn pue(mut self, pue: f64) -> Self {
+        self.model.pue = pue;
+        self
+    }
+
+    /// Whether estimates include idle power (default true). `false` counts only the dynamic
+    /// part, the "marginal energy" of the work.
+    pub fn include_idle(mut self, include: bool) -> Self {
+        self.model.include_idle = include;
+        self
+    }
+
+    /// Memory power in watts per GB for the estimation model (default 0.392, Cloud Carbon
+    /// Footprint).
+    pub fn memory_watts_per_gb(mut self, w: f64) -> Self {
+        self.model.memory_w_per_gb = Some(w);
         self
     }
 
@@ -228,6 +257,12 @@ impl RunBuilder {
         self
     }
 
+    /// Reads `/sys` (PCI devices for GPUs seen by the estimation model) from another root.
+    pub fn sys_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.sys_root = root.into();
+        self
+    }
+
     /// Reads `/proc` from another root (tests use fake trees).
     pub fn proc_root(mut self, root: impl Into<PathBuf>) -> Self {
         self.proc_root = root.into();
@@ -262,12 +297,33 @@ impl RunBuilder {
                 ),
             });
         }
-        if let Some(PowerModel::Linear { idle, max }) = &self.model
-            && !(idle.0 >= 0.0 && max.0 >= idle.0 && max.0.is_finite())
+        let m = &self.model;
+        if let (Some(idle), Some(max)) = (m.idle_w, m.max_w)
+            && !(idle >= 0.0 && max >= idle && max.is_finite())
         {
             return Err(StartError::InvalidSetting {
                 setting: "model_watts",
-                message: format!("need 0 <= idle <= max, got idle {idle} and max {max}"),
+                message: format!("need 0 <= idle <= max, got idle {idle} W and max {max} W"),
+            });
+        }
+        for (setting, v) in [
+            ("constant_watts", m.constant_w),
+            ("tdp_watts", m.tdp_w),
+            ("memory_watts_per_gb", m.memory_w_per_gb),
+        ] {
+            if let Some(v) = v
+                && !(v.is_finite() && v >= 0.0)
+            {
+                return Err(StartError::InvalidSetting {
+                    setting,
+                    message: format!("{v} is not a finite, non-negative number of watts"),
+                });
+            }
+        }
+        if !(m.pue.is_finite() && m.pue >= 1.0) {
+            return Err(StartError::InvalidSetting {
+                setting: "pue",
+                message: format!("{} is not a PUE: it is a ratio of at least 1.0", m.pue),
             });
         }
         let scope = match (self.scope, env_nonempty("CARINA_SCOPE")) {
@@ -288,39 +344,36 @@ impl RunBuilder {
         let mut probes = self.probes;
         let mut unused_sources = Vec::new();
         if probes.is_empty() {
-            match self.model {
-                Some(model) => {
-                    let source = match model {
-                        PowerModel::Constant(_) => {
-                            "user-given constant power (Run::constant_watts)"
-                        }
-                        PowerModel::Linear { .. } => "user-given machine watts (Run::model_watts)",
-                    };
-                    probes.push(Box::new(ModelProbe::with_proc_root(
-                        model,
-                        source,
-                        &self.proc_root,
-                    )));
-                }
-                None => {
-                    let roots = carina_probes::Roots {
-                        proc: self.proc_root.clone(),
-                        ..Default::default()
-                    };
-                    let detection = carina_probes::detect_in(&roots);
-                    probes = detection.probes;
-                    unused_sources = detection
-                        .not_chosen
-                        .into_iter()
-                        .map(|n| {
-                            carina_core::EnergySource::not_used(
-                                n.name,
-                                carina_core::EnergyKind::Measured,
-                                n.reason,
-                            )
-                        })
-                        .collect();
-                }
+            let m = &self.model;
+            let explicit = m.constant_w.is_some()
+                || m.tdp_w.is_some()
+                || (m.idle_w.is_some() && m.max_w.is_some());
+            if explicit {
+                probes.push(Box::new(carina_probes::estimation_model_with(
+                    &self.proc_root,
+                    &self.sys_root,
+                    m,
+                )));
+            } else {
+                let roots = carina_probes::Roots {
+                    proc: self.proc_root.clone(),
+                    sys: self.sys_root.clone(),
+                    ..Default::default()
+                };
+                let detection = carina_probes::detect_with(&roots, m);
+                probes = detection.probes;
+                unused_sources = detection
+                    .not_chosen
+                    .into_iter()
+                    .map(|n| {
+                        let kind = if n.name == "model" {
+                            EnergyKind::Estimated
+                        } else {
+                            EnergyKind::Measured
+                        };
+                        EnergySource::not_used(n.name, kind, n.reason)
+                    })
+                    .collect();
             }
         }
         let mut warnings = Vec::new();

@@ -1,7 +1,7 @@
 //! CPU identification from `/proc/cpuinfo`, mapped to the estimation model's coefficient row.
 
 use carina_core::ProbeError;
-use carina_core::coefficients::{self, CpuCoefficients};
+use carina_core::coefficients::{self, CpuCoefficients, CpuTdp};
 use std::path::Path;
 
 /// What `/proc/cpuinfo` says about the first processor.
@@ -17,6 +17,29 @@ pub struct CpuIdentity {
     pub model_name: String,
     /// Number of `processor` entries (logical CPUs).
     pub logical_cpus: u32,
+    /// `siblings` of the first processor: logical CPUs per package (0 when absent).
+    pub siblings: u32,
+    /// `cpu cores` of the first processor: physical cores per package (0 when absent).
+    pub cpu_cores: u32,
+}
+
+impl CpuIdentity {
+    /// Hardware threads per core, from `siblings / cpu cores` when both are present and give
+    /// 1..=8; `None` otherwise (e.g. ARM, which reports neither).
+    pub fn threads_per_core(&self) -> Option<u32> {
+        (self.siblings > 0 && self.cpu_cores > 0 && self.siblings.is_multiple_of(self.cpu_cores))
+            .then(|| self.siblings / self.cpu_cores)
+            .filter(|t| (1..=8).contains(t))
+    }
+
+    /// The vendor as the CCF table names it: `Intel`, `AMD`, or `unknown`.
+    pub fn ccf_vendor(&self) -> &'static str {
+        match self.vendor.as_str() {
+            "GenuineIntel" => "Intel",
+            "AuthenticAMD" => "AMD",
+            _ => "unknown",
+        }
+    }
 }
 
 /// Reads `<proc_root>/cpuinfo`.
@@ -61,6 +84,9 @@ pub fn parse_cpuinfo(text: &str, path: &Path) -> Result<CpuIdentity, ProbeError>
             "cpu family" => id.family = num("cpu family")?,
             "model" => id.model = num("model")?,
             "model name" => id.model_name = value.to_owned(),
+            // Informational: a malformed value only loses the TDP-per-thread refinement.
+            "siblings" => id.siblings = value.parse().unwrap_or(0),
+            "cpu cores" => id.cpu_cores = value.parse().unwrap_or(0),
             _ => {}
         }
     }
@@ -140,6 +166,25 @@ pub fn classify(cpu: &CpuIdentity) -> Classification {
     }
 }
 
+/// The CPU's row in the TDP table ([`coefficients::CPU_TDP`]), when its `model name` matches a
+/// row exactly once both are normalised ([`coefficients::normalize_cpu_model`]: `(R)`, `(TM)`,
+/// `CPU`, `Processor`, `N-Core`, `@ x GHz` dropped, case ignored).
+pub fn tdp_match(cpu: &CpuIdentity) -> Option<&'static CpuTdp> {
+    coefficients::cpu_tdp(&cpu.model_name)
+}
+
+/// Watts per hardware thread at full load from a TDP row: `TDP / threads`. Where the row gives
+/// no thread count, threads = cores x this machine's threads per core (`siblings / cpu cores`
+/// in `/proc/cpuinfo`), or cores alone when that is unknown (the higher, safer figure).
+pub fn tdp_w_per_thread(row: &CpuTdp, cpu: &CpuIdentity) -> f64 {
+    let threads = if row.threads > 0 {
+        u32::from(row.threads)
+    } else {
+        u32::from(row.cores) * cpu.threads_per_core().unwrap_or(1)
+    };
+    f64::from(row.tdp_w) / f64::from(threads.max(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +233,32 @@ mod tests {
         assert_eq!(
             unknown.coefficients,
             carina_core::coefficients::CCF_FALLBACK
+        );
+    }
+
+    #[test]
+    fn topology_and_tdp_match() {
+        let text = "processor : 0\nvendor_id : AuthenticAMD\ncpu family : 25\nmodel : 1\nmodel name : AMD EPYC 7763 64-Core Processor\nsiblings : 8\ncpu cores : 4\nprocessor : 1\nsiblings : 8\n";
+        let id = parse_cpuinfo(text, Path::new("/proc/cpuinfo")).unwrap();
+        assert_eq!(
+            (id.siblings, id.cpu_cores, id.threads_per_core()),
+            (8, 4, Some(2))
+        );
+        assert_eq!(id.ccf_vendor(), "AMD");
+        let row = tdp_match(&id).unwrap();
+        assert_eq!(row.model, "AMD EPYC 7763");
+        assert_eq!(tdp_w_per_thread(row, &id), 280.0 / 128.0);
+        // No thread count in the row: cores x this machine's threads per core.
+        let xeon = CpuTdp {
+            model: "x",
+            tdp_w: 150,
+            cores: 20,
+            threads: 0,
+        };
+        assert_eq!(tdp_w_per_thread(&xeon, &id), 150.0 / 40.0);
+        assert_eq!(
+            tdp_w_per_thread(&xeon, &CpuIdentity::default()),
+            150.0 / 20.0
         );
     }
 

@@ -1,6 +1,10 @@
 //! Energy probes for Carina, and the detection that picks them.
 //!
-//! This version ships the estimation model, configured from the CPU found in `/proc/cpuinfo`.
+//! - [`powercap`]: RAPL through `/sys/class/powercap` (root-only since Linux 5.10).
+//! - [`perf_rapl`]: RAPL through perf_event's `power` PMU (`CAP_PERFMON` suffices).
+//! - [`nvml`]: NVIDIA GPUs through NVML, loaded at run time (feature `nvml`).
+//! - [`model`]: the estimation model for machines without counters, labelled `estimated`.
+//!
 //! [`detect`] returns the chosen probes and, for each source it did not choose, the reason.
 
 #![deny(missing_docs)]
@@ -11,7 +15,7 @@ pub mod nvml;
 pub mod perf_rapl;
 pub mod powercap;
 
-pub use model::estimation_model;
+pub use model::{ModelOptions, estimation_model, estimation_model_with};
 
 use carina_core::{EnergyProbe, procfs};
 use std::path::PathBuf;
@@ -38,79 +42,121 @@ pub struct NotChosen {
 pub struct Roots {
     /// `/proc`.
     pub proc: PathBuf,
+    /// `/sys` (PCI devices for GPUs seen but not measurable).
+    pub sys: PathBuf,
     /// `/sys/class/powercap`, or `CARINA_POWERCAP_ROOT`.
     pub powercap: PathBuf,
+    /// `/sys/bus/event_source/devices/power`, the RAPL perf PMU.
+    pub perf_pmu: PathBuf,
+    /// Whether to try NVML (needs the `nvml` feature and an NVIDIA driver).
+    pub nvml: bool,
 }
 
 impl Default for Roots {
     fn default() -> Self {
         Roots {
             proc: procfs::default_root(),
-            powercap: std::env::var_os("CARINA_POWERCAP_ROOT")
+            sys: PathBuf::from("/sys"),
+            powercap: std::env::var_os(powercap::ROOT_ENV)
+                .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("/sys/class/powercap")),
+                .unwrap_or_else(|| PathBuf::from(powercap::DEFAULT_ROOT)),
+            perf_pmu: PathBuf::from(perf_rapl::DEFAULT_ROOT),
+            nvml: true,
         }
     }
 }
 
-/// Detects energy sources on this machine.
+/// Detects energy sources on this machine with the default estimation-model options.
 pub fn detect() -> Detection {
-    detect_in(&Roots::default())
+    detect_with(&Roots::default(), &ModelOptions::default())
 }
 
 /// Detects energy sources under the given roots.
 pub fn detect_in(roots: &Roots) -> Detection {
-    let mut not_chosen = Vec::new();
-    let rapl = roots.powercap.join("intel-rapl:0");
-    not_chosen.push(NotChosen {
-        name: "rapl-powercap".into(),
-        reason: if rapl.exists() {
-            format!(
-                "{} exists, but this Carina version has no RAPL reader yet; energy is estimated",
-                rapl.display()
-            )
-        } else {
-            format!(
-                "{} not found: no RAPL counters exposed (VM or non-x86 machine)",
-                rapl.display()
-            )
-        },
-    });
-    Detection {
-        probes: vec![Box::new(estimation_model(&roots.proc))],
-        not_chosen,
-    }
+    detect_with(roots, &ModelOptions::default())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use carina_core::EnergyKind;
+/// Detects energy sources: measured ones first, the estimation model where nothing measures the
+/// CPU.
+///
+/// - CPU: RAPL through perf_event is preferred (no root needed with `CAP_PERFMON`), then RAPL
+///   through powercap; when both open, their domains are cross-checked and the result noted.
+/// - GPU: NVML when a driver is present.
+/// - Otherwise the estimation model (CPU, memory, and GPUs seen on the PCI bus that NVML does not
+///   measure), labelled `estimated`.
+///
+/// Every source not used is listed in [`Detection::not_chosen`] with the reason.
+pub fn detect_with(roots: &Roots, model: &ModelOptions) -> Detection {
+    let mut probes: Vec<Box<dyn EnergyProbe>> = Vec::new();
+    let mut not_chosen = Vec::new();
+    let mut reject = |name: &str, reason: String| {
+        not_chosen.push(NotChosen {
+            name: name.to_owned(),
+            reason,
+        })
+    };
 
-    #[test]
-    fn detection_on_a_fake_vm_chooses_the_model_and_says_why_not_rapl() {
-        let proc = tempfile::tempdir().unwrap();
-        std::fs::write(
-            proc.path().join("cpuinfo"),
-            "processor : 0\nvendor_id : GenuineIntel\ncpu family : 6\nmodel : 85\nmodel name : Intel Xeon\nprocessor : 1\n",
-        )
-        .unwrap();
-        std::fs::write(
-            proc.path().join("stat"),
-            "cpu 1 0 1 10 0 0 0 0\ncpu0 1 0 1 5\ncpu1 0 0 0 5\n",
-        )
-        .unwrap();
-        let d = detect_in(&Roots {
-            proc: proc.path().into(),
-            powercap: proc.path().join("no-powercap"),
-        });
-        assert_eq!(d.probes.len(), 1);
-        let src = d.probes[0].describe();
-        assert_eq!(src.kind, EnergyKind::Estimated);
-        assert!(src.source.contains("Skylake"), "{}", src.source);
-        // 2 vCPUs x 0.65 / 4.26 W.
-        assert_eq!(src.idle_w, Some(1.3));
-        assert_eq!(src.max_w, Some(8.52));
-        assert!(d.not_chosen[0].reason.contains("not found"));
+    let perf = perf_rapl::PerfRaplProbe::open(&roots.perf_pmu);
+    let powercap = powercap::PowercapProbe::open(&roots.powercap);
+    let cpu_measured = match (perf, powercap) {
+        (Ok(perf), Ok(pc)) => {
+            let note = match perf_rapl::cross_check(&perf.domains(), &pc.domains()) {
+                Ok(()) => "same domains as rapl-perf, which is preferred".to_owned(),
+                Err(diff) => format!("rapl-perf is preferred; the two disagree: {diff}"),
+            };
+            reject("rapl-powercap", note);
+            probes.push(Box::new(perf));
+            true
+        }
+        (Ok(perf), Err(e)) => {
+            reject("rapl-powercap", e.to_string());
+            probes.push(Box::new(perf));
+            true
+        }
+        (Err(e), Ok(pc)) => {
+            reject("rapl-perf", e.to_string());
+            probes.push(Box::new(pc));
+            true
+        }
+        (Err(pe), Err(ce)) => {
+            reject("rapl-perf", pe.to_string());
+            reject("rapl-powercap", ce.to_string());
+            false
+        }
+    };
+
+    let gpu_measured = if roots.nvml {
+        match nvml::NvmlProbe::open() {
+            Ok(p) => {
+                probes.push(Box::new(p));
+                true
+            }
+            Err(e) => {
+                reject("nvml", e.to_string());
+                false
+            }
+        }
+    } else {
+        reject("nvml", "not tried (disabled by the caller)".to_owned());
+        false
+    };
+
+    if cpu_measured {
+        reject(
+            "model",
+            "not needed: RAPL measures the CPU (GPUs without NVML are not estimated alongside \
+             measurements)"
+                .to_owned(),
+        );
+    } else {
+        let mut opts = model.clone();
+        // GPUs that NVML measures must not be estimated too.
+        opts.gpu_tdp &= !gpu_measured;
+        probes.insert(
+            0,
+            Box::new(model::estimation_model_with(&roots.proc, &roots.sys, &opts)),
+        );
     }
+    Detection { probes, not_chosen }
 }

@@ -1,0 +1,118 @@
+//! Aggregator cost: how many step records it attributes per second with 16 threads' CPU samples
+//! at 10 Hz, and what one sampling tick costs with 4 powercap zones and 16 threads.
+//! Numbers and the command are in `benches/README.md`.
+
+use carina_core::aggregator::{Attributor, CHANNELS, FIRST_DOMAIN, StepDetail, TOTAL, Weights};
+use carina_core::recorder::{Event, Status};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use std::hint::black_box;
+use std::time::Duration;
+
+const THREADS: u32 = 16;
+/// Steps per thread per 100 ms interval: 16 x 4096 = 65 536 steps per interval.
+const STEPS_PER_INTERVAL: u64 = 4096;
+const INTERVAL_NS: u64 = 100_000_000;
+
+/// Pre-built events for one interval: each thread runs a `batch` step containing `item` steps.
+fn interval_events(k: u64) -> Vec<Vec<Event>> {
+    let base = k * INTERVAL_NS;
+    let spacing = INTERVAL_NS / (STEPS_PER_INTERVAL + 2);
+    (0..THREADS)
+        .map(|th| {
+            let mut v = Vec::with_capacity(2 * STEPS_PER_INTERVAL as usize + 2);
+            v.push(Event::Enter {
+                name: "batch",
+                t: base + u64::from(th),
+                async_id: 0,
+            });
+            for i in 0..STEPS_PER_INTERVAL {
+                let t = base + (i + 1) * spacing;
+                v.push(Event::Enter {
+                    name: "item",
+                    t,
+                    async_id: 0,
+                });
+                v.push(Event::Exit {
+                    t: t + spacing / 2,
+                    items: 1,
+                    status: Status::Ok,
+                    done: true,
+                });
+            }
+            v.push(Event::Exit {
+                t: base + INTERVAL_NS - 1,
+                items: STEPS_PER_INTERVAL,
+                status: Status::Ok,
+                done: true,
+            });
+            v
+        })
+        .collect()
+}
+
+fn attribute(c: &mut Criterion) {
+    let mut g = c.benchmark_group("attribution");
+    g.measurement_time(Duration::from_secs(5));
+    let steps_per_interval = u64::from(THREADS) * (STEPS_PER_INTERVAL + 1);
+    g.throughput(Throughput::Elements(steps_per_interval));
+    let intervals: Vec<Vec<Vec<Event>>> = (0..8).map(interval_events).collect();
+    let mut energy = [0.0; CHANNELS];
+    energy[TOTAL] = 25.0;
+    energy[FIRST_DOMAIN] = 20.0;
+    energy[FIRST_DOMAIN + 1] = 5.0;
+    for (label, detail) in [
+        ("records_all", StepDetail::All),
+        ("summaries_only", StepDetail::Summary),
+    ] {
+        g.bench_function(format!("interval_16_threads_{label}"), |b| {
+            let mut a = Attributor::new(detail, 1 << 22, 472.94 / 3.6e6)
+                .with_tick(INTERVAL_NS)
+                .with_domains(vec!["package-0".into(), "dram-0".into()])
+                .with_band(true);
+            for th in 0..THREADS {
+                a.add_thread(th);
+            }
+            let mut k = 0u64;
+            b.iter(|| {
+                // Shift the prepared interval to its place in time.
+                let evs = &intervals[(k % 8) as usize];
+                let shift = (k / 8) * 8 * INTERVAL_NS;
+                for (th, list) in evs.iter().enumerate() {
+                    let moved: Vec<Event> = list
+                        .iter()
+                        .map(|e| match *e {
+                            Event::Enter { name, t, async_id } => Event::Enter {
+                                name,
+                                t: t + shift,
+                                async_id,
+                            },
+                            Event::Exit {
+                                t,
+                                items,
+                                status,
+                                done,
+                            } => Event::Exit {
+                                t: t + shift,
+                                items,
+                                status,
+                                done,
+                            },
+                        })
+                        .collect();
+                    a.on_events(th as u32, &moved);
+                }
+                k += 1;
+                let w = Weights::Cpu {
+                    process_ns: INTERVAL_NS * 2,
+                    threads: (0..THREADS).map(|t| (t, INTERVAL_NS / 8)).collect(),
+                };
+                a.close_interval(k * INTERVAL_NS, &energy, &w);
+                black_box(a.take_records().count())
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, attribute);
+criterion_main!(benches);

@@ -1,0 +1,527 @@
+//! Tests of the perf_event RAPL probe on fake sysfs trees and fake counters.
+
+use carina_core::{EnergyKind, EnergyProbe, Joules, ProbeError, ProbeScope};
+use carina_probes::perf_rapl::{
+    Counter, CounterSource, PerfRaplProbe, RaplEvent, cross_check, describe_pmu,
+};
+use std::collections::HashMap;
+use std::io;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SCALE: &str = "2.3283064365386962890625e-10";
+/// The value of `SCALE`: 2^-32 joules per count, exactly.
+const SCALE_F: f64 = 1.0 / 4_294_967_296.0;
+
+/// Writes a fake `power` PMU: `events` are (name, event file content).
+fn fake_pmu(dir: &Path, cpumask: &str, events: &[(&str, &str)]) {
+    std::fs::create_dir_all(dir.join("events")).unwrap();
+    std::fs::write(dir.join("type"), "23\n").unwrap();
+    std::fs::write(dir.join("cpumask"), format!("{cpumask}\n")).unwrap();
+    for (name, content) in events {
+        let base = dir.join("events").join(format!("energy-{name}"));
+        std::fs::write(&base, format!("{content}\n")).unwrap();
+        std::fs::write(base.with_extension("scale"), format!("{SCALE}\n")).unwrap();
+        std::fs::write(base.with_extension("unit"), "Joules\n").unwrap();
+    }
+}
+
+const PKG: (&str, &str) = ("pkg", "event=0x02");
+const CORES: (&str, &str) = ("cores", "event=0x01");
+const RAM: (&str, &str) = ("ram", "event=0x03");
+const GPU: (&str, &str) = ("gpu", "event=0x04");
+const PSYS: (&str, &str) = ("psys", "event=0x05");
+
+/// Fake counters: counts keyed by (config, cpu), shared with the test so it can advance them.
+#[derive(Clone, Default)]
+struct FakeSource {
+    counts: Arc<Mutex<HashMap<(u64, u32), u64>>>,
+    opened: Arc<Mutex<Vec<(u32, u64, u32)>>>,
+    fail: Option<(i32, u32)>,
+}
+
+impl FakeSource {
+    fn set(&self, config: u64, cpu: u32, count: u64) {
+        self.counts.lock().unwrap().insert((config, cpu), count);
+    }
+    /// Fails opens on `cpu` with OS error `errno`.
+    fn failing(errno: i32, cpu: u32) -> Self {
+        FakeSource {
+            fail: Some((errno, cpu)),
+            ..Default::default()
+        }
+    }
+}
+
+struct FakeCounter {
+    key: (u64, u32),
+    counts: Arc<Mutex<HashMap<(u64, u32), u64>>>,
+}
+
+impl Counter for FakeCounter {
+    fn read(&mut self) -> io::Result<u64> {
+        Ok(*self.counts.lock().unwrap().get(&self.key).unwrap_or(&0))
+    }
+}
+
+impl CounterSource for FakeSource {
+    fn open(&self, pmu_type: u32, config: u64, cpu: u32) -> io::Result<Box<dyn Counter>> {
+        if let Some((errno, on)) = self.fail
+            && on == cpu
+        {
+            return Err(io::Error::from_raw_os_error(errno));
+        }
+        self.opened.lock().unwrap().push((pmu_type, config, cpu));
+        Ok(Box::new(FakeCounter {
+            key: (config, cpu),
+            counts: self.counts.clone(),
+        }))
+    }
+}
+
+fn names(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn unavailable(e: ProbeError) -> String {
+    match e {
+        ProbeError::Unavailable(m) => m,
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+}
+
+#[test]
+fn single_socket_reports_package_and_dram_not_cores() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_pmu(dir.path(), "0", &[PKG, CORES, RAM]);
+    let desc = describe_pmu(dir.path()).unwrap();
+    assert_eq!(desc.pmu_type, 23);
+    assert_eq!(desc.cpus, vec![0]);
+    assert_eq!(
+        desc.events,
+        vec![
+            RaplEvent {
+                name: "pkg".into(),
+                config: 2,
+                scale: SCALE_F
+            },
+            RaplEvent {
+                name: "cores".into(),
+                config: 1,
+                scale: SCALE_F
+            },
+            RaplEvent {
+                name: "ram".into(),
+                config: 3,
+                scale: SCALE_F
+            },
+        ]
+    );
+    assert_eq!(desc.domains(), names(&["package-0", "dram-0"]));
+
+    let fake = FakeSource::default();
+    let probe = PerfRaplProbe::open_with(dir.path(), Box::new(fake.clone())).unwrap();
+    assert_eq!(probe.domains(), names(&["package-0", "dram-0"]));
+    assert_eq!(*fake.opened.lock().unwrap(), vec![(23, 2, 0), (23, 3, 0)]);
+    assert_eq!(probe.scope(), ProbeScope::Host);
+    let src = probe.describe();
+    assert_eq!(src.name, "rapl-perf");
+    assert_eq!(src.kind, EnergyKind::Measured);
+    assert_eq!(src.scope, "host");
+    assert_eq!(src.domains, names(&["package-0", "dram-0"]));
+    assert!(src.source.contains("energy-cores"), "{}", src.source);
+    assert!(src.source.contains(&dir.path().display().to_string()));
+    assert_eq!(probe.excluded().len(), 1);
+}
+
+#[test]
+fn two_sockets_give_four_domains_on_the_mask_cpus() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_pmu(dir.path(), "0,18", &[PKG, RAM, CORES, GPU]);
+    let desc = describe_pmu(dir.path()).unwrap();
+    assert_eq!(desc.cpus, vec![0, 18]);
+    let fake = FakeSource::default();
+    let probe = PerfRaplProbe::open_with(dir.path(), Box::new(fake.clone())).unwrap();
+    assert_eq!(
+        probe.domains(),
+        names(&["package-0", "dram-0", "package-1", "dram-1"])
+    );
+    assert_eq!(
+        *fake.opened.lock().unwrap(),
+        vec![(23, 2, 0), (23, 3, 0), (23, 2, 18), (23, 3, 18)]
+    );
+    // cores and gpu are both mentioned as excluded.
+    assert_eq!(probe.excluded().len(), 2);
+}
+
+#[test]
+fn cpumask_ranges_are_expanded() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_pmu(dir.path(), "0-1", &[PKG]);
+    assert_eq!(describe_pmu(dir.path()).unwrap().cpus, vec![0, 1]);
+    std::fs::write(dir.path().join("cpumask"), "0-1,4,8-9\n").unwrap();
+    assert_eq!(describe_pmu(dir.path()).unwrap().cpus, vec![0, 1, 4, 8, 9]);
+    for bad in ["", "a", "3-1", "0,,1"] {
+        std::fs::write(dir.path().join("cpumask"), bad).unwrap();
+        match describe_pmu(dir.path()).unwrap_err() {
+            ProbeError::Parse { path, field, .. } => {
+                assert!(path.ends_with("cpumask"), "{bad:?}");
+                assert_eq!(field, "cpumask");
+            }
+            other => panic!("{bad:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn bad_scale_is_a_parse_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_pmu(dir.path(), "0", &[PKG]);
+    std::fs::write(dir.path().join("events/energy-pkg.scale"), "abc\n").unwrap();
+    let e = describe_pmu(dir.path()).unwrap_err();
+    let msg = e.to_string();
+    match e {
+        ProbeError::Parse {
+            path, line, field, ..
+        } => {
+            assert!(path.ends_with("events/energy-pkg.scale"), "{path:?}");
+            assert_eq!(line, 1);
+            assert_eq!(field, "scale");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        msg.contains("energy-pkg.scale") && msg.contains("abc"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn missing_scale_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_pmu(dir.path(), "0", &[PKG]);
+    std::fs::remove_file(dir.path().join("events/energy-pkg.scale")).unwrap();
+    let msg = describe_pmu(dir.path()).unwrap_err().to_string();
+    assert!(msg.contains("energy-pkg.scale"), "{msg}");
+}
+
+#[test]
+fn a_unit_other_than_joules_is_a_parse_error() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_pmu(dir.path(), "0", &[PKG, RAM]);
+    std::fs::write(dir.path().join("events/energy-ram.unit"), "Watts\n").unwrap();
+    match describe_pmu(dir.path()).unwrap_err() {
+        ProbeError::Parse {
+            path,
+            field,
+            message,
+            ..
+        } => {
+            assert!(path.ends_with("events/energy-ram.unit"), "{path:?}");
+            assert_eq!(field, "unit");
+            assert!(message.contains("Watts"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn missing_type_file_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_pmu(dir.path(), "0", &[PKG]);
+    std::fs::remove_file(dir.path().join("type")).unwrap();
+    let e = describe_pmu(dir.path()).unwrap_err();
+    assert!(e.to_string().contains("type"), "{e}");
+    match e {
+        ProbeError::Io { path, .. } => assert_eq!(path, dir.path().join("type")),
+        other => panic!("{other:?}"),
+    }
+    // Not a number.
+    std::fs::write(dir.path().join("type"), "power\n").unwrap();
+    match describe_pmu(dir.path()).unwrap_err() {
+        ProbeError::Parse { path, field, .. } => {
+            assert_eq!(path, dir.path().join("type"));
+            assert_eq!(field, "type");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn missing_root_is_unavailable_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("power");
+    let msg = unavailable(describe_pmu(&root).unwrap_err());
+    assert!(msg.contains("no `power` PMU"), "{msg}");
+    assert!(msg.contains(&root.display().to_string()), "{msg}");
+    let msg =
+        unavailable(PerfRaplProbe::open_with(&root, Box::new(FakeSource::default())).unwrap_err());
+    assert!(msg.contains("VM"), "{msg}");
+}
+
+#[test]
+fn psys_is_not_added_to_packages() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_pmu(dir.path(), "0,18", &[PKG, RAM, PSYS]);
+    let probe = PerfRaplProbe::open_with(dir.path(), Box::new(FakeSource::default())).unwrap();
+    assert_eq!(
+        probe.domains(),
+        names(&["package-0", "dram-0", "package-1", "dram-1"])
+    );
+    assert!(
+        probe.excluded().iter().any(|n| n.contains("psys")),
+        "{:?}",
+        probe.excluded()
+    );
+    assert!(probe.describe().source.contains("psys"));
+}
+
+#[test]
+fn psys_alone_is_read_once_on_the_first_cpu() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_pmu(dir.path(), "0,18", &[PSYS]);
+    let fake = FakeSource::default();
+    let probe = PerfRaplProbe::open_with(dir.path(), Box::new(fake.clone())).unwrap();
+    assert_eq!(probe.domains(), names(&["psys"]));
+    assert_eq!(*fake.opened.lock().unwrap(), vec![(23, 5, 0)]);
+    assert!(probe.excluded().is_empty());
+}
+
+#[test]
+fn event_terms_and_format() {
+    let dir = tempfile::tempdir().unwrap();
+    // A zero-valued extra term cannot change the config.
+    fake_pmu(dir.path(), "0", &[("pkg", "event=0x02,umask=0x0")]);
+    assert_eq!(describe_pmu(dir.path()).unwrap().events[0].config, 2);
+    // Decimal values are accepted too.
+    std::fs::write(dir.path().join("events/energy-pkg"), "event=2\n").unwrap();
+    assert_eq!(describe_pmu(dir.path()).unwrap().events[0].config, 2);
+    // format/event places the value.
+    std::fs::create_dir_all(dir.path().join("format")).unwrap();
+    std::fs::write(dir.path().join("format/event"), "config:0-7\n").unwrap();
+    assert_eq!(describe_pmu(dir.path()).unwrap().events[0].config, 2);
+    std::fs::write(dir.path().join("format/event"), "config:8-15\n").unwrap();
+    assert_eq!(describe_pmu(dir.path()).unwrap().events[0].config, 0x200);
+    std::fs::write(dir.path().join("format/event"), "config1:0-7\n").unwrap();
+    assert!(matches!(
+        describe_pmu(dir.path()).unwrap_err(),
+        ProbeError::Parse { .. }
+    ));
+    std::fs::write(dir.path().join("format/event"), "config:0-7\n").unwrap();
+    // Too wide for the field.
+    std::fs::write(dir.path().join("events/energy-pkg"), "event=0x102\n").unwrap();
+    assert!(matches!(
+        describe_pmu(dir.path()).unwrap_err(),
+        ProbeError::Parse { .. }
+    ));
+    // A non-zero unknown term would change the config: refused, naming it.
+    std::fs::write(
+        dir.path().join("events/energy-pkg"),
+        "event=0x02,umask=0x1\n",
+    )
+    .unwrap();
+    match describe_pmu(dir.path()).unwrap_err() {
+        ProbeError::Parse { path, field, .. } => {
+            assert!(path.ends_with("events/energy-pkg"));
+            assert_eq!(field, "umask");
+        }
+        other => panic!("{other:?}"),
+    }
+    // No event term.
+    std::fs::write(dir.path().join("events/energy-pkg"), "umask=0x0\n").unwrap();
+    match describe_pmu(dir.path()).unwrap_err() {
+        ProbeError::Parse { field, .. } => assert_eq!(field, "event"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn no_energy_event_is_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_pmu(dir.path(), "0", &[CORES]);
+    let msg = unavailable(
+        PerfRaplProbe::open_with(dir.path(), Box::new(FakeSource::default())).unwrap_err(),
+    );
+    assert!(msg.contains("energy-pkg"), "{msg}");
+}
+
+#[test]
+fn read_is_scale_times_count_since_open_cumulative_and_non_decreasing() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_pmu(dir.path(), "0,18", &[PKG, RAM]);
+    let fake = FakeSource::default();
+    // Counts at open: the probe must report from these.
+    let initial = [
+        (2, 0, 1_000_000u64),
+        (3, 0, 5),
+        (2, 18, u64::MAX - 10),
+        (3, 18, 0),
+    ];
+    for (config, cpu, c) in initial {
+        fake.set(config, cpu, c);
+    }
+    let mut probe = PerfRaplProbe::open_with(dir.path(), Box::new(fake.clone())).unwrap();
+    let mut out = [Joules(-1.0); 4];
+    probe.read(&mut out).unwrap();
+    assert_eq!(out, [Joules::ZERO; 4]);
+
+    let steps: [[u64; 4]; 3] = [
+        [
+            1_000_000 + 4_294_967_296,
+            5 + 1_000,
+            u64::MAX - 5,
+            123_456_789,
+        ],
+        [
+            1_000_000 + 8_589_934_592,
+            5 + 1_000,
+            u64::MAX,
+            987_654_321_000,
+        ],
+        [
+            1_000_000 + 8_589_934_593,
+            5 + 2_000,
+            u64::MAX,
+            987_654_321_001,
+        ],
+    ];
+    let mut prev = [Joules::ZERO; 4];
+    for step in steps {
+        for (i, (config, cpu, _)) in initial.iter().enumerate() {
+            fake.set(*config, *cpu, step[i]);
+        }
+        probe.read(&mut out).unwrap();
+        for i in 0..4 {
+            let expected = Joules((step[i] - initial[i].2) as f64 * SCALE_F);
+            assert_eq!(out[i], expected, "domain {i}");
+            assert!(out[i] >= prev[i], "domain {i} decreased");
+        }
+        prev = out;
+    }
+    // 2^32 counts at 2^-32 J per count is exactly one joule.
+    assert_eq!(out[0], Joules(2.0 + SCALE_F));
+
+    // A count that went back (not something the kernel does) cannot make energy decrease.
+    fake.set(2, 0, 1_000_000);
+    probe.read(&mut out).unwrap();
+    assert_eq!(out[0], prev[0]);
+}
+
+#[test]
+fn permission_denied_explains_capabilities_and_paranoid() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_pmu(dir.path(), "0,18", &[PKG]);
+    for errno in [13 /* EACCES */, 1 /* EPERM */] {
+        let src = FakeSource::failing(errno, 18);
+        let msg = unavailable(PerfRaplProbe::open_with(dir.path(), Box::new(src)).unwrap_err());
+        assert!(msg.contains("CAP_PERFMON"), "{msg}");
+        assert!(msg.contains("perf_event_paranoid"), "{msg}");
+        assert!(msg.contains("<= 0"), "{msg}");
+        assert!(msg.contains("CPU 18"), "{msg}");
+        assert!(msg.contains("energy-pkg"), "{msg}");
+        // The current level is quoted when the file is readable.
+        if let Ok(level) = std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid") {
+            assert!(
+                msg.contains(&format!("currently {}", level.trim())),
+                "{msg}"
+            );
+        }
+    }
+}
+
+#[test]
+fn unsupported_event_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_pmu(dir.path(), "0", &[PKG]);
+    for errno in [
+        2,  /* ENOENT */
+        19, /* ENODEV */
+        22, /* EINVAL */
+    ] {
+        let src = FakeSource::failing(errno, 0);
+        let msg = unavailable(PerfRaplProbe::open_with(dir.path(), Box::new(src)).unwrap_err());
+        assert!(msg.contains("not supported"), "{errno}: {msg}");
+        assert!(!msg.contains("CAP_PERFMON"), "{errno}: {msg}");
+    }
+    // Other errors keep the OS message.
+    let src = FakeSource::failing(24 /* EMFILE */, 0);
+    let msg = unavailable(PerfRaplProbe::open_with(dir.path(), Box::new(src)).unwrap_err());
+    assert!(msg.contains("cannot open perf counter"), "{msg}");
+}
+
+#[test]
+fn real_open_default_degrades_quickly_without_panicking() {
+    let start = Instant::now();
+    let result = PerfRaplProbe::open_default();
+    let elapsed = start.elapsed();
+    assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
+    let has_pmu = Path::new("/sys/bus/event_source/devices/power").exists();
+    match result {
+        Err(e) => {
+            let msg = unavailable(e);
+            assert!(!msg.trim().is_empty());
+            if !has_pmu {
+                assert!(msg.contains("no `power` PMU"), "{msg}");
+            }
+        }
+        // Only possible on RAPL hardware with perf permissions.
+        Ok(mut probe) => {
+            assert!(has_pmu);
+            let mut out = vec![Joules::ZERO; probe.domains().len()];
+            probe.read(&mut out).unwrap();
+        }
+    }
+}
+
+#[test]
+fn cross_check_ignores_order_and_names_differences() {
+    let a = names(&["package-0", "dram-0", "package-1"]);
+    let b = names(&["package-1", "package-0", "dram-0"]);
+    assert_eq!(cross_check(&a, &b), Ok(()));
+    assert_eq!(cross_check(&[], &[]), Ok(()));
+
+    let c = names(&["package-0", "psys"]);
+    let msg = cross_check(&a, &c).unwrap_err();
+    assert!(
+        msg.contains("only in the first: dram-0, package-1"),
+        "{msg}"
+    );
+    assert!(msg.contains("only in the second: psys"), "{msg}");
+
+    let d = names(&["package-0", "package-0"]);
+    let msg = cross_check(&names(&["package-0"]), &d).unwrap_err();
+    assert!(msg.contains("package-0 (1 vs 2 times)"), "{msg}");
+}
+
+/// The real `perf_event_open` path, on a fake description that points at the always-present
+/// software PMU (type 1, `cpu-clock` = config 0, counting nanoseconds): either the counter opens
+/// and reads grow, or the failure is explained, depending on this process's perf permissions.
+#[test]
+fn real_perf_source_opens_or_explains() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_pmu(dir.path(), "0", &[("pkg", "event=0x0")]);
+    std::fs::write(dir.path().join("type"), "1\n").unwrap();
+    std::fs::write(dir.path().join("events/energy-pkg.scale"), "1e-9\n").unwrap();
+    match PerfRaplProbe::open(dir.path()) {
+        Ok(mut probe) => {
+            let mut first = [Joules::ZERO];
+            probe.read(&mut first).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+            let mut second = [Joules::ZERO];
+            probe.read(&mut second).unwrap();
+            assert!(second[0] >= first[0], "{first:?} then {second:?}");
+            // CPU 0's clock ran for at least part of the sleep.
+            assert!(second[0] > Joules::ZERO, "{second:?}");
+            eprintln!("real perf_event_open worked here: {second:?} of cpu-clock");
+        }
+        Err(e) => {
+            let msg = unavailable(e);
+            assert!(msg.contains("CPU 0"), "{msg}");
+            if msg.contains("denied") || msg.contains("not permitted") {
+                assert!(msg.contains("CAP_PERFMON"), "{msg}");
+            }
+            eprintln!("real perf_event_open refused here: {msg}");
+        }
+    }
+}

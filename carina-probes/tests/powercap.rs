@@ -1,0 +1,613 @@
+//! The powercap RAPL probe against fake sysfs trees.
+
+use carina_core::{EnergyKind, EnergyProbe, Joules, ProbeError, ProbeScope, Watts};
+use carina_probes::powercap::{MaxPlausiblePower, PowercapProbe, SysFs};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A typical range: 2^32 units of 61 µJ.
+const RANGE: u64 = 262_143_328_850;
+
+fn zone(dir: &Path, name: &str, energy_uj: u64, range_uj: u64) -> PathBuf {
+    fs::create_dir_all(dir).unwrap();
+    fs::write(dir.join("name"), format!("{name}\n")).unwrap();
+    fs::write(dir.join("energy_uj"), format!("{energy_uj}\n")).unwrap();
+    fs::write(dir.join("max_energy_range_uj"), format!("{range_uj}\n")).unwrap();
+    dir.to_owned()
+}
+
+fn set(dir: &Path, energy_uj: u64) {
+    fs::write(dir.join("energy_uj"), format!("{energy_uj}\n")).unwrap();
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+fn j(uj: u64) -> f64 {
+    uj as f64 / 1e6
+}
+
+fn read(p: &mut PowercapProbe, at: f64) -> Vec<f64> {
+    let mut out = vec![Joules(-1.0); p.domains().len()];
+    p.read_at(secs(at), &mut out).unwrap();
+    out.iter().map(|x| x.0).collect()
+}
+
+/// One socket with its parts, as an Intel server shows it.
+fn one_socket(root: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let pkg = zone(&root.join("intel-rapl:0"), "package-0", 1_000_000, RANGE);
+    let core = zone(&pkg.join("intel-rapl:0:0"), "core", 500_000, RANGE);
+    zone(&pkg.join("intel-rapl:0:1"), "uncore", 10, RANGE);
+    let dram = zone(&pkg.join("intel-rapl:0:2"), "dram", 7_000, RANGE);
+    (pkg, core, dram)
+}
+
+#[test]
+fn single_socket_counts_package_and_dram_not_core_or_uncore() {
+    let t = tempfile::tempdir().unwrap();
+    let (pkg, core, dram) = one_socket(t.path());
+    let mut p = PowercapProbe::open(t.path()).unwrap();
+    assert_eq!(p.domains(), ["package-0", "dram-0"]);
+    assert_eq!(p.scope(), ProbeScope::Host);
+
+    let src = p.describe();
+    assert_eq!(src.name, "rapl-powercap");
+    assert_eq!(src.kind, EnergyKind::Measured);
+    assert_eq!(src.scope, "host");
+    assert_eq!(src.domains, ["package-0", "dram-0"]);
+    assert!(
+        src.source.contains(&t.path().display().to_string()),
+        "{}",
+        src.source
+    );
+    assert!(src.source.contains("package-0, dram-0"), "{}", src.source);
+    assert!(
+        src.source.contains("core, uncore sub-zones not added"),
+        "{}",
+        src.source
+    );
+    assert!(!src.source.contains("psys"), "{}", src.source);
+    assert!(p.band().is_none());
+
+    assert_eq!(read(&mut p, 0.1), [0.0, 0.0]);
+    set(&pkg, 2_500_000);
+    set(&core, 1_400_000);
+    set(&dram, 257_000);
+    assert_eq!(read(&mut p, 1.1), [1.5, 0.25]);
+}
+
+#[test]
+fn two_sockets_report_exact_joules() {
+    let t = tempfile::tempdir().unwrap();
+    let mut dirs = Vec::new();
+    for s in 0..2u64 {
+        let pkg = zone(
+            &t.path().join(format!("intel-rapl:{s}")),
+            &format!("package-{s}"),
+            100 + s,
+            RANGE,
+        );
+        zone(&pkg.join(format!("intel-rapl:{s}:0")), "core", 0, RANGE);
+        let dram = zone(
+            &pkg.join(format!("intel-rapl:{s}:1")),
+            "dram",
+            200 + s,
+            RANGE,
+        );
+        dirs.push((pkg, dram));
+    }
+    let mut p = PowercapProbe::open(t.path()).unwrap();
+    assert_eq!(p.domains(), ["package-0", "package-1", "dram-0", "dram-1"]);
+
+    set(&dirs[0].0, 100 + 12_345_678);
+    set(&dirs[1].0, 101 + 98_765_432);
+    set(&dirs[0].1, 200 + 1_111_111);
+    set(&dirs[1].1, 201 + 2_222_222);
+    assert_eq!(
+        read(&mut p, 1.0),
+        [j(12_345_678), j(98_765_432), j(1_111_111), j(2_222_222)]
+    );
+    set(&dirs[0].0, 100 + 12_345_678 + 3);
+    assert_eq!(
+        read(&mut p, 1.1),
+        [j(12_345_681), j(98_765_432), j(1_111_111), j(2_222_222)]
+    );
+}
+
+/// The real layout: top-level zones are links into /sys/devices, sub-zones appear both inside
+/// their parent and as links at the top, and the control type and MMIO zones sit beside them.
+#[test]
+fn sysfs_links_do_not_double_count() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("class/powercap");
+    let devices = t.path().join("devices/virtual/powercap/intel-rapl");
+    fs::create_dir_all(&root).unwrap();
+    let pkg = zone(&devices.join("intel-rapl:0"), "package-0", 0, RANGE);
+    zone(&pkg.join("intel-rapl:0:0"), "core", 0, RANGE);
+    let dram = zone(&pkg.join("intel-rapl:0:1"), "dram", 0, RANGE);
+    // A link back up the tree, as `subsystem` is in sysfs.
+    std::os::unix::fs::symlink(&root, pkg.join("subsystem")).unwrap();
+    std::os::unix::fs::symlink(&pkg, root.join("intel-rapl:0")).unwrap();
+    std::os::unix::fs::symlink(pkg.join("intel-rapl:0:0"), root.join("intel-rapl:0:0")).unwrap();
+    std::os::unix::fs::symlink(&dram, root.join("intel-rapl:0:1")).unwrap();
+    std::os::unix::fs::symlink(&devices, root.join("intel-rapl")).unwrap();
+    zone(&root.join("intel-rapl-mmio:0"), "package-0", 0, RANGE);
+
+    let mut p = PowercapProbe::open(&root).unwrap();
+    assert_eq!(p.domains(), ["package-0", "dram-0"]);
+    set(&pkg, 4_000_000);
+    set(&dram, 1_000_000);
+    assert_eq!(read(&mut p, 1.0), [4.0, 1.0]);
+}
+
+/// The same, without the nested copies: only the top-level links name the sub-zones.
+#[test]
+fn sub_zones_found_only_as_top_level_entries() {
+    let t = tempfile::tempdir().unwrap();
+    zone(&t.path().join("intel-rapl:0"), "package-0", 0, RANGE);
+    zone(&t.path().join("intel-rapl:0:0"), "core", 0, RANGE);
+    zone(&t.path().join("intel-rapl:0:1"), "dram", 0, RANGE);
+    let p = PowercapProbe::open(t.path()).unwrap();
+    assert_eq!(p.domains(), ["package-0", "dram-0"]);
+}
+
+#[test]
+fn psys_alone_is_the_single_domain() {
+    let t = tempfile::tempdir().unwrap();
+    let psys = zone(&t.path().join("intel-rapl:1"), "psys", 5, RANGE);
+    let mut p = PowercapProbe::open(t.path()).unwrap();
+    assert_eq!(p.domains(), ["psys"]);
+    set(&psys, 5 + 42_000_000);
+    assert_eq!(read(&mut p, 1.0), [42.0]);
+}
+
+#[test]
+fn psys_is_not_added_to_packages() {
+    let t = tempfile::tempdir().unwrap();
+    let pkg = zone(&t.path().join("intel-rapl:0"), "package-0", 0, RANGE);
+    zone(&pkg.join("intel-rapl:0:0"), "core", 0, RANGE);
+    zone(&pkg.join("intel-rapl:0:1"), "uncore", 0, RANGE);
+    let psys = zone(&t.path().join("intel-rapl:1"), "psys", 0, RANGE);
+    let mut p = PowercapProbe::open(t.path()).unwrap();
+    assert_eq!(p.domains(), ["package-0"]);
+    let src = p.describe().source;
+    assert!(
+        src.contains("psys present, not added: it includes the packages"),
+        "{src}"
+    );
+    set(&pkg, 3_000_000);
+    set(&psys, 9_000_000);
+    assert_eq!(read(&mut p, 1.0), [3.0]);
+}
+
+#[test]
+fn top_level_dram_zone_is_a_domain() {
+    let t = tempfile::tempdir().unwrap();
+    zone(&t.path().join("intel-rapl:0"), "package-0", 0, RANGE);
+    let dram = zone(&t.path().join("intel-rapl:1"), "dram", 0, RANGE);
+    let mut p = PowercapProbe::open(t.path()).unwrap();
+    assert_eq!(p.domains(), ["package-0", "dram-0"]);
+    set(&dram, 2_000_000);
+    assert_eq!(read(&mut p, 1.0), [0.0, 2.0]);
+}
+
+#[test]
+fn single_wraparound_is_undone() {
+    let t = tempfile::tempdir().unwrap();
+    let pkg = zone(
+        &t.path().join("intel-rapl:0"),
+        "package-0",
+        RANGE - 1_000_000,
+        RANGE,
+    );
+    let mut p = PowercapProbe::open(t.path()).unwrap();
+    set(&pkg, 500_000);
+    // 1 J to the wrap, then 0.5 J.
+    assert_eq!(read(&mut p, 0.1), [1.5]);
+    set(&pkg, 20_500_000);
+    assert_eq!(read(&mut p, 0.2), [21.5]);
+    // A wrap landing exactly on zero.
+    set(&pkg, RANGE - 100);
+    let before = j(RANGE - 100 - 20_500_000) + 21.5;
+    assert_eq!(read(&mut p, 1000.0), [before]);
+    set(&pkg, 0);
+    assert_eq!(read(&mut p, 1000.1), [before + j(100)]);
+    assert!(p.take_warnings().is_empty());
+}
+
+#[test]
+fn double_wraparound_on_a_late_tick_is_inferred_from_time() {
+    let t = tempfile::tempdir().unwrap();
+    // A 10 J range, so that a steady 4 W goes round it every 2.5 s.
+    let range = 10_000_000;
+    let pkg = zone(&t.path().join("intel-rapl:0"), "package-0", 0, range);
+    let mut p = PowercapProbe::open(t.path()).unwrap();
+    set(&pkg, 4_000_000);
+    assert_eq!(read(&mut p, 1.0), [4.0]);
+    // The next tick comes 4.5 s late: 18 J more, i.e. 22 J on the counter, which shows 2 J.
+    // One wrap alone would say 8 J; the 4 W seen before says two wraps.
+    set(&pkg, 2_000_000);
+    assert_eq!(read(&mut p, 5.5), [22.0]);
+    // Back on time, no extra wrap is added.
+    set(&pkg, 2_400_000);
+    assert_eq!(read(&mut p, 5.6), [22.4]);
+}
+
+#[test]
+fn no_false_wrap_on_steady_reads() {
+    let t = tempfile::tempdir().unwrap();
+    let pkg = zone(&t.path().join("intel-rapl:0"), "package-0", 0, RANGE);
+    let mut p = PowercapProbe::open(t.path()).unwrap();
+    // 300 W at 10 Hz.
+    let mut raw = 0;
+    for tick in 1..=10 {
+        raw += 30_000_000;
+        set(&pkg, raw);
+        assert_eq!(read(&mut p, f64::from(tick) / 10.0), [j(raw)]);
+    }
+    // A tick 60 s late: 18 kJ is far from a whole range, so nothing is added.
+    raw += 18_000_000_000;
+    set(&pkg, raw);
+    assert_eq!(read(&mut p, 61.0), [j(raw)]);
+    // No movement over a short gap is no energy.
+    assert_eq!(read(&mut p, 61.1), [j(raw)]);
+    // After the idle interval, a small move is that small move.
+    set(&pkg, raw + 1);
+    assert_eq!(read(&mut p, 61.2), [j(raw + 1)]);
+    assert!(p.take_warnings().is_empty());
+}
+
+/// Power that drifts by a few percent, read at irregular and often late ticks on a counter
+/// that wraps every half second: the whole wraps are recovered from the recent power.
+#[test]
+fn steady_power_recovers_many_wraps_exactly() {
+    let t = tempfile::tempdir().unwrap();
+    let range = 50_000_000;
+    let pkg = zone(&t.path().join("intel-rapl:0"), "package-0", 0, range);
+    let mut p = PowercapProbe::open(t.path()).unwrap();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let (mut now, mut truth) = (0.0, 0u64);
+    let mut watts = 100.0;
+    for tick in 0..500 {
+        // The first interval is short: with no history only one wrap can be undone.
+        let dt = if tick == 0 {
+            0.1
+        } else {
+            0.1 + (next() % 900) as f64 / 1000.0
+        };
+        watts *= 1.0 + ((next() % 101) as f64 - 50.0) / 1000.0;
+        watts = f64::clamp(watts, 95.0, 105.0);
+        now += dt;
+        truth += (watts * dt * 1e6) as u64;
+        set(&pkg, truth % range);
+        assert_eq!(read(&mut p, now), [j(truth)], "tick {tick}");
+    }
+}
+
+/// 9 W for 1 s, then 2 s in which the 10 J counter moved 1 mJ: the candidates are 0.001,
+/// 10.001, 20.001 J…; 9 W expects 18 J. Returns the total after the second interval.
+fn late_tick_with_bound(package_w: f64) -> f64 {
+    let t = tempfile::tempdir().unwrap();
+    let pkg = zone(&t.path().join("intel-rapl:0"), "package-0", 0, 10_000_000);
+    let mut p = PowercapProbe::open(t.path())
+        .unwrap()
+        .with_max_plausible_power(MaxPlausiblePower {
+            package: Watts(package_w),
+            ..MaxPlausiblePower::default()
+        });
+    set(&pkg, 9_000_000);
+    assert_eq!(read(&mut p, 1.0), [9.0]);
+    set(&pkg, 9_001_000);
+    read(&mut p, 3.0)[0]
+}
+
+#[test]
+fn extra_wraps_never_exceed_the_plausible_power() {
+    // 12 W x 2 s = 24 J: 20.001 J is allowed and nearest to the 18 J expected.
+    assert_eq!(late_tick_with_bound(12.0), j(9_000_000 + 20_001_000));
+    // 10 W x 2 s = 20 J: 20.001 J is over the bound, 10.001 J is the most allowed.
+    assert_eq!(late_tick_with_bound(10.0), j(9_000_000 + 10_001_000));
+    // 4 W x 2 s = 8 J: no extra wrap at all.
+    assert_eq!(late_tick_with_bound(4.0), j(9_000_000 + 1_000));
+}
+
+/// Reads through the real file system, except for chosen files that fail as for a non-root
+/// user since the CVE-2020-8694 fix.
+struct DenyFs {
+    denied: Arc<Mutex<Vec<PathBuf>>>,
+}
+
+impl SysFs for DenyFs {
+    fn read_to_string(&self, path: &Path) -> io::Result<String> {
+        if self.denied.lock().unwrap().iter().any(|d| d == path) {
+            return Err(io::Error::from(io::ErrorKind::PermissionDenied));
+        }
+        fs::read_to_string(path)
+    }
+}
+
+#[test]
+fn root_only_energy_files_explain_the_fixes() {
+    let t = tempfile::tempdir().unwrap();
+    let (pkg, _, _) = one_socket(t.path());
+    let file = pkg.join("energy_uj");
+    let fs = DenyFs {
+        denied: Arc::new(Mutex::new(vec![file.clone()])),
+    };
+    let e = PowercapProbe::open_with(t.path(), Box::new(fs)).unwrap_err();
+    assert!(matches!(e, ProbeError::Unavailable(_)), "{e:?}");
+    let msg = e.to_string();
+    for needle in [
+        &file.display().to_string(),
+        "CVE-2020-8694",
+        "chmod o+r",
+        "udev",
+        "CAP_PERFMON",
+        "perf_event_paranoid",
+        "root",
+    ] {
+        assert!(msg.contains(needle), "{needle:?} missing from {msg}");
+    }
+}
+
+#[test]
+fn permission_lost_mid_run_freezes_the_domain() {
+    let t = tempfile::tempdir().unwrap();
+    let (pkg, _, dram) = one_socket(t.path());
+    let denied = Arc::new(Mutex::new(Vec::new()));
+    let fs = DenyFs {
+        denied: denied.clone(),
+    };
+    let mut p = PowercapProbe::open_with(t.path(), Box::new(fs)).unwrap();
+    set(&pkg, 2_000_000);
+    assert_eq!(read(&mut p, 1.0), [1.0, 0.0]);
+    denied.lock().unwrap().push(pkg.join("energy_uj"));
+    set(&pkg, 3_000_000);
+    set(&dram, 1_007_000);
+    assert_eq!(read(&mut p, 2.0), [1.0, 1.0]);
+    let w = p.take_warnings();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("package-0") && w[0].contains("CVE-2020-8694"),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn garbage_counters_are_parse_errors() {
+    let t = tempfile::tempdir().unwrap();
+    let (pkg, _, _) = one_socket(t.path());
+    fs::write(pkg.join("energy_uj"), "abc\n").unwrap();
+    match PowercapProbe::open(t.path()).unwrap_err() {
+        ProbeError::Parse {
+            path,
+            line,
+            field,
+            message,
+        } => {
+            assert_eq!(path, pkg.join("energy_uj"));
+            assert_eq!(line, 1);
+            assert_eq!(field, "energy_uj");
+            assert!(message.contains("abc"), "{message}");
+        }
+        e => panic!("{e:?}"),
+    }
+
+    set(&pkg, 1);
+    fs::write(pkg.join("max_energy_range_uj"), "-5").unwrap();
+    let e = PowercapProbe::open(t.path()).unwrap_err();
+    assert!(
+        matches!(&e, ProbeError::Parse { field, line: 1, .. } if field == "max_energy_range_uj"),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("max_energy_range_uj"), "{e}");
+
+    fs::write(pkg.join("max_energy_range_uj"), "").unwrap();
+    assert!(matches!(
+        PowercapProbe::open(t.path()).unwrap_err(),
+        ProbeError::Parse { .. }
+    ));
+    fs::write(pkg.join("max_energy_range_uj"), "0\n").unwrap();
+    assert!(matches!(
+        PowercapProbe::open(t.path()).unwrap_err(),
+        ProbeError::Parse { .. }
+    ));
+}
+
+#[test]
+fn garbage_mid_run_freezes_the_domain() {
+    let t = tempfile::tempdir().unwrap();
+    let (pkg, _, dram) = one_socket(t.path());
+    let mut p = PowercapProbe::open(t.path()).unwrap();
+    fs::write(pkg.join("energy_uj"), "\u{1}\u{2}garbage").unwrap();
+    set(&dram, 2_007_000);
+    assert_eq!(read(&mut p, 1.0), [0.0, 2.0]);
+    let w = p.take_warnings();
+    assert!(w.len() == 1 && w[0].contains("energy_uj"), "{w:?}");
+}
+
+#[test]
+fn zone_removed_mid_run_is_frozen_and_reported() {
+    let t = tempfile::tempdir().unwrap();
+    let mut pkgs = Vec::new();
+    for s in 0..2 {
+        pkgs.push(zone(
+            &t.path().join(format!("intel-rapl:{s}")),
+            &format!("package-{s}"),
+            0,
+            RANGE,
+        ));
+    }
+    let mut p = PowercapProbe::open(t.path()).unwrap();
+    set(&pkgs[0], 1_000_000);
+    set(&pkgs[1], 2_000_000);
+    assert_eq!(read(&mut p, 1.0), [1.0, 2.0]);
+
+    // Socket 1 goes offline.
+    fs::remove_dir_all(&pkgs[1]).unwrap();
+    set(&pkgs[0], 3_000_000);
+    assert_eq!(read(&mut p, 2.0), [3.0, 2.0]);
+    set(&pkgs[0], 4_000_000);
+    assert_eq!(read(&mut p, 3.0), [4.0, 2.0]);
+    let w = p.take_warnings();
+    assert_eq!(w.len(), 1, "warned once: {w:?}");
+    assert!(w[0].contains("package-1"), "{w:?}");
+    assert!(p.take_warnings().is_empty());
+
+    // It comes back with an unrelated counter: counting resumes from there.
+    zone(&pkgs[1], "package-1", 50_000_000, RANGE);
+    assert_eq!(read(&mut p, 4.0), [4.0, 2.0]);
+    set(&pkgs[1], 50_500_000);
+    assert_eq!(read(&mut p, 5.0), [4.0, 2.5]);
+    let w = p.take_warnings();
+    assert!(w.len() == 1 && w[0].contains("readable again"), "{w:?}");
+}
+
+#[test]
+fn all_zones_gone_is_an_error_with_frozen_values() {
+    let t = tempfile::tempdir().unwrap();
+    let pkg = zone(&t.path().join("intel-rapl:0"), "package-0", 0, RANGE);
+    let mut p = PowercapProbe::open(t.path()).unwrap();
+    set(&pkg, 1_000_000);
+    assert_eq!(read(&mut p, 1.0), [1.0]);
+    fs::remove_dir_all(&pkg).unwrap();
+    let mut out = [Joules::ZERO];
+    let e = p.read_at(secs(2.0), &mut out).unwrap_err();
+    assert!(e.to_string().contains("energy_uj"), "{e}");
+    assert_eq!(out, [Joules(1.0)]);
+}
+
+#[test]
+fn counter_reset_counts_as_zero() {
+    let t = tempfile::tempdir().unwrap();
+    let pkg = zone(&t.path().join("intel-rapl:0"), "package-0", 0, RANGE);
+    let mut p = PowercapProbe::open(t.path()).unwrap();
+    set(&pkg, 100_000_000);
+    assert_eq!(read(&mut p, 1.0), [100.0]);
+    // Going back to 0.5 J would be a 262 kJ wrap in 0.1 s.
+    set(&pkg, 500_000);
+    assert_eq!(read(&mut p, 1.1), [100.0]);
+    assert!(p.take_warnings()[0].contains("reset"));
+    set(&pkg, 1_500_000);
+    assert_eq!(read(&mut p, 1.2), [101.0]);
+}
+
+#[test]
+fn missing_or_empty_root_is_unavailable() {
+    let t = tempfile::tempdir().unwrap();
+    let missing = t.path().join("no-powercap");
+    match PowercapProbe::open(&missing).unwrap_err() {
+        ProbeError::Unavailable(m) => {
+            assert!(m.contains(&missing.display().to_string()), "{m}");
+            assert!(m.contains("no RAPL zones"), "{m}");
+            assert!(m.contains("intel_rapl"), "{m}");
+        }
+        e => panic!("{e:?}"),
+    }
+    // A powercap tree with other drivers only.
+    fs::create_dir_all(t.path().join("intel-rapl")).unwrap();
+    zone(&t.path().join("dtpm:0"), "dtpm", 0, RANGE);
+    assert!(matches!(
+        PowercapProbe::open(t.path()).unwrap_err(),
+        ProbeError::Unavailable(m) if m.contains("no RAPL zones")
+    ));
+}
+
+#[test]
+fn counters_never_decrease_across_random_reads() {
+    let t = tempfile::tempdir().unwrap();
+    // A small range so that wraps are frequent.
+    let range = 50_000_000;
+    // In domain order: packages, then DRAM.
+    let mut dirs = Vec::new();
+    let mut drams = Vec::new();
+    for s in 0..2u64 {
+        let pkg = zone(
+            &t.path().join(format!("intel-rapl:{s}")),
+            &format!("package-{s}"),
+            s * 7,
+            range,
+        );
+        drams.push(zone(
+            &pkg.join(format!("intel-rapl:{s}:0")),
+            "dram",
+            3,
+            range,
+        ));
+        dirs.push(pkg);
+    }
+    dirs.append(&mut drams);
+    // Random power is not what the wrap inference expects; bounds that leave no room for a
+    // second wrap in any tick (300 W x 0.15 s < 50 J) make the exact sum known.
+    let mut p = PowercapProbe::open(t.path())
+        .unwrap()
+        .with_max_plausible_power(MaxPlausiblePower {
+            package: Watts(300.0),
+            dram: Watts(300.0),
+            psys: Watts(300.0),
+        });
+    let mut raw: [u64; 4] = [0, 7, 3, 3];
+    let mut truth = [0u64; 4];
+    let mut last = [0.0; 4];
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut now = 0.0;
+    for _ in 0..2000 {
+        now += 0.05 + (next() % 100) as f64 / 1000.0;
+        for i in 0..4 {
+            // Up to 10 J per tick: at most 200 W, below the bound.
+            let inc = next() % 10_000_000;
+            truth[i] += inc;
+            raw[i] = (raw[i] + inc) % range;
+            set(&dirs[i], raw[i]);
+        }
+        let got = read(&mut p, now);
+        for i in 0..4 {
+            assert!(
+                got[i] >= last[i],
+                "domain {i} went from {} to {}",
+                last[i],
+                got[i]
+            );
+            last[i] = got[i];
+        }
+    }
+    for i in 0..4 {
+        assert!(
+            (last[i] - j(truth[i])).abs() < 1e-6,
+            "{} vs {}",
+            last[i],
+            j(truth[i])
+        );
+    }
+    assert!(p.take_warnings().is_empty());
+}
+
+#[test]
+fn read_uses_the_real_clock() {
+    let t = tempfile::tempdir().unwrap();
+    let pkg = zone(&t.path().join("intel-rapl:0"), "package-0", 10, RANGE);
+    let mut p: Box<dyn EnergyProbe> = Box::new(PowercapProbe::open(t.path()).unwrap());
+    let mut out = [Joules(-1.0)];
+    p.read(&mut out).unwrap();
+    assert_eq!(out, [Joules::ZERO]);
+    set(&pkg, 10 + 1_000);
+    std::thread::sleep(Duration::from_millis(5));
+    p.read(&mut out).unwrap();
+    assert_eq!(out, [Joules(0.001)]);
+}
