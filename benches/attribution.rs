@@ -73,32 +73,31 @@ fn attribute(c: &mut Criterion) {
                 a.add_thread(th);
             }
             let mut k = 0u64;
+            let mut moved: Vec<Event> = Vec::with_capacity(2 * STEPS_PER_INTERVAL as usize + 2);
             b.iter(|| {
                 // Shift the prepared interval to its place in time.
                 let evs = &intervals[(k % 8) as usize];
                 let shift = (k / 8) * 8 * INTERVAL_NS;
                 for (th, list) in evs.iter().enumerate() {
-                    let moved: Vec<Event> = list
-                        .iter()
-                        .map(|e| match *e {
-                            Event::Enter { name, t, async_id } => Event::Enter {
-                                name,
-                                t: t + shift,
-                                async_id,
-                            },
-                            Event::Exit {
-                                t,
-                                items,
-                                status,
-                                done,
-                            } => Event::Exit {
-                                t: t + shift,
-                                items,
-                                status,
-                                done,
-                            },
-                        })
-                        .collect();
+                    moved.clear();
+                    moved.extend(list.iter().map(|e| match *e {
+                        Event::Enter { name, t, async_id } => Event::Enter {
+                            name,
+                            t: t + shift,
+                            async_id,
+                        },
+                        Event::Exit {
+                            t,
+                            items,
+                            status,
+                            done,
+                        } => Event::Exit {
+                            t: t + shift,
+                            items,
+                            status,
+                            done,
+                        },
+                    }));
                     a.on_events(th as u32, &moved);
                 }
                 k += 1;
@@ -114,5 +113,69 @@ fn attribute(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, attribute);
+/// One sampling tick's reads, as the session does them: every probe, the process share of host
+/// CPU from /proc, the process CPU clock and every registered thread's CPU clock.
+fn sampler_tick(c: &mut Criterion) {
+    use carina_core::cpuclock::{ThreadCpuClock, process_ns};
+    use carina_core::energy::CpuShare;
+    use carina_core::{EnergyProbe, Joules};
+    use carina_probes::powercap::PowercapProbe;
+
+    let tmp = tempfile::tempdir().unwrap();
+    for (zone, name) in [
+        ("intel-rapl:0", "package-0"),
+        ("intel-rapl:0/intel-rapl:0:0", "dram"),
+        ("intel-rapl:1", "package-1"),
+        ("intel-rapl:1/intel-rapl:1:0", "dram"),
+    ] {
+        let d = tmp.path().join(zone);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("name"), format!("{name}\n")).unwrap();
+        std::fs::write(d.join("energy_uj"), "123456789\n").unwrap();
+        std::fs::write(d.join("max_energy_range_uj"), "262143328850\n").unwrap();
+    }
+    let mut probe = PowercapProbe::open(tmp.path()).unwrap();
+    assert_eq!(probe.domains().len(), 4);
+    let mut out = vec![Joules::ZERO; 4];
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let stop_rx = std::sync::Arc::new(std::sync::Mutex::new(stop_rx));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let tx = tx.clone();
+            let stop = stop_rx.clone();
+            std::thread::spawn(move || {
+                tx.send(ThreadCpuClock::current().unwrap()).unwrap();
+                let _ = stop.lock().unwrap().recv();
+            })
+        })
+        .collect();
+    let clocks: Vec<ThreadCpuClock> = (0..THREADS).map(|_| rx.recv().unwrap()).collect();
+    let mut share = CpuShare::new("/proc");
+
+    let mut g = c.benchmark_group("sampler_tick");
+    g.bench_function("powercap_4_zones_16_thread_clocks", |b| {
+        b.iter(|| {
+            probe.read(&mut out).unwrap();
+            let s = share.sample().unwrap();
+            let p = process_ns();
+            let t: u64 = clocks.iter().filter_map(|c| c.read_ns()).sum();
+            black_box((s, p, t, out[0]))
+        })
+    });
+    g.bench_function("thread_clocks_only_16", |b| {
+        b.iter(|| black_box(clocks.iter().filter_map(|c| c.read_ns()).sum::<u64>()))
+    });
+    g.finish();
+    for _ in 0..THREADS {
+        let _ = stop_tx.send(());
+    }
+    drop(stop_tx);
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+criterion_group!(benches, attribute, sampler_tick);
 criterion_main!(benches);

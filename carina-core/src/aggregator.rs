@@ -20,7 +20,7 @@
 //! bounds of an estimate's band, and one channel per energy domain.
 
 use crate::histogram::Histogram;
-use crate::record::{StepRecord, StepStatus, StepSummary};
+use crate::record::{DomainEnergy, StepRecord, StepStatus, StepSummary};
 use crate::recorder::{Event, Status};
 use std::collections::HashMap;
 
@@ -49,6 +49,8 @@ pub const FIRST_DOMAIN: usize = 3;
 
 /// Joules per channel: `[total, low, high, domain 0, domain 1, ...]`.
 pub type Energy = [f64; CHANNELS];
+
+const _: () = assert!(CHANNELS - FIRST_DOMAIN == crate::record::MAX_DOMAINS);
 
 /// How an interval's energy is split across threads.
 #[derive(Debug, Clone, PartialEq)]
@@ -183,7 +185,7 @@ pub struct Attributor {
     detail: StepDetail,
     g_per_j: f64,
     tick_ns: u64,
-    domains: Vec<String>,
+    domain_names: Option<std::sync::Arc<[String]>>,
     band: bool,
     last_close: u64,
     max_pending: usize,
@@ -221,7 +223,7 @@ impl Attributor {
             detail,
             g_per_j,
             tick_ns: 0,
-            domains: Vec::new(),
+            domain_names: None,
             band: false,
             last_close: 0,
             max_pending,
@@ -251,7 +253,15 @@ impl Attributor {
     /// Names of the per-domain channels, in channel order from [`FIRST_DOMAIN`]. Per-domain
     /// energy is reported only when there is more than one domain.
     pub fn with_domains(mut self, domains: Vec<String>) -> Self {
-        self.domains = domains;
+        const SLOTS: usize = CHANNELS - FIRST_DOMAIN;
+        self.domain_names = (domains.len() > 1).then(|| {
+            let mut names: Vec<String> = domains.iter().take(SLOTS).cloned().collect();
+            if domains.len() > SLOTS {
+                // The session adds every domain past the last channel into it.
+                names[SLOTS - 1] = "other".to_owned();
+            }
+            names.into()
+        });
         self
     }
 
@@ -622,23 +632,12 @@ impl Attributor {
     }
 
     /// Per-domain energy of a channel array, when there is more than one domain.
-    pub fn by_domain(&self, e: &Energy) -> Option<std::collections::BTreeMap<String, f64>> {
-        if self.domains.len() < 2 {
-            return None;
-        }
-        let mut m = std::collections::BTreeMap::new();
-        for (i, d) in self.domains.iter().enumerate() {
-            let ch = (FIRST_DOMAIN + i).min(CHANNELS - 1);
-            let name = if FIRST_DOMAIN + i >= CHANNELS - 1
-                && self.domains.len() > CHANNELS - FIRST_DOMAIN
-            {
-                "other".to_owned()
-            } else {
-                d.clone()
-            };
-            m.insert(name, e[ch]);
-        }
-        Some(m)
+    pub fn by_domain(&self, e: &Energy) -> Option<DomainEnergy> {
+        let names = self.domain_names.as_ref()?;
+        Some(DomainEnergy::new(
+            names.clone(),
+            &e[FIRST_DOMAIN..FIRST_DOMAIN + names.len()],
+        ))
     }
 
     fn band_of(&self, e: &Energy) -> (Option<f64>, Option<f64>) {
@@ -652,7 +651,7 @@ impl Attributor {
     fn record(&self, name: NameId, start: u64, end: u64, self_j: f64, incl: &Energy) -> StepRecord {
         let (low, high) = self.band_of(incl);
         StepRecord {
-            name: self.names[name].to_owned(),
+            name: std::borrow::Cow::Borrowed(self.names[name]),
             id: 0,
             parent: None,
             thread: 0,

@@ -5,7 +5,9 @@
 //! fields and unknown `type`s, so fields may be added without a schema change.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Current schema version written in `run_start.schema`.
 pub const SCHEMA: u32 = 1;
@@ -183,8 +185,9 @@ fn is_false(b: &bool) -> bool {
 /// `step` record: one step instance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
-    /// Step name.
-    pub name: String,
+    /// Step name. Borrowed from the call site's `&'static str` when written (no allocation per
+    /// record), owned when read back.
+    pub name: Cow<'static, str>,
     /// Id, unique within the run (starts at 1).
     pub id: u64,
     /// Id of the enclosing step on the same thread, or null.
@@ -227,7 +230,7 @@ pub struct StepRecord {
     /// `energy_j` per energy domain (e.g. `package-0`, `dram-0`, `gpu-0`), joules; present when
     /// the run has more than one domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub energy_by_domain: Option<BTreeMap<String, f64>>,
+    pub energy_by_domain: Option<DomainEnergy>,
 }
 
 /// `thread` record: maps a thread index to its name.
@@ -278,7 +281,7 @@ pub struct StepSummary {
     pub energy_high_j: Option<f64>,
     /// `energy_j` per domain, joules, when there is more than one domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub energy_by_domain: Option<BTreeMap<String, f64>>,
+    pub energy_by_domain: Option<DomainEnergy>,
 }
 
 /// `run_end` record.
@@ -324,7 +327,7 @@ pub struct RunEnd {
     pub energy_high_j: Option<f64>,
     /// `energy_j` per domain, joules, when there is more than one domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub energy_by_domain: Option<BTreeMap<String, f64>>,
+    pub energy_by_domain: Option<DomainEnergy>,
     /// How energy was split across threads: `cpu-time` or `wall-time` (no CPU clocks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attribution: Option<String>,
@@ -342,5 +345,85 @@ impl StepStatus {
             StepStatus::Error => "error",
             StepStatus::Panicked => "panicked",
         }
+    }
+}
+
+/// Most energy domains reported per figure; more are summed into the last, named `other`.
+pub const MAX_DOMAINS: usize = 9;
+
+/// Energy per domain, joules, written as a JSON object `{"package-0": 1.5, "dram-0": 0.2}`.
+///
+/// The domain names are shared by every record of a run, so building one costs no allocation
+/// (the aggregator makes millions per second).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DomainEnergy {
+    names: Arc<[String]>,
+    values: [f64; MAX_DOMAINS],
+}
+
+impl DomainEnergy {
+    /// Pairs `names` (at most [`MAX_DOMAINS`]) with `values` in the same order.
+    pub fn new(names: Arc<[String]>, values: &[f64]) -> Self {
+        let mut v = [0.0; MAX_DOMAINS];
+        for (slot, x) in v.iter_mut().zip(values) {
+            *slot = *x;
+        }
+        DomainEnergy { names, values: v }
+    }
+
+    /// Joules of one domain.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// `(domain, joules)` pairs in domain order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, f64)> {
+        self.names
+            .iter()
+            .take(MAX_DOMAINS)
+            .zip(self.values)
+            .map(|(n, v)| (n.as_str(), v))
+    }
+
+    /// Number of domains.
+    pub fn len(&self) -> usize {
+        self.names.len().min(MAX_DOMAINS)
+    }
+
+    /// Whether there are no domains.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl std::ops::Index<&str> for DomainEnergy {
+    type Output = f64;
+    fn index(&self, name: &str) -> &f64 {
+        let i = self
+            .names
+            .iter()
+            .take(MAX_DOMAINS)
+            .position(|n| n == name)
+            .unwrap_or_else(|| panic!("no energy domain named {name:?}"));
+        &self.values[i]
+    }
+}
+
+impl Serialize for DomainEnergy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.len()))?;
+        for (k, v) in self.iter() {
+            m.serialize_entry(k, &v)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DomainEnergy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<String, f64>::deserialize(d)?;
+        let (names, values): (Vec<String>, Vec<f64>) = map.into_iter().take(MAX_DOMAINS).unzip();
+        Ok(DomainEnergy::new(names.into(), &values))
     }
 }
