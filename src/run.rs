@@ -198,7 +198,7 @@ impl RunBuilder {
     }
 
     /// Power usage effectiveness of the data centre (default 1.0: IT power only; 1.58 is Cloud
-    /// Carbon Footprint's on-premise default). Multiplies estimated energy.
+    /// Carbon Footprint's on-premise default). Multiplies all energy, measured and estimated.
     pub fn pue(mut self, pue: f64) -> Self {
         self.model.pue = pue;
         self

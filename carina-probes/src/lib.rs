@@ -67,6 +67,54 @@ impl Default for Roots {
     }
 }
 
+/// Multiplies a measured source by the data centre's PUE, so facility overhead is counted the
+/// same way for measurements as for estimates (the model applies PUE itself).
+pub struct WithPue<P> {
+    inner: P,
+    pue: f64,
+}
+
+impl<P: EnergyProbe> WithPue<P> {
+    /// Wraps `inner`; `pue` is a ratio of at least 1.
+    pub fn new(inner: P, pue: f64) -> Self {
+        WithPue { inner, pue }
+    }
+}
+
+impl<P: EnergyProbe> EnergyProbe for WithPue<P> {
+    fn describe(&self) -> carina_core::EnergySource {
+        let mut d = self.inner.describe();
+        d.source = format!("{} x PUE {}", d.source, self.pue);
+        d
+    }
+    fn scope(&self) -> carina_core::ProbeScope {
+        self.inner.scope()
+    }
+    fn domains(&self) -> Vec<String> {
+        self.inner.domains()
+    }
+    fn read(&mut self, out: &mut [carina_core::Joules]) -> Result<(), carina_core::ProbeError> {
+        self.inner.read(out)?;
+        for o in out.iter_mut() {
+            *o = *o * self.pue;
+        }
+        Ok(())
+    }
+    fn band(&self) -> Option<(carina_core::Joules, carina_core::Joules)> {
+        self.inner
+            .band()
+            .map(|(lo, hi)| (lo * self.pue, hi * self.pue))
+    }
+}
+
+fn boxed<P: EnergyProbe + 'static>(p: P, pue: f64) -> Box<dyn EnergyProbe> {
+    if pue == 1.0 {
+        Box::new(p)
+    } else {
+        Box::new(WithPue::new(p, pue))
+    }
+}
+
 /// Detects energy sources on this machine with the default estimation-model options.
 pub fn detect() -> Detection {
     detect_with(&Roots::default(), &ModelOptions::default())
@@ -86,8 +134,14 @@ pub fn detect_in(roots: &Roots) -> Detection {
 /// - Otherwise the estimation model (CPU, memory, and GPUs seen on the PCI bus that NVML does not
 ///   measure), labelled `estimated`.
 ///
-/// Every source not used is listed in [`Detection::not_chosen`] with the reason.
+/// Every source not used is listed in [`Detection::not_chosen`] with the reason. `model.pue`
+/// applies to measured sources too.
 pub fn detect_with(roots: &Roots, model: &ModelOptions) -> Detection {
+    let pue = if model.pue.is_finite() && model.pue >= 1.0 {
+        model.pue
+    } else {
+        1.0
+    };
     let mut probes: Vec<Box<dyn EnergyProbe>> = Vec::new();
     let mut not_chosen = Vec::new();
     let mut reject = |name: &str, reason: String| {
@@ -106,17 +160,17 @@ pub fn detect_with(roots: &Roots, model: &ModelOptions) -> Detection {
                 Err(diff) => format!("rapl-perf is preferred; the two disagree: {diff}"),
             };
             reject("rapl-powercap", note);
-            probes.push(Box::new(perf));
+            probes.push(boxed(perf, pue));
             true
         }
         (Ok(perf), Err(e)) => {
             reject("rapl-powercap", e.to_string());
-            probes.push(Box::new(perf));
+            probes.push(boxed(perf, pue));
             true
         }
         (Err(e), Ok(pc)) => {
             reject("rapl-perf", e.to_string());
-            probes.push(Box::new(pc));
+            probes.push(boxed(pc, pue));
             true
         }
         (Err(pe), Err(ce)) => {
@@ -129,7 +183,7 @@ pub fn detect_with(roots: &Roots, model: &ModelOptions) -> Detection {
     let gpu_measured = if roots.nvml {
         match nvml::NvmlProbe::open() {
             Ok(p) => {
-                probes.push(Box::new(p));
+                probes.push(boxed(p, pue));
                 true
             }
             Err(e) => {

@@ -88,3 +88,29 @@ fn rapl_through_powercap_is_chosen_over_the_model_when_readable() {
     );
     assert!(d.not_chosen.iter().any(|n| n.name == "rapl-perf"));
 }
+
+#[test]
+fn pue_multiplies_measured_sources_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("proc")).unwrap();
+    fake_proc(&tmp.path().join("proc"));
+    let zone = tmp.path().join("powercap").join("intel-rapl:0");
+    fake_zone(&zone, "package-0", 1_000_000);
+    let opts = ModelOptions {
+        pue: 1.5,
+        ..ModelOptions::default()
+    };
+    let mut d = detect_with(&roots(tmp.path()), &opts);
+    let p = &mut d.probes[0];
+    assert!(
+        p.describe().source.ends_with("x PUE 1.5"),
+        "{}",
+        p.describe().source
+    );
+    let mut out = [Joules::ZERO];
+    p.read(&mut out).unwrap();
+    std::fs::write(zone.join("energy_uj"), "3000000\n").unwrap();
+    p.read(&mut out).unwrap();
+    // 2 J measured x 1.5.
+    assert!((out[0].0 - 3.0).abs() < 1e-9, "{:?}", out[0]);
+}
