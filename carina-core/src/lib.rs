@@ -12,6 +12,7 @@
 pub mod aggregator;
 pub mod carbon;
 pub mod coefficients;
+pub mod control;
 pub mod cpuclock;
 pub mod energy;
 mod histogram;

@@ -59,6 +59,8 @@ pub struct RunFile {
     pub summaries: Vec<StepSummary>,
     /// `run_end`, absent if the run did not finish.
     pub end: Option<RunEnd>,
+    /// `control` records (governor mode changes), in file order.
+    pub controls: Vec<crate::record::ControlRecord>,
     /// Problems that did not prevent reading (truncated last line, missing `run_end`).
     pub warnings: Vec<String>,
 }
@@ -102,6 +104,7 @@ pub fn parse_run_file(text: &str, path: &Path) -> Result<RunFile, ReadError> {
         steps: Vec::new(),
         summaries: Vec::new(),
         end: None,
+        controls: Vec::new(),
         warnings: Vec::new(),
     };
     let ends_with_newline = text.ends_with('\n');
@@ -154,6 +157,7 @@ pub fn parse_run_file(text: &str, path: &Path) -> Result<RunFile, ReadError> {
             Record::Step(s) => file.steps.push(s),
             Record::StepSummary(s) => file.summaries.push(s),
             Record::RunEnd(e) => file.end = Some(e),
+            Record::Control(c) => file.controls.push(c),
             Record::Thread(_) | Record::Unknown => {}
         }
     }

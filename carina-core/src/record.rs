@@ -27,6 +27,8 @@ pub enum Record {
     RunEnd(RunEnd),
     /// Names a thread index used by `step.thread`, written when the thread's first step is seen.
     Thread(ThreadInfo),
+    /// A change of execution mode (peak/off-peak, allowed concurrency) made by a governor.
+    Control(ControlRecord),
     /// A record type this reader does not know (written by a newer Carina); ignored.
     #[serde(other)]
     Unknown,
@@ -231,6 +233,26 @@ pub struct StepRecord {
     /// the run has more than one domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub energy_by_domain: Option<DomainEnergy>,
+}
+
+/// `control` record: the governor changed mode or allowed concurrency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ControlRecord {
+    /// Seconds since the run's start.
+    pub t_s: f64,
+    /// Wall-clock time, RFC 3339 UTC.
+    pub at: String,
+    /// Policy name: `baseline`, `throttle`, `offpeak-boost`, `defer`.
+    pub policy: String,
+    /// Mode entered: `off-peak`, `peak`, `paused`, `deadline-rescue`, ...
+    pub mode: String,
+    /// Concurrency allowed from now on (0 = paused).
+    pub allowed: u32,
+    /// The nominal concurrency the policy scales.
+    pub nominal: u32,
+    /// Why, in words (e.g. "peak window Mon-Fri 08:00-20:00 Europe/Berlin").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// `thread` record: maps a thread index to its name.

@@ -98,6 +98,39 @@ pub(crate) struct Registry {
     next_thread: Mutex<u32>,
     /// Rings registered since the aggregator last looked.
     pub(crate) new_threads: Mutex<Vec<ThreadHandle>>,
+    /// Control events (raw TSC time, record without its times) waiting for the aggregator.
+    pub(crate) controls: Mutex<Vec<(u64, ControlEvent)>>,
+}
+
+/// A governor's mode change, before the aggregator stamps its times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ControlEvent {
+    /// Policy name.
+    pub policy: String,
+    /// Mode entered.
+    pub mode: String,
+    /// Concurrency allowed from now on.
+    pub allowed: u32,
+    /// Nominal concurrency.
+    pub nominal: u32,
+    /// Why, in words.
+    pub reason: Option<String>,
+}
+
+/// Records a control event (a governor's mode change) in the installed run, if any.
+///
+/// Cold path: takes a lock. Returns whether a run received it.
+pub fn emit_control(ev: ControlEvent) -> bool {
+    let cur = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(reg) = cur.as_ref() else {
+        return false;
+    };
+    let t = reg.clock.raw();
+    reg.controls
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((t, ev));
+    true
 }
 
 impl Registry {
@@ -108,6 +141,7 @@ impl Registry {
             ring_capacity,
             next_thread: Mutex::new(0),
             new_threads: Mutex::new(Vec::new()),
+            controls: Mutex::new(Vec::new()),
         }
     }
 

@@ -454,6 +454,34 @@ impl Aggregator {
         self.finish(ctl)
     }
 
+    /// Writes control events emitted since the last look.
+    fn write_controls(&mut self) {
+        let events = std::mem::take(
+            &mut *self
+                .registry
+                .controls
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        let now_ns = self.now_ns();
+        let now = jiff::Timestamp::now();
+        for (t, ev) in events {
+            let t_ns = self.registry.clock.delta_as_nanos(self.origin, t);
+            let age = jiff::SignedDuration::from_nanos(now_ns.saturating_sub(t_ns) as i64);
+            let at = now.checked_sub(age).unwrap_or(now);
+            let rec = Record::Control(crate::record::ControlRecord {
+                t_s: t_ns as f64 / 1e9,
+                at: at.to_string(),
+                policy: ev.policy,
+                mode: ev.mode,
+                allowed: ev.allowed,
+                nominal: ev.nominal,
+                reason: ev.reason,
+            });
+            self.write(&rec);
+        }
+    }
+
     /// Takes threads registered since the last look into the aggregator's list.
     fn adopt_new_threads(&mut self) {
         let mut fresh = Vec::new();
@@ -477,6 +505,7 @@ impl Aggregator {
     /// their final CPU time was sampled). Returns the highest ring fill ratio seen.
     fn drain_all(&mut self, limit_ns: u64, retire: bool) -> f64 {
         self.adopt_new_threads();
+        self.write_controls();
         let mut max_fill: f64 = 0.0;
         let mut carry: Vec<(u32, Vec<Event>)> = Vec::new();
         for tr in self.threads.iter_mut() {

@@ -1,0 +1,2 @@
+//! The `carina` command line (in progress).
+fn main() {}
