@@ -65,7 +65,7 @@ fn attribute(c: &mut Criterion) {
         ("summaries_only", StepDetail::Summary),
     ] {
         g.bench_function(format!("interval_16_threads_{label}"), |b| {
-            let mut a = Attributor::new(detail, 1 << 22, 472.94 / 3.6e6)
+            let mut a = Attributor::new(detail, 1 << 22)
                 .with_tick(INTERVAL_NS)
                 .with_domains(vec!["package-0".into(), "dram-0".into()])
                 .with_band(true);

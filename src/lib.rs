@@ -45,9 +45,10 @@ pub use run::{
 
 #[doc(inline)]
 pub use carina_core::{
-    CarbonFactor, EnergyKind, EnergyProbe, FinishError, Joules, PowerModel, ProbeError, ProbeScope,
-    ReadError, Record, RunFile, RunSummary, Scope, Seconds, Sink, SinkError, StartError, Step,
-    StepDetail, Watts, is_recording, read_run_file, step,
+    Carbon, CarbonError, CarbonFactor, EnergyKind, EnergyProbe, FinishError, IntensitySeries,
+    Joules, PowerModel, ProbeError, ProbeScope, ReadError, Record, RunFile, RunSummary, Scope,
+    Seconds, Sink, SinkError, StartError, Step, StepDetail, Watts, is_recording, read_run_file,
+    step,
 };
 
 /// Run-file record types (schema 1).

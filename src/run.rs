@@ -2,8 +2,8 @@
 
 use carina_core::session::{FinishError, Session, SessionConfig, StartError};
 use carina_core::{
-    CarbonFactor, EnergyKind, EnergyProbe, EnergySource, JsonLinesSink, RunSummary, Scope, Sink,
-    StepDetail,
+    Carbon, CarbonFactor, EnergyKind, EnergyProbe, EnergySource, IntensitySeries, JsonLinesSink,
+    RunSummary, Scope, Sink, StepDetail,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,13 +15,20 @@ pub const DEFAULT_BUFFER_CAPACITY: usize = 1 << 16;
 /// Default bound on step records held between two sampling ticks.
 pub const DEFAULT_MAX_PENDING_RECORDS: usize = 1 << 20;
 
+/// How the run's carbon factor is given, resolved at `start`.
+enum CarbonChoice {
+    Factor(CarbonFactor),
+    Zone(String),
+    Series(PathBuf),
+}
+
 /// Configures a run; created by [`Run::builder`].
 #[must_use = "call `.start()` to begin recording"]
 pub struct RunBuilder {
     job: String,
     output_dir: Option<PathBuf>,
     sample_interval: Duration,
-    carbon: CarbonFactor,
+    carbon: CarbonChoice,
     detail: StepDetail,
     model: carina_probes::ModelOptions,
     sys_root: PathBuf,
@@ -50,7 +57,7 @@ impl Run {
             job: job.into(),
             output_dir: None,
             sample_interval: DEFAULT_SAMPLE_INTERVAL,
-            carbon: CarbonFactor::world(),
+            carbon: CarbonChoice::Factor(CarbonFactor::world()),
             detail: StepDetail::All,
             model: carina_probes::ModelOptions::default(),
             sys_root: PathBuf::from("/sys"),
@@ -164,7 +171,23 @@ impl RunBuilder {
 
     /// A fixed grid emission factor, grams CO2e per kWh (default: 2024 world average, 472.94).
     pub fn carbon_factor_g_per_kwh(mut self, g_per_kwh: f64) -> Self {
-        self.carbon = CarbonFactor::fixed(g_per_kwh);
+        self.carbon = CarbonChoice::Factor(CarbonFactor::fixed(g_per_kwh));
+        self
+    }
+
+    /// The annual average intensity of a grid zone: an ISO 3166-1 alpha-2 code (`"DE"`), `"EU"`
+    /// or `"WORLD"` (Ember, latest year 2022-2024). An unknown zone makes `start` fail with close
+    /// matches.
+    pub fn carbon_zone(mut self, zone: impl Into<String>) -> Self {
+        self.carbon = CarbonChoice::Zone(zone.into());
+        self
+    }
+
+    /// A time-varying intensity: a CSV of `timestamp,g_per_kwh` (RFC 3339, any step length),
+    /// applied per sampling interval. Outside the series the nearest value is used and the run
+    /// file says so; a malformed file makes `start` fail naming the file, line and field.
+    pub fn carbon_intensity_csv(mut self, path: impl Into<PathBuf>) -> Self {
+        self.carbon = CarbonChoice::Series(path.into());
         self
     }
 
@@ -288,15 +311,19 @@ impl RunBuilder {
                 message: format!("{:?} is below the 1 ms minimum", self.sample_interval),
             });
         }
-        if !(self.carbon.g_per_kwh.is_finite() && self.carbon.g_per_kwh >= 0.0) {
-            return Err(StartError::InvalidSetting {
-                setting: "carbon_factor_g_per_kwh",
-                message: format!(
-                    "{} is not a finite, non-negative number",
-                    self.carbon.g_per_kwh
-                ),
-            });
-        }
+        let carbon = match self.carbon {
+            CarbonChoice::Factor(f) => {
+                if !(f.g_per_kwh.is_finite() && f.g_per_kwh >= 0.0) {
+                    return Err(StartError::InvalidSetting {
+                        setting: "carbon_factor_g_per_kwh",
+                        message: format!("{} is not a finite, non-negative number", f.g_per_kwh),
+                    });
+                }
+                Carbon::Fixed(f)
+            }
+            CarbonChoice::Zone(z) => Carbon::Fixed(CarbonFactor::zone(&z)?),
+            CarbonChoice::Series(p) => Carbon::Series(IntensitySeries::load(&p)?),
+        };
         let m = &self.model;
         if let (Some(idle), Some(max)) = (m.idle_w, m.max_w)
             && !(idle >= 0.0 && max >= idle && max.is_finite())
@@ -404,7 +431,7 @@ impl RunBuilder {
             job: job.clone(),
             run_id: run_id.clone(),
             sample_interval: self.sample_interval,
-            carbon: self.carbon,
+            carbon,
             detail: self.detail,
             probes,
             sinks,

@@ -44,10 +44,13 @@ pub const TOTAL: usize = 0;
 pub const LOW: usize = 1;
 /// Channel of the high bound of an estimate's band.
 pub const HIGH: usize = 2;
+/// Channel of the emissions, grams CO2e (each interval's energy times that interval's grid
+/// intensity, so a time-varying intensity is applied per interval).
+pub const CO2: usize = 3;
 /// First per-domain channel; domains beyond the last channel share it (`other`).
-pub const FIRST_DOMAIN: usize = 3;
+pub const FIRST_DOMAIN: usize = 4;
 
-/// Joules per channel: `[total, low, high, domain 0, domain 1, ...]`.
+/// Per channel: `[total J, low J, high J, CO2e g, domain 0 J, domain 1 J, ...]`.
 pub type Energy = [f64; CHANNELS];
 
 const _: () = assert!(CHANNELS - FIRST_DOMAIN == crate::record::MAX_DOMAINS);
@@ -183,7 +186,6 @@ impl Default for EnergyTotals {
 /// Step bookkeeping and energy attribution for one run.
 pub struct Attributor {
     detail: StepDetail,
-    g_per_j: f64,
     tick_ns: u64,
     domain_names: Option<std::sync::Arc<[String]>>,
     band: bool,
@@ -217,11 +219,9 @@ fn wall_status(s: Status) -> (StepStatus, bool) {
 impl Attributor {
     /// `max_pending` bounds the step records held between two interval closes; beyond it, ended
     /// steps are counted in summaries only (`records_not_written`).
-    /// `g_per_j` converts joules to grams CO2e.
-    pub fn new(detail: StepDetail, max_pending: usize, g_per_j: f64) -> Self {
+    pub fn new(detail: StepDetail, max_pending: usize) -> Self {
         Attributor {
             detail,
-            g_per_j,
             tick_ns: 0,
             domain_names: None,
             band: false,
@@ -661,7 +661,7 @@ impl Attributor {
             status: StepStatus::Ok,
             energy_j: incl[TOTAL],
             self_energy_j: self_j,
-            co2e_g: incl[TOTAL] * self.g_per_j,
+            co2e_g: incl[CO2],
             unfinished: false,
             cancelled: false,
             r#async: false,
@@ -702,7 +702,6 @@ impl Attributor {
 
     /// Per-name summaries, sorted by name.
     pub fn summaries(&self) -> Vec<StepSummary> {
-        let g_per_j = self.g_per_j;
         let mut v: Vec<StepSummary> = self
             .aggs
             .iter()
@@ -716,7 +715,7 @@ impl Attributor {
                 items: a.items,
                 energy_j: a.incl[TOTAL],
                 self_energy_j: a.self_j,
-                co2e_g: a.incl[TOTAL] * g_per_j,
+                co2e_g: a.incl[CO2],
                 energy_low_j: self.band_of(&a.incl).0,
                 energy_high_j: self.band_of(&a.incl).1,
                 energy_by_domain: self.by_domain(&a.incl),
@@ -777,7 +776,7 @@ mod tests {
         }
     }
     fn attr() -> Attributor {
-        let mut a = Attributor::new(StepDetail::All, 1 << 20, 1.0);
+        let mut a = Attributor::new(StepDetail::All, 1 << 20);
         a.add_thread(0);
         a.add_thread(1);
         a
@@ -994,7 +993,7 @@ mod tests {
     #[test]
     fn summary_mode_and_overflow_keep_energy_in_summaries() {
         for (detail, cap) in [(StepDetail::Summary, 1 << 20), (StepDetail::All, 3)] {
-            let mut a = Attributor::new(detail, cap, 1.0);
+            let mut a = Attributor::new(detail, cap);
             a.add_thread(0);
             let mut evs = Vec::new();
             for k in 0..10u64 {
@@ -1122,7 +1121,7 @@ mod tests {
 
     #[test]
     fn domains_band_and_short_flags_travel_with_the_energy() {
-        let mut a = Attributor::new(StepDetail::All, 1 << 20, 1.0)
+        let mut a = Attributor::new(StepDetail::All, 1 << 20)
             .with_tick(100)
             .with_domains(vec!["package-0".into(), "dram-0".into()])
             .with_band(true);

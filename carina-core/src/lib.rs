@@ -24,9 +24,10 @@ mod ring;
 pub mod session;
 pub mod sink;
 pub mod units;
+pub mod zones;
 
 pub use aggregator::StepDetail;
-pub use carbon::CarbonFactor;
+pub use carbon::{Carbon, CarbonError, CarbonFactor, IntensitySeries};
 pub use energy::{EnergyProbe, ModelProbe, PowerModel, ProbeError, ProbeScope};
 pub use reader::{ReadError, RunFile, read_run_file};
 pub use record::{EnergyKind, EnergySource, Record};

@@ -133,6 +133,10 @@ pub struct CarbonInfo {
     pub zone: Option<String>,
     /// Where the factor comes from.
     pub source: String,
+    /// Path of the time-varying intensity series, when one is used (then `g_per_kwh` is its
+    /// mean and each interval uses the series' value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<String>,
 }
 
 /// `run_start` record.
@@ -353,6 +357,9 @@ pub struct RunEnd {
     /// How energy was split across threads: `cpu-time` or `wall-time` (no CPU clocks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attribution: Option<String>,
+    /// Problems the run met (an intensity series not covering the run, a failed sink...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 fn default_kind() -> EnergyKind {
@@ -371,7 +378,7 @@ impl StepStatus {
 }
 
 /// Most energy domains reported per figure; more are summed into the last, named `other`.
-pub const MAX_DOMAINS: usize = 9;
+pub const MAX_DOMAINS: usize = 8;
 
 /// Energy per domain, joules, written as a JSON object `{"package-0": 1.5, "dram-0": 0.2}`.
 ///

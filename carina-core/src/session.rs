@@ -1,10 +1,11 @@
 //! A run in progress: installs the recorder, runs the aggregator thread, writes records.
 
 use crate::aggregator::{
-    Attributor, CHANNELS, Energy, FIRST_DOMAIN, HIGH, LOW, StepDetail, TOTAL, Weights,
+    Attributor, CHANNELS, CO2, Energy, FIRST_DOMAIN, HIGH, LOW, StepDetail, TOTAL, Weights,
 };
-use crate::carbon::CarbonFactor;
+use crate::carbon::{Carbon, CarbonFactor};
 use crate::energy::{CpuShare, EnergyProbe, ProbeScope};
+use crate::record::CarbonInfo;
 use crate::record::{EnergyKind, EnergySource, Record, RunEnd, RunStart, SCHEMA, StepSummary};
 use crate::recorder::{self, Event, Registry, ThreadHandle};
 use crate::sink::Sink;
@@ -43,8 +44,8 @@ pub struct SessionConfig {
     pub run_id: String,
     /// Energy sampling interval.
     pub sample_interval: Duration,
-    /// Emission factor.
-    pub carbon: CarbonFactor,
+    /// Emission factor or time-varying intensity.
+    pub carbon: Carbon,
     /// Step records or summaries only.
     pub detail: StepDetail,
     /// Energy sources (at least one for non-zero energy).
@@ -88,6 +89,9 @@ pub enum StartError {
         /// What is accepted.
         expected: &'static str,
     },
+    /// The carbon zone or intensity series is not usable.
+    #[error(transparent)]
+    Carbon(#[from] crate::carbon::CarbonError),
     /// A builder setting is out of range.
     #[error("invalid setting `{setting}`: {message}")]
     InvalidSetting {
@@ -139,8 +143,8 @@ pub struct RunSummary {
     pub energy_kind: EnergyKind,
     /// The sources used.
     pub energy_sources: Vec<EnergySource>,
-    /// Emission factor used.
-    pub carbon: CarbonFactor,
+    /// Emission factor or series used (as written in `run_start.carbon`).
+    pub carbon: CarbonInfo,
     /// Per-name summaries.
     pub summaries: Vec<StepSummary>,
     /// Records that a sink failed to write.
@@ -173,7 +177,7 @@ impl RunSummary {
             records_not_written: 0,
             energy_kind: EnergyKind::Estimated,
             energy_sources: Vec::new(),
-            carbon: CarbonFactor::world(),
+            carbon: CarbonFactor::world().info(),
             summaries: Vec::new(),
             sink_errors: 0,
             probe_errors: 0,
@@ -305,11 +309,12 @@ struct Aggregator {
     sources: Vec<EnergySource>,
     /// Events drained at a tick that are newer than the tick; applied after it closes.
     pending_carry: Vec<(u32, Vec<Event>)>,
+    /// Wall-clock time of the last energy sample (start of the open interval).
+    last_sample_at: jiff::Timestamp,
 }
 
 impl Aggregator {
     fn new(mut cfg: SessionConfig, registry: Arc<Registry>, origin: u64) -> Self {
-        let g_per_j = cfg.carbon.g_per_kwh / Joules::PER_KWH;
         let probes: Vec<Probe> = std::mem::take(&mut cfg.probes)
             .into_iter()
             .map(|p| {
@@ -340,7 +345,7 @@ impl Aggregator {
         sources.extend(std::mem::take(&mut cfg.unused_sources));
         let tick_ns = cfg.sample_interval.as_nanos().min(u128::from(u64::MAX)) as u64;
         Aggregator {
-            attributor: Attributor::new(cfg.detail, cfg.max_pending_records, g_per_j)
+            attributor: Attributor::new(cfg.detail, cfg.max_pending_records)
                 .with_tick(tick_ns)
                 .with_domains(domains)
                 .with_band(band),
@@ -361,6 +366,7 @@ impl Aggregator {
             retired_dropped: 0,
             sources,
             pending_carry: Vec::new(),
+            last_sample_at: jiff::Timestamp::now(),
         }
     }
 
@@ -646,11 +652,26 @@ impl Aggregator {
         for f in failures {
             self.warn_once(f);
         }
+        let now = jiff::Timestamp::now();
+        let (g, covered) = self.cfg.carbon.g_per_kwh(self.last_sample_at, now);
+        if !covered {
+            self.warn_once(format!(
+                "the carbon intensity series does not cover {} .. {}: the nearest value was used",
+                self.last_sample_at
+                    .round(jiff::Unit::Second)
+                    .unwrap_or(self.last_sample_at),
+                now.round(jiff::Unit::Second).unwrap_or(now)
+            ));
+        }
+        self.last_sample_at = now;
+        energy[CO2] = energy[TOTAL] * g / Joules::PER_KWH;
         energy
     }
 
     fn warn_once(&mut self, w: String) {
-        if !self.cfg.warnings.contains(&w) && self.cfg.warnings.len() < 32 {
+        // Messages that differ only in their times count as one (e.g. series coverage).
+        let key: String = w.chars().take(40).collect();
+        if !self.cfg.warnings.iter().any(|x| x.starts_with(&key)) && self.cfg.warnings.len() < 32 {
             self.cfg.warnings.push(w);
         }
     }
@@ -677,7 +698,6 @@ impl Aggregator {
     }
 
     fn finish(mut self, ctl: &Control) -> RunSummary {
-        let g_per_j = self.cfg.carbon.g_per_kwh / Joules::PER_KWH;
         let summaries = self.attributor.summaries();
         for s in &summaries {
             self.write(&Record::StepSummary(s.clone()));
@@ -721,7 +741,7 @@ impl Aggregator {
             wall_s: wall,
             energy_j: totals.total_j,
             unattributed_j: totals.unattributed_j,
-            co2e_g: totals.total_j * g_per_j,
+            co2e_g: totals.channels[CO2],
             items,
             steps: self.attributor.steps(),
             dropped,
@@ -741,6 +761,7 @@ impl Aggregator {
                 }
                 .into(),
             ),
+            warnings: self.cfg.warnings.clone(),
         };
         self.write(&Record::RunEnd(end.clone()));
         for s in self.cfg.sinks.iter_mut() {
@@ -757,14 +778,14 @@ impl Aggregator {
             energy: Joules(totals.total_j),
             unattributed: Joules(totals.unattributed_j),
             host_energy: Joules(self.host_j),
-            co2e_g: totals.total_j * g_per_j,
+            co2e_g: totals.channels[CO2],
             items,
             steps: self.attributor.steps(),
             dropped,
             records_not_written: self.attributor.records_not_written(),
             energy_kind,
             energy_sources: self.sources.clone(),
-            carbon: self.cfg.carbon.clone(),
+            carbon: self.cfg.carbon.info(),
             summaries,
             sink_errors: self.sink_errors,
             probe_errors: self.probe_errors,
