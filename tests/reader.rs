@@ -78,7 +78,7 @@ fn a_malformed_last_line_with_newline_is_an_error() {
 fn unknown_types_and_fields_are_ignored() {
     let extra = STEP.replace(r#""name":"a","#, r#""name":"a","future_field":[1,2],"#);
     let (_d, p) = write(&format!(
-        "{START}\n{{\"type\":\"control\",\"mode\":\"peak\"}}\n{extra}\n{END}\n"
+        "{START}\n{{\"type\":\"annotation\",\"text\":\"from a newer writer\"}}\n{extra}\n{END}\n"
     ));
     let f = carina::read_run_file(&p).unwrap();
     assert_eq!(f.steps.len(), 1);
