@@ -13,6 +13,11 @@
 //!
 //! Carina steps: `scenario_db` (whole job, main thread) > `generate_grid`; then, on each worker
 //! thread and per batch: `simulate`, `evaluate`, `store`.
+//!
+//! Peak-aware execution: each worker takes a permit from a Carina governor per batch, so
+//! `--policy` (baseline, throttle, offpeak-boost, defer) and `--schedule` (a TOML peak
+//! schedule, docs/CONTROL.md) decide how many batches run at once; the governor's mode changes
+//! go into the run file as `control` records.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -23,6 +28,10 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
+
+use carina_core::control::governor::Governor;
+use carina_core::control::policy::Policy;
+use carina_core::control::schedule::Schedule;
 
 // ---------------------------------------------------------------------------------------------
 // Command line
@@ -51,6 +60,11 @@ OPTIONS:
     --batch B       scenarios per batch (default 64)
     --seconds S     simulated seconds per scenario (default 3, at most 60)
     --out PATH      CSV output file (default scenario_db.csv)
+    --policy P      peak policy: baseline (default), throttle, offpeak-boost or defer, with
+                    optional parameters, e.g. throttle:peak_fraction=0.25 or
+                    offpeak-boost:offpeak_factor=2,peak_fraction=0 (docs/CONTROL.md);
+                    --threads is the nominal concurrency the policy scales
+    --schedule FILE peak schedule, TOML (docs/CONTROL.md; default: Mon-Fri 08:00-20:00 UTC)
     -h, --help      print this help
 
 Run files go to $CARINA_DIR or ./carina-runs.";
@@ -61,6 +75,16 @@ struct Args {
     batch: usize,
     seconds: f64,
     out: PathBuf,
+    policy: Policy,
+    schedule: Schedule,
+}
+
+impl Args {
+    /// Worker threads to spawn: the most the policy ever allows (more than --threads
+    /// off-peak under offpeak-boost); the governor limits how many run at once.
+    fn workers(&self) -> usize {
+        self.policy.max_allowed(self.threads as u32) as usize
+    }
 }
 
 /// A command-line or output problem: printed as `error: ...`, exit code 2.
@@ -85,6 +109,8 @@ fn parse_args() -> Result<Option<Args>, UsageError> {
         batch: DEFAULT_BATCH,
         seconds: DEFAULT_SECONDS,
         out: PathBuf::from("scenario_db.csv"),
+        policy: Policy::Baseline,
+        schedule: Schedule::default_weekday_peak(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -96,7 +122,15 @@ fn parse_args() -> Result<Option<Args>, UsageError> {
             Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
             _ => (arg.clone(), None),
         };
-        let known = ["--scenarios", "--threads", "--batch", "--seconds", "--out"];
+        let known = [
+            "--scenarios",
+            "--threads",
+            "--batch",
+            "--seconds",
+            "--out",
+            "--policy",
+            "--schedule",
+        ];
         if !known.contains(&flag.as_str()) {
             return Err(UsageError(format!("unknown argument `{arg}` (try --help)")));
         }
@@ -127,15 +161,36 @@ fn parse_args() -> Result<Option<Args>, UsageError> {
                 }
                 args.out = PathBuf::from(value);
             }
+            "--policy" => {
+                args.policy = value
+                    .parse()
+                    .map_err(|e| UsageError(format!("{flag}: {e}")))?;
+            }
+            "--schedule" => {
+                if value.is_empty() {
+                    return Err(UsageError(format!("{flag} expects a file path, got ``")));
+                }
+                args.schedule =
+                    Schedule::load(&value).map_err(|e| UsageError(format!("{flag}: {e}")))?;
+            }
             _ => unreachable!("checked against `known` above"),
         }
     }
     // Each worker holds a batch's time histories: 12 bytes per scenario per simulated ms.
-    let bytes = args.batch as f64 * (args.seconds / DT) * 12.0 * args.threads as f64;
+    let bytes = args.batch as f64 * (args.seconds / DT) * 12.0 * args.workers() as f64;
     if bytes > MAX_TRAJECTORY_BYTES {
+        let workers = if args.workers() == args.threads {
+            String::new()
+        } else {
+            format!(
+                " ({} workers under --policy {})",
+                args.workers(),
+                args.policy
+            )
+        };
         return Err(UsageError(format!(
-            "--batch {} x --seconds {} x --threads {} needs {:.1} GiB for time histories \
-             (limit {:.0} GiB); lower one of them",
+            "--batch {} x --seconds {} x --threads {}{workers} needs {:.1} GiB for time \
+             histories (limit {:.0} GiB); lower one of them",
             args.batch,
             args.seconds,
             args.threads,
@@ -787,6 +842,7 @@ struct Shared<'a> {
     failed: AtomicBool,
     csv: &'a Mutex<CsvOut>,
     wk: [Biquad; 4],
+    governor: &'a Governor,
 }
 
 fn worker(sh: &Shared<'_>) -> io::Result<()> {
@@ -798,6 +854,9 @@ fn worker(sh: &Shared<'_>) -> io::Result<()> {
     };
     let batches = sh.scenarios.len().div_ceil(sh.batch);
     loop {
+        // One permit per batch: blocks while the policy's allowed concurrency is in use (or
+        // paused); released at the end of the iteration.
+        let _permit = sh.governor.acquire();
         let b = sh.next.fetch_add(1, Ordering::Relaxed);
         if b >= batches || sh.failed.load(Ordering::Relaxed) {
             return Ok(());
@@ -813,7 +872,7 @@ fn worker(sh: &Shared<'_>) -> io::Result<()> {
 }
 
 /// Generates and simulates all scenarios; returns the rows written.
-fn scenario_db(args: &Args, csv: &Mutex<CsvOut>) -> Result<u64, Failure> {
+fn scenario_db(args: &Args, csv: &Mutex<CsvOut>, governor: &Governor) -> Result<u64, Failure> {
     // No step wraps the whole job on this thread: it only waits for the workers, and this
     // version of Carina splits energy by the wall time of open steps, so a waiting step would be
     // credited as if it worked (docs/ENERGY.md). The workers' steps carry the energy.
@@ -826,9 +885,10 @@ fn scenario_db(args: &Args, csv: &Mutex<CsvOut>) -> Result<u64, Failure> {
         failed: AtomicBool::new(false),
         csv,
         wk: wk_filter(1.0 / DT),
+        governor,
     };
     let results: Vec<Result<(), Failure>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..args.threads)
+        let handles: Vec<_> = (0..args.workers())
             .map(|i| {
                 std::thread::Builder::new()
                     .name(format!("worker-{i}"))
@@ -871,7 +931,13 @@ fn sig3(x: f64) -> String {
     format!("{x:.decimals$}")
 }
 
-fn print_summary(args: &Args, rows: u64, elapsed_s: f64, summary: &carina::RunSummary) {
+fn print_summary(
+    args: &Args,
+    rows: u64,
+    elapsed_s: f64,
+    summary: &carina::RunSummary,
+    governor: &Governor,
+) {
     let kind = format!("{:?}", summary.energy_kind).to_lowercase();
     let (source, detail) = summary.energy_sources.first().map_or_else(
         || ("no energy source".to_owned(), String::new()),
@@ -884,6 +950,18 @@ fn print_summary(args: &Args, rows: u64, elapsed_s: f64, summary: &carina::RunSu
         elapsed_s,
         args.threads,
         if args.threads == 1 { "" } else { "s" }
+    );
+    let changes = governor.changes();
+    println!(
+        "policy: {} on {}{}; {changes} control change{}",
+        args.policy,
+        args.schedule.describe(),
+        if args.workers() == args.threads {
+            String::new()
+        } else {
+            format!(" (up to {} workers)", args.workers())
+        },
+        if changes == 1 { "" } else { "s" },
     );
     if summary.disabled {
         println!("energy: not recorded (Carina disabled by CARINA_DISABLE)");
@@ -965,8 +1043,25 @@ fn main() -> ExitCode {
         }
     };
     run.set_items(args.scenarios);
+    // Created after the run started, so its initial mode is recorded too.
+    let governor = Governor::new(args.schedule.clone(), args.policy, args.threads as u32);
+    let status = governor.status();
+    if status.allowed == 0 {
+        eprintln!(
+            "scenario_db: --policy {} is paused now ({}); waiting until {}",
+            args.policy,
+            if status.slot.peak {
+                "peak time"
+            } else {
+                "off-peak"
+            },
+            status
+                .next_change
+                .map_or_else(|| "the schedule changes".to_owned(), |t| t.to_string()),
+        );
+    }
     let t0 = Instant::now();
-    let result = scenario_db(&args, &csv);
+    let result = scenario_db(&args, &csv, &governor);
     let elapsed = t0.elapsed().as_secs_f64();
     // Finish the run even when the job failed, so its run file is complete.
     let summary = run.finish();
@@ -983,7 +1078,7 @@ fn main() -> ExitCode {
     };
     match summary {
         Ok(s) => {
-            print_summary(&args, rows, elapsed, &s);
+            print_summary(&args, rows, elapsed, &s, &governor);
             ExitCode::SUCCESS
         }
         Err(e) => {

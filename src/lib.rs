@@ -54,6 +54,10 @@ pub use carina_core::{
 /// Run-file record types (schema 1).
 pub use carina_core::record;
 
+/// Peak-aware execution: schedules, policies, the governor and the simulator
+/// (`docs/CONTROL.md`).
+pub use carina_core::control;
+
 /// Sinks: the JSON-lines run file and, with feature `test-util`, a memory sink.
 pub mod sink {
     pub use carina_core::sink::JsonLinesSink;
