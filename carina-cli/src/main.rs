@@ -1,13 +1,15 @@
 //! The `carina` command line.
 //!
-//! `carina simulate`: what one cycle of a recurrent batch job would cost in time, energy, CO2e
-//! and money under each execution policy (see `docs/CONTROL.md`).
+//! `carina run` measures any command; `report` writes the HTML dashboard; `summary`, `compare`
+//! and `forecast` read run files; `simulate` plays a cycle under each execution policy
+//! (`docs/CONTROL.md`); `doctor` explains what this machine can measure.
 //!
 //! Exit status: 0 on success, 2 on bad input (a flag out of range, an unreadable file; the
 //! message names it), 1 when the output cannot be written.
 
 mod simulate;
 
+use carina_cli::{compare, doctor, forecast, report, runcmd, summary};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -24,6 +26,18 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a command and measure its energy and CO2e (the whole process tree).
+    Run(runcmd::Args),
+    /// Write a self-contained HTML dashboard of one or more runs.
+    Report(report::Args),
+    /// Print a run's headline figures and per-step table.
+    Summary(summary::Args),
+    /// Compare per-step energy and time per item between two runs; exit 1 on a regression.
+    Compare(compare::Args),
+    /// Project runtime, energy and CO2e of a full cycle from a partial run.
+    Forecast(forecast::Args),
+    /// Show every energy source, available or not, with the reason and the fix.
+    Doctor(doctor::Args),
     /// What one cycle of a job costs under each policy: makespan, kWh, CO2e and cost for
     /// baseline, throttle, offpeak-boost and defer.
     #[command(long_about = simulate::LONG_ABOUT, after_help = simulate::EXAMPLES)]
@@ -34,6 +48,12 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run(args) => runcmd::run(&args),
+        Command::Report(args) => report::run(&args),
+        Command::Summary(args) => summary::run(&args),
+        Command::Compare(args) => compare::run(&args),
+        Command::Forecast(args) => forecast::run(&args),
+        Command::Doctor(args) => doctor::run(&args),
         Command::Simulate(args) => simulate::run(&args),
     }
 }

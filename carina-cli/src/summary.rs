@@ -1,0 +1,13 @@
+//! `carina summary` (being written).
+
+use std::process::ExitCode;
+
+/// Arguments of `carina summary`.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+/// Runs the command.
+pub fn run(_args: &Args) -> ExitCode {
+    eprintln!("carina: this command is not available in this build yet");
+    ExitCode::from(2)
+}
