@@ -33,7 +33,8 @@
 //! # Environment
 //! `CARINA_DIR` output directory, `CARINA_DISABLE=1` no-op, `CARINA_SCOPE=host|process`,
 //! `CARINA_POWERCAP_ROOT` replaces `/sys/class/powercap`, `CARINA_RUN_ID` / `CARINA_JOB`
-//! override the run id and job name.
+//! override the run id and job name; `CARINA_PARENT_PID` (set by `carina run`) makes the run file
+//! `<run_id>.child-<pid>.jsonl`, which the parent merges into its own.
 
 #![deny(missing_docs)]
 

@@ -411,9 +411,14 @@ impl RunBuilder {
                 .output_dir
                 .or_else(|| env_nonempty("CARINA_DIR").map(PathBuf::from))
                 .unwrap_or_else(|| PathBuf::from("carina-runs"));
-            let path = dir
-                .join(path_safe(&job))
-                .join(format!("{}.jsonl", path_safe(&run_id)));
+            // Under `carina run` the parent writes `<run_id>.jsonl` (the whole process tree);
+            // a child that links Carina writes its steps beside it, and the parent merges them
+            // into its file when the command ends.
+            let stem = match env_nonempty("CARINA_PARENT_PID") {
+                Some(_) => format!("{}.child-{}", path_safe(&run_id), std::process::id()),
+                None => path_safe(&run_id),
+            };
+            let path = dir.join(path_safe(&job)).join(format!("{stem}.jsonl"));
             match JsonLinesSink::create(&path) {
                 Ok(s) => {
                     sinks.insert(0, Box::new(s));
