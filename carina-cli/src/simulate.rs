@@ -2,10 +2,11 @@
 
 use carina_core::carbon::{IntensitySeries, WORLD_G_PER_KWH};
 use carina_core::control::Calendar;
+use carina_core::control::policy::{Policy, PolicyError};
 use carina_core::control::schedule::Schedule;
 use carina_core::control::simulate::{
     self as sim, ConstantIntensity, Intensity, MachineModel, Profile, Report, Scenario, SimError,
-    SimPolicy, SimSpec, Tariffs, WeekdayPeak,
+    SimSpec, Tariffs, WeekdayPeak,
 };
 use clap::ValueEnum;
 use jiff::Timestamp;
@@ -26,13 +27,18 @@ Mon-Fri 08:00-20:00 UTC) with tariffs and a carbon intensity (--factor or --inte
 
 Policies: baseline (nominal workers always), throttle (fewer workers in peak windows),
 offpeak-boost (more workers off-peak, fewer or none in peak), defer (paused in peak windows).
-The model, its defaults and their reasoning are in docs/CONTROL.md.";
+They are the governor's policies, written as for `scenario_db --policy` (e.g.
+`throttle:peak_fraction=0.25`), and the simulator uses the governor's arithmetic: workers per
+slot rounded up as the governor allows them, and deadline rescue (at least the nominal workers)
+from the instant the governor's rule says. The model, its defaults and their reasoning are in
+docs/CONTROL.md.";
 
 pub const EXAMPLES: &str = "\
 Examples:
   carina simulate --items 1480000 --hours 180.3 --kwh 48.67 --factor 448
   carina simulate --from carina-runs/scenario-db/20240108T000000Z-1-ab12.jsonl --format json
-  carina simulate --items 1e6 --hours 24 --kwh 6 --deadline-h 36 --policy baseline,defer";
+  carina simulate --items 1e6 --hours 24 --kwh 6 --deadline-h 36 --policy baseline,defer
+  carina simulate --items 1e6 --hours 24 --kwh 6 --policy baseline,offpeak-boost:offpeak_factor=1.75,peak_fraction=0";
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -41,19 +47,6 @@ pub enum Format {
     Text,
     /// A JSON array with one object per policy.
     Json,
-}
-
-/// A policy name on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PolicyName {
-    /// Nominal workers all the time.
-    Baseline,
-    /// Nominal workers off-peak, --throttle-fraction of them in peak windows.
-    Throttle,
-    /// --boost-factor times the workers off-peak, --boost-peak-fraction of them in peak.
-    OffpeakBoost,
-    /// Paused in peak windows, nominal workers off-peak.
-    Defer,
 }
 
 /// `carina simulate` arguments.
@@ -153,30 +146,30 @@ pub struct Args {
           help_heading = "Machine model")]
     ramp_s: f64,
 
-    /// Policies to show, comma-separated [default: all four]. Deltas are always against
+    /// Policies to show, comma-separated [default: baseline,throttle,offpeak-boost,defer].
+    /// Each is a policy as the governor reads it: a bare name takes its parameters from the
+    /// flags below; `throttle:peak_fraction=F` and
+    /// `offpeak-boost:offpeak_factor=F,peak_fraction=F` give them. Deltas are always against
     /// baseline.
-    #[arg(
-        long,
-        value_name = "LIST",
-        value_enum,
-        value_delimiter = ',',
-        help_heading = "Policies"
-    )]
-    policy: Vec<PolicyName>,
-    /// Share of workers `throttle` keeps in peak windows.
-    #[arg(long, value_name = "SHARE", default_value_t = sim::DEFAULT_THROTTLE_PEAK_FRACTION,
+    #[arg(long, value_name = "LIST", help_heading = "Policies")]
+    policy: Vec<String>,
+    /// Share of workers `throttle` keeps in peak windows, in (0, 1] (rounded up, at least 1).
+    #[arg(long, value_name = "SHARE", default_value_t = Policy::DEFAULT_THROTTLE_PEAK_FRACTION,
           help_heading = "Policies")]
     throttle_fraction: f64,
-    /// Multiple of workers `offpeak-boost` runs off-peak (capped at --max-workers).
-    #[arg(long, value_name = "X", default_value_t = sim::DEFAULT_BOOST_OFFPEAK_FACTOR,
+    /// Multiple of workers `offpeak-boost` runs off-peak, 1 to 1000 (rounded up, capped at
+    /// --max-workers).
+    #[arg(long, value_name = "X", default_value_t = Policy::DEFAULT_BOOST_OFFPEAK_FACTOR,
           help_heading = "Policies")]
     boost_factor: f64,
-    /// Share of workers `offpeak-boost` keeps in peak windows (0: paused).
-    #[arg(long, value_name = "SHARE", default_value_t = sim::DEFAULT_BOOST_PEAK_FRACTION,
+    /// Share of workers `offpeak-boost` keeps in peak windows, in [0, 1] (rounded up; 0:
+    /// paused).
+    #[arg(long, value_name = "SHARE", default_value_t = Policy::DEFAULT_BOOST_PEAK_FRACTION,
           help_heading = "Policies")]
     boost_peak_fraction: f64,
-    /// Deadline for throttle, offpeak-boost and defer, hours after the start: they stop easing
-    /// when the remaining items would no longer fit.
+    /// Deadline for the policies other than baseline, hours after the start: as with the
+    /// governor, they run at least the nominal workers from the instant the remaining work at
+    /// nominal concurrency would no longer fit (deadline rescue).
     #[arg(long, value_name = "H", help_heading = "Policies")]
     deadline_h: Option<f64>,
 
@@ -261,6 +254,71 @@ fn explain(e: SimError, policy: Option<&str>) -> Bad {
     }
 }
 
+/// A policy parameter from a flag out of range: names the flag.
+fn explain_policy(e: PolicyError) -> Bad {
+    match e {
+        PolicyError::BadParameter {
+            policy,
+            key,
+            value,
+            reason,
+        } => Bad(format!(
+            "{} {reason}, got {value}",
+            flag_of(key, Some(policy))
+        )),
+        other => Bad(other.to_string()),
+    }
+}
+
+/// Splits a `--policy` list at the commas that start a policy: a piece with `=` and no `:`
+/// continues the parameters of the one before, so
+/// `baseline,offpeak-boost:offpeak_factor=2,peak_fraction=0` is two policies.
+fn split_policies(list: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for piece in list.split(',') {
+        match out.last_mut() {
+            Some(last) if piece.contains('=') && !piece.contains(':') && last.contains(':') => {
+                last.push(',');
+                last.push_str(piece);
+            }
+            _ => out.push(piece.to_owned()),
+        }
+    }
+    out
+}
+
+/// The policies of `--policy` (default: the four names), as the governor reads them; a bare
+/// name takes its parameters from `--throttle-fraction` and `--boost-*`.
+fn policies(args: &Args) -> Result<Vec<Policy>, Bad> {
+    let given: Vec<String> = if args.policy.is_empty() {
+        Policy::NAMES.iter().map(|n| (*n).to_owned()).collect()
+    } else {
+        args.policy.iter().flat_map(|l| split_policies(l)).collect()
+    };
+    let mut out = Vec::new();
+    for text in given {
+        let parsed: Policy = text
+            .parse()
+            .map_err(|e: PolicyError| Bad(format!("--policy: {e}")))?;
+        let policy = if text.contains(':') {
+            parsed
+        } else {
+            match parsed {
+                Policy::Throttle { .. } => {
+                    Policy::throttle(args.throttle_fraction).map_err(explain_policy)?
+                }
+                Policy::OffPeakBoost { .. } => {
+                    Policy::offpeak_boost(args.boost_factor, args.boost_peak_fraction)
+                        .map_err(explain_policy)?
+                }
+                other => other,
+            }
+        };
+        out.push(policy);
+    }
+    Ok(out)
+}
+
 /// What the table's header lines say about where the inputs came from.
 struct Context {
     profile: Profile,
@@ -302,16 +360,7 @@ fn simulate(args: &Args) -> Result<String, Bad> {
         ramp_s: args.ramp_s,
     };
     machine.validate().map_err(|e| explain(e, None))?;
-    let names: Vec<PolicyName> = if args.policy.is_empty() {
-        vec![
-            PolicyName::Baseline,
-            PolicyName::Throttle,
-            PolicyName::OffpeakBoost,
-            PolicyName::Defer,
-        ]
-    } else {
-        args.policy.clone()
-    };
+    let policies = policies(args)?;
     let deadline_h = match args.deadline_h {
         Some(h) if !(h.is_finite() && h > 0.0 && h < 1e6) => {
             return Err(Bad(format!(
@@ -321,23 +370,9 @@ fn simulate(args: &Args) -> Result<String, Bad> {
         other => other,
     };
     let mut specs = Vec::new();
-    for name in names {
-        let policy = match name {
-            PolicyName::Baseline => SimPolicy::Baseline,
-            PolicyName::Throttle => SimPolicy::Throttle {
-                peak_fraction: args.throttle_fraction,
-            },
-            PolicyName::OffpeakBoost => SimPolicy::OffPeakBoost {
-                offpeak_factor: args.boost_factor,
-                peak_fraction: args.boost_peak_fraction,
-            },
-            PolicyName::Defer => SimPolicy::Defer,
-        };
-        policy
-            .validate()
-            .map_err(|e| explain(e, Some(policy.name())))?;
+    for policy in policies {
         let spec = match (policy, deadline_h) {
-            (SimPolicy::Baseline, _) | (_, None) => SimSpec::from(policy),
+            (Policy::Baseline, _) | (_, None) => SimSpec::from(policy),
             (_, Some(h)) => SimSpec::with_deadline_hours(policy, h),
         };
         if !specs.contains(&spec) {
@@ -460,6 +495,7 @@ fn load_schedule(path: &Path) -> Result<(Box<dyn Calendar>, String), Bad> {
 #[derive(Debug, Serialize)]
 struct Row<'a> {
     policy: &'a str,
+    policy_spec: String,
     makespan_h: f64,
     energy_kwh: f64,
     co2e_kg: f64,
@@ -473,6 +509,7 @@ struct Row<'a> {
     concurrency_changes: u32,
     deadline_h: Option<f64>,
     deadline_met: Option<bool>,
+    rescued_at_h: Option<f64>,
     profile_complete: bool,
 }
 
@@ -488,6 +525,7 @@ fn json(reports: &[Report], profile: &Profile) -> String {
             let o = &r.outcome;
             Row {
                 policy: o.name(),
+                policy_spec: o.policy.to_string(),
                 makespan_h: r6(o.makespan_h),
                 energy_kwh: r6(o.energy_kwh),
                 co2e_kg: r6(o.co2e_kg),
@@ -501,6 +539,7 @@ fn json(reports: &[Report], profile: &Profile) -> String {
                 concurrency_changes: o.changes,
                 deadline_h: o.deadline.map(|d| r6(d.as_secs_f64() / 3600.0)),
                 deadline_met: o.deadline_met,
+                rescued_at_h: o.rescued_at_h.map(r6),
                 profile_complete: profile.complete,
             }
         })
@@ -538,6 +577,17 @@ fn text(reports: &[Report], scenario: &Scenario<'_>, ctx: &Context) -> String {
         ctx.schedule, scenario.tariffs.peak_per_kwh, scenario.tariffs.offpeak_per_kwh
     ));
     out.push_str(&format!("Carbon:   {}\n", ctx.carbon));
+    let mut shown: Vec<String> = Vec::new();
+    for r in reports {
+        let spec = r.outcome.policy.to_string();
+        if !shown.contains(&spec) {
+            shown.push(spec);
+        }
+    }
+    out.push_str(&format!(
+        "Policies: {} (played as the governor allows them)\n",
+        shown.join("; ")
+    ));
     out.push_str(&format!(
         "Start:    {} ({})\n\n",
         scenario.start,
@@ -564,8 +614,17 @@ fn text(reports: &[Report], scenario: &Scenario<'_>, ctx: &Context) -> String {
     let mut rows: Vec<Vec<String>> = Vec::new();
     for r in reports {
         let o = &r.outcome;
+        // The name, or the whole policy where two rows share a name.
+        let shared = reports
+            .iter()
+            .filter(|x| x.outcome.name() == o.name())
+            .any(|x| x.outcome.policy != o.policy);
         let mut row = vec![
-            o.name().to_owned(),
+            if shared {
+                o.policy.to_string()
+            } else {
+                o.name().to_owned()
+            },
             format!("{:.2}", o.makespan_h),
             format!("{:+.1}", r.makespan_delta_pct),
             format!("{:.2}", o.energy_kwh),

@@ -428,3 +428,103 @@ fn schedule_files_give_windows_and_tariffs() {
     args.extend(["--schedule", &bad]);
     assert_bad(&args, "bad.toml:3");
 }
+
+#[test]
+fn policies_are_written_and_rounded_as_for_the_governor() {
+    // Full policy strings, with the commas between parameters kept together.
+    let mut args = PUBLISHED.to_vec();
+    args.extend([
+        "--policy",
+        "throttle:peak_fraction=0.25,offpeak-boost:offpeak_factor=1.75,peak_fraction=0,defer",
+    ]);
+    let rows = json_rows(&args);
+    let specs: Vec<&str> = rows
+        .iter()
+        .map(|r| r["policy_spec"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        specs,
+        [
+            "throttle:peak_fraction=0.25",
+            "offpeak-boost:offpeak_factor=1.75,peak_fraction=0",
+            "defer"
+        ]
+    );
+    // A bare name takes the flags' parameters: the same policy, the same figures.
+    let mut flags = PUBLISHED.to_vec();
+    flags.extend(["--policy", "throttle", "--throttle-fraction", "0.25"]);
+    let by_flag = json_rows(&flags);
+    assert_eq!(by_flag[0]["policy_spec"], "throttle:peak_fraction=0.25");
+    assert_eq!(by_flag[0]["energy_kwh"], rows[0]["energy_kwh"]);
+    // Default parameters are the governor's.
+    let rows = json_rows(&PUBLISHED);
+    assert_eq!(
+        row(&rows, "throttle")["policy_spec"],
+        "throttle:peak_fraction=0.5"
+    );
+    assert_eq!(
+        row(&rows, "offpeak-boost")["policy_spec"],
+        "offpeak-boost:offpeak_factor=1.5,peak_fraction=0"
+    );
+    // Worker counts round up, as the governor's: 0.3 and 0.375 of 8 workers are both 3.
+    let energy = |fraction: &str| {
+        let mut a = PUBLISHED.to_vec();
+        a.extend(["--policy", "throttle", "--throttle-fraction", fraction]);
+        num(&json_rows(&a)[0], "energy_kwh")
+    };
+    assert_eq!(energy("0.3"), energy("0.375"));
+    assert_ne!(energy("0.3"), energy("0.25"));
+}
+
+#[test]
+fn deadline_rescue_starts_where_the_governor_would_start_it() {
+    use carina_core::control::governor::{Governor, ManualClock};
+    use carina_core::control::policy::{Mode, Policy};
+    use carina_core::control::simulate::{WeekdayPeak, default_start};
+    use jiff::SignedDuration;
+
+    let mut args = PUBLISHED.to_vec();
+    args.extend(["--policy", "defer", "--deadline-h", "200"]);
+    let rows = json_rows(&args);
+    let defer = row(&rows, "defer");
+    assert_eq!(defer["deadline_met"], true);
+    let rescued_h = num(defer, "rescued_at_h");
+    // After rescue, defer runs the nominal workers until the last item, done at the deadline:
+    // at the rescue instant the remaining work at nominal concurrency is what is left to it.
+    assert!((num(defer, "makespan_h") - 200.0).abs() < 1e-6);
+    let start = default_start();
+    let at = |h: f64| start + SignedDuration::from_secs_f64(h * 3600.0);
+    let clock = ManualClock::new(at(rescued_h - 0.01));
+    let gov = Governor::with_clock(WeekdayPeak::default(), Policy::Defer, 8, clock.clone());
+    gov.set_deadline(Some(at(200.0)));
+    gov.set_remaining_time(Some(SignedDuration::from_secs_f64(
+        (200.0 - rescued_h) * 3600.0,
+    )));
+    // Paused in a peak window just before, rescued at the instant the simulator says (to the
+    // 3.6 ms of the JSON's six decimals of an hour).
+    assert_eq!((gov.mode(), gov.allowed()), (Mode::Paused, 0));
+    clock.set(at(rescued_h + 1e-6));
+    assert_eq!((gov.mode(), gov.allowed()), (Mode::DeadlineRescue, 8));
+}
+
+#[test]
+fn policy_parameters_out_of_range_name_the_flag() {
+    let base = ["simulate", "--items", "1000", "--hours", "10", "--kwh", "2"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        let mut v = base.to_vec();
+        v.extend_from_slice(extra);
+        v
+    };
+    // As for the governor, throttle keeps at least a share of the workers: 0 is defer.
+    assert_bad(&with(&["--throttle-fraction", "0"]), "--throttle-fraction");
+    assert_bad(
+        &with(&["--boost-peak-fraction", "1.5"]),
+        "--boost-peak-fraction",
+    );
+    assert_bad(&with(&["--policy", "throttle:peak_fraction=2"]), "--policy");
+    assert_bad(&with(&["--policy", "defer:x=1"]), "--policy");
+    // Parameters of a policy that is not shown are not checked.
+    let mut ok = with(&["--policy", "baseline", "--throttle-fraction", "0"]);
+    ok.extend(["--format", "json"]);
+    assert_eq!(carina(&ok).status.code(), Some(0));
+}

@@ -150,6 +150,23 @@ impl Policy {
     pub const DEFAULT_BOOST_PEAK_FRACTION: f64 = 0.0;
     /// The policy names, as the command line accepts them.
     pub const NAMES: [&'static str; 4] = ["baseline", "throttle", "offpeak-boost", "defer"];
+    /// `throttle` with its default parameter: what `"throttle".parse()` gives.
+    pub const THROTTLE: Policy = Policy::Throttle {
+        peak_fraction: Policy::DEFAULT_THROTTLE_PEAK_FRACTION,
+    };
+    /// `offpeak-boost` with its default parameters: what `"offpeak-boost".parse()` gives.
+    pub const OFFPEAK_BOOST: Policy = Policy::OffPeakBoost {
+        offpeak_factor: Policy::DEFAULT_BOOST_OFFPEAK_FACTOR,
+        peak_fraction: Policy::DEFAULT_BOOST_PEAK_FRACTION,
+    };
+    /// The four policies with default parameters, in the order of [`Policy::NAMES`]: what
+    /// parsing each name gives.
+    pub const STANDARD: [Policy; 4] = [
+        Policy::Baseline,
+        Policy::THROTTLE,
+        Policy::OFFPEAK_BOOST,
+        Policy::Defer,
+    ];
 
     /// `Throttle`, with the parameter checked.
     pub fn throttle(peak_fraction: f64) -> Result<Policy, PolicyError> {
@@ -508,6 +525,15 @@ mod tests {
             "offpeak-boost:offpeak_factor=0.5".parse::<Policy>(),
             Err(PolicyError::BadParameter { .. })
         ));
+    }
+
+    #[test]
+    fn standard_policies_are_the_parsed_names() {
+        for (name, policy) in Policy::NAMES.iter().zip(Policy::STANDARD) {
+            assert_eq!(name.parse::<Policy>().unwrap(), policy);
+            assert_eq!(policy.name(), *name);
+            assert_eq!(policy.validate(), Ok(()));
+        }
     }
 
     #[test]

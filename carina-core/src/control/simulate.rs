@@ -4,8 +4,15 @@
 //! [`MachineModel`] (nominal workers, idle share of power, sleep power, contention, ramp cost), a
 //! [`Calendar`] (peak windows, tariffs), an [`Intensity`] (grid g CO2e/kWh over time) and
 //! [`Tariffs`] for slots whose calendar gives no price. [`Scenario::compare`] runs each
-//! [`SimPolicy`] from the same start instant until every item is done and reports makespan,
-//! energy, CO2e and cost, with deltas against the baseline.
+//! [`SimSpec`] (a [`Policy`] and an optional deadline) from the same start instant until every
+//! item is done and reports makespan, energy, CO2e and cost, with deltas against the baseline.
+//!
+//! The policies are the governor's own [`Policy`] (parsed, named and defaulted the same way),
+//! and the simulator uses the governor's arithmetic: the workers in each slot are
+//! [`Policy::allowed`] for the nominal workers (capped at [`MachineModel::max_workers`]), so
+//! rounding (up) and deadline rescue (at least nominal, from the instant
+//! [`policy::rescue_due`] says, sticky) are exactly what `Governor` would allow. See
+//! [`Scenario::run`] for how the remaining work is estimated.
 //!
 //! The machine model is calibrated so that the baseline policy reproduces the profile's hours and
 //! kWh exactly; the other policies differ only through the model's assumptions. The model, every
@@ -13,26 +20,29 @@
 //! ("Simulator").
 //!
 //! ```
-//! use carina_core::control::simulate::{
-//!     ConstantIntensity, Profile, Scenario, SimPolicy, WeekdayPeak,
-//! };
+//! use carina_core::control::policy::Policy;
+//! use carina_core::control::simulate::{ConstantIntensity, Profile, Scenario, WeekdayPeak};
 //! let profile = Profile::new(1_480_000, 180.30, 48.67).unwrap();
 //! let calendar = WeekdayPeak::default();
 //! let intensity = ConstantIntensity(448.0);
 //! let scenario = Scenario::new(&profile, &calendar, &intensity);
-//! let reports = scenario.compare(&SimPolicy::standard().map(Into::into)).unwrap();
+//! let reports = scenario.compare(&Policy::STANDARD.map(Into::into)).unwrap();
 //! let baseline = &reports[0].outcome;
 //! assert!((baseline.energy_kwh - 48.67).abs() < 1e-6);
 //! assert!((baseline.co2e_kg - 21.80).abs() < 0.01);
+//! // Policies parse as on the governor's command line.
+//! let boost: Policy = "offpeak-boost:offpeak_factor=1.75".parse().unwrap();
+//! let r = scenario.run(boost).unwrap();
+//! assert!(r.energy_kwh < baseline.energy_kwh);
 //! ```
 
+use super::policy::{self, Policy, PolicyError};
 use super::{Calendar, Slot};
 use crate::reader::RunFile;
 use jiff::{SignedDuration, Timestamp};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 
 /// Default nominal concurrency: the number of workers the baseline runs all the time.
 pub const DEFAULT_NOMINAL_WORKERS: u32 = 8;
@@ -46,12 +56,15 @@ pub const DEFAULT_SLEEP_SHARE: f64 = 0.20;
 pub const DEFAULT_CONTENTION: f64 = 0.005;
 /// Default warm-up per started worker, seconds of a worker's time that produce no items.
 pub const DEFAULT_RAMP_S: f64 = 120.0;
-/// Default share of nominal workers `throttle` keeps in peak windows.
-pub const DEFAULT_THROTTLE_PEAK_FRACTION: f64 = 0.5;
-/// Default multiple of nominal workers `offpeak-boost` runs off-peak.
-pub const DEFAULT_BOOST_OFFPEAK_FACTOR: f64 = 1.5;
-/// Default share of nominal workers `offpeak-boost` keeps in peak windows (0: paused).
-pub const DEFAULT_BOOST_PEAK_FRACTION: f64 = 0.0;
+/// Default share of nominal workers `throttle` keeps in peak windows: the governor's
+/// [`Policy::DEFAULT_THROTTLE_PEAK_FRACTION`].
+pub const DEFAULT_THROTTLE_PEAK_FRACTION: f64 = Policy::DEFAULT_THROTTLE_PEAK_FRACTION;
+/// Default multiple of nominal workers `offpeak-boost` runs off-peak: the governor's
+/// [`Policy::DEFAULT_BOOST_OFFPEAK_FACTOR`].
+pub const DEFAULT_BOOST_OFFPEAK_FACTOR: f64 = Policy::DEFAULT_BOOST_OFFPEAK_FACTOR;
+/// Default share of nominal workers `offpeak-boost` keeps in peak windows (0: paused): the
+/// governor's [`Policy::DEFAULT_BOOST_PEAK_FRACTION`].
+pub const DEFAULT_BOOST_PEAK_FRACTION: f64 = Policy::DEFAULT_BOOST_PEAK_FRACTION;
 /// Default price per kWh in peak windows, when the calendar gives none.
 pub const DEFAULT_PEAK_TARIFF: f64 = 0.30;
 /// Default price per kWh off-peak, when the calendar gives none.
@@ -69,6 +82,10 @@ pub const MIN_HORIZON_H: f64 = 28.0 * 24.0;
 
 /// How long the simulator waits before asking again a calendar that foresees no change.
 const RECHECK_S: f64 = 7.0 * 86_400.0;
+
+/// Steps are cut at the instant deadline rescue becomes due; an instant this close (seconds)
+/// counts as reached, against the rounding of offsets to timestamps.
+const CUT_TOLERANCE_S: f64 = 1e-6;
 
 /// The default start instant: Monday 2024-01-08 00:00 UTC.
 pub fn default_start() -> Timestamp {
@@ -418,185 +435,47 @@ impl Calibrated {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Policies
+// Policies: the governor's
 // ---------------------------------------------------------------------------------------------
 
-/// How many workers a policy runs in each calendar slot. Names as written in run files and on
-/// the command line: `baseline`, `throttle`, `offpeak-boost`, `defer`.
-///
-/// Fractions and factors multiply the nominal workers and round to the nearest count; a
-/// positive fraction keeps at least one worker, 0 pauses; counts are capped at
-/// [`MachineModel::max_workers`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum SimPolicy {
-    /// Nominal workers all the time, whatever the calendar.
-    Baseline,
-    /// Nominal workers off-peak, `peak_fraction` of them in peak windows (the naive policy).
-    Throttle {
-        /// Share of nominal workers kept in peak windows, 0..=1.
-        peak_fraction: f64,
-    },
-    /// `offpeak_factor` times the nominal workers off-peak, `peak_fraction` of them in peak
-    /// windows.
-    OffPeakBoost {
-        /// Multiple of nominal workers run off-peak, >= 1.
-        offpeak_factor: f64,
-        /// Share of nominal workers kept in peak windows, 0..=1 (0: paused).
-        peak_fraction: f64,
-    },
-    /// Paused in peak windows, nominal workers off-peak.
-    Defer,
-}
-
-impl SimPolicy {
-    /// The policy names, in the order of [`SimPolicy::standard`].
-    pub const NAMES: [&'static str; 4] = ["baseline", "throttle", "offpeak-boost", "defer"];
-
-    /// `throttle` with the default peak fraction.
-    pub fn throttle() -> Self {
-        SimPolicy::Throttle {
-            peak_fraction: DEFAULT_THROTTLE_PEAK_FRACTION,
-        }
-    }
-
-    /// `offpeak-boost` with the default factor and peak fraction.
-    pub fn offpeak_boost() -> Self {
-        SimPolicy::OffPeakBoost {
-            offpeak_factor: DEFAULT_BOOST_OFFPEAK_FACTOR,
-            peak_fraction: DEFAULT_BOOST_PEAK_FRACTION,
-        }
-    }
-
-    /// The four policies with default parameters: baseline, throttle, offpeak-boost, defer.
-    pub fn standard() -> [SimPolicy; 4] {
-        [
-            SimPolicy::Baseline,
-            SimPolicy::throttle(),
-            SimPolicy::offpeak_boost(),
-            SimPolicy::Defer,
-        ]
-    }
-
-    /// The policy's name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            SimPolicy::Baseline => "baseline",
-            SimPolicy::Throttle { .. } => "throttle",
-            SimPolicy::OffPeakBoost { .. } => "offpeak-boost",
-            SimPolicy::Defer => "defer",
-        }
-    }
-
-    /// Workers the policy runs in `slot` (0: paused), before any deadline rescue.
-    pub fn workers(&self, slot: Slot, machine: &MachineModel) -> u32 {
-        let n = machine.nominal_workers;
-        let max = machine.max_workers;
-        match *self {
-            SimPolicy::Baseline => n,
-            SimPolicy::Throttle { peak_fraction } => {
-                if slot.peak {
-                    scale(n, peak_fraction, max)
-                } else {
-                    n
-                }
-            }
-            SimPolicy::OffPeakBoost {
-                offpeak_factor,
-                peak_fraction,
-            } => {
-                if slot.peak {
-                    scale(n, peak_fraction, max)
-                } else {
-                    scale(n, offpeak_factor, max)
-                }
-            }
-            SimPolicy::Defer => {
-                if slot.peak {
-                    0
-                } else {
-                    n
-                }
-            }
-        }
-    }
-
-    /// Workers run once a deadline forces the policy to stop easing: its off-peak count (at
-    /// least the nominal workers).
-    pub fn rescue_workers(&self, machine: &MachineModel) -> u32 {
-        let off_peak = Slot {
-            peak: false,
-            tariff_per_kwh: None,
-        };
-        self.workers(off_peak, machine).max(machine.nominal_workers)
-    }
-
-    /// Checks the parameters' ranges.
-    pub fn validate(&self) -> Result<(), SimError> {
-        match *self {
-            SimPolicy::Baseline | SimPolicy::Defer => Ok(()),
-            SimPolicy::Throttle { peak_fraction } => {
-                check_range("peak_fraction", peak_fraction, 0.0, 1.0)
-            }
-            SimPolicy::OffPeakBoost {
-                offpeak_factor,
-                peak_fraction,
-            } => {
-                check_range("offpeak_factor", offpeak_factor, 1.0, 64.0)?;
-                check_range("peak_fraction", peak_fraction, 0.0, 1.0)
-            }
-        }
+impl MachineModel {
+    /// Workers `policy` runs in `slot` (0: paused): exactly what the governor allows
+    /// ([`Policy::allowed`] for [`MachineModel::nominal_workers`], with `rescue` when deadline
+    /// rescue is on), capped at [`MachineModel::max_workers`]. Rescue gives at least the nominal
+    /// workers, which the cap never cuts (`max_workers >= nominal_workers`).
+    pub fn workers(&self, policy: &Policy, slot: Slot, rescue: bool) -> u32 {
+        policy
+            .allowed(slot, self.nominal_workers, rescue)
+            .min(self.max_workers)
     }
 }
 
-fn scale(n: u32, fraction: f64, max: u32) -> u32 {
-    if fraction <= 0.0 {
-        return 0;
-    }
-    let w = (f64::from(n) * fraction).round().clamp(1.0, f64::from(max));
-    w as u32
-}
-
-impl fmt::Display for SimPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for SimPolicy {
-    type Err = SimError;
-    /// A policy name, with default parameters.
-    fn from_str(s: &str) -> Result<Self, SimError> {
-        match s.trim() {
-            "baseline" => Ok(SimPolicy::Baseline),
-            "throttle" => Ok(SimPolicy::throttle()),
-            "offpeak-boost" => Ok(SimPolicy::offpeak_boost()),
-            "defer" => Ok(SimPolicy::Defer),
-            other => Err(invalid(
-                "policy",
-                format!(
-                    "must be one of {}, got {other:?}",
-                    SimPolicy::NAMES.join(", ")
-                ),
-            )),
-        }
+/// A policy's parameters out of range, as a [`SimError::Invalid`] naming the parameter
+/// (`peak_fraction`, `offpeak_factor`).
+fn policy_error(e: PolicyError) -> SimError {
+    match e {
+        PolicyError::BadParameter {
+            key, value, reason, ..
+        } => invalid(key, format!("{reason}, got {value}")),
+        other => invalid("policy", other.to_string()),
     }
 }
 
 /// A policy to simulate, with an optional deadline.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SimSpec {
-    /// The policy.
-    pub policy: SimPolicy,
-    /// Time after the start by which every item must be done. When the remaining items at the
-    /// policy's rescue workers ([`SimPolicy::rescue_workers`]) would no longer fit, the policy
-    /// stops easing and runs the rescue workers until done.
+    /// The policy: the governor's [`Policy`], with its parameters.
+    pub policy: Policy,
+    /// Time after the start by which every item must be done: what the governor is given with
+    /// `Governor::set_deadline`. Deadline rescue follows the governor's rule
+    /// ([`policy::rescue_due`]); see [`Scenario::run`].
     pub deadline: Option<SignedDuration>,
 }
 
 impl SimSpec {
     /// `policy` with a deadline `hours` after the start. Hours beyond what a duration holds
     /// saturate; a deadline that is not positive (or NaN) is rejected by [`Scenario::run`].
-    pub fn with_deadline_hours(policy: SimPolicy, hours: f64) -> Self {
+    pub fn with_deadline_hours(policy: Policy, hours: f64) -> Self {
         let deadline =
             SignedDuration::try_from_secs_f64(hours * 3600.0).unwrap_or(if hours > 0.0 {
                 SignedDuration::MAX
@@ -610,8 +489,8 @@ impl SimSpec {
     }
 }
 
-impl From<SimPolicy> for SimSpec {
-    fn from(policy: SimPolicy) -> Self {
+impl From<Policy> for SimSpec {
+    fn from(policy: Policy) -> Self {
         SimSpec {
             policy,
             deadline: None,
@@ -794,7 +673,7 @@ impl fmt::Debug for Scenario<'_> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     /// The policy.
-    pub policy: SimPolicy,
+    pub policy: Policy,
     /// Its deadline, if any.
     pub deadline: Option<SignedDuration>,
     /// Hours from the start until the last item was done.
@@ -830,7 +709,9 @@ pub struct Outcome {
     pub hours_at: Vec<(u32, f64)>,
     /// When the last item was done.
     pub finished_at: Timestamp,
-    /// Hours after the start at which a deadline forced the policy to stop easing, if it did.
+    /// Hours after the start at which deadline rescue began (the governor's rule
+    /// [`policy::rescue_due`] became true; from then on at least the nominal workers run), if
+    /// it did. 0 when the deadline cannot be met even at nominal concurrency.
     pub rescued_at_h: Option<f64>,
     /// Whether the deadline was met; `None` without a deadline.
     pub deadline_met: Option<bool>,
@@ -898,10 +779,10 @@ impl<'a> Scenario<'a> {
             .collect::<Result<Vec<_>, _>>()?;
         let base = match outcomes
             .iter()
-            .find(|o| o.policy == SimPolicy::Baseline && o.deadline.is_none())
+            .find(|o| o.policy == Policy::Baseline && o.deadline.is_none())
         {
             Some(b) => b.clone(),
-            None => self.run(SimPolicy::Baseline)?,
+            None => self.run(Policy::Baseline)?,
         };
         Ok(outcomes
             .into_iter()
@@ -925,9 +806,19 @@ impl<'a> Scenario<'a> {
     }
 
     /// Simulates one policy from [`Scenario::start`] until every item is done.
+    ///
+    /// The workers in each step are what the governor would allow
+    /// ([`MachineModel::workers`]: [`Policy::allowed`], capped at the max workers). With a
+    /// deadline, the simulator plays an application that tells the governor, at the start of
+    /// every step, the exact time its remaining work takes at nominal concurrency
+    /// (`Governor::set_remaining_time`: the items left, warm-ups not yet paid and the warm-up
+    /// of the workers that nominal concurrency would start). Rescue starts where the
+    /// governor's rule says ([`policy::rescue_due`], at [`policy::rescue_start`] of the estimate
+    /// last given, where the step is cut) and is sticky: at least the nominal workers run until
+    /// the end.
     pub fn run(&self, spec: impl Into<SimSpec>) -> Result<Outcome, SimError> {
         let spec = spec.into();
-        spec.policy.validate()?;
+        spec.policy.validate().map_err(policy_error)?;
         let cal = self.machine.calibrate(self.profile)?;
         let step_s = self.step.as_secs_f64();
         if !(step_s.is_finite() && step_s >= 0.001) {
@@ -954,8 +845,11 @@ impl<'a> Scenario<'a> {
 
         let items = self.profile.items as f64;
         let horizon_s = (self.profile.baseline_hours * HORIZON_FACTOR).max(MIN_HORIZON_H) * 3600.0;
-        let rescue_w = spec.policy.rescue_workers(&self.machine);
         let machine = &self.machine;
+        let nominal = machine.nominal_workers;
+        let deadline_at = spec
+            .deadline
+            .map(|d| self.start.checked_add(d).unwrap_or(Timestamp::MAX));
 
         let mut t = 0.0_f64;
         let mut done = 0.0_f64;
@@ -963,6 +857,8 @@ impl<'a> Scenario<'a> {
         let mut overhead = 0.0_f64;
         let mut prev: Option<u32> = None;
         let mut rescued_at: Option<f64> = None;
+        // Where rescue starts under the estimate given at the start of the current step.
+        let mut rescue_cut: Option<f64> = None;
         let mut next_boundary: Option<f64> = None;
         let (mut idle_j, mut active_j, mut sleep_j, mut ramp_j, mut peak_j) =
             (0.0, 0.0, 0.0, 0.0, 0.0);
@@ -991,25 +887,33 @@ impl<'a> Scenario<'a> {
                 );
             }
             let slot = self.calendar.slot(now);
-            let mut w = spec.policy.workers(slot, machine);
-            if let Some(d) = deadline_s
+            if let Some(deadline) = deadline_at
                 && rescued_at.is_none()
-                && w < rescue_w
             {
-                let warmup_s = if prev.unwrap_or(w) < rescue_w {
-                    machine.ramp_s
-                } else {
-                    0.0
-                };
-                let need_s = (overhead + items - done) / cal.items_per_s(rescue_w) + warmup_s;
-                // One second to spare against rounding.
-                if t + need_s + step_s + 1.0 >= d {
+                // The governor reaches the rescue instant of the estimate it holds (the last
+                // step was cut there) before it is told the new one.
+                let reached = rescue_cut.is_some_and(|c| t >= c - CUT_TOLERANCE_S);
+                // The remaining work at nominal concurrency, as the application tells it.
+                let starting = nominal.saturating_sub(prev.unwrap_or(nominal));
+                let left = overhead
+                    + (items - done)
+                    + f64::from(starting)
+                        * machine.ramp_s
+                        * cal.worker_items_per_s
+                        * machine.efficiency(nominal);
+                let remaining = SignedDuration::try_from_secs_f64(left / cal.items_per_s(nominal))
+                    .unwrap_or(SignedDuration::MAX);
+                let start_s = self.offset_s(policy::rescue_start(deadline, Some(remaining)));
+                if reached
+                    || policy::rescue_due(now, Some(deadline), Some(remaining))
+                    || start_s <= t + CUT_TOLERANCE_S
+                {
                     rescued_at = Some(t);
+                } else {
+                    rescue_cut = Some(start_s);
                 }
             }
-            if rescued_at.is_some() {
-                w = w.max(rescue_w);
-            }
+            let w = machine.workers(&spec.policy, slot, rescued_at.is_some());
             if let Some(p) = prev
                 && p != w
             {
@@ -1024,13 +928,19 @@ impl<'a> Scenario<'a> {
             prev = Some(w);
 
             // Step to the next multiple of the step after the start, the next calendar
-            // boundary, or the last item, whichever comes first.
+            // boundary, the instant rescue becomes due, or the last item, whichever comes
+            // first.
             let mut end = ((t / step_s).floor() + 1.0) * step_s;
             if end - t < 1e-6 {
                 end += step_s;
             }
             if let Some(b) = next_boundary {
                 end = end.min(b);
+            }
+            if rescued_at.is_none()
+                && let Some(c) = rescue_cut
+            {
+                end = end.min(c);
             }
             let mut dt = end - t;
             let rate = cal.items_per_s(w);
@@ -1113,7 +1023,7 @@ mod tests {
         let cal = WeekdayPeak::default();
         let int = ConstantIntensity(g);
         let s = Scenario::new(profile, &cal, &int);
-        s.compare(&SimPolicy::standard().map(Into::into)).unwrap()
+        s.compare(&Policy::STANDARD.map(Into::into)).unwrap()
     }
 
     fn find<'r>(reports: &'r [Report], name: &str) -> &'r Report {
@@ -1202,7 +1112,7 @@ mod tests {
             ..Scenario::new(&p, &cal, &int)
         };
         let rates = machine.calibrate(&p).unwrap();
-        for policy in SimPolicy::standard() {
+        for policy in Policy::STANDARD {
             let o = s.run(policy).unwrap();
             let items: f64 = o
                 .hours_at
@@ -1238,14 +1148,20 @@ mod tests {
         let cal = WeekdayPeak::default();
         let int = ConstantIntensity(448.0);
         let s = Scenario::new(&p, &cal, &int);
-        let free = s.run(SimPolicy::Defer).unwrap();
+        let free = s.run(Policy::Defer).unwrap();
         assert!(free.makespan_h > 250.0, "{}", free.makespan_h);
         assert_eq!(free.deadline_met, None);
         for deadline_h in [190.0, 200.0, 230.0] {
             let o = s
-                .run(SimSpec::with_deadline_hours(SimPolicy::Defer, deadline_h))
+                .run(SimSpec::with_deadline_hours(Policy::Defer, deadline_h))
                 .unwrap();
-            assert!(o.makespan_h <= deadline_h, "{deadline_h}: {}", o.makespan_h);
+            // Rescue starts when the remaining work at nominal concurrency just fits: the
+            // last item is done at the deadline (to floating-point rounding).
+            assert!(
+                (o.makespan_h - deadline_h).abs() < 1e-9,
+                "{deadline_h}: {}",
+                o.makespan_h
+            );
             assert_eq!(o.deadline_met, Some(true));
             assert!(o.rescued_at_h.is_some());
             assert!(o.makespan_h > 180.30);
@@ -1253,7 +1169,7 @@ mod tests {
         }
         for bad in [0.0, -1.0, f64::NAN] {
             let e = s
-                .run(SimSpec::with_deadline_hours(SimPolicy::Defer, bad))
+                .run(SimSpec::with_deadline_hours(Policy::Defer, bad))
                 .unwrap_err();
             assert!(
                 matches!(
@@ -1267,30 +1183,51 @@ mod tests {
             );
         }
         let o = s
-            .run(SimSpec::with_deadline_hours(
-                SimPolicy::Defer,
-                f64::INFINITY,
-            ))
+            .run(SimSpec::with_deadline_hours(Policy::Defer, f64::INFINITY))
             .unwrap();
         assert_eq!(o.deadline_met, Some(true));
         assert_eq!(o.makespan_h, free.makespan_h);
-        // A deadline shorter than the baseline cannot be met: the policy never pauses (it is
-        // rescued when the first peak window opens, 8 h in) and says so.
+        // A deadline shorter than the baseline cannot be met: as for the governor, rescue is
+        // due from the start (the work at nominal concurrency already ends after the
+        // deadline), so the policy never pauses, and the outcome says the deadline is missed.
         let o = s
-            .run(SimSpec::with_deadline_hours(SimPolicy::Defer, 100.0))
+            .run(SimSpec::with_deadline_hours(Policy::Defer, 100.0))
             .unwrap();
         assert_eq!(o.deadline_met, Some(false));
-        assert_eq!(o.rescued_at_h, Some(8.0));
+        assert_eq!(o.rescued_at_h, Some(0.0));
         assert_eq!(o.paused_h, 0.0);
         assert!((o.makespan_h - 180.30).abs() < 0.01, "{}", o.makespan_h);
         // Boost with a deadline between its free makespan and the baseline's.
         let o = s
-            .run(SimSpec::with_deadline_hours(
-                SimPolicy::offpeak_boost(),
-                185.0,
-            ))
+            .run(SimSpec::with_deadline_hours(Policy::OFFPEAK_BOOST, 185.0))
             .unwrap();
         assert_eq!(o.deadline_met, Some(true), "{}", o.makespan_h);
+        // The governor's rule judges the remaining work at nominal concurrency, so a deadline
+        // after boost's own makespan still rescues it; it then runs 8 workers in peak (12
+        // off-peak) and finishes early.
+        let free = s.run(Policy::OFFPEAK_BOOST).unwrap();
+        assert!(free.makespan_h < 200.0, "{}", free.makespan_h);
+        let o = s
+            .run(SimSpec::with_deadline_hours(Policy::OFFPEAK_BOOST, 200.0))
+            .unwrap();
+        assert!(o.rescued_at_h.is_some());
+        assert!(o.makespan_h < free.makespan_h, "{}", o.makespan_h);
+        let counts: Vec<u32> = o.hours_at.iter().map(|(w, _)| *w).collect();
+        assert_eq!(counts, [0, 8, 12]);
+        // Rescue is sticky: after it, nothing pauses again.
+        let rescued = o.rescued_at_h.unwrap();
+        assert!(o.paused_h <= rescued, "{} > {rescued}", o.paused_h);
+        // A policy that keeps running below nominal (throttle) is rescued on the estimate of
+        // the step's start, slightly early: it meets the deadline.
+        let o = s
+            .run(SimSpec::with_deadline_hours(Policy::THROTTLE, 200.0))
+            .unwrap();
+        assert!(o.rescued_at_h.is_some());
+        assert!(
+            o.makespan_h <= 200.0 && o.makespan_h > 199.9,
+            "{}",
+            o.makespan_h
+        );
     }
 
     #[test]
@@ -1303,14 +1240,14 @@ mod tests {
         hours[12..].fill(500.0);
         let int = HourlyIntensity { g_per_kwh: hours };
         let s = Scenario::new(&p, &cal, &int);
-        let o = s.run(SimPolicy::Baseline).unwrap();
+        let o = s.run(Policy::Baseline).unwrap();
         assert!((o.energy_kwh - 24.0).abs() < 1e-9);
         assert!((o.co2e_kg - 7.2).abs() < 1e-9, "{}", o.co2e_kg);
         // A closure works too; a linear ramp in time integrates to its midpoint value.
         let start = default_start().as_second();
         let ramp = move |t: Timestamp| (t.as_second() - start) as f64 / 3600.0 * 10.0;
         let s = Scenario::new(&p, &cal, &ramp);
-        let o = s.run(SimPolicy::Baseline).unwrap();
+        let o = s.run(Policy::Baseline).unwrap();
         assert!(
             (o.co2e_kg - 24.0 * 120.0 / 1000.0).abs() < 1e-3,
             "{}",
@@ -1323,7 +1260,7 @@ mod tests {
         day[8..20].fill(600.0);
         let int = HourlyIntensity { g_per_kwh: day };
         let s = Scenario::new(&p, &cal, &int);
-        let r = s.compare(&SimPolicy::standard().map(Into::into)).unwrap();
+        let r = s.compare(&Policy::STANDARD.map(Into::into)).unwrap();
         let round1 = |x: f64| (x * 10.0).round() / 10.0;
         assert_eq!((r[0].outcome.co2e_kg * 100.0).round() / 100.0, 19.27);
         let co2: Vec<f64> = r.iter().map(|x| round1(x.co2e_delta_pct)).collect();
@@ -1348,11 +1285,11 @@ mod tests {
         let p = Profile::new(100, 10.0, 2.0).unwrap();
         let int = ConstantIntensity(0.0);
         let s = Scenario::new(&p, &Flat, &int);
-        let o = s.run(SimPolicy::Baseline).unwrap();
+        let o = s.run(Policy::Baseline).unwrap();
         assert!((o.cost - 1.0).abs() < 1e-9);
         assert_eq!(o.peak_kwh, o.energy_kwh);
         // Defer under an always-peak calendar never runs.
-        let e = s.run(SimPolicy::Defer).unwrap_err();
+        let e = s.run(Policy::Defer).unwrap_err();
         assert!(
             matches!(
                 e,
@@ -1365,16 +1302,14 @@ mod tests {
         );
         // ... unless a deadline rescues it.
         let o = s
-            .run(SimSpec::with_deadline_hours(SimPolicy::Defer, 48.0))
+            .run(SimSpec::with_deadline_hours(Policy::Defer, 48.0))
             .unwrap();
         assert_eq!(o.deadline_met, Some(true));
         // Baseline under the default calendar pays the default tariffs: 60 of the week's 168 h
         // are peak.
         let p = Profile::new(100, 168.0, 168.0).unwrap();
         let cal = WeekdayPeak::default();
-        let o = Scenario::new(&p, &cal, &int)
-            .run(SimPolicy::Baseline)
-            .unwrap();
+        let o = Scenario::new(&p, &cal, &int).run(Policy::Baseline).unwrap();
         assert!(
             (o.cost - (60.0 * 0.30 + 108.0 * 0.18)).abs() < 1e-6,
             "{}",
@@ -1405,11 +1340,11 @@ mod tests {
     }
 
     #[test]
-    fn policies_parse_and_scale() {
-        for name in SimPolicy::NAMES {
-            assert_eq!(name.parse::<SimPolicy>().unwrap().name(), name);
+    fn workers_are_what_the_governor_allows() {
+        for (name, policy) in Policy::NAMES.iter().zip(Policy::STANDARD) {
+            assert_eq!(name.parse::<Policy>().unwrap(), policy);
         }
-        assert!("fast".parse::<SimPolicy>().is_err());
+        assert!("fast".parse::<Policy>().is_err());
         let m = MachineModel::default();
         let peak = Slot {
             peak: true,
@@ -1419,26 +1354,58 @@ mod tests {
             peak: false,
             tariff_per_kwh: None,
         };
-        assert_eq!(SimPolicy::throttle().workers(peak, &m), 4);
-        assert_eq!(SimPolicy::throttle().workers(off, &m), 8);
-        assert_eq!(SimPolicy::offpeak_boost().workers(off, &m), 12);
-        assert_eq!(SimPolicy::offpeak_boost().workers(peak, &m), 0);
-        assert_eq!(SimPolicy::Defer.workers(peak, &m), 0);
-        let tiny = SimPolicy::Throttle {
-            peak_fraction: 0.01,
-        };
-        assert_eq!(tiny.workers(peak, &m), 1);
-        let huge = SimPolicy::OffPeakBoost {
-            offpeak_factor: 5.0,
-            peak_fraction: 0.0,
-        };
-        assert_eq!(huge.workers(off, &m), 16);
-        assert_eq!(huge.rescue_workers(&m), 16);
-        assert_eq!(SimPolicy::Defer.rescue_workers(&m), 8);
+        let w = |p: Policy, slot, rescue| m.workers(&p, slot, rescue);
+        assert_eq!(w(Policy::THROTTLE, peak, false), 4);
+        assert_eq!(w(Policy::THROTTLE, off, false), 8);
+        assert_eq!(w(Policy::OFFPEAK_BOOST, off, false), 12);
+        assert_eq!(w(Policy::OFFPEAK_BOOST, peak, false), 0);
+        assert_eq!(w(Policy::Defer, peak, false), 0);
+        // Rounding is the governor's: up, and a throttle keeps at least one worker.
+        let tiny = Policy::throttle(0.01).unwrap();
+        assert_eq!(w(tiny, peak, false), 1);
+        let third = Policy::throttle(1.0 / 3.0).unwrap();
+        assert_eq!(w(third, peak, false), 3, "8 / 3 rounds up");
+        let boost = Policy::offpeak_boost(1.3, 0.2).unwrap();
+        assert_eq!(w(boost, off, false), 11, "10.4 rounds up");
+        assert_eq!(w(boost, peak, false), 2, "1.6 rounds up");
+        // Capped at the machine's max workers.
+        let huge = Policy::offpeak_boost(5.0, 0.0).unwrap();
+        assert_eq!(w(huge, off, false), 16);
+        assert_eq!(w(huge, off, true), 16);
+        // Rescue: at least nominal, never less than the policy allows.
+        assert_eq!(w(huge, peak, true), 8);
+        assert_eq!(w(Policy::Defer, peak, true), 8);
+        assert_eq!(w(Policy::OFFPEAK_BOOST, off, true), 12);
+        for p in Policy::STANDARD
+            .into_iter()
+            .chain([tiny, third, boost, huge])
+        {
+            for slot in [peak, off] {
+                for rescue in [false, true] {
+                    assert_eq!(
+                        w(p, slot, rescue),
+                        p.allowed(slot, 8, rescue).min(16),
+                        "{p} {slot:?} {rescue}"
+                    );
+                }
+            }
+        }
+        // Parameters out of range are named.
+        let p = published();
+        let cal = WeekdayPeak::default();
+        let int = ConstantIntensity(448.0);
+        let e = Scenario::new(&p, &cal, &int)
+            .run(Policy::Throttle { peak_fraction: 1.5 })
+            .unwrap_err();
         assert!(
-            SimPolicy::Throttle { peak_fraction: 1.5 }
-                .validate()
-                .is_err()
+            matches!(
+                e,
+                SimError::Invalid {
+                    field: "peak_fraction",
+                    ..
+                }
+            ),
+            "{e}"
         );
     }
 
@@ -1546,8 +1513,8 @@ mod tests {
     struct Variant {
         label: &'static str,
         machine: MachineModel,
-        boost: SimPolicy,
-        throttle: SimPolicy,
+        boost: Policy,
+        throttle: Policy,
         start: Timestamp,
     }
 
@@ -1556,8 +1523,8 @@ mod tests {
         let base = Variant {
             label: "defaults",
             machine: d,
-            boost: SimPolicy::offpeak_boost(),
-            throttle: SimPolicy::throttle(),
+            boost: Policy::OFFPEAK_BOOST,
+            throttle: Policy::THROTTLE,
             start: default_start(),
         };
         let m = |label, machine| Variant {
@@ -1567,7 +1534,7 @@ mod tests {
         };
         let boost = |label, offpeak_factor, peak_fraction| Variant {
             label,
-            boost: SimPolicy::OffPeakBoost {
+            boost: Policy::OffPeakBoost {
                 offpeak_factor,
                 peak_fraction,
             },
@@ -1661,7 +1628,7 @@ mod tests {
             boost("boost keeps 1/2 in peak (4 workers)", 1.5, 0.5),
             Variant {
                 label: "throttle keeps 1/4 in peak (2 workers)",
-                throttle: SimPolicy::Throttle {
+                throttle: Policy::Throttle {
                     peak_fraction: 0.25,
                 },
                 ..base
@@ -1687,10 +1654,10 @@ mod tests {
             };
             let r = s
                 .compare(&[
-                    SimPolicy::Baseline.into(),
+                    Policy::Baseline.into(),
                     v.boost.into(),
                     v.throttle.into(),
-                    SimPolicy::Defer.into(),
+                    Policy::Defer.into(),
                 ])
                 .unwrap();
             out.push_str(&format!(
