@@ -2,8 +2,8 @@
 
 use carina_core::session::{FinishError, Session, SessionConfig, StartError};
 use carina_core::{
-    Carbon, CarbonFactor, EnergyKind, EnergyProbe, EnergySource, IntensitySeries, JsonLinesSink,
-    RunSummary, Scope, Sink, StepDetail,
+    Carbon, CarbonFactor, EnergyProbe, IntensitySeries, JsonLinesSink, RunSummary, Scope, Sink,
+    StepDetail,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -122,36 +122,6 @@ impl std::fmt::Debug for Run {
 
 fn env_nonempty(var: &str) -> Option<String> {
     std::env::var(var).ok().filter(|v| !v.trim().is_empty())
-}
-
-/// A file-name-safe form of a job name.
-fn path_safe(job: &str) -> String {
-    let s: String = job
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if s.is_empty() || s.starts_with('.') {
-        format!("job{s}")
-    } else {
-        s
-    }
-}
-
-fn new_run_id() -> String {
-    let now = jiff::Timestamp::now();
-    let nanos = now.subsec_nanosecond() as u32;
-    let stamp = now.strftime("%Y%m%dT%H%M%SZ");
-    format!(
-        "{stamp}-{}-{:04x}",
-        std::process::id(),
-        (nanos ^ (nanos >> 16)) & 0xffff
-    )
 }
 
 impl RunBuilder {
@@ -296,7 +266,7 @@ impl RunBuilder {
     /// invalid. With `CARINA_DISABLE=1` it returns a run that records nothing.
     pub fn start(self) -> Result<Run, StartError> {
         let job = env_nonempty("CARINA_JOB").unwrap_or(self.job);
-        let run_id = env_nonempty("CARINA_RUN_ID").unwrap_or_else(new_run_id);
+        let run_id = env_nonempty("CARINA_RUN_ID").unwrap_or_else(carina_core::naming::new_run_id);
         if env_nonempty("CARINA_DISABLE").is_some_and(|v| v != "0") {
             return Ok(Run {
                 session: None,
@@ -392,14 +362,7 @@ impl RunBuilder {
                 unused_sources = detection
                     .not_chosen
                     .into_iter()
-                    .map(|n| {
-                        let kind = if n.name == "model" {
-                            EnergyKind::Estimated
-                        } else {
-                            EnergyKind::Measured
-                        };
-                        EnergySource::not_used(n.name, kind, n.reason)
-                    })
+                    .map(carina_probes::NotChosen::into_source)
                     .collect();
             }
         }
@@ -415,10 +378,16 @@ impl RunBuilder {
             // a child that links Carina writes its steps beside it, and the parent merges them
             // into its file when the command ends.
             let stem = match env_nonempty("CARINA_PARENT_PID") {
-                Some(_) => format!("{}.child-{}", path_safe(&run_id), std::process::id()),
-                None => path_safe(&run_id),
+                Some(_) => format!(
+                    "{}.child-{}",
+                    carina_core::naming::path_safe(&run_id),
+                    std::process::id()
+                ),
+                None => carina_core::naming::path_safe(&run_id),
             };
-            let path = dir.join(path_safe(&job)).join(format!("{stem}.jsonl"));
+            let path = dir
+                .join(carina_core::naming::path_safe(&job))
+                .join(format!("{stem}.jsonl"));
             match JsonLinesSink::create(&path) {
                 Ok(s) => {
                     sinks.insert(0, Box::new(s));
@@ -447,6 +416,7 @@ impl RunBuilder {
             proc_root: self.proc_root,
             warnings,
             unused_sources,
+            share_target: carina_core::energy::ShareTarget::SelfProcess,
         })?;
         Ok(Run {
             session: Some(session),
@@ -454,23 +424,5 @@ impl RunBuilder {
             run_id,
             run_file,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn job_names_become_safe_paths() {
-        assert_eq!(path_safe("scenario-db"), "scenario-db");
-        assert_eq!(path_safe("../etc/x y"), "job.._etc_x_y");
-        assert_eq!(path_safe(""), "job");
-    }
-
-    #[test]
-    fn run_ids_are_sortable_stamps() {
-        let id = new_run_id();
-        assert!(id.len() > 16 && id.as_bytes()[8] == b'T', "{id}");
     }
 }

@@ -501,35 +501,196 @@ impl EnergyProbe for ModelProbe {
     }
 }
 
-/// Samples the process's share of host CPU time, for `process` scope.
+/// Whose CPU time [`CpuShare`] compares with the host's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ShareTarget {
+    /// This process (`/proc/self/stat`: utime + stime). The default.
+    #[default]
+    SelfProcess,
+    /// A process tree: the process `root` (a child of this process) and every live process
+    /// whose ancestry leads to it.
+    ///
+    /// Each tree member counts `utime + stime + cutime + cstime` from `/proc/<pid>/stat`.
+    /// `cutime`/`cstime` hold the CPU time of children the process has already waited for
+    /// (reaped), so a short-lived grandchild that ran and was reaped between two samples still
+    /// counts: its time moved into its parent's `cutime`/`cstime`, inside the tree. When the
+    /// root itself exits and this process reaps it, the root's totals land in this process's
+    /// `cutime`/`cstime`, which are added too (this process should have no other children), so
+    /// the total never drops at the end. A process that leaves the tree alive (daemonised,
+    /// reparented to init) is no longer counted.
+    Tree {
+        /// Pid of the tree's root.
+        root: u32,
+    },
+}
+
+/// Samples a process's (or a process tree's) share of host CPU time, for `process` scope.
 #[derive(Debug)]
 pub struct CpuShare {
     proc_root: PathBuf,
+    target: ShareTarget,
     last: Option<(u64, u64)>,
 }
 
 impl CpuShare {
     /// Reads `<proc_root>/stat` and `<proc_root>/self/stat`.
     pub fn new(proc_root: impl Into<PathBuf>) -> Self {
+        Self::with_target(proc_root, ShareTarget::SelfProcess)
+    }
+
+    /// Reads `<proc_root>/stat` and the target's `stat` files (see [`ShareTarget`]).
+    pub fn with_target(proc_root: impl Into<PathBuf>, target: ShareTarget) -> Self {
         CpuShare {
             proc_root: proc_root.into(),
+            target,
             last: None,
         }
     }
 
-    /// Share of host busy CPU time used by this process since the previous call, in `[0, 1]`.
+    /// Share of host busy CPU time used by the target since the previous call, in `[0, 1]`.
     /// The first call returns `None`.
     pub fn sample(&mut self) -> Result<Option<f64>, ProbeError> {
         let host = procfs::host_cpu(&self.proc_root)?.busy;
-        let own = procfs::process_cpu_ticks(&self.proc_root)?;
+        let own = self.target_ticks()?;
         let prev = self.last.replace((host, own));
         Ok(prev.map(|(h0, p0)| share(host.saturating_sub(h0), own.saturating_sub(p0))))
+    }
+
+    /// The target's cumulative CPU time now, in clock ticks (USER_HZ).
+    pub fn target_ticks(&self) -> Result<u64, ProbeError> {
+        match self.target {
+            ShareTarget::SelfProcess => procfs::process_cpu_ticks(&self.proc_root),
+            ShareTarget::Tree { root } => tree_cpu_ticks(&self.proc_root, root),
+        }
     }
 
     /// The proc root in use.
     pub fn proc_root(&self) -> &Path {
         &self.proc_root
     }
+
+    /// Whose CPU time is compared.
+    pub fn target(&self) -> ShareTarget {
+        self.target
+    }
+}
+
+/// The fields of `/proc/<pid>/stat` a tree walk needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcStat {
+    /// Parent pid (field 4).
+    pub ppid: u32,
+    /// utime + stime (fields 14, 15), clock ticks.
+    pub own_ticks: u64,
+    /// cutime + cstime (fields 16, 17): reaped children, clock ticks.
+    pub children_ticks: u64,
+}
+
+/// Parses `/proc/<pid>/stat`; `path` is used in errors only.
+pub fn parse_proc_stat(text: &str, path: &Path) -> Result<ProcStat, ProbeError> {
+    let err = |field: &str, message: String| ProbeError::Parse {
+        path: path.to_path_buf(),
+        line: 1,
+        field: field.to_owned(),
+        message,
+    };
+    // The command name (field 2) may contain spaces and parentheses: resume after the last ')'.
+    let rest = text
+        .rfind(')')
+        .map(|p| &text[p + 1..])
+        .ok_or_else(|| err("comm", "no closing ')'".into()))?;
+    // `rest` starts at field 3 (state).
+    let fields: Vec<&str> = rest.split_ascii_whitespace().take(15).collect();
+    let num = |i: usize, name: &str| -> Result<u64, ProbeError> {
+        let tok = fields.get(i).ok_or_else(|| err(name, "missing".into()))?;
+        // cutime and cstime are signed in the kernel's format; negative never happens in
+        // practice and counts as zero.
+        if let Some(neg) = tok.strip_prefix('-') {
+            return neg
+                .parse::<u64>()
+                .map(|_| 0)
+                .map_err(|_| err(name, format!("expected an integer, got {tok:?}")));
+        }
+        tok.parse()
+            .map_err(|_| err(name, format!("expected an integer, got {tok:?}")))
+    };
+    let ppid = num(1, "ppid")?;
+    let own = num(11, "utime")? + num(12, "stime")?;
+    let children = num(13, "cutime")? + num(14, "cstime")?;
+    Ok(ProcStat {
+        ppid: u32::try_from(ppid).unwrap_or(0),
+        own_ticks: own,
+        children_ticks: children,
+    })
+}
+
+/// Cumulative CPU time of the process tree rooted at `root` (see [`ShareTarget::Tree`]), clock
+/// ticks: every live tree member's utime + stime + cutime + cstime, plus this process's
+/// cutime + cstime (the root, once reaped).
+///
+/// Processes that exit while `<proc_root>` is being scanned are skipped.
+pub fn tree_cpu_ticks(proc_root: &Path, root: u32) -> Result<u64, ProbeError> {
+    let self_path = proc_root.join("self").join("stat");
+    let own = std::fs::read_to_string(&self_path).map_err(|source| ProbeError::Io {
+        path: self_path.clone(),
+        source,
+    })?;
+    let mut total = parse_proc_stat(&own, &self_path)?.children_ticks;
+    let dir = std::fs::read_dir(proc_root).map_err(|source| ProbeError::Io {
+        path: proc_root.to_path_buf(),
+        source,
+    })?;
+    let mut procs: std::collections::HashMap<u32, ProcStat> = std::collections::HashMap::new();
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let path = entry.path().join("stat");
+        // Gone since the listing, or not ours to read: not part of the sum.
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        if let Ok(st) = parse_proc_stat(&text, &path) {
+            procs.insert(pid, st);
+        }
+    }
+    // Walk each process's ancestry up to the root (member) or to pid 1/0 (not a member),
+    // memoising the verdict.
+    let mut member: std::collections::HashMap<u32, bool> = std::collections::HashMap::new();
+    member.insert(root, true);
+    let pids: Vec<u32> = procs.keys().copied().collect();
+    for pid in pids {
+        let mut chain = Vec::new();
+        let mut cur = pid;
+        let verdict = loop {
+            if let Some(&m) = member.get(&cur) {
+                break m;
+            }
+            match procs.get(&cur) {
+                Some(st) if st.ppid != 0 && st.ppid != cur && chain.len() < 4096 => {
+                    chain.push(cur);
+                    cur = st.ppid;
+                }
+                _ => {
+                    chain.push(cur);
+                    break false;
+                }
+            }
+        };
+        for p in chain {
+            member.insert(p, verdict);
+        }
+    }
+    for (pid, st) in &procs {
+        if member.get(pid).copied().unwrap_or(false) {
+            total += st.own_ticks + st.children_ticks;
+        }
+    }
+    Ok(total)
 }
 
 /// The process's share of host busy time, from tick deltas. Both counters are sampled by the
@@ -712,6 +873,90 @@ mod tests {
             (lo.0 - 72.0).abs() < 1e-9 && (hi.0 - 88.0).abs() < 1e-9,
             "{lo} {hi}"
         );
+    }
+
+    fn fake_proc(root: &Path, pid: u32, ppid: u32, ticks: [u64; 4]) {
+        let dir = root.join(pid.to_string());
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("stat"),
+            format!(
+                "{pid} (a b) c) S {ppid} 1 1 0 -1 0 0 0 0 0 {} {} {} {} 20 0 1 0 5",
+                ticks[0], ticks[1], ticks[2], ticks[3]
+            ),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn proc_stat_fields() {
+        let st = parse_proc_stat(
+            "7 (x) y) S 3 1 1 0 -1 0 0 0 0 0 10 20 30 40 20 0",
+            Path::new("s"),
+        )
+        .unwrap();
+        assert_eq!(
+            st,
+            ProcStat {
+                ppid: 3,
+                own_ticks: 30,
+                children_ticks: 70
+            }
+        );
+        let e = parse_proc_stat("7 (x) S 3", Path::new("/p/7/stat"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/p/7/stat") && e.contains("utime"), "{e}");
+    }
+
+    #[test]
+    fn tree_sums_descendants_and_reaped_children() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        // self (100) reaped 5 ticks of children; 200 is the tree root, 201 and 202 below it,
+        // 300 is unrelated.
+        fake_proc(root, 100, 1, [1000, 1000, 2, 3]);
+        std::fs::create_dir_all(root.join("self")).unwrap();
+        std::fs::copy(root.join("100/stat"), root.join("self/stat")).unwrap();
+        fake_proc(root, 200, 100, [10, 5, 1, 1]);
+        fake_proc(root, 201, 200, [3, 2, 0, 0]);
+        fake_proc(root, 202, 201, [1, 1, 4, 0]);
+        fake_proc(root, 300, 1, [500, 500, 0, 0]);
+        std::fs::write(root.join("stat"), "cpu  100 0 0 0 0 0 0 0\n").unwrap();
+        // 5 (self's reaped) + 17 + 5 + 6.
+        assert_eq!(tree_cpu_ticks(root, 200).unwrap(), 33);
+        let mut s = CpuShare::with_target(root, ShareTarget::Tree { root: 200 });
+        assert_eq!(s.target(), ShareTarget::Tree { root: 200 });
+        assert_eq!(s.sample().unwrap(), None);
+        fake_proc(root, 202, 201, [11, 1, 4, 0]);
+        std::fs::write(root.join("stat"), "cpu  120 0 0 0 0 0 0 0\n").unwrap();
+        assert_eq!(s.sample().unwrap(), Some(0.5));
+        // The default target is this process.
+        assert_eq!(CpuShare::new(root).target(), ShareTarget::SelfProcess);
+    }
+
+    #[test]
+    fn tree_of_a_real_child_counts_its_cpu() {
+        let mut child = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; sleep 5",
+            ])
+            .spawn()
+            .unwrap();
+        let t0 = tree_cpu_ticks(Path::new("/proc"), child.id()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut t = t0;
+        while Instant::now() < deadline && t < t0 + 5 {
+            std::thread::sleep(Duration::from_millis(50));
+            t = tree_cpu_ticks(Path::new("/proc"), child.id()).unwrap();
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(t >= t0 + 5, "{t0} -> {t}");
+        // Reaped: its time is in our cutime/cstime, still counted.
+        let after = tree_cpu_ticks(Path::new("/proc"), child.id()).unwrap();
+        assert!(after >= t, "{t} -> {after}");
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod control;
 pub mod cpuclock;
 pub mod energy;
 mod histogram;
+pub mod naming;
 pub mod procfs;
 pub mod reader;
 pub mod record;

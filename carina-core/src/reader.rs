@@ -61,6 +61,9 @@ pub struct RunFile {
     pub end: Option<RunEnd>,
     /// `control` records (governor mode changes), in file order.
     pub controls: Vec<crate::record::ControlRecord>,
+    /// `power` records (the run's energy per window of about a second), in file order; empty
+    /// for files written before they existed.
+    pub power: Vec<crate::record::PowerRecord>,
     /// Problems that did not prevent reading (truncated last line, missing `run_end`).
     pub warnings: Vec<String>,
 }
@@ -105,6 +108,7 @@ pub fn parse_run_file(text: &str, path: &Path) -> Result<RunFile, ReadError> {
         summaries: Vec::new(),
         end: None,
         controls: Vec::new(),
+        power: Vec::new(),
         warnings: Vec::new(),
     };
     let ends_with_newline = text.ends_with('\n');
@@ -158,6 +162,7 @@ pub fn parse_run_file(text: &str, path: &Path) -> Result<RunFile, ReadError> {
             Record::StepSummary(s) => file.summaries.push(s),
             Record::RunEnd(e) => file.end = Some(e),
             Record::Control(c) => file.controls.push(c),
+            Record::Power(p) => file.power.push(p),
             Record::Thread(_) | Record::Unknown => {}
         }
     }

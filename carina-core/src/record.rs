@@ -29,6 +29,8 @@ pub enum Record {
     Thread(ThreadInfo),
     /// A change of execution mode (peak/off-peak, allowed concurrency) made by a governor.
     Control(ControlRecord),
+    /// The run's energy over one window of about a second: the power timeline.
+    Power(PowerRecord),
     /// A record type this reader does not know (written by a newer Carina); ignored.
     #[serde(other)]
     Unknown,
@@ -257,6 +259,28 @@ pub struct ControlRecord {
     /// Why, in words (e.g. "peak window Mon-Fri 08:00-20:00 Europe/Berlin").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// `power` record: the energy of one window of the run (about one second: the sampling ticks
+/// are coalesced until at least a second has passed), whether or not any step was open. The
+/// windows tile the run from its start to its end, so their `energy_j` sum to
+/// `run_end.energy_j`; `energy_j / (end_s - start_s)` is the mean power in the run's scope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PowerRecord {
+    /// Window start, seconds since the run's start (the steps' time base).
+    pub start_s: f64,
+    /// Window end, seconds since the run's start.
+    pub end_s: f64,
+    /// Energy in the run's scope over the window, J.
+    pub energy_j: f64,
+    /// Emissions of that energy, g CO2e (at the intensity of the window).
+    pub co2e_g: f64,
+    /// Low bound of `energy_j` when the energy is estimated, J.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_low_j: Option<f64>,
+    /// High bound of `energy_j` when the energy is estimated, J.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_high_j: Option<f64>,
 }
 
 /// `thread` record: maps a thread index to its name.

@@ -4,7 +4,7 @@ use crate::aggregator::{
     Attributor, CHANNELS, CO2, Energy, FIRST_DOMAIN, HIGH, LOW, StepDetail, TOTAL, Weights,
 };
 use crate::carbon::{Carbon, CarbonFactor};
-use crate::energy::{CpuShare, EnergyProbe, ProbeScope};
+use crate::energy::{CpuShare, EnergyProbe, ProbeScope, ShareTarget};
 use crate::record::CarbonInfo;
 use crate::record::{EnergyKind, EnergySource, Record, RunEnd, RunStart, SCHEMA, StepSummary};
 use crate::recorder::{self, Event, Registry, ThreadHandle};
@@ -33,6 +33,15 @@ impl Scope {
             Scope::Process => "process",
             Scope::Host => "host",
         }
+    }
+}
+
+/// The `scope` string of `run_start`: `process-tree` when the process share is taken over a
+/// tree (`carina run`), so a reader can tell a command's whole tree from one process.
+pub fn scope_label(scope: Scope, target: ShareTarget) -> &'static str {
+    match (scope, target) {
+        (Scope::Process, ShareTarget::Tree { .. }) => "process-tree",
+        (s, _) => s.as_str(),
     }
 }
 
@@ -66,6 +75,9 @@ pub struct SessionConfig {
     pub warnings: Vec<String>,
     /// Sources considered and not used (listed in `run_start` with their reason).
     pub unused_sources: Vec<EnergySource>,
+    /// Whose CPU time is the run's share in `process` scope: this process (default,
+    /// `ShareTarget::SelfProcess`) or a process tree (`carina run`).
+    pub share_target: ShareTarget,
 }
 
 /// Why a run could not start.
@@ -311,7 +323,14 @@ struct Aggregator {
     pending_carry: Vec<(u32, Vec<Event>)>,
     /// Wall-clock time of the last energy sample (start of the open interval).
     last_sample_at: jiff::Timestamp,
+    /// The open `power` window: its start (ns since the origin) and its energy so far.
+    power_from_ns: u64,
+    power_acc: Energy,
 }
+
+/// Shortest `power` window: ticks are coalesced until this much time has passed, so a run at a
+/// 100 ms sampling interval writes one power record a second (3 600 an hour), not ten.
+const POWER_WINDOW_NS: u64 = 1_000_000_000;
 
 impl Aggregator {
     fn new(mut cfg: SessionConfig, registry: Arc<Registry>, origin: u64) -> Self {
@@ -351,7 +370,7 @@ impl Aggregator {
                 .with_band(band),
             last_process_cpu: crate::cpuclock::process_ns().unwrap_or(0),
             cpu_weighted: false,
-            share: CpuShare::new(cfg.proc_root.clone()),
+            share: CpuShare::with_target(cfg.proc_root.clone(), cfg.share_target),
             cfg,
             registry,
             origin,
@@ -367,6 +386,8 @@ impl Aggregator {
             sources,
             pending_carry: Vec::new(),
             last_sample_at: jiff::Timestamp::now(),
+            power_from_ns: 0,
+            power_acc: [0.0; CHANNELS],
         }
     }
 
@@ -405,7 +426,7 @@ impl Aggregator {
             }
             .into(),
             sample_interval_s: self.cfg.sample_interval.as_secs_f64(),
-            scope: self.cfg.scope.as_str().into(),
+            scope: scope_label(self.cfg.scope, self.cfg.share_target).into(),
             carina_version: env!("CARGO_PKG_VERSION").into(),
         });
         self.write(&start);
@@ -680,6 +701,7 @@ impl Aggregator {
         self.adopt_new_threads();
         let end = self.now_ns();
         let energy = self.sample_energy();
+        self.power_window(end, &energy, last);
         let weights = self.sample_cpu();
         self.cpu_weighted |= matches!(weights, Weights::Cpu { .. });
         self.drain_all(end, true);
@@ -695,6 +717,32 @@ impl Aggregator {
         for r in recs {
             self.write(&Record::Step(r));
         }
+    }
+
+    /// Adds a tick's energy to the open power window; writes the window once it spans
+    /// [`POWER_WINDOW_NS`] or the run ends.
+    fn power_window(&mut self, end_ns: u64, energy: &Energy, last: bool) {
+        for (acc, e) in self.power_acc.iter_mut().zip(energy) {
+            *acc += e;
+        }
+        if !last && end_ns.saturating_sub(self.power_from_ns) < POWER_WINDOW_NS {
+            return;
+        }
+        let estimated = self
+            .sources
+            .iter()
+            .any(|s| s.used && s.kind == EnergyKind::Estimated);
+        let acc = std::mem::replace(&mut self.power_acc, [0.0; CHANNELS]);
+        let rec = Record::Power(crate::record::PowerRecord {
+            start_s: self.power_from_ns as f64 / 1e9,
+            end_s: end_ns as f64 / 1e9,
+            energy_j: acc[TOTAL],
+            co2e_g: acc[CO2],
+            energy_low_j: estimated.then_some(acc[LOW]),
+            energy_high_j: estimated.then_some(acc[HIGH]),
+        });
+        self.power_from_ns = end_ns;
+        self.write(&rec);
     }
 
     fn finish(mut self, ctl: &Control) -> RunSummary {

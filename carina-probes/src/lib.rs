@@ -37,6 +37,19 @@ pub struct NotChosen {
     pub reason: String,
 }
 
+impl NotChosen {
+    /// The `run_start.energy_sources` entry that lists it as unused, with its reason: the model
+    /// is an estimate, every other source a measurement.
+    pub fn into_source(self) -> carina_core::EnergySource {
+        let kind = if self.name == "model" {
+            carina_core::EnergyKind::Estimated
+        } else {
+            carina_core::EnergyKind::Measured
+        };
+        carina_core::EnergySource::not_used(self.name, kind, self.reason)
+    }
+}
+
 /// Where detection looks; every root can point at a fake tree.
 #[derive(Debug, Clone)]
 pub struct Roots {
