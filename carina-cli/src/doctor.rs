@@ -1,13 +1,426 @@
-//! `carina doctor` (being written).
+//! `carina doctor`: what this machine can measure, and how to measure more.
+//!
+//! Sections: energy sources (every probe, used or not, with the reason and the fix), the
+//! estimation model (CPU family, coefficient row, the watts it would use), clocks (the step
+//! clock's source and `CLOCK_THREAD_CPUTIME_ID`), the process-share inputs (`/proc/stat`,
+//! `/proc/self/stat`) and the `CARINA_*` environment. Always exits 0: it reports, it does not
+//! judge.
 
+use carina_core::EnergyProbe;
+use serde::Serialize;
+use std::path::Path;
 use std::process::ExitCode;
+
+/// Output format of `carina doctor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned text sections.
+    #[default]
+    Text,
+    /// One JSON object.
+    Json,
+}
 
 /// Arguments of `carina doctor`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// `text` (default) or `json`.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    sources: Vec<SourceLine>,
+    model: ModelLine,
+    clocks: Vec<Item>,
+    process_share: Vec<Item>,
+    environment: Vec<Item>,
+}
+
+#[derive(Debug, Serialize)]
+struct SourceLine {
+    name: String,
+    status: &'static str,
+    kind: &'static str,
+    detail: String,
+    fix: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ModelLine {
+    cpu_vendor: String,
+    cpu_family: u32,
+    cpu_model: u32,
+    cpu_model_name: String,
+    logical_cpus: u32,
+    microarchitecture: Option<String>,
+    coefficient_row: String,
+    exact: bool,
+    note: String,
+    idle_w: Option<f64>,
+    max_w: Option<f64>,
+    source: String,
+    reason: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Item {
+    name: String,
+    value: String,
+}
+
+fn item(name: impl Into<String>, value: impl Into<String>) -> Item {
+    Item {
+        name: name.into(),
+        value: value.into(),
+    }
+}
+
+/// What makes a source usable.
+fn fix_for(name: &str) -> Option<&'static str> {
+    match name {
+        "rapl-perf" => Some(
+            "Intel/AMD x86 with the `power` PMU: grant CAP_PERFMON (setcap cap_perfmon+ep \
+             <binary>) or lower /proc/sys/kernel/perf_event_paranoid to 0 or less; inside VMs \
+             RAPL is usually not exposed",
+        ),
+        "rapl-powercap" => Some(
+            "run as root, or make /sys/class/powercap/intel-rapl:*/energy_uj readable (a udev \
+             rule or `chmod o+r`, since Linux 5.10 it is root-only); or point \
+             CARINA_POWERCAP_ROOT at a readable copy",
+        ),
+        "nvml" => Some(
+            "install the NVIDIA driver (libnvidia-ml.so.1) and build with the `nvml` feature \
+             (default); only NVIDIA GPUs are measured",
+        ),
+        "model" => Some(
+            "the estimation model is used only when no counter measures the CPU; give real \
+             figures with `model_watts`/`tdp_watts` in the library for a better estimate",
+        ),
+        _ => None,
+    }
+}
+
+fn build() -> Report {
+    let roots = carina_probes::Roots::default();
+    let opts = carina_probes::ModelOptions::default();
+    let detection = carina_probes::detect_with(&roots, &opts);
+    let mut sources = Vec::new();
+    for p in &detection.probes {
+        let d = p.describe();
+        let kind = match d.kind {
+            carina_core::EnergyKind::Measured => "measured",
+            carina_core::EnergyKind::Estimated => "estimated",
+        };
+        let mut detail = d.source.clone();
+        if !d.domains.is_empty() {
+            detail = format!("domains {}; {detail}", d.domains.join(", "));
+        }
+        if let Some(r) = &d.reason {
+            detail.push_str(&format!("; note: {r}"));
+        }
+        sources.push(SourceLine {
+            name: d.name.clone(),
+            status: "used",
+            kind,
+            detail,
+            fix: None,
+        });
+    }
+    for n in &detection.not_chosen {
+        let kind = if n.name == "model" {
+            "estimated"
+        } else {
+            "measured"
+        };
+        sources.push(SourceLine {
+            name: n.name.clone(),
+            status: "not used",
+            kind,
+            detail: n.reason.clone(),
+            fix: fix_for(&n.name).map(str::to_owned),
+        });
+    }
+    // Detection lists each source once; keep a stable order.
+    let order = ["rapl-perf", "rapl-powercap", "nvml", "model", "constant"];
+    sources.sort_by_key(|s| {
+        order
+            .iter()
+            .position(|o| *o == s.name)
+            .unwrap_or(order.len())
+    });
+
+    // The estimation model this machine would use, whether or not it is chosen.
+    let cpu = carina_probes::cpuinfo::read_cpuinfo(&roots.proc);
+    let (identity, cpu_err) = match cpu {
+        Ok(c) => (c, None),
+        Err(e) => (Default::default(), Some(e.to_string())),
+    };
+    let class = carina_probes::cpuinfo::classify(&identity);
+    let probe = carina_probes::estimation_model_with(&roots.proc, &roots.sys, &opts);
+    let d = probe.describe();
+    let mut reason = d.reason.clone();
+    if let Some(e) = cpu_err {
+        reason = Some(match reason {
+            Some(r) => format!("{e}; {r}"),
+            None => e,
+        });
+    }
+    let model = ModelLine {
+        cpu_vendor: identity.vendor.clone(),
+        cpu_family: identity.family,
+        cpu_model: identity.model,
+        cpu_model_name: identity.model_name.clone(),
+        logical_cpus: identity.logical_cpus,
+        microarchitecture: class.microarchitecture.map(str::to_owned),
+        coefficient_row: format!(
+            "{} `{}`: {} W per vCPU idle .. {} W per vCPU at full load",
+            class.coefficients.vendor,
+            class.coefficients.family,
+            class.coefficients.min_w_per_vcpu,
+            class.coefficients.max_w_per_vcpu
+        ),
+        exact: class.exact,
+        note: class.note.clone(),
+        idle_w: d.idle_w,
+        max_w: d.max_w,
+        source: d.source.clone(),
+        reason,
+    };
+
+    Report {
+        sources,
+        model,
+        clocks: clocks(&roots.proc),
+        process_share: process_share(&roots.proc),
+        environment: environment(),
+    }
+}
+
+fn cpu_flags(proc_root: &Path) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(proc_root.join("cpuinfo")).ok()?;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("flags") || l.starts_with("Features"))?;
+    let (_, v) = line.split_once(':')?;
+    Some(v.split_ascii_whitespace().map(str::to_owned).collect())
+}
+
+fn clocks(proc_root: &Path) -> Vec<Item> {
+    let mut out = Vec::new();
+    let arch = std::env::consts::ARCH;
+    let step_clock = if arch == "x86_64" || arch == "x86" {
+        match cpu_flags(proc_root) {
+            Some(flags) => {
+                let has = |f: &str| flags.iter().any(|x| x == f);
+                let (c, n) = (has("constant_tsc"), has("nonstop_tsc"));
+                let verdict = match (c, n) {
+                    (_, true) => "TSC (invariant: stable across power states)",
+                    (true, false) => {
+                        "TSC (constant rate; may drift across deep power states over long runs)"
+                    }
+                    (false, false) => "monotonic clock (CLOCK_MONOTONIC): no constant/nonstop TSC",
+                };
+                format!(
+                    "{verdict}; cpu flags constant_tsc={}, nonstop_tsc={}; quanta does not \
+                     report its choice: it reads the TSC when the CPU says constant or \
+                     invariant TSC (CPUID) and falls back to CLOCK_MONOTONIC otherwise",
+                    if c { "yes" } else { "no" },
+                    if n { "yes" } else { "no" }
+                )
+            }
+            None => format!(
+                "unknown: cannot read {}/cpuinfo flags; quanta uses the TSC when the CPU has a \
+                 constant or invariant TSC, else CLOCK_MONOTONIC",
+                proc_root.display()
+            ),
+        }
+    } else {
+        format!(
+            "{arch}: quanta uses the architecture's counter where it has one (e.g. CNTVCT on \
+             aarch64), else CLOCK_MONOTONIC"
+        )
+    };
+    out.push(item("step clock (quanta)", step_clock));
+    let thread = carina_core::cpuclock::this_thread_ns();
+    out.push(item(
+        "CLOCK_THREAD_CPUTIME_ID",
+        match thread {
+            Some(ns) => format!(
+                "available (this thread: {:.3} ms): energy is split across threads by CPU time",
+                ns as f64 / 1e6
+            ),
+            None => "not available: energy is split across threads by wall time".to_owned(),
+        },
+    ));
+    out.push(item(
+        "CLOCK_PROCESS_CPUTIME_ID",
+        match carina_core::cpuclock::process_ns() {
+            Some(ns) => format!("available (this process: {:.3} ms)", ns as f64 / 1e6),
+            None => "not available".to_owned(),
+        },
+    ));
+    out
+}
+
+fn process_share(proc_root: &Path) -> Vec<Item> {
+    let mut out = Vec::new();
+    out.push(item(
+        format!("{}/stat", proc_root.display()),
+        match carina_core::procfs::host_cpu(proc_root) {
+            Ok(h) => format!(
+                "readable: {} CPUs, {} busy of {} total ticks since boot",
+                h.cpus, h.busy, h.total
+            ),
+            Err(e) => format!("NOT readable ({e}): process scope falls back to the whole host"),
+        },
+    ));
+    out.push(item(
+        format!("{}/self/stat", proc_root.display()),
+        match carina_core::procfs::process_cpu_ticks(proc_root) {
+            Ok(t) => format!("readable: {t} ticks of CPU time in this process"),
+            Err(e) => format!("NOT readable ({e})"),
+        },
+    ));
+    out.push(item(
+        "process tree (carina run)",
+        match carina_core::energy::tree_cpu_ticks(proc_root, std::process::id()) {
+            Ok(t) => format!(
+                "readable: /proc/<pid>/stat of the tree (utime+stime+cutime+cstime), {t} ticks \
+                 for this process"
+            ),
+            Err(e) => format!("NOT readable ({e})"),
+        },
+    ));
+    out
+}
+
+fn environment() -> Vec<Item> {
+    let mut vars: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("CARINA_"))
+        .collect();
+    vars.sort();
+    if vars.is_empty() {
+        return vec![item(
+            "(none set)",
+            "CARINA_DIR, CARINA_DISABLE, CARINA_SCOPE, CARINA_POWERCAP_ROOT, CARINA_RUN_ID, \
+             CARINA_JOB are recognised",
+        )];
+    }
+    vars.into_iter().map(|(k, v)| item(k, v)).collect()
+}
+
+fn text(r: &Report) -> String {
+    let mut s = String::new();
+    s.push_str("Energy sources\n");
+    let w = r.sources.iter().map(|x| x.name.len()).max().unwrap_or(0);
+    for x in &r.sources {
+        s.push_str(&format!(
+            "  {:<w$}  {:<8}  {:<9}  {}\n",
+            x.name, x.status, x.kind, x.detail
+        ));
+        if let Some(f) = &x.fix {
+            s.push_str(&format!("  {:<w$}  fix: {f}\n", ""));
+        }
+    }
+    let m = &r.model;
+    s.push_str("\nEstimation model\n");
+    let rows = [
+        (
+            "cpu",
+            format!(
+                "{} family {} (0x{:x}) model {} (0x{:x}): {}",
+                if m.cpu_vendor.is_empty() {
+                    "unknown vendor"
+                } else {
+                    &m.cpu_vendor
+                },
+                m.cpu_family,
+                m.cpu_family,
+                m.cpu_model,
+                m.cpu_model,
+                m.cpu_model_name
+            ),
+        ),
+        ("logical cpus", m.logical_cpus.to_string()),
+        (
+            "microarchitecture",
+            m.microarchitecture
+                .clone()
+                .unwrap_or_else(|| "not recognised".into()),
+        ),
+        (
+            "coefficient row",
+            format!(
+                "{} ({})",
+                m.coefficient_row,
+                if m.exact { "exact" } else { "nearest" }
+            ),
+        ),
+        ("classification", m.note.clone()),
+        (
+            "machine watts",
+            match (m.idle_w, m.max_w) {
+                (Some(i), Some(x)) => format!("{i:.2} W idle .. {x:.2} W at full load"),
+                _ => "n/a".into(),
+            },
+        ),
+        ("coefficients", m.source.clone()),
+    ];
+    push_items(
+        &mut s,
+        rows.iter()
+            .map(|(a, b)| (a.to_string(), b.clone()))
+            .chain(m.reason.iter().map(|r| ("note".to_owned(), r.clone()))),
+    );
+    s.push_str("\nClocks\n");
+    push_items(
+        &mut s,
+        r.clocks.iter().map(|i| (i.name.clone(), i.value.clone())),
+    );
+    s.push_str("\nProcess share (scope `process`)\n");
+    push_items(
+        &mut s,
+        r.process_share
+            .iter()
+            .map(|i| (i.name.clone(), i.value.clone())),
+    );
+    s.push_str("\nEnvironment\n");
+    push_items(
+        &mut s,
+        r.environment
+            .iter()
+            .map(|i| (i.name.clone(), i.value.clone())),
+    );
+    s
+}
+
+fn push_items(s: &mut String, items: impl Iterator<Item = (String, String)>) {
+    let items: Vec<_> = items.collect();
+    let w = items.iter().map(|(a, _)| a.len()).max().unwrap_or(0);
+    for (a, b) in items {
+        s.push_str(&format!("  {a:<w$}  {b}\n"));
+    }
+}
 
 /// Runs the command.
-pub fn run(_args: &Args) -> ExitCode {
-    eprintln!("carina: this command is not available in this build yet");
-    ExitCode::from(2)
+pub fn run(args: &Args) -> ExitCode {
+    let report = build();
+    let out = match args.format {
+        Format::Text => text(&report),
+        Format::Json => match serde_json::to_string_pretty(&report) {
+            Ok(j) => j + "\n",
+            Err(e) => {
+                eprintln!("carina: cannot serialise the report: {e}");
+                return ExitCode::from(1);
+            }
+        },
+    };
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if stdout.write_all(out.as_bytes()).is_err() {
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
 }

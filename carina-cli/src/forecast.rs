@@ -1,13 +1,387 @@
-//! `carina forecast` (being written).
+//! `carina forecast`: projected runtime, energy and CO2e of a cycle of N items, from a partial
+//! or complete run. Exit status: 0 on success, 2 on bad input.
 
+use crate::load::load_run;
+use crate::summary::{headline, step_rows};
+use crate::units::{co2e, duration, energy, sig};
+use carina_core::reader::RunFile;
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+const LONG_ABOUT: &str = "Project the runtime, energy and CO2e of N items from a run that \
+is still going (or crashed), or of a full new cycle of N items from a complete run, with an \
+interval and the finish time.\n\n\
+Method. Items done are `run_end.items`, else the largest per-name item total. The point \
+forecast uses the run's average rates so far: items per second (items done / elapsed wall time) \
+and energy per item (energy so far / items done). A partial run's projection is what it has \
+spent plus the remaining items (N - done) at those rates; a complete run is a full cycle of N \
+items at those rates. The finish time is run_start.started_at + projected runtime for a partial \
+run, and now + projected runtime for a complete one.\n\n\
+Interval. The elapsed time is split into up to 20 equal buckets (about 3 step records per \
+bucket at least; the step name with the most items counts the items, and every step record's \
+self energy counts toward its bucket's energy, by end time). For each bucket, items/s and J per \
+item are computed; the interval of each rate is the point rate x (1 +/- 1.96 x the relative \
+standard error of the bucket mean), i.e. an approximate 95 % interval of the average rate, and \
+the remaining items are projected at the interval's ends. With fewer than 4 buckets of data \
+(e.g. summaries only) the interval is the point. CO2e uses the run's own CO2e per joule (else \
+its emission factor).";
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Lines for the terminal.
+    Text,
+    /// One JSON object.
+    Json,
+}
 
 /// Arguments of `carina forecast`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_long_help = LONG_ABOUT)]
+pub struct Args {
+    /// The run file (`.jsonl`), partial or complete.
+    pub path: PathBuf,
+    /// Items of the full cycle to project (a positive integer).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub total_items: u64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// A figure with its interval.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+struct Range {
+    point: f64,
+    low: f64,
+    high: f64,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Forecast {
+    path: String,
+    job: String,
+    run_id: String,
+    complete: bool,
+    items_done: u64,
+    total_items: u64,
+    remaining_items: u64,
+    elapsed_s: f64,
+    energy_so_far_j: f64,
+    items_per_s: Range,
+    j_per_item: Range,
+    runtime_s: Range,
+    energy_j: Range,
+    co2e_g: Range,
+    /// Finish time, RFC 3339 UTC (partial run: start + runtime; complete run: now + runtime).
+    finish_at: Option<String>,
+    finish_low_at: Option<String>,
+    finish_high_at: Option<String>,
+    buckets: usize,
+    notes: Vec<String>,
+}
+
+/// Mean and relative standard error of the mean (se / mean).
+fn rel_se(xs: &[f64]) -> Option<f64> {
+    let n = xs.len();
+    if n < 2 {
+        return None;
+    }
+    let m = xs.iter().sum::<f64>() / n as f64;
+    if m <= 0.0 {
+        return None;
+    }
+    let var = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1) as f64;
+    Some(var.sqrt() / (n as f64).sqrt() / m)
+}
+
+/// Relative half-widths of the 95 % intervals of items/s and J/item, and the bucket count.
+fn spreads(run: &RunFile, elapsed: f64, total_energy: f64) -> (Option<f64>, Option<f64>, usize) {
+    let rows = step_rows(run);
+    let Some(item_step) = rows.iter().filter(|r| r.items > 0).max_by_key(|r| r.items) else {
+        return (None, None, 0);
+    };
+    let item_records: Vec<_> = run
+        .steps
+        .iter()
+        .filter(|s| s.name == item_step.name && s.items > 0)
+        .collect();
+    let k = (item_records.len() / 3).min(20);
+    if k < 4 || elapsed <= 0.0 {
+        return (None, None, 0);
+    }
+    let width = elapsed / k as f64;
+    let bucket = |t: f64| ((t / width).floor().max(0.0) as usize).min(k - 1);
+    let mut items = vec![0.0; k];
+    let mut joules = vec![0.0; k];
+    for s in &item_records {
+        items[bucket(s.end_s)] += s.items as f64;
+    }
+    let mut attributed = 0.0;
+    for s in &run.steps {
+        joules[bucket(s.end_s)] += s.self_energy_j;
+        attributed += s.self_energy_j;
+    }
+    // Unattributed energy is spread in proportion.
+    let scale = if attributed > 0.0 {
+        total_energy / attributed
+    } else {
+        1.0
+    };
+    let rates: Vec<f64> = items.iter().map(|i| i / width).collect();
+    let jpi: Vec<f64> = items
+        .iter()
+        .zip(&joules)
+        .filter(|(i, _)| **i > 0.0)
+        .map(|(i, j)| j * scale / i)
+        .collect();
+    let r = rel_se(&rates).map(|x| 1.96 * x);
+    let j = if total_energy > 0.0 {
+        rel_se(&jpi).map(|x| 1.96 * x)
+    } else {
+        None
+    };
+    (r, j, k)
+}
+
+fn at(start: Option<jiff::Timestamp>, secs: f64) -> Option<String> {
+    let start = start?;
+    if !secs.is_finite() {
+        return None;
+    }
+    let d = jiff::SignedDuration::try_from_secs_f64(secs).ok()?;
+    let t = start.checked_add(d).ok()?;
+    let t = t.round(jiff::Unit::Second).unwrap_or(t);
+    Some(t.to_string())
+}
+
+fn forecast(run: &RunFile, total: u64) -> Result<Forecast, String> {
+    let h = headline(run);
+    let done = h.items;
+    if done == 0 {
+        return Err(format!(
+            "{}: the run has recorded no items yet, so there is no rate to project from",
+            run.path.display()
+        ));
+    }
+    if h.wall_s <= 0.0 {
+        return Err(format!(
+            "{}: the run has no elapsed time yet, so there is no rate to project from",
+            run.path.display()
+        ));
+    }
+    let mut notes = Vec::new();
+    let rate = done as f64 / h.wall_s;
+    let jpi = h.energy_j / done as f64;
+    let (rs, js, buckets) = spreads(run, h.wall_s, h.energy_j);
+    if buckets == 0 {
+        notes.push(
+            "too few step records to split into time buckets: the interval is the point".into(),
+        );
+    }
+    let rs = rs.unwrap_or(0.0);
+    let js = js.unwrap_or(0.0);
+    let items_per_s = Range {
+        point: rate,
+        low: (rate * (1.0 - rs)).max(0.0),
+        high: rate * (1.0 + rs),
+    };
+    let j_per_item = Range {
+        point: jpi,
+        low: (jpi * (1.0 - js)).max(0.0),
+        high: jpi * (1.0 + js),
+    };
+    let (base_t, base_e, remaining) = if h.complete {
+        (0.0, 0.0, total)
+    } else {
+        if total < done {
+            notes.push(format!(
+                "the run already processed {done} items, more than {total}"
+            ));
+        }
+        (h.wall_s, h.energy_j, total.saturating_sub(done))
+    };
+    let rem = remaining as f64;
+    let time_at = |r: f64| {
+        if rem == 0.0 {
+            base_t
+        } else if r > 0.0 {
+            base_t + rem / r
+        } else {
+            f64::INFINITY
+        }
+    };
+    let runtime_s = Range {
+        point: time_at(items_per_s.point),
+        low: time_at(items_per_s.high),
+        high: time_at(items_per_s.low),
+    };
+    let energy_j = Range {
+        point: base_e + rem * j_per_item.point,
+        low: base_e + rem * j_per_item.low,
+        high: base_e + rem * j_per_item.high,
+    };
+    let g_per_j = if h.energy_j > 0.0 && h.co2e_g > 0.0 {
+        h.co2e_g / h.energy_j
+    } else {
+        run.start.carbon.g_per_kwh / 3.6e6
+    };
+    let co2e_g = Range {
+        point: energy_j.point * g_per_j,
+        low: energy_j.low * g_per_j,
+        high: energy_j.high * g_per_j,
+    };
+    let origin = if h.complete {
+        Some(jiff::Timestamp::now())
+    } else {
+        match run.start.started_at.parse::<jiff::Timestamp>() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                notes.push(format!(
+                    "run_start.started_at `{}` is not an RFC 3339 time ({e}): no finish time",
+                    run.start.started_at
+                ));
+                None
+            }
+        }
+    };
+    if h.complete {
+        notes.push(format!(
+            "the run is complete ({done} items); this forecasts a full new cycle of {total} items \
+             at its rates, finishing at now + runtime"
+        ));
+    }
+    Ok(Forecast {
+        path: run.path.display().to_string(),
+        job: run.start.job.clone(),
+        run_id: run.start.run_id.clone(),
+        complete: h.complete,
+        items_done: done,
+        total_items: total,
+        remaining_items: remaining,
+        elapsed_s: h.wall_s,
+        energy_so_far_j: h.energy_j,
+        items_per_s,
+        j_per_item,
+        runtime_s,
+        energy_j,
+        co2e_g,
+        finish_at: at(origin, runtime_s.point),
+        finish_low_at: at(origin, runtime_s.low),
+        finish_high_at: at(origin, runtime_s.high),
+        buckets,
+        notes,
+    })
+}
+
+fn fmt_range(r: Range, f: fn(f64) -> String) -> String {
+    let g = |x: f64| {
+        if x.is_finite() {
+            f(x)
+        } else {
+            "unbounded".to_owned()
+        }
+    };
+    if r.low == r.point && r.high == r.point {
+        g(r.point)
+    } else {
+        format!("{}  ({} .. {})", g(r.point), g(r.low), g(r.high))
+    }
+}
+
+fn render_text(f: &Forecast) -> String {
+    let mut out = String::new();
+    let state = if f.complete {
+        "complete".to_owned()
+    } else {
+        format!(
+            "in progress or crashed: {} of {} items done ({:.1} %)",
+            f.items_done,
+            f.total_items,
+            100.0 * f.items_done as f64 / f.total_items as f64
+        )
+    };
+    out.push_str(&format!(
+        "Forecast for {} items  (job {}, run {}, {state})\n",
+        f.total_items, f.job, f.run_id
+    ));
+    let mut kv: Vec<(&str, String)> = vec![
+        (
+            "so far",
+            format!(
+                "{} items in {}, {}",
+                f.items_done,
+                duration(f.elapsed_s),
+                energy(f.energy_so_far_j)
+            ),
+        ),
+        (
+            "rate",
+            fmt_range(f.items_per_s, |x| format!("{} items/s", sig(x))),
+        ),
+        (
+            "energy/item",
+            fmt_range(f.j_per_item, |x| format!("{} J", sig(x))),
+        ),
+        ("runtime", fmt_range(f.runtime_s, duration)),
+        ("energy", fmt_range(f.energy_j, energy)),
+        ("CO2e", fmt_range(f.co2e_g, co2e)),
+    ];
+    if let Some(fin) = &f.finish_at {
+        let label = if f.complete {
+            "if started now"
+        } else {
+            "finish at"
+        };
+        let mut v = fin.clone();
+        if let (Some(l), Some(h)) = (&f.finish_low_at, &f.finish_high_at)
+            && (l != fin || h != fin)
+        {
+            v.push_str(&format!("  ({l} .. {h})"));
+        } else if f.finish_high_at.is_none() && f.runtime_s.high.is_infinite() {
+            v.push_str("  (latest: unbounded)");
+        }
+        kv.push((label, v));
+    }
+    let w = kv.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (k, v) in &kv {
+        out.push_str(&format!("  {k:<w$}  {v}\n"));
+    }
+    for n in &f.notes {
+        out.push_str(&format!("  note: {n}\n"));
+    }
+    out.push_str(&format!(
+        "  interval: ~95 % from the spread of per-bucket rates over {} time buckets (see --help)\n",
+        f.buckets
+    ));
+    out
+}
 
 /// Runs the command.
-pub fn run(_args: &Args) -> ExitCode {
-    eprintln!("carina: this command is not available in this build yet");
-    ExitCode::from(2)
+pub fn run(args: &Args) -> ExitCode {
+    let run = match load_run(&args.path) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("carina forecast: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let f = match forecast(&run, args.total_items) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("carina forecast: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match args.format {
+        Format::Text => print!("{}", render_text(&f)),
+        Format::Json => match serde_json::to_string_pretty(&f) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("carina forecast: cannot encode JSON: {e}");
+                return ExitCode::from(1);
+            }
+        },
+    }
+    ExitCode::SUCCESS
 }

@@ -25,7 +25,10 @@ pub enum LoadError {
     },
 }
 
-/// Every `*.jsonl` file under `dir`, recursively, sorted by path.
+/// Every `*.jsonl` file under `dir`, recursively, sorted by path, except the children's
+/// `<run_id>.child-<pid>.jsonl` files that `carina run --keep-child-files` leaves beside a run:
+/// their records are already merged into the parent's file, so listing them would count their
+/// steps twice. Named explicitly, such a file loads like any other.
 fn run_files_in(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
     let entries = std::fs::read_dir(dir).map_err(|source| LoadError::List {
         path: dir.to_path_buf(),
@@ -36,7 +39,12 @@ fn run_files_in(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
     for p in paths {
         if p.is_dir() {
             run_files_in(&p, out)?;
-        } else if p.extension().is_some_and(|e| e == "jsonl") {
+        } else if p.extension().is_some_and(|e| e == "jsonl")
+            && !p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.contains(".child-"))
+        {
             out.push(p);
         }
     }
@@ -78,4 +86,23 @@ pub fn load_run(path: &Path) -> Result<RunFile, LoadError> {
         return Err(LoadError::Missing(path.to_path_buf()));
     }
     Ok(read_run_file(path)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directories_skip_merged_child_files_but_named_ones_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = dir.path().join("job");
+        std::fs::create_dir(&job).unwrap();
+        for n in ["r1.jsonl", "r1.child-77.jsonl", "notes.txt"] {
+            std::fs::write(job.join(n), "").unwrap();
+        }
+        let found = run_paths(&[dir.path().to_path_buf()]).unwrap();
+        assert_eq!(found, vec![job.join("r1.jsonl")]);
+        let named = run_paths(&[job.join("r1.child-77.jsonl")]).unwrap();
+        assert_eq!(named, vec![job.join("r1.child-77.jsonl")]);
+    }
 }

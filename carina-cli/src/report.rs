@@ -1,13 +1,1380 @@
-//! `carina report` (being written).
+//! `carina report`: one self-contained HTML dashboard of one or more runs.
+//!
+//! The page has no external asset and makes no network request: styles, the charts (inline
+//! SVG) and the small table-sorting script are inline, and a Content-Security-Policy meta tag
+//! (`default-src 'none'`) forbids any fetch. Every user-supplied string is HTML-escaped.
+//!
+//! Per job: the recurring view (one row per run, with the change against the previous cycle),
+//! then per run: headline cards, the power and cumulative energy timeline with peak/paused
+//! windows shaded, the per-step table (sortable by clicking a header; complete without
+//! JavaScript) and the step tree (inclusive vs self energy per name path).
+//!
+//! Cost: one pass over the step records per run (no allocation per record); the tables and the
+//! tree are per step name or name path, the timeline has [`BINS`] bins.
+//!
+//! Exit status: 0 on success, 2 on bad input (the message names the file and line), 1 when the
+//! output cannot be written.
 
+use crate::load::load_runs;
+use crate::units::{co2e, duration, energy, power, sig};
+use carina_core::reader::RunFile;
+use carina_core::record::{EnergyKind, StepRecord};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Arguments of `carina report`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(
+    after_long_help = "Write one self-contained HTML page (no network, no external assets) with, \
+per job, the recurring view (energy, CO2e, runtime and Wh per item per run, with the change \
+against the previous cycle) and, per run, headline cards, a power and cumulative energy \
+timeline with peak/paused windows shaded, a sortable per-step table and the step tree. \
+Runs without `run_end` are shown with an \"incomplete\" badge."
+)]
+pub struct Args {
+    /// Run files or directories of run files (searched recursively for `*.jsonl`).
+    /// Default: $CARINA_DIR, else ./carina-runs.
+    pub paths: Vec<PathBuf>,
+    /// Output HTML file.
+    #[arg(short, long, default_value = "report.html")]
+    pub output: PathBuf,
+}
 
 /// Runs the command.
-pub fn run(_args: &Args) -> ExitCode {
-    eprintln!("carina: this command is not available in this build yet");
-    ExitCode::from(2)
+pub fn run(args: &Args) -> ExitCode {
+    let paths = if args.paths.is_empty() {
+        vec![
+            std::env::var_os("CARINA_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("carina-runs")),
+        ]
+    } else {
+        args.paths.clone()
+    };
+    let runs = match load_runs(&paths) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("carina report: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for r in &runs {
+        for w in &r.warnings {
+            eprintln!("carina report: warning: {w}");
+        }
+    }
+    let html = render(&runs);
+    if let Err(e) = std::fs::write(&args.output, html) {
+        eprintln!(
+            "carina report: error: cannot write {}: {e}",
+            args.output.display()
+        );
+        return ExitCode::from(1);
+    }
+    println!("{}", args.output.display());
+    ExitCode::SUCCESS
+}
+
+/// Number of timeline bins.
+pub const BINS: usize = 200;
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn kind_str(k: EnergyKind) -> &'static str {
+    match k {
+        EnergyKind::Measured => "measured",
+        EnergyKind::Estimated => "estimated",
+    }
+}
+
+/// A number for a `data-v` sort key (finite, plain).
+fn num(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x}")
+    } else {
+        "0".into()
+    }
+}
+
+fn wh_per_item(j: f64, items: u64) -> String {
+    if items == 0 {
+        return "–".into();
+    }
+    let wh = j / 3600.0 / items as f64;
+    let (unit, div) = wh_unit(wh);
+    format!("{} {unit}/item", sig(wh / div))
+}
+
+/// Wh, mWh, µWh or nWh, so per-item figures read without exponents.
+fn wh_unit(max_wh: f64) -> (&'static str, f64) {
+    let a = max_wh.abs();
+    if a >= 1.0 || a == 0.0 || !a.is_finite() {
+        ("Wh", 1.0)
+    } else if a >= 1e-3 {
+        ("mWh", 1e-3)
+    } else if a >= 1e-6 {
+        ("µWh", 1e-6)
+    } else {
+        ("nWh", 1e-9)
+    }
+}
+
+fn pct_change(cur: f64, prev: Option<f64>) -> String {
+    match prev {
+        Some(p) if p != 0.0 && p.is_finite() && cur.is_finite() => {
+            let d = (cur - p) / p * 100.0;
+            let cls = if d > 0.5 {
+                "up"
+            } else if d < -0.5 {
+                "down"
+            } else {
+                "flat"
+            };
+            format!("<span class=\"delta {cls}\">{d:+.1} %</span>")
+        }
+        _ => "<span class=\"delta\">–</span>".into(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-run analysis
+// ---------------------------------------------------------------------------------------------
+
+/// Per-step-name figures, from `step_summary` records or rebuilt from `step` records.
+#[derive(Debug, Clone, Default)]
+struct Row {
+    name: String,
+    count: u64,
+    wall_s: f64,
+    self_wall_s: f64,
+    items: u64,
+    energy_j: f64,
+    self_energy_j: f64,
+    p50_s: f64,
+    p95_s: f64,
+}
+
+/// One node of the step tree (a name path).
+#[derive(Debug, Clone)]
+struct Node<'a> {
+    name: &'a str,
+    children: Vec<usize>,
+    count: u64,
+    energy_j: f64,
+    self_energy_j: f64,
+    wall_s: f64,
+}
+
+/// Everything drawn for one run.
+struct Analysis<'a> {
+    complete: bool,
+    kind: EnergyKind,
+    wall_s: f64,
+    energy_j: f64,
+    low_j: Option<f64>,
+    high_j: Option<f64>,
+    co2e_g: f64,
+    items: u64,
+    unattributed_j: Option<f64>,
+    rows: Vec<Row>,
+    /// Tree nodes; node 0 is the root (the run).
+    tree: Vec<Node<'a>>,
+    /// Energy per timeline bin, J.
+    bins: Vec<f64>,
+    /// Where `bins` come from.
+    timeline: Timeline,
+}
+
+/// The source of a run's timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timeline {
+    /// `power` records (this many windows): all of the run's energy.
+    Power(usize),
+    /// Steps' self energy spread over their spans (files without `power` records).
+    Steps,
+    /// Neither: a flat line at the run's mean power.
+    Flat,
+}
+
+/// Index of a step id in `steps`: a dense table when ids are compact, else a hash map.
+enum IdIndex {
+    Dense(Vec<u32>),
+    Sparse(HashMap<u64, u32>),
+}
+
+impl IdIndex {
+    fn new(steps: &[StepRecord]) -> IdIndex {
+        let max = steps.iter().map(|s| s.id).max().unwrap_or(0);
+        if max <= (steps.len() as u64).saturating_mul(4) + 1024 {
+            let mut v = vec![u32::MAX; max as usize + 1];
+            for (i, s) in steps.iter().enumerate() {
+                v[s.id as usize] = i as u32;
+            }
+            IdIndex::Dense(v)
+        } else {
+            IdIndex::Sparse(
+                steps
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (s.id, i as u32))
+                    .collect(),
+            )
+        }
+    }
+
+    fn get(&self, id: u64) -> Option<usize> {
+        match self {
+            IdIndex::Dense(v) => v
+                .get(id as usize)
+                .filter(|&&i| i != u32::MAX)
+                .map(|&i| i as usize),
+            IdIndex::Sparse(m) => m.get(&id).map(|&i| i as usize),
+        }
+    }
+}
+
+fn quantile_in_place(v: &mut [f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let k = ((v.len() - 1) as f64 * q).round() as usize;
+    let (_, x, _) = v.select_nth_unstable_by(k, f64::total_cmp);
+    *x
+}
+
+fn analyse(run: &RunFile) -> Analysis<'_> {
+    let steps = &run.steps;
+    let index = IdIndex::new(steps);
+
+    // Step tree by name path: node of each step, resolved through its parent (memoised).
+    let mut tree: Vec<Node> = vec![Node {
+        name: "",
+        children: Vec::new(),
+        count: 0,
+        energy_j: 0.0,
+        self_energy_j: 0.0,
+        wall_s: 0.0,
+    }];
+    let mut child_of: HashMap<(usize, &str), usize> = HashMap::new();
+    let mut node_of: Vec<u32> = vec![u32::MAX; steps.len()];
+    let mut stack: Vec<usize> = Vec::new();
+    // Per-name aggregation when there are no summaries.
+    let need_rows = run.summaries.is_empty();
+    let mut by_name: HashMap<&str, usize> = HashMap::new();
+    let mut rows: Vec<Row> = Vec::new();
+    let mut durations: Vec<Vec<f64>> = Vec::new();
+    let mut child_wall: Vec<f64> = if need_rows {
+        vec![0.0; steps.len()]
+    } else {
+        Vec::new()
+    };
+    let mut max_end = 0.0f64;
+
+    for i in 0..steps.len() {
+        let s = &steps[i];
+        max_end = max_end.max(s.end_s);
+        let d = (s.end_s - s.start_s).max(0.0);
+        if need_rows && let Some(p) = s.parent.and_then(|p| index.get(p)) {
+            child_wall[p] += d;
+        }
+        if node_of[i] != u32::MAX {
+            continue;
+        }
+        // Walk up to the first ancestor whose node is known (or the root).
+        stack.clear();
+        let mut j = i;
+        let mut base = 0usize;
+        loop {
+            stack.push(j);
+            match steps[j].parent.and_then(|p| index.get(p)) {
+                Some(p) if p != j && stack.len() <= steps.len() => {
+                    if node_of[p] != u32::MAX {
+                        base = node_of[p] as usize;
+                        break;
+                    }
+                    j = p;
+                }
+                _ => break,
+            }
+        }
+        while let Some(j) = stack.pop() {
+            let name: &str = &steps[j].name;
+            let n = *child_of.entry((base, name)).or_insert_with(|| {
+                tree.push(Node {
+                    name,
+                    children: Vec::new(),
+                    count: 0,
+                    energy_j: 0.0,
+                    self_energy_j: 0.0,
+                    wall_s: 0.0,
+                });
+                let n = tree.len() - 1;
+                tree[base].children.push(n);
+                n
+            });
+            node_of[j] = n as u32;
+            base = n;
+        }
+    }
+    for (i, s) in steps.iter().enumerate() {
+        let n = &mut tree[node_of[i] as usize];
+        n.count += 1;
+        n.energy_j += s.energy_j;
+        n.self_energy_j += s.self_energy_j;
+        n.wall_s += (s.end_s - s.start_s).max(0.0);
+        if need_rows {
+            let r = *by_name.entry(&s.name).or_insert_with(|| {
+                rows.push(Row {
+                    name: s.name.to_string(),
+                    ..Row::default()
+                });
+                durations.push(Vec::new());
+                rows.len() - 1
+            });
+            let d = (s.end_s - s.start_s).max(0.0);
+            let row = &mut rows[r];
+            row.count += 1;
+            row.wall_s += d;
+            row.self_wall_s += (d - child_wall[i]).max(0.0);
+            row.items += s.items;
+            row.energy_j += s.energy_j;
+            row.self_energy_j += s.self_energy_j;
+            durations[r].push(d);
+        }
+    }
+    if need_rows {
+        for (row, d) in rows.iter_mut().zip(durations.iter_mut()) {
+            row.p50_s = quantile_in_place(d, 0.5);
+            row.p95_s = quantile_in_place(d, 0.95);
+        }
+    } else {
+        rows = run
+            .summaries
+            .iter()
+            .map(|s| Row {
+                name: s.name.clone(),
+                count: s.count,
+                wall_s: s.wall_s,
+                self_wall_s: s.self_wall_s,
+                items: s.items,
+                energy_j: s.energy_j,
+                self_energy_j: s.self_energy_j,
+                p50_s: s.p50_s,
+                p95_s: s.p95_s,
+            })
+            .collect();
+    }
+    rows.sort_by(|a, b| b.energy_j.total_cmp(&a.energy_j));
+
+    // Headline figures.
+    let (complete, kind, wall_s, energy_j, low_j, high_j, co2e_g, items, unattributed_j) =
+        match &run.end {
+            Some(e) => (
+                true,
+                e.energy_kind,
+                e.wall_s,
+                e.energy_j,
+                e.energy_low_j,
+                e.energy_high_j,
+                e.co2e_g,
+                e.items,
+                Some(e.unattributed_j),
+            ),
+            None => {
+                // A crashed run: the same partial figures as `carina summary`.
+                let h = crate::summary::headline(run);
+                (
+                    false,
+                    h.kind,
+                    h.wall_s.max(max_end),
+                    h.energy_j,
+                    h.energy_low_j,
+                    h.energy_high_j,
+                    h.co2e_g,
+                    h.items,
+                    h.unattributed_j,
+                )
+            }
+        };
+
+    // Timeline. Preferred: the run's `power` records (all the run's energy, steps or not),
+    // when there are enough of them to draw a shape (a 3 s run has 3 one-second windows, its
+    // steps show more); else each step's attributed (self) energy spread evenly over its span;
+    // else a flat line.
+    let span = if wall_s > 0.0 { wall_s } else { max_end };
+    let span = run.power.last().map_or(span, |p| span.max(p.end_s));
+    let mut bins = vec![0.0f64; BINS];
+    let mut timeline = Timeline::Flat;
+    if span > 0.0 && !run.power.is_empty() && (steps.is_empty() || run.power.len() >= 20) {
+        timeline = Timeline::Power(run.power.len());
+        spread(
+            &mut bins,
+            span,
+            run.power.iter().map(|p| (p.start_s, p.end_s, p.energy_j)),
+        );
+    } else if span > 0.0 && !steps.is_empty() {
+        timeline = Timeline::Steps;
+        spread(
+            &mut bins,
+            span,
+            steps.iter().map(|s| (s.start_s, s.end_s, s.self_energy_j)),
+        );
+    } else if span > 0.0 && energy_j > 0.0 {
+        bins.fill(energy_j / BINS as f64);
+    }
+
+    Analysis {
+        complete,
+        kind,
+        wall_s: span,
+        energy_j,
+        low_j,
+        high_j,
+        co2e_g,
+        items,
+        unattributed_j,
+        rows,
+        tree,
+        bins,
+        timeline,
+    }
+}
+
+/// Adds each `(start_s, end_s, energy_j)` to `bins` (covering `0..span`), spread evenly over
+/// its span: O(1) per interval with a difference array of power for the fully covered bins.
+fn spread(bins: &mut [f64], span: f64, intervals: impl Iterator<Item = (f64, f64, f64)>) {
+    let n = bins.len();
+    let w = span / n as f64;
+    let mut rate = vec![0.0f64; n + 1];
+    let bin_of = |t: f64| ((t / w).floor().max(0.0) as usize).min(n - 1);
+    for (a, b, e) in intervals {
+        if e == 0.0 || !e.is_finite() {
+            continue;
+        }
+        let (a, b) = (a.max(0.0), b.max(a).min(span));
+        let (ba, bb) = (bin_of(a), bin_of(b));
+        if b <= a || ba == bb {
+            bins[ba] += e;
+            continue;
+        }
+        let p = e / (b - a);
+        bins[ba] += p * ((ba + 1) as f64 * w - a);
+        bins[bb] += p * (b - bb as f64 * w);
+        if bb > ba + 1 {
+            rate[ba + 1] += p;
+            rate[bb] -= p;
+        }
+    }
+    let mut r = 0.0;
+    for (k, bin) in bins.iter_mut().enumerate() {
+        r += rate[k];
+        *bin += r * w;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTML
+// ---------------------------------------------------------------------------------------------
+
+const CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:";
+
+const STYLE: &str = r#"
+:root{--fg:#1d2430;--mut:#5b6574;--bd:#d8dde5;--bg:#f5f7fa;--card:#fff;--acc:#2b6cb0;--peak:#f6ad55;--paused:#a0aec0}
+*{box-sizing:border-box}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg);margin:0;padding:20px 28px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:19px;margin:28px 0 8px;border-bottom:2px solid var(--acc);padding-bottom:4px}
+h3{font-size:16px;margin:18px 0 8px}h4{font-size:14px;margin:14px 0 6px;color:var(--mut)}
+.meta{color:var(--mut);font-size:12.5px}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:10px;margin:10px 0}
+.card{background:var(--card);border:1px solid var(--bd);border-radius:8px;padding:10px 12px}
+.card .k{font-size:12px;color:var(--mut);text-transform:uppercase;letter-spacing:.03em}
+.card .v{font-size:19px;font-weight:600;margin:2px 0}
+.card .s{font-size:12px;color:var(--mut)}
+.badge{display:inline-block;font-size:11px;font-weight:600;border-radius:10px;padding:1px 8px;vertical-align:middle}
+.b-estimated{background:#fefcbf;color:#744210}.b-measured{background:#c6f6d5;color:#22543d}
+.b-incomplete{background:#fed7d7;color:#822727}.b-complete{background:#e2e8f0;color:#2d3748}
+table{border-collapse:collapse;background:var(--card);border:1px solid var(--bd);font-size:13px;margin:6px 0}
+th,td{padding:4px 9px;border-bottom:1px solid var(--bd);text-align:right;white-space:nowrap}
+th{background:#edf2f7;font-weight:600;position:relative;white-space:normal;vertical-align:bottom;min-width:4.5em}
+th.sortable{cursor:pointer}th.sortable:after{content:" \2195";color:var(--mut);font-size:11px}
+td.l,th.l{text-align:left}
+.tw{overflow-x:auto;max-width:100%}
+.delta.up{color:#c53030}.delta.down{color:#2f855a}.delta{color:var(--mut)}
+.run{background:var(--card);border:1px solid var(--bd);border-radius:10px;padding:4px 16px 14px;margin:14px 0}
+.run>summary{cursor:pointer;font-weight:600;font-size:15px;padding:10px 0}
+.chart{background:var(--card);border:1px solid var(--bd);border-radius:8px;max-width:100%;height:auto}
+.bar{display:inline-block;height:9px;background:var(--acc);vertical-align:middle;border-radius:2px}
+.bar.self{background:#90cdf4}
+.tree td.l{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12.5px}
+.note{color:var(--mut);font-size:12px;margin:4px 0}
+.legend span{display:inline-block;margin-right:14px;font-size:12px;color:var(--mut)}
+.sw{display:inline-block;width:12px;height:10px;margin-right:4px;vertical-align:middle;border-radius:2px}
+@media print{body{background:#fff;padding:0;font-size:11px}.run{border:none;padding:0;page-break-inside:auto}
+.card,table,.chart{break-inside:avoid}.tw{overflow:visible}table{font-size:9.5px}th,td{padding:2px 4px}details.run:not([open])>*:not(summary){display:block}th.sortable:after{content:""}h2{page-break-before:auto}a{color:inherit}}
+"#;
+
+const SCRIPT: &str = r#"
+(function(){
+function key(td){var v=td.getAttribute('data-v');return v===null?td.textContent.trim().toLowerCase():parseFloat(v);}
+document.querySelectorAll('table.sortable').forEach(function(t){
+ t.querySelectorAll('th').forEach(function(th,i){
+  th.classList.add('sortable');
+  th.addEventListener('click',function(){
+   var tb=t.tBodies[0],rows=Array.prototype.slice.call(tb.rows),asc=th.getAttribute('data-dir')!=='asc';
+   t.querySelectorAll('th').forEach(function(h){h.removeAttribute('data-dir');});
+   th.setAttribute('data-dir',asc?'asc':'desc');
+   rows.sort(function(a,b){var x=key(a.cells[i]),y=key(b.cells[i]);return (x<y?-1:x>y?1:0)*(asc?1:-1);});
+   rows.forEach(function(r){tb.appendChild(r);});
+  });
+ });
+});
+window.addEventListener('beforeprint',function(){document.querySelectorAll('details').forEach(function(d){d.open=true;});});
+})();
+"#;
+
+/// Renders the dashboard of `runs` (any jobs, any order) as one HTML page.
+pub fn render(runs: &[RunFile]) -> String {
+    let mut jobs: BTreeMap<&str, Vec<&RunFile>> = BTreeMap::new();
+    for r in runs {
+        jobs.entry(r.start.job.as_str()).or_default().push(r);
+    }
+    for v in jobs.values_mut() {
+        v.sort_by(|a, b| a.start.started_at.cmp(&b.start.started_at));
+    }
+    let mut h = String::with_capacity(64 * 1024);
+    h.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
+    let _ = writeln!(
+        h,
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">"
+    );
+    h.push_str("<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n");
+    h.push_str("<title>Carina report</title>\n<style>");
+    h.push_str(STYLE);
+    h.push_str("</style></head><body>\n<h1>Carina energy &amp; carbon report</h1>\n");
+    let _ = writeln!(
+        h,
+        "<p class=\"meta\">{} run(s) of {} job(s). Energy in J / Wh / kWh, emissions in g / kg CO2e, \
+         times in s / min / h. Each energy figure is marked <span class=\"badge b-measured\">measured</span> \
+         (hardware counter) or <span class=\"badge b-estimated\">estimated</span> (power model).</p>",
+        runs.len(),
+        jobs.len()
+    );
+    if runs.is_empty() {
+        h.push_str("<p>No runs.</p>");
+    }
+    for (ji, (job, list)) in jobs.iter().enumerate() {
+        let analyses: Vec<Analysis> = list.iter().map(|r| analyse(r)).collect();
+        let _ = writeln!(
+            h,
+            "<section class=\"job\" id=\"job-{ji}\"><h2>Job: {}</h2>",
+            escape(job)
+        );
+        if list.len() > 1 {
+            recurring(&mut h, list, &analyses);
+        }
+        let last = list.len() - 1;
+        for (i, (run, a)) in list.iter().zip(&analyses).enumerate().rev() {
+            run_section(&mut h, ji, i, run, a, i == last);
+        }
+        h.push_str("</section>\n");
+    }
+    h.push_str("<script>");
+    h.push_str(SCRIPT);
+    h.push_str("</script>\n</body></html>\n");
+    h
+}
+
+fn kind_badge(k: EnergyKind) -> String {
+    let k = kind_str(k);
+    format!("<span class=\"badge b-{k}\">{k}</span>")
+}
+
+fn status_badge(complete: bool) -> &'static str {
+    if complete {
+        "<span class=\"badge b-complete\">complete</span>"
+    } else {
+        "<span class=\"badge b-incomplete\">incomplete</span>"
+    }
+}
+
+fn recurring(h: &mut String, list: &[&RunFile], an: &[Analysis]) {
+    let kinds: Vec<&str> = an.iter().map(|a| kind_str(a.kind)).collect();
+    let mixed = kinds.windows(2).any(|w| w[0] != w[1]);
+    let _ = writeln!(
+        h,
+        "<div class=\"recurring\"><h3>Recurring view: {} cycles</h3>\
+         <p class=\"note\">One row per run, oldest first; Δ is the change against the previous cycle{}.</p>",
+        list.len(),
+        if mixed {
+            " (energy kinds differ between runs: compare with care)"
+        } else {
+            ""
+        }
+    );
+    h.push_str(&cycle_chart(list, an));
+    h.push_str(
+        "<div class=\"tw\"><table class=\"sortable cycles\"><thead><tr><th>#</th><th class=\"l\">started (UTC)</th>\
+         <th class=\"l\">run</th><th class=\"l\">status</th><th>energy</th><th>Δ energy</th>\
+         <th>CO2e</th><th>Δ CO2e</th><th>runtime</th><th>Δ runtime</th><th>items</th>\
+         <th>Wh per item</th><th>Δ Wh/item</th></tr></thead><tbody>\n",
+    );
+    let mut prev: Option<&Analysis> = None;
+    for (i, (r, a)) in list.iter().zip(an).enumerate() {
+        let whi = if a.items > 0 {
+            a.energy_j / 3600.0 / a.items as f64
+        } else {
+            f64::NAN
+        };
+        let pwhi = prev.and_then(|p| (p.items > 0).then(|| p.energy_j / 3600.0 / p.items as f64));
+        let _ = writeln!(
+            h,
+            "<tr><td data-v=\"{i}\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td>\
+             <td class=\"l\">{}</td><td data-v=\"{}\">{} {}</td><td>{}</td><td data-v=\"{}\">{}</td><td>{}</td>\
+             <td data-v=\"{}\">{}</td><td>{}</td><td data-v=\"{}\">{}</td><td data-v=\"{}\">{}</td><td>{}</td></tr>",
+            i + 1,
+            escape(short_time(&r.start.started_at)),
+            escape(&r.start.run_id),
+            status_badge(a.complete),
+            num(a.energy_j),
+            energy(a.energy_j),
+            kind_badge(a.kind),
+            pct_change(a.energy_j, prev.map(|p| p.energy_j)),
+            num(a.co2e_g),
+            co2e(a.co2e_g),
+            pct_change(a.co2e_g, prev.map(|p| p.co2e_g)),
+            num(a.wall_s),
+            duration(a.wall_s),
+            pct_change(a.wall_s, prev.map(|p| p.wall_s)),
+            a.items,
+            a.items,
+            num(whi),
+            wh_per_item(a.energy_j, a.items),
+            pct_change(whi, pwhi),
+        );
+        prev = Some(a);
+    }
+    h.push_str("</tbody></table></div></div>\n");
+}
+
+/// Bar chart of energy per cycle with the Wh-per-item line.
+fn cycle_chart(list: &[&RunFile], an: &[Analysis]) -> String {
+    let (w, hgt, l, r, t, b) = (900.0, 220.0, 70.0, 80.0, 24.0, 40.0);
+    let pw = w - l - r;
+    let ph = hgt - t - b;
+    let emax = an.iter().map(|a| a.energy_j).fold(0.0, f64::max);
+    let (eunit, ediv) = energy_unit(emax);
+    let etop = nice_ceil(emax / ediv);
+    let whis: Vec<f64> = an
+        .iter()
+        .map(|a| {
+            if a.items > 0 {
+                a.energy_j / 3600.0 / a.items as f64
+            } else {
+                f64::NAN
+            }
+        })
+        .collect();
+    let wmax = whis
+        .iter()
+        .copied()
+        .filter(|x| x.is_finite())
+        .fold(0.0, f64::max);
+    let (wunit, wdiv) = wh_unit(wmax);
+    let wtop = nice_ceil(wmax / wdiv);
+    let n = list.len() as f64;
+    let slot = pw / n;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<svg class=\"chart cycles-chart\" viewBox=\"0 0 {w} {hgt}\" width=\"{w}\" height=\"{hgt}\" \
+         role=\"img\" aria-label=\"energy per cycle\" font-size=\"11\">"
+    );
+    axes(
+        &mut s,
+        l,
+        t,
+        pw,
+        ph,
+        etop,
+        &format!("energy ({eunit})"),
+        true,
+    );
+    if wtop > 0.0 {
+        right_axis(&mut s, l + pw, t, ph, wtop, &format!("{wunit} per item"));
+    }
+    let mut pts = String::new();
+    for (i, a) in an.iter().enumerate() {
+        let x = l + slot * i as f64;
+        let bh = if etop > 0.0 {
+            a.energy_j / ediv / etop * ph
+        } else {
+            0.0
+        };
+        let fill = if a.complete { "#63b3ed" } else { "#feb2b2" };
+        let _ = write!(
+            s,
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{fill}\"><title>cycle {}: {} ({})</title></rect>",
+            x + slot * 0.15,
+            t + ph - bh,
+            slot * 0.7,
+            bh,
+            i + 1,
+            energy(a.energy_j),
+            kind_str(a.kind)
+        );
+        if list.len() <= 40 || i % (list.len() / 20).max(1) == 0 {
+            let _ = write!(
+                s,
+                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#5b6574\">{}</text>",
+                x + slot / 2.0,
+                t + ph + 14.0,
+                i + 1
+            );
+        }
+        if whis[i].is_finite() && wtop > 0.0 {
+            let _ = write!(
+                pts,
+                "{:.1},{:.1} ",
+                x + slot / 2.0,
+                t + ph - whis[i] / wdiv / wtop * ph
+            );
+        }
+    }
+    if !pts.is_empty() {
+        let _ = write!(
+            s,
+            "<polyline points=\"{pts}\" fill=\"none\" stroke=\"#c05621\" stroke-width=\"2\"/>"
+        );
+        for p in pts.split_whitespace() {
+            let (x, y) = p.split_once(',').unwrap_or(("0", "0"));
+            let _ = write!(
+                s,
+                "<circle cx=\"{x}\" cy=\"{y}\" r=\"3\" fill=\"#c05621\"/>"
+            );
+        }
+    }
+    let _ = write!(
+        s,
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#1d2430\">cycle (run, oldest first)</text>\
+         </svg><div class=\"legend\"><span><i class=\"sw\" style=\"background:#63b3ed\"></i>energy per run</span>\
+         <span><i class=\"sw\" style=\"background:#feb2b2\"></i>incomplete run</span>\
+         <span><i class=\"sw\" style=\"background:#c05621\"></i>Wh per item (right axis)</span></div>",
+        l + pw / 2.0,
+        hgt - 6.0
+    );
+    s
+}
+
+/// An RFC 3339 time to the second (`2026-11-28T06:46:37`), else as is.
+fn short_time(t: &str) -> &str {
+    t.get(..19).filter(|_| t.len() > 20).unwrap_or(t)
+}
+
+fn energy_unit(max_j: f64) -> (&'static str, f64) {
+    if max_j < 1000.0 {
+        ("J", 1.0)
+    } else if max_j < 3.6e6 {
+        ("Wh", 3600.0)
+    } else {
+        ("kWh", 3.6e6)
+    }
+}
+
+/// The smallest 1/2/2.5/5 x 10^k at or above `x`.
+fn nice_ceil(x: f64) -> f64 {
+    if x <= 0.0 || !x.is_finite() {
+        return 0.0;
+    }
+    let p = 10f64.powf(x.log10().floor());
+    for m in [1.0, 2.0, 2.5, 5.0, 10.0] {
+        if m * p >= x * 0.999_999 {
+            return m * p;
+        }
+    }
+    10.0 * p
+}
+
+/// Frame, grid and left axis from 0 to `top` with 5 ticks.
+#[allow(clippy::too_many_arguments)]
+fn axes(s: &mut String, l: f64, t: f64, pw: f64, ph: f64, top: f64, label: &str, grid: bool) {
+    let _ = write!(
+        s,
+        "<rect x=\"{l}\" y=\"{t}\" width=\"{pw}\" height=\"{ph}\" fill=\"none\" stroke=\"#d8dde5\"/>"
+    );
+    for k in 0..=4 {
+        let v = top * k as f64 / 4.0;
+        let y = t + ph - ph * k as f64 / 4.0;
+        if grid && k > 0 {
+            let _ = write!(
+                s,
+                "<line x1=\"{l}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#edf2f7\"/>",
+                l + pw
+            );
+        }
+        let _ = write!(
+            s,
+            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#5b6574\">{}</text>",
+            l - 5.0,
+            y + 4.0,
+            sig(v)
+        );
+    }
+    let _ = write!(
+        s,
+        "<text transform=\"translate(14 {:.1}) rotate(-90)\" text-anchor=\"middle\" fill=\"#1d2430\">{}</text>",
+        t + ph / 2.0,
+        escape(label)
+    );
+}
+
+fn right_axis(s: &mut String, x: f64, t: f64, ph: f64, top: f64, label: &str) {
+    for k in 0..=4 {
+        let v = top * k as f64 / 4.0;
+        let y = t + ph - ph * k as f64 / 4.0;
+        let _ = write!(
+            s,
+            "<text x=\"{}\" y=\"{:.1}\" fill=\"#5b6574\">{}</text>",
+            x + 5.0,
+            y + 4.0,
+            sig(v)
+        );
+    }
+    let _ = write!(
+        s,
+        "<text transform=\"translate({:.1} {:.1}) rotate(90)\" text-anchor=\"middle\" fill=\"#1d2430\">{}</text>",
+        x + 64.0,
+        t + ph / 2.0,
+        escape(label)
+    );
+}
+
+fn run_section(h: &mut String, ji: usize, i: usize, run: &RunFile, a: &Analysis, open: bool) {
+    let st = &run.start;
+    let _ = writeln!(
+        h,
+        "<details class=\"run\" id=\"run-{ji}-{i}\"{}><summary>Run {} {} {} <span class=\"meta\">started {} on {}</span></summary>",
+        if open { " open" } else { "" },
+        escape(&st.run_id),
+        status_badge(a.complete),
+        kind_badge(a.kind),
+        escape(&st.started_at),
+        escape(&st.host),
+    );
+    let _ = writeln!(
+        h,
+        "<p class=\"meta\">file {} · pid {} · scope {} · steps recorded: {} · sampling {} · Carina {}</p>",
+        escape(&run.path.display().to_string()),
+        st.pid,
+        escape(&st.scope),
+        escape(&st.steps),
+        duration(st.sample_interval_s),
+        escape(&st.carina_version)
+    );
+    if !a.complete {
+        h.push_str(
+            "<p class=\"note\"><span class=\"badge b-incomplete\">incomplete</span> this run has no \
+             <code>run_end</code> (crashed or still running): figures are rebuilt from its step \
+             summaries, else its step records, and are partial.</p>\n",
+        );
+    }
+    for w in run
+        .warnings
+        .iter()
+        .chain(run.end.iter().flat_map(|e| &e.warnings))
+    {
+        let _ = writeln!(h, "<p class=\"note\">warning: {}</p>", escape(w));
+    }
+    cards(h, run, a);
+    timeline(h, run, a);
+    step_table(h, a);
+    step_tree(h, run, a);
+    h.push_str("</details>\n");
+}
+
+fn card(h: &mut String, k: &str, v: &str, sub: &str) {
+    let _ = write!(
+        h,
+        "<div class=\"card\"><div class=\"k\">{k}</div><div class=\"v\">{v}</div><div class=\"s\">{sub}</div></div>"
+    );
+}
+
+fn cards(h: &mut String, run: &RunFile, a: &Analysis) {
+    let kind = kind_badge(a.kind);
+    h.push_str("<div class=\"cards headline\">");
+    let band = match (a.low_j, a.high_j) {
+        (Some(lo), Some(hi)) => format!("band {} – {}", energy(lo), energy(hi)),
+        _ if a.kind == EnergyKind::Measured => "hardware counter, no band".into(),
+        _ => "band not recorded".into(),
+    };
+    card(
+        h,
+        "Energy",
+        &format!("{} {kind}", energy(a.energy_j)),
+        &band,
+    );
+    let c = &run.start.carbon;
+    card(
+        h,
+        "CO2e",
+        &format!("{} {kind}", co2e(a.co2e_g)),
+        &format!(
+            "{} gCO2e/kWh, {}",
+            sig(c.g_per_kwh),
+            escape(c.zone.as_deref().unwrap_or("user factor"))
+        ),
+    );
+    card(
+        h,
+        "Runtime",
+        &duration(a.wall_s),
+        if a.complete {
+            "wall clock"
+        } else {
+            "until the last step record"
+        },
+    );
+    card(h, "Items", &a.items.to_string(), "items processed");
+    card(
+        h,
+        "Energy per item",
+        &format!("{} {kind}", wh_per_item(a.energy_j, a.items)),
+        &if a.items > 0 {
+            format!("{} J/item", sig(a.energy_j / a.items as f64))
+        } else {
+            "no items".into()
+        },
+    );
+    let mean_w = if a.wall_s > 0.0 {
+        a.energy_j / a.wall_s
+    } else {
+        0.0
+    };
+    card(
+        h,
+        "Mean power",
+        &format!("{} {kind}", power(mean_w)),
+        &match a.unattributed_j {
+            Some(u) if a.energy_j > 0.0 => format!(
+                "unattributed {} ({:.1} %)",
+                energy(u),
+                u / a.energy_j * 100.0
+            ),
+            _ => "over the runtime".into(),
+        },
+    );
+    let used: Vec<String> = run
+        .start
+        .energy_sources
+        .iter()
+        .filter(|s| s.used)
+        .map(|s| format!("{} ({})", escape(&s.name), kind_str(s.kind)))
+        .collect();
+    let measured = run
+        .start
+        .energy_sources
+        .iter()
+        .filter(|s| s.used && s.kind == EnergyKind::Measured)
+        .count();
+    let estimated = run
+        .start
+        .energy_sources
+        .iter()
+        .filter(|s| s.used && s.kind == EnergyKind::Estimated)
+        .count();
+    card(
+        h,
+        "Measured vs estimated",
+        &format!("{measured} / {estimated}"),
+        &if used.is_empty() {
+            "sources measured / estimated: none recorded".into()
+        } else {
+            format!("sources measured / estimated: {}", used.join(", "))
+        },
+    );
+    h.push_str("</div>\n");
+    let details: Vec<String> = run
+        .start
+        .energy_sources
+        .iter()
+        .map(|s| {
+            format!(
+                "<li><b>{}</b> {} {}: {}{}</li>",
+                escape(&s.name),
+                kind_badge(s.kind),
+                if s.used { "used" } else { "not used" },
+                escape(&s.source),
+                s.reason
+                    .as_deref()
+                    .map(|r| format!(" — {}", escape(r)))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    if !details.is_empty() {
+        let _ = writeln!(
+            h,
+            "<details class=\"sources\"><summary class=\"note\">energy sources ({})</summary><ul class=\"note\">{}</ul>\
+             <p class=\"note\">emission factor: {}</p></details>",
+            details.len(),
+            details.join(""),
+            escape(&c.source)
+        );
+    }
+}
+
+fn time_unit(span: f64) -> (&'static str, f64) {
+    if span < 120.0 {
+        ("s", 1.0)
+    } else if span < 7200.0 {
+        ("min", 60.0)
+    } else {
+        ("h", 3600.0)
+    }
+}
+
+fn timeline(h: &mut String, run: &RunFile, a: &Analysis) {
+    let kind = kind_str(a.kind);
+    let _ = writeln!(
+        h,
+        "<h3>Power and cumulative energy <span class=\"badge b-{kind}\">{kind}</span></h3>"
+    );
+    if a.wall_s <= 0.0 || a.bins.iter().all(|&e| e == 0.0) {
+        h.push_str("<p class=\"note\">No energy over time to plot.</p>\n");
+        return;
+    }
+    let (w, hgt, l, r, t, b) = (900.0, 280.0, 70.0, 80.0, 16.0, 44.0);
+    let pw = w - l - r;
+    let ph = hgt - t - b;
+    let bw = a.wall_s / BINS as f64;
+    let watts: Vec<f64> = a.bins.iter().map(|e| e / bw).collect();
+    let pmax = watts.iter().copied().fold(0.0, f64::max);
+    let ptop = nice_ceil(pmax);
+    let total: f64 = a.bins.iter().sum();
+    let (eunit, ediv) = energy_unit(total);
+    let etop = nice_ceil(total / ediv);
+    let (tunit, tdiv) = time_unit(a.wall_s);
+    let xs = |sec: f64| l + (sec / a.wall_s).clamp(0.0, 1.0) * pw;
+    let mut s = String::with_capacity(16 * 1024);
+    let _ = write!(
+        s,
+        "<svg class=\"chart timeline\" viewBox=\"0 0 {w} {hgt}\" width=\"{w}\" height=\"{hgt}\" role=\"img\" \
+         aria-label=\"power and cumulative energy over time\" font-size=\"11\">"
+    );
+    // Shaded control spans.
+    let mut ctl: Vec<_> = run.controls.iter().collect();
+    ctl.sort_by(|x, y| x.t_s.total_cmp(&y.t_s));
+    let mut shaded = (false, false);
+    for (k, c) in ctl.iter().enumerate() {
+        let end = ctl.get(k + 1).map_or(a.wall_s, |n| n.t_s);
+        let color = match c.mode.as_str() {
+            "peak" => {
+                shaded.0 = true;
+                Some("#f6ad55")
+            }
+            "paused" => {
+                shaded.1 = true;
+                Some("#a0aec0")
+            }
+            _ => None,
+        };
+        let (x0, x1) = (xs(c.t_s), xs(end));
+        if let Some(col) = color
+            && x1 > x0
+        {
+            let _ = write!(
+                s,
+                "<rect class=\"ctl\" x=\"{x0:.1}\" y=\"{t}\" width=\"{:.1}\" height=\"{ph}\" fill=\"{col}\" fill-opacity=\"0.28\"><title>{} from {} s: {} allowed{}</title></rect>",
+                x1 - x0,
+                escape(&c.mode),
+                sig(c.t_s),
+                c.allowed,
+                c.reason
+                    .as_deref()
+                    .map(|r| format!(" ({})", escape(r)))
+                    .unwrap_or_default()
+            );
+        }
+        let _ = write!(
+            s,
+            "<line x1=\"{x0:.1}\" x2=\"{x0:.1}\" y1=\"{t}\" y2=\"{}\" stroke=\"#dd6b20\" stroke-dasharray=\"3 3\"><title>{} → {} (allowed {})</title></line>",
+            t + ph,
+            escape(&c.policy),
+            escape(&c.mode),
+            c.allowed
+        );
+    }
+    axes(&mut s, l, t, pw, ph, ptop, "power (W)", true);
+    right_axis(
+        &mut s,
+        l + pw,
+        t,
+        ph,
+        etop,
+        &format!("cumulative energy ({eunit})"),
+    );
+    // x ticks
+    let ttop = a.wall_s / tdiv;
+    for k in 0..=5 {
+        let v = ttop * k as f64 / 5.0;
+        let x = l + pw * k as f64 / 5.0;
+        let _ = write!(
+            s,
+            "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#5b6574\">{}</text>",
+            t + ph + 14.0,
+            sig(v)
+        );
+    }
+    let _ = write!(
+        s,
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#1d2430\">time since run start ({tunit})</text>",
+        l + pw / 2.0,
+        hgt - 8.0
+    );
+    // power area
+    let mut area = format!("M{l:.1},{:.1}", t + ph);
+    let mut cum = String::new();
+    let mut acc = 0.0;
+    for (k, &p) in watts.iter().enumerate() {
+        let x0 = l + pw * k as f64 / BINS as f64;
+        let x1 = l + pw * (k + 1) as f64 / BINS as f64;
+        let y = if ptop > 0.0 {
+            t + ph - p / ptop * ph
+        } else {
+            t + ph
+        };
+        let _ = write!(area, " L{x0:.1},{y:.1} L{x1:.1},{y:.1}");
+        acc += a.bins[k];
+        let cy = if etop > 0.0 {
+            t + ph - acc / ediv / etop * ph
+        } else {
+            t + ph
+        };
+        if k == 0 {
+            let _ = write!(cum, "M{l:.1},{:.1}", t + ph);
+        }
+        let _ = write!(cum, " L{x1:.1},{cy:.1}");
+    }
+    let _ = write!(area, " L{:.1},{:.1} Z", l + pw, t + ph);
+    let _ = write!(
+        s,
+        "<path class=\"power\" d=\"{area}\" fill=\"#63b3ed\" fill-opacity=\"0.55\" stroke=\"#2b6cb0\" stroke-width=\"1\"/>\
+         <path class=\"cumulative\" d=\"{cum}\" fill=\"none\" stroke=\"#2f855a\" stroke-width=\"2\"/></svg>"
+    );
+    h.push_str(&s);
+    let _ = write!(
+        h,
+        "<div class=\"legend\"><span><i class=\"sw\" style=\"background:#63b3ed\"></i>power, W ({kind}; peak bin {})</span>\
+         <span><i class=\"sw\" style=\"background:#2f855a\"></i>cumulative energy, {eunit} ({kind}; {} plotted)</span>",
+        power(pmax),
+        energy(total)
+    );
+    if shaded.0 {
+        h.push_str("<span><i class=\"sw\" style=\"background:#f6ad55\"></i>peak window</span>");
+    }
+    if shaded.1 {
+        h.push_str("<span><i class=\"sw\" style=\"background:#a0aec0\"></i>paused</span>");
+    }
+    if !ctl.is_empty() {
+        let _ = write!(h, "<span>dashed: {} mode change(s)</span>", ctl.len());
+    }
+    h.push_str("</div>\n");
+    let note = match a.timeline {
+        Timeline::Flat => {
+            "No power or step records: a flat line at the run's mean power (run totals)."
+                .to_string()
+        }
+        Timeline::Power(n) => format!(
+            "{} bins of {}, from the run's {} power record(s): all of the run's energy in its \
+             scope, inside steps or not.",
+            BINS,
+            duration(bw),
+            n
+        ),
+        Timeline::Steps => format!(
+            "{} bins of {}; each step's self energy is spread evenly over its span{}.",
+            BINS,
+            duration(bw),
+            match a.unattributed_j {
+                Some(u) if u > 0.0 =>
+                    format!("; {} unattributed to any step is not plotted", energy(u)),
+                _ => String::new(),
+            }
+        ),
+    };
+    let _ = writeln!(h, "<p class=\"note\">{note}</p>");
+}
+
+fn step_table(h: &mut String, a: &Analysis) {
+    let kind = kind_str(a.kind);
+    let _ = writeln!(
+        h,
+        "<h3>Steps <span class=\"badge b-{kind}\">{kind}</span></h3>\
+         <p class=\"note\">Click a header to sort. Share: the step's self energy as a part of the \
+         run's energy; Wh per item: inclusive energy over the step's items.</p>\
+         <div class=\"tw\"><table class=\"sortable steps\"><thead><tr><th class=\"l\">step</th><th>count</th>\
+         <th>wall (s)</th><th>self time (s)</th><th>energy ({kind})</th><th>self energy ({kind})</th>\
+         <th>share of run energy (%)</th><th>Wh per item ({kind})</th><th>p50 (s)</th><th>p95 (s)</th></tr></thead><tbody>"
+    );
+    if a.rows.is_empty() {
+        h.push_str("<tr><td class=\"l\" colspan=\"10\">no steps recorded</td></tr>");
+    }
+    for r in &a.rows {
+        let share = if a.energy_j > 0.0 {
+            r.self_energy_j / a.energy_j * 100.0
+        } else {
+            0.0
+        };
+        let whi = if r.items > 0 {
+            r.energy_j / 3600.0 / r.items as f64
+        } else {
+            -1.0
+        };
+        let _ = writeln!(
+            h,
+            "<tr><td class=\"l\">{}</td><td data-v=\"{}\">{}</td><td data-v=\"{}\">{} s</td>\
+             <td data-v=\"{}\">{} s</td><td data-v=\"{}\">{}</td><td data-v=\"{}\">{}</td>\
+             <td data-v=\"{}\">{:.1} %</td><td data-v=\"{}\">{}</td><td data-v=\"{}\">{} s</td><td data-v=\"{}\">{} s</td></tr>",
+            escape(&r.name),
+            r.count,
+            r.count,
+            num(r.wall_s),
+            sig(r.wall_s),
+            num(r.self_wall_s),
+            sig(r.self_wall_s),
+            num(r.energy_j),
+            energy(r.energy_j),
+            num(r.self_energy_j),
+            energy(r.self_energy_j),
+            num(share),
+            share,
+            num(whi),
+            wh_per_item(r.energy_j, r.items),
+            num(r.p50_s),
+            sig(r.p50_s),
+            num(r.p95_s),
+            sig(r.p95_s),
+        );
+    }
+    h.push_str("</tbody></table></div>\n");
+}
+
+/// Most tree rows drawn; deeper or smaller paths beyond it are summed in a note.
+const MAX_TREE_ROWS: usize = 400;
+
+fn step_tree(h: &mut String, run: &RunFile, a: &Analysis) {
+    let kind = kind_str(a.kind);
+    let _ = writeln!(
+        h,
+        "<h3>Step tree <span class=\"badge b-{kind}\">{kind}</span></h3>\
+         <p class=\"note\">Per name path (steps nested by parent id), largest inclusive energy first. \
+         Dark bar: inclusive energy; light bar: self energy; both as a part of the run's energy.</p>"
+    );
+    if a.tree.len() <= 1 {
+        let msg = if run.summaries.is_empty() {
+            "No step records."
+        } else {
+            "Steps were recorded as summaries only (no parent ids): see the table above."
+        };
+        let _ = writeln!(h, "<p class=\"note\">{msg}</p>");
+        return;
+    }
+    h.push_str(
+        "<div class=\"tw\"><table class=\"tree\"><thead><tr><th class=\"l\">step path</th><th>count</th><th>wall (s)</th>\
+         <th>inclusive energy</th><th>self energy</th><th class=\"l\">share of run energy</th></tr></thead><tbody>\n",
+    );
+    let total = if a.energy_j > 0.0 {
+        a.energy_j
+    } else {
+        a.tree
+            .iter()
+            .map(|n| n.self_energy_j)
+            .sum::<f64>()
+            .max(1e-300)
+    };
+    let mut rows = 0usize;
+    let mut stack: Vec<(usize, usize)> = Vec::new();
+    let sorted = |n: &Node| {
+        let mut c = n.children.clone();
+        c.sort_by(|&x, &y| a.tree[y].energy_j.total_cmp(&a.tree[x].energy_j));
+        c
+    };
+    for c in sorted(&a.tree[0]).into_iter().rev() {
+        stack.push((c, 0));
+    }
+    let mut hidden = 0usize;
+    while let Some((n, depth)) = stack.pop() {
+        if rows >= MAX_TREE_ROWS {
+            hidden += 1;
+            continue;
+        }
+        rows += 1;
+        let node = &a.tree[n];
+        let inc = (node.energy_j / total * 100.0).clamp(0.0, 100.0);
+        let slf = (node.self_energy_j / total * 100.0).clamp(0.0, 100.0);
+        let _ = writeln!(
+            h,
+            "<tr><td class=\"l\" style=\"padding-left:{}px\">{}{}</td><td>{}</td><td>{} s</td><td>{}</td><td>{}</td>\
+             <td class=\"l\"><span class=\"bar\" style=\"width:{:.0}px\"></span> <span class=\"bar self\" style=\"width:{:.0}px\"></span> {:.1} % / {:.1} %</td></tr>",
+            9 + depth * 18,
+            if depth > 0 { "└ " } else { "" },
+            escape(node.name),
+            node.count,
+            sig(node.wall_s),
+            energy(node.energy_j),
+            energy(node.self_energy_j),
+            inc * 1.2,
+            slf * 1.2,
+            inc,
+            slf
+        );
+        for c in sorted(node).into_iter().rev() {
+            stack.push((c, depth + 1));
+        }
+    }
+    h.push_str("</tbody></table></div>\n");
+    if hidden > 0 {
+        let _ = writeln!(
+            h,
+            "<p class=\"note\">{hidden} more path(s) not shown (tree limited to {MAX_TREE_ROWS} rows).</p>"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_every_special_character() {
+        assert_eq!(
+            escape(r#"<script>alert('x') & "y"</script>"#),
+            "&lt;script&gt;alert(&#39;x&#39;) &amp; &quot;y&quot;&lt;/script&gt;"
+        );
+        assert_eq!(escape("plain é"), "plain é");
+    }
+
+    #[test]
+    fn nice_ceil_rounds_up() {
+        assert_eq!(nice_ceil(0.0), 0.0);
+        assert_eq!(nice_ceil(7.3), 10.0);
+        assert_eq!(nice_ceil(180.0), 200.0);
+        assert_eq!(nice_ceil(2.2), 2.5);
+    }
 }

@@ -1,13 +1,467 @@
-//! `carina summary` (being written).
+//! `carina summary`: a run's headline figures and per-step table, in the terminal.
+//!
+//! A run that crashed (no `run_end`) is shown as INCOMPLETE, with its figures rebuilt from the
+//! `step_summary` records if any, else from the `step` records. Exit status: 0 on success, 2 on
+//! bad input (missing, empty or malformed file; the message names the file and line).
 
+use crate::load::load_run;
+use crate::units::{co2e, duration, energy, sig};
+use carina_core::reader::RunFile;
+use carina_core::record::{EnergyKind, StepRecord};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Arguments of `carina summary`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(
+    after_long_help = "Print a run's headline figures (job, run id, start, wall time, energy and \
+whether it is measured or estimated, its source and band, CO2e, items, Wh per item, the \
+unattributed share, dropped steps) and a per-step table (instances, wall and self time, energy \
+and self energy, share of the run's energy, Wh per item, p50/p95 instance duration).\n\n\
+A run without `run_end` (crashed or still running) is marked INCOMPLETE; its figures then come \
+from the `step_summary` records if present, else from the `step` records, and the \
+run's CO2e is its energy times the run's emission factor."
+)]
+pub struct Args {
+    /// The run file (`.jsonl`).
+    pub path: PathBuf,
+}
+
+/// Per-step figures, from a `step_summary` or rebuilt from `step` records.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StepRow {
+    pub name: String,
+    pub count: u64,
+    pub wall_s: f64,
+    pub self_wall_s: f64,
+    pub items: u64,
+    pub energy_j: f64,
+    pub self_energy_j: f64,
+    pub co2e_g: f64,
+    pub p50_s: f64,
+    pub p95_s: f64,
+}
+
+/// Headline figures of a run, complete or not.
+#[derive(Debug, Clone)]
+pub(crate) struct Headline {
+    pub complete: bool,
+    pub wall_s: f64,
+    pub energy_j: f64,
+    pub energy_low_j: Option<f64>,
+    pub energy_high_j: Option<f64>,
+    pub kind: EnergyKind,
+    pub co2e_g: f64,
+    pub items: u64,
+    pub unattributed_j: Option<f64>,
+    pub dropped: u64,
+    pub not_written: u64,
+}
+
+/// Linear-interpolated quantile of sorted values (`q` in 0..=1); NaN when empty.
+pub(crate) fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    let f = pos - lo as f64;
+    sorted[lo] * (1.0 - f) + sorted[hi] * f
+}
+
+/// Quantile of unsorted values.
+pub(crate) fn quantile(values: &[f64], q: f64) -> f64 {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    v.sort_by(f64::total_cmp);
+    quantile_sorted(&v, q)
+}
+
+/// Per-step rows: the summaries when the file has them, else rebuilt from the step records.
+pub(crate) fn step_rows(run: &RunFile) -> Vec<StepRow> {
+    if !run.summaries.is_empty() {
+        return run
+            .summaries
+            .iter()
+            .map(|s| StepRow {
+                name: s.name.clone(),
+                count: s.count,
+                wall_s: s.wall_s,
+                self_wall_s: s.self_wall_s,
+                items: s.items,
+                energy_j: s.energy_j,
+                self_energy_j: s.self_energy_j,
+                co2e_g: s.co2e_g,
+                p50_s: s.p50_s,
+                p95_s: s.p95_s,
+            })
+            .collect();
+    }
+    rows_from_steps(&run.steps)
+}
+
+fn dur(s: &StepRecord) -> f64 {
+    (s.end_s - s.start_s).max(0.0)
+}
+
+fn rows_from_steps(steps: &[StepRecord]) -> Vec<StepRow> {
+    // Time spent in direct children, by parent id, to get self time.
+    let mut child_time: HashMap<u64, f64> = HashMap::new();
+    for s in steps {
+        if let Some(p) = s.parent {
+            *child_time.entry(p).or_default() += dur(s);
+        }
+    }
+    let mut by_name: BTreeMap<&str, (StepRow, Vec<f64>)> = BTreeMap::new();
+    for s in steps {
+        let (row, durs) = by_name.entry(&s.name).or_insert_with(|| {
+            (
+                StepRow {
+                    name: s.name.to_string(),
+                    ..StepRow::default()
+                },
+                Vec::new(),
+            )
+        });
+        let d = dur(s);
+        row.count += 1;
+        row.wall_s += d;
+        row.self_wall_s += (d - child_time.get(&s.id).copied().unwrap_or(0.0)).max(0.0);
+        row.items += s.items;
+        row.energy_j += s.energy_j;
+        row.self_energy_j += s.self_energy_j;
+        row.co2e_g += s.co2e_g;
+        durs.push(d);
+    }
+    by_name
+        .into_values()
+        .map(|(mut row, durs)| {
+            row.p50_s = quantile(&durs, 0.5);
+            row.p95_s = quantile(&durs, 0.95);
+            row
+        })
+        .collect()
+}
+
+/// Kind of the run's energy: `run_end.energy_kind`, else measured only when every used source is.
+fn energy_kind(run: &RunFile) -> EnergyKind {
+    if let Some(e) = &run.end {
+        return e.energy_kind;
+    }
+    let used: Vec<_> = run.start.energy_sources.iter().filter(|s| s.used).collect();
+    if !used.is_empty() && used.iter().all(|s| s.kind == EnergyKind::Measured) {
+        EnergyKind::Measured
+    } else {
+        EnergyKind::Estimated
+    }
+}
+
+/// Headline figures, from `run_end` or (incomplete run) rebuilt from steps.
+pub(crate) fn headline(run: &RunFile) -> Headline {
+    if let Some(e) = &run.end {
+        return Headline {
+            complete: true,
+            wall_s: e.wall_s,
+            energy_j: e.energy_j,
+            energy_low_j: e.energy_low_j,
+            energy_high_j: e.energy_high_j,
+            kind: e.energy_kind,
+            co2e_g: e.co2e_g,
+            items: e.items,
+            unattributed_j: Some(e.unattributed_j),
+            dropped: e.dropped,
+            not_written: e.records_not_written,
+        };
+    }
+    let rows = step_rows(run);
+    let attributed: f64 = rows.iter().map(|r| r.self_energy_j).sum();
+    if !run.power.is_empty() {
+        // `power` records hold all of the run's energy up to the last closed window, steps or
+        // not: the best partial figure.
+        let energy_j: f64 = run.power.iter().map(|p| p.energy_j).sum();
+        let band = |f: fn(&carina_core::record::PowerRecord) -> Option<f64>| {
+            run.power.iter().map(f).sum::<Option<f64>>()
+        };
+        let wall_s = run
+            .power
+            .iter()
+            .map(|p| p.end_s)
+            .chain(run.steps.iter().map(|s| s.end_s))
+            .fold(0.0_f64, f64::max);
+        return Headline {
+            complete: false,
+            wall_s,
+            energy_j,
+            energy_low_j: band(|p| p.energy_low_j),
+            energy_high_j: band(|p| p.energy_high_j),
+            kind: energy_kind(run),
+            co2e_g: run.power.iter().map(|p| p.co2e_g).sum(),
+            items: rows.iter().map(|r| r.items).max().unwrap_or(0),
+            unattributed_j: Some((energy_j - attributed).max(0.0)),
+            dropped: 0,
+            not_written: 0,
+        };
+    }
+    let energy_j = attributed;
+    let wall_s = run
+        .steps
+        .iter()
+        .map(|s| s.end_s)
+        .fold(0.0_f64, f64::max)
+        .max(rows.iter().map(|r| r.wall_s).fold(0.0, f64::max));
+    let (mut low, mut high, mut any_band) = (0.0, 0.0, false);
+    for s in run.steps.iter().filter(|s| s.parent.is_none()) {
+        if let (Some(l), Some(h)) = (s.energy_low_j, s.energy_high_j) {
+            // Scale the inclusive band of top-level steps to self energy: close enough for a
+            // partial run, and only shown as a band.
+            low += l;
+            high += h;
+            any_band = true;
+        }
+    }
+    let top: f64 = run
+        .steps
+        .iter()
+        .filter(|s| s.parent.is_none())
+        .map(|s| s.energy_j)
+        .sum();
+    let (energy_low_j, energy_high_j) = if any_band && top > 0.0 {
+        (Some(low * energy_j / top), Some(high * energy_j / top))
+    } else {
+        (None, None)
+    };
+    Headline {
+        complete: false,
+        wall_s,
+        energy_j,
+        energy_low_j,
+        energy_high_j,
+        kind: energy_kind(run),
+        co2e_g: energy_j / 3.6e6 * run.start.carbon.g_per_kwh,
+        items: rows.iter().map(|r| r.items).max().unwrap_or(0),
+        unattributed_j: None,
+        dropped: 0,
+        not_written: 0,
+    }
+}
+
+/// Renders an aligned text table: first column left-aligned, the others right-aligned.
+pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let n = headers.len();
+    let mut width: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate().take(n) {
+            width[i] = width[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            let pad = width[i].saturating_sub(c.chars().count());
+            if i > 0 {
+                out.push_str("  ");
+            }
+            if i == 0 {
+                out.push_str(c);
+                if n > 1 {
+                    out.push_str(&" ".repeat(pad));
+                }
+            } else {
+                out.push_str(&" ".repeat(pad));
+                out.push_str(c);
+            }
+        }
+        out.trim_end().to_owned() + "\n"
+    };
+    let mut out = line(headers.to_vec());
+    out.push_str(&line(
+        width
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect(),
+    ));
+    for r in rows {
+        out.push_str(&line(r.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+fn wh_per_item(j: f64, items: u64) -> String {
+    if items == 0 {
+        "-".into()
+    } else {
+        format!("{} Wh", sig(j / 3600.0 / items as f64))
+    }
+}
+
+fn pct(part: f64, whole: f64) -> String {
+    if whole > 0.0 {
+        format!("{:.1} %", 100.0 * part / whole)
+    } else {
+        "-".into()
+    }
+}
+
+/// The text printed by `carina summary`.
+pub fn render(run: &RunFile) -> String {
+    let h = headline(run);
+    let s = &run.start;
+    let mut out = String::new();
+    let title = if h.complete { "" } else { "  [INCOMPLETE]" };
+    out.push_str(&format!("Run {}  (job {}){title}\n", s.run_id, s.job));
+    let mut kv: Vec<(String, String)> = Vec::new();
+    kv.push(("started".into(), format!("{}  on {}", s.started_at, s.host)));
+    let wall = if h.complete {
+        duration(h.wall_s)
+    } else {
+        format!("{} (until the last recorded step)", duration(h.wall_s))
+    };
+    kv.push(("wall time".into(), wall));
+    let kind = match h.kind {
+        EnergyKind::Measured => "measured",
+        EnergyKind::Estimated => "estimated",
+    };
+    let sources: Vec<String> = s
+        .energy_sources
+        .iter()
+        .filter(|e| e.used)
+        .map(|e| {
+            // The model's description runs to several hundred characters: its first clause
+            // names it; the whole text stays in the run file and in `carina doctor`.
+            const MAX: usize = 90;
+            let text = e.source.trim();
+            if text.is_empty() {
+                e.name.clone()
+            } else if text.chars().count() > MAX {
+                let cut: String = text.chars().take(MAX).collect();
+                format!(
+                    "{} ({cut}...; full text: carina doctor or run_start)",
+                    e.name
+                )
+            } else {
+                format!("{} ({text})", e.name)
+            }
+        })
+        .collect();
+    let mut e = format!("{} {kind}", energy(h.energy_j));
+    if let (Some(l), Some(hi)) = (h.energy_low_j, h.energy_high_j) {
+        e.push_str(&format!(", band {} .. {}", energy(l), energy(hi)));
+    }
+    kv.push(("energy".into(), e));
+    kv.push((
+        "source".into(),
+        if sources.is_empty() {
+            "-".into()
+        } else {
+            sources.join("; ")
+        },
+    ));
+    let zone = s.carbon.zone.as_deref().unwrap_or("user factor");
+    kv.push((
+        "CO2e".into(),
+        format!(
+            "{}  ({} g/kWh, {zone})",
+            co2e(h.co2e_g),
+            sig(s.carbon.g_per_kwh)
+        ),
+    ));
+    kv.push(("items".into(), h.items.to_string()));
+    kv.push(("per item".into(), wh_per_item(h.energy_j, h.items)));
+    kv.push((
+        "unattributed".into(),
+        match h.unattributed_j {
+            Some(u) => format!("{} ({})", energy(u), pct(u, h.energy_j)),
+            None => "unknown (no run_end)".into(),
+        },
+    ));
+    let dropped = if h.complete {
+        let mut d = format!("{} step instances", h.dropped);
+        if h.not_written > 0 {
+            d.push_str(&format!(
+                "; {} counted in summaries without their own record",
+                h.not_written
+            ));
+        }
+        d
+    } else {
+        "unknown (no run_end)".into()
+    };
+    kv.push(("dropped".into(), dropped));
+    if !h.complete {
+        kv.push((
+            "status".into(),
+            "INCOMPLETE: no run_end (crashed or still running); figures are partial, from the \
+             step records"
+                .into(),
+        ));
+    }
+    let w = kv.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (k, v) in &kv {
+        out.push_str(&format!("  {k:<w$}  {v}\n"));
+    }
+    if let Some(end) = &run.end {
+        for warning in &end.warnings {
+            out.push_str(&format!("  warning: {warning}\n"));
+        }
+    }
+
+    let mut rows = step_rows(run);
+    rows.sort_by(|a, b| b.energy_j.total_cmp(&a.energy_j).then(a.name.cmp(&b.name)));
+    out.push('\n');
+    if rows.is_empty() {
+        out.push_str("No steps recorded.\n");
+        return out;
+    }
+    let headers = [
+        "step",
+        "count",
+        "wall",
+        "self time",
+        "energy",
+        "self energy",
+        "share",
+        "per item",
+        "p50",
+        "p95",
+    ];
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.name.clone(),
+                r.count.to_string(),
+                duration(r.wall_s),
+                duration(r.self_wall_s),
+                energy(r.energy_j),
+                energy(r.self_energy_j),
+                pct(r.self_energy_j, h.energy_j),
+                wh_per_item(r.energy_j, r.items),
+                duration(r.p50_s),
+                duration(r.p95_s),
+            ]
+        })
+        .collect();
+    out.push_str(&table(&headers, &cells));
+    out.push_str(
+        "\nshare: the step's self energy as a part of the run's energy; per item: inclusive \
+         energy / the step's items; p50/p95: instance duration.\n",
+    );
+    out
+}
 
 /// Runs the command.
-pub fn run(_args: &Args) -> ExitCode {
-    eprintln!("carina: this command is not available in this build yet");
-    ExitCode::from(2)
+pub fn run(args: &Args) -> ExitCode {
+    let run = match load_run(&args.path) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("carina summary: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    print!("{}", render(&run));
+    ExitCode::SUCCESS
 }

@@ -1,23 +1,9 @@
 //! `carina simulate`, run as the built binary.
 
+mod common;
+use common::{carina, stderr, stdout};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn carina(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_carina"))
-        .args(args)
-        .output()
-        .expect("run the carina binary")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).unwrap()
-}
 
 const PUBLISHED: [&str; 9] = [
     "simulate", "--items", "1480000", "--hours", "180.30", "--kwh", "48.67", "--factor", "448",

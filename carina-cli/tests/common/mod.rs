@@ -1,0 +1,142 @@
+//! Helpers shared by the CLI tests: run the binary, and write hand-made run files
+//! (docs/FORMAT.md). Each test binary uses a part of them.
+#![allow(dead_code)]
+
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn carina(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_carina"))
+        .args(args)
+        .output()
+        .expect("run the carina binary")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+pub fn run_start(job: &str, run_id: &str) -> String {
+    json!({
+        "type": "run_start", "schema": 1, "run_id": run_id, "job": job, "host": "node7",
+        "pid": 4242, "started_at": "2026-11-28T05:12:00Z",
+        "energy_sources": [{"name": "model", "kind": "estimated", "source": "CCF coefficients",
+            "domains": ["cpu"], "scope": "host", "idle_w": 0.9, "max_w": 4.04}],
+        "carbon": {"g_per_kwh": 400.0, "zone": "WORLD", "source": "test"},
+        "steps": "all", "sample_interval_s": 0.1, "scope": "process", "carina_version": "0.1.0"
+    })
+    .to_string()
+}
+
+/// One `step` record.
+pub fn step(name: &str, id: u64, start_s: f64, end_s: f64, items: u64, energy_j: f64) -> String {
+    json!({
+        "type": "step", "name": name, "id": id, "parent": null, "thread": 0,
+        "start_s": start_s, "end_s": end_s, "items": items, "status": "ok",
+        "energy_j": energy_j, "self_energy_j": energy_j, "co2e_g": energy_j / 3.6e6 * 400.0
+    })
+    .to_string()
+}
+
+/// A step instance to generate: duration, items and energy.
+#[derive(Clone, Copy)]
+pub struct Inst {
+    pub dur: f64,
+    pub items: u64,
+    pub energy: f64,
+}
+
+/// Builds a run file's lines: `step` records back to back for every (name, instances) in
+/// `groups` (interleaved by instance index), then summaries and, if `complete`, a `run_end`.
+pub fn run_lines(
+    job: &str,
+    run_id: &str,
+    groups: &[(&str, Vec<Inst>)],
+    complete: bool,
+) -> Vec<String> {
+    let mut lines = vec![run_start(job, run_id)];
+    let mut t = 0.0;
+    let mut id = 0;
+    let longest = groups.iter().map(|g| g.1.len()).max().unwrap_or(0);
+    for i in 0..longest {
+        for (name, insts) in groups {
+            if let Some(x) = insts.get(i) {
+                id += 1;
+                lines.push(step(name, id, t, t + x.dur, x.items, x.energy));
+                t += x.dur;
+            }
+        }
+    }
+    if complete {
+        let mut total_e = 0.0;
+        let mut max_items = 0;
+        for (name, insts) in groups {
+            let e: f64 = insts.iter().map(|x| x.energy).sum();
+            let w: f64 = insts.iter().map(|x| x.dur).sum();
+            let items: u64 = insts.iter().map(|x| x.items).sum();
+            let mut d: Vec<f64> = insts.iter().map(|x| x.dur).collect();
+            d.sort_by(f64::total_cmp);
+            total_e += e;
+            max_items = max_items.max(items);
+            lines.push(
+                json!({
+                    "type": "step_summary", "name": name, "count": insts.len(), "wall_s": w,
+                    "self_wall_s": w, "items": items, "energy_j": e, "self_energy_j": e,
+                    "co2e_g": e / 3.6e6 * 400.0, "p50_s": d[d.len() / 2],
+                    "p95_s": d[d.len() * 95 / 100], "max_s": d[d.len() - 1], "errors": 0, "panics": 0
+                })
+                .to_string(),
+            );
+        }
+        let unattributed = 0.01 * total_e;
+        lines.push(
+            json!({
+                "type": "run_end", "ended_at": "2026-11-28T05:20:00Z", "wall_s": t,
+                "energy_j": total_e + unattributed, "unattributed_j": unattributed,
+                "co2e_g": (total_e + unattributed) / 3.6e6 * 400.0, "items": max_items,
+                "steps": id, "dropped": 0, "records_not_written": 0,
+                "host_energy_j": 2.0 * total_e, "energy_kind": "estimated", "probe_errors": 0,
+                "sink_errors": 0
+            })
+            .to_string(),
+        );
+    }
+    lines
+}
+
+pub fn write_run(dir: &Path, file: &str, lines: &[String]) -> PathBuf {
+    let p = dir.join(file);
+    std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    p
+}
+
+/// `n` identical instances.
+pub fn steady(n: usize, dur: f64, items: u64, energy: f64) -> Vec<Inst> {
+    vec![Inst { dur, items, energy }; n]
+}
+
+/// `n` instances whose energy is `mean` x (1 + `spread` x a deterministic pseudo-random value in
+/// -1..1), seeded by `seed`.
+pub fn noisy(n: usize, items: u64, mean: f64, spread: f64, seed: u64) -> Vec<Inst> {
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let u = ((s >> 33) as f64 / (1u64 << 31) as f64) * 2.0 - 1.0;
+            Inst {
+                dur: 0.5,
+                items,
+                energy: mean * (1.0 + spread * u),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,290 @@
+//! `carina compare`, run as the built binary on hand-written run files.
+
+mod common;
+use common::*;
+use std::path::Path;
+
+fn pair(dir: &Path, base: &[(&str, Vec<Inst>)], cand: &[(&str, Vec<Inst>)]) -> (String, String) {
+    let b = write_run(
+        dir,
+        "base.jsonl",
+        &run_lines("scenario-db", "base-run", base, true),
+    );
+    let c = write_run(
+        dir,
+        "cand.jsonl",
+        &run_lines("scenario-db", "cand-run", cand, true),
+    );
+    (
+        b.to_str().unwrap().to_owned(),
+        c.to_str().unwrap().to_owned(),
+    )
+}
+
+fn json_of(args: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    let o = carina(&all);
+    let v = serde_json::from_str(&stdout(&o))
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", stdout(&o), stderr(&o)));
+    (o.status.code(), v)
+}
+
+fn step_of<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    v["steps"]
+        .as_array()
+        .expect("steps array")
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no step {name} in {v}"))
+}
+
+/// Two steps with mild noise; `factor` scales the energy of `simulate` in the candidate.
+fn scenario(dir: &Path, factor: f64) -> (String, String) {
+    pair(
+        dir,
+        &[
+            ("load", noisy(30, 10, 2.0, 0.02, 1)),
+            ("simulate", noisy(60, 25, 36.0, 0.02, 2)),
+        ],
+        &[
+            ("load", noisy(30, 10, 2.0, 0.02, 3)),
+            ("simulate", noisy(60, 25, 36.0 * factor, 0.02, 4)),
+        ],
+    )
+}
+
+#[test]
+fn no_change_is_same_and_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, c) = scenario(dir.path(), 1.0);
+    let o = carina(&["compare", &b, &c]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("same"), "{out}");
+    assert!(out.lines().last().unwrap().starts_with("same:"), "{out}");
+    let (code, v) = json_of(&["compare", &b, &c]);
+    assert_eq!(code, Some(0));
+    assert_eq!(v["verdict"], "same");
+    assert_eq!(step_of(&v, "simulate")["verdict"], "same");
+}
+
+#[test]
+fn identical_runs_compare_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let groups = [("simulate", steady(20, 1.0, 25, 36.0))];
+    let (b, c) = pair(dir.path(), &groups, &groups);
+    let (code, v) = json_of(&["compare", &b, &c]);
+    assert_eq!(code, Some(0));
+    let s = step_of(&v, "simulate");
+    assert_eq!(s["verdict"], "same");
+    assert_eq!(s["change_pct"].as_f64(), Some(0.0));
+}
+
+#[test]
+fn clear_regression_in_one_step_exits_1_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, c) = scenario(dir.path(), 1.30);
+    let o = carina(&["compare", &b, &c, "--threshold", "5%"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    let last = out.lines().last().unwrap();
+    assert!(
+        last.contains("regressed") && last.contains("simulate"),
+        "{out}"
+    );
+    let (code, v) = json_of(&["compare", &b, &c]);
+    assert_eq!(code, Some(1));
+    assert_eq!(v["verdict"], "regressed");
+    let s = step_of(&v, "simulate");
+    assert_eq!(s["verdict"], "regressed");
+    let change = s["change_pct"].as_f64().unwrap();
+    assert!((change - 30.0).abs() < 3.0, "{s}");
+    assert!(s["ci_low_pct"].as_f64().unwrap() > 5.0, "{s}");
+    assert!(s["ci_high_pct"].as_f64().unwrap() > change, "{s}");
+    assert_eq!(step_of(&v, "load")["verdict"], "same");
+}
+
+#[test]
+fn small_change_under_threshold_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, c) = scenario(dir.path(), 1.03);
+    let (code, v) = json_of(&["compare", &b, &c, "--threshold", "5"]);
+    assert_eq!(code, Some(0), "{v}");
+    let s = step_of(&v, "simulate");
+    assert_eq!(s["verdict"], "same", "{s}");
+    let change = s["change_pct"].as_f64().unwrap();
+    assert!(change > 1.0 && change < 5.0, "{s}");
+    // The same change with a 1 % threshold is a regression: the data is not noisy.
+    let (code, v) = json_of(&["compare", &b, &c, "--threshold", "1%"]);
+    assert_eq!(code, Some(1), "{v}");
+}
+
+#[test]
+fn noisy_six_percent_shift_is_not_a_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    // +-60 % noise on 20 instances: a 6 % shift of the mean is well inside the noise.
+    let base = noisy(20, 25, 36.0, 0.6, 11);
+    // The candidate is another draw of the same noise, scaled so that its total is exactly
+    // 6 % above the base's.
+    let bsum: f64 = base.iter().map(|x| x.energy).sum();
+    let draw = noisy(20, 25, 36.0, 0.6, 12);
+    let k = 1.06 * bsum / draw.iter().map(|x| x.energy).sum::<f64>();
+    let cand: Vec<Inst> = draw
+        .into_iter()
+        .map(|x| Inst {
+            energy: x.energy * k,
+            ..x
+        })
+        .collect();
+    let (b, c) = pair(dir.path(), &[("simulate", base)], &[("simulate", cand)]);
+    let (code, v) = json_of(&["compare", &b, &c, "--threshold", "5%"]);
+    let s = step_of(&v, "simulate");
+    let change = s["change_pct"].as_f64().unwrap();
+    assert!((change - 6.0).abs() < 0.5, "{s}");
+    assert!(s["ci_low_pct"].as_f64().unwrap() < 0.0, "{s}");
+    assert_ne!(s["verdict"], "regressed", "{s}");
+    assert_eq!(code, Some(0), "{v}");
+}
+
+#[test]
+fn markdown_is_a_table_with_a_headline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, c) = scenario(dir.path(), 1.30);
+    let o = carina(&["compare", &b, &c, "--format", "markdown"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    let first = out.lines().next().unwrap();
+    assert!(first.starts_with("**carina compare: regressed.**"), "{out}");
+    assert!(first.contains("simulate"), "{out}");
+    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with('|')).collect();
+    assert_eq!(rows.len(), 4, "header, separator, 2 steps:\n{out}");
+    let cols = rows[0].matches('|').count();
+    assert!(rows.iter().all(|r| r.matches('|').count() == cols), "{out}");
+    assert!(rows[1].contains("---"), "{out}");
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("| simulate ") && r.contains("| regressed |")),
+        "{out}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("| load ") && r.contains("| same |")),
+        "{out}"
+    );
+    assert!(out.is_ascii(), "no emoji: {out}");
+}
+
+#[test]
+fn json_has_the_documented_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, c) = scenario(dir.path(), 1.0);
+    let (_, v) = json_of(&["compare", &b, &c, "--threshold", "7.5%"]);
+    assert_eq!(v["threshold_pct"].as_f64(), Some(7.5));
+    assert!(v["verdict"].is_string());
+    for s in v["steps"].as_array().unwrap() {
+        for f in [
+            "base_j_per_item",
+            "cand_j_per_item",
+            "change_pct",
+            "ci_low_pct",
+            "ci_high_pct",
+            "time_change_pct",
+        ] {
+            assert!(s[f].is_number(), "{f} in {s}");
+        }
+        assert!(s["name"].is_string() && s["verdict"].is_string(), "{s}");
+    }
+    // Reproducible: the bootstrap is seeded.
+    let (_, again) = json_of(&["compare", &b, &c, "--threshold", "7.5%"]);
+    assert_eq!(v, again);
+}
+
+#[test]
+fn summaries_only_fall_back_to_totals() {
+    let dir = tempfile::tempdir().unwrap();
+    let strip = |lines: Vec<String>| -> Vec<String> {
+        lines
+            .into_iter()
+            .filter(|l| !l.contains("\"type\":\"step\""))
+            .collect()
+    };
+    let b = strip(run_lines(
+        "job",
+        "b",
+        &[("simulate", steady(10, 1.0, 25, 36.0))],
+        true,
+    ));
+    let c = strip(run_lines(
+        "job",
+        "c",
+        &[("simulate", steady(10, 1.0, 25, 50.0))],
+        true,
+    ));
+    let b = write_run(dir.path(), "b.jsonl", &b);
+    let c = write_run(dir.path(), "c.jsonl", &c);
+    let o = carina(&["compare", b.to_str().unwrap(), c.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("no instance data: verdict on totals only"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn different_jobs_warn_but_compare() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = [("simulate", steady(10, 1.0, 25, 36.0))];
+    let b = write_run(dir.path(), "b.jsonl", &run_lines("job-a", "b", &g, true));
+    let c = write_run(dir.path(), "c.jsonl", &run_lines("job-b", "c", &g, true));
+    let o = carina(&["compare", b.to_str().unwrap(), c.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("different jobs"), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_input_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, c) = scenario(dir.path(), 1.0);
+    let o = carina(&["compare", &b, &c, "--threshold", "abc"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("abc"), "{}", stderr(&o));
+    let missing = dir.path().join("missing.jsonl");
+    let o = carina(&["compare", &b, missing.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("missing.jsonl"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_negligible_step_is_minor_and_does_not_fail_the_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    // `setup` doubles, but it is ~0.01 % of the run's energy.
+    let (b, c) = pair(
+        dir.path(),
+        &[
+            ("setup", steady(1, 0.001, 0, 0.01)),
+            ("simulate", noisy(60, 25, 36.0, 0.02, 2)),
+        ],
+        &[
+            ("setup", steady(1, 0.002, 0, 0.02)),
+            ("simulate", noisy(60, 25, 36.0, 0.02, 4)),
+        ],
+    );
+    let (code, v) = json_of(&["compare", &b, &c]);
+    assert_eq!(code, Some(0), "{v}");
+    let setup = step_of(&v, "setup");
+    assert_eq!(setup["verdict"], "minor");
+    assert_eq!(setup["energy_verdict"], "regressed");
+    assert!(setup["note"].as_str().unwrap().contains("--min-share"));
+    assert_eq!(v["min_share_pct"], 1.0);
+
+    // With --min-share 0 every step gates.
+    let (code, v) = json_of(&["compare", &b, &c, "--min-share", "0"]);
+    assert_eq!(code, Some(1), "{v}");
+    assert_eq!(step_of(&v, "setup")["verdict"], "regressed");
+
+    let o = carina(&["compare", &b, &c, "--min-share", "lots"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("lots"), "{}", stderr(&o));
+}

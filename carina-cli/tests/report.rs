@@ -1,0 +1,360 @@
+//! `carina report`: the HTML dashboard, from hand-written run files (docs/FORMAT.md).
+
+use carina_cli::load::load_runs;
+use carina_cli::report::render;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const XSS: &str = "<script>alert(1)</script>";
+
+fn run_start(run_id: &str, job: &str, started_at: &str, steps: &str) -> String {
+    format!(
+        r#"{{"type":"run_start","schema":1,"run_id":"{run_id}","job":"{job}","host":"node<7>","pid":42,"started_at":"{started_at}","energy_sources":[{{"name":"model","kind":"estimated","source":"coefficients & <table>","domains":["cpu"],"scope":"host","idle_w":1.0,"max_w":4.0}},{{"name":"rapl-perf","kind":"measured","source":"","used":false,"reason":"no PMU"}}],"carbon":{{"g_per_kwh":400.0,"zone":"WORLD","source":"Ember"}},"steps":"{steps}","sample_interval_s":0.1,"scope":"process","carina_version":"0.1.0"}}"#
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn step(
+    name: &str,
+    id: u64,
+    parent: Option<u64>,
+    start: f64,
+    end: f64,
+    items: u64,
+    e: f64,
+    self_e: f64,
+) -> String {
+    let parent = parent.map_or("null".to_string(), |p| p.to_string());
+    let name = serde_json::to_string(name).unwrap();
+    format!(
+        r#"{{"type":"step","name":{name},"id":{id},"parent":{parent},"thread":0,"start_s":{start},"end_s":{end},"items":{items},"status":"ok","energy_j":{e},"self_energy_j":{self_e},"co2e_g":{}}}"#,
+        e * 400.0 / 3.6e6
+    )
+}
+
+fn summary(name: &str, count: u64, wall: f64, items: u64, e: f64, self_e: f64) -> String {
+    let name = serde_json::to_string(name).unwrap();
+    format!(
+        r#"{{"type":"step_summary","name":{name},"count":{count},"wall_s":{wall},"self_wall_s":{wall},"items":{items},"energy_j":{e},"self_energy_j":{self_e},"co2e_g":{},"p50_s":0.5,"p95_s":0.9,"max_s":1.0,"errors":0,"panics":0,"energy_low_j":{},"energy_high_j":{}}}"#,
+        e * 400.0 / 3.6e6,
+        e * 0.8,
+        e * 1.2
+    )
+}
+
+fn run_end(wall: f64, e: f64, items: u64) -> String {
+    format!(
+        r#"{{"type":"run_end","ended_at":"2026-11-28T05:12:14.3Z","wall_s":{wall},"energy_j":{e},"unattributed_j":1.0,"co2e_g":{},"items":{items},"steps":4,"dropped":0,"records_not_written":0,"host_energy_j":{e},"energy_kind":"estimated","probe_errors":0,"sink_errors":0,"energy_low_j":{},"energy_high_j":{}}}"#,
+        e * 400.0 / 3.6e6,
+        e * 0.8,
+        e * 1.2
+    )
+}
+
+/// A complete run of `job` whose energy scales with `scale`.
+fn complete_run(run_id: &str, job: &str, started_at: &str, scale: f64) -> String {
+    let mut s = String::new();
+    for line in [
+        run_start(run_id, job, started_at, "all"),
+        r#"{"type":"thread","index":0,"name":"main"}"#.to_string(),
+        r#"{"type":"control","t_s":0.0,"at":"2026-11-28T05:12:00Z","policy":"throttle","mode":"off-peak","allowed":4,"nominal":4}"#.to_string(),
+        r#"{"type":"control","t_s":4.0,"at":"2026-11-28T05:12:04Z","policy":"throttle","mode":"peak","allowed":1,"nominal":4,"reason":"peak window <Mon-Fri>"}"#.to_string(),
+        r#"{"type":"control","t_s":7.0,"at":"2026-11-28T05:12:07Z","policy":"defer","mode":"paused","allowed":0,"nominal":4}"#.to_string(),
+        step("load", 2, Some(1), 0.0, 2.0, 100, 20.0 * scale, 20.0 * scale),
+        step(XSS, 3, Some(1), 2.0, 6.0, 100, 40.0 * scale, 30.0 * scale),
+        step("store", 4, Some(3), 5.0, 6.0, 100, 10.0 * scale, 10.0 * scale),
+        step("job", 1, None, 0.0, 10.0, 0, 71.0 * scale, 1.0 * scale),
+        summary("load", 1, 2.0, 100, 20.0 * scale, 20.0 * scale),
+        summary(XSS, 1, 4.0, 100, 40.0 * scale, 30.0 * scale),
+        summary("store", 1, 1.0, 100, 10.0 * scale, 10.0 * scale),
+        summary("job", 1, 10.0, 0, 71.0 * scale, 1.0 * scale),
+        run_end(10.0, 72.0 * scale, 100),
+    ] {
+        s.push_str(&line);
+        s.push('\n');
+    }
+    s
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn fixture() -> (tempfile::TempDir, Vec<PathBuf>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths = vec![
+        write(
+            dir.path(),
+            "a1.jsonl",
+            &complete_run("r1", "nightly", "2026-11-26T05:00:00Z", 1.0),
+        ),
+        write(
+            dir.path(),
+            "a2.jsonl",
+            &complete_run("r2", "nightly", "2026-11-27T05:00:00Z", 1.5),
+        ),
+        write(
+            dir.path(),
+            "a3.jsonl",
+            &complete_run("r3", "nightly", "2026-11-28T05:00:00Z", 0.75),
+        ),
+    ];
+    // A crashed run of another job: no summaries, no run_end.
+    let crashed = [
+        run_start("c1", "other & job", "2026-11-28T06:00:00Z", "all"),
+        step("fetch", 1, None, 0.0, 3.0, 10, 9.0, 9.0),
+        step("fetch", 2, None, 3.0, 5.0, 10, 6.0, 6.0),
+    ]
+    .join("\n")
+        + "\n";
+    paths.push(write(dir.path(), "c1.jsonl", &crashed));
+    (dir, paths)
+}
+
+#[test]
+fn renders_every_section_and_escapes_user_strings() {
+    let (_dir, paths) = fixture();
+    let runs = load_runs(&paths).unwrap();
+    let html = render(&runs);
+
+    // Escaping.
+    assert!(!html.contains("<script>alert(1)"), "raw step name leaked");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(html.contains("node&lt;7&gt;"));
+    assert!(html.contains("other &amp; job"));
+    assert!(!html.contains("<table>"), "source string leaked");
+
+    // Self-contained.
+    assert!(!html.contains("http://"));
+    assert!(!html.contains("https://"));
+    assert!(!html.contains("<link"));
+    assert!(!html.contains("<script src"));
+    assert!(!html.contains(" src="));
+    assert!(html.contains("Content-Security-Policy"));
+    assert!(html.contains("default-src 'none'"));
+    assert!(html.contains("@media print"));
+
+    // Sections.
+    assert!(html.contains("class=\"cards headline\""));
+    for k in [
+        "Energy",
+        "CO2e",
+        "Runtime",
+        "Items",
+        "Energy per item",
+        "Measured vs estimated",
+    ] {
+        assert!(html.contains(&format!("<div class=\"k\">{k}</div>")), "{k}");
+    }
+    assert!(html.contains("band 57.6 J – 86.4 J"), "band of run 1");
+    assert!(html.contains("class=\"sortable steps\""));
+    assert!(html.contains("<th>p95 (s)</th>"));
+    assert!(html.contains("<svg class=\"chart timeline\""));
+    assert!(html.contains("power (W)"));
+    assert!(html.contains("time since run start (s)"));
+    assert!(html.contains("cumulative energy (J)"));
+    assert!(html.contains("class=\"ctl\""), "peak/paused spans shaded");
+    assert!(html.contains("#a0aec0"), "paused span");
+    assert!(html.contains("<table class=\"tree\">"));
+    assert!(html.contains("estimated"));
+
+    // Step tree: store nested under the XSS step under job.
+    let job = html.find("padding-left:9px\">job<").expect("root row");
+    let x = html[job..]
+        .find("padding-left:27px\">└ &lt;script&gt;")
+        .expect("child row");
+    assert!(html[job + x..].contains("padding-left:45px\">└ store<"));
+
+    // Recurring view with % changes (+50 %, then -50 %).
+    assert_eq!(html.matches("Recurring view: 3 cycles").count(), 1);
+    assert!(html.contains("+50.0 %"));
+    assert!(html.contains("-50.0 %"));
+    assert!(html.contains("cycles-chart"));
+    // One section per job.
+    assert!(html.contains("<h2>Job: nightly</h2>"));
+    assert!(html.contains("<h2>Job: other &amp; job</h2>"));
+
+    // The crashed run is shown, badged, with figures rebuilt from its steps.
+    assert!(html.contains("incomplete"));
+    assert!(html.contains("Run c1"));
+    assert!(html.contains("<td class=\"l\">fetch</td><td data-v=\"2\">2</td>"));
+    assert!(html.contains("15.0 J"));
+}
+
+#[test]
+fn summary_only_run_without_steps_draws_a_flat_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = [
+        run_start("s1", "sum", "2026-11-28T06:00:00Z", "summary"),
+        summary("work", 10, 8.0, 50, 30.0, 30.0),
+        run_end(8.0, 31.0, 50),
+    ]
+    .join("\n")
+        + "\n";
+    let p = write(dir.path(), "s.jsonl", &text);
+    let html = render(&load_runs(&[p]).unwrap());
+    assert!(html.contains("flat line"));
+    assert!(html.contains("<svg class=\"chart timeline\""));
+    assert!(html.contains("summaries only"));
+    assert!(!html.contains("Recurring view"));
+}
+
+#[test]
+fn power_records_draw_the_timeline_with_all_of_the_runs_energy() {
+    let dir = tempfile::tempdir().unwrap();
+    // 30 one-second windows: 10 W, then 50 W from t = 10 s, then 10 W from t = 20 s. One
+    // short step, so without the power records the timeline would show the step only.
+    let mut lines = vec![
+        run_start("p1", "pw", "2026-11-28T06:00:00Z", "all"),
+        step("tiny", 1, None, 0.0, 0.5, 1, 5.0, 5.0),
+    ];
+    let mut total = 0.0;
+    for k in 0..30 {
+        let w = if (10..20).contains(&k) { 50.0 } else { 10.0 };
+        total += w;
+        lines.push(format!(
+            r#"{{"type":"power","start_s":{k}.0,"end_s":{}.0,"energy_j":{w},"co2e_g":0.001}}"#,
+            k + 1
+        ));
+    }
+    lines.push(run_end(30.0, total, 1));
+    let p = write(dir.path(), "p.jsonl", &(lines.join("\n") + "\n"));
+    let html = render(&load_runs(&[p]).unwrap());
+    assert!(html.contains("from the run's 30 power record(s)"), "note");
+    assert!(
+        html.contains("peak bin 50.0 W"),
+        "the 50 W plateau is the peak"
+    );
+    assert_eq!(total, 700.0);
+    assert!(
+        html.contains("700 J plotted"),
+        "all of the run's energy is plotted"
+    );
+}
+
+fn carina(args: &[&str], cwd: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_carina"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn cli_writes_the_report_and_prints_its_path() {
+    let (dir, _) = fixture();
+    let out = carina(&["report", "."], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "report.html");
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.contains("Recurring view: 3 cycles"));
+
+    let out = carina(&["report", "a1.jsonl", "-o", "one.html"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(dir.path().join("one.html").exists());
+}
+
+#[test]
+fn cli_bad_inputs_exit_2_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+
+    let out = carina(&["report", "missing.jsonl"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("missing.jsonl"), "{}", stderr(&out));
+
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    let out = carina(&["report", "empty"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("empty"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no run files"), "{}", stderr(&out));
+
+    write(dir.path(), "blank.jsonl", "");
+    let out = carina(&["report", "blank.jsonl"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("blank.jsonl:1"), "{}", stderr(&out));
+
+    let bad = complete_run("b", "j", "2026-11-28T05:00:00Z", 1.0).replacen(
+        "{\"type\":\"thread\"",
+        "{not json",
+        1,
+    );
+    write(dir.path(), "bad.jsonl", &bad);
+    let out = carina(&["report", "bad.jsonl"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("bad.jsonl:2"), "{}", stderr(&out));
+
+    let newer = complete_run("n", "j", "2026-11-28T05:00:00Z", 1.0).replacen(
+        "\"schema\":1",
+        "\"schema\":99",
+        1,
+    );
+    write(dir.path(), "newer.jsonl", &newer);
+    let out = carina(&["report", "newer.jsonl"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("newer.jsonl:1"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("schema"), "{}", stderr(&out));
+    assert!(!dir.path().join("report.html").exists());
+}
+
+/// One million step records load and render completely (every record read, the names in the
+/// page). The speed goal (under 5 s) is shown by `carina-cli/benches/report.rs`, not here.
+#[test]
+fn one_million_steps() {
+    const N: u64 = 1_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.jsonl");
+    {
+        let f = std::fs::File::create(&path).unwrap();
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        writeln!(
+            w,
+            "{}",
+            run_start("big", "big-job", "2026-11-28T05:00:00Z", "all")
+        )
+        .unwrap();
+        let names = ["simulate", "evaluate", "store"];
+        let mut line = String::with_capacity(512);
+        let wall = N as f64 * 1e-4;
+        for id in 2..=N {
+            line.clear();
+            let start = (id - 2) as f64 * 1e-4;
+            let _ = writeln!(
+                line,
+                r#"{{"type":"step","name":"{}","id":{id},"parent":1,"thread":{},"start_s":{start},"end_s":{},"items":1,"status":"ok","energy_j":0.01,"self_energy_j":0.01,"co2e_g":1.1e-6}}"#,
+                names[(id % 3) as usize],
+                id % 4,
+                start + 1e-4
+            );
+            w.write_all(line.as_bytes()).unwrap();
+        }
+        writeln!(
+            w,
+            "{}",
+            step("job", 1, None, 0.0, wall, N, 0.01 * N as f64, 0.0)
+        )
+        .unwrap();
+        writeln!(w, "{}", run_end(wall, 0.01 * N as f64 + 1.0, N)).unwrap();
+    }
+    let runs = load_runs(std::slice::from_ref(&path)).unwrap();
+    let html = render(&runs);
+    assert_eq!(runs[0].steps.len(), N as usize);
+    // Every record counted: ids 2..=N cycle through the three names.
+    let per_name = |r: u64| (2..=N).filter(|id| id % 3 == r).count();
+    for (name, r) in [("simulate", 0), ("evaluate", 1), ("store", 2)] {
+        let cell = format!(
+            "<td class=\"l\">{name}</td><td data-v=\"{0}\">{0}</td>",
+            per_name(r)
+        );
+        assert!(html.contains(&cell), "{name}: {cell}");
+    }
+    assert!(
+        html.len() < 200_000,
+        "the page does not grow with the records: {}",
+        html.len()
+    );
+}

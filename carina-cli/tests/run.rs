@@ -1,0 +1,368 @@
+//! `carina run`: exit codes, signals, the run file, the child's environment, child-file merge.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn carina() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_carina"));
+    c.env_remove("CARINA_DIR")
+        .env_remove("CARINA_SCOPE")
+        .env_remove("CARINA_RUN_ID")
+        .env_remove("CARINA_JOB")
+        .env_remove("CARINA_PARENT_PID");
+    c
+}
+
+/// Runs `carina run --dir <dir> --job <job> -- sh -c <script>`; returns (exit code, stderr).
+fn run_sh(dir: &Path, job: &str, script: &str) -> (Option<i32>, String) {
+    let out = carina()
+        .arg("run")
+        .arg("--dir")
+        .arg(dir)
+        .args(["--job", job, "--interval", "20", "--", "sh", "-c", script])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn run_files(dir: &Path, job: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join(job))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            n.ends_with(".jsonl") && !n.contains(".child-")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn records(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn exit_code_is_passed_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, err) = run_sh(dir.path(), "exit3", "exit 3");
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("exited with status 3"), "{err}");
+    // The run file is complete even for a failing command.
+    let files = run_files(dir.path(), "exit3");
+    assert_eq!(files.len(), 1);
+    let recs = records(&files[0]);
+    assert_eq!(recs.last().unwrap()["type"], "run_end");
+}
+
+#[test]
+fn death_by_signal_is_128_plus_n() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, err) = run_sh(dir.path(), "killed", "kill -TERM $$");
+    assert_eq!(code, Some(143), "{err}");
+    assert!(err.contains("killed by signal 15"), "{err}");
+}
+
+#[test]
+fn sigterm_is_forwarded_and_the_run_file_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let script = format!(
+        "trap 'kill $!; exit 7' TERM; touch '{}'; sleep 30 & wait",
+        ready.display()
+    );
+    let child = carina()
+        .arg("run")
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["--job", "fwd", "--", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "the command never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let st = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let started = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(15), "not forwarded");
+    let recs = records(&run_files(dir.path(), "fwd")[0]);
+    assert_eq!(recs.last().unwrap()["type"], "run_end");
+}
+
+#[test]
+fn cpu_burning_child_has_energy_and_a_complete_run_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, err) = run_sh(
+        dir.path(),
+        "burn",
+        "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done",
+    );
+    assert_eq!(code, Some(0), "{err}");
+    for needle in ["energy", "CO2e", "run file", " J ("] {
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+    let files = run_files(dir.path(), "burn");
+    assert_eq!(files.len(), 1);
+    assert!(err.contains(&files[0].display().to_string()), "{err}");
+    let recs = records(&files[0]);
+    let start = &recs[0];
+    assert_eq!(start["type"], "run_start");
+    assert_eq!(start["job"], "burn");
+    assert_eq!(start["scope"], "process-tree");
+    assert!((start["sample_interval_s"].as_f64().unwrap() - 0.02).abs() < 1e-9);
+    let sources = start["energy_sources"].as_array().unwrap();
+    // Every source considered is listed; unused ones with a reason.
+    for name in ["rapl-perf", "rapl-powercap"] {
+        assert!(
+            sources.iter().any(|s| s["name"] == name),
+            "{name} missing: {sources:?}"
+        );
+    }
+    for s in sources.iter().filter(|s| s["used"] == false) {
+        assert!(s["reason"].as_str().is_some_and(|r| !r.is_empty()), "{s}");
+    }
+    let end = recs.last().unwrap();
+    assert_eq!(end["type"], "run_end");
+    assert!(end["energy_j"].as_f64().unwrap() > 0.0, "{end}");
+    let measured = sources
+        .iter()
+        .any(|s| s["used"] == true && s["kind"] == "measured");
+    let kind = if measured { "measured" } else { "estimated" };
+    assert_eq!(end["energy_kind"], kind);
+    assert!(err.contains(kind), "{err}");
+    // The file parses with the library's reader.
+    let rf = carina_core::read_run_file(&files[0]).unwrap();
+    assert!(rf.is_complete());
+}
+
+#[test]
+fn the_child_sees_the_run_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("env.txt");
+    let script = format!(
+        "echo \"$CARINA_RUN_ID|$CARINA_JOB|$CARINA_DIR|$CARINA_PARENT_PID\" > '{}'",
+        out.display()
+    );
+    let child = carina()
+        .arg("run")
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert_eq!(child.status.code(), Some(0));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let parts: Vec<&str> = text.trim().split('|').collect();
+    assert_eq!(parts.len(), 4, "{text}");
+    // Default job: the command's file name.
+    assert_eq!(parts[1], "sh");
+    assert_eq!(
+        Path::new(parts[2]),
+        std::fs::canonicalize(dir.path()).unwrap()
+    );
+    assert!(parts[3].parse::<u32>().unwrap() > 0);
+    let files = run_files(dir.path(), "sh");
+    assert_eq!(files.len(), 1);
+    assert_eq!(
+        files[0].file_stem().unwrap().to_string_lossy(),
+        parts[0],
+        "the run file is named after CARINA_RUN_ID"
+    );
+}
+
+#[test]
+fn child_run_files_are_merged_before_run_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let thread = r#"{"type":"thread","index":0,"name":"main"}"#;
+    let step = r#"{"type":"step","name":"child-load","id":1,"parent":null,"thread":0,"start_s":0.01,"end_s":0.02,"items":5,"status":"ok","energy_j":0.5,"self_energy_j":0.5,"co2e_g":0.0001}"#;
+    let summary = r#"{"type":"step_summary","name":"child-load","count":1,"wall_s":0.01,"self_wall_s":0.01,"items":5,"energy_j":0.5,"self_energy_j":0.5,"co2e_g":0.0001,"p50_s":0.01,"p95_s":0.01,"max_s":0.01}"#;
+    let script = format!(
+        "f=\"$CARINA_DIR/$CARINA_JOB/$CARINA_RUN_ID.child-$$.jsonl\"; \
+         printf '%s\\n' '{thread}' '{step}' '{summary}' > \"$f\""
+    );
+    let (code, err) = run_sh(dir.path(), "merge", &script);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("merged    3 records from 1 child"), "{err}");
+    let files = run_files(dir.path(), "merge");
+    assert_eq!(files.len(), 1);
+    let recs = records(&files[0]);
+    let types: Vec<&str> = recs.iter().map(|r| r["type"].as_str().unwrap()).collect();
+    let n = types.len();
+    assert_eq!(
+        &types[n - 4..],
+        ["thread", "step", "step_summary", "run_end"],
+        "{types:?}"
+    );
+    assert_eq!(recs[n - 3]["name"], "child-load");
+    let end = &recs[n - 1];
+    assert!(
+        end["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("merged 3 records")),
+        "{end}"
+    );
+    // The merged file reads back with the step.
+    let rf = carina_core::read_run_file(&files[0]).unwrap();
+    assert_eq!(rf.steps.len(), 1);
+    assert_eq!(rf.summaries.len(), 1);
+    // The child file is gone after a successful merge.
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("merge"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".child-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn missing_and_unexecutable_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = carina()
+        .arg("run")
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["--", "carina-no-such-command-xyz"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(127), "{err}");
+    assert!(
+        err.contains("command not found: carina-no-such-command-xyz"),
+        "{err}"
+    );
+    std::fs::create_dir(dir.path().join("bin")).unwrap();
+    let script = dir.path().join("bin").join("not-exec.sh");
+    std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+    let out = carina()
+        .arg("run")
+        .arg("--dir")
+        .arg(dir.path().join("runs"))
+        .arg("--")
+        .arg(&script)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(126), "{err}");
+    assert!(err.contains("cannot execute"), "{err}");
+}
+
+#[test]
+fn carbon_flags_set_the_factor_and_the_scope_says_process_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = carina()
+        .arg("run")
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["--job", "fr", "--carbon-zone", "FR", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let recs = records(&run_files(dir.path(), "fr")[0]);
+    let start = &recs[0];
+    assert_eq!(start["carbon"]["zone"], "FR");
+    let fr = carina_core::CarbonFactor::zone("FR").unwrap().g_per_kwh;
+    assert_eq!(start["carbon"]["g_per_kwh"].as_f64().unwrap(), fr);
+    assert_eq!(start["scope"], "process-tree");
+
+    let out = carina()
+        .arg("run")
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["--job", "fixed", "--carbon-factor", "123.5", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let recs = records(&run_files(dir.path(), "fixed")[0]);
+    assert_eq!(recs[0]["carbon"]["g_per_kwh"].as_f64().unwrap(), 123.5);
+
+    let csv = dir.path().join("i.csv");
+    std::fs::write(
+        &csv,
+        "timestamp,g_per_kwh\n2020-01-01T00:00:00Z,100\n2099-01-01T00:00:00Z,100\n",
+    )
+    .unwrap();
+    let out = carina()
+        .arg("run")
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["--job", "series", "--carbon-intensity"])
+        .arg(&csv)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let recs = records(&run_files(dir.path(), "series")[0]);
+    assert!(
+        recs[0]["carbon"]["series"]
+            .as_str()
+            .unwrap()
+            .ends_with("i.csv")
+    );
+}
+
+#[test]
+fn a_bad_carbon_flag_exits_2_before_the_command_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let script = format!("touch {}", marker.display());
+    for flags in [
+        vec!["--carbon-zone", "ATLANTIS"],
+        vec!["--carbon-factor", "-3"],
+        vec!["--carbon-zone", "FR", "--carbon-factor", "10"],
+    ] {
+        let out = carina()
+            .arg("run")
+            .arg("--dir")
+            .arg(dir.path())
+            .args(&flags)
+            .args(["--", "sh", "-c", &script])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {err}");
+        assert!(err.contains("carbon"), "{flags:?}: {err}");
+        assert!(!marker.exists(), "{flags:?}: the command ran");
+    }
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "timestamp,g_per_kwh\n2020-01-01T00:00:00Z,lots\n").unwrap();
+    let out = carina()
+        .arg("run")
+        .arg("--dir")
+        .arg(dir.path())
+        .arg("--carbon-intensity")
+        .arg(&bad)
+        .args(["--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bad.csv:2:") && err.contains("g_per_kwh"),
+        "{err}"
+    );
+    assert!(!marker.exists());
+}
