@@ -98,3 +98,32 @@ fn not_a_run_file_and_missing_file_are_clear() {
     let msg = carina::read_run_file(&p2).unwrap_err().to_string();
     assert!(msg.contains("schema 2") && msg.contains("Upgrade"), "{msg}");
 }
+
+#[test]
+fn a_wrongly_typed_value_names_its_field() {
+    for (field, bad) in [
+        ("name", STEP.replace(r#""name":"a""#, r#""name":1"#)),
+        ("items", STEP.replace(r#""items":3"#, r#""items":"three""#)),
+        (
+            "energy_j",
+            STEP.replace(r#""energy_j":2.0"#, r#""energy_j":[2]"#),
+        ),
+    ] {
+        let (_d, p) = write(&format!("{START}\n{bad}\n{END}\n"));
+        let msg = carina::read_run_file(&p).unwrap_err().to_string();
+        assert!(
+            msg.contains(":2:") && msg.contains(&format!("field `{field}`")),
+            "{field}: {msg}"
+        );
+    }
+}
+
+#[test]
+fn an_empty_file_says_it_is_empty() {
+    for text in ["", "\n\n  \n"] {
+        let (_d, p) = write(text);
+        let e = carina::read_run_file(&p).unwrap_err();
+        assert!(matches!(e, ReadError::Empty { .. }), "{e}");
+        assert!(e.to_string().contains("empty"), "{e}");
+    }
+}

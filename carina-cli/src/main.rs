@@ -17,7 +17,7 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "carina", version, propagate_version = true)]
 #[command(
-    after_help = "Docs: docs/CONTROL.md (policies, schedules, the simulator's model), docs/FORMAT.md (run files)."
+    after_help = "Docs: docs/CLI.md (every command, its method and exit codes), docs/FORMAT.md (run files), docs/CONTROL.md (policies, schedules, the simulator)."
 )]
 struct Cli {
     #[command(subcommand)]

@@ -137,6 +137,21 @@ fn bad_total_items_exit_2() {
     let o = carina(&["forecast", missing.to_str().unwrap(), "--total-items", "10"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("missing.jsonl"));
+    // Empty and malformed files: the message names the file (and the line and field).
+    let empty = write_run(dir.path(), "empty.jsonl", &[]);
+    let o = carina(&["forecast", empty.to_str().unwrap(), "--total-items", "10"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("empty.jsonl") && stderr(&o).contains("empty"));
+    let mut lines = run_lines("job", "r", &[("simulate", steady(5, 1.0, 10, 1.0))], false);
+    lines[2] = lines[2].replace("\"items\":10", "\"items\":\"ten\"");
+    let bad = write_run(dir.path(), "bad.jsonl", &lines);
+    let o = carina(&["forecast", bad.to_str().unwrap(), "--total-items", "10"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("bad.jsonl:3:") && err.contains("field `items`"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -276,7 +276,11 @@ fn cli_bad_inputs_exit_2_naming_file_and_line() {
     write(dir.path(), "blank.jsonl", "");
     let out = carina(&["report", "blank.jsonl"], dir.path());
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("blank.jsonl:1"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("blank.jsonl: the file is empty"),
+        "{}",
+        stderr(&out)
+    );
 
     let bad = complete_run("b", "j", "2026-11-28T05:00:00Z", 1.0).replacen(
         "{\"type\":\"thread\"",

@@ -28,6 +28,14 @@ pub enum ReadError {
         /// What is wrong, naming the field where known.
         message: String,
     },
+    /// The file holds no record at all.
+    #[error(
+        "{path}: the file is empty; a run file starts with a `run_start` line (docs/FORMAT.md)"
+    )]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
     /// The first record is not `run_start`.
     #[error("{path}:1: expected a `run_start` record first; is this a Carina run file?")]
     NoRunStart {
@@ -132,7 +140,7 @@ pub fn parse_run_file(text: &str, path: &Path) -> Result<RunFile, ReadError> {
                 return Err(ReadError::Line {
                     path: path.to_path_buf(),
                     line: line_no,
-                    message: describe(&e),
+                    message: describe(&e, line),
                 });
             }
         };
@@ -166,8 +174,16 @@ pub fn parse_run_file(text: &str, path: &Path) -> Result<RunFile, ReadError> {
             Record::Thread(_) | Record::Unknown => {}
         }
     }
-    file.start = start.ok_or_else(|| ReadError::NoRunStart {
-        path: path.to_path_buf(),
+    file.start = start.ok_or_else(|| {
+        if text.trim().is_empty() {
+            ReadError::Empty {
+                path: path.to_path_buf(),
+            }
+        } else {
+            ReadError::NoRunStart {
+                path: path.to_path_buf(),
+            }
+        }
     })?;
     if file.end.is_none() {
         file.warnings.push(format!(
@@ -180,10 +196,58 @@ pub fn parse_run_file(text: &str, path: &Path) -> Result<RunFile, ReadError> {
 
 /// serde_json's message already names the missing or invalid field; drop its own position,
 /// which counts within the line only.
-fn describe(e: &serde_json::Error) -> String {
+/// serde_json's message, prefixed with the field it was reading when serde does not name one.
+fn describe(e: &serde_json::Error, line: &str) -> String {
     let msg = e.to_string();
-    match msg.rfind(" at line ") {
+    let msg = match msg.rfind(" at line ") {
         Some(p) => format!("{} (column {})", &msg[..p], e.column()),
         None => msg,
+    };
+    if msg.contains("field `") {
+        return msg;
     }
+    // Records are internally tagged, so serde_json buffers them and its type errors carry no
+    // position; find the field by trial instead (on the error path only).
+    let field = if e.column() > 0 {
+        field_before(line, e.column()).map(str::to_owned)
+    } else {
+        culprit(line)
+    };
+    match field {
+        Some(f) => format!("field `{f}`: {msg}"),
+        None => msg,
+    }
+}
+
+/// The top-level key whose removal makes the record's error go away (or change): the field
+/// holding the bad value. `None` when the line is not a JSON object or no single key is to blame.
+fn culprit(line: &str) -> Option<String> {
+    let serde_json::Value::Object(map) = serde_json::from_str(line).ok()? else {
+        return None;
+    };
+    let original = serde_json::from_value::<Record>(serde_json::Value::Object(map.clone()))
+        .err()?
+        .to_string();
+    map.keys().filter(|k| *k != "type").find_map(|k| {
+        let mut without = map.clone();
+        without.remove(k);
+        match serde_json::from_value::<Record>(serde_json::Value::Object(without)) {
+            Err(e) if e.to_string() == original => None,
+            _ => Some(k.clone()),
+        }
+    })
+}
+
+/// The last object key that starts before `column` (1-based, bytes): the field whose value
+/// serde_json was reading when it stopped.
+fn field_before(line: &str, column: usize) -> Option<&str> {
+    let mut end = column.min(line.len());
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = &line[..end];
+    let colon = head.rfind("\":")?;
+    let open = head[..colon].rfind('"')?;
+    let key = &head[open + 1..colon];
+    (!key.is_empty() && !key.contains(['{', '}', ',', ':'])).then_some(key)
 }

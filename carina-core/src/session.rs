@@ -229,9 +229,14 @@ impl Session {
         });
         let ctl = control.clone();
         let origin = registry.clock.raw();
+        // The energy baselines are read here, at the run's t = 0, not when the aggregator thread
+        // gets going: on a loaded machine that can be milliseconds later, and the energy in
+        // between would be in no interval.
+        let mut aggregator = Aggregator::new(cfg, registry, origin);
+        aggregator.sample_energy();
         let handle = std::thread::Builder::new()
             .name("carina-aggregator".into())
-            .spawn(move || Aggregator::new(cfg, registry, origin).run(&ctl));
+            .spawn(move || aggregator.run(&ctl));
         match handle {
             Ok(h) => Ok(Session {
                 epoch,
@@ -430,8 +435,6 @@ impl Aggregator {
             carina_version: env!("CARGO_PKG_VERSION").into(),
         });
         self.write(&start);
-        // Baselines: the first interval's energy is measured from here.
-        self.sample_energy();
 
         let tick = self.cfg.sample_interval.max(Duration::from_millis(1));
         let mut next_tick = Instant::now() + tick;
@@ -783,7 +786,13 @@ impl Aggregator {
                  (raise `buffer_capacity` or use `StepDetail::Summary`)"
             ));
         }
-        let wall = self.started.elapsed().as_secs_f64();
+        // The run ends at its last energy sample: the span its energy covers (the summaries
+        // and records written since are bookkeeping, not the job).
+        let wall = if self.power_from_ns > 0 {
+            self.power_from_ns as f64 / 1e9
+        } else {
+            self.started.elapsed().as_secs_f64()
+        };
         let end = RunEnd {
             ended_at: jiff::Timestamp::now().to_string(),
             wall_s: wall,
