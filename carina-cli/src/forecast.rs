@@ -3,7 +3,7 @@
 
 use crate::load::load_run;
 use crate::summary::{headline, step_rows};
-use crate::units::{co2e, duration, energy, sig};
+use crate::units::{co2e_as, duration, duration_as, energy, energy_as, sig};
 use carina_core::reader::RunFile;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -274,10 +274,11 @@ fn forecast(run: &RunFile, total: u64) -> Result<Forecast, String> {
     })
 }
 
-fn fmt_range(r: Range, f: fn(f64) -> String) -> String {
+/// `point  (low .. high)`, the ends in the point's unit (`f(value, point)`).
+fn fmt_range(r: Range, f: fn(f64, f64) -> String) -> String {
     let g = |x: f64| {
         if x.is_finite() {
-            f(x)
+            f(x, r.point)
         } else {
             "unbounded".to_owned()
         }
@@ -317,15 +318,15 @@ fn render_text(f: &Forecast) -> String {
         ),
         (
             "rate",
-            fmt_range(f.items_per_s, |x| format!("{} items/s", sig(x))),
+            fmt_range(f.items_per_s, |x, _| format!("{} items/s", sig(x))),
         ),
         (
             "energy/item",
-            fmt_range(f.j_per_item, |x| format!("{} J", sig(x))),
+            fmt_range(f.j_per_item, |x, _| format!("{} J", sig(x))),
         ),
-        ("runtime", fmt_range(f.runtime_s, duration)),
-        ("energy", fmt_range(f.energy_j, energy)),
-        ("CO2e", fmt_range(f.co2e_g, co2e)),
+        ("runtime", fmt_range(f.runtime_s, duration_as)),
+        ("energy", fmt_range(f.energy_j, energy_as)),
+        ("CO2e", fmt_range(f.co2e_g, co2e_as)),
     ];
     if let Some(fin) = &f.finish_at {
         let label = if f.complete {
