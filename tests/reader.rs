@@ -127,3 +127,11 @@ fn an_empty_file_says_it_is_empty() {
         assert!(e.to_string().contains("empty"), "{e}");
     }
 }
+
+#[test]
+fn a_byte_order_mark_is_ignored() {
+    let (_d, p) = write(&format!("\u{feff}{START}\n{STEP}\n{END}\n"));
+    let f = carina::read_run_file(&p).unwrap();
+    assert!(f.is_complete());
+    assert_eq!(f.steps.len(), 1);
+}

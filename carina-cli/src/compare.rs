@@ -31,7 +31,10 @@ A step whose inclusive energy is below --min-share of its run's energy in both r
 a 1 ms set-up step that moves by 10 % is noise for a CI gate, not a regression. Use \
 --min-share 0 to gate every step.\n\n\
 Runs of different jobs are compared with a warning. Exit status: 0 when nothing regressed, \
-1 when a step regressed, 2 on bad input (unreadable file, bad threshold).";
+1 when a step regressed, 2 on bad input (unreadable file, a threshold outside 0..1000 % or a \
+--min-share outside 0..100 %). Warnings (different jobs, and the run files' own: a missing \
+run_end, a truncated last line) are printed on stderr and listed in the Markdown and JSON \
+output; Markdown output escapes the step names, run ids, jobs and warnings it quotes.";
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -56,8 +59,8 @@ pub struct Args {
     #[arg(long, default_value = "5%", value_parser = parse_threshold)]
     pub threshold: f64,
     /// Steps below this share of the run's energy in both runs cannot fail the gate (their
-    /// verdict reads `minor`): `1%` and `1` both mean 1 %; `0` gates every step.
-    #[arg(long, default_value = "1%", value_parser = parse_threshold)]
+    /// verdict reads `minor`): `1%` and `1` both mean 1 %; from 0 to 100; `0` gates every step.
+    #[arg(long, default_value = "1%", value_parser = parse_min_share)]
     pub min_share: f64,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -75,6 +78,22 @@ pub fn parse_threshold(s: &str) -> Result<f64, String> {
         )),
         Err(_) => Err(format!(
             "`{s}` is not a percentage; write e.g. `5%` or `5` (both mean 5 %)"
+        )),
+    }
+}
+
+/// Parses `1%` or `1` (both 1 %) into percent, from 0 to 100: a share of the run's energy above
+/// 100 % would make every step `minor` and silently turn the gate off.
+pub fn parse_min_share(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let num = t.strip_suffix('%').unwrap_or(t).trim();
+    match num.parse::<f64>() {
+        Ok(v) if (0.0..=100.0).contains(&v) => Ok(v),
+        Ok(_) => Err(format!(
+            "`{s}`: the minimum share must be a percentage from 0 to 100, e.g. `1%` or `1`"
+        )),
+        Err(_) => Err(format!(
+            "`{s}` is not a percentage; write e.g. `1%` or `1` (both mean 1 %)"
         )),
     }
 }
@@ -438,13 +457,11 @@ fn build(base: &RunFile, cand: &RunFile, threshold: f64, min_share: f64) -> Repo
             base.start.job, cand.start.job
         ));
     }
-    for (r, label) in [(base, "base"), (cand, "candidate")] {
-        if r.end.is_none() {
-            warnings.push(format!(
-                "the {label} run ({}) is incomplete (no run_end): figures are partial",
-                r.path.display()
-            ));
-        }
+    // The reader's warnings (a truncated last line, a missing `run_end`: docs of
+    // `RunFile::warnings`) name the file; they go wherever the report's warnings go: stderr,
+    // and the warnings of the Markdown and JSON documents, never loose lines on stdout.
+    for r in [base, cand] {
+        warnings.extend(r.warnings.iter().cloned());
     }
     let regressed: Vec<&str> = steps
         .iter()
@@ -601,14 +618,41 @@ fn render_text(r: &Report) -> String {
     out
 }
 
+/// Escapes a string from a run file (a step name, run id, job, warning) for Markdown text, so
+/// that it renders as itself on GitHub: HTML is neutralised by entities, and the characters that
+/// start emphasis, code, links and images, headings, strikethrough, math or a table cell are
+/// backslash-escaped. Line breaks become spaces, since one would end the table row. The result is
+/// not meant for a code span, where neither entities nor escapes are decoded.
 fn md_escape(s: &str) -> String {
-    s.replace('|', "\\|")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '~' | '$' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn render_markdown(r: &Report) -> String {
-    let mut out = format!("**carina compare: {}.** {}\n\n", r.verdict, r.headline);
+    // The headline names the regressed steps, so it is escaped as a whole; its own text
+    // (figures, `->`) renders the same escaped.
+    let mut out = format!(
+        "**carina compare: {}.** {}\n\n",
+        r.verdict,
+        md_escape(&r.headline)
+    );
+    // No code spans around the ids: an escape inside one is shown, not decoded.
     out.push_str(&format!(
-        "Base `{}` vs candidate `{}` (job `{}`), threshold {}%, 95% bootstrap intervals.\n\n",
+        "Base {} vs candidate {} (job {}), threshold {}%, 95% bootstrap intervals.\n\n",
         md_escape(&r.base.run_id),
         md_escape(&r.candidate.run_id),
         md_escape(&r.candidate.job),
@@ -625,7 +669,20 @@ fn render_markdown(r: &Report) -> String {
     }
     out.push('\n');
     for row in rows(r) {
-        let cells: Vec<String> = row.iter().map(|c| md_escape(c)).collect();
+        // The step name and the note carry text from the run files; the other cells are figures
+        // and verdicts written here, left as they are so the raw table stays readable.
+        let last = row.len() - 1;
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i == 0 || i == last {
+                    md_escape(c)
+                } else {
+                    c.clone()
+                }
+            })
+            .collect();
         out.push_str(&format!("| {} |\n", cells.join(" | ")));
     }
     for w in &r.warnings {
@@ -679,6 +736,31 @@ mod tests {
         assert!(parse_threshold("abc").is_err());
         assert!(parse_threshold("-3").is_err());
         assert!(parse_threshold("nan").is_err());
+    }
+
+    #[test]
+    fn min_shares() {
+        assert_eq!(parse_min_share("1%"), Ok(1.0));
+        assert_eq!(parse_min_share("0"), Ok(0.0));
+        assert_eq!(parse_min_share("100%"), Ok(100.0));
+        assert!(parse_min_share("150%").is_err());
+        assert!(parse_min_share("-1").is_err());
+        assert!(parse_min_share("nan").is_err());
+        assert!(parse_min_share("lots").is_err());
+    }
+
+    #[test]
+    fn markdown_escape_neutralises_html_and_formatting() {
+        assert_eq!(
+            md_escape("<script>alert(1)</script>"),
+            "&lt;script&gt;alert(1)&lt;/script&gt;"
+        );
+        assert_eq!(
+            md_escape("a|b `c` *d* _e_ [f] #g & \\"),
+            "a\\|b \\`c\\` \\*d\\* \\_e\\_ \\[f\\] \\#g &amp; \\\\"
+        );
+        assert_eq!(md_escape("two\nlines"), "two lines");
+        assert_eq!(md_escape("plain-name 1.5 mJ"), "plain-name 1.5 mJ");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! or complete run. Exit status: 0 on success, 2 on bad input.
 
 use crate::load::load_run;
-use crate::summary::{headline, step_rows};
+use crate::summary::{headline, progress_step, step_rows};
 use crate::units::{co2e_as, duration, duration_as, energy, energy_as, sig};
 use carina_core::reader::RunFile;
 use std::path::PathBuf;
@@ -11,14 +11,17 @@ use std::process::ExitCode;
 const LONG_ABOUT: &str = "Project the runtime, energy and CO2e of N items from a run that \
 is still going (or crashed), or of a full new cycle of N items from a complete run, with an \
 interval and the finish time.\n\n\
-Method. Items done are `run_end.items`, else the largest per-name item total. The point \
+Method. Items done are `run_end.items`; for a run without `run_end`, the item total of the \
+progress step: the step name with the most instances that have items (ties: the larger item \
+total), or, when no name has more than one such instance, the name with the largest item total, \
+so that a set-up step declaring every item in one record does not count as done. The point \
 forecast uses the run's average rates so far: items per second (items done / elapsed wall time) \
 and energy per item (energy so far / items done). A partial run's projection is what it has \
 spent plus the remaining items (N - done) at those rates; a complete run is a full cycle of N \
 items at those rates. The finish time is run_start.started_at + projected runtime for a partial \
 run, and now + projected runtime for a complete one.\n\n\
 Interval. The elapsed time is split into up to 20 equal buckets (about 3 step records per \
-bucket at least; the step name with the most items counts the items, and every step record's \
+bucket at least; the progress step's records count the items, and every step record's \
 self energy counts toward its bucket's energy, by end time). For each bucket, items/s and J per \
 item are computed; the interval of each rate is the point rate x (1 +/- 1.96 x the relative \
 standard error of the bucket mean), i.e. an approximate 95 % interval of the average rate, and \
@@ -98,7 +101,9 @@ fn rel_se(xs: &[f64]) -> Option<f64> {
 /// Relative half-widths of the 95 % intervals of items/s and J/item, and the bucket count.
 fn spreads(run: &RunFile, elapsed: f64, total_energy: f64) -> (Option<f64>, Option<f64>, usize) {
     let rows = step_rows(run);
-    let Some(item_step) = rows.iter().filter(|r| r.items > 0).max_by_key(|r| r.items) else {
+    // The same step as the items done (`headline`), so the buckets measure the rate of the
+    // figure being projected.
+    let Some(item_step) = progress_step(run, &rows) else {
         return (None, None, 0);
     };
     let item_records: Vec<_> = run
@@ -367,6 +372,10 @@ pub fn run(args: &Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // On stderr, so that `--format json` stays one JSON object on stdout.
+    for w in &run.warnings {
+        eprintln!("carina forecast: warning: {w}");
+    }
     let f = match forecast(&run, args.total_items) {
         Ok(f) => f,
         Err(e) => {

@@ -12,10 +12,14 @@
 //! Cost: one pass over the step records per run (no allocation per record); the tables and the
 //! tree are per step name or name path, the timeline has [`BINS`] bins.
 //!
-//! Exit status: 0 on success, 2 on bad input (the message names the file and line), 1 when the
-//! output cannot be written.
+//! A run file that cannot be read is skipped, with a warning on stderr and a note at the top of
+//! the page, so one bad file does not hide every other run.
+//!
+//! Exit status: 0 when the report is written (at least one run loaded), 2 on bad input (a
+//! missing path, a directory without run files, or no readable run at all; each message names
+//! the file and line), 1 when the output cannot be written.
 
-use crate::load::load_runs;
+use crate::load::{LoadError, load_runs_lenient};
 use crate::units::{co2e, duration, energy, power, sig};
 use carina_core::reader::RunFile;
 use carina_core::record::{EnergyKind, StepRecord};
@@ -53,19 +57,29 @@ pub fn run(args: &Args) -> ExitCode {
     } else {
         args.paths.clone()
     };
-    let runs = match load_runs(&paths) {
+    let (runs, skipped) = match load_runs_lenient(&paths) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("carina report: error: {e}");
             return ExitCode::from(2);
         }
     };
+    if runs.is_empty() {
+        // Nothing to show: every file is an error, and no page is written.
+        for e in &skipped {
+            eprintln!("carina report: error: {e}");
+        }
+        return ExitCode::from(2);
+    }
+    for e in &skipped {
+        eprintln!("carina report: warning: skipped {e}");
+    }
     for r in &runs {
         for w in &r.warnings {
             eprintln!("carina report: warning: {w}");
         }
     }
-    let html = render(&runs);
+    let html = render_with_skipped(&runs, &skipped);
     if let Err(e) = std::fs::write(&args.output, html) {
         eprintln!(
             "carina report: error: cannot write {}: {e}",
@@ -135,7 +149,11 @@ fn wh_unit(max_wh: f64) -> (&'static str, f64) {
     }
 }
 
-fn pct_change(cur: f64, prev: Option<f64>) -> String {
+/// The table cell of the change from `prev` to `cur`, in percent, with its sort key. Without a
+/// change (first cycle, zero or missing previous value) the cell shows "–" and sorts below
+/// every percentage (`-Infinity`, which the sorting script's `parseFloat` reads), as missing
+/// values do in the other tables, rather than among the real changes as text or as 0 %.
+fn pct_change_cell(cur: f64, prev: Option<f64>) -> String {
     match prev {
         Some(p) if p != 0.0 && p.is_finite() && cur.is_finite() => {
             let d = (cur - p) / p * 100.0;
@@ -146,9 +164,12 @@ fn pct_change(cur: f64, prev: Option<f64>) -> String {
             } else {
                 "flat"
             };
-            format!("<span class=\"delta {cls}\">{d:+.1} %</span>")
+            format!(
+                "<td data-v=\"{}\"><span class=\"delta {cls}\">{d:+.1} %</span></td>",
+                num(d)
+            )
         }
-        _ => "<span class=\"delta\">–</span>".into(),
+        _ => "<td data-v=\"-Infinity\"><span class=\"delta\">–</span></td>".into(),
     }
 }
 
@@ -515,6 +536,7 @@ th,td{padding:4px 9px;border-bottom:1px solid var(--bd);text-align:right;white-s
 th{background:#edf2f7;font-weight:600;position:relative;white-space:normal;vertical-align:bottom;min-width:4.5em}
 th.sortable{cursor:pointer}th.sortable:after{content:" \2195";color:var(--mut);font-size:11px}
 td.l,th.l{text-align:left}
+td.id{white-space:normal;word-break:break-all;font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:11.5px;min-width:9em}
 .tw{overflow-x:auto;max-width:100%}
 .delta.up{color:#c53030}.delta.down{color:#2f855a}.delta{color:var(--mut)}
 .run{background:var(--card);border:1px solid var(--bd);border-radius:10px;padding:4px 16px 14px;margin:14px 0}
@@ -524,6 +546,8 @@ td.l,th.l{text-align:left}
 .bar.self{background:#90cdf4}
 .tree td.l{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12.5px}
 .note{color:var(--mut);font-size:12px;margin:4px 0}
+.skipped{background:#fffaf0;border:1px solid #f6ad55;border-radius:8px;padding:6px 14px;margin:10px 0;font-size:13px}
+.skipped p{margin:4px 0}.skipped ul{margin:4px 0;padding-left:20px}.skipped li{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px;overflow-wrap:anywhere}
 .legend span{display:inline-block;margin-right:14px;font-size:12px;color:var(--mut)}
 .sw{display:inline-block;width:12px;height:10px;margin-right:4px;vertical-align:middle;border-radius:2px}
 @media print{body{background:#fff;padding:0;font-size:11px}.run{border:none;padding:0;page-break-inside:auto}
@@ -551,6 +575,13 @@ window.addEventListener('beforeprint',function(){document.querySelectorAll('deta
 
 /// Renders the dashboard of `runs` (any jobs, any order) as one HTML page.
 pub fn render(runs: &[RunFile]) -> String {
+    render_with_skipped(runs, &[])
+}
+
+/// Like [`render`], and lists the run files that could not be loaded (`skipped`, each with
+/// its reason) in a note at the top of the page, so a missing run is not mistaken for a run
+/// that never happened.
+pub fn render_with_skipped(runs: &[RunFile], skipped: &[LoadError]) -> String {
     let mut jobs: BTreeMap<&str, Vec<&RunFile>> = BTreeMap::new();
     for r in runs {
         jobs.entry(r.start.job.as_str()).or_default().push(r);
@@ -576,6 +607,18 @@ pub fn render(runs: &[RunFile]) -> String {
         runs.len(),
         jobs.len()
     );
+    if !skipped.is_empty() {
+        let _ = write!(
+            h,
+            "<div class=\"skipped\"><p><b>{} run file(s) skipped</b>: they could not be read, \
+             so their runs are missing from this report.</p><ul>",
+            skipped.len()
+        );
+        for e in skipped {
+            let _ = write!(h, "<li>{}</li>", escape(&e.to_string()));
+        }
+        h.push_str("</ul></div>\n");
+    }
     if runs.is_empty() {
         h.push_str("<p>No runs.</p>");
     }
@@ -643,30 +686,34 @@ fn recurring(h: &mut String, list: &[&RunFile], an: &[Analysis]) {
             f64::NAN
         };
         let pwhi = prev.and_then(|p| (p.items > 0).then(|| p.energy_j / 3600.0 / p.items as f64));
+        // The start cell sorts by `i` (the rows are in start order), as its shortened text
+        // would not; the run id wraps anywhere, so long ids do not widen the table.
         let _ = writeln!(
             h,
-            "<tr><td data-v=\"{i}\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td>\
-             <td class=\"l\">{}</td><td data-v=\"{}\">{} {}</td><td>{}</td><td data-v=\"{}\">{}</td><td>{}</td>\
-             <td data-v=\"{}\">{}</td><td>{}</td><td data-v=\"{}\">{}</td><td data-v=\"{}\">{}</td><td>{}</td></tr>",
+            "<tr><td data-v=\"{i}\">{}</td><td class=\"l\" data-v=\"{i}\" title=\"{}\">{}</td><td class=\"l id\">{}</td>\
+             <td class=\"l\">{}</td><td data-v=\"{}\">{} {}</td>{}<td data-v=\"{}\">{}</td>{}\
+             <td data-v=\"{}\">{}</td>{}<td data-v=\"{}\">{}</td><td data-v=\"{}\">{}</td>{}</tr>",
             i + 1,
-            escape(short_time(&r.start.started_at)),
+            escape(&r.start.started_at),
+            escape(&short_time(&r.start.started_at)),
             escape(&r.start.run_id),
             status_badge(a.complete),
             num(a.energy_j),
             energy(a.energy_j),
             kind_badge(a.kind),
-            pct_change(a.energy_j, prev.map(|p| p.energy_j)),
+            pct_change_cell(a.energy_j, prev.map(|p| p.energy_j)),
             num(a.co2e_g),
             co2e(a.co2e_g),
-            pct_change(a.co2e_g, prev.map(|p| p.co2e_g)),
+            pct_change_cell(a.co2e_g, prev.map(|p| p.co2e_g)),
             num(a.wall_s),
             duration(a.wall_s),
-            pct_change(a.wall_s, prev.map(|p| p.wall_s)),
+            pct_change_cell(a.wall_s, prev.map(|p| p.wall_s)),
             a.items,
             a.items,
-            num(whi),
+            // No items: -1 sorts below every real figure, as in the steps table.
+            num(if whi.is_finite() { whi } else { -1.0 }),
             wh_per_item(a.energy_j, a.items),
-            pct_change(whi, pwhi),
+            pct_change_cell(whi, pwhi),
         );
         prev = Some(a);
     }
@@ -782,9 +829,13 @@ fn cycle_chart(list: &[&RunFile], an: &[Analysis]) -> String {
     s
 }
 
-/// An RFC 3339 time to the second (`2026-11-28T06:46:37`), else as is.
-fn short_time(t: &str) -> &str {
-    t.get(..19).filter(|_| t.len() > 20).unwrap_or(t)
+/// An RFC 3339 time as date and minute (`2026-11-28 06:46`), else as is: short enough for the
+/// recurring table to fit a 1280 px window (the cell's title has the full value).
+fn short_time(t: &str) -> String {
+    match (t.get(..10), t.get(10..11), t.get(11..16)) {
+        (Some(date), Some("T"), Some(hm)) => format!("{date} {hm}"),
+        _ => t.to_string(),
+    }
 }
 
 fn energy_unit(max_j: f64) -> (&'static str, f64) {

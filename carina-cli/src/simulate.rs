@@ -54,15 +54,15 @@ pub enum Format {
 pub struct Args {
     /// Items one cycle processes.
     #[arg(long, value_name = "N", help_heading = "Workload (give these three, or --from)",
-          required_unless_present = "from", conflicts_with = "from", value_parser = parse_items)]
+          required_unless_present_any = ["from", "run"], conflicts_with_all = ["from", "run"], value_parser = parse_items)]
     items: Option<u64>,
     /// Hours one cycle takes at baseline.
     #[arg(
         long,
         value_name = "H",
         help_heading = "Workload (give these three, or --from)",
-        required_unless_present = "from",
-        conflicts_with = "from"
+        required_unless_present_any = ["from", "run"],
+        conflicts_with_all = ["from", "run"]
     )]
     hours: Option<f64>,
     /// Energy of one cycle at baseline, kWh.
@@ -70,8 +70,8 @@ pub struct Args {
         long,
         value_name = "E",
         help_heading = "Workload (give these three, or --from)",
-        required_unless_present = "from",
-        conflicts_with = "from"
+        required_unless_present_any = ["from", "run"],
+        conflicts_with_all = ["from", "run"]
     )]
     kwh: Option<f64>,
     /// Take items, hours and kWh from a run file (run_end; a run that did not finish gives a
@@ -82,6 +82,13 @@ pub struct Args {
         help_heading = "Workload (give these three, or --from)"
     )]
     from: Option<PathBuf>,
+    /// The same as --from: `carina simulate RUNFILE`.
+    #[arg(
+        value_name = "RUNFILE",
+        conflicts_with = "from",
+        help_heading = "Workload (give these three, or --from)"
+    )]
+    run: Option<PathBuf>,
 
     /// Schedule file with peak windows and tariffs [default: Mon-Fri 08:00-20:00 UTC peak].
     #[arg(
@@ -329,7 +336,7 @@ struct Context {
 
 fn simulate(args: &Args) -> Result<String, Bad> {
     // Workload.
-    let (profile, run_factor) = match &args.from {
+    let (profile, run_factor) = match args.from.as_ref().or(args.run.as_ref()) {
         Some(path) => {
             let run = carina_core::read_run_file(path).map_err(|e| Bad(format!("--from: {e}")))?;
             let profile = Profile::from_run(&run).map_err(|e| explain(e, None))?;

@@ -21,7 +21,10 @@ unattributed share, dropped steps) and a per-step table (instances, wall and sel
 and self energy, share of the run's energy, Wh per item, p50/p95 instance duration).\n\n\
 A run without `run_end` (crashed or still running) is marked INCOMPLETE; its figures then come \
 from the `step_summary` records if present, else from the `step` records, and the \
-run's CO2e is its energy times the run's emission factor."
+run's CO2e is its energy times the run's emission factor. Its items are those of the \
+progress step: the step name with the most instances that have items (ties: the larger item \
+total), or, when no name has more than one, the name with the largest item total; a set-up step \
+that declares every item in one record does not count as progress."
 )]
 pub struct Args {
     /// The run file (`.jsonl`).
@@ -144,6 +147,43 @@ fn rows_from_steps(steps: &[StepRecord]) -> Vec<StepRow> {
         .collect()
 }
 
+/// The "progress step" of a run: the step whose items count the run's progress.
+///
+/// It is the name with the most item-bearing instances (records with `items > 0`), ties broken
+/// by the larger item total, then by name. A set-up step that declares every item of the run in
+/// one record (`generate_grid` with all 400000 items) would otherwise look like a finished run
+/// while the step doing the work (`simulate`, 64 items per instance) is a fraction of the way.
+/// When no name has more than one item-bearing instance there is no such signal, and the name
+/// with the largest item total is chosen. Instances are counted from the `step` records; a file
+/// with summaries only counts every instance of a name whose summary has items.
+///
+/// `rows` are the run's [`step_rows`]; the chosen row is returned, `None` when no step has items.
+pub(crate) fn progress_step<'a>(run: &RunFile, rows: &'a [StepRow]) -> Option<&'a StepRow> {
+    let mut instances: HashMap<&str, u64> = HashMap::new();
+    if run.steps.is_empty() {
+        for r in rows.iter().filter(|r| r.items > 0) {
+            instances.insert(&r.name, r.count);
+        }
+    } else {
+        for s in run.steps.iter().filter(|s| s.items > 0) {
+            *instances.entry(&s.name).or_default() += 1;
+        }
+    }
+    let n = |r: &StepRow| instances.get(r.name.as_str()).copied().unwrap_or(0);
+    // Equal figures pick the first name (the comparison is reversed on it), so the choice does
+    // not depend on the order of the rows.
+    let best = |key: &dyn Fn(&StepRow) -> (u64, u64)| {
+        rows.iter()
+            .filter(|r| r.items > 0)
+            .max_by(|a, b| key(a).cmp(&key(b)).then_with(|| b.name.cmp(&a.name)))
+    };
+    let by_instances = best(&|r| (n(r), r.items))?;
+    if n(by_instances) > 1 {
+        return Some(by_instances);
+    }
+    best(&|r| (r.items, 0))
+}
+
 /// Kind of the run's energy: `run_end.energy_kind`, else measured only when every used source is.
 fn energy_kind(run: &RunFile) -> EnergyKind {
     if let Some(e) = &run.end {
@@ -175,6 +215,9 @@ pub(crate) fn headline(run: &RunFile) -> Headline {
         };
     }
     let rows = step_rows(run);
+    // Without `run_end` the items done are those of the step that tracks progress, not the
+    // largest total: see `progress_step`.
+    let items = progress_step(run, &rows).map_or(0, |r| r.items);
     let attributed: f64 = rows.iter().map(|r| r.self_energy_j).sum();
     if !run.power.is_empty() {
         // `power` records hold all of the run's energy up to the last closed window, steps or
@@ -197,7 +240,7 @@ pub(crate) fn headline(run: &RunFile) -> Headline {
             energy_high_j: band(|p| p.energy_high_j),
             kind: energy_kind(run),
             co2e_g: run.power.iter().map(|p| p.co2e_g).sum(),
-            items: rows.iter().map(|r| r.items).max().unwrap_or(0),
+            items,
             unattributed_j: Some((energy_j - attributed).max(0.0)),
             dropped: 0,
             not_written: 0,
@@ -239,7 +282,7 @@ pub(crate) fn headline(run: &RunFile) -> Headline {
         energy_high_j,
         kind: energy_kind(run),
         co2e_g: energy_j / 3.6e6 * run.start.carbon.g_per_kwh,
-        items: rows.iter().map(|r| r.items).max().unwrap_or(0),
+        items,
         unattributed_j: None,
         dropped: 0,
         not_written: 0,
@@ -462,6 +505,11 @@ pub fn run(args: &Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Reader warnings (a truncated last line, a missing `run_end`) go to stderr, as in
+    // `carina report`, so that the figures below are read knowing what was left out.
+    for w in &run.warnings {
+        eprintln!("carina summary: warning: {w}");
+    }
     print!("{}", render(&run));
     ExitCode::SUCCESS
 }

@@ -288,3 +288,137 @@ fn a_negligible_step_is_minor_and_does_not_fail_the_gate() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("lots"), "{}", stderr(&o));
 }
+
+#[test]
+fn truncated_last_line_is_warned_on_stderr_and_in_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = [("simulate", steady(10, 1.0, 25, 36.0))];
+    let b = write_run(dir.path(), "b.jsonl", &run_lines("job", "b", &g, true));
+    let c = write_truncated(dir.path(), "c.jsonl", &run_lines("job", "c", &g, false));
+    let (b, c) = (b.to_str().unwrap(), c.to_str().unwrap());
+    let o = carina(&["compare", b, c, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("carina compare: warning: ")
+                && l.contains("c.jsonl:")
+                && l.contains("truncated")),
+        "{err}"
+    );
+    // Stdout is the JSON document alone; the warning is in its list.
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("stdout is JSON alone");
+    assert_eq!(v["candidate"]["complete"], false, "{v}");
+    let listed = v["warnings"].as_array().unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("truncated")),
+        "{v}"
+    );
+    // The missing run_end is said once, not once by the reader and again by compare.
+    let no_end = err.lines().filter(|l| l.contains("run_end")).count();
+    assert_eq!(no_end, 1, "{err}");
+    let o = carina(&["compare", b, c, "--format", "markdown"]);
+    assert!(stderr(&o).contains("truncated"), "{}", stderr(&o));
+    let md = stdout(&o);
+    assert!(
+        md.lines()
+            .any(|l| l.starts_with("Warning: ") && l.contains("truncated")),
+        "{md}"
+    );
+}
+
+#[test]
+fn markdown_escapes_names_ids_jobs_and_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "<script>alert(1)</script>";
+    let fancy = "`tick` *bold* _it_ [link](x) a|b #1 \\ & ~~s~~";
+    let base = [
+        (script, noisy(20, 10, 2.0, 0.02, 1)),
+        (fancy, noisy(20, 10, 36.0, 0.02, 2)),
+    ];
+    let cand = [
+        (script, noisy(20, 10, 2.0, 0.02, 3)),
+        (fancy, noisy(20, 10, 36.0 * 1.3, 0.02, 4)),
+    ];
+    let b = write_run(
+        dir.path(),
+        "b.jsonl",
+        &run_lines("job<i>a</i>", "run_*b*", &base, true),
+    );
+    let c = write_run(
+        dir.path(),
+        "c.jsonl",
+        &run_lines("job_[c]", "run<img src=x>", &cand, true),
+    );
+    let o = carina(&[
+        "compare",
+        b.to_str().unwrap(),
+        c.to_str().unwrap(),
+        "--format",
+        "markdown",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    // No raw HTML anywhere.
+    for raw in ["<script", "</script", "<img", "<i>", "</i>"] {
+        assert!(!out.contains(raw), "raw {raw:?} in:\n{out}");
+    }
+    let script_md = "&lt;script&gt;alert(1)&lt;/script&gt;";
+    let fancy_md =
+        "\\`tick\\` \\*bold\\* \\_it\\_ \\[link\\](x) a\\|b \\#1 \\\\ &amp; \\~\\~s\\~\\~";
+    // Headline (the regressed step), run ids, job, warning.
+    let first = out.lines().next().unwrap();
+    assert!(first.contains(fancy_md), "{out}");
+    assert!(
+        out.contains("Base run\\_\\*b\\* vs candidate run&lt;img src=x&gt; (job job\\_\\[c\\])"),
+        "{out}"
+    );
+    assert!(
+        out.contains("different jobs (\\`job&lt;i&gt;a&lt;/i&gt;\\` vs \\`job\\_\\[c\\]\\`)"),
+        "{out}"
+    );
+    // Table rows: escaped names, and every row has the header's number of unescaped pipes.
+    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with('|')).collect();
+    assert_eq!(rows.len(), 4, "header, separator, 2 steps:\n{out}");
+    let cells = |r: &str| {
+        r.replace("\\\\", "")
+            .replace("\\|", "")
+            .matches('|')
+            .count()
+    };
+    assert!(rows.iter().all(|r| cells(r) == cells(rows[0])), "{out}");
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with(&format!("| {script_md} |"))),
+        "{out}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with(&format!("| {fancy_md} |")) && r.contains("| regressed |")),
+        "{out}"
+    );
+}
+
+#[test]
+fn min_share_must_be_0_to_100() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, c) = scenario(dir.path(), 1.0);
+    for bad in ["150%", "100.5", "-1%"] {
+        // `=`: clap would take a separate `-1%` for a flag.
+        let o = carina(&["compare", &b, &c, &format!("--min-share={bad}")]);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", stdout(&o));
+        let err = stderr(&o);
+        assert!(err.contains(bad) && err.contains("from 0 to 100"), "{err}");
+    }
+    let (code, v) = json_of(&["compare", &b, &c, "--min-share", "100%"]);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["min_share_pct"], 100.0);
+    // --threshold keeps its range: 150 % is accepted, 1000 % is not.
+    let (code, v) = json_of(&["compare", &b, &c, "--threshold", "150%"]);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["threshold_pct"], 150.0);
+    let o = carina(&["compare", &b, &c, "--threshold", "1000%"]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -173,3 +173,59 @@ fn long_help_documents_the_method() {
         assert!(out.contains(want), "no {want:?} in:\n{out}");
     }
 }
+
+#[test]
+fn crashed_run_counts_items_of_the_progress_step_not_a_setup_step() {
+    let dir = tempfile::tempdir().unwrap();
+    // `generate_grid` declares all 400000 items in one record; `simulate` has done 50 x 64.
+    let lines = run_lines(
+        "grid",
+        "run-setup",
+        &[
+            ("generate_grid", steady(1, 0.5, 400_000, 1.0)),
+            ("simulate", noisy(50, 64, 36.0, 0.1, 3)),
+        ],
+        false,
+    );
+    let p = write_run(dir.path(), "crashed.jsonl", &lines);
+    let v = forecast_json(&p, "400000");
+    assert_eq!(v["items_done"].as_u64(), Some(3200), "{v}");
+    assert_eq!(v["remaining_items"].as_u64(), Some(396_800), "{v}");
+    // The buckets count `simulate`'s records (50 / 3 -> 16), not the single set-up record.
+    assert_eq!(v["buckets"].as_u64(), Some(16), "{v}");
+    let o = carina(&["forecast", p.to_str().unwrap(), "--total-items", "400000"]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("3200 of 400000 items done (0.8 %)"), "{out}");
+}
+
+#[test]
+fn truncated_last_line_is_warned_on_stderr_and_json_stays_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = run_lines(
+        "scenario-db",
+        "cut",
+        &[("simulate", steady(20, 1.0, 10, 5.0))],
+        false,
+    );
+    let p = write_truncated(dir.path(), "cut.jsonl", &lines);
+    let o = carina(&[
+        "forecast",
+        p.to_str().unwrap(),
+        "--total-items",
+        "1000",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("carina forecast: warning: ")
+                && l.contains("cut.jsonl:")
+                && l.contains("truncated")),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("stdout is JSON alone");
+    assert_eq!(v["items_done"].as_u64(), Some(190), "{v}");
+}

@@ -1,6 +1,6 @@
 //! `carina report`: the HTML dashboard, from hand-written run files (docs/FORMAT.md).
 
-use carina_cli::load::load_runs;
+use carina_cli::load::{load_runs, load_runs_lenient};
 use carina_cli::report::render;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -361,4 +361,195 @@ fn one_million_steps() {
         "the page does not grow with the records: {}",
         html.len()
     );
+}
+
+#[test]
+fn cli_skips_unreadable_files_with_a_warning_and_a_note() {
+    let (dir, _) = fixture();
+    let stderr = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    write(dir.path(), "blank.jsonl", "");
+    let bad = complete_run("b", "j", "2026-11-28T05:00:00Z", 1.0).replacen(
+        "{\"type\":\"thread\"",
+        "{not json",
+        1,
+    );
+    write(dir.path(), "bad.jsonl", &bad);
+    // A file name is user input too: it is escaped in the note.
+    write(dir.path(), "x<b>.jsonl", "");
+
+    let out = carina(&["report", "."], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let err = stderr(&out);
+    assert!(
+        err.contains("carina report: warning: skipped ./bad.jsonl:2: "),
+        "{err}"
+    );
+    assert!(
+        err.contains("carina report: warning: skipped ./blank.jsonl: the file is empty"),
+        "{err}"
+    );
+    assert!(err.contains("x<b>.jsonl: the file is empty"), "{err}");
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.contains("3 run file(s) skipped"), "note near the top");
+    assert!(html.find("run file(s) skipped") < html.find("<h2>Job:"));
+    assert!(html.contains("<li>./bad.jsonl:2: "));
+    assert!(html.contains("<li>./blank.jsonl: the file is empty"));
+    assert!(html.contains("<li>./x&lt;b&gt;.jsonl: the file is empty"));
+    assert!(!html.contains("x<b>"), "file name leaked unescaped");
+    assert!(html.contains("4 run(s) of 2 job(s)"));
+    assert!(html.contains("Recurring view: 3 cycles"));
+
+    // The strict loader, used by the other commands, still stops at the first bad file; the
+    // lenient one returns the good runs and one error per bad file.
+    assert!(load_runs(&[dir.path().to_path_buf()]).is_err());
+    let (runs, skipped) = load_runs_lenient(&[dir.path().to_path_buf()]).unwrap();
+    assert_eq!((runs.len(), skipped.len()), (4, 3));
+
+    // No readable run at all: exit 2, every error printed, no page.
+    let only_bad = tempfile::tempdir().unwrap();
+    write(only_bad.path(), "blank.jsonl", "");
+    write(only_bad.path(), "bad.jsonl", &bad);
+    let out = carina(&["report", "."], only_bad.path());
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = stderr(&out);
+    assert!(
+        err.contains("carina report: error: ./bad.jsonl:2: "),
+        "{err}"
+    );
+    assert!(
+        err.contains("carina report: error: ./blank.jsonl: the file is empty"),
+        "{err}"
+    );
+    assert!(!only_bad.path().join("report.html").exists());
+
+    // Wrong paths stay errors even beside good runs.
+    let out = carina(&["report", ".", "missing.jsonl"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(stderr(&out).contains("missing.jsonl"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_file_named_twice_loads_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("d").join("job");
+    std::fs::create_dir_all(&job).unwrap();
+    let one = write(
+        &job,
+        "one.jsonl",
+        &complete_run("r1", "nightly", "2026-11-26T05:00:00Z", 1.0),
+    );
+    let d = dir.path().join("d");
+    let runs = load_runs(&[d.clone(), one.clone(), job.join("../job/one.jsonl")]).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].path, one, "the first occurrence is kept");
+
+    let out = carina(&["report", "d", "d/job/one.jsonl", "d"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.contains("1 run(s) of 1 job(s)"));
+    assert!(!html.contains("Recurring view"), "one run is not a series");
+}
+
+#[cfg(unix)]
+#[test]
+fn directory_scan_does_not_follow_symlinked_directories_but_includes_symlinked_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("d");
+    let j = d.join("j");
+    std::fs::create_dir_all(&j).unwrap();
+    write(
+        &j,
+        "one.jsonl",
+        &complete_run("r1", "nightly", "2026-11-26T05:00:00Z", 1.0),
+    );
+    // A loop back up the tree, and a link to a run kept elsewhere.
+    std::os::unix::fs::symlink("..", j.join("loop")).unwrap();
+    let elsewhere = write(
+        dir.path(),
+        "two.jsonl",
+        &complete_run("r2", "nightly", "2026-11-27T05:00:00Z", 1.5),
+    );
+    std::os::unix::fs::symlink(&elsewhere, j.join("two.jsonl")).unwrap();
+
+    let runs = load_runs(std::slice::from_ref(&d)).unwrap();
+    let ids: Vec<&str> = runs.iter().map(|r| r.start.run_id.as_str()).collect();
+    assert_eq!(ids, ["r1", "r2"]);
+    assert_eq!(runs[1].path, j.join("two.jsonl"));
+
+    let out = carina(&["report", "d"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.contains("2 run(s) of 1 job(s)"));
+    assert!(html.contains("Recurring view: 2 cycles"));
+}
+
+/// The cells of the recurring-view table (`table.sortable.cycles`), row by row.
+fn cycle_rows(html: &str) -> Vec<Vec<&str>> {
+    let start = html
+        .find("<table class=\"sortable cycles\">")
+        .expect("cycles table");
+    let table = &html[start..];
+    let table = &table[..table.find("</table>").unwrap()];
+    let body = &table[table.find("<tbody>").unwrap()..];
+    body.split("<tr>")
+        .skip(1)
+        .map(|row| row.split("<td").skip(1).collect())
+        .collect()
+}
+
+/// The `data-v` sort key of a cell (`<td` already stripped), if it has one.
+fn data_v(cell: &str) -> Option<&str> {
+    let open = &cell[..cell.find('>').unwrap()];
+    let i = open.find("data-v=\"")? + "data-v=\"".len();
+    Some(&open[i..i + open[i..].find('"').unwrap()])
+}
+
+#[test]
+fn recurring_delta_cells_carry_numeric_sort_keys() {
+    let (_dir, paths) = fixture();
+    let html = render(&load_runs(&paths).unwrap());
+    let rows = cycle_rows(&html);
+    assert_eq!(rows.len(), 3);
+    // Columns: #, started, run, status, energy, Δ energy, CO2e, Δ CO2e, runtime, Δ runtime,
+    // items, Wh per item, Δ Wh/item.
+    const DELTAS: [usize; 4] = [5, 7, 9, 12];
+    for (r, row) in rows.iter().enumerate() {
+        assert_eq!(row.len(), 13, "{row:?}");
+        for c in DELTAS {
+            let v = data_v(row[c]).unwrap_or_else(|| panic!("row {r} col {c}: {}", row[c]));
+            if r == 0 {
+                // No previous cycle: "–", sorted below every change.
+                assert_eq!(v, "-Infinity", "{}", row[c]);
+                assert!(row[c].contains(">–<"));
+            } else {
+                assert!(v.parse::<f64>().unwrap().is_finite(), "{v}");
+            }
+        }
+    }
+    // +50 % then -50 % energy: the key is the percentage itself.
+    let pct = |r: usize, c: usize| data_v(rows[r][c]).unwrap().parse::<f64>().unwrap();
+    assert!((pct(1, 5) - 50.0).abs() < 1e-9);
+    assert!((pct(2, 5) + 50.0).abs() < 1e-9);
+    assert!((pct(1, 12) - 50.0).abs() < 1e-9, "Wh per item");
+    assert_eq!(pct(1, 9), 0.0, "same runtime");
+    assert!(rows[1][5].contains("+50.0 %"));
+}
+
+#[test]
+fn recurring_table_is_narrow_enough_for_a_laptop_screen() {
+    let (_dir, paths) = fixture();
+    let html = render(&load_runs(&paths).unwrap());
+    let rows = cycle_rows(&html);
+    // Started: date and minute, full value in the title, sorted by start order.
+    assert_eq!(
+        rows[0][1],
+        " class=\"l\" data-v=\"0\" title=\"2026-11-26T05:00:00Z\">2026-11-26 05:00</td>"
+    );
+    // The run id may wrap anywhere.
+    assert!(
+        rows[0][2].starts_with(" class=\"l id\">r1<"),
+        "{}",
+        rows[0][2]
+    );
+    assert!(html.contains("td.id{white-space:normal;word-break:break-all;"));
 }

@@ -198,9 +198,10 @@ fn child_run_files_are_merged_before_run_end() {
     let thread = r#"{"type":"thread","index":0,"name":"main"}"#;
     let step = r#"{"type":"step","name":"child-load","id":1,"parent":null,"thread":0,"start_s":0.01,"end_s":0.02,"items":5,"status":"ok","energy_j":0.5,"self_energy_j":0.5,"co2e_g":0.0001}"#;
     let summary = r#"{"type":"step_summary","name":"child-load","count":1,"wall_s":0.01,"self_wall_s":0.01,"items":5,"energy_j":0.5,"self_energy_j":0.5,"co2e_g":0.0001,"p50_s":0.01,"p95_s":0.01,"max_s":0.01}"#;
+    let child_end = r#"{"type":"run_end","ended_at":"x","wall_s":0.02,"energy_j":0.5,"unattributed_j":0.0,"co2e_g":0.0001,"items":5,"steps":1,"dropped":2}"#;
     let script = format!(
         "f=\"$CARINA_DIR/$CARINA_JOB/$CARINA_RUN_ID.child-$$.jsonl\"; \
-         printf '%s\\n' '{thread}' '{step}' '{summary}' > \"$f\""
+         printf '%s\\n' '{thread}' '{step}' '{summary}' '{child_end}' > \"$f\""
     );
     let (code, err) = run_sh(dir.path(), "merge", &script);
     assert_eq!(code, Some(0), "{err}");
@@ -225,6 +226,16 @@ fn child_run_files_are_merged_before_run_end() {
             .any(|w| w.as_str().unwrap().contains("merged 3 records")),
         "{end}"
     );
+    // The parent's run_end counts the child's step, items and drops; the child's step energy
+    // is attributed, so it leaves the unattributed figure (the total stays the tree's).
+    assert_eq!(end["steps"], 1, "{end}");
+    assert_eq!(end["items"], 5, "{end}");
+    assert_eq!(end["dropped"], 2, "{end}");
+    let (e, u) = (
+        end["energy_j"].as_f64().unwrap(),
+        end["unattributed_j"].as_f64().unwrap(),
+    );
+    assert!((u - (e - 0.5).max(0.0)).abs() < 1e-9, "{end}");
     // The merged file reads back with the step.
     let rf = carina_core::read_run_file(&files[0]).unwrap();
     assert_eq!(rf.steps.len(), 1);
@@ -365,4 +376,71 @@ fn a_bad_carbon_flag_exits_2_before_the_command_runs() {
         "{err}"
     );
     assert!(!marker.exists());
+}
+
+#[test]
+fn a_mistyped_flag_is_a_usage_error_not_a_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = carina()
+        .arg("run")
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["--job", "x", "--jbo", "y", "--", "true"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--jbo"), "{err}");
+    assert!(!dir.path().join("--jbo").exists());
+    assert!(
+        !dir.path().join("x").exists(),
+        "nothing ran, nothing written"
+    );
+    // Hyphens after `--` belong to the command.
+    let out = carina()
+        .arg("run")
+        .arg("--dir")
+        .arg(dir.path())
+        .args([
+            "--job",
+            "h",
+            "--",
+            "sh",
+            "-c",
+            "test \"$0\" = --x && exit 4",
+            "--x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+}
+
+#[test]
+fn a_failed_start_leaves_no_job_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = carina()
+        .arg("run")
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["--job", "ghost", "--", "/nonexistent/cmd"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(127));
+    assert!(!dir.path().join("ghost").exists());
+}
+
+#[test]
+fn an_orphaned_background_process_still_counts() {
+    // The shell starts a CPU-bound loop in a subshell and exits that subshell at once, so the
+    // loop is orphaned: without the subreaper it would be re-parented to init and not counted.
+    let dir = tempfile::tempdir().unwrap();
+    let script = "(sh -c 'i=0; while [ $i -lt 1500000 ]; do i=$((i+1)); done' &); sleep 2";
+    let (code, err) = run_sh(dir.path(), "orphan", script);
+    assert_eq!(code, Some(0), "{err}");
+    let recs = records(&run_files(dir.path(), "orphan")[0]);
+    let end = recs.last().unwrap();
+    assert_eq!(end["type"], "run_end");
+    let e = end["energy_j"].as_f64().unwrap();
+    // The loop keeps a core busy for about a second; a `sleep 2` alone gets ~0 J.
+    assert!(e > 0.5, "orphan's energy not counted: {end}");
 }

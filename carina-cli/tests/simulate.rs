@@ -185,6 +185,12 @@ fn from_a_complete_run_file() {
     // --factor overrides it.
     let rows = json_rows(&["simulate", "--from", &path, "--factor", "100"]);
     assert!((num(row(&rows, "baseline"), "co2e_kg") - 1.08).abs() < 1e-6);
+    // `carina simulate RUNFILE` is the same as --from; both at once is a usage error.
+    let positional = carina(&["simulate", &path]);
+    assert_eq!(positional.status.code(), Some(0));
+    assert_eq!(stdout(&positional), stdout(&o));
+    let both = carina(&["simulate", &path, "--from", &path]);
+    assert_eq!(both.status.code(), Some(2));
 }
 
 #[test]

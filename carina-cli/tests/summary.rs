@@ -139,3 +139,115 @@ fn missing_and_empty_files_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("empty.jsonl"), "{}", stderr(&o));
 }
+
+/// A crashed run whose set-up step declares all 400000 items in one record, while `simulate`
+/// has done 50 instances of 64 items.
+fn crashed_with_setup_step(dir: &Path) -> PathBuf {
+    let lines = run_lines(
+        "grid",
+        "run-setup",
+        &[
+            ("generate_grid", steady(1, 0.5, 400_000, 1.0)),
+            ("simulate", steady(50, 1.0, 64, 36.0)),
+        ],
+        false,
+    );
+    write_run(dir, "crashed.jsonl", &lines)
+}
+
+fn headline_value<'a>(out: &'a str, key: &str) -> &'a str {
+    out.lines()
+        .find_map(|l| l.trim_start().strip_prefix(key))
+        .unwrap_or_else(|| panic!("no {key:?} line in:\n{out}"))
+        .trim()
+}
+
+#[test]
+fn crashed_run_counts_items_of_the_progress_step_not_a_setup_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = crashed_with_setup_step(dir.path());
+    let o = carina(&["summary", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("INCOMPLETE"), "{out}");
+    // 50 x 64 items; energy 1 + 50 x 36 = 1801 J, 0.5628 J = 0.000156 Wh per item.
+    assert_eq!(headline_value(&out, "items "), "3200", "{out}");
+    assert_eq!(headline_value(&out, "per item "), "0.000156 Wh", "{out}");
+}
+
+#[test]
+fn progress_step_ties_go_to_the_larger_total_and_single_instances_to_the_largest() {
+    let dir = tempfile::tempdir().unwrap();
+    // Same number of item-bearing instances: the larger item total (5 x 20) wins.
+    let tie = run_lines(
+        "job",
+        "tie",
+        &[
+            ("small", steady(5, 1.0, 10, 1.0)),
+            ("large", steady(5, 1.0, 20, 1.0)),
+            ("setup", steady(9, 0.1, 0, 1.0)),
+        ],
+        false,
+    );
+    let p = write_run(dir.path(), "tie.jsonl", &tie);
+    let out = stdout(&carina(&["summary", p.to_str().unwrap()]));
+    assert_eq!(headline_value(&out, "items "), "100", "{out}");
+    // No name has more than one item-bearing instance: the largest total.
+    let single = run_lines(
+        "job",
+        "single",
+        &[
+            ("a", steady(1, 1.0, 10, 1.0)),
+            ("b", steady(1, 1.0, 30, 1.0)),
+        ],
+        false,
+    );
+    let p = write_run(dir.path(), "single.jsonl", &single);
+    let out = stdout(&carina(&["summary", p.to_str().unwrap()]));
+    assert_eq!(headline_value(&out, "items "), "30", "{out}");
+}
+
+#[test]
+fn complete_run_keeps_run_end_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = run_lines(
+        "grid",
+        "run-setup-done",
+        &[
+            ("generate_grid", steady(1, 0.5, 400_000, 1.0)),
+            ("simulate", steady(50, 1.0, 64, 36.0)),
+        ],
+        true,
+    );
+    let p = write_run(dir.path(), "done.jsonl", &lines);
+    let out = stdout(&carina(&["summary", p.to_str().unwrap()]));
+    // The test writer's `run_end.items` is the largest per-name total.
+    assert_eq!(headline_value(&out, "items "), "400000", "{out}");
+}
+
+#[test]
+fn truncated_last_line_is_warned_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = run_lines(
+        "scenario-db",
+        "run-cut",
+        &[("simulate", steady(20, 1.0, 25, 36.0))],
+        false,
+    );
+    let p = write_truncated(dir.path(), "cut.jsonl", &lines);
+    let o = carina(&["summary", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    let err = stderr(&o);
+    let n = lines.len();
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("carina summary: warning: ")
+                && l.contains(&format!("cut.jsonl:{n}:"))
+                && l.contains("truncated")),
+        "{err}"
+    );
+    // The 19 whole steps are still counted, and the warning is not in the table.
+    let out = stdout(&o);
+    assert_eq!(headline_value(&out, "items "), "475", "{out}");
+    assert!(!out.contains("truncated"), "{out}");
+}

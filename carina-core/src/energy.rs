@@ -522,6 +522,12 @@ pub enum ShareTarget {
         /// Pid of the tree's root.
         root: u32,
     },
+    /// Every descendant of this process, live or reaped, but not this process itself: what
+    /// `carina run` measures. With this process a child subreaper
+    /// (`PR_SET_CHILD_SUBREAPER`), a grandchild orphaned by its parent (a `cmd &` in a shell
+    /// script that exits) is re-parented here instead of to init, so it stays counted; once
+    /// reaped, its time is in this process's `cutime`/`cstime`.
+    Descendants,
 }
 
 /// Samples a process's (or a process tree's) share of host CPU time, for `process` scope.
@@ -561,6 +567,7 @@ impl CpuShare {
         match self.target {
             ShareTarget::SelfProcess => procfs::process_cpu_ticks(&self.proc_root),
             ShareTarget::Tree { root } => tree_cpu_ticks(&self.proc_root, root),
+            ShareTarget::Descendants => descendants_cpu_ticks(&self.proc_root),
         }
     }
 
@@ -630,12 +637,39 @@ pub fn parse_proc_stat(text: &str, path: &Path) -> Result<ProcStat, ProbeError> 
 ///
 /// Processes that exit while `<proc_root>` is being scanned are skipped.
 pub fn tree_cpu_ticks(proc_root: &Path, root: u32) -> Result<u64, ProbeError> {
+    walk_tree(proc_root, Some(root))
+}
+
+/// Cumulative CPU time of every descendant of this process (see
+/// [`ShareTarget::Descendants`]), clock ticks: every live descendant's utime + stime + cutime +
+/// cstime, plus this process's cutime + cstime (descendants already reaped). This process's own
+/// utime + stime are not counted.
+pub fn descendants_cpu_ticks(proc_root: &Path) -> Result<u64, ProbeError> {
+    walk_tree(proc_root, None)
+}
+
+/// Sums the tree below `root`, or below this process when `None`; this process's own CPU time
+/// never counts, its reaped children's always does.
+fn walk_tree(proc_root: &Path, root: Option<u32>) -> Result<u64, ProbeError> {
     let self_path = proc_root.join("self").join("stat");
     let own = std::fs::read_to_string(&self_path).map_err(|source| ProbeError::Io {
         path: self_path.clone(),
         source,
     })?;
     let mut total = parse_proc_stat(&own, &self_path)?.children_ticks;
+    // The first field of a stat line is the pid.
+    let self_pid = own
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse::<u32>().ok());
+    let Some(root) = root.or(self_pid) else {
+        return Err(ProbeError::Parse {
+            path: self_path,
+            line: 1,
+            field: "pid".into(),
+            message: "no pid at the start of the line".into(),
+        });
+    };
     let dir = std::fs::read_dir(proc_root).map_err(|source| ProbeError::Io {
         path: proc_root.to_path_buf(),
         source,
@@ -686,7 +720,7 @@ pub fn tree_cpu_ticks(proc_root: &Path, root: u32) -> Result<u64, ProbeError> {
         }
     }
     for (pid, st) in &procs {
-        if member.get(pid).copied().unwrap_or(false) {
+        if Some(*pid) != self_pid && member.get(pid).copied().unwrap_or(false) {
             total += st.own_ticks + st.children_ticks;
         }
     }
@@ -933,6 +967,27 @@ mod tests {
         assert_eq!(s.sample().unwrap(), Some(0.5));
         // The default target is this process.
         assert_eq!(CpuShare::new(root).target(), ShareTarget::SelfProcess);
+    }
+
+    #[test]
+    fn descendants_count_everything_below_this_process_but_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        // self (100): own 2000 ticks (not counted), 5 reaped; children 200 (with 201 below)
+        // and 400, an orphan adopted by the subreaper; 300 is unrelated.
+        fake_proc(root, 100, 1, [1000, 1000, 2, 3]);
+        std::fs::create_dir_all(root.join("self")).unwrap();
+        std::fs::copy(root.join("100/stat"), root.join("self/stat")).unwrap();
+        fake_proc(root, 200, 100, [10, 5, 1, 1]);
+        fake_proc(root, 201, 200, [3, 2, 0, 0]);
+        fake_proc(root, 400, 100, [7, 0, 0, 0]);
+        fake_proc(root, 300, 1, [500, 500, 0, 0]);
+        // 5 + 17 + 5 + 7.
+        assert_eq!(descendants_cpu_ticks(root).unwrap(), 34);
+        // The tree below 200 does not see the adopted orphan.
+        assert_eq!(tree_cpu_ticks(root, 200).unwrap(), 27);
+        let s = CpuShare::with_target(root, ShareTarget::Descendants);
+        assert_eq!(s.target_ticks().unwrap(), 34);
     }
 
     #[test]

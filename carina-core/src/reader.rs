@@ -119,6 +119,8 @@ pub fn parse_run_file(text: &str, path: &Path) -> Result<RunFile, ReadError> {
         power: Vec::new(),
         warnings: Vec::new(),
     };
+    // Editors on some systems add a UTF-8 byte-order mark; it is not part of the first record.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let ends_with_newline = text.ends_with('\n');
     let lines: Vec<&str> = text.split_terminator('\n').collect();
     for (i, raw) in lines.iter().enumerate() {

@@ -40,7 +40,7 @@ impl Scope {
 /// tree (`carina run`), so a reader can tell a command's whole tree from one process.
 pub fn scope_label(scope: Scope, target: ShareTarget) -> &'static str {
     match (scope, target) {
-        (Scope::Process, ShareTarget::Tree { .. }) => "process-tree",
+        (Scope::Process, ShareTarget::Tree { .. } | ShareTarget::Descendants) => "process-tree",
         (s, _) => s.as_str(),
     }
 }

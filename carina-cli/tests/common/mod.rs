@@ -115,6 +115,16 @@ pub fn write_run(dir: &Path, file: &str, lines: &[String]) -> PathBuf {
     p
 }
 
+/// Writes `lines` like [`write_run`], but the last one cut in the middle of its JSON and without
+/// a trailing newline: what a writer killed mid-line leaves behind.
+pub fn write_truncated(dir: &Path, file: &str, lines: &[String]) -> PathBuf {
+    let (last, head) = lines.split_last().expect("at least one line");
+    let cut = &last[..last.len() / 2];
+    let p = dir.join(file);
+    std::fs::write(&p, head.join("\n") + "\n" + cut).unwrap();
+    p
+}
+
 /// `n` identical instances.
 pub fn steady(n: usize, dur: f64, items: u64, energy: f64) -> Vec<Inst> {
     vec![Inst { dur, items, energy }; n]
