@@ -135,3 +135,37 @@ fn a_byte_order_mark_is_ignored() {
     assert!(f.is_complete());
     assert_eq!(f.steps.len(), 1);
 }
+
+#[test]
+fn progress_is_the_repeating_step_not_a_set_up_step_declaring_the_cycle() {
+    let step = |name: &str, id: u64, items: u64| {
+        format!(
+            r#"{{"type":"step","name":"{name}","id":{id},"parent":null,"thread":0,"start_s":{id}.0,"end_s":{id}.5,"items":{items},"status":"ok","energy_j":1.0,"self_energy_j":1.0,"co2e_g":0.0}}"#
+        )
+    };
+    let mut lines = vec![START.to_owned(), step("generate_grid", 1, 400_000)];
+    for id in 2..52 {
+        lines.push(step("simulate", id, 64));
+    }
+    let power = r#"{"type":"power","start_s":0.0,"end_s":60.0,"energy_j":500.0,"co2e_g":0.06}"#;
+    lines.push(power.to_owned());
+    let (_d, p) = write(&(lines.join("\n") + "\n"));
+    let f = carina::read_run_file(&p).unwrap();
+    let pr = f.progress().unwrap();
+    assert_eq!(
+        (pr.name.as_str(), pr.items, pr.instances),
+        ("simulate", 3200, 50)
+    );
+    assert_eq!(f.power_totals(), Some((500.0, 60.0)));
+    // One instance each: the largest total; no items at all: none.
+    let (_d2, p2) = write(&format!(
+        "{START}\n{}\n{}\n",
+        step("a", 1, 10),
+        step("b", 2, 30)
+    ));
+    let f2 = carina::read_run_file(&p2).unwrap();
+    assert_eq!(f2.progress().unwrap().name, "b");
+    assert_eq!(f2.power_totals(), None);
+    let (_d3, p3) = write(&format!("{START}\n{}\n", step("a", 1, 0)));
+    assert_eq!(carina::read_run_file(&p3).unwrap().progress(), None);
+}

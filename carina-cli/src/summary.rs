@@ -147,41 +147,11 @@ fn rows_from_steps(steps: &[StepRecord]) -> Vec<StepRow> {
         .collect()
 }
 
-/// The "progress step" of a run: the step whose items count the run's progress.
-///
-/// It is the name with the most item-bearing instances (records with `items > 0`), ties broken
-/// by the larger item total, then by name. A set-up step that declares every item of the run in
-/// one record (`generate_grid` with all 400000 items) would otherwise look like a finished run
-/// while the step doing the work (`simulate`, 64 items per instance) is a fraction of the way.
-/// When no name has more than one item-bearing instance there is no such signal, and the name
-/// with the largest item total is chosen. Instances are counted from the `step` records; a file
-/// with summaries only counts every instance of a name whose summary has items.
-///
-/// `rows` are the run's [`step_rows`]; the chosen row is returned, `None` when no step has items.
+/// The row of the run's progress step ([`carina_core::reader::RunFile::progress`], which
+/// states the rule), `None` when no step has items.
 pub(crate) fn progress_step<'a>(run: &RunFile, rows: &'a [StepRow]) -> Option<&'a StepRow> {
-    let mut instances: HashMap<&str, u64> = HashMap::new();
-    if run.steps.is_empty() {
-        for r in rows.iter().filter(|r| r.items > 0) {
-            instances.insert(&r.name, r.count);
-        }
-    } else {
-        for s in run.steps.iter().filter(|s| s.items > 0) {
-            *instances.entry(&s.name).or_default() += 1;
-        }
-    }
-    let n = |r: &StepRow| instances.get(r.name.as_str()).copied().unwrap_or(0);
-    // Equal figures pick the first name (the comparison is reversed on it), so the choice does
-    // not depend on the order of the rows.
-    let best = |key: &dyn Fn(&StepRow) -> (u64, u64)| {
-        rows.iter()
-            .filter(|r| r.items > 0)
-            .max_by(|a, b| key(a).cmp(&key(b)).then_with(|| b.name.cmp(&a.name)))
-    };
-    let by_instances = best(&|r| (n(r), r.items))?;
-    if n(by_instances) > 1 {
-        return Some(by_instances);
-    }
-    best(&|r| (r.items, 0))
+    let p = run.progress()?;
+    rows.iter().find(|r| r.name == p.name)
 }
 
 /// Kind of the run's energy: `run_end.energy_kind`, else measured only when every used source is.

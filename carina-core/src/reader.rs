@@ -5,6 +5,7 @@
 //! tolerated with a warning; any other malformed line is an error naming the file and line.
 
 use crate::record::{Record, RunEnd, RunStart, SCHEMA, StepRecord, StepSummary};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Why a run file could not be read.
@@ -81,6 +82,66 @@ impl RunFile {
     pub fn is_complete(&self) -> bool {
         self.end.is_some()
     }
+
+    /// The step whose items measure how far the run got: the name with the most item-bearing
+    /// instances (ties: the larger item total, then the first name), because the work loop
+    /// repeats while a set-up step that declares the whole cycle's items (`generate_grid` with
+    /// all 400 000 scenarios) runs once. When no name has more than one item-bearing instance,
+    /// the largest item total. Instances are counted from the `step` records, or from the
+    /// summaries' counts in a summaries-only file. `None` when no step has items.
+    ///
+    /// A complete run's item count is `run_end.items`; this is for runs that did not finish.
+    pub fn progress(&self) -> Option<Progress> {
+        let mut per: BTreeMap<&str, (u64, u64)> = BTreeMap::new(); // name -> (instances, items)
+        for s in self.steps.iter().filter(|s| s.items > 0) {
+            let e = per.entry(&s.name).or_default();
+            e.0 += 1;
+            e.1 += s.items;
+        }
+        if !self.summaries.is_empty() {
+            // Summaries count every instance, written or not: their totals win.
+            for s in self.summaries.iter().filter(|s| s.items > 0) {
+                let e = per.entry(&s.name).or_default();
+                if self.steps.is_empty() {
+                    e.0 = s.count;
+                }
+                e.1 = s.items;
+            }
+        }
+        // BTreeMap order is by name; `max_by` keeps the last of equals, so compare names reversed.
+        let best = |key: fn(&(u64, u64)) -> (u64, u64)| {
+            per.iter()
+                .max_by(|a, b| key(a.1).cmp(&key(b.1)).then_with(|| b.0.cmp(a.0)))
+        };
+        let (name, &(instances, items)) = match best(|&(n, i)| (n, i))? {
+            (name, v) if v.0 > 1 => (name, v),
+            _ => best(|&(_, i)| (i, 0))?,
+        };
+        Some(Progress {
+            name: (*name).to_owned(),
+            items,
+            instances,
+        })
+    }
+
+    /// The sum of the `power` records' energy (J) and the end of the last window (s): all of
+    /// the run's energy up to its last closed window, steps or not. `None` for files without
+    /// `power` records.
+    pub fn power_totals(&self) -> Option<(f64, f64)> {
+        let last = self.power.last()?;
+        Some((self.power.iter().map(|p| p.energy_j).sum(), last.end_s))
+    }
+}
+
+/// See [`RunFile::progress`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// The step name.
+    pub name: String,
+    /// Its item total so far.
+    pub items: u64,
+    /// Its item-bearing instances.
+    pub instances: u64,
 }
 
 /// Reads and validates a run file.

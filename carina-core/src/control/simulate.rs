@@ -187,11 +187,12 @@ impl Profile {
         Ok(p)
     }
 
-    /// The profile of a recorded run: items are `run_end.items` (else the largest per-name item
-    /// total of the step summaries or step records), hours are `run_end.wall_s` (else the end of
-    /// the last recorded step) and energy is `run_end.energy_j` (else the sum of the steps'
-    /// own energy, which leaves out unattributed energy). A run without `run_end` gives a
-    /// profile with `complete: false` and a note saying so.
+    /// The profile of a recorded run: items are `run_end.items` (else, for a run that did not
+    /// finish, the items of its progress step, [`RunFile::progress`]), hours are
+    /// `run_end.wall_s` (else the end of the last `power` window or step) and energy is
+    /// `run_end.energy_j` (else the sum of the `power` records, or without them the steps' own
+    /// energy, which leaves out unattributed energy). A run without `run_end` gives a profile
+    /// with `complete: false` and a note saying so.
     pub fn from_run(run: &RunFile) -> Result<Self, SimError> {
         let err = |message: String| SimError::Run {
             path: run.path.clone(),
@@ -227,17 +228,25 @@ impl Profile {
                 (items, end.wall_s, end.energy_j)
             }
             None => {
-                let (items, from) = largest_total();
-                let wall_s = run.steps.iter().map(|s| s.end_s).fold(0.0, f64::max);
-                let energy_j: f64 = if run.summaries.is_empty() {
-                    run.steps.iter().map(|s| s.self_energy_j).sum()
-                } else {
-                    run.summaries.iter().map(|s| s.self_energy_j).sum()
+                let progress = run.progress();
+                let items = progress.as_ref().map_or(0, |p| p.items);
+                let steps_end = run.steps.iter().map(|s| s.end_s).fold(0.0, f64::max);
+                let (wall_s, energy_j, energy_from) = match run.power_totals() {
+                    Some((e, end)) => (end.max(steps_end), e, "power records: all of it"),
+                    None => (
+                        steps_end,
+                        if run.summaries.is_empty() {
+                            run.steps.iter().map(|s| s.self_energy_j).sum()
+                        } else {
+                            run.summaries.iter().map(|s| s.self_energy_j).sum()
+                        },
+                        "steps' own energy; unattributed energy unknown",
+                    ),
                 };
                 notes.push(format!(
                     "the run did not finish (no run_end): the profile covers what it recorded: \
-                     {items} items (largest per-step total in the {from}) in {:.2} h (end of the \
-                     last step) for {:.3} kWh (steps' own energy; unattributed energy unknown)",
+                     {items} items (progress step `{}`) in {:.2} h for {:.3} kWh ({energy_from})",
+                    progress.as_ref().map_or("-", |p| p.name.as_str()),
                     wall_s / 3600.0,
                     energy_j / 3.6e6
                 ));
@@ -1484,8 +1493,8 @@ mod tests {
         assert!(p.complete);
         assert!((p.seconds_per_item() - 1.8).abs() < 1e-12);
 
-        // No run_end: items from the largest per-name total, time from the last step's end,
-        // energy from the steps.
+        // No run_end: items from the progress step (`solve` repeats), time from the last
+        // step's end, energy from the steps (no power records here).
         let text = format!(
             "{start}\n{}\n{}\n{}\n",
             step(1, "solve", 1800.0, 1000, 1e6),
