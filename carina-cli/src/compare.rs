@@ -427,6 +427,27 @@ struct RunInfo {
     run_id: String,
     complete: bool,
     j_per_item: Option<f64>,
+    /// `measured` or `estimated`: every energy figure of this run is of this kind.
+    energy_kind: &'static str,
+}
+
+fn kind_word(k: carina_core::record::EnergyKind) -> &'static str {
+    match k {
+        carina_core::record::EnergyKind::Measured => "measured",
+        carina_core::record::EnergyKind::Estimated => "estimated",
+    }
+}
+
+/// How the two runs' energy was obtained, in words: `estimated` when both agree.
+fn kinds(r: &Report) -> String {
+    if r.base.energy_kind == r.candidate.energy_kind {
+        r.base.energy_kind.to_owned()
+    } else {
+        format!(
+            "{} (base) vs {} (candidate)",
+            r.base.energy_kind, r.candidate.energy_kind
+        )
+    }
 }
 
 fn run_info(run: &RunFile) -> RunInfo {
@@ -437,6 +458,7 @@ fn run_info(run: &RunFile) -> RunInfo {
         run_id: run.start.run_id.clone(),
         complete: h.complete,
         j_per_item: (h.items > 0).then(|| h.energy_j / h.items as f64),
+        energy_kind: kind_word(h.kind),
     }
 }
 
@@ -455,6 +477,15 @@ fn build(base: &RunFile, cand: &RunFile, threshold: f64, min_share: f64) -> Repo
         warnings.push(format!(
             "the runs are of different jobs (`{}` vs `{}`); compared anyway",
             base.start.job, cand.start.job
+        ));
+    }
+    let bi = run_info(base);
+    let ci = run_info(cand);
+    let (bk, ck) = (bi.energy_kind, ci.energy_kind);
+    if bk != ck {
+        warnings.push(format!(
+            "the base run's energy is {bk} and the candidate's {ck}: an energy change mixes the \
+             two methods; compare runs measured the same way (carina doctor shows the sources)"
         ));
     }
     // The reader's warnings (a truncated last line, a missing `run_end`: docs of
@@ -476,8 +507,6 @@ fn build(base: &RunFile, cand: &RunFile, threshold: f64, min_share: f64) -> Repo
     } else {
         "same"
     };
-    let bi = run_info(base);
-    let ci = run_info(cand);
     let total = match (bi.j_per_item, ci.j_per_item) {
         (Some(x), Some(y)) => format!(
             "; run energy per item {} -> {} ({})",
@@ -603,14 +632,16 @@ const HEADERS: [&str; 11] = [
 
 fn render_text(r: &Report) -> String {
     let mut out = format!(
-        "base:      {} (job {}, run {})\ncandidate: {} (job {}, run {})\nthreshold: {}%\n\n",
+        "base:      {} (job {}, run {})\ncandidate: {} (job {}, run {})\nthreshold: {}%\n\
+         energy:    {}; per item in J (uJ, mJ), time per item in s (us, ms)\n\n",
         r.base.path,
         r.base.job,
         r.base.run_id,
         r.candidate.path,
         r.candidate.job,
         r.candidate.run_id,
-        r.threshold_pct
+        r.threshold_pct,
+        kinds(r)
     );
     out.push_str(&table(&HEADERS, &rows(r)));
     out.push('\n');
@@ -652,11 +683,12 @@ fn render_markdown(r: &Report) -> String {
     );
     // No code spans around the ids: an escape inside one is shown, not decoded.
     out.push_str(&format!(
-        "Base {} vs candidate {} (job {}), threshold {}%, 95% bootstrap intervals.\n\n",
+        "Base {} vs candidate {} (job {}), threshold {}%, 95% bootstrap intervals; energy {}.\n\n",
         md_escape(&r.base.run_id),
         md_escape(&r.candidate.run_id),
         md_escape(&r.candidate.job),
-        r.threshold_pct
+        r.threshold_pct,
+        kinds(r)
     ));
     out.push_str(&format!("| {} |\n", HEADERS.join(" | ")));
     out.push('|');

@@ -66,6 +66,8 @@ struct Forecast {
     job: String,
     run_id: String,
     complete: bool,
+    /// `measured` or `estimated`: the kind of every energy and CO2e figure here.
+    energy_kind: &'static str,
     items_done: u64,
     total_items: u64,
     remaining_items: u64,
@@ -261,6 +263,10 @@ fn forecast(run: &RunFile, total: u64) -> Result<Forecast, String> {
         job: run.start.job.clone(),
         run_id: run.start.run_id.clone(),
         complete: h.complete,
+        energy_kind: match h.kind {
+            carina_core::record::EnergyKind::Measured => "measured",
+            carina_core::record::EnergyKind::Estimated => "estimated",
+        },
         items_done: done,
         total_items: total,
         remaining_items: remaining,
@@ -308,17 +314,18 @@ fn render_text(f: &Forecast) -> String {
         )
     };
     out.push_str(&format!(
-        "Forecast for {} items  (job {}, run {}, {state})\n",
-        f.total_items, f.job, f.run_id
+        "Forecast for {} items  (job {}, run {}, {state}; energy and CO2e {})\n",
+        f.total_items, f.job, f.run_id, f.energy_kind
     ));
     let mut kv: Vec<(&str, String)> = vec![
         (
             "so far",
             format!(
-                "{} items in {}, {}",
+                "{} items in {}, {} {}",
                 f.items_done,
                 duration(f.elapsed_s),
-                energy(f.energy_so_far_j)
+                energy(f.energy_so_far_j),
+                f.energy_kind
             ),
         ),
         (

@@ -20,6 +20,7 @@
 //! the file and line), 1 when the output cannot be written.
 
 use crate::load::{LoadError, load_runs_lenient};
+use crate::summary::{StepRow, step_rows};
 use crate::units::{co2e, duration, energy, power, sig};
 use carina_core::reader::RunFile;
 use carina_core::record::{EnergyKind, StepRecord};
@@ -82,7 +83,7 @@ pub fn run(args: &Args) -> ExitCode {
     let html = render_with_skipped(&runs, &skipped);
     if let Err(e) = std::fs::write(&args.output, html) {
         eprintln!(
-            "carina report: error: cannot write {}: {e}",
+            "carina report: error: cannot write {}: {e} (check that its directory exists and is writable, or choose another with -o)",
             args.output.display()
         );
         return ExitCode::from(1);
@@ -177,20 +178,6 @@ fn pct_change_cell(cur: f64, prev: Option<f64>) -> String {
 // Per-run analysis
 // ---------------------------------------------------------------------------------------------
 
-/// Per-step-name figures, from `step_summary` records or rebuilt from `step` records.
-#[derive(Debug, Clone, Default)]
-struct Row {
-    name: String,
-    count: u64,
-    wall_s: f64,
-    self_wall_s: f64,
-    items: u64,
-    energy_j: f64,
-    self_energy_j: f64,
-    p50_s: f64,
-    p95_s: f64,
-}
-
 /// One node of the step tree (a name path).
 #[derive(Debug, Clone)]
 struct Node<'a> {
@@ -213,7 +200,7 @@ struct Analysis<'a> {
     co2e_g: f64,
     items: u64,
     unattributed_j: Option<f64>,
-    rows: Vec<Row>,
+    rows: Vec<StepRow>,
     /// Tree nodes; node 0 is the root (the run).
     tree: Vec<Node<'a>>,
     /// Energy per timeline bin, J.
@@ -270,15 +257,6 @@ impl IdIndex {
     }
 }
 
-fn quantile_in_place(v: &mut [f64], q: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let k = ((v.len() - 1) as f64 * q).round() as usize;
-    let (_, x, _) = v.select_nth_unstable_by(k, f64::total_cmp);
-    *x
-}
-
 fn analyse(run: &RunFile) -> Analysis<'_> {
     let steps = &run.steps;
     let index = IdIndex::new(steps);
@@ -295,25 +273,11 @@ fn analyse(run: &RunFile) -> Analysis<'_> {
     let mut child_of: HashMap<(usize, &str), usize> = HashMap::new();
     let mut node_of: Vec<u32> = vec![u32::MAX; steps.len()];
     let mut stack: Vec<usize> = Vec::new();
-    // Per-name aggregation when there are no summaries.
-    let need_rows = run.summaries.is_empty();
-    let mut by_name: HashMap<&str, usize> = HashMap::new();
-    let mut rows: Vec<Row> = Vec::new();
-    let mut durations: Vec<Vec<f64>> = Vec::new();
-    let mut child_wall: Vec<f64> = if need_rows {
-        vec![0.0; steps.len()]
-    } else {
-        Vec::new()
-    };
     let mut max_end = 0.0f64;
 
     for i in 0..steps.len() {
         let s = &steps[i];
         max_end = max_end.max(s.end_s);
-        let d = (s.end_s - s.start_s).max(0.0);
-        if need_rows && let Some(p) = s.parent.and_then(|p| index.get(p)) {
-            child_wall[p] += d;
-        }
         if node_of[i] != u32::MAX {
             continue;
         }
@@ -359,48 +323,9 @@ fn analyse(run: &RunFile) -> Analysis<'_> {
         n.energy_j += s.energy_j;
         n.self_energy_j += s.self_energy_j;
         n.wall_s += (s.end_s - s.start_s).max(0.0);
-        if need_rows {
-            let r = *by_name.entry(&s.name).or_insert_with(|| {
-                rows.push(Row {
-                    name: s.name.to_string(),
-                    ..Row::default()
-                });
-                durations.push(Vec::new());
-                rows.len() - 1
-            });
-            let d = (s.end_s - s.start_s).max(0.0);
-            let row = &mut rows[r];
-            row.count += 1;
-            row.wall_s += d;
-            row.self_wall_s += (d - child_wall[i]).max(0.0);
-            row.items += s.items;
-            row.energy_j += s.energy_j;
-            row.self_energy_j += s.self_energy_j;
-            durations[r].push(d);
-        }
     }
-    if need_rows {
-        for (row, d) in rows.iter_mut().zip(durations.iter_mut()) {
-            row.p50_s = quantile_in_place(d, 0.5);
-            row.p95_s = quantile_in_place(d, 0.95);
-        }
-    } else {
-        rows = run
-            .summaries
-            .iter()
-            .map(|s| Row {
-                name: s.name.clone(),
-                count: s.count,
-                wall_s: s.wall_s,
-                self_wall_s: s.self_wall_s,
-                items: s.items,
-                energy_j: s.energy_j,
-                self_energy_j: s.self_energy_j,
-                p50_s: s.p50_s,
-                p95_s: s.p95_s,
-            })
-            .collect();
-    }
+    // The same per-name figures as `carina summary` (summaries when the file has them).
+    let mut rows = step_rows(run);
     rows.sort_by(|a, b| b.energy_j.total_cmp(&a.energy_j));
 
     // Headline figures.

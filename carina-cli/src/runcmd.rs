@@ -171,7 +171,13 @@ fn run_inner(args: &Args) -> Result<ExitCode, Failure> {
         .unwrap_or_else(|| PathBuf::from("carina-runs"));
     let job_dir = dir.join(carina_core::naming::path_safe(&job));
     std::fs::create_dir_all(&job_dir)
-        .map_err(|e| fail(1, format!("cannot create {}: {e}", job_dir.display())))?;
+        .map_err(|e| fail(
+            1,
+            format!(
+                "cannot create {}: {e} (check permissions, or choose another place with --dir or CARINA_DIR)",
+                job_dir.display()
+            ),
+        ))?;
     let dir_abs = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
     let run_id = carina_core::naming::new_run_id();
     let run_file = job_dir.join(format!("{run_id}.jsonl"));
@@ -216,8 +222,7 @@ fn run_inner(args: &Args) -> Result<ExitCode, Failure> {
         .into_iter()
         .map(carina_probes::NotChosen::into_source)
         .collect();
-    let pending: Arc<Mutex<Vec<Record>>> = Arc::new(Mutex::new(Vec::new()));
-    let merged_note: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let pending: Arc<Mutex<Option<ChildRecords>>> = Arc::new(Mutex::new(None));
     let live: Arc<Mutex<LiveEnergy>> = Arc::new(Mutex::new(LiveEnergy::default()));
     let mut warnings = Vec::new();
     if !subreaper {
@@ -234,7 +239,6 @@ fn run_inner(args: &Args) -> Result<ExitCode, Failure> {
             sinks.push(Box::new(MergingSink {
                 inner: s,
                 pending: pending.clone(),
-                note: merged_note.clone(),
                 live: live.clone(),
             }));
             run_file_opt = Some(run_file.clone());
@@ -270,24 +274,8 @@ fn run_inner(args: &Args) -> Result<ExitCode, Failure> {
 
     // The command has exited: its children's run files are complete.
     let children = collect_child_files(&job_dir, &run_id);
-    let merged = children
-        .records
-        .iter()
-        .filter(|r| !matches!(r, Record::RunEnd(_)))
-        .count();
-    if merged > 0 || !children.files.is_empty() {
-        let mut note = format!(
-            "merged {merged} records (thread, step, step_summary, control) from {} child run \
-             file(s); their energy is each child's own process share, already inside this \
-             run's process-tree total",
-            children.files.len()
-        );
-        if !children.problems.is_empty() {
-            note.push_str(&format!("; skipped: {}", children.problems.join("; ")));
-        }
-        *merged_note.lock().unwrap_or_else(|e| e.into_inner()) = Some(note);
-    }
-    *pending.lock().unwrap_or_else(|e| e.into_inner()) = children.records;
+    let (child_files, merged) = (children.files.clone(), children.merged());
+    *pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(children);
 
     let shown = args
         .command
@@ -335,10 +323,10 @@ fn run_inner(args: &Args) -> Result<ExitCode, Failure> {
             if let Some(p) = &summary.run_file {
                 out.push_str(&format!("  run file  {}\n", p.display()));
             }
-            if !children.files.is_empty() {
+            if !child_files.is_empty() {
                 out.push_str(&format!(
                     "  merged    {merged} records from {} child run file(s)\n",
-                    children.files.len()
+                    child_files.len()
                 ));
             }
             for w in &summary.warnings {
@@ -346,7 +334,7 @@ fn run_inner(args: &Args) -> Result<ExitCode, Failure> {
             }
             eprint!("{out}");
             if !args.keep_child_files && summary.sink_errors == 0 && summary.run_file.is_some() {
-                for f in &children.files {
+                for f in &child_files {
                     let _ = std::fs::remove_file(f);
                 }
             }
@@ -444,6 +432,36 @@ struct ChildRecords {
     problems: Vec<String>,
 }
 
+impl ChildRecords {
+    /// Records written into the parent's file (the children's `run_end`s are folded, not
+    /// written).
+    fn merged(&self) -> usize {
+        self.records
+            .iter()
+            .filter(|r| !matches!(r, Record::RunEnd(_)))
+            .count()
+    }
+
+    /// The `run_end.warnings` line saying what was merged, `None` when there were no child
+    /// files.
+    fn note(&self) -> Option<String> {
+        if self.files.is_empty() && self.problems.is_empty() {
+            return None;
+        }
+        let merged = self.merged();
+        let mut note = format!(
+            "merged {merged} records (thread, step, step_summary, control) from {} child run \
+             file(s); their energy is each child's own process share, already inside this \
+             run's process-tree total",
+            self.files.len()
+        );
+        if !self.problems.is_empty() {
+            note.push_str(&format!("; skipped: {}", self.problems.join("; ")));
+        }
+        Some(note)
+    }
+}
+
 /// Reads `<job_dir>/<run_id>.child-*.jsonl`, keeping `thread`, `step`, `step_summary` and
 /// `control` records, with thread indices and step ids shifted per file so they stay unique.
 fn collect_child_files(job_dir: &Path, run_id: &str) -> ChildRecords {
@@ -533,8 +551,8 @@ struct LiveEnergy {
 /// exited, and notes the merge in `run_end.warnings`; keeps [`LiveEnergy`] up to date.
 struct MergingSink {
     inner: JsonLinesSink,
-    pending: Arc<Mutex<Vec<Record>>>,
-    note: Arc<Mutex<Option<String>>>,
+    /// Set once the command has exited; written before `run_end`.
+    pending: Arc<Mutex<Option<ChildRecords>>>,
     live: Arc<Mutex<LiveEnergy>>,
 }
 
@@ -559,12 +577,18 @@ impl Sink for MergingSink {
             _ => {}
         }
         if let Record::RunEnd(end) = record {
-            let children =
-                std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+            let Some(children) = self
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+            else {
+                return self.inner.write(record);
+            };
             let mut first_err = None;
             let mut end: RunEnd = end.clone();
-            let merged = fold_children(&mut end, &children);
-            for r in &children {
+            fold_children(&mut end, &children.records);
+            for r in &children.records {
                 if matches!(r, Record::RunEnd(_)) {
                     continue;
                 }
@@ -572,15 +596,8 @@ impl Sink for MergingSink {
                     first_err.get_or_insert(e);
                 }
             }
-            let note = self.note.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if let Some(n) = note {
-                end.warnings.push(n);
-            }
-            let result = if merged || !end.warnings.is_empty() {
-                self.inner.write(&Record::RunEnd(end))
-            } else {
-                self.inner.write(record)
-            };
+            end.warnings.extend(children.note());
+            let result = self.inner.write(&Record::RunEnd(end));
             return match first_err {
                 Some(e) => Err(e),
                 None => result,
@@ -596,30 +613,25 @@ impl Sink for MergingSink {
 
 /// Folds the merged children into the parent's `run_end`: their step count, items and dropped
 /// counts, and their steps' self energy, which is attributed and so leaves the unattributed
-/// figure (the energy total stays the process tree's: the children's is inside it). Returns
-/// whether there was anything to fold.
-fn fold_children(end: &mut RunEnd, children: &[Record]) -> bool {
+/// figure (the energy total stays the process tree's: the children's is inside it).
+fn fold_children(end: &mut RunEnd, children: &[Record]) {
     let (mut step_records, mut step_self) = (0u64, 0.0f64);
     let (mut summary_count, mut summary_self, mut summary_items) = (0u64, 0.0f64, 0u64);
-    let mut any = false;
     for r in children {
         match r {
             Record::RunEnd(c) => {
                 end.items = end.items.max(c.items);
                 end.dropped += c.dropped;
                 end.records_not_written += c.records_not_written;
-                any = true;
             }
             Record::Step(s) => {
                 step_records += 1;
                 step_self += s.self_energy_j;
-                any = true;
             }
             Record::StepSummary(s) => {
                 summary_count += s.count;
                 summary_self += s.self_energy_j;
                 summary_items = summary_items.max(s.items);
-                any = true;
             }
             _ => {}
         }
@@ -634,7 +646,6 @@ fn fold_children(end: &mut RunEnd, children: &[Record]) -> bool {
     end.steps += steps;
     end.items = end.items.max(summary_items);
     end.unattributed_j = (end.unattributed_j - attributed).max(0.0);
-    any
 }
 
 /// Signal forwarding: the handler only records which signals arrived; the wait loop sends them.
@@ -780,7 +791,6 @@ mod tests {
         let mut sink = MergingSink {
             inner: JsonLinesSink::create(dir.path().join("r.jsonl")).unwrap(),
             pending: Arc::default(),
-            note: Arc::default(),
             live: live.clone(),
         };
         for (a, b, j) in [(0.0, 1.0, 10.0), (1.0, 1.5, 20.0)] {

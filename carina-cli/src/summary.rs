@@ -74,13 +74,6 @@ pub(crate) fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] * (1.0 - f) + sorted[hi] * f
 }
 
-/// Quantile of unsorted values.
-pub(crate) fn quantile(values: &[f64], q: f64) -> f64 {
-    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-    v.sort_by(f64::total_cmp);
-    quantile_sorted(&v, q)
-}
-
 /// Per-step rows: the summaries when the file has them, else rebuilt from the step records.
 pub(crate) fn step_rows(run: &RunFile) -> Vec<StepRow> {
     if !run.summaries.is_empty() {
@@ -139,9 +132,10 @@ fn rows_from_steps(steps: &[StepRecord]) -> Vec<StepRow> {
     }
     by_name
         .into_values()
-        .map(|(mut row, durs)| {
-            row.p50_s = quantile(&durs, 0.5);
-            row.p95_s = quantile(&durs, 0.95);
+        .map(|(mut row, mut durs)| {
+            durs.sort_by(f64::total_cmp);
+            row.p50_s = quantile_sorted(&durs, 0.5);
+            row.p95_s = quantile_sorted(&durs, 0.95);
             row
         })
         .collect()
@@ -429,15 +423,28 @@ pub fn render(run: &RunFile) -> String {
         out.push_str("No steps recorded.\n");
         return out;
     }
+    // The step figures are of the run's kind: say so in the headers, as the headline does.
+    let (e_head, se_head, pi_head) = match h.kind {
+        EnergyKind::Measured => (
+            "energy (measured)",
+            "self energy (measured)",
+            "per item (measured)",
+        ),
+        EnergyKind::Estimated => (
+            "energy (estimated)",
+            "self energy (estimated)",
+            "per item (estimated)",
+        ),
+    };
     let headers = [
         "step",
         "count",
         "wall",
         "self time",
-        "energy",
-        "self energy",
+        e_head,
+        se_head,
         "share",
-        "per item",
+        pi_head,
         "p50",
         "p95",
     ];

@@ -422,3 +422,33 @@ fn min_share_must_be_0_to_100() {
     let o = carina(&["compare", &b, &c, "--threshold", "1000%"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn the_energy_kind_is_stated_and_a_mix_is_warned() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, c) = scenario(dir.path(), 1.0);
+    let o = carina(&["compare", &b, &c]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("energy:    estimated"),
+        "{}",
+        stdout(&o)
+    );
+    let md = carina(&["compare", &b, &c, "--format", "markdown"]);
+    assert!(stdout(&md).contains("energy estimated"), "{}", stdout(&md));
+    // The base measured by a counter, the candidate estimated: said, not silently compared.
+    let text = std::fs::read_to_string(&b).unwrap();
+    let measured = text.replace(r#""estimated""#, r#""measured""#);
+    assert_ne!(measured, text, "the fixture names its source kind");
+    std::fs::write(&b, measured).unwrap();
+    let (_, v) = json_of(&["compare", &b, &c]);
+    assert_eq!(v["base"]["energy_kind"], "measured");
+    assert_eq!(v["candidate"]["energy_kind"], "estimated");
+    assert!(
+        v["warnings"].as_array().unwrap().iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .contains("measured and the candidate's estimated")),
+        "{v}"
+    );
+}

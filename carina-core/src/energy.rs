@@ -943,17 +943,23 @@ mod tests {
         assert!(e.contains("/p/7/stat") && e.contains("utime"), "{e}");
     }
 
+    /// This process is 100 (2000 ticks of its own, 5 of reaped children); 200 is its child,
+    /// 201 a grandchild.
+    fn fake_family(root: &Path) {
+        fake_proc(root, 100, 1, [1000, 1000, 2, 3]);
+        std::fs::create_dir_all(root.join("self")).unwrap();
+        std::fs::copy(root.join("100/stat"), root.join("self/stat")).unwrap();
+        fake_proc(root, 200, 100, [10, 5, 1, 1]);
+        fake_proc(root, 201, 200, [3, 2, 0, 0]);
+    }
+
     #[test]
     fn tree_sums_descendants_and_reaped_children() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         // self (100) reaped 5 ticks of children; 200 is the tree root, 201 and 202 below it,
         // 300 is unrelated.
-        fake_proc(root, 100, 1, [1000, 1000, 2, 3]);
-        std::fs::create_dir_all(root.join("self")).unwrap();
-        std::fs::copy(root.join("100/stat"), root.join("self/stat")).unwrap();
-        fake_proc(root, 200, 100, [10, 5, 1, 1]);
-        fake_proc(root, 201, 200, [3, 2, 0, 0]);
+        fake_family(root);
         fake_proc(root, 202, 201, [1, 1, 4, 0]);
         fake_proc(root, 300, 1, [500, 500, 0, 0]);
         std::fs::write(root.join("stat"), "cpu  100 0 0 0 0 0 0 0\n").unwrap();
@@ -975,11 +981,7 @@ mod tests {
         let root = dir.path();
         // self (100): own 2000 ticks (not counted), 5 reaped; children 200 (with 201 below)
         // and 400, an orphan adopted by the subreaper; 300 is unrelated.
-        fake_proc(root, 100, 1, [1000, 1000, 2, 3]);
-        std::fs::create_dir_all(root.join("self")).unwrap();
-        std::fs::copy(root.join("100/stat"), root.join("self/stat")).unwrap();
-        fake_proc(root, 200, 100, [10, 5, 1, 1]);
-        fake_proc(root, 201, 200, [3, 2, 0, 0]);
+        fake_family(root);
         fake_proc(root, 400, 100, [7, 0, 0, 0]);
         fake_proc(root, 300, 1, [500, 500, 0, 0]);
         // 5 + 17 + 5 + 7.

@@ -331,6 +331,8 @@ struct Aggregator {
     /// The open `power` window: its start (ns since the origin) and its energy so far.
     power_from_ns: u64,
     power_acc: Energy,
+    /// Whether a used source is an estimate (then figures carry a low/high band).
+    estimated: bool,
 }
 
 /// Shortest `power` window: ticks are coalesced until this much time has passed, so a run at a
@@ -373,6 +375,7 @@ impl Aggregator {
                 .with_tick(tick_ns)
                 .with_domains(domains)
                 .with_band(band),
+            estimated: band,
             last_process_cpu: crate::cpuclock::process_ns().unwrap_or(0),
             cpu_weighted: false,
             share: CpuShare::with_target(cfg.proc_root.clone(), cfg.share_target),
@@ -731,10 +734,7 @@ impl Aggregator {
         if !last && end_ns.saturating_sub(self.power_from_ns) < POWER_WINDOW_NS {
             return;
         }
-        let estimated = self
-            .sources
-            .iter()
-            .any(|s| s.used && s.kind == EnergyKind::Estimated);
+        let estimated = self.estimated;
         let acc = std::mem::replace(&mut self.power_acc, [0.0; CHANNELS]);
         let rec = Record::Power(crate::record::PowerRecord {
             start_s: self.power_from_ns as f64 / 1e9,
@@ -754,11 +754,7 @@ impl Aggregator {
             self.write(&Record::StepSummary(s.clone()));
         }
         let totals = self.attributor.totals();
-        let band = if self
-            .sources
-            .iter()
-            .any(|s| s.used && s.kind == EnergyKind::Estimated)
-        {
+        let band = if self.estimated {
             (Some(totals.channels[LOW]), Some(totals.channels[HIGH]))
         } else {
             (None, None)
