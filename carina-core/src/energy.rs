@@ -67,6 +67,19 @@ pub trait EnergyProbe: Send {
     fn band(&self) -> Option<(Joules, Joules)> {
         None
     }
+    /// Whether [`usage_share`](Self::usage_share) can say which processes used the source
+    /// (a GPU lists its compute processes; a CPU package cannot). The session collects the
+    /// run's pids only when some probe says yes.
+    fn knows_users(&self) -> bool {
+        false
+    }
+    /// For a host-scoped probe that knows its users: writes into `out[i]` the share of domain
+    /// `i`'s energy, over the interval closed by the latest [`read`](Self::read), that belongs
+    /// to the processes `pids` (sorted ascending), in `[0, 1]`. Leaves `None` where it cannot
+    /// tell; the run's CPU share applies there. Called right after `read`, in process scope only.
+    fn usage_share(&mut self, pids: &[u32], out: &mut [Option<f64>]) {
+        let _ = (pids, out);
+    }
 }
 
 impl<P: EnergyProbe + ?Sized> EnergyProbe for Box<P> {
@@ -84,6 +97,12 @@ impl<P: EnergyProbe + ?Sized> EnergyProbe for Box<P> {
     }
     fn band(&self) -> Option<(Joules, Joules)> {
         (**self).band()
+    }
+    fn knows_users(&self) -> bool {
+        (**self).knows_users()
+    }
+    fn usage_share(&mut self, pids: &[u32], out: &mut [Option<f64>]) {
+        (**self).usage_share(pids, out)
     }
 }
 

@@ -118,6 +118,12 @@ impl<P: EnergyProbe> EnergyProbe for WithPue<P> {
             .band()
             .map(|(lo, hi)| (lo * self.pue, hi * self.pue))
     }
+    fn knows_users(&self) -> bool {
+        self.inner.knows_users()
+    }
+    fn usage_share(&mut self, pids: &[u32], out: &mut [Option<f64>]) {
+        self.inner.usage_share(pids, out)
+    }
 }
 
 fn boxed<P: EnergyProbe + 'static>(p: P, pue: f64) -> Box<dyn EnergyProbe> {
