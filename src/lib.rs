@@ -61,7 +61,7 @@ pub use carina_core::control;
 
 /// Sinks: the JSON-lines run file and, with feature `test-util`, a memory sink.
 pub mod sink {
-    pub use carina_core::sink::JsonLinesSink;
+    pub use carina_core::sink::{JsonLinesSink, LineFile, MAX_PENDING_BYTES};
     #[cfg(feature = "test-util")]
     pub use carina_core::sink::{MemoryRecords, MemorySink};
 }

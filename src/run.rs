@@ -39,6 +39,8 @@ pub struct RunBuilder {
     buffer_capacity: usize,
     max_pending_records: usize,
     proc_root: PathBuf,
+    best_effort: bool,
+    step_exit_hook: Option<fn()>,
 }
 
 /// A run in progress. Steps are recorded while it lives; [`finish`](Run::finish) (or dropping
@@ -68,6 +70,8 @@ impl Run {
             buffer_capacity: DEFAULT_BUFFER_CAPACITY,
             max_pending_records: DEFAULT_MAX_PENDING_RECORDS,
             proc_root: PathBuf::from("/proc"),
+            best_effort: false,
+            step_exit_hook: None,
         }
     }
 
@@ -256,6 +260,24 @@ impl RunBuilder {
         self
     }
 
+    /// With `true`, a run file that cannot be created (unwritable directory, name too long,
+    /// an explicit run id already taken) does not stop [`start`](Self::start): the run goes on
+    /// without a file and says so on stderr and in `RunSummary::warnings`. Default `false`:
+    /// `start` fails with [`StartError::RunFile`] or [`StartError::RunIdTaken`].
+    pub fn best_effort(mut self, yes: bool) -> Self {
+        self.best_effort = yes;
+        self
+    }
+
+    /// Calls `hook` on the application thread at every step exit, before the step's end time
+    /// is read. For GPU work launched asynchronously, pass a synchronisation (e.g. a wrapper of
+    /// `cudaDeviceSynchronize`), so that each step's span, and so its GPU energy, covers the
+    /// kernels it launched (docs/ENERGY.md). Off by default; the hook's cost is paid per step.
+    pub fn on_step_exit(mut self, hook: fn()) -> Self {
+        self.step_exit_hook = Some(hook);
+        self
+    }
+
     /// Reads `/proc` from another root (tests use fake trees).
     pub fn proc_root(mut self, root: impl Into<PathBuf>) -> Self {
         self.proc_root = root.into();
@@ -266,7 +288,10 @@ impl RunBuilder {
     /// invalid. With `CARINA_DISABLE=1` it returns a run that records nothing.
     pub fn start(self) -> Result<Run, StartError> {
         let job = env_nonempty("CARINA_JOB").unwrap_or(self.job);
-        let run_id = env_nonempty("CARINA_RUN_ID").unwrap_or_else(carina_core::naming::new_run_id);
+        let explicit_id = env_nonempty("CARINA_RUN_ID");
+        let mut run_id = explicit_id
+            .clone()
+            .unwrap_or_else(carina_core::naming::new_run_id);
         if env_nonempty("CARINA_DISABLE").is_some_and(|v| v != "0") {
             return Ok(Run {
                 session: None,
@@ -374,31 +399,59 @@ impl RunBuilder {
                 .output_dir
                 .or_else(|| env_nonempty("CARINA_DIR").map(PathBuf::from))
                 .unwrap_or_else(|| PathBuf::from("carina-runs"));
-            // Under `carina run` the parent writes `<run_id>.jsonl` (the whole process tree);
-            // a child that links Carina writes its steps beside it, and the parent merges them
-            // into its file when the command ends.
-            let stem = match env_nonempty("CARINA_PARENT_PID") {
-                Some(_) => format!(
-                    "{}.child-{}",
-                    carina_core::naming::path_safe(&run_id),
-                    std::process::id()
-                ),
-                None => carina_core::naming::path_safe(&run_id),
-            };
-            let path = dir
-                .join(carina_core::naming::path_safe(&job))
-                .join(format!("{stem}.jsonl"));
-            match JsonLinesSink::create(&path) {
-                Ok(s) => {
-                    sinks.insert(0, Box::new(s));
-                    run_file = Some(path);
+            let job_dir = dir.join(carina_core::naming::path_safe(&job));
+            let mut fresh_ids = 0;
+            loop {
+                // Under `carina run` the parent writes `<run_id>.jsonl` (the whole process
+                // tree); a child that links Carina writes its steps beside it, and the parent
+                // merges them into its file when the command ends.
+                let stem = match env_nonempty("CARINA_PARENT_PID") {
+                    Some(_) => format!(
+                        "{}.child-{}",
+                        carina_core::naming::path_safe(&run_id),
+                        std::process::id()
+                    ),
+                    None => carina_core::naming::path_safe(&run_id),
+                };
+                let path = job_dir.join(format!("{stem}.jsonl"));
+                let err = match JsonLinesSink::create(&path) {
+                    Ok(s) => {
+                        sinks.insert(0, Box::new(s));
+                        run_file = Some(path);
+                        break;
+                    }
+                    Err(e) => e,
+                };
+                // A generated id that is taken (another process, same second) gets a new one;
+                // a file is never overwritten.
+                if err.is_already_exists() && explicit_id.is_none() && fresh_ids < 8 {
+                    fresh_ids += 1;
+                    run_id = carina_core::naming::new_run_id();
+                    continue;
                 }
-                Err(e) => {
-                    // Reported in `RunSummary::warnings` (and on stderr if the run is dropped).
-                    warnings.push(format!(
-                        "{e}; this run writes no run file (other sinks still work)"
-                    ));
+                let fatal = if err.is_already_exists() {
+                    StartError::RunIdTaken {
+                        run_id: run_id.clone(),
+                        path,
+                    }
+                } else {
+                    match err {
+                        carina_core::SinkError::Io { path, source } => {
+                            StartError::RunFile { path, source }
+                        }
+                        other => StartError::RunFile {
+                            path,
+                            source: std::io::Error::other(other.to_string()),
+                        },
+                    }
+                };
+                if !self.best_effort {
+                    return Err(fatal);
                 }
+                let w = format!("{fatal}; best effort: this run writes no run file");
+                eprintln!("carina: {w}");
+                warnings.push(w);
+                break;
             }
         }
         let session = Session::start(SessionConfig {
@@ -417,7 +470,18 @@ impl RunBuilder {
             warnings,
             unused_sources,
             share_target: carina_core::energy::ShareTarget::SelfProcess,
-        })?;
+            step_exit_hook: self.step_exit_hook,
+        });
+        let session = match session {
+            Ok(s) => s,
+            Err(e) => {
+                // Nothing was recorded: leave no empty file behind.
+                if let Some(p) = &run_file {
+                    let _ = std::fs::remove_file(p);
+                }
+                return Err(e);
+            }
+        };
         Ok(Run {
             session: Some(session),
             job,

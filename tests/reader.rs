@@ -169,3 +169,35 @@ fn progress_is_the_repeating_step_not_a_set_up_step_declaring_the_cycle() {
     let (_d3, p3) = write(&format!("{START}\n{}\n", step("a", 1, 0)));
     assert_eq!(carina::read_run_file(&p3).unwrap().progress(), None);
 }
+
+#[test]
+fn a_torn_middle_line_glued_to_a_record_is_skipped_with_a_warning() {
+    // What a full disk used to leave: part of a step, then the next record on the same line.
+    let torn = &STEP[..STEP.find("\"energy_j\"").unwrap() + "\"energy_j\"".len()];
+    let (_d, p) = write(&format!("{START}\n{torn}{STEP}\n{STEP}\n{END}\n"));
+    let f = carina::read_run_file(&p).unwrap();
+    assert_eq!(f.steps.len(), 2, "the glued record is kept");
+    assert!(f.is_complete());
+    assert!(
+        f.warnings.iter().any(|w| w.contains(":2:") && w.contains("torn write")),
+        "{:?}",
+        f.warnings
+    );
+}
+
+#[test]
+fn a_torn_middle_fragment_on_its_own_line_is_skipped() {
+    let (_d, p) = write(&format!("{START}\n{}\n{STEP}\n{END}\n", &STEP[..50]));
+    let f = carina::read_run_file(&p).unwrap();
+    assert_eq!(f.steps.len(), 1);
+    assert!(f.warnings.iter().any(|w| w.contains("torn write")));
+}
+
+#[test]
+fn a_malformed_middle_record_is_still_an_error() {
+    let bad = STEP.replace("\"items\":3", "\"items\":\"three\"");
+    let (_d, p) = write(&format!("{START}\n{bad}\n{END}\n"));
+    let e = carina::read_run_file(&p).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains(":2:") && msg.contains("items"), "{msg}");
+}

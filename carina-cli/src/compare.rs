@@ -3,7 +3,7 @@
 //! 2 on bad input.
 
 use crate::load::load_run;
-use crate::summary::{quantile_sorted, step_rows, table};
+use crate::summary::{quantile_sorted, step_rows, steps_in_span, table};
 use crate::units::sig;
 use carina_core::reader::RunFile;
 use std::collections::BTreeMap;
@@ -30,6 +30,13 @@ A step whose inclusive energy is below --min-share of its run's energy in both r
 1 %) is still compared and shown, but its verdict reads \"minor\" and it cannot fail the gate: \
 a 1 ms set-up step that moves by 10 % is noise for a CI gate, not a regression. Use \
 --min-share 0 to gate every step.\n\n\
+Host share. Each run's share of the host's energy (run_end.energy_j / run_end.host_energy_j; \
+n/a when host_energy_j is missing or 0, or the run has no run_end), the host's energy and the \
+scope (run_start.scope) are shown. In process scope a run's energy is its share of the \
+host's, so the same work gets more joules on a quiet host than on a busy one (114 J at a 0.49 \
+share, 172 J at 0.90): when the two shares differ by more than 0.15, or the larger is more \
+than 1.5 times the smaller, a warning says that energy differences may come from the \
+neighbours, not the code. Different scopes are warned too.\n\n\
 Runs of different jobs are compared with a warning. Exit status: 0 when nothing regressed, \
 1 when a step regressed, 2 on bad input (unreadable file, a threshold outside 0..1000 % or a \
 --min-share outside 0..100 %). Warnings (different jobs, and the run files' own: a missing \
@@ -248,7 +255,8 @@ struct Side {
 
 fn side(run: &RunFile) -> Side {
     let mut samples: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
-    for s in &run.steps {
+    // A crashed run's step records up to its cut, as in its totals (`summary::cut_s`).
+    for s in steps_in_span(run) {
         samples.entry(s.name.to_string()).or_default().push(Sample {
             energy: s.energy_j,
             time: (s.end_s - s.start_s).max(0.0),
@@ -416,8 +424,26 @@ struct Report {
     headline: String,
     base: RunInfo,
     candidate: RunInfo,
+    /// The host shares differ a lot ([`shares_differ`]); the warning is in `warnings` too.
+    shares_differ: bool,
     warnings: Vec<String>,
     steps: Vec<StepCmp>,
+}
+
+/// The host share line of the text and Markdown outputs.
+fn share_line(r: &Report) -> String {
+    let mut line = format!(
+        "base {} vs candidate {}",
+        share_words(&r.base),
+        share_words(&r.candidate)
+    );
+    if r.shares_differ {
+        line.push_str(
+            " -- WARNING: the shares differ a lot; energy differences may come from neighbours, \
+             not the code",
+        );
+    }
+    line
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -429,6 +455,40 @@ struct RunInfo {
     j_per_item: Option<f64>,
     /// `measured` or `estimated`: every energy figure of this run is of this kind.
     energy_kind: &'static str,
+    /// `run_start.scope`: `process`, `process-tree` or `host`.
+    scope: String,
+    /// `run_end.host_energy_j`, J; `null` when missing or 0 (and for a run without `run_end`).
+    host_energy_j: Option<f64>,
+    /// The run's energy / the host's energy; `null` ("n/a") when the host's is unknown.
+    host_share: Option<f64>,
+}
+
+/// Host shares differ "a lot" when they are this far apart (absolute, 0..1)...
+pub const SHARE_MAX_DIFF: f64 = 0.15;
+/// ...or when the larger is more than this many times the smaller.
+pub const SHARE_MAX_RATIO: f64 = 1.5;
+
+/// Whether two runs' host shares differ enough that an energy difference may come from the
+/// other processes on the host (neighbours) rather than from the code: absolute difference above
+/// [`SHARE_MAX_DIFF`] or ratio above [`SHARE_MAX_RATIO`]. `false` when either is unknown.
+pub fn shares_differ(base: Option<f64>, cand: Option<f64>) -> bool {
+    let (Some(b), Some(c)) = (base, cand) else {
+        return false;
+    };
+    let (lo, hi) = (b.min(c), b.max(c));
+    hi - lo > SHARE_MAX_DIFF || (lo > 0.0 && hi / lo > SHARE_MAX_RATIO) || (lo <= 0.0 && hi > 0.0)
+}
+
+fn fmt_share(s: Option<f64>) -> String {
+    s.map_or("n/a".into(), |s| format!("{s:.2}"))
+}
+
+/// `0.49 (host 232.7 J, scope process)`, or `n/a (...)`.
+fn share_words(r: &RunInfo) -> String {
+    let host = r.host_energy_j.map_or("host energy n/a".into(), |j| {
+        format!("host {}", fmt_energy(j))
+    });
+    format!("{} ({host}, scope {})", fmt_share(r.host_share), r.scope)
 }
 
 fn kind_word(k: carina_core::record::EnergyKind) -> &'static str {
@@ -459,6 +519,13 @@ fn run_info(run: &RunFile) -> RunInfo {
         complete: h.complete,
         j_per_item: (h.items > 0).then(|| h.energy_j / h.items as f64),
         energy_kind: kind_word(h.kind),
+        scope: if run.start.scope.is_empty() {
+            "-".into()
+        } else {
+            run.start.scope.clone()
+        },
+        host_energy_j: h.host_energy_j,
+        host_share: h.host_share(),
     }
 }
 
@@ -486,6 +553,25 @@ fn build(base: &RunFile, cand: &RunFile, threshold: f64, min_share: f64) -> Repo
         warnings.push(format!(
             "the base run's energy is {bk} and the candidate's {ck}: an energy change mixes the \
              two methods; compare runs measured the same way (carina doctor shows the sources)"
+        ));
+    }
+    let shares_differ = shares_differ(bi.host_share, ci.host_share);
+    if shares_differ {
+        warnings.push(format!(
+            "the runs' shares of the host's energy differ a lot (base {}, candidate {}; the rule: \
+             a difference above {SHARE_MAX_DIFF} or a ratio above {SHARE_MAX_RATIO}): a run's \
+             energy is its share of the host's, so the energy change may come from the other \
+             processes on the host (neighbours), not from the code; compare runs made on an \
+             equally loaded host",
+            fmt_share(bi.host_share),
+            fmt_share(ci.host_share)
+        ));
+    }
+    if bi.scope != ci.scope {
+        warnings.push(format!(
+            "the runs were measured in different scopes (base {}, candidate {}): their energy \
+             covers different things",
+            bi.scope, ci.scope
         ));
     }
     // The reader's warnings (a truncated last line, a missing `run_end`: docs of
@@ -539,6 +625,7 @@ fn build(base: &RunFile, cand: &RunFile, threshold: f64, min_share: f64) -> Repo
         headline,
         base: bi,
         candidate: ci,
+        shares_differ,
         warnings,
         steps,
     }
@@ -633,7 +720,8 @@ const HEADERS: [&str; 11] = [
 fn render_text(r: &Report) -> String {
     let mut out = format!(
         "base:      {} (job {}, run {})\ncandidate: {} (job {}, run {})\nthreshold: {}%\n\
-         energy:    {}; per item in J (uJ, mJ), time per item in s (us, ms)\n\n",
+         energy:    {}; per item in J (uJ, mJ), time per item in s (us, ms)\n\
+         host share: {}\n\n",
         r.base.path,
         r.base.job,
         r.base.run_id,
@@ -641,7 +729,8 @@ fn render_text(r: &Report) -> String {
         r.candidate.job,
         r.candidate.run_id,
         r.threshold_pct,
-        kinds(r)
+        kinds(r),
+        share_line(r)
     );
     out.push_str(&table(&HEADERS, &rows(r)));
     out.push('\n');
@@ -690,6 +779,8 @@ fn render_markdown(r: &Report) -> String {
         r.threshold_pct,
         kinds(r)
     ));
+    // The scopes come from the run files: escaped like the other quoted strings.
+    out.push_str(&format!("Host share: {}.\n\n", md_escape(&share_line(r))));
     out.push_str(&format!("| {} |\n", HEADERS.join(" | ")));
     out.push('|');
     for (i, _) in HEADERS.iter().enumerate() {

@@ -1,6 +1,8 @@
 //! `carina doctor`: what this machine can measure, and how to measure more.
 //!
-//! Sections: energy sources (every probe, used or not, with the reason and the fix), the
+//! Sections: energy sources (every probe, used or not, with the reason and the fix; a RAPL
+//! source whose counters did not advance during detection's liveness check is shown as not
+//! used, with the counters and the wait, and the fix says that no permission will help), the
 //! estimation model (CPU family, coefficient row, the watts it would use), clocks (the step
 //! clock's source and `CLOCK_THREAD_CPUTIME_ID`), the process-share inputs (`/proc/stat`,
 //! `/proc/self/stat`) and the `CARINA_*` environment. Always exits 0: it reports, it does not
@@ -102,6 +104,13 @@ fn fix_for(name: &str) -> Option<&'static str> {
     }
 }
 
+/// The fix for a source that opened but whose counters did not advance (a virtualised PMU that
+/// reads 0, an emulated powercap tree): no permission or driver makes such a counter count.
+const DEAD_COUNTER_FIX: &str = "none on this machine: the counter is exposed but does not count \
+     (typical of VMs, e.g. Firecracker's energy-psys), so no permission or driver change helps; \
+     the estimation model stands in (give it real figures with `model_watts`/`tdp_watts` in the \
+     library), or measure on bare metal or a VM that passes RAPL through";
+
 fn build() -> Report {
     let roots = carina_probes::Roots::default();
     let opts = carina_probes::ModelOptions::default();
@@ -139,7 +148,11 @@ fn build() -> Report {
             status: "not used",
             kind,
             detail: n.reason.clone(),
-            fix: fix_for(&n.name).map(str::to_owned),
+            fix: if n.counter_did_not_advance() {
+                Some(DEAD_COUNTER_FIX.to_owned())
+            } else {
+                fix_for(&n.name).map(str::to_owned)
+            },
         });
     }
     // Detection lists each source once; keep a stable order.

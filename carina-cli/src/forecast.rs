@@ -2,7 +2,7 @@
 //! or complete run. Exit status: 0 on success, 2 on bad input.
 
 use crate::load::load_run;
-use crate::summary::{headline, progress_step, step_rows};
+use crate::summary::{headline, progress_step, step_rows, steps_in_span};
 use crate::units::{co2e_as, duration, duration_as, energy, energy_as, sig};
 use carina_core::reader::RunFile;
 use std::path::PathBuf;
@@ -14,7 +14,10 @@ interval and the finish time.\n\n\
 Method. Items done are `run_end.items`; for a run without `run_end`, the item total of the \
 progress step: the step name with the most instances that have items (ties: the larger item \
 total), or, when no name has more than one such instance, the name with the largest item total, \
-so that a set-up step declaring every item in one record does not count as done. The point \
+so that a set-up step declaring every item in one record does not count as done. A run \
+without `run_end` is read up to one moment, the end of its last `power` record (else of its \
+last step record): its items done, energy so far and elapsed time all stop there, and step \
+records that ended later are left out. The point \
 forecast uses the run's average rates so far: items per second (items done / elapsed wall time) \
 and energy per item (energy so far / items done). A partial run's projection is what it has \
 spent plus the remaining items (N - done) at those rates; a complete run is a full cycle of N \
@@ -108,9 +111,8 @@ fn spreads(run: &RunFile, elapsed: f64, total_energy: f64) -> (Option<f64>, Opti
     let Some(item_step) = progress_step(run, &rows) else {
         return (None, None, 0);
     };
-    let item_records: Vec<_> = run
-        .steps
-        .iter()
+    // A crashed run's records up to its cut only, the span of its energy and elapsed time.
+    let item_records: Vec<_> = steps_in_span(run)
         .filter(|s| s.name == item_step.name && s.items > 0)
         .collect();
     let k = (item_records.len() / 3).min(20);
@@ -125,7 +127,7 @@ fn spreads(run: &RunFile, elapsed: f64, total_energy: f64) -> (Option<f64>, Opti
         items[bucket(s.end_s)] += s.items as f64;
     }
     let mut attributed = 0.0;
-    for s in &run.steps {
+    for s in steps_in_span(run) {
         joules[bucket(s.end_s)] += s.self_energy_j;
         attributed += s.self_energy_j;
     }
@@ -252,6 +254,13 @@ fn forecast(run: &RunFile, total: u64) -> Result<Forecast, String> {
             }
         }
     };
+    if h.steps_after_cut > 0 {
+        notes.push(format!(
+            "the run has no run_end: its figures stop at {:.3} s, the end of its last power \
+             record; {} step record(s) that ended later are left out",
+            h.wall_s, h.steps_after_cut
+        ));
+    }
     if h.complete {
         notes.push(format!(
             "the run is complete ({done} items); this forecasts a full new cycle of {total} items \

@@ -34,9 +34,11 @@ use std::process::ExitCode;
 #[command(
     after_long_help = "Write one self-contained HTML page (no network, no external assets) with, \
 per job, the recurring view (energy, CO2e, runtime and Wh per item per run, with the change \
-against the previous cycle) and, per run, headline cards, a power and cumulative energy \
+against the previous cycle) and, per run, headline cards (energy, CO2e, runtime, the run's \
+share of the host's energy with the host's energy and the scope, items, ...), a power and cumulative energy \
 timeline with peak/paused windows shaded, a sortable per-step table and the step tree. \
-Runs without `run_end` are shown with an \"incomplete\" badge."
+Runs without `run_end` are shown with an \"incomplete\" badge; their figures stop at \
+the end of their last `power` record, else of their last step record."
 )]
 pub struct Args {
     /// Run files or directories of run files (searched recursively for `*.jsonl`).
@@ -200,6 +202,11 @@ struct Analysis<'a> {
     co2e_g: f64,
     items: u64,
     unattributed_j: Option<f64>,
+    /// The run's energy / the host's (`run_end.host_energy_j`); `None` when that is missing.
+    host_share: Option<f64>,
+    host_energy_j: Option<f64>,
+    /// Step records of a crashed run left out because they ended after its cut.
+    steps_after_cut: usize,
     rows: Vec<StepRow>,
     /// Tree nodes; node 0 is the root (the run).
     tree: Vec<Node<'a>>,
@@ -260,6 +267,9 @@ impl IdIndex {
 fn analyse(run: &RunFile) -> Analysis<'_> {
     let steps = &run.steps;
     let index = IdIndex::new(steps);
+    // A crashed run's figures stop at its cut (`summary::cut_s`): later step records are in
+    // no figure, so that no step takes more than the run's energy or time.
+    let cut = crate::summary::cut_s(run);
 
     // Step tree by name path: node of each step, resolved through its parent (memoised).
     let mut tree: Vec<Node> = vec![Node {
@@ -318,6 +328,9 @@ fn analyse(run: &RunFile) -> Analysis<'_> {
         }
     }
     for (i, s) in steps.iter().enumerate() {
+        if s.end_s > cut {
+            continue;
+        }
         let n = &mut tree[node_of[i] as usize];
         n.count += 1;
         n.energy_j += s.energy_j;
@@ -328,36 +341,25 @@ fn analyse(run: &RunFile) -> Analysis<'_> {
     let mut rows = step_rows(run);
     rows.sort_by(|a, b| b.energy_j.total_cmp(&a.energy_j));
 
-    // Headline figures.
-    let (complete, kind, wall_s, energy_j, low_j, high_j, co2e_g, items, unattributed_j) =
-        match &run.end {
-            Some(e) => (
-                true,
-                e.energy_kind,
-                e.wall_s,
-                e.energy_j,
-                e.energy_low_j,
-                e.energy_high_j,
-                e.co2e_g,
-                e.items,
-                Some(e.unattributed_j),
-            ),
-            None => {
-                // A crashed run: the same partial figures as `carina summary`.
-                let h = crate::summary::headline(run);
-                (
-                    false,
-                    h.kind,
-                    h.wall_s.max(max_end),
-                    h.energy_j,
-                    h.energy_low_j,
-                    h.energy_high_j,
-                    h.co2e_g,
-                    h.items,
-                    h.unattributed_j,
-                )
-            }
-        };
+    // Headline figures: `run_end`, or a crashed run's partial figures up to its cut, the same
+    // as `carina summary`.
+    let h = crate::summary::headline(run);
+    let host_share = h.host_share();
+    let crate::summary::Headline {
+        complete,
+        kind,
+        wall_s,
+        energy_j,
+        energy_low_j: low_j,
+        energy_high_j: high_j,
+        co2e_g,
+        items,
+        unattributed_j,
+        host_energy_j,
+        steps_after_cut,
+        ..
+    } = h;
+    let max_end = if complete { max_end } else { max_end.min(cut) };
 
     // Timeline. Preferred: the run's `power` records (all the run's energy, steps or not),
     // when there are enough of them to draw a shape (a 3 s run has 3 one-second windows, its
@@ -379,7 +381,7 @@ fn analyse(run: &RunFile) -> Analysis<'_> {
         spread(
             &mut bins,
             span,
-            steps.iter().map(|s| (s.start_s, s.end_s, s.self_energy_j)),
+            crate::summary::steps_in_span(run).map(|s| (s.start_s, s.end_s, s.self_energy_j)),
         );
     } else if span > 0.0 && energy_j > 0.0 {
         bins.fill(energy_j / BINS as f64);
@@ -395,6 +397,9 @@ fn analyse(run: &RunFile) -> Analysis<'_> {
         co2e_g,
         items,
         unattributed_j,
+        host_share,
+        host_energy_j,
+        steps_after_cut,
         rows,
         tree,
         bins,
@@ -866,9 +871,18 @@ fn run_section(h: &mut String, ji: usize, i: usize, run: &RunFile, a: &Analysis,
     if !a.complete {
         h.push_str(
             "<p class=\"note\"><span class=\"badge b-incomplete\">incomplete</span> this run has no \
-             <code>run_end</code> (crashed or still running): figures are rebuilt from its step \
-             summaries, else its step records, and are partial.</p>\n",
+             <code>run_end</code> (crashed or still running): its figures are partial and stop at \
+             one moment, the end of its last <code>power</code> record, else of its last step \
+             record: energy, items, runtime and steps alike",
         );
+        if a.steps_after_cut > 0 {
+            let _ = write!(
+                h,
+                " ({} step record(s) that ended later are left out)",
+                a.steps_after_cut
+            );
+        }
+        h.push_str(".</p>\n");
     }
     for w in run
         .warnings
@@ -922,8 +936,30 @@ fn cards(h: &mut String, run: &RunFile, a: &Analysis) {
         &duration(a.wall_s),
         if a.complete {
             "wall clock"
+        } else if run.power.is_empty() {
+            "up to the end of the last step record"
         } else {
-            "until the last step record"
+            "up to the end of the last power record"
+        },
+    );
+    let scope = if run.start.scope.is_empty() {
+        "-".to_owned()
+    } else {
+        escape(&run.start.scope)
+    };
+    card(
+        h,
+        "Host share",
+        &match a.host_share {
+            Some(s) => format!("{s:.2} ({:.1} %)", s * 100.0),
+            None => "n/a".into(),
+        },
+        &match a.host_energy_j {
+            Some(j) => format!("of host energy {} · scope {scope}", energy(j)),
+            None if a.complete => {
+                format!("host energy not recorded (run_end.host_energy_j) · scope {scope}")
+            }
+            None => format!("host energy not recorded before run_end · scope {scope}"),
         },
     );
     card(h, "Items", &a.items.to_string(), "items processed");

@@ -36,8 +36,9 @@
 //!   run file's own `power` records as the run-file sink sees them, so the live line never shows
 //!   a number the run file will not hold; it lags by at most one window.
 
-use carina::record::{Record, RunEnd};
+use carina::record::{Record, RunEnd, RunStart};
 use carina_core::energy::{ShareTarget, descendants_cpu_ticks};
+use carina_core::reader::RunFile;
 use carina_core::session::{Session, SessionConfig};
 use carina_core::{
     Carbon, CarbonFactor, EnergyKind, IntensitySeries, JsonLinesSink, Scope, Sink, SinkError,
@@ -224,6 +225,7 @@ fn run_inner(args: &Args) -> Result<ExitCode, Failure> {
         .collect();
     let pending: Arc<Mutex<Option<ChildRecords>>> = Arc::new(Mutex::new(None));
     let live: Arc<Mutex<LiveEnergy>> = Arc::new(Mutex::new(LiveEnergy::default()));
+    let written: Arc<Mutex<Vec<bool>>> = Arc::default();
     let mut warnings = Vec::new();
     if !subreaper {
         warnings.push(
@@ -240,6 +242,7 @@ fn run_inner(args: &Args) -> Result<ExitCode, Failure> {
                 inner: s,
                 pending: pending.clone(),
                 live: live.clone(),
+                written: written.clone(),
             }));
             run_file_opt = Some(run_file.clone());
         }
@@ -261,6 +264,7 @@ fn run_inner(args: &Args) -> Result<ExitCode, Failure> {
         warnings,
         unused_sources,
         share_target: ShareTarget::Descendants,
+        step_exit_hook: None,
     });
     let session = match session {
         Ok(s) => Some(s),
@@ -275,6 +279,7 @@ fn run_inner(args: &Args) -> Result<ExitCode, Failure> {
     // The command has exited: its children's run files are complete.
     let children = collect_child_files(&job_dir, &run_id);
     let (child_files, merged) = (children.files.clone(), children.merged());
+    let unreadable = children.problems.clone();
     *pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(children);
 
     let shown = args
@@ -290,6 +295,12 @@ fn run_inner(args: &Args) -> Result<ExitCode, Failure> {
     };
     let Some(session) = session else {
         eprintln!("carina: `{shown}` {how}");
+        for f in &child_files {
+            eprintln!(
+                "carina: warning: kept child run file {} (not merged: this run writes no run file)",
+                f.path.display()
+            );
+        }
         return Ok(ExitCode::from(code));
     };
     match session.finish() {
@@ -328,18 +339,68 @@ fn run_inner(args: &Args) -> Result<ExitCode, Failure> {
                     "  merged    {merged} records from {} child run file(s)\n",
                     child_files.len()
                 ));
+                let items = child_files.iter().map(|f| f.items).max().unwrap_or(0);
+                out.push_str(&format!("  items     {items} (the children's)\n"));
+                for f in child_files.iter().filter(|f| !f.complete) {
+                    out.push_str(&format!(
+                        "  warning   child run file {} has no run_end (the child crashed or was \
+                         killed): {} step record(s) merged, {} items (progress step {})\n",
+                        f.path.display(),
+                        f.steps,
+                        f.items,
+                        f.progress_step.as_deref().unwrap_or("-")
+                    ));
+                }
             }
             for w in &summary.warnings {
                 out.push_str(&format!("  warning   {w}\n"));
             }
             eprint!("{out}");
-            if !args.keep_child_files && summary.sink_errors == 0 && summary.run_file.is_some() {
-                for f in &child_files {
-                    let _ = std::fs::remove_file(f);
+            // A child file goes only when all of it is in the parent's file: read whole,
+            // every line parsed, every record written, and the run file flushed without error.
+            let written = written.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let file_ok = summary.sink_errors == 0 && summary.run_file.is_some();
+            let mut kept = Vec::new();
+            for (i, f) in child_files.iter().enumerate() {
+                let why = if f.bad_lines > 0 {
+                    Some(format!("{} malformed line(s) not merged", f.bad_lines))
+                } else if !written.get(i).copied().unwrap_or(false) {
+                    Some("its records could not all be written into the run file".to_owned())
+                } else if !file_ok {
+                    Some("the run file had write errors".to_owned())
+                } else {
+                    None
+                };
+                match why {
+                    Some(why) => kept.push(format!(
+                        "  warning   kept child run file {}: {why}\n",
+                        f.path.display()
+                    )),
+                    None if !args.keep_child_files => {
+                        if let Err(e) = std::fs::remove_file(&f.path) {
+                            kept.push(format!(
+                                "  warning   cannot remove merged child run file {}: {e}\n",
+                                f.path.display()
+                            ));
+                        }
+                    }
+                    None => {}
                 }
             }
+            for p in &unreadable {
+                kept.push(format!("  warning   child run file not merged: {p}\n"));
+            }
+            eprint!("{}", kept.concat());
         }
-        Err(e) => eprintln!("carina: `{shown}` {how}; {e}"),
+        Err(e) => {
+            eprintln!("carina: `{shown}` {how}; {e}");
+            for f in &child_files {
+                eprintln!(
+                    "carina: warning: kept child run file {} (the run file could not be finished)",
+                    f.path.display()
+                );
+            }
+        }
     }
     Ok(ExitCode::from(code))
 }
@@ -427,26 +488,50 @@ fn status_line(elapsed: Duration, energy: LiveEnergy, cpu_s: Option<f64>) -> Str
 
 /// Records read from the children's run files.
 struct ChildRecords {
-    records: Vec<Record>,
-    files: Vec<PathBuf>,
+    /// The records to write into the parent's file, each with the index of its file in `files`
+    /// (the children's `run_end`s are folded into the parent's, not written).
+    records: Vec<(usize, Record)>,
+    /// The child files read, with what they add to the parent's `run_end`.
+    files: Vec<ChildFile>,
+    /// Files that could not be read at all (kept, and said in `run_end.warnings`).
     problems: Vec<String>,
 }
 
+/// One child run file and its totals, folded into the parent's `run_end`.
+#[derive(Debug, Clone, Default)]
+struct ChildFile {
+    path: PathBuf,
+    /// Lines that did not parse (a child killed mid-line): their content is not merged, so the
+    /// file is kept.
+    bad_lines: usize,
+    /// Whether the child wrote its `run_end` (it finished); `false`: it crashed or was killed.
+    complete: bool,
+    /// Step instances: the summaries' count when the file has summaries, else its step records.
+    steps: u64,
+    /// The steps' self energy (summaries when present, else step records), J.
+    attributed_j: f64,
+    /// Items done: a finished child's `run_end.items` (or its largest summary total); a child
+    /// without `run_end`, the item total of its progress step ([`RunFile::progress`]), the rule
+    /// the CLI uses for crashed runs.
+    items: u64,
+    /// The progress step's name, for a child without `run_end`.
+    progress_step: Option<String>,
+    dropped: u64,
+    records_not_written: u64,
+}
+
 impl ChildRecords {
-    /// Records written into the parent's file (the children's `run_end`s are folded, not
-    /// written).
+    /// Records written into the parent's file.
     fn merged(&self) -> usize {
-        self.records
-            .iter()
-            .filter(|r| !matches!(r, Record::RunEnd(_)))
-            .count()
+        self.records.len()
     }
 
-    /// The `run_end.warnings` line saying what was merged, `None` when there were no child
-    /// files.
-    fn note(&self) -> Option<String> {
+    /// The `run_end.warnings` lines saying what was merged (`None`... empty when there were no
+    /// child files): the merge, each child that did not finish, each file kept because part of
+    /// it could not be merged.
+    fn notes(&self) -> Vec<String> {
         if self.files.is_empty() && self.problems.is_empty() {
-            return None;
+            return Vec::new();
         }
         let merged = self.merged();
         let mut note = format!(
@@ -458,15 +543,40 @@ impl ChildRecords {
         if !self.problems.is_empty() {
             note.push_str(&format!("; skipped: {}", self.problems.join("; ")));
         }
-        Some(note)
+        let mut notes = vec![note];
+        for f in &self.files {
+            if !f.complete {
+                notes.push(format!(
+                    "child run file {} has no run_end (the child crashed or was killed): its {} \
+                     step record(s) are merged, and its items are those of its progress step{} \
+                     ({})",
+                    f.path.display(),
+                    f.steps,
+                    f.progress_step
+                        .as_deref()
+                        .map_or(String::new(), |n| format!(" `{n}`")),
+                    f.items
+                ));
+            }
+            if f.bad_lines > 0 {
+                notes.push(format!(
+                    "child run file {}: {} malformed line(s) (a child killed mid-line?) could \
+                     not be merged; the file is kept",
+                    f.path.display(),
+                    f.bad_lines
+                ));
+            }
+        }
+        notes
     }
 }
 
 /// Reads `<job_dir>/<run_id>.child-*.jsonl`, keeping `thread`, `step`, `step_summary` and
-/// `control` records, with thread indices and step ids shifted per file so they stay unique.
+/// `control` records, with thread indices and step ids shifted per file so they stay unique,
+/// and each file's totals for the parent's `run_end` ([`ChildFile`]).
 fn collect_child_files(job_dir: &Path, run_id: &str) -> ChildRecords {
     let prefix = format!("{run_id}.child-");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(job_dir)
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(job_dir)
         .map(|d| {
             d.flatten()
                 .map(|e| e.path())
@@ -478,29 +588,36 @@ fn collect_child_files(job_dir: &Path, run_id: &str) -> ChildRecords {
                 .collect()
         })
         .unwrap_or_default();
-    files.sort();
+    paths.sort();
     let mut out = ChildRecords {
         records: Vec::new(),
         files: Vec::new(),
         problems: Vec::new(),
     };
     let (mut thread_base, mut id_base) = (0u32, 0u64);
-    for f in files {
+    for f in paths {
         let text = match std::fs::read_to_string(&f) {
             Ok(t) => t,
             Err(e) => {
                 out.problems
-                    .push(format!("cannot read {}: {e}", f.display()));
+                    .push(format!("cannot read {} (kept): {e}", f.display()));
                 continue;
             }
         };
+        let index = out.files.len();
         let (mut max_thread, mut max_id) = (None::<u32>, 0u64);
-        let mut bad = 0usize;
+        let mut file = ChildFile {
+            path: f.clone(),
+            ..ChildFile::default()
+        };
+        let mut start = None;
+        let mut end = None;
+        let (mut steps, mut summaries) = (Vec::new(), Vec::new());
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let rec: Record = match serde_json::from_str(line) {
                 Ok(r) => r,
                 Err(_) => {
-                    bad += 1;
+                    file.bad_lines += 1;
                     continue;
                 }
             };
@@ -516,24 +633,91 @@ fn collect_child_files(job_dir: &Path, run_id: &str) -> ChildRecords {
                     s.thread += thread_base;
                     s.id += id_base;
                     s.parent = s.parent.map(|p| p + id_base);
+                    steps.push(s.clone());
                     Record::Step(s)
                 }
-                r @ (Record::StepSummary(_) | Record::Control(_) | Record::RunEnd(_)) => r,
+                Record::StepSummary(s) => {
+                    summaries.push(s.clone());
+                    Record::StepSummary(s)
+                }
+                r @ Record::Control(_) => r,
+                Record::RunEnd(e) => {
+                    end = Some(e);
+                    continue;
+                }
+                Record::RunStart(s) => {
+                    start = Some(s);
+                    continue;
+                }
                 _ => continue,
             };
-            out.records.push(rec);
+            out.records.push((index, rec));
         }
-        if bad > 0 {
-            out.problems.push(format!(
-                "{bad} malformed line(s) in {} (a child that crashed mid-line?)",
-                f.display()
-            ));
+        let (steps_n, attributed) = if summaries.is_empty() {
+            (
+                steps.len() as u64,
+                steps.iter().map(|s| s.self_energy_j).sum(),
+            )
+        } else {
+            (
+                summaries.iter().map(|s| s.count).sum(),
+                summaries.iter().map(|s| s.self_energy_j).sum(),
+            )
+        };
+        file.steps = steps_n;
+        file.attributed_j = attributed;
+        let largest_summary = summaries.iter().map(|s| s.items).max().unwrap_or(0);
+        match end {
+            Some(e) => {
+                file.complete = true;
+                file.items = e.items.max(largest_summary);
+                file.dropped = e.dropped;
+                file.records_not_written = e.records_not_written;
+            }
+            None => {
+                // The child did not finish: its items are those of its progress step, the
+                // rule of `carina summary` for a crashed run (every merged step counts: the
+                // parent's energy covers the whole process tree until the command exited).
+                let partial = RunFile {
+                    path: f.clone(),
+                    start: start.unwrap_or_else(placeholder_start),
+                    steps,
+                    summaries,
+                    end: None,
+                    controls: Vec::new(),
+                    power: Vec::new(),
+                    warnings: Vec::new(),
+                };
+                if let Some(p) = partial.progress() {
+                    file.items = p.items;
+                    file.progress_step = Some(p.name);
+                }
+            }
         }
         thread_base += max_thread.map_or(0, |t| t + 1);
         id_base += max_id;
-        out.files.push(f);
+        out.files.push(file);
     }
     out
+}
+
+/// A `run_start` for a child file that has none (it was killed before writing it): only its
+/// steps are read.
+fn placeholder_start() -> RunStart {
+    RunStart {
+        schema: carina_core::record::SCHEMA,
+        run_id: String::new(),
+        job: String::new(),
+        host: String::new(),
+        pid: 0,
+        started_at: String::new(),
+        energy_sources: Vec::new(),
+        carbon: CarbonFactor::world().info(),
+        steps: String::new(),
+        sample_interval_s: 0.0,
+        scope: String::new(),
+        carina_version: String::new(),
+    }
 }
 
 /// Energy so far, from the `power` records the run-file sink has seen (for the live line).
@@ -554,6 +738,10 @@ struct MergingSink {
     /// Set once the command has exited; written before `run_end`.
     pending: Arc<Mutex<Option<ChildRecords>>>,
     live: Arc<Mutex<LiveEnergy>>,
+    /// After the merge: per child file (index in `ChildRecords::files`), whether every one of
+    /// its records was written without a sink error. A child file is removed only when its
+    /// entry is true (and the run file was then flushed without errors).
+    written: Arc<Mutex<Vec<bool>>>,
 }
 
 impl Sink for MergingSink {
@@ -587,16 +775,16 @@ impl Sink for MergingSink {
             };
             let mut first_err = None;
             let mut end: RunEnd = end.clone();
-            fold_children(&mut end, &children.records);
-            for r in &children.records {
-                if matches!(r, Record::RunEnd(_)) {
-                    continue;
-                }
+            fold_children(&mut end, &children.files);
+            let mut written = vec![true; children.files.len()];
+            for (file, r) in &children.records {
                 if let Err(e) = self.inner.write(r) {
+                    written[*file] = false;
                     first_err.get_or_insert(e);
                 }
             }
-            end.warnings.extend(children.note());
+            *self.written.lock().unwrap_or_else(|e| e.into_inner()) = written;
+            end.warnings.extend(children.notes());
             let result = self.inner.write(&Record::RunEnd(end));
             return match first_err {
                 Some(e) => Err(e),
@@ -606,6 +794,10 @@ impl Sink for MergingSink {
         self.inner.write(record)
     }
 
+    fn checkpoint(&mut self) -> Result<(), SinkError> {
+        self.inner.checkpoint()
+    }
+
     fn flush(&mut self) -> Result<(), SinkError> {
         self.inner.flush()
     }
@@ -613,38 +805,18 @@ impl Sink for MergingSink {
 
 /// Folds the merged children into the parent's `run_end`: their step count, items and dropped
 /// counts, and their steps' self energy, which is attributed and so leaves the unattributed
-/// figure (the energy total stays the process tree's: the children's is inside it).
-fn fold_children(end: &mut RunEnd, children: &[Record]) {
-    let (mut step_records, mut step_self) = (0u64, 0.0f64);
-    let (mut summary_count, mut summary_self, mut summary_items) = (0u64, 0.0f64, 0u64);
-    for r in children {
-        match r {
-            Record::RunEnd(c) => {
-                end.items = end.items.max(c.items);
-                end.dropped += c.dropped;
-                end.records_not_written += c.records_not_written;
-            }
-            Record::Step(s) => {
-                step_records += 1;
-                step_self += s.self_energy_j;
-            }
-            Record::StepSummary(s) => {
-                summary_count += s.count;
-                summary_self += s.self_energy_j;
-                summary_items = summary_items.max(s.items);
-            }
-            _ => {}
-        }
+/// figure (the energy total stays the process tree's: the children's is inside it). Items: the
+/// largest of the parent's own and each child file's ([`ChildFile::items`]: a child without
+/// `run_end` counts the items of its progress step).
+fn fold_children(end: &mut RunEnd, children: &[ChildFile]) {
+    let mut attributed = 0.0;
+    for c in children {
+        end.items = end.items.max(c.items);
+        end.steps += c.steps;
+        end.dropped += c.dropped;
+        end.records_not_written += c.records_not_written;
+        attributed += c.attributed_j;
     }
-    // Summaries cover every instance (records may have been dropped or not written); a child
-    // that crashed has step records only.
-    let (steps, attributed) = if summary_count > 0 {
-        (summary_count, summary_self)
-    } else {
-        (step_records, step_self)
-    };
-    end.steps += steps;
-    end.items = end.items.max(summary_items);
     end.unattributed_j = (end.unattributed_j - attributed).max(0.0);
 }
 
@@ -792,6 +964,7 @@ mod tests {
             inner: JsonLinesSink::create(dir.path().join("r.jsonl")).unwrap(),
             pending: Arc::default(),
             live: live.clone(),
+            written: Arc::default(),
         };
         for (a, b, j) in [(0.0, 1.0, 10.0), (1.0, 1.5, 20.0)] {
             let p = carina_core::record::PowerRecord {

@@ -16,12 +16,14 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Args)]
 #[command(
     after_long_help = "Print a run's headline figures (job, run id, start, wall time, energy and \
-whether it is measured or estimated, its source and band, CO2e, items, Wh per item, the \
-unattributed share, dropped steps) and a per-step table (instances, wall and self time, energy \
+whether it is measured or estimated, its source and band, CO2e, scope, the run's share of the \
+host's energy and the host's energy, items, Wh per item, the unattributed share, dropped steps) and a per-step table (instances, wall and self time, energy \
 and self energy, share of the run's energy, Wh per item, p50/p95 instance duration).\n\n\
-A run without `run_end` (crashed or still running) is marked INCOMPLETE; its figures then come \
-from the `step_summary` records if present, else from the `step` records, and the \
-run's CO2e is its energy times the run's emission factor. Its items are those of the \
+A run without `run_end` (crashed or still running) is marked INCOMPLETE; its figures then stop \
+at one moment, the cut: the end of its last `power` record (energy: the sum of the `power` \
+records), else of its last step record (energy: the steps' own). Items, wall time and the step \
+table stop there too (step records that ended later are left out and counted), so no step \
+takes more than the run. Its host share is n/a (the host's energy is in `run_end` only). Its items are those of the \
 progress step: the step name with the most instances that have items (ties: the larger item \
 total), or, when no name has more than one, the name with the largest item total; a set-up step \
 that declares every item in one record does not count as progress."
@@ -60,6 +62,48 @@ pub(crate) struct Headline {
     pub unattributed_j: Option<f64>,
     pub dropped: u64,
     pub not_written: u64,
+    /// `run_end.host_energy_j` when it is there and above 0: the whole machine's energy over
+    /// the run, of which the run's energy is a share.
+    pub host_energy_j: Option<f64>,
+    /// For a run without `run_end`: step records left out because they ended after the cut
+    /// ([`RunFile::partial_cut_s`]).
+    pub steps_after_cut: usize,
+}
+
+impl Headline {
+    /// The run's share of the host's energy, `energy_j / host_energy_j`; `None` ("n/a") when
+    /// the host's energy is missing or 0.
+    pub fn host_share(&self) -> Option<f64> {
+        self.host_energy_j
+            .filter(|h| *h > 0.0 && h.is_finite())
+            .map(|h| self.energy_j / h)
+    }
+}
+
+/// The end of the span a run's figures cover, seconds since its start: infinite for a complete
+/// run (everything counts); for a run without `run_end`, [`RunFile::partial_cut_s`] (the end of
+/// its last `power` record, else of its last step), so that its energy, items, wall time and
+/// per-step figures all stop at the same moment.
+pub(crate) fn cut_s(run: &RunFile) -> f64 {
+    if run.end.is_some() {
+        return f64::INFINITY;
+    }
+    run.partial_cut_s().unwrap_or(f64::INFINITY)
+}
+
+/// The `step` records inside the run's span ([`cut_s`]): all of them for a complete run.
+pub(crate) fn steps_in_span(run: &RunFile) -> impl Iterator<Item = &StepRecord> + Clone {
+    let cut = cut_s(run);
+    run.steps.iter().filter(move |s| s.end_s <= cut)
+}
+
+/// The run's share of the host, as printed: `0.49 (49.0 %)`, or `n/a` with the reason.
+pub(crate) fn share_text(h: &Headline) -> String {
+    match h.host_share() {
+        Some(s) => format!("{s:.2} ({:.1} %)", s * 100.0),
+        None if h.complete => "n/a (run_end.host_energy_j is missing or 0)".into(),
+        None => "n/a (no run_end: the host's energy is not recorded)".into(),
+    }
 }
 
 /// Linear-interpolated quantile of sorted values (`q` in 0..=1); NaN when empty.
@@ -74,7 +118,8 @@ pub(crate) fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] * (1.0 - f) + sorted[hi] * f
 }
 
-/// Per-step rows: the summaries when the file has them, else rebuilt from the step records.
+/// Per-step rows: the summaries when the file has them, else rebuilt from the step records
+/// inside the run's span ([`steps_in_span`]).
 pub(crate) fn step_rows(run: &RunFile) -> Vec<StepRow> {
     if !run.summaries.is_empty() {
         return run
@@ -94,17 +139,17 @@ pub(crate) fn step_rows(run: &RunFile) -> Vec<StepRow> {
             })
             .collect();
     }
-    rows_from_steps(&run.steps)
+    rows_from_steps(steps_in_span(run))
 }
 
 fn dur(s: &StepRecord) -> f64 {
     (s.end_s - s.start_s).max(0.0)
 }
 
-fn rows_from_steps(steps: &[StepRecord]) -> Vec<StepRow> {
+fn rows_from_steps<'a>(steps: impl Iterator<Item = &'a StepRecord> + Clone) -> Vec<StepRow> {
     // Time spent in direct children, by parent id, to get self time.
     let mut child_time: HashMap<u64, f64> = HashMap::new();
-    for s in steps {
+    for s in steps.clone() {
         if let Some(p) = s.parent {
             *child_time.entry(p).or_default() += dur(s);
         }
@@ -142,9 +187,9 @@ fn rows_from_steps(steps: &[StepRecord]) -> Vec<StepRow> {
 }
 
 /// The row of the run's progress step ([`carina_core::reader::RunFile::progress`], which
-/// states the rule), `None` when no step has items.
+/// states the rule, counted up to the run's cut: [`cut_s`]), `None` when no step has items.
 pub(crate) fn progress_step<'a>(run: &RunFile, rows: &'a [StepRow]) -> Option<&'a StepRow> {
-    let p = run.progress()?;
+    let p = run.progress_until(cut_s(run))?;
     rows.iter().find(|r| r.name == p.name)
 }
 
@@ -161,7 +206,8 @@ fn energy_kind(run: &RunFile) -> EnergyKind {
     }
 }
 
-/// Headline figures, from `run_end` or (incomplete run) rebuilt from steps.
+/// Headline figures, from `run_end` or (incomplete run) rebuilt from the records up to the
+/// run's cut ([`cut_s`]): energy, items and wall time over one span.
 pub(crate) fn headline(run: &RunFile) -> Headline {
     if let Some(e) = &run.end {
         return Headline {
@@ -176,26 +222,31 @@ pub(crate) fn headline(run: &RunFile) -> Headline {
             unattributed_j: Some(e.unattributed_j),
             dropped: e.dropped,
             not_written: e.records_not_written,
+            host_energy_j: Some(e.host_energy_j).filter(|h| *h > 0.0),
+            steps_after_cut: 0,
         };
     }
+    let cut = cut_s(run);
+    let steps_after_cut = run.steps.iter().filter(|s| s.end_s > cut).count();
     let rows = step_rows(run);
     // Without `run_end` the items done are those of the step that tracks progress, not the
     // largest total: see `progress_step`.
     let items = progress_step(run, &rows).map_or(0, |r| r.items);
     let attributed: f64 = rows.iter().map(|r| r.self_energy_j).sum();
+    // The wall time is the cut itself: the end of the last `power` record, else of the last
+    // step. Only a file with neither (summaries alone) falls back to its longest step.
+    let wall_s = if cut.is_finite() {
+        cut
+    } else {
+        rows.iter().map(|r| r.wall_s).fold(0.0, f64::max)
+    };
     if !run.power.is_empty() {
         // `power` records hold all of the run's energy up to the last closed window, steps or
-        // not: the best partial figure.
+        // not: the best partial figure, and the cut for items and wall time too.
         let energy_j: f64 = run.power.iter().map(|p| p.energy_j).sum();
         let band = |f: fn(&carina_core::record::PowerRecord) -> Option<f64>| {
             run.power.iter().map(f).sum::<Option<f64>>()
         };
-        let wall_s = run
-            .power
-            .iter()
-            .map(|p| p.end_s)
-            .chain(run.steps.iter().map(|s| s.end_s))
-            .fold(0.0_f64, f64::max);
         return Headline {
             complete: false,
             wall_s,
@@ -208,17 +259,14 @@ pub(crate) fn headline(run: &RunFile) -> Headline {
             unattributed_j: Some((energy_j - attributed).max(0.0)),
             dropped: 0,
             not_written: 0,
+            host_energy_j: None,
+            steps_after_cut,
         };
     }
     let energy_j = attributed;
-    let wall_s = run
-        .steps
-        .iter()
-        .map(|s| s.end_s)
-        .fold(0.0_f64, f64::max)
-        .max(rows.iter().map(|r| r.wall_s).fold(0.0, f64::max));
     let (mut low, mut high, mut any_band) = (0.0, 0.0, false);
-    for s in run.steps.iter().filter(|s| s.parent.is_none()) {
+    let top_level = || steps_in_span(run).filter(|s| s.parent.is_none());
+    for s in top_level() {
         if let (Some(l), Some(h)) = (s.energy_low_j, s.energy_high_j) {
             // Scale the inclusive band of top-level steps to self energy: close enough for a
             // partial run, and only shown as a band.
@@ -227,12 +275,7 @@ pub(crate) fn headline(run: &RunFile) -> Headline {
             any_band = true;
         }
     }
-    let top: f64 = run
-        .steps
-        .iter()
-        .filter(|s| s.parent.is_none())
-        .map(|s| s.energy_j)
-        .sum();
+    let top: f64 = top_level().map(|s| s.energy_j).sum();
     let (energy_low_j, energy_high_j) = if any_band && top > 0.0 {
         (Some(low * energy_j / top), Some(high * energy_j / top))
     } else {
@@ -250,6 +293,8 @@ pub(crate) fn headline(run: &RunFile) -> Headline {
         unattributed_j: None,
         dropped: 0,
         not_written: 0,
+        host_energy_j: None,
+        steps_after_cut,
     }
 }
 
@@ -324,8 +369,16 @@ pub fn render(run: &RunFile) -> String {
     kv.push(("started".into(), format!("{}  on {}", s.started_at, s.host)));
     let wall = if h.complete {
         duration(h.wall_s)
+    } else if !run.power.is_empty() {
+        format!(
+            "{} (up to the end of the last power record: energy, items and steps stop there too)",
+            duration(h.wall_s)
+        )
     } else {
-        format!("{} (until the last recorded step)", duration(h.wall_s))
+        format!(
+            "{} (up to the end of the last step record)",
+            duration(h.wall_s)
+        )
     };
     kv.push(("wall time".into(), wall));
     let kind = match h.kind {
@@ -376,6 +429,22 @@ pub fn render(run: &RunFile) -> String {
             sig(s.carbon.g_per_kwh)
         ),
     ));
+    kv.push((
+        "scope".into(),
+        if s.scope.is_empty() {
+            "-".into()
+        } else {
+            s.scope.clone()
+        },
+    ));
+    kv.push(("host share".into(), share_text(&h)));
+    kv.push((
+        "host energy".into(),
+        match h.host_energy_j {
+            Some(j) => energy(j),
+            None => "n/a".into(),
+        },
+    ));
     kv.push(("items".into(), h.items.to_string()));
     kv.push(("per item".into(), wh_per_item(h.energy_j, h.items)));
     kv.push((
@@ -399,12 +468,16 @@ pub fn render(run: &RunFile) -> String {
     };
     kv.push(("dropped".into(), dropped));
     if !h.complete {
-        kv.push((
-            "status".into(),
-            "INCOMPLETE: no run_end (crashed or still running); figures are partial, from the \
-             step records"
-                .into(),
-        ));
+        let mut status = "INCOMPLETE: no run_end (crashed or still running); figures are \
+                          partial, up to the wall time above"
+            .to_owned();
+        if h.steps_after_cut > 0 {
+            status.push_str(&format!(
+                "; {} step record(s) that ended later are left out",
+                h.steps_after_cut
+            ));
+        }
+        kv.push(("status".into(), status));
     }
     let w = kv.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (k, v) in &kv {
@@ -468,7 +541,9 @@ pub fn render(run: &RunFile) -> String {
     out.push_str(&table(&headers, &cells));
     out.push_str(
         "\nshare: the step's self energy as a part of the run's energy; per item: inclusive \
-         energy / the step's items; p50/p95: instance duration.\n",
+         energy / the step's items; p50/p95: instance duration; host share: the run's energy / \
+         the whole machine's (run_end.host_energy_j), the part of the host's energy this run's \
+         scope was given.\n",
     );
     out
 }

@@ -452,3 +452,108 @@ fn the_energy_kind_is_stated_and_a_mix_is_warned() {
         "{v}"
     );
 }
+
+/// The same workload, base at host share `base_share`, candidate at `cand_share`, each run's
+/// energy in proportion to its share's idle-power part: 114 J and 172 J of steps for 0.49 and
+/// 0.90 (the figures of issue 9).
+fn shared_pair(dir: &Path, base: (f64, f64), cand: (f64, f64)) -> (String, String) {
+    let mk = |file: &str, id: &str, (steps_j, share): (f64, f64)| {
+        let mut lines = run_lines(
+            "scenario-db",
+            id,
+            &[("work", steady(20, 1.0, 10, steps_j / 20.0))],
+            true,
+        );
+        set_host_share(&mut lines, share);
+        write_run(dir, file, &lines).to_str().unwrap().to_owned()
+    };
+    (
+        mk("base.jsonl", "base-run", base),
+        mk("cand.jsonl", "cand-run", cand),
+    )
+}
+
+const SHARE_WARNING: &str = "shares of the host's energy differ a lot";
+
+#[test]
+fn host_shares_far_apart_are_warned_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, c) = shared_pair(dir.path(), (114.0, 0.49), (172.0, 0.90));
+
+    let o = carina(&["compare", &b, &c]);
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(
+        out.contains("host share: base 0.49 (host 235 J, scope process) vs candidate 0.90 (host 193 J, scope process)"),
+        "{out}"
+    );
+    assert!(out.contains("WARNING: the shares differ a lot"), "{out}");
+    assert!(out.contains("neighbours"), "{out}");
+    assert!(
+        err.contains(&format!(
+            "carina compare: warning: the runs' {SHARE_WARNING}"
+        )),
+        "{err}"
+    );
+
+    let o = carina(&["compare", &b, &c, "--format", "markdown"]);
+    let md = stdout(&o);
+    assert!(md.contains("Host share: base 0.49"), "{md}");
+    assert!(
+        md.contains(&format!("Warning: the runs' {SHARE_WARNING}")),
+        "{md}"
+    );
+
+    let (_, v) = json_of(&["compare", &b, &c]);
+    assert_eq!(v["shares_differ"], true, "{v}");
+    assert!(
+        (v["base"]["host_share"].as_f64().unwrap() - 0.49).abs() < 1e-9,
+        "{v}"
+    );
+    assert!(
+        (v["candidate"]["host_share"].as_f64().unwrap() - 0.90).abs() < 1e-9,
+        "{v}"
+    );
+    assert!(v["base"]["host_energy_j"].as_f64().unwrap() > 0.0, "{v}");
+    assert_eq!(v["base"]["scope"], "process", "{v}");
+    assert!(
+        v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains(SHARE_WARNING)),
+        "{v}"
+    );
+}
+
+#[test]
+fn close_host_shares_are_not_warned_and_a_missing_host_energy_is_n_a() {
+    let dir = tempfile::tempdir().unwrap();
+    // 0.49 vs 0.60: 0.11 apart, ratio 1.22: within the rule (0.15, 1.5).
+    let (b, c) = shared_pair(dir.path(), (114.0, 0.49), (114.0, 0.60));
+    let o = carina(&["compare", &b, &c]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("WARNING"), "{}", stdout(&o));
+    assert!(!stderr(&o).contains(SHARE_WARNING), "{}", stderr(&o));
+    let (_, v) = json_of(&["compare", &b, &c]);
+    assert_eq!(v["shares_differ"], false, "{v}");
+    let md = stdout(&carina(&["compare", &b, &c, "--format", "markdown"]));
+    assert!(!md.contains(SHARE_WARNING), "{md}");
+
+    // Small shares far apart in ratio: 0.05 vs 0.09 (0.04 apart, ratio 1.8) are warned.
+    let (b, c) = shared_pair(dir.path(), (114.0, 0.05), (114.0, 0.09));
+    let (_, v) = json_of(&["compare", &b, &c]);
+    assert_eq!(v["shares_differ"], true, "{v}");
+
+    // host_energy_j 0: n/a, and nothing to warn about.
+    let (b, c) = shared_pair(dir.path(), (114.0, 0.0), (114.0, 0.9));
+    let o = carina(&["compare", &b, &c]);
+    assert!(
+        stdout(&o).contains("base n/a (host energy n/a, scope process)"),
+        "{}",
+        stdout(&o)
+    );
+    let (_, v) = json_of(&["compare", &b, &c]);
+    assert_eq!(v["base"]["host_share"], serde_json::Value::Null, "{v}");
+    assert_eq!(v["base"]["host_energy_j"], serde_json::Value::Null, "{v}");
+    assert_eq!(v["shares_differ"], false, "{v}");
+}

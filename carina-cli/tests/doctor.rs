@@ -71,3 +71,95 @@ fn json_has_the_same_facts() {
             .any(|i| i["name"] == "CARINA_SCOPE" && i["value"] == "process")
     );
 }
+
+/// A powercap tree whose counters never move (`CARINA_POWERCAP_ROOT` at a static copy, as an
+/// emulated RAPL in a VM looks): doctor shows it as not used, with the liveness reason and a fix
+/// that does not send the user after permissions.
+fn static_powercap_tree() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let zone = tmp.path().join("intel-rapl:0");
+    std::fs::create_dir_all(&zone).unwrap();
+    std::fs::write(zone.join("name"), "package-0\n").unwrap();
+    std::fs::write(zone.join("energy_uj"), "123456\n").unwrap();
+    std::fs::write(zone.join("max_energy_range_uj"), "262143328850\n").unwrap();
+    tmp
+}
+
+fn doctor_on(root: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_carina"))
+        .arg("doctor")
+        .args(args)
+        .env("CARINA_SCOPE", "process")
+        .env("CARINA_POWERCAP_ROOT", root)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn a_dead_powercap_source_is_shown_not_used_with_the_reason() {
+    let tree = static_powercap_tree();
+    let (code, out) = doctor_on(tree.path(), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("rapl-powercap"))
+        .unwrap_or_else(|| panic!("no rapl-powercap line: {out}"));
+    let line = lines[at];
+    assert!(line.contains("not used"), "{line}");
+    assert!(
+        line.contains(
+            "counter package-0 (intel-rapl:0/energy_uj) did not advance over 30 ms while the CPU \
+             was running"
+        ),
+        "{line}"
+    );
+    // The next line is its fix, and it is not about permissions.
+    let fix = lines[at + 1];
+    assert!(fix.contains("fix: none on this machine"), "{fix}");
+    assert!(!fix.contains("run as root"), "{fix}");
+    // Unless perf RAPL measures the CPU here, the model does.
+    let perf_used = lines
+        .iter()
+        .any(|l| l.trim_start().starts_with("rapl-perf") && !l.contains("not used"));
+    if !perf_used {
+        assert!(line.ends_with("using the estimation model"), "{line}");
+        let model = lines
+            .iter()
+            .find(|l| l.trim_start().starts_with("model"))
+            .unwrap();
+        assert!(
+            model.contains("used") && !model.contains("not used"),
+            "{model}"
+        );
+        assert!(model.contains("estimated"), "{model}");
+    }
+}
+
+#[test]
+fn a_dead_powercap_source_in_json() {
+    let tree = static_powercap_tree();
+    let (code, out) = doctor_on(tree.path(), &["--format", "json"]);
+    assert_eq!(code, Some(0));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let sources = v["sources"].as_array().unwrap();
+    let pc = sources
+        .iter()
+        .find(|s| s["name"] == "rapl-powercap")
+        .unwrap();
+    assert_eq!(pc["status"], "not used", "{pc}");
+    assert_eq!(pc["kind"], "measured", "{pc}");
+    let detail = pc["detail"].as_str().unwrap();
+    assert!(detail.contains("did not advance over 30 ms"), "{detail}");
+    assert!(
+        pc["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("none on this machine"),
+        "{pc}"
+    );
+}

@@ -553,3 +553,70 @@ fn recurring_table_is_narrow_enough_for_a_laptop_screen() {
     );
     assert!(html.contains("td.id{white-space:normal;word-break:break-all;"));
 }
+
+mod common;
+
+/// Every `NN.N %</td>` cell of the page (the step table's shares), as numbers.
+fn percent_cells(html: &str) -> Vec<f64> {
+    html.split(" %</td>")
+        .filter_map(|part| part.rsplit('>').next()?.trim().parse().ok())
+        .collect()
+}
+
+#[test]
+fn headline_cards_show_the_host_share_host_energy_and_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = common::run_lines(
+        "nightly",
+        "shared",
+        &[("work", common::steady(10, 1.0, 10, 11.4))],
+        true,
+    );
+    common::set_host_share(&mut lines, 0.49);
+    let p = common::write_run(dir.path(), "shared.jsonl", &lines);
+    let html = render(&load_runs(&[p]).unwrap());
+    assert!(
+        html.contains(
+            "<div class=\"k\">Host share</div><div class=\"v\">0.49 (49.0 %)</div>\
+             <div class=\"s\">of host energy 235 J · scope process</div>"
+        ),
+        "host share card"
+    );
+    common::set_host_share(&mut lines, 0.0);
+    let p = common::write_run(dir.path(), "no-host.jsonl", &lines);
+    let html = render(&load_runs(&[p]).unwrap());
+    assert!(
+        html.contains("<div class=\"k\">Host share</div><div class=\"v\">n/a</div>"),
+        "n/a card"
+    );
+}
+
+#[test]
+fn a_crashed_run_is_drawn_up_to_its_cut_and_no_step_exceeds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // Power windows cover 0..2 s (20 J); `work` steps end at 0.9, 1.9, 2.6 and 3.2 s, 9 J each.
+    let mut lines = vec![common::run_start("job", "cut")];
+    for (id, (a, b)) in [(0.0, 0.9), (0.9, 1.9), (1.9, 2.6), (2.6, 3.2)]
+        .into_iter()
+        .enumerate()
+    {
+        lines.push(common::step("work", id as u64 + 1, a, b, 10, 9.0));
+    }
+    lines.push(common::power(0.0, 1.0, 10.0));
+    lines.push(common::power(1.0, 2.0, 10.0));
+    let p = common::write_run(dir.path(), "cut.jsonl", &lines);
+    let html = render(&load_runs(&[p]).unwrap());
+    let shares = percent_cells(&html);
+    assert!(!shares.is_empty(), "no share cells");
+    assert!(shares.iter().all(|&s| s <= 100.0), "{shares:?}");
+    assert!(shares.contains(&90.0), "18 J of 20 J: {shares:?}");
+    assert!(
+        html.contains("<div class=\"k\">Items</div><div class=\"v\">20</div>"),
+        "items up to the cut"
+    );
+    assert!(
+        html.contains("<div class=\"k\">Runtime</div><div class=\"v\">2.00 s</div>"),
+        "runtime up to the cut"
+    );
+    assert!(html.contains("2 step record(s) that ended later are left out"));
+}

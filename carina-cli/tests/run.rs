@@ -444,3 +444,159 @@ fn an_orphaned_background_process_still_counts() {
     // The loop keeps a core busy for about a second; a `sleep 2` alone gets ~0 J.
     assert!(e > 0.5, "orphan's energy not counted: {end}");
 }
+
+/// Set in the environment of this test binary when it runs as the killed child below.
+const KILLED_CHILD: &str = "CARINA_TEST_KILLED_CHILD";
+/// The killed child goes on until at least this many of its `work` steps (8 items each; 163 x 8
+/// = 1 304 items, as in issue 9) are in its child run file.
+const KILLED_STEPS: usize = 163;
+
+/// Not a test on its own: when [`KILLED_CHILD`] is set, this is a Carina-linked child of
+/// `carina run` that records `work` steps of 8 items until at least [`KILLED_STEPS`] of their
+/// records are in its child run file (the sink writes whole lines, every second or every 64 KiB),
+/// then kills itself with SIGKILL: no `run_end`, no summaries, and whatever was still buffered
+/// is lost, as in a real crash.
+#[test]
+fn helper_killed_carina_child() {
+    if std::env::var_os(KILLED_CHILD).is_none() {
+        return;
+    }
+    let run = carina::Run::builder("helper")
+        .sample_interval(Duration::from_millis(20))
+        .start()
+        .unwrap();
+    let path = run.run_file().expect("a child run file").to_path_buf();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        for i in 0..50u64 {
+            let mut g = carina::step("work");
+            g.add_items(8);
+            std::hint::black_box((0..2_000u64).map(|x| x ^ i).sum::<u64>());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let on_disk = text
+            .lines()
+            .filter(|l| l.starts_with("{\"type\":\"step\""))
+            .count();
+        if on_disk >= KILLED_STEPS {
+            break;
+        }
+    }
+    // SAFETY: kill(2) with our own pid and a valid signal number; it does not return.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGKILL);
+    }
+    drop(run);
+}
+
+#[test]
+fn a_killed_carina_child_keeps_its_steps_and_its_items_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = carina()
+        .arg("run")
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["--job", "killed", "--interval", "20", "--"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "helper_killed_carina_child",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(KILLED_CHILD, "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(128 + 9), "{err}");
+    let files = run_files(dir.path(), "killed");
+    assert_eq!(files.len(), 1, "{err}");
+    let recs = records(&files[0]);
+    let work: Vec<_> = recs
+        .iter()
+        .filter(|r| r["type"] == "step" && r["name"] == "work")
+        .collect();
+    assert!(
+        work.len() >= KILLED_STEPS,
+        "{} steps merged: {err}",
+        work.len()
+    );
+    let merged_items: u64 = work.iter().map(|r| r["items"].as_u64().unwrap()).sum();
+    assert_eq!(merged_items, 8 * work.len() as u64);
+    let end = recs.last().unwrap();
+    assert_eq!(end["type"], "run_end");
+    // Items from the merged steps (the progress rule), not 0 for a child without run_end.
+    assert_eq!(end["items"], merged_items, "{end}");
+    assert_eq!(end["steps"], work.len(), "{end}");
+    assert!(
+        end["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("has no run_end")),
+        "{end}"
+    );
+    assert!(err.contains(&format!("items     {merged_items} ")), "{err}");
+    // The child's data is kept: merged into the parent's file, and the child file is removed
+    // only when all of it was merged; otherwise it stays, with a warning.
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("killed"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".child-"))
+        .collect();
+    assert_eq!(
+        !left.is_empty(),
+        err.contains("kept child run file"),
+        "{left:?}: {err}"
+    );
+    // `carina summary` of the parent reads the same items.
+    let s = carina().args(["summary"]).arg(&files[0]).output().unwrap();
+    let text = String::from_utf8_lossy(&s.stdout);
+    assert!(
+        text.lines().any(|l| l.trim_start().starts_with("items")
+            && l.trim_end().ends_with(&format!(" {merged_items}"))),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_child_file_that_cannot_be_merged_whole_is_kept_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let step = |id: u64| {
+        format!(
+            r#"{{"type":"step","name":"fetch","id":{id},"parent":null,"thread":0,"start_s":{id}.0,"end_s":{id}.5,"items":7,"status":"ok","energy_j":0.5,"self_energy_j":0.5,"co2e_g":0.0001}}"#
+        )
+    };
+    // A crashed child (no run_end) with a malformed line between its steps.
+    let script = format!(
+        "f=\"$CARINA_DIR/$CARINA_JOB/$CARINA_RUN_ID.child-$$.jsonl\"; \
+         printf '%s\\n' '{}' '{}' 'garbage{{' '{}' > \"$f\"",
+        step(1),
+        step(2),
+        step(3)
+    );
+    let (code, err) = run_sh(dir.path(), "partial", &script);
+    assert_eq!(code, Some(0), "{err}");
+    let recs = records(&run_files(dir.path(), "partial")[0]);
+    let end = recs.last().unwrap();
+    // The three whole steps are merged and counted: 21 items.
+    assert_eq!(end["items"], 21, "{end}");
+    assert_eq!(end["steps"], 3, "{end}");
+    assert!(err.contains("kept child run file"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("partial"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".child-"))
+        .collect();
+    assert_eq!(left.len(), 1, "the partly merged child file is kept");
+    assert!(
+        end["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("malformed line(s)")),
+        "{end}"
+    );
+}

@@ -117,7 +117,8 @@ fn malformed_line_names_file_and_line() {
         &[("simulate", steady(3, 1.0, 25, 36.0))],
         true,
     );
-    lines[2] = "{\"type\":\"step\",\"name\":".into();
+    // A whole line with a wrong value (not a write cut short, which readers may skip as torn).
+    lines[2] = "{\"type\":\"step\",\"name\":\"simulate\",\"id\":\"three\"}".into();
     let p = write_run(dir.path(), "bad.jsonl", &lines);
     let o = carina(&["summary", p.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
@@ -250,4 +251,111 @@ fn truncated_last_line_is_warned_on_stderr() {
     let out = stdout(&o);
     assert_eq!(headline_value(&out, "items "), "475", "{out}");
     assert!(!out.contains("truncated"), "{out}");
+}
+
+#[test]
+fn the_host_share_its_energy_and_the_scope_are_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = run_lines(
+        "job",
+        "shared",
+        &[("work", steady(10, 1.0, 10, 11.4))],
+        true,
+    );
+    // 114 J of steps + 1 % unattributed = 115.14 J, at a 0.49 share of the host.
+    set_host_share(&mut lines, 0.49);
+    let p = write_run(dir.path(), "shared.jsonl", &lines);
+    let out = stdout(&carina(&["summary", p.to_str().unwrap()]));
+    assert_eq!(
+        headline_value(&out, "host share "),
+        "0.49 (49.0 %)",
+        "{out}"
+    );
+    // 115.14 J / 0.49 = 235 J.
+    assert_eq!(headline_value(&out, "host energy "), "235 J", "{out}");
+    assert_eq!(headline_value(&out, "scope "), "process", "{out}");
+
+    // host_energy_j 0 (a source that does not see the host): n/a, never a division by 0.
+    set_host_share(&mut lines, 0.0);
+    let p = write_run(dir.path(), "no-host.jsonl", &lines);
+    let out = stdout(&carina(&["summary", p.to_str().unwrap()]));
+    assert!(
+        headline_value(&out, "host share ").starts_with("n/a"),
+        "{out}"
+    );
+    assert_eq!(headline_value(&out, "host energy "), "n/a", "{out}");
+    // A crashed run has no run_end, so no host energy: n/a.
+    let crashed = run_lines("job", "c", &[("work", steady(3, 1.0, 1, 1.0))], false);
+    let p = write_run(dir.path(), "crashed.jsonl", &crashed);
+    let out = stdout(&carina(&["summary", p.to_str().unwrap()]));
+    assert!(
+        headline_value(&out, "host share ").starts_with("n/a"),
+        "{out}"
+    );
+}
+
+/// A crashed run whose steps go on after its last `power` record: power windows cover 0..2 s
+/// (20 J); `work` steps end at 0.9, 1.9, 2.6 and 3.2 s, 10 items and 9 J each.
+fn crashed_past_the_last_power_record(dir: &Path) -> PathBuf {
+    let mut lines = vec![run_start("job", "cut")];
+    for (id, (a, b)) in [(0.0, 0.9), (0.9, 1.9), (1.9, 2.6), (2.6, 3.2)]
+        .into_iter()
+        .enumerate()
+    {
+        lines.push(step("work", id as u64 + 1, a, b, 10, 9.0));
+    }
+    lines.push(power(0.0, 1.0, 10.0));
+    lines.push(power(1.0, 2.0, 10.0));
+    write_run(dir, "cut.jsonl", &lines)
+}
+
+#[test]
+fn a_crashed_run_stops_energy_items_and_wall_time_at_one_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = crashed_past_the_last_power_record(dir.path());
+    let o = carina(&["summary", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    let out = stdout(&o);
+    // The cut is the end of the last power record, 2 s: 20 J, and the two steps that ended
+    // by then (20 items, 18 J). Before: 40 items over 3.2 s, the step 36 J of a 20 J run (180 %).
+    assert!(
+        headline_value(&out, "energy ").starts_with("20.0 J"),
+        "{out}"
+    );
+    assert!(
+        headline_value(&out, "wall time ").starts_with("2.00 s"),
+        "{out}"
+    );
+    assert_eq!(headline_value(&out, "items "), "20", "{out}");
+    // 20 J / 20 items = 1 J = 0.000278 Wh per item.
+    assert_eq!(headline_value(&out, "per item "), "0.000278 Wh", "{out}");
+    assert!(
+        out.contains("2 step record(s) that ended later are left out"),
+        "{out}"
+    );
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("work "))
+        .unwrap_or_else(|| panic!("no work row: {out}"));
+    assert!(row.contains(" 2 "), "two instances: {row}");
+    assert!(row.contains("90.0 %"), "18 J of 20 J: {row}");
+    for l in out.lines().filter(|l| l.contains(" %")) {
+        for cell in l.split("  ").filter(|c| c.trim().ends_with('%')) {
+            let v: f64 = cell.trim().trim_end_matches('%').trim().parse().unwrap();
+            assert!(v <= 100.0, "a share above 100 %: {l}");
+        }
+    }
+    // The forecast reads the same span: 20 items in 2 s for 20 J.
+    let o = carina(&[
+        "forecast",
+        p.to_str().unwrap(),
+        "--total-items",
+        "40",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["items_done"], 20, "{v}");
+    assert_eq!(v["elapsed_s"], 2.0, "{v}");
+    assert_eq!(v["energy_so_far_j"], 20.0, "{v}");
 }

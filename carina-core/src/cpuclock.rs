@@ -49,6 +49,29 @@ pub fn process_ns() -> Option<u64> {
     read_clock(libc::CLOCK_PROCESS_CPUTIME_ID)
 }
 
+/// CPU time of this process's waited-for (reaped) children and their descendants, nanoseconds
+/// (`getrusage(RUSAGE_CHILDREN)`, microsecond resolution; `/proc/self/stat`'s `cutime` holds the
+/// same time rounded down to 10 ms ticks).
+pub fn reaped_children_ns() -> Option<u64> {
+    // SAFETY: an all-zero `rusage` is a valid value of this plain C struct.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, writable rusage for the duration of the call, which only writes it.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    (rc == 0).then(|| (us(ru.ru_utime) + us(ru.ru_stime)) * 1_000)
+}
+
+/// Length of one `/proc` clock tick (USER_HZ), nanoseconds; 10 ms where it cannot be read.
+pub fn tick_ns() -> u64 {
+    // SAFETY: sysconf takes an integer name and has no memory effects.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if hz > 0 {
+        1_000_000_000 / hz as u64
+    } else {
+        10_000_000
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +103,19 @@ mod tests {
         assert!(own >= seen);
         // A sleeping reader's own clock barely moves.
         assert!(this_thread_ns().unwrap() < process_ns().unwrap());
+    }
+
+    #[test]
+    fn reaped_children_clock_counts_a_waited_for_child() {
+        let before = reaped_children_ns().unwrap();
+        let st = std::process::Command::new("sh")
+            .args(["-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done"])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let after = reaped_children_ns().unwrap();
+        assert!(after > before, "the child's CPU time shows up: {before} -> {after}");
+        assert_eq!(tick_ns(), 1_000_000_000 / 100, "Linux's USER_HZ is 100");
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub use reader::{ReadError, RunFile, read_run_file};
 pub use record::{EnergyKind, EnergySource, Record};
 pub use recorder::{Instrumented, Status, Step, instrument, is_recording, step};
 pub use session::{FinishError, RunSummary, Scope, Session, SessionConfig, StartError};
-pub use sink::{JsonLinesSink, Sink, SinkError};
+pub use sink::{JsonLinesSink, LineFile, Sink, SinkError};
 #[cfg(any(test, feature = "test-util"))]
 pub use sink::{MemoryRecords, MemorySink};
 pub use units::{Joules, Seconds, Watts};

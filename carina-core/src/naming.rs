@@ -21,16 +21,24 @@ pub fn path_safe(job: &str) -> String {
     }
 }
 
-/// A new run id, `<UTC yyyymmddThhmmssZ>-<pid>-<4 hex digits>`: sorts by start time, and the
-/// pid and sub-second bits keep runs started in the same second apart.
+/// A new run id, `<UTC yyyymmddThhmmssZ>-<pid>-<8 hex digits>`: sorts by start time; the pid
+/// and the last part keep runs apart. The last part is a per-process sequence number (high 16
+/// bits: no two runs of one process share an id) mixed with sub-second clock bits and the
+/// address of a stack value (low 16 bits: processes that reuse a pid differ).
 pub fn new_run_id() -> String {
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let now = jiff::Timestamp::now();
     let nanos = now.subsec_nanosecond() as u32;
+    let local = 0u8;
+    let addr = std::ptr::addr_of!(local) as usize as u64;
+    let noise = (u64::from(nanos) ^ (addr >> 4) ^ (addr >> 20)) as u32;
     let stamp = now.strftime("%Y%m%dT%H%M%SZ");
     format!(
-        "{stamp}-{}-{:04x}",
+        "{stamp}-{}-{:04x}{:04x}",
         std::process::id(),
-        (nanos ^ (nanos >> 16)) & 0xffff
+        seq & 0xffff,
+        (noise ^ (noise >> 16)) & 0xffff
     )
 }
 
@@ -56,7 +64,13 @@ mod tests {
         assert_eq!(parts[0].len(), 16, "{id}");
         assert!(parts[0].ends_with('Z'));
         assert_eq!(parts[1], std::process::id().to_string());
-        assert_eq!(parts[2].len(), 4);
-        assert!(u16::from_str_radix(parts[2], 16).is_ok());
+        assert_eq!(parts[2].len(), 8);
+        assert!(u32::from_str_radix(parts[2], 16).is_ok());
+    }
+
+    #[test]
+    fn many_ids_in_one_process_are_distinct() {
+        let ids: std::collections::HashSet<String> = (0..20_000).map(|_| new_run_id()).collect();
+        assert_eq!(ids.len(), 20_000);
     }
 }

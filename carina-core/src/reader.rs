@@ -91,9 +91,18 @@ impl RunFile {
     /// summaries' counts in a summaries-only file. `None` when no step has items.
     ///
     /// A complete run's item count is `run_end.items`; this is for runs that did not finish.
+    /// Every `step` record counts; [`progress_until`](Self::progress_until) stops at a moment.
     pub fn progress(&self) -> Option<Progress> {
+        self.progress_until(f64::INFINITY)
+    }
+
+    /// [`progress`](Self::progress) counting only the `step` records that ended by `cut_s`
+    /// (seconds since the run's start): a crashed run's items up to
+    /// [`partial_cut_s`](Self::partial_cut_s), the moment its energy and wall time stop at.
+    /// Summaries, written once at the end, count whole.
+    pub fn progress_until(&self, cut_s: f64) -> Option<Progress> {
         let mut per: BTreeMap<&str, (u64, u64)> = BTreeMap::new(); // name -> (instances, items)
-        for s in self.steps.iter().filter(|s| s.items > 0) {
+        for s in self.steps.iter().filter(|s| s.items > 0 && s.end_s <= cut_s) {
             let e = per.entry(&s.name).or_default();
             e.0 += 1;
             e.1 += s.items;
@@ -130,6 +139,19 @@ impl RunFile {
     pub fn power_totals(&self) -> Option<(f64, f64)> {
         let last = self.power.last()?;
         Some((self.power.iter().map(|p| p.energy_j).sum(), last.end_s))
+    }
+
+    /// The moment (seconds since the run's start) that the figures of a run without `run_end`
+    /// stop at, one cut for its energy, items and wall time: the end of its last `power` record
+    /// when it has them (its energy is known up to there, and no further), else the end of its
+    /// last `step` record (its energy is then its steps' own). `None` when it has neither.
+    /// Step records that end after the cut are left out of every figure (the run's energy does
+    /// not cover them), so no step takes more than the run's energy or time.
+    pub fn partial_cut_s(&self) -> Option<f64> {
+        if !self.power.is_empty() {
+            return self.power.iter().map(|p| p.end_s).reduce(f64::max);
+        }
+        self.steps.iter().map(|s| s.end_s).reduce(f64::max)
     }
 }
 
@@ -200,11 +222,35 @@ pub fn parse_run_file(text: &str, path: &Path) -> Result<RunFile, ReadError> {
                     ));
                     break;
                 }
-                return Err(ReadError::Line {
-                    path: path.to_path_buf(),
-                    line: line_no,
-                    message: describe(&e, line),
-                });
+                // Only a middle line can be a torn write the writer moved past.
+                let torn = if i + 1 < lines.len() {
+                    torn(line, &e)
+                } else {
+                    Torn::No
+                };
+                match torn {
+                    Torn::Fragment => {
+                        file.warnings.push(format!(
+                            "{}:{line_no}: a torn write (part of a record, cut off by a write error); skipped",
+                            path.display()
+                        ));
+                        continue;
+                    }
+                    Torn::Glued(rec) => {
+                        file.warnings.push(format!(
+                            "{}:{line_no}: a torn write (part of a record, then a whole one); the fragment was skipped",
+                            path.display()
+                        ));
+                        *rec
+                    }
+                    Torn::No => {
+                        return Err(ReadError::Line {
+                            path: path.to_path_buf(),
+                            line: line_no,
+                            message: describe(&e, line),
+                        });
+                    }
+                }
             }
         };
         if start.is_none() && !matches!(rec, Record::RunStart(_)) {
@@ -255,6 +301,32 @@ pub fn parse_run_file(text: &str, path: &Path) -> Result<RunFile, ReadError> {
         ));
     }
     Ok(file)
+}
+
+/// What a line that does not parse is, when it is not the last one.
+enum Torn {
+    /// A malformed record: an error.
+    No,
+    /// The start of a record that a failed write cut off (the JSON ends early).
+    Fragment,
+    /// A cut-off record with a whole record glued after it (a write resumed on the same line).
+    Glued(Box<Record>),
+}
+
+/// Tells a torn write (which the writer can leave after a full disk, docs/FORMAT.md) from a
+/// malformed record: a line whose JSON ends early, or which holds a whole record after a
+/// fragment. Anything else stays an error naming the field.
+fn torn(line: &str, e: &serde_json::Error) -> Torn {
+    const START: &str = "{\"type\":";
+    if let Some(p) = line.rfind(START).filter(|&p| p > 0)
+        && let Ok(rec) = serde_json::from_str::<Record>(&line[p..])
+    {
+        return Torn::Glued(Box::new(rec));
+    }
+    if e.is_eof() && line.starts_with(START) {
+        return Torn::Fragment;
+    }
+    Torn::No
 }
 
 /// serde_json's message already names the missing or invalid field; drop its own position,

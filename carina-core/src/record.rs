@@ -353,6 +353,10 @@ pub struct RunEnd {
     pub steps: u64,
     /// Step instances lost because a thread's buffer was full (not counted anywhere).
     pub dropped: u64,
+    /// Step instances that found their thread's buffer full and were counted in the step
+    /// summaries only (exact count, items, wall time; no record of their own). Absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub folded: u64,
     /// Step instances counted in summaries whose individual `step` record was not written
     /// (the aggregator's record queue was full).
     #[serde(default)]
@@ -479,4 +483,8 @@ impl<'de> Deserialize<'de> for DomainEnergy {
         let (names, values): (Vec<String>, Vec<f64>) = map.into_iter().take(MAX_DOMAINS).unzip();
         Ok(DomainEnergy::new(names.into(), &values))
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

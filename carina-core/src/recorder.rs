@@ -74,6 +74,74 @@ pub(crate) struct ThreadHandle {
     pub(crate) cpu_at_start: Option<u64>,
     /// Written by the thread when it leaves the run (exit, or registration with a newer run).
     pub(crate) exit: Arc<ThreadExit>,
+    /// Steps this thread counted without a ring slot.
+    pub(crate) folds: Arc<Folds>,
+}
+
+/// Most distinct step names one thread can fold; a step of a further name is dropped.
+pub(crate) const MAX_FOLD_NAMES: usize = 256;
+
+/// Steps that found their thread's ring full, counted per name instead of recorded: the ring
+/// holds per-instance events, this holds exact totals. Written by the owning thread, read by the
+/// aggregator; the lock is taken only on the overflow path, never while the ring has room.
+#[derive(Default)]
+pub(crate) struct Folds {
+    pub(crate) entries: Mutex<Vec<Fold>>,
+}
+
+/// Totals of one step name's folded instances.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fold {
+    pub(crate) name: &'static str,
+    pub(crate) count: u64,
+    pub(crate) items: u64,
+    pub(crate) wall_ns: u64,
+    pub(crate) errors: u64,
+    pub(crate) panics: u64,
+}
+
+impl Folds {
+    /// The entry for `name`, created if there is room.
+    fn slot(&self, name: &'static str) -> Option<u32> {
+        let mut e = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = e.iter().position(|f| std::ptr::eq(f.name, name) || f.name == name) {
+            return Some(i as u32);
+        }
+        if e.len() >= MAX_FOLD_NAMES {
+            return None;
+        }
+        e.push(Fold {
+            name,
+            count: 0,
+            items: 0,
+            wall_ns: 0,
+            errors: 0,
+            panics: 0,
+        });
+        Some((e.len() - 1) as u32)
+    }
+
+    fn add(&self, slot: u32, items: u64, wall_ns: u64, status: Status) {
+        let mut e = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = e.get_mut(slot as usize) {
+            f.count += 1;
+            f.items = f.items.wrapping_add(items);
+            f.wall_ns = f.wall_ns.saturating_add(wall_ns);
+            match status {
+                Status::Error => f.errors += 1,
+                Status::Panicked => f.panics += 1,
+                Status::Ok | Status::Cancelled => {}
+            }
+        }
+    }
+
+    /// A copy of the totals so far.
+    pub(crate) fn snapshot(&self) -> Vec<Fold> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 impl ThreadHandle {
@@ -100,6 +168,8 @@ pub(crate) struct Registry {
     pub(crate) new_threads: Mutex<Vec<ThreadHandle>>,
     /// Control events (raw TSC time, record without its times) waiting for the aggregator.
     pub(crate) controls: Mutex<Vec<(u64, ControlEvent)>>,
+    /// Called on the application thread at every step exit, before the exit time is read.
+    pub(crate) exit_hook: Option<fn()>,
 }
 
 /// A governor's mode change, before the aggregator stamps its times.
@@ -134,8 +204,9 @@ pub fn emit_control(ev: ControlEvent) -> bool {
 }
 
 impl Registry {
-    pub(crate) fn new(clock: quanta::Clock, ring_capacity: usize) -> Self {
+    pub(crate) fn new(clock: quanta::Clock, ring_capacity: usize, exit_hook: Option<fn()>) -> Self {
         Registry {
+            exit_hook,
             epoch: NEXT_EPOCH.fetch_add(1, Ordering::Relaxed),
             clock,
             ring_capacity,
@@ -188,6 +259,8 @@ struct Local {
     clock: quanta::Clock,
     producer: Producer<Event>,
     exit: Arc<ThreadExit>,
+    folds: Arc<Folds>,
+    hook: Option<fn()>,
 }
 
 impl Drop for Local {
@@ -220,6 +293,7 @@ fn register(slot: &mut Option<Local>, epoch: u64) -> bool {
     let exit = Arc::new(ThreadExit {
         final_cpu_ns: AtomicU64::new(u64::MAX),
     });
+    let folds = Arc::new(Folds::default());
     reg.new_threads
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -230,6 +304,7 @@ fn register(slot: &mut Option<Local>, epoch: u64) -> bool {
             cpu_clock: ThreadCpuClock::current(),
             cpu_at_start: crate::cpuclock::this_thread_ns(),
             exit: exit.clone(),
+            folds: folds.clone(),
         });
     // Replacing an older run's `Local` drops its producer, which marks that ring closed.
     *slot = Some(Local {
@@ -237,8 +312,85 @@ fn register(slot: &mut Option<Local>, epoch: u64) -> bool {
         clock: reg.clock.clone(),
         producer,
         exit,
+        folds,
+        hook: reg.exit_hook,
     });
     true
+}
+
+/// How an enter was taken.
+#[derive(Clone, Copy)]
+enum Entered {
+    /// Not recorded (no run for this thread, or it cannot take more folded names).
+    No,
+    /// An event in the ring.
+    Recorded,
+    /// The ring was full: counted in fold `slot`, started at raw time `t0`.
+    Folded { slot: u32, t0: u64 },
+}
+
+/// Enters a step for the current thread: into the ring, or folded when the ring is full.
+#[inline]
+fn enter_step(epoch: u64, name: &'static str) -> Entered {
+    LOCAL
+        .try_with(|cell| {
+            let Ok(mut slot) = cell.try_borrow_mut() else {
+                return Entered::No;
+            };
+            if slot.as_ref().is_none_or(|l| l.epoch != epoch) && !register(&mut slot, epoch) {
+                return Entered::No;
+            }
+            let Some(local) = slot.as_mut() else {
+                return Entered::No;
+            };
+            let t = local.clock.raw();
+            if local.producer.push_open_quiet(Event::Enter {
+                name,
+                t,
+                async_id: 0,
+            }) {
+                Entered::Recorded
+            } else {
+                fold_enter(local, name, t)
+            }
+        })
+        .unwrap_or(Entered::No)
+}
+
+#[cold]
+#[inline(never)]
+fn fold_enter(local: &mut Local, name: &'static str, t: u64) -> Entered {
+    match local.folds.slot(name) {
+        Some(slot) => Entered::Folded {
+            slot,
+            t0: t.max(1),
+        },
+        None => {
+            local.producer.count_drop();
+            Entered::No
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn fold_exit(epoch: u64, slot: u32, t0: u64, items: u64, status: Status) {
+    let _ = LOCAL.try_with(|cell| {
+        let hook = match cell.try_borrow() {
+            Ok(s) => s.as_ref().filter(|l| l.epoch == epoch).and_then(|l| l.hook),
+            Err(_) => None,
+        };
+        if let Some(h) = hook {
+            h();
+        }
+        if let Ok(slot_ref) = cell.try_borrow()
+            && let Some(local) = slot_ref.as_ref()
+            && local.epoch == epoch
+        {
+            let wall = local.clock.delta_as_nanos(t0, local.clock.raw());
+            local.folds.add(slot, items, wall, status);
+        }
+    });
 }
 
 /// Pushes an enter event for the current thread; returns whether it was accepted.
@@ -265,6 +417,15 @@ fn push_enter(epoch: u64, name: &'static str, async_id: u64) -> bool {
 #[inline]
 fn push_exit(epoch: u64, items: u64, status: Status, done: bool) {
     let _ = LOCAL.try_with(|cell| {
+        if let Ok(slot) = cell.try_borrow()
+            && let Some(h) = slot.as_ref().and_then(|l| l.hook)
+        {
+            // The user's synchronisation (e.g. waiting for GPU kernels) runs before the exit
+            // time is read, so the step's span covers the work it launched. No borrow is held
+            // while it runs: a step it opens is simply not recorded.
+            drop(slot);
+            h();
+        }
         if let Ok(mut slot) = cell.try_borrow_mut()
             && let Some(local) = slot.as_mut()
             && local.epoch == epoch
@@ -289,6 +450,9 @@ pub struct Step {
     /// Run epoch the enter event went to; 0 when this guard records nothing.
     epoch: u64,
     items: u64,
+    /// Raw start time of a folded step (its thread's ring was full); 0 for a recorded one.
+    fold_t0: u64,
+    fold_slot: u32,
     error: bool,
     _not_send: PhantomData<*const ()>,
 }
@@ -299,6 +463,8 @@ impl Step {
         Step {
             epoch: 0,
             items: 0,
+            fold_t0: 0,
+            fold_slot: 0,
             error: false,
             _not_send: PhantomData,
         }
@@ -340,7 +506,11 @@ impl Drop for Step {
             } else {
                 Status::Ok
             };
-            push_exit(self.epoch, self.items, status, true);
+            if self.fold_t0 == 0 {
+                push_exit(self.epoch, self.items, status, true);
+            } else {
+                fold_exit(self.epoch, self.fold_slot, self.fold_t0, self.items, status);
+            }
         }
     }
 }
@@ -370,13 +540,18 @@ pub fn step(name: &'static str) -> Step {
     if epoch == 0 {
         return Step::inactive();
     }
-    if push_enter(epoch, name, 0) {
-        Step {
+    match enter_step(epoch, name) {
+        Entered::Recorded => Step {
             epoch,
             ..Step::inactive()
-        }
-    } else {
-        Step::inactive()
+        },
+        Entered::Folded { slot, t0 } => Step {
+            epoch,
+            fold_t0: t0,
+            fold_slot: slot,
+            ..Step::inactive()
+        },
+        Entered::No => Step::inactive(),
     }
 }
 

@@ -121,8 +121,24 @@ impl<T: Copy + Send> Producer<T> {
         self.reserved = self.reserved.saturating_sub(1);
     }
 
+    /// Like [`push_open`](Self::push_open), but a refusal is not counted: the caller counts the
+    /// step another way (folded totals) or calls [`count_drop`](Self::count_drop).
+    #[inline]
+    pub(crate) fn push_open_quiet(&mut self, ev: T) -> bool {
+        if self.free() < self.reserved + 2 {
+            self.head_cache = self.ring.head.0.load(Ordering::Acquire);
+            if self.free() < self.reserved + 2 {
+                return false;
+            }
+        }
+        self.write(ev);
+        self.reserved += 1;
+        true
+    }
+
+    /// Counts an event that could not be recorded at all.
     #[cold]
-    fn count_drop(&self) {
+    pub(crate) fn count_drop(&self) {
         self.ring.dropped.fetch_add(1, Ordering::Relaxed);
     }
 

@@ -78,6 +78,10 @@ pub struct SessionConfig {
     /// Whose CPU time is the run's share in `process` scope: this process (default,
     /// `ShareTarget::SelfProcess`) or a process tree (`carina run`).
     pub share_target: ShareTarget,
+    /// Called on the application thread at every step exit before the step's end time is
+    /// read (e.g. a GPU synchronisation, so asynchronous kernels land in the step that launched
+    /// them). `None` (the default) costs nothing.
+    pub step_exit_hook: Option<fn()>,
 }
 
 /// Why a run could not start.
@@ -104,6 +108,26 @@ pub enum StartError {
     /// The carbon zone or intensity series is not usable.
     #[error(transparent)]
     Carbon(#[from] crate::carbon::CarbonError),
+    /// The run file cannot be created.
+    #[error(
+        "cannot create the run file {path}: {source}; point CARINA_DIR (or `.output_dir()`) at a writable directory, or opt into `.best_effort(true)` to run without a file"
+    )]
+    RunFile {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A run file with this run id exists already; run files are never overwritten.
+    #[error(
+        "a run file for run id {run_id:?} exists already ({path}); run ids are unique: unset CARINA_RUN_ID or choose another id"
+    )]
+    RunIdTaken {
+        /// The run id.
+        run_id: String,
+        /// The existing file.
+        path: PathBuf,
+    },
     /// A builder setting is out of range.
     #[error("invalid setting `{setting}`: {message}")]
     InvalidSetting {
@@ -149,6 +173,8 @@ pub struct RunSummary {
     pub steps: u64,
     /// Step instances lost to full thread buffers.
     pub dropped: u64,
+    /// Step instances counted in totals only, because their thread's buffer was full.
+    pub folded: u64,
     /// Step instances in summaries without their own record.
     pub records_not_written: u64,
     /// Measured or estimated.
@@ -186,6 +212,7 @@ impl RunSummary {
             items: 0,
             steps: 0,
             dropped: 0,
+            folded: 0,
             records_not_written: 0,
             energy_kind: EnergyKind::Estimated,
             energy_sources: Vec::new(),
@@ -219,7 +246,7 @@ impl Session {
     /// Installs the recorder and starts the aggregator thread.
     pub fn start(cfg: SessionConfig) -> Result<Session, StartError> {
         let clock = quanta::Clock::new();
-        let registry = Arc::new(Registry::new(clock, cfg.ring_capacity));
+        let registry = Arc::new(Registry::new(clock, cfg.ring_capacity, cfg.step_exit_hook));
         recorder::install(registry.clone()).map_err(|_| StartError::AlreadyRunning)?;
         let epoch = registry.epoch;
         let control = Arc::new(Control {
@@ -234,6 +261,8 @@ impl Session {
         // between would be in no interval.
         let mut aggregator = Aggregator::new(cfg, registry, origin);
         aggregator.sample_energy();
+        // The baseline read's delta is energy from before the run (since each probe opened).
+        aggregator.host_j = 0.0;
         let handle = std::thread::Builder::new()
             .name("carina-aggregator".into())
             .spawn(move || aggregator.run(&ctl));
@@ -298,7 +327,20 @@ struct Probe {
     last: Vec<Joules>,
     buf: Vec<Joules>,
     last_band: Option<(f64, f64)>,
+    /// Per-domain share of the run from the probe's own knowledge of its users (GPUs).
+    usage: Vec<Option<f64>>,
+    knows_users: bool,
+    /// A measured source's counters: how long they have read the same while the process ran.
+    measured: bool,
+    still_ns: u64,
+    ever_advanced: bool,
+    stall_warned: bool,
 }
+
+/// How long a measured counter may stand still while the process uses CPU before the run says
+/// so: longer than any counter's update period (RAPL ~1 ms, NVML ~100 ms), short enough to
+/// catch a dead virtual PMU within the first seconds.
+const STALL_NS: u64 = 2_000_000_000;
 
 /// A registered thread and the CPU time it had at the last tick.
 struct Tracked {
@@ -333,6 +375,11 @@ struct Aggregator {
     power_acc: Energy,
     /// Whether a used source is an estimate (then figures carry a low/high band).
     estimated: bool,
+    /// Folded step totals of threads already retired, per name.
+    folded: Vec<crate::recorder::Fold>,
+    /// Time of the last energy sample and the process CPU time then, for stall detection.
+    last_energy_ns: u64,
+    last_energy_cpu: u64,
 }
 
 /// Shortest `power` window: ticks are coalesced until this much time has passed, so a run at a
@@ -347,10 +394,16 @@ impl Aggregator {
                 let n = p.domains().len().max(1);
                 Probe {
                     scope: p.scope(),
+                    knows_users: p.knows_users(),
+                    measured: p.describe().kind == EnergyKind::Measured,
                     probe: p,
                     last: vec![Joules::ZERO; n],
                     buf: vec![Joules::ZERO; n],
                     last_band: None,
+                    usage: vec![None; n],
+                    still_ns: 0,
+                    ever_advanced: false,
+                    stall_warned: false,
                 }
             })
             .collect();
@@ -396,6 +449,9 @@ impl Aggregator {
             last_sample_at: jiff::Timestamp::now(),
             power_from_ns: 0,
             power_acc: [0.0; CHANNELS],
+            folded: Vec::new(),
+            last_energy_ns: 0,
+            last_energy_cpu: crate::cpuclock::process_ns().unwrap_or(0),
         }
     }
 
@@ -413,6 +469,20 @@ impl Aggregator {
                     self.cfg
                         .warnings
                         .push(format!("{e}; later records may be missing"));
+                }
+            }
+        }
+    }
+
+    /// Lets every sink put what it holds into its file as whole lines (crash durability).
+    fn checkpoint(&mut self) {
+        for s in self.cfg.sinks.iter_mut() {
+            if let Err(e) = s.checkpoint() {
+                self.sink_errors += 1;
+                if self.sink_errors == 1 {
+                    self.cfg.warnings.push(format!(
+                        "{e}; the records stay in memory and are written when the file accepts them"
+                    ));
                 }
             }
         }
@@ -564,11 +634,13 @@ impl Aggregator {
         if retire {
             let attributor = &mut self.attributor;
             let retired_dropped = &mut self.retired_dropped;
+            let folded = &mut self.folded;
             self.threads.retain(|tr| {
                 let th = &tr.handle;
                 let gone = th.consumer.is_closed() && th.consumer.pending() == 0;
                 if gone {
                     *retired_dropped += th.consumer.dropped();
+                    merge_folds(folded, &th.folds.snapshot());
                     attributor.close_thread(th.index);
                 }
                 !gone
@@ -637,6 +709,18 @@ impl Aggregator {
         let mut energy = [0.0; CHANNELS];
         let mut offset = 0;
         let mut failures = Vec::new();
+        let now_ns = self.now_ns();
+        let dt_ns = now_ns.saturating_sub(self.last_energy_ns);
+        self.last_energy_ns = now_ns;
+        let cpu_now = crate::cpuclock::process_ns().unwrap_or(0);
+        let cpu_used = cpu_now.saturating_sub(self.last_energy_cpu);
+        self.last_energy_cpu = cpu_now;
+        let pids = if self.cfg.scope == Scope::Process && self.probes.iter().any(|p| p.knows_users)
+        {
+            Some(self.run_pids())
+        } else {
+            None
+        };
         for p in self.probes.iter_mut() {
             let n = p.last.len();
             match p.probe.read(&mut p.buf) {
@@ -645,16 +729,53 @@ impl Aggregator {
                         ProbeScope::Host => share,
                         ProbeScope::Process => 1.0,
                     };
+                    p.usage.iter_mut().for_each(|u| *u = None);
+                    if let (Some(pids), true, ProbeScope::Host) = (&pids, p.knows_users, p.scope) {
+                        p.probe.usage_share(pids, &mut p.usage);
+                    }
                     let mut total = 0.0;
+                    let mut total_run = 0.0;
                     for (i, (now, last)) in p.buf.iter().zip(p.last.iter_mut()).enumerate() {
                         // A source that went backwards was reset; count the interval as zero.
                         let d = (now.0 - last.0).max(0.0);
                         *last = *now;
                         total += d;
-                        energy[(FIRST_DOMAIN + offset + i).min(CHANNELS - 1)] += d * k;
+                        // A GPU says who used it; everything else takes the CPU share.
+                        let ki = match p.usage.get(i).copied().flatten() {
+                            Some(u) => u.clamp(0.0, 1.0),
+                            None => k,
+                        };
+                        total_run += d * ki;
+                        energy[(FIRST_DOMAIN + offset + i).min(CHANNELS - 1)] += d * ki;
+                    }
+                    if p.measured && !p.stall_warned {
+                        if total > 0.0 {
+                            p.ever_advanced = true;
+                            p.still_ns = 0;
+                        } else if cpu_used > 0 {
+                            p.still_ns += dt_ns;
+                            if p.still_ns >= STALL_NS {
+                                p.stall_warned = true;
+                                let name = p.probe.describe().name;
+                                let at = now_ns.saturating_sub(p.still_ns) as f64 / 1e9;
+                                failures.push(if p.ever_advanced {
+                                    format!(
+                                        "energy source `{name}` stopped advancing at {at:.1} s (its counters read the same for {:.1} s while this process used CPU): energy after that is missing from the figures",
+                                        p.still_ns as f64 / 1e9
+                                    )
+                                } else {
+                                    format!(
+                                        "energy source `{name}` has not advanced since the run started ({:.1} s while this process used CPU): a dead or virtualised counter; its energy reads 0 (set `.constant_watts`/`.tdp_watts` or CARINA_POWERCAP_ROOT, see `carina doctor`)",
+                                        p.still_ns as f64 / 1e9
+                                    )
+                                });
+                            }
+                        }
                     }
                     self.host_j += total;
-                    energy[TOTAL] += total * k;
+                    // The band follows the run's share of this source's total.
+                    let k = if total > 0.0 { total_run / total } else { k };
+                    energy[TOTAL] += total_run;
                     let (lo, hi) = match p.probe.band() {
                         Some((lo, hi)) => {
                             let (l0, h0) =
@@ -676,6 +797,9 @@ impl Aggregator {
             }
             offset += n;
         }
+        for p in self.probes.iter_mut() {
+            failures.extend(p.probe.take_warnings());
+        }
         for f in failures {
             self.warn_once(f);
         }
@@ -695,6 +819,23 @@ impl Aggregator {
         energy
     }
 
+    /// The processes whose use of a device is the run's: this process, or the measured tree.
+    fn run_pids(&self) -> Vec<u32> {
+        let own = std::process::id();
+        let mut pids = match self.cfg.share_target {
+            ShareTarget::SelfProcess => vec![own],
+            ShareTarget::Tree { root } => {
+                crate::energy::tree_pids(&self.cfg.proc_root, Some(root)).unwrap_or_default()
+            }
+            ShareTarget::Descendants => {
+                crate::energy::tree_pids(&self.cfg.proc_root, None).unwrap_or_default()
+            }
+        };
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
     fn warn_once(&mut self, w: String) {
         // Messages that differ only in their times count as one (e.g. series coverage).
         let key: String = w.chars().take(40).collect();
@@ -707,7 +848,7 @@ impl Aggregator {
         self.adopt_new_threads();
         let end = self.now_ns();
         let energy = self.sample_energy();
-        self.power_window(end, &energy, last);
+        let window_closed = self.power_window(end, &energy, last);
         let weights = self.sample_cpu();
         self.cpu_weighted |= matches!(weights, Weights::Cpu { .. });
         self.drain_all(end, true);
@@ -723,16 +864,21 @@ impl Aggregator {
         for r in recs {
             self.write(&Record::Step(r));
         }
+        // About once a second the file gets the power window and the steps so far as whole
+        // lines, so a run killed with SIGKILL loses at most that much (finish fsyncs).
+        if window_closed && !last {
+            self.checkpoint();
+        }
     }
 
     /// Adds a tick's energy to the open power window; writes the window once it spans
     /// [`POWER_WINDOW_NS`] or the run ends.
-    fn power_window(&mut self, end_ns: u64, energy: &Energy, last: bool) {
+    fn power_window(&mut self, end_ns: u64, energy: &Energy, last: bool) -> bool {
         for (acc, e) in self.power_acc.iter_mut().zip(energy) {
             *acc += e;
         }
         if !last && end_ns.saturating_sub(self.power_from_ns) < POWER_WINDOW_NS {
-            return;
+            return false;
         }
         let estimated = self.estimated;
         let acc = std::mem::replace(&mut self.power_acc, [0.0; CHANNELS]);
@@ -746,10 +892,17 @@ impl Aggregator {
         });
         self.power_from_ns = end_ns;
         self.write(&rec);
+        true
     }
 
     fn finish(mut self, ctl: &Control) -> RunSummary {
-        let summaries = self.attributor.summaries();
+        let mut folds = std::mem::take(&mut self.folded);
+        for t in &self.threads {
+            merge_folds(&mut folds, &t.handle.folds.snapshot());
+        }
+        let folded: u64 = folds.iter().map(|f| f.count).sum();
+        let mut summaries = self.attributor.summaries();
+        apply_folds(&mut summaries, &folds);
         for s in &summaries {
             self.write(&Record::StepSummary(s.clone()));
         }
@@ -766,9 +919,10 @@ impl Aggregator {
                 .map(|t| t.handle.consumer.dropped())
                 .sum::<u64>();
         let items = match ctl.items_override.load(Ordering::Relaxed) {
-            NO_OVERRIDE => self.attributor.max_items(),
+            NO_OVERRIDE => summaries.iter().map(|s| s.items).max().unwrap_or(0),
             n => n,
         };
+        let steps = self.attributor.steps() + folded;
         let used: Vec<_> = self.sources.iter().filter(|s| s.used).collect();
         let energy_kind = if !used.is_empty() && used.iter().all(|s| s.kind == EnergyKind::Measured)
         {
@@ -776,6 +930,13 @@ impl Aggregator {
         } else {
             EnergyKind::Estimated
         };
+        if folded > 0 {
+            self.cfg.warnings.push(format!(
+                "{folded} steps found their thread's buffer full and were counted in the step \
+                 summaries only (exact counts, items and wall time; no record or energy split of \
+                 their own; raise `buffer_capacity` to record them)"
+            ));
+        }
         if dropped > 0 {
             self.cfg.warnings.push(format!(
                 "{dropped} steps were not recorded because a thread's buffer was full \
@@ -796,8 +957,9 @@ impl Aggregator {
             unattributed_j: totals.unattributed_j,
             co2e_g: totals.channels[CO2],
             items,
-            steps: self.attributor.steps(),
+            steps,
             dropped,
+            folded,
             records_not_written: self.attributor.records_not_written(),
             host_energy_j: self.host_j,
             energy_kind,
@@ -833,8 +995,9 @@ impl Aggregator {
             host_energy: Joules(self.host_j),
             co2e_g: totals.channels[CO2],
             items,
-            steps: self.attributor.steps(),
+            steps,
             dropped,
+            folded,
             records_not_written: self.attributor.records_not_written(),
             energy_kind,
             energy_sources: self.sources.clone(),
@@ -845,6 +1008,60 @@ impl Aggregator {
             warnings: std::mem::take(&mut self.cfg.warnings),
             disabled: false,
             run_end: Some(end),
+        }
+    }
+}
+
+/// Adds `more` into `into`, by step name.
+fn merge_folds(into: &mut Vec<crate::recorder::Fold>, more: &[crate::recorder::Fold]) {
+    for f in more {
+        match into.iter_mut().find(|g| g.name == f.name) {
+            Some(g) => {
+                g.count += f.count;
+                g.items = g.items.wrapping_add(f.items);
+                g.wall_ns = g.wall_ns.saturating_add(f.wall_ns);
+                g.errors += f.errors;
+                g.panics += f.panics;
+            }
+            None => into.push(*f),
+        }
+    }
+}
+
+/// Puts folded instances into the per-name summaries: counts, items, errors and wall time are
+/// exact; their wall time counts as self time (their children are unknown) and their energy
+/// stayed with whatever recorded step was open, or in `unattributed_j`.
+fn apply_folds(summaries: &mut Vec<StepSummary>, folds: &[crate::recorder::Fold]) {
+    for f in folds.iter().filter(|f| f.count > 0) {
+        let wall = f.wall_ns as f64 / 1e9;
+        match summaries.iter_mut().find(|s| s.name == f.name) {
+            Some(s) => {
+                s.count += f.count;
+                s.items = s.items.wrapping_add(f.items);
+                s.wall_s += wall;
+                s.self_wall_s += wall;
+                s.errors += f.errors;
+                s.panics += f.panics;
+                s.max_s = s.max_s.max(wall / f.count as f64);
+            }
+            None => summaries.push(StepSummary {
+                name: f.name.to_owned(),
+                count: f.count,
+                wall_s: wall,
+                self_wall_s: wall,
+                items: f.items,
+                energy_j: 0.0,
+                self_energy_j: 0.0,
+                co2e_g: 0.0,
+                p50_s: wall / f.count as f64,
+                p95_s: wall / f.count as f64,
+                max_s: wall / f.count as f64,
+                errors: f.errors,
+                panics: f.panics,
+                energy_low_j: None,
+                energy_high_j: None,
+                energy_by_domain: None,
+            }),
         }
     }
 }

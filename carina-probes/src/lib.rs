@@ -6,6 +6,9 @@
 //! - [`model`]: the estimation model for machines without counters, labelled `estimated`.
 //!
 //! [`detect`] returns the chosen probes and, for each source it did not choose, the reason.
+//! A RAPL source that opens is also watched for [`DEFAULT_LIVENESS_WAIT`] while the CPU runs:
+//! counters that do not advance (virtualised PMUs that read 0) are dropped, and a source left
+//! without a live CPU counter is not used (see [`detect_with`]).
 
 #![deny(missing_docs)]
 
@@ -17,8 +20,18 @@ pub mod powercap;
 
 pub use model::{ModelOptions, estimation_model, estimation_model_with};
 
-use carina_core::{EnergyProbe, procfs};
+use carina_core::{EnergyProbe, Joules, ProbeError, procfs};
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// How long detection watches each RAPL counter, burning CPU on the detecting thread, before it
+/// calls a counter that did not advance dead: 30 ms. Real counters update every millisecond or
+/// so and a busy package draws watts, so they always move in that time.
+pub const DEFAULT_LIVENESS_WAIT: Duration = Duration::from_millis(30);
+
+/// The words every "this counter does not count" reason contains; see
+/// [`NotChosen::counter_did_not_advance`].
+const DID_NOT_ADVANCE: &str = "did not advance over";
 
 /// The outcome of [`detect`].
 pub struct Detection {
@@ -48,6 +61,12 @@ impl NotChosen {
         };
         carina_core::EnergySource::not_used(self.name, kind, self.reason)
     }
+
+    /// Whether the source was left out because its counters did not advance during detection's
+    /// liveness check (it opened, but measures nothing): no permission or driver would fix it.
+    pub fn counter_did_not_advance(&self) -> bool {
+        self.reason.contains(DID_NOT_ADVANCE)
+    }
 }
 
 /// Where detection looks; every root can point at a fake tree.
@@ -63,6 +82,10 @@ pub struct Roots {
     pub perf_pmu: PathBuf,
     /// Whether to try NVML (needs the `nvml` feature and an NVIDIA driver).
     pub nvml: bool,
+    /// How long each RAPL source that opens is watched for counters that do not advance
+    /// (default [`DEFAULT_LIVENESS_WAIT`]); the detecting thread burns CPU meanwhile.
+    /// `Duration::ZERO` skips the check: every counter that opens is trusted.
+    pub liveness_wait: Duration,
 }
 
 impl Default for Roots {
@@ -76,6 +99,7 @@ impl Default for Roots {
                 .unwrap_or_else(|| PathBuf::from(powercap::DEFAULT_ROOT)),
             perf_pmu: PathBuf::from(perf_rapl::DEFAULT_ROOT),
             nvml: true,
+            liveness_wait: DEFAULT_LIVENESS_WAIT,
         }
     }
 }
@@ -124,6 +148,9 @@ impl<P: EnergyProbe> EnergyProbe for WithPue<P> {
     fn usage_share(&mut self, pids: &[u32], out: &mut [Option<f64>]) {
         self.inner.usage_share(pids, out)
     }
+    fn take_warnings(&mut self) -> Vec<String> {
+        self.inner.take_warnings()
+    }
 }
 
 fn boxed<P: EnergyProbe + 'static>(p: P, pue: f64) -> Box<dyn EnergyProbe> {
@@ -149,6 +176,14 @@ pub fn detect_in(roots: &Roots) -> Detection {
 ///
 /// - CPU: RAPL through perf_event is preferred (no root needed with `CAP_PERFMON`), then RAPL
 ///   through powercap; when both open, their domains are cross-checked and the result noted.
+/// - Liveness: every RAPL source that opens is read, the detecting thread burns CPU for
+///   [`Roots::liveness_wait`], and it is read again. A domain whose counter did not advance is
+///   dead: a virtualised PMU (Firecracker exposes `energy-psys` and it reads 0) or an emulated
+///   zone. A source whose package/psys counters are all dead (or whose every counter is) is not
+///   used: it is listed in [`Detection::not_chosen`] with the counters, the wait and what comes
+///   instead, and the CPU falls back to the other RAPL route or the estimation model. Dead
+///   counters of a source that still has a live package (or psys) counter are dropped from it,
+///   which its source string says (`dram-0 (energy-ram) dropped: ...`).
 /// - GPU: NVML when a driver is present.
 /// - Otherwise the estimation model (CPU, memory, and GPUs seen on the PCI bus that NVML does not
 ///   measure), labelled `estimated`.
@@ -156,6 +191,16 @@ pub fn detect_in(roots: &Roots) -> Detection {
 /// Every source not used is listed in [`Detection::not_chosen`] with the reason. `model.pue`
 /// applies to measured sources too.
 pub fn detect_with(roots: &Roots, model: &ModelOptions) -> Detection {
+    detect_with_counters(roots, model, Box::new(perf_rapl::PerfEventSource))
+}
+
+/// [`detect_with`], with the perf RAPL counters opened through `counters` instead of
+/// `perf_event_open(2)`: for tests (fake PMUs, counters that never advance) and other backends.
+pub fn detect_with_counters(
+    roots: &Roots,
+    model: &ModelOptions,
+    counters: Box<dyn perf_rapl::CounterSource + Send>,
+) -> Detection {
     let pue = if model.pue.is_finite() && model.pue >= 1.0 {
         model.pue
     } else {
@@ -170,8 +215,39 @@ pub fn detect_with(roots: &Roots, model: &ModelOptions) -> Detection {
         })
     };
 
-    let perf = perf_rapl::PerfRaplProbe::open(&roots.perf_pmu);
-    let powercap = powercap::PowercapProbe::open(&roots.powercap);
+    let mut perf = perf_rapl::PerfRaplProbe::open_with(&roots.perf_pmu, counters)
+        .map_err(|e| Unusable::Failed(e.to_string()));
+    let mut powercap =
+        powercap::PowercapProbe::open(&roots.powercap).map_err(|e| Unusable::Failed(e.to_string()));
+    let wait = roots.liveness_wait;
+    if !wait.is_zero() {
+        // Both sources are watched over the same burn, so detection costs one wait, not two.
+        let (has_perf, has_powercap) = (perf.is_ok(), powercap.is_ok());
+        let mut watched: Vec<&mut dyn EnergyProbe> = Vec::new();
+        if let Ok(p) = perf.as_mut() {
+            watched.push(p);
+        }
+        if let Ok(p) = powercap.as_mut() {
+            watched.push(p);
+        }
+        let mut results = watch(&mut watched, wait).into_iter();
+        if has_perf {
+            let r = results.next();
+            if let (Ok(p), Some(r)) = (perf.as_mut(), r)
+                && let Err(u) = vet(p, r, wait)
+            {
+                perf = Err(u);
+            }
+        }
+        if has_powercap {
+            let r = results.next();
+            if let (Ok(p), Some(r)) = (powercap.as_mut(), r)
+                && let Err(u) = vet(p, r, wait)
+            {
+                powercap = Err(u);
+            }
+        }
+    }
     let cpu_measured = match (perf, powercap) {
         (Ok(perf), Ok(pc)) => {
             let note = match perf_rapl::cross_check(&perf.domains(), &pc.domains()) {
@@ -183,18 +259,18 @@ pub fn detect_with(roots: &Roots, model: &ModelOptions) -> Detection {
             true
         }
         (Ok(perf), Err(e)) => {
-            reject("rapl-powercap", e.to_string());
+            reject("rapl-powercap", e.reason("rapl-perf"));
             probes.push(boxed(perf, pue));
             true
         }
         (Err(e), Ok(pc)) => {
-            reject("rapl-perf", e.to_string());
+            reject("rapl-perf", e.reason("rapl-powercap"));
             probes.push(boxed(pc, pue));
             true
         }
         (Err(pe), Err(ce)) => {
-            reject("rapl-perf", pe.to_string());
-            reject("rapl-powercap", ce.to_string());
+            reject("rapl-perf", pe.reason("the estimation model"));
+            reject("rapl-powercap", ce.reason("the estimation model"));
             false
         }
     };
@@ -232,4 +308,179 @@ pub fn detect_with(roots: &Roots, model: &ModelOptions) -> Detection {
         );
     }
     Detection { probes, not_chosen }
+}
+
+/// Why a RAPL source that was tried is not used.
+enum Unusable {
+    /// It did not open (or could not be read); the message says why and how to fix it.
+    Failed(String),
+    /// It opened, but its counters did not advance: the message, without what is used instead.
+    Dead(String),
+}
+
+impl Unusable {
+    /// The reason for [`NotChosen`]; `instead` is what measures (or estimates) the CPU.
+    fn reason(self, instead: &str) -> String {
+        match self {
+            Unusable::Failed(m) => m,
+            Unusable::Dead(m) => format!("{m}; using {instead}"),
+        }
+    }
+}
+
+/// What the liveness check needs from a RAPL probe beyond [`EnergyProbe`].
+trait Watched: EnergyProbe {
+    /// The counter behind each domain, in domain order.
+    fn counter_labels(&self) -> Vec<String>;
+    /// Removes domains from the probe, saying why in its source string.
+    fn drop_domains(&mut self, names: &[String], why: &str);
+    /// What a source whose counters do not advance usually is.
+    fn diagnosis(&self) -> &'static str;
+}
+
+impl Watched for perf_rapl::PerfRaplProbe {
+    fn counter_labels(&self) -> Vec<String> {
+        perf_rapl::PerfRaplProbe::counter_labels(self)
+    }
+    fn drop_domains(&mut self, names: &[String], why: &str) {
+        perf_rapl::PerfRaplProbe::drop_domains(self, names, why)
+    }
+    fn diagnosis(&self) -> &'static str {
+        "a virtualised PMU that reads 0"
+    }
+}
+
+impl Watched for powercap::PowercapProbe {
+    fn counter_labels(&self) -> Vec<String> {
+        powercap::PowercapProbe::counter_labels(self)
+    }
+    fn drop_domains(&mut self, names: &[String], why: &str) {
+        powercap::PowercapProbe::drop_domains(self, names, why)
+    }
+    fn diagnosis(&self) -> &'static str {
+        "an emulated or copied powercap tree whose energy_uj does not count"
+    }
+}
+
+/// `30 ms`, `0.5 ms`.
+fn wait_text(wait: Duration) -> String {
+    let ms = wait.as_secs_f64() * 1e3;
+    if ms.fract() == 0.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{ms} ms")
+    }
+}
+
+/// Applies the liveness check's result to `p`: drops dead counters while a package (or psys)
+/// counter lives, else says why the source is not used.
+fn vet<P: Watched>(
+    p: &mut P,
+    stalled: Result<Vec<usize>, ProbeError>,
+    wait: Duration,
+) -> Result<(), Unusable> {
+    let over = wait_text(wait);
+    let stalled = stalled.map_err(|e| {
+        Unusable::Failed(format!(
+            "opened, but a read during the {over} liveness check failed: {e}"
+        ))
+    })?;
+    if stalled.is_empty() {
+        return Ok(());
+    }
+    let names = p.domains();
+    let labels = p.counter_labels();
+    let is_cpu = |n: &str| n.starts_with("package-") || n == "psys";
+    let has_cpu = names.iter().any(|n| is_cpu(n));
+    let live: Vec<usize> = (0..names.len()).filter(|i| !stalled.contains(i)).collect();
+    let live_cpu = live.iter().any(|&i| is_cpu(&names[i]));
+    let list = |idx: &[usize]| {
+        idx.iter()
+            .filter_map(|&i| labels.get(i).cloned())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if live.is_empty() || (has_cpu && !live_cpu) {
+        let mut msg = format!(
+            "{} {} {DID_NOT_ADVANCE} {over} while the CPU was running",
+            if stalled.len() == 1 {
+                "counter"
+            } else {
+                "counters"
+            },
+            list(&stalled),
+        );
+        if !live.is_empty() {
+            msg.push_str(&format!(
+                " ({} did, but without a package or psys counter the CPU is not measured)",
+                list(&live)
+            ));
+        }
+        msg.push_str(&format!(": {}", p.diagnosis()));
+        return Err(Unusable::Dead(msg));
+    }
+    let dead: Vec<String> = stalled.iter().map(|&i| names[i].clone()).collect();
+    p.drop_domains(
+        &dead,
+        &format!(
+            "its counter {DID_NOT_ADVANCE} {over} while the CPU was running, so its energy is \
+             not counted"
+        ),
+    );
+    Ok(())
+}
+
+/// Keeps this thread's CPU busy for `wait`, so that a live package counter has something to
+/// count (an idle package advances too on real hardware, a platform counter might not).
+fn burn_cpu(wait: Duration) {
+    let start = Instant::now();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    while start.elapsed() < wait {
+        for i in 0..1024u64 {
+            x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(i));
+        }
+    }
+    std::hint::black_box(x);
+}
+
+/// Reads every probe, burns CPU for `wait`, reads them again; for each probe, the indices (in
+/// [`EnergyProbe::domains`] order) of the domains whose energy did not grow, or the read error.
+fn watch(
+    probes: &mut [&mut dyn EnergyProbe],
+    wait: Duration,
+) -> Vec<Result<Vec<usize>, ProbeError>> {
+    let read = |p: &mut dyn EnergyProbe| {
+        let mut out = vec![Joules::ZERO; p.domains().len()];
+        p.read(&mut out).map(|()| out)
+    };
+    let first: Vec<_> = probes.iter_mut().map(|p| read(&mut **p)).collect();
+    burn_cpu(wait);
+    probes
+        .iter_mut()
+        .zip(first)
+        .map(|(p, before)| {
+            let before = before?;
+            let after = read(&mut **p)?;
+            Ok((0..after.len())
+                .filter(|&i| after[i].0 <= before.get(i).map_or(0.0, |b| b.0))
+                .collect())
+        })
+        .collect()
+}
+
+/// Which domains of `probe` do not advance: reads it, keeps this thread's CPU busy for `wait`,
+/// reads it again, and returns the indices (in [`EnergyProbe::domains`] order) of the domains
+/// whose energy did not grow. Detection uses the same check on every RAPL source
+/// ([`Roots::liveness_wait`]).
+///
+/// # Errors
+///
+/// The first read error of the probe.
+pub fn stalled_domains(
+    probe: &mut dyn EnergyProbe,
+    wait: Duration,
+) -> Result<Vec<usize>, ProbeError> {
+    watch(&mut [probe], wait)
+        .pop()
+        .unwrap_or_else(|| Ok(Vec::new()))
 }

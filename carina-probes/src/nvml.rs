@@ -13,6 +13,33 @@
 //!   trapezoid rule between consecutive reads. Its accuracy depends on the sampling interval:
 //!   power changes between samples are invisible.
 //!
+//! # The run's share of a GPU
+//!
+//! In `process` scope a host-wide domain is normally reduced to the run's share of host CPU
+//! time. That is wrong for a GPU: a training loop that keeps a GPU busy uses little CPU, and
+//! unrelated CPU load on the host would take most of the GPU's energy away from it. The probe
+//! therefore knows its users ([`EnergyProbe::knows_users`]) when the backend can list the
+//! processes on a device, and [`EnergyProbe::usage_share`] gives, per GPU and sampling interval:
+//!
+//! * no process used the device in the interval: **0** (an idle GPU's energy is nobody's run;
+//!   host scope keeps all of it);
+//! * the run's processes were its only users: **1**;
+//! * it had users and none is the run's: **0**, unless none of the processes listed on it
+//!   existed in this pid namespace when listed (NVML reports host pids; inside a container
+//!   they do not match): then the probe cannot tell, leaves the share unknown (the CPU share
+//!   applies) and warns once;
+//! * the run shares it with others: the run's part of the SM utilisation its users had over
+//!   the interval (`nvmlDeviceGetProcessUtilization` samples since the previous call), or the
+//!   run's part of the users by count when the driver has no such samples.
+//!
+//! The users of an interval are the union of the process lists (compute and graphics) taken at
+//! each read in it and of the processes in the utilisation samples, so a short kernel between
+//! two reads still counts when the driver sampled it. A process that starts and ends between
+//! two reads without a utilisation sample is missed. A pid that was the run's and used a GPU
+//! stays the run's after it exits (the caller's list no longer has it, NVML's last list may).
+//! A device whose process list cannot be read leaves its share unknown, with one warning; one
+//! without per-process utilisation falls back to the count, with one warning.
+//!
 //! The NVML calls go through the small [`GpuBackend`] trait, so that the arithmetic and the
 //! failure handling are tested with fakes on machines without a GPU. The real backend (feature
 //! `nvml`) loads `libnvidia-ml.so.1` at run time: a build needs neither a GPU nor a driver, and
@@ -20,8 +47,10 @@
 
 use carina_core::record::DeviceInfo;
 use carina_core::{EnergyKind, EnergyProbe, EnergySource, Joules, ProbeError, ProbeScope};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// One GPU as the driver lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,10 +63,29 @@ pub struct GpuInfo {
     pub uuid: String,
 }
 
+/// One per-process utilisation sample of a GPU, as `nvmlDeviceGetProcessUtilization` gives
+/// it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessUtilization {
+    /// The process, in the host's pid namespace.
+    pub pid: u32,
+    /// When the driver took the sample, in microseconds since the Unix epoch.
+    pub timestamp_us: u64,
+    /// The process's SM (compute and 3D) utilisation over the sample's period, in percent.
+    pub sm_util: u32,
+}
+
+/// The error text of the process queries of a backend that does not implement them.
+pub const NOT_SUPPORTED: &str = "process queries are not supported by this GPU backend";
+
 /// The few NVML queries the probe needs.
 ///
 /// The real implementation wraps `nvml-wrapper`; tests implement it with scripted values.
 /// Errors are plain strings because the probe only reports them, it never branches on them.
+///
+/// The process queries have defaults that answer [`NOT_SUPPORTED`], so a backend that only
+/// reads energy implements the first three methods; its probe then does not know its users
+/// ([`EnergyProbe::knows_users`] is false) and the run's CPU share applies to its GPUs.
 pub trait GpuBackend: Send {
     /// The GPUs present, in any order.
     fn devices(&self) -> Result<Vec<GpuInfo>, String>;
@@ -46,6 +94,35 @@ pub trait GpuBackend: Send {
     fn total_energy_mj(&mut self, index: u32) -> Result<Option<u64>, String>;
     /// The device's current power draw in milliwatts.
     fn power_mw(&mut self, index: u32) -> Result<u32, String>;
+    /// Whether this backend implements the process queries below. A device's query can still
+    /// fail (old driver, no permission, MIG); that is reported per call.
+    fn knows_processes(&self) -> bool {
+        false
+    }
+    /// Pids of the processes with a compute context (CUDA) on the device now
+    /// (`nvmlDeviceGetComputeRunningProcesses`), in the host's pid namespace, in any order.
+    fn compute_processes(&mut self, index: u32) -> Result<Vec<u32>, String> {
+        let _ = index;
+        Err(NOT_SUPPORTED.to_owned())
+    }
+    /// Pids of the processes with a graphics context (OpenGL, Vulkan) on the device now
+    /// (`nvmlDeviceGetGraphicsRunningProcesses`), in the host's pid namespace, in any order.
+    fn graphics_processes(&mut self, index: u32) -> Result<Vec<u32>, String> {
+        let _ = index;
+        Err(NOT_SUPPORTED.to_owned())
+    }
+    /// The per-process utilisation samples the driver took after `since_us` (microseconds
+    /// since the Unix epoch; 0 for all it holds), in any order
+    /// (`nvmlDeviceGetProcessUtilization`). The driver only returns processes whose
+    /// utilisation was non-zero at some point; no sample at all is `Ok` and empty.
+    fn process_utilization(
+        &mut self,
+        index: u32,
+        since_us: u64,
+    ) -> Result<Vec<ProcessUtilization>, String> {
+        let _ = (index, since_us);
+        Err(NOT_SUPPORTED.to_owned())
+    }
 }
 
 /// At most this many warnings wait for [`NvmlProbe::take_warnings`]; a device that keeps
@@ -77,6 +154,115 @@ struct Gpu {
     failing: bool,
     /// Reads that failed since a streak started.
     streak: u64,
+    /// Who used the device in the current share interval.
+    users: Users,
+}
+
+/// A device's users over one share interval (between two
+/// [`usage_share`](EnergyProbe::usage_share) calls), and the one-time warnings about them.
+#[derive(Debug)]
+struct Users {
+    /// Pids listed on the device or sampled busy since the previous share.
+    seen: BTreeSet<u32>,
+    /// Whether a process list was taken since the previous share.
+    listed: bool,
+    /// Whether a compute-process list was read successfully since the previous share.
+    list_ok: bool,
+    /// Whether a process list since the previous share had a pid in it.
+    listed_any: bool,
+    /// Whether one of those listed pids existed in this pid namespace when it was listed.
+    listed_here: bool,
+    /// Sum of the SM utilisation samples per pid since the previous share; `None` when the
+    /// utilisation query failed.
+    util: Option<BTreeMap<u32, u64>>,
+    /// Timestamp of the newest utilisation sample seen (at first: when the probe opened).
+    since_us: u64,
+    warned_list: bool,
+    warned_graphics: bool,
+    warned_util: bool,
+    warned_namespace: bool,
+}
+
+impl Users {
+    fn new(since_us: u64) -> Self {
+        Users {
+            seen: BTreeSet::new(),
+            listed: false,
+            list_ok: false,
+            listed_any: false,
+            listed_here: false,
+            util: None,
+            since_us,
+            warned_list: false,
+            warned_graphics: false,
+            warned_util: false,
+            warned_namespace: false,
+        }
+    }
+
+    /// Forgets the interval's users; keeps the sample timestamp and the warnings given.
+    fn reset(&mut self) {
+        self.seen.clear();
+        self.listed = false;
+        self.list_ok = false;
+        self.listed_any = false;
+        self.listed_here = false;
+        self.util = None;
+    }
+}
+
+/// What the run's share of one device is over one interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Share {
+    Known(f64),
+    /// The device has users, none of which exists in this pid namespace.
+    OtherNamespace,
+}
+
+/// The share rule, see the [module documentation](self). `users` are the interval's users;
+/// `util` sums their SM utilisation samples per pid, if the driver gave them; `foreign` says
+/// that processes were listed and none of them existed in this pid namespace when listed.
+fn share_of(
+    users: &BTreeSet<u32>,
+    util: Option<&BTreeMap<u32, u64>>,
+    is_ours: impl Fn(u32) -> bool,
+    foreign: bool,
+) -> Share {
+    if users.is_empty() {
+        return Share::Known(0.0);
+    }
+    let ours: Vec<u32> = users.iter().copied().filter(|&p| is_ours(p)).collect();
+    if ours.len() == users.len() {
+        return Share::Known(1.0);
+    }
+    if ours.is_empty() {
+        // NVML's pids are the host's: if none of them is a process here, this is another pid
+        // namespace (a container) and "not ours" cannot be told from "ours, numbered
+        // differently".
+        return if foreign {
+            Share::OtherNamespace
+        } else {
+            Share::Known(0.0)
+        };
+    }
+    if let Some(util) = util {
+        let sum = |ps: &mut dyn Iterator<Item = u32>| -> u64 {
+            ps.map(|p| util.get(&p).copied().unwrap_or(0)).sum()
+        };
+        let total = sum(&mut users.iter().copied());
+        if total > 0 {
+            let mine = sum(&mut ours.iter().copied());
+            return Share::Known((mine as f64 / total as f64).clamp(0.0, 1.0));
+        }
+    }
+    Share::Known(ours.len() as f64 / users.len() as f64)
+}
+
+/// Microseconds since the Unix epoch, the clock of NVML's utilisation samples.
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 impl Gpu {
@@ -111,6 +297,14 @@ pub struct NvmlProbe {
     warnings: Vec<String>,
     dropped_warnings: u64,
     failed_reads: u64,
+    /// Whether reads also list each device's processes: set by the first
+    /// [`usage_share`](EnergyProbe::usage_share), so host scope pays nothing for it.
+    tracking_users: bool,
+    /// Where the pid-namespace check looks for `<pid>` directories (`/proc`).
+    proc_root: PathBuf,
+    /// Pids that were the run's when a share was asked for, and used a GPU: they stay the
+    /// run's after they exit, when the caller no longer lists them.
+    known_ours: BTreeSet<u32>,
 }
 
 impl fmt::Debug for NvmlProbe {
@@ -158,6 +352,7 @@ impl NvmlProbe {
         devices.sort_by_key(|d| d.index);
         // Time zero is just before the first samples, which are taken at `Duration::ZERO`.
         let opened = Instant::now();
+        let since_us = now_us();
         let mut warnings = Vec::new();
         let mut failed_reads = 0;
         let gpus = devices
@@ -170,6 +365,7 @@ impl NvmlProbe {
                     integrated_j: 0.0,
                     failing: false,
                     streak: 0,
+                    users: Users::new(since_us),
                 };
                 match start(backend.as_mut(), gpu.info.index, Duration::ZERO) {
                     Ok((tracker, note)) => {
@@ -196,6 +392,9 @@ impl NvmlProbe {
             warnings: Vec::new(),
             dropped_warnings: 0,
             failed_reads,
+            tracking_users: false,
+            proc_root: PathBuf::from("/proc"),
+            known_ours: BTreeSet::new(),
         };
         for w in warnings {
             probe.warn(w);
@@ -251,10 +450,107 @@ impl NvmlProbe {
                 }
             }
         }
+        if self.tracking_users {
+            for i in 0..self.gpus.len() {
+                self.list_users(i);
+            }
+        }
         for (o, gpu) in out.iter_mut().zip(&self.gpus) {
             *o = gpu.energy();
         }
         Ok(())
+    }
+
+    /// Where the pid-namespace check of [`usage_share`](EnergyProbe::usage_share) looks for
+    /// `<pid>` directories; `/proc` unless changed (tests).
+    pub fn with_proc_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.proc_root = root.into();
+        self
+    }
+
+    /// Adds the device's current compute and graphics processes to the interval's users.
+    fn list_users(&mut self, i: usize) {
+        let index = self.gpus[i].info.index;
+        let compute = self.backend.compute_processes(index);
+        let graphics = self.backend.graphics_processes(index);
+        let gpu = &mut self.gpus[i];
+        let label = gpu.label();
+        let users = &mut gpu.users;
+        users.listed = true;
+        let root = &self.proc_root;
+        let add = |users: &mut Users, pids: Vec<u32>| {
+            // Checked now, while the processes run: at the share they may have exited.
+            if !pids.is_empty() {
+                users.listed_any = true;
+                if !users.listed_here {
+                    users.listed_here = pids.iter().any(|p| root.join(p.to_string()).exists());
+                }
+            }
+            users.seen.extend(pids);
+        };
+        let mut notes = Vec::new();
+        match compute {
+            Ok(pids) => {
+                users.list_ok = true;
+                add(users, pids);
+            }
+            Err(e) if !users.warned_list => {
+                users.warned_list = true;
+                notes.push(format!(
+                    "{label}: cannot list the processes using it ({e}); in process scope its energy \
+                     is shared by CPU time instead of by GPU use"
+                ));
+            }
+            Err(_) => {}
+        }
+        match graphics {
+            Ok(pids) => add(users, pids),
+            Err(e) if !users.warned_graphics => {
+                users.warned_graphics = true;
+                notes.push(format!(
+                    "{label}: cannot list its graphics processes ({e}); only compute processes \
+                     count as its users"
+                ));
+            }
+            Err(_) => {}
+        }
+        for n in notes {
+            self.warn(n);
+        }
+    }
+
+    /// Adds the utilisation samples the driver took since the last ones to the interval.
+    fn sample_users(&mut self, i: usize) {
+        let index = self.gpus[i].info.index;
+        let since = self.gpus[i].users.since_us;
+        let result = self.backend.process_utilization(index, since);
+        let gpu = &mut self.gpus[i];
+        let users = &mut gpu.users;
+        match result {
+            Ok(samples) => {
+                let util = users.util.get_or_insert_with(BTreeMap::new);
+                for s in samples {
+                    users.since_us = users.since_us.max(s.timestamp_us);
+                    if s.sm_util > 0 {
+                        *util.entry(s.pid).or_insert(0) += u64::from(s.sm_util);
+                        // Busy in the interval, even if it was never in a process list.
+                        users.seen.insert(s.pid);
+                    }
+                }
+            }
+            Err(e) => {
+                users.util = None;
+                if !users.warned_util {
+                    users.warned_util = true;
+                    let msg = format!(
+                        "{}: no per-process utilisation ({e}); when the run shares it with other \
+                         processes, its share is by count of processes",
+                        gpu.label()
+                    );
+                    self.warn(msg);
+                }
+            }
+        }
     }
 
     /// Warnings recorded since the last call (failed reads, recoveries, counter resets), oldest
@@ -367,11 +663,16 @@ impl EnergyProbe for NvmlProbe {
             .iter()
             .map(|g| format!("{} {} ({})", g.domain(), g.info.name, g.method()))
             .collect();
+        let share = if self.backend.knows_processes() {
+            "; in process scope the run gets each GPU's energy by its processes' GPU use"
+        } else {
+            ""
+        };
         let mut src = EnergySource::new(
             "nvml",
             EnergyKind::Measured,
             format!(
-                "NVML (libnvidia-ml): {}; whole-GPU energy, including every process on the device",
+                "NVML (libnvidia-ml): {}; whole-GPU energy, including every process on the device{share}",
                 parts.join(", ")
             ),
         );
@@ -400,6 +701,65 @@ impl EnergyProbe for NvmlProbe {
     fn read(&mut self, out: &mut [Joules]) -> Result<(), ProbeError> {
         let elapsed = self.opened.elapsed();
         self.read_at(elapsed, out)
+    }
+
+    fn knows_users(&self) -> bool {
+        self.backend.knows_processes()
+    }
+
+    /// The run's share of each GPU over the interval since the previous call; see the
+    /// [module documentation](self) for the rule. The first call starts listing each device's
+    /// processes at every read; if no read listed them since the previous call, they are
+    /// listed here.
+    fn usage_share(&mut self, pids: &[u32], out: &mut [Option<f64>]) {
+        if !self.backend.knows_processes() {
+            return;
+        }
+        self.tracking_users = true;
+        for i in 0..self.gpus.len() {
+            if !self.gpus[i].users.listed {
+                self.list_users(i);
+            }
+            self.sample_users(i);
+            let gpu = &mut self.gpus[i];
+            let users = &gpu.users;
+            let known = &self.known_ours;
+            let is_ours = |p: u32| pids.binary_search(&p).is_ok() || known.contains(&p);
+            let share = if users.list_ok {
+                let foreign = users.listed_any && !users.listed_here;
+                match share_of(&users.seen, users.util.as_ref(), is_ours, foreign) {
+                    Share::Known(s) => Some(s),
+                    Share::OtherNamespace => {
+                        let note = (!users.warned_namespace).then(|| {
+                            format!(
+                                "{}: used by pid(s) {:?}, none of which is a process in this pid \
+                                 namespace (a container?); NVML reports host pids, so the run's \
+                                 share of it cannot be told and its CPU share applies",
+                                gpu.label(),
+                                users.seen.iter().take(8).collect::<Vec<_>>()
+                            )
+                        });
+                        gpu.users.warned_namespace = true;
+                        if let Some(n) = note {
+                            self.warn(n);
+                        }
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            if let Some(o) = out.get_mut(i) {
+                *o = share;
+            }
+            let users = &mut self.gpus[i].users;
+            self.known_ours
+                .extend(users.seen.iter().filter(|p| pids.binary_search(p).is_ok()));
+            users.reset();
+        }
+    }
+    fn take_warnings(&mut self) -> Vec<String> {
+        NvmlProbe::take_warnings(self)
     }
 }
 
@@ -480,6 +840,33 @@ pub fn verify_report() -> String {
         };
         let _ = writeln!(body, "{} instantaneous power (NVML): {line}", gpu.domain());
     }
+    // The queries behind the run's share of each GPU; informative only, they do not change
+    // the status (the energy is right without them).
+    for gpu in &probe.gpus {
+        let index = gpu.info.index;
+        let list = |r: Result<Vec<u32>, String>| match r {
+            Ok(p) => format!("{p:?}"),
+            Err(e) => format!("unavailable ({e})"),
+        };
+        let compute = list(probe.backend.compute_processes(index));
+        let graphics = list(probe.backend.graphics_processes(index));
+        let util = match probe.backend.process_utilization(index, 0) {
+            Ok(s) => {
+                let busy: BTreeSet<u32> =
+                    s.iter().filter(|s| s.sm_util > 0).map(|s| s.pid).collect();
+                format!(
+                    "{} sample(s) held by the driver, busy pid(s) {busy:?}",
+                    s.len()
+                )
+            }
+            Err(e) => format!("unavailable ({e})"),
+        };
+        let _ = writeln!(
+            body,
+            "{} processes: compute {compute}, graphics {graphics}; per-process utilisation: {util}",
+            gpu.domain()
+        );
+    }
     let warnings = probe.take_warnings();
     for w in &warnings {
         let _ = writeln!(body, "warning: {w}");
@@ -502,7 +889,7 @@ fn ms(d: Duration) -> f64 {
 /// The real backend over `nvml-wrapper`.
 #[cfg(feature = "nvml")]
 mod real {
-    use super::{GpuBackend, GpuInfo};
+    use super::{GpuBackend, GpuInfo, ProcessUtilization};
     use carina_core::ProbeError;
     use nvml_wrapper::Nvml;
     use nvml_wrapper::error::NvmlError;
@@ -593,5 +980,70 @@ mod real {
                 .and_then(|d| d.power_usage())
                 .map_err(|e| e.to_string())
         }
+
+        fn knows_processes(&self) -> bool {
+            true
+        }
+
+        fn compute_processes(&mut self, index: u32) -> Result<Vec<u32>, String> {
+            let d = self
+                .nvml
+                .device_by_index(index)
+                .map_err(|e| e.to_string())?;
+            // Drivers without the `_v3` entry points (NVML before 12) fail with
+            // `FailedToLoadSymbol`: the share of their GPUs is unknown, with one warning.
+            pids(|| d.running_compute_processes())
+        }
+
+        fn graphics_processes(&mut self, index: u32) -> Result<Vec<u32>, String> {
+            let d = self
+                .nvml
+                .device_by_index(index)
+                .map_err(|e| e.to_string())?;
+            pids(|| d.running_graphics_processes())
+        }
+
+        fn process_utilization(
+            &mut self,
+            index: u32,
+            since_us: u64,
+        ) -> Result<Vec<ProcessUtilization>, String> {
+            let d = self
+                .nvml
+                .device_by_index(index)
+                .map_err(|e| e.to_string())?;
+            let samples = retry(|| match d.process_utilization_stats(since_us) {
+                // NVML's answer when it holds no sample newer than `since_us`.
+                Err(NvmlError::NotFound) => Ok(Vec::new()),
+                r => r,
+            })?;
+            Ok(samples
+                .into_iter()
+                .map(|s| ProcessUtilization {
+                    pid: s.pid,
+                    timestamp_us: s.timestamp,
+                    sm_util: s.sm_util,
+                })
+                .collect())
+        }
+    }
+
+    fn pids(
+        query: impl Fn() -> Result<Vec<nvml_wrapper::struct_wrappers::device::ProcessInfo>, NvmlError>,
+    ) -> Result<Vec<u32>, String> {
+        retry(query).map(|ps| ps.into_iter().map(|p| p.pid).collect())
+    }
+
+    /// The list queries ask for a count, then for the entries: a process that appears in
+    /// between gives `InsufficientSize`, which a second try fixes.
+    fn retry<T>(query: impl Fn() -> Result<T, NvmlError>) -> Result<T, String> {
+        let mut last = None;
+        for _ in 0..3 {
+            match query() {
+                Err(NvmlError::InsufficientSize(n)) => last = Some(NvmlError::InsufficientSize(n)),
+                r => return r.map_err(|e| e.to_string()),
+            }
+        }
+        Err(last.map_or_else(String::new, |e| e.to_string()))
     }
 }

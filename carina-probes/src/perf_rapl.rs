@@ -440,6 +440,9 @@ struct Slot {
     last: Joules,
     /// `energy-pkg on CPU 0`, for error messages.
     label: String,
+    /// `energy-pkg`, and the CPU it is read on: for [`PerfRaplProbe::counter_labels`].
+    event: String,
+    cpu: u32,
 }
 
 /// RAPL energy from the perf `power` PMU, as an [`EnergyProbe`].
@@ -519,6 +522,8 @@ impl PerfRaplProbe {
                 initial,
                 last: Joules::ZERO,
                 label,
+                event: format!("energy-{}", p.event.name),
+                cpu: p.cpu,
             });
         }
         Ok(PerfRaplProbe {
@@ -538,6 +543,46 @@ impl PerfRaplProbe {
     /// The sysfs directory the PMU was described from.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The counter behind each domain, in domain order, for messages: the event name
+    /// (`energy-psys`) where every counter is read on the same CPU, else with its CPU
+    /// (`energy-pkg on CPU 18`).
+    pub fn counter_labels(&self) -> Vec<String> {
+        let one_cpu = self.slots.windows(2).all(|w| w[0].cpu == w[1].cpu);
+        self.slots
+            .iter()
+            .map(|s| {
+                if one_cpu {
+                    s.event.clone()
+                } else {
+                    s.label.clone()
+                }
+            })
+            .collect()
+    }
+
+    /// Stops reporting the domains named in `names` (a counter found not to advance, say): their
+    /// counters are closed, they leave [`domains`](EnergyProbe::domains), and
+    /// [`excluded`](Self::excluded) (so the source string) says
+    /// `<domain> (<counter>) dropped: <why>`. Unknown names are ignored. Call it before the first
+    /// [`read`](EnergyProbe::read) of a run: the domain list must not change during one.
+    pub fn drop_domains(&mut self, names: &[String], why: &str) {
+        let labels = self.counter_labels();
+        let mut domains = Vec::with_capacity(self.domains.len());
+        let mut slots = Vec::with_capacity(self.slots.len());
+        let pairs = self.domains.drain(..).zip(self.slots.drain(..));
+        for ((domain, slot), label) in pairs.zip(labels) {
+            if names.contains(&domain) {
+                self.excluded
+                    .push(format!("{domain} ({label}) dropped: {why}"));
+            } else {
+                domains.push(domain);
+                slots.push(slot);
+            }
+        }
+        self.domains = domains;
+        self.slots = slots;
     }
 }
 

@@ -23,12 +23,13 @@
 //!
 //! Counters wrap at `max_energy_range_uj` (about 262 kJ on many Intel parts, which a 300 W
 //! package goes through in about 15 minutes). One wrap between two reads is plain modular
-//! arithmetic. Several wraps (the sampler was stalled) cannot be seen in the counter at all, so
-//! the probe infers them from time: see [`PowercapProbe::read_at`] for the rule and
-//! [`MaxPlausiblePower`] for the bounds it relies on.
+//! arithmetic, and the default: the smallest non-negative delta is taken. Several wraps (the
+//! sampler was stalled) cannot be seen in the counter at all, so the probe infers them from time,
+//! and only where the elapsed time calls for them: see [`PowercapProbe::read_at`] for the rule
+//! and [`MaxPlausiblePower`] for the bounds it relies on.
 
 use carina_core::{EnergyKind, EnergyProbe, EnergySource, Joules, ProbeError, ProbeScope, Watts};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -49,6 +50,17 @@ const ZONE_PREFIX: &str = "intel-rapl:";
 
 /// Sub-zones nest one level in practice; the bound only guards against odd trees.
 const MAX_ZONE_DEPTH: usize = 4;
+
+/// The reference power that decides extra wraps is averaged over about this much time.
+const REFERENCE_SPAN: Duration = Duration::from_secs(2);
+
+/// Below this much counted time the reference power is not trusted: a counter that updates in
+/// steps (every millisecond in hardware, less often in some emulations) makes the power of a
+/// short interval meaningless (one step in 1 ms reads as 150 W on a 30 W package).
+const REFERENCE_MIN: Duration = Duration::from_millis(50);
+
+/// At most this many intervals make up the reference window, however short they are.
+const REFERENCE_MAX_INTERVALS: usize = 64;
 
 /// File access used by [`PowercapProbe`].
 ///
@@ -153,8 +165,9 @@ struct Domain {
     last: Option<(u64, Duration)>,
     /// Energy counted since the probe opened, µJ; integers keep the sum exact over long runs.
     total_uj: u128,
-    /// Average power over the last counted interval, W: the expectation for the next one.
-    recent_w: Option<f64>,
+    /// The recent intervals counted with the smallest delta (no extra wrap), whose mean power
+    /// is the expectation that decides extra wraps; see [`PowercapProbe::read_at`].
+    reference: Reference,
     /// Whether the last read failed, so that a vanished zone warns once, not at every tick.
     failing: bool,
 }
@@ -253,7 +266,7 @@ impl PowercapProbe {
                 max_w: p.kind.bound(&bounds),
                 last: Some((first, Duration::ZERO)),
                 total_uj: 0,
-                recent_w: None,
+                reference: Reference::default(),
                 failing: false,
             });
         }
@@ -281,6 +294,36 @@ impl PowercapProbe {
         &self.root
     }
 
+    /// What each domain's counter is, in domain order, for messages:
+    /// `package-0 (intel-rapl:0/energy_uj)`.
+    pub fn counter_labels(&self) -> Vec<String> {
+        self.domains
+            .iter()
+            .map(|d| {
+                let zone = d.energy_path.parent().map(zone_label).unwrap_or_default();
+                format!("{} ({zone}/energy_uj)", d.name)
+            })
+            .collect()
+    }
+
+    /// Stops reporting the domains named in `names` (a counter found not to advance, say): they
+    /// leave [`domains`](EnergyProbe::domains), and the source string says
+    /// `<domain> (<zone>) dropped: <why>`. Unknown names are ignored. Call it before the first
+    /// [`read`](EnergyProbe::read) of a run: the domain list must not change during one.
+    pub fn drop_domains(&mut self, names: &[String], why: &str) {
+        let mut kept = Vec::with_capacity(self.domains.len());
+        for d in self.domains.drain(..) {
+            if names.contains(&d.name) {
+                let zone = d.energy_path.parent().map(zone_label).unwrap_or_default();
+                self.notes
+                    .push(format!("{} ({zone}) dropped: {why}", d.name));
+            } else {
+                kept.push(d);
+            }
+        }
+        self.domains = kept;
+    }
+
     /// Warnings queued since the last call (zones that stopped or resumed being readable,
     /// counter resets), oldest first; the queue is emptied.
     pub fn take_warnings(&mut self) -> Vec<String> {
@@ -296,14 +339,27 @@ impl PowercapProbe {
     /// With `L` the previous counter value, `N` the new one and `R` the range, the energy is at
     /// least `d = N - L`, or `d = R - L + N` when `N < L` (one wrap). Any number `k` of further
     /// whole wraps gives the same counter value, so the candidates are `d + k·R`, and nothing in
-    /// the counter tells them apart. Time does:
+    /// the counter tells them apart. The smallest, `k = 0`, is the default; more is taken only
+    /// when the elapsed time `t` calls for it:
     ///
-    /// 1. the interval of `t` seconds cannot exceed the domain's [`MaxPlausiblePower`] bound
-    ///    `P_max`, so `k ≤ (P_max·t − d) / R`. At a 10 Hz sampling rate and real ranges this
-    ///    forces `k = 0`; it only leaves room for more when a read came very late;
-    /// 2. within that room, the `k` whose energy is closest to the previous interval's average
-    ///    power times `t` is taken (the smaller on a tie), since power changes far less between
-    ///    two intervals than a whole range. With no previous interval, `k = 0`.
+    /// 1. the interval cannot exceed the domain's [`MaxPlausiblePower`] bound `P_max`, so
+    ///    `k ≤ (P_max·t − d) / R`: an interval shorter than `(d + R) / P_max`, the time the
+    ///    counter needs to go round once more at the maximum plausible power, gets `k = 0`
+    ///    whatever else is known;
+    /// 2. within that room, `k` is the count whose energy is nearest to `P_ref·t` (the smaller
+    ///    on a tie), so an extra wrap is taken only when `P_ref·t` exceeds `d` by more than half
+    ///    a range: the interval was long enough for the counter to go round again at the power
+    ///    it has been drawing. `P_ref` is the mean power (total energy over total time) of the
+    ///    domain's recent intervals that were counted with `k = 0`, over about the last 2 s and
+    ///    at least 50 ms of them; with less history than that, `k = 0`.
+    ///
+    /// Intervals counted with extra wraps never feed `P_ref`, and short intervals weigh only
+    /// their duration in it. Both matter: a rule that took the previous interval's power as the
+    /// expectation fed on itself once one interval was wrong. On a counter that moves in 5 ms
+    /// steps and wraps at 20 J, one read 1 ms after another sees a 0.15 J step, "150 W"; the next
+    /// 100 ms interval of a 30 W package (3 J) then looked closer to 23 J than to 3 J, which made
+    /// the expectation 230 W, and every later interval was counted with an extra wrap: 229 W
+    /// reported for 30 W.
     ///
     /// When `N < L` and even the one-wrap energy `d` exceeds `P_max·t`, no wrap can explain the
     /// reading: the counter was reset (a zone re-created by the kernel), so the interval counts
@@ -334,15 +390,15 @@ impl PowercapProbe {
                         None => d.last = Some((now, since_open)),
                         Some((prev, prev_t)) => {
                             let dt = since_open.saturating_sub(prev_t);
-                            match interval_uj(prev, now, d.range_uj, dt, d.max_w, d.recent_w) {
-                                Some(e) => {
+                            let reference_w = d.reference.power_w();
+                            match interval_uj(prev, now, d.range_uj, dt, d.max_w, reference_w) {
+                                Some((e, extra_wraps)) => {
                                     d.total_uj += e;
-                                    if !dt.is_zero() {
-                                        d.recent_w = Some(e as f64 / 1e6 / dt.as_secs_f64());
+                                    if extra_wraps == 0 {
+                                        d.reference.push(e, dt);
                                     }
                                 }
                                 None => {
-                                    d.recent_w = None;
                                     self.warnings.push(format!(
                                         "{SOURCE_NAME}: {} went from {prev} to {now} µJ in {:.3} s, \
                                          which no wrap at {} µJ explains below {} W: counter \
@@ -360,7 +416,7 @@ impl PowercapProbe {
                 }
                 Err(e) => {
                     d.last = None;
-                    d.recent_w = None;
+                    d.reference = Reference::default();
                     if !d.failing {
                         d.failing = true;
                         self.warnings.push(format!(
@@ -418,16 +474,52 @@ impl EnergyProbe for PowercapProbe {
     }
 }
 
-/// Energy of one interval in µJ, or `None` for a counter reset; the rule is documented on
-/// [`PowercapProbe::read_at`].
+/// The recent intervals counted without extra wraps: their summed energy and time give the
+/// reference power for the wrap inference.
+#[derive(Debug, Default)]
+struct Reference {
+    intervals: VecDeque<(u128, Duration)>,
+    energy_uj: u128,
+    time: Duration,
+}
+
+impl Reference {
+    fn push(&mut self, energy_uj: u128, dt: Duration) {
+        if dt.is_zero() {
+            return;
+        }
+        self.intervals.push_back((energy_uj, dt));
+        self.energy_uj += energy_uj;
+        self.time += dt;
+        // Keep at least REFERENCE_SPAN of history (the newest interval always stays).
+        while let Some(&(e, t)) = self.intervals.front() {
+            let enough = self.time.saturating_sub(t) >= REFERENCE_SPAN;
+            if !(enough || self.intervals.len() > REFERENCE_MAX_INTERVALS) {
+                break;
+            }
+            self.intervals.pop_front();
+            self.energy_uj -= e;
+            self.time -= t;
+        }
+    }
+
+    /// Mean power of the window, W; `None` until it holds [`REFERENCE_MIN`] of time.
+    fn power_w(&self) -> Option<f64> {
+        (self.time >= REFERENCE_MIN).then(|| self.energy_uj as f64 / 1e6 / self.time.as_secs_f64())
+    }
+}
+
+/// Energy of one interval in µJ and the number of extra whole wraps counted in it, or `None`
+/// for a counter reset; the rule is documented on [`PowercapProbe::read_at`]. `reference_w` is
+/// the power expected over the interval (`None`: no extra wrap is ever taken).
 fn interval_uj(
     prev: u64,
     now: u64,
     range: u64,
     dt: Duration,
     max_w: f64,
-    recent_w: Option<f64>,
-) -> Option<u128> {
+    reference_w: Option<f64>,
+) -> Option<(u128, u128)> {
     let wrapped = now < prev;
     let d = if wrapped {
         u128::from(range.saturating_sub(prev)) + u128::from(now)
@@ -447,7 +539,7 @@ fn interval_uj(
     } else {
         0
     };
-    let k = match recent_w {
+    let k = match reference_w {
         Some(w) if k_max > 0 => {
             let expected_uj = w * secs * 1e6;
             // Nearest k to the expectation, the smaller one on a tie.
@@ -460,7 +552,7 @@ fn interval_uj(
         }
         _ => 0,
     };
-    Some(d.saturating_add(k.saturating_mul(u128::from(range))))
+    Some((d.saturating_add(k.saturating_mul(u128::from(range))), k))
 }
 
 /// Reads a one-line microjoule counter.
@@ -725,6 +817,18 @@ mod tests {
 
     const R: u64 = 10_000_000;
 
+    /// The energy of an interval, without the count of extra wraps.
+    fn energy(
+        prev: u64,
+        now: u64,
+        range: u64,
+        dt: Duration,
+        max_w: f64,
+        reference_w: Option<f64>,
+    ) -> Option<u128> {
+        interval_uj(prev, now, range, dt, max_w, reference_w).map(|(e, _)| e)
+    }
+
     #[test]
     fn zone_ids_come_from_directory_names() {
         assert_eq!(zone_id(Path::new("/x/intel-rapl:0")), Some(vec![0]));
@@ -738,17 +842,17 @@ mod tests {
     #[test]
     fn plain_and_single_wrap_deltas() {
         let s = Duration::from_secs(1);
-        assert_eq!(interval_uj(5, 9, R, s, 2000.0, None), Some(4));
-        assert_eq!(interval_uj(R - 1, 1, R, s, 2000.0, None), Some(2));
-        assert_eq!(interval_uj(7, 7, R, s, 2000.0, Some(0.0)), Some(0));
+        assert_eq!(energy(5, 9, R, s, 2000.0, None), Some(4));
+        assert_eq!(energy(R - 1, 1, R, s, 2000.0, None), Some(2));
+        assert_eq!(energy(7, 7, R, s, 2000.0, Some(0.0)), Some(0));
     }
 
     #[test]
     fn ties_between_wrap_counts_take_the_fewer_wraps() {
         // 5 J expected, candidates 0 J and 10 J: equally far.
-        let e = interval_uj(3, 3, R, Duration::from_secs(1), 2000.0, Some(5.0));
+        let e = energy(3, 3, R, Duration::from_secs(1), 2000.0, Some(5.0));
         assert_eq!(e, Some(0));
-        let e = interval_uj(3, 3, R, Duration::from_secs(1), 2000.0, Some(5.1));
+        let e = energy(3, 3, R, Duration::from_secs(1), 2000.0, Some(5.1));
         assert_eq!(e, Some(R as u128));
     }
 
@@ -756,29 +860,68 @@ mod tests {
     fn a_wrap_beyond_the_bound_is_a_reset() {
         let ms = Duration::from_millis(1);
         // 5 J in 1 ms is 5 kW.
-        assert_eq!(
-            interval_uj(R - 4_000_000, 1_000_000, R, ms, 2000.0, None),
-            None
-        );
+        assert_eq!(energy(R - 4_000_000, 1_000_000, R, ms, 2000.0, None), None);
         // Forward movement is the hardware's word, whatever the bound.
-        assert_eq!(
-            interval_uj(0, 5_000_000, R, ms, 2000.0, None),
-            Some(5_000_000)
-        );
+        assert_eq!(energy(0, 5_000_000, R, ms, 2000.0, None), Some(5_000_000));
         // No time at all: a backwards step cannot be a wrap.
-        assert_eq!(
-            interval_uj(9, 1, R, Duration::ZERO, 2000.0, Some(1.0)),
-            None
-        );
+        assert_eq!(energy(9, 1, R, Duration::ZERO, 2000.0, Some(1.0)), None);
     }
 
     #[test]
     fn extreme_inputs_do_not_overflow() {
-        let e = interval_uj(0, 1, u64::MAX, Duration::MAX, f64::MAX, Some(f64::MAX));
+        let e = energy(0, 1, u64::MAX, Duration::MAX, f64::MAX, Some(f64::MAX));
         assert!(e.is_some());
-        let e = interval_uj(u64::MAX, 0, u64::MAX, Duration::MAX, 2000.0, Some(1e300));
+        let e = energy(u64::MAX, 0, u64::MAX, Duration::MAX, 2000.0, Some(1e300));
         assert!(e.is_some());
-        let e = interval_uj(5, 1, 3, Duration::from_secs(1), 2000.0, None);
+        let e = energy(5, 1, 3, Duration::from_secs(1), 2000.0, None);
         assert_eq!(e, Some(1));
+    }
+
+    #[test]
+    fn extra_wraps_are_reported() {
+        let s = Duration::from_secs(1);
+        assert_eq!(
+            interval_uj(3, 3, R, s, 2000.0, Some(25.0)),
+            Some((2 * R as u128, 2))
+        );
+        assert_eq!(interval_uj(3, 5, R, s, 2000.0, Some(2.0)), Some((2, 0)));
+    }
+
+    #[test]
+    fn the_reference_weighs_intervals_by_their_duration() {
+        let mut r = Reference::default();
+        // One 0.15 J step seen 1 ms after the last read: not a power to trust.
+        r.push(150_000, Duration::from_millis(1));
+        assert_eq!(r.power_w(), None);
+        r.push(3_000_000, Duration::from_millis(100));
+        let w = r.power_w().unwrap();
+        assert!((w - 3.15 / 0.101).abs() < 1e-9, "{w}");
+        // Zero-length intervals carry nothing.
+        r.push(5, Duration::ZERO);
+        assert_eq!(r.intervals.len(), 2);
+    }
+
+    #[test]
+    fn the_reference_keeps_about_two_seconds() {
+        let mut r = Reference::default();
+        for _ in 0..30 {
+            r.push(1_000_000, Duration::from_millis(100));
+        }
+        assert_eq!(r.time, Duration::from_secs(2));
+        assert_eq!(r.energy_uj, 20_000_000);
+        // A newer level replaces the old one as it fills the window.
+        for _ in 0..20 {
+            r.push(3_000_000, Duration::from_millis(100));
+        }
+        assert!((r.power_w().unwrap() - 30.0).abs() < 1e-9);
+        // Very short intervals are capped by count.
+        for _ in 0..1000 {
+            r.push(1, Duration::from_micros(10));
+        }
+        assert_eq!(r.intervals.len(), REFERENCE_MAX_INTERVALS);
+        // One long interval is kept alone.
+        r.push(10_000_000, Duration::from_secs(10));
+        assert_eq!(r.intervals.len(), 1);
+        assert!((r.power_w().unwrap() - 1.0).abs() < 1e-9);
     }
 }

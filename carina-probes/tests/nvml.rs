@@ -474,6 +474,28 @@ fn a_short_output_slice_is_filled_as_far_as_it_goes() {
     assert_eq!(out, [Joules(1.0)]);
 }
 
+#[test]
+fn a_backend_without_process_queries_does_not_know_its_users() {
+    // This fake implements only the energy queries: the defaults answer "not supported".
+    let fake = Fake::default();
+    fake.add(0, "a").energy(0, vec![Ok(Some(0))]);
+    let mut p = fake.probe();
+    assert!(!p.knows_users());
+    read(&mut p, 1.0);
+    let mut out = [None];
+    p.usage_share(&[1, 2, 3], &mut out);
+    // Unknown: the run's CPU share applies to this GPU.
+    assert_eq!(out, [None]);
+    assert!(p.take_warnings().is_empty());
+    assert!(!p.describe().source.contains("GPU use"));
+    let mut b = fake.clone();
+    assert_eq!(
+        b.compute_processes(0).unwrap_err(),
+        carina_probes::nvml::NOT_SUPPORTED
+    );
+    assert!(b.process_utilization(0, 0).is_err());
+}
+
 #[cfg(feature = "nvml")]
 #[test]
 fn without_a_driver_open_is_unavailable_at_once() {

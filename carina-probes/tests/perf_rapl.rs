@@ -4,6 +4,7 @@ use carina_core::{EnergyKind, EnergyProbe, Joules, ProbeError, ProbeScope};
 use carina_probes::perf_rapl::{
     Counter, CounterSource, PerfRaplProbe, RaplEvent, cross_check, describe_pmu,
 };
+use carina_probes::{DEFAULT_LIVENESS_WAIT, ModelOptions, Roots, detect_with_counters};
 use std::collections::HashMap;
 use std::io;
 use std::path::Path;
@@ -34,9 +35,17 @@ const GPU: (&str, &str) = ("gpu", "event=0x04");
 const PSYS: (&str, &str) = ("psys", "event=0x05");
 
 /// Fake counters: counts keyed by (config, cpu), shared with the test so it can advance them.
+///
+/// By default a count changes only when the test sets it, so during detection's liveness check
+/// it never advances (a virtualised PMU that reads 0, as Firecracker's `energy-psys` does);
+/// [`advancing`](Self::advancing) and [`with_step`](Self::with_step) make reads advance it, as
+/// a live counter on a busy machine does.
 #[derive(Clone, Default)]
 struct FakeSource {
     counts: Arc<Mutex<HashMap<(u64, u32), u64>>>,
+    /// Counts added at every read, per (config, cpu); `all_step` for the others.
+    steps: Arc<Mutex<HashMap<(u64, u32), u64>>>,
+    all_step: u64,
     opened: Arc<Mutex<Vec<(u32, u64, u32)>>>,
     fail: Option<(i32, u32)>,
 }
@@ -44,6 +53,22 @@ struct FakeSource {
 impl FakeSource {
     fn set(&self, config: u64, cpu: u32, count: u64) {
         self.counts.lock().unwrap().insert((config, cpu), count);
+    }
+    /// Counters that never advance: every read returns the same count.
+    fn never_advancing() -> Self {
+        FakeSource::default()
+    }
+    /// Every counter advances by `step` counts at each read.
+    fn advancing(step: u64) -> Self {
+        FakeSource {
+            all_step: step,
+            ..Default::default()
+        }
+    }
+    /// The counter of `config` on `cpu` advances by `step` counts at each read (0: never).
+    fn with_step(self, config: u64, cpu: u32, step: u64) -> Self {
+        self.steps.lock().unwrap().insert((config, cpu), step);
+        self
     }
     /// Fails opens on `cpu` with OS error `errno`.
     fn failing(errno: i32, cpu: u32) -> Self {
@@ -57,11 +82,15 @@ impl FakeSource {
 struct FakeCounter {
     key: (u64, u32),
     counts: Arc<Mutex<HashMap<(u64, u32), u64>>>,
+    step: u64,
 }
 
 impl Counter for FakeCounter {
     fn read(&mut self) -> io::Result<u64> {
-        Ok(*self.counts.lock().unwrap().get(&self.key).unwrap_or(&0))
+        let mut counts = self.counts.lock().unwrap();
+        let c = counts.entry(self.key).or_insert(0);
+        *c = c.saturating_add(self.step);
+        Ok(*c)
     }
 }
 
@@ -73,9 +102,17 @@ impl CounterSource for FakeSource {
             return Err(io::Error::from_raw_os_error(errno));
         }
         self.opened.lock().unwrap().push((pmu_type, config, cpu));
+        let key = (config, cpu);
+        let step = *self
+            .steps
+            .lock()
+            .unwrap()
+            .get(&key)
+            .unwrap_or(&self.all_step);
         Ok(Box::new(FakeCounter {
-            key: (config, cpu),
+            key,
             counts: self.counts.clone(),
+            step,
         }))
     }
 }
@@ -524,4 +561,193 @@ fn real_perf_source_opens_or_explains() {
             eprintln!("real perf_event_open refused here: {msg}");
         }
     }
+}
+
+/// Detection's roots for a fake PMU at `pmu`, a fake /proc for the model, and no powercap tree.
+fn detection_roots(tmp: &Path, pmu: &Path) -> Roots {
+    let proc = tmp.join("proc");
+    std::fs::create_dir_all(&proc).unwrap();
+    std::fs::write(
+        proc.join("cpuinfo"),
+        "processor : 0\nvendor_id : GenuineIntel\ncpu family : 6\nmodel : 85\n\
+         model name : Intel Xeon\nprocessor : 1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        proc.join("stat"),
+        "cpu 1 0 1 10 0 0 0 0\ncpu0 1 0 1 5\ncpu1 0 0 0 5\n",
+    )
+    .unwrap();
+    Roots {
+        proc,
+        sys: tmp.join("sys"),
+        powercap: tmp.join("no-powercap"),
+        perf_pmu: pmu.to_owned(),
+        nvml: false,
+        liveness_wait: DEFAULT_LIVENESS_WAIT,
+    }
+}
+
+/// The GPU cloud VM of issue 9 (Firecracker): the `power` PMU has only `energy-psys`, which
+/// opens and reads 0 for ever. Detection must not label 0 J as measured: the model estimates the
+/// CPU, and the reason says what happened.
+#[test]
+fn detection_falls_back_to_the_model_when_psys_never_advances() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pmu = tmp.path().join("power");
+    fake_pmu(&pmu, "0", &[PSYS]);
+    let fake = FakeSource::never_advancing();
+    let roots = detection_roots(tmp.path(), &pmu);
+    let d = detect_with_counters(&roots, &ModelOptions::default(), Box::new(fake.clone()));
+    // It was opened, and read during the check.
+    assert_eq!(*fake.opened.lock().unwrap(), vec![(23, 5, 0)]);
+    assert_eq!(d.probes.len(), 1);
+    let src = d.probes[0].describe();
+    assert_eq!(src.name, "model");
+    assert_eq!(src.kind, EnergyKind::Estimated);
+    let perf = d.not_chosen.iter().find(|n| n.name == "rapl-perf").unwrap();
+    assert_eq!(
+        perf.reason,
+        "counter energy-psys did not advance over 30 ms while the CPU was running: a \
+         virtualised PMU that reads 0; using the estimation model"
+    );
+    assert!(perf.counter_did_not_advance());
+    assert!(d.not_chosen.iter().all(|n| n.name != "model"));
+}
+
+#[test]
+fn detection_uses_a_psys_counter_that_advances() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pmu = tmp.path().join("power");
+    fake_pmu(&pmu, "0", &[PSYS]);
+    let roots = detection_roots(tmp.path(), &pmu);
+    let mut d = detect_with_counters(
+        &roots,
+        &ModelOptions::default(),
+        Box::new(FakeSource::advancing(1 << 20)),
+    );
+    let src = d.probes[0].describe();
+    assert_eq!(src.name, "rapl-perf");
+    assert_eq!(src.kind, EnergyKind::Measured);
+    assert_eq!(d.probes[0].domains(), names(&["psys"]));
+    let mut out = [Joules::ZERO];
+    d.probes[0].read(&mut out).unwrap();
+    assert!(out[0] > Joules::ZERO);
+    assert!(
+        d.not_chosen
+            .iter()
+            .any(|n| n.name == "model" && n.reason.contains("not needed"))
+    );
+}
+
+/// Two sockets whose packages count and whose DRAM counters do not: the DRAM domains are
+/// dropped, the packages kept, and the source string says so.
+#[test]
+fn dead_dram_counters_are_dropped_from_a_live_source() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pmu = tmp.path().join("power");
+    fake_pmu(&pmu, "0,18", &[PKG, RAM]);
+    let fake = FakeSource::advancing(1 << 20)
+        .with_step(3, 0, 0)
+        .with_step(3, 18, 0);
+    let roots = detection_roots(tmp.path(), &pmu);
+    let d = detect_with_counters(&roots, &ModelOptions::default(), Box::new(fake));
+    let src = d.probes[0].describe();
+    assert_eq!(src.name, "rapl-perf");
+    assert_eq!(d.probes[0].domains(), names(&["package-0", "package-1"]));
+    for needle in [
+        "dram-0 (energy-ram on CPU 0) dropped: its counter did not advance over 30 ms",
+        "dram-1 (energy-ram on CPU 18) dropped",
+        "so its energy is not counted",
+    ] {
+        assert!(
+            src.source.contains(needle),
+            "{needle:?} not in {}",
+            src.source
+        );
+    }
+}
+
+/// `drop_domains` removes a domain and its counter, keeps the others in order and reading their
+/// own counters, and names what it dropped.
+#[test]
+fn probe_drop_domains_keeps_the_rest_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_pmu(dir.path(), "0,18", &[PKG, RAM]);
+    let fake = FakeSource::default();
+    let mut probe = PerfRaplProbe::open_with(dir.path(), Box::new(fake.clone())).unwrap();
+    assert_eq!(
+        probe.counter_labels(),
+        names(&[
+            "energy-pkg on CPU 0",
+            "energy-ram on CPU 0",
+            "energy-pkg on CPU 18",
+            "energy-ram on CPU 18"
+        ])
+    );
+    probe.drop_domains(&names(&["package-1", "nothing"]), "dead");
+    assert_eq!(probe.domains(), names(&["package-0", "dram-0", "dram-1"]));
+    assert!(
+        probe
+            .excluded()
+            .contains(&"package-1 (energy-pkg on CPU 18) dropped: dead".to_owned()),
+        "{:?}",
+        probe.excluded()
+    );
+    fake.set(3, 18, 4_294_967_296);
+    let mut out = [Joules(-1.0); 3];
+    probe.read(&mut out).unwrap();
+    assert_eq!(out, [Joules::ZERO, Joules::ZERO, Joules(1.0)]);
+}
+
+/// A live perf source and a powercap tree that never moves: perf is used, and powercap's
+/// reason says its counters are dead and what measures instead.
+#[test]
+fn a_dead_powercap_tree_beside_live_perf_names_perf() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pmu = tmp.path().join("power");
+    fake_pmu(&pmu, "0", &[PKG]);
+    let mut roots = detection_roots(tmp.path(), &pmu);
+    roots.powercap = tmp.path().join("powercap");
+    let zone = roots.powercap.join("intel-rapl:0");
+    std::fs::create_dir_all(&zone).unwrap();
+    std::fs::write(zone.join("name"), "package-0\n").unwrap();
+    std::fs::write(zone.join("energy_uj"), "7\n").unwrap();
+    std::fs::write(zone.join("max_energy_range_uj"), "262143328850\n").unwrap();
+    let d = detect_with_counters(
+        &roots,
+        &ModelOptions::default(),
+        Box::new(FakeSource::advancing(1 << 20)),
+    );
+    assert_eq!(d.probes[0].describe().name, "rapl-perf");
+    let pc = d
+        .not_chosen
+        .iter()
+        .find(|n| n.name == "rapl-powercap")
+        .unwrap();
+    assert!(
+        pc.reason
+            .starts_with("counter package-0 (intel-rapl:0/energy_uj) did not advance over 30 ms"),
+        "{}",
+        pc.reason
+    );
+    assert!(pc.reason.ends_with("; using rapl-perf"), "{}", pc.reason);
+}
+
+/// Without the check (a zero wait) a counter that never moves is trusted, as before.
+#[test]
+fn a_zero_wait_skips_the_check() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pmu = tmp.path().join("power");
+    fake_pmu(&pmu, "0", &[PSYS]);
+    let roots = Roots {
+        liveness_wait: Duration::ZERO,
+        ..detection_roots(tmp.path(), &pmu)
+    };
+    let d = detect_with_counters(
+        &roots,
+        &ModelOptions::default(),
+        Box::new(FakeSource::never_advancing()),
+    );
+    assert_eq!(d.probes[0].describe().name, "rapl-perf");
 }

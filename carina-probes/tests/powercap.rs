@@ -611,3 +611,29 @@ fn read_uses_the_real_clock() {
     p.read(&mut out).unwrap();
     assert_eq!(out, [Joules(0.001)]);
 }
+
+#[test]
+fn dropped_domains_leave_the_probe_and_are_named() {
+    let t = tempfile::tempdir().unwrap();
+    let (pkg, _, dram) = one_socket(t.path());
+    let mut p = PowercapProbe::open(t.path()).unwrap();
+    assert_eq!(
+        p.counter_labels(),
+        [
+            "package-0 (intel-rapl:0/energy_uj)",
+            "dram-0 (intel-rapl:0:2/energy_uj)"
+        ]
+    );
+    p.drop_domains(&["dram-0".to_owned(), "psys".to_owned()], "dead");
+    assert_eq!(p.domains(), ["package-0"]);
+    assert!(
+        p.describe()
+            .source
+            .contains("dram-0 (intel-rapl:0:2) dropped: dead"),
+        "{}",
+        p.describe().source
+    );
+    set(&pkg, 3_000_000);
+    set(&dram, 9_000_000);
+    assert_eq!(read(&mut p, 1.0), [2.0]);
+}

@@ -150,3 +150,25 @@ pub fn noisy(n: usize, items: u64, mean: f64, spread: f64, seed: u64) -> Vec<Ins
         })
         .collect()
 }
+
+/// Sets the `run_end`'s `host_energy_j` so that the run's share of the host
+/// (`energy_j / host_energy_j`) is `share`; `share` 0 writes `host_energy_j: 0` ("n/a").
+pub fn set_host_share(lines: &mut [String], share: f64) {
+    let end = lines
+        .iter_mut()
+        .find(|l| l.contains("\"run_end\""))
+        .expect("a run_end line");
+    let mut v: serde_json::Value = serde_json::from_str(end).unwrap();
+    let e = v["energy_j"].as_f64().unwrap();
+    v["host_energy_j"] = json!(if share > 0.0 { e / share } else { 0.0 });
+    *end = v.to_string();
+}
+
+/// One `power` record: the run's energy over `start_s..end_s`.
+pub fn power(start_s: f64, end_s: f64, energy_j: f64) -> String {
+    json!({
+        "type": "power", "start_s": start_s, "end_s": end_s, "energy_j": energy_j,
+        "co2e_g": energy_j / 3.6e6 * 400.0
+    })
+    .to_string()
+}

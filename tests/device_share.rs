@@ -1,0 +1,136 @@
+//! Sources that know their users (GPUs) are shared by use, not by CPU time; a measured source
+//! that stops advancing is reported.
+
+mod common;
+
+use carina::{EnergyKind, EnergyProbe, Joules, ProbeError, ProbeScope, Scope};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Two 100 W "GPUs": the run uses `gpu-0` alone; `gpu-1` belongs to someone else.
+struct FakeGpus {
+    t0: Instant,
+    seen_pids: Arc<Mutex<Vec<u32>>>,
+}
+
+impl EnergyProbe for FakeGpus {
+    fn describe(&self) -> carina::record::EnergySource {
+        carina::record::EnergySource::new("fake-gpu", EnergyKind::Measured, "test")
+    }
+    fn scope(&self) -> ProbeScope {
+        ProbeScope::Host
+    }
+    fn domains(&self) -> Vec<String> {
+        vec!["gpu-0".into(), "gpu-1".into()]
+    }
+    fn read(&mut self, out: &mut [Joules]) -> Result<(), ProbeError> {
+        let j = 100.0 * self.t0.elapsed().as_secs_f64();
+        out[0] = Joules(j);
+        out[1] = Joules(j);
+        Ok(())
+    }
+    fn knows_users(&self) -> bool {
+        true
+    }
+    fn usage_share(&mut self, pids: &[u32], out: &mut [Option<f64>]) {
+        *self.seen_pids.lock().unwrap() = pids.to_vec();
+        let ours = pids.contains(&std::process::id());
+        out[0] = Some(if ours { 1.0 } else { 0.0 });
+        out[1] = Some(0.0);
+    }
+}
+
+#[test]
+fn a_gpu_the_run_uses_alone_is_all_the_runs_whatever_the_cpu_share() {
+    let _s = common::serial();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (sink, _recs) = carina::sink::MemorySink::new();
+    let run = carina::Run::builder("gpu")
+        .run_file(false)
+        .sink(sink)
+        .scope(Scope::Process)
+        .energy_probe(FakeGpus {
+            t0: Instant::now(),
+            seen_pids: seen.clone(),
+        })
+        .sample_interval(Duration::from_millis(20))
+        .start()
+        .unwrap();
+    // The process barely uses the CPU (its CPU share of the host is small): a GPU job.
+    std::thread::sleep(Duration::from_millis(600));
+    let s = run.finish().unwrap();
+    let wall = s.wall.0;
+    assert!(
+        (s.energy.0 - 100.0 * wall).abs() < 0.05 * 100.0 * wall,
+        "run energy {} J = gpu-0 alone over {wall} s",
+        s.energy.0
+    );
+    assert!(
+        (s.host_energy.0 - 200.0 * wall).abs() < 0.05 * 200.0 * wall,
+        "host {} J",
+        s.host_energy.0
+    );
+    assert_eq!(*seen.lock().unwrap(), vec![std::process::id()]);
+}
+
+#[test]
+fn host_scope_keeps_every_gpu() {
+    let _s = common::serial();
+    let (sink, _recs) = carina::sink::MemorySink::new();
+    let run = carina::Run::builder("gpu")
+        .run_file(false)
+        .sink(sink)
+        .scope(Scope::Host)
+        .energy_probe(FakeGpus {
+            t0: Instant::now(),
+            seen_pids: Arc::default(),
+        })
+        .sample_interval(Duration::from_millis(20))
+        .start()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let s = run.finish().unwrap();
+    assert!((s.energy.0 - s.host_energy.0).abs() < 1e-9);
+}
+
+/// A measured counter that never moves (a virtual PMU reading 0).
+struct Dead;
+
+impl EnergyProbe for Dead {
+    fn describe(&self) -> carina::record::EnergySource {
+        carina::record::EnergySource::new("dead-rapl", EnergyKind::Measured, "test")
+    }
+    fn scope(&self) -> ProbeScope {
+        ProbeScope::Host
+    }
+    fn domains(&self) -> Vec<String> {
+        vec!["psys".into()]
+    }
+    fn read(&mut self, out: &mut [Joules]) -> Result<(), ProbeError> {
+        out[0] = Joules(0.0);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_counter_that_never_advances_is_reported() {
+    let _s = common::serial();
+    let (sink, _recs) = carina::sink::MemorySink::new();
+    let run = carina::Run::builder("dead")
+        .run_file(false)
+        .sink(sink)
+        .energy_probe(Dead)
+        .sample_interval(Duration::from_millis(50))
+        .start()
+        .unwrap();
+    common::spin(2_600_000);
+    let s = run.finish().unwrap();
+    let end = s.run_end.unwrap();
+    assert!(
+        end.warnings
+            .iter()
+            .any(|w| w.contains("dead-rapl") && w.contains("has not advanced")),
+        "{:?}",
+        end.warnings
+    );
+}
