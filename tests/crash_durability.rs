@@ -63,5 +63,8 @@ fn killed_run_leaves_a_readable_file() {
     );
     let last_step_end = run.steps.iter().map(|s| s.end_s).fold(0.0, f64::max);
     assert!(run.steps.len() >= 8, "{} steps", run.steps.len());
-    assert!(last_step_end >= covered - 1.0, "steps reach {last_step_end} s");
+    assert!(
+        last_step_end >= covered - 1.0,
+        "steps reach {last_step_end} s"
+    );
 }

@@ -5,7 +5,12 @@ mod common;
 
 use carina::StepDetail;
 
-fn tight_loop(threads: usize, rounds: usize, per_round: u64, detail: StepDetail) -> carina::RunSummary {
+fn tight_loop(
+    threads: usize,
+    rounds: usize,
+    per_round: u64,
+    detail: StepDetail,
+) -> carina::RunSummary {
     let (sink, _recs) = carina::sink::MemorySink::new();
     let run = carina::Run::builder("tight")
         .run_file(false)
@@ -46,12 +51,19 @@ fn summary_counts_equal_the_steps_executed() {
     assert_eq!(tiny.errors, total / 1000, "errors");
     assert_eq!(s.steps, total);
     assert_eq!(s.dropped, 0, "nothing dropped: overflow is folded");
-    assert!(s.folded > 0, "a 256-event ring cannot keep up with this loop");
+    assert!(
+        s.folded > 0,
+        "a 256-event ring cannot keep up with this loop"
+    );
     assert_eq!(s.items, total);
     assert!(tiny.wall_s > 0.0);
     let end = s.run_end.unwrap();
     assert_eq!(end.folded, s.folded);
-    assert!(end.warnings.iter().any(|w| w.contains("counted in the step summaries only")));
+    assert!(
+        end.warnings
+            .iter()
+            .any(|w| w.contains("counted in the step summaries only"))
+    );
 }
 
 #[test]

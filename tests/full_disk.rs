@@ -26,7 +26,9 @@ fn dev_full_sink_degrades_counts_and_reports() {
         let _g = carina::step("work");
         common::spin(1_000);
     }
-    let s = run.finish().expect("the application is not failed by the sink");
+    let s = run
+        .finish()
+        .expect("the application is not failed by the sink");
     assert!(s.steps > 500);
     assert!(s.sink_errors > 0, "the failures are counted");
     assert!(

@@ -179,7 +179,9 @@ fn a_torn_middle_line_glued_to_a_record_is_skipped_with_a_warning() {
     assert_eq!(f.steps.len(), 2, "the glued record is kept");
     assert!(f.is_complete());
     assert!(
-        f.warnings.iter().any(|w| w.contains(":2:") && w.contains("torn write")),
+        f.warnings
+            .iter()
+            .any(|w| w.contains(":2:") && w.contains("torn write")),
         "{:?}",
         f.warnings
     );

@@ -99,11 +99,17 @@ fn a_reused_run_id_never_overwrites() {
         .start();
     unsafe { std::env::remove_var("CARINA_RUN_ID") };
     let err = second.unwrap_err();
-    assert!(matches!(err, carina::StartError::RunIdTaken { .. }), "{err}");
+    assert!(
+        matches!(err, carina::StartError::RunIdTaken { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("fixed-id"), "{err}");
     let kept = carina::read_run_file(&path).unwrap();
     assert!(kept.is_complete());
-    assert_eq!(kept.steps[0].name, "first", "the first run's file is intact");
+    assert_eq!(
+        kept.steps[0].name, "first",
+        "the first run's file is intact"
+    );
 }
 
 #[test]
@@ -118,7 +124,11 @@ fn two_thousand_runs_in_one_process_get_two_thousand_files() {
             .sample_interval(std::time::Duration::from_millis(1))
             .start()
             .unwrap();
-        assert!(ids.insert(run.run_id().to_owned()), "duplicate {}", run.run_id());
+        assert!(
+            ids.insert(run.run_id().to_owned()),
+            "duplicate {}",
+            run.run_id()
+        );
         run.finish().unwrap();
     }
     let files = std::fs::read_dir(dir.path().join("many")).unwrap().count();

@@ -30,7 +30,12 @@ fn the_hook_runs_at_every_exit_and_inside_the_step() {
     run.finish().unwrap();
     assert_eq!(CALLS.load(Ordering::Relaxed), 6);
     for s in recs.steps() {
-        assert!(s.end_s - s.start_s >= 0.019, "{} lasted {}", s.name, s.end_s - s.start_s);
+        assert!(
+            s.end_s - s.start_s >= 0.019,
+            "{} lasted {}",
+            s.name,
+            s.end_s - s.start_s
+        );
     }
     // A run without the hook does not call it.
     let (sink, _recs) = carina::sink::MemorySink::new();

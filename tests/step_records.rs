@@ -132,14 +132,14 @@ fn steps_without_a_run_record_nothing_and_open_steps_end_unfinished() {
 }
 
 #[test]
-fn a_full_buffer_drops_and_counts_instead_of_blocking() {
+fn a_full_buffer_folds_and_counts_instead_of_blocking() {
     let _s = serial();
     let (sink, recs) = carina::sink::MemorySink::new();
     let run = carina::Run::builder("tiny-buffer")
         .run_file(false)
         .sink(sink)
         .constant_watts(1.0)
-        // Room for 4 steps at a time, and a slow aggregator: most steps must be dropped.
+        // Room for 4 steps at a time, and a slow aggregator: most steps find the ring full.
         .buffer_capacity(8)
         .sample_interval(std::time::Duration::from_millis(500))
         .start()
@@ -155,12 +155,52 @@ fn a_full_buffer_drops_and_counts_instead_of_blocking() {
     // Never blocked on the aggregator's 500 ms tick.
     assert!(t.elapsed() < std::time::Duration::from_millis(400));
     let s = run.finish().unwrap();
-    assert!(s.dropped > 0);
-    assert_eq!(s.steps + s.dropped, 10_000);
-    assert_eq!(recs.steps().len() as u64, s.steps);
-    assert_eq!(recs.run_end().unwrap().dropped, s.dropped);
+    assert_eq!(s.dropped, 0, "folded, not dropped");
+    assert!(s.folded > 0);
+    assert_eq!(s.steps, 10_000, "every step counted");
+    assert_eq!(
+        recs.steps().len() as u64,
+        s.steps - s.folded,
+        "records for the others"
+    );
+    assert_eq!(recs.summaries()[0].count, 10_000);
+    assert_eq!(recs.run_end().unwrap().folded, s.folded);
     assert!(
         s.warnings.iter().any(|w| w.contains("buffer")),
+        "{:?}",
+        s.warnings
+    );
+}
+
+#[test]
+fn beyond_256_folded_names_a_thread_drops_and_counts() {
+    let _s = serial();
+    let (sink, _recs) = carina::sink::MemorySink::new();
+    let names: Vec<&'static str> = (0..400)
+        .map(|i| &*Box::leak(format!("name-{i}").into_boxed_str()))
+        .collect();
+    let run = carina::Run::builder("many-names")
+        .run_file(false)
+        .sink(sink)
+        .constant_watts(1.0)
+        .buffer_capacity(8)
+        .sample_interval(std::time::Duration::from_millis(500))
+        .start()
+        .unwrap();
+    std::thread::spawn(move || {
+        // Hold the ring full with open steps, then open 400 differently named ones.
+        let _open: Vec<_> = (0..3).map(|_| carina::step("holder")).collect();
+        for n in &names {
+            let _g = carina::step(n);
+        }
+    })
+    .join()
+    .unwrap();
+    let s = run.finish().unwrap();
+    assert!(s.dropped > 0, "names past the fold table are dropped");
+    assert_eq!(s.steps + s.dropped, 403, "and counted as such");
+    assert!(
+        s.warnings.iter().any(|w| w.contains("not counted")),
         "{:?}",
         s.warnings
     );

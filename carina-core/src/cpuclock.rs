@@ -114,7 +114,10 @@ mod tests {
             .unwrap();
         assert!(st.success());
         let after = reaped_children_ns().unwrap();
-        assert!(after > before, "the child's CPU time shows up: {before} -> {after}");
+        assert!(
+            after > before,
+            "the child's CPU time shows up: {before} -> {after}"
+        );
         assert_eq!(tick_ns(), 1_000_000_000 / 100, "Linux's USER_HZ is 100");
     }
 

@@ -586,7 +586,9 @@ impl CpuShare {
     /// Share of host busy CPU time used by the target since the previous call, in `[0, 1]`.
     /// The first call returns `None`.
     pub fn sample(&mut self) -> Result<Option<f64>, ProbeError> {
-        let host = procfs::host_cpu(&self.proc_root)?.busy.saturating_mul(self.tick_ns);
+        let host = procfs::host_cpu(&self.proc_root)?
+            .busy
+            .saturating_mul(self.tick_ns);
         let own = self.target_ns()?;
         let prev = self.last.replace((host, own));
         Ok(prev.map(|(h0, p0)| share(host.saturating_sub(h0), own.saturating_sub(p0))))

@@ -32,7 +32,10 @@ pub use carbon::{Carbon, CarbonError, CarbonFactor, IntensitySeries};
 pub use energy::{EnergyProbe, ModelProbe, PowerModel, ProbeError, ProbeScope};
 pub use reader::{ReadError, RunFile, read_run_file};
 pub use record::{EnergyKind, EnergySource, Record};
-pub use recorder::{Instrumented, Status, Step, instrument, is_recording, step};
+pub use recorder::{
+    Instrumented, SegmentToken, Status, Step, enter_segment, exit_segment, instrument,
+    is_recording, new_segment_id, step,
+};
 pub use session::{FinishError, RunSummary, Scope, Session, SessionConfig, StartError};
 pub use sink::{JsonLinesSink, LineFile, Sink, SinkError};
 #[cfg(any(test, feature = "test-util"))]

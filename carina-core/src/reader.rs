@@ -102,7 +102,11 @@ impl RunFile {
     /// Summaries, written once at the end, count whole.
     pub fn progress_until(&self, cut_s: f64) -> Option<Progress> {
         let mut per: BTreeMap<&str, (u64, u64)> = BTreeMap::new(); // name -> (instances, items)
-        for s in self.steps.iter().filter(|s| s.items > 0 && s.end_s <= cut_s) {
+        for s in self
+            .steps
+            .iter()
+            .filter(|s| s.items > 0 && s.end_s <= cut_s)
+        {
             let e = per.entry(&s.name).or_default();
             e.0 += 1;
             e.1 += s.items;

@@ -104,7 +104,10 @@ impl Folds {
     /// The entry for `name`, created if there is room.
     fn slot(&self, name: &'static str) -> Option<u32> {
         let mut e = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = e.iter().position(|f| std::ptr::eq(f.name, name) || f.name == name) {
+        if let Some(i) = e
+            .iter()
+            .position(|f| std::ptr::eq(f.name, name) || f.name == name)
+        {
             return Some(i as u32);
         }
         if e.len() >= MAX_FOLD_NAMES {
@@ -361,10 +364,7 @@ fn enter_step(epoch: u64, name: &'static str) -> Entered {
 #[inline(never)]
 fn fold_enter(local: &mut Local, name: &'static str, t: u64) -> Entered {
     match local.folds.slot(name) {
-        Some(slot) => Entered::Folded {
-            slot,
-            t0: t.max(1),
-        },
+        Some(slot) => Entered::Folded { slot, t0: t.max(1) },
         None => {
             local.producer.count_drop();
             Entered::No
@@ -553,6 +553,43 @@ pub fn step(name: &'static str) -> Step {
         },
         Entered::No => Step::inactive(),
     }
+}
+
+/// Proof that [`enter_segment`] recorded a segment; pass it to [`exit_segment`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentToken {
+    epoch: u64,
+}
+
+/// A fresh id for a step recorded as segments: segments with one id (on any threads) merge into
+/// one `step` record, as an async step's polls do. Never 0.
+pub fn new_segment_id() -> u64 {
+    NEXT_ASYNC_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Opens a segment of step `id` (from [`new_segment_id`]) named `name` on this thread: the
+/// building block for integrations whose spans are entered and exited many times (`tracing`
+/// spans, hand-rolled futures). Energy is credited only between a segment's enter and exit.
+///
+/// Returns `None`, recording nothing, when no run is installed or the thread's buffer is full
+/// (then counted in `run_end.dropped`). Segments nest like steps: the exit closes the innermost
+/// open segment or step of this thread, so exits must come in reverse order of enters.
+#[inline]
+pub fn enter_segment(name: &'static str, id: u64) -> Option<SegmentToken> {
+    let epoch = EPOCH.load(Ordering::Relaxed);
+    if epoch == 0 || id == 0 {
+        return None;
+    }
+    push_enter(epoch, name, id).then_some(SegmentToken { epoch })
+}
+
+/// Closes the segment `token` opened (the innermost open one on this thread). With `done`, the
+/// step is complete and `items` and `status` are its final values; otherwise more segments may
+/// follow and `items` is ignored. A step whose last segment is not `done` when the run ends is
+/// recorded as unfinished.
+#[inline]
+pub fn exit_segment(token: SegmentToken, items: u64, status: Status, done: bool) {
+    push_exit(token.epoch, items, status, done);
 }
 
 pin_project_lite::pin_project! {

@@ -939,8 +939,8 @@ impl Aggregator {
         }
         if dropped > 0 {
             self.cfg.warnings.push(format!(
-                "{dropped} steps were not recorded because a thread's buffer was full \
-                 (raise `buffer_capacity` or use `StepDetail::Summary`)"
+                "{dropped} steps were not counted: their thread's buffer was full and it had \
+                 already folded 256 other step names (raise `buffer_capacity`)"
             ));
         }
         // The run ends at its last energy sample: the span its energy covers (the summaries

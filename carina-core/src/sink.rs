@@ -427,8 +427,14 @@ mod tests {
         sink.flush().unwrap();
         let all = lines(&f);
         assert_eq!(all.len(), 2, "{all:?}");
-        assert!(serde_json::from_str::<Record>(&all[0]).is_err(), "the fragment");
-        assert!(serde_json::from_str::<Record>(&all[1]).is_ok(), "a whole record");
+        assert!(
+            serde_json::from_str::<Record>(&all[0]).is_err(),
+            "the fragment"
+        );
+        assert!(
+            serde_json::from_str::<Record>(&all[1]).is_ok(),
+            "a whole record"
+        );
     }
 
     #[test]
@@ -443,7 +449,10 @@ mod tests {
                 errors += 1;
             }
         }
-        assert!(written > 100_000, "about 16 MiB held first ({written} records)");
+        assert!(
+            written > 100_000,
+            "about 16 MiB held first ({written} records)"
+        );
         assert!(errors >= 3);
         assert!(sink.pending.len() <= MAX_PENDING_BYTES);
     }

@@ -188,8 +188,9 @@ impl Profile {
     }
 
     /// The profile of a recorded run: items are `run_end.items` (else, for a run that did not
-    /// finish, the items of its progress step, [`RunFile::progress`]), hours are
-    /// `run_end.wall_s` (else the end of the last `power` window or step) and energy is
+    /// finish, the items of its progress step up to the run's cut, [`RunFile::progress_until`]
+    /// and [`RunFile::partial_cut_s`]), hours are `run_end.wall_s` (else the cut: the end of the
+    /// last `power` window, or of the last step without them) and energy is
     /// `run_end.energy_j` (else the sum of the `power` records, or without them the steps' own
     /// energy, which leaves out unattributed energy). A run without `run_end` gives a profile
     /// with `complete: false` and a note saying so.
@@ -228,15 +229,21 @@ impl Profile {
                 (items, end.wall_s, end.energy_j)
             }
             None => {
-                let progress = run.progress();
+                // One cut for every figure (docs/CLI.md): the end of the last power window, else
+                // the last step's end; items, time and energy all stop there.
+                let cut = run.partial_cut_s().unwrap_or(0.0);
+                let progress = run.progress_until(cut);
                 let items = progress.as_ref().map_or(0, |p| p.items);
-                let steps_end = run.steps.iter().map(|s| s.end_s).fold(0.0, f64::max);
                 let (wall_s, energy_j, energy_from) = match run.power_totals() {
-                    Some((e, end)) => (end.max(steps_end), e, "power records: all of it"),
+                    Some((e, end)) => (end, e, "power records: all of it"),
                     None => (
-                        steps_end,
+                        cut,
                         if run.summaries.is_empty() {
-                            run.steps.iter().map(|s| s.self_energy_j).sum()
+                            run.steps
+                                .iter()
+                                .filter(|s| s.end_s <= cut)
+                                .map(|s| s.self_energy_j)
+                                .sum()
                         } else {
                             run.summaries.iter().map(|s| s.self_energy_j).sum()
                         },
