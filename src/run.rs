@@ -292,7 +292,7 @@ impl RunBuilder {
         let mut run_id = explicit_id
             .clone()
             .unwrap_or_else(carina_core::naming::new_run_id);
-        if env_nonempty("CARINA_DISABLE").is_some_and(|v| v != "0") {
+        if disabled_by_env()? {
             return Ok(Run {
                 session: None,
                 job,
@@ -488,5 +488,22 @@ impl RunBuilder {
             run_id,
             run_file,
         })
+    }
+}
+
+/// `CARINA_DISABLE`: `1`, `true`, `yes` (any case) disable; unset, empty, `0`, `false`, `no`
+/// record; anything else is an error rather than a guess.
+fn disabled_by_env() -> Result<bool, StartError> {
+    let Some(v) = env_nonempty("CARINA_DISABLE") else {
+        return Ok(false);
+    };
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" => Ok(false),
+        _ => Err(StartError::InvalidEnv {
+            var: "CARINA_DISABLE",
+            value: v,
+            expected: "`1`, `true` or `yes` to disable; `0`, `false`, `no` or unset to record",
+        }),
     }
 }

@@ -2,8 +2,8 @@
 
 #[test]
 fn carina_disable_makes_steps_no_ops() {
-    // This binary has one test, so changing the environment cannot race another test.
-    // SAFETY: no other thread of this test binary reads the environment concurrently.
+    let _l = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    // SAFETY: the lock keeps the other test of this binary from touching the environment.
     unsafe { std::env::set_var("CARINA_DISABLE", "1") };
     let dir = tempfile::tempdir().unwrap();
     let run = carina::Run::builder("off")
@@ -17,6 +17,7 @@ fn carina_disable_makes_steps_no_ops() {
         assert!(!g.is_recording());
     }
     let s = run.finish().unwrap();
+    unsafe { std::env::remove_var("CARINA_DISABLE") };
     assert!(s.disabled);
     assert_eq!(s.steps, 0);
     assert_eq!(
@@ -25,3 +26,32 @@ fn carina_disable_makes_steps_no_ops() {
         "no file written"
     );
 }
+
+#[test]
+fn carina_disable_accepts_only_clear_values() {
+    // Runs after (or before) the test above in this binary; both set the variable they need
+    // under the lock below.
+    let _l = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    for (value, disabled) in [("true", true), ("YES", true), ("0", false), ("no", false)] {
+        // SAFETY: the lock keeps the other test of this binary from touching the environment.
+        unsafe { std::env::set_var("CARINA_DISABLE", value) };
+        let dir = tempfile::tempdir().unwrap();
+        let run = carina::Run::builder("flag")
+            .output_dir(dir.path())
+            .constant_watts(1.0)
+            .start()
+            .unwrap();
+        assert_eq!(run.is_recording(), !disabled, "CARINA_DISABLE={value}");
+        run.finish().unwrap();
+    }
+    unsafe { std::env::set_var("CARINA_DISABLE", "off-please") };
+    let err = carina::Run::builder("flag").start().unwrap_err();
+    unsafe { std::env::remove_var("CARINA_DISABLE") };
+    let msg = err.to_string();
+    assert!(
+        msg.contains("CARINA_DISABLE") && msg.contains("off-please"),
+        "{msg}"
+    );
+}
+
+static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());

@@ -203,3 +203,21 @@ fn a_malformed_middle_record_is_still_an_error() {
     let msg = e.to_string();
     assert!(msg.contains(":2:") && msg.contains("items"), "{msg}");
 }
+
+#[test]
+fn a_bad_field_among_twenty_thousand_keys_is_named_in_one_pass() {
+    // Used to re-parse the line once per key (90 s for this line); now one parse.
+    let mut extra = String::new();
+    for i in 0..20_000 {
+        extra.push_str(&format!("\"k{i}\":{i},"));
+    }
+    let bad =
+        STEP.replace("\"items\":3", "\"items\":\"three\"")
+            .replacen('{', &format!("{{{extra}"), 1);
+    let (_d, p) = write(&format!("{START}\n{bad}\n{END}\n"));
+    let msg = carina::read_run_file(&p).unwrap_err().to_string();
+    assert!(
+        msg.contains(":2:") && msg.contains("field `items`"),
+        "{msg}"
+    );
+}

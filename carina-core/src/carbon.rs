@@ -9,6 +9,9 @@ use crate::units::Joules;
 use crate::zones::{ZONES, ZONES_SOURCE};
 use std::path::{Path, PathBuf};
 
+/// Largest grid intensity accepted in a series, g CO2e/kWh: ten times the dirtiest fuel.
+const MAX_G_PER_KWH: f64 = 10_000.0;
+
 /// Why a carbon setting could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum CarbonError {
@@ -175,6 +178,9 @@ pub struct IntensitySeries {
 }
 
 impl IntensitySeries {
+    /// Largest intensity a series may hold, g CO2e/kWh (see [`IntensitySeries::load`]).
+    pub const MAX: f64 = MAX_G_PER_KWH;
+
     /// Loads a CSV with a `timestamp,g_per_kwh` header; timestamps are RFC 3339 and strictly
     /// increasing (any step length); `#` starts a comment line.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, CarbonError> {
@@ -235,6 +241,19 @@ impl IntensitySeries {
                         format!("{val:?} is not a non-negative number"),
                     )
                 })?;
+            // Lignite, the dirtiest source, emits about 1 100-1 200 g/kWh (IPCC AR5 WG3 Annex
+            // III): a value far beyond it is a unit mistake, and huge ones would overflow the
+            // time-weighted mean to infinity.
+            if g > MAX_G_PER_KWH {
+                return Err(err(
+                    i + 1,
+                    "g_per_kwh",
+                    format!(
+                        "{val} g/kWh is beyond any grid (the dirtiest fuels emit about 1 200); \
+                         is the unit kg or mg? At most {MAX_G_PER_KWH} is accepted"
+                    ),
+                ));
+            }
             if cols.next().is_some() {
                 return Err(err(i + 1, "g_per_kwh", "more than two columns".into()));
             }
@@ -382,6 +401,22 @@ mod tests {
 
     fn ts(s: &str) -> jiff::Timestamp {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn intensities_that_would_overflow_the_mean_are_rejected_with_the_line() {
+        let text = "timestamp,g_per_kwh\n2026-01-01T00:00:00Z,100\n2026-01-01T01:00:00Z,1e308\n2026-01-01T02:00:00Z,1e308\n";
+        let e = IntensitySeries::parse(text, Path::new("big.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("big.csv") && e.contains('3') && e.contains("g_per_kwh"),
+            "{e}"
+        );
+        assert!(e.contains("kg or mg"), "says what is likely wrong: {e}");
+        // The dirtiest real grids pass.
+        let ok = "timestamp,g_per_kwh\n2026-01-01T00:00:00Z,1150\n";
+        assert!(IntensitySeries::parse(ok, Path::new("ok.csv")).is_ok());
     }
 
     #[test]

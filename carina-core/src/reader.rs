@@ -358,23 +358,33 @@ fn describe(e: &serde_json::Error, line: &str) -> String {
     }
 }
 
-/// The top-level key whose removal makes the record's error go away (or change): the field
-/// holding the bad value. `None` when the line is not a JSON object or no single key is to blame.
+/// The field holding the bad value, found in one pass: the line is parsed once into a JSON
+/// value, then deserialised as the record type its `type` names with the path tracked. (Records
+/// are internally tagged, so serde_json buffers them and its own errors carry no field.) `None`
+/// when the line is not a JSON object with a known `type`, or no field is to blame.
 fn culprit(line: &str) -> Option<String> {
-    let serde_json::Value::Object(map) = serde_json::from_str(line).ok()? else {
-        return None;
-    };
-    let original = serde_json::from_value::<Record>(serde_json::Value::Object(map.clone()))
-        .err()?
-        .to_string();
-    map.keys().filter(|k| *k != "type").find_map(|k| {
-        let mut without = map.clone();
-        without.remove(k);
-        match serde_json::from_value::<Record>(serde_json::Value::Object(without)) {
-            Err(e) if e.to_string() == original => None,
-            _ => Some(k.clone()),
+    use crate::record::{ControlRecord, PowerRecord, ThreadInfo};
+    fn path<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Option<String> {
+        match serde_path_to_error::deserialize::<_, T>(v) {
+            Ok(_) => None,
+            Err(e) => {
+                let p = e.path().to_string();
+                (p != ".").then_some(p)
+            }
         }
-    })
+    }
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let ty = v.get("type")?.as_str()?.to_owned();
+    match ty.as_str() {
+        "run_start" => path::<RunStart>(v),
+        "step" => path::<StepRecord>(v),
+        "step_summary" => path::<StepSummary>(v),
+        "run_end" => path::<RunEnd>(v),
+        "thread" => path::<ThreadInfo>(v),
+        "control" => path::<ControlRecord>(v),
+        "power" => path::<PowerRecord>(v),
+        _ => None,
+    }
 }
 
 /// The last object key that starts before `column` (1-based, bytes): the field whose value

@@ -131,6 +131,9 @@ fn invalid(field: &'static str, message: impl Into<String>) -> SimError {
     }
 }
 
+/// Longest cycle the simulator accepts, hours (10 years).
+pub const MAX_BASELINE_HOURS: f64 = 87_600.0;
+
 fn check_positive(field: &'static str, x: f64) -> Result<(), SimError> {
     if x.is_finite() && x > 0.0 {
         Ok(())
@@ -302,6 +305,18 @@ impl Profile {
             return Err(invalid("items", "must be at least 1"));
         }
         check_positive("baseline_hours", self.baseline_hours)?;
+        if self.baseline_hours > MAX_BASELINE_HOURS {
+            // The simulation walks the schedule window by window: a horizon of 1e9 hours would
+            // run for hours. Ten years covers any recurrent cycle.
+            return Err(invalid(
+                "baseline_hours",
+                format!(
+                    "{} h is beyond the {MAX_BASELINE_HOURS} h (10 years) the simulator covers; \
+                     simulate one cycle, or a part of it and scale",
+                    self.baseline_hours
+                ),
+            ));
+        }
         check_positive("baseline_kwh", self.baseline_kwh)
     }
 }
@@ -1028,6 +1043,13 @@ impl<'a> Scenario<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_horizon_beyond_ten_years_is_refused_at_once() {
+        let e = Profile::new(10, 1e9, 5.0).unwrap_err().to_string();
+        assert!(e.contains("baseline_hours") && e.contains("87600"), "{e}");
+        assert!(Profile::new(10, 87_600.0, 5.0).is_ok());
+    }
 
     /// The published case: the first workflow, 1.48 million items, 180.30 h and 48.67 kWh at
     /// baseline (mean 270 W).
