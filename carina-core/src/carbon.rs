@@ -5,6 +5,7 @@
 //! `timestamp,g_per_kwh`, applied per sampling interval.
 
 use crate::record::CarbonInfo;
+use crate::text::edit_distance;
 use crate::units::Joules;
 use crate::zones::{ZONES, ZONES_SOURCE};
 use std::path::{Path, PathBuf};
@@ -153,21 +154,6 @@ fn close_zones(query: &str) -> Vec<String> {
         .take(5)
         .map(|(_, z)| format!("{} ({})", z.code, z.name))
         .collect()
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// A time-varying grid intensity: each value holds from its timestamp until the next one.

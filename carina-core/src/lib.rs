@@ -21,6 +21,7 @@ pub mod procfs;
 pub mod reader;
 pub mod record;
 pub mod recorder;
+pub mod text;
 mod ring;
 pub mod session;
 pub mod sink;
