@@ -263,6 +263,8 @@ struct Local {
     producer: Producer<Event>,
     exit: Arc<ThreadExit>,
     folds: Arc<Folds>,
+    /// Slot and raw start time of each folded step still open, innermost last.
+    fold_stack: Vec<(u32, u64)>,
     hook: Option<fn()>,
 }
 
@@ -316,6 +318,7 @@ fn register(slot: &mut Option<Local>, epoch: u64) -> bool {
         producer,
         exit,
         folds,
+        fold_stack: Vec::new(),
         hook: reg.exit_hook,
     });
     true
@@ -328,8 +331,9 @@ enum Entered {
     No,
     /// An event in the ring.
     Recorded,
-    /// The ring was full: counted in fold `slot`, started at raw time `t0`.
-    Folded { slot: u32, t0: u64 },
+    /// The ring was full: counted in the thread's fold table; its slot and start time are on
+    /// the thread's fold stack (kept off the guard so the guard stays small on the hot path).
+    Folded,
 }
 
 /// Enters a step for the current thread: into the ring, or folded when the ring is full.
@@ -364,7 +368,10 @@ fn enter_step(epoch: u64, name: &'static str) -> Entered {
 #[inline(never)]
 fn fold_enter(local: &mut Local, name: &'static str, t: u64) -> Entered {
     match local.folds.slot(name) {
-        Some(slot) => Entered::Folded { slot, t0: t.max(1) },
+        Some(slot) => {
+            local.fold_stack.push((slot, t));
+            Entered::Folded
+        }
         None => {
             local.producer.count_drop();
             Entered::No
@@ -374,7 +381,7 @@ fn fold_enter(local: &mut Local, name: &'static str, t: u64) -> Entered {
 
 #[cold]
 #[inline(never)]
-fn fold_exit(epoch: u64, slot: u32, t0: u64, items: u64, status: Status) {
+fn fold_exit(epoch: u64, items: u64, status: Status) {
     let _ = LOCAL.try_with(|cell| {
         let hook = match cell.try_borrow() {
             Ok(s) => s.as_ref().filter(|l| l.epoch == epoch).and_then(|l| l.hook),
@@ -383,9 +390,11 @@ fn fold_exit(epoch: u64, slot: u32, t0: u64, items: u64, status: Status) {
         if let Some(h) = hook {
             h();
         }
-        if let Ok(slot_ref) = cell.try_borrow()
-            && let Some(local) = slot_ref.as_ref()
+        // Guards drop in reverse order of creation, so the innermost folded step is on top.
+        if let Ok(mut slot_ref) = cell.try_borrow_mut()
+            && let Some(local) = slot_ref.as_mut()
             && local.epoch == epoch
+            && let Some((slot, t0)) = local.fold_stack.pop()
         {
             let wall = local.clock.delta_as_nanos(t0, local.clock.raw());
             local.folds.add(slot, items, wall, status);
@@ -417,29 +426,64 @@ fn push_enter(epoch: u64, name: &'static str, async_id: u64) -> bool {
 #[inline]
 fn push_exit(epoch: u64, items: u64, status: Status, done: bool) {
     let _ = LOCAL.try_with(|cell| {
-        if let Ok(slot) = cell.try_borrow()
-            && let Some(h) = slot.as_ref().and_then(|l| l.hook)
-        {
-            // The user's synchronisation (e.g. waiting for GPU kernels) runs before the exit
-            // time is read, so the step's span covers the work it launched. No borrow is held
-            // while it runs: a step it opens is simply not recorded.
+        let Ok(mut slot) = cell.try_borrow_mut() else {
+            return;
+        };
+        let Some(local) = slot.as_mut().filter(|l| l.epoch == epoch) else {
+            return;
+        };
+        if local.hook.is_some() {
             drop(slot);
-            h();
+            exit_after_hook(cell, epoch, items, status, done);
+            return;
         }
-        if let Ok(mut slot) = cell.try_borrow_mut()
-            && let Some(local) = slot.as_mut()
-            && local.epoch == epoch
-        {
-            let t = local.clock.raw();
-            local.producer.push_close(Event::Exit {
-                t,
-                items,
-                status,
-                done,
-            });
-        }
+        let t = local.clock.raw();
+        local.producer.push_close(Event::Exit {
+            t,
+            items,
+            status,
+            done,
+        });
     });
 }
+
+/// The exit path of a run with an exit hook: the user's synchronisation (e.g. waiting for GPU
+/// kernels) runs before the exit time is read, so the step's span covers the work it launched.
+/// No borrow is held while it runs: a step it opens is simply not recorded.
+#[cold]
+#[inline(never)]
+fn exit_after_hook(
+    cell: &RefCell<Option<Local>>,
+    epoch: u64,
+    items: u64,
+    status: Status,
+    done: bool,
+) {
+    let hook = match cell.try_borrow() {
+        Ok(s) => s.as_ref().and_then(|l| l.hook),
+        Err(_) => None,
+    };
+    if let Some(h) = hook {
+        h();
+    }
+    if let Ok(mut slot) = cell.try_borrow_mut()
+        && let Some(local) = slot.as_mut()
+        && local.epoch == epoch
+    {
+        let t = local.clock.raw();
+        local.producer.push_close(Event::Exit {
+            t,
+            items,
+            status,
+            done,
+        });
+    }
+}
+
+/// [`Step::flags`]: the step ends with `status: "error"`.
+const ERROR: u8 = 1;
+/// [`Step::flags`]: counted in the thread's fold table (its ring was full), not in the ring.
+const FOLDED: u8 = 2;
 
 /// An open step; the step ends when this guard is dropped.
 ///
@@ -450,10 +494,8 @@ pub struct Step {
     /// Run epoch the enter event went to; 0 when this guard records nothing.
     epoch: u64,
     items: u64,
-    /// Raw start time of a folded step (its thread's ring was full); 0 for a recorded one.
-    fold_t0: u64,
-    fold_slot: u32,
-    error: bool,
+    /// [`ERROR`] and [`FOLDED`] bits, in one byte so an inactive guard is two stores.
+    flags: u8,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -463,9 +505,7 @@ impl Step {
         Step {
             epoch: 0,
             items: 0,
-            fold_t0: 0,
-            fold_slot: 0,
-            error: false,
+            flags: 0,
             _not_send: PhantomData,
         }
     }
@@ -485,7 +525,7 @@ impl Step {
     /// Records the step with `status: "error"` when it ends.
     #[inline]
     pub fn mark_error(&mut self) {
-        self.error = true;
+        self.flags |= ERROR;
     }
 
     /// Whether this guard is recording (a run is installed and the event was accepted).
@@ -501,15 +541,15 @@ impl Drop for Step {
         if self.epoch != 0 {
             let status = if std::thread::panicking() {
                 Status::Panicked
-            } else if self.error {
+            } else if self.flags & ERROR != 0 {
                 Status::Error
             } else {
                 Status::Ok
             };
-            if self.fold_t0 == 0 {
-                push_exit(self.epoch, self.items, status, true);
+            if self.flags & FOLDED != 0 {
+                fold_exit(self.epoch, self.items, status);
             } else {
-                fold_exit(self.epoch, self.fold_slot, self.fold_t0, self.items, status);
+                push_exit(self.epoch, self.items, status, true);
             }
         }
     }
@@ -534,7 +574,7 @@ impl std::fmt::Debug for Step {
 /// g.add_items(3);
 /// drop(g);
 /// ```
-#[inline]
+#[inline(always)]
 pub fn step(name: &'static str) -> Step {
     let epoch = EPOCH.load(Ordering::Relaxed);
     if epoch == 0 {
@@ -545,10 +585,9 @@ pub fn step(name: &'static str) -> Step {
             epoch,
             ..Step::inactive()
         },
-        Entered::Folded { slot, t0 } => Step {
+        Entered::Folded => Step {
             epoch,
-            fold_t0: t0,
-            fold_slot: slot,
+            flags: FOLDED,
             ..Step::inactive()
         },
         Entered::No => Step::inactive(),
