@@ -1,0 +1,46 @@
+//! The standard environment variables (one test: the process environment is shared).
+
+mod common;
+
+use carina::Sink;
+use carina::record::{PowerRecord, Record};
+use carina_otel::OtelSink;
+use common::{Collector, close};
+
+#[test]
+fn otel_exporter_otlp_endpoint_and_service_name_are_honoured() {
+    let c = Collector::start();
+    // SAFETY: the only test of this binary; no other thread reads the environment yet.
+    unsafe {
+        std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", &c.base);
+        std::env::set_var("OTEL_SERVICE_NAME", "fleet-a");
+        std::env::set_var(
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "deployment.environment.name=test",
+        );
+    }
+    let mut s = OtelSink::builder().build().unwrap();
+    assert_eq!(s.metrics_url(), format!("{}/v1/metrics", c.base));
+    assert_eq!(s.traces_url(), format!("{}/v1/traces", c.base));
+    s.write(&Record::Power(PowerRecord {
+        start_s: 0.0,
+        end_s: 1.0,
+        energy_j: 3.0,
+        co2e_g: 0.001,
+        energy_low_j: None,
+        energy_high_j: None,
+    }))
+    .unwrap();
+    s.flush().unwrap();
+    let m = c.last_metrics();
+    assert!(close(m.sum("carina.run.energy", &[]), 3.0));
+    assert_eq!(m.resource["service.name"], "fleet-a");
+    assert_eq!(m.resource["deployment.environment.name"], "test");
+
+    // The builder's endpoint wins over the variable.
+    let s = OtelSink::builder()
+        .endpoint("http://127.0.0.1:9")
+        .build()
+        .unwrap();
+    assert_eq!(s.metrics_url(), "http://127.0.0.1:9/v1/metrics");
+}
