@@ -1,1 +1,452 @@
-//! TODO
+//! Records [`tracing`] spans as Carina steps, so code already instrumented with `tracing` gets
+//! per-span energy without changes.
+//!
+//! ```
+//! use tracing_subscriber::layer::SubscriberExt;
+//!
+//! let subscriber = tracing_subscriber::registry().with(carina_tracing::CarinaLayer::new());
+//! tracing::subscriber::with_default(subscriber, || {
+//!     // With a `carina::Run` started, this span becomes a step named "load" with 3 items.
+//!     let span = tracing::info_span!("load", items = 3);
+//!     let _entered = span.enter();
+//! });
+//! ```
+//!
+//! Applications install it once, next to their other layers, with
+//! `tracing_subscriber::registry().with(carina_tracing::CarinaLayer::new()).init()` (from
+//! `tracing_subscriber::prelude::*`), then start a `carina::Run` as usual.
+//!
+//! # Mapping
+//! - A span is one step named `metadata.name()`, from its first enter to its close. Every enter
+//!   and exit is pushed as a *segment* of that step ([`carina_core::enter_segment`]), so energy is
+//!   credited only while the span is entered, and a span entered many times (an instrumented
+//!   future polled across `.await`s) is still one step. Step records carry `async: true`.
+//! - Parent: the step (span or `carina::step`) open on the thread at the span's first enter.
+//! - Items: the field named `items` (configurable), a `u64` or non-negative `i64`, recorded at
+//!   creation or later with `span.record("items", n)`; the last value wins.
+//! - Status: `error` when the field named `error` is `true` (or holds any non-boolean value, as in
+//!   `error = %e`), or when an ERROR-level event occurs inside the span (configurable);
+//!   `panicked` when the span is closed while its thread is panicking; `ok` otherwise.
+//! - Out-of-order exits: see [`CarinaLayer`] and `docs/TRACING.md`.
+//!
+//! With no run installed, an enter or exit costs one atomic load and one thread-local access.
+
+#![deny(missing_docs)]
+
+use carina_core::{SegmentToken, Status, enter_segment, exit_segment, is_recording};
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+/// Distinguishes layer instances in the thread-local stack (span ids are per subscriber).
+static NEXT_LAYER_TAG: AtomicU64 = AtomicU64::new(1);
+
+type SpanFilter = Arc<dyn Fn(&Metadata<'_>) -> bool + Send + Sync>;
+
+/// A [`Layer`] that turns `tracing` spans into Carina steps.
+///
+/// ```
+/// use tracing_subscriber::layer::SubscriberExt;
+///
+/// let layer = carina_tracing::CarinaLayer::new()
+///     .with_max_level(tracing::Level::DEBUG) // no TRACE spans
+///     .with_target("my_app") // only spans whose target starts with "my_app"
+///     .items_field("rows");
+/// let _subscriber = tracing_subscriber::registry().with(layer);
+/// ```
+///
+/// Spans are recorded only while a Carina run is installed; the layer never starts a run.
+///
+/// **Exits out of order.** `tracing` lets a span be exited while spans entered after it are still
+/// entered (guards dropped in another order). Carina's ring closes the innermost open segment of
+/// the thread, so the layer keeps a per-thread stack of the spans it entered: when a span that is
+/// not the innermost one exits, the segments above it are closed, its own is closed, and the ones
+/// above are opened again (as further segments of the same steps). Every span is credited
+/// exactly while it is entered, and the ring's pairing stays intact. Interleaving a `tracing`
+/// guard with a `carina::step` guard out of order cannot be seen by the layer: keep those nested.
+pub struct CarinaLayer {
+    tag: u64,
+    items_field: &'static str,
+    error_field: &'static str,
+    error_events: bool,
+    max_level: Level,
+    targets: Vec<&'static str>,
+    filter: Option<SpanFilter>,
+}
+
+impl Default for CarinaLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for CarinaLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CarinaLayer")
+            .field("items_field", &self.items_field)
+            .field("error_field", &self.error_field)
+            .field("error_events", &self.error_events)
+            .field("max_level", &self.max_level)
+            .field("targets", &self.targets)
+            .field("filter", &self.filter.as_ref().map(|_| "fn"))
+            .finish()
+    }
+}
+
+impl CarinaLayer {
+    /// A layer recording every span, items from the field `items`, errors from the field `error`
+    /// and from ERROR-level events.
+    pub fn new() -> Self {
+        CarinaLayer {
+            tag: NEXT_LAYER_TAG.fetch_add(1, Ordering::Relaxed),
+            items_field: "items",
+            error_field: "error",
+            error_events: true,
+            max_level: Level::TRACE,
+            targets: Vec::new(),
+            filter: None,
+        }
+    }
+
+    /// Name of the field that holds a span's items (default `items`).
+    pub fn items_field(mut self, name: &'static str) -> Self {
+        self.items_field = name;
+        self
+    }
+
+    /// Name of the field that marks a span as failed (default `error`).
+    pub fn error_field(mut self, name: &'static str) -> Self {
+        self.error_field = name;
+        self
+    }
+
+    /// Whether an ERROR-level event inside a span marks that span's step `error` (default
+    /// `true`). The event marks the innermost recorded span it belongs to, not its ancestors.
+    pub fn error_events(mut self, on: bool) -> Self {
+        self.error_events = on;
+        self
+    }
+
+    /// Records only spans at `level` or more severe: `Level::INFO` skips DEBUG and TRACE spans
+    /// (default: every level).
+    pub fn with_max_level(mut self, level: Level) -> Self {
+        self.max_level = level;
+        self
+    }
+
+    /// Records only spans whose target starts with `prefix`; with several calls, any of them
+    /// (default: every target).
+    pub fn with_target(mut self, prefix: &'static str) -> Self {
+        self.targets.push(prefix);
+        self
+    }
+
+    /// Records only spans for which `f` returns true (on top of the level and target filters).
+    /// Called when a span is created (and at its enters, for a span created before the run
+    /// started), so keep it cheap; a name filter is `|m| m.name() != "poll"`.
+    pub fn with_span_filter(
+        mut self,
+        f: impl Fn(&Metadata<'_>) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.filter = Some(Arc::new(f));
+        self
+    }
+
+    /// Number of spans this thread has entered and not exited, as the layers of this process
+    /// track them (diagnostics and tests; 0 outside any span).
+    pub fn entered_on_this_thread() -> usize {
+        STACK
+            .try_with(|s| s.try_borrow().map_or(0, |s| s.len()))
+            .unwrap_or(0)
+    }
+
+    fn wants(&self, meta: &Metadata<'_>) -> bool {
+        *meta.level() <= self.max_level
+            && (self.targets.is_empty() || self.targets.iter().any(|t| meta.target().starts_with(t)))
+            && self.filter.as_ref().is_none_or(|f| f(meta))
+    }
+
+    fn has_fields(&self, meta: &Metadata<'_>) -> bool {
+        let f = meta.fields();
+        f.field(self.items_field).is_some() || f.field(self.error_field).is_some()
+    }
+
+    fn visitor<'a>(&'a self, state: &'a mut SpanState) -> FieldVisitor<'a> {
+        FieldVisitor { layer: self, state }
+    }
+
+    /// Exits every entry of span `span` on this thread's stack (a span closed while entered).
+    fn exit_all(&self, span: u64) {
+        while self.exit(span) {}
+    }
+
+    /// Exits the innermost entry of `span` on this thread; returns whether there was one.
+    fn exit(&self, span: u64) -> bool {
+        STACK
+            .try_with(|s| {
+                let Ok(mut stack) = s.try_borrow_mut() else {
+                    return false;
+                };
+                let Some(i) = stack
+                    .iter()
+                    .rposition(|e| e.layer == self.tag && e.span == span)
+                else {
+                    return false;
+                };
+                if i + 1 == stack.len() {
+                    if let Some(e) = stack.pop()
+                        && let Some(t) = e.token
+                    {
+                        exit_segment(t, 0, Status::Ok, false);
+                    }
+                    return true;
+                }
+                // Out of order: close the segments above, then this one, and reopen the ones
+                // above, so that the ring's exits still pair with its enters.
+                for e in stack[i + 1..].iter().rev() {
+                    if let Some(t) = e.token {
+                        exit_segment(t, 0, Status::Ok, false);
+                    }
+                }
+                let e = stack.remove(i);
+                if let Some(t) = e.token {
+                    exit_segment(t, 0, Status::Ok, false);
+                }
+                for e in stack[i..].iter_mut() {
+                    if e.token.is_some() {
+                        e.token = enter_segment(e.name, e.seg);
+                    }
+                }
+                true
+            })
+            .unwrap_or(false)
+    }
+}
+
+/// One span entered on this thread.
+struct Entry {
+    layer: u64,
+    span: u64,
+    seg: u64,
+    name: &'static str,
+    /// `None` when the enter was not recorded (a re-entry of a span already entered on this
+    /// thread, or a full buffer): its exit pushes nothing.
+    token: Option<SegmentToken>,
+}
+
+thread_local! {
+    static STACK: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What the layer keeps in a recorded span's extensions.
+#[derive(Debug)]
+struct SpanState {
+    /// Segment id, 0 until the span is first entered under a run.
+    seg: u64,
+    items: u64,
+    error: bool,
+    /// Whether at least one segment was recorded (then the close pushes the final one).
+    recorded: bool,
+}
+
+impl SpanState {
+    fn new() -> Self {
+        SpanState {
+            seg: 0,
+            items: 0,
+            error: false,
+            recorded: false,
+        }
+    }
+}
+
+struct FieldVisitor<'a> {
+    layer: &'a CarinaLayer,
+    state: &'a mut SpanState,
+}
+
+impl Visit for FieldVisitor<'_> {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if field.name() == self.layer.items_field {
+            self.state.items = value;
+        } else if field.name() == self.layer.error_field {
+            self.state.error = value != 0;
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        if field.name() == self.layer.items_field {
+            if let Ok(v) = u64::try_from(value) {
+                self.state.items = v;
+            }
+        } else if field.name() == self.layer.error_field {
+            self.state.error = value != 0;
+        }
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.record_u64(field, u64::try_from(value).unwrap_or(u64::MAX));
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        if let Ok(v) = u64::try_from(value) {
+            self.record_u64(field, v);
+        }
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if field.name() == self.layer.error_field {
+            self.state.error = value;
+        }
+    }
+
+    fn record_error(&mut self, field: &Field, _value: &(dyn std::error::Error + 'static)) {
+        if field.name() == self.layer.error_field {
+            self.state.error = true;
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, _value: &dyn fmt::Debug) {
+        // Strings, `%e` and `?e` values: a non-boolean `error` field means a failure.
+        if field.name() == self.layer.error_field {
+            self.state.error = true;
+        }
+    }
+}
+
+impl<S> Layer<S> for CarinaLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let meta = attrs.metadata();
+        // No run: keep nothing unless the span carries fields we would lose (its enters under a
+        // later run create the state then).
+        if !is_recording() && !self.has_fields(meta) {
+            return;
+        }
+        if !self.wants(meta) {
+            return;
+        }
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let mut state = SpanState::new();
+        attrs.record(&mut self.visitor(&mut state));
+        span.extensions_mut().insert(state);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let mut ext = span.extensions_mut();
+        if let Some(state) = ext.get_mut::<SpanState>() {
+            values.record(&mut self.visitor(state));
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if !self.error_events || *event.metadata().level() != Level::ERROR {
+            return;
+        }
+        let Some(span) = ctx.event_span(event) else {
+            return;
+        };
+        for s in span.scope() {
+            if let Some(state) = s.extensions_mut().get_mut::<SpanState>() {
+                state.error = true;
+                return;
+            }
+        }
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        if !is_recording() {
+            return;
+        }
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let name = span.metadata().name();
+        let key = id.into_u64();
+        let _ = STACK.try_with(|s| {
+            let Ok(mut stack) = s.try_borrow_mut() else {
+                return;
+            };
+            let mut ext = span.extensions_mut();
+            let state = match ext.get_mut::<SpanState>() {
+                Some(state) => state,
+                None => {
+                    // Created before the run started (or not kept): decide now.
+                    if !self.wants(span.metadata()) {
+                        return;
+                    }
+                    ext.insert(SpanState::new());
+                    match ext.get_mut::<SpanState>() {
+                        Some(state) => state,
+                        None => return,
+                    }
+                }
+            };
+            if state.seg == 0 {
+                state.seg = carina_core::new_segment_id();
+            }
+            // A span entered again on a thread where it is already entered adds no segment:
+            // nested segments of one step would count its time twice.
+            let reentry = stack.iter().any(|e| e.layer == self.tag && e.span == key);
+            let token = if reentry {
+                None
+            } else {
+                enter_segment(name, state.seg)
+            };
+            if token.is_some() {
+                state.recorded = true;
+            }
+            stack.push(Entry {
+                layer: self.tag,
+                span: key,
+                seg: state.seg,
+                name,
+                token,
+            });
+        });
+    }
+
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        self.exit(id.into_u64());
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        // A span closed while still entered here (a leaked guard): close its segments first.
+        self.exit_all(id.into_u64());
+        if !is_recording() {
+            return;
+        }
+        let Some(span) = ctx.span(&id) else {
+            return;
+        };
+        let (seg, items, error) = match span.extensions().get::<SpanState>() {
+            Some(s) if s.recorded => (s.seg, s.items, s.error),
+            _ => return,
+        };
+        let status = if std::thread::panicking() {
+            Status::Panicked
+        } else if error {
+            Status::Error
+        } else {
+            Status::Ok
+        };
+        // A zero-length final segment completes the step once, however often it was entered.
+        // No lock is held here: an exit hook may run application code.
+        if let Some(t) = enter_segment(span.metadata().name(), seg) {
+            exit_segment(t, items, status, true);
+        }
+    }
+}
