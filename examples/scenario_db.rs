@@ -919,18 +919,6 @@ fn scenario_db(args: &Args, csv: &Mutex<CsvOut>, governor: &Governor) -> Result<
     Ok(out.rows)
 }
 
-/// Three significant digits: fixed notation, scientific below 0.0001.
-fn sig3(x: f64) -> String {
-    if x == 0.0 || !x.is_finite() {
-        return format!("{x}");
-    }
-    if x.abs() < 1e-4 {
-        return format!("{x:.2e}");
-    }
-    let decimals = (2 - x.abs().log10().floor() as i32).max(0) as usize;
-    format!("{x:.decimals$}")
-}
-
 fn print_summary(
     args: &Args,
     rows: u64,
@@ -938,12 +926,10 @@ fn print_summary(
     summary: &carina::RunSummary,
     governor: &Governor,
 ) {
-    let kind = format!("{:?}", summary.energy_kind).to_lowercase();
-    let (source, detail) = summary.energy_sources.first().map_or_else(
-        || ("no energy source".to_owned(), String::new()),
-        |s| (s.name.clone(), s.source.clone()),
-    );
-    let n = args.scenarios.max(1) as f64;
+    let detail = summary
+        .energy_sources
+        .first()
+        .map_or_else(String::new, |s| s.source.clone());
     println!(
         "scenario_db: {} scenarios in {:.1} s on {} thread{}",
         args.scenarios,
@@ -963,51 +949,10 @@ fn print_summary(
         },
         if changes == 1 { "" } else { "s" },
     );
-    if summary.disabled {
-        println!("energy: not recorded (Carina disabled by CARINA_DISABLE)");
-        println!("output:   {} ({rows} rows)", args.out.display());
-        return;
-    }
-    println!(
-        "energy: {} Wh ({kind}; {source}) -> {} Wh per 1000 scenarios; whole machine {} Wh ({kind})",
-        sig3(summary.energy.wh()),
-        sig3(summary.energy.wh() / n * 1000.0),
-        sig3(summary.host_energy.wh()),
-    );
-    if !detail.is_empty() {
-        println!("        source: {detail}");
-    }
-    println!(
-        "carbon: {} g CO2e at {:.1} g/kWh ({})",
-        sig3(summary.co2e_g),
-        summary.carbon.g_per_kwh,
-        summary
-            .carbon
-            .zone
-            .as_deref()
-            .unwrap_or(&summary.carbon.source),
-    );
-    for (i, st) in summary.summaries.iter().enumerate() {
-        println!(
-            "{} {:<14} {:>6} x  {:>7.2} s  {:>9} Wh {kind}  {} g CO2e  ({} items)",
-            if i == 0 { "steps: " } else { "       " },
-            st.name,
-            st.count,
-            st.wall_s,
-            sig3(st.energy_j / 3600.0),
-            sig3(st.co2e_g),
-            st.items,
-        );
-    }
-    if summary.dropped > 0 {
-        println!(
-            "        ({} step instances dropped: thread buffers full)",
-            summary.dropped
-        );
-    }
-    match &summary.run_file {
-        Some(p) => println!("run file: {}", p.display()),
-        None => println!("run file: none"),
+    // Energy (kind, source, host share), carbon, items, per-step lines and the run file.
+    print!("{summary}");
+    if !summary.disabled && !detail.is_empty() {
+        println!("source:   {detail}");
     }
     println!("output:   {} ({rows} rows)", args.out.display());
     for w in &summary.warnings {

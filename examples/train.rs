@@ -320,10 +320,6 @@ fn main() -> ExitCode {
         }
     };
     let kind = format!("{:?}", summary.energy_kind).to_lowercase();
-    let source = summary
-        .energy_sources
-        .first()
-        .map_or("no energy source", |s| s.name.as_str());
     println!(
         "done: {} epochs in {elapsed:.1} s; final train loss {:.4}, test loss {:.4}, test accuracy {:.1} %",
         args.epochs,
@@ -331,45 +327,13 @@ fn main() -> ExitCode {
         last.1,
         last.2 * 100.0
     );
-    if summary.disabled {
-        println!("energy: not recorded (Carina disabled by CARINA_DISABLE)");
-        return ExitCode::SUCCESS;
-    }
-    println!(
-        "energy: {} Wh ({kind}; {source}) -> {} Wh per epoch",
-        sig3(summary.energy.wh()),
-        sig3(summary.energy.wh() / args.epochs as f64),
-    );
-    println!(
-        "carbon: {} g CO2e at {:.1} g/kWh ({})",
-        sig3(summary.co2e_g),
-        summary.carbon.g_per_kwh,
-        summary
-            .carbon
-            .zone
-            .as_deref()
-            .unwrap_or(&summary.carbon.source),
-    );
-    for (i, st) in summary.summaries.iter().enumerate() {
+    // Energy (kind, source, host share), carbon, items, per-step lines and the run file.
+    print!("{summary}");
+    if !summary.disabled {
         println!(
-            "{} {:<14} {:>6} x  {:>6.2} s  {:>9} Wh {kind}  (p50 {:.3} ms)",
-            if i == 0 { "steps: " } else { "       " },
-            st.name,
-            st.count,
-            st.wall_s,
-            sig3(st.energy_j / 3600.0),
-            st.p50_s * 1e3,
+            "per epoch: {} Wh {kind}",
+            sig3(summary.energy.wh() / args.epochs as f64)
         );
-    }
-    if summary.dropped > 0 {
-        println!(
-            "        ({} step instances dropped: thread buffers full)",
-            summary.dropped
-        );
-    }
-    match &summary.run_file {
-        Some(p) => println!("run file: {}", p.display()),
-        None => println!("run file: none"),
     }
     for w in &summary.warnings {
         eprintln!("warning: {w}");

@@ -197,6 +197,120 @@ pub struct RunSummary {
     pub run_end: Option<RunEnd>,
 }
 
+/// Three significant digits: fixed notation, scientific below 0.0001.
+fn sig3(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    if x.abs() < 1e-4 {
+        return format!("{x:.2e}");
+    }
+    let decimals = (2 - x.abs().log10().floor() as i32).max(0) as usize;
+    format!("{x:.decimals$}")
+}
+
+/// A few lines for a terminal: energy with its kind and source, the host share, carbon, items,
+/// one line per step name, the counts of folded and dropped steps, and the run file. Warnings are
+/// not included (print [`RunSummary::warnings`] where they belong, e.g. on stderr).
+impl std::fmt::Display for RunSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.disabled {
+            return writeln!(
+                f,
+                "energy:   not recorded (Carina disabled by CARINA_DISABLE)"
+            );
+        }
+        let kind = match self.energy_kind {
+            EnergyKind::Measured => "measured",
+            EnergyKind::Estimated => "estimated",
+        };
+        let source = self
+            .energy_sources
+            .iter()
+            .filter(|s| s.used)
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" + ");
+        let share = if self.host_energy.0 > 0.0 {
+            format!(
+                "; {:.0} % of the whole machine's {} Wh",
+                100.0 * self.energy.0 / self.host_energy.0,
+                sig3(self.host_energy.wh())
+            )
+        } else {
+            String::new()
+        };
+        writeln!(
+            f,
+            "energy:   {} Wh {kind} ({}){share}",
+            sig3(self.energy.wh()),
+            if source.is_empty() {
+                "no source"
+            } else {
+                &source
+            }
+        )?;
+        writeln!(
+            f,
+            "carbon:   {} g CO2e at {:.1} g/kWh ({})",
+            sig3(self.co2e_g),
+            self.carbon.g_per_kwh,
+            self.carbon.zone.as_deref().unwrap_or(&self.carbon.source)
+        )?;
+        let per_item = if self.items > 0 {
+            format!(
+                "; {} Wh per 1000 items",
+                sig3(self.energy.wh() / self.items as f64 * 1000.0)
+            )
+        } else {
+            String::new()
+        };
+        writeln!(
+            f,
+            "run:      {:.2} s, {} items, {} steps{per_item}",
+            self.wall.0, self.items, self.steps
+        )?;
+        let width = self
+            .summaries
+            .iter()
+            .map(|s| s.name.chars().count())
+            .max()
+            .unwrap_or(0)
+            .clamp(8, 40);
+        for (i, st) in self.summaries.iter().enumerate() {
+            writeln!(
+                f,
+                "{} {:<width$} {:>8} x {:>9.3} s  {:>9} Wh {kind}  {} g CO2e  ({} items)",
+                if i == 0 { "steps:   " } else { "         " },
+                st.name,
+                st.count,
+                st.wall_s,
+                sig3(st.energy_j / Joules::PER_WH),
+                sig3(st.co2e_g),
+                st.items,
+            )?;
+        }
+        if self.folded > 0 {
+            writeln!(
+                f,
+                "          ({} step instances counted in summaries only: thread buffers full)",
+                self.folded
+            )?;
+        }
+        if self.dropped > 0 {
+            writeln!(
+                f,
+                "          ({} step instances not counted: thread buffers full)",
+                self.dropped
+            )?;
+        }
+        match &self.run_file {
+            Some(p) => writeln!(f, "run file: {}", p.display()),
+            None => writeln!(f, "run file: none"),
+        }
+    }
+}
+
 impl RunSummary {
     /// An empty summary for a disabled run.
     pub fn disabled(job: &str, run_id: &str) -> Self {
