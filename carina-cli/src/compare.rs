@@ -1,47 +1,73 @@
-//! `carina compare`: per-step energy and time per item between two runs, with a noise-aware
-//! verdict. Exit status: 0 when nothing regressed beyond the threshold, 1 when something did,
-//! 2 on bad input.
+//! `carina compare`: per-step energy and time per item between base runs and candidate runs,
+//! with a noise-aware verdict. Exit status: 0 when nothing gated regressed beyond the threshold,
+//! 1 when something did, 2 on bad input.
 
-use crate::load::load_run;
+use crate::load::load_runs;
 use crate::summary::{quantile_sorted, step_rows, steps_in_span, table};
 use crate::units::sig;
 use carina_core::reader::RunFile;
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const LONG_ABOUT: &str = "Compare per-step energy per item and time per item between a \
-base run and a candidate run, and say for each step whether it regressed, improved or stayed \
-the same.\n\n\
-Method. For every step name, each `step` record is one sample (its energy, duration and items). \
-The figure compared is the ratio of totals: sum of inclusive energy / sum of items (and sum of \
-durations / sum of items), i.e. the J per item a report shows. Its noise is estimated by a \
-bootstrap: the instances of each run are resampled with replacement 2000 times (a fixed-seed \
-PRNG, so the output is reproducible) and the 2.5th and 97.5th percentiles of the relative change \
-give a 95 % confidence interval; with more than 5000 instances in a run a delta-method normal \
-interval on the log ratio is used instead. Steps whose items are 0 are compared per instance.\n\n\
-A step regressed when its energy per item or its time per item rose by more than the threshold \
-AND the 95 % interval of that change lies above zero (the change is distinguishable from the \
-run-to-run noise of its instances); improved likewise for a fall. A step with fewer than 5 \
-instances in either run, or with summaries only (`steps: \"summary\"`), is judged on its totals \
-alone (change beyond the threshold), and the output says \"no instance data: verdict on totals \
-only\".\n\n\
-A step whose inclusive energy is below --min-share of its run's energy in both runs (default \
+const LONG_ABOUT: &str = "Compare per-step energy per item and time per item between base \
+runs and candidate runs, and say for each step, and for the run as a whole, whether it \
+regressed, improved or stayed the same.\n\n\
+Runs. `carina compare BASE CAND` compares two run files. `carina compare BASE... --candidate \
+CAND...` and `carina compare --base BASE... --candidate CAND...` compare several runs per side; \
+each path is a run file or a directory (every `*.jsonl` under it, recursively, as `carina \
+report` reads them; a file named twice counts once). `--candidate` takes every path after it up \
+to the next flag.\n\n\
+Rows. One row per step name, and a `(run)` row for the run as a whole: the run's energy \
+(run_end.energy_j, or up to the cut of a crashed run) per item when every run has items, else \
+per run, and its wall time likewise. The `(run)` row is judged and gated like a step, so a run \
+without steps (a `carina run` file) is compared too.\n\n\
+Method with several runs on a side (the unit of replication is the run). For each row, every \
+run gives one figure: its J per item (sum of the step's inclusive energy / sum of its items; \
+per instance for steps without items) and its s per item. The change is the ratio of the \
+geometric means of the two sides' figures, and its 95 % interval a Welch t-interval on the \
+difference of the means of their logarithms (Welch-Satterthwaite degrees of freedom), so it \
+covers run-to-run noise: a neighbour that slows a run down moves that run's figure, and the \
+interval widens accordingly. When one side has a single run, the other side's variance is used \
+for both (degrees of freedom: its runs - 1). A step found in one run per side only is judged \
+as with one run per side, below.\n\n\
+Method with one run per side. For a step, each `step` record is one sample: the instances of \
+each run are resampled with replacement 2000 times (a fixed-seed PRNG, so the output is \
+reproducible) and the 2.5th and 97.5th percentiles of the relative change of the ratio of \
+totals give a 95 % interval; above 5000 instances a delta-method normal interval on the log \
+ratio is used instead. For the `(run)` row, the variance of the run's energy is that of its \
+steps' self energy with each name's instances resampled (a normal interval on the log ratio), \
+and its wall time's that of its top-level steps' durations. Limitation: such intervals cover \
+the noise between the instances of one run, not between runs (a busier host slows every \
+instance of a run at once): for a gate that holds on a shared machine, give 3 or more runs per \
+side. A step with fewer than 5 instances in either run, a file with summaries only (`steps: \
+\"summary\"`) and a `(run)` row of runs without step records are judged on their totals alone \
+(change beyond the threshold), and the note says so.\n\n\
+Verdicts. Energy (or time) regressed when the change is above the threshold AND its 95 % \
+interval lies above zero; improved likewise below; same otherwise; new / gone for a step on one \
+side only. The gate (--gate, default `energy`) names what can make a row `regressed` or \
+`improved` and fail the command: `energy`, `time` or `energy,time`. Time per item is always \
+computed and shown (time change, interval, `time_verdict` in JSON; a note when it moved but is \
+not gated): on a shared machine time per item moves by 20-30 % with the neighbours' load while \
+energy per item barely moves, so time is not gated by default.\n\n\
+A step whose inclusive energy is below --min-share of its run's energy on both sides (default \
 1 %) is still compared and shown, but its verdict reads \"minor\" and it cannot fail the gate: \
 a 1 ms set-up step that moves by 10 % is noise for a CI gate, not a regression. Use \
---min-share 0 to gate every step.\n\n\
-Host share. Each run's share of the host's energy (run_end.energy_j / run_end.host_energy_j; \
-n/a when host_energy_j is missing or 0, or the run has no run_end), the host's energy and the \
-scope (run_start.scope) are shown. In process scope a run's energy is its share of the \
-host's, so the same work gets more joules on a quiet host than on a busy one (114 J at a 0.49 \
-share, 172 J at 0.90): when the two shares differ by more than 0.15, or the larger is more \
-than 1.5 times the smaller, a warning says that energy differences may come from the \
-neighbours, not the code. Different scopes are warned too.\n\n\
-Runs of different jobs are compared with a warning. Exit status: 0 when nothing regressed, \
-1 when a step regressed, 2 on bad input (unreadable file, a threshold outside 0..1000 % or a \
---min-share outside 0..100 %). Warnings (different jobs, and the run files' own: a missing \
-run_end, a truncated last line) are printed on stderr and listed in the Markdown and JSON \
-output; Markdown output escapes the step names, run ids, jobs and warnings it quotes.";
+--min-share 0 to gate every step. The `(run)` row is never minor.\n\n\
+Host share. Each side's share of the host's energy (run_end.energy_j / run_end.host_energy_j, \
+the mean over a side's runs; n/a when host_energy_j is missing or 0, or the run has no \
+run_end), the host's energy and the scope (run_start.scope) are shown. In process scope a run's \
+energy is its share of the host's, so the same work gets more joules on a quiet host than on a \
+busy one (114 J at a 0.49 share, 172 J at 0.90): when the two shares differ by more than 0.15, \
+or the larger is more than 1.5 times the smaller, a warning says that energy differences may \
+come from the neighbours, not the code. Different scopes are warned too.\n\n\
+Runs of different jobs are compared with a warning. Exit status: 0 when nothing gated \
+regressed, 1 when a row regressed, 2 on bad input (unreadable file, a directory without run \
+files, a threshold outside 0..1000 %, a --min-share outside 0..100 %, an unknown --gate). \
+Warnings (different jobs, and the run files' own: a missing run_end, a truncated last line) \
+are printed on stderr and listed in the Markdown and JSON output; Markdown output escapes the \
+step names, run ids, jobs and warnings it quotes.";
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -54,14 +80,68 @@ pub enum Format {
     Json,
 }
 
+/// What can fail the gate: energy per item, time per item, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gate {
+    /// Energy per item gates.
+    pub energy: bool,
+    /// Time per item gates.
+    pub time: bool,
+}
+
+impl Gate {
+    fn names(self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.energy {
+            v.push("energy");
+        }
+        if self.time {
+            v.push("time");
+        }
+        v
+    }
+}
+
+/// Parses `energy`, `time` or `energy,time` (in any order, case-insensitive).
+pub fn parse_gate(s: &str) -> Result<Gate, String> {
+    let mut g = Gate {
+        energy: false,
+        time: false,
+    };
+    for part in s.split(',') {
+        match part.trim().to_ascii_lowercase().as_str() {
+            "energy" => g.energy = true,
+            "time" => g.time = true,
+            other => {
+                return Err(format!(
+                    "`{other}`: --gate takes `energy`, `time` or `energy,time`"
+                ));
+            }
+        }
+    }
+    Ok(g)
+}
+
 /// Arguments of `carina compare`.
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = LONG_ABOUT)]
 pub struct Args {
-    /// The base run file (before the change).
-    pub base: PathBuf,
-    /// The candidate run file (after the change).
-    pub candidate: PathBuf,
+    /// Runs: `BASE CANDIDATE` (two run files or directories), or the base runs when
+    /// --candidate is given.
+    #[arg(value_name = "RUN")]
+    pub runs: Vec<PathBuf>,
+    /// Base runs (before the change): run files or directories (every run file in them).
+    /// Three or more per side make a CI gate that holds on a shared machine.
+    #[arg(long = "base", num_args = 1.., value_name = "BASE")]
+    pub base: Vec<PathBuf>,
+    /// Candidate runs (after the change): run files or directories; every path after it up to
+    /// the next flag.
+    #[arg(long = "candidate", num_args = 1.., value_name = "CANDIDATE")]
+    pub candidate: Vec<PathBuf>,
+    /// What can fail the gate: `energy` (default), `time`, or `energy,time`. Changes of the
+    /// other figure are still shown.
+    #[arg(long, default_value = "energy", value_parser = parse_gate)]
+    pub gate: Gate,
     /// Smallest relative change that counts, in percent: `5%` and `5` both mean 5 %.
     #[arg(long, default_value = "5%", value_parser = parse_threshold)]
     pub threshold: f64,
@@ -221,12 +301,129 @@ fn rel(base: f64, cand: f64) -> f64 {
     }
 }
 
-/// Per-step comparison.
+/// 97.5th percentile of Student's t distribution with `df` degrees of freedom (a table to 30,
+/// then 40, 60, 120 and the normal's 1.96, interpolated linearly in 1/df; below 1, df 1's).
+pub(crate) fn t975(df: f64) -> f64 {
+    const T: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
+    ];
+    if !df.is_finite() || df > 1e9 {
+        return 1.96;
+    }
+    if df <= 1.0 {
+        return T[0];
+    }
+    // (df, t) knots; interpolation in 1/df between neighbours.
+    let knots: Vec<(f64, f64)> = (1..=30)
+        .map(|i| (i as f64, T[i - 1]))
+        .chain([(40.0, 2.021), (60.0, 2.000), (120.0, 1.980)])
+        .collect();
+    for w in knots.windows(2) {
+        let ((d0, t0), (d1, t1)) = (w[0], w[1]);
+        if df <= d1 {
+            let f = (1.0 / d0 - 1.0 / df) / (1.0 / d0 - 1.0 / d1);
+            return t0 + f * (t1 - t0);
+        }
+    }
+    // Beyond 120: towards 1.96 at infinity.
+    let f = 120.0 / df;
+    1.96 + f * (1.980 - 1.96)
+}
+
+fn mean_var(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    let m = xs.iter().sum::<f64>() / n;
+    let v = if xs.len() > 1 {
+        xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        f64::NAN
+    };
+    (m, v)
+}
+
+/// A change between two sides of runs: the point (in %), its 95 % interval and each side's
+/// centre (geometric mean of positive figures, else arithmetic mean).
+#[derive(Debug, Clone, Copy)]
+struct RunsChange {
+    change: f64,
+    ci: [f64; 2],
+    base: f64,
+    cand: f64,
+}
+
+/// Welch t-interval over runs, one figure per run: on the logarithms when every figure is above
+/// 0, else on the figures themselves (relative to the base's mean). Needs 3 runs in all, with at
+/// least one per side; a side of one run borrows the other side's variance.
+fn runs_interval(b: &[f64], c: &[f64]) -> Option<RunsChange> {
+    if b.is_empty() || c.is_empty() || b.len() + c.len() < 3 {
+        return None;
+    }
+    let log = b.iter().chain(c).all(|x| *x > 0.0 && x.is_finite());
+    let tr = |xs: &[f64]| -> Vec<f64> {
+        if log {
+            xs.iter().map(|x| x.ln()).collect()
+        } else {
+            xs.to_vec()
+        }
+    };
+    let (lb, lc) = (tr(b), tr(c));
+    let (mb, vb) = mean_var(&lb);
+    let (mc, vc) = mean_var(&lc);
+    let (nb, nc) = (b.len() as f64, c.len() as f64);
+    let (se, df) = match (b.len() > 1, c.len() > 1) {
+        (true, true) => {
+            let (qb, qc) = (vb / nb, vc / nc);
+            let se2 = qb + qc;
+            let den = qb * qb / (nb - 1.0) + qc * qc / (nc - 1.0);
+            let df = if den > 0.0 {
+                se2 * se2 / den
+            } else {
+                nb + nc - 2.0
+            };
+            (se2.sqrt(), df)
+        }
+        (true, false) => ((vb * (1.0 / nb + 1.0 / nc)).sqrt(), nb - 1.0),
+        (false, true) => ((vc * (1.0 / nb + 1.0 / nc)).sqrt(), nc - 1.0),
+        (false, false) => return None,
+    };
+    let half = t975(df) * se;
+    let d = mc - mb;
+    if log {
+        Some(RunsChange {
+            change: 100.0 * (d.exp() - 1.0),
+            ci: [
+                100.0 * ((d - half).exp() - 1.0),
+                100.0 * ((d + half).exp() - 1.0),
+            ],
+            base: mb.exp(),
+            cand: mc.exp(),
+        })
+    } else if mb != 0.0 {
+        Some(RunsChange {
+            change: 100.0 * d / mb,
+            ci: [100.0 * (d - half) / mb.abs(), 100.0 * (d + half) / mb.abs()],
+            base: mb,
+            cand: mc,
+        })
+    } else {
+        None
+    }
+}
+
+/// Per-step comparison (a step name, or the `(run)` row).
 #[derive(Debug, Clone, serde::Serialize)]
 struct StepCmp {
     name: String,
-    /// `item` or `instance`: what the per-unit figures are divided by.
+    /// `item`, `instance` or `run`: what the per-unit figures are divided by.
     unit: &'static str,
+    /// `runs` (Welch t over runs), `instances` (one run per side: step instances), or `totals`
+    /// (no noise estimate: the change alone decides).
+    method: &'static str,
+    /// Runs of each side that hold this step.
+    base_runs: usize,
+    cand_runs: usize,
     base_j_per_item: Option<f64>,
     cand_j_per_item: Option<f64>,
     change_pct: Option<f64>,
@@ -245,10 +442,48 @@ struct StepCmp {
     note: Option<String>,
 }
 
+impl StepCmp {
+    fn new(name: &str, unit: &'static str) -> Self {
+        StepCmp {
+            name: name.to_owned(),
+            unit,
+            method: "totals",
+            base_runs: 0,
+            cand_runs: 0,
+            base_j_per_item: None,
+            cand_j_per_item: None,
+            change_pct: None,
+            ci_low_pct: None,
+            ci_high_pct: None,
+            base_s_per_item: None,
+            cand_s_per_item: None,
+            time_change_pct: None,
+            time_ci_low_pct: None,
+            time_ci_high_pct: None,
+            base_instances: 0,
+            cand_instances: 0,
+            energy_verdict: "same",
+            time_verdict: "same",
+            verdict: "same",
+            note: None,
+        }
+    }
+
+    fn add_note(&mut self, n: String) {
+        self.note = Some(match self.note.take() {
+            Some(old) => format!("{old}; {n}"),
+            None => n,
+        });
+    }
+}
+
+/// A step's totals in one run: count, inclusive energy (J), wall (s), items.
+type Tot = (u64, f64, f64, u64);
+
 /// Per-name instance samples and totals of one run.
 struct Side {
     samples: BTreeMap<String, Vec<Sample>>,
-    totals: BTreeMap<String, (u64, f64, f64, u64)>, // count, energy, wall, items
+    totals: BTreeMap<String, Tot>,
     /// The run's energy, J (the denominator of a step's share).
     run_energy: f64,
 }
@@ -274,6 +509,37 @@ fn side(run: &RunFile) -> Side {
     }
 }
 
+/// One loaded run with what the comparison reads from it.
+struct RunData<'a> {
+    run: &'a RunFile,
+    info: RunInfo,
+    /// Per step name: totals up to the run's cut.
+    totals: BTreeMap<String, Tot>,
+    /// The run as a whole: (1, energy, wall, items).
+    whole: Tot,
+    /// Instance samples, built when a step is compared one run against one.
+    side: OnceCell<Side>,
+}
+
+impl<'a> RunData<'a> {
+    fn new(run: &'a RunFile) -> Self {
+        let h = crate::summary::headline(run);
+        RunData {
+            run,
+            info: run_info(run),
+            totals: step_rows(run)
+                .into_iter()
+                .map(|r| (r.name, (r.count, r.energy_j, r.wall_s, r.items)))
+                .collect(),
+            whole: (1, h.energy_j, h.wall_s, h.items),
+            side: OnceCell::new(),
+        }
+    }
+    fn side(&self) -> &Side {
+        self.side.get_or_init(|| side(self.run))
+    }
+}
+
 fn verdict_of(change: f64, ci: Option<[f64; 2]>, threshold: f64) -> &'static str {
     if !change.is_finite() {
         return if change > 0.0 { "regressed" } else { "same" };
@@ -292,68 +558,139 @@ fn verdict_of(change: f64, ci: Option<[f64; 2]>, threshold: f64) -> &'static str
 }
 
 /// The step's inclusive energy as a fraction of its run's energy (0 when the run has none).
-fn share(side: &Side, t: Option<(u64, f64, f64, u64)>) -> f64 {
+fn share(side: &Side, t: Option<Tot>) -> f64 {
     match t {
         Some(t) if side.run_energy > 0.0 => t.1 / side.run_energy,
         _ => 0.0,
     }
 }
 
-fn compare_step(name: &str, b: &Side, c: &Side, threshold: f64, min_share: f64) -> StepCmp {
+/// Sets the row's verdicts from its changes and intervals, the gate and --min-share
+/// (`largest`: the step's largest share of its run's energy; `None` for the `(run)` row).
+fn finish(
+    out: &mut StepCmp,
+    eci: Option<[f64; 2]>,
+    tci: Option<[f64; 2]>,
+    threshold: f64,
+    gate: Gate,
+    min_share: f64,
+    largest: Option<f64>,
+) {
+    if let (Some(de), Some(dt)) = (out.change_pct, out.time_change_pct) {
+        out.energy_verdict = verdict_of(de, eci, threshold);
+        out.time_verdict = verdict_of(dt, tci, threshold);
+    }
+    let gated: Vec<&str> = [
+        (gate.energy, out.energy_verdict),
+        (gate.time, out.time_verdict),
+    ]
+    .into_iter()
+    .filter_map(|(g, v)| g.then_some(v))
+    .collect();
+    out.verdict = if gated.contains(&"regressed") {
+        "regressed"
+    } else if gated.contains(&"improved") {
+        "improved"
+    } else {
+        "same"
+    };
+    for (gates, what, v) in [
+        (gate.energy, "energy", out.energy_verdict),
+        (gate.time, "time", out.time_verdict),
+    ] {
+        // Worded "rose"/"fell", not "regressed"/"improved": a CI log searched for
+        // "regressed" finds the gated rows only.
+        let moved = match v {
+            "regressed" => Some("rose"),
+            "improved" => Some("fell"),
+            _ => None,
+        };
+        if let (false, Some(m)) = (gates, moved) {
+            out.add_note(format!(
+                "{what} per item {m} beyond the threshold (not gated; --gate {what} gates it)"
+            ));
+        }
+    }
+    if let Some(largest) = largest
+        && matches!(out.verdict, "regressed" | "improved")
+        && largest * 100.0 < min_share
+    {
+        out.verdict = "minor";
+        out.add_note(format!(
+            "{:.2}% of run energy, below --min-share {min_share}%: not gated",
+            largest * 100.0
+        ));
+    }
+}
+
+/// Judgement settings.
+#[derive(Debug, Clone, Copy)]
+struct Rules {
+    threshold: f64,
+    min_share: f64,
+    gate: Gate,
+}
+
+/// A step (or the `(run)` row: `name` "(run)") on one side only.
+fn one_sided(name: &str, b: &[Tot], c: &[Tot], unit_run: bool) -> StepCmp {
+    let pool = |ts: &[Tot]| -> Option<Tot> {
+        ts.iter()
+            .copied()
+            .reduce(|a, x| (a.0 + x.0, a.1 + x.1, a.2 + x.2, a.3 + x.3))
+    };
+    let (bt, ct) = (pool(b), pool(c));
+    let per_item = [bt, ct].iter().flatten().all(|t| t.3 > 0);
+    let mut out = StepCmp::new(
+        name,
+        match (per_item, unit_run) {
+            (true, _) => "item",
+            (false, true) => "run",
+            (false, false) => "instance",
+        },
+    );
+    out.base_runs = b.len();
+    out.cand_runs = c.len();
+    out.base_instances = bt.map_or(0, |t| t.0);
+    out.cand_instances = ct.map_or(0, |t| t.0);
+    let (verdict, note) = if bt.is_none() {
+        ("new", "only in the candidate")
+    } else {
+        ("gone", "only in the base")
+    };
+    out.verdict = verdict;
+    out.energy_verdict = verdict;
+    out.time_verdict = verdict;
+    out.note = Some(note.into());
+    let per = |t: Tot| {
+        let u = if per_item { t.3 } else { t.0.max(1) } as f64;
+        (t.1 / u, t.2 / u)
+    };
+    if let Some(t) = bt {
+        (out.base_j_per_item, out.base_s_per_item) = (Some(per(t).0), Some(per(t).1));
+    }
+    if let Some(t) = ct {
+        (out.cand_j_per_item, out.cand_s_per_item) = (Some(per(t).0), Some(per(t).1));
+    }
+    out
+}
+
+/// A step compared one run against one, from its instances (the method of a single pair).
+fn compare_step(name: &str, b: &Side, c: &Side, rules: Rules) -> StepCmp {
     let bt = b.totals.get(name).copied();
     let ct = c.totals.get(name).copied();
-    let mut out = StepCmp {
-        name: name.to_owned(),
-        unit: "item",
-        base_j_per_item: None,
-        cand_j_per_item: None,
-        change_pct: None,
-        ci_low_pct: None,
-        ci_high_pct: None,
-        base_s_per_item: None,
-        cand_s_per_item: None,
-        time_change_pct: None,
-        time_ci_low_pct: None,
-        time_ci_high_pct: None,
-        base_instances: bt.map_or(0, |t| t.0),
-        cand_instances: ct.map_or(0, |t| t.0),
-        energy_verdict: "same",
-        time_verdict: "same",
-        verdict: "same",
-        note: None,
-    };
     let (Some(bt), Some(ct)) = (bt, ct) else {
-        let (verdict, note) = if bt.is_none() {
-            ("new", "only in the candidate")
-        } else {
-            ("gone", "only in the base")
-        };
-        out.verdict = verdict;
-        out.energy_verdict = verdict;
-        out.time_verdict = verdict;
-        out.note = Some(note.into());
-        let per = |t: (u64, f64, f64, u64)| {
-            let u = if t.3 > 0 { t.3 } else { t.0.max(1) } as f64;
-            (t.1 / u, t.2 / u)
-        };
-        if let Some(t) = bt {
-            out.base_j_per_item = Some(per(t).0);
-            out.base_s_per_item = Some(per(t).1);
-        }
-        if let Some(t) = ct {
-            out.cand_j_per_item = Some(per(t).0);
-            out.cand_s_per_item = Some(per(t).1);
-        }
-        if bt.map_or(ct.is_some_and(|t| t.3 == 0), |t| t.3 == 0) {
-            out.unit = "instance";
-        }
+        let mut out = one_sided(name, bt.as_slice(), ct.as_slice(), false);
+        out.base_runs = usize::from(bt.is_some());
+        out.cand_runs = usize::from(ct.is_some());
         return out;
     };
     let per_item = bt.3 > 0 && ct.3 > 0;
-    if !per_item {
-        out.unit = "instance";
-    }
-    let unit_of = |t: (u64, f64, f64, u64)| if per_item { t.3 as f64 } else { t.0 as f64 };
+    let mut out = StepCmp::new(name, if per_item { "item" } else { "instance" });
+    out.base_runs = 1;
+    out.cand_runs = 1;
+    out.base_instances = bt.0;
+    out.cand_instances = ct.0;
+    let unit_of = |t: Tot| if per_item { t.3 as f64 } else { t.0 as f64 };
     let to_samples = |xs: Option<&Vec<Sample>>| -> Vec<Sample> {
         xs.map(|v| {
             v.iter()
@@ -375,12 +712,11 @@ fn compare_step(name: &str, b: &Side, c: &Side, threshold: f64, min_share: f64) 
     out.cand_j_per_item = Some(ce);
     out.base_s_per_item = Some(bw);
     out.cand_s_per_item = Some(cw);
-    let de = rel(be, ce);
-    let dt = rel(bw, cw);
-    out.change_pct = Some(de);
-    out.time_change_pct = Some(dt);
+    out.change_pct = Some(rel(be, ce));
+    out.time_change_pct = Some(rel(bw, cw));
     let (eci, tci) = if bs.len() >= MIN_INSTANCES && cs.len() >= MIN_INSTANCES {
         let (e, t) = interval(&bs, &cs, fnv1a(name));
+        out.method = "instances";
         out.ci_low_pct = Some(e[0]);
         out.ci_high_pct = Some(e[1]);
         out.time_ci_low_pct = Some(t[0]);
@@ -394,36 +730,224 @@ fn compare_step(name: &str, b: &Side, c: &Side, threshold: f64, min_share: f64) 
         });
         (None, None)
     };
-    out.energy_verdict = verdict_of(de, eci, threshold);
-    out.time_verdict = verdict_of(dt, tci, threshold);
-    out.verdict = match (out.energy_verdict, out.time_verdict) {
-        ("regressed", _) | (_, "regressed") => "regressed",
-        ("improved", _) | (_, "improved") => "improved",
-        _ => "same",
-    };
     let largest = share(b, Some(bt)).max(share(c, Some(ct)));
-    if matches!(out.verdict, "regressed" | "improved") && largest * 100.0 < min_share {
-        out.verdict = "minor";
-        let why = format!(
-            "{:.2}% of run energy, below --min-share {min_share}%: not gated",
-            largest * 100.0
-        );
-        out.note = Some(match out.note.take() {
-            Some(n) => format!("{n}; {why}"),
-            None => why,
-        });
-    }
+    finish(
+        &mut out,
+        eci,
+        tci,
+        rules.threshold,
+        rules.gate,
+        rules.min_share,
+        Some(largest),
+    );
     out
 }
+
+/// A row compared over runs: each run that holds it gives one figure per unit.
+#[allow(clippy::too_many_arguments)]
+fn compare_runs(
+    name: &str,
+    b: &[Tot],
+    c: &[Tot],
+    unit_run: bool,
+    (nb_all, nc_all): (usize, usize),
+    rules: Rules,
+    largest: Option<f64>,
+) -> StepCmp {
+    let per_item = b.iter().chain(c).all(|t| t.3 > 0);
+    let unit = match (per_item, unit_run) {
+        (true, _) => "item",
+        (false, true) => "run",
+        (false, false) => "instance",
+    };
+    let mut out = StepCmp::new(name, unit);
+    out.base_runs = b.len();
+    out.cand_runs = c.len();
+    out.base_instances = b.iter().map(|t| t.0).sum();
+    out.cand_instances = c.iter().map(|t| t.0).sum();
+    let units = |t: &Tot| {
+        if per_item {
+            t.3 as f64
+        } else if unit_run {
+            1.0
+        } else {
+            t.0.max(1) as f64
+        }
+    };
+    let figs = |ts: &[Tot], pick: fn(&Tot) -> f64| -> Vec<f64> {
+        ts.iter().map(|t| pick(t) / units(t)).collect()
+    };
+    let (be, ce) = (figs(b, |t| t.1), figs(c, |t| t.1));
+    let (bw, cw) = (figs(b, |t| t.2), figs(c, |t| t.2));
+    let (e, t) = (runs_interval(&be, &ce), runs_interval(&bw, &cw));
+    let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
+    let (mut eci, mut tci) = (None, None);
+    match e {
+        Some(e) => {
+            out.base_j_per_item = Some(e.base);
+            out.cand_j_per_item = Some(e.cand);
+            out.change_pct = Some(e.change);
+            out.ci_low_pct = Some(e.ci[0]);
+            out.ci_high_pct = Some(e.ci[1]);
+            eci = Some(e.ci);
+        }
+        None => {
+            out.base_j_per_item = Some(mean(&be));
+            out.cand_j_per_item = Some(mean(&ce));
+            out.change_pct = Some(rel(mean(&be), mean(&ce)));
+        }
+    }
+    match t {
+        Some(t) => {
+            out.base_s_per_item = Some(t.base);
+            out.cand_s_per_item = Some(t.cand);
+            out.time_change_pct = Some(t.change);
+            out.time_ci_low_pct = Some(t.ci[0]);
+            out.time_ci_high_pct = Some(t.ci[1]);
+            tci = Some(t.ci);
+        }
+        None => {
+            out.base_s_per_item = Some(mean(&bw));
+            out.cand_s_per_item = Some(mean(&cw));
+            out.time_change_pct = Some(rel(mean(&bw), mean(&cw)));
+        }
+    }
+    out.method = if eci.is_some() { "runs" } else { "totals" };
+    if eci.is_none() {
+        out.add_note("no spread between runs (a 0 figure): verdict on totals only".into());
+    }
+    if b.len() < nb_all || c.len() < nc_all {
+        out.add_note(format!(
+            "in {} of {nb_all} base and {} of {nc_all} candidate runs",
+            b.len(),
+            c.len()
+        ));
+    }
+    finish(
+        &mut out,
+        eci,
+        tci,
+        rules.threshold,
+        rules.gate,
+        rules.min_share,
+        largest,
+    );
+    out
+}
+
+/// Relative variances (variance / value^2) of a run's energy and wall time implied by its step
+/// instances: each name's instances resampled with replacement (`n` draws of variance `var` add
+/// `n var`), the energy from the steps' self energy (the rest of the run's energy fixed), the
+/// wall time scaled by the top-level steps' durations. `None` with fewer than
+/// [`MIN_INSTANCES`] step records.
+fn run_rel_var(run: &RunFile, energy: f64) -> Option<(f64, f64)> {
+    let mut by: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
+    let mut n = 0;
+    for s in steps_in_span(run) {
+        let top = if s.parent.is_none() {
+            (s.end_s - s.start_s).max(0.0)
+        } else {
+            0.0
+        };
+        by.entry(&s.name).or_default().push((s.self_energy_j, top));
+        n += 1;
+    }
+    if n < MIN_INSTANCES || energy <= 0.0 {
+        return None;
+    }
+    let (mut ve, mut vt, mut top) = (0.0, 0.0, 0.0);
+    for v in by.values() {
+        top += v.iter().map(|x| x.1).sum::<f64>();
+        if v.len() < 2 {
+            continue;
+        }
+        let k = v.len() as f64;
+        let (_, var_e) = mean_var(&v.iter().map(|x| x.0).collect::<Vec<_>>());
+        let (_, var_t) = mean_var(&v.iter().map(|x| x.1).collect::<Vec<_>>());
+        ve += k * var_e;
+        vt += k * var_t;
+    }
+    let rt = if top > 0.0 { vt / (top * top) } else { 0.0 };
+    Some((ve / (energy * energy), rt))
+}
+
+/// The `(run)` row of one run against one: the run's energy and wall time per item (per run
+/// without items), with a normal interval from [`run_rel_var`] when both runs have step
+/// records, else on totals alone.
+fn compare_whole_pair(b: &RunData<'_>, c: &RunData<'_>, rules: Rules) -> StepCmp {
+    let (bt, ct) = (b.whole, c.whole);
+    let per_item = bt.3 > 0 && ct.3 > 0;
+    let mut out = StepCmp::new(RUN_ROW, if per_item { "item" } else { "run" });
+    out.base_runs = 1;
+    out.cand_runs = 1;
+    out.base_instances = 1;
+    out.cand_instances = 1;
+    let u = |t: Tot| if per_item { t.3 as f64 } else { 1.0 };
+    let (be, bw) = (bt.1 / u(bt), bt.2 / u(bt));
+    let (ce, cw) = (ct.1 / u(ct), ct.2 / u(ct));
+    out.base_j_per_item = Some(be);
+    out.cand_j_per_item = Some(ce);
+    out.base_s_per_item = Some(bw);
+    out.cand_s_per_item = Some(cw);
+    out.change_pct = Some(rel(be, ce));
+    out.time_change_pct = Some(rel(bw, cw));
+    let (mut eci, mut tci) = (None, None);
+    match (run_rel_var(b.run, bt.1), run_rel_var(c.run, ct.1)) {
+        (Some((rb, tb)), Some((rc, tc))) if be > 0.0 && ce > 0.0 => {
+            let ci = |l: f64, v: f64| {
+                let h = 1.96 * v.sqrt();
+                [100.0 * ((l - h).exp() - 1.0), 100.0 * ((l + h).exp() - 1.0)]
+            };
+            let e = ci((ce / be).ln(), rb + rc);
+            out.ci_low_pct = Some(e[0]);
+            out.ci_high_pct = Some(e[1]);
+            eci = Some(e);
+            if bw > 0.0 && cw > 0.0 {
+                let t = ci((cw / bw).ln(), tb + tc);
+                out.time_ci_low_pct = Some(t[0]);
+                out.time_ci_high_pct = Some(t[1]);
+                tci = Some(t);
+            }
+            out.method = "instances";
+        }
+        _ => {
+            out.note = Some(
+                "one run per side without step records: verdict on totals only (no noise estimate)"
+                    .into(),
+            )
+        }
+    }
+    finish(
+        &mut out,
+        eci,
+        tci,
+        rules.threshold,
+        rules.gate,
+        rules.min_share,
+        None,
+    );
+    out
+}
+
+/// The name of the run-level row.
+const RUN_ROW: &str = "(run)";
 
 #[derive(Debug, serde::Serialize)]
 struct Report {
     verdict: &'static str,
     threshold_pct: f64,
     min_share_pct: f64,
+    /// What can fail the gate: `energy`, `time`.
+    gate: Vec<&'static str>,
+    /// `runs` (several runs on a side: Welch t over runs) or `instances` (one run per side).
+    method: &'static str,
     headline: String,
+    /// One run: that run. Several: the side as a whole (paths and ids joined, the mean host
+    /// share); each run is in `base_runs` / `candidate_runs`.
     base: RunInfo,
     candidate: RunInfo,
+    base_runs: Vec<RunInfo>,
+    candidate_runs: Vec<RunInfo>,
     /// The host shares differ a lot ([`shares_differ`]); the warning is in `warnings` too.
     shares_differ: bool,
     warnings: Vec<String>,
@@ -446,14 +970,15 @@ fn share_line(r: &Report) -> String {
     line
 }
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 struct RunInfo {
     path: String,
     job: String,
     run_id: String,
     complete: bool,
     j_per_item: Option<f64>,
-    /// `measured` or `estimated`: every energy figure of this run is of this kind.
+    /// `measured` or `estimated` (`mixed` for a side whose runs differ): every energy figure of
+    /// this run is of this kind.
     energy_kind: &'static str,
     /// `run_start.scope`: `process`, `process-tree` or `host`.
     scope: String,
@@ -498,7 +1023,7 @@ fn kind_word(k: carina_core::record::EnergyKind) -> &'static str {
     }
 }
 
-/// How the two runs' energy was obtained, in words: `estimated` when both agree.
+/// How the two sides' energy was obtained, in words: `estimated` when both agree.
 fn kinds(r: &Report) -> String {
     if r.base.energy_kind == r.candidate.energy_kind {
         r.base.energy_kind.to_owned()
@@ -529,25 +1054,148 @@ fn run_info(run: &RunFile) -> RunInfo {
     }
 }
 
-fn build(base: &RunFile, cand: &RunFile, threshold: f64, min_share: f64) -> Report {
-    let b = side(base);
-    let c = side(cand);
-    let mut names: Vec<String> = b.totals.keys().chain(c.totals.keys()).cloned().collect();
+/// A side of several runs as one [`RunInfo`]: paths, ids and distinct jobs joined; complete
+/// when every run is; means of the known per-item energy, host energy and host share; a kind or
+/// scope the runs do not share is `mixed`.
+fn side_info(infos: &[RunInfo]) -> RunInfo {
+    if infos.len() == 1 {
+        return infos[0].clone();
+    }
+    let join = |f: fn(&RunInfo) -> &str, dedup: bool| {
+        let mut v: Vec<&str> = infos.iter().map(f).collect();
+        if dedup {
+            v.sort();
+            v.dedup();
+        }
+        v.join(", ")
+    };
+    let mean = |f: fn(&RunInfo) -> Option<f64>| {
+        let v: Vec<f64> = infos.iter().filter_map(f).collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    let same_kind = infos.iter().all(|i| i.energy_kind == infos[0].energy_kind);
+    let same_scope = infos.iter().all(|i| i.scope == infos[0].scope);
+    RunInfo {
+        path: join(|i| &i.path, false),
+        job: join(|i| &i.job, true),
+        run_id: join(|i| &i.run_id, false),
+        complete: infos.iter().all(|i| i.complete),
+        j_per_item: mean(|i| i.j_per_item),
+        energy_kind: if same_kind {
+            infos[0].energy_kind
+        } else {
+            "mixed"
+        },
+        scope: if same_scope {
+            infos[0].scope.clone()
+        } else {
+            "mixed".into()
+        },
+        host_energy_j: mean(|i| i.host_energy_j),
+        host_share: mean(|i| i.host_share),
+    }
+}
+
+fn build(base: &[RunFile], cand: &[RunFile], rules: Rules) -> Report {
+    let b: Vec<RunData<'_>> = base.iter().map(RunData::new).collect();
+    let c: Vec<RunData<'_>> = cand.iter().map(RunData::new).collect();
+    let pair = b.len() == 1 && c.len() == 1;
+    let mut names: Vec<String> = b
+        .iter()
+        .chain(&c)
+        .flat_map(|r| r.totals.keys().cloned())
+        .collect();
     names.sort();
     names.dedup();
-    let steps: Vec<StepCmp> = names
-        .iter()
-        .map(|n| compare_step(n, &b, &c, threshold, min_share))
-        .collect();
+    let mut steps = Vec::with_capacity(names.len() + 1);
+    // The run as a whole first.
+    let wb: Vec<Tot> = b.iter().map(|r| r.whole).collect();
+    let wc: Vec<Tot> = c.iter().map(|r| r.whole).collect();
+    steps.push(if pair {
+        compare_whole_pair(&b[0], &c[0], rules)
+    } else {
+        compare_runs(RUN_ROW, &wb, &wc, true, (b.len(), c.len()), rules, None)
+    });
+    for name in &names {
+        let holders = |side: &[RunData<'_>]| -> Vec<usize> {
+            (0..side.len())
+                .filter(|&i| side[i].totals.contains_key(name))
+                .collect()
+        };
+        let (hb, hc) = (holders(&b), holders(&c));
+        let tots = |side: &[RunData<'_>], h: &[usize]| -> Vec<Tot> {
+            h.iter().map(|&i| side[i].totals[name]).collect()
+        };
+        let (tb, tc) = (tots(&b, &hb), tots(&c, &hc));
+        let row = if hb.is_empty() || hc.is_empty() {
+            one_sided(name, &tb, &tc, false)
+        } else if hb.len() == 1 && hc.len() == 1 {
+            let mut row = compare_step(name, b[hb[0]].side(), c[hc[0]].side(), rules);
+            if !pair {
+                row.add_note(format!(
+                    "in one run per side (of {} base and {} candidate): instance-level interval",
+                    b.len(),
+                    c.len()
+                ));
+            }
+            row
+        } else {
+            // The step's largest share of its side's energy (pooled over the side's runs).
+            let side_share = |side: &[RunData<'_>], t: &[Tot]| {
+                let e: f64 = side.iter().map(|r| r.whole.1).sum();
+                if e > 0.0 {
+                    t.iter().map(|t| t.1).sum::<f64>() / e
+                } else {
+                    0.0
+                }
+            };
+            let largest = side_share(&b, &tb).max(side_share(&c, &tc));
+            compare_runs(
+                name,
+                &tb,
+                &tc,
+                false,
+                (b.len(), c.len()),
+                rules,
+                Some(largest),
+            )
+        };
+        steps.push(row);
+    }
     let mut warnings = Vec::new();
-    if base.start.job != cand.start.job {
+    let bis: Vec<RunInfo> = b.iter().map(|r| r.info.clone()).collect();
+    let cis: Vec<RunInfo> = c.iter().map(|r| r.info.clone()).collect();
+    let mut jobs: Vec<&str> = base
+        .iter()
+        .chain(cand)
+        .map(|r| r.start.job.as_str())
+        .collect();
+    jobs.sort();
+    jobs.dedup();
+    if pair && base[0].start.job != cand[0].start.job {
         warnings.push(format!(
             "the runs are of different jobs (`{}` vs `{}`); compared anyway",
-            base.start.job, cand.start.job
+            base[0].start.job, cand[0].start.job
+        ));
+    } else if jobs.len() > 1 {
+        let quoted: Vec<String> = jobs.iter().map(|j| format!("`{j}`")).collect();
+        warnings.push(format!(
+            "the runs are of different jobs ({}); compared anyway",
+            quoted.join(", ")
         ));
     }
-    let bi = run_info(base);
-    let ci = run_info(cand);
+    // The same file on both sides compares a run with itself.
+    let canon = |r: &RunFile| std::fs::canonicalize(&r.path).unwrap_or_else(|_| r.path.clone());
+    for r in base {
+        if cand.iter().any(|x| canon(x) == canon(r)) {
+            warnings.push(format!(
+                "{} is both a base and a candidate run",
+                r.path.display()
+            ));
+        }
+    }
+    let bi = side_info(&bis);
+    let ci = side_info(&cis);
     let (bk, ck) = (bi.energy_kind, ci.energy_kind);
     if bk != ck {
         warnings.push(format!(
@@ -577,7 +1225,7 @@ fn build(base: &RunFile, cand: &RunFile, threshold: f64, min_share: f64) -> Repo
     // The reader's warnings (a truncated last line, a missing `run_end`: docs of
     // `RunFile::warnings`) name the file; they go wherever the report's warnings go: stderr,
     // and the warnings of the Markdown and JSON documents, never loose lines on stdout.
-    for r in [base, cand] {
+    for r in base.iter().chain(cand) {
         warnings.extend(r.warnings.iter().cloned());
     }
     let regressed: Vec<&str> = steps
@@ -593,41 +1241,54 @@ fn build(base: &RunFile, cand: &RunFile, threshold: f64, min_share: f64) -> Repo
     } else {
         "same"
     };
-    let total = match (bi.j_per_item, ci.j_per_item) {
-        (Some(x), Some(y)) => format!(
-            "; run energy per item {} -> {} ({})",
-            fmt_energy(x),
-            fmt_energy(y),
-            fmt_pct(Some(rel(x, y)))
-        ),
-        _ => String::new(),
-    };
+    let gate = rules.gate.names();
+    let gate_words = gate.join(" and ");
+    let n = steps.len();
     let headline = if regressed.is_empty() {
         format!(
-            "No step regressed beyond {}% ({} of {} steps improved){total}",
-            threshold,
-            improved,
-            steps.len()
+            "No row regressed beyond {}% in {gate_words} per item ({improved} of {n} rows \
+             improved)",
+            rules.threshold
         )
     } else {
         format!(
-            "{} of {} steps regressed beyond {}%: {}{total}",
+            "{} of {n} rows regressed beyond {}% in {gate_words} per item: {}",
             regressed.len(),
-            steps.len(),
-            threshold,
+            rules.threshold,
             regressed.join(", ")
         )
     };
     Report {
         verdict,
-        threshold_pct: threshold,
-        min_share_pct: min_share,
+        threshold_pct: rules.threshold,
+        min_share_pct: rules.min_share,
+        gate,
+        method: if pair { "instances" } else { "runs" },
         headline,
         base: bi,
         candidate: ci,
+        base_runs: bis,
+        candidate_runs: cis,
         shares_differ,
         warnings,
         steps,
+    }
+}
+
+/// The method in a few words, for the text and Markdown outputs.
+fn method_words(r: &Report) -> String {
+    if r.method == "instances" {
+        "one run per side: run-to-run variance is unknown; the 95% intervals come from the \
+         step instances of each run, which do not cover run-to-run noise (give several runs \
+         per side, 3 or more, for a CI gate that holds)"
+            .into()
+    } else {
+        format!(
+            "{} base vs {} candidate runs: 95% Welch t-intervals over runs (each run's figure \
+             per item, on a log scale)",
+            r.base_runs.len(),
+            r.candidate_runs.len()
+        )
     }
 }
 
@@ -681,10 +1342,10 @@ fn rows(report: &Report) -> Vec<Vec<String>> {
         .steps
         .iter()
         .map(|s| {
-            let unit = if s.unit == "item" {
-                ""
-            } else {
-                " (per instance)"
+            let unit = match s.unit {
+                "item" => "",
+                "run" => " (per run)",
+                _ => " (per instance)",
             };
             vec![
                 format!("{}{unit}", s.name),
@@ -717,18 +1378,26 @@ const HEADERS: [&str; 11] = [
     "note",
 ];
 
+/// `PATH (job J, run R)` for one run, `N runs (job J): PATH, PATH...` for several.
+fn side_words(one: &RunInfo, all: &[RunInfo]) -> String {
+    if all.len() == 1 {
+        format!("{} (job {}, run {})", one.path, one.job, one.run_id)
+    } else {
+        format!("{} runs (job {}): {}", all.len(), one.job, one.path)
+    }
+}
+
 fn render_text(r: &Report) -> String {
     let mut out = format!(
-        "base:      {} (job {}, run {})\ncandidate: {} (job {}, run {})\nthreshold: {}%\n\
+        "base:      {}\ncandidate: {}\nthreshold: {}%\ngate:      {} per item (time per item \
+         shown either way)\nmethod:    {}\n\
          energy:    {}; per item in J (uJ, mJ), time per item in s (us, ms)\n\
          host share: {}\n\n",
-        r.base.path,
-        r.base.job,
-        r.base.run_id,
-        r.candidate.path,
-        r.candidate.job,
-        r.candidate.run_id,
+        side_words(&r.base, &r.base_runs),
+        side_words(&r.candidate, &r.candidate_runs),
         r.threshold_pct,
+        r.gate.join(" and "),
+        method_words(r),
         kinds(r),
         share_line(r)
     );
@@ -770,13 +1439,22 @@ fn render_markdown(r: &Report) -> String {
         r.verdict,
         md_escape(&r.headline)
     );
+    let ids = |one: &RunInfo, all: &[RunInfo]| {
+        if all.len() == 1 {
+            md_escape(&one.run_id)
+        } else {
+            format!("{} runs ({})", all.len(), md_escape(&one.run_id))
+        }
+    };
     // No code spans around the ids: an escape inside one is shown, not decoded.
     out.push_str(&format!(
-        "Base {} vs candidate {} (job {}), threshold {}%, 95% bootstrap intervals; energy {}.\n\n",
-        md_escape(&r.base.run_id),
-        md_escape(&r.candidate.run_id),
+        "Base {} vs candidate {} (job {}), threshold {}%, gate {}; {}; energy {}.\n\n",
+        ids(&r.base, &r.base_runs),
+        ids(&r.candidate, &r.candidate_runs),
         md_escape(&r.candidate.job),
         r.threshold_pct,
+        r.gate.join(" and "),
+        method_words(r),
         kinds(r)
     ));
     // The scopes come from the run files: escaped like the other quoted strings.
@@ -814,17 +1492,52 @@ fn render_markdown(r: &Report) -> String {
     out
 }
 
+/// The base and candidate paths of the command line (see the long help's "Runs").
+fn sides(args: &Args) -> Result<(Vec<PathBuf>, Vec<PathBuf>), String> {
+    match (args.base.is_empty(), args.candidate.is_empty()) {
+        (true, true) if args.runs.len() == 2 => {
+            Ok((vec![args.runs[0].clone()], vec![args.runs[1].clone()]))
+        }
+        (true, true) => Err(format!(
+            "give two runs (BASE CANDIDATE), or BASE... --candidate CANDIDATE..., or --base \
+             BASE... --candidate CANDIDATE...; got {} path(s) and no --candidate",
+            args.runs.len()
+        )),
+        (false, true) => Err("--base needs --candidate CANDIDATE...".into()),
+        (_, false) => {
+            let base: Vec<PathBuf> = args.base.iter().chain(&args.runs).cloned().collect();
+            if base.is_empty() {
+                Err("no base runs: give them before --candidate or after --base".into())
+            } else {
+                Ok((base, args.candidate.clone()))
+            }
+        }
+    }
+}
+
 /// Runs the command.
 pub fn run(args: &Args) -> ExitCode {
-    let load = |p: &std::path::Path| {
-        load_run(p).map_err(|e| {
+    let (base_paths, cand_paths) = match sides(args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("carina compare: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let load = |p: &[PathBuf]| {
+        load_runs(p).map_err(|e| {
             eprintln!("carina compare: {e}");
         })
     };
-    let (Ok(base), Ok(cand)) = (load(&args.base), load(&args.candidate)) else {
+    let (Ok(base), Ok(cand)) = (load(&base_paths), load(&cand_paths)) else {
         return ExitCode::from(2);
     };
-    let report = build(&base, &cand, args.threshold, args.min_share);
+    let rules = Rules {
+        threshold: args.threshold,
+        min_share: args.min_share,
+        gate: args.gate,
+    };
+    let report = build(&base, &cand, rules);
     for w in &report.warnings {
         eprintln!("carina compare: warning: {w}");
     }

@@ -3,8 +3,11 @@
 
 pub mod compare;
 pub mod doctor;
+pub mod export;
 pub mod forecast;
 pub mod load;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 pub mod report;
 pub mod runcmd;
 pub mod summary;

@@ -1,7 +1,7 @@
 //! The `carina` command line.
 //!
-//! `carina run` measures any command; `report` writes the HTML dashboard; `summary`, `compare`
-//! and `forecast` read run files; `simulate` plays a cycle under each execution policy
+//! `carina run` measures any command; `report` writes the HTML dashboard; `summary`, `compare`,
+//! `forecast` and `export` read run files; `simulate` plays a cycle under each execution policy
 //! (`docs/CONTROL.md`); `doctor` explains what this machine can measure.
 //!
 //! Exit status: 0 on success, 2 on bad input (a flag out of range, an unreadable file; the
@@ -9,7 +9,7 @@
 
 mod simulate;
 
-use carina_cli::{compare, doctor, forecast, report, runcmd, summary};
+use carina_cli::{compare, doctor, export, forecast, report, runcmd, summary};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -32,10 +32,12 @@ enum Command {
     Report(report::Args),
     /// Print a run's headline figures and per-step table.
     Summary(summary::Args),
-    /// Compare per-step energy and time per item between two runs; exit 1 on a regression.
+    /// Compare energy and time per item between base and candidate runs; exit 1 on a regression.
     Compare(compare::Args),
     /// Project runtime, energy and CO2e of a full cycle from a partial run.
     Forecast(forecast::Args),
+    /// Write runs as CSV: one row per run, or per (run, step) with --steps.
+    Export(export::Args),
     /// Show every energy source, available or not, with the reason and the fix.
     Doctor(doctor::Args),
     /// What one cycle of a job costs under each policy: makespan, kWh, CO2e and cost for
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         Command::Summary(args) => summary::run(&args),
         Command::Compare(args) => compare::run(&args),
         Command::Forecast(args) => forecast::run(&args),
+        Command::Export(args) => export::run(&args),
         Command::Doctor(args) => doctor::run(&args),
         Command::Simulate(args) => simulate::run(&args),
     }

@@ -1,5 +1,6 @@
 //! `carina simulate`: one row per policy, as an aligned table or a JSON array.
 
+use carina_cli::units::{HOUR_SCALES, KG_SCALES, KWH_SCALES, Scale};
 use carina_core::carbon::{IntensitySeries, WORLD_G_PER_KWH};
 use carina_core::control::Calendar;
 use carina_core::control::policy::{Policy, PolicyError};
@@ -563,11 +564,12 @@ fn text(reports: &[Report], scenario: &Scenario<'_>, ctx: &Context) -> String {
     let cal = m
         .calibrate(p)
         .expect("the model was validated before the simulation");
+    // Adaptive units: a short run reads `20.0 s and 0.500 Wh`, not `0.01 h and 0.00 kWh`.
     out.push_str(&format!(
-        "Workload: {} items; at baseline {:.2} h and {:.2} kWh (mean {:.1} W){}\n",
+        "Workload: {} items; at baseline {} and {} (mean {:.1} W){}\n",
         p.items,
-        p.baseline_hours,
-        p.baseline_kwh,
+        carina_cli::units::duration(p.baseline_hours * 3600.0),
+        carina_cli::units::energy(p.baseline_kwh * 3.6e6),
         p.mean_w(),
         if p.complete {
             ""
@@ -602,21 +604,47 @@ fn text(reports: &[Report], scenario: &Scenario<'_>, ctx: &Context) -> String {
     ));
 
     let with_deadline = reports.iter().any(|r| r.outcome.deadline.is_some());
+    // One unit per column, chosen from its largest value (units::Scale): a cycle of days reads
+    // in h, kWh and kg as always; a 20 s run in s, Wh and g, with meaningful digits.
+    let max =
+        |f: &dyn Fn(&Report) -> f64| reports.iter().map(f).fold(0.0, |a: f64, x| a.max(x.abs()));
+    let time = Scale::pick(
+        max(&|r| {
+            r.outcome
+                .makespan_h
+                .max(r.outcome.deadline.map_or(0.0, |d| d.as_secs_f64() / 3600.0))
+        }),
+        &HOUR_SCALES,
+        2,
+    );
+    let kwh = Scale::pick(max(&|r| r.outcome.energy_kwh), &KWH_SCALES, 2);
+    let kg = Scale::pick(max(&|r| r.outcome.co2e_kg), &KG_SCALES, 2);
+    let money = Scale::with("", 1.0, max(&|r| r.outcome.cost), 2);
+    // Paused time and deadlines: the makespan's unit, one decimal less.
+    let coarse = Scale {
+        decimals: time.decimals - 1,
+        ..time
+    };
+    let (tu, eu, cu) = (
+        format!("({})", time.unit),
+        format!("({})", kwh.unit),
+        format!("({})", kg.unit),
+    );
     let mut header: Vec<(&str, &str)> = vec![
         ("policy", ""),
-        ("makespan", "(h)"),
+        ("makespan", &tu),
         ("vs base", "(%)"),
-        ("energy", "(kWh)"),
+        ("energy", &eu),
         ("vs base", "(%)"),
-        ("CO2e", "(kg)"),
+        ("CO2e", &cu),
         ("vs base", "(%)"),
         ("cost", "(currency)"),
         ("vs base", "(%)"),
-        ("in peak", "(kWh)"),
-        ("paused", "(h)"),
+        ("in peak", &eu),
+        ("paused", &tu),
     ];
     if with_deadline {
-        header.push(("deadline", "(h)"));
+        header.push(("deadline", &tu));
     }
     let mut rows: Vec<Vec<String>> = Vec::new();
     for r in reports {
@@ -632,21 +660,21 @@ fn text(reports: &[Report], scenario: &Scenario<'_>, ctx: &Context) -> String {
             } else {
                 o.name().to_owned()
             },
-            format!("{:.2}", o.makespan_h),
+            time.fmt(o.makespan_h),
             format!("{:+.1}", r.makespan_delta_pct),
-            format!("{:.2}", o.energy_kwh),
+            kwh.fmt(o.energy_kwh),
             format!("{:+.1}", r.energy_delta_pct),
-            format!("{:.2}", o.co2e_kg),
+            kg.fmt(o.co2e_kg),
             format!("{:+.1}", r.co2e_delta_pct),
-            format!("{:.2}", o.cost),
+            money.fmt(o.cost),
             format!("{:+.1}", r.cost_delta_pct),
-            format!("{:.2}", o.peak_kwh),
-            format!("{:.1}", o.paused_h),
+            kwh.fmt(o.peak_kwh),
+            coarse.fmt(o.paused_h),
         ];
         if with_deadline {
             row.push(match (o.deadline, o.deadline_met) {
-                (Some(d), Some(true)) => format!("{:.1} met", d.as_secs_f64() / 3600.0),
-                (Some(d), _) => format!("{:.1} MISSED", d.as_secs_f64() / 3600.0),
+                (Some(d), Some(true)) => format!("{} met", coarse.fmt(d.as_secs_f64() / 3600.0)),
+                (Some(d), _) => format!("{} MISSED", coarse.fmt(d.as_secs_f64() / 3600.0)),
                 (None, _) => "-".to_owned(),
             });
         }

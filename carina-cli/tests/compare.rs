@@ -158,7 +158,7 @@ fn markdown_is_a_table_with_a_headline() {
     assert!(first.starts_with("**carina compare: regressed.**"), "{out}");
     assert!(first.contains("simulate"), "{out}");
     let rows: Vec<&str> = out.lines().filter(|l| l.starts_with('|')).collect();
-    assert_eq!(rows.len(), 4, "header, separator, 2 steps:\n{out}");
+    assert_eq!(rows.len(), 5, "header, separator, (run), 2 steps:\n{out}");
     let cols = rows[0].matches('|').count();
     assert!(rows.iter().all(|r| r.matches('|').count() == cols), "{out}");
     assert!(rows[1].contains("---"), "{out}");
@@ -381,7 +381,7 @@ fn markdown_escapes_names_ids_jobs_and_warnings() {
     );
     // Table rows: escaped names, and every row has the header's number of unescaped pipes.
     let rows: Vec<&str> = out.lines().filter(|l| l.starts_with('|')).collect();
-    assert_eq!(rows.len(), 4, "header, separator, 2 steps:\n{out}");
+    assert_eq!(rows.len(), 5, "header, separator, (run), 2 steps:\n{out}");
     let cells = |r: &str| {
         r.replace("\\\\", "")
             .replace("\\|", "")
@@ -556,4 +556,193 @@ fn close_host_shares_are_not_warned_and_a_missing_host_energy_is_n_a() {
     assert_eq!(v["base"]["host_share"], serde_json::Value::Null, "{v}");
     assert_eq!(v["base"]["host_energy_j"], serde_json::Value::Null, "{v}");
     assert_eq!(v["shares_differ"], false, "{v}");
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Identical jobs on a shared machine: energy per item +-4 % and time per item up to +30 % per
+/// run. Five runs per side from the same distribution, for several seeds: never a regression,
+/// whatever the time did, and the exit status is 0.
+#[test]
+fn five_runs_per_side_from_one_distribution_never_regress() {
+    let mut time_moved = 0;
+    for seed in 1..=8u64 {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("base");
+        let cand = dir.path().join("cand");
+        noisy_runs(&base, "b", 5, seed * 2, (0.04, 0.30), 1.0);
+        noisy_runs(&cand, "c", 5, seed * 2 + 1, (0.04, 0.30), 1.0);
+        let o = carina(&["compare", "--base", s(&base), "--candidate", s(&cand)]);
+        let out = stdout(&o);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "seed {seed}:\n{out}{}",
+            stderr(&o)
+        );
+        // "regressed" only in the headline's "No row regressed".
+        assert!(
+            out.lines()
+                .filter(|l| l.contains("regressed"))
+                .all(|l| l.contains("No row regressed")),
+            "seed {seed}:\n{out}"
+        );
+        let (code, v) = json_of(&["compare", "--base", s(&base), "--candidate", s(&cand)]);
+        assert_eq!(code, Some(0));
+        for st in v["steps"].as_array().unwrap() {
+            assert_eq!(st["base_runs"], 5, "{st}");
+            assert_eq!(st["method"], "runs", "{st}");
+            assert_ne!(st["verdict"], "regressed", "seed {seed}: {st}");
+            if st["time_change_pct"].as_f64().unwrap().abs() > 5.0 {
+                time_moved += 1;
+            }
+        }
+    }
+    // The time noise is real: time per item moved beyond the threshold somewhere.
+    assert!(time_moved > 0);
+}
+
+#[test]
+fn a_real_ten_percent_energy_increase_over_five_runs_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    for seed in [3u64, 7, 11] {
+        let b = noisy_runs(
+            &dir.path().join(format!("b{seed}")),
+            "b",
+            5,
+            seed,
+            (0.04, 0.30),
+            1.0,
+        );
+        let c = noisy_runs(
+            &dir.path().join(format!("c{seed}")),
+            "c",
+            5,
+            seed + 100,
+            (0.04, 0.30),
+            1.10,
+        );
+        let mut args = vec!["compare", "--base"];
+        args.extend(b.iter().map(|p| s(p)));
+        args.push("--candidate");
+        args.extend(c.iter().map(|p| s(p)));
+        let (code, v) = json_of(&args);
+        assert_eq!(code, Some(1), "seed {seed}: {v}");
+        assert_eq!(v["verdict"], "regressed");
+        for name in ["simulate", "(run)"] {
+            let st = step_of(&v, name);
+            assert_eq!(st["verdict"], "regressed", "seed {seed}: {st}");
+            let change = st["change_pct"].as_f64().unwrap();
+            assert!((change - 10.0).abs() < 4.0, "{st}");
+            assert!(st["ci_low_pct"].as_f64().unwrap() > 0.0, "{st}");
+        }
+        // The positional form with --candidate takes the base runs before it.
+        let mut args = vec!["compare"];
+        args.extend(b.iter().map(|p| s(p)));
+        args.push("--candidate");
+        args.extend(c.iter().map(|p| s(p)));
+        assert_eq!(carina(&args).status.code(), Some(1));
+    }
+}
+
+#[test]
+fn time_is_shown_but_gated_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base");
+    let cand = dir.path().join("cand");
+    noisy_runs(&base, "b", 4, 1, (0.01, 0.0), 1.0);
+    // Same energy, every run 50 % slower: time regressed, not gated by default.
+    let mut rng = Prng::new(9);
+    std::fs::create_dir_all(&cand).unwrap();
+    for i in 0..4 {
+        let t = 1.5 * (1.0 + 0.01 * rng.uniform());
+        let groups = [
+            ("load", loaded(10, 10, 2.0, 0.5, (1.0, t), &mut rng)),
+            ("simulate", loaded(40, 25, 36.0, 1.0, (1.0, t), &mut rng)),
+        ];
+        let id = format!("c-{i}");
+        write_run(
+            &cand,
+            &format!("{id}.jsonl"),
+            &run_lines("scenario-db", &id, &groups, true),
+        );
+    }
+    let (code, v) = json_of(&["compare", "--base", s(&base), "--candidate", s(&cand)]);
+    assert_eq!(code, Some(0), "{v}");
+    let st = step_of(&v, "simulate");
+    assert_eq!(st["time_verdict"], "regressed", "{st}");
+    assert_eq!(st["verdict"], "same", "{st}");
+    assert!(st["note"].as_str().unwrap().contains("not gated"), "{st}");
+    for gate in ["energy,time", "time"] {
+        let (code, v) = json_of(&[
+            "compare",
+            "--base",
+            s(&base),
+            "--candidate",
+            s(&cand),
+            "--gate",
+            gate,
+        ]);
+        assert_eq!(code, Some(1), "{gate}: {v}");
+        assert_eq!(step_of(&v, "simulate")["verdict"], "regressed");
+    }
+    let o = carina(&["compare", s(&base), s(&cand), "--gate", "power"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn one_run_per_side_says_run_to_run_variance_is_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, c) = scenario(dir.path(), 1.0);
+    let o = carina(&["compare", &b, &c]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert!(out.contains("run-to-run variance is unknown"), "{out}");
+    assert!(out.contains("3 or more"), "{out}");
+}
+
+#[test]
+fn step_less_runs_compare_their_energy_and_fail_the_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = write_run(
+        dir.path(),
+        "b.jsonl",
+        &bare_run("nightly", "b", 600.0, 100_000.0, 0),
+    );
+    let c = write_run(
+        dir.path(),
+        "c.jsonl",
+        &bare_run("nightly", "c", 610.0, 150_000.0, 0),
+    );
+    let o = carina(&["compare", s(&b), s(&c)]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("(run)") && l.contains("regressed") && l.contains("+50.0%")),
+        "{out}"
+    );
+    let (code, v) = json_of(&["compare", s(&b), s(&c)]);
+    assert_eq!(code, Some(1));
+    let st = step_of(&v, "(run)");
+    assert_eq!(st["verdict"], "regressed", "{st}");
+    assert_eq!(st["unit"], "run", "{st}");
+    // With items, per item; the same energy over twice the items is an improvement.
+    let b = write_run(
+        dir.path(),
+        "bi.jsonl",
+        &bare_run("nightly", "b", 600.0, 100_000.0, 1000),
+    );
+    let c = write_run(
+        dir.path(),
+        "ci.jsonl",
+        &bare_run("nightly", "c", 600.0, 100_000.0, 2000),
+    );
+    let (code, v) = json_of(&["compare", s(&b), s(&c)]);
+    assert_eq!(code, Some(0), "{v}");
+    let st = step_of(&v, "(run)");
+    assert_eq!(st["unit"], "item", "{st}");
+    assert_eq!(st["verdict"], "improved", "{st}");
 }

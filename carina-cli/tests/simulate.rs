@@ -520,3 +520,35 @@ fn policy_parameters_out_of_range_name_the_flag() {
     ok.extend(["--format", "json"]);
     assert_eq!(carina(&ok).status.code(), Some(0));
 }
+
+#[test]
+fn a_short_run_reads_in_small_units_with_meaningful_digits() {
+    // 18 s and 0.4 Wh: in h and kWh every column read 0.00.
+    let o = carina(&[
+        "simulate", "--items", "1000", "--hours", "0.005", "--kwh", "0.0004", "--factor", "400",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("at baseline 18.0 s and 0.400 Wh"),
+        "the workload line:\n{out}"
+    );
+    for unit in ["(s)", "(Wh)", "(g)"] {
+        assert!(out.contains(unit), "no {unit} header in:\n{out}");
+    }
+    let baseline = out
+        .lines()
+        .find(|l| l.starts_with("baseline "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let cells: Vec<&str> = baseline.split_whitespace().collect();
+    // makespan 18 s, energy 0.4 Wh, CO2e 0.16 g (400 g/kWh), cost 0.000072: non-zero digits.
+    assert_eq!(cells[1], "18.00", "{baseline}");
+    assert_eq!(cells[3], "0.400", "{baseline}");
+    assert_eq!(cells[5], "0.160", "{baseline}");
+    assert!(cells[7].parse::<f64>().unwrap() > 0.0, "{baseline}");
+    // JSON keeps its fixed units (h, kWh, kg).
+    let rows = json_rows(&[
+        "simulate", "--items", "1000", "--hours", "0.005", "--kwh", "0.0004", "--factor", "400",
+    ]);
+    assert!((num(row(&rows, "baseline"), "energy_kwh") - 0.0004).abs() < 1e-6);
+}

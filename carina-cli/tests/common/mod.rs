@@ -172,3 +172,89 @@ pub fn power(start_s: f64, end_s: f64, energy_j: f64) -> String {
     })
     .to_string()
 }
+
+/// A deterministic PRNG (SplitMix64) for generating runs: uniform values in -1..1.
+pub struct Prng(u64);
+
+impl Prng {
+    pub fn new(seed: u64) -> Self {
+        Prng(seed ^ 0x5DEE_CE66_D1CE_4E5B)
+    }
+    /// Uniform in -1..1.
+    pub fn uniform(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+    }
+}
+
+/// The instances of one step name in a run as a shared machine makes them: every instance's
+/// energy is `energy` x `e_mult` x (1 +- 2 %) and its duration `dur` x `t_mult` x (1 +- 5 %);
+/// `e_mult` and `t_mult` are the run's own (its neighbours' load).
+pub fn loaded(
+    n: usize,
+    items: u64,
+    energy: f64,
+    dur: f64,
+    (e_mult, t_mult): (f64, f64),
+    rng: &mut Prng,
+) -> Vec<Inst> {
+    (0..n)
+        .map(|_| Inst {
+            dur: dur * t_mult * (1.0 + 0.05 * rng.uniform()),
+            items,
+            energy: energy * e_mult * (1.0 + 0.02 * rng.uniform()),
+        })
+        .collect()
+}
+
+/// Writes `n` runs of job `scenario-db` into `dir` (`{prefix}-{i}.jsonl`) drawn from one
+/// distribution: per run, energy per item x (1 +- `e_noise`) and time per item x (1 + `t_noise`
+/// x a value in 0..1, a neighbour's load only slows a run down), then `factor` on the energy of
+/// every step. Two steps: `load` (10 % of the energy) and `simulate`.
+pub fn noisy_runs(
+    dir: &Path,
+    prefix: &str,
+    n: usize,
+    seed: u64,
+    (e_noise, t_noise): (f64, f64),
+    factor: f64,
+) -> Vec<PathBuf> {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut rng = Prng::new(seed);
+    (0..n)
+        .map(|i| {
+            let e = factor * (1.0 + e_noise * rng.uniform());
+            let t = 1.0 + t_noise * (rng.uniform() + 1.0) / 2.0;
+            let groups = [
+                ("load", loaded(10, 10, 2.0, 0.5, (e, t), &mut rng)),
+                ("simulate", loaded(40, 25, 36.0, 1.0, (e, t), &mut rng)),
+            ];
+            let id = format!("{prefix}-{i}");
+            write_run(
+                dir,
+                &format!("{id}.jsonl"),
+                &run_lines("scenario-db", &id, &groups, true),
+            )
+        })
+        .collect()
+}
+
+/// A run without steps, as `carina run` writes it: `run_start` and a `run_end` with the run's
+/// wall time, energy and items.
+pub fn bare_run(job: &str, run_id: &str, wall_s: f64, energy_j: f64, items: u64) -> Vec<String> {
+    vec![
+        run_start(job, run_id),
+        json!({
+            "type": "run_end", "ended_at": "2026-11-28T05:20:00Z", "wall_s": wall_s,
+            "energy_j": energy_j, "unattributed_j": energy_j,
+            "co2e_g": energy_j / 3.6e6 * 400.0, "items": items, "steps": 0, "dropped": 0,
+            "records_not_written": 0, "host_energy_j": 2.0 * energy_j,
+            "energy_kind": "estimated", "probe_errors": 0, "sink_errors": 0
+        })
+        .to_string(),
+    ]
+}

@@ -1,0 +1,285 @@
+//! `carina export`: run files as CSV, one row per run, or one row per (run, step name) with
+//! `--steps`. The figures are those `carina summary` prints, including for a crashed run (no
+//! `run_end`): its energy, items, wall time and steps stop at the one cut summary uses.
+
+use crate::load::load_runs;
+use crate::summary::{Headline, StepRow, headline, step_rows, steps_in_span};
+use carina_core::reader::RunFile;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const LONG_ABOUT: &str = "Write runs as CSV (RFC 4180: comma-separated, a header line, fields \
+with a comma, a double quote or a line break quoted, quotes doubled, CRLF-free `\\n` line \
+ends). One row per run, oldest first; with --steps, one row per (run, step name).\n\n\
+Run columns: run_id, job, host, started_at (RFC 3339), complete (true/false), wall_s (s), \
+energy_j (J), energy_kind (measured/estimated), energy_low_j, energy_high_j (J, empty when \
+not an estimate band), host_energy_j (J, empty when unknown), host_share (0..1, empty when \
+unknown), co2e_g (g CO2e), g_per_kwh (g CO2e/kWh), zone, items, j_per_item (J, empty when \
+items is 0), steps (step instances), dropped (instances lost; empty for a crashed run), scope, path \
+(the run file).\n\n\
+Step columns: run_id, job, host, step, count (instances), items, wall_s, self_wall_s (s), \
+energy_j, self_energy_j (J), co2e_g (g), p50_s, p95_s (s), j_per_item (J, empty without \
+items), share (the step's inclusive energy / the run's energy, 0..1).\n\n\
+A crashed run (no run_end) is cut where `carina summary` cuts it: at the end of its last \
+`power` record, else of its last step; its energy, items, wall time and steps stop there, and \
+`complete` is false. Numbers are written in full precision (Rust's shortest round-trip form). \
+Exit status: 0, 2 on bad input (a missing path, a directory without run files, an unreadable \
+run file), 1 when the output cannot be written.";
+
+/// Output format: CSV is the only one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Comma-separated values with a header line.
+    Csv,
+}
+
+/// Arguments of `carina export`.
+#[derive(Debug, clap::Args)]
+#[command(after_long_help = LONG_ABOUT)]
+pub struct Args {
+    /// Run files or directories (every `*.jsonl` under them).
+    #[arg(required = true, value_name = "RUNS")]
+    pub paths: Vec<PathBuf>,
+    /// One row per (run, step name) instead of one per run.
+    #[arg(long)]
+    pub steps: bool,
+    /// Output file [default: stdout].
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Output format (CSV only).
+    #[arg(long, value_enum, default_value_t = Format::Csv)]
+    pub format: Format,
+}
+
+/// Run-row columns.
+pub const RUN_COLUMNS: [&str; 21] = [
+    "run_id",
+    "job",
+    "host",
+    "started_at",
+    "complete",
+    "wall_s",
+    "energy_j",
+    "energy_kind",
+    "energy_low_j",
+    "energy_high_j",
+    "host_energy_j",
+    "host_share",
+    "co2e_g",
+    "g_per_kwh",
+    "zone",
+    "items",
+    "j_per_item",
+    "steps",
+    "dropped",
+    "scope",
+    "path",
+];
+
+/// Step-row columns.
+pub const STEP_COLUMNS: [&str; 15] = [
+    "run_id",
+    "job",
+    "host",
+    "step",
+    "count",
+    "items",
+    "wall_s",
+    "self_wall_s",
+    "energy_j",
+    "self_energy_j",
+    "co2e_g",
+    "p50_s",
+    "p95_s",
+    "j_per_item",
+    "share",
+];
+
+/// One CSV field: quoted when it holds a comma, a quote, a line break, or starts or ends with a
+/// space; quotes doubled.
+pub fn field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) || s.starts_with(' ') || s.ends_with(' ') {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+fn line(cells: &[String]) -> String {
+    let mut out = cells.iter().map(|c| field(c)).collect::<Vec<_>>().join(",");
+    out.push('\n');
+    out
+}
+
+fn num(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x}")
+    } else {
+        String::new()
+    }
+}
+
+fn opt(x: Option<f64>) -> String {
+    x.map_or(String::new(), num)
+}
+
+fn kind(h: &Headline) -> &'static str {
+    match h.kind {
+        carina_core::record::EnergyKind::Measured => "measured",
+        carina_core::record::EnergyKind::Estimated => "estimated",
+    }
+}
+
+/// Step instances the run's figures cover: `run_end.steps`, else (a crashed run) the `step`
+/// records up to its cut, or the summaries' counts in a summaries-only file.
+fn step_count(run: &RunFile, rows: &[StepRow]) -> u64 {
+    if let Some(e) = &run.end {
+        return e.steps;
+    }
+    let n = steps_in_span(run).count() as u64;
+    if n == 0 && run.steps.is_empty() {
+        rows.iter().map(|r| r.count).sum()
+    } else {
+        n
+    }
+}
+
+/// The run row's cells, in [`RUN_COLUMNS`] order.
+fn run_row(run: &RunFile) -> Vec<String> {
+    let h = headline(run);
+    let rows = step_rows(run);
+    let s = &run.start;
+    vec![
+        s.run_id.clone(),
+        s.job.clone(),
+        s.host.clone(),
+        s.started_at.clone(),
+        h.complete.to_string(),
+        num(h.wall_s),
+        num(h.energy_j),
+        kind(&h).into(),
+        opt(h.energy_low_j),
+        opt(h.energy_high_j),
+        opt(h.host_energy_j),
+        opt(h.host_share()),
+        num(h.co2e_g),
+        num(s.carbon.g_per_kwh),
+        s.carbon.zone.clone().unwrap_or_default(),
+        h.items.to_string(),
+        if h.items > 0 {
+            num(h.energy_j / h.items as f64)
+        } else {
+            String::new()
+        },
+        step_count(run, &rows).to_string(),
+        // A crashed run's lost instances are not known (no `run_end`): empty, not 0.
+        if h.complete {
+            h.dropped.to_string()
+        } else {
+            String::new()
+        },
+        s.scope.clone(),
+        run.path.display().to_string(),
+    ]
+}
+
+/// The step rows of a run, in [`STEP_COLUMNS`] order, one per step name (sorted by name).
+fn step_rows_of(run: &RunFile) -> Vec<Vec<String>> {
+    let h = headline(run);
+    let mut rows = step_rows(run);
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    let s = &run.start;
+    rows.into_iter()
+        .map(|r| {
+            vec![
+                s.run_id.clone(),
+                s.job.clone(),
+                s.host.clone(),
+                r.name.clone(),
+                r.count.to_string(),
+                r.items.to_string(),
+                num(r.wall_s),
+                num(r.self_wall_s),
+                num(r.energy_j),
+                num(r.self_energy_j),
+                num(r.co2e_g),
+                num(r.p50_s),
+                num(r.p95_s),
+                if r.items > 0 {
+                    num(r.energy_j / r.items as f64)
+                } else {
+                    String::new()
+                },
+                if h.energy_j > 0.0 {
+                    num(r.energy_j / h.energy_j)
+                } else {
+                    String::new()
+                },
+            ]
+        })
+        .collect()
+}
+
+/// The CSV document for `runs`: runs, or (run, step) with `steps`.
+pub fn render(runs: &[RunFile], steps: bool) -> String {
+    let mut out = if steps {
+        line(&STEP_COLUMNS.map(String::from))
+    } else {
+        line(&RUN_COLUMNS.map(String::from))
+    };
+    for run in runs {
+        if steps {
+            for r in step_rows_of(run) {
+                out.push_str(&line(&r));
+            }
+        } else {
+            out.push_str(&line(&run_row(run)));
+        }
+    }
+    out
+}
+
+/// Runs the command.
+pub fn run(args: &Args) -> ExitCode {
+    let runs = match load_runs(&args.paths) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("carina export: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for r in &runs {
+        for w in &r.warnings {
+            eprintln!("carina export: warning: {w}");
+        }
+    }
+    let csv = render(&runs, args.steps);
+    let written = match &args.output {
+        Some(p) => std::fs::write(p, &csv).map_err(|e| format!("{}: {e}", p.display())),
+        None => std::io::stdout()
+            .write_all(csv.as_bytes())
+            .map_err(|e| format!("stdout: {e}")),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("carina export: cannot write {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_quoted_when_needed() {
+        assert_eq!(field("plain"), "plain");
+        assert_eq!(field("a,b"), "\"a,b\"");
+        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(field("two\nlines"), "\"two\nlines\"");
+        assert_eq!(field(""), "");
+    }
+}

@@ -1,0 +1,253 @@
+//! `carina export`, run as the built binary on hand-written run files.
+
+mod common;
+use common::*;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// A minimal RFC 4180 reader: rows of fields (quoted fields may hold commas, quotes, newlines).
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut row = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut field)),
+            (false, '\n') => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    assert!(field.is_empty() && row.is_empty(), "no final newline");
+    rows
+}
+
+/// The CSV as maps from column to value, checking the shape on the way.
+fn records(text: &str) -> Vec<HashMap<String, String>> {
+    let rows = parse_csv(text);
+    let header = &rows[0];
+    for r in &rows[1..] {
+        assert_eq!(r.len(), header.len(), "ragged row {r:?} in:\n{text}");
+    }
+    rows[1..]
+        .iter()
+        .map(|r| header.iter().cloned().zip(r.iter().cloned()).collect())
+        .collect()
+}
+
+fn export(args: &[&str]) -> (Option<i32>, String, String) {
+    let mut all = vec!["export"];
+    all.extend(args);
+    let o = carina(&all);
+    (o.status.code(), stdout(&o), stderr(&o))
+}
+
+fn f(r: &HashMap<String, String>, col: &str) -> f64 {
+    r[col]
+        .parse()
+        .unwrap_or_else(|_| panic!("{col} = {:?} is not a number", r[col]))
+}
+
+fn two_runs(dir: &Path) -> (String, String) {
+    let a = write_run(
+        dir,
+        "a.jsonl",
+        &run_lines(
+            "scenario-db",
+            "run-a",
+            &[
+                ("load", steady(2, 0.5, 10, 2.0)),
+                ("simulate", steady(4, 1.0, 25, 36.0)),
+            ],
+            true,
+        ),
+    );
+    let b = write_run(
+        dir,
+        "b.jsonl",
+        &run_lines(
+            "scenario-db",
+            "run-b",
+            &[("simulate", steady(3, 1.0, 25, 40.0))],
+            true,
+        ),
+    );
+    (
+        a.to_str().unwrap().to_owned(),
+        b.to_str().unwrap().to_owned(),
+    )
+}
+
+#[test]
+fn one_row_per_run_with_the_documented_columns_and_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = two_runs(dir.path());
+    let (code, out, err) = export(&[&a, &b, "--format", "csv"]);
+    assert_eq!(code, Some(0), "{err}");
+    let header = out.lines().next().unwrap();
+    let want = "run_id,job,host,started_at,complete,wall_s,energy_j,energy_kind,\
+                energy_low_j,energy_high_j,host_energy_j,host_share,co2e_g,\
+                g_per_kwh,zone,items,j_per_item,steps,dropped,scope,path";
+    assert_eq!(header, want);
+    let recs = records(&out);
+    assert_eq!(recs.len(), 2, "{out}");
+    let r = recs.iter().find(|r| r["run_id"] == "run-a").unwrap();
+    // run_lines: steps 2 x 2 J + 4 x 36 J = 148 J, unattributed 1 %, host energy twice the steps.
+    assert!((f(r, "energy_j") - 148.0 * 1.01).abs() < 1e-9, "{r:?}");
+    assert!((f(r, "host_energy_j") - 296.0).abs() < 1e-9, "{r:?}");
+    assert!((f(r, "host_share") - 1.01 / 2.0).abs() < 1e-9, "{r:?}");
+    assert!((f(r, "wall_s") - 5.0).abs() < 1e-9, "{r:?}");
+    assert_eq!(r["items"], "100");
+    assert!(
+        (f(r, "j_per_item") - 148.0 * 1.01 / 100.0).abs() < 1e-9,
+        "{r:?}"
+    );
+    assert_eq!(r["steps"], "6");
+    assert_eq!(r["dropped"], "0");
+    assert_eq!(r["complete"], "true");
+    assert_eq!(r["energy_kind"], "estimated");
+    assert_eq!(r["job"], "scenario-db");
+    assert_eq!(r["host"], "node7");
+    assert_eq!(r["zone"], "WORLD");
+    assert_eq!(r["g_per_kwh"], "400");
+    assert_eq!(r["scope"], "process");
+    assert_eq!(r["energy_low_j"], "", "no band: empty, not 0");
+    assert!(r["path"].ends_with("a.jsonl"), "{r:?}");
+    // pandas-friendly: header once, no spaces around fields, no trailing spaces, \n endings.
+    assert_eq!(out.matches("run_id,").count(), 1, "{out}");
+    for l in out.lines() {
+        assert_eq!(l, l.trim(), "{l:?}");
+        assert!(!l.contains(", ") && !l.contains(" ,"), "{l:?}");
+    }
+    assert!(out.ends_with('\n') && !out.contains('\r'));
+}
+
+#[test]
+fn steps_give_one_row_per_run_and_step_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = two_runs(dir.path());
+    let (code, out, err) = export(&[&a, &b, "--steps"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        out.lines().next().unwrap(),
+        "run_id,job,host,step,count,items,wall_s,self_wall_s,energy_j,\
+         self_energy_j,co2e_g,p50_s,p95_s,j_per_item,share"
+    );
+    let recs = records(&out);
+    assert_eq!(recs.len(), 3, "a: load, simulate; b: simulate\n{out}");
+    let sim = recs
+        .iter()
+        .find(|r| r["run_id"] == "run-a" && r["step"] == "simulate")
+        .unwrap();
+    assert_eq!(sim["count"], "4");
+    assert_eq!(sim["items"], "100");
+    assert!((f(sim, "energy_j") - 144.0).abs() < 1e-9);
+    assert!((f(sim, "self_energy_j") - 144.0).abs() < 1e-9);
+    assert!((f(sim, "wall_s") - 4.0).abs() < 1e-9);
+    assert!((f(sim, "j_per_item") - 1.44).abs() < 1e-9);
+    assert!((f(sim, "p50_s") - 1.0).abs() < 1e-9);
+    assert!((f(sim, "share") - 144.0 / (148.0 * 1.01)).abs() < 1e-9);
+    assert!((f(sim, "co2e_g") - 144.0 / 3.6e6 * 400.0).abs() < 1e-12);
+    // -o writes the same text to a file and nothing to stdout.
+    let file = dir.path().join("steps.csv");
+    let (code, o2, _) = export(&[&a, &b, "--steps", "-o", file.to_str().unwrap()]);
+    assert_eq!(code, Some(0));
+    assert_eq!(o2, "");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), out);
+}
+
+#[test]
+fn a_job_name_with_a_comma_and_a_quote_is_quoted() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = "db, \"nightly\"";
+    let p = write_run(
+        dir.path(),
+        "q.jsonl",
+        &run_lines(
+            job,
+            "run-q",
+            &[("step, \"one\"", steady(2, 1.0, 5, 3.0))],
+            true,
+        ),
+    );
+    let (code, out, err) = export(&[p.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(",\"db, \"\"nightly\"\"\","), "{out}");
+    assert_eq!(records(&out)[0]["job"], job);
+    let (_, out, _) = export(&[p.to_str().unwrap(), "--steps"]);
+    let r = &records(&out)[0];
+    assert_eq!(r["job"], job);
+    assert_eq!(r["step"], "step, \"one\"");
+}
+
+#[test]
+fn a_crashed_run_stops_at_its_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    // Steps until 4 s, but power records only until 3 s: the cut is 3 s.
+    let mut lines = vec![run_start("scenario-db", "crashed")];
+    for i in 0..4 {
+        let t = i as f64;
+        lines.push(step("simulate", i + 1, t, t + 1.0, 10, 5.0));
+        if i < 3 {
+            lines.push(power(t, t + 1.0, 6.0));
+        }
+    }
+    let p = write_run(dir.path(), "crashed.jsonl", &lines);
+    let (code, out, err) = export(&[p.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("run_end"), "the reader's warning: {err}");
+    let r = &records(&out)[0];
+    assert_eq!(r["complete"], "false");
+    assert!((f(r, "wall_s") - 3.0).abs() < 1e-9, "{r:?}");
+    assert!((f(r, "energy_j") - 18.0).abs() < 1e-9, "{r:?}");
+    assert_eq!(r["items"], "30", "three steps ended by the cut");
+    assert_eq!(r["steps"], "3");
+    assert!((f(r, "j_per_item") - 0.6).abs() < 1e-9);
+    for unknown in ["dropped", "host_energy_j", "host_share"] {
+        assert_eq!(r[unknown], "", "{unknown}: {r:?}");
+    }
+    let (_, out, _) = export(&[p.to_str().unwrap(), "--steps"]);
+    let s = &records(&out)[0];
+    assert_eq!(s["count"], "3");
+    assert!((f(s, "share") - 15.0 / 18.0).abs() < 1e-9, "{s:?}");
+}
+
+#[test]
+fn a_directory_of_runs_oldest_first_and_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("job");
+    std::fs::create_dir(&sub).unwrap();
+    let mut late = run_lines("job", "late", &[("s", steady(2, 1.0, 1, 1.0))], true);
+    late[0] = late[0].replace("2026-11-28T05:12:00Z", "2026-11-29T05:12:00Z");
+    write_run(&sub, "a-late.jsonl", &late);
+    write_run(
+        &sub,
+        "b-early.jsonl",
+        &run_lines("job", "early", &[("s", steady(2, 1.0, 1, 1.0))], true),
+    );
+    std::fs::write(sub.join("notes.txt"), "not a run").unwrap();
+    let (code, out, err) = export(&[dir.path().to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    let ids: Vec<String> = records(&out).iter().map(|r| r["run_id"].clone()).collect();
+    assert_eq!(ids, ["early", "late"]);
+
+    let missing = dir.path().join("missing.jsonl");
+    let (code, _, err) = export(&[missing.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("missing.jsonl"), "{err}");
+    let (code, _, _) = export(&[dir.path().to_str().unwrap(), "--format", "xlsx"]);
+    assert_eq!(code, Some(2));
+    let (code, _, _) = export(&[]);
+    assert_eq!(code, Some(2));
+}
