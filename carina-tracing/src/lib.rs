@@ -168,7 +168,8 @@ impl CarinaLayer {
 
     fn wants(&self, meta: &Metadata<'_>) -> bool {
         *meta.level() <= self.max_level
-            && (self.targets.is_empty() || self.targets.iter().any(|t| meta.target().starts_with(t)))
+            && (self.targets.is_empty()
+                || self.targets.iter().any(|t| meta.target().starts_with(t)))
             && self.filter.as_ref().is_none_or(|f| f(meta))
     }
 
