@@ -4,8 +4,9 @@
 //! SVG) and the small table-sorting script are inline, and a Content-Security-Policy meta tag
 //! (`default-src 'none'`) forbids any fetch. Every user-supplied string is HTML-escaped.
 //!
-//! Per job: the recurring view (one row per run, with the change against the previous cycle),
-//! then per run: headline cards, the power and cumulative energy timeline with peak/paused
+//! Per job: the fleet view of each cycle that ran on several hosts (per-host and total energy,
+//! CO2e, items and wall time; the cycle rule is [`crate::summary::fleet`]'s), the recurring view
+//! (one row per run, with the change against the previous cycle), then per run: headline cards, the power and cumulative energy timeline with peak/paused
 //! windows shaded, the per-step table (sortable by clicking a header; complete without
 //! JavaScript) and the step tree (inclusive vs self energy per name path).
 //!
@@ -466,6 +467,7 @@ th,td{padding:4px 9px;border-bottom:1px solid var(--bd);text-align:right;white-s
 th{background:#edf2f7;font-weight:600;position:relative;white-space:normal;vertical-align:bottom;min-width:4.5em}
 th.sortable{cursor:pointer}th.sortable:after{content:" \2195";color:var(--mut);font-size:11px}
 td.l,th.l{text-align:left}
+tfoot td{font-weight:600;background:#edf2f7}
 td.id{white-space:normal;word-break:break-all;font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:11.5px;min-width:9em}
 .tw{overflow-x:auto;max-width:100%}
 .delta.up{color:#c53030}.delta.down{color:#2f855a}.delta{color:var(--mut)}
@@ -552,6 +554,7 @@ pub fn render_with_skipped(runs: &[RunFile], skipped: &[LoadError]) -> String {
     if runs.is_empty() {
         h.push_str("<p>No runs.</p>");
     }
+    let cycles = crate::summary::fleet::cycles(runs);
     for (ji, (job, list)) in jobs.iter().enumerate() {
         let analyses: Vec<Analysis> = list.iter().map(|r| analyse(r)).collect();
         let _ = writeln!(
@@ -559,6 +562,12 @@ pub fn render_with_skipped(runs: &[RunFile], skipped: &[LoadError]) -> String {
             "<section class=\"job\" id=\"job-{ji}\"><h2>Job: {}</h2>",
             escape(job)
         );
+        let job_cycles: Vec<_> = cycles.iter().filter(|c| c.job == *job).collect();
+        for (ci, c) in job_cycles.iter().enumerate() {
+            if c.hosts.len() > 1 {
+                fleet(&mut h, c, ci + 1, job_cycles.len());
+            }
+        }
         if list.len() > 1 {
             recurring(&mut h, list, &analyses);
         }
@@ -572,6 +581,76 @@ pub fn render_with_skipped(runs: &[RunFile], skipped: &[LoadError]) -> String {
     h.push_str(SCRIPT);
     h.push_str("</script>\n</body></html>\n");
     h
+}
+
+/// The "Fleet" section of one cycle that ran on several hosts: one row per host and the total.
+fn fleet(h: &mut String, c: &crate::summary::fleet::Cycle, number: usize, of: usize) {
+    use crate::summary::fleet::{Figures, kind_text, per_item, status_text};
+    let kind = kind_text(c.total.kind);
+    let _ = writeln!(
+        h,
+        "<div class=\"fleet\"><h3>Fleet: cycle {number} of {of}, {} hosts \
+         <span class=\"badge b-{kind}\">{kind}</span></h3>\
+         <p class=\"note\">Started {}; {} run(s). Total: energy, CO2e and items summed over the \
+         hosts; wall from the cycle's first start to its last end. A cycle: runs of one job whose \
+         spans [started_at, started_at + wall] overlap, or that share a run id \
+         (<code>CARINA_RUN_ID</code>).</p>",
+        c.hosts.len(),
+        escape(&c.started_at),
+        c.runs.len()
+    );
+    h.push_str(
+        "<div class=\"tw\"><table class=\"sortable fleet\"><thead><tr><th class=\"l\">host</th>\
+         <th>runs</th><th class=\"l\">status</th><th>energy</th><th>share of the cycle's energy (%)</th>\
+         <th>CO2e</th><th>items</th><th>wall</th><th>Wh per item</th></tr></thead><tbody>\n",
+    );
+    // The total is in `tfoot` with `td` cells: the sorting script binds every `th`, and moves
+    // only the body's rows.
+    let row = |h: &mut String, f: &Figures| {
+        let tag = "td";
+        let share = if c.total.energy_j > 0.0 {
+            f.energy_j / c.total.energy_j * 100.0
+        } else {
+            0.0
+        };
+        let _ = writeln!(
+            h,
+            "<tr><{tag} class=\"l\">{}</{tag}><{tag} data-v=\"{}\">{}</{tag}><{tag} class=\"l\">{}</{tag}>\
+             <{tag} data-v=\"{}\">{} {}</{tag}><{tag} data-v=\"{}\">{:.1} %</{tag}>\
+             <{tag} data-v=\"{}\">{}</{tag}><{tag} data-v=\"{}\">{}</{tag}>\
+             <{tag} data-v=\"{}\">{}</{tag}><{tag}>{}</{tag}></tr>",
+            escape(&f.host),
+            f.runs,
+            f.runs,
+            escape(&status_text(f)),
+            num(f.energy_j),
+            energy(f.energy_j),
+            kind_badge_opt(f.kind),
+            num(share),
+            share,
+            num(f.co2e_g),
+            co2e(f.co2e_g),
+            f.items,
+            f.items,
+            num(f.wall_s),
+            duration(f.wall_s),
+            escape(&per_item(f)),
+        );
+    };
+    for f in &c.hosts {
+        row(h, f);
+    }
+    h.push_str("</tbody><tfoot>");
+    row(h, &c.total);
+    h.push_str("</tfoot></table></div></div>\n");
+}
+
+/// The kind badge, or "mixed" when the runs' kinds differ.
+fn kind_badge_opt(k: Option<EnergyKind>) -> String {
+    match k {
+        Some(k) => kind_badge(k),
+        None => "<span class=\"badge\">mixed</span>".into(),
+    }
 }
 
 fn kind_badge(k: EnergyKind) -> String {
@@ -983,6 +1062,7 @@ fn cards(h: &mut String, run: &RunFile, a: &Analysis) {
         "Mean power",
         &format!("{} {kind}", power(mean_w)),
         &match a.unattributed_j {
+            _ if a.rows.is_empty() => crate::summary::NO_STEPS.into(),
             Some(u) if a.energy_j > 0.0 => format!(
                 "unattributed {} ({:.1} %)",
                 energy(u),
@@ -1245,7 +1325,11 @@ fn step_table(h: &mut String, a: &Analysis) {
          <th>share of run energy (%)</th><th>Wh per item ({kind})</th><th>p50 (s)</th><th>p95 (s)</th></tr></thead><tbody>"
     );
     if a.rows.is_empty() {
-        h.push_str("<tr><td class=\"l\" colspan=\"10\">no steps recorded</td></tr>");
+        let _ = write!(
+            h,
+            "<tr><td class=\"l\" colspan=\"10\">{}</td></tr>",
+            crate::summary::NO_STEPS
+        );
     }
     for r in &a.rows {
         let share = if a.energy_j > 0.0 {

@@ -74,8 +74,8 @@ pub struct Args {
     /// Energy sampling interval, milliseconds (at least 1).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     pub interval: u64,
-    /// Grid zone for the emission factor (e.g. `FR`, `DE`, `US-CAL-CISO`; 211 zones, see
-    /// docs/CARBON.md). Default: the world average.
+    /// Grid zone for the emission factor (e.g. `FR`, `DE`, `US`; 211 zones, ISO 3166 country
+    /// codes plus `EU` and `WORLD`, see docs/CARBON.md). Default: the world average.
     #[arg(long, value_name = "ZONE", group = "carbon")]
     pub carbon_zone: Option<String>,
     /// A fixed emission factor, gCO2e per kWh.
@@ -92,6 +92,15 @@ pub struct Args {
     /// Keep the children's `<run_id>.child-<pid>.jsonl` files after merging them.
     #[arg(long)]
     pub keep_child_files: bool,
+    /// Serve Prometheus metrics (text format 0.0.4) at http://HOST:PORT/metrics while the
+    /// command runs: energy, CO2e, power, elapsed time (labels job, run_id, host). Needs the
+    /// `prometheus` feature.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub prometheus: Option<String>,
+    /// Push the final metrics once, at the end, to the Pushgateway at URL
+    /// (`PUT URL/metrics/job/<job>/instance/<host>`; http only). Needs the `prometheus` feature.
+    #[arg(long, value_name = "URL")]
+    pub prometheus_push: Option<String>,
     /// The command and its arguments (after `--`).
     // No `allow_hyphen_values`: a mistyped flag before `--` (`--jbo`) must be a usage error,
     // not a command to run. Everything after `--` is the command, hyphens included.
@@ -185,6 +194,14 @@ fn run_inner(args: &Args) -> Result<ExitCode, Failure> {
     let dir_abs = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
     let run_id = carina_core::naming::new_run_id();
     let run_file = job_dir.join(format!("{run_id}.jsonl"));
+    let live: Arc<Mutex<LiveEnergy>> = Arc::new(Mutex::new(LiveEnergy::default()));
+    let started = Instant::now();
+    // Bound before the command starts, so a taken port stops nothing half-way.
+    let metrics =
+        metrics::Metrics::start(args, &job, &run_id, &job_dir, started, &live).map_err(|m| {
+            let _ = std::fs::remove_dir(&job_dir);
+            fail(2, m)
+        })?;
 
     signals::install();
     let subreaper = signals::become_subreaper();
@@ -195,7 +212,6 @@ fn run_inner(args: &Args) -> Result<ExitCode, Failure> {
         .env("CARINA_JOB", &job)
         .env("CARINA_DIR", &dir_abs)
         .env("CARINA_PARENT_PID", std::process::id().to_string());
-    let started = Instant::now();
     let child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
@@ -227,7 +243,6 @@ fn run_inner(args: &Args) -> Result<ExitCode, Failure> {
         .map(carina_probes::NotChosen::into_source)
         .collect();
     let pending: Arc<Mutex<Option<ChildRecords>>> = Arc::new(Mutex::new(None));
-    let live: Arc<Mutex<LiveEnergy>> = Arc::new(Mutex::new(LiveEnergy::default()));
     let written: Arc<Mutex<Vec<bool>>> = Arc::default();
     let mut warnings = Vec::new();
     if !subreaper {
@@ -278,6 +293,8 @@ fn run_inner(args: &Args) -> Result<ExitCode, Failure> {
     };
 
     let status = wait_forwarding(child_pid, started, &live);
+    // The endpoint lives while the command runs; the final figures go to the Pushgateway.
+    let metrics = metrics.stop();
 
     // The command has exited: its children's run files are complete.
     let children = collect_child_files(&job_dir, &run_id);
@@ -298,6 +315,11 @@ fn run_inner(args: &Args) -> Result<ExitCode, Failure> {
     };
     let Some(session) = session else {
         eprintln!("carina: `{shown}` {how}");
+        if metrics.wants_push() {
+            eprintln!(
+                "carina: warning: nothing pushed to the Pushgateway (this run was not measured)"
+            );
+        }
         for f in &child_files {
             eprintln!(
                 "carina: warning: kept child run file {} (not merged: this run writes no run file)",
@@ -357,6 +379,15 @@ fn run_inner(args: &Args) -> Result<ExitCode, Failure> {
             }
             for w in &summary.warnings {
                 out.push_str(&format!("  warning   {w}\n"));
+            }
+            let child_steps_items = (!child_files.is_empty()).then(|| {
+                (
+                    child_files.iter().map(|f| f.steps).sum::<u64>(),
+                    child_files.iter().map(|f| f.items).max().unwrap_or(0),
+                )
+            });
+            if let Some(line) = metrics.push_final(&summary, child_steps_items) {
+                out.push_str(&line);
             }
             eprint!("{out}");
             // A child file goes only when all of it is in the parent's file: read whole,
@@ -428,39 +459,61 @@ fn exit_code(status: ExitStatus) -> u8 {
 }
 
 /// Waits for the command, forwarding signals sent to `carina` and refreshing the live status
-/// line when stderr is a terminal.
+/// line when stderr is a terminal whose foreground process group is `carina`'s
+/// ([`signals::owns_stderr_terminal`]: not when `carina` runs in the background).
+///
+/// The line is redrawn at most once a second, always starting with `\r\x1b[2K` (back to the
+/// first column, clear the whole line), and cleared when the command has exited. Known limit:
+/// the command writes to the same terminal, so text it prints between two redraws follows the
+/// live line on that line, and a line it leaves unfinished (a progress bar without a newline)
+/// is cleared by the next redraw; redirect the command's stderr, or `carina`'s (`2>log`), to
+/// keep them apart.
 ///
 /// `carina` is a child subreaper, so besides the command it may have adopted orphans to reap:
 /// each `waitpid(-1)` that returns another pid reaps one (its CPU time lands in `carina`'s
 /// `cutime`, still counted), and the command's own status ends the wait.
 fn wait_forwarding(pid: u32, started: Instant, live_energy: &Mutex<LiveEnergy>) -> ExitStatus {
-    let live = signals::stderr_is_terminal();
+    let terminal = signals::stderr_is_terminal();
+    // Whether a live line is on the screen now (to clear it at the end).
+    let mut drawn = false;
     let mut next_status = started + Duration::from_secs(1);
     let clk_tck = signals::clock_ticks_per_second();
     loop {
         signals::forward_pending(pid);
         while let Some((reaped, status)) = signals::reap_any() {
             if reaped == pid {
-                if live {
-                    eprint!("\r\x1b[K");
+                if drawn {
+                    let mut err = std::io::stderr().lock();
+                    let _ = write!(err, "{CLEAR_LINE}");
+                    let _ = err.flush();
                 }
                 return status;
             }
         }
-        if live && Instant::now() >= next_status {
-            next_status += Duration::from_secs(1);
+        if terminal && Instant::now() >= next_status {
+            next_status = Instant::now() + Duration::from_secs(1);
+            if !signals::owns_stderr_terminal() {
+                // Put in the background (or never in the foreground): draw nothing; a line
+                // already drawn stays as it was.
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+            drawn = true;
             let cpu_s = descendants_cpu_ticks(Path::new("/proc"))
                 .ok()
                 .map(|t| t as f64 / clk_tck);
             let energy = *live_energy.lock().unwrap_or_else(|e| e.into_inner());
             let line = status_line(started.elapsed(), energy, cpu_s);
             let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[K{line}");
+            let _ = write!(err, "{CLEAR_LINE}{line}");
             let _ = err.flush();
         }
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Back to the first column and clear the whole line: what every live-line redraw starts with.
+const CLEAR_LINE: &str = "\r\x1b[2K";
 
 /// The live status: elapsed time, power, energy and CO2e so far, and the tree's CPU time.
 fn status_line(elapsed: Duration, energy: LiveEnergy, cpu_s: Option<f64>) -> String {
@@ -823,6 +876,167 @@ fn fold_children(end: &mut RunEnd, children: &[ChildFile]) {
     end.unattributed_j = (end.unattributed_j - attributed).max(0.0);
 }
 
+/// `--prometheus` and `--prometheus-push` ([`crate::prometheus`], feature `prometheus`). Built
+/// without the feature, either flag is a usage error (exit 2) that says how to get it.
+mod metrics {
+    use super::*;
+
+    /// The endpoint (while the command runs) and the push target.
+    pub(super) struct Metrics {
+        #[cfg(feature = "prometheus")]
+        exporter: Option<crate::prometheus::Exporter>,
+        #[cfg(feature = "prometheus")]
+        labels: crate::prometheus::Labels,
+        #[cfg(feature = "prometheus")]
+        live: Arc<Mutex<LiveEnergy>>,
+        push: Option<String>,
+    }
+
+    impl Metrics {
+        /// Checks the flags and binds the endpoint; `Err` is the message of a usage error.
+        #[cfg(not(feature = "prometheus"))]
+        pub(super) fn start(
+            args: &Args,
+            _job: &str,
+            _run_id: &str,
+            _job_dir: &Path,
+            _started: Instant,
+            _live: &Arc<Mutex<LiveEnergy>>,
+        ) -> Result<Metrics, String> {
+            let flag = if args.prometheus.is_some() {
+                "--prometheus"
+            } else if args.prometheus_push.is_some() {
+                "--prometheus-push"
+            } else {
+                return Ok(Metrics { push: None });
+            };
+            Err(format!(
+                "{flag}: this carina was built without the `prometheus` feature \
+                 (cargo install --path carina-cli --features prometheus)"
+            ))
+        }
+
+        /// Checks the flags and binds the endpoint; `Err` is the message of a usage error.
+        #[cfg(feature = "prometheus")]
+        pub(super) fn start(
+            args: &Args,
+            job: &str,
+            run_id: &str,
+            job_dir: &Path,
+            started: Instant,
+            live: &Arc<Mutex<LiveEnergy>>,
+        ) -> Result<Metrics, String> {
+            use crate::prometheus::{ChildTail, Labels, Snapshot};
+            if let Some(u) = &args.prometheus_push
+                && !u.starts_with("http://")
+            {
+                return Err(format!(
+                    "--prometheus-push {u}: expected the Pushgateway's base URL, \
+                     http://HOST:PORT (no TLS)"
+                ));
+            }
+            let labels = Labels {
+                job: job.to_owned(),
+                run_id: run_id.to_owned(),
+                host: hostname(),
+            };
+            let exporter = match &args.prometheus {
+                None => None,
+                Some(addr) => {
+                    let live = live.clone();
+                    let tail = Mutex::new(ChildTail::new(job_dir, run_id));
+                    let e = crate::prometheus::serve(addr, labels.clone(), move || {
+                        let l = *live.lock().unwrap_or_else(|e| e.into_inner());
+                        Snapshot {
+                            joules: l.joules,
+                            co2e_g: l.co2e_g,
+                            watts: l.watts,
+                            measured: l.measured,
+                            elapsed_s: started.elapsed().as_secs_f64(),
+                            running: true,
+                            steps_items: tail.lock().unwrap_or_else(|e| e.into_inner()).poll(),
+                        }
+                    })?;
+                    eprintln!("carina: Prometheus metrics at http://{}/metrics", e.addr);
+                    Some(e)
+                }
+            };
+            Ok(Metrics {
+                exporter,
+                labels,
+                live: live.clone(),
+                push: args.prometheus_push.clone(),
+            })
+        }
+
+        /// Closes the endpoint (the command has exited).
+        pub(super) fn stop(self) -> Self {
+            #[cfg(feature = "prometheus")]
+            {
+                let mut m = self;
+                if let Some(e) = m.exporter.take() {
+                    e.stop();
+                }
+                m
+            }
+            #[cfg(not(feature = "prometheus"))]
+            self
+        }
+
+        pub(super) fn wants_push(&self) -> bool {
+            self.push.is_some()
+        }
+
+        /// Pushes the run's final figures; the summary line to print (pushed, or why not).
+        #[cfg(not(feature = "prometheus"))]
+        pub(super) fn push_final(
+            &self,
+            _summary: &carina_core::RunSummary,
+            _children: Option<(u64, u64)>,
+        ) -> Option<String> {
+            None
+        }
+
+        /// Pushes the run's final figures; the summary line to print (pushed, or why not).
+        #[cfg(feature = "prometheus")]
+        pub(super) fn push_final(
+            &self,
+            summary: &carina_core::RunSummary,
+            children: Option<(u64, u64)>,
+        ) -> Option<String> {
+            let base = self.push.as_deref()?;
+            let l = *self.live.lock().unwrap_or_else(|e| e.into_inner());
+            let snap = crate::prometheus::Snapshot {
+                joules: summary.energy.0,
+                co2e_g: summary.co2e_g,
+                watts: l.watts,
+                measured: Some(summary.energy_kind == EnergyKind::Measured),
+                elapsed_s: summary.wall.0,
+                running: false,
+                steps_items: children,
+            };
+            let body = crate::prometheus::encode(&self.labels, &snap);
+            Some(match crate::prometheus::push(base, &self.labels, &body) {
+                Ok(()) => format!(
+                    "  pushed    metrics to {}\n",
+                    crate::prometheus::push_url(base, &self.labels)
+                ),
+                Err(e) => format!("  warning   {e}\n"),
+            })
+        }
+    }
+
+    /// The host name, as the session writes it in `run_start.host`.
+    #[cfg(feature = "prometheus")]
+    fn hostname() -> String {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_owned())
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "unknown".to_owned())
+    }
+}
+
 /// Signal forwarding: the handler only records which signals arrived; the wait loop sends them.
 mod signals {
     use super::*;
@@ -922,8 +1136,20 @@ mod signals {
 
     /// Whether stderr is a terminal.
     pub(super) fn stderr_is_terminal() -> bool {
-        // SAFETY: isatty only inspects the file descriptor number; an invalid one yields 0.
-        unsafe { libc::isatty(libc::STDERR_FILENO) == 1 }
+        use std::io::IsTerminal;
+        std::io::stderr().is_terminal()
+    }
+
+    /// Whether stderr is a terminal whose foreground process group is `carina`'s own: the
+    /// terminal is `carina`'s to draw on (not when it runs in the background with `&`, where
+    /// the live line would land in the middle of the shell's prompt).
+    pub(super) fn owns_stderr_terminal() -> bool {
+        // SAFETY: tcgetpgrp and getpgrp take a descriptor number or nothing and return
+        // integers; no memory is touched. tcgetpgrp returns -1 when fd 2 is not a terminal.
+        unsafe {
+            let fg = libc::tcgetpgrp(libc::STDERR_FILENO);
+            fg > 0 && fg == libc::getpgrp()
+        }
     }
 
     /// USER_HZ, the unit of `/proc/<pid>/stat` CPU times (100 where sysconf fails).

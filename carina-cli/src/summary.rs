@@ -1,10 +1,12 @@
-//! `carina summary`: a run's headline figures and per-step table, in the terminal.
+//! `carina summary`: a run's headline figures and per-step table, in the terminal; or, given
+//! several run files or a directory, the fleet view: per job and cycle, one row per host and
+//! the total ([`fleet`]).
 //!
 //! A run that crashed (no `run_end`) is shown as INCOMPLETE, with its figures rebuilt from the
 //! `step_summary` records if any, else from the `step` records. Exit status: 0 on success, 2 on
 //! bad input (missing, empty or malformed file; the message names the file and line).
 
-use crate::load::load_run;
+use crate::load::{load_run, load_runs};
 use crate::units::{co2e, duration, energy, sig};
 use carina_core::reader::RunFile;
 use carina_core::record::{EnergyKind, StepRecord};
@@ -26,11 +28,18 @@ table stop there too (step records that ended later are left out and counted), s
 takes more than the run. Its host share is n/a (the host's energy is in `run_end` only). Its items are those of the \
 progress step: the step name with the most instances that have items (ties: the larger item \
 total), or, when no name has more than one, the name with the largest item total; a set-up step \
-that declares every item in one record does not count as progress."
+that declares every item in one record does not count as progress.\n\n\
+Several run files, or a directory (searched recursively), print the fleet view instead: the \
+runs grouped by job and cycle, one row per host (runs, status, energy, CO2e, items, wall) and \
+the total (energy, CO2e and items summed over the hosts; wall from the first start to the last \
+end). A cycle: runs of one job whose spans [started_at, started_at + wall] overlap (directly or \
+through other runs), or that share a run id (set CARINA_RUN_ID to the same value on every \
+host). A directory that holds a single run prints that run as a single file does."
 )]
 pub struct Args {
-    /// The run file (`.jsonl`).
-    pub path: PathBuf,
+    /// The run file (`.jsonl`); or several run files or directories for the fleet view.
+    #[arg(required = true, value_name = "RUN")]
+    pub paths: Vec<PathBuf>,
 }
 
 /// Per-step figures, from a `step_summary` or rebuilt from `step` records.
@@ -358,6 +367,11 @@ fn pct(part: f64, whole: f64) -> String {
     }
 }
 
+/// What `carina summary` and `carina report` say instead of an "unattributed 100 %" row when a
+/// run has no steps (a plain `carina run` of a command that does not link Carina).
+pub(crate) const NO_STEPS: &str =
+    "a run without steps has its energy at run level (no step markers)";
+
 /// The text printed by `carina summary`.
 pub fn render(run: &RunFile) -> String {
     let h = headline(run);
@@ -447,13 +461,18 @@ pub fn render(run: &RunFile) -> String {
     ));
     kv.push(("items".into(), h.items.to_string()));
     kv.push(("per item".into(), wh_per_item(h.energy_j, h.items)));
-    kv.push((
-        "unattributed".into(),
-        match h.unattributed_j {
-            Some(u) => format!("{} ({})", energy(u), pct(u, h.energy_j)),
-            None => "unknown (no run_end)".into(),
-        },
-    ));
+    if step_rows(run).is_empty() {
+        // No step markers: all of the energy is the run's, which is not an error.
+        kv.push(("steps".into(), NO_STEPS.into()));
+    } else {
+        kv.push((
+            "unattributed".into(),
+            match h.unattributed_j {
+                Some(u) => format!("{} ({})", energy(u), pct(u, h.energy_j)),
+                None => "unknown (no run_end)".into(),
+            },
+        ));
+    }
     let dropped = if h.complete {
         let mut d = format!("{} step instances", h.dropped);
         if h.not_written > 0 {
@@ -493,7 +512,8 @@ pub fn render(run: &RunFile) -> String {
     rows.sort_by(|a, b| b.energy_j.total_cmp(&a.energy_j).then(a.name.cmp(&b.name)));
     out.push('\n');
     if rows.is_empty() {
-        out.push_str("No steps recorded.\n");
+        // The headline's `steps` line already says so.
+        out.pop();
         return out;
     }
     // The step figures are of the run's kind: say so in the headers, as the headline does.
@@ -550,7 +570,28 @@ pub fn render(run: &RunFile) -> String {
 
 /// Runs the command.
 pub fn run(args: &Args) -> ExitCode {
-    let run = match load_run(&args.path) {
+    // One file: that run. Several paths, or a directory: the fleet view (unless a single run
+    // is found, shown as a single file is).
+    let loaded = if let [path] = args.paths.as_slice()
+        && !path.is_dir()
+    {
+        load_run(path)
+    } else {
+        match load_runs(&args.paths) {
+            Ok(mut runs) if runs.len() == 1 => Ok(runs.remove(0)),
+            Ok(runs) => {
+                for r in &runs {
+                    for w in &r.warnings {
+                        eprintln!("carina summary: warning: {}: {w}", r.path.display());
+                    }
+                }
+                print!("{}", fleet::render(&runs));
+                return ExitCode::SUCCESS;
+            }
+            Err(e) => Err(e),
+        }
+    };
+    let run = match loaded {
         Ok(r) => r,
         Err(e) => {
             eprintln!("carina summary: {e}");
@@ -564,4 +605,279 @@ pub fn run(args: &Args) -> ExitCode {
     }
     print!("{}", render(&run));
     ExitCode::SUCCESS
+}
+
+/// Many hosts of one job: runs grouped by job and cycle, with per-host and total figures
+/// (`carina summary` over several files, the "Fleet" section of `carina report`).
+///
+/// **A cycle** is a group of runs of one job that either share a run id (a scheduler that sets
+/// `CARINA_RUN_ID` to the same value on every host says so explicitly), or whose spans
+/// `[started_at, started_at + wall]` overlap, directly or through other runs of the group
+/// (connected components of the overlap graph). The hosts of one cycle are started together and
+/// run side by side, so their spans overlap; the next cycle starts after the last host of this
+/// one has finished. A run whose `started_at` cannot be read is a cycle of its own unless its
+/// run id joins it to others. A run's wall time is its headline's ([`headline`]:
+/// `run_end.wall_s`, or a crashed run's cut).
+///
+/// Per host (a host may run several runs in one cycle): energy, CO2e and items summed, wall
+/// from its first start to its last end. Total: energy, CO2e and items summed over the hosts
+/// (each host does its own share of the items), wall from the cycle's first start to its last
+/// end (the time the whole cycle took).
+pub(crate) mod fleet {
+    use super::{Headline, headline, table};
+    use crate::units::{co2e, duration, energy, sig};
+    use carina_core::reader::RunFile;
+    use carina_core::record::EnergyKind;
+    use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+    /// Figures of one host in a cycle, or of the whole cycle.
+    #[derive(Debug, Clone)]
+    pub(crate) struct Figures {
+        /// Host name, or `total`.
+        pub host: String,
+        pub runs: usize,
+        /// Runs without `run_end`.
+        pub incomplete: usize,
+        /// The kind of every run's energy; `None` when they differ.
+        pub kind: Option<EnergyKind>,
+        pub energy_j: f64,
+        pub co2e_g: f64,
+        pub items: u64,
+        /// From the first start to the last end, s; the longest run's wall time when a start
+        /// time cannot be read.
+        pub wall_s: f64,
+    }
+
+    /// One cycle of one job.
+    #[derive(Debug, Clone)]
+    pub(crate) struct Cycle<'a> {
+        pub job: String,
+        /// The runs, oldest first.
+        pub runs: Vec<&'a RunFile>,
+        /// `started_at` of the first run.
+        pub started_at: String,
+        /// Per host, by host name.
+        pub hosts: Vec<Figures>,
+        pub total: Figures,
+    }
+
+    type Member<'a> = (&'a RunFile, Headline, Option<f64>);
+
+    /// Unix seconds of an RFC 3339 time.
+    fn unix_s(t: &str) -> Option<f64> {
+        let ts: jiff::Timestamp = t.parse().ok()?;
+        Some(ts.as_nanosecond() as f64 / 1e9)
+    }
+
+    fn find(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+
+    fn union(parent: &mut [usize], a: usize, b: usize) {
+        let (a, b) = (find(parent, a), find(parent, b));
+        if a != b {
+            parent[a.max(b)] = a.min(b);
+        }
+    }
+
+    fn figures(host: String, members: &[Member]) -> Figures {
+        let first_kind = members.first().map(|m| m.1.kind);
+        let kind = first_kind.filter(|k| members.iter().all(|m| m.1.kind == *k));
+        let spans: Vec<(f64, f64)> = members
+            .iter()
+            .filter_map(|(_, h, s)| s.map(|s| (s, s + h.wall_s.max(0.0))))
+            .collect();
+        let wall_s = if !spans.is_empty() && spans.len() == members.len() {
+            let first = spans.iter().map(|s| s.0).fold(f64::INFINITY, f64::min);
+            let last = spans.iter().map(|s| s.1).fold(f64::NEG_INFINITY, f64::max);
+            last - first
+        } else {
+            members.iter().map(|m| m.1.wall_s).fold(0.0, f64::max)
+        };
+        Figures {
+            host,
+            runs: members.len(),
+            incomplete: members.iter().filter(|m| !m.1.complete).count(),
+            kind,
+            energy_j: members.iter().map(|m| m.1.energy_j).sum(),
+            co2e_g: members.iter().map(|m| m.1.co2e_g).sum(),
+            items: members.iter().map(|m| m.1.items).sum(),
+            wall_s,
+        }
+    }
+
+    /// The runs grouped by job and cycle (the rule above): jobs by name, each job's cycles
+    /// oldest first.
+    pub(crate) fn cycles(runs: &[RunFile]) -> Vec<Cycle<'_>> {
+        let mut jobs: BTreeMap<&str, Vec<&RunFile>> = BTreeMap::new();
+        for r in runs {
+            jobs.entry(r.start.job.as_str()).or_default().push(r);
+        }
+        let mut out = Vec::new();
+        for (job, list) in jobs {
+            let info: Vec<Member> = list
+                .iter()
+                .map(|r| (*r, headline(r), unix_s(&r.start.started_at)))
+                .collect();
+            let mut parent: Vec<usize> = (0..info.len()).collect();
+            // Shared run ids.
+            let mut by_id: HashMap<&str, usize> = HashMap::new();
+            for (i, (r, _, _)) in info.iter().enumerate() {
+                match by_id.get(r.start.run_id.as_str()) {
+                    Some(&j) => union(&mut parent, i, j),
+                    None => {
+                        by_id.insert(&r.start.run_id, i);
+                    }
+                }
+            }
+            // Overlapping spans: a sweep by start time, keeping the open group's latest end.
+            let mut timed: Vec<(f64, f64, usize)> = info
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (_, h, s))| s.map(|s| (s, s + h.wall_s.max(0.0), i)))
+                .collect();
+            timed.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let mut open: Option<(f64, usize)> = None;
+            for (s, e, i) in timed {
+                open = match open {
+                    Some((end, j)) if s <= end => {
+                        union(&mut parent, i, j);
+                        Some((end.max(e), j))
+                    }
+                    _ => Some((e, i)),
+                };
+            }
+            let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+            for i in 0..info.len() {
+                let root = find(&mut parent, i);
+                groups.entry(root).or_default().push(i);
+            }
+            let mut job_cycles: Vec<Cycle> = groups
+                .into_values()
+                .map(|idx| {
+                    let mut members: Vec<Member> = idx.iter().map(|&i| info[i].clone()).collect();
+                    members.sort_by(|a, b| {
+                        a.0.start
+                            .started_at
+                            .cmp(&b.0.start.started_at)
+                            .then(a.0.start.host.cmp(&b.0.start.host))
+                    });
+                    let mut by_host: BTreeMap<&str, Vec<Member>> = BTreeMap::new();
+                    for m in &members {
+                        by_host
+                            .entry(m.0.start.host.as_str())
+                            .or_default()
+                            .push(m.clone());
+                    }
+                    let hosts = by_host
+                        .into_iter()
+                        .map(|(h, ms)| {
+                            let name = if h.is_empty() { "(unknown)" } else { h };
+                            figures(name.to_owned(), &ms)
+                        })
+                        .collect();
+                    Cycle {
+                        job: job.to_owned(),
+                        started_at: members[0].0.start.started_at.clone(),
+                        runs: members.iter().map(|m| m.0).collect(),
+                        hosts,
+                        total: figures("total".to_owned(), &members),
+                    }
+                })
+                .collect();
+            job_cycles.sort_by(|a, b| a.started_at.cmp(&b.started_at));
+            out.extend(job_cycles);
+        }
+        out
+    }
+
+    /// `measured`, `estimated` or `mixed`.
+    pub(crate) fn kind_text(k: Option<EnergyKind>) -> &'static str {
+        match k {
+            Some(EnergyKind::Measured) => "measured",
+            Some(EnergyKind::Estimated) => "estimated",
+            None => "mixed",
+        }
+    }
+
+    /// `complete`, or how many runs have no `run_end`.
+    pub(crate) fn status_text(f: &Figures) -> String {
+        if f.incomplete == 0 {
+            "complete".into()
+        } else {
+            format!("INCOMPLETE ({} of {})", f.incomplete, f.runs)
+        }
+    }
+
+    /// Wh per item, or `-`.
+    pub(crate) fn per_item(f: &Figures) -> String {
+        if f.items == 0 {
+            "-".into()
+        } else {
+            format!("{} Wh", sig(f.energy_j / 3600.0 / f.items as f64))
+        }
+    }
+
+    /// The text of `carina summary` over several runs.
+    pub(crate) fn render(runs: &[RunFile]) -> String {
+        let cycles = cycles(runs);
+        let hosts: BTreeSet<&str> = runs.iter().map(|r| r.start.host.as_str()).collect();
+        let jobs: BTreeSet<&str> = runs.iter().map(|r| r.start.job.as_str()).collect();
+        let mut out = format!(
+            "{} run(s) of {} job(s) on {} host(s), in {} cycle(s)\n",
+            runs.len(),
+            jobs.len(),
+            hosts.len(),
+            cycles.len()
+        );
+        let mut per_job: HashMap<&str, usize> = HashMap::new();
+        for c in &cycles {
+            let k = per_job.entry(c.job.as_str()).or_default();
+            *k += 1;
+            out.push_str(&format!(
+                "\nJob {}, cycle {k}: started {}, {} host(s), {} run(s)\n",
+                c.job,
+                c.started_at,
+                c.hosts.len(),
+                c.runs.len()
+            ));
+            let head_e = format!("energy ({})", kind_text(c.total.kind));
+            let headers = [
+                "host",
+                "runs",
+                "status",
+                head_e.as_str(),
+                "CO2e",
+                "items",
+                "wall",
+                "per item",
+            ];
+            let row = |f: &Figures| {
+                vec![
+                    f.host.clone(),
+                    f.runs.to_string(),
+                    status_text(f),
+                    energy(f.energy_j),
+                    co2e(f.co2e_g),
+                    f.items.to_string(),
+                    duration(f.wall_s),
+                    per_item(f),
+                ]
+            };
+            let mut cells: Vec<Vec<String>> = c.hosts.iter().map(row).collect();
+            cells.push(row(&c.total));
+            out.push_str(&table(&headers, &cells));
+        }
+        out.push_str(
+            "\ntotal: energy, CO2e and items summed over the hosts; wall from the cycle's first \
+             start to its last end.\ncycle: runs of one job whose spans [started_at, started_at \
+             + wall] overlap, or that share a run id (CARINA_RUN_ID).\n`carina summary RUN` \
+             shows one run's steps.\n",
+        );
+        out
+    }
 }

@@ -620,3 +620,21 @@ fn a_crashed_run_is_drawn_up_to_its_cut_and_no_step_exceeds_it() {
     );
     assert!(html.contains("2 step record(s) that ended later are left out"));
 }
+
+#[test]
+fn a_run_without_steps_says_its_energy_is_at_run_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = [
+        run_start("bare-1", "plain", "2026-11-28T05:12:00Z", "all"),
+        run_end(10.0, 120.0, 0),
+    ]
+    .join("\n")
+        + "\n";
+    let p = write(dir.path(), "bare.jsonl", &text);
+    let html = render(&load_runs(&[p]).unwrap());
+    assert!(
+        html.contains("a run without steps has its energy at run level (no step markers)"),
+        "{html}"
+    );
+    assert!(!html.contains("unattributed 120"), "{html}");
+}

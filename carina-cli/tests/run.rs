@@ -600,3 +600,60 @@ fn a_child_file_that_cannot_be_merged_whole_is_kept_with_a_warning() {
         "{end}"
     );
 }
+
+#[test]
+fn every_zone_named_in_the_help_is_accepted() {
+    let out = carina().args(["run", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout).into_owned();
+    // The `--carbon-zone` entry: up to the next option.
+    let at = help
+        .find("--carbon-zone")
+        .expect("--carbon-zone in the help");
+    let entry = &help[at + 2..];
+    let entry = &entry[..entry.find("\n  -").unwrap_or(entry.len())];
+    let zones: Vec<&str> = entry
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|t| {
+            !t.is_empty()
+                && t.chars()
+                    .all(|c| c.is_ascii_uppercase() || c == '-' || c.is_ascii_digit())
+        })
+        .collect();
+    assert!(zones.len() >= 2, "no example zones in:\n{entry}");
+    for z in zones {
+        assert!(
+            carina_core::CarbonFactor::zone(z).is_ok(),
+            "the help names zone {z}, which is rejected"
+        );
+    }
+}
+
+#[test]
+fn no_live_line_when_stderr_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    // Longer than a redraw period: a live line would have been drawn by now.
+    let (code, err) = run_sh(dir.path(), "quiet", "sleep 1.3; echo done >&2");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains('\r') && !err.contains("\x1b["), "{err:?}");
+    assert!(err.contains("done\n"), "{err}");
+}
+
+/// Built without the `prometheus` feature, the flag is a usage error that says how to get it.
+#[cfg(not(feature = "prometheus"))]
+#[test]
+fn prometheus_without_the_feature_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = carina()
+        .arg("run")
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["--prometheus", "127.0.0.1:0", "--", "true"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--features prometheus"), "{err}");
+}

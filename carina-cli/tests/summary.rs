@@ -359,3 +359,26 @@ fn a_crashed_run_stops_energy_items_and_wall_time_at_one_cut() {
     assert_eq!(v["elapsed_s"], 2.0, "{v}");
     assert_eq!(v["energy_so_far_j"], 20.0, "{v}");
 }
+
+#[test]
+fn a_run_without_steps_says_its_energy_is_at_run_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_run(
+        dir.path(),
+        "bare.jsonl",
+        &bare_run("plain", "bare-1", 10.0, 120.0, 0),
+    );
+    let o = carina(&["summary", p.to_str().unwrap()]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        out.contains("a run without steps has its energy at run level (no step markers)"),
+        "{out}"
+    );
+    assert!(!out.contains("unattributed"), "{out}");
+    // A run with steps keeps its unattributed row.
+    let p = complete_run(dir.path());
+    let out = stdout(&carina(&["summary", p.to_str().unwrap()]));
+    assert!(out.contains("unattributed"), "{out}");
+    assert!(!out.contains("no step markers"), "{out}");
+}

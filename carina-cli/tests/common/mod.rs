@@ -258,3 +258,38 @@ pub fn bare_run(job: &str, run_id: &str, wall_s: f64, energy_j: f64, items: u64)
         .to_string(),
     ]
 }
+
+/// A complete run of `job` on `host` that started at `started_at` (RFC 3339) and took `wall_s`:
+/// one `solve` step over the whole run with `items` and 99 % of `energy_j`, and a `run_end`
+/// with `energy_j` (1 % unattributed). For the fleet view: several hosts of one cycle.
+pub fn host_run(
+    job: &str,
+    run_id: &str,
+    host: &str,
+    started_at: &str,
+    wall_s: f64,
+    energy_j: f64,
+    items: u64,
+) -> Vec<String> {
+    let mut start: serde_json::Value = serde_json::from_str(&run_start(job, run_id)).unwrap();
+    start["host"] = json!(host);
+    start["started_at"] = json!(started_at);
+    let total = energy_j;
+    let t0: jiff::Timestamp = started_at.parse().unwrap();
+    let ended_at = t0
+        .checked_add(jiff::SignedDuration::from_secs_f64(wall_s))
+        .unwrap()
+        .to_string();
+    vec![
+        start.to_string(),
+        step("solve", 1, 0.0, wall_s, items, 0.99 * energy_j),
+        json!({
+            "type": "run_end", "ended_at": ended_at, "wall_s": wall_s,
+            "energy_j": total, "unattributed_j": 0.01 * total,
+            "co2e_g": total / 3.6e6 * 400.0, "items": items, "steps": 1, "dropped": 0,
+            "records_not_written": 0, "host_energy_j": 2.0 * total,
+            "energy_kind": "estimated", "probe_errors": 0, "sink_errors": 0
+        })
+        .to_string(),
+    ]
+}

@@ -1,0 +1,233 @@
+//! `carina run --prometheus HOST:PORT`: the `/metrics` endpoint while the command runs.
+#![cfg(feature = "prometheus")]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A port free on 127.0.0.1 a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET path` with a plain TcpStream; (status line, headers and body).
+fn get(port: u16, path: &str) -> std::io::Result<(String, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+    Ok((head.to_owned(), body.to_owned()))
+}
+
+/// The value of the one series of `name` in `body` (its labels checked by the caller).
+fn series<'a>(body: &'a str, name: &str) -> Option<(&'a str, f64)> {
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| l.starts_with(&format!("{name}{{")))
+        .map(|l| {
+            let (series, v) = l.rsplit_once(' ').unwrap();
+            (series, v.parse().unwrap())
+        })
+}
+
+#[test]
+fn metrics_are_served_while_the_command_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    // About 4 s of busy shell: the scrapes below need two power windows (about 1 s each).
+    let busy = "end=$(( $(date +%s) + 4 )); while [ $(date +%s) -lt $end ]; do :; done";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_carina"))
+        .env_remove("CARINA_DIR")
+        .env_remove("CARINA_RUN_ID")
+        .env_remove("CARINA_JOB")
+        .env_remove("CARINA_PARENT_PID")
+        .arg("run")
+        .arg("--dir")
+        .arg(dir.path())
+        .args([
+            "--job",
+            "prom-job",
+            "--prometheus",
+            &addr,
+            "--",
+            "sh",
+            "-c",
+            busy,
+        ])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The endpoint is announced (and bound) before the command starts.
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    assert!(
+        first.contains(&format!("metrics at http://{addr}/metrics")),
+        "{first}"
+    );
+    let rest = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+
+    // Wait for the first power window: the energy series appears with it.
+    let t0 = Instant::now();
+    let (head, body1) = loop {
+        let (head, body) = get(port, "/metrics").unwrap();
+        if series(&body, "carina_run_energy_joules_total").is_some_and(|(_, e)| e > 0.0) {
+            break (head, body);
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "no energy yet:\n{body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    for name in [
+        "carina_run_energy_joules_total",
+        "carina_run_co2e_grams_total",
+        "carina_run_wall_time_seconds_total",
+    ] {
+        assert!(body1.contains(&format!("# TYPE {name} counter")), "{body1}");
+    }
+    assert!(
+        body1.contains("# TYPE carina_run_power_watts gauge"),
+        "{body1}"
+    );
+    let (labels, e1) = series(&body1, "carina_run_energy_joules_total").unwrap();
+    assert!(labels.contains("job=\"prom-job\""), "{labels}");
+    assert!(labels.contains("run_id=\""), "{labels}");
+    assert!(labels.contains("host=\""), "{labels}");
+    assert!(
+        labels.contains("kind=\"measured\"") || labels.contains("kind=\"estimated\""),
+        "{labels}"
+    );
+    assert!(e1 > 0.0, "{body1}");
+    let (_, w1) = series(&body1, "carina_run_wall_time_seconds_total").unwrap();
+    let (plabels, _) = series(&body1, "carina_run_power_watts").unwrap();
+    assert!(plabels.contains("job=\"prom-job\""), "{plabels}");
+
+    // A second scrape a window later: the counters have grown.
+    std::thread::sleep(Duration::from_millis(1300));
+    let (_, body2) = get(port, "/metrics").unwrap();
+    let (_, e2) = series(&body2, "carina_run_energy_joules_total").unwrap();
+    let (_, w2) = series(&body2, "carina_run_wall_time_seconds_total").unwrap();
+    assert!(e2 > e1, "energy {e1} then {e2}:\n{body2}");
+    assert!(w2 > w1, "wall time {w1} then {w2}");
+    let (_, c2) = series(&body2, "carina_run_co2e_grams_total").unwrap();
+    assert!(c2 > 0.0, "{body2}");
+
+    // Other paths: 404.
+    let (head, _) = get(port, "/").unwrap();
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+
+    let status = child.wait().unwrap();
+    let rest = rest.join().unwrap();
+    assert!(status.success(), "{rest}");
+    // Closed once the command has exited.
+    assert!(get(port, "/metrics").is_err(), "still served after the run");
+}
+
+#[test]
+fn a_taken_port_is_a_usage_error_and_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let marker = dir.path().join("ran");
+    let out = Command::new(env!("CARGO_BIN_EXE_carina"))
+        .env_remove("CARINA_DIR")
+        .arg("run")
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["--job", "taken", "--prometheus", &addr, "--", "touch"])
+        .arg(&marker)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--prometheus"), "{err}");
+    assert!(!marker.exists(), "the command ran");
+}
+
+#[test]
+fn the_final_figures_are_pushed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // A stand-in Pushgateway: answers one request 200 and hands it back.
+    let gw = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", gw.local_addr().unwrap());
+    let got = std::thread::spawn(move || {
+        let (s, _) = gw.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut r = BufReader::new(s);
+        let mut head = String::new();
+        let mut len = 0;
+        loop {
+            let mut l = String::new();
+            r.read_line(&mut l).unwrap();
+            if let Some(v) = l.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap();
+            }
+            head.push_str(&l);
+            if l == "\r\n" || l.is_empty() {
+                break;
+            }
+        }
+        let mut body = vec![0; len];
+        r.read_exact(&mut body).unwrap();
+        r.get_mut()
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        (head, String::from_utf8(body).unwrap())
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_carina"))
+        .env_remove("CARINA_DIR")
+        .arg("run")
+        .arg("--dir")
+        .arg(dir.path())
+        .args([
+            "--job",
+            "pushed",
+            "--prometheus-push",
+            &url,
+            "--",
+            "sleep",
+            "0.3",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let (head, body) = got.join().unwrap();
+    assert!(
+        head.starts_with("PUT /metrics/job/pushed/instance/"),
+        "{head}"
+    );
+    assert!(err.contains("pushed    metrics to"), "{err}");
+    let (labels, e) = series(&body, "carina_run_energy_joules_total").unwrap();
+    assert!(labels.contains("job=\"pushed\""), "{labels}");
+    assert!(e >= 0.0);
+    assert!(body.contains("carina_run_running{"), "{body}");
+    let (_, running) = series(&body, "carina_run_running").unwrap();
+    assert_eq!(running, 0.0);
+}
