@@ -1,1 +1,228 @@
-//! TODO
+//! Energy per iteration in [Criterion.rs](https://docs.rs/criterion) benchmarks, from the same
+//! sources a Carina run uses: RAPL and NVML where readable, else Carina's estimation model.
+//!
+//! - [`Energy`]: a [`criterion::measurement::Measurement`] whose value is joules (`f64`) per
+//!   iteration; its formatter prints `µJ (estimated)` or `µJ (measured)`, and with a
+//!   throughput joules per element, byte or bit.
+//! - [`EnergyMeter`]: the reading behind it, usable on its own: cumulative energy of this
+//!   process (its share of host energy by CPU time, the default) or of the host.
+//! - [`energy_and_time_group!`]: runs the same benchmark functions once with wall time and once
+//!   with energy; [`group`] names the energy group `<name>-energy` so both are kept.
+//!
+//! ```no_run
+//! use carina_criterion::{EnergyAware, energy_and_time_group, group};
+//! use criterion::{Criterion, criterion_main};
+//!
+//! fn sort<M: EnergyAware>(c: &mut Criterion<M>) {
+//!     let data: Vec<u32> = (0..10_000u32).map(|i| i.wrapping_mul(2_654_435_761)).collect();
+//!     let mut g = group(c, "sort-10k");
+//!     g.bench_function("sort_unstable", |b| {
+//!         b.iter(|| {
+//!             let mut v = data.clone();
+//!             v.sort_unstable();
+//!             v
+//!         })
+//!     });
+//!     g.finish();
+//! }
+//!
+//! energy_and_time_group!(benches, sort);
+//! criterion_main!(benches);
+//! ```
+//!
+//! See `docs/CRITERION.md` for what a value means, its resolution and its overhead.
+
+#![deny(missing_docs)]
+
+mod format;
+mod meter;
+
+pub use carina_core::{EnergyKind, Scope};
+pub use format::EnergyFormatter;
+pub use meter::{DEFAULT_MIN_INTERVAL, EnergyMeter, SCOPE_ENV, scope_from_env};
+
+/// The criterion crate this one is built against (0.8), for [`energy_and_time_group!`].
+pub use criterion;
+
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{BenchmarkGroup, Criterion};
+use std::sync::{Mutex, MutexGuard};
+
+/// Joules per iteration, as a criterion [`Measurement`] (`Value = f64`, joules).
+///
+/// `start` reads the [`EnergyMeter`]'s cumulative energy, `end` reads it again and returns the
+/// difference; criterion divides by the iterations of the sample. Values are joules (criterion's
+/// `estimates.json` holds them in J); the printed unit says whether they are measured or
+/// estimated.
+///
+/// ```no_run
+/// use carina_criterion::Energy;
+/// use criterion::Criterion;
+///
+/// let mut c = Criterion::default().with_measurement(Energy::new());
+/// c.bench_function("sum", |b| b.iter(|| (0..1000u64).sum::<u64>()));
+/// ```
+pub struct Energy {
+    meter: Mutex<EnergyMeter>,
+    formatter: EnergyFormatter,
+}
+
+impl std::fmt::Debug for Energy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Energy")
+            .field("meter", &*self.meter())
+            .finish()
+    }
+}
+
+impl Default for Energy {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Energy {
+    /// Over [`EnergyMeter::new`]: the sources a Carina run would use, in the scope
+    /// `CARINA_SCOPE` says (process by default).
+    pub fn new() -> Self {
+        Self::from_meter(EnergyMeter::new())
+    }
+
+    /// Over [`EnergyMeter::detect`] in `scope`, whatever `CARINA_SCOPE` says.
+    pub fn with_scope(scope: Scope) -> Self {
+        Self::from_meter(EnergyMeter::detect(scope))
+    }
+
+    /// Over a meter built by hand (explicit probes, another proc root, another interval).
+    pub fn from_meter(meter: EnergyMeter) -> Self {
+        Energy {
+            formatter: EnergyFormatter::new(meter.kind()),
+            meter: Mutex::new(meter),
+        }
+    }
+
+    /// Measured or estimated.
+    pub fn kind(&self) -> EnergyKind {
+        self.formatter.kind()
+    }
+
+    /// The meter's one-line description ([`EnergyMeter::describe`]).
+    pub fn describe(&self) -> String {
+        self.meter().describe()
+    }
+
+    /// The meter, locked.
+    pub fn meter(&self) -> MutexGuard<'_, EnergyMeter> {
+        self.meter.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Measurement for Energy {
+    /// The meter's cumulative reading at `start`, joules.
+    type Intermediate = f64;
+    /// Joules.
+    type Value = f64;
+
+    fn start(&self) -> f64 {
+        self.meter().read()
+    }
+
+    fn end(&self, start: f64) -> f64 {
+        let now = self.meter().read();
+        (now - start).max(0.0)
+    }
+
+    fn add(&self, v1: &f64, v2: &f64) -> f64 {
+        v1 + v2
+    }
+
+    fn zero(&self) -> f64 {
+        0.0
+    }
+
+    fn to_f64(&self, value: &f64) -> f64 {
+        *value
+    }
+
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &self.formatter
+    }
+}
+
+/// A measurement whose benchmark groups [`group`] can name, so that the same benchmark
+/// functions, run under several measurements, keep their results apart
+/// (`target/criterion/<group>/...`): a wall-time group keeps its name, an [`Energy`] group gets
+/// `-energy` appended. Implement it for other measurements to use them with
+/// [`energy_and_time_group!`] targets.
+pub trait EnergyAware: Measurement + Sized {
+    /// The group name for `base` under this measurement.
+    fn group_name(base: &str) -> String {
+        base.to_owned()
+    }
+}
+
+impl EnergyAware for WallTime {}
+
+impl EnergyAware for Energy {
+    fn group_name(base: &str) -> String {
+        format!("{base}-energy")
+    }
+}
+
+/// `c.benchmark_group(M::group_name(name))`: `name` under wall time, `name-energy` under
+/// [`Energy`].
+pub fn group<'a, M: EnergyAware>(c: &'a mut Criterion<M>, name: &str) -> BenchmarkGroup<'a, M> {
+    c.benchmark_group(M::group_name(name))
+}
+
+/// Defines a benchmark group function, like `criterion::criterion_group!`, that runs its targets
+/// twice: with wall time, then with [`Energy`] (so `cargo bench` prints and saves both). The
+/// targets are functions generic over the measurement, `fn f<M: EnergyAware>(c: &mut
+/// Criterion<M>)`, that make their groups with [`group`]. The config is an expression of type
+/// `Criterion` (wall time), evaluated once for each run; the energy run prints the meter's
+/// description on stderr first.
+///
+/// ```no_run
+/// # use carina_criterion::{EnergyAware, energy_and_time_group, group};
+/// # use criterion::Criterion;
+/// # use std::time::Duration;
+/// fn bench<M: EnergyAware>(c: &mut Criterion<M>) {
+///     let mut g = group(c, "sum");
+///     g.bench_function("1k", |b| b.iter(|| (0..1000u64).sum::<u64>()));
+///     g.finish();
+/// }
+/// energy_and_time_group! {
+///     name = benches;
+///     config = Criterion::default().measurement_time(Duration::from_secs(3));
+///     targets = bench
+/// }
+/// # fn main() { benches() }
+/// ```
+#[macro_export]
+macro_rules! energy_and_time_group {
+    (name = $name:ident; config = $config:expr; targets = $( $target:path ),+ $(,)*) => {
+        /// Runs the benchmarks with wall time, then with energy.
+        pub fn $name() {
+            {
+                let mut criterion: $crate::criterion::Criterion<
+                    $crate::criterion::measurement::WallTime,
+                > = ($config).configure_from_args();
+                $( $target(&mut criterion); )+
+            }
+            {
+                let energy = $crate::Energy::new();
+                ::std::eprintln!("carina-criterion: {}", energy.describe());
+                let mut criterion: $crate::criterion::Criterion<$crate::Energy> =
+                    ($config).with_measurement(energy).configure_from_args();
+                $( $target(&mut criterion); )+
+            }
+        }
+    };
+    ($name:ident, $( $target:path ),+ $(,)*) => {
+        $crate::energy_and_time_group! {
+            name = $name;
+            config = $crate::criterion::Criterion::default();
+            targets = $( $target ),+
+        }
+    };
+}
