@@ -17,7 +17,10 @@ fn display_names_kind_source_share_steps_and_file() {
     assert!(text.contains("% of the whole machine"), "{text}");
     assert!(text.contains("g CO2e at 472.9 g/kWh (WORLD)"), "{text}");
     assert!(text.contains("40 items"), "{text}");
-    let step_line = text.lines().find(|l| l.contains("solve")).expect("a step line");
+    let step_line = text
+        .lines()
+        .find(|l| l.contains("solve"))
+        .expect("a step line");
     assert!(step_line.contains("1 x"), "{step_line}");
     assert!(text.ends_with("run file: none\n"), "{text}");
     let off = carina::RunSummary::disabled("j", "r").to_string();

@@ -5,7 +5,7 @@
 //! (`default-src 'none'`) forbids any fetch. Every user-supplied string is HTML-escaped.
 //!
 //! Per job: the fleet view of each cycle that ran on several hosts (per-host and total energy,
-//! CO2e, items and wall time; the cycle rule is [`crate::summary::fleet`]'s), the recurring view
+//! CO2e, items and wall time; the cycle rule is `crate::summary::fleet`'s), the recurring view
 //! (one row per run, with the change against the previous cycle), then per run: headline cards, the power and cumulative energy timeline with peak/paused
 //! windows shaded, the per-step table (sortable by clicking a header; complete without
 //! JavaScript) and the step tree (inclusive vs self energy per name path).
@@ -38,6 +38,8 @@ per job, the recurring view (energy, CO2e, runtime and Wh per item per run, with
 against the previous cycle) and, per run, headline cards (energy, CO2e, runtime, the run's \
 share of the host's energy with the host's energy and the scope, items, ...), a power and cumulative energy \
 timeline with peak/paused windows shaded, a sortable per-step table and the step tree. \
+A job whose cycle ran on several hosts gets a Fleet table per such cycle (one row per host and \
+the total; see `carina summary --help` for the cycle rule). \
 Runs without `run_end` are shown with an \"incomplete\" badge; their figures stop at \
 the end of their last `power` record, else of their last step record."
 )]

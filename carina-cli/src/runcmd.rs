@@ -33,11 +33,16 @@
 //!   direct one, so this is left as is; commands that trap signals should be idempotent.
 //! - **Exit status.** The command's exit code, 128 + N if it was killed by signal N; 127 when
 //!   the command is not found, 126 when it cannot be executed, 2 on a bad flag.
-//! - **Live status.** When stderr is a terminal, one line refreshed every second: elapsed time,
-//!   the power of the last closed `power` window (about a second), the energy and g CO2e so far,
-//!   whether they are measured or estimated, and the tree's CPU time. The energy figures are the
-//!   run file's own `power` records as the run-file sink sees them, so the live line never shows
-//!   a number the run file will not hold; it lags by at most one window.
+//! - **Live status.** When stderr is a terminal and `carina` is in its foreground, one line
+//!   redrawn at most once a second (each redraw starts with `\r\x1b[2K`; cleared at the end):
+//!   elapsed time, the power of the last closed `power` window (about a second), the energy and
+//!   g CO2e so far, whether they are measured or estimated, and the tree's CPU time. The energy
+//!   figures are the run file's own `power` records as the run-file sink sees them, so the live
+//!   line never shows a number the run file will not hold; it lags by at most one window. The
+//!   command's own output shares the terminal (see `wait_forwarding`).
+//! - **Prometheus** (feature `prometheus`): `--prometheus HOST:PORT` serves the same figures at
+//!   `/metrics` while the command runs, `--prometheus-push URL` pushes the final ones once
+//!   (`crate::prometheus`); without the feature either flag is a usage error.
 
 use carina::record::{Record, RunEnd, RunStart};
 use carina_core::energy::{ShareTarget, descendants_cpu_ticks};
@@ -876,7 +881,7 @@ fn fold_children(end: &mut RunEnd, children: &[ChildFile]) {
     end.unattributed_j = (end.unattributed_j - attributed).max(0.0);
 }
 
-/// `--prometheus` and `--prometheus-push` ([`crate::prometheus`], feature `prometheus`). Built
+/// `--prometheus` and `--prometheus-push` (`crate::prometheus`, feature `prometheus`). Built
 /// without the feature, either flag is a usage error (exit 2) that says how to get it.
 mod metrics {
     use super::*;

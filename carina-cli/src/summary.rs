@@ -1,6 +1,6 @@
 //! `carina summary`: a run's headline figures and per-step table, in the terminal; or, given
 //! several run files or a directory, the fleet view: per job and cycle, one row per host and
-//! the total ([`fleet`]).
+//! the total (`fleet`).
 //!
 //! A run that crashed (no `run_end`) is shown as INCOMPLETE, with its figures rebuilt from the
 //! `step_summary` records if any, else from the `step` records. Exit status: 0 on success, 2 on

@@ -21,10 +21,10 @@ pub mod procfs;
 pub mod reader;
 pub mod record;
 pub mod recorder;
-pub mod text;
 mod ring;
 pub mod session;
 pub mod sink;
+pub mod text;
 pub mod units;
 pub mod zones;
 
