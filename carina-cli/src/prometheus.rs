@@ -184,7 +184,7 @@ pub fn encode(labels: &Labels, s: &Snapshot) -> String {
 #[derive(Debug)]
 pub struct ChildTail {
     dir: PathBuf,
-    prefix: String,
+    run_id: String,
     /// Per file: bytes consumed (up to the last complete line).
     offsets: HashMap<PathBuf, u64>,
     steps: u64,
@@ -196,7 +196,7 @@ impl ChildTail {
     pub fn new(job_dir: &Path, run_id: &str) -> ChildTail {
         ChildTail {
             dir: job_dir.to_path_buf(),
-            prefix: format!("{run_id}.child-"),
+            run_id: run_id.to_owned(),
             offsets: HashMap::new(),
             steps: 0,
             items_by_name: HashMap::new(),
@@ -205,19 +205,7 @@ impl ChildTail {
 
     /// Step records and items so far; `None` while no child file exists.
     pub fn poll(&mut self) -> Option<(u64, u64)> {
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(&self.dir)
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.path())
-                    .filter(|p| {
-                        p.file_name()
-                            .and_then(|n| n.to_str())
-                            .is_some_and(|n| n.starts_with(&self.prefix) && n.ends_with(".jsonl"))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        paths.sort();
+        let paths = crate::runcmd::child_file_paths(&self.dir, &self.run_id);
         for p in paths {
             let off = self.offsets.entry(p.clone()).or_insert(0);
             let Ok(mut f) = std::fs::File::open(&p) else {

@@ -632,10 +632,9 @@ impl ChildRecords {
     }
 }
 
-/// Reads `<job_dir>/<run_id>.child-*.jsonl`, keeping `thread`, `step`, `step_summary` and
-/// `control` records, with thread indices and step ids shifted per file so they stay unique,
-/// and each file's totals for the parent's `run_end` ([`ChildFile`]).
-fn collect_child_files(job_dir: &Path, run_id: &str) -> ChildRecords {
+/// The run files that children of run `run_id` write in `job_dir`
+/// (`<run_id>.child-<pid>.jsonl`), sorted; empty when the directory cannot be read.
+pub fn child_file_paths(job_dir: &Path, run_id: &str) -> Vec<PathBuf> {
     let prefix = format!("{run_id}.child-");
     let mut paths: Vec<PathBuf> = std::fs::read_dir(job_dir)
         .map(|d| {
@@ -650,6 +649,14 @@ fn collect_child_files(job_dir: &Path, run_id: &str) -> ChildRecords {
         })
         .unwrap_or_default();
     paths.sort();
+    paths
+}
+
+/// Reads `<job_dir>/<run_id>.child-*.jsonl`, keeping `thread`, `step`, `step_summary` and
+/// `control` records, with thread indices and step ids shifted per file so they stay unique,
+/// and each file's totals for the parent's `run_end` ([`ChildFile`]).
+fn collect_child_files(job_dir: &Path, run_id: &str) -> ChildRecords {
+    let paths = child_file_paths(job_dir, run_id);
     let mut out = ChildRecords {
         records: Vec::new(),
         files: Vec::new(),

@@ -88,16 +88,26 @@ mod tests {
     fn another_threads_clock_tracks_its_cpu_and_stops_when_it_exits() {
         let (tx, rx) = std::sync::mpsc::channel();
         let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let (burned_tx, burned_rx) = std::sync::mpsc::channel::<()>();
         let h = std::thread::spawn(move || {
             tx.send(ThreadCpuClock::current().unwrap()).unwrap();
-            burn(30);
+            // Burn 30 ms of CPU, not of wall time: on a loaded machine (parallel tests, two
+            // cores) 30 ms of wall time can be half that on the CPU.
+            let start = this_thread_ns().unwrap();
+            while this_thread_ns().unwrap() - start < 30_000_000 {
+                burn(1);
+            }
+            burned_tx.send(()).unwrap();
             go_rx.recv().unwrap();
             this_thread_ns().unwrap()
         });
         let clock = rx.recv().unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(60));
+        burned_rx.recv().unwrap();
         let seen = clock.read_ns().expect("thread alive");
-        assert!(seen >= 20_000_000, "burned ~30 ms, clock says {seen} ns");
+        assert!(
+            seen >= 30_000_000,
+            "burned 30 ms of CPU, clock says {seen} ns"
+        );
         go_tx.send(()).unwrap();
         let own = h.join().unwrap();
         assert!(own >= seen);
