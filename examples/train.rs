@@ -241,18 +241,6 @@ fn evaluate(model: &Mlp, data: &[Sample]) -> (f64, f64) {
     (loss / n, correct as f64 / n)
 }
 
-/// Three significant digits: fixed notation, scientific below 0.0001.
-fn sig3(x: f64) -> String {
-    if x == 0.0 || !x.is_finite() {
-        return format!("{x}");
-    }
-    if x.abs() < 1e-4 {
-        return format!("{x:.2e}");
-    }
-    let decimals = (2 - x.abs().log10().floor() as i32).max(0) as usize;
-    format!("{x:.decimals$}")
-}
-
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(Some(a)) => a,
@@ -319,7 +307,6 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let kind = format!("{:?}", summary.energy_kind).to_lowercase();
     println!(
         "done: {} epochs in {elapsed:.1} s; final train loss {:.4}, test loss {:.4}, test accuracy {:.1} %",
         args.epochs,
@@ -329,12 +316,6 @@ fn main() -> ExitCode {
     );
     // Energy (kind, source, host share), carbon, items, per-step lines and the run file.
     print!("{summary}");
-    if !summary.disabled {
-        println!(
-            "per epoch: {} Wh {kind}",
-            sig3(summary.energy.wh() / args.epochs as f64)
-        );
-    }
     for w in &summary.warnings {
         eprintln!("warning: {w}");
     }

@@ -779,39 +779,26 @@ fn compare_runs(
     };
     let (be, ce) = (figs(b, |t| t.1), figs(c, |t| t.1));
     let (bw, cw) = (figs(b, |t| t.2), figs(c, |t| t.2));
-    let (e, t) = (runs_interval(&be, &ce), runs_interval(&bw, &cw));
-    let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
-    let (mut eci, mut tci) = (None, None);
-    match e {
-        Some(e) => {
-            out.base_j_per_item = Some(e.base);
-            out.cand_j_per_item = Some(e.cand);
-            out.change_pct = Some(e.change);
-            out.ci_low_pct = Some(e.ci[0]);
-            out.ci_high_pct = Some(e.ci[1]);
-            eci = Some(e.ci);
-        }
+    // Each figure: the runs' interval when there is one, else the plain change of the means.
+    let judged = |b: &[f64], c: &[f64]| match runs_interval(b, c) {
+        Some(r) => (r.base, r.cand, r.change, Some(r.ci)),
         None => {
-            out.base_j_per_item = Some(mean(&be));
-            out.cand_j_per_item = Some(mean(&ce));
-            out.change_pct = Some(rel(mean(&be), mean(&ce)));
+            let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
+            (mean(b), mean(c), rel(mean(b), mean(c)), None)
         }
-    }
-    match t {
-        Some(t) => {
-            out.base_s_per_item = Some(t.base);
-            out.cand_s_per_item = Some(t.cand);
-            out.time_change_pct = Some(t.change);
-            out.time_ci_low_pct = Some(t.ci[0]);
-            out.time_ci_high_pct = Some(t.ci[1]);
-            tci = Some(t.ci);
-        }
-        None => {
-            out.base_s_per_item = Some(mean(&bw));
-            out.cand_s_per_item = Some(mean(&cw));
-            out.time_change_pct = Some(rel(mean(&bw), mean(&cw)));
-        }
-    }
+    };
+    let (eb, ec, echange, eci) = judged(&be, &ce);
+    out.base_j_per_item = Some(eb);
+    out.cand_j_per_item = Some(ec);
+    out.change_pct = Some(echange);
+    out.ci_low_pct = eci.map(|ci| ci[0]);
+    out.ci_high_pct = eci.map(|ci| ci[1]);
+    let (tb, tc, tchange, tci) = judged(&bw, &cw);
+    out.base_s_per_item = Some(tb);
+    out.cand_s_per_item = Some(tc);
+    out.time_change_pct = Some(tchange);
+    out.time_ci_low_pct = tci.map(|ci| ci[0]);
+    out.time_ci_high_pct = tci.map(|ci| ci[1]);
     out.method = if eci.is_some() { "runs" } else { "totals" };
     if eci.is_none() {
         out.add_note("no spread between runs (a 0 figure): verdict on totals only".into());

@@ -59,18 +59,8 @@ pub fn power(w: f64) -> String {
     }
 }
 
-/// Three significant digits, no exponent for everyday magnitudes.
-pub fn sig(x: f64) -> String {
-    if x == 0.0 || !x.is_finite() {
-        return format!("{x}");
-    }
-    let mag = x.abs().log10().floor() as i32;
-    if !(-4..=8).contains(&mag) {
-        return format!("{x:.2e}");
-    }
-    let decimals = (2 - mag).max(0) as usize;
-    format!("{x:.decimals$}")
-}
+/// Three significant digits (the one rule, `carina_core::text::sig3`).
+pub use carina_core::text::sig3 as sig;
 
 /// How a column of figures is printed: the unit, the size of that unit in the figures' own unit,
 /// and the decimals.

@@ -9,6 +9,7 @@ use crate::record::CarbonInfo;
 use crate::record::{EnergyKind, EnergySource, Record, RunEnd, RunStart, SCHEMA, StepSummary};
 use crate::recorder::{self, Event, Registry, ThreadHandle};
 use crate::sink::Sink;
+use crate::text::sig3;
 use crate::units::{Joules, Seconds};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -195,18 +196,6 @@ pub struct RunSummary {
     pub disabled: bool,
     /// The `run_end` record as written (absent for a disabled run).
     pub run_end: Option<RunEnd>,
-}
-
-/// Three significant digits: fixed notation, scientific below 0.0001.
-fn sig3(x: f64) -> String {
-    if x == 0.0 || !x.is_finite() {
-        return format!("{x}");
-    }
-    if x.abs() < 1e-4 {
-        return format!("{x:.2e}");
-    }
-    let decimals = (2 - x.abs().log10().floor() as i32).max(0) as usize;
-    format!("{x:.decimals$}")
 }
 
 /// A few lines for a terminal: energy with its kind and source, the host share, carbon, items,
