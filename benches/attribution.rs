@@ -2,7 +2,8 @@
 //! at 10 Hz, and what one sampling tick costs with 4 powercap zones and 16 threads.
 //! Numbers and the command are in `benches/README.md`.
 
-use carina_core::aggregator::{Attributor, CHANNELS, FIRST_DOMAIN, StepDetail, TOTAL, Weights};
+use carina_core::Joules;
+use carina_core::aggregator::{Attributor, Energy, StepDetail, Weights};
 use carina_core::recorder::{Event, Status};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -56,10 +57,9 @@ fn attribute(c: &mut Criterion) {
     let steps_per_interval = u64::from(THREADS) * (STEPS_PER_INTERVAL + 1);
     g.throughput(Throughput::Elements(steps_per_interval));
     let intervals: Vec<Vec<Vec<Event>>> = (0..8).map(interval_events).collect();
-    let mut energy = [0.0; CHANNELS];
-    energy[TOTAL] = 25.0;
-    energy[FIRST_DOMAIN] = 20.0;
-    energy[FIRST_DOMAIN + 1] = 5.0;
+    let mut energy = Energy::total_only(Joules(25.0));
+    energy.add_domain(0, Joules(20.0));
+    energy.add_domain(1, Joules(5.0));
     for (label, detail) in [
         ("records_all", StepDetail::All),
         ("summaries_only", StepDetail::Summary),
@@ -117,7 +117,7 @@ fn attribute(c: &mut Criterion) {
 /// CPU from /proc, the process CPU clock and every registered thread's CPU clock.
 fn sampler_tick(c: &mut Criterion) {
     use carina_core::cpuclock::{ThreadCpuClock, process_ns};
-    use carina_core::energy::CpuShare;
+    use carina_core::share::CpuShare;
     use carina_core::{EnergyProbe, Joules};
     use carina_probes::powercap::PowercapProbe;
 

@@ -29,9 +29,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use carina_core::control::governor::Governor;
-use carina_core::control::policy::Policy;
-use carina_core::control::schedule::Schedule;
+use carina::control::governor::Governor;
+use carina::control::policy::Policy;
+use carina::control::schedule::Schedule;
 
 // ---------------------------------------------------------------------------------------------
 // Command line

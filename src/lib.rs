@@ -38,26 +38,33 @@
 
 #![deny(missing_docs)]
 
+#[cfg(feature = "run")]
 mod run;
 
+#[cfg(feature = "run")]
 pub use run::{
-    DEFAULT_BUFFER_CAPACITY, DEFAULT_MAX_PENDING_RECORDS, DEFAULT_SAMPLE_INTERVAL, Run, RunBuilder,
+    Additions, DEFAULT_BUFFER_CAPACITY, DEFAULT_MAX_PENDING_RECORDS, DEFAULT_SAMPLE_INTERVAL, Run,
+    RunBuilder, ShareTarget,
 };
 
 #[doc(inline)]
 pub use carina_core::{
     Carbon, CarbonError, CarbonFactor, EnergyKind, EnergyProbe, FinishError, IntensitySeries,
-    Joules, PowerModel, ProbeError, ProbeScope, ReadError, Record, RunFile, RunSummary, Scope,
-    Seconds, Sink, SinkError, StartError, Step, StepDetail, Watts, is_recording, read_run_file,
-    step,
+    Joules, ProbeError, ProbeScope, ReadError, Record, RunFile, RunSummary, Scope, Seconds, Sink,
+    SinkError, StartError, Step, StepDetail, Watts, is_recording, read_run_file, step,
 };
 
 /// Run-file record types (schema 1).
 pub use carina_core::record;
 
+/// The estimation model's power figures (watts per part), for `RunBuilder::model`.
+#[cfg(feature = "run")]
+pub use carina_probes::model::PowerModel;
+
 /// Peak-aware execution: schedules, policies, the governor and the simulator
-/// (`docs/CONTROL.md`).
-pub use carina_core::control;
+/// (`docs/CONTROL.md`; feature `control`, on by default).
+#[cfg(feature = "control")]
+pub use carina_control as control;
 
 /// Sinks: the JSON-lines run file and, with feature `test-util`, a memory sink.
 pub mod sink {

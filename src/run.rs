@@ -1,12 +1,16 @@
 //! The [`Run`] builder: configuration, environment, probe choice, install.
 
+use carina_core::record::PowerRecord;
 use carina_core::session::{FinishError, Session, SessionConfig, StartError};
 use carina_core::{
-    Carbon, CarbonFactor, EnergyProbe, IntensitySeries, JsonLinesSink, RunSummary, Scope, Sink,
-    StepDetail,
+    Carbon, CarbonFactor, EnergyKind, EnergyProbe, IntensitySeries, JsonLinesSink, Record,
+    RunSummary, Scope, Sink, SinkError, StepDetail,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+pub use carina_core::session::Additions;
+pub use carina_core::share::ShareTarget;
 
 /// Default energy sampling interval (10 Hz).
 pub const DEFAULT_SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
@@ -41,6 +45,8 @@ pub struct RunBuilder {
     proc_root: PathBuf,
     best_effort: bool,
     step_exit_hook: Option<fn()>,
+    share_target: ShareTarget,
+    warnings: Vec<String>,
 }
 
 /// A run in progress. Steps are recorded while it lives; [`finish`](Run::finish) (or dropping
@@ -50,6 +56,7 @@ pub struct Run {
     job: String,
     run_id: String,
     run_file: Option<PathBuf>,
+    scope: Option<&'static str>,
 }
 
 impl Run {
@@ -72,6 +79,8 @@ impl Run {
             proc_root: PathBuf::from("/proc"),
             best_effort: false,
             step_exit_hook: None,
+            share_target: ShareTarget::SelfProcess,
+            warnings: Vec::new(),
         }
     }
 
@@ -88,6 +97,13 @@ impl Run {
     /// The run file being written, if any.
     pub fn run_file(&self) -> Option<&Path> {
         self.run_file.as_deref()
+    }
+
+    /// What the run's energy covers, as `run_start.scope` says: `process`, `process-tree` (a
+    /// [`ShareTarget`] other than this process) or `host`. `None` for a run that does not
+    /// record.
+    pub fn scope(&self) -> Option<&'static str> {
+        self.scope
     }
 
     /// Whether this run records (false with `CARINA_DISABLE=1`).
@@ -110,6 +126,55 @@ impl Run {
             Some(s) => s.finish(),
             None => Ok(RunSummary::disabled(&self.job, &self.run_id)),
         }
+    }
+
+    /// [`finish`](Self::finish), with records and totals from outside this process written
+    /// before `run_end` and folded into it, so the file's `run_end` and the returned summary
+    /// agree. `carina run` passes its children's run files this way
+    /// (`carina_core::merge::ChildRuns::additions`). A run that does not record ignores them.
+    pub fn finish_with(mut self, additions: Additions) -> Result<RunSummary, FinishError> {
+        match self.session.take() {
+            Some(s) => s.finish_with(additions),
+            None => Ok(RunSummary::disabled(&self.job, &self.run_id)),
+        }
+    }
+
+    /// Stops recording and deletes the run file: for a run that turned out to have nothing to
+    /// measure (`carina run` whose command could not be started). The job directory is left
+    /// as it is.
+    pub fn discard(mut self) {
+        if let Some(s) = self.session.take() {
+            let _ = s.finish();
+        }
+        if let Some(p) = &self.run_file {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// The sink behind [`RunBuilder::on_power`]: the kind of the run's energy from `run_start`,
+/// then the callback at every `power` record.
+struct PowerObserver<F> {
+    on_power: F,
+    kind: EnergyKind,
+}
+
+impl<F: FnMut(&PowerRecord, EnergyKind) + Send> Sink for PowerObserver<F> {
+    fn write(&mut self, record: &Record) -> Result<(), SinkError> {
+        match record {
+            Record::RunStart(s) => {
+                let mut used = s.energy_sources.iter().filter(|x| x.used).peekable();
+                let any = used.peek().is_some();
+                self.kind = if any && used.all(|x| x.kind == EnergyKind::Measured) {
+                    EnergyKind::Measured
+                } else {
+                    EnergyKind::Estimated
+                };
+            }
+            Record::Power(p) => (self.on_power)(p, self.kind),
+            _ => {}
+        }
+        Ok(())
     }
 }
 
@@ -278,6 +343,36 @@ impl RunBuilder {
         self
     }
 
+    /// Whose CPU time is the run's share of host energy in `process` scope:
+    /// [`ShareTarget::SelfProcess`] (default), a process tree ([`ShareTarget::Tree`]), or every
+    /// descendant of this process ([`ShareTarget::Descendants`], what `carina run` measures:
+    /// the command it started, whatever that command starts in turn). `run_start.scope` says
+    /// `process-tree` for the last two.
+    pub fn share_target(mut self, target: ShareTarget) -> Self {
+        self.share_target = target;
+        self
+    }
+
+    /// Calls `f` on the aggregator thread with every `power` record as it is written (one
+    /// window of about a second; their `energy_j` sum to the run's energy) and the kind of the
+    /// run's energy: the figures of the run file itself, for a live display (`carina run`'s
+    /// status line). Keep `f` short: the aggregator waits for it. Repeatable.
+    pub fn on_power(mut self, f: impl FnMut(&PowerRecord, EnergyKind) + Send + 'static) -> Self {
+        self.sinks.push(Box::new(PowerObserver {
+            on_power: f,
+            kind: EnergyKind::Estimated,
+        }));
+        self
+    }
+
+    /// Adds a line to the run's warnings (`run_end.warnings` and `RunSummary::warnings`): a
+    /// limit of the caller's own set-up that readers of the run file should know (e.g.
+    /// `carina run` could not become a child subreaper). Repeatable.
+    pub fn warning(mut self, message: impl Into<String>) -> Self {
+        self.warnings.push(message.into());
+        self
+    }
+
     /// Reads `/proc` from another root (tests use fake trees).
     pub fn proc_root(mut self, root: impl Into<PathBuf>) -> Self {
         self.proc_root = root.into();
@@ -298,6 +393,7 @@ impl RunBuilder {
                 job,
                 run_id,
                 run_file: None,
+                scope: None,
             });
         }
         if self.sample_interval < Duration::from_millis(1) {
@@ -391,7 +487,7 @@ impl RunBuilder {
                     .collect();
             }
         }
-        let mut warnings = Vec::new();
+        let mut warnings = self.warnings;
         let mut sinks = self.sinks;
         let mut run_file = None;
         if self.run_file {
@@ -469,7 +565,7 @@ impl RunBuilder {
             proc_root: self.proc_root,
             warnings,
             unused_sources,
-            share_target: carina_core::energy::ShareTarget::SelfProcess,
+            share_target: self.share_target,
             step_exit_hook: self.step_exit_hook,
         });
         let session = match session {
@@ -487,6 +583,7 @@ impl RunBuilder {
             job,
             run_id,
             run_file,
+            scope: Some(carina_core::session::scope_label(scope, self.share_target)),
         })
     }
 }

@@ -34,13 +34,13 @@ fn self_energy_plus_unattributed_equals_run_energy() {
     std::thread::sleep(std::time::Duration::from_millis(20));
     let s = run.finish().unwrap();
     let end = recs.run_end().unwrap();
-    let self_sum: f64 = recs.steps().iter().map(|r| r.self_energy_j).sum();
-    let total = end.energy_j;
+    let self_sum: f64 = recs.steps().iter().map(|r| r.self_energy_j.0).sum();
+    let total = end.energy_j.0;
     assert!(total > 0.0);
-    let rel = (self_sum + end.unattributed_j - total).abs() / total;
+    let rel = (self_sum + end.unattributed_j.0 - total).abs() / total;
     assert!(rel < 1e-6, "relative error {rel}");
     assert!(
-        end.unattributed_j > 0.0,
+        end.unattributed_j.0 > 0.0,
         "the idle tail must be unattributed"
     );
     // Constant model: energy = 250 W x wall time (within sampling granularity).
@@ -50,9 +50,9 @@ fn self_energy_plus_unattributed_equals_run_energy() {
         "total {total} vs {expect}"
     );
     // Summaries carry the same totals.
-    let sum_self: f64 = s.summaries.iter().map(|x| x.self_energy_j).sum();
+    let sum_self: f64 = s.summaries.iter().map(|x| x.self_energy_j.0).sum();
     assert!(((sum_self - self_sum) / self_sum).abs() < 1e-9);
     // CO2e at the default world factor.
     let co2: f64 = total / 3.6e6 * 472.94;
-    assert!((end.co2e_g - co2).abs() < 1e-9 * co2.max(1.0));
+    assert!((end.co2e_g.0 - co2).abs() < 1e-9 * co2.max(1.0));
 }

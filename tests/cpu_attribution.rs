@@ -26,12 +26,12 @@ fn a_waiting_parent_gets_little_and_busy_workers_get_the_energy() {
     }
     let s = run.finish().unwrap();
     let end = s.run_end.clone().unwrap();
-    assert_eq!(end.attribution.as_deref(), Some("cpu-time"));
+    assert_eq!(end.attribution, Some(carina::record::Attribution::CpuTime));
     let sum = |n: &str| {
         s.summaries
             .iter()
             .find(|x| x.name == n)
-            .map_or(0.0, |x| x.self_energy_j)
+            .map_or(0.0, |x| x.self_energy_j.0)
     };
     let (wait, work) = (sum("wait_for_workers"), sum("work"));
     assert!(work > 0.0);
@@ -40,8 +40,8 @@ fn a_waiting_parent_gets_little_and_busy_workers_get_the_energy() {
         "waiting step got {wait} J vs workers {work} J"
     );
     // Conservation still holds.
-    let self_sum: f64 = recs.steps().iter().map(|r| r.self_energy_j).sum();
-    assert!((self_sum + end.unattributed_j - end.energy_j).abs() <= 1e-6 * end.energy_j);
+    let self_sum: f64 = recs.steps().iter().map(|r| r.self_energy_j.0).sum();
+    assert!((self_sum + end.unattributed_j.0 - end.energy_j.0).abs() <= 1e-6 * end.energy_j.0);
 }
 
 #[test]

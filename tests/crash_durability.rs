@@ -56,15 +56,18 @@ fn killed_run_leaves_a_readable_file() {
     assert!(!run.is_complete());
     // 3.5 s of running: everything up to the last checkpoint (about a second ago) is there.
     let (energy, covered) = run.power_totals().expect("power records");
-    assert!(covered >= 1.9, "power windows cover {covered} s of 3.5 s");
     assert!(
-        (energy - 50.0 * covered).abs() < 0.05 * 50.0 * covered,
+        covered >= carina::Seconds(1.9),
+        "power windows cover {covered} of 3.5 s"
+    );
+    assert!(
+        (energy.0 - 50.0 * covered.0).abs() < 0.05 * 50.0 * covered.0,
         "{energy} J over {covered} s at 50 W"
     );
-    let last_step_end = run.steps.iter().map(|s| s.end_s).fold(0.0, f64::max);
+    let last_step_end = run.steps.iter().map(|s| s.end_s.0).fold(0.0, f64::max);
     assert!(run.steps.len() >= 8, "{} steps", run.steps.len());
     assert!(
-        last_step_end >= covered - 1.0,
+        last_step_end >= (covered - carina::Seconds(1.0)).into(),
         "steps reach {last_step_end} s"
     );
 }

@@ -107,7 +107,7 @@ impl EnergyProbe for Dead {
         vec!["psys".into()]
     }
     fn read(&mut self, out: &mut [Joules]) -> Result<(), ProbeError> {
-        out[0] = Joules(0.0);
+        out[0] = Joules::ZERO;
         Ok(())
     }
 }

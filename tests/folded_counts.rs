@@ -56,7 +56,7 @@ fn summary_counts_equal_the_steps_executed() {
         "a 256-event ring cannot keep up with this loop"
     );
     assert_eq!(s.items, total);
-    assert!(tiny.wall_s > 0.0);
+    assert!(tiny.wall_s > carina::Seconds::ZERO);
     let end = s.run_end.unwrap();
     assert_eq!(end.folded, s.folded);
     assert!(

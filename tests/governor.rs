@@ -6,10 +6,10 @@
 //! changes into whatever run is installed.
 
 use carina::Record;
-use carina_core::control::governor::{Governor, ManualClock};
-use carina_core::control::policy::{Mode, Policy};
-use carina_core::control::schedule::Schedule;
-use carina_core::control::{Calendar, Slot};
+use carina::control::governor::{Governor, ManualClock};
+use carina::control::policy::{Mode, Policy};
+use carina::control::schedule::Schedule;
+use carina::control::{Calendar, Slot};
 use jiff::{SignedDuration, Timestamp};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -185,7 +185,7 @@ fn system_clock_waiters_sleep_until_the_next_change_without_polling() {
         cal.clone(),
         Policy::Defer,
         1,
-        Arc::new(carina_core::control::governor::SystemClock),
+        Arc::new(carina::control::governor::SystemClock),
     );
     let t = Instant::now();
     let p = g.acquire();

@@ -92,11 +92,11 @@ fn steps_get_power_times_their_share_from_a_fake_rapl_counter() {
     for (i, ms) in lengths_ms.iter().enumerate() {
         let name = ["one", "two", "three"][i];
         let st = steps.iter().find(|r| r.name == name).unwrap();
-        let dur = st.end_s - st.start_s;
+        let dur = (st.end_s - st.start_s).0;
         let expect = WATTS * dur;
-        eprintln!("{name}: {:.4} of power x duration", st.energy_j / expect);
+        eprintln!("{name}: {:.4} of power x duration", st.energy_j.0 / expect);
         assert!(
-            (st.energy_j / expect - 1.0).abs() < 0.05,
+            (st.energy_j.0 / expect - 1.0).abs() < 0.05,
             "{name}: {:.3} J vs {expect:.3} J over {dur:.3} s (planned {ms} ms)",
             st.energy_j
         );
@@ -192,7 +192,7 @@ fn the_wrap_rig_reads_each_domain_at_its_power_through_detection() {
         let w = by_domain.get(domain).unwrap() / wall;
         eprintln!("{domain}: {w:.3} W over {wall:.3} s");
         assert!(
-            (w / watts - 1.0).abs() < 0.05,
+            (w.0 / watts - 1.0).abs() < 0.05,
             "{domain}: {w:.3} W, expected {watts} W"
         );
     }

@@ -156,7 +156,10 @@ fn progress_is_the_repeating_step_not_a_set_up_step_declaring_the_cycle() {
         (pr.name.as_str(), pr.items, pr.instances),
         ("simulate", 3200, 50)
     );
-    assert_eq!(f.power_totals(), Some((500.0, 60.0)));
+    assert_eq!(
+        f.power_totals(),
+        Some((carina::Joules(500.0), carina::Seconds(60.0)))
+    );
     // One instance each: the largest total; no items at all: none.
     let (_d2, p2) = write(&format!(
         "{START}\n{}\n{}\n",

@@ -31,7 +31,7 @@ fn the_hook_runs_at_every_exit_and_inside_the_step() {
     assert_eq!(CALLS.load(Ordering::Relaxed), 6);
     for s in recs.steps() {
         assert!(
-            s.end_s - s.start_s >= 0.019,
+            s.end_s - s.start_s >= carina::Seconds(0.019),
             "{} lasted {}",
             s.name,
             s.end_s - s.start_s

@@ -3,8 +3,9 @@
 //! 1 when something did, 2 on bad input.
 
 use crate::load::load_runs;
+use crate::out;
 use crate::summary::{quantile_sorted, step_rows, steps_in_span, table};
-use crate::units::sig;
+use carina_core::format::{duration_fine, energy_fine, escape_control, signed};
 use carina_core::reader::RunFile;
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
@@ -493,8 +494,8 @@ fn side(run: &RunFile) -> Side {
     // A crashed run's step records up to its cut, as in its totals (`summary::cut_s`).
     for s in steps_in_span(run) {
         samples.entry(s.name.to_string()).or_default().push(Sample {
-            energy: s.energy_j,
-            time: (s.end_s - s.start_s).max(0.0),
+            energy: s.energy_j.into(),
+            time: (s.end_s - s.start_s).max(carina_core::Seconds::ZERO).into(),
             units: s.items as f64,
         });
     }
@@ -832,11 +833,13 @@ fn run_rel_var(run: &RunFile, energy: f64) -> Option<(f64, f64)> {
     let mut n = 0;
     for s in steps_in_span(run) {
         let top = if s.parent.is_none() {
-            (s.end_s - s.start_s).max(0.0)
+            (s.end_s - s.start_s).max(carina_core::Seconds::ZERO)
         } else {
-            0.0
+            carina_core::Seconds::ZERO
         };
-        by.entry(&s.name).or_default().push((s.self_energy_j, top));
+        by.entry(&s.name)
+            .or_default()
+            .push((s.self_energy_j.0, top.0));
         n += 1;
     }
     if n < MIN_INSTANCES || energy <= 0.0 {
@@ -998,7 +1001,7 @@ fn fmt_share(s: Option<f64>) -> String {
 /// `0.49 (host 232.7 J, scope process)`, or `n/a (...)`.
 fn share_words(r: &RunInfo) -> String {
     let host = r.host_energy_j.map_or("host energy n/a".into(), |j| {
-        format!("host {}", fmt_energy(j))
+        format!("host {}", energy_fine(j))
     });
     format!("{} ({host}, scope {})", fmt_share(r.host_share), r.scope)
 }
@@ -1031,11 +1034,7 @@ fn run_info(run: &RunFile) -> RunInfo {
         complete: h.complete,
         j_per_item: (h.items > 0).then(|| h.energy_j / h.items as f64),
         energy_kind: kind_word(h.kind),
-        scope: if run.start.scope.is_empty() {
-            "-".into()
-        } else {
-            run.start.scope.clone()
-        },
+        scope: run.start.scope.map_or("-", |s| s.as_str()).into(),
         host_energy_j: h.host_energy_j,
         host_share: h.host_share(),
     }
@@ -1279,35 +1278,9 @@ fn method_words(r: &Report) -> String {
     }
 }
 
-fn fmt_energy(j: f64) -> String {
-    let a = j.abs();
-    if a == 0.0 {
-        "0 J".into()
-    } else if a < 1e-3 {
-        format!("{} uJ", sig(j * 1e6))
-    } else if a < 1.0 {
-        format!("{} mJ", sig(j * 1e3))
-    } else {
-        crate::units::energy(j)
-    }
-}
-
-fn fmt_time(s: f64) -> String {
-    let a = s.abs();
-    if a == 0.0 {
-        "0 s".into()
-    } else if a < 1e-3 {
-        format!("{} us", sig(s * 1e6))
-    } else if a < 1.0 {
-        format!("{} ms", sig(s * 1e3))
-    } else {
-        crate::units::duration(s)
-    }
-}
-
 fn fmt_pct(p: Option<f64>) -> String {
     match p {
-        Some(p) if p.is_finite() => format!("{:+.1}%", p + 0.0).replace("-0.0%", "+0.0%"),
+        Some(p) if p.is_finite() => format!("{}%", signed(p, 1)),
         Some(_) => "new".into(),
         None => "-".into(),
     }
@@ -1315,7 +1288,7 @@ fn fmt_pct(p: Option<f64>) -> String {
 
 fn fmt_ci(l: Option<f64>, h: Option<f64>) -> String {
     match (l, h) {
-        (Some(l), Some(h)) => format!("[{l:+.1}, {h:+.1}]%").replace("-0.0", "+0.0"),
+        (Some(l), Some(h)) => format!("[{}, {}]%", signed(l, 1), signed(h, 1)),
         _ => "-".into(),
     }
 }
@@ -1336,12 +1309,12 @@ fn rows(report: &Report) -> Vec<Vec<String>> {
             };
             vec![
                 format!("{}{unit}", s.name),
-                opt(s.base_j_per_item, fmt_energy),
-                opt(s.cand_j_per_item, fmt_energy),
+                opt(s.base_j_per_item, energy_fine),
+                opt(s.cand_j_per_item, energy_fine),
                 fmt_pct(s.change_pct),
                 fmt_ci(s.ci_low_pct, s.ci_high_pct),
-                opt(s.base_s_per_item, fmt_time),
-                opt(s.cand_s_per_item, fmt_time),
+                opt(s.base_s_per_item, duration_fine),
+                opt(s.cand_s_per_item, duration_fine),
                 fmt_pct(s.time_change_pct),
                 fmt_ci(s.time_ci_low_pct, s.time_ci_high_pct),
                 s.verdict.to_owned(),
@@ -1380,25 +1353,35 @@ fn render_text(r: &Report) -> String {
          shown either way)\nmethod:    {}\n\
          energy:    {}; per item in J (uJ, mJ), time per item in s (us, ms)\n\
          host share: {}\n\n",
-        side_words(&r.base, &r.base_runs),
-        side_words(&r.candidate, &r.candidate_runs),
+        escape_control(&side_words(&r.base, &r.base_runs)),
+        escape_control(&side_words(&r.candidate, &r.candidate_runs)),
         r.threshold_pct,
         r.gate.join(" and "),
         method_words(r),
         kinds(r),
-        share_line(r)
+        escape_control(&share_line(r))
     );
-    out.push_str(&table(&HEADERS, &rows(r)));
+    // Step names and notes come from the run files: escaped before the widths are measured.
+    let cells: Vec<Vec<String>> = rows(r)
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .map(|c| escape_control(&c).into_owned())
+                .collect()
+        })
+        .collect();
+    out.push_str(&table(&HEADERS, &cells));
     out.push('\n');
-    out.push_str(&format!("{}: {}\n", r.verdict, r.headline));
+    out.push_str(&format!("{}: {}\n", r.verdict, escape_control(&r.headline)));
     out
 }
 
 /// Escapes a string from a run file (a step name, run id, job, warning) for Markdown text, so
 /// that it renders as itself on GitHub: HTML is neutralised by entities, and the characters that
 /// start emphasis, code, links and images, headings, strikethrough, math or a table cell are
-/// backslash-escaped. Line breaks become spaces, since one would end the table row. The result is
-/// not meant for a code span, where neither entities nor escapes are decoded.
+/// backslash-escaped. Line breaks become spaces, since one would end the table row; other
+/// control characters render as their visible escape (`\x1b`, as on the terminal). The result
+/// is not meant for a code span, where neither entities nor escapes are decoded.
 fn md_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -1411,7 +1394,11 @@ fn md_escape(s: &str) -> String {
                 out.push(c);
             }
             '\n' | '\r' | '\t' => out.push(' '),
-            c if c.is_control() => {}
+            // `\x1b` with its backslash escaped, so that it renders as written.
+            c if c.is_control() => {
+                out.push('\\');
+                out.push_str(&escape_control(c.encode_utf8(&mut [0; 4])));
+            }
             c => out.push(c),
         }
     }
@@ -1507,13 +1494,13 @@ pub fn run(args: &Args) -> ExitCode {
     let (base_paths, cand_paths) = match sides(args) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("carina compare: {e}");
+            out::message("compare", e);
             return ExitCode::from(2);
         }
     };
     let load = |p: &[PathBuf]| {
         load_runs(p).map_err(|e| {
-            eprintln!("carina compare: {e}");
+            out::message("compare", e);
         })
     };
     let (Ok(base), Ok(cand)) = (load(&base_paths), load(&cand_paths)) else {
@@ -1526,24 +1513,25 @@ pub fn run(args: &Args) -> ExitCode {
     };
     let report = build(&base, &cand, rules);
     for w in &report.warnings {
-        eprintln!("carina compare: warning: {w}");
+        out::warning("compare", w);
     }
-    let text = match args.format {
-        Format::Text => render_text(&report),
-        Format::Markdown => render_markdown(&report),
-        Format::Json => match serde_json::to_string_pretty(&report) {
-            Ok(s) => s + "\n",
-            Err(e) => {
-                eprintln!("carina compare: cannot encode JSON: {e}");
-                return ExitCode::from(1);
-            }
-        },
-    };
-    print!("{text}");
-    if report.verdict == "regressed" {
+    // The verdict's status stands when the reader closes the pipe early: a gate piped into
+    // `head` still fails on a regression.
+    let status = if report.verdict == "regressed" {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    };
+    match args.format {
+        Format::Text => out::print_text("compare", &render_text(&report), status),
+        Format::Markdown => out::print_text("compare", &render_markdown(&report), status),
+        Format::Json => match serde_json::to_string_pretty(&report) {
+            Ok(s) => out::print_json("compare", &(s + "\n"), status),
+            Err(e) => {
+                out::message("compare", format_args!("cannot encode JSON: {e}"));
+                ExitCode::from(1)
+            }
+        },
     }
 }
 
@@ -1583,6 +1571,7 @@ mod tests {
             "a\\|b \\`c\\` \\*d\\* \\_e\\_ \\[f\\] \\#g &amp; \\\\"
         );
         assert_eq!(md_escape("two\nlines"), "two lines");
+        assert_eq!(md_escape("a\x1b[2Jb\x07"), "a\\\\x1b\\[2Jb\\\\x07");
         assert_eq!(md_escape("plain-name 1.5 mJ"), "plain-name 1.5 mJ");
     }
 

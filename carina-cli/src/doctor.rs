@@ -5,10 +5,12 @@
 //! used, with the counters and the wait, and the fix says that no permission will help), the
 //! estimation model (CPU family, coefficient row, the watts it would use), clocks (the step
 //! clock's source and `CLOCK_THREAD_CPUTIME_ID`), the process-share inputs (`/proc/stat`,
-//! `/proc/self/stat`) and the `CARINA_*` environment. Always exits 0: it reports, it does not
-//! judge.
+//! `/proc/self/stat`) and the `CARINA_*` environment. Exits 0: it reports, it does not judge
+//! (1 only when its output cannot be written).
 
+use crate::out;
 use carina_core::EnergyProbe;
+use carina_core::format::escape_control;
 use serde::Serialize;
 use std::path::Path;
 use std::process::ExitCode;
@@ -196,8 +198,8 @@ fn build() -> Report {
         ),
         exact: class.exact,
         note: class.note.clone(),
-        idle_w: d.idle_w,
-        max_w: d.max_w,
+        idle_w: d.idle_w.map(f64::from),
+        max_w: d.max_w.map(f64::from),
         source: d.source.clone(),
         reason,
     };
@@ -298,7 +300,7 @@ fn process_share(proc_root: &Path) -> Vec<Item> {
     ));
     out.push(item(
         "process tree (carina run)",
-        match carina_core::energy::tree_cpu_ticks(proc_root, std::process::id()) {
+        match carina_core::procfs::tree_cpu_ticks(proc_root, std::process::id()) {
             Ok(t) => format!(
                 "readable: /proc/<pid>/stat of the tree (utime+stime+cutime+cstime), {t} ticks \
                  for this process"
@@ -331,10 +333,13 @@ fn text(r: &Report) -> String {
     for x in &r.sources {
         s.push_str(&format!(
             "  {:<w$}  {:<8}  {:<9}  {}\n",
-            x.name, x.status, x.kind, x.detail
+            x.name,
+            x.status,
+            x.kind,
+            escape_control(&x.detail)
         ));
         if let Some(f) = &x.fix {
-            s.push_str(&format!("  {:<w$}  fix: {f}\n", ""));
+            s.push_str(&format!("  {:<w$}  fix: {}\n", "", escape_control(f)));
         }
     }
     let m = &r.model;
@@ -409,9 +414,22 @@ fn text(r: &Report) -> String {
     s
 }
 
+/// Aligned `name  value` lines. Both may quote the machine or the environment (a CPU's model
+/// name, a `CARINA_*` variable): escaped.
 fn push_items(s: &mut String, items: impl Iterator<Item = (String, String)>) {
-    let items: Vec<_> = items.collect();
-    let w = items.iter().map(|(a, _)| a.len()).max().unwrap_or(0);
+    let items: Vec<(String, String)> = items
+        .map(|(a, b)| {
+            (
+                escape_control(&a).into_owned(),
+                escape_control(&b).into_owned(),
+            )
+        })
+        .collect();
+    let w = items
+        .iter()
+        .map(|(a, _)| a.chars().count())
+        .max()
+        .unwrap_or(0);
     for (a, b) in items {
         s.push_str(&format!("  {a:<w$}  {b}\n"));
     }
@@ -420,20 +438,14 @@ fn push_items(s: &mut String, items: impl Iterator<Item = (String, String)>) {
 /// Runs the command.
 pub fn run(args: &Args) -> ExitCode {
     let report = build();
-    let out = match args.format {
-        Format::Text => text(&report),
+    match args.format {
+        Format::Text => out::print_text("doctor", &text(&report), ExitCode::SUCCESS),
         Format::Json => match serde_json::to_string_pretty(&report) {
-            Ok(j) => j + "\n",
+            Ok(j) => out::print_json("doctor", &(j + "\n"), ExitCode::SUCCESS),
             Err(e) => {
-                eprintln!("carina: cannot serialise the report: {e}");
-                return ExitCode::from(1);
+                out::message("doctor", format_args!("cannot serialise the report: {e}"));
+                ExitCode::from(1)
             }
         },
-    };
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    if stdout.write_all(out.as_bytes()).is_err() {
-        return ExitCode::from(1);
     }
-    ExitCode::SUCCESS
 }

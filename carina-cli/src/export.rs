@@ -3,9 +3,9 @@
 //! `run_end`): its energy, items, wall time and steps stop at the one cut summary uses.
 
 use crate::load::load_runs;
+use crate::out;
 use crate::summary::{Headline, StepRow, headline, step_rows, steps_in_span};
 use carina_core::reader::RunFile;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -179,7 +179,7 @@ fn run_row(run: &RunFile) -> Vec<String> {
         } else {
             String::new()
         },
-        s.scope.clone(),
+        s.scope.map_or("", |s| s.as_str()).to_owned(),
         run.path.display().to_string(),
     ]
 }
@@ -245,28 +245,27 @@ pub fn run(args: &Args) -> ExitCode {
     let runs = match load_runs(&args.paths) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("carina export: {e}");
+            out::message("export", e);
             return ExitCode::from(2);
         }
     };
     for r in &runs {
         for w in &r.warnings {
-            eprintln!("carina export: warning: {w}");
+            out::warning("export", w);
         }
     }
+    // CSV is data: names are written as they are (RFC 4180 quoting only), for the program
+    // that reads it; only the messages on stderr escape them.
     let csv = render(&runs, args.steps);
-    let written = match &args.output {
-        Some(p) => std::fs::write(p, &csv).map_err(|e| format!("{}: {e}", p.display())),
-        None => std::io::stdout()
-            .write_all(csv.as_bytes())
-            .map_err(|e| format!("stdout: {e}")),
-    };
-    match written {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("carina export: cannot write {e}");
-            ExitCode::from(1)
-        }
+    match &args.output {
+        Some(p) => match std::fs::write(p, &csv) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                out::message("export", format_args!("cannot write {}: {e}", p.display()));
+                ExitCode::from(1)
+            }
+        },
+        None => out::print_data("export", &csv, ExitCode::SUCCESS),
     }
 }
 

@@ -2,8 +2,12 @@
 //! or complete run. Exit status: 0 on success, 2 on bad input.
 
 use crate::load::load_run;
+use crate::out;
 use crate::summary::{headline, progress_step, step_rows, steps_in_span};
-use crate::units::{co2e_as, duration, duration_as, energy, energy_as, sig};
+use carina_core::format::{
+    co2e_as, duration, duration_as, energy, energy_as, energy_fine_as, escape_control, percent,
+    sig3,
+};
 use carina_core::reader::RunFile;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -124,12 +128,12 @@ fn spreads(run: &RunFile, elapsed: f64, total_energy: f64) -> (Option<f64>, Opti
     let mut items = vec![0.0; k];
     let mut joules = vec![0.0; k];
     for s in &item_records {
-        items[bucket(s.end_s)] += s.items as f64;
+        items[bucket(s.end_s.into())] += s.items as f64;
     }
     let mut attributed = 0.0;
     for s in steps_in_span(run) {
-        joules[bucket(s.end_s)] += s.self_energy_j;
-        attributed += s.self_energy_j;
+        joules[bucket(s.end_s.0)] += s.self_energy_j.0;
+        attributed += s.self_energy_j.0;
     }
     // Unattributed energy is spread in proportion.
     let scale = if attributed > 0.0 {
@@ -316,15 +320,18 @@ fn render_text(f: &Forecast) -> String {
         "complete".to_owned()
     } else {
         format!(
-            "in progress or crashed: {} of {} items done ({:.1} %)",
+            "in progress or crashed: {} of {} items done ({})",
             f.items_done,
             f.total_items,
-            100.0 * f.items_done as f64 / f.total_items as f64
+            percent(f.items_done as f64 / f.total_items as f64, 1)
         )
     };
     out.push_str(&format!(
         "Forecast for {} items  (job {}, run {}, {state}; energy and CO2e {})\n",
-        f.total_items, f.job, f.run_id, f.energy_kind
+        f.total_items,
+        escape_control(&f.job),
+        escape_control(&f.run_id),
+        f.energy_kind
     ));
     let mut kv: Vec<(&str, String)> = vec![
         (
@@ -339,12 +346,9 @@ fn render_text(f: &Forecast) -> String {
         ),
         (
             "rate",
-            fmt_range(f.items_per_s, |x, _| format!("{} items/s", sig(x))),
+            fmt_range(f.items_per_s, |x, _| format!("{} items/s", sig3(x))),
         ),
-        (
-            "energy/item",
-            fmt_range(f.j_per_item, |x, _| format!("{} J", sig(x))),
-        ),
+        ("energy/item", fmt_range(f.j_per_item, energy_fine_as)),
         ("runtime", fmt_range(f.runtime_s, duration_as)),
         ("energy", fmt_range(f.energy_j, energy_as)),
         ("CO2e", fmt_range(f.co2e_g, co2e_as)),
@@ -369,8 +373,9 @@ fn render_text(f: &Forecast) -> String {
     for (k, v) in &kv {
         out.push_str(&format!("  {k:<w$}  {v}\n"));
     }
+    // Notes quote the run file (its start time).
     for n in &f.notes {
-        out.push_str(&format!("  note: {n}\n"));
+        out.push_str(&format!("  note: {}\n", escape_control(n)));
     }
     out.push_str(&format!(
         "  interval: ~95 % from the spread of per-bucket rates over {} time buckets (see --help)\n",
@@ -384,30 +389,29 @@ pub fn run(args: &Args) -> ExitCode {
     let run = match load_run(&args.path) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("carina forecast: {e}");
+            out::message("forecast", e);
             return ExitCode::from(2);
         }
     };
     // On stderr, so that `--format json` stays one JSON object on stdout.
     for w in &run.warnings {
-        eprintln!("carina forecast: warning: {w}");
+        out::warning("forecast", w);
     }
     let f = match forecast(&run, args.total_items) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("carina forecast: {e}");
+            out::message("forecast", e);
             return ExitCode::from(2);
         }
     };
     match args.format {
-        Format::Text => print!("{}", render_text(&f)),
+        Format::Text => out::print_text("forecast", &render_text(&f), ExitCode::SUCCESS),
         Format::Json => match serde_json::to_string_pretty(&f) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => out::print_json("forecast", &(s + "\n"), ExitCode::SUCCESS),
             Err(e) => {
-                eprintln!("carina forecast: cannot encode JSON: {e}");
-                return ExitCode::from(1);
+                out::message("forecast", format_args!("cannot encode JSON: {e}"));
+                ExitCode::from(1)
             }
         },
     }
-    ExitCode::SUCCESS
 }

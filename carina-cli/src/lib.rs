@@ -6,6 +6,7 @@ pub mod doctor;
 pub mod export;
 pub mod forecast;
 pub mod load;
+pub mod out;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 pub mod report;

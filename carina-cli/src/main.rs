@@ -5,7 +5,8 @@
 //! (`docs/CONTROL.md`); `doctor` explains what this machine can measure.
 //!
 //! Exit status: 0 on success, 2 on bad input (a flag out of range, an unreadable file; the
-//! message names it), 1 when the output cannot be written.
+//! message names it), 1 when the output cannot be written; a reader that closes the pipe early
+//! (`| head`) is not an error (`carina_cli::out`).
 
 mod simulate;
 

@@ -205,7 +205,7 @@ impl ChildTail {
 
     /// Step records and items so far; `None` while no child file exists.
     pub fn poll(&mut self) -> Option<(u64, u64)> {
-        let paths = crate::runcmd::child_file_paths(&self.dir, &self.run_id);
+        let paths = carina_core::merge::child_file_paths(&self.dir, &self.run_id);
         for p in paths {
             let off = self.offsets.entry(p.clone()).or_insert(0);
             let Ok(mut f) = std::fs::File::open(&p) else {

@@ -2,13 +2,20 @@
 //!
 //! The page has no external asset and makes no network request: styles, the charts (inline
 //! SVG) and the small table-sorting script are inline, and a Content-Security-Policy meta tag
-//! (`default-src 'none'`) forbids any fetch. Every user-supplied string is HTML-escaped.
+//! (`default-src 'none'`) forbids any fetch.
+//!
+//! The HTML, SVG charts included, is written with the [`maud`] template macros, checked at
+//! compile time, with no template file read at run time. Everything spliced into the page is
+//! escaped by maud (`&`, `<`, `>`, `"`; every attribute is double-quoted), so job, step, host and
+//! file names, run ids and error messages cannot inject markup. Only the page's own `STYLE` and
+//! `SCRIPT` constants go in as [`PreEscaped`].
 //!
 //! Per job: the fleet view of each cycle that ran on several hosts (per-host and total energy,
 //! CO2e, items and wall time; the cycle rule is `crate::summary::fleet`'s), the recurring view
-//! (one row per run, with the change against the previous cycle), then per run: headline cards, the power and cumulative energy timeline with peak/paused
-//! windows shaded, the per-step table (sortable by clicking a header; complete without
-//! JavaScript) and the step tree (inclusive vs self energy per name path).
+//! (one row per run, with the change against the previous cycle), then per run: headline cards,
+//! the power and cumulative energy timeline with peak/paused windows shaded, the per-step table
+//! (sortable by clicking a header; complete without JavaScript) and the step tree (inclusive vs
+//! self energy per name path).
 //!
 //! Cost: one pass over the step records per run (no allocation per record); the tables and the
 //! tree are per step name or name path, the timeline has [`BINS`] bins.
@@ -25,8 +32,9 @@ use crate::summary::{StepRow, step_rows};
 use crate::units::{co2e, duration, energy, power, sig};
 use carina_core::reader::RunFile;
 use carina_core::record::{EnergyKind, StepRecord};
+use maud::{DOCTYPE, Markup, PreEscaped, Render, html};
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -100,22 +108,6 @@ pub fn run(args: &Args) -> ExitCode {
 /// Number of timeline bins.
 pub const BINS: usize = 200;
 
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 fn kind_str(k: EnergyKind) -> &'static str {
     match k {
         EnergyKind::Measured => "measured",
@@ -152,30 +144,6 @@ fn wh_unit(max_wh: f64) -> (&'static str, f64) {
         ("µWh", 1e-6)
     } else {
         ("nWh", 1e-9)
-    }
-}
-
-/// The table cell of the change from `prev` to `cur`, in percent, with its sort key. Without a
-/// change (first cycle, zero or missing previous value) the cell shows "–" and sorts below
-/// every percentage (`-Infinity`, which the sorting script's `parseFloat` reads), as missing
-/// values do in the other tables, rather than among the real changes as text or as 0 %.
-fn pct_change_cell(cur: f64, prev: Option<f64>) -> String {
-    match prev {
-        Some(p) if p != 0.0 && p.is_finite() && cur.is_finite() => {
-            let d = (cur - p) / p * 100.0;
-            let cls = if d > 0.5 {
-                "up"
-            } else if d < -0.5 {
-                "down"
-            } else {
-                "flat"
-            };
-            format!(
-                "<td data-v=\"{}\"><span class=\"delta {cls}\">{d:+.1} %</span></td>",
-                num(d)
-            )
-        }
-        _ => "<td data-v=\"-Infinity\"><span class=\"delta\">–</span></td>".into(),
     }
 }
 
@@ -290,7 +258,7 @@ fn analyse(run: &RunFile) -> Analysis<'_> {
 
     for i in 0..steps.len() {
         let s = &steps[i];
-        max_end = max_end.max(s.end_s);
+        max_end = max_end.max(s.end_s.into());
         if node_of[i] != u32::MAX {
             continue;
         }
@@ -331,14 +299,14 @@ fn analyse(run: &RunFile) -> Analysis<'_> {
         }
     }
     for (i, s) in steps.iter().enumerate() {
-        if s.end_s > cut {
+        if s.end_s > carina_core::Seconds(cut) {
             continue;
         }
         let n = &mut tree[node_of[i] as usize];
         n.count += 1;
-        n.energy_j += s.energy_j;
-        n.self_energy_j += s.self_energy_j;
-        n.wall_s += (s.end_s - s.start_s).max(0.0);
+        n.energy_j += s.energy_j.0;
+        n.self_energy_j += s.self_energy_j.0;
+        n.wall_s += (s.end_s - s.start_s).max(carina_core::Seconds::ZERO).0;
     }
     // The same per-name figures as `carina summary` (summaries when the file has them).
     let mut rows = step_rows(run);
@@ -369,7 +337,7 @@ fn analyse(run: &RunFile) -> Analysis<'_> {
     // steps show more); else each step's attributed (self) energy spread evenly over its span;
     // else a flat line.
     let span = if wall_s > 0.0 { wall_s } else { max_end };
-    let span = run.power.last().map_or(span, |p| span.max(p.end_s));
+    let span = run.power.last().map_or(span, |p| span.max(p.end_s.into()));
     let mut bins = vec![0.0f64; BINS];
     let mut timeline = Timeline::Flat;
     if span > 0.0 && !run.power.is_empty() && (steps.is_empty() || run.power.len() >= 20) {
@@ -377,14 +345,16 @@ fn analyse(run: &RunFile) -> Analysis<'_> {
         spread(
             &mut bins,
             span,
-            run.power.iter().map(|p| (p.start_s, p.end_s, p.energy_j)),
+            run.power
+                .iter()
+                .map(|p| (p.start_s.0, p.end_s.0, p.energy_j.0)),
         );
     } else if span > 0.0 && !steps.is_empty() {
         timeline = Timeline::Steps;
         spread(
             &mut bins,
             span,
-            crate::summary::steps_in_span(run).map(|s| (s.start_s, s.end_s, s.self_energy_j)),
+            crate::summary::steps_in_span(run).map(|s| (s.start_s.0, s.end_s.0, s.self_energy_j.0)),
         );
     } else if span > 0.0 && energy_j > 0.0 {
         bins.fill(energy_j / BINS as f64);
@@ -523,232 +493,294 @@ pub fn render_with_skipped(runs: &[RunFile], skipped: &[LoadError]) -> String {
     for v in jobs.values_mut() {
         v.sort_by(|a, b| a.start.started_at.cmp(&b.start.started_at));
     }
-    let mut h = String::with_capacity(64 * 1024);
-    h.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
-    let _ = writeln!(
-        h,
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">"
-    );
-    h.push_str("<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n");
-    h.push_str("<title>Carina report</title>\n<style>");
-    h.push_str(STYLE);
-    h.push_str("</style></head><body>\n<h1>Carina energy &amp; carbon report</h1>\n");
-    let _ = writeln!(
-        h,
-        "<p class=\"meta\">{} run(s) of {} job(s). Energy in J / Wh / kWh, emissions in g / kg CO2e, \
-         times in s / min / h. Each energy figure is marked <span class=\"badge b-measured\">measured</span> \
-         (hardware counter) or <span class=\"badge b-estimated\">estimated</span> (power model).</p>",
-        runs.len(),
-        jobs.len()
-    );
-    if !skipped.is_empty() {
-        let _ = write!(
-            h,
-            "<div class=\"skipped\"><p><b>{} run file(s) skipped</b>: they could not be read, \
-             so their runs are missing from this report.</p><ul>",
-            skipped.len()
-        );
-        for e in skipped {
-            let _ = write!(h, "<li>{}</li>", escape(&e.to_string()));
-        }
-        h.push_str("</ul></div>\n");
-    }
-    if runs.is_empty() {
-        h.push_str("<p>No runs.</p>");
-    }
     let cycles = crate::summary::fleet::cycles(runs);
-    for (ji, (job, list)) in jobs.iter().enumerate() {
-        let analyses: Vec<Analysis> = list.iter().map(|r| analyse(r)).collect();
-        let _ = writeln!(
-            h,
-            "<section class=\"job\" id=\"job-{ji}\"><h2>Job: {}</h2>",
-            escape(job)
-        );
-        let job_cycles: Vec<_> = cycles.iter().filter(|c| c.job == *job).collect();
-        for (ci, c) in job_cycles.iter().enumerate() {
-            if c.hosts.len() > 1 {
-                fleet(&mut h, c, ci + 1, job_cycles.len());
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="Content-Security-Policy" content=(CSP);
+                meta name="viewport" content="width=device-width,initial-scale=1";
+                title { "Carina report" }
+                // A constant of this file, not user input: inserted as is.
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                h1 { "Carina energy & carbon report" }
+                p.meta {
+                    (runs.len()) " run(s) of " (jobs.len()) " job(s). Energy in J / Wh / kWh, \
+                    emissions in g / kg CO2e, times in s / min / h. Each energy figure is marked "
+                    (kind_badge(EnergyKind::Measured)) " (hardware counter) or "
+                    (kind_badge(EnergyKind::Estimated)) " (power model)."
+                }
+                @if !skipped.is_empty() {
+                    div.skipped {
+                        p {
+                            b { (skipped.len()) " run file(s) skipped" }
+                            ": they could not be read, so their runs are missing from this report."
+                        }
+                        ul {
+                            @for e in skipped {
+                                li { (e) }
+                            }
+                        }
+                    }
+                }
+                @if runs.is_empty() {
+                    p { "No runs." }
+                }
+                @for (ji, (job, list)) in jobs.iter().enumerate() {
+                    (job_section(ji, job, list, &cycles))
+                }
+                // A constant of this file, not user input: inserted as is.
+                script { (PreEscaped(SCRIPT)) }
             }
         }
-        if list.len() > 1 {
-            recurring(&mut h, list, &analyses);
-        }
-        let last = list.len() - 1;
-        for (i, (run, a)) in list.iter().zip(&analyses).enumerate().rev() {
-            run_section(&mut h, ji, i, run, a, i == last);
-        }
-        h.push_str("</section>\n");
-    }
-    h.push_str("<script>");
-    h.push_str(SCRIPT);
-    h.push_str("</script>\n</body></html>\n");
+    };
+    let mut h = page.into_string();
+    h.push('\n');
     h
 }
 
+/// One job: its fleet tables, its recurring view, then its runs, newest first.
+fn job_section(
+    ji: usize,
+    job: &str,
+    list: &[&RunFile],
+    cycles: &[crate::summary::fleet::Cycle],
+) -> Markup {
+    let analyses: Vec<Analysis> = list.iter().map(|r| analyse(r)).collect();
+    let job_cycles: Vec<_> = cycles.iter().filter(|c| c.job == job).collect();
+    let last = list.len() - 1;
+    html! {
+        section.job id={ "job-" (ji) } {
+            h2 { "Job: " (job) }
+            @for (ci, c) in job_cycles.iter().enumerate() {
+                @if c.hosts.len() > 1 {
+                    (fleet(c, ci + 1, job_cycles.len()))
+                }
+            }
+            @if list.len() > 1 {
+                (recurring(list, &analyses))
+            }
+            @for (i, (run, a)) in list.iter().zip(&analyses).enumerate().rev() {
+                (run_section(ji, i, run, a, i == last))
+            }
+        }
+    }
+}
+
+/// A number with a fixed count of decimals, written straight into the page (no `String`).
+#[derive(Clone, Copy)]
+struct Fixed(f64, usize);
+
+impl fmt::Display for Fixed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.*}", self.1, self.0)
+    }
+}
+
 /// The "Fleet" section of one cycle that ran on several hosts: one row per host and the total.
-fn fleet(h: &mut String, c: &crate::summary::fleet::Cycle, number: usize, of: usize) {
+fn fleet(c: &crate::summary::fleet::Cycle, number: usize, of: usize) -> Markup {
     use crate::summary::fleet::{Figures, kind_text, per_item, status_text};
     let kind = kind_text(c.total.kind);
-    let _ = writeln!(
-        h,
-        "<div class=\"fleet\"><h3>Fleet: cycle {number} of {of}, {} hosts \
-         <span class=\"badge b-{kind}\">{kind}</span></h3>\
-         <p class=\"note\">Started {}; {} run(s). Total: energy, CO2e and items summed over the \
-         hosts; wall from the cycle's first start to its last end. A cycle: runs of one job whose \
-         spans [started_at, started_at + wall] overlap, or that share a run id \
-         (<code>CARINA_RUN_ID</code>).</p>",
-        c.hosts.len(),
-        escape(&c.started_at),
-        c.runs.len()
-    );
-    h.push_str(
-        "<div class=\"tw\"><table class=\"sortable fleet\"><thead><tr><th class=\"l\">host</th>\
-         <th>runs</th><th class=\"l\">status</th><th>energy</th><th>share of the cycle's energy (%)</th>\
-         <th>CO2e</th><th>items</th><th>wall</th><th>Wh per item</th></tr></thead><tbody>\n",
-    );
-    // The total is in `tfoot` with `td` cells: the sorting script binds every `th`, and moves
-    // only the body's rows.
-    let row = |h: &mut String, f: &Figures| {
-        let tag = "td";
+    let row = |f: &Figures| {
         let share = if c.total.energy_j > 0.0 {
             f.energy_j / c.total.energy_j * 100.0
         } else {
             0.0
         };
-        let _ = writeln!(
-            h,
-            "<tr><{tag} class=\"l\">{}</{tag}><{tag} data-v=\"{}\">{}</{tag}><{tag} class=\"l\">{}</{tag}>\
-             <{tag} data-v=\"{}\">{} {}</{tag}><{tag} data-v=\"{}\">{:.1} %</{tag}>\
-             <{tag} data-v=\"{}\">{}</{tag}><{tag} data-v=\"{}\">{}</{tag}>\
-             <{tag} data-v=\"{}\">{}</{tag}><{tag}>{}</{tag}></tr>",
-            escape(&f.host),
-            f.runs,
-            f.runs,
-            escape(&status_text(f)),
-            num(f.energy_j),
-            energy(f.energy_j),
-            kind_badge_opt(f.kind),
-            num(share),
-            share,
-            num(f.co2e_g),
-            co2e(f.co2e_g),
-            f.items,
-            f.items,
-            num(f.wall_s),
-            duration(f.wall_s),
-            escape(&per_item(f)),
-        );
+        html! {
+            tr {
+                td.l { (f.host) }
+                td data-v=(f.runs) { (f.runs) }
+                td.l { (status_text(f)) }
+                td data-v=(num(f.energy_j)) { (energy(f.energy_j)) " " (kind_badge_opt(f.kind)) }
+                td data-v=(num(share)) { (Fixed(share, 1)) " %" }
+                td data-v=(num(f.co2e_g)) { (co2e(f.co2e_g)) }
+                td data-v=(f.items) { (f.items) }
+                td data-v=(num(f.wall_s)) { (duration(f.wall_s)) }
+                td { (per_item(f)) }
+            }
+        }
     };
-    for f in &c.hosts {
-        row(h, f);
+    html! {
+        div.fleet {
+            h3 {
+                "Fleet: cycle " (number) " of " (of) ", " (c.hosts.len()) " hosts "
+                span class={ "badge b-" (kind) } { (kind) }
+            }
+            p.note {
+                "Started " (c.started_at) "; " (c.runs.len()) " run(s). Total: energy, CO2e and \
+                items summed over the hosts; wall from the cycle's first start to its last end. A \
+                cycle: runs of one job whose spans [started_at, started_at + wall] overlap, or \
+                that share a run id (" code { "CARINA_RUN_ID" } ")."
+            }
+            div.tw {
+                table.sortable.fleet {
+                    thead {
+                        tr {
+                            th.l { "host" }
+                            th { "runs" }
+                            th.l { "status" }
+                            th { "energy" }
+                            th { "share of the cycle's energy (%)" }
+                            th { "CO2e" }
+                            th { "items" }
+                            th { "wall" }
+                            th { "Wh per item" }
+                        }
+                    }
+                    tbody {
+                        @for f in &c.hosts {
+                            (row(f))
+                        }
+                    }
+                    // The total is in `tfoot` with `td` cells: the sorting script binds every
+                    // `th`, and moves only the body's rows.
+                    tfoot { (row(&c.total)) }
+                }
+            }
+        }
     }
-    h.push_str("</tbody><tfoot>");
-    row(h, &c.total);
-    h.push_str("</tfoot></table></div></div>\n");
 }
 
 /// The kind badge, or "mixed" when the runs' kinds differ.
-fn kind_badge_opt(k: Option<EnergyKind>) -> String {
+fn kind_badge_opt(k: Option<EnergyKind>) -> Markup {
     match k {
         Some(k) => kind_badge(k),
-        None => "<span class=\"badge\">mixed</span>".into(),
+        None => html! { span.badge { "mixed" } },
     }
 }
 
-fn kind_badge(k: EnergyKind) -> String {
+fn kind_badge(k: EnergyKind) -> Markup {
     let k = kind_str(k);
-    format!("<span class=\"badge b-{k}\">{k}</span>")
+    html! { span class={ "badge b-" (k) } { (k) } }
 }
 
-fn status_badge(complete: bool) -> &'static str {
-    if complete {
-        "<span class=\"badge b-complete\">complete</span>"
+fn status_badge(complete: bool) -> Markup {
+    let (cls, text) = if complete {
+        ("b-complete", "complete")
     } else {
-        "<span class=\"badge b-incomplete\">incomplete</span>"
+        ("b-incomplete", "incomplete")
+    };
+    html! { span class={ "badge " (cls) } { (text) } }
+}
+
+/// The table cell of the change from `prev` to `cur`, in percent, with its sort key. Without a
+/// change (first cycle, zero or missing previous value) the cell shows "–" and sorts below
+/// every percentage (`-Infinity`, which the sorting script's `parseFloat` reads), as missing
+/// values do in the other tables, rather than among the real changes as text or as 0 %.
+fn pct_change_cell(cur: f64, prev: Option<f64>) -> Markup {
+    match prev {
+        Some(p) if p != 0.0 && p.is_finite() && cur.is_finite() => {
+            let d = (cur - p) / p * 100.0;
+            let cls = if d > 0.5 {
+                "up"
+            } else if d < -0.5 {
+                "down"
+            } else {
+                "flat"
+            };
+            html! {
+                td data-v=(num(d)) {
+                    span class={ "delta " (cls) } { (format_args!("{d:+.1}")) " %" }
+                }
+            }
+        }
+        _ => html! { td data-v="-Infinity" { span.delta { "–" } } },
     }
 }
 
-fn recurring(h: &mut String, list: &[&RunFile], an: &[Analysis]) {
-    let kinds: Vec<&str> = an.iter().map(|a| kind_str(a.kind)).collect();
-    let mixed = kinds.windows(2).any(|w| w[0] != w[1]);
-    let _ = writeln!(
-        h,
-        "<div class=\"recurring\"><h3>Recurring view: {} cycles</h3>\
-         <p class=\"note\">One row per run, oldest first; Δ is the change against the previous cycle{}.</p>",
-        list.len(),
-        if mixed {
-            " (energy kinds differ between runs: compare with care)"
-        } else {
-            ""
+fn recurring(list: &[&RunFile], an: &[Analysis]) -> Markup {
+    let mixed = an.windows(2).any(|w| w[0].kind != w[1].kind);
+    html! {
+        div.recurring {
+            h3 { "Recurring view: " (list.len()) " cycles" }
+            p.note {
+                "One row per run, oldest first; Δ is the change against the previous cycle"
+                @if mixed {
+                    " (energy kinds differ between runs: compare with care)"
+                }
+                "."
+            }
+            (cycle_chart(list, an))
+            div.tw {
+                table.sortable.cycles {
+                    thead {
+                        tr {
+                            th { "#" }
+                            th.l { "started (UTC)" }
+                            th.l { "run" }
+                            th.l { "status" }
+                            th { "energy" }
+                            th { "Δ energy" }
+                            th { "CO2e" }
+                            th { "Δ CO2e" }
+                            th { "runtime" }
+                            th { "Δ runtime" }
+                            th { "items" }
+                            th { "Wh per item" }
+                            th { "Δ Wh/item" }
+                        }
+                    }
+                    tbody {
+                        @for (i, (r, a)) in list.iter().zip(an).enumerate() {
+                            (cycle_row(i, r, a, i.checked_sub(1).map(|p| &an[p])))
+                        }
+                    }
+                }
+            }
         }
-    );
-    h.push_str(&cycle_chart(list, an));
-    h.push_str(
-        "<div class=\"tw\"><table class=\"sortable cycles\"><thead><tr><th>#</th><th class=\"l\">started (UTC)</th>\
-         <th class=\"l\">run</th><th class=\"l\">status</th><th>energy</th><th>Δ energy</th>\
-         <th>CO2e</th><th>Δ CO2e</th><th>runtime</th><th>Δ runtime</th><th>items</th>\
-         <th>Wh per item</th><th>Δ Wh/item</th></tr></thead><tbody>\n",
-    );
-    let mut prev: Option<&Analysis> = None;
-    for (i, (r, a)) in list.iter().zip(an).enumerate() {
-        let whi = if a.items > 0 {
-            a.energy_j / 3600.0 / a.items as f64
-        } else {
-            f64::NAN
-        };
-        let pwhi = prev.and_then(|p| (p.items > 0).then(|| p.energy_j / 3600.0 / p.items as f64));
-        // The start cell sorts by `i` (the rows are in start order), as its shortened text
-        // would not; the run id wraps anywhere, so long ids do not widen the table.
-        let _ = writeln!(
-            h,
-            "<tr><td data-v=\"{i}\">{}</td><td class=\"l\" data-v=\"{i}\" title=\"{}\">{}</td><td class=\"l id\">{}</td>\
-             <td class=\"l\">{}</td><td data-v=\"{}\">{} {}</td>{}<td data-v=\"{}\">{}</td>{}\
-             <td data-v=\"{}\">{}</td>{}<td data-v=\"{}\">{}</td><td data-v=\"{}\">{}</td>{}</tr>",
-            i + 1,
-            escape(&r.start.started_at),
-            escape(&short_time(&r.start.started_at)),
-            escape(&r.start.run_id),
-            status_badge(a.complete),
-            num(a.energy_j),
-            energy(a.energy_j),
-            kind_badge(a.kind),
-            pct_change_cell(a.energy_j, prev.map(|p| p.energy_j)),
-            num(a.co2e_g),
-            co2e(a.co2e_g),
-            pct_change_cell(a.co2e_g, prev.map(|p| p.co2e_g)),
-            num(a.wall_s),
-            duration(a.wall_s),
-            pct_change_cell(a.wall_s, prev.map(|p| p.wall_s)),
-            a.items,
-            a.items,
-            // No items: -1 sorts below every real figure, as in the steps table.
-            num(if whi.is_finite() { whi } else { -1.0 }),
-            wh_per_item(a.energy_j, a.items),
-            pct_change_cell(whi, pwhi),
-        );
-        prev = Some(a);
     }
-    h.push_str("</tbody></table></div></div>\n");
+}
+
+/// Wh per item of a run; NaN without items.
+fn run_wh_per_item(a: &Analysis) -> f64 {
+    if a.items > 0 {
+        a.energy_j / 3600.0 / a.items as f64
+    } else {
+        f64::NAN
+    }
+}
+
+/// Row `i` of the recurring table, with the changes against `prev` (the previous cycle).
+fn cycle_row(i: usize, r: &RunFile, a: &Analysis, prev: Option<&Analysis>) -> Markup {
+    let whi = run_wh_per_item(a);
+    let pwhi = prev.map(run_wh_per_item).filter(|x| x.is_finite());
+    // The start cell sorts by `i` (the rows are in start order), as its shortened text would
+    // not; the run id wraps anywhere, so long ids do not widen the table.
+    html! {
+        tr {
+            td data-v=(i) { (i + 1) }
+            td.l data-v=(i) title=(r.start.started_at) { (short_time(&r.start.started_at)) }
+            td.l.id { (r.start.run_id) }
+            td.l { (status_badge(a.complete)) }
+            td data-v=(num(a.energy_j)) { (energy(a.energy_j)) " " (kind_badge(a.kind)) }
+            (pct_change_cell(a.energy_j, prev.map(|p| p.energy_j)))
+            td data-v=(num(a.co2e_g)) { (co2e(a.co2e_g)) }
+            (pct_change_cell(a.co2e_g, prev.map(|p| p.co2e_g)))
+            td data-v=(num(a.wall_s)) { (duration(a.wall_s)) }
+            (pct_change_cell(a.wall_s, prev.map(|p| p.wall_s)))
+            td data-v=(a.items) { (a.items) }
+            // No items: -1 sorts below every real figure, as in the steps table.
+            td data-v=(num(if whi.is_finite() { whi } else { -1.0 })) {
+                (wh_per_item(a.energy_j, a.items))
+            }
+            (pct_change_cell(whi, pwhi))
+        }
+    }
 }
 
 /// Bar chart of energy per cycle with the Wh-per-item line.
-fn cycle_chart(list: &[&RunFile], an: &[Analysis]) -> String {
+fn cycle_chart(list: &[&RunFile], an: &[Analysis]) -> Markup {
     let (w, hgt, l, r, t, b) = (900.0, 220.0, 70.0, 80.0, 24.0, 40.0);
     let pw = w - l - r;
     let ph = hgt - t - b;
     let emax = an.iter().map(|a| a.energy_j).fold(0.0, f64::max);
     let (eunit, ediv) = energy_unit(emax);
     let etop = nice_ceil(emax / ediv);
-    let whis: Vec<f64> = an
-        .iter()
-        .map(|a| {
-            if a.items > 0 {
-                a.energy_j / 3600.0 / a.items as f64
-            } else {
-                f64::NAN
-            }
-        })
-        .collect();
+    let whis: Vec<f64> = an.iter().map(run_wh_per_item).collect();
     let wmax = whis
         .iter()
         .copied()
@@ -756,88 +788,70 @@ fn cycle_chart(list: &[&RunFile], an: &[Analysis]) -> String {
         .fold(0.0, f64::max);
     let (wunit, wdiv) = wh_unit(wmax);
     let wtop = nice_ceil(wmax / wdiv);
-    let n = list.len() as f64;
-    let slot = pw / n;
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<svg class=\"chart cycles-chart\" viewBox=\"0 0 {w} {hgt}\" width=\"{w}\" height=\"{hgt}\" \
-         role=\"img\" aria-label=\"energy per cycle\" font-size=\"11\">"
-    );
-    axes(
-        &mut s,
-        l,
-        t,
-        pw,
-        ph,
-        etop,
-        &format!("energy ({eunit})"),
-        true,
-    );
-    if wtop > 0.0 {
-        right_axis(&mut s, l + pw, t, ph, wtop, &format!("{wunit} per item"));
+    let slot = pw / list.len() as f64;
+    let label_every = (list.len() / 20).max(1);
+    // Bars: x, y, height, fill.
+    let bars: Vec<(f64, f64, f64, &str)> = an
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let bh = if etop > 0.0 {
+                a.energy_j / ediv / etop * ph
+            } else {
+                0.0
+            };
+            let fill = if a.complete { "#63b3ed" } else { "#feb2b2" };
+            (l + slot * i as f64, t + ph - bh, bh, fill)
+        })
+        .collect();
+    // The Wh-per-item line, rounded as drawn.
+    let points: Vec<(Fixed, Fixed)> = whis
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| w.is_finite() && wtop > 0.0)
+        .map(|(i, w)| {
+            (
+                Fixed(l + slot * i as f64 + slot / 2.0, 1),
+                Fixed(t + ph - w / wdiv / wtop * ph, 1),
+            )
+        })
+        .collect();
+    let mut polyline = String::new();
+    for (x, y) in &points {
+        let _ = write!(polyline, "{x},{y} ");
     }
-    let mut pts = String::new();
-    for (i, a) in an.iter().enumerate() {
-        let x = l + slot * i as f64;
-        let bh = if etop > 0.0 {
-            a.energy_j / ediv / etop * ph
-        } else {
-            0.0
-        };
-        let fill = if a.complete { "#63b3ed" } else { "#feb2b2" };
-        let _ = write!(
-            s,
-            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{fill}\"><title>cycle {}: {} ({})</title></rect>",
-            x + slot * 0.15,
-            t + ph - bh,
-            slot * 0.7,
-            bh,
-            i + 1,
-            energy(a.energy_j),
-            kind_str(a.kind)
-        );
-        if list.len() <= 40 || i % (list.len() / 20).max(1) == 0 {
-            let _ = write!(
-                s,
-                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#5b6574\">{}</text>",
-                x + slot / 2.0,
-                t + ph + 14.0,
-                i + 1
-            );
+    html! {
+        svg class="chart cycles-chart" viewBox={ "0 0 " (w) " " (hgt) } width=(w) height=(hgt)
+            role="img" aria-label="energy per cycle" font-size="11" {
+            (axes(l, t, pw, ph, etop, &format!("energy ({eunit})"), true))
+            @if wtop > 0.0 {
+                (right_axis(l + pw, t, ph, wtop, &format!("{wunit} per item")))
+            }
+            @for (i, (a, &(x, y, bh, fill))) in an.iter().zip(&bars).enumerate() {
+                rect x=(Fixed(x + slot * 0.15, 1)) y=(Fixed(y, 1)) width=(Fixed(slot * 0.7, 1))
+                    height=(Fixed(bh, 1)) fill=(fill) {
+                    title { "cycle " (i + 1) ": " (energy(a.energy_j)) " (" (kind_str(a.kind)) ")" }
+                }
+                @if list.len() <= 40 || i % label_every == 0 {
+                    text x=(Fixed(x + slot / 2.0, 1)) y=(Fixed(t + ph + 14.0, 1))
+                        text-anchor="middle" fill="#5b6574" { (i + 1) }
+                }
+            }
+            @if !points.is_empty() {
+                polyline points=(polyline) fill="none" stroke="#c05621" stroke-width="2" {}
+                @for (x, y) in &points {
+                    circle cx=(x) cy=(y) r="3" fill="#c05621" {}
+                }
+            }
+            text x=(Fixed(l + pw / 2.0, 1)) y=(Fixed(hgt - 6.0, 1)) text-anchor="middle"
+                fill="#1d2430" { "cycle (run, oldest first)" }
         }
-        if whis[i].is_finite() && wtop > 0.0 {
-            let _ = write!(
-                pts,
-                "{:.1},{:.1} ",
-                x + slot / 2.0,
-                t + ph - whis[i] / wdiv / wtop * ph
-            );
-        }
-    }
-    if !pts.is_empty() {
-        let _ = write!(
-            s,
-            "<polyline points=\"{pts}\" fill=\"none\" stroke=\"#c05621\" stroke-width=\"2\"/>"
-        );
-        for p in pts.split_whitespace() {
-            let (x, y) = p.split_once(',').unwrap_or(("0", "0"));
-            let _ = write!(
-                s,
-                "<circle cx=\"{x}\" cy=\"{y}\" r=\"3\" fill=\"#c05621\"/>"
-            );
+        div.legend {
+            span { i.sw style="background:#63b3ed" {} "energy per run" }
+            span { i.sw style="background:#feb2b2" {} "incomplete run" }
+            span { i.sw style="background:#c05621" {} "Wh per item (right axis)" }
         }
     }
-    let _ = write!(
-        s,
-        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#1d2430\">cycle (run, oldest first)</text>\
-         </svg><div class=\"legend\"><span><i class=\"sw\" style=\"background:#63b3ed\"></i>energy per run</span>\
-         <span><i class=\"sw\" style=\"background:#feb2b2\"></i>incomplete run</span>\
-         <span><i class=\"sw\" style=\"background:#c05621\"></i>Wh per item (right axis)</span></div>",
-        l + pw / 2.0,
-        hgt - 6.0
-    );
-    s
 }
 
 /// An RFC 3339 time as date and minute (`2026-11-28 06:46`), else as is: short enough for the
@@ -875,261 +889,192 @@ fn nice_ceil(x: f64) -> f64 {
 
 /// Frame, grid and left axis from 0 to `top` with 5 ticks.
 #[allow(clippy::too_many_arguments)]
-fn axes(s: &mut String, l: f64, t: f64, pw: f64, ph: f64, top: f64, label: &str, grid: bool) {
-    let _ = write!(
-        s,
-        "<rect x=\"{l}\" y=\"{t}\" width=\"{pw}\" height=\"{ph}\" fill=\"none\" stroke=\"#d8dde5\"/>"
-    );
-    for k in 0..=4 {
-        let v = top * k as f64 / 4.0;
-        let y = t + ph - ph * k as f64 / 4.0;
-        if grid && k > 0 {
-            let _ = write!(
-                s,
-                "<line x1=\"{l}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#edf2f7\"/>",
-                l + pw
-            );
+fn axes(l: f64, t: f64, pw: f64, ph: f64, top: f64, label: &str, grid: bool) -> Markup {
+    html! {
+        rect x=(l) y=(t) width=(pw) height=(ph) fill="none" stroke="#d8dde5" {}
+        @for k in 0..=4 {
+            @let v = top * k as f64 / 4.0;
+            @let y = t + ph - ph * k as f64 / 4.0;
+            @if grid && k > 0 {
+                line x1=(l) x2=(l + pw) y1=(Fixed(y, 1)) y2=(Fixed(y, 1)) stroke="#edf2f7" {}
+            }
+            text x=(l - 5.0) y=(Fixed(y + 4.0, 1)) text-anchor="end" fill="#5b6574" { (sig(v)) }
         }
-        let _ = write!(
-            s,
-            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#5b6574\">{}</text>",
-            l - 5.0,
-            y + 4.0,
-            sig(v)
-        );
+        text transform={ "translate(14 " (Fixed(t + ph / 2.0, 1)) ") rotate(-90)" }
+            text-anchor="middle" fill="#1d2430" { (label) }
     }
-    let _ = write!(
-        s,
-        "<text transform=\"translate(14 {:.1}) rotate(-90)\" text-anchor=\"middle\" fill=\"#1d2430\">{}</text>",
-        t + ph / 2.0,
-        escape(label)
-    );
 }
 
-fn right_axis(s: &mut String, x: f64, t: f64, ph: f64, top: f64, label: &str) {
-    for k in 0..=4 {
-        let v = top * k as f64 / 4.0;
-        let y = t + ph - ph * k as f64 / 4.0;
-        let _ = write!(
-            s,
-            "<text x=\"{}\" y=\"{:.1}\" fill=\"#5b6574\">{}</text>",
-            x + 5.0,
-            y + 4.0,
-            sig(v)
-        );
+fn right_axis(x: f64, t: f64, ph: f64, top: f64, label: &str) -> Markup {
+    html! {
+        @for k in 0..=4 {
+            @let v = top * k as f64 / 4.0;
+            @let y = t + ph - ph * k as f64 / 4.0;
+            text x=(x + 5.0) y=(Fixed(y + 4.0, 1)) fill="#5b6574" { (sig(v)) }
+        }
+        @let (lx, ly) = (Fixed(x + 64.0, 1), Fixed(t + ph / 2.0, 1));
+        text transform={ "translate(" (lx) " " (ly) ") rotate(90)" } text-anchor="middle"
+            fill="#1d2430" { (label) }
     }
-    let _ = write!(
-        s,
-        "<text transform=\"translate({:.1} {:.1}) rotate(90)\" text-anchor=\"middle\" fill=\"#1d2430\">{}</text>",
-        x + 64.0,
-        t + ph / 2.0,
-        escape(label)
-    );
 }
 
-fn run_section(h: &mut String, ji: usize, i: usize, run: &RunFile, a: &Analysis, open: bool) {
+fn run_section(ji: usize, i: usize, run: &RunFile, a: &Analysis, open: bool) -> Markup {
     let st = &run.start;
-    let _ = writeln!(
-        h,
-        "<details class=\"run\" id=\"run-{ji}-{i}\"{}><summary>Run {} {} {} <span class=\"meta\">started {} on {}</span></summary>",
-        if open { " open" } else { "" },
-        escape(&st.run_id),
-        status_badge(a.complete),
-        kind_badge(a.kind),
-        escape(&st.started_at),
-        escape(&st.host),
-    );
-    let _ = writeln!(
-        h,
-        "<p class=\"meta\">file {} · pid {} · scope {} · steps recorded: {} · sampling {} · Carina {}</p>",
-        escape(&run.path.display().to_string()),
-        st.pid,
-        escape(&st.scope),
-        escape(&st.steps),
-        duration(st.sample_interval_s),
-        escape(&st.carina_version)
-    );
-    if !a.complete {
-        h.push_str(
-            "<p class=\"note\"><span class=\"badge b-incomplete\">incomplete</span> this run has no \
-             <code>run_end</code> (crashed or still running): its figures are partial and stop at \
-             one moment, the end of its last <code>power</code> record, else of its last step \
-             record: energy, items, runtime and steps alike",
-        );
-        if a.steps_after_cut > 0 {
-            let _ = write!(
-                h,
-                " ({} step record(s) that ended later are left out)",
-                a.steps_after_cut
-            );
-        }
-        h.push_str(".</p>\n");
-    }
-    for w in run
+    let warnings = run
         .warnings
         .iter()
-        .chain(run.end.iter().flat_map(|e| &e.warnings))
-    {
-        let _ = writeln!(h, "<p class=\"note\">warning: {}</p>", escape(w));
+        .chain(run.end.iter().flat_map(|e| &e.warnings));
+    html! {
+        details.run id={ "run-" (ji) "-" (i) } open[open] {
+            summary {
+                "Run " (st.run_id) " " (status_badge(a.complete)) " " (kind_badge(a.kind)) " "
+                span.meta { "started " (st.started_at) " on " (st.host) }
+            }
+            p.meta {
+                "file " (run.path.display()) " · pid " (st.pid) " · scope " (st.scope.map_or("-", |s| s.as_str()))
+                " · steps recorded: " (st.steps.map_or("-", |s| s.as_str())) " · sampling " (duration(st.sample_interval_s.into()))
+                " · Carina " (st.carina_version)
+            }
+            @if !a.complete {
+                p.note {
+                    (status_badge(false)) " this run has no " code { "run_end" } " (crashed or \
+                    still running): its figures are partial and stop at one moment, the end of \
+                    its last " code { "power" } " record, else of its last step record: energy, \
+                    items, runtime and steps alike"
+                    @if a.steps_after_cut > 0 {
+                        " (" (a.steps_after_cut) " step record(s) that ended later are left out)"
+                    }
+                    "."
+                }
+            }
+            @for w in warnings {
+                p.note { "warning: " (w) }
+            }
+            (cards(run, a))
+            (timeline(run, a))
+            (step_table(a))
+            (step_tree(run, a))
+        }
     }
-    cards(h, run, a);
-    timeline(h, run, a);
-    step_table(h, a);
-    step_tree(h, run, a);
-    h.push_str("</details>\n");
 }
 
-fn card(h: &mut String, k: &str, v: &str, sub: &str) {
-    let _ = write!(
-        h,
-        "<div class=\"card\"><div class=\"k\">{k}</div><div class=\"v\">{v}</div><div class=\"s\">{sub}</div></div>"
-    );
+/// One headline card: key, value, subtitle (each escaped unless already `Markup`).
+fn card(k: &str, v: impl Render, sub: impl Render) -> Markup {
+    html! {
+        div.card {
+            div.k { (k) }
+            div.v { (v) }
+            div.s { (sub) }
+        }
+    }
 }
 
-fn cards(h: &mut String, run: &RunFile, a: &Analysis) {
+fn cards(run: &RunFile, a: &Analysis) -> Markup {
     let kind = kind_badge(a.kind);
-    h.push_str("<div class=\"cards headline\">");
     let band = match (a.low_j, a.high_j) {
         (Some(lo), Some(hi)) => format!("band {} – {}", energy(lo), energy(hi)),
         _ if a.kind == EnergyKind::Measured => "hardware counter, no band".into(),
         _ => "band not recorded".into(),
     };
-    card(
-        h,
-        "Energy",
-        &format!("{} {kind}", energy(a.energy_j)),
-        &band,
-    );
     let c = &run.start.carbon;
-    card(
-        h,
-        "CO2e",
-        &format!("{} {kind}", co2e(a.co2e_g)),
-        &format!(
-            "{} gCO2e/kWh, {}",
-            sig(c.g_per_kwh),
-            escape(c.zone.as_deref().unwrap_or("user factor"))
-        ),
-    );
-    card(
-        h,
-        "Runtime",
-        &duration(a.wall_s),
-        if a.complete {
-            "wall clock"
-        } else if run.power.is_empty() {
-            "up to the end of the last step record"
-        } else {
-            "up to the end of the last power record"
-        },
-    );
-    let scope = if run.start.scope.is_empty() {
-        "-".to_owned()
+    let runtime_sub = if a.complete {
+        "wall clock"
+    } else if run.power.is_empty() {
+        "up to the end of the last step record"
     } else {
-        escape(&run.start.scope)
+        "up to the end of the last power record"
     };
-    card(
-        h,
-        "Host share",
-        &match a.host_share {
-            Some(s) => format!("{s:.2} ({:.1} %)", s * 100.0),
-            None => "n/a".into(),
-        },
-        &match a.host_energy_j {
-            Some(j) => format!("of host energy {} · scope {scope}", energy(j)),
-            None if a.complete => {
-                format!("host energy not recorded (run_end.host_energy_j) · scope {scope}")
-            }
-            None => format!("host energy not recorded before run_end · scope {scope}"),
-        },
-    );
-    card(h, "Items", &a.items.to_string(), "items processed");
-    card(
-        h,
-        "Energy per item",
-        &format!("{} {kind}", wh_per_item(a.energy_j, a.items)),
-        &if a.items > 0 {
-            format!("{} J/item", sig(a.energy_j / a.items as f64))
-        } else {
-            "no items".into()
-        },
-    );
+    let scope = run.start.scope.map_or("-", |s| s.as_str());
+    let host_share = match a.host_share {
+        Some(s) => format!("{s:.2} ({:.1} %)", s * 100.0),
+        None => "n/a".into(),
+    };
+    let host_sub = match a.host_energy_j {
+        Some(j) => format!("of host energy {} · scope {scope}", energy(j)),
+        None if a.complete => {
+            format!("host energy not recorded (run_end.host_energy_j) · scope {scope}")
+        }
+        None => format!("host energy not recorded before run_end · scope {scope}"),
+    };
+    let per_item_sub = if a.items > 0 {
+        format!("{} J/item", sig(a.energy_j / a.items as f64))
+    } else {
+        "no items".into()
+    };
     let mean_w = if a.wall_s > 0.0 {
         a.energy_j / a.wall_s
     } else {
         0.0
     };
-    card(
-        h,
-        "Mean power",
-        &format!("{} {kind}", power(mean_w)),
-        &match a.unattributed_j {
-            _ if a.rows.is_empty() => crate::summary::NO_STEPS.into(),
-            Some(u) if a.energy_j > 0.0 => format!(
-                "unattributed {} ({:.1} %)",
-                energy(u),
-                u / a.energy_j * 100.0
-            ),
-            _ => "over the runtime".into(),
-        },
-    );
-    let used: Vec<String> = run
-        .start
-        .energy_sources
+    let power_sub = match a.unattributed_j {
+        _ if a.rows.is_empty() => crate::summary::NO_STEPS.into(),
+        Some(u) if a.energy_j > 0.0 => format!(
+            "unattributed {} ({:.1} %)",
+            energy(u),
+            u / a.energy_j * 100.0
+        ),
+        _ => "over the runtime".into(),
+    };
+    let sources = &run.start.energy_sources;
+    let used: Vec<String> = sources
         .iter()
         .filter(|s| s.used)
-        .map(|s| format!("{} ({})", escape(&s.name), kind_str(s.kind)))
+        .map(|s| format!("{} ({})", s.name, kind_str(s.kind)))
         .collect();
-    let measured = run
-        .start
-        .energy_sources
-        .iter()
-        .filter(|s| s.used && s.kind == EnergyKind::Measured)
-        .count();
-    let estimated = run
-        .start
-        .energy_sources
-        .iter()
-        .filter(|s| s.used && s.kind == EnergyKind::Estimated)
-        .count();
-    card(
-        h,
-        "Measured vs estimated",
-        &format!("{measured} / {estimated}"),
-        &if used.is_empty() {
-            "sources measured / estimated: none recorded".into()
-        } else {
-            format!("sources measured / estimated: {}", used.join(", "))
-        },
-    );
-    h.push_str("</div>\n");
-    let details: Vec<String> = run
-        .start
-        .energy_sources
-        .iter()
-        .map(|s| {
-            format!(
-                "<li><b>{}</b> {} {}: {}{}</li>",
-                escape(&s.name),
-                kind_badge(s.kind),
-                if s.used { "used" } else { "not used" },
-                escape(&s.source),
-                s.reason
-                    .as_deref()
-                    .map(|r| format!(" — {}", escape(r)))
-                    .unwrap_or_default()
-            )
-        })
-        .collect();
-    if !details.is_empty() {
-        let _ = writeln!(
-            h,
-            "<details class=\"sources\"><summary class=\"note\">energy sources ({})</summary><ul class=\"note\">{}</ul>\
-             <p class=\"note\">emission factor: {}</p></details>",
-            details.len(),
-            details.join(""),
-            escape(&c.source)
-        );
+    let count = |k: EnergyKind| sources.iter().filter(|s| s.used && s.kind == k).count();
+    let sources_sub = if used.is_empty() {
+        "sources measured / estimated: none recorded".into()
+    } else {
+        format!("sources measured / estimated: {}", used.join(", "))
+    };
+    html! {
+        div.cards.headline {
+            (card("Energy", html! { (energy(a.energy_j)) " " (kind) }, band))
+            (card(
+                "CO2e",
+                html! { (co2e(a.co2e_g)) " " (kind) },
+                format_args!(
+                    "{} gCO2e/kWh, {}",
+                    sig(c.g_per_kwh),
+                    c.zone.as_deref().unwrap_or("user factor")
+                ),
+            ))
+            (card("Runtime", duration(a.wall_s), runtime_sub))
+            (card("Host share", host_share, host_sub))
+            (card("Items", a.items, "items processed"))
+            (card(
+                "Energy per item",
+                html! { (wh_per_item(a.energy_j, a.items)) " " (kind) },
+                per_item_sub,
+            ))
+            (card("Mean power", html! { (power(mean_w)) " " (kind) }, power_sub))
+            (card(
+                "Measured vs estimated",
+                format_args!(
+                    "{} / {}",
+                    count(EnergyKind::Measured),
+                    count(EnergyKind::Estimated)
+                ),
+                sources_sub,
+            ))
+        }
+        @if !sources.is_empty() {
+            details.sources {
+                summary.note { "energy sources (" (sources.len()) ")" }
+                ul.note {
+                    @for s in sources {
+                        li {
+                            b { (s.name) } " " (kind_badge(s.kind)) " "
+                            (if s.used { "used" } else { "not used" }) ": " (s.source)
+                            @if let Some(r) = &s.reason {
+                                " — " (r)
+                            }
+                        }
+                    }
+                }
+                p.note { "emission factor: " (c.source) }
+            }
+        }
     }
 }
 
@@ -1143,15 +1088,14 @@ fn time_unit(span: f64) -> (&'static str, f64) {
     }
 }
 
-fn timeline(h: &mut String, run: &RunFile, a: &Analysis) {
+fn timeline(run: &RunFile, a: &Analysis) -> Markup {
     let kind = kind_str(a.kind);
-    let _ = writeln!(
-        h,
-        "<h3>Power and cumulative energy <span class=\"badge b-{kind}\">{kind}</span></h3>"
-    );
+    let heading = html! { h3 { "Power and cumulative energy " (kind_badge(a.kind)) } };
     if a.wall_s <= 0.0 || a.bins.iter().all(|&e| e == 0.0) {
-        h.push_str("<p class=\"note\">No energy over time to plot.</p>\n");
-        return;
+        return html! {
+            (heading)
+            p.note { "No energy over time to plot." }
+        };
     }
     let (w, hgt, l, r, t, b) = (900.0, 280.0, 70.0, 80.0, 16.0, 44.0);
     let pw = w - l - r;
@@ -1165,85 +1109,26 @@ fn timeline(h: &mut String, run: &RunFile, a: &Analysis) {
     let etop = nice_ceil(total / ediv);
     let (tunit, tdiv) = time_unit(a.wall_s);
     let xs = |sec: f64| l + (sec / a.wall_s).clamp(0.0, 1.0) * pw;
-    let mut s = String::with_capacity(16 * 1024);
-    let _ = write!(
-        s,
-        "<svg class=\"chart timeline\" viewBox=\"0 0 {w} {hgt}\" width=\"{w}\" height=\"{hgt}\" role=\"img\" \
-         aria-label=\"power and cumulative energy over time\" font-size=\"11\">"
-    );
-    // Shaded control spans.
+    // Control spans: each mode from its change to the next one (or the end of the run).
     let mut ctl: Vec<_> = run.controls.iter().collect();
     ctl.sort_by(|x, y| x.t_s.total_cmp(&y.t_s));
-    let mut shaded = (false, false);
-    for (k, c) in ctl.iter().enumerate() {
-        let end = ctl.get(k + 1).map_or(a.wall_s, |n| n.t_s);
-        let color = match c.mode.as_str() {
-            "peak" => {
-                shaded.0 = true;
-                Some("#f6ad55")
-            }
-            "paused" => {
-                shaded.1 = true;
-                Some("#a0aec0")
-            }
-            _ => None,
-        };
-        let (x0, x1) = (xs(c.t_s), xs(end));
-        if let Some(col) = color
-            && x1 > x0
-        {
-            let _ = write!(
-                s,
-                "<rect class=\"ctl\" x=\"{x0:.1}\" y=\"{t}\" width=\"{:.1}\" height=\"{ph}\" fill=\"{col}\" fill-opacity=\"0.28\"><title>{} from {} s: {} allowed{}</title></rect>",
-                x1 - x0,
-                escape(&c.mode),
-                sig(c.t_s),
-                c.allowed,
-                c.reason
-                    .as_deref()
-                    .map(|r| format!(" ({})", escape(r)))
-                    .unwrap_or_default()
-            );
-        }
-        let _ = write!(
-            s,
-            "<line x1=\"{x0:.1}\" x2=\"{x0:.1}\" y1=\"{t}\" y2=\"{}\" stroke=\"#dd6b20\" stroke-dasharray=\"3 3\"><title>{} → {} (allowed {})</title></line>",
-            t + ph,
-            escape(&c.policy),
-            escape(&c.mode),
-            c.allowed
-        );
-    }
-    axes(&mut s, l, t, pw, ph, ptop, "power (W)", true);
-    right_axis(
-        &mut s,
-        l + pw,
-        t,
-        ph,
-        etop,
-        &format!("cumulative energy ({eunit})"),
-    );
-    // x ticks
-    let ttop = a.wall_s / tdiv;
-    for k in 0..=5 {
-        let v = ttop * k as f64 / 5.0;
-        let x = l + pw * k as f64 / 5.0;
-        let _ = write!(
-            s,
-            "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#5b6574\">{}</text>",
-            t + ph + 14.0,
-            sig(v)
-        );
-    }
-    let _ = write!(
-        s,
-        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#1d2430\">time since run start ({tunit})</text>",
-        l + pw / 2.0,
-        hgt - 8.0
-    );
-    // power area
+    let spans: Vec<_> = ctl
+        .iter()
+        .enumerate()
+        .map(|(k, c)| {
+            let end = ctl.get(k + 1).map_or(a.wall_s, |n| n.t_s.into());
+            let color = match c.mode.as_str() {
+                "peak" => Some("#f6ad55"),
+                "paused" => Some("#a0aec0"),
+                _ => None,
+            };
+            (c, xs(c.t_s.into()), xs(end), color)
+        })
+        .collect();
+    let has_mode = |m: &str| ctl.iter().any(|c| c.mode.as_str() == m);
+    // The power area and the cumulative energy line: SVG path data, numbers only.
     let mut area = format!("M{l:.1},{:.1}", t + ph);
-    let mut cum = String::new();
+    let mut cum = format!("M{l:.1},{:.1}", t + ph);
     let mut acc = 0.0;
     for (k, &p) in watts.iter().enumerate() {
         let x0 = l + pw * k as f64 / BINS as f64;
@@ -1260,35 +1145,9 @@ fn timeline(h: &mut String, run: &RunFile, a: &Analysis) {
         } else {
             t + ph
         };
-        if k == 0 {
-            let _ = write!(cum, "M{l:.1},{:.1}", t + ph);
-        }
         let _ = write!(cum, " L{x1:.1},{cy:.1}");
     }
     let _ = write!(area, " L{:.1},{:.1} Z", l + pw, t + ph);
-    let _ = write!(
-        s,
-        "<path class=\"power\" d=\"{area}\" fill=\"#63b3ed\" fill-opacity=\"0.55\" stroke=\"#2b6cb0\" stroke-width=\"1\"/>\
-         <path class=\"cumulative\" d=\"{cum}\" fill=\"none\" stroke=\"#2f855a\" stroke-width=\"2\"/></svg>"
-    );
-    h.push_str(&s);
-    let _ = write!(
-        h,
-        "<div class=\"legend\"><span><i class=\"sw\" style=\"background:#63b3ed\"></i>power, W ({kind}; peak bin {})</span>\
-         <span><i class=\"sw\" style=\"background:#2f855a\"></i>cumulative energy, {eunit} ({kind}; {} plotted)</span>",
-        power(pmax),
-        energy(total)
-    );
-    if shaded.0 {
-        h.push_str("<span><i class=\"sw\" style=\"background:#f6ad55\"></i>peak window</span>");
-    }
-    if shaded.1 {
-        h.push_str("<span><i class=\"sw\" style=\"background:#a0aec0\"></i>paused</span>");
-    }
-    if !ctl.is_empty() {
-        let _ = write!(h, "<span>dashed: {} mode change(s)</span>", ctl.len());
-    }
-    h.push_str("</div>\n");
     let note = match a.timeline {
         Timeline::Flat => {
             "No power or step records: a flat line at the run's mean power (run totals)."
@@ -1312,91 +1171,150 @@ fn timeline(h: &mut String, run: &RunFile, a: &Analysis) {
             }
         ),
     };
-    let _ = writeln!(h, "<p class=\"note\">{note}</p>");
+    let ttop = a.wall_s / tdiv;
+    html! {
+        (heading)
+        svg class="chart timeline" viewBox={ "0 0 " (w) " " (hgt) } width=(w) height=(hgt)
+            role="img" aria-label="power and cumulative energy over time" font-size="11" {
+            // Shaded control spans, and a dashed line at each mode change.
+            @for &(c, x0, x1, color) in &spans {
+                @if let (Some(col), true) = (color, x1 > x0) {
+                    rect.ctl x=(Fixed(x0, 1)) y=(t) width=(Fixed(x1 - x0, 1)) height=(ph)
+                        fill=(col) fill-opacity="0.28" {
+                        title {
+                            (c.mode) " from " (sig(c.t_s.into())) " s: " (c.allowed) " allowed"
+                            @if let Some(r) = &c.reason {
+                                " (" (r) ")"
+                            }
+                        }
+                    }
+                }
+                line x1=(Fixed(x0, 1)) x2=(Fixed(x0, 1)) y1=(t) y2=(t + ph) stroke="#dd6b20"
+                    stroke-dasharray="3 3" {
+                    title { (c.policy) " → " (c.mode) " (allowed " (c.allowed) ")" }
+                }
+            }
+            (axes(l, t, pw, ph, ptop, "power (W)", true))
+            (right_axis(l + pw, t, ph, etop, &format!("cumulative energy ({eunit})")))
+            @for k in 0..=5 {
+                text x=(Fixed(l + pw * k as f64 / 5.0, 1)) y=(Fixed(t + ph + 14.0, 1))
+                    text-anchor="middle" fill="#5b6574" { (sig(ttop * k as f64 / 5.0)) }
+            }
+            text x=(Fixed(l + pw / 2.0, 1)) y=(Fixed(hgt - 8.0, 1)) text-anchor="middle"
+                fill="#1d2430" { "time since run start (" (tunit) ")" }
+            path.power d=(area) fill="#63b3ed" fill-opacity="0.55" stroke="#2b6cb0"
+                stroke-width="1" {}
+            path.cumulative d=(cum) fill="none" stroke="#2f855a" stroke-width="2" {}
+        }
+        div.legend {
+            span {
+                i.sw style="background:#63b3ed" {}
+                "power, W (" (kind) "; peak bin " (power(pmax)) ")"
+            }
+            span {
+                i.sw style="background:#2f855a" {}
+                "cumulative energy, " (eunit) " (" (kind) "; " (energy(total)) " plotted)"
+            }
+            @if has_mode("peak") {
+                span { i.sw style="background:#f6ad55" {} "peak window" }
+            }
+            @if has_mode("paused") {
+                span { i.sw style="background:#a0aec0" {} "paused" }
+            }
+            @if !ctl.is_empty() {
+                span { "dashed: " (ctl.len()) " mode change(s)" }
+            }
+        }
+        p.note { (note) }
+    }
 }
 
-fn step_table(h: &mut String, a: &Analysis) {
+fn step_table(a: &Analysis) -> Markup {
     let kind = kind_str(a.kind);
-    let _ = writeln!(
-        h,
-        "<h3>Steps <span class=\"badge b-{kind}\">{kind}</span></h3>\
-         <p class=\"note\">Click a header to sort. Share: the step's self energy as a part of the \
-         run's energy; Wh per item: inclusive energy over the step's items.</p>\
-         <div class=\"tw\"><table class=\"sortable steps\"><thead><tr><th class=\"l\">step</th><th>count</th>\
-         <th>wall (s)</th><th>self time (s)</th><th>energy ({kind})</th><th>self energy ({kind})</th>\
-         <th>share of run energy (%)</th><th>Wh per item ({kind})</th><th>p50 (s)</th><th>p95 (s)</th></tr></thead><tbody>"
-    );
-    if a.rows.is_empty() {
-        let _ = write!(
-            h,
-            "<tr><td class=\"l\" colspan=\"10\">{}</td></tr>",
-            crate::summary::NO_STEPS
-        );
+    html! {
+        h3 { "Steps " (kind_badge(a.kind)) }
+        p.note {
+            "Click a header to sort. Share: the step's self energy as a part of the run's energy; \
+            Wh per item: inclusive energy over the step's items."
+        }
+        div.tw {
+            table.sortable.steps {
+                thead {
+                    tr {
+                        th.l { "step" }
+                        th { "count" }
+                        th { "wall (s)" }
+                        th { "self time (s)" }
+                        th { "energy (" (kind) ")" }
+                        th { "self energy (" (kind) ")" }
+                        th { "share of run energy (%)" }
+                        th { "Wh per item (" (kind) ")" }
+                        th { "p50 (s)" }
+                        th { "p95 (s)" }
+                    }
+                }
+                tbody {
+                    @if a.rows.is_empty() {
+                        tr { td.l colspan="10" { (crate::summary::NO_STEPS) } }
+                    }
+                    @for r in &a.rows {
+                        (step_row(a, r))
+                    }
+                }
+            }
+        }
     }
-    for r in &a.rows {
-        let share = if a.energy_j > 0.0 {
-            r.self_energy_j / a.energy_j * 100.0
-        } else {
-            0.0
-        };
-        let whi = if r.items > 0 {
-            r.energy_j / 3600.0 / r.items as f64
-        } else {
-            -1.0
-        };
-        let _ = writeln!(
-            h,
-            "<tr><td class=\"l\">{}</td><td data-v=\"{}\">{}</td><td data-v=\"{}\">{} s</td>\
-             <td data-v=\"{}\">{} s</td><td data-v=\"{}\">{}</td><td data-v=\"{}\">{}</td>\
-             <td data-v=\"{}\">{:.1} %</td><td data-v=\"{}\">{}</td><td data-v=\"{}\">{} s</td><td data-v=\"{}\">{} s</td></tr>",
-            escape(&r.name),
-            r.count,
-            r.count,
-            num(r.wall_s),
-            sig(r.wall_s),
-            num(r.self_wall_s),
-            sig(r.self_wall_s),
-            num(r.energy_j),
-            energy(r.energy_j),
-            num(r.self_energy_j),
-            energy(r.self_energy_j),
-            num(share),
-            share,
-            num(whi),
-            wh_per_item(r.energy_j, r.items),
-            num(r.p50_s),
-            sig(r.p50_s),
-            num(r.p95_s),
-            sig(r.p95_s),
-        );
+}
+
+fn step_row(a: &Analysis, r: &StepRow) -> Markup {
+    let share = if a.energy_j > 0.0 {
+        r.self_energy_j / a.energy_j * 100.0
+    } else {
+        0.0
+    };
+    let whi = if r.items > 0 {
+        r.energy_j / 3600.0 / r.items as f64
+    } else {
+        -1.0
+    };
+    html! {
+        tr {
+            td.l { (r.name) }
+            td data-v=(r.count) { (r.count) }
+            td data-v=(num(r.wall_s)) { (sig(r.wall_s)) " s" }
+            td data-v=(num(r.self_wall_s)) { (sig(r.self_wall_s)) " s" }
+            td data-v=(num(r.energy_j)) { (energy(r.energy_j)) }
+            td data-v=(num(r.self_energy_j)) { (energy(r.self_energy_j)) }
+            td data-v=(num(share)) { (Fixed(share, 1)) " %" }
+            td data-v=(num(whi)) { (wh_per_item(r.energy_j, r.items)) }
+            td data-v=(num(r.p50_s)) { (sig(r.p50_s)) " s" }
+            td data-v=(num(r.p95_s)) { (sig(r.p95_s)) " s" }
+        }
     }
-    h.push_str("</tbody></table></div>\n");
 }
 
 /// Most tree rows drawn; deeper or smaller paths beyond it are summed in a note.
 const MAX_TREE_ROWS: usize = 400;
 
-fn step_tree(h: &mut String, run: &RunFile, a: &Analysis) {
-    let kind = kind_str(a.kind);
-    let _ = writeln!(
-        h,
-        "<h3>Step tree <span class=\"badge b-{kind}\">{kind}</span></h3>\
-         <p class=\"note\">Per name path (steps nested by parent id), largest inclusive energy first. \
-         Dark bar: inclusive energy; light bar: self energy; both as a part of the run's energy.</p>"
-    );
+fn step_tree(run: &RunFile, a: &Analysis) -> Markup {
+    let heading = html! {
+        h3 { "Step tree " (kind_badge(a.kind)) }
+        p.note {
+            "Per name path (steps nested by parent id), largest inclusive energy first. Dark \
+            bar: inclusive energy; light bar: self energy; both as a part of the run's energy."
+        }
+    };
     if a.tree.len() <= 1 {
         let msg = if run.summaries.is_empty() {
             "No step records."
         } else {
             "Steps were recorded as summaries only (no parent ids): see the table above."
         };
-        let _ = writeln!(h, "<p class=\"note\">{msg}</p>");
-        return;
+        return html! {
+            (heading)
+            p.note { (msg) }
+        };
     }
-    h.push_str(
-        "<div class=\"tw\"><table class=\"tree\"><thead><tr><th class=\"l\">step path</th><th>count</th><th>wall (s)</th>\
-         <th>inclusive energy</th><th>self energy</th><th class=\"l\">share of run energy</th></tr></thead><tbody>\n",
-    );
     let total = if a.energy_j > 0.0 {
         a.energy_j
     } else {
@@ -1406,67 +1324,81 @@ fn step_tree(h: &mut String, run: &RunFile, a: &Analysis) {
             .sum::<f64>()
             .max(1e-300)
     };
-    let mut rows = 0usize;
-    let mut stack: Vec<(usize, usize)> = Vec::new();
+    // Depth-first, children by inclusive energy: (node, depth) of each row drawn.
     let sorted = |n: &Node| {
         let mut c = n.children.clone();
         c.sort_by(|&x, &y| a.tree[y].energy_j.total_cmp(&a.tree[x].energy_j));
         c
     };
-    for c in sorted(&a.tree[0]).into_iter().rev() {
-        stack.push((c, 0));
-    }
+    let mut rows: Vec<(usize, usize)> = Vec::new();
+    let mut stack: Vec<(usize, usize)> = sorted(&a.tree[0])
+        .into_iter()
+        .rev()
+        .map(|c| (c, 0))
+        .collect();
     let mut hidden = 0usize;
     while let Some((n, depth)) = stack.pop() {
-        if rows >= MAX_TREE_ROWS {
+        if rows.len() >= MAX_TREE_ROWS {
             hidden += 1;
             continue;
         }
-        rows += 1;
-        let node = &a.tree[n];
-        let inc = (node.energy_j / total * 100.0).clamp(0.0, 100.0);
-        let slf = (node.self_energy_j / total * 100.0).clamp(0.0, 100.0);
-        let _ = writeln!(
-            h,
-            "<tr><td class=\"l\" style=\"padding-left:{}px\">{}{}</td><td>{}</td><td>{} s</td><td>{}</td><td>{}</td>\
-             <td class=\"l\"><span class=\"bar\" style=\"width:{:.0}px\"></span> <span class=\"bar self\" style=\"width:{:.0}px\"></span> {:.1} % / {:.1} %</td></tr>",
-            9 + depth * 18,
-            if depth > 0 { "└ " } else { "" },
-            escape(node.name),
-            node.count,
-            sig(node.wall_s),
-            energy(node.energy_j),
-            energy(node.self_energy_j),
-            inc * 1.2,
-            slf * 1.2,
-            inc,
-            slf
-        );
-        for c in sorted(node).into_iter().rev() {
+        rows.push((n, depth));
+        for c in sorted(&a.tree[n]).into_iter().rev() {
             stack.push((c, depth + 1));
         }
     }
-    h.push_str("</tbody></table></div>\n");
-    if hidden > 0 {
-        let _ = writeln!(
-            h,
-            "<p class=\"note\">{hidden} more path(s) not shown (tree limited to {MAX_TREE_ROWS} rows).</p>"
-        );
+    html! {
+        (heading)
+        div.tw {
+            table.tree {
+                thead {
+                    tr {
+                        th.l { "step path" }
+                        th { "count" }
+                        th { "wall (s)" }
+                        th { "inclusive energy" }
+                        th { "self energy" }
+                        th.l { "share of run energy" }
+                    }
+                }
+                tbody {
+                    @for &(n, depth) in &rows {
+                        @let node = &a.tree[n];
+                        @let inc = (node.energy_j / total * 100.0).clamp(0.0, 100.0);
+                        @let slf = (node.self_energy_j / total * 100.0).clamp(0.0, 100.0);
+                        tr {
+                            td.l style={ "padding-left:" (9 + depth * 18) "px" } {
+                                @if depth > 0 {
+                                    "└ "
+                                }
+                                (node.name)
+                            }
+                            td { (node.count) }
+                            td { (sig(node.wall_s)) " s" }
+                            td { (energy(node.energy_j)) }
+                            td { (energy(node.self_energy_j)) }
+                            td.l {
+                                span.bar style={ "width:" (Fixed(inc * 1.2, 0)) "px" } {}
+                                " "
+                                span.bar.self style={ "width:" (Fixed(slf * 1.2, 0)) "px" } {}
+                                " " (Fixed(inc, 1)) " % / " (Fixed(slf, 1)) " %"
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if hidden > 0 {
+            p.note {
+                (hidden) " more path(s) not shown (tree limited to " (MAX_TREE_ROWS) " rows)."
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_every_special_character() {
-        assert_eq!(
-            escape(r#"<script>alert('x') & "y"</script>"#),
-            "&lt;script&gt;alert(&#39;x&#39;) &amp; &quot;y&quot;&lt;/script&gt;"
-        );
-        assert_eq!(escape("plain é"), "plain é");
-    }
 
     #[test]
     fn nice_ceil_rounds_up() {

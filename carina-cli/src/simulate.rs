@@ -1,18 +1,20 @@
 //! `carina simulate`: one row per policy, as an aligned table or a JSON array.
 
-use carina_cli::units::{HOUR_SCALES, KG_SCALES, KWH_SCALES, Scale};
-use carina_core::carbon::{IntensitySeries, WORLD_G_PER_KWH};
-use carina_core::control::Calendar;
-use carina_core::control::policy::{Policy, PolicyError};
-use carina_core::control::schedule::Schedule;
-use carina_core::control::simulate::{
+use carina_cli::out;
+use carina_control::Calendar;
+use carina_control::policy::{Policy, PolicyError};
+use carina_control::schedule::Schedule;
+use carina_control::simulate::{
     self as sim, ConstantIntensity, Intensity, MachineModel, Profile, Report, Scenario, SimError,
     SimSpec, Tariffs, WeekdayPeak,
+};
+use carina_core::carbon::{IntensitySeries, WORLD_G_PER_KWH};
+use carina_core::format::{
+    HOUR_COLUMN, KG_COLUMN, KWH_COLUMN, Scale, duration, energy, escape_control, signed,
 };
 use clap::ValueEnum;
 use jiff::Timestamp;
 use serde::Serialize;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -210,22 +212,13 @@ impl From<String> for Bad {
 /// Runs the command.
 pub fn run(args: &Args) -> ExitCode {
     match simulate(args) {
-        Ok(out) => {
-            let mut stdout = std::io::stdout().lock();
-            match stdout
-                .write_all(out.as_bytes())
-                .and_then(|()| stdout.flush())
-            {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("carina simulate: cannot write the output: {e}");
-                    ExitCode::from(1)
-                }
-            }
+        // A table is terminal text; JSON is data, printed as serialised.
+        Ok(text) if args.format == Format::Text => {
+            out::print_text("simulate", &text, ExitCode::SUCCESS)
         }
+        Ok(json) => out::print_json("simulate", &json, ExitCode::SUCCESS),
         Err(Bad(message)) => {
-            eprintln!("carina simulate: {message}");
+            out::message("simulate", message);
             ExitCode::from(2)
         }
     }
@@ -468,7 +461,7 @@ fn simulate(args: &Args) -> Result<String, Bad> {
     // Notes go to stderr so that stdout stays a table or valid JSON.
     for note in &ctx.profile.notes {
         if !ctx.profile.complete || args.format == Format::Text {
-            eprintln!("note: {note}");
+            out::line(format_args!("note: {note}"));
         }
     }
     if let Some(series) = &ctx.series {
@@ -479,10 +472,10 @@ fn simulate(args: &Args) -> Result<String, Bad> {
             .max()
             .unwrap_or(scenario.start);
         if scenario.start < first || end > last {
-            eprintln!(
+            out::line(format_args!(
                 "warning: the intensity series covers {first} to {last}; the simulation runs from {} to {end}: outside it the nearest value is used",
                 scenario.start
-            );
+            ));
         }
     }
 
@@ -568,8 +561,8 @@ fn text(reports: &[Report], scenario: &Scenario<'_>, ctx: &Context) -> String {
     out.push_str(&format!(
         "Workload: {} items; at baseline {} and {} (mean {:.1} W){}\n",
         p.items,
-        carina_cli::units::duration(p.baseline_hours * 3600.0),
-        carina_cli::units::energy(p.baseline_kwh * 3.6e6),
+        duration(p.baseline_hours * 3600.0),
+        energy(p.baseline_kwh * 3.6e6),
         p.mean_w(),
         if p.complete {
             ""
@@ -583,9 +576,11 @@ fn text(reports: &[Report], scenario: &Scenario<'_>, ctx: &Context) -> String {
     ));
     out.push_str(&format!(
         "Schedule: {}; prices per kWh where it gives none: {} peak, {} off-peak\n",
-        ctx.schedule, scenario.tariffs.peak_per_kwh, scenario.tariffs.offpeak_per_kwh
+        escape_control(&ctx.schedule),
+        scenario.tariffs.peak_per_kwh,
+        scenario.tariffs.offpeak_per_kwh
     ));
-    out.push_str(&format!("Carbon:   {}\n", ctx.carbon));
+    out.push_str(&format!("Carbon:   {}\n", escape_control(&ctx.carbon)));
     let mut shown: Vec<String> = Vec::new();
     for r in reports {
         let spec = r.outcome.policy.to_string();
@@ -595,7 +590,7 @@ fn text(reports: &[Report], scenario: &Scenario<'_>, ctx: &Context) -> String {
     }
     out.push_str(&format!(
         "Policies: {} (played as the governor allows them)\n",
-        shown.join("; ")
+        escape_control(&shown.join("; "))
     ));
     out.push_str(&format!(
         "Start:    {} ({})\n\n",
@@ -604,7 +599,7 @@ fn text(reports: &[Report], scenario: &Scenario<'_>, ctx: &Context) -> String {
     ));
 
     let with_deadline = reports.iter().any(|r| r.outcome.deadline.is_some());
-    // One unit per column, chosen from its largest value (units::Scale): a cycle of days reads
+    // One unit per column, chosen from its largest value (format::Scale): a cycle of days reads
     // in h, kWh and kg as always; a 20 s run in s, Wh and g, with meaningful digits.
     let max =
         |f: &dyn Fn(&Report) -> f64| reports.iter().map(f).fold(0.0, |a: f64, x| a.max(x.abs()));
@@ -614,11 +609,11 @@ fn text(reports: &[Report], scenario: &Scenario<'_>, ctx: &Context) -> String {
                 .makespan_h
                 .max(r.outcome.deadline.map_or(0.0, |d| d.as_secs_f64() / 3600.0))
         }),
-        &HOUR_SCALES,
+        &HOUR_COLUMN,
         2,
     );
-    let kwh = Scale::pick(max(&|r| r.outcome.energy_kwh), &KWH_SCALES, 2);
-    let kg = Scale::pick(max(&|r| r.outcome.co2e_kg), &KG_SCALES, 2);
+    let kwh = Scale::pick(max(&|r| r.outcome.energy_kwh), &KWH_COLUMN, 2);
+    let kg = Scale::pick(max(&|r| r.outcome.co2e_kg), &KG_COLUMN, 2);
     let money = Scale::with("", 1.0, max(&|r| r.outcome.cost), 2);
     // Paused time and deadlines: the makespan's unit, one decimal less.
     let coarse = Scale {
@@ -656,18 +651,18 @@ fn text(reports: &[Report], scenario: &Scenario<'_>, ctx: &Context) -> String {
             .any(|x| x.outcome.policy != o.policy);
         let mut row = vec![
             if shared {
-                o.policy.to_string()
+                escape_control(&o.policy.to_string()).into_owned()
             } else {
                 o.name().to_owned()
             },
             time.fmt(o.makespan_h),
-            format!("{:+.1}", r.makespan_delta_pct),
+            signed(r.makespan_delta_pct, 1),
             kwh.fmt(o.energy_kwh),
-            format!("{:+.1}", r.energy_delta_pct),
+            signed(r.energy_delta_pct, 1),
             kg.fmt(o.co2e_kg),
-            format!("{:+.1}", r.co2e_delta_pct),
+            signed(r.co2e_delta_pct, 1),
             money.fmt(o.cost),
-            format!("{:+.1}", r.cost_delta_pct),
+            signed(r.cost_delta_pct, 1),
             kwh.fmt(o.peak_kwh),
             coarse.fmt(o.paused_h),
         ];

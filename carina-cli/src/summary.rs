@@ -7,7 +7,8 @@
 //! bad input (missing, empty or malformed file; the message names the file and line).
 
 use crate::load::{load_run, load_runs};
-use crate::units::{co2e, duration, energy, sig};
+use crate::out;
+use carina_core::format::{co2e, duration, energy, escape_control, percent, sig3};
 use carina_core::reader::RunFile;
 use carina_core::record::{EnergyKind, StepRecord};
 use std::collections::{BTreeMap, HashMap};
@@ -97,19 +98,23 @@ pub(crate) fn cut_s(run: &RunFile) -> f64 {
     if run.end.is_some() {
         return f64::INFINITY;
     }
-    run.partial_cut_s().unwrap_or(f64::INFINITY)
+    run.partial_cut_s()
+        .unwrap_or(carina_core::Seconds(f64::INFINITY))
+        .into()
 }
 
 /// The `step` records inside the run's span ([`cut_s`]): all of them for a complete run.
 pub(crate) fn steps_in_span(run: &RunFile) -> impl Iterator<Item = &StepRecord> + Clone {
     let cut = cut_s(run);
-    run.steps.iter().filter(move |s| s.end_s <= cut)
+    run.steps
+        .iter()
+        .filter(move |s| s.end_s <= carina_core::Seconds(cut))
 }
 
 /// The run's share of the host, as printed: `0.49 (49.0 %)`, or `n/a` with the reason.
 pub(crate) fn share_text(h: &Headline) -> String {
     match h.host_share() {
-        Some(s) => format!("{s:.2} ({:.1} %)", s * 100.0),
+        Some(s) => format!("{s:.2} ({})", percent(s, 1)),
         None if h.complete => "n/a (run_end.host_energy_j is missing or 0)".into(),
         None => "n/a (no run_end: the host's energy is not recorded)".into(),
     }
@@ -137,12 +142,12 @@ pub(crate) fn step_rows(run: &RunFile) -> Vec<StepRow> {
             .map(|s| StepRow {
                 name: s.name.clone(),
                 count: s.count,
-                wall_s: s.wall_s,
-                self_wall_s: s.self_wall_s,
+                wall_s: s.wall_s.into(),
+                self_wall_s: s.self_wall_s.into(),
                 items: s.items,
-                energy_j: s.energy_j,
-                self_energy_j: s.self_energy_j,
-                co2e_g: s.co2e_g,
+                energy_j: s.energy_j.into(),
+                self_energy_j: s.self_energy_j.into(),
+                co2e_g: s.co2e_g.into(),
                 p50_s: s.p50_s,
                 p95_s: s.p95_s,
             })
@@ -152,7 +157,7 @@ pub(crate) fn step_rows(run: &RunFile) -> Vec<StepRow> {
 }
 
 fn dur(s: &StepRecord) -> f64 {
-    (s.end_s - s.start_s).max(0.0)
+    (s.end_s - s.start_s).max(carina_core::Seconds::ZERO).into()
 }
 
 fn rows_from_steps<'a>(steps: impl Iterator<Item = &'a StepRecord> + Clone) -> Vec<StepRow> {
@@ -179,9 +184,9 @@ fn rows_from_steps<'a>(steps: impl Iterator<Item = &'a StepRecord> + Clone) -> V
         row.wall_s += d;
         row.self_wall_s += (d - child_time.get(&s.id).copied().unwrap_or(0.0)).max(0.0);
         row.items += s.items;
-        row.energy_j += s.energy_j;
-        row.self_energy_j += s.self_energy_j;
-        row.co2e_g += s.co2e_g;
+        row.energy_j += s.energy_j.0;
+        row.self_energy_j += s.self_energy_j.0;
+        row.co2e_g += s.co2e_g.0;
         durs.push(d);
     }
     by_name
@@ -198,7 +203,7 @@ fn rows_from_steps<'a>(steps: impl Iterator<Item = &'a StepRecord> + Clone) -> V
 /// The row of the run's progress step ([`carina_core::reader::RunFile::progress`], which
 /// states the rule, counted up to the run's cut: [`cut_s`]), `None` when no step has items.
 pub(crate) fn progress_step<'a>(run: &RunFile, rows: &'a [StepRow]) -> Option<&'a StepRow> {
-    let p = run.progress_until(cut_s(run))?;
+    let p = run.progress_until(carina_core::Seconds(cut_s(run)))?;
     rows.iter().find(|r| r.name == p.name)
 }
 
@@ -221,22 +226,26 @@ pub(crate) fn headline(run: &RunFile) -> Headline {
     if let Some(e) = &run.end {
         return Headline {
             complete: true,
-            wall_s: e.wall_s,
-            energy_j: e.energy_j,
-            energy_low_j: e.energy_low_j,
-            energy_high_j: e.energy_high_j,
+            wall_s: e.wall_s.into(),
+            energy_j: e.energy_j.into(),
+            energy_low_j: e.energy_low_j.map(f64::from),
+            energy_high_j: e.energy_high_j.map(f64::from),
             kind: e.energy_kind,
-            co2e_g: e.co2e_g,
+            co2e_g: e.co2e_g.into(),
             items: e.items,
-            unattributed_j: Some(e.unattributed_j),
+            unattributed_j: Some(e.unattributed_j.into()),
             dropped: e.dropped,
             not_written: e.records_not_written,
-            host_energy_j: Some(e.host_energy_j).filter(|h| *h > 0.0),
+            host_energy_j: Some(e.host_energy_j.0).filter(|h| *h > 0.0),
             steps_after_cut: 0,
         };
     }
     let cut = cut_s(run);
-    let steps_after_cut = run.steps.iter().filter(|s| s.end_s > cut).count();
+    let steps_after_cut = run
+        .steps
+        .iter()
+        .filter(|s| s.end_s > carina_core::Seconds(cut))
+        .count();
     let rows = step_rows(run);
     // Without `run_end` the items done are those of the step that tracks progress, not the
     // largest total: see `progress_step`.
@@ -252,7 +261,7 @@ pub(crate) fn headline(run: &RunFile) -> Headline {
     if !run.power.is_empty() {
         // `power` records hold all of the run's energy up to the last closed window, steps or
         // not: the best partial figure, and the cut for items and wall time too.
-        let energy_j: f64 = run.power.iter().map(|p| p.energy_j).sum();
+        let energy_j: f64 = run.power.iter().map(|p| p.energy_j.0).sum();
         let band = |f: fn(&carina_core::record::PowerRecord) -> Option<f64>| {
             run.power.iter().map(f).sum::<Option<f64>>()
         };
@@ -260,10 +269,10 @@ pub(crate) fn headline(run: &RunFile) -> Headline {
             complete: false,
             wall_s,
             energy_j,
-            energy_low_j: band(|p| p.energy_low_j),
-            energy_high_j: band(|p| p.energy_high_j),
+            energy_low_j: band(|p| p.energy_low_j.map(f64::from)),
+            energy_high_j: band(|p| p.energy_high_j.map(f64::from)),
             kind: energy_kind(run),
-            co2e_g: run.power.iter().map(|p| p.co2e_g).sum(),
+            co2e_g: run.power.iter().map(|p| p.co2e_g.0).sum(),
             items,
             unattributed_j: Some((energy_j - attributed).max(0.0)),
             dropped: 0,
@@ -279,12 +288,12 @@ pub(crate) fn headline(run: &RunFile) -> Headline {
         if let (Some(l), Some(h)) = (s.energy_low_j, s.energy_high_j) {
             // Scale the inclusive band of top-level steps to self energy: close enough for a
             // partial run, and only shown as a band.
-            low += l;
-            high += h;
+            low += l.0;
+            high += h.0;
             any_band = true;
         }
     }
-    let top: f64 = top_level().map(|s| s.energy_j).sum();
+    let top: f64 = top_level().map(|s| s.energy_j.0).sum();
     let (energy_low_j, energy_high_j) = if any_band && top > 0.0 {
         (Some(low * energy_j / top), Some(high * energy_j / top))
     } else {
@@ -355,13 +364,13 @@ fn wh_per_item(j: f64, items: u64) -> String {
     if items == 0 {
         "-".into()
     } else {
-        format!("{} Wh", sig(j / 3600.0 / items as f64))
+        format!("{} Wh", sig3(j / 3600.0 / items as f64))
     }
 }
 
 fn pct(part: f64, whole: f64) -> String {
     if whole > 0.0 {
-        format!("{:.1} %", 100.0 * part / whole)
+        percent(part / whole, 1)
     } else {
         "-".into()
     }
@@ -378,7 +387,11 @@ pub fn render(run: &RunFile) -> String {
     let s = &run.start;
     let mut out = String::new();
     let title = if h.complete { "" } else { "  [INCOMPLETE]" };
-    out.push_str(&format!("Run {}  (job {}){title}\n", s.run_id, s.job));
+    out.push_str(&format!(
+        "Run {}  (job {}){title}\n",
+        escape_control(&s.run_id),
+        escape_control(&s.job)
+    ));
     let mut kv: Vec<(String, String)> = Vec::new();
     kv.push(("started".into(), format!("{}  on {}", s.started_at, s.host)));
     let wall = if h.complete {
@@ -440,17 +453,10 @@ pub fn render(run: &RunFile) -> String {
         format!(
             "{}  ({} g/kWh, {zone})",
             co2e(h.co2e_g),
-            sig(s.carbon.g_per_kwh)
+            sig3(s.carbon.g_per_kwh)
         ),
     ));
-    kv.push((
-        "scope".into(),
-        if s.scope.is_empty() {
-            "-".into()
-        } else {
-            s.scope.clone()
-        },
-    ));
+    kv.push(("scope".into(), s.scope.map_or("-", |s| s.as_str()).into()));
     kv.push(("host share".into(), share_text(&h)));
     kv.push((
         "host energy".into(),
@@ -499,12 +505,13 @@ pub fn render(run: &RunFile) -> String {
         kv.push(("status".into(), status));
     }
     let w = kv.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    // The values quote the run file (host, sources, zone, scope): escaped as a whole.
     for (k, v) in &kv {
-        out.push_str(&format!("  {k:<w$}  {v}\n"));
+        out.push_str(&format!("  {k:<w$}  {}\n", escape_control(v)));
     }
     if let Some(end) = &run.end {
         for warning in &end.warnings {
-            out.push_str(&format!("  warning: {warning}\n"));
+            out.push_str(&format!("  warning: {}\n", escape_control(warning)));
         }
     }
 
@@ -545,7 +552,7 @@ pub fn render(run: &RunFile) -> String {
         .iter()
         .map(|r| {
             vec![
-                r.name.clone(),
+                escape_control(&r.name).into_owned(),
                 r.count.to_string(),
                 duration(r.wall_s),
                 duration(r.self_wall_s),
@@ -582,11 +589,10 @@ pub fn run(args: &Args) -> ExitCode {
             Ok(runs) => {
                 for r in &runs {
                     for w in &r.warnings {
-                        eprintln!("carina summary: warning: {}: {w}", r.path.display());
+                        out::warning("summary", format_args!("{}: {w}", r.path.display()));
                     }
                 }
-                print!("{}", fleet::render(&runs));
-                return ExitCode::SUCCESS;
+                return out::print_text("summary", &fleet::render(&runs), ExitCode::SUCCESS);
             }
             Err(e) => Err(e),
         }
@@ -594,17 +600,16 @@ pub fn run(args: &Args) -> ExitCode {
     let run = match loaded {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("carina summary: {e}");
+            out::message("summary", e);
             return ExitCode::from(2);
         }
     };
     // Reader warnings (a truncated last line, a missing `run_end`) go to stderr, as in
     // `carina report`, so that the figures below are read knowing what was left out.
     for w in &run.warnings {
-        eprintln!("carina summary: warning: {w}");
+        out::warning("summary", w);
     }
-    print!("{}", render(&run));
-    ExitCode::SUCCESS
+    out::print_text("summary", &render(&run), ExitCode::SUCCESS)
 }
 
 /// Many hosts of one job: runs grouped by job and cycle, with per-host and total figures
@@ -625,7 +630,7 @@ pub fn run(args: &Args) -> ExitCode {
 /// end (the time the whole cycle took).
 pub(crate) mod fleet {
     use super::{Headline, headline, table};
-    use crate::units::{co2e, duration, energy, sig};
+    use carina_core::format::{co2e, duration, energy, escape_control, sig3};
     use carina_core::reader::RunFile;
     use carina_core::record::EnergyKind;
     use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -818,7 +823,7 @@ pub(crate) mod fleet {
         if f.items == 0 {
             "-".into()
         } else {
-            format!("{} Wh", sig(f.energy_j / 3600.0 / f.items as f64))
+            format!("{} Wh", sig3(f.energy_j / 3600.0 / f.items as f64))
         }
     }
 
@@ -840,8 +845,8 @@ pub(crate) mod fleet {
             *k += 1;
             out.push_str(&format!(
                 "\nJob {}, cycle {k}: started {}, {} host(s), {} run(s)\n",
-                c.job,
-                c.started_at,
+                escape_control(&c.job),
+                escape_control(&c.started_at),
                 c.hosts.len(),
                 c.runs.len()
             ));
@@ -858,7 +863,7 @@ pub(crate) mod fleet {
             ];
             let row = |f: &Figures| {
                 vec![
-                    f.host.clone(),
+                    escape_control(&f.host).into_owned(),
                     f.runs.to_string(),
                     status_text(f),
                     energy(f.energy_j),

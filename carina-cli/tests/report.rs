@@ -638,3 +638,49 @@ fn a_run_without_steps_says_its_energy_is_at_run_level() {
     );
     assert!(!html.contains("unattributed 120"), "{html}");
 }
+
+/// Job and step names (and run ids) holding markup and quotes reach the page as text: maud
+/// escapes `&`, `<`, `>` and `"` in everything spliced into it. It leaves `'` as is, which is
+/// safe because every attribute value it writes is double-quoted.
+#[test]
+fn hostile_job_and_step_names_are_escaped() {
+    const NAME: &str = r#"<script>alert(1)</script> "dq" 'sq' & amp"#;
+    const ESCAPED: &str = "&lt;script&gt;alert(1)&lt;/script&gt; &quot;dq&quot; 'sq' &amp; amp";
+    let dir = tempfile::tempdir().unwrap();
+    let job = format!("job {NAME}");
+    let paths: Vec<PathBuf> = ["r1", "r2"]
+        .iter()
+        .map(|id| {
+            let lines = common::run_lines(
+                &job,
+                &format!("{id} {NAME}"),
+                &[
+                    (NAME, common::steady(3, 1.0, 10, 5.0)),
+                    ("plain", common::steady(2, 0.5, 0, 1.0)),
+                ],
+                true,
+            );
+            common::write_run(dir.path(), &format!("{id}.jsonl"), &lines)
+        })
+        .collect();
+    let html = render(&load_runs(&paths).unwrap());
+
+    // No raw form anywhere: the only script element is the page's own sorting script.
+    assert!(!html.contains(NAME), "raw name leaked");
+    assert!(!html.contains("<script>alert(1)"), "raw markup leaked");
+    assert!(!html.contains("\"dq\""), "raw double quotes leaked");
+    assert!(!html.contains("& amp"), "raw ampersand leaked");
+    assert_eq!(html.matches("<script").count(), 1, "one script element");
+
+    // The escaped form wherever a name is shown: job heading, run summary, recurring table
+    // (run id), step table and step tree.
+    for cell in [
+        format!("<h2>Job: job {ESCAPED}</h2>"),
+        format!("<summary>Run r2 {ESCAPED} <span"),
+        format!("class=\"l id\">r1 {ESCAPED}</td>"),
+        format!("<td class=\"l\">{ESCAPED}</td><td data-v=\"3\">3</td>"),
+        format!("padding-left:9px\">{ESCAPED}</td>"),
+    ] {
+        assert!(html.contains(&cell), "missing: {cell}");
+    }
+}

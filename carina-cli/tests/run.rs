@@ -657,3 +657,101 @@ fn prometheus_without_the_feature_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("--features prometheus"), "{err}");
 }
+
+/// Set in the environment of this test binary when it runs as the stepping child below.
+const STEPPING_CHILD: &str = "CARINA_TEST_STEPPING_CHILD";
+
+/// Not a test on its own: when [`STEPPING_CHILD`] is set, this is a Carina-linked child of
+/// `carina run` that records 40 `work` steps of 3 items each and finishes its run normally.
+#[test]
+fn helper_stepping_carina_child() {
+    if std::env::var_os(STEPPING_CHILD).is_none() {
+        return;
+    }
+    let run = carina::Run::builder("helper")
+        .sample_interval(Duration::from_millis(10))
+        .start()
+        .unwrap();
+    for i in 0..40u64 {
+        let mut g = carina::step("work");
+        g.add_items(3);
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_millis(5) {
+            std::hint::black_box((0..1_000u64).map(|x| x ^ i).sum::<u64>());
+        }
+    }
+    run.finish().unwrap();
+}
+
+/// The figures `carina run` prints are those of the merged file's one `run_end`, which counts
+/// the child's steps; the child's step records are in the file.
+#[test]
+fn the_printed_summary_and_the_merged_run_end_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = carina()
+        .arg("run")
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["--job", "agree", "--interval", "20", "--"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "helper_stepping_carina_child",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(STEPPING_CHILD, "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let files = run_files(dir.path(), "agree");
+    assert_eq!(files.len(), 1, "{err}");
+    let recs = records(&files[0]);
+    let ends: Vec<_> = recs.iter().filter(|r| r["type"] == "run_end").collect();
+    assert_eq!(ends.len(), 1, "one run_end");
+    let end = ends[0];
+    assert_eq!(recs.last().unwrap(), end, "run_end is last");
+
+    // The child's steps are in the parent's file, and counted in its run_end.
+    let work: Vec<_> = recs
+        .iter()
+        .filter(|r| r["type"] == "step" && r["name"] == "work")
+        .collect();
+    assert_eq!(work.len(), 40, "{err}");
+    assert!(
+        recs.iter()
+            .any(|r| r["type"] == "step_summary" && r["name"] == "work")
+    );
+    assert_eq!(end["steps"], 40, "{end}");
+    assert_eq!(end["items"], 120, "{end}");
+    let child_self: f64 = work
+        .iter()
+        .map(|r| r["self_energy_j"].as_f64().unwrap())
+        .sum();
+    let (e, u) = (
+        end["energy_j"].as_f64().unwrap(),
+        end["unattributed_j"].as_f64().unwrap(),
+    );
+    assert!((u - (e - child_self).max(0.0)).abs() < 1e-6, "{end}");
+
+    // What `carina run` printed is what the file's run_end holds.
+    let f = |k: &str| end[k].as_f64().unwrap();
+    for needle in [
+        format!("after {:.2} s\n", f("wall_s")),
+        format!("({:.6} Wh)", f("energy_j") / 3600.0),
+        format!("CO2e      {:.4} g", f("co2e_g")),
+        format!("items     {} (the children's)", end["items"]),
+        format!("steps     {} (the children's)", end["steps"]),
+    ] {
+        assert!(err.contains(&needle), "{needle:?} not in:\n{err}\n{end}");
+    }
+    // The child file is gone after a complete merge.
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("agree"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".child-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}: {err}");
+}

@@ -49,8 +49,11 @@ fn sigkill_of_carina_run_leaves_a_readable_partial_file() {
     let run = carina_core::read_run_file(&file).unwrap();
     assert!(!run.is_complete());
     let (energy, covered) = run.power_totals().expect("power records");
-    assert!(covered >= 1.9, "power windows cover {covered} s of 3.3 s");
-    assert!(energy > 0.0);
+    assert!(
+        covered >= carina_core::Seconds(1.9),
+        "power windows cover {covered} of 3.3 s"
+    );
+    assert!(energy > carina_core::Joules::ZERO);
     let out = common::carina(&["summary", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", common::stderr(&out));
     let s = common::stdout(&out);

@@ -470,9 +470,9 @@ fn policies_are_written_and_rounded_as_for_the_governor() {
 
 #[test]
 fn deadline_rescue_starts_where_the_governor_would_start_it() {
-    use carina_core::control::governor::{Governor, ManualClock};
-    use carina_core::control::policy::{Mode, Policy};
-    use carina_core::control::simulate::{WeekdayPeak, default_start};
+    use carina_control::governor::{Governor, ManualClock};
+    use carina_control::policy::{Mode, Policy};
+    use carina_control::simulate::{WeekdayPeak, default_start};
     use jiff::SignedDuration;
 
     let mut args = PUBLISHED.to_vec();

@@ -22,10 +22,13 @@
 use crate::histogram::Histogram;
 use crate::record::{DomainEnergy, StepRecord, StepStatus, StepSummary};
 use crate::recorder::{Event, Status};
+use crate::units::{GramsCo2e, Joules, Seconds};
 use std::collections::HashMap;
 
-/// Whether every step instance is written, or only per-name summaries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Whether every step instance is written, or only per-name summaries (`run_start.steps`:
+/// `all` or `summary`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum StepDetail {
     /// One `step` record per instance, plus summaries.
     #[default]
@@ -34,26 +37,110 @@ pub enum StepDetail {
     Summary,
 }
 
+impl StepDetail {
+    /// `all` or `summary`, as written in run files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepDetail::All => "all",
+            StepDetail::Summary => "summary",
+        }
+    }
+}
+
+impl std::fmt::Display for StepDetail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 type NameId = usize;
 
 /// Number of energy channels carried per step.
 pub const CHANNELS: usize = 12;
-/// Channel of the total energy.
-pub const TOTAL: usize = 0;
-/// Channel of the low bound of an estimate's band.
-pub const LOW: usize = 1;
-/// Channel of the high bound of an estimate's band.
-pub const HIGH: usize = 2;
-/// Channel of the emissions, grams CO2e (each interval's energy times that interval's grid
-/// intensity, so a time-varying intensity is applied per interval).
-pub const CO2: usize = 3;
-/// First per-domain channel; domains beyond the last channel share it (`other`).
+const TOTAL: usize = 0;
+const LOW: usize = 1;
+const HIGH: usize = 2;
+const CO2: usize = 3;
+/// Index of the first per-domain channel; domains beyond the last channel share it (`other`).
 pub const FIRST_DOMAIN: usize = 4;
+/// Number of per-domain channels.
+pub const DOMAIN_CHANNELS: usize = CHANNELS - FIRST_DOMAIN;
 
-/// Per channel: `[total J, low J, high J, CO2e g, domain 0 J, domain 1 J, ...]`.
-pub type Energy = [f64; CHANNELS];
+/// The energy and emissions of an interval or a step, one value per channel: the total, the low
+/// and high bounds of an estimate's band, the emissions (each interval's energy times that
+/// interval's grid intensity, so a time-varying intensity is applied per interval) and one value
+/// per energy domain. Values go in and out typed; inside, the channels are one flat array so
+/// that settling an interval is a few multiply-adds per open step.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Energy([f64; CHANNELS]);
 
-const _: () = assert!(CHANNELS - FIRST_DOMAIN == crate::record::MAX_DOMAINS);
+impl Energy {
+    /// No energy, no emissions.
+    pub const ZERO: Energy = Energy([0.0; CHANNELS]);
+
+    /// Energy with only a total (no band, no domains, no emissions).
+    pub fn total_only(total: Joules) -> Energy {
+        let mut e = Energy::ZERO;
+        e.0[TOTAL] = total.0;
+        e
+    }
+    /// The total energy.
+    pub fn total(&self) -> Joules {
+        Joules(self.0[TOTAL])
+    }
+    /// The low bound of an estimate's band (equal to the total for a measured source).
+    pub fn low(&self) -> Joules {
+        Joules(self.0[LOW])
+    }
+    /// The high bound of an estimate's band.
+    pub fn high(&self) -> Joules {
+        Joules(self.0[HIGH])
+    }
+    /// The emissions.
+    pub fn co2e(&self) -> GramsCo2e {
+        GramsCo2e(self.0[CO2])
+    }
+    /// Energy of domain channel `i` (`0..DOMAIN_CHANNELS`).
+    pub fn domain(&self, i: usize) -> Joules {
+        Joules(self.0[FIRST_DOMAIN + i.min(DOMAIN_CHANNELS - 1)])
+    }
+    /// Adds to the total.
+    pub fn add_total(&mut self, e: Joules) {
+        self.0[TOTAL] += e.0;
+    }
+    /// Adds to the band.
+    pub fn add_band(&mut self, low: Joules, high: Joules) {
+        self.0[LOW] += low.0;
+        self.0[HIGH] += high.0;
+    }
+    /// Adds to domain channel `i`; a domain past the last channel adds into the last one.
+    pub fn add_domain(&mut self, i: usize, e: Joules) {
+        self.0[FIRST_DOMAIN + i.min(DOMAIN_CHANNELS - 1)] += e.0;
+    }
+    /// Sets the emissions.
+    pub fn set_co2e(&mut self, g: GramsCo2e) {
+        self.0[CO2] = g.0;
+    }
+    /// Adds every channel of `x`.
+    pub fn add(&mut self, x: &Energy) {
+        for (a, b) in self.0.iter_mut().zip(&x.0) {
+            *a += b;
+        }
+    }
+    /// Adds `density x ns`: a thread's or step's share of an interval.
+    fn add_scaled(&mut self, d: &Density, ns: u64) {
+        let t = ns as f64;
+        for (a, x) in self.0.iter_mut().zip(d) {
+            *a += x * t;
+        }
+    }
+}
+
+/// Per-channel energy per busy nanosecond of one thread in one interval (J/ns, g/ns): internal
+/// to settling, never stored.
+type Density = [f64; CHANNELS];
+
+const _: () = assert!(DOMAIN_CHANNELS == crate::record::MAX_DOMAINS);
 
 /// How an interval's energy is split across threads.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,19 +154,6 @@ pub enum Weights {
         /// CPU time of each registered thread, by thread index.
         threads: Vec<(u32, u64)>,
     },
-}
-
-fn add_scaled(acc: &mut Energy, d: &Energy, ns: u64) {
-    let t = ns as f64;
-    for (a, x) in acc.iter_mut().zip(d) {
-        *a += x * t;
-    }
-}
-
-fn add(acc: &mut Energy, x: &Energy) {
-    for (a, b) in acc.iter_mut().zip(x) {
-        *a += b;
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -139,7 +213,7 @@ impl NameAgg {
             self_wall: 0,
             items: 0,
             self_j: 0.0,
-            incl: [0.0; CHANNELS],
+            incl: Energy::ZERO,
             errors: 0,
             panics: 0,
             hist: Histogram::new(),
@@ -162,13 +236,13 @@ struct AsyncAcc {
     done: Option<(u64, u64, Status)>,
 }
 
-/// Totals of a run's energy accounting, joules.
+/// Totals of a run's energy accounting.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EnergyTotals {
     /// Energy of all closed intervals.
-    pub total_j: f64,
+    pub total: Joules,
     /// Part of it attributed to no step.
-    pub unattributed_j: f64,
+    pub unattributed: Joules,
     /// All channels of all closed intervals.
     pub channels: Energy,
 }
@@ -176,9 +250,9 @@ pub struct EnergyTotals {
 impl Default for EnergyTotals {
     fn default() -> Self {
         EnergyTotals {
-            total_j: 0.0,
-            unattributed_j: 0.0,
-            channels: [0.0; CHANNELS],
+            total: Joules::ZERO,
+            unattributed: Joules::ZERO,
+            channels: Energy::ZERO,
         }
     }
 }
@@ -350,7 +424,7 @@ impl Attributor {
                             thread: index,
                             start: t,
                             self_j: 0.0,
-                            incl: [0.0; CHANNELS],
+                            incl: Energy::ZERO,
                             child_wall: 0,
                             unsettled_segments: 0,
                             done: None,
@@ -365,7 +439,7 @@ impl Attributor {
                     start: t,
                     async_id,
                     self_j: 0.0,
-                    incl: [0.0; CHANNELS],
+                    incl: Energy::ZERO,
                     self_ns: 0,
                     incl_ns: 0,
                     child_wall: 0,
@@ -401,7 +475,7 @@ impl Attributor {
     ) {
         let wall = end - frame.start;
         if let Some(parent) = th.stack.last_mut() {
-            add(&mut parent.incl, &frame.incl);
+            parent.incl.add(&frame.incl);
             parent.incl_ns += frame.incl_ns;
             parent.child_wall += wall;
         }
@@ -447,7 +521,7 @@ impl Attributor {
             }
             let agg = &mut self.aggs[frame.name];
             agg.self_j += frame.self_j;
-            add(&mut agg.incl, &frame.incl);
+            agg.incl.add(&frame.incl);
             if th.folded.len() <= frame.name {
                 th.folded.resize(frame.name + 1, (0, 0));
             }
@@ -483,12 +557,12 @@ impl Attributor {
             Self::advance(th, end_ns);
             busy += th.busy;
         }
-        add(&mut self.totals.channels, energy);
-        self.totals.total_j += energy[TOTAL];
+        self.totals.channels.add(energy);
+        self.totals.total += energy.total();
         // Per-thread joules per busy nanosecond, for every channel.
-        let zero = [0.0; CHANNELS];
+        let zero: Density = [0.0; CHANNELS];
         let uniform = match weights {
-            Weights::Wall if busy > 0 => energy.map(|e| e / busy as f64),
+            Weights::Wall if busy > 0 => energy.0.map(|e| e / busy as f64),
             _ => zero,
         };
         let (cpu_total, cpu_of) = match weights {
@@ -517,7 +591,7 @@ impl Attributor {
                         zero
                     } else {
                         let k = cpu as f64 / cpu_total as f64 / len as f64;
-                        energy.map(|e| e * k)
+                        energy.0.map(|e| e * k)
                     }
                 }
             };
@@ -525,20 +599,20 @@ impl Attributor {
             th.busy = 0;
             for f in th.stack.iter_mut() {
                 f.self_j += density[TOTAL] * f.self_ns as f64;
-                add_scaled(&mut f.incl, &density, f.incl_ns);
+                f.incl.add_scaled(&density, f.incl_ns);
                 f.self_ns = 0;
                 f.incl_ns = 0;
             }
             for (name, (s, i)) in th.folded.iter_mut().enumerate() {
                 let agg = &mut self.aggs[name];
                 agg.self_j += density[TOTAL] * *s as f64;
-                add_scaled(&mut agg.incl, &density, *i);
+                agg.incl.add_scaled(&density, *i);
                 (*s, *i) = (0, 0);
             }
             for mut fin in th.finished.drain(..) {
                 self.pending -= 1;
                 fin.frame.self_j += density[TOTAL] * fin.frame.self_ns as f64;
-                add_scaled(&mut fin.frame.incl, &density, fin.frame.incl_ns);
+                fin.frame.incl.add_scaled(&density, fin.frame.incl_ns);
                 fin.frame.self_ns = 0;
                 fin.frame.incl_ns = 0;
                 if fin.frame.async_id != 0 {
@@ -548,7 +622,7 @@ impl Attributor {
                 }
             }
         }
-        self.totals.unattributed_j += energy[TOTAL] - attributed;
+        self.totals.unattributed += energy.total() - Joules(attributed);
         threads.retain(|_, th| !(th.closed && th.stack.is_empty()));
         self.threads = threads;
     }
@@ -558,7 +632,7 @@ impl Attributor {
             return;
         };
         acc.self_j += fin.frame.self_j;
-        add(&mut acc.incl, &fin.frame.incl);
+        acc.incl.add(&fin.frame.incl);
         acc.unsettled_segments -= 1;
         if fin.unfinished && acc.done.is_none() {
             acc.done = Some((fin.end, fin.items, fin.status));
@@ -593,7 +667,7 @@ impl Attributor {
         );
         let agg = &mut self.aggs[acc.name];
         agg.self_j += acc.self_j;
-        add(&mut agg.incl, &acc.incl);
+        agg.incl.add(&acc.incl);
         if self.detail == StepDetail::All {
             let (status, cancelled) = wall_status(status);
             let mut rec = self.record(acc.name, acc.start, end, acc.self_j, &acc.incl);
@@ -612,7 +686,7 @@ impl Attributor {
     fn emit(&mut self, thread: u32, fin: &Finished) {
         let agg = &mut self.aggs[fin.frame.name];
         agg.self_j += fin.frame.self_j;
-        add(&mut agg.incl, &fin.frame.incl);
+        agg.incl.add(&fin.frame.incl);
         let (status, cancelled) = wall_status(fin.status);
         let mut rec = self.record(
             fin.frame.name,
@@ -636,13 +710,13 @@ impl Attributor {
         let names = self.domain_names.as_ref()?;
         Some(DomainEnergy::new(
             names.clone(),
-            &e[FIRST_DOMAIN..FIRST_DOMAIN + names.len()],
+            &e.0[FIRST_DOMAIN..FIRST_DOMAIN + names.len()],
         ))
     }
 
-    fn band_of(&self, e: &Energy) -> (Option<f64>, Option<f64>) {
+    fn band_of(&self, e: &Energy) -> (Option<Joules>, Option<Joules>) {
         if self.band {
-            (Some(e[LOW]), Some(e[HIGH]))
+            (Some(e.low()), Some(e.high()))
         } else {
             (None, None)
         }
@@ -655,13 +729,13 @@ impl Attributor {
             id: 0,
             parent: None,
             thread: 0,
-            start_s: start as f64 / 1e9,
-            end_s: end as f64 / 1e9,
+            start_s: Seconds(start as f64 / 1e9),
+            end_s: Seconds(end as f64 / 1e9),
             items: 0,
             status: StepStatus::Ok,
-            energy_j: incl[TOTAL],
-            self_energy_j: self_j,
-            co2e_g: incl[CO2],
+            energy_j: Joules(incl.0[TOTAL]),
+            self_energy_j: Joules(self_j),
+            co2e_g: GramsCo2e(incl.0[CO2]),
             unfinished: false,
             cancelled: false,
             r#async: false,
@@ -685,7 +759,7 @@ impl Attributor {
         }
         self.threads = threads;
         // Everything is settled already; this emits the frames ended above.
-        self.close_interval(end_ns, &[0.0; CHANNELS], &Weights::Wall);
+        self.close_interval(end_ns, &Energy::ZERO, &Weights::Wall);
         let leftover: Vec<u64> = self.asyncs.keys().copied().collect();
         for k in leftover {
             if let Some(acc) = self.asyncs.remove(&k) {
@@ -710,18 +784,18 @@ impl Attributor {
             .map(|(i, a)| StepSummary {
                 name: self.names[i].to_owned(),
                 count: a.count,
-                wall_s: a.wall as f64 / 1e9,
-                self_wall_s: a.self_wall as f64 / 1e9,
+                wall_s: Seconds(a.wall as f64 / 1e9),
+                self_wall_s: Seconds(a.self_wall as f64 / 1e9),
                 items: a.items,
-                energy_j: a.incl[TOTAL],
-                self_energy_j: a.self_j,
-                co2e_g: a.incl[CO2],
+                energy_j: Joules(a.incl.0[TOTAL]),
+                self_energy_j: Joules(a.self_j),
+                co2e_g: GramsCo2e(a.incl.0[CO2]),
                 energy_low_j: self.band_of(&a.incl).0,
                 energy_high_j: self.band_of(&a.incl).1,
                 energy_by_domain: self.by_domain(&a.incl),
                 p50_s: a.hist.quantile(0.5) as f64 / 1e9,
                 p95_s: a.hist.quantile(0.95) as f64 / 1e9,
-                max_s: a.hist.max() as f64 / 1e9,
+                max_s: Seconds(a.hist.max() as f64 / 1e9),
                 errors: a.errors,
                 panics: a.panics,
             })
@@ -787,14 +861,10 @@ mod tests {
     }
     impl Wall for Attributor {
         fn close_wall(&mut self, t: u64, e: f64) {
-            let mut en = [0.0; CHANNELS];
-            en[TOTAL] = e;
-            self.close_interval(t, &en, &Weights::Wall);
+            self.close_interval(t, &Energy::total_only(Joules(e)), &Weights::Wall);
         }
         fn finish_wall(&mut self, t: u64, e: f64) {
-            let mut en = [0.0; CHANNELS];
-            en[TOTAL] = e;
-            self.finish(t, &en, &Weights::Wall);
+            self.finish(t, &Energy::total_only(Joules(e)), &Weights::Wall);
         }
     }
     fn records(a: &mut Attributor) -> Vec<StepRecord> {
@@ -802,7 +872,8 @@ mod tests {
         v.sort_by_key(|r| r.id);
         v
     }
-    fn close(a: f64, b: f64) -> bool {
+    fn close(a: impl Into<f64>, b: impl Into<f64>) -> bool {
+        let (a, b) = (a.into(), b.into());
         (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
     }
 
@@ -819,7 +890,7 @@ mod tests {
         assert!(close(r[0].energy_j, 400.0 / 3.0), "{r:?}");
         assert!(close(r[1].energy_j, 800.0 / 3.0));
         assert_eq!(r[0].self_energy_j, r[0].energy_j);
-        assert_eq!(a.totals().unattributed_j, 0.0);
+        assert_eq!(a.totals().unattributed, Joules::ZERO);
         assert_eq!((r[0].items, r[1].items), (1, 2));
     }
 
@@ -910,8 +981,8 @@ mod tests {
         let r = records(&mut a);
         assert!(close(r[0].energy_j, 5.0));
         let t = a.totals();
-        assert!(close(t.total_j, 15.0));
-        assert!(close(t.unattributed_j, 10.0));
+        assert!(close(t.total.0, 15.0));
+        assert!(close(t.unattributed.0, 10.0));
     }
 
     #[test]
@@ -927,7 +998,7 @@ mod tests {
         a.close_wall(100_000, 1.0);
         let r = records(&mut a);
         assert_eq!(r.len(), 5000);
-        let sum: f64 = r.iter().map(|s| s.self_energy_j).sum();
+        let sum: f64 = r.iter().map(|s| s.self_energy_j.0).sum();
         assert!(close(sum, 1.0));
         assert!(close(r[17].energy_j, 1.0 / 5000.0));
     }
@@ -1055,28 +1126,26 @@ mod tests {
         a.finish_wall(now + 10, 1.0);
         energy += 1.0;
         let r = records(&mut a);
-        let self_sum: f64 = r.iter().map(|s| s.self_energy_j).sum();
+        let self_sum: f64 = r.iter().map(|s| s.self_energy_j.0).sum();
         let t = a.totals();
-        assert!(close(t.total_j, energy));
-        let rel = ((self_sum + t.unattributed_j) - energy).abs() / energy;
+        assert!(close(t.total.0, energy));
+        let rel = ((self_sum + t.unattributed.0) - energy).abs() / energy;
         assert!(rel < 1e-9, "relative error {rel}");
         // Inclusive energy of roots equals the sum of self energy of the whole tree.
         let roots: f64 = r
             .iter()
             .filter(|s| s.parent.is_none())
-            .map(|s| s.energy_j)
+            .map(|s| s.energy_j.0)
             .sum();
         assert!(((roots - self_sum) / self_sum).abs() < 1e-9);
         assert_eq!(a.orphan_exits(), 0);
     }
 
     fn energy(total: f64, domains: &[f64]) -> Energy {
-        let mut e = [0.0; CHANNELS];
-        e[TOTAL] = total;
-        e[LOW] = total * 0.5;
-        e[HIGH] = total * 2.0;
+        let mut e = Energy::total_only(Joules(total));
+        e.add_band(Joules(total * 0.5), Joules(total * 2.0));
         for (i, d) in domains.iter().enumerate() {
-            e[FIRST_DOMAIN + i] = *d;
+            e.add_domain(i, Joules(*d));
         }
         e
     }
@@ -1097,7 +1166,7 @@ mod tests {
         let e = |n: &str| r.iter().find(|s| s.name == n).unwrap().energy_j;
         assert!(close(e("busy"), 60.0), "{}", e("busy"));
         assert!(close(e("waiting"), 20.0));
-        assert!(close(a.totals().unattributed_j, 20.0));
+        assert!(close(a.totals().unattributed.0, 20.0));
     }
 
     #[test]
@@ -1116,7 +1185,7 @@ mod tests {
         let r = records(&mut a);
         assert!(close(r[0].energy_j, 10.0));
         assert!(close(r[1].energy_j, 20.0));
-        assert!(close(a.totals().unattributed_j, 10.0));
+        assert!(close(a.totals().unattributed.0, 10.0));
     }
 
     #[test]
@@ -1190,8 +1259,8 @@ mod tests {
         }
         a.finish(300_010, &energy(0.0, &[]), &Weights::Wall);
         let r = records(&mut a);
-        let self_sum: f64 = r.iter().map(|s| s.self_energy_j).sum();
-        let un = a.totals().unattributed_j;
+        let self_sum: f64 = r.iter().map(|s| s.self_energy_j.0).sum();
+        let un = a.totals().unattributed.0;
         let rel = ((self_sum + un) - total).abs() / total;
         assert!(rel < 1e-9, "relative error {rel}");
         assert!(un >= -1e-9 && un <= total);

@@ -1,4 +1,5 @@
-//! Readers for `/proc/stat` and `/proc/self/stat`, with errors that name the file, line and field.
+//! Every `/proc` reader of the core: host CPU time (`/proc/stat`), a process's CPU time and parent
+//! (`/proc/<pid>/stat`), and process-tree walks, with errors that name the file, line and field.
 //!
 //! The root is injectable so tests run against fake trees.
 
@@ -112,6 +113,182 @@ pub fn parse_process_cpu_ticks(text: &str, path: &Path) -> Result<u64, ProbeErro
 /// The default proc root, `/proc`.
 pub fn default_root() -> PathBuf {
     PathBuf::from("/proc")
+}
+
+/// The fields of `/proc/<pid>/stat` a tree walk needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcStat {
+    /// Parent pid (field 4).
+    pub ppid: u32,
+    /// utime + stime (fields 14, 15), clock ticks.
+    pub own_ticks: u64,
+    /// cutime + cstime (fields 16, 17): reaped children, clock ticks.
+    pub children_ticks: u64,
+}
+
+/// Parses `/proc/<pid>/stat`; `path` is used in errors only.
+pub fn parse_proc_stat(text: &str, path: &Path) -> Result<ProcStat, ProbeError> {
+    let err = |field: &str, message: String| ProbeError::Parse {
+        path: path.to_path_buf(),
+        line: 1,
+        field: field.to_owned(),
+        message,
+    };
+    // The command name (field 2) may contain spaces and parentheses: resume after the last ')'.
+    let rest = text
+        .rfind(')')
+        .map(|p| &text[p + 1..])
+        .ok_or_else(|| err("comm", "no closing ')'".into()))?;
+    // `rest` starts at field 3 (state).
+    let fields: Vec<&str> = rest.split_ascii_whitespace().take(15).collect();
+    let num = |i: usize, name: &str| -> Result<u64, ProbeError> {
+        let tok = fields.get(i).ok_or_else(|| err(name, "missing".into()))?;
+        // cutime and cstime are signed in the kernel's format; negative never happens in
+        // practice and counts as zero.
+        if let Some(neg) = tok.strip_prefix('-') {
+            return neg
+                .parse::<u64>()
+                .map(|_| 0)
+                .map_err(|_| err(name, format!("expected an integer, got {tok:?}")));
+        }
+        tok.parse()
+            .map_err(|_| err(name, format!("expected an integer, got {tok:?}")))
+    };
+    let ppid = num(1, "ppid")?;
+    let own = num(11, "utime")? + num(12, "stime")?;
+    let children = num(13, "cutime")? + num(14, "cstime")?;
+    Ok(ProcStat {
+        ppid: u32::try_from(ppid).unwrap_or(0),
+        own_ticks: own,
+        children_ticks: children,
+    })
+}
+
+/// Cumulative CPU time of the process tree rooted at `root` (see [`ShareTarget::Tree`](crate::share::ShareTarget::Tree)), clock
+/// ticks: every live tree member's utime + stime + cutime + cstime, plus this process's
+/// cutime + cstime (the root, once reaped).
+///
+/// Processes that exit while `<proc_root>` is being scanned are skipped.
+pub fn tree_cpu_ticks(proc_root: &Path, root: u32) -> Result<u64, ProbeError> {
+    walk_tree(proc_root, Some(root))
+}
+
+/// Cumulative CPU time of every descendant of this process (see
+/// [`ShareTarget::Descendants`](crate::share::ShareTarget::Descendants)), clock ticks: every live descendant's utime + stime + cutime +
+/// cstime, plus this process's cutime + cstime (descendants already reaped). This process's own
+/// utime + stime are not counted.
+pub fn descendants_cpu_ticks(proc_root: &Path) -> Result<u64, ProbeError> {
+    walk_tree(proc_root, None)
+}
+
+/// The live processes of the tree rooted at `root` (a child of this process), or of every
+/// descendant of this process when `None` (this process excluded), unsorted.
+pub fn tree_pids(proc_root: &Path, root: Option<u32>) -> Result<Vec<u32>, ProbeError> {
+    Ok(walk_tree_parts(proc_root, root)?.members)
+}
+
+/// Sums the tree below `root`, or below this process when `None`; this process's own CPU time
+/// never counts, its reaped children's always does.
+fn walk_tree(proc_root: &Path, root: Option<u32>) -> Result<u64, ProbeError> {
+    let t = walk_tree_parts(proc_root, root)?;
+    Ok(t.live_ticks + t.reaped_ticks)
+}
+
+/// A tree's CPU time in two parts, clock ticks.
+pub(crate) struct TreeTicks {
+    /// Live members' utime + stime + cutime + cstime.
+    pub(crate) live_ticks: u64,
+    /// This process's cutime + cstime: members already reaped.
+    pub(crate) reaped_ticks: u64,
+    /// Live members' pids.
+    pub(crate) members: Vec<u32>,
+}
+
+pub(crate) fn walk_tree_parts(
+    proc_root: &Path,
+    root: Option<u32>,
+) -> Result<TreeTicks, ProbeError> {
+    let self_path = proc_root.join("self").join("stat");
+    let own = std::fs::read_to_string(&self_path).map_err(|source| ProbeError::Io {
+        path: self_path.clone(),
+        source,
+    })?;
+    let reaped_ticks = parse_proc_stat(&own, &self_path)?.children_ticks;
+    let mut total = 0;
+    // The first field of a stat line is the pid.
+    let self_pid = own
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse::<u32>().ok());
+    let Some(root) = root.or(self_pid) else {
+        return Err(ProbeError::Parse {
+            path: self_path,
+            line: 1,
+            field: "pid".into(),
+            message: "no pid at the start of the line".into(),
+        });
+    };
+    let dir = std::fs::read_dir(proc_root).map_err(|source| ProbeError::Io {
+        path: proc_root.to_path_buf(),
+        source,
+    })?;
+    let mut procs: std::collections::HashMap<u32, ProcStat> = std::collections::HashMap::new();
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let path = entry.path().join("stat");
+        // Gone since the listing, or not ours to read: not part of the sum.
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        if let Ok(st) = parse_proc_stat(&text, &path) {
+            procs.insert(pid, st);
+        }
+    }
+    // Walk each process's ancestry up to the root (member) or to pid 1/0 (not a member),
+    // memoising the verdict.
+    let mut member: std::collections::HashMap<u32, bool> = std::collections::HashMap::new();
+    member.insert(root, true);
+    let pids: Vec<u32> = procs.keys().copied().collect();
+    for pid in pids {
+        let mut chain = Vec::new();
+        let mut cur = pid;
+        let verdict = loop {
+            if let Some(&m) = member.get(&cur) {
+                break m;
+            }
+            match procs.get(&cur) {
+                Some(st) if st.ppid != 0 && st.ppid != cur && chain.len() < 4096 => {
+                    chain.push(cur);
+                    cur = st.ppid;
+                }
+                _ => {
+                    chain.push(cur);
+                    break false;
+                }
+            }
+        };
+        for p in chain {
+            member.insert(p, verdict);
+        }
+    }
+    let mut members = Vec::new();
+    for (pid, st) in &procs {
+        if Some(*pid) != self_pid && member.get(pid).copied().unwrap_or(false) {
+            total += st.own_ticks + st.children_ticks;
+            members.push(*pid);
+        }
+    }
+    Ok(TreeTicks {
+        live_ticks: total,
+        reaped_ticks,
+        members,
+    })
 }
 
 #[cfg(test)]

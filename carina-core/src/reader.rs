@@ -5,6 +5,7 @@
 //! tolerated with a warning; any other malformed line is an error naming the file and line.
 
 use crate::record::{Record, RunEnd, RunStart, SCHEMA, StepRecord, StepSummary};
+use crate::units::{Joules, Seconds};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -78,6 +79,20 @@ pub struct RunFile {
 }
 
 impl RunFile {
+    /// No records yet, with a blank `run_start` (filled in as records are read).
+    fn empty(path: &Path) -> RunFile {
+        RunFile {
+            path: path.to_path_buf(),
+            start: blank_start(),
+            steps: Vec::new(),
+            summaries: Vec::new(),
+            end: None,
+            controls: Vec::new(),
+            power: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
     /// Whether the run finished (has a `run_end`).
     pub fn is_complete(&self) -> bool {
         self.end.is_some()
@@ -93,14 +108,14 @@ impl RunFile {
     /// A complete run's item count is `run_end.items`; this is for runs that did not finish.
     /// Every `step` record counts; [`progress_until`](Self::progress_until) stops at a moment.
     pub fn progress(&self) -> Option<Progress> {
-        self.progress_until(f64::INFINITY)
+        self.progress_until(Seconds(f64::INFINITY))
     }
 
     /// [`progress`](Self::progress) counting only the `step` records that ended by `cut_s`
     /// (seconds since the run's start): a crashed run's items up to
     /// [`partial_cut_s`](Self::partial_cut_s), the moment its energy and wall time stop at.
     /// Summaries, written once at the end, count whole.
-    pub fn progress_until(&self, cut_s: f64) -> Option<Progress> {
+    pub fn progress_until(&self, cut_s: Seconds) -> Option<Progress> {
         let mut per: BTreeMap<&str, (u64, u64)> = BTreeMap::new(); // name -> (instances, items)
         for s in self
             .steps
@@ -140,7 +155,7 @@ impl RunFile {
     /// The sum of the `power` records' energy (J) and the end of the last window (s): all of
     /// the run's energy up to its last closed window, steps or not. `None` for files without
     /// `power` records.
-    pub fn power_totals(&self) -> Option<(f64, f64)> {
+    pub fn power_totals(&self) -> Option<(Joules, Seconds)> {
         let last = self.power.last()?;
         Some((self.power.iter().map(|p| p.energy_j).sum(), last.end_s))
     }
@@ -151,11 +166,11 @@ impl RunFile {
     /// last `step` record (its energy is then its steps' own). `None` when it has neither.
     /// Step records that end after the cut are left out of every figure (the run's energy does
     /// not cover them), so no step takes more than the run's energy or time.
-    pub fn partial_cut_s(&self) -> Option<f64> {
+    pub fn partial_cut_s(&self) -> Option<Seconds> {
         if !self.power.is_empty() {
-            return self.power.iter().map(|p| p.end_s).reduce(f64::max);
+            return self.power.iter().map(|p| p.end_s).reduce(Seconds::max);
         }
-        self.steps.iter().map(|s| s.end_s).reduce(f64::max)
+        self.steps.iter().map(|s| s.end_s).reduce(Seconds::max)
     }
 }
 
@@ -183,29 +198,7 @@ pub fn read_run_file(path: impl AsRef<Path>) -> Result<RunFile, ReadError> {
 /// Parses the text of a run file; `path` is used in messages.
 pub fn parse_run_file(text: &str, path: &Path) -> Result<RunFile, ReadError> {
     let mut start = None;
-    let mut file = RunFile {
-        path: path.to_path_buf(),
-        start: RunStart {
-            schema: SCHEMA,
-            run_id: String::new(),
-            job: String::new(),
-            host: String::new(),
-            pid: 0,
-            started_at: String::new(),
-            energy_sources: Vec::new(),
-            carbon: crate::carbon::CarbonFactor::world().info(),
-            steps: String::new(),
-            sample_interval_s: 0.0,
-            scope: String::new(),
-            carina_version: String::new(),
-        },
-        steps: Vec::new(),
-        summaries: Vec::new(),
-        end: None,
-        controls: Vec::new(),
-        power: Vec::new(),
-        warnings: Vec::new(),
-    };
+    let mut file = RunFile::empty(path);
     // Editors on some systems add a UTF-8 byte-order mark; it is not part of the first record.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let ends_with_newline = text.ends_with('\n');
@@ -305,6 +298,97 @@ pub fn parse_run_file(text: &str, path: &Path) -> Result<RunFile, ReadError> {
         ));
     }
     Ok(file)
+}
+
+/// A `run_start` with nothing in it, for a file that lacks its own.
+fn blank_start() -> RunStart {
+    RunStart {
+        schema: SCHEMA,
+        run_id: String::new(),
+        job: String::new(),
+        host: String::new(),
+        pid: 0,
+        started_at: String::new(),
+        energy_sources: Vec::new(),
+        carbon: crate::carbon::CarbonFactor::world().info(),
+        steps: None,
+        sample_interval_s: Seconds::ZERO,
+        scope: None,
+        carina_version: String::new(),
+    }
+}
+
+/// Every record of a run file in file order, read leniently: see [`read_records`].
+#[derive(Debug, Clone)]
+pub struct Records {
+    /// Where they were read from.
+    pub path: PathBuf,
+    /// The records that parsed, in file order, `thread` records included.
+    pub records: Vec<Record>,
+    /// Lines that are not a whole record (a truncated last line, a torn write, garbage): their
+    /// content, or the part of it that was cut off, is not in `records`.
+    pub bad_lines: usize,
+}
+
+impl Records {
+    /// The records as a [`RunFile`] (steps, summaries, `run_end`, controls, power), with a blank
+    /// `run_start` when the file has none (a process killed before its first write), so that
+    /// [`RunFile::progress`] and the other figures work on a partial file.
+    pub fn run_file(&self) -> RunFile {
+        let mut file = RunFile::empty(&self.path);
+        for rec in &self.records {
+            match rec {
+                Record::RunStart(s) => file.start = s.clone(),
+                Record::Step(s) => file.steps.push(s.clone()),
+                Record::StepSummary(s) => file.summaries.push(s.clone()),
+                Record::RunEnd(e) => file.end = Some(e.clone()),
+                Record::Control(c) => file.controls.push(c.clone()),
+                Record::Power(p) => file.power.push(p.clone()),
+                Record::Thread(_) | Record::Unknown => {}
+            }
+        }
+        file
+    }
+}
+
+/// Reads every record of a file written by a process that may have died mid-run (a child's run
+/// file under `carina run`), without the checks of [`read_run_file`]: no `run_start` needed,
+/// and a line that is not a record is counted in [`Records::bad_lines`] and skipped rather than
+/// failing the read (a torn write followed by a whole record keeps the whole record). Only an
+/// I/O error fails.
+pub fn read_records(path: impl AsRef<Path>) -> Result<Records, ReadError> {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path).map_err(|source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(parse_records(&text, path))
+}
+
+/// [`read_records`] on text; `path` is kept in the result.
+pub fn parse_records(text: &str, path: &Path) -> Records {
+    let mut out = Records {
+        path: path.to_path_buf(),
+        records: Vec::new(),
+        bad_lines: 0,
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    for line in text.split_terminator('\n') {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Record>(line) {
+            Ok(r) => out.records.push(r),
+            Err(e) => {
+                out.bad_lines += 1;
+                if let Torn::Glued(rec) = torn(line, &e) {
+                    out.records.push(*rec);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// What a line that does not parse is, when it is not the last one.

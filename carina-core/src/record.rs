@@ -4,6 +4,11 @@
 //! times are RFC 3339 UTC; energy is in joules; emissions in grams CO2e. Readers ignore unknown
 //! fields and unknown `type`s, so fields may be added without a schema change.
 
+pub use crate::aggregator::StepDetail;
+pub use crate::energy::ProbeScope;
+use crate::session::Scope;
+use crate::share::ShareTarget;
+use crate::units::{GramsCo2e, Joules, Seconds, Watts};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -46,6 +51,126 @@ pub enum EnergyKind {
     Estimated,
 }
 
+impl EnergyKind {
+    /// `measured` or `estimated`, as written in run files and shown in every output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnergyKind::Measured => "measured",
+            EnergyKind::Estimated => "estimated",
+        }
+    }
+}
+
+impl std::fmt::Display for EnergyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whose energy a run reports (`run_start.scope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunScope {
+    /// This process's share of host energy, by CPU time.
+    Process,
+    /// A process tree's share (`carina run`: the command and every descendant), by CPU time.
+    ProcessTree,
+    /// All energy the sources report for the machine.
+    Host,
+}
+
+impl RunScope {
+    /// The scope a run with this setting and share target reports.
+    pub fn of(scope: Scope, target: ShareTarget) -> RunScope {
+        match (scope, target) {
+            (Scope::Host, _) => RunScope::Host,
+            (Scope::Process, ShareTarget::SelfProcess) => RunScope::Process,
+            (Scope::Process, ShareTarget::Tree { .. } | ShareTarget::Descendants) => {
+                RunScope::ProcessTree
+            }
+        }
+    }
+
+    /// `process`, `process-tree` or `host`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunScope::Process => "process",
+            RunScope::ProcessTree => "process-tree",
+            RunScope::Host => "host",
+        }
+    }
+
+    /// Whether the run reports a share of host energy (process or process tree).
+    pub fn is_share(self) -> bool {
+        self != RunScope::Host
+    }
+}
+
+impl std::fmt::Display for RunScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a run's energy was split across threads (`run_end.attribution`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Attribution {
+    /// By each thread's CPU time in the interval (thread CPU clocks were readable).
+    CpuTime,
+    /// Evenly over busy thread time (no CPU clocks).
+    WallTime,
+}
+
+impl Attribution {
+    /// `cpu-time` or `wall-time`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Attribution::CpuTime => "cpu-time",
+            Attribution::WallTime => "wall-time",
+        }
+    }
+}
+
+impl std::fmt::Display for Attribution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a governor is doing (`control.mode`); `carina_control`'s governor enters these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ControlMode {
+    /// Off-peak time (`off-peak`).
+    OffPeak,
+    /// Peak time, running (`peak`).
+    Peak,
+    /// Nothing allowed to run (`paused`).
+    Paused,
+    /// Running at least nominal because the deadline would be missed otherwise
+    /// (`deadline-rescue`).
+    DeadlineRescue,
+}
+
+impl ControlMode {
+    /// `off-peak`, `peak`, `paused` or `deadline-rescue`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ControlMode::OffPeak => "off-peak",
+            ControlMode::Peak => "peak",
+            ControlMode::Paused => "paused",
+            ControlMode::DeadlineRescue => "deadline-rescue",
+        }
+    }
+}
+
+impl std::fmt::Display for ControlMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An energy source used by the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnergySource {
@@ -60,14 +185,14 @@ pub struct EnergySource {
     pub domains: Vec<String>,
     /// `host` when the source measures the whole machine (the run's share is taken by CPU
     /// time), `process` when it already describes this process.
-    #[serde(default = "default_scope")]
-    pub scope: String,
+    #[serde(default)]
+    pub scope: ProbeScope,
     /// Model parameters, when estimated: machine idle watts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub idle_w: Option<f64>,
+    pub idle_w: Option<Watts>,
     /// Model parameters, when estimated: machine watts at full utilisation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_w: Option<f64>,
+    pub max_w: Option<Watts>,
     /// Whether the run uses this source. Sources that were considered and not used are listed
     /// too, with `used: false` and the `reason`.
     #[serde(default = "default_true")]
@@ -100,7 +225,7 @@ impl EnergySource {
             kind,
             source: source.into(),
             domains: Vec::new(),
-            scope: default_scope(),
+            scope: ProbeScope::Host,
             idle_w: None,
             max_w: None,
             used: true,
@@ -116,10 +241,6 @@ impl EnergySource {
         s.reason = Some(reason.into());
         s
     }
-}
-
-fn default_scope() -> String {
-    "host".to_owned()
 }
 
 fn default_true() -> bool {
@@ -160,15 +281,16 @@ pub struct RunStart {
     pub energy_sources: Vec<EnergySource>,
     /// Emission factor.
     pub carbon: CarbonInfo,
-    /// `all` (one `step` record per instance) or `summary` (summaries only).
+    /// `all` (one `step` record per instance) or `summary` (summaries only); absent in files of
+    /// early versions.
     #[serde(default)]
-    pub steps: String,
+    pub steps: Option<StepDetail>,
     /// Energy sampling interval, seconds.
     #[serde(default)]
-    pub sample_interval_s: f64,
-    /// `process` (this process's share of host energy) or `host` (all of it).
+    pub sample_interval_s: Seconds,
+    /// Whose energy the run reports; absent in files of early versions.
     #[serde(default)]
-    pub scope: String,
+    pub scope: Option<RunScope>,
     /// Carina version that wrote the file.
     #[serde(default)]
     pub carina_version: String,
@@ -203,19 +325,19 @@ pub struct StepRecord {
     /// Index of the thread that ran it, in order of first step (0-based).
     pub thread: u32,
     /// Start, seconds since run start.
-    pub start_s: f64,
+    pub start_s: Seconds,
     /// End, seconds since run start.
-    pub end_s: f64,
+    pub end_s: Seconds,
     /// Items processed.
     pub items: u64,
     /// How it ended.
     pub status: StepStatus,
     /// Energy attributed to this step including its children, joules.
-    pub energy_j: f64,
+    pub energy_j: Joules,
     /// Energy attributed to this step excluding its children, joules.
-    pub self_energy_j: f64,
+    pub self_energy_j: Joules,
     /// Emissions of `energy_j`, grams CO2e.
-    pub co2e_g: f64,
+    pub co2e_g: GramsCo2e,
     /// True when the step was still open when the run finished (then `end_s` is the run's end).
     #[serde(default, skip_serializing_if = "is_false")]
     pub unfinished: bool,
@@ -231,10 +353,10 @@ pub struct StepRecord {
     pub short: bool,
     /// Low bound of `energy_j` when the energy is an estimate, joules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub energy_low_j: Option<f64>,
+    pub energy_low_j: Option<Joules>,
     /// High bound of `energy_j` when the energy is an estimate, joules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub energy_high_j: Option<f64>,
+    pub energy_high_j: Option<Joules>,
     /// `energy_j` per energy domain (e.g. `package-0`, `dram-0`, `gpu-0`), joules; present when
     /// the run has more than one domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -245,13 +367,13 @@ pub struct StepRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ControlRecord {
     /// Seconds since the run's start.
-    pub t_s: f64,
+    pub t_s: Seconds,
     /// Wall-clock time, RFC 3339 UTC.
     pub at: String,
     /// Policy name: `baseline`, `throttle`, `offpeak-boost`, `defer`.
     pub policy: String,
-    /// Mode entered: `off-peak`, `peak`, `paused`, `deadline-rescue`, ...
-    pub mode: String,
+    /// Mode entered.
+    pub mode: ControlMode,
     /// Concurrency allowed from now on (0 = paused).
     pub allowed: u32,
     /// The nominal concurrency the policy scales.
@@ -268,19 +390,19 @@ pub struct ControlRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PowerRecord {
     /// Window start, seconds since the run's start (the steps' time base).
-    pub start_s: f64,
+    pub start_s: Seconds,
     /// Window end, seconds since the run's start.
-    pub end_s: f64,
+    pub end_s: Seconds,
     /// Energy in the run's scope over the window, J.
-    pub energy_j: f64,
+    pub energy_j: Joules,
     /// Emissions of that energy, g CO2e (at the intensity of the window).
-    pub co2e_g: f64,
+    pub co2e_g: GramsCo2e,
     /// Low bound of `energy_j` when the energy is estimated, J.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub energy_low_j: Option<f64>,
+    pub energy_low_j: Option<Joules>,
     /// High bound of `energy_j` when the energy is estimated, J.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub energy_high_j: Option<f64>,
+    pub energy_high_j: Option<Joules>,
 }
 
 /// `thread` record: maps a thread index to its name.
@@ -300,23 +422,23 @@ pub struct StepSummary {
     /// Number of instances.
     pub count: u64,
     /// Sum of instance durations, seconds.
-    pub wall_s: f64,
+    pub wall_s: Seconds,
     /// Sum of durations excluding child steps, seconds.
-    pub self_wall_s: f64,
+    pub self_wall_s: Seconds,
     /// Sum of items.
     pub items: u64,
     /// Sum of inclusive energy, joules.
-    pub energy_j: f64,
+    pub energy_j: Joules,
     /// Sum of exclusive energy, joules.
-    pub self_energy_j: f64,
+    pub self_energy_j: Joules,
     /// Emissions of `energy_j`, grams CO2e.
-    pub co2e_g: f64,
+    pub co2e_g: GramsCo2e,
     /// Median instance duration, seconds (log-bucketed, relative error below 1.6 %).
     pub p50_s: f64,
     /// 95th-percentile instance duration, seconds (same precision).
     pub p95_s: f64,
     /// Longest instance duration, seconds (exact).
-    pub max_s: f64,
+    pub max_s: Seconds,
     /// Instances that ended with `error`.
     #[serde(default)]
     pub errors: u64,
@@ -325,10 +447,10 @@ pub struct StepSummary {
     pub panics: u64,
     /// Low bound of `energy_j` for estimates, joules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub energy_low_j: Option<f64>,
+    pub energy_low_j: Option<Joules>,
     /// High bound of `energy_j` for estimates, joules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub energy_high_j: Option<f64>,
+    pub energy_high_j: Option<Joules>,
     /// `energy_j` per domain, joules, when there is more than one domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub energy_by_domain: Option<DomainEnergy>,
@@ -340,13 +462,13 @@ pub struct RunEnd {
     /// Wall-clock end, RFC 3339 UTC.
     pub ended_at: String,
     /// Run duration, seconds.
-    pub wall_s: f64,
+    pub wall_s: Seconds,
     /// Energy of the run in its scope (process share or host), joules.
-    pub energy_j: f64,
+    pub energy_j: Joules,
     /// Part of `energy_j` not attributed to any step, joules.
-    pub unattributed_j: f64,
+    pub unattributed_j: Joules,
     /// Emissions of `energy_j`, grams CO2e.
-    pub co2e_g: f64,
+    pub co2e_g: GramsCo2e,
     /// Items of the run: the largest per-name item total, or the value set with `Run::set_items`.
     pub items: u64,
     /// Step instances recorded (counted in summaries).
@@ -363,7 +485,7 @@ pub struct RunEnd {
     pub records_not_written: u64,
     /// Whole-machine energy over the run as seen by the energy sources, joules.
     #[serde(default)]
-    pub host_energy_j: f64,
+    pub host_energy_j: Joules,
     /// `measured` or `estimated`: the kind of `energy_j`.
     #[serde(default = "default_kind")]
     pub energy_kind: EnergyKind,
@@ -375,16 +497,16 @@ pub struct RunEnd {
     pub sink_errors: u64,
     /// Low bound of `energy_j` for estimates, joules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub energy_low_j: Option<f64>,
+    pub energy_low_j: Option<Joules>,
     /// High bound of `energy_j` for estimates, joules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub energy_high_j: Option<f64>,
+    pub energy_high_j: Option<Joules>,
     /// `energy_j` per domain, joules, when there is more than one domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub energy_by_domain: Option<DomainEnergy>,
     /// How energy was split across threads: `cpu-time` or `wall-time` (no CPU clocks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attribution: Option<String>,
+    pub attribution: Option<Attribution>,
     /// Problems the run met (an intensity series not covering the run, a failed sink...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -428,18 +550,18 @@ impl DomainEnergy {
         DomainEnergy { names, values: v }
     }
 
-    /// Joules of one domain.
-    pub fn get(&self, name: &str) -> Option<f64> {
+    /// Energy of one domain.
+    pub fn get(&self, name: &str) -> Option<Joules> {
         self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
-    /// `(domain, joules)` pairs in domain order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, f64)> {
+    /// `(domain, energy)` pairs in domain order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Joules)> {
         self.names
             .iter()
             .take(MAX_DOMAINS)
             .zip(self.values)
-            .map(|(n, v)| (n.as_str(), v))
+            .map(|(n, v)| (n.as_str(), Joules(v)))
     }
 
     /// Number of domains.
@@ -471,7 +593,7 @@ impl Serialize for DomainEnergy {
         use serde::ser::SerializeMap;
         let mut m = s.serialize_map(Some(self.len()))?;
         for (k, v) in self.iter() {
-            m.serialize_entry(k, &v)?;
+            m.serialize_entry(k, &v.0)?;
         }
         m.end()
     }

@@ -181,7 +181,7 @@ pub struct ControlEvent {
     /// Policy name.
     pub policy: String,
     /// Mode entered.
-    pub mode: String,
+    pub mode: crate::record::ControlMode,
     /// Concurrency allowed from now on.
     pub allowed: u32,
     /// Nominal concurrency.

@@ -1,24 +1,25 @@
 //! A run in progress: installs the recorder, runs the aggregator thread, writes records.
 
-use crate::aggregator::{
-    Attributor, CHANNELS, CO2, Energy, FIRST_DOMAIN, HIGH, LOW, StepDetail, TOTAL, Weights,
-};
+use crate::aggregator::{Attributor, Energy, StepDetail, Weights};
 use crate::carbon::{Carbon, CarbonFactor};
-use crate::energy::{CpuShare, EnergyProbe, ProbeScope, ShareTarget};
+use crate::energy::{EnergyProbe, ProbeScope};
 use crate::record::CarbonInfo;
-use crate::record::{EnergyKind, EnergySource, Record, RunEnd, RunStart, SCHEMA, StepSummary};
+use crate::record::{
+    Attribution, EnergyKind, EnergySource, Record, RunEnd, RunScope, RunStart, SCHEMA, StepSummary,
+};
 use crate::recorder::{self, Event, Registry, ThreadHandle};
+use crate::share::{CpuShare, ShareTarget};
 use crate::sink::Sink;
-use crate::text::sig3;
-use crate::units::{Joules, Seconds};
+use crate::units::{GramsCo2e, Joules, Seconds};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Which energy a run reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Which energy a run reports (`run_start.scope`: `process` or `host`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Scope {
     /// This process's share of host energy, by CPU time (default).
     #[default]
@@ -37,13 +38,16 @@ impl Scope {
     }
 }
 
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The `scope` string of `run_start`: `process-tree` when the process share is taken over a
 /// tree (`carina run`), so a reader can tell a command's whole tree from one process.
 pub fn scope_label(scope: Scope, target: ShareTarget) -> &'static str {
-    match (scope, target) {
-        (Scope::Process, ShareTarget::Tree { .. } | ShareTarget::Descendants) => "process-tree",
-        (s, _) => s.as_str(),
-    }
+    RunScope::of(scope, target).as_str()
 }
 
 /// Everything a session needs, already resolved (the facade's builder fills it).
@@ -167,7 +171,7 @@ pub struct RunSummary {
     /// Whole-machine energy from the sources.
     pub host_energy: Joules,
     /// Emissions of `energy`, grams CO2e.
-    pub co2e_g: f64,
+    pub co2e: GramsCo2e,
     /// Items (largest per-name total, or the value set explicitly).
     pub items: u64,
     /// Step instances recorded.
@@ -203,6 +207,9 @@ pub struct RunSummary {
 /// not included (print [`RunSummary::warnings`] where they belong, e.g. on stderr).
 impl std::fmt::Display for RunSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Energy in Wh whatever its size, so that runs read side by side; names and paths
+        // escaped, since they come from the program and its environment.
+        use crate::format::{escape_control, percent, sig3};
         if self.disabled {
             return writeln!(
                 f,
@@ -217,13 +224,13 @@ impl std::fmt::Display for RunSummary {
             .energy_sources
             .iter()
             .filter(|s| s.used)
-            .map(|s| s.name.as_str())
+            .map(|s| escape_control(&s.name))
             .collect::<Vec<_>>()
             .join(" + ");
         let share = if self.host_energy.0 > 0.0 {
             format!(
-                "; {:.0} % of the whole machine's {} Wh",
-                100.0 * self.energy.0 / self.host_energy.0,
+                "; {} of the whole machine's {} Wh",
+                percent(self.energy.0 / self.host_energy.0, 0),
                 sig3(self.host_energy.wh())
             )
         } else {
@@ -242,9 +249,9 @@ impl std::fmt::Display for RunSummary {
         writeln!(
             f,
             "carbon:   {} g CO2e at {:.1} g/kWh ({})",
-            sig3(self.co2e_g),
+            sig3(self.co2e.0),
             self.carbon.g_per_kwh,
-            self.carbon.zone.as_deref().unwrap_or(&self.carbon.source)
+            escape_control(self.carbon.zone.as_deref().unwrap_or(&self.carbon.source))
         )?;
         let per_item = if self.items > 0 {
             format!(
@@ -259,23 +266,27 @@ impl std::fmt::Display for RunSummary {
             "run:      {:.2} s, {} items, {} steps{per_item}",
             self.wall.0, self.items, self.steps
         )?;
-        let width = self
+        let names: Vec<_> = self
             .summaries
             .iter()
-            .map(|s| s.name.chars().count())
+            .map(|s| escape_control(&s.name))
+            .collect();
+        let width = names
+            .iter()
+            .map(|n| n.chars().count())
             .max()
             .unwrap_or(0)
             .clamp(8, 40);
-        for (i, st) in self.summaries.iter().enumerate() {
+        for (i, (st, name)) in self.summaries.iter().zip(&names).enumerate() {
             writeln!(
                 f,
                 "{} {:<width$} {:>8} x {:>9.3} s  {:>9} Wh {kind}  {} g CO2e  ({} items)",
                 if i == 0 { "steps:   " } else { "         " },
-                st.name,
+                name,
                 st.count,
-                st.wall_s,
-                sig3(st.energy_j / Joules::PER_WH),
-                sig3(st.co2e_g),
+                st.wall_s.0,
+                sig3(st.energy_j.wh()),
+                sig3(st.co2e_g.0),
                 st.items,
             )?;
         }
@@ -294,7 +305,7 @@ impl std::fmt::Display for RunSummary {
             )?;
         }
         match &self.run_file {
-            Some(p) => writeln!(f, "run file: {}", p.display()),
+            Some(p) => writeln!(f, "run file: {}", escape_control(&p.display().to_string())),
             None => writeln!(f, "run file: none"),
         }
     }
@@ -311,7 +322,7 @@ impl RunSummary {
             energy: Joules::ZERO,
             unattributed: Joules::ZERO,
             host_energy: Joules::ZERO,
-            co2e_g: 0.0,
+            co2e: GramsCo2e::ZERO,
             items: 0,
             steps: 0,
             dropped: 0,
@@ -330,10 +341,42 @@ impl RunSummary {
     }
 }
 
+/// Records and totals that come from outside the session, written just before its `run_end`
+/// and folded into it: see [`Session::finish_with`].
+///
+/// `carina run` fills it from its children's run files (`carina_core::merge`), so the run file
+/// holds their steps and `run_end` is written once, with the figures of the [`RunSummary`]
+/// that `finish_with` returns.
+#[derive(Debug, Clone, Default)]
+pub struct Additions {
+    /// Written after the session's own step summaries, before `run_end`, in this order
+    /// (`thread`, `step`, `step_summary`, `control`...). Their `step_summary` records are also
+    /// appended to [`RunSummary::summaries`]. Thread indices and step ids are written as given:
+    /// they must not clash with the session's own.
+    pub records: Vec<Record>,
+    /// Step instances they add to `run_end.steps`.
+    pub steps: u64,
+    /// Items done outside the session: `run_end.items` becomes the larger of the session's own
+    /// and this.
+    pub items: u64,
+    /// Step instances lost outside the session, added to `run_end.dropped`.
+    pub dropped: u64,
+    /// Step instances without their own record, added to `run_end.records_not_written`.
+    pub records_not_written: u64,
+    /// Energy the added steps account for: it is part of the session's energy (the session
+    /// measured the process tree that did the work), so it leaves `run_end.unattributed_j`
+    /// (never below zero); the run's total does not change.
+    pub attributed: Joules,
+    /// Lines for `run_end.warnings` (and [`RunSummary::warnings`]).
+    pub warnings: Vec<String>,
+}
+
 struct Control {
     stop: Mutex<bool>,
     wake: Condvar,
     items_override: AtomicU64,
+    /// Handed over by [`Session::finish_with`]; taken when `run_end` is written.
+    additions: Mutex<Option<Additions>>,
 }
 
 /// A running session. Dropping it finishes it.
@@ -356,6 +399,7 @@ impl Session {
             stop: Mutex::new(false),
             wake: Condvar::new(),
             items_override: AtomicU64::new(NO_OVERRIDE),
+            additions: Mutex::new(None),
         });
         let ctl = control.clone();
         let origin = registry.clock.raw();
@@ -392,6 +436,19 @@ impl Session {
     /// Stops recording, attributes the last interval, writes summaries and `run_end`, flushes
     /// and fsyncs the sinks.
     pub fn finish(mut self) -> Result<RunSummary, FinishError> {
+        self.finish_inner()
+    }
+
+    /// [`finish`](Self::finish), with records and totals from outside the session written
+    /// before `run_end` and folded into it ([`Additions`]): the file's `run_end` and the
+    /// returned [`RunSummary`] (and its `run_end`) carry the same figures. `carina run` passes
+    /// its children's run files this way.
+    pub fn finish_with(mut self, additions: Additions) -> Result<RunSummary, FinishError> {
+        *self
+            .control
+            .additions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(additions);
         self.finish_inner()
     }
 
@@ -551,7 +608,7 @@ impl Aggregator {
             pending_carry: Vec::new(),
             last_sample_at: jiff::Timestamp::now(),
             power_from_ns: 0,
-            power_acc: [0.0; CHANNELS],
+            power_acc: Energy::ZERO,
             folded: Vec::new(),
             last_energy_ns: 0,
             last_energy_cpu: crate::cpuclock::process_ns().unwrap_or(0),
@@ -601,13 +658,9 @@ impl Aggregator {
             started_at: self.started_at.clone(),
             energy_sources: self.sources.clone(),
             carbon: self.cfg.carbon.info(),
-            steps: match self.cfg.detail {
-                StepDetail::All => "all",
-                StepDetail::Summary => "summary",
-            }
-            .into(),
-            sample_interval_s: self.cfg.sample_interval.as_secs_f64(),
-            scope: scope_label(self.cfg.scope, self.cfg.share_target).into(),
+            steps: Some(self.cfg.detail),
+            sample_interval_s: Seconds(self.cfg.sample_interval.as_secs_f64()),
+            scope: Some(RunScope::of(self.cfg.scope, self.cfg.share_target)),
             carina_version: env!("CARGO_PKG_VERSION").into(),
         });
         self.write(&start);
@@ -676,7 +729,7 @@ impl Aggregator {
             let age = jiff::SignedDuration::from_nanos(now_ns.saturating_sub(t_ns) as i64);
             let at = now.checked_sub(age).unwrap_or(now);
             let rec = Record::Control(crate::record::ControlRecord {
-                t_s: t_ns as f64 / 1e9,
+                t_s: Seconds(t_ns as f64 / 1e9),
                 at: at.to_string(),
                 policy: ev.policy,
                 mode: ev.mode,
@@ -809,7 +862,7 @@ impl Aggregator {
                 }
             },
         };
-        let mut energy = [0.0; CHANNELS];
+        let mut energy = Energy::ZERO;
         let mut offset = 0;
         let mut failures = Vec::new();
         let now_ns = self.now_ns();
@@ -849,7 +902,7 @@ impl Aggregator {
                             None => k,
                         };
                         total_run += d * ki;
-                        energy[(FIRST_DOMAIN + offset + i).min(CHANNELS - 1)] += d * ki;
+                        energy.add_domain(offset + i, Joules(d * ki));
                     }
                     if p.measured && !p.stall_warned {
                         if total > 0.0 {
@@ -878,7 +931,7 @@ impl Aggregator {
                     self.host_j += total;
                     // The band follows the run's share of this source's total.
                     let k = if total > 0.0 { total_run / total } else { k };
-                    energy[TOTAL] += total_run;
+                    energy.add_total(Joules(total_run));
                     let (lo, hi) = match p.probe.band() {
                         Some((lo, hi)) => {
                             let (l0, h0) =
@@ -887,8 +940,7 @@ impl Aggregator {
                         }
                         None => (total, total),
                     };
-                    energy[LOW] += lo * k;
-                    energy[HIGH] += hi * k;
+                    energy.add_band(Joules(lo * k), Joules(hi * k));
                 }
                 Err(e) => {
                     self.probe_errors += 1;
@@ -918,7 +970,7 @@ impl Aggregator {
             ));
         }
         self.last_sample_at = now;
-        energy[CO2] = energy[TOTAL] * g / Joules::PER_KWH;
+        energy.set_co2e(GramsCo2e(energy.total().kwh() * g));
         energy
     }
 
@@ -928,10 +980,10 @@ impl Aggregator {
         let mut pids = match self.cfg.share_target {
             ShareTarget::SelfProcess => vec![own],
             ShareTarget::Tree { root } => {
-                crate::energy::tree_pids(&self.cfg.proc_root, Some(root)).unwrap_or_default()
+                crate::procfs::tree_pids(&self.cfg.proc_root, Some(root)).unwrap_or_default()
             }
             ShareTarget::Descendants => {
-                crate::energy::tree_pids(&self.cfg.proc_root, None).unwrap_or_default()
+                crate::procfs::tree_pids(&self.cfg.proc_root, None).unwrap_or_default()
             }
         };
         pids.sort_unstable();
@@ -977,21 +1029,19 @@ impl Aggregator {
     /// Adds a tick's energy to the open power window; writes the window once it spans
     /// [`POWER_WINDOW_NS`] or the run ends.
     fn power_window(&mut self, end_ns: u64, energy: &Energy, last: bool) -> bool {
-        for (acc, e) in self.power_acc.iter_mut().zip(energy) {
-            *acc += e;
-        }
+        self.power_acc.add(energy);
         if !last && end_ns.saturating_sub(self.power_from_ns) < POWER_WINDOW_NS {
             return false;
         }
         let estimated = self.estimated;
-        let acc = std::mem::replace(&mut self.power_acc, [0.0; CHANNELS]);
+        let acc = std::mem::replace(&mut self.power_acc, Energy::ZERO);
         let rec = Record::Power(crate::record::PowerRecord {
-            start_s: self.power_from_ns as f64 / 1e9,
-            end_s: end_ns as f64 / 1e9,
-            energy_j: acc[TOTAL],
-            co2e_g: acc[CO2],
-            energy_low_j: estimated.then_some(acc[LOW]),
-            energy_high_j: estimated.then_some(acc[HIGH]),
+            start_s: Seconds(self.power_from_ns as f64 / 1e9),
+            end_s: Seconds(end_ns as f64 / 1e9),
+            energy_j: acc.total(),
+            co2e_g: acc.co2e(),
+            energy_low_j: estimated.then_some(acc.low()),
+            energy_high_j: estimated.then_some(acc.high()),
         });
         self.power_from_ns = end_ns;
         self.write(&rec);
@@ -1009,9 +1059,18 @@ impl Aggregator {
         for s in &summaries {
             self.write(&Record::StepSummary(s.clone()));
         }
+        let added = ctl
+            .additions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or_default();
+        for r in &added.records {
+            self.write(r);
+        }
         let totals = self.attributor.totals();
         let band = if self.estimated {
-            (Some(totals.channels[LOW]), Some(totals.channels[HIGH]))
+            (Some(totals.channels.low()), Some(totals.channels.high()))
         } else {
             (None, None)
         };
@@ -1024,8 +1083,9 @@ impl Aggregator {
         let items = match ctl.items_override.load(Ordering::Relaxed) {
             NO_OVERRIDE => summaries.iter().map(|s| s.items).max().unwrap_or(0),
             n => n,
-        };
-        let steps = self.attributor.steps() + folded;
+        }
+        .max(added.items);
+        let steps = self.attributor.steps() + folded + added.steps;
         let used: Vec<_> = self.sources.iter().filter(|s| s.used).collect();
         let energy_kind = if !used.is_empty() && used.iter().all(|s| s.kind == EnergyKind::Measured)
         {
@@ -1046,6 +1106,16 @@ impl Aggregator {
                  already folded 256 other step names (raise `buffer_capacity`)"
             ));
         }
+        // What the additions bring: their steps are the session's own energy at work, so their
+        // energy leaves the unattributed part and the total stays as measured.
+        let dropped = dropped + added.dropped;
+        let records_not_written = self.attributor.records_not_written() + added.records_not_written;
+        let unattributed_j = (totals.unattributed.0 - added.attributed.0).max(0.0);
+        summaries.extend(added.records.iter().filter_map(|r| match r {
+            Record::StepSummary(s) => Some(s.clone()),
+            _ => None,
+        }));
+        self.cfg.warnings.extend(added.warnings);
         // The run ends at its last energy sample: the span its energy covers (the summaries
         // and records written since are bookkeeping, not the job).
         let wall = if self.power_from_ns > 0 {
@@ -1055,30 +1125,27 @@ impl Aggregator {
         };
         let end = RunEnd {
             ended_at: jiff::Timestamp::now().to_string(),
-            wall_s: wall,
-            energy_j: totals.total_j,
-            unattributed_j: totals.unattributed_j,
-            co2e_g: totals.channels[CO2],
+            wall_s: Seconds(wall),
+            energy_j: totals.total,
+            unattributed_j: Joules(unattributed_j),
+            co2e_g: totals.channels.co2e(),
             items,
             steps,
             dropped,
             folded,
-            records_not_written: self.attributor.records_not_written(),
-            host_energy_j: self.host_j,
+            records_not_written,
+            host_energy_j: Joules(self.host_j),
             energy_kind,
             probe_errors: self.probe_errors,
             sink_errors: self.sink_errors,
             energy_low_j: band.0,
             energy_high_j: band.1,
             energy_by_domain: self.attributor.by_domain(&totals.channels),
-            attribution: Some(
-                if self.cpu_weighted {
-                    "cpu-time"
-                } else {
-                    "wall-time"
-                }
-                .into(),
-            ),
+            attribution: Some(if self.cpu_weighted {
+                Attribution::CpuTime
+            } else {
+                Attribution::WallTime
+            }),
             warnings: self.cfg.warnings.clone(),
         };
         self.write(&Record::RunEnd(end.clone()));
@@ -1093,15 +1160,15 @@ impl Aggregator {
             job: self.cfg.job.clone(),
             run_file: self.cfg.run_file.clone(),
             wall: Seconds(wall),
-            energy: Joules(totals.total_j),
-            unattributed: Joules(totals.unattributed_j),
+            energy: totals.total,
+            unattributed: Joules(unattributed_j),
             host_energy: Joules(self.host_j),
-            co2e_g: totals.channels[CO2],
+            co2e: totals.channels.co2e(),
             items,
             steps,
             dropped,
             folded,
-            records_not_written: self.attributor.records_not_written(),
+            records_not_written,
             energy_kind,
             energy_sources: self.sources.clone(),
             carbon: self.cfg.carbon.info(),
@@ -1141,24 +1208,24 @@ fn apply_folds(summaries: &mut Vec<StepSummary>, folds: &[crate::recorder::Fold]
             Some(s) => {
                 s.count += f.count;
                 s.items = s.items.wrapping_add(f.items);
-                s.wall_s += wall;
-                s.self_wall_s += wall;
+                s.wall_s += Seconds(wall);
+                s.self_wall_s += Seconds(wall);
                 s.errors += f.errors;
                 s.panics += f.panics;
-                s.max_s = s.max_s.max(wall / f.count as f64);
+                s.max_s = s.max_s.max(Seconds(wall / f.count as f64));
             }
             None => summaries.push(StepSummary {
                 name: f.name.to_owned(),
                 count: f.count,
-                wall_s: wall,
-                self_wall_s: wall,
+                wall_s: Seconds(wall),
+                self_wall_s: Seconds(wall),
                 items: f.items,
-                energy_j: 0.0,
-                self_energy_j: 0.0,
-                co2e_g: 0.0,
+                energy_j: Joules::ZERO,
+                self_energy_j: Joules::ZERO,
+                co2e_g: GramsCo2e::ZERO,
                 p50_s: wall / f.count as f64,
                 p95_s: wall / f.count as f64,
-                max_s: wall / f.count as f64,
+                max_s: Seconds(wall / f.count as f64),
                 errors: f.errors,
                 panics: f.panics,
                 energy_low_j: None,

@@ -1,4 +1,5 @@
-//! Small text helpers shared by the modules that suggest corrections for mistyped names.
+//! Small text helpers shared by the modules that suggest corrections for mistyped names. Figures
+//! and terminal-safe names are written by [`crate::format`].
 
 /// Levenshtein distance between `a` and `b`, counted in chars (zone and time-zone names may
 /// hold non-ASCII letters).
@@ -17,20 +18,6 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// A figure with three significant digits: fixed notation from 1e-4 to 1e9, scientific outside
-/// (`0.000123`, `12.3`, `1.23e-7`). One rule for every human-readable figure Carina prints.
-pub fn sig3(x: f64) -> String {
-    if x == 0.0 || !x.is_finite() {
-        return format!("{x}");
-    }
-    let mag = x.abs().log10().floor() as i32;
-    if !(-4..=8).contains(&mag) {
-        return format!("{x:.2e}");
-    }
-    let decimals = (2 - mag).max(0) as usize;
-    format!("{x:.decimals$}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,13 +32,5 @@ mod tests {
             1,
             "one char, not two bytes"
         );
-    }
-
-    #[test]
-    fn three_significant_digits() {
-        assert_eq!(sig3(12.345), "12.3");
-        assert_eq!(sig3(0.000123), "0.000123");
-        assert_eq!(sig3(1.23e-7), "1.23e-7");
-        assert_eq!(sig3(0.0), "0");
     }
 }

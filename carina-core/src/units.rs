@@ -1,6 +1,6 @@
 //! Typed physical units.
 //!
-//! Joules, watts and seconds are distinct types so that a power can never be added to an energy
+//! Joules, watts, seconds, grams CO2e and kilowatt-hours are distinct types so that a power can never be added to an energy
 //! by mistake. Each is a transparent `f64` in serialised form: run files carry plain numbers and
 //! the unit is fixed by the field's documentation (`docs/FORMAT.md`).
 
@@ -20,6 +20,65 @@ macro_rules! unit {
             /// The raw value in this unit.
             pub fn value(self) -> f64 {
                 self.0
+            }
+            /// The larger of two values (NaN-ignoring, like `f64::max`).
+            pub fn max(self, o: Self) -> Self {
+                Self(self.0.max(o.0))
+            }
+            /// The smaller of two values (NaN-ignoring, like `f64::min`).
+            pub fn min(self, o: Self) -> Self {
+                Self(self.0.min(o.0))
+            }
+            /// The absolute value.
+            pub fn abs(self) -> Self {
+                Self(self.0.abs())
+            }
+            /// Whether the value is neither infinite nor NaN.
+            pub fn is_finite(self) -> bool {
+                self.0.is_finite()
+            }
+            /// A total order (as `f64::total_cmp`), for sorting.
+            pub fn total_cmp(&self, o: &Self) -> std::cmp::Ordering {
+                self.0.total_cmp(&o.0)
+            }
+        }
+        impl Mul<$name> for f64 {
+            type Output = $name;
+            fn mul(self, x: $name) -> $name {
+                $name(self * x.0)
+            }
+        }
+        impl From<$name> for f64 {
+            fn from(x: $name) -> f64 {
+                x.0
+            }
+        }
+        impl std::ops::SubAssign for $name {
+            fn sub_assign(&mut self, o: Self) {
+                self.0 -= o.0;
+            }
+        }
+        impl Div<f64> for $name {
+            type Output = Self;
+            fn div(self, k: f64) -> Self {
+                Self(self.0 / k)
+            }
+        }
+        impl Div for $name {
+            /// A ratio of two values of one unit (a share), unitless.
+            type Output = f64;
+            fn div(self, o: Self) -> f64 {
+                self.0 / o.0
+            }
+        }
+        impl std::iter::Sum for $name {
+            fn sum<I: Iterator<Item = Self>>(iter: I) -> Self {
+                Self(iter.map(|e| e.0).sum())
+            }
+        }
+        impl<'a> std::iter::Sum<&'a $name> for $name {
+            fn sum<I: Iterator<Item = &'a Self>>(iter: I) -> Self {
+                Self(iter.map(|e| e.0).sum())
             }
         }
         impl Add for $name {
@@ -69,6 +128,26 @@ unit!(
     /// A duration in seconds (s).
     Seconds, "s"
 );
+unit!(
+    /// Emissions in grams of CO2 equivalent (g CO2e).
+    GramsCo2e, "g CO2e"
+);
+unit!(
+    /// Energy in kilowatt-hours (kWh): the unit of grid intensities and tariffs.
+    KilowattHours, "kWh"
+);
+
+impl From<Joules> for KilowattHours {
+    fn from(e: Joules) -> Self {
+        KilowattHours(e.0 / Joules::PER_KWH)
+    }
+}
+
+impl From<KilowattHours> for Joules {
+    fn from(e: KilowattHours) -> Self {
+        Joules(e.0 * Joules::PER_KWH)
+    }
+}
 
 impl Joules {
     /// Joules per watt-hour.
@@ -117,6 +196,13 @@ mod tests {
         assert!((e.kwh() - 0.27).abs() < 1e-12);
         assert!((e.wh() - 270.0).abs() < 1e-9);
         assert_eq!(e / Seconds(3600.0), Watts(270.0));
+        assert!((KilowattHours::from(e).0 - 0.27).abs() < 1e-12);
+        assert!((Joules::from(KilowattHours(0.27)).0 - e.0).abs() < 1e-6);
+        assert_eq!(e / Joules(486_000.0), 2.0);
+        assert_eq!(
+            [Joules(1.0), Joules(2.5)].into_iter().sum::<Joules>(),
+            Joules(3.5)
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! [`EnergyFormatter`]: J, mJ, µJ, nJ, labelled measured or estimated.
 
 use carina_core::EnergyKind;
+use carina_core::format::{JOULES_SI, Unit};
 use criterion::Throughput;
 use criterion::measurement::ValueFormatter;
 
@@ -27,18 +28,11 @@ macro_rules! units {
 
 const UNITS: [[[&str; 4]; 2]; 4] = [units!(""), units!("/elem"), units!("/B"), units!("/bit")];
 
-/// The prefix index and factor for a typical value in joules.
+/// The prefix index (J, mJ, µJ, nJ) and the unit's size in joules for a typical value in
+/// joules: the unit `carina_core::format` picks from [`JOULES_SI`].
 fn prefix(typical_j: f64) -> (usize, f64) {
-    let a = typical_j.abs();
-    if a >= 1.0 {
-        (0, 1.0)
-    } else if a >= 1e-3 {
-        (1, 1e3)
-    } else if a >= 1e-6 {
-        (2, 1e6)
-    } else {
-        (3, 1e9)
-    }
+    let i = Unit::index(&JOULES_SI, typical_j);
+    (i, JOULES_SI[i].size)
 }
 
 /// Formats joules per iteration: `J`, `mJ`, `µJ` or `nJ` chosen from the typical value, followed
@@ -70,9 +64,9 @@ impl EnergyFormatter {
 
 impl ValueFormatter for EnergyFormatter {
     fn scale_values(&self, typical_value: f64, values: &mut [f64]) -> &'static str {
-        let (i, factor) = prefix(typical_value);
+        let (i, size) = prefix(typical_value);
         for v in values.iter_mut() {
-            *v *= factor;
+            *v /= size;
         }
         UNITS[0][self.kind_index()][i]
     }
@@ -92,9 +86,9 @@ impl ValueFormatter for EnergyFormatter {
         };
         // Zero elements: per iteration.
         let per = per.max(1) as f64;
-        let (i, factor) = prefix(typical_value / per);
+        let (i, size) = prefix(typical_value / per);
         for v in values.iter_mut() {
-            *v = *v / per * factor;
+            *v = *v / per / size;
         }
         UNITS[form][self.kind_index()][i]
     }

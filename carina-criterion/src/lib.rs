@@ -30,6 +30,11 @@
 //! criterion_main!(benches);
 //! ```
 //!
+//! # Public API
+//! [`Energy`], [`EnergyAware`], [`group`], [`energy_and_time_group!`], [`EnergyMeter`] (with
+//! [`DEFAULT_MIN_INTERVAL`], [`SCOPE_ENV`], [`scope_from_env`]), [`EnergyFormatter`]; re-exports
+//! [`EnergyKind`], [`Scope`] and `criterion`.
+//!
 //! See `docs/CRITERION.md` for what a value means, its resolution and its overhead.
 
 #![deny(missing_docs)]

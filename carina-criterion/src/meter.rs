@@ -1,7 +1,7 @@
 //! [`EnergyMeter`]: cumulative energy of this process (or of the host), read from the same
 //! sources a Carina run uses.
 
-use carina_core::energy::CpuShare;
+use carina_core::share::CpuShare;
 use carina_core::{EnergyKind, EnergyProbe, EnergySource, Joules, ProbeScope, Scope};
 use carina_probes::{ModelOptions, Roots};
 use std::path::PathBuf;
@@ -51,7 +51,7 @@ struct Slot {
 ///
 /// A *full read* reads every probe and, in process scope, the process's share of host busy CPU
 /// time over the interval since the previous full read
-/// ([`CpuShare`](carina_core::energy::CpuShare)); it adds `delta_host_energy x share` for
+/// ([`CpuShare`](carina_core::share::CpuShare)); it adds `delta_host_energy x share` for
 /// host-scoped probes and the whole delta for process-scoped ones (a user-given constant power),
 /// as a Carina run does at each sampling tick. A GPU probe that knows its users gets the
 /// process's share of the GPU instead of the CPU share.

@@ -7,7 +7,8 @@ use carina_criterion::EnergyMeter;
 use common::{ConstantProbe, FakeClock, write_proc};
 use std::time::{Duration, Instant};
 
-fn close(a: f64, b: f64) -> bool {
+fn close(a: impl Into<f64>, b: impl Into<f64>) -> bool {
+    let (a, b): (f64, f64) = (a.into(), b.into());
     (a - b).abs() < 1e-9 * b.abs().max(1.0)
 }
 

@@ -3,6 +3,9 @@
 //! Use it through the `carina` crate (`#[carina::step]`), which re-exports it; the code it
 //! generates calls `carina::__private`, so this crate is of no use on its own.
 //!
+//! # Public API
+//! One attribute: [`macro@step`] (`name = "..."`, `items = <expr>`, `crate = path`).
+//!
 //! # What it generates
 //! - A sync function not returning a `Result` keeps its body inline, preceded by a step guard
 //!   (`carina::step`) that ends the step when the function returns, by any path, or unwinds.

@@ -23,6 +23,12 @@
 //! collector that is down or hangs costs at most the timeout per export, on the worker, and
 //! `finish()` waits for the last export at most `2 x timeout + 1 s`.
 //!
+//! # Public API
+//! [`OtelSink`] (a `carina_core::Sink`) built by [`OtelSinkBuilder`] (endpoint, headers, export
+//! interval, timeout, spans on/off; errors as [`BuildError`]); the attribute keys
+//! [`ATTR_STEP`], [`ATTR_STATUS`], [`ATTR_ENERGY_KIND`]; defaults [`DEFAULT_ENDPOINT`],
+//! [`DEFAULT_TIMEOUT`], [`DEFAULT_EXPORT_INTERVAL`], [`DEFAULT_MAX_QUEUED_SPANS`].
+//!
 //! Metric names, units and attributes: `docs/FLEET.md`.
 
 #![deny(missing_docs)]
@@ -332,7 +338,7 @@ impl OtelSink {
                 KeyValue::new("carina.run_id", s.run_id.clone()),
                 KeyValue::new(ATTR_ENERGY_KIND, self.kind),
                 KeyValue::new("carina.energy.source", sources.join(",")),
-                KeyValue::new("carina.scope", s.scope.clone()),
+                KeyValue::new("carina.scope", s.scope.map_or("unknown", |x| x.as_str())),
             ]);
             if let Some(zone) = &s.carbon.zone {
                 attrs.push(KeyValue::new("carina.carbon.zone", zone.clone()));
@@ -406,17 +412,17 @@ impl OtelSink {
         };
         let a = live.attrs_for(&s.name, self.kind);
         let i = &live.instruments;
-        let wall = (s.end_s - s.start_s).max(0.0);
-        i.step_energy.add(s.energy_j, &a.energy);
-        i.step_co2e.add(s.co2e_g, &a.energy);
+        let wall = (s.end_s - s.start_s).max(carina_core::Seconds::ZERO);
+        i.step_energy.add(s.energy_j.into(), &a.energy);
+        i.step_co2e.add(s.co2e_g.into(), &a.energy);
         i.step_count.add(1, &a.status[status_index(s.status)]);
         i.step_items.add(s.items, &a.name);
-        i.step_wall.add(wall, &a.name);
-        i.step_duration.record(wall, &a.name);
+        i.step_wall.add(wall.into(), &a.name);
+        i.step_duration.record(wall.into(), &a.name);
         let seen = self.steps.entry(s.name.to_string()).or_default();
-        seen.energy_j += s.energy_j;
-        seen.co2e_g += s.co2e_g;
-        seen.wall_s += wall;
+        seen.energy_j += s.energy_j.0;
+        seen.co2e_g += s.co2e_g.0;
+        seen.wall_s += wall.0;
         seen.items = seen.items.saturating_add(s.items);
         seen.count[status_index(s.status)] += 1;
         if self.cfg.spans {
@@ -433,9 +439,14 @@ impl OtelSink {
         let a = live.attrs_for(&s.name, self.kind);
         let i = &live.instruments;
         let seen = self.steps.entry(s.name.clone()).or_default();
-        add_f64(&i.step_energy, s.energy_j, &mut seen.energy_j, &a.energy);
-        add_f64(&i.step_co2e, s.co2e_g, &mut seen.co2e_g, &a.energy);
-        add_f64(&i.step_wall, s.wall_s, &mut seen.wall_s, &a.name);
+        add_f64(
+            &i.step_energy,
+            s.energy_j.into(),
+            &mut seen.energy_j,
+            &a.energy,
+        );
+        add_f64(&i.step_co2e, s.co2e_g.into(), &mut seen.co2e_g, &a.energy);
+        add_f64(&i.step_wall, s.wall_s.into(), &mut seen.wall_s, &a.name);
         add_u64(&i.step_items, s.items, &mut seen.items, &a.name);
         let ok = s.count.saturating_sub(s.errors).saturating_sub(s.panics);
         for (k, total) in [ok, s.errors, s.panics].into_iter().enumerate() {
@@ -479,9 +490,14 @@ impl OtelSink {
         };
         let kind = [KeyValue::new(ATTR_ENERGY_KIND, self.kind)];
         let i = &live.instruments;
-        add_f64(&i.run_energy, e.energy_j, &mut self.run.energy_j, &kind);
-        add_f64(&i.run_co2e, e.co2e_g, &mut self.run.co2e_g, &kind);
-        add_f64(&i.run_wall, e.wall_s, &mut self.run.wall_s, &[]);
+        add_f64(
+            &i.run_energy,
+            e.energy_j.into(),
+            &mut self.run.energy_j,
+            &kind,
+        );
+        add_f64(&i.run_co2e, e.co2e_g.into(), &mut self.run.co2e_g, &kind);
+        add_f64(&i.run_wall, e.wall_s.into(), &mut self.run.wall_s, &[]);
         i.run_items.add(e.items, &[]);
         i.run_count.add(1, &[]);
         if self.cfg.spans {
@@ -592,7 +608,11 @@ impl Sink for OtelSink {
         match record {
             Record::Step(s) => self.step(s),
             Record::StepSummary(s) => self.summary(s),
-            Record::Power(p) => self.power(p.energy_j, p.co2e_g, (p.end_s - p.start_s).max(0.0)),
+            Record::Power(p) => self.power(
+                p.energy_j.into(),
+                p.co2e_g.into(),
+                (p.end_s - p.start_s).max(carina_core::Seconds::ZERO).into(),
+            ),
             Record::RunEnd(e) => self.run_end(e),
             _ => {}
         }
@@ -1015,9 +1035,9 @@ fn step_span(s: &StepRecord, trace_id: TraceId, t0: SystemTime, kind: &'static s
         KeyValue::new("carina.step.id", s.id as i64),
         KeyValue::new("carina.step.thread", i64::from(s.thread)),
         KeyValue::new("carina.step.items", s.items as i64),
-        KeyValue::new("carina.step.energy", s.energy_j),
-        KeyValue::new("carina.step.self_energy", s.self_energy_j),
-        KeyValue::new("carina.step.co2e", s.co2e_g),
+        KeyValue::new("carina.step.energy", s.energy_j.0),
+        KeyValue::new("carina.step.self_energy", s.self_energy_j.0),
+        KeyValue::new("carina.step.co2e", s.co2e_g.0),
         KeyValue::new(ATTR_ENERGY_KIND, kind),
         KeyValue::new(ATTR_STATUS, s.status.as_str()),
     ];
@@ -1035,8 +1055,8 @@ fn step_span(s: &StepRecord, trace_id: TraceId, t0: SystemTime, kind: &'static s
         parent_span_is_remote: false,
         span_kind: SpanKind::Internal,
         name: s.name.to_string().into(),
-        start_time: at(t0, s.start_s),
-        end_time: at(t0, s.end_s),
+        start_time: at(t0, s.start_s.into()),
+        end_time: at(t0, s.end_s.into()),
         attributes,
         dropped_attributes_count: 0,
         events: SpanEvents::default(),
@@ -1065,13 +1085,13 @@ fn run_span(
         }
         .into(),
         start_time: t0,
-        end_time: at(t0, e.wall_s),
+        end_time: at(t0, e.wall_s.into()),
         attributes: vec![
-            KeyValue::new("carina.run.energy", e.energy_j),
-            KeyValue::new("carina.run.co2e", e.co2e_g),
+            KeyValue::new("carina.run.energy", e.energy_j.0),
+            KeyValue::new("carina.run.co2e", e.co2e_g.0),
             KeyValue::new("carina.run.items", e.items as i64),
             KeyValue::new("carina.run.steps", e.steps as i64),
-            KeyValue::new("carina.run.unattributed_energy", e.unattributed_j),
+            KeyValue::new("carina.run.unattributed_energy", e.unattributed_j.0),
             KeyValue::new(ATTR_ENERGY_KIND, kind),
         ],
         dropped_attributes_count: 0,

@@ -23,10 +23,10 @@ fn otel_exporter_otlp_endpoint_and_service_name_are_honoured() {
     assert_eq!(s.metrics_url(), format!("{}/v1/metrics", c.base));
     assert_eq!(s.traces_url(), format!("{}/v1/traces", c.base));
     s.write(&Record::Power(PowerRecord {
-        start_s: 0.0,
-        end_s: 1.0,
-        energy_j: 3.0,
-        co2e_g: 0.001,
+        start_s: carina::Seconds::ZERO,
+        end_s: carina::Seconds(1.0),
+        energy_j: carina::Joules(3.0),
+        co2e_g: carina_core::units::GramsCo2e(0.001),
         energy_low_j: None,
         energy_high_j: None,
     }))

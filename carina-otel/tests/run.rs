@@ -52,7 +52,7 @@ fn a_real_run_exports_what_its_summary_says() {
     assert_eq!(m.resource["carina.energy.kind"], kind);
     assert!(m.resource.contains_key("host.name"));
 
-    assert!(end.energy_j > 0.0);
+    assert!(end.energy_j > carina::Joules::ZERO);
     let run_energy = m.sum("carina.run.energy", &[("carina.energy.kind", kind)]);
     assert!(
         close(run_energy, end.energy_j),

@@ -7,6 +7,9 @@ use carina::record::{
     StepStatus, StepSummary,
 };
 use carina::{Sink, SinkError};
+use carina_core::Seconds;
+use carina_core::aggregator::StepDetail;
+use carina_core::record::RunScope;
 use carina_otel::OtelSink;
 use common::{Collector, close, closed_port};
 use std::time::{Duration, Instant};
@@ -29,9 +32,12 @@ fn run_start(steps: &str) -> Record {
             source: "test".into(),
             series: None,
         },
-        steps: steps.into(),
-        sample_interval_s: 0.1,
-        scope: "process".into(),
+        steps: Some(match steps {
+            "summary" => StepDetail::Summary,
+            _ => StepDetail::All,
+        }),
+        sample_interval_s: Seconds(0.1),
+        scope: Some(RunScope::Process),
         carina_version: "0.1.0".into(),
     })
 }
@@ -52,13 +58,13 @@ fn step(
         id,
         parent,
         thread: 0,
-        start_s: start,
-        end_s: end,
+        start_s: carina::Seconds(start),
+        end_s: carina::Seconds(end),
         items,
         status,
-        energy_j: energy,
-        self_energy_j: energy,
-        co2e_g: energy * 1e-4,
+        energy_j: carina::Joules(energy),
+        self_energy_j: carina::Joules(energy),
+        co2e_g: carina_core::GramsCo2e(energy * 1e-4),
         unfinished: false,
         cancelled: false,
         r#async: false,
@@ -70,19 +76,19 @@ fn step(
 }
 
 fn summary(name: &str, steps: &[&StepRecord]) -> StepSummary {
-    let wall: f64 = steps.iter().map(|s| s.end_s - s.start_s).sum();
+    let wall: Seconds = steps.iter().map(|s| s.end_s - s.start_s).sum();
     StepSummary {
         name: name.into(),
         count: steps.len() as u64,
-        wall_s: wall,
-        self_wall_s: wall,
+        wall_s: carina::Seconds(wall.into()),
+        self_wall_s: carina::Seconds(wall.into()),
         items: steps.iter().map(|s| s.items).sum(),
         energy_j: steps.iter().map(|s| s.energy_j).sum(),
         self_energy_j: steps.iter().map(|s| s.self_energy_j).sum(),
         co2e_g: steps.iter().map(|s| s.co2e_g).sum(),
         p50_s: 0.1,
         p95_s: 0.2,
-        max_s: 0.3,
+        max_s: carina::Seconds(0.3),
         errors: steps
             .iter()
             .filter(|s| s.status == StepStatus::Error)
@@ -99,10 +105,10 @@ fn summary(name: &str, steps: &[&StepRecord]) -> StepSummary {
 
 fn power(start: f64, end: f64, energy: f64) -> Record {
     Record::Power(PowerRecord {
-        start_s: start,
-        end_s: end,
-        energy_j: energy,
-        co2e_g: energy * 1e-4,
+        start_s: carina::Seconds(start),
+        end_s: carina::Seconds(end),
+        energy_j: carina::Joules(energy),
+        co2e_g: carina_core::GramsCo2e(energy * 1e-4),
         energy_low_j: None,
         energy_high_j: None,
     })
@@ -111,16 +117,16 @@ fn power(start: f64, end: f64, energy: f64) -> Record {
 fn run_end(energy: f64, wall: f64, items: u64) -> Record {
     Record::RunEnd(RunEnd {
         ended_at: "2026-12-01T00:00:02Z".into(),
-        wall_s: wall,
-        energy_j: energy,
-        unattributed_j: 1.0,
-        co2e_g: energy * 1e-4,
+        wall_s: carina::Seconds(wall),
+        energy_j: carina::Joules(energy),
+        unattributed_j: carina::Joules(1.0),
+        co2e_g: carina_core::GramsCo2e(energy * 1e-4),
         items,
         steps: 3,
         dropped: 0,
         folded: 0,
         records_not_written: 0,
-        host_energy_j: energy * 4.0,
+        host_energy_j: carina::Joules(energy * 4.0),
         energy_kind: EnergyKind::Estimated,
         probe_errors: 0,
         sink_errors: 0,
@@ -252,9 +258,9 @@ fn summary_only_runs_are_exported_from_their_summaries() {
     sum.errors = 3;
     sum.panics = 1;
     sum.items = 20_000;
-    sum.wall_s = 11.9;
-    sum.energy_j = 7.5;
-    sum.co2e_g = 7.5e-4;
+    sum.wall_s = carina::Seconds(11.9);
+    sum.energy_j = carina::Joules(7.5);
+    sum.co2e_g = carina_core::GramsCo2e(7.5e-4);
     s.write(&Record::StepSummary(sum)).unwrap();
     s.write(&run_end(8.0, 1.0, 20_000)).unwrap();
     s.flush().unwrap();
@@ -294,8 +300,8 @@ fn summaries_add_the_steps_that_had_no_record_of_their_own() {
     let mut sum = summary("a", &[&a]);
     sum.count = 3;
     sum.items = 6;
-    sum.energy_j = 5.0;
-    sum.wall_s = 1.25;
+    sum.energy_j = carina::Joules(5.0);
+    sum.wall_s = carina::Seconds(1.25);
     s.write(&Record::StepSummary(sum)).unwrap();
     s.write(&run_end(5.0, 1.5, 6)).unwrap();
     s.flush().unwrap();

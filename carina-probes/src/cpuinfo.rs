@@ -1,7 +1,7 @@
 //! CPU identification from `/proc/cpuinfo`, mapped to the estimation model's coefficient row.
 
+use crate::coefficients::{self, CpuCoefficients, CpuTdp};
 use carina_core::ProbeError;
-use carina_core::coefficients::{self, CpuCoefficients, CpuTdp};
 use std::path::Path;
 
 /// What `/proc/cpuinfo` says about the first processor.
@@ -230,10 +230,7 @@ mod tests {
         assert!(classify(&cpu("AuthenticAMD", 25, 1)).exact);
         let unknown = classify(&cpu("HygonGenuine", 24, 1));
         assert!(!unknown.exact);
-        assert_eq!(
-            unknown.coefficients,
-            carina_core::coefficients::CCF_FALLBACK
-        );
+        assert_eq!(unknown.coefficients, crate::coefficients::CCF_FALLBACK);
     }
 
     #[test]

@@ -9,9 +9,29 @@
 //! A RAPL source that opens is also watched for [`DEFAULT_LIVENESS_WAIT`] while the CPU runs:
 //! counters that do not advance (virtualised PMUs that read 0) are dropped, and a source left
 //! without a live CPU counter is not used (see [`detect_with`]).
+//!
+//! # Public API
+//! - Detection: [`detect`], [`detect_in`], [`detect_with`], [`detect_with_counters`] return a
+//!   [`Detection`] (probes, best first, and each [`NotChosen`] source with its reason and
+//!   kind); [`Roots`] (every root injectable: `CARINA_POWERCAP_ROOT`, fake trees in tests),
+//!   [`DEFAULT_LIVENESS_WAIT`], [`stalled_domains`], [`WithPue`].
+//! - Hardware: [`powercap::PowercapProbe`] (over a [`powercap::SysFs`]),
+//!   [`perf_rapl::PerfRaplProbe`] (over a [`perf_rapl::CounterSource`]), [`nvml::NvmlProbe`]
+//!   (over a [`nvml::GpuBackend`]; the NVML backend needs feature `nvml`).
+//! - The estimation model: [`model::ModelProbe`] (an [`EnergyProbe`] labelled `estimated`),
+//!   [`model::PowerModel`], [`model::PartPower`], [`model::ModelPart`]; [`estimation_model`],
+//!   [`estimation_model_with`] and [`ModelOptions`] pick its figures for this machine.
+//! - Data: [`coefficients`] (CCF watts per vCPU and per GPU, NVIDIA GPUs, CPU TDPs: CSV files in
+//!   `data/` with their sources, parsed once) and [`cpuinfo`] (CPU identification from
+//!   `/proc/cpuinfo`, classification onto a coefficient row).
+//!
+//! `/proc/stat` and process-tree reads go through `carina_core::procfs`, the one `/proc` reader
+//! the core's attribution also uses; this crate adds only `/proc/cpuinfo` and `/proc/meminfo`
+//! (CPU identification and memory size for the model).
 
 #![deny(missing_docs)]
 
+pub mod coefficients;
 pub mod cpuinfo;
 pub mod model;
 pub mod nvml;
@@ -48,18 +68,15 @@ pub struct NotChosen {
     pub name: String,
     /// Why, and what would make it usable.
     pub reason: String,
+    /// What the source would have given: a counter's figures are measured, the model's
+    /// estimated. Set where the source is known, never guessed from its name.
+    pub kind: carina_core::EnergyKind,
 }
 
 impl NotChosen {
-    /// The `run_start.energy_sources` entry that lists it as unused, with its reason: the model
-    /// is an estimate, every other source a measurement.
+    /// The `run_start.energy_sources` entry that lists it as unused, with its reason and kind.
     pub fn into_source(self) -> carina_core::EnergySource {
-        let kind = if self.name == "model" {
-            carina_core::EnergyKind::Estimated
-        } else {
-            carina_core::EnergyKind::Measured
-        };
-        carina_core::EnergySource::not_used(self.name, kind, self.reason)
+        carina_core::EnergySource::not_used(self.name, self.kind, self.reason)
     }
 
     /// Whether the source was left out because its counters did not advance during detection's
@@ -208,10 +225,12 @@ pub fn detect_with_counters(
     };
     let mut probes: Vec<Box<dyn EnergyProbe>> = Vec::new();
     let mut not_chosen = Vec::new();
+    // Detection only ever rejects hardware counters (the model is always available).
     let mut reject = |name: &str, reason: String| {
         not_chosen.push(NotChosen {
             name: name.to_owned(),
             reason,
+            kind: carina_core::EnergyKind::Measured,
         })
     };
 

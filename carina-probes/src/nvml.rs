@@ -677,7 +677,7 @@ impl EnergyProbe for NvmlProbe {
             ),
         );
         src.domains = self.domains();
-        src.scope = "host".to_owned();
+        src.scope = carina_core::ProbeScope::Host;
         src.devices = self
             .gpus
             .iter()

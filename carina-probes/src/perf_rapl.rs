@@ -654,7 +654,7 @@ impl EnergyProbe for PerfRaplProbe {
         }
         let mut src = EnergySource::new("rapl-perf", EnergyKind::Measured, source);
         src.domains = self.domains();
-        src.scope = "host".to_owned();
+        src.scope = carina_core::ProbeScope::Host;
         src
     }
 

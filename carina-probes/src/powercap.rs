@@ -456,7 +456,7 @@ impl EnergyProbe for PowercapProbe {
         }
         let mut src = EnergySource::new(SOURCE_NAME, EnergyKind::Measured, source);
         src.domains = self.domains();
-        src.scope = "host".to_owned();
+        src.scope = carina_core::ProbeScope::Host;
         src
     }
 

@@ -2,7 +2,7 @@
 //! run alone uses is all the run's, even though the run barely uses the CPU; a GPU used only by
 //! another process is none of it; host scope keeps everything.
 
-use carina_core::energy::ShareTarget;
+use carina_core::share::ShareTarget;
 use carina_core::{
     Carbon, CarbonFactor, EnergyProbe, RunSummary, Scope, Session, SessionConfig, StepDetail,
 };

@@ -1,9 +1,10 @@
 //! The estimation model on fake `/proc` and `/sys` trees, with injected time.
 
-use carina_core::coefficients::{
+use carina_core::{EnergyKind, EnergyProbe, Joules, ProbeScope};
+use carina_probes::coefficients::{
     CCF_MEMORY_W_PER_GB, GREEN_ALGORITHMS_MEMORY_W_PER_GB, MEMORY_SPREAD,
 };
-use carina_core::{EnergyKind, EnergyProbe, Joules, ModelProbe, ProbeScope};
+use carina_probes::model::ModelProbe;
 use carina_probes::model::{ModelOptions, estimation_model_with, gpus};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -96,7 +97,8 @@ impl Machine {
 
 const GIB: u64 = 1024 * 1024; // kB per GiB
 
-fn close(a: f64, b: f64) -> bool {
+fn close(a: impl Into<f64>, b: impl Into<f64>) -> bool {
+    let (a, b): (f64, f64) = (a.into(), b.into());
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
 }
 
@@ -134,8 +136,8 @@ fn cpu_and_memory_domains_give_known_joules() {
     let src = p.describe();
     assert_eq!(src.kind, EnergyKind::Estimated);
     assert_eq!(src.domains, ["cpu", "memory"]);
-    assert_close(src.idle_w.unwrap(), 4.0 * 0.65 + 16.0 * 0.392);
-    assert_close(src.max_w.unwrap(), 4.0 * 4.26 + 16.0 * 0.392);
+    assert_close(src.idle_w.unwrap().into(), 4.0 * 0.65 + 16.0 * 0.392);
+    assert_close(src.max_w.unwrap().into(), 4.0 * 4.26 + 16.0 * 0.392);
 }
 
 #[test]
@@ -234,8 +236,8 @@ fn pue_scales_every_domain_and_the_band() {
     assert_consistent(&scaled, &s);
     assert!(scaled.describe().source.contains("PUE 1.58"));
     assert_close(
-        scaled.describe().idle_w.unwrap(),
-        base.describe().idle_w.unwrap() * 1.58,
+        scaled.describe().idle_w.unwrap().into(),
+        (base.describe().idle_w.unwrap() * 1.58).into(),
     );
 }
 
@@ -260,7 +262,7 @@ fn include_idle_false_counts_only_dynamic_power() {
     let mut p = m.probe(&opts);
     let out = m.run(&mut p, 0.0, 10);
     assert_eq!(total(&out), 0.0);
-    assert_eq!(p.describe().idle_w, Some(0.0));
+    assert_eq!(p.describe().idle_w, Some(carina_core::Watts::ZERO));
     assert!(p.describe().source.contains("marginal energy"));
 }
 
@@ -386,8 +388,8 @@ fn constant_override_is_the_jobs_power_with_a_ten_percent_band() {
     assert_close(hi.0, 1.1 * 2400.0);
     let src = p.describe();
     assert_eq!(src.name, "constant");
-    assert_eq!(src.scope, "process");
-    assert_close(src.idle_w.unwrap(), 240.0);
+    assert_eq!(src.scope, ProbeScope::Process);
+    assert_close(src.idle_w.unwrap().into(), 240.0);
 }
 
 #[test]
@@ -410,7 +412,7 @@ fn machine_watts_override_replaces_cpu_memory_and_gpu() {
         max_w: Some(300.0),
         ..Default::default()
     });
-    assert_close(p.describe().idle_w.unwrap(), 300.0 * 0.65 / 4.26);
+    assert_close(p.describe().idle_w.unwrap().into(), 300.0 * 0.65 / 4.26);
     // Marginal view of the override.
     let mut p = m.probe(&ModelOptions {
         idle_w: Some(100.0),
@@ -430,8 +432,8 @@ fn user_tdp_sets_the_cpu_max() {
         ..Default::default()
     });
     let src = p.describe();
-    assert_close(src.max_w.unwrap(), 200.0);
-    assert_close(src.idle_w.unwrap(), 200.0 * 0.65 / 4.26);
+    assert_close(src.max_w.unwrap().into(), 200.0);
+    assert_close(src.idle_w.unwrap().into(), 200.0 * 0.65 / 4.26);
     assert!(
         src.source.contains("user-given TDP 200 W"),
         "{}",
@@ -452,15 +454,15 @@ fn cpuinfo_tdp_match_sets_the_max_when_ccf_has_no_row() {
     let p = m.probe(&ModelOptions::default());
     let src = p.describe();
     let per_thread = 360.0 / 192.0;
-    assert_close(src.max_w.unwrap(), 8.0 * per_thread);
-    assert_close(src.idle_w.unwrap(), 8.0 * per_thread * 0.45 / 2.02);
+    assert_close(src.max_w.unwrap().into(), 8.0 * per_thread);
+    assert_close(src.idle_w.unwrap().into(), 8.0 * per_thread * 0.45 / 2.02);
     assert!(src.source.contains("from the TDP"), "{}", src.source);
     assert!(src.source.contains("AMD EPYC 9654 360 W"), "{}", src.source);
 
     // Zen 3 EPYC 7763 has its own CCF row: the TDP is a cross-check only.
     let m = Machine::new(EPYC_7763, 8, None);
     let src = m.probe(&ModelOptions::default()).describe();
-    assert_close(src.max_w.unwrap(), 8.0 * 2.02);
+    assert_close(src.max_w.unwrap().into(), 8.0 * 2.02);
     assert!(
         src.source.contains("CCF row `AMD EPYC 3rd Gen` (exact)"),
         "{}",
@@ -475,7 +477,7 @@ fn cpuinfo_tdp_match_sets_the_max_when_ccf_has_no_row() {
     // No match: CCF's average stands in and the band spans every CCF row.
     let m = Machine::new(UNKNOWN, 2, None);
     let src = m.probe(&ModelOptions::default()).describe();
-    assert_close(src.max_w.unwrap(), 2.0 * 3.5);
+    assert_close(src.max_w.unwrap().into(), 2.0 * 3.5);
     assert!(src.source.contains("no exact match"), "{}", src.source);
     assert!(src.source.contains("(average)"), "{}", src.source);
 }
@@ -516,7 +518,7 @@ fn invalid_options_are_reported() {
 fn with_proc_root_keeps_working() {
     let m = Machine::new(SKYLAKE, 1, None);
     let mut p = ModelProbe::with_proc_root(
-        carina_core::PowerModel::Linear {
+        carina_probes::model::PowerModel::Linear {
             idle: carina_core::Watts(10.0),
             max: carina_core::Watts(50.0),
         },

@@ -424,7 +424,7 @@ fn describe_lists_devices_with_uuid() {
         .energy(1, vec![Ok(Some(1))]);
     let p = fake.probe();
     let src = p.describe();
-    assert_eq!(src.scope, "host");
+    assert_eq!(src.scope, carina_core::ProbeScope::Host);
     assert_eq!(p.scope(), ProbeScope::Host);
     assert_eq!(src.domains, ["gpu-0", "gpu-1"]);
     assert!(src.used);

@@ -165,7 +165,7 @@ fn single_socket_reports_package_and_dram_not_cores() {
     let src = probe.describe();
     assert_eq!(src.name, "rapl-perf");
     assert_eq!(src.kind, EnergyKind::Measured);
-    assert_eq!(src.scope, "host");
+    assert_eq!(src.scope, carina_core::ProbeScope::Host);
     assert_eq!(src.domains, names(&["package-0", "dram-0"]));
     assert!(src.source.contains("energy-cores"), "{}", src.source);
     assert!(src.source.contains(&dir.path().display().to_string()));

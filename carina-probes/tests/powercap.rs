@@ -57,7 +57,7 @@ fn single_socket_counts_package_and_dram_not_core_or_uncore() {
     let src = p.describe();
     assert_eq!(src.name, "rapl-powercap");
     assert_eq!(src.kind, EnergyKind::Measured);
-    assert_eq!(src.scope, "host");
+    assert_eq!(src.scope, carina_core::ProbeScope::Host);
     assert_eq!(src.domains, ["package-0", "dram-0"]);
     assert!(
         src.source.contains(&t.path().display().to_string()),

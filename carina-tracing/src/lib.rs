@@ -30,6 +30,10 @@
 //! - Out-of-order exits: see [`CarinaLayer`] and `docs/TRACING.md`.
 //!
 //! With no run installed, an enter or exit costs one atomic load and one thread-local access.
+//!
+//! # Public API
+//! One type: [`CarinaLayer`] (a `tracing_subscriber::Layer`), with its settings (the items and
+//! error field names, whether ERROR events mark a step as failed) as builder methods.
 
 #![deny(missing_docs)]
 

@@ -38,13 +38,16 @@ fn span_entered_three_times_is_one_step() {
     // The step spans first enter to close: the gaps are inside its wall time...
     let gaps: Vec<_> = steps.iter().filter(|s| s.name == "gap").collect();
     assert_eq!(gaps.len(), 3);
-    assert!(polled.end_s - polled.start_s >= 0.1, "{polled:?}");
+    assert!(
+        polled.end_s - polled.start_s >= carina::Seconds(0.1),
+        "{polled:?}"
+    );
     // ...but not in its energy: 60 ms entered and 60 ms of gaps get about the same.
-    let gap_j: f64 = gaps.iter().map(|g| g.energy_j).sum();
+    let gap_j: carina::Joules = gaps.iter().map(|g| g.energy_j).sum();
     let ratio = polled.energy_j / gap_j;
     assert!(
         (0.33..3.0).contains(&ratio),
-        "span {polled:?}, gaps {gap_j} J"
+        "span {polled:?}, gaps {gap_j}"
     );
     // The gaps are children of the parent, not of the exited span.
     assert!(gaps.iter().all(|g| g.parent == Some(parent.id)));

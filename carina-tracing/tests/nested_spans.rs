@@ -60,8 +60,8 @@ fn nested_spans_are_nested_steps() {
     assert!(inner.start_s >= outer.start_s && inner.end_s <= outer.end_s);
     assert!(leaf.start_s >= inner.start_s && leaf.end_s <= inner.end_s);
     // Energy nests too: a parent's inclusive energy covers its children's.
-    assert!(outer.energy_j > 0.0);
-    assert!(outer.energy_j + 1e-9 >= inner.energy_j + guard.energy_j);
+    assert!(outer.energy_j > carina::Joules::ZERO);
+    assert!(outer.energy_j + carina::Joules(1e-9) >= inner.energy_j + guard.energy_j);
     assert!(outer.self_energy_j < outer.energy_j);
     assert_eq!(steps.len(), 5, "{steps:#?}");
 }

@@ -244,6 +244,7 @@ impl Snapshot {
     }
 }
 
-pub fn close(a: f64, b: f64) -> bool {
+pub fn close(a: impl Into<f64>, b: impl Into<f64>) -> bool {
+    let (a, b): (f64, f64) = (a.into(), b.into());
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
 }

@@ -3,7 +3,7 @@
 //! Worker threads take a [`Permit`] per unit of work (a batch) and drop it when done:
 //!
 //! ```
-//! use carina_core::control::{governor::Governor, policy::Policy, schedule::Schedule};
+//! use carina_control::{governor::Governor, policy::Policy, schedule::Schedule};
 //! use std::sync::Arc;
 //!
 //! let gov = Arc::new(Governor::new(Schedule::default_weekday_peak(), Policy::Baseline, 2));
@@ -64,7 +64,7 @@
 //! concurrency) tells the governor how much work is left. Call them whenever progress is known
 //! (e.g. after each batch, or every few seconds); between calls the last estimate is kept, which
 //! errs on the safe side while work progresses. When `now + remaining at nominal >= deadline`
-//! the governor enters rescue ([`crate::control::policy::rescue_due`]): it allows at least
+//! the governor enters rescue ([`crate::policy::rescue_due`]): it allows at least
 //! nominal concurrency from then on (mode `deadline-rescue` while that overrides the policy).
 //! Rescue is sticky: it lasts until [`Governor::set_deadline`] is called again. Without an
 //! estimate, rescue starts at the deadline.
@@ -72,7 +72,7 @@
 use super::Calendar;
 use super::Slot;
 use super::policy::{Mode, Policy, rescue_due, rescue_start};
-use crate::recorder::{ControlEvent, emit_control};
+use carina_core::recorder::{ControlEvent, emit_control};
 use jiff::{SignedDuration, Timestamp};
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
@@ -574,7 +574,7 @@ impl Inner {
         st.changes += 1;
         emit_control(ControlEvent {
             policy: self.policy.name().to_owned(),
-            mode: mode.as_str().to_owned(),
+            mode,
             allowed,
             nominal: self.nominal,
             reason: Some(self.reason(st, now)),

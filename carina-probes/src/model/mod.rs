@@ -55,7 +55,7 @@
 //! Whole-machine overrides replace all of the above (no memory or GPU parts are added, as the
 //! figure already covers the machine), in one domain named `machine`: `constant_w` (drawn on
 //! behalf of the job whatever the utilisation: process scope, like
-//! [`PowerModel::Constant`](carina_core::PowerModel::Constant)), else `idle_w` / `max_w` (the
+//! [`PowerModel::Constant`]), else `idle_w` / `max_w` (the
 //! linear model for the whole machine; a missing one is derived with the CPU row's min/max
 //! ratio: `idle = max x ratio` or `max = idle / ratio`). PUE and `include_idle` apply to them.
 //! Invalid option values (negative, not finite, idle above max, PUE below 1) are ignored and
@@ -82,11 +82,13 @@
 //!
 //! Low <= estimate <= high holds term by term, hence at every utilisation and cumulatively.
 
+use crate::coefficients::{self, CpuCoefficients};
 use crate::cpuinfo::{self, Classification, CpuIdentity};
-use carina_core::coefficients::{self, CpuCoefficients};
-use carina_core::energy::{ModelPart, PartPower};
 use carina_core::record::DeviceInfo;
-use carina_core::{ModelProbe, ProbeError, ProbeScope, Watts, procfs};
+use carina_core::{ProbeError, ProbeScope, Watts, procfs};
+
+mod probe;
+pub use probe::{ModelPart, ModelProbe, PartPower, PowerModel};
 use std::path::Path;
 
 /// Options of the estimation model; see the [module documentation](self) for the rules.
@@ -652,7 +654,7 @@ fn num(x: f64) -> String {
 
 /// NVIDIA GPUs on the PCI bus, from sysfs.
 pub mod gpus {
-    use carina_core::coefficients::{self, GpuSpec, NVIDIA_PCI_VENDOR};
+    use crate::coefficients::{self, GpuSpec, NVIDIA_PCI_VENDOR};
     use std::path::Path;
 
     /// An NVIDIA GPU seen in `<sys>/bus/pci/devices`.

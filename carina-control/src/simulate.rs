@@ -20,8 +20,8 @@
 //! ("Simulator").
 //!
 //! ```
-//! use carina_core::control::policy::Policy;
-//! use carina_core::control::simulate::{ConstantIntensity, Profile, Scenario, WeekdayPeak};
+//! use carina_control::policy::Policy;
+//! use carina_control::simulate::{ConstantIntensity, Profile, Scenario, WeekdayPeak};
 //! let profile = Profile::new(1_480_000, 180.30, 48.67).unwrap();
 //! let calendar = WeekdayPeak::default();
 //! let intensity = ConstantIntensity(448.0);
@@ -38,7 +38,8 @@
 
 use super::policy::{self, Policy, PolicyError};
 use super::{Calendar, Slot};
-use crate::reader::RunFile;
+use carina_core::reader::RunFile;
+use carina_core::units::Seconds;
 use jiff::{SignedDuration, Timestamp};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -234,7 +235,7 @@ impl Profile {
             None => {
                 // One cut for every figure (docs/CLI.md): the end of the last power window, else
                 // the last step's end; items, time and energy all stop there.
-                let cut = run.partial_cut_s().unwrap_or(0.0);
+                let cut = run.partial_cut_s().unwrap_or(Seconds::ZERO);
                 let progress = run.progress_until(cut);
                 let items = progress.as_ref().map_or(0, |p| p.items);
                 let (wall_s, energy_j, energy_from) = match run.power_totals() {
@@ -257,8 +258,8 @@ impl Profile {
                     "the run did not finish (no run_end): the profile covers what it recorded: \
                      {items} items (progress step `{}`) in {:.2} h for {:.3} kWh ({energy_from})",
                     progress.as_ref().map_or("-", |p| p.name.as_str()),
-                    wall_s / 3600.0,
-                    energy_j / 3.6e6
+                    wall_s.0 / 3600.0,
+                    energy_j.kwh()
                 ));
                 (items, wall_s, energy_j)
             }
@@ -269,13 +270,13 @@ impl Profile {
                     .into(),
             ));
         }
-        if !(wall_s.is_finite() && wall_s > 0.0) {
-            return Err(err(format!("no duration recorded (wall time {wall_s} s)")));
+        if !(wall_s.0.is_finite() && wall_s.0 > 0.0) {
+            return Err(err(format!("no duration recorded (wall time {wall_s})")));
         }
-        if !(energy_j.is_finite() && energy_j > 0.0) {
-            return Err(err(format!("no energy recorded ({energy_j} J)")));
+        if !(energy_j.0.is_finite() && energy_j.0 > 0.0) {
+            return Err(err(format!("no energy recorded ({energy_j})")));
         }
-        let mut p = Profile::new(items, wall_s / 3600.0, energy_j / 3.6e6)?;
+        let mut p = Profile::new(items, wall_s.0 / 3600.0, energy_j.kwh())?;
         p.complete = run.end.is_some();
         notes.insert(
             0,
@@ -593,7 +594,7 @@ impl Intensity for HourlyIntensity {
 }
 
 /// Any `Fn(Timestamp) -> f64` is an intensity (e.g. `|t| series.at(t).0` for a
-/// [`crate::carbon::IntensitySeries`]).
+/// [`carina_core::carbon::IntensitySeries`]).
 impl<F: Fn(Timestamp) -> f64> Intensity for F {
     fn g_per_kwh(&self, t: Timestamp) -> f64 {
         self(t)
@@ -1500,7 +1501,7 @@ mod tests {
 
     #[test]
     fn profile_from_run_files() {
-        use crate::reader::parse_run_file;
+        use carina_core::reader::parse_run_file;
         use std::path::Path;
         let start = r#"{"type":"run_start","schema":1,"run_id":"r1","job":"scenario-db","host":"h","pid":1,"started_at":"2024-01-08T00:00:00Z","energy_sources":[],"carbon":{"g_per_kwh":448.0,"zone":null,"source":"test"},"steps":"all","sample_interval_s":0.1,"scope":"process","carina_version":"0.1.0"}"#;
         let step = |id: u32, name: &str, end: f64, items: u32, e: f64| {

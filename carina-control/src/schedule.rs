@@ -95,7 +95,7 @@
 //! # In code
 //!
 //! ```
-//! use carina_core::control::{Calendar, schedule::Schedule};
+//! use carina_control::{Calendar, schedule::Schedule};
 //! let s = Schedule::builder("Europe/Berlin")
 //!     .peak_with_tariff("Mon-Fri 08:00-20:00", 0.38)
 //!     .holiday("2026-12-25")
@@ -113,7 +113,7 @@
 //! ```
 
 use super::{Calendar, Slot};
-use crate::text::edit_distance;
+use carina_core::text::edit_distance;
 use jiff::civil::{Date, Weekday};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};

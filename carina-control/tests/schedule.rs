@@ -1,8 +1,8 @@
 //! Peak schedules: the TOML format and its errors, weekday sets, overnight windows, holidays,
 //! tariffs, and daylight-saving transitions (Europe/Berlin 2026).
 
-use carina_core::control::schedule::{Days, PeakWindow, Schedule, ScheduleError};
-use carina_core::control::{Calendar, Slot};
+use carina_control::schedule::{Days, PeakWindow, Schedule, ScheduleError};
+use carina_control::{Calendar, Slot};
 use jiff::{SignedDuration, Timestamp};
 
 fn ts(s: &str) -> Timestamp {

@@ -62,37 +62,9 @@ pub enum Policy {
     Defer,
 }
 
-/// What the governor is doing; the names go into `control` records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Mode {
-    /// Off-peak time (`off-peak`).
-    OffPeak,
-    /// Peak time, running (`peak`).
-    Peak,
-    /// Nothing allowed to run (`paused`).
-    Paused,
-    /// Running at least nominal because the deadline would be missed otherwise
-    /// (`deadline-rescue`).
-    DeadlineRescue,
-}
-
-impl Mode {
-    /// `off-peak`, `peak`, `paused` or `deadline-rescue`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::OffPeak => "off-peak",
-            Mode::Peak => "peak",
-            Mode::Paused => "paused",
-            Mode::DeadlineRescue => "deadline-rescue",
-        }
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// What the governor is doing: the run-file record's enum (`control.mode`), so a mode is written
+/// and read back as the same type.
+pub use carina_core::record::ControlMode as Mode;
 
 /// A policy string that cannot be parsed, or parameters out of range.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -1,0 +1,124 @@
+//! Writing a command's output without panicking.
+//!
+//! `println!` panics when stdout fails: on a broken pipe (`carina summary runs | head -1`, once
+//! `head` has its line and exits) and on a full disk (`carina summary runs > /dev/full`). The
+//! commands render their output into a `String` and write it here, once, through a locked
+//! stdout, and map the outcome to an exit status ([`finish`]):
+//!
+//! - written: the command's own status;
+//! - broken pipe: the reader has what it wanted and went away, so quietly the command's own
+//!   status too (0, or `compare`'s verdict), as `head`, `grep -q` and `less` users expect;
+//! - any other error: one line on stderr, `carina <cmd>: error: cannot write output: <error>`,
+//!   and status 1.
+//!
+//! Terminal text goes through [`print_text`], which escapes control characters as a last
+//! safeguard behind the escaping of each name ([`carina_core::format::escape_control`]); CSV goes
+//! through [`print_data`] unchanged, JSON through [`print_json`], which escapes what
+//! `serde_json` leaves raw. Messages on stderr go through [`message`],
+//! escaped the same way, and never panic.
+
+use carina_core::format::escape_control_lines;
+use std::borrow::Cow;
+use std::fmt::Display;
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+/// Writes `text` to stdout in one go and flushes it.
+pub fn write_stdout(text: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+/// The exit status after writing the output of `carina <cmd>`: `status` when it was written
+/// or the reader closed the pipe; 1, with one line on stderr, on any other error.
+pub fn finish(cmd: &str, written: io::Result<()>, status: ExitCode) -> ExitCode {
+    match written {
+        Ok(()) => status,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => status,
+        Err(e) => {
+            message(cmd, format_args!("error: cannot write output: {e}"));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Prints terminal text (a table, a summary): control characters escaped, line breaks kept;
+/// returns `status`, or 1 when stdout fails ([`finish`]).
+pub fn print_text(cmd: &str, text: &str, status: ExitCode) -> ExitCode {
+    finish(cmd, write_stdout(&escape_control_lines(text)), status)
+}
+
+/// Prints data (CSV) exactly as given; returns `status`, or 1 when stdout fails ([`finish`]).
+pub fn print_data(cmd: &str, text: &str, status: ExitCode) -> ExitCode {
+    finish(cmd, write_stdout(text), status)
+}
+
+/// Prints a serialised JSON document; returns `status`, or 1 when stdout fails ([`finish`]).
+///
+/// `serde_json` escapes C0 controls in strings (`\u001b`) but writes DEL and the C1 controls
+/// raw; those are escaped here the same way (`\u009b`), which a JSON reader decodes to the same
+/// string. Outside strings a JSON document holds no such character, so nothing else changes.
+pub fn print_json(cmd: &str, json: &str, status: ExitCode) -> ExitCode {
+    finish(cmd, write_stdout(&escape_json_controls(json)), status)
+}
+
+fn escape_json_controls(json: &str) -> Cow<'_, str> {
+    // Line feeds and tabs are the document's own whitespace (inside strings they are escaped).
+    let raw = |c: char| c.is_control() && !matches!(c, '\n' | '\t' | '\r');
+    if !json.chars().any(raw) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 8);
+    for c in json.chars() {
+        if raw(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// One line on stderr, `carina <cmd>: <text>`, with control characters escaped. A stderr that
+/// cannot be written is ignored: there is nowhere left to say so.
+pub fn message(cmd: &str, text: impl Display) {
+    line(format_args!("carina {cmd}: {text}"));
+}
+
+/// `carina <cmd>: warning: <text>` on stderr, as [`message`].
+pub fn warning(cmd: &str, text: impl Display) {
+    message(cmd, format_args!("warning: {text}"));
+}
+
+/// One line on stderr as given (`note: ...`), control characters escaped; never panics.
+pub fn line(text: impl Display) {
+    let mut s = text.to_string();
+    s.push('\n');
+    let _ = io::stderr()
+        .lock()
+        .write_all(escape_control_lines(&s).as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_controls_are_escaped_losslessly() {
+        let v = serde_json::json!({ "name": "a\x1bb\x7fc\u{9b}d\u{e9}" });
+        let raw = serde_json::to_string_pretty(&v).unwrap();
+        let escaped = escape_json_controls(&raw);
+        assert!(
+            !escaped.chars().any(|c| c.is_control() && c != '\n'),
+            "{escaped}"
+        );
+        assert!(escaped.contains(r"a\u001bb\u007fc\u009bdé"), "{escaped}");
+        let back: serde_json::Value = serde_json::from_str(&escaped).unwrap();
+        assert_eq!(back, v);
+        assert!(matches!(
+            escape_json_controls("{\n  \"a\": 1\n}"),
+            Cow::Borrowed(_)
+        ));
+    }
+}

@@ -1,0 +1,319 @@
+//! The run files of a run's children, merged into the run's own file.
+//!
+//! Under `carina run`, a child process that links Carina sees `CARINA_PARENT_PID` and writes its
+//! steps to `<run_id>.child-<pid>.jsonl` beside the parent's `<run_id>.jsonl`. Once the command
+//! has exited those files are complete (or as complete as a killed child left them).
+//! [`collect`] reads them with the reader ([`crate::reader::read_records`]) and
+//! [`ChildRuns::additions`] turns them into the [`Additions`] that the parent's session writes
+//! before its `run_end` ([`Session::finish_with`](crate::session::Session::finish_with)): the
+//! parent's `run_end` is written once, with the figures of the `RunSummary` it returns.
+//!
+//! What is merged: `thread`, `step`, `step_summary` and `control` records, with thread indices
+//! and step ids shifted per child file so they stay unique (the parent itself records no steps).
+//! Each child's `run_start`, `power` and `run_end` are not copied: the parent's energy is the
+//! whole process tree's, the children's is inside it. Their totals fold into the parent's
+//! `run_end` instead: steps, items, dropped and unwritten counts, and the children's step energy
+//! leaves the parent's unattributed figure.
+
+use crate::reader::{Records, read_records};
+use crate::record::Record;
+use crate::session::Additions;
+use crate::units::Joules;
+use std::path::{Path, PathBuf};
+
+/// The run files that children of run `run_id` write in `job_dir`
+/// (`<run_id>.child-<pid>.jsonl`), sorted; empty when the directory cannot be read.
+pub fn child_file_paths(job_dir: &Path, run_id: &str) -> Vec<PathBuf> {
+    let prefix = format!("{}.child-", crate::naming::path_safe(run_id));
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(job_dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".jsonl"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    paths.sort();
+    paths
+}
+
+/// One child run file and what it adds to the parent's `run_end`.
+#[derive(Debug, Clone, Default)]
+pub struct ChildFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Lines that are not a whole record (a child killed mid-line): their content is not
+    /// merged, so the file should be kept.
+    pub bad_lines: usize,
+    /// Whether the child wrote its `run_end` (it finished); `false`: it crashed or was killed.
+    pub complete: bool,
+    /// Step instances: the summaries' count when the file has summaries, else its step records.
+    pub steps: u64,
+    /// The steps' self energy (summaries when present, else step records).
+    pub attributed: Joules,
+    /// Items done: a finished child's `run_end.items` (or its largest summary total, if larger);
+    /// a child without `run_end`, the item total of its progress step
+    /// ([`RunFile::progress`](crate::reader::RunFile::progress)).
+    pub items: u64,
+    /// The progress step's name, for a child without `run_end`.
+    pub progress_step: Option<String>,
+    /// The child's `run_end.dropped`.
+    pub dropped: u64,
+    /// The child's `run_end.records_not_written`.
+    pub records_not_written: u64,
+    /// Records of this file among [`ChildRuns::records`].
+    pub merged: usize,
+}
+
+/// The records and totals of every child run file of a run: see [`collect`].
+#[derive(Debug, Clone, Default)]
+pub struct ChildRuns {
+    /// The records to write into the parent's file, in file order, file after file.
+    pub records: Vec<Record>,
+    /// The child files read, in the order of `records`.
+    pub files: Vec<ChildFile>,
+    /// Files that could not be read at all (they should be kept), one line each.
+    pub problems: Vec<String>,
+}
+
+/// Reads `<job_dir>/<run_id>.child-*.jsonl`, leaving out `own_file` (the parent's own file,
+/// when the parent is itself a child of an outer `carina run`).
+pub fn collect(job_dir: &Path, run_id: &str, own_file: Option<&Path>) -> ChildRuns {
+    let mut out = ChildRuns::default();
+    let (mut thread_base, mut id_base) = (0u32, 0u64);
+    for path in child_file_paths(job_dir, run_id) {
+        if own_file.is_some_and(|own| own == path) {
+            continue;
+        }
+        match read_records(&path) {
+            Ok(file) => {
+                let (child, next_thread, max_id) =
+                    add_child(&mut out.records, file, thread_base, id_base);
+                thread_base = next_thread;
+                id_base += max_id;
+                out.files.push(child);
+            }
+            Err(e) => out.problems.push(format!("{e} (kept)")),
+        }
+    }
+    out
+}
+
+/// Appends one child file's records to `records`, shifted by `thread_base` and `id_base`;
+/// returns the file's totals, the next free thread index and the file's largest step id.
+fn add_child(
+    records: &mut Vec<Record>,
+    file: Records,
+    thread_base: u32,
+    id_base: u64,
+) -> (ChildFile, u32, u64) {
+    let view = file.run_file();
+    let mut child = ChildFile {
+        path: file.path.clone(),
+        bad_lines: file.bad_lines,
+        ..ChildFile::default()
+    };
+    let (mut max_thread, mut max_id) = (None::<u32>, 0u64);
+    let before = records.len();
+    for rec in file.records {
+        records.push(match rec {
+            Record::Thread(mut t) => {
+                max_thread = max_thread.max(Some(t.index));
+                t.index += thread_base;
+                Record::Thread(t)
+            }
+            Record::Step(mut s) => {
+                max_thread = max_thread.max(Some(s.thread));
+                max_id = max_id.max(s.id);
+                s.thread += thread_base;
+                s.id += id_base;
+                s.parent = s.parent.map(|p| p + id_base);
+                Record::Step(s)
+            }
+            r @ (Record::StepSummary(_) | Record::Control(_)) => r,
+            Record::RunStart(_) | Record::RunEnd(_) | Record::Power(_) | Record::Unknown => {
+                continue;
+            }
+        });
+    }
+    child.merged = records.len() - before;
+    (child.steps, child.attributed) = if view.summaries.is_empty() {
+        (
+            view.steps.len() as u64,
+            view.steps.iter().map(|s| s.self_energy_j).sum(),
+        )
+    } else {
+        (
+            view.summaries.iter().map(|s| s.count).sum(),
+            view.summaries.iter().map(|s| s.self_energy_j).sum(),
+        )
+    };
+    match &view.end {
+        Some(e) => {
+            let largest_summary = view.summaries.iter().map(|s| s.items).max().unwrap_or(0);
+            child.complete = true;
+            child.items = e.items.max(largest_summary);
+            child.dropped = e.dropped;
+            child.records_not_written = e.records_not_written;
+        }
+        None => {
+            // The child did not finish: its items are those of its progress step, the rule of
+            // `carina summary` for a crashed run. Every merged step counts: the parent's energy
+            // covers the whole process tree until the command exited.
+            if let Some(p) = view.progress() {
+                child.items = p.items;
+                child.progress_step = Some(p.name);
+            }
+        }
+    }
+    let next_thread = thread_base + max_thread.map_or(0, |t| t + 1);
+    (child, next_thread, max_id)
+}
+
+impl ChildRuns {
+    /// Whether there was nothing to merge (no child file, readable or not).
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.problems.is_empty()
+    }
+
+    /// Records to write into the parent's file.
+    pub fn merged(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Step instances of every child file ([`ChildFile::steps`]).
+    pub fn steps(&self) -> u64 {
+        self.files.iter().map(|f| f.steps).sum()
+    }
+
+    /// The children's items: the largest of the child files' ([`ChildFile::items`]).
+    pub fn items(&self) -> u64 {
+        self.files.iter().map(|f| f.items).max().unwrap_or(0)
+    }
+
+    /// The `run_end.warnings` lines saying what was merged (none when there was nothing): the
+    /// merge itself, then each child that did not finish and each file with lines that could
+    /// not be merged.
+    pub fn notes(&self) -> Vec<String> {
+        if self.is_empty() {
+            return Vec::new();
+        }
+        let mut note = format!(
+            "merged {} records (thread, step, step_summary, control) from {} child run \
+             file(s); their energy is each child's own process share, already inside this \
+             run's process-tree total",
+            self.merged(),
+            self.files.len()
+        );
+        if !self.problems.is_empty() {
+            note.push_str(&format!("; skipped: {}", self.problems.join("; ")));
+        }
+        let mut notes = vec![note];
+        for f in &self.files {
+            if !f.complete {
+                notes.push(format!(
+                    "child run file {} has no run_end (the child crashed or was killed): its {} \
+                     step record(s) are merged, and its items are those of its progress step{} \
+                     ({})",
+                    f.path.display(),
+                    f.steps,
+                    f.progress_step
+                        .as_deref()
+                        .map_or(String::new(), |n| format!(" `{n}`")),
+                    f.items
+                ));
+            }
+            if f.bad_lines > 0 {
+                notes.push(format!(
+                    "child run file {}: {} malformed line(s) (a child killed mid-line?) could \
+                     not be merged; the file is kept",
+                    f.path.display(),
+                    f.bad_lines
+                ));
+            }
+        }
+        notes
+    }
+
+    /// What the parent's session writes before its `run_end` and folds into it
+    /// ([`Session::finish_with`](crate::session::Session::finish_with)): the records, the
+    /// children's steps, items (the largest child's), dropped and unwritten counts, their steps'
+    /// energy as attributed, and [`notes`](Self::notes) as warnings.
+    pub fn additions(&self) -> Additions {
+        Additions {
+            records: self.records.clone(),
+            steps: self.steps(),
+            items: self.items(),
+            dropped: self.files.iter().map(|f| f.dropped).sum(),
+            records_not_written: self.files.iter().map(|f| f.records_not_written).sum(),
+            attributed: Joules(self.files.iter().map(|f| f.attributed.0).sum()),
+            warnings: self.notes(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const THREAD: &str = r#"{"type":"thread","index":0,"name":"main"}"#;
+
+    fn step(id: u64, parent: Option<u64>, items: u64) -> String {
+        format!(
+            r#"{{"type":"step","name":"load","id":{id},"parent":{},"thread":0,"start_s":0.1,"end_s":0.2,"items":{items},"status":"ok","energy_j":0.5,"self_energy_j":0.25,"co2e_g":0.0001}}"#,
+            parent.map_or("null".to_owned(), |p| p.to_string())
+        )
+    }
+
+    #[test]
+    fn two_children_keep_unique_threads_and_ids_and_fold_their_totals() {
+        let dir = tempfile::tempdir().unwrap();
+        let end = r#"{"type":"run_end","ended_at":"x","wall_s":0.2,"energy_j":0.5,"unattributed_j":0.0,"co2e_g":0.0001,"items":9,"steps":2,"dropped":1}"#;
+        let a = [
+            THREAD.to_owned(),
+            step(1, None, 4),
+            step(2, Some(1), 5),
+            end.to_owned(),
+        ];
+        std::fs::write(dir.path().join("r1.child-10.jsonl"), a.join("\n") + "\n").unwrap();
+        // Killed: no run_end, a line cut off at the end.
+        let b = [
+            THREAD.to_owned(),
+            step(1, None, 3),
+            "{\"type\":\"st".to_owned(),
+        ];
+        std::fs::write(dir.path().join("r1.child-11.jsonl"), b.join("\n")).unwrap();
+        // Another run's child and the parent's own file are not merged.
+        std::fs::write(dir.path().join("r2.child-12.jsonl"), step(1, None, 1)).unwrap();
+        std::fs::write(dir.path().join("r1.jsonl"), "").unwrap();
+
+        let runs = collect(dir.path(), "r1", None);
+        assert_eq!(runs.files.len(), 2);
+        assert_eq!(runs.merged(), 5);
+        let steps: Vec<_> = runs
+            .records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Step(s) => Some((s.id, s.parent, s.thread)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(steps, [(1, None, 0), (2, Some(1), 0), (3, None, 1)]);
+        let (a, b) = (&runs.files[0], &runs.files[1]);
+        assert!(a.complete && !b.complete);
+        assert_eq!((a.items, a.dropped, a.bad_lines), (9, 1, 0));
+        assert_eq!((b.items, b.bad_lines), (3, 1));
+        assert_eq!(b.progress_step.as_deref(), Some("load"));
+        let add = runs.additions();
+        assert_eq!((add.steps, add.items, add.dropped), (3, 9, 1));
+        assert!((add.attributed.0 - 0.75).abs() < 1e-12);
+        assert_eq!(add.warnings.len(), 3, "{:?}", add.warnings);
+
+        let own = dir.path().join("r1.child-10.jsonl");
+        assert_eq!(collect(dir.path(), "r1", Some(&own)).files.len(), 1);
+    }
+}
