@@ -19,7 +19,7 @@
 //! ```
 //!
 //! # In libraries
-//! Mark steps with `#[carina::step]` or [`step`] and never start a run: with no run installed a
+//! Mark steps with `#[carina::step]` or [`step()`] and never start a run: with no run installed a
 //! step costs one relaxed atomic load and records nothing, so the application decides.
 //!
 //! ```
@@ -34,7 +34,27 @@
 //! `CARINA_DIR` output directory, `CARINA_DISABLE=1` no-op, `CARINA_SCOPE=host|process`,
 //! `CARINA_POWERCAP_ROOT` replaces `/sys/class/powercap`, `CARINA_RUN_ID` / `CARINA_JOB`
 //! override the run id and job name; `CARINA_PARENT_PID` (set by `carina run`) makes the run file
-//! `<run_id>.child-<pid>.jsonl`, which the parent merges into its own.
+//! `<run_id>.child-<pid>.jsonl`, which the parent merges into its own. [`RunBuilder`] is the only
+//! place where these are read (`carina run` starts its run through it too).
+//!
+//! # Public API
+//! - Marking steps: [`step()`] (an RAII guard, [`Step`]), `#[carina::step]` (feature `macros`),
+//!   [`is_recording`].
+//! - Running (feature `run`, default): [`Run`], [`RunBuilder`] (settings, sinks, probes, scope,
+//!   [`ShareTarget`], observers), [`RunSummary`] (prints itself), [`Additions`] for
+//!   `finish_with`, [`StartError`], [`FinishError`], the defaults; [`PowerModel`] for a
+//!   user-given power.
+//! - Figures: [`Joules`], [`Watts`], [`Seconds`], [`GramsCo2e`], [`KilowattHours`],
+//!   [`EnergyKind`], [`Scope`], [`ProbeScope`], [`StepDetail`]; carbon: [`Carbon`],
+//!   [`CarbonFactor`], [`IntensitySeries`], [`CarbonError`].
+//! - Files: [`record`] (the record types), [`sink`] ([`Sink`], the JSON-lines sink), reading:
+//!   [`read_run_file`], [`RunFile`], [`ReadError`].
+//! - Extending: [`EnergyProbe`], [`ProbeError`].
+//! - Peak-hour control (feature `control`, default): [`control`].
+//!
+//! Features: `macros`, `run`, `nvml`, `control` (all default) and `test-util`. A library that
+//! only marks steps uses `default-features = false, features = ["macros"]`: it then depends on
+//! `carina-core` and `carina-macros` only.
 
 #![deny(missing_docs)]
 
@@ -49,9 +69,10 @@ pub use run::{
 
 #[doc(inline)]
 pub use carina_core::{
-    Carbon, CarbonError, CarbonFactor, EnergyKind, EnergyProbe, FinishError, IntensitySeries,
-    Joules, ProbeError, ProbeScope, ReadError, Record, RunFile, RunSummary, Scope, Seconds, Sink,
-    SinkError, StartError, Step, StepDetail, Watts, is_recording, read_run_file, step,
+    Carbon, CarbonError, CarbonFactor, EnergyKind, EnergyProbe, FinishError, GramsCo2e,
+    IntensitySeries, Joules, KilowattHours, ProbeError, ProbeScope, ReadError, Record, RunFile,
+    RunSummary, Scope, Seconds, Sink, SinkError, StartError, Step, StepDetail, Watts, is_recording,
+    read_run_file, step,
 };
 
 /// Run-file record types (schema 1).

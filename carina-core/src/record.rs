@@ -77,6 +77,9 @@ pub enum RunScope {
     ProcessTree,
     /// All energy the sources report for the machine.
     Host,
+    /// A value this version does not know (written by a newer Carina; shown as `unknown`).
+    #[serde(other)]
+    Unknown,
 }
 
 impl RunScope {
@@ -97,12 +100,13 @@ impl RunScope {
             RunScope::Process => "process",
             RunScope::ProcessTree => "process-tree",
             RunScope::Host => "host",
+            RunScope::Unknown => "unknown",
         }
     }
 
     /// Whether the run reports a share of host energy (process or process tree).
     pub fn is_share(self) -> bool {
-        self != RunScope::Host
+        matches!(self, RunScope::Process | RunScope::ProcessTree)
     }
 }
 
@@ -120,6 +124,9 @@ pub enum Attribution {
     CpuTime,
     /// Evenly over busy thread time (no CPU clocks).
     WallTime,
+    /// A value this version does not know (written by a newer Carina; shown as `unknown`).
+    #[serde(other)]
+    Unknown,
 }
 
 impl Attribution {
@@ -128,6 +135,7 @@ impl Attribution {
         match self {
             Attribution::CpuTime => "cpu-time",
             Attribution::WallTime => "wall-time",
+            Attribution::Unknown => "unknown",
         }
     }
 }
@@ -151,6 +159,10 @@ pub enum ControlMode {
     /// Running at least nominal because the deadline would be missed otherwise
     /// (`deadline-rescue`).
     DeadlineRescue,
+    /// A mode this version does not know (written by a newer Carina; shown as `unknown`). A
+    /// governor never enters it.
+    #[serde(other)]
+    Unknown,
 }
 
 impl ControlMode {
@@ -161,6 +173,7 @@ impl ControlMode {
             ControlMode::Peak => "peak",
             ControlMode::Paused => "paused",
             ControlMode::DeadlineRescue => "deadline-rescue",
+            ControlMode::Unknown => "unknown",
         }
     }
 }
@@ -609,4 +622,57 @@ impl<'de> Deserialize<'de> for DomainEnergy {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_lists_read_new_values_as_unknown_and_closed_lists_refuse_them() {
+        let scope: RunScope = serde_json::from_str("\"container\"").unwrap();
+        assert_eq!(scope, RunScope::Unknown);
+        assert!(!scope.is_share());
+        let a: Attribution = serde_json::from_str("\"gpu-time\"").unwrap();
+        assert_eq!(a, Attribution::Unknown);
+        let m: ControlMode = serde_json::from_str("\"storm\"").unwrap();
+        assert_eq!(m.as_str(), "unknown");
+        // Known values round-trip as the words the format documents.
+        for s in [RunScope::Process, RunScope::ProcessTree, RunScope::Host] {
+            let text = serde_json::to_string(&s).unwrap();
+            assert_eq!(text, format!("\"{}\"", s.as_str()));
+            assert_eq!(serde_json::from_str::<RunScope>(&text).unwrap(), s);
+        }
+        assert_eq!(
+            serde_json::to_string(&ControlMode::DeadlineRescue).unwrap(),
+            "\"deadline-rescue\""
+        );
+        assert_eq!(
+            serde_json::to_string(&Attribution::CpuTime).unwrap(),
+            "\"cpu-time\""
+        );
+        // Closed lists: an unknown value is an error.
+        assert!(serde_json::from_str::<EnergyKind>("\"guessed\"").is_err());
+        assert!(serde_json::from_str::<StepStatus>("\"odd\"").is_err());
+        assert!(serde_json::from_str::<StepDetail>("\"some\"").is_err());
+        assert!(serde_json::from_str::<ProbeScope>("\"rack\"").is_err());
+    }
+
+    #[test]
+    fn typed_figures_serialise_as_plain_numbers() {
+        let p = PowerRecord {
+            start_s: Seconds(1.0),
+            end_s: Seconds(2.5),
+            energy_j: Joules(30.0),
+            co2e_g: GramsCo2e(0.004),
+            energy_low_j: None,
+            energy_high_j: Some(Joules(33.0)),
+        };
+        let text = serde_json::to_string(&p).unwrap();
+        assert_eq!(
+            text,
+            r#"{"start_s":1.0,"end_s":2.5,"energy_j":30.0,"co2e_g":0.004,"energy_high_j":33.0}"#
+        );
+        assert_eq!(serde_json::from_str::<PowerRecord>(&text).unwrap(), p);
+    }
 }
