@@ -4,7 +4,8 @@
 
 use crate::load::load_runs;
 use crate::out;
-use crate::summary::{quantile_sorted, step_rows, steps_in_span, table};
+use crate::summary::table;
+use crate::view::{RunView, StepRow, quantile_sorted, wall_of};
 use carina_core::format::{duration_fine, energy_fine, escape_control, signed};
 use carina_core::reader::RunFile;
 use std::cell::OnceCell;
@@ -413,8 +414,41 @@ fn runs_interval(b: &[f64], c: &[f64]) -> Option<RunsChange> {
     }
 }
 
+/// The judgement of a row (energy, time, or both as gated) or of the whole comparison, written
+/// as its word in every output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Verdict {
+    /// Above the threshold, with its interval above zero.
+    Regressed,
+    /// Below minus the threshold, with its interval below zero.
+    Improved,
+    /// Neither.
+    #[default]
+    Same,
+    /// A step in the candidate only.
+    New,
+    /// A step in the base only.
+    Gone,
+    /// Would be regressed or improved, but the step is below --min-share: not gated.
+    Minor,
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            Verdict::Regressed => "regressed",
+            Verdict::Improved => "improved",
+            Verdict::Same => "same",
+            Verdict::New => "new",
+            Verdict::Gone => "gone",
+            Verdict::Minor => "minor",
+        })
+    }
+}
+
 /// Per-step comparison (a step name, or the `(run)` row).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 struct StepCmp {
     name: String,
     /// `item`, `instance` or `run`: what the per-unit figures are divided by.
@@ -437,9 +471,9 @@ struct StepCmp {
     time_ci_high_pct: Option<f64>,
     base_instances: u64,
     cand_instances: u64,
-    energy_verdict: &'static str,
-    time_verdict: &'static str,
-    verdict: &'static str,
+    energy_verdict: Verdict,
+    time_verdict: Verdict,
+    verdict: Verdict,
     note: Option<String>,
 }
 
@@ -449,25 +483,16 @@ impl StepCmp {
             name: name.to_owned(),
             unit,
             method: "totals",
-            base_runs: 0,
-            cand_runs: 0,
-            base_j_per_item: None,
-            cand_j_per_item: None,
-            change_pct: None,
-            ci_low_pct: None,
-            ci_high_pct: None,
-            base_s_per_item: None,
-            cand_s_per_item: None,
-            time_change_pct: None,
-            time_ci_low_pct: None,
-            time_ci_high_pct: None,
-            base_instances: 0,
-            cand_instances: 0,
-            energy_verdict: "same",
-            time_verdict: "same",
-            verdict: "same",
-            note: None,
+            ..StepCmp::default()
         }
+    }
+
+    /// Sets the per-unit energy and time of each side, and their changes.
+    fn points(&mut self, (be, bw): (f64, f64), (ce, cw): (f64, f64)) {
+        (self.base_j_per_item, self.cand_j_per_item) = (Some(be), Some(ce));
+        (self.base_s_per_item, self.cand_s_per_item) = (Some(bw), Some(cw));
+        self.change_pct = Some(rel(be, ce));
+        self.time_change_pct = Some(rel(bw, cw));
     }
 
     fn add_note(&mut self, n: String) {
@@ -481,88 +506,76 @@ impl StepCmp {
 /// A step's totals in one run: count, inclusive energy (J), wall (s), items.
 type Tot = (u64, f64, f64, u64);
 
-/// Per-name instance samples and totals of one run.
-struct Side {
-    samples: BTreeMap<String, Vec<Sample>>,
-    totals: BTreeMap<String, Tot>,
-    /// The run's energy, J (the denominator of a step's share).
-    run_energy: f64,
-}
-
-fn side(run: &RunFile) -> Side {
-    let mut samples: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
-    // A crashed run's step records up to its cut, as in its totals (`summary::cut_s`).
-    for s in steps_in_span(run) {
-        samples.entry(s.name.to_string()).or_default().push(Sample {
-            energy: s.energy_j.into(),
-            time: (s.end_s - s.start_s).max(carina_core::Seconds::ZERO).into(),
-            units: s.items as f64,
-        });
-    }
-    let totals = step_rows(run)
-        .into_iter()
-        .map(|r| (r.name, (r.count, r.energy_j, r.wall_s, r.items)))
-        .collect();
-    Side {
-        samples,
-        totals,
-        run_energy: crate::summary::headline(run).energy_j,
-    }
+fn tot(r: &StepRow) -> Tot {
+    (r.count, r.energy.0, r.wall.0, r.items)
 }
 
 /// One loaded run with what the comparison reads from it.
 struct RunData<'a> {
-    run: &'a RunFile,
-    info: RunInfo,
+    view: RunView<'a>,
     /// Per step name: totals up to the run's cut.
     totals: BTreeMap<String, Tot>,
     /// The run as a whole: (1, energy, wall, items).
     whole: Tot,
-    /// Instance samples, built when a step is compared one run against one.
-    side: OnceCell<Side>,
+    /// Per step name, the instances up to the run's cut: built when a step is compared one
+    /// run against one.
+    samples: OnceCell<BTreeMap<String, Vec<Sample>>>,
 }
 
 impl<'a> RunData<'a> {
     fn new(run: &'a RunFile) -> Self {
-        let h = crate::summary::headline(run);
+        let view = RunView::new(run);
         RunData {
-            run,
-            info: run_info(run),
-            totals: step_rows(run)
-                .into_iter()
-                .map(|r| (r.name, (r.count, r.energy_j, r.wall_s, r.items)))
-                .collect(),
-            whole: (1, h.energy_j, h.wall_s, h.items),
-            side: OnceCell::new(),
+            totals: view.rows.iter().map(|r| (r.name.clone(), tot(r))).collect(),
+            whole: (1, view.energy.0, view.wall.0, view.items),
+            samples: OnceCell::new(),
+            view,
         }
     }
-    fn side(&self) -> &Side {
-        self.side.get_or_init(|| side(self.run))
+
+    fn samples(&self, name: &str) -> Option<&Vec<Sample>> {
+        let all = self.samples.get_or_init(|| {
+            let mut by: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
+            for s in self.view.steps() {
+                by.entry(s.name.to_string()).or_default().push(Sample {
+                    energy: s.energy_j.0,
+                    time: wall_of(s).0,
+                    units: s.items as f64,
+                });
+            }
+            by
+        });
+        all.get(name)
+    }
+
+    /// The share of the run's energy in `t`, inclusive (0 when the run has none).
+    fn share(&self, t: Tot) -> f64 {
+        if self.whole.1 > 0.0 {
+            t.1 / self.whole.1
+        } else {
+            0.0
+        }
     }
 }
 
-fn verdict_of(change: f64, ci: Option<[f64; 2]>, threshold: f64) -> &'static str {
+fn verdict_of(change: f64, ci: Option<[f64; 2]>, threshold: f64) -> Verdict {
     if !change.is_finite() {
-        return if change > 0.0 { "regressed" } else { "same" };
+        return if change > 0.0 {
+            Verdict::Regressed
+        } else {
+            Verdict::Same
+        };
     }
     let (up, down) = match ci {
         Some([l, h]) => (l > 0.0, h < 0.0),
         None => (true, true),
     };
     if change > threshold && up {
-        "regressed"
+        Verdict::Regressed
     } else if change < -threshold && down {
-        "improved"
+        Verdict::Improved
     } else {
-        "same"
-    }
-}
-
-/// The step's inclusive energy as a fraction of its run's energy (0 when the run has none).
-fn share(side: &Side, t: Option<Tot>) -> f64 {
-    match t {
-        Some(t) if side.run_energy > 0.0 => t.1 / side.run_energy,
-        _ => 0.0,
+        Verdict::Same
     }
 }
 
@@ -570,40 +583,33 @@ fn share(side: &Side, t: Option<Tot>) -> f64 {
 /// (`largest`: the step's largest share of its run's energy; `None` for the `(run)` row).
 fn finish(
     out: &mut StepCmp,
-    eci: Option<[f64; 2]>,
-    tci: Option<[f64; 2]>,
-    threshold: f64,
-    gate: Gate,
-    min_share: f64,
+    (eci, tci): (Option<[f64; 2]>, Option<[f64; 2]>),
+    rules: Rules,
     largest: Option<f64>,
 ) {
+    let (threshold, min_share, gate) = (rules.threshold, rules.min_share, rules.gate);
     if let (Some(de), Some(dt)) = (out.change_pct, out.time_change_pct) {
         out.energy_verdict = verdict_of(de, eci, threshold);
         out.time_verdict = verdict_of(dt, tci, threshold);
     }
-    let gated: Vec<&str> = [
-        (gate.energy, out.energy_verdict),
-        (gate.time, out.time_verdict),
-    ]
-    .into_iter()
-    .filter_map(|(g, v)| g.then_some(v))
-    .collect();
-    out.verdict = if gated.contains(&"regressed") {
-        "regressed"
-    } else if gated.contains(&"improved") {
-        "improved"
-    } else {
-        "same"
-    };
-    for (gates, what, v) in [
+    let rows = [
         (gate.energy, "energy", out.energy_verdict),
         (gate.time, "time", out.time_verdict),
-    ] {
+    ];
+    let gated = |x: Verdict| rows.iter().any(|&(gates, _, v)| gates && v == x);
+    out.verdict = if gated(Verdict::Regressed) {
+        Verdict::Regressed
+    } else if gated(Verdict::Improved) {
+        Verdict::Improved
+    } else {
+        Verdict::Same
+    };
+    for (gates, what, v) in rows {
         // Worded "rose"/"fell", not "regressed"/"improved": a CI log searched for
         // "regressed" finds the gated rows only.
         let moved = match v {
-            "regressed" => Some("rose"),
-            "improved" => Some("fell"),
+            Verdict::Regressed => Some("rose"),
+            Verdict::Improved => Some("fell"),
             _ => None,
         };
         if let (false, Some(m)) = (gates, moved) {
@@ -613,10 +619,10 @@ fn finish(
         }
     }
     if let Some(largest) = largest
-        && matches!(out.verdict, "regressed" | "improved")
+        && matches!(out.verdict, Verdict::Regressed | Verdict::Improved)
         && largest * 100.0 < min_share
     {
-        out.verdict = "minor";
+        out.verdict = Verdict::Minor;
         out.add_note(format!(
             "{:.2}% of run energy, below --min-share {min_share}%: not gated",
             largest * 100.0
@@ -632,6 +638,16 @@ struct Rules {
     gate: Gate,
 }
 
+/// What a row's figures are divided by: `item` when every run has items, else `run` for the
+/// `(run)` row and `instance` for a step.
+fn unit_word(per_item: bool, unit_run: bool) -> &'static str {
+    match (per_item, unit_run) {
+        (true, _) => "item",
+        (false, true) => "run",
+        (false, false) => "instance",
+    }
+}
+
 /// A step (or the `(run)` row: `name` "(run)") on one side only.
 fn one_sided(name: &str, b: &[Tot], c: &[Tot], unit_run: bool) -> StepCmp {
     let pool = |ts: &[Tot]| -> Option<Tot> {
@@ -641,22 +657,15 @@ fn one_sided(name: &str, b: &[Tot], c: &[Tot], unit_run: bool) -> StepCmp {
     };
     let (bt, ct) = (pool(b), pool(c));
     let per_item = [bt, ct].iter().flatten().all(|t| t.3 > 0);
-    let mut out = StepCmp::new(
-        name,
-        match (per_item, unit_run) {
-            (true, _) => "item",
-            (false, true) => "run",
-            (false, false) => "instance",
-        },
-    );
+    let mut out = StepCmp::new(name, unit_word(per_item, unit_run));
     out.base_runs = b.len();
     out.cand_runs = c.len();
     out.base_instances = bt.map_or(0, |t| t.0);
     out.cand_instances = ct.map_or(0, |t| t.0);
     let (verdict, note) = if bt.is_none() {
-        ("new", "only in the candidate")
+        (Verdict::New, "only in the candidate")
     } else {
-        ("gone", "only in the base")
+        (Verdict::Gone, "only in the base")
     };
     out.verdict = verdict;
     out.energy_verdict = verdict;
@@ -676,7 +685,7 @@ fn one_sided(name: &str, b: &[Tot], c: &[Tot], unit_run: bool) -> StepCmp {
 }
 
 /// A step compared one run against one, from its instances (the method of a single pair).
-fn compare_step(name: &str, b: &Side, c: &Side, rules: Rules) -> StepCmp {
+fn compare_step(name: &str, b: &RunData, c: &RunData, rules: Rules) -> StepCmp {
     let bt = b.totals.get(name).copied();
     let ct = c.totals.get(name).copied();
     let (Some(bt), Some(ct)) = (bt, ct) else {
@@ -704,17 +713,12 @@ fn compare_step(name: &str, b: &Side, c: &Side, rules: Rules) -> StepCmp {
         })
         .unwrap_or_default()
     };
-    let bs = to_samples(b.samples.get(name));
-    let cs = to_samples(c.samples.get(name));
+    let bs = to_samples(b.samples(name));
+    let cs = to_samples(c.samples(name));
     // Point figures: totals from the summaries (or step records), per item or per instance.
     let (be, bw) = (bt.1 / unit_of(bt), bt.2 / unit_of(bt));
     let (ce, cw) = (ct.1 / unit_of(ct), ct.2 / unit_of(ct));
-    out.base_j_per_item = Some(be);
-    out.cand_j_per_item = Some(ce);
-    out.base_s_per_item = Some(bw);
-    out.cand_s_per_item = Some(cw);
-    out.change_pct = Some(rel(be, ce));
-    out.time_change_pct = Some(rel(bw, cw));
+    out.points((be, bw), (ce, cw));
     let (eci, tci) = if bs.len() >= MIN_INSTANCES && cs.len() >= MIN_INSTANCES {
         let (e, t) = interval(&bs, &cs, fnv1a(name));
         out.method = "instances";
@@ -731,16 +735,8 @@ fn compare_step(name: &str, b: &Side, c: &Side, rules: Rules) -> StepCmp {
         });
         (None, None)
     };
-    let largest = share(b, Some(bt)).max(share(c, Some(ct)));
-    finish(
-        &mut out,
-        eci,
-        tci,
-        rules.threshold,
-        rules.gate,
-        rules.min_share,
-        Some(largest),
-    );
+    let largest = b.share(bt).max(c.share(ct));
+    finish(&mut out, (eci, tci), rules, Some(largest));
     out
 }
 
@@ -756,12 +752,7 @@ fn compare_runs(
     largest: Option<f64>,
 ) -> StepCmp {
     let per_item = b.iter().chain(c).all(|t| t.3 > 0);
-    let unit = match (per_item, unit_run) {
-        (true, _) => "item",
-        (false, true) => "run",
-        (false, false) => "instance",
-    };
-    let mut out = StepCmp::new(name, unit);
+    let mut out = StepCmp::new(name, unit_word(per_item, unit_run));
     out.base_runs = b.len();
     out.cand_runs = c.len();
     out.base_instances = b.iter().map(|t| t.0).sum();
@@ -811,15 +802,7 @@ fn compare_runs(
             c.len()
         ));
     }
-    finish(
-        &mut out,
-        eci,
-        tci,
-        rules.threshold,
-        rules.gate,
-        rules.min_share,
-        largest,
-    );
+    finish(&mut out, (eci, tci), rules, largest);
     out
 }
 
@@ -828,12 +811,12 @@ fn compare_runs(
 /// `n var`), the energy from the steps' self energy (the rest of the run's energy fixed), the
 /// wall time scaled by the top-level steps' durations. `None` with fewer than
 /// [`MIN_INSTANCES`] step records.
-fn run_rel_var(run: &RunFile, energy: f64) -> Option<(f64, f64)> {
+fn run_rel_var(v: &RunView, energy: f64) -> Option<(f64, f64)> {
     let mut by: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
     let mut n = 0;
-    for s in steps_in_span(run) {
+    for s in v.steps() {
         let top = if s.parent.is_none() {
-            (s.end_s - s.start_s).max(carina_core::Seconds::ZERO)
+            wall_of(s)
         } else {
             carina_core::Seconds::ZERO
         };
@@ -875,14 +858,9 @@ fn compare_whole_pair(b: &RunData<'_>, c: &RunData<'_>, rules: Rules) -> StepCmp
     let u = |t: Tot| if per_item { t.3 as f64 } else { 1.0 };
     let (be, bw) = (bt.1 / u(bt), bt.2 / u(bt));
     let (ce, cw) = (ct.1 / u(ct), ct.2 / u(ct));
-    out.base_j_per_item = Some(be);
-    out.cand_j_per_item = Some(ce);
-    out.base_s_per_item = Some(bw);
-    out.cand_s_per_item = Some(cw);
-    out.change_pct = Some(rel(be, ce));
-    out.time_change_pct = Some(rel(bw, cw));
+    out.points((be, bw), (ce, cw));
     let (mut eci, mut tci) = (None, None);
-    match (run_rel_var(b.run, bt.1), run_rel_var(c.run, ct.1)) {
+    match (run_rel_var(&b.view, bt.1), run_rel_var(&c.view, ct.1)) {
         (Some((rb, tb)), Some((rc, tc))) if be > 0.0 && ce > 0.0 => {
             let ci = |l: f64, v: f64| {
                 let h = 1.96 * v.sqrt();
@@ -907,15 +885,7 @@ fn compare_whole_pair(b: &RunData<'_>, c: &RunData<'_>, rules: Rules) -> StepCmp
             )
         }
     }
-    finish(
-        &mut out,
-        eci,
-        tci,
-        rules.threshold,
-        rules.gate,
-        rules.min_share,
-        None,
-    );
+    finish(&mut out, (eci, tci), rules, None);
     out
 }
 
@@ -924,7 +894,7 @@ const RUN_ROW: &str = "(run)";
 
 #[derive(Debug, serde::Serialize)]
 struct Report {
-    verdict: &'static str,
+    verdict: Verdict,
     threshold_pct: f64,
     min_share_pct: f64,
     /// What can fail the gate: `energy`, `time`.
@@ -970,8 +940,9 @@ struct RunInfo {
     /// `measured` or `estimated` (`mixed` for a side whose runs differ): every energy figure of
     /// this run is of this kind.
     energy_kind: &'static str,
-    /// `run_start.scope`: `process`, `process-tree` or `host`.
-    scope: String,
+    /// `run_start.scope`: `process`, `process-tree` or `host` (`mixed` for a side whose runs
+    /// differ).
+    scope: &'static str,
     /// `run_end.host_energy_j`, J; `null` when missing or 0 (and for a run without `run_end`).
     host_energy_j: Option<f64>,
     /// The run's energy / the host's energy; `null` ("n/a") when the host's is unknown.
@@ -1006,13 +977,6 @@ fn share_words(r: &RunInfo) -> String {
     format!("{} ({host}, scope {})", fmt_share(r.host_share), r.scope)
 }
 
-fn kind_word(k: carina_core::record::EnergyKind) -> &'static str {
-    match k {
-        carina_core::record::EnergyKind::Measured => "measured",
-        carina_core::record::EnergyKind::Estimated => "estimated",
-    }
-}
-
 /// How the two sides' energy was obtained, in words: `estimated` when both agree.
 fn kinds(r: &Report) -> String {
     if r.base.energy_kind == r.candidate.energy_kind {
@@ -1025,18 +989,17 @@ fn kinds(r: &Report) -> String {
     }
 }
 
-fn run_info(run: &RunFile) -> RunInfo {
-    let h = crate::summary::headline(run);
+fn run_info(v: &RunView) -> RunInfo {
     RunInfo {
-        path: run.path.display().to_string(),
-        job: run.start.job.clone(),
-        run_id: run.start.run_id.clone(),
-        complete: h.complete,
-        j_per_item: (h.items > 0).then(|| h.energy_j / h.items as f64),
-        energy_kind: kind_word(h.kind),
-        scope: run.start.scope.map_or("-", |s| s.as_str()).into(),
-        host_energy_j: h.host_energy_j,
-        host_share: h.host_share(),
+        path: v.file.path.display().to_string(),
+        job: v.job.to_owned(),
+        run_id: v.run_id.to_owned(),
+        complete: v.is_complete(),
+        j_per_item: v.per_item().map(f64::from),
+        energy_kind: v.kind.as_str(),
+        scope: v.scope_str(),
+        host_energy_j: v.host_energy.map(f64::from),
+        host_share: v.host_share(),
     }
 }
 
@@ -1072,11 +1035,7 @@ fn side_info(infos: &[RunInfo]) -> RunInfo {
         } else {
             "mixed"
         },
-        scope: if same_scope {
-            infos[0].scope.clone()
-        } else {
-            "mixed".into()
-        },
+        scope: if same_scope { infos[0].scope } else { "mixed" },
         host_energy_j: mean(|i| i.host_energy_j),
         host_share: mean(|i| i.host_share),
     }
@@ -1116,7 +1075,7 @@ fn build(base: &[RunFile], cand: &[RunFile], rules: Rules) -> Report {
         let row = if hb.is_empty() || hc.is_empty() {
             one_sided(name, &tb, &tc, false)
         } else if hb.len() == 1 && hc.len() == 1 {
-            let mut row = compare_step(name, b[hb[0]].side(), c[hc[0]].side(), rules);
+            let mut row = compare_step(name, &b[hb[0]], &c[hc[0]], rules);
             if !pair {
                 row.add_note(format!(
                     "in one run per side (of {} base and {} candidate): instance-level interval",
@@ -1149,8 +1108,8 @@ fn build(base: &[RunFile], cand: &[RunFile], rules: Rules) -> Report {
         steps.push(row);
     }
     let mut warnings = Vec::new();
-    let bis: Vec<RunInfo> = b.iter().map(|r| r.info.clone()).collect();
-    let cis: Vec<RunInfo> = c.iter().map(|r| r.info.clone()).collect();
+    let bis: Vec<RunInfo> = b.iter().map(|r| run_info(&r.view)).collect();
+    let cis: Vec<RunInfo> = c.iter().map(|r| run_info(&r.view)).collect();
     let mut jobs: Vec<&str> = base
         .iter()
         .chain(cand)
@@ -1216,16 +1175,19 @@ fn build(base: &[RunFile], cand: &[RunFile], rules: Rules) -> Report {
     }
     let regressed: Vec<&str> = steps
         .iter()
-        .filter(|s| s.verdict == "regressed")
+        .filter(|s| s.verdict == Verdict::Regressed)
         .map(|s| s.name.as_str())
         .collect();
-    let improved = steps.iter().filter(|s| s.verdict == "improved").count();
+    let improved = steps
+        .iter()
+        .filter(|s| s.verdict == Verdict::Improved)
+        .count();
     let verdict = if !regressed.is_empty() {
-        "regressed"
+        Verdict::Regressed
     } else if improved > 0 {
-        "improved"
+        Verdict::Improved
     } else {
-        "same"
+        Verdict::Same
     };
     let gate = rules.gate.names();
     let gate_words = gate.join(" and ");
@@ -1317,7 +1279,7 @@ fn rows(report: &Report) -> Vec<Vec<String>> {
                 opt(s.cand_s_per_item, duration_fine),
                 fmt_pct(s.time_change_pct),
                 fmt_ci(s.time_ci_low_pct, s.time_ci_high_pct),
-                s.verdict.to_owned(),
+                s.verdict.to_string(),
                 s.note.clone().unwrap_or_default(),
             ]
         })
@@ -1517,7 +1479,7 @@ pub fn run(args: &Args) -> ExitCode {
     }
     // The verdict's status stands when the reader closes the pipe early: a gate piped into
     // `head` still fails on a regression.
-    let status = if report.verdict == "regressed" {
+    let status = if report.verdict == Verdict::Regressed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

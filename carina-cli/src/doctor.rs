@@ -120,10 +120,6 @@ fn build() -> Report {
     let mut sources = Vec::new();
     for p in &detection.probes {
         let d = p.describe();
-        let kind = match d.kind {
-            carina_core::EnergyKind::Measured => "measured",
-            carina_core::EnergyKind::Estimated => "estimated",
-        };
         let mut detail = d.source.clone();
         if !d.domains.is_empty() {
             detail = format!("domains {}; {detail}", d.domains.join(", "));
@@ -134,21 +130,16 @@ fn build() -> Report {
         sources.push(SourceLine {
             name: d.name.clone(),
             status: "used",
-            kind,
+            kind: d.kind.as_str(),
             detail,
             fix: None,
         });
     }
     for n in &detection.not_chosen {
-        let kind = if n.name == "model" {
-            "estimated"
-        } else {
-            "measured"
-        };
         sources.push(SourceLine {
             name: n.name.clone(),
             status: "not used",
-            kind,
+            kind: n.kind.as_str(),
             detail: n.reason.clone(),
             fix: if n.counter_did_not_advance() {
                 Some(DEAD_COUNTER_FIX.to_owned())

@@ -4,7 +4,7 @@
 
 use crate::load::load_runs;
 use crate::out;
-use crate::summary::{Headline, StepRow, headline, step_rows, steps_in_span};
+use crate::view::RunView;
 use carina_core::reader::RunFile;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -120,102 +120,75 @@ fn num(x: f64) -> String {
     }
 }
 
-fn opt(x: Option<f64>) -> String {
-    x.map_or(String::new(), num)
-}
-
-fn kind(h: &Headline) -> &'static str {
-    match h.kind {
-        carina_core::record::EnergyKind::Measured => "measured",
-        carina_core::record::EnergyKind::Estimated => "estimated",
-    }
+fn opt(x: Option<impl Into<f64>>) -> String {
+    x.map_or(String::new(), |x| num(x.into()))
 }
 
 /// Step instances the run's figures cover: `run_end.steps`, else (a crashed run) the `step`
 /// records up to its cut, or the summaries' counts in a summaries-only file.
-fn step_count(run: &RunFile, rows: &[StepRow]) -> u64 {
-    if let Some(e) = &run.end {
+fn step_count(v: &RunView) -> u64 {
+    if let Some(e) = &v.file.end {
         return e.steps;
     }
-    let n = steps_in_span(run).count() as u64;
-    if n == 0 && run.steps.is_empty() {
-        rows.iter().map(|r| r.count).sum()
+    let n = v.steps().count() as u64;
+    if n == 0 && v.file.steps.is_empty() {
+        v.rows.iter().map(|r| r.count).sum()
     } else {
         n
     }
 }
 
 /// The run row's cells, in [`RUN_COLUMNS`] order.
-fn run_row(run: &RunFile) -> Vec<String> {
-    let h = headline(run);
-    let rows = step_rows(run);
-    let s = &run.start;
+fn run_row(v: &RunView) -> Vec<String> {
+    let s = &v.file.start;
     vec![
-        s.run_id.clone(),
-        s.job.clone(),
-        s.host.clone(),
+        v.run_id.to_owned(),
+        v.job.to_owned(),
+        v.host.to_owned(),
         s.started_at.clone(),
-        h.complete.to_string(),
-        num(h.wall_s),
-        num(h.energy_j),
-        kind(&h).into(),
-        opt(h.energy_low_j),
-        opt(h.energy_high_j),
-        opt(h.host_energy_j),
-        opt(h.host_share()),
-        num(h.co2e_g),
+        v.is_complete().to_string(),
+        num(v.wall.0),
+        num(v.energy.0),
+        v.kind.to_string(),
+        opt(v.band.map(|b| b.0)),
+        opt(v.band.map(|b| b.1)),
+        opt(v.host_energy),
+        opt(v.host_share()),
+        num(v.co2e.0),
         num(s.carbon.g_per_kwh),
         s.carbon.zone.clone().unwrap_or_default(),
-        h.items.to_string(),
-        if h.items > 0 {
-            num(h.energy_j / h.items as f64)
-        } else {
-            String::new()
-        },
-        step_count(run, &rows).to_string(),
+        v.items.to_string(),
+        opt(v.per_item()),
+        step_count(v).to_string(),
         // A crashed run's lost instances are not known (no `run_end`): empty, not 0.
-        if h.complete {
-            h.dropped.to_string()
-        } else {
-            String::new()
-        },
-        s.scope.map_or("", |s| s.as_str()).to_owned(),
-        run.path.display().to_string(),
+        v.dropped.map_or(String::new(), |d| d.to_string()),
+        v.scope.map_or("", |s| s.as_str()).to_owned(),
+        v.file.path.display().to_string(),
     ]
 }
 
 /// The step rows of a run, in [`STEP_COLUMNS`] order, one per step name (sorted by name).
-fn step_rows_of(run: &RunFile) -> Vec<Vec<String>> {
-    let h = headline(run);
-    let mut rows = step_rows(run);
+fn step_rows_of(v: &RunView) -> Vec<Vec<String>> {
+    let mut rows: Vec<_> = v.rows.iter().collect();
     rows.sort_by(|a, b| a.name.cmp(&b.name));
-    let s = &run.start;
     rows.into_iter()
         .map(|r| {
             vec![
-                s.run_id.clone(),
-                s.job.clone(),
-                s.host.clone(),
+                v.run_id.to_owned(),
+                v.job.to_owned(),
+                v.host.to_owned(),
                 r.name.clone(),
                 r.count.to_string(),
                 r.items.to_string(),
-                num(r.wall_s),
-                num(r.self_wall_s),
-                num(r.energy_j),
-                num(r.self_energy_j),
-                num(r.co2e_g),
-                num(r.p50_s),
-                num(r.p95_s),
-                if r.items > 0 {
-                    num(r.energy_j / r.items as f64)
-                } else {
-                    String::new()
-                },
-                if h.energy_j > 0.0 {
-                    num(r.energy_j / h.energy_j)
-                } else {
-                    String::new()
-                },
+                num(r.wall.0),
+                num(r.self_wall.0),
+                num(r.energy.0),
+                num(r.self_energy.0),
+                num(r.co2e.0),
+                num(r.p50.0),
+                num(r.p95.0),
+                opt((r.items > 0).then(|| r.energy / r.items as f64)),
+                opt(v.share(r.energy)),
             ]
         })
         .collect()
@@ -229,12 +202,13 @@ pub fn render(runs: &[RunFile], steps: bool) -> String {
         line(&RUN_COLUMNS.map(String::from))
     };
     for run in runs {
+        let v = RunView::new(run);
         if steps {
-            for r in step_rows_of(run) {
+            for r in step_rows_of(&v) {
                 out.push_str(&line(&r));
             }
         } else {
-            out.push_str(&line(&run_row(run)));
+            out.push_str(&line(&run_row(&v)));
         }
     }
     out

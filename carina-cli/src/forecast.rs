@@ -3,7 +3,7 @@
 
 use crate::load::load_run;
 use crate::out;
-use crate::summary::{headline, progress_step, step_rows, steps_in_span};
+use crate::view::RunView;
 use carina_core::format::{
     co2e_as, duration, duration_as, energy, energy_as, energy_fine_as, escape_control, percent,
     sig3,
@@ -67,6 +67,19 @@ struct Range {
     high: f64,
 }
 
+impl Range {
+    /// `point` +/- `rel` x `point`, the low end at least 0.
+    fn around(point: f64, rel: f64) -> Range {
+        let (low, high) = ((point * (1.0 - rel)).max(0.0), point * (1.0 + rel));
+        Range { point, low, high }
+    }
+
+    fn map(self, f: impl Fn(f64) -> f64) -> Range {
+        let (point, low, high) = (f(self.point), f(self.low), f(self.high));
+        Range { point, low, high }
+    }
+}
+
 #[derive(Debug, serde::Serialize)]
 struct Forecast {
     path: String,
@@ -74,7 +87,7 @@ struct Forecast {
     run_id: String,
     complete: bool,
     /// `measured` or `estimated`: the kind of every energy and CO2e figure here.
-    energy_kind: &'static str,
+    energy_kind: carina_core::record::EnergyKind,
     items_done: u64,
     total_items: u64,
     remaining_items: u64,
@@ -108,15 +121,16 @@ fn rel_se(xs: &[f64]) -> Option<f64> {
 }
 
 /// Relative half-widths of the 95 % intervals of items/s and J/item, and the bucket count.
-fn spreads(run: &RunFile, elapsed: f64, total_energy: f64) -> (Option<f64>, Option<f64>, usize) {
-    let rows = step_rows(run);
-    // The same step as the items done (`headline`), so the buckets measure the rate of the
-    // figure being projected.
-    let Some(item_step) = progress_step(run, &rows) else {
+fn spreads(v: &RunView) -> (Option<f64>, Option<f64>, usize) {
+    let (elapsed, total_energy) = (v.wall.0, v.energy.0);
+    // The same step as the items done, so the buckets measure the rate of the figure being
+    // projected.
+    let Some(item_step) = &v.progress else {
         return (None, None, 0);
     };
     // A crashed run's records up to its cut only, the span of its energy and elapsed time.
-    let item_records: Vec<_> = steps_in_span(run)
+    let item_records: Vec<_> = v
+        .steps()
         .filter(|s| s.name == item_step.name && s.items > 0)
         .collect();
     let k = (item_records.len() / 3).min(20);
@@ -131,7 +145,7 @@ fn spreads(run: &RunFile, elapsed: f64, total_energy: f64) -> (Option<f64>, Opti
         items[bucket(s.end_s.into())] += s.items as f64;
     }
     let mut attributed = 0.0;
-    for s in steps_in_span(run) {
+    for s in v.steps() {
         joules[bucket(s.end_s.0)] += s.self_energy_j.0;
         attributed += s.self_energy_j.0;
     }
@@ -169,42 +183,33 @@ fn at(start: Option<jiff::Timestamp>, secs: f64) -> Option<String> {
 }
 
 fn forecast(run: &RunFile, total: u64) -> Result<Forecast, String> {
-    let h = headline(run);
-    let done = h.items;
+    let v = RunView::new(run);
+    let done = v.items;
+    let (wall, energy_so_far) = (v.wall.0, v.energy.0);
     if done == 0 {
         return Err(format!(
             "{}: the run has recorded no items yet, so there is no rate to project from",
             run.path.display()
         ));
     }
-    if h.wall_s <= 0.0 {
+    if wall <= 0.0 {
         return Err(format!(
             "{}: the run has no elapsed time yet, so there is no rate to project from",
             run.path.display()
         ));
     }
     let mut notes = Vec::new();
-    let rate = done as f64 / h.wall_s;
-    let jpi = h.energy_j / done as f64;
-    let (rs, js, buckets) = spreads(run, h.wall_s, h.energy_j);
+    let rate = done as f64 / wall;
+    let jpi = energy_so_far / done as f64;
+    let (rs, js, buckets) = spreads(&v);
     if buckets == 0 {
         notes.push(
             "too few step records to split into time buckets: the interval is the point".into(),
         );
     }
-    let rs = rs.unwrap_or(0.0);
-    let js = js.unwrap_or(0.0);
-    let items_per_s = Range {
-        point: rate,
-        low: (rate * (1.0 - rs)).max(0.0),
-        high: rate * (1.0 + rs),
-    };
-    let j_per_item = Range {
-        point: jpi,
-        low: (jpi * (1.0 - js)).max(0.0),
-        high: jpi * (1.0 + js),
-    };
-    let (base_t, base_e, remaining) = if h.complete {
+    let items_per_s = Range::around(rate, rs.unwrap_or(0.0));
+    let j_per_item = Range::around(jpi, js.unwrap_or(0.0));
+    let (base_t, base_e, remaining) = if v.is_complete() {
         (0.0, 0.0, total)
     } else {
         if total < done {
@@ -212,7 +217,7 @@ fn forecast(run: &RunFile, total: u64) -> Result<Forecast, String> {
                 "the run already processed {done} items, more than {total}"
             ));
         }
-        (h.wall_s, h.energy_j, total.saturating_sub(done))
+        (wall, energy_so_far, total.saturating_sub(done))
     };
     let rem = remaining as f64;
     let time_at = |r: f64| {
@@ -229,22 +234,14 @@ fn forecast(run: &RunFile, total: u64) -> Result<Forecast, String> {
         low: time_at(items_per_s.high),
         high: time_at(items_per_s.low),
     };
-    let energy_j = Range {
-        point: base_e + rem * j_per_item.point,
-        low: base_e + rem * j_per_item.low,
-        high: base_e + rem * j_per_item.high,
-    };
-    let g_per_j = if h.energy_j > 0.0 && h.co2e_g > 0.0 {
-        h.co2e_g / h.energy_j
+    let energy_j = j_per_item.map(|j| base_e + rem * j);
+    let g_per_j = if energy_so_far > 0.0 && v.co2e.0 > 0.0 {
+        v.co2e.0 / energy_so_far
     } else {
         run.start.carbon.g_per_kwh / 3.6e6
     };
-    let co2e_g = Range {
-        point: energy_j.point * g_per_j,
-        low: energy_j.low * g_per_j,
-        high: energy_j.high * g_per_j,
-    };
-    let origin = if h.complete {
+    let co2e_g = energy_j.map(|e| e * g_per_j);
+    let origin = if v.is_complete() {
         Some(jiff::Timestamp::now())
     } else {
         match run.start.started_at.parse::<jiff::Timestamp>() {
@@ -258,14 +255,14 @@ fn forecast(run: &RunFile, total: u64) -> Result<Forecast, String> {
             }
         }
     };
-    if h.steps_after_cut > 0 {
+    if v.steps_after_cut > 0 {
         notes.push(format!(
-            "the run has no run_end: its figures stop at {:.3} s, the end of its last power \
+            "the run has no run_end: its figures stop at {wall:.3} s, the end of its last power \
              record; {} step record(s) that ended later are left out",
-            h.wall_s, h.steps_after_cut
+            v.steps_after_cut
         ));
     }
-    if h.complete {
+    if v.is_complete() {
         notes.push(format!(
             "the run is complete ({done} items); this forecasts a full new cycle of {total} items \
              at its rates, finishing at now + runtime"
@@ -273,18 +270,15 @@ fn forecast(run: &RunFile, total: u64) -> Result<Forecast, String> {
     }
     Ok(Forecast {
         path: run.path.display().to_string(),
-        job: run.start.job.clone(),
-        run_id: run.start.run_id.clone(),
-        complete: h.complete,
-        energy_kind: match h.kind {
-            carina_core::record::EnergyKind::Measured => "measured",
-            carina_core::record::EnergyKind::Estimated => "estimated",
-        },
+        job: v.job.to_owned(),
+        run_id: v.run_id.to_owned(),
+        complete: v.is_complete(),
+        energy_kind: v.kind,
         items_done: done,
         total_items: total,
         remaining_items: remaining,
-        elapsed_s: h.wall_s,
-        energy_so_far_j: h.energy_j,
+        elapsed_s: wall,
+        energy_so_far_j: energy_so_far,
         items_per_s,
         j_per_item,
         runtime_s,

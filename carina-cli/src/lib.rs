@@ -1,5 +1,14 @@
 //! The `carina` command line's commands as a library, so they are tested directly and the
 //! binary stays a thin dispatcher. Each command module has an `Args` (clap) and a `run`.
+//!
+//! # Public API
+//! One module per command: [`runcmd`] (`carina run`), [`report`], [`summary`] (with the fleet
+//! view), [`compare`], [`forecast`], [`export`], [`doctor`], and `prometheus` (feature
+//! `prometheus`); `simulate` lives in the binary. Shared: [`load`] (run files from files or
+//! directories, errors naming the file and line) and [`out`] (writing to stdout/stderr without
+//! panicking: quiet on a broken pipe, exit 1 on other write errors). Every analysis command reads
+//! a run through one internal view (`view::RunView`: headline, cut, kind, scope, share, progress,
+//! per-step rows); figures are formatted by `carina_core::format`.
 
 pub mod compare;
 pub mod doctor;
@@ -12,4 +21,4 @@ pub mod prometheus;
 pub mod report;
 pub mod runcmd;
 pub mod summary;
-pub mod units;
+pub(crate) mod view;

@@ -29,6 +29,8 @@
 //! | `carina_run_steps_total` | counter | step records written by Carina-linked children (only when there are such children) |
 //! | `carina_run_items_total` | counter | their items: the largest per-step-name item total (only then too) |
 
+use carina_core::record::EnergyKind;
+use carina_core::units::{GramsCo2e, Joules, Seconds, Watts};
 use prometheus::{Encoder, Opts, Registry, TextEncoder};
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -54,17 +56,17 @@ pub struct Labels {
 /// The figures of one scrape or push.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Snapshot {
-    /// Energy so far, J.
-    pub joules: f64,
-    /// CO2e so far, g.
-    pub co2e_g: f64,
-    /// Mean power of the last closed window, W.
-    pub watts: f64,
-    /// `Some(true)` when every used source is measured; `None` before the run has started
+    /// Energy so far.
+    pub energy: Joules,
+    /// CO2e so far.
+    pub co2e: GramsCo2e,
+    /// Mean power of the last closed window.
+    pub power: Watts,
+    /// The kind of the run's energy (the `kind` label); `None` before the run has started
     /// measuring (the energy and CO2e series are then left out).
-    pub measured: Option<bool>,
-    /// Seconds since the command started.
-    pub elapsed_s: f64,
+    pub kind: Option<EnergyKind>,
+    /// Time since the command started.
+    pub elapsed: Seconds,
     /// Whether the command is still running.
     pub running: bool,
     /// Step records and items of Carina-linked children, when there are any.
@@ -111,15 +113,14 @@ fn counter(
 pub fn encode(labels: &Labels, s: &Snapshot) -> String {
     let build = || -> prometheus::Result<String> {
         let reg = Registry::new();
-        if let Some(measured) = s.measured {
-            let kind = if measured { "measured" } else { "estimated" };
+        if let Some(kind) = s.kind.map(EnergyKind::as_str) {
             counter(
                 &reg,
                 labels,
                 "carina_run_energy_joules_total",
                 "Energy of the run so far (its scope's share of the host), joules.",
                 Some(kind),
-                s.joules,
+                s.energy.0,
             )?;
             counter(
                 &reg,
@@ -127,14 +128,14 @@ pub fn encode(labels: &Labels, s: &Snapshot) -> String {
                 "carina_run_co2e_grams_total",
                 "CO2e of the run so far, grams.",
                 Some(kind),
-                s.co2e_g,
+                s.co2e.0,
             )?;
             gauge(
                 &reg,
                 labels,
                 "carina_run_power_watts",
                 "Mean power of the last closed power window (about a second), watts.",
-                s.watts,
+                s.power.0,
             )?;
         }
         counter(
@@ -143,7 +144,7 @@ pub fn encode(labels: &Labels, s: &Snapshot) -> String {
             "carina_run_wall_time_seconds_total",
             "Wall time of the run so far (since the command started), seconds.",
             None,
-            s.elapsed_s,
+            s.elapsed.0,
         )?;
         gauge(
             &reg,
@@ -392,11 +393,11 @@ mod tests {
     #[test]
     fn encodes_the_text_format_with_labels() {
         let s = Snapshot {
-            joules: 12.5,
-            co2e_g: 0.25,
-            watts: 30.0,
-            measured: Some(false),
-            elapsed_s: 3.0,
+            energy: Joules(12.5),
+            co2e: GramsCo2e(0.25),
+            power: Watts(30.0),
+            kind: Some(EnergyKind::Estimated),
+            elapsed: Seconds(3.0),
             running: true,
             steps_items: Some((4, 40)),
         };

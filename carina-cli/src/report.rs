@@ -28,10 +28,13 @@
 //! the file and line), 1 when the output cannot be written.
 
 use crate::load::{LoadError, load_runs_lenient};
-use crate::summary::{StepRow, step_rows};
-use crate::units::{co2e, duration, energy, power, sig};
+use crate::summary::fleet::{Cycle, Figures, cycles, kind_text, status_text};
+use crate::summary::{NO_STEPS, wh_per_item as wh_per_item_fleet};
+use crate::view::{Extent, RunView, StepRow, wall_of};
+use carina_core::format::{JOULES, SECONDS, Unit, co2e, duration, energy, power, sig3};
 use carina_core::reader::RunFile;
 use carina_core::record::{EnergyKind, StepRecord};
+use carina_core::units::{Joules, Seconds};
 use maud::{DOCTYPE, Markup, PreEscaped, Render, html};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::{self, Write as _};
@@ -108,13 +111,6 @@ pub fn run(args: &Args) -> ExitCode {
 /// Number of timeline bins.
 pub const BINS: usize = 200;
 
-fn kind_str(k: EnergyKind) -> &'static str {
-    match k {
-        EnergyKind::Measured => "measured",
-        EnergyKind::Estimated => "estimated",
-    }
-}
-
 /// A number for a `data-v` sort key (finite, plain).
 fn num(x: f64) -> String {
     if x.is_finite() {
@@ -124,13 +120,13 @@ fn num(x: f64) -> String {
     }
 }
 
-fn wh_per_item(j: f64, items: u64) -> String {
+fn wh_per_item(j: Joules, items: u64) -> String {
     if items == 0 {
         return "–".into();
     }
-    let wh = j / 3600.0 / items as f64;
+    let wh = j.wh() / items as f64;
     let (unit, div) = wh_unit(wh);
-    format!("{} {unit}/item", sig(wh / div))
+    format!("{} {unit}/item", sig3(wh / div))
 }
 
 /// Wh, mWh, µWh or nWh, so per-item figures read without exponents.
@@ -157,28 +153,32 @@ struct Node<'a> {
     name: &'a str,
     children: Vec<usize>,
     count: u64,
-    energy_j: f64,
-    self_energy_j: f64,
-    wall_s: f64,
+    energy: Joules,
+    self_energy: Joules,
+    wall: Seconds,
 }
 
-/// Everything drawn for one run.
+impl<'a> Node<'a> {
+    fn new(name: &'a str) -> Node<'a> {
+        Node {
+            name,
+            children: Vec::new(),
+            count: 0,
+            energy: Joules::ZERO,
+            self_energy: Joules::ZERO,
+            wall: Seconds::ZERO,
+        }
+    }
+}
+
+/// Everything drawn for one run: its view, and what only the report draws.
 struct Analysis<'a> {
-    complete: bool,
-    kind: EnergyKind,
-    wall_s: f64,
-    energy_j: f64,
-    low_j: Option<f64>,
-    high_j: Option<f64>,
-    co2e_g: f64,
-    items: u64,
-    unattributed_j: Option<f64>,
-    /// The run's energy / the host's (`run_end.host_energy_j`); `None` when that is missing.
-    host_share: Option<f64>,
-    host_energy_j: Option<f64>,
-    /// Step records of a crashed run left out because they ended after its cut.
-    steps_after_cut: usize,
-    rows: Vec<StepRow>,
+    v: &'a RunView<'a>,
+    /// The view's step rows, largest energy first.
+    rows: Vec<&'a StepRow>,
+    /// The time the runtime card and the timeline cover, s: the run's wall time (else the end
+    /// of its last step), stretched to the end of its last `power` record.
+    span: f64,
     /// Tree nodes; node 0 is the root (the run).
     tree: Vec<Node<'a>>,
     /// Energy per timeline bin, J.
@@ -235,30 +235,21 @@ impl IdIndex {
     }
 }
 
-fn analyse(run: &RunFile) -> Analysis<'_> {
+fn analyse<'a>(v: &'a RunView<'a>) -> Analysis<'a> {
+    let run = v.file;
     let steps = &run.steps;
     let index = IdIndex::new(steps);
-    // A crashed run's figures stop at its cut (`summary::cut_s`): later step records are in
-    // no figure, so that no step takes more than the run's energy or time.
-    let cut = crate::summary::cut_s(run);
 
     // Step tree by name path: node of each step, resolved through its parent (memoised).
-    let mut tree: Vec<Node> = vec![Node {
-        name: "",
-        children: Vec::new(),
-        count: 0,
-        energy_j: 0.0,
-        self_energy_j: 0.0,
-        wall_s: 0.0,
-    }];
+    let mut tree: Vec<Node> = vec![Node::new("")];
     let mut child_of: HashMap<(usize, &str), usize> = HashMap::new();
     let mut node_of: Vec<u32> = vec![u32::MAX; steps.len()];
     let mut stack: Vec<usize> = Vec::new();
-    let mut max_end = 0.0f64;
+    let mut max_end = Seconds::ZERO;
 
     for i in 0..steps.len() {
         let s = &steps[i];
-        max_end = max_end.max(s.end_s.into());
+        max_end = max_end.max(s.end_s);
         if node_of[i] != u32::MAX {
             continue;
         }
@@ -282,14 +273,7 @@ fn analyse(run: &RunFile) -> Analysis<'_> {
         while let Some(j) = stack.pop() {
             let name: &str = &steps[j].name;
             let n = *child_of.entry((base, name)).or_insert_with(|| {
-                tree.push(Node {
-                    name,
-                    children: Vec::new(),
-                    count: 0,
-                    energy_j: 0.0,
-                    self_energy_j: 0.0,
-                    wall_s: 0.0,
-                });
+                tree.push(Node::new(name));
                 let n = tree.len() - 1;
                 tree[base].children.push(n);
                 n
@@ -298,82 +282,49 @@ fn analyse(run: &RunFile) -> Analysis<'_> {
             base = n;
         }
     }
+    // A crashed run's figures stop at its cut: later step records are in no figure, so that
+    // no step takes more than the run's energy or time.
     for (i, s) in steps.iter().enumerate() {
-        if s.end_s > carina_core::Seconds(cut) {
+        if s.end_s > v.cut() {
             continue;
         }
         let n = &mut tree[node_of[i] as usize];
         n.count += 1;
-        n.energy_j += s.energy_j.0;
-        n.self_energy_j += s.self_energy_j.0;
-        n.wall_s += (s.end_s - s.start_s).max(carina_core::Seconds::ZERO).0;
+        n.energy += s.energy_j;
+        n.self_energy += s.self_energy_j;
+        n.wall += wall_of(s);
     }
-    // The same per-name figures as `carina summary` (summaries when the file has them).
-    let mut rows = step_rows(run);
-    rows.sort_by(|a, b| b.energy_j.total_cmp(&a.energy_j));
-
-    // Headline figures: `run_end`, or a crashed run's partial figures up to its cut, the same
-    // as `carina summary`.
-    let h = crate::summary::headline(run);
-    let host_share = h.host_share();
-    let crate::summary::Headline {
-        complete,
-        kind,
-        wall_s,
-        energy_j,
-        energy_low_j: low_j,
-        energy_high_j: high_j,
-        co2e_g,
-        items,
-        unattributed_j,
-        host_energy_j,
-        steps_after_cut,
-        ..
-    } = h;
-    let max_end = if complete { max_end } else { max_end.min(cut) };
+    let mut rows: Vec<&StepRow> = v.rows.iter().collect();
+    rows.sort_by(|a, b| b.energy.total_cmp(&a.energy));
+    let max_end = max_end.min(v.cut()).0;
 
     // Timeline. Preferred: the run's `power` records (all the run's energy, steps or not),
     // when there are enough of them to draw a shape (a 3 s run has 3 one-second windows, its
     // steps show more); else each step's attributed (self) energy spread evenly over its span;
     // else a flat line.
-    let span = if wall_s > 0.0 { wall_s } else { max_end };
-    let span = run.power.last().map_or(span, |p| span.max(p.end_s.into()));
+    let span = if v.wall.0 > 0.0 { v.wall.0 } else { max_end };
+    let span = run.power.last().map_or(span, |p| span.max(p.end_s.0));
     let mut bins = vec![0.0f64; BINS];
     let mut timeline = Timeline::Flat;
     if span > 0.0 && !run.power.is_empty() && (steps.is_empty() || run.power.len() >= 20) {
         timeline = Timeline::Power(run.power.len());
+        let windows = run.power.iter();
         spread(
             &mut bins,
             span,
-            run.power
-                .iter()
-                .map(|p| (p.start_s.0, p.end_s.0, p.energy_j.0)),
+            windows.map(|p| (p.start_s, p.end_s, p.energy_j)),
         );
     } else if span > 0.0 && !steps.is_empty() {
         timeline = Timeline::Steps;
-        spread(
-            &mut bins,
-            span,
-            crate::summary::steps_in_span(run).map(|s| (s.start_s.0, s.end_s.0, s.self_energy_j.0)),
-        );
-    } else if span > 0.0 && energy_j > 0.0 {
-        bins.fill(energy_j / BINS as f64);
+        let steps = v.steps().map(|s| (s.start_s, s.end_s, s.self_energy_j));
+        spread(&mut bins, span, steps);
+    } else if span > 0.0 && v.energy.0 > 0.0 {
+        bins.fill(v.energy.0 / BINS as f64);
     }
-
     Analysis {
-        complete,
-        kind,
-        wall_s: span,
-        energy_j,
-        low_j,
-        high_j,
-        co2e_g,
-        items,
-        unattributed_j,
-        host_share,
-        host_energy_j,
-        steps_after_cut,
+        v,
         rows,
+        span,
         tree,
         bins,
         timeline,
@@ -382,12 +333,16 @@ fn analyse(run: &RunFile) -> Analysis<'_> {
 
 /// Adds each `(start_s, end_s, energy_j)` to `bins` (covering `0..span`), spread evenly over
 /// its span: O(1) per interval with a difference array of power for the fully covered bins.
-fn spread(bins: &mut [f64], span: f64, intervals: impl Iterator<Item = (f64, f64, f64)>) {
+fn spread(
+    bins: &mut [f64],
+    span: f64,
+    intervals: impl Iterator<Item = (Seconds, Seconds, Joules)>,
+) {
     let n = bins.len();
     let w = span / n as f64;
     let mut rate = vec![0.0f64; n + 1];
     let bin_of = |t: f64| ((t / w).floor().max(0.0) as usize).min(n - 1);
-    for (a, b, e) in intervals {
+    for (a, b, e) in intervals.map(|(a, b, e)| (a.0, b.0, e.0)) {
         if e == 0.0 || !e.is_finite() {
             continue;
         }
@@ -486,14 +441,15 @@ pub fn render(runs: &[RunFile]) -> String {
 /// its reason) in a note at the top of the page, so a missing run is not mistaken for a run
 /// that never happened.
 pub fn render_with_skipped(runs: &[RunFile], skipped: &[LoadError]) -> String {
-    let mut jobs: BTreeMap<&str, Vec<&RunFile>> = BTreeMap::new();
-    for r in runs {
-        jobs.entry(r.start.job.as_str()).or_default().push(r);
+    let views: Vec<RunView> = runs.iter().map(RunView::new).collect();
+    let mut jobs: BTreeMap<&str, Vec<&RunView>> = BTreeMap::new();
+    for v in &views {
+        jobs.entry(v.job).or_default().push(v);
     }
-    for v in jobs.values_mut() {
-        v.sort_by(|a, b| a.start.started_at.cmp(&b.start.started_at));
+    for list in jobs.values_mut() {
+        list.sort_by(|a, b| a.file.start.started_at.cmp(&b.file.start.started_at));
     }
-    let cycles = crate::summary::fleet::cycles(runs);
+    let cycles = cycles(&views);
     let page = html! {
         (DOCTYPE)
         html lang="en" {
@@ -543,13 +499,8 @@ pub fn render_with_skipped(runs: &[RunFile], skipped: &[LoadError]) -> String {
 }
 
 /// One job: its fleet tables, its recurring view, then its runs, newest first.
-fn job_section(
-    ji: usize,
-    job: &str,
-    list: &[&RunFile],
-    cycles: &[crate::summary::fleet::Cycle],
-) -> Markup {
-    let analyses: Vec<Analysis> = list.iter().map(|r| analyse(r)).collect();
+fn job_section(ji: usize, job: &str, list: &[&RunView], cycles: &[Cycle]) -> Markup {
+    let analyses: Vec<Analysis> = list.iter().map(|v| analyse(v)).collect();
     let job_cycles: Vec<_> = cycles.iter().filter(|c| c.job == job).collect();
     let last = list.len() - 1;
     html! {
@@ -561,10 +512,10 @@ fn job_section(
                 }
             }
             @if list.len() > 1 {
-                (recurring(list, &analyses))
+                (recurring(&analyses))
             }
-            @for (i, (run, a)) in list.iter().zip(&analyses).enumerate().rev() {
-                (run_section(ji, i, run, a, i == last))
+            @for (i, a) in analyses.iter().enumerate().rev() {
+                (run_section(ji, i, a, i == last))
             }
         }
     }
@@ -581,12 +532,11 @@ impl fmt::Display for Fixed {
 }
 
 /// The "Fleet" section of one cycle that ran on several hosts: one row per host and the total.
-fn fleet(c: &crate::summary::fleet::Cycle, number: usize, of: usize) -> Markup {
-    use crate::summary::fleet::{Figures, kind_text, per_item, status_text};
+fn fleet(c: &Cycle, number: usize, of: usize) -> Markup {
     let kind = kind_text(c.total.kind);
     let row = |f: &Figures| {
-        let share = if c.total.energy_j > 0.0 {
-            f.energy_j / c.total.energy_j * 100.0
+        let share = if c.total.energy > Joules::ZERO {
+            f.energy / c.total.energy * 100.0
         } else {
             0.0
         };
@@ -595,12 +545,12 @@ fn fleet(c: &crate::summary::fleet::Cycle, number: usize, of: usize) -> Markup {
                 td.l { (f.host) }
                 td data-v=(f.runs) { (f.runs) }
                 td.l { (status_text(f)) }
-                td data-v=(num(f.energy_j)) { (energy(f.energy_j)) " " (kind_badge_opt(f.kind)) }
+                td data-v=(num(f.energy.0)) { (energy(f.energy.0)) " " (kind_badge_opt(f.kind)) }
                 td data-v=(num(share)) { (Fixed(share, 1)) " %" }
-                td data-v=(num(f.co2e_g)) { (co2e(f.co2e_g)) }
+                td data-v=(num(f.co2e.0)) { (co2e(f.co2e.0)) }
                 td data-v=(f.items) { (f.items) }
-                td data-v=(num(f.wall_s)) { (duration(f.wall_s)) }
-                td { (per_item(f)) }
+                td data-v=(num(f.wall.0)) { (duration(f.wall.0)) }
+                td { (wh_per_item_fleet(f.energy, f.items)) }
             }
         }
     };
@@ -654,7 +604,7 @@ fn kind_badge_opt(k: Option<EnergyKind>) -> Markup {
 }
 
 fn kind_badge(k: EnergyKind) -> Markup {
-    let k = kind_str(k);
+    let k = k.as_str();
     html! { span class={ "badge b-" (k) } { (k) } }
 }
 
@@ -692,11 +642,11 @@ fn pct_change_cell(cur: f64, prev: Option<f64>) -> Markup {
     }
 }
 
-fn recurring(list: &[&RunFile], an: &[Analysis]) -> Markup {
-    let mixed = an.windows(2).any(|w| w[0].kind != w[1].kind);
+fn recurring(an: &[Analysis]) -> Markup {
+    let mixed = an.windows(2).any(|w| w[0].v.kind != w[1].v.kind);
     html! {
         div.recurring {
-            h3 { "Recurring view: " (list.len()) " cycles" }
+            h3 { "Recurring view: " (an.len()) " cycles" }
             p.note {
                 "One row per run, oldest first; Δ is the change against the previous cycle"
                 @if mixed {
@@ -704,7 +654,7 @@ fn recurring(list: &[&RunFile], an: &[Analysis]) -> Markup {
                 }
                 "."
             }
-            (cycle_chart(list, an))
+            (cycle_chart(an))
             div.tw {
                 table.sortable.cycles {
                     thead {
@@ -725,8 +675,8 @@ fn recurring(list: &[&RunFile], an: &[Analysis]) -> Markup {
                         }
                     }
                     tbody {
-                        @for (i, (r, a)) in list.iter().zip(an).enumerate() {
-                            (cycle_row(i, r, a, i.checked_sub(1).map(|p| &an[p])))
+                        @for (i, a) in an.iter().enumerate() {
+                            (cycle_row(i, a, i.checked_sub(1).map(|p| &an[p])))
                         }
                     }
                 }
@@ -737,15 +687,12 @@ fn recurring(list: &[&RunFile], an: &[Analysis]) -> Markup {
 
 /// Wh per item of a run; NaN without items.
 fn run_wh_per_item(a: &Analysis) -> f64 {
-    if a.items > 0 {
-        a.energy_j / 3600.0 / a.items as f64
-    } else {
-        f64::NAN
-    }
+    a.v.per_item().map_or(f64::NAN, Joules::wh)
 }
 
 /// Row `i` of the recurring table, with the changes against `prev` (the previous cycle).
-fn cycle_row(i: usize, r: &RunFile, a: &Analysis, prev: Option<&Analysis>) -> Markup {
+fn cycle_row(i: usize, a: &Analysis, prev: Option<&Analysis>) -> Markup {
+    let (v, r) = (a.v, a.v.file);
     let whi = run_wh_per_item(a);
     let pwhi = prev.map(run_wh_per_item).filter(|x| x.is_finite());
     // The start cell sorts by `i` (the rows are in start order), as its shortened text would
@@ -754,18 +701,18 @@ fn cycle_row(i: usize, r: &RunFile, a: &Analysis, prev: Option<&Analysis>) -> Ma
         tr {
             td data-v=(i) { (i + 1) }
             td.l data-v=(i) title=(r.start.started_at) { (short_time(&r.start.started_at)) }
-            td.l.id { (r.start.run_id) }
-            td.l { (status_badge(a.complete)) }
-            td data-v=(num(a.energy_j)) { (energy(a.energy_j)) " " (kind_badge(a.kind)) }
-            (pct_change_cell(a.energy_j, prev.map(|p| p.energy_j)))
-            td data-v=(num(a.co2e_g)) { (co2e(a.co2e_g)) }
-            (pct_change_cell(a.co2e_g, prev.map(|p| p.co2e_g)))
-            td data-v=(num(a.wall_s)) { (duration(a.wall_s)) }
-            (pct_change_cell(a.wall_s, prev.map(|p| p.wall_s)))
-            td data-v=(a.items) { (a.items) }
+            td.l.id { (v.run_id) }
+            td.l { (status_badge(v.is_complete())) }
+            td data-v=(num(v.energy.0)) { (energy(v.energy.0)) " " (kind_badge(v.kind)) }
+            (pct_change_cell(v.energy.0, prev.map(|p| p.v.energy.0)))
+            td data-v=(num(v.co2e.0)) { (co2e(v.co2e.0)) }
+            (pct_change_cell(v.co2e.0, prev.map(|p| p.v.co2e.0)))
+            td data-v=(num(a.span)) { (duration(a.span)) }
+            (pct_change_cell(a.span, prev.map(|p| p.span)))
+            td data-v=(v.items) { (v.items) }
             // No items: -1 sorts below every real figure, as in the steps table.
             td data-v=(num(if whi.is_finite() { whi } else { -1.0 })) {
-                (wh_per_item(a.energy_j, a.items))
+                (wh_per_item(v.energy, v.items))
             }
             (pct_change_cell(whi, pwhi))
         }
@@ -773,12 +720,12 @@ fn cycle_row(i: usize, r: &RunFile, a: &Analysis, prev: Option<&Analysis>) -> Ma
 }
 
 /// Bar chart of energy per cycle with the Wh-per-item line.
-fn cycle_chart(list: &[&RunFile], an: &[Analysis]) -> Markup {
+fn cycle_chart(an: &[Analysis]) -> Markup {
     let (w, hgt, l, r, t, b) = (900.0, 220.0, 70.0, 80.0, 24.0, 40.0);
     let pw = w - l - r;
     let ph = hgt - t - b;
-    let emax = an.iter().map(|a| a.energy_j).fold(0.0, f64::max);
-    let (eunit, ediv) = energy_unit(emax);
+    let emax = an.iter().map(|a| a.v.energy.0).fold(0.0, f64::max);
+    let (eunit, ediv) = axis_unit(&JOULES, emax);
     let etop = nice_ceil(emax / ediv);
     let whis: Vec<f64> = an.iter().map(run_wh_per_item).collect();
     let wmax = whis
@@ -788,19 +735,23 @@ fn cycle_chart(list: &[&RunFile], an: &[Analysis]) -> Markup {
         .fold(0.0, f64::max);
     let (wunit, wdiv) = wh_unit(wmax);
     let wtop = nice_ceil(wmax / wdiv);
-    let slot = pw / list.len() as f64;
-    let label_every = (list.len() / 20).max(1);
+    let slot = pw / an.len() as f64;
+    let label_every = (an.len() / 20).max(1);
     // Bars: x, y, height, fill.
     let bars: Vec<(f64, f64, f64, &str)> = an
         .iter()
         .enumerate()
         .map(|(i, a)| {
             let bh = if etop > 0.0 {
-                a.energy_j / ediv / etop * ph
+                a.v.energy.0 / ediv / etop * ph
             } else {
                 0.0
             };
-            let fill = if a.complete { "#63b3ed" } else { "#feb2b2" };
+            let fill = if a.v.is_complete() {
+                "#63b3ed"
+            } else {
+                "#feb2b2"
+            };
             (l + slot * i as f64, t + ph - bh, bh, fill)
         })
         .collect();
@@ -830,9 +781,9 @@ fn cycle_chart(list: &[&RunFile], an: &[Analysis]) -> Markup {
             @for (i, (a, &(x, y, bh, fill))) in an.iter().zip(&bars).enumerate() {
                 rect x=(Fixed(x + slot * 0.15, 1)) y=(Fixed(y, 1)) width=(Fixed(slot * 0.7, 1))
                     height=(Fixed(bh, 1)) fill=(fill) {
-                    title { "cycle " (i + 1) ": " (energy(a.energy_j)) " (" (kind_str(a.kind)) ")" }
+                    title { "cycle " (i + 1) ": " (energy(a.v.energy.0)) " (" (a.v.kind) ")" }
                 }
-                @if list.len() <= 40 || i % label_every == 0 {
+                @if an.len() <= 40 || i % label_every == 0 {
                     text x=(Fixed(x + slot / 2.0, 1)) y=(Fixed(t + ph + 14.0, 1))
                         text-anchor="middle" fill="#5b6574" { (i + 1) }
                 }
@@ -863,14 +814,10 @@ fn short_time(t: &str) -> String {
     }
 }
 
-fn energy_unit(max_j: f64) -> (&'static str, f64) {
-    if max_j < 1000.0 {
-        ("J", 1.0)
-    } else if max_j < 3.6e6 {
-        ("Wh", 3600.0)
-    } else {
-        ("kWh", 3.6e6)
-    }
+/// The unit of `ladder` that [`carina_core::format`] writes `max` in, and its size: an axis's.
+fn axis_unit(ladder: &[Unit], max: f64) -> (&'static str, f64) {
+    let u = Unit::pick(ladder, max);
+    (u.name, u.size)
 }
 
 /// The smallest 1/2/2.5/5 x 10^k at or above `x`.
@@ -898,7 +845,7 @@ fn axes(l: f64, t: f64, pw: f64, ph: f64, top: f64, label: &str, grid: bool) -> 
             @if grid && k > 0 {
                 line x1=(l) x2=(l + pw) y1=(Fixed(y, 1)) y2=(Fixed(y, 1)) stroke="#edf2f7" {}
             }
-            text x=(l - 5.0) y=(Fixed(y + 4.0, 1)) text-anchor="end" fill="#5b6574" { (sig(v)) }
+            text x=(l - 5.0) y=(Fixed(y + 4.0, 1)) text-anchor="end" fill="#5b6574" { (sig3(v)) }
         }
         text transform={ "translate(14 " (Fixed(t + ph / 2.0, 1)) ") rotate(-90)" }
             text-anchor="middle" fill="#1d2430" { (label) }
@@ -910,7 +857,7 @@ fn right_axis(x: f64, t: f64, ph: f64, top: f64, label: &str) -> Markup {
         @for k in 0..=4 {
             @let v = top * k as f64 / 4.0;
             @let y = t + ph - ph * k as f64 / 4.0;
-            text x=(x + 5.0) y=(Fixed(y + 4.0, 1)) fill="#5b6574" { (sig(v)) }
+            text x=(x + 5.0) y=(Fixed(y + 4.0, 1)) fill="#5b6574" { (sig3(v)) }
         }
         @let (lx, ly) = (Fixed(x + 64.0, 1), Fixed(t + ph / 2.0, 1));
         text transform={ "translate(" (lx) " " (ly) ") rotate(90)" } text-anchor="middle"
@@ -918,7 +865,8 @@ fn right_axis(x: f64, t: f64, ph: f64, top: f64, label: &str) -> Markup {
     }
 }
 
-fn run_section(ji: usize, i: usize, run: &RunFile, a: &Analysis, open: bool) -> Markup {
+fn run_section(ji: usize, i: usize, a: &Analysis, open: bool) -> Markup {
+    let (v, run) = (a.v, a.v.file);
     let st = &run.start;
     let warnings = run
         .warnings
@@ -927,22 +875,22 @@ fn run_section(ji: usize, i: usize, run: &RunFile, a: &Analysis, open: bool) -> 
     html! {
         details.run id={ "run-" (ji) "-" (i) } open[open] {
             summary {
-                "Run " (st.run_id) " " (status_badge(a.complete)) " " (kind_badge(a.kind)) " "
-                span.meta { "started " (st.started_at) " on " (st.host) }
+                "Run " (v.run_id) " " (status_badge(v.is_complete())) " " (kind_badge(v.kind)) " "
+                span.meta { "started " (st.started_at) " on " (v.host) }
             }
             p.meta {
-                "file " (run.path.display()) " · pid " (st.pid) " · scope " (st.scope.map_or("-", |s| s.as_str()))
+                "file " (run.path.display()) " · pid " (st.pid) " · scope " (v.scope_str())
                 " · steps recorded: " (st.steps.map_or("-", |s| s.as_str())) " · sampling " (duration(st.sample_interval_s.into()))
                 " · Carina " (st.carina_version)
             }
-            @if !a.complete {
+            @if !v.is_complete() {
                 p.note {
                     (status_badge(false)) " this run has no " code { "run_end" } " (crashed or \
                     still running): its figures are partial and stop at one moment, the end of \
                     its last " code { "power" } " record, else of its last step record: energy, \
                     items, runtime and steps alike"
-                    @if a.steps_after_cut > 0 {
-                        " (" (a.steps_after_cut) " step record(s) that ended later are left out)"
+                    @if v.steps_after_cut > 0 {
+                        " (" (v.steps_after_cut) " step record(s) that ended later are left out)"
                     }
                     "."
                 }
@@ -950,10 +898,10 @@ fn run_section(ji: usize, i: usize, run: &RunFile, a: &Analysis, open: bool) -> 
             @for w in warnings {
                 p.note { "warning: " (w) }
             }
-            (cards(run, a))
-            (timeline(run, a))
+            (cards(a))
+            (timeline(a))
             (step_table(a))
-            (step_tree(run, a))
+            (step_tree(a))
         }
     }
 }
@@ -969,57 +917,55 @@ fn card(k: &str, v: impl Render, sub: impl Render) -> Markup {
     }
 }
 
-fn cards(run: &RunFile, a: &Analysis) -> Markup {
-    let kind = kind_badge(a.kind);
-    let band = match (a.low_j, a.high_j) {
-        (Some(lo), Some(hi)) => format!("band {} – {}", energy(lo), energy(hi)),
-        _ if a.kind == EnergyKind::Measured => "hardware counter, no band".into(),
+fn cards(a: &Analysis) -> Markup {
+    let v = a.v;
+    let kind = kind_badge(v.kind);
+    let band = match v.band {
+        Some((lo, hi)) => format!("band {} – {}", energy(lo.0), energy(hi.0)),
+        _ if v.kind == EnergyKind::Measured => "hardware counter, no band".into(),
         _ => "band not recorded".into(),
     };
-    let c = &run.start.carbon;
-    let runtime_sub = if a.complete {
-        "wall clock"
-    } else if run.power.is_empty() {
-        "up to the end of the last step record"
-    } else {
-        "up to the end of the last power record"
+    let c = &v.file.start.carbon;
+    let runtime_sub = match v.extent {
+        Extent::Complete => "wall clock",
+        Extent::Power(_) => "up to the end of the last power record",
+        Extent::Steps(_) | Extent::Summaries => "up to the end of the last step record",
     };
-    let scope = run.start.scope.map_or("-", |s| s.as_str());
-    let host_share = match a.host_share {
+    let scope = v.scope_str();
+    let host_share = match v.host_share() {
         Some(s) => format!("{s:.2} ({:.1} %)", s * 100.0),
         None => "n/a".into(),
     };
-    let host_sub = match a.host_energy_j {
-        Some(j) => format!("of host energy {} · scope {scope}", energy(j)),
-        None if a.complete => {
+    let host_sub = match v.host_energy {
+        Some(j) => format!("of host energy {} · scope {scope}", energy(j.0)),
+        None if v.is_complete() => {
             format!("host energy not recorded (run_end.host_energy_j) · scope {scope}")
         }
         None => format!("host energy not recorded before run_end · scope {scope}"),
     };
-    let per_item_sub = if a.items > 0 {
-        format!("{} J/item", sig(a.energy_j / a.items as f64))
-    } else {
-        "no items".into()
+    let per_item_sub = match v.per_item() {
+        Some(j) => format!("{} J/item", sig3(j.0)),
+        None => "no items".into(),
     };
-    let mean_w = if a.wall_s > 0.0 {
-        a.energy_j / a.wall_s
+    let mean_w = if a.span > 0.0 {
+        v.energy.0 / a.span
     } else {
         0.0
     };
-    let power_sub = match a.unattributed_j {
-        _ if a.rows.is_empty() => crate::summary::NO_STEPS.into(),
-        Some(u) if a.energy_j > 0.0 => format!(
+    let power_sub = match v.unattributed {
+        _ if a.rows.is_empty() => NO_STEPS.into(),
+        Some(u) if v.energy > Joules::ZERO => format!(
             "unattributed {} ({:.1} %)",
-            energy(u),
-            u / a.energy_j * 100.0
+            energy(u.0),
+            u / v.energy * 100.0
         ),
         _ => "over the runtime".into(),
     };
-    let sources = &run.start.energy_sources;
+    let sources = &v.file.start.energy_sources;
     let used: Vec<String> = sources
         .iter()
         .filter(|s| s.used)
-        .map(|s| format!("{} ({})", s.name, kind_str(s.kind)))
+        .map(|s| format!("{} ({})", s.name, s.kind))
         .collect();
     let count = |k: EnergyKind| sources.iter().filter(|s| s.used && s.kind == k).count();
     let sources_sub = if used.is_empty() {
@@ -1029,22 +975,22 @@ fn cards(run: &RunFile, a: &Analysis) -> Markup {
     };
     html! {
         div.cards.headline {
-            (card("Energy", html! { (energy(a.energy_j)) " " (kind) }, band))
+            (card("Energy", html! { (energy(v.energy.0)) " " (kind) }, band))
             (card(
                 "CO2e",
-                html! { (co2e(a.co2e_g)) " " (kind) },
+                html! { (co2e(v.co2e.0)) " " (kind) },
                 format_args!(
                     "{} gCO2e/kWh, {}",
-                    sig(c.g_per_kwh),
+                    sig3(c.g_per_kwh),
                     c.zone.as_deref().unwrap_or("user factor")
                 ),
             ))
-            (card("Runtime", duration(a.wall_s), runtime_sub))
+            (card("Runtime", duration(a.span), runtime_sub))
             (card("Host share", host_share, host_sub))
-            (card("Items", a.items, "items processed"))
+            (card("Items", v.items, "items processed"))
             (card(
                 "Energy per item",
-                html! { (wh_per_item(a.energy_j, a.items)) " " (kind) },
+                html! { (wh_per_item(v.energy, v.items)) " " (kind) },
                 per_item_sub,
             ))
             (card("Mean power", html! { (power(mean_w)) " " (kind) }, power_sub))
@@ -1078,20 +1024,10 @@ fn cards(run: &RunFile, a: &Analysis) -> Markup {
     }
 }
 
-fn time_unit(span: f64) -> (&'static str, f64) {
-    if span < 120.0 {
-        ("s", 1.0)
-    } else if span < 7200.0 {
-        ("min", 60.0)
-    } else {
-        ("h", 3600.0)
-    }
-}
-
-fn timeline(run: &RunFile, a: &Analysis) -> Markup {
-    let kind = kind_str(a.kind);
-    let heading = html! { h3 { "Power and cumulative energy " (kind_badge(a.kind)) } };
-    if a.wall_s <= 0.0 || a.bins.iter().all(|&e| e == 0.0) {
+fn timeline(a: &Analysis) -> Markup {
+    let kind = a.v.kind;
+    let heading = html! { h3 { "Power and cumulative energy " (kind_badge(kind)) } };
+    if a.span <= 0.0 || a.bins.iter().all(|&e| e == 0.0) {
         return html! {
             (heading)
             p.note { "No energy over time to plot." }
@@ -1100,23 +1036,23 @@ fn timeline(run: &RunFile, a: &Analysis) -> Markup {
     let (w, hgt, l, r, t, b) = (900.0, 280.0, 70.0, 80.0, 16.0, 44.0);
     let pw = w - l - r;
     let ph = hgt - t - b;
-    let bw = a.wall_s / BINS as f64;
+    let bw = a.span / BINS as f64;
     let watts: Vec<f64> = a.bins.iter().map(|e| e / bw).collect();
     let pmax = watts.iter().copied().fold(0.0, f64::max);
     let ptop = nice_ceil(pmax);
     let total: f64 = a.bins.iter().sum();
-    let (eunit, ediv) = energy_unit(total);
+    let (eunit, ediv) = axis_unit(&JOULES, total);
     let etop = nice_ceil(total / ediv);
-    let (tunit, tdiv) = time_unit(a.wall_s);
-    let xs = |sec: f64| l + (sec / a.wall_s).clamp(0.0, 1.0) * pw;
+    let (tunit, tdiv) = axis_unit(&SECONDS, a.span);
+    let xs = |sec: f64| l + (sec / a.span).clamp(0.0, 1.0) * pw;
     // Control spans: each mode from its change to the next one (or the end of the run).
-    let mut ctl: Vec<_> = run.controls.iter().collect();
+    let mut ctl: Vec<_> = a.v.file.controls.iter().collect();
     ctl.sort_by(|x, y| x.t_s.total_cmp(&y.t_s));
     let spans: Vec<_> = ctl
         .iter()
         .enumerate()
         .map(|(k, c)| {
-            let end = ctl.get(k + 1).map_or(a.wall_s, |n| n.t_s.into());
+            let end = ctl.get(k + 1).map_or(a.span, |n| n.t_s.into());
             let color = match c.mode.as_str() {
                 "peak" => Some("#f6ad55"),
                 "paused" => Some("#a0aec0"),
@@ -1164,14 +1100,14 @@ fn timeline(run: &RunFile, a: &Analysis) -> Markup {
             "{} bins of {}; each step's self energy is spread evenly over its span{}.",
             BINS,
             duration(bw),
-            match a.unattributed_j {
-                Some(u) if u > 0.0 =>
-                    format!("; {} unattributed to any step is not plotted", energy(u)),
+            match a.v.unattributed {
+                Some(u) if u > Joules::ZERO =>
+                    format!("; {} unattributed to any step is not plotted", energy(u.0)),
                 _ => String::new(),
             }
         ),
     };
-    let ttop = a.wall_s / tdiv;
+    let ttop = a.span / tdiv;
     html! {
         (heading)
         svg class="chart timeline" viewBox={ "0 0 " (w) " " (hgt) } width=(w) height=(hgt)
@@ -1182,7 +1118,7 @@ fn timeline(run: &RunFile, a: &Analysis) -> Markup {
                     rect.ctl x=(Fixed(x0, 1)) y=(t) width=(Fixed(x1 - x0, 1)) height=(ph)
                         fill=(col) fill-opacity="0.28" {
                         title {
-                            (c.mode) " from " (sig(c.t_s.into())) " s: " (c.allowed) " allowed"
+                            (c.mode) " from " (sig3(c.t_s.into())) " s: " (c.allowed) " allowed"
                             @if let Some(r) = &c.reason {
                                 " (" (r) ")"
                             }
@@ -1198,7 +1134,7 @@ fn timeline(run: &RunFile, a: &Analysis) -> Markup {
             (right_axis(l + pw, t, ph, etop, &format!("cumulative energy ({eunit})")))
             @for k in 0..=5 {
                 text x=(Fixed(l + pw * k as f64 / 5.0, 1)) y=(Fixed(t + ph + 14.0, 1))
-                    text-anchor="middle" fill="#5b6574" { (sig(ttop * k as f64 / 5.0)) }
+                    text-anchor="middle" fill="#5b6574" { (sig3(ttop * k as f64 / 5.0)) }
             }
             text x=(Fixed(l + pw / 2.0, 1)) y=(Fixed(hgt - 8.0, 1)) text-anchor="middle"
                 fill="#1d2430" { "time since run start (" (tunit) ")" }
@@ -1230,9 +1166,9 @@ fn timeline(run: &RunFile, a: &Analysis) -> Markup {
 }
 
 fn step_table(a: &Analysis) -> Markup {
-    let kind = kind_str(a.kind);
+    let kind = a.v.kind;
     html! {
-        h3 { "Steps " (kind_badge(a.kind)) }
+        h3 { "Steps " (kind_badge(kind)) }
         p.note {
             "Click a header to sort. Share: the step's self energy as a part of the run's energy; \
             Wh per item: inclusive energy over the step's items."
@@ -1255,7 +1191,7 @@ fn step_table(a: &Analysis) -> Markup {
                 }
                 tbody {
                     @if a.rows.is_empty() {
-                        tr { td.l colspan="10" { (crate::summary::NO_STEPS) } }
+                        tr { td.l colspan="10" { (NO_STEPS) } }
                     }
                     @for r in &a.rows {
                         (step_row(a, r))
@@ -1267,28 +1203,25 @@ fn step_table(a: &Analysis) -> Markup {
 }
 
 fn step_row(a: &Analysis, r: &StepRow) -> Markup {
-    let share = if a.energy_j > 0.0 {
-        r.self_energy_j / a.energy_j * 100.0
-    } else {
-        0.0
-    };
+    let share = a.v.share(r.self_energy).map_or(0.0, |s| s * 100.0);
     let whi = if r.items > 0 {
-        r.energy_j / 3600.0 / r.items as f64
+        r.energy.wh() / r.items as f64
     } else {
         -1.0
     };
+    let secs = |s: Seconds| html! { td data-v=(num(s.0)) { (sig3(s.0)) " s" } };
     html! {
         tr {
             td.l { (r.name) }
             td data-v=(r.count) { (r.count) }
-            td data-v=(num(r.wall_s)) { (sig(r.wall_s)) " s" }
-            td data-v=(num(r.self_wall_s)) { (sig(r.self_wall_s)) " s" }
-            td data-v=(num(r.energy_j)) { (energy(r.energy_j)) }
-            td data-v=(num(r.self_energy_j)) { (energy(r.self_energy_j)) }
+            (secs(r.wall))
+            (secs(r.self_wall))
+            td data-v=(num(r.energy.0)) { (energy(r.energy.0)) }
+            td data-v=(num(r.self_energy.0)) { (energy(r.self_energy.0)) }
             td data-v=(num(share)) { (Fixed(share, 1)) " %" }
-            td data-v=(num(whi)) { (wh_per_item(r.energy_j, r.items)) }
-            td data-v=(num(r.p50_s)) { (sig(r.p50_s)) " s" }
-            td data-v=(num(r.p95_s)) { (sig(r.p95_s)) " s" }
+            td data-v=(num(whi)) { (wh_per_item(r.energy, r.items)) }
+            (secs(r.p50))
+            (secs(r.p95))
         }
     }
 }
@@ -1296,16 +1229,16 @@ fn step_row(a: &Analysis, r: &StepRow) -> Markup {
 /// Most tree rows drawn; deeper or smaller paths beyond it are summed in a note.
 const MAX_TREE_ROWS: usize = 400;
 
-fn step_tree(run: &RunFile, a: &Analysis) -> Markup {
+fn step_tree(a: &Analysis) -> Markup {
     let heading = html! {
-        h3 { "Step tree " (kind_badge(a.kind)) }
+        h3 { "Step tree " (kind_badge(a.v.kind)) }
         p.note {
             "Per name path (steps nested by parent id), largest inclusive energy first. Dark \
             bar: inclusive energy; light bar: self energy; both as a part of the run's energy."
         }
     };
     if a.tree.len() <= 1 {
-        let msg = if run.summaries.is_empty() {
+        let msg = if a.v.file.summaries.is_empty() {
             "No step records."
         } else {
             "Steps were recorded as summaries only (no parent ids): see the table above."
@@ -1315,19 +1248,16 @@ fn step_tree(run: &RunFile, a: &Analysis) -> Markup {
             p.note { (msg) }
         };
     }
-    let total = if a.energy_j > 0.0 {
-        a.energy_j
+    let total = if a.v.energy > Joules::ZERO {
+        a.v.energy
     } else {
-        a.tree
-            .iter()
-            .map(|n| n.self_energy_j)
-            .sum::<f64>()
-            .max(1e-300)
+        let nodes: Joules = a.tree.iter().map(|n| n.self_energy).sum();
+        nodes.max(Joules(1e-300))
     };
     // Depth-first, children by inclusive energy: (node, depth) of each row drawn.
     let sorted = |n: &Node| {
         let mut c = n.children.clone();
-        c.sort_by(|&x, &y| a.tree[y].energy_j.total_cmp(&a.tree[x].energy_j));
+        c.sort_by(|&x, &y| a.tree[y].energy.total_cmp(&a.tree[x].energy));
         c
     };
     let mut rows: Vec<(usize, usize)> = Vec::new();
@@ -1364,8 +1294,8 @@ fn step_tree(run: &RunFile, a: &Analysis) -> Markup {
                 tbody {
                     @for &(n, depth) in &rows {
                         @let node = &a.tree[n];
-                        @let inc = (node.energy_j / total * 100.0).clamp(0.0, 100.0);
-                        @let slf = (node.self_energy_j / total * 100.0).clamp(0.0, 100.0);
+                        @let inc = (node.energy / total * 100.0).clamp(0.0, 100.0);
+                        @let slf = (node.self_energy / total * 100.0).clamp(0.0, 100.0);
                         tr {
                             td.l style={ "padding-left:" (9 + depth * 18) "px" } {
                                 @if depth > 0 {
@@ -1374,9 +1304,9 @@ fn step_tree(run: &RunFile, a: &Analysis) -> Markup {
                                 (node.name)
                             }
                             td { (node.count) }
-                            td { (sig(node.wall_s)) " s" }
-                            td { (energy(node.energy_j)) }
-                            td { (energy(node.self_energy_j)) }
+                            td { (sig3(node.wall.0)) " s" }
+                            td { (energy(node.energy.0)) }
+                            td { (energy(node.self_energy.0)) }
                             td.l {
                                 span.bar style={ "width:" (Fixed(inc * 1.2, 0)) "px" } {}
                                 " "

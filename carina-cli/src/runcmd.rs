@@ -57,6 +57,7 @@
 use carina::record::PowerRecord;
 use carina::{EnergyKind, Run, RunSummary, ShareTarget, StartError};
 use carina_core::merge::ChildRuns;
+use carina_core::units::{GramsCo2e, Joules, Watts};
 use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
@@ -347,21 +348,18 @@ fn report(
     summary: &RunSummary,
     children: &ChildRuns,
 ) -> String {
-    let kind = match summary.energy_kind {
-        EnergyKind::Measured => "measured",
-        EnergyKind::Estimated => "estimated",
-    };
+    let kind = summary.energy_kind;
     let sources: Vec<&str> = summary
         .energy_sources
         .iter()
         .filter(|s| s.used)
         .map(|s| s.name.as_str())
         .collect();
-    let mut out = format!("carina: `{shown}` {how} after {:.2} s\n", summary.wall.0);
+    let mut out = format!("carina: `{shown}` {how} after {:.2}\n", summary.wall);
     out.push_str(&format!(
         "  energy    {} ({:.6} Wh), {kind} [{}], scope {scope}\n",
-        joules(summary.energy.0),
-        summary.energy.0 / 3600.0,
+        joules(summary.energy),
+        summary.energy.wh(),
         sources.join(", "),
     ));
     out.push_str(&format!(
@@ -434,7 +432,8 @@ fn remove_merged(summary: &RunSummary, children: &ChildRuns, keep: bool) -> Stri
     kept
 }
 
-fn joules(j: f64) -> String {
+fn joules(j: Joules) -> String {
+    let j = j.0;
     if j >= 1e6 {
         format!("{:.3} MJ", j / 1e6)
     } else if j >= 1e3 {
@@ -520,13 +519,12 @@ fn status_line(elapsed: Duration, energy: LiveEnergy, cpu_s: Option<f64>) -> Str
         secs / 60 % 60,
         secs % 60
     );
-    if let Some(measured) = energy.measured {
+    if let Some(kind) = energy.kind {
         line.push_str(&format!(
-            "  {:.1} W  {}  {:.4} g CO2e ({})",
-            energy.watts,
-            crate::units::energy(energy.joules),
-            energy.co2e_g,
-            if measured { "measured" } else { "estimated" }
+            "  {:.1}  {}  {:.4} ({kind})",
+            energy.power,
+            carina_core::format::energy(energy.energy.0),
+            energy.co2e,
         ));
     }
     if let Some(c) = cpu_s
@@ -540,24 +538,24 @@ fn status_line(elapsed: Duration, energy: LiveEnergy, cpu_s: Option<f64>) -> Str
 /// Energy so far, from the run's `power` records (for the live line and `/metrics`).
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 struct LiveEnergy {
-    joules: f64,
-    co2e_g: f64,
-    /// Mean power of the last window, W.
-    watts: f64,
-    /// `Some(true)` when every used source is measured; `None` before the first window.
-    measured: Option<bool>,
+    energy: Joules,
+    co2e: GramsCo2e,
+    /// Mean power of the last window.
+    power: Watts,
+    /// The kind of the run's energy; `None` before the first window.
+    kind: Option<EnergyKind>,
 }
 
 impl LiveEnergy {
     /// Takes in one `power` window.
     fn add(&mut self, p: &PowerRecord, kind: EnergyKind) {
-        self.joules += p.energy_j.0;
-        self.co2e_g += p.co2e_g.0;
+        self.energy += p.energy_j;
+        self.co2e += p.co2e_g;
         let dt = p.end_s - p.start_s;
         if dt > carina_core::Seconds::ZERO {
-            self.watts = (p.energy_j / dt).into();
+            self.power = p.energy_j / dt;
         }
-        self.measured = Some(kind == EnergyKind::Measured);
+        self.kind = Some(kind);
     }
 }
 
@@ -634,11 +632,11 @@ mod metrics {
                     let e = crate::prometheus::serve(addr, labels.clone(), move || {
                         let l = *live.lock().unwrap_or_else(|e| e.into_inner());
                         Snapshot {
-                            joules: l.joules,
-                            co2e_g: l.co2e_g,
-                            watts: l.watts,
-                            measured: l.measured,
-                            elapsed_s: started.elapsed().as_secs_f64(),
+                            energy: l.energy,
+                            co2e: l.co2e,
+                            power: l.power,
+                            kind: l.kind,
+                            elapsed: started.elapsed().into(),
                             running: true,
                             steps_items: tail
                                 .as_ref()
@@ -695,11 +693,11 @@ mod metrics {
             let base = self.push.as_deref()?;
             let l = *self.live.lock().unwrap_or_else(|e| e.into_inner());
             let snap = crate::prometheus::Snapshot {
-                joules: summary.energy.0,
-                co2e_g: summary.co2e.0,
-                watts: l.watts,
-                measured: Some(summary.energy_kind == EnergyKind::Measured),
-                elapsed_s: summary.wall.0,
+                energy: summary.energy,
+                co2e: summary.co2e,
+                power: l.power,
+                kind: Some(summary.energy_kind),
+                elapsed: summary.wall,
                 running: false,
                 steps_items: children,
             };
@@ -864,15 +862,15 @@ mod tests {
             "carina: 00:00:05"
         );
         let e = LiveEnergy {
-            joules: 1234.5,
-            co2e_g: 0.16218,
-            watts: 12.25,
-            measured: Some(false),
+            energy: Joules(1234.5),
+            co2e: GramsCo2e(0.16218),
+            power: Watts(12.25),
+            kind: Some(EnergyKind::Estimated),
         };
         let l = status_line(Duration::from_secs(61), e, None);
         assert!(l.starts_with("carina: 00:01:01  12.2 W  "), "{l}");
         assert!(l.ends_with("0.1622 g CO2e (estimated)"), "{l}");
-        assert!(l.contains(&crate::units::energy(1234.5)), "{l}");
+        assert!(l.contains(&carina_core::format::energy(1234.5)), "{l}");
     }
 
     #[test]
@@ -889,10 +887,10 @@ mod tests {
             };
             live.add(&p, EnergyKind::Measured);
         }
-        assert_eq!(live.joules, 30.0);
-        assert_eq!(live.watts, 40.0, "the last window: 20 J over 0.5 s");
-        assert!((live.co2e_g - 0.03).abs() < 1e-12);
-        assert_eq!(live.measured, Some(true));
+        assert_eq!(live.energy, Joules(30.0));
+        assert_eq!(live.power, Watts(40.0), "the last window: 20 J over 0.5 s");
+        assert!((live.co2e.0 - 0.03).abs() < 1e-12);
+        assert_eq!(live.kind, Some(EnergyKind::Measured));
     }
 
     #[test]

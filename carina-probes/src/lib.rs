@@ -225,12 +225,12 @@ pub fn detect_with_counters(
     };
     let mut probes: Vec<Box<dyn EnergyProbe>> = Vec::new();
     let mut not_chosen = Vec::new();
-    // Detection only ever rejects hardware counters (the model is always available).
-    let mut reject = |name: &str, reason: String| {
+    // Every source but the model is a hardware counter; the kind is said where it is known.
+    let mut reject_kind = |name: &str, reason: String, kind: carina_core::EnergyKind| {
         not_chosen.push(NotChosen {
             name: name.to_owned(),
             reason,
-            kind: carina_core::EnergyKind::Measured,
+            kind,
         })
     };
 
@@ -273,23 +273,39 @@ pub fn detect_with_counters(
                 Ok(()) => "same domains as rapl-perf, which is preferred".to_owned(),
                 Err(diff) => format!("rapl-perf is preferred; the two disagree: {diff}"),
             };
-            reject("rapl-powercap", note);
+            reject_kind("rapl-powercap", note, carina_core::EnergyKind::Measured);
             probes.push(boxed(perf, pue));
             true
         }
         (Ok(perf), Err(e)) => {
-            reject("rapl-powercap", e.reason("rapl-perf"));
+            reject_kind(
+                "rapl-powercap",
+                e.reason("rapl-perf"),
+                carina_core::EnergyKind::Measured,
+            );
             probes.push(boxed(perf, pue));
             true
         }
         (Err(e), Ok(pc)) => {
-            reject("rapl-perf", e.reason("rapl-powercap"));
+            reject_kind(
+                "rapl-perf",
+                e.reason("rapl-powercap"),
+                carina_core::EnergyKind::Measured,
+            );
             probes.push(boxed(pc, pue));
             true
         }
         (Err(pe), Err(ce)) => {
-            reject("rapl-perf", pe.reason("the estimation model"));
-            reject("rapl-powercap", ce.reason("the estimation model"));
+            reject_kind(
+                "rapl-perf",
+                pe.reason("the estimation model"),
+                carina_core::EnergyKind::Measured,
+            );
+            reject_kind(
+                "rapl-powercap",
+                ce.reason("the estimation model"),
+                carina_core::EnergyKind::Measured,
+            );
             false
         }
     };
@@ -301,21 +317,26 @@ pub fn detect_with_counters(
                 true
             }
             Err(e) => {
-                reject("nvml", e.to_string());
+                reject_kind("nvml", e.to_string(), carina_core::EnergyKind::Measured);
                 false
             }
         }
     } else {
-        reject("nvml", "not tried (disabled by the caller)".to_owned());
+        reject_kind(
+            "nvml",
+            "not tried (disabled by the caller)".to_owned(),
+            carina_core::EnergyKind::Measured,
+        );
         false
     };
 
     if cpu_measured {
-        reject(
+        reject_kind(
             "model",
             "not needed: RAPL measures the CPU (GPUs without NVML are not estimated alongside \
              measurements)"
                 .to_owned(),
+            carina_core::EnergyKind::Estimated,
         );
     } else {
         let mut opts = model.clone();

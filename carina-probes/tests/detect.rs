@@ -140,6 +140,17 @@ fn rapl_through_powercap_is_chosen_over_the_model_when_readable() {
             .any(|n| n.name == "model" && n.reason.contains("RAPL"))
     );
     assert!(d.not_chosen.iter().any(|n| n.name == "rapl-perf"));
+    // Each unused source keeps its own kind: the model's figures would have been estimates,
+    // the counters' measurements; run_start.energy_sources lists them so.
+    for n in &d.not_chosen {
+        let want = if n.name == "model" {
+            EnergyKind::Estimated
+        } else {
+            EnergyKind::Measured
+        };
+        assert_eq!(n.kind, want, "{}", n.name);
+        assert_eq!(n.clone().into_source().kind, want);
+    }
 }
 
 #[test]
