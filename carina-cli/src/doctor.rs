@@ -158,12 +158,12 @@ fn build() -> Report {
     });
 
     // The estimation model this machine would use, whether or not it is chosen.
-    let cpu = carina_probes::cpuinfo::read_cpuinfo(&roots.proc);
+    let cpu = carina_probes::machine::read_cpuinfo(&roots.proc);
     let (identity, cpu_err) = match cpu {
         Ok(c) => (c, None),
         Err(e) => (Default::default(), Some(e.to_string())),
     };
-    let class = carina_probes::cpuinfo::classify(&identity);
+    let class = carina_probes::machine::classify(&identity);
     let probe = carina_probes::estimation_model_with(&roots.proc, &roots.sys, &opts);
     let d = probe.describe();
     let mut reason = d.reason.clone();

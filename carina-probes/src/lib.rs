@@ -22,17 +22,17 @@
 //!   [`model::PowerModel`], [`model::PartPower`], [`model::ModelPart`]; [`estimation_model`],
 //!   [`estimation_model_with`] and [`ModelOptions`] pick its figures for this machine.
 //! - Data: [`coefficients`] (CCF watts per vCPU and per GPU, NVIDIA GPUs, CPU TDPs: CSV files in
-//!   `data/` with their sources, parsed once) and [`cpuinfo`] (CPU identification from
-//!   `/proc/cpuinfo`, classification onto a coefficient row).
+//!   `data/` with their sources, parsed once) and [`machine`] (CPU identification from
+//!   `/proc/cpuinfo`, classification onto a coefficient row, memory size from `/proc/meminfo`).
 //!
 //! `/proc/stat` and process-tree reads go through `carina_core::procfs`, the one `/proc` reader
-//! the core's attribution also uses; this crate adds only `/proc/cpuinfo` and `/proc/meminfo`
-//! (CPU identification and memory size for the model).
+//! the core's attribution also uses; this crate parses only `/proc/cpuinfo` and `/proc/meminfo`
+//! (CPU identification and memory size for the model), both in [`machine`].
 
 #![deny(missing_docs)]
 
 pub mod coefficients;
-pub mod cpuinfo;
+pub mod machine;
 pub mod model;
 pub mod nvml;
 pub mod perf_rapl;

@@ -19,7 +19,7 @@
 //!      `W_min = W_max x min/max` of the CCF row for this CPU (see 3.), e.g. 0.22 for
 //!      `AMD EPYC 3rd Gen`, 0.16 for `Cascade Lake`.
 //!   2. The CPU's own Cloud Carbon Footprint (CCF) row when `/proc/cpuinfo`'s vendor, family and
-//!      model map to one ([`cpuinfo::classify`], "exact").
+//!      model map to one ([`machine::classify`], "exact").
 //!   3. Otherwise, if `model name` matches a row of the TDP table exactly
 //!      ([`coefficients::CPU_TDP`], from `cpu_tdp.csv`: AMD/Intel spec sheets via codecarbon,
 //!      TechPowerUp via Boavizta): `W_max = TDP / threads per package` (one vCPU = one hardware
@@ -83,9 +83,9 @@
 //! Low <= estimate <= high holds term by term, hence at every utilisation and cumulatively.
 
 use crate::coefficients::{self, CpuCoefficients};
-use crate::cpuinfo::{self, Classification, CpuIdentity};
+use crate::machine::{self, Classification, CpuIdentity, memory_gb};
 use carina_core::record::DeviceInfo;
-use carina_core::{ProbeError, ProbeScope, Watts, procfs};
+use carina_core::{ProbeScope, Watts, procfs};
 
 mod probe;
 pub use probe::{ModelPart, ModelProbe, PartPower, PowerModel};
@@ -179,14 +179,14 @@ pub fn estimation_model_with(proc_root: &Path, sys_root: &Path, opts: &ModelOpti
         );
     }
 
-    let cpu = match cpuinfo::read_cpuinfo(proc_root) {
+    let cpu = match machine::read_cpuinfo(proc_root) {
         Ok(c) => c,
         Err(e) => {
             notes.push(format!("{e}; the CPU is treated as unknown"));
             CpuIdentity::default()
         }
     };
-    let class = cpuinfo::classify(&cpu);
+    let class = machine::classify(&cpu);
     let vcpus = procfs::host_cpu(proc_root)
         .map(|h| h.cpus)
         .ok()
@@ -375,8 +375,8 @@ fn cpu_part(
     let n = f64::from(vcpus);
     let row: CpuCoefficients = class.coefficients;
     let ratio = row.idle_ratio();
-    let tdp_row = cpuinfo::tdp_match(cpu);
-    let tdp_thread = tdp_row.map(|r| cpuinfo::tdp_w_per_thread(r, cpu));
+    let tdp_row = machine::tdp_match(cpu);
+    let tdp_thread = tdp_row.map(|r| machine::tdp_w_per_thread(r, cpu));
     let tdp_text = match (tdp_row, tdp_thread) {
         (Some(r), Some(w)) => format!(
             "TDP table: {} {} W, {} cores/{} threads = {} W per thread",
@@ -499,46 +499,6 @@ fn envelope(mut it: impl Iterator<Item = PartPower>) -> (PartPower, PartPower) {
                 dynamic: Watts(hi.dynamic.0.max(p.dynamic.0)),
             },
         )
-    })
-}
-
-/// `MemTotal` of `<proc_root>/meminfo`, in GiB.
-pub fn memory_gb(proc_root: &Path) -> Result<f64, ProbeError> {
-    let path = proc_root.join("meminfo");
-    let text = std::fs::read_to_string(&path).map_err(|source| ProbeError::Io {
-        path: path.clone(),
-        source,
-    })?;
-    parse_mem_total_gb(&text, &path)
-}
-
-/// Parses `MemTotal: <n> kB` from `/proc/meminfo` text into GiB; `path` is used in errors.
-pub fn parse_mem_total_gb(text: &str, path: &Path) -> Result<f64, ProbeError> {
-    for (i, line) in text.lines().enumerate() {
-        let Some(rest) = line.strip_prefix("MemTotal:") else {
-            continue;
-        };
-        let mut it = rest.split_ascii_whitespace();
-        let value = it.next().unwrap_or("");
-        let err = |message: String| ProbeError::Parse {
-            path: path.to_path_buf(),
-            line: i + 1,
-            field: "MemTotal".to_owned(),
-            message,
-        };
-        let kib: u64 = value
-            .parse()
-            .map_err(|_| err(format!("expected an integer, got {value:?}")))?;
-        return match it.next() {
-            Some("kB") => Ok(kib as f64 / (1024.0 * 1024.0)),
-            unit => Err(err(format!("expected unit `kB`, got {unit:?}"))),
-        };
-    }
-    Err(ProbeError::Parse {
-        path: path.to_path_buf(),
-        line: 1,
-        field: "MemTotal".to_owned(),
-        message: "no `MemTotal` line".to_owned(),
     })
 }
 
@@ -749,18 +709,6 @@ mod tests {
         assert_eq!(num(2.1875), "2.1875");
         assert_eq!(num(1.0 / 3.0), "0.3333");
         assert_eq!(num(-0.0), "0");
-    }
-
-    #[test]
-    fn meminfo_parses_and_names_errors() {
-        let p = Path::new("/proc/meminfo");
-        let gb = parse_mem_total_gb("MemTotal:       16777216 kB\nMemFree: 1 kB\n", p).unwrap();
-        assert_eq!(gb, 16.0);
-        let e = parse_mem_total_gb("MemFree: 1 kB\nMemTotal: lots kB\n", p)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("line 2") && e.contains("MemTotal"), "{e}");
-        assert!(parse_mem_total_gb("", p).is_err());
     }
 
     #[test]

@@ -1,4 +1,7 @@
-//! CPU identification from `/proc/cpuinfo`, mapped to the estimation model's coefficient row.
+//! What the machine is, for the estimation model: CPU identification from `/proc/cpuinfo`
+//! (mapped to a coefficient row and, where the model name matches, a TDP) and memory size from
+//! `/proc/meminfo`. These are this crate's `/proc` parsers; CPU *time* (host and process) is
+//! read by `carina_core::procfs`, which the core's attribution uses too.
 
 use crate::coefficients::{self, CpuCoefficients, CpuTdp};
 use carina_core::ProbeError;
@@ -185,6 +188,46 @@ pub fn tdp_w_per_thread(row: &CpuTdp, cpu: &CpuIdentity) -> f64 {
     f64::from(row.tdp_w) / f64::from(threads.max(1))
 }
 
+/// `MemTotal` of `<proc_root>/meminfo`, in GiB.
+pub fn memory_gb(proc_root: &Path) -> Result<f64, ProbeError> {
+    let path = proc_root.join("meminfo");
+    let text = std::fs::read_to_string(&path).map_err(|source| ProbeError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    parse_mem_total_gb(&text, &path)
+}
+
+/// Parses `MemTotal: <n> kB` from `/proc/meminfo` text into GiB; `path` is used in errors.
+pub fn parse_mem_total_gb(text: &str, path: &Path) -> Result<f64, ProbeError> {
+    for (i, line) in text.lines().enumerate() {
+        let Some(rest) = line.strip_prefix("MemTotal:") else {
+            continue;
+        };
+        let mut it = rest.split_ascii_whitespace();
+        let value = it.next().unwrap_or("");
+        let err = |message: String| ProbeError::Parse {
+            path: path.to_path_buf(),
+            line: i + 1,
+            field: "MemTotal".to_owned(),
+            message,
+        };
+        let kib: u64 = value
+            .parse()
+            .map_err(|_| err(format!("expected an integer, got {value:?}")))?;
+        return match it.next() {
+            Some("kB") => Ok(kib as f64 / (1024.0 * 1024.0)),
+            unit => Err(err(format!("expected unit `kB`, got {unit:?}"))),
+        };
+    }
+    Err(ProbeError::Parse {
+        path: path.to_path_buf(),
+        line: 1,
+        field: "MemTotal".to_owned(),
+        message: "no `MemTotal` line".to_owned(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,5 +311,17 @@ mod tests {
             e.contains("/x/cpuinfo") && e.contains("line 2") && e.contains("cpu family"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn meminfo_parses_and_names_errors() {
+        let p = Path::new("/proc/meminfo");
+        let gb = parse_mem_total_gb("MemTotal:       16777216 kB\nMemFree: 1 kB\n", p).unwrap();
+        assert_eq!(gb, 16.0);
+        let e = parse_mem_total_gb("MemFree: 1 kB\nMemTotal: lots kB\n", p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("MemTotal"), "{e}");
+        assert!(parse_mem_total_gb("", p).is_err());
     }
 }
