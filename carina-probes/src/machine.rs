@@ -45,14 +45,23 @@ impl CpuIdentity {
     }
 }
 
-/// Reads `<proc_root>/cpuinfo`.
-pub fn read_cpuinfo(proc_root: &Path) -> Result<CpuIdentity, ProbeError> {
-    let path = proc_root.join("cpuinfo");
+/// Reads `<proc_root>/<name>` and parses it with `parse`, errors naming the file.
+fn read_with<T>(
+    proc_root: &Path,
+    name: &str,
+    parse: fn(&str, &Path) -> Result<T, ProbeError>,
+) -> Result<T, ProbeError> {
+    let path = proc_root.join(name);
     let text = std::fs::read_to_string(&path).map_err(|source| ProbeError::Io {
         path: path.clone(),
         source,
     })?;
-    parse_cpuinfo(&text, &path)
+    parse(&text, &path)
+}
+
+/// Reads `<proc_root>/cpuinfo`.
+pub fn read_cpuinfo(proc_root: &Path) -> Result<CpuIdentity, ProbeError> {
+    read_with(proc_root, "cpuinfo", parse_cpuinfo)
 }
 
 /// Parses `/proc/cpuinfo` text; `path` is used in errors.
@@ -190,12 +199,7 @@ pub fn tdp_w_per_thread(row: &CpuTdp, cpu: &CpuIdentity) -> f64 {
 
 /// `MemTotal` of `<proc_root>/meminfo`, in GiB.
 pub fn memory_gb(proc_root: &Path) -> Result<f64, ProbeError> {
-    let path = proc_root.join("meminfo");
-    let text = std::fs::read_to_string(&path).map_err(|source| ProbeError::Io {
-        path: path.clone(),
-        source,
-    })?;
-    parse_mem_total_gb(&text, &path)
+    read_with(proc_root, "meminfo", parse_mem_total_gb)
 }
 
 /// Parses `MemTotal: <n> kB` from `/proc/meminfo` text into GiB; `path` is used in errors.
