@@ -94,6 +94,45 @@ pub mod sink {
     pub use carina_core::sink::{MemoryRecords, MemorySink};
 }
 
+/// Helpers for tests that record runs (feature `test-util`): one run may be installed per
+/// process and the tests of one binary run on parallel threads, so each such test holds
+/// [`serial`](testing::serial) while it records.
+#[cfg(all(feature = "test-util", feature = "run"))]
+pub mod testing {
+    use crate::sink::{MemoryRecords, MemorySink};
+    use std::sync::{Mutex, MutexGuard};
+
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    /// Serialises the tests of one binary that start runs.
+    pub fn serial() -> MutexGuard<'static, ()> {
+        SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts a run with a memory sink, no run file, a constant 100 W model and a 10 ms
+    /// sampling interval. Panics if the run cannot start (test code).
+    pub fn memory_run(job: &str) -> (crate::Run, MemoryRecords) {
+        let (sink, recs) = MemorySink::new();
+        let run = crate::Run::builder(job)
+            .run_file(false)
+            .sink(sink)
+            .constant_watts(100.0)
+            .sample_interval(std::time::Duration::from_millis(10))
+            .start()
+            .expect("start");
+        (run, recs)
+    }
+
+    /// Busy-waits for `micros` so that steps have a real, CPU-consuming duration.
+    pub fn spin(micros: u64) {
+        let t = std::time::Instant::now();
+        let mut x = 0u64;
+        while t.elapsed().as_micros() < u128::from(micros) {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+    }
+}
+
 /// Records a function call as a step.
 ///
 /// Arguments (all optional): `name = "..."` (default `module::path::function`),

@@ -1,6 +1,6 @@
 //! The [`Run`] builder: configuration, environment, probe choice, install.
 
-use carina_core::record::PowerRecord;
+use carina_core::record::{PowerRecord, RunScope};
 use carina_core::session::{FinishError, Session, SessionConfig, StartError};
 use carina_core::{
     Carbon, CarbonFactor, EnergyKind, EnergyProbe, IntensitySeries, JsonLinesSink, Record,
@@ -56,7 +56,7 @@ pub struct Run {
     job: String,
     run_id: String,
     run_file: Option<PathBuf>,
-    scope: Option<&'static str>,
+    scope: Option<RunScope>,
 }
 
 impl Run {
@@ -102,7 +102,7 @@ impl Run {
     /// What the run's energy covers, as `run_start.scope` says: `process`, `process-tree` (a
     /// [`ShareTarget`] other than this process) or `host`. `None` for a run that does not
     /// record.
-    pub fn scope(&self) -> Option<&'static str> {
+    pub fn scope(&self) -> Option<RunScope> {
         self.scope
     }
 
@@ -162,15 +162,7 @@ struct PowerObserver<F> {
 impl<F: FnMut(&PowerRecord, EnergyKind) + Send> Sink for PowerObserver<F> {
     fn write(&mut self, record: &Record) -> Result<(), SinkError> {
         match record {
-            Record::RunStart(s) => {
-                let mut used = s.energy_sources.iter().filter(|x| x.used).peekable();
-                let any = used.peek().is_some();
-                self.kind = if any && used.all(|x| x.kind == EnergyKind::Measured) {
-                    EnergyKind::Measured
-                } else {
-                    EnergyKind::Estimated
-                };
-            }
+            Record::RunStart(s) => self.kind = EnergyKind::of_sources(&s.energy_sources),
             Record::Power(p) => (self.on_power)(p, self.kind),
             _ => {}
         }
@@ -583,7 +575,7 @@ impl RunBuilder {
             job,
             run_id,
             run_file,
-            scope: Some(carina_core::session::scope_label(scope, self.share_target)),
+            scope: Some(RunScope::of(scope, self.share_target)),
         })
     }
 }

@@ -11,16 +11,12 @@ use carina::control::policy::{Mode, Policy};
 use carina::control::schedule::Schedule;
 use carina::control::{Calendar, Slot};
 use jiff::{SignedDuration, Timestamp};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+use carina::testing::serial;
 
 fn ts(s: &str) -> Timestamp {
     s.parse().unwrap()

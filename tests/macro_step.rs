@@ -9,7 +9,7 @@ use carina::sink::MemorySink;
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
 // ---- functions under test --------------------------------------------------------------------
@@ -232,13 +232,7 @@ fn all<'a>(steps: &'a [StepRecord], name: &str) -> Vec<&'a StepRecord> {
     steps.iter().filter(|s| s.name == name).collect()
 }
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+use carina::testing::serial;
 
 #[test]
 fn recorded_steps() {

@@ -223,11 +223,7 @@ pub fn run(args: &Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    for r in &runs {
-        for w in &r.warnings {
-            out::warning("export", w);
-        }
-    }
+    out::reader_warnings("export", &runs);
     // CSV is data: names are written as they are (RFC 4180 quoting only), for the program
     // that reads it; only the messages on stderr escape them.
     let csv = render(&runs, args.steps);

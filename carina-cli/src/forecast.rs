@@ -388,9 +388,7 @@ pub fn run(args: &Args) -> ExitCode {
         }
     };
     // On stderr, so that `--format json` stays one JSON object on stdout.
-    for w in &run.warnings {
-        out::warning("forecast", w);
-    }
+    out::reader_warnings("forecast", [&run]);
     let f = match forecast(&run, args.total_items) {
         Ok(f) => f,
         Err(e) => {

@@ -9,6 +9,11 @@ pub enum LoadError {
     /// A path does not exist.
     #[error("{0}: no such file or directory")]
     Missing(PathBuf),
+    /// A directory was given where one run file is expected.
+    #[error(
+        "{0}: a directory, where one run file is expected: give one of its *.jsonl files (`carina summary {0}` lists the runs in it)"
+    )]
+    IsDir(PathBuf),
     /// A directory holds no `*.jsonl` run file (searched recursively).
     #[error("{0}: no run files (*.jsonl) found in this directory")]
     NoRuns(PathBuf),
@@ -133,6 +138,9 @@ pub fn load_run(path: &Path) -> Result<RunFile, LoadError> {
     if !path.exists() {
         return Err(LoadError::Missing(path.to_path_buf()));
     }
+    if path.is_dir() {
+        return Err(LoadError::IsDir(path.to_path_buf()));
+    }
     Ok(read_run_file(path)?)
 }
 
@@ -152,5 +160,10 @@ mod tests {
         assert_eq!(found, vec![job.join("r1.jsonl")]);
         let named = run_paths(&[job.join("r1.child-77.jsonl")]).unwrap();
         assert_eq!(named, vec![job.join("r1.child-77.jsonl")]);
+        let e = load_run(&job).unwrap_err().to_string();
+        assert!(
+            e.contains("a directory, where one run file is expected"),
+            "{e}"
+        );
     }
 }

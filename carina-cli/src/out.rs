@@ -18,6 +18,7 @@
 //! escaped the same way, and never panic.
 
 use carina_core::format::escape_control_lines;
+use carina_core::reader::RunFile;
 use std::borrow::Cow;
 use std::fmt::Display;
 use std::io::{self, Write};
@@ -84,6 +85,14 @@ fn escape_json_controls(json: &str) -> Cow<'_, str> {
 /// cannot be written is ignored: there is nowhere left to say so.
 pub fn message(cmd: &str, text: impl Display) {
     line(format_args!("carina {cmd}: {text}"));
+}
+
+/// The reader's warnings about each run (a truncated last line, a missing `run_end`; each
+/// names its file and line) on stderr, so that figures are read knowing what was left out.
+pub fn reader_warnings<'a>(cmd: &str, runs: impl IntoIterator<Item = &'a RunFile>) {
+    for w in runs.into_iter().flat_map(|r| &r.warnings) {
+        warning(cmd, w);
+    }
 }
 
 /// `carina <cmd>: warning: <text>` on stderr, as [`message`].

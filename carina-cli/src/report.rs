@@ -28,6 +28,7 @@
 //! the file and line), 1 when the output cannot be written.
 
 use crate::load::{LoadError, load_runs_lenient};
+use crate::out;
 use crate::summary::fleet::{Cycle, Figures, cycles, kind_text, status_text};
 use crate::summary::{NO_STEPS, wh_per_item as wh_per_item_fleet};
 use crate::view::{Extent, RunView, StepRow, wall_of};
@@ -77,35 +78,37 @@ pub fn run(args: &Args) -> ExitCode {
     let (runs, skipped) = match load_runs_lenient(&paths) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("carina report: error: {e}");
+            out::message("report", format_args!("error: {e}"));
             return ExitCode::from(2);
         }
     };
     if runs.is_empty() {
         // Nothing to show: every file is an error, and no page is written.
         for e in &skipped {
-            eprintln!("carina report: error: {e}");
+            out::message("report", format_args!("error: {e}"));
         }
         return ExitCode::from(2);
     }
     for e in &skipped {
-        eprintln!("carina report: warning: skipped {e}");
+        out::warning("report", format_args!("skipped {e}"));
     }
-    for r in &runs {
-        for w in &r.warnings {
-            eprintln!("carina report: warning: {w}");
-        }
-    }
+    out::reader_warnings("report", &runs);
     let html = render_with_skipped(&runs, &skipped);
     if let Err(e) = std::fs::write(&args.output, html) {
-        eprintln!(
-            "carina report: error: cannot write {}: {e} (check that its directory exists and is writable, or choose another with -o)",
-            args.output.display()
+        out::message(
+            "report",
+            format_args!(
+                "error: cannot write {}: {e} (check that its directory exists and is writable, or choose another with -o)",
+                args.output.display()
+            ),
         );
         return ExitCode::from(1);
     }
-    println!("{}", args.output.display());
-    ExitCode::SUCCESS
+    out::print_text(
+        "report",
+        &format!("{}\n", args.output.display()),
+        ExitCode::SUCCESS,
+    )
 }
 
 /// Number of timeline bins.

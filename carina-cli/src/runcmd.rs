@@ -240,7 +240,10 @@ fn run_inner(args: &Args) -> Result<ExitCode, Failure> {
     };
     // The command has exited: its children's run files are complete.
     let children = carina_core::merge::collect(&job_dir, run.run_id(), run.run_file());
-    let scope = run.scope().unwrap_or("process-tree");
+    let scope = run
+        .scope()
+        .unwrap_or(carina_core::record::RunScope::ProcessTree)
+        .as_str();
     match run.finish_with(children.additions()) {
         Ok(summary) => {
             let mut out = report(&shown, &how, scope, &summary, &children);
@@ -363,7 +366,7 @@ fn report(
         sources.join(", "),
     ));
     out.push_str(&format!(
-        "  CO2e      {:.4} g at {} g/kWh ({})\n",
+        "  CO2e      {:.4} g, {kind} at {} g/kWh ({})\n",
         summary.co2e.0, summary.carbon.g_per_kwh, summary.carbon.source
     ));
     if let Some(p) = &summary.run_file {
@@ -621,7 +624,7 @@ mod metrics {
             let labels = Labels {
                 job: job.to_owned(),
                 run_id: run_id.to_owned(),
-                host: hostname(),
+                host: carina_core::naming::hostname(),
             };
             let exporter = match &args.prometheus {
                 None => None,
@@ -710,16 +713,6 @@ mod metrics {
                 Err(e) => format!("  warning   {e}\n"),
             })
         }
-    }
-
-    /// The host name, as the session writes it in `run_start.host`.
-    #[cfg(feature = "prometheus")]
-    fn hostname() -> String {
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|s| s.trim().to_owned())
-            .ok()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "unknown".to_owned())
     }
 }
 

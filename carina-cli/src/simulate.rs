@@ -332,7 +332,7 @@ fn simulate(args: &Args) -> Result<String, Bad> {
     // Workload.
     let (profile, run_factor) = match args.from.as_ref().or(args.run.as_ref()) {
         Some(path) => {
-            let run = carina_core::read_run_file(path).map_err(|e| Bad(format!("--from: {e}")))?;
+            let run = carina_cli::load::load_run(path).map_err(|e| Bad(format!("--from: {e}")))?;
             let profile = Profile::from_run(&run).map_err(|e| explain(e, None))?;
             (profile, Some(run.start.carbon.g_per_kwh))
         }

@@ -282,11 +282,7 @@ pub fn run(args: &Args) -> ExitCode {
         match load_runs(&args.paths) {
             Ok(mut runs) if runs.len() == 1 => Ok(runs.remove(0)),
             Ok(runs) => {
-                for r in &runs {
-                    for w in &r.warnings {
-                        out::warning("summary", format_args!("{}: {w}", r.path.display()));
-                    }
-                }
+                out::reader_warnings("summary", &runs);
                 return out::print_text("summary", &fleet::render(&runs), ExitCode::SUCCESS);
             }
             Err(e) => Err(e),
@@ -299,11 +295,7 @@ pub fn run(args: &Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // Reader warnings (a truncated last line, a missing `run_end`) go to stderr, as in
-    // `carina report`, so that the figures below are read knowing what was left out.
-    for w in &run.warnings {
-        out::warning("summary", w);
-    }
+    out::reader_warnings("summary", [&run]);
     out::print_text("summary", &render(&run), ExitCode::SUCCESS)
 }
 

@@ -144,10 +144,7 @@ impl<'a> RunView<'a> {
             v.not_written = e.records_not_written;
             return v;
         }
-        let used = || start.energy_sources.iter().filter(|s| s.used);
-        if used().next().is_some() && used().all(|s| s.kind == EnergyKind::Measured) {
-            v.kind = EnergyKind::Measured;
-        }
+        v.kind = EnergyKind::of_sources(&start.energy_sources);
         // The items done are the progress step's, not the largest total: a set-up step that
         // declares every item in one record does not make the run look finished.
         v.items = v.progress.as_ref().map_or(0, |p| p.items);

@@ -26,9 +26,11 @@ fn runs(dir: &Path) -> (PathBuf, PathBuf) {
 
 /// Every command that prints to stdout, with arguments that succeed (status 0).
 fn commands(a: &Path, b: &Path) -> Vec<Vec<String>> {
+    let html = a.with_extension("html").display().to_string();
     let (a, b) = (a.display().to_string(), b.display().to_string());
     let v = |args: &[&str]| args.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     vec![
+        v(&["report", &a, "-o", &html]),
         v(&["summary", &a]),
         v(&["summary", &a, &b]),
         v(&["compare", &a, &b]),

@@ -239,18 +239,22 @@ struct AsyncAcc {
 /// Totals of a run's energy accounting.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EnergyTotals {
-    /// Energy of all closed intervals.
-    pub total: Joules,
-    /// Part of it attributed to no step.
+    /// Part of the energy attributed to no step.
     pub unattributed: Joules,
     /// All channels of all closed intervals.
     pub channels: Energy,
 }
 
+impl EnergyTotals {
+    /// Energy of all closed intervals.
+    pub fn total(&self) -> Joules {
+        self.channels.total()
+    }
+}
+
 impl Default for EnergyTotals {
     fn default() -> Self {
         EnergyTotals {
-            total: Joules::ZERO,
             unattributed: Joules::ZERO,
             channels: Energy::ZERO,
         }
@@ -558,7 +562,6 @@ impl Attributor {
             busy += th.busy;
         }
         self.totals.channels.add(energy);
-        self.totals.total += energy.total();
         // Per-thread joules per busy nanosecond, for every channel.
         let zero: Density = [0.0; CHANNELS];
         let uniform = match weights {
@@ -733,9 +736,9 @@ impl Attributor {
             end_s: Seconds(end as f64 / 1e9),
             items: 0,
             status: StepStatus::Ok,
-            energy_j: Joules(incl.0[TOTAL]),
+            energy_j: incl.total(),
             self_energy_j: Joules(self_j),
-            co2e_g: GramsCo2e(incl.0[CO2]),
+            co2e_g: incl.co2e(),
             unfinished: false,
             cancelled: false,
             r#async: false,
@@ -787,9 +790,9 @@ impl Attributor {
                 wall_s: Seconds(a.wall as f64 / 1e9),
                 self_wall_s: Seconds(a.self_wall as f64 / 1e9),
                 items: a.items,
-                energy_j: Joules(a.incl.0[TOTAL]),
+                energy_j: a.incl.total(),
                 self_energy_j: Joules(a.self_j),
-                co2e_g: GramsCo2e(a.incl.0[CO2]),
+                co2e_g: a.incl.co2e(),
                 energy_low_j: self.band_of(&a.incl).0,
                 energy_high_j: self.band_of(&a.incl).1,
                 energy_by_domain: self.by_domain(&a.incl),
@@ -981,7 +984,7 @@ mod tests {
         let r = records(&mut a);
         assert!(close(r[0].energy_j, 5.0));
         let t = a.totals();
-        assert!(close(t.total.0, 15.0));
+        assert!(close(t.total(), 15.0));
         assert!(close(t.unattributed.0, 10.0));
     }
 
@@ -1128,7 +1131,7 @@ mod tests {
         let r = records(&mut a);
         let self_sum: f64 = r.iter().map(|s| s.self_energy_j.0).sum();
         let t = a.totals();
-        assert!(close(t.total.0, energy));
+        assert!(close(t.total(), energy));
         let rel = ((self_sum + t.unattributed.0) - energy).abs() / energy;
         assert!(rel < 1e-9, "relative error {rel}");
         // Inclusive energy of roots equals the sum of self energy of the whole tree.

@@ -16,7 +16,7 @@
 //! leaves the parent's unattributed figure.
 
 use crate::reader::{Records, read_records};
-use crate::record::Record;
+use crate::record::{DomainEnergy, Record, StepSummary};
 use crate::session::Additions;
 use crate::units::Joules;
 use std::path::{Path, PathBuf};
@@ -100,7 +100,55 @@ pub fn collect(job_dir: &Path, run_id: &str, own_file: Option<&Path>) -> ChildRu
             Err(e) => out.problems.push(format!("{e} (kept)")),
         }
     }
+    combine_summaries(&mut out.records);
     out
+}
+
+/// Replaces the children's `step_summary` records by one per step name, after the other
+/// records: N workers running the same step give one summary whose counts, items, time and
+/// energy are the sums, as if one process had run them all. `max_s` is the largest; `p50_s` and
+/// `p95_s` are the instance-weighted means of the children's (an approximation: quantiles do not
+/// add); the band and per-domain energy are kept only when every part has them (same domains).
+fn combine_summaries(records: &mut Vec<Record>) {
+    let mut combined: Vec<StepSummary> = Vec::new();
+    records.retain(|r| {
+        let Record::StepSummary(s) = r else {
+            return true;
+        };
+        match combined.iter_mut().find(|c| c.name == s.name) {
+            Some(c) => absorb(c, s),
+            None => combined.push(s.clone()),
+        }
+        false
+    });
+    records.extend(combined.into_iter().map(Record::StepSummary));
+}
+
+fn absorb(into: &mut StepSummary, s: &StepSummary) {
+    let n = (into.count + s.count).max(1) as f64;
+    let weighted = |a: f64, b: f64| (a * into.count as f64 + b * s.count as f64) / n;
+    into.p50_s = weighted(into.p50_s, s.p50_s);
+    into.p95_s = weighted(into.p95_s, s.p95_s);
+    into.count += s.count;
+    into.items = into.items.saturating_add(s.items);
+    into.wall_s += s.wall_s;
+    into.self_wall_s += s.self_wall_s;
+    into.energy_j += s.energy_j;
+    into.self_energy_j += s.self_energy_j;
+    into.co2e_g += s.co2e_g;
+    into.max_s = into.max_s.max(s.max_s);
+    into.errors += s.errors;
+    into.panics += s.panics;
+    let add = |a: Option<Joules>, b: Option<Joules>| Some(a? + b?);
+    into.energy_low_j = add(into.energy_low_j, s.energy_low_j);
+    into.energy_high_j = add(into.energy_high_j, s.energy_high_j);
+    into.energy_by_domain = match (into.energy_by_domain.take(), &s.energy_by_domain) {
+        (Some(a), Some(b)) if a.iter().map(|x| x.0).eq(b.iter().map(|x| x.0)) => {
+            let values: Vec<f64> = a.iter().zip(b.iter()).map(|(x, y)| (x.1 + y.1).0).collect();
+            Some(DomainEnergy::new(a.names(), &values))
+        }
+        _ => None,
+    };
 }
 
 /// Appends one child file's records to `records`, shifted by `thread_base` and `id_base`;
@@ -190,9 +238,19 @@ impl ChildRuns {
         self.files.iter().map(|f| f.steps).sum()
     }
 
-    /// The children's items: the largest of the child files' ([`ChildFile::items`]).
+    /// The children's items: the largest of the child files' ([`ChildFile::items`]) and of the
+    /// combined per-name summaries (workers that share a step add up).
     pub fn items(&self) -> u64 {
-        self.files.iter().map(|f| f.items).max().unwrap_or(0)
+        let combined = self.records.iter().filter_map(|r| match r {
+            Record::StepSummary(s) => Some(s.items),
+            _ => None,
+        });
+        self.files
+            .iter()
+            .map(|f| f.items)
+            .chain(combined)
+            .max()
+            .unwrap_or(0)
     }
 
     /// The `run_end.warnings` lines saying what was merged (none when there was nothing): the
@@ -250,7 +308,7 @@ impl ChildRuns {
             items: self.items(),
             dropped: self.files.iter().map(|f| f.dropped).sum(),
             records_not_written: self.files.iter().map(|f| f.records_not_written).sum(),
-            attributed: Joules(self.files.iter().map(|f| f.attributed.0).sum()),
+            attributed: self.files.iter().map(|f| f.attributed).sum(),
             warnings: self.notes(),
         }
     }
@@ -259,6 +317,7 @@ impl ChildRuns {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::units::Seconds;
 
     const THREAD: &str = r#"{"type":"thread","index":0,"name":"main"}"#;
 
@@ -315,5 +374,47 @@ mod tests {
 
         let own = dir.path().join("r1.child-10.jsonl");
         assert_eq!(collect(dir.path(), "r1", Some(&own)).files.len(), 1);
+    }
+
+    #[test]
+    fn workers_sharing_a_step_give_one_summary_with_the_sums() {
+        let dir = tempfile::tempdir().unwrap();
+        let summary = |count: u64, items: u64, p50: f64| {
+            format!(
+                r#"{{"type":"step_summary","name":"solve","count":{count},"wall_s":{count}.0,"self_wall_s":{count}.0,"items":{items},"energy_j":{count}.0,"self_energy_j":{count}.0,"co2e_g":0.001,"p50_s":{p50},"p95_s":{p50},"max_s":{p50}}}"#
+            )
+        };
+        let end = |items: u64| {
+            format!(
+                r#"{{"type":"run_end","ended_at":"x","wall_s":1.0,"energy_j":1.0,"unattributed_j":0.0,"co2e_g":0.001,"items":{items},"steps":1}}"#
+            )
+        };
+        for (pid, count, items, p50) in [(10, 1u64, 300u64, 1.0), (11, 3, 500, 2.0)] {
+            let lines = [summary(count, items, p50), end(items)];
+            std::fs::write(
+                dir.path().join(format!("r1.child-{pid}.jsonl")),
+                lines.join("\n") + "\n",
+            )
+            .unwrap();
+        }
+        let c = collect(dir.path(), "r1", None);
+        let sums: Vec<&StepSummary> = c
+            .records
+            .iter()
+            .filter_map(|r| match r {
+                Record::StepSummary(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sums.len(), 1, "{sums:?}");
+        let s = sums[0];
+        assert_eq!((s.count, s.items), (4, 800));
+        assert_eq!((s.wall_s, s.energy_j), (Seconds(4.0), Joules(4.0)));
+        assert_eq!(s.max_s, Seconds(2.0));
+        // Instance-weighted: (1 x 1.0 + 3 x 2.0) / 4.
+        assert!((s.p50_s - 1.75).abs() < 1e-12);
+        // Two workers of one step: their items add up.
+        assert_eq!(c.items(), 800);
+        assert_eq!(c.additions().steps, 4);
     }
 }

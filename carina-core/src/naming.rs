@@ -42,6 +42,16 @@ pub fn new_run_id() -> String {
     )
 }
 
+/// This machine's host name as `run_start.host` records it (`/proc/sys/kernel/hostname`), or
+/// `unknown` when it cannot be read.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

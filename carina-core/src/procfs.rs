@@ -88,26 +88,9 @@ pub fn process_cpu_ticks(proc_root: &Path) -> Result<u64, ProbeError> {
     parse_process_cpu_ticks(&read(&path)?, &path)
 }
 
-/// Parses `/proc/<pid>/stat`; fields 14 and 15 are utime and stime.
+/// Parses `/proc/<pid>/stat` into utime + stime (fields 14 and 15), clock ticks.
 pub fn parse_process_cpu_ticks(text: &str, path: &Path) -> Result<u64, ProbeError> {
-    // The command name (field 2) may contain spaces and parentheses: fields resume after the
-    // last ')'.
-    let rest = text
-        .rfind(')')
-        .map(|p| &text[p + 1..])
-        .ok_or_else(|| parse_err(path, 1, "comm", "no closing ')'".into()))?;
-    let mut it = rest.split_ascii_whitespace();
-    // `rest` starts at field 3 (state); utime is field 14.
-    let mut take = |n: usize, name: &str| -> Result<u64, ProbeError> {
-        let tok = it
-            .nth(n)
-            .ok_or_else(|| parse_err(path, 1, name, "missing".into()))?;
-        tok.parse()
-            .map_err(|_| parse_err(path, 1, name, format!("expected an integer, got {tok:?}")))
-    };
-    let utime = take(11, "utime")?;
-    let stime = take(0, "stime")?;
-    Ok(utime + stime)
+    Ok(parse_proc_stat(text, path)?.own_ticks)
 }
 
 /// The default proc root, `/proc`.
@@ -128,12 +111,7 @@ pub struct ProcStat {
 
 /// Parses `/proc/<pid>/stat`; `path` is used in errors only.
 pub fn parse_proc_stat(text: &str, path: &Path) -> Result<ProcStat, ProbeError> {
-    let err = |field: &str, message: String| ProbeError::Parse {
-        path: path.to_path_buf(),
-        line: 1,
-        field: field.to_owned(),
-        message,
-    };
+    let err = |field: &str, message: String| parse_err(path, 1, field, message);
     // The command name (field 2) may contain spaces and parentheses: resume after the last ')'.
     let rest = text
         .rfind(')')
@@ -209,10 +187,7 @@ pub(crate) fn walk_tree_parts(
     root: Option<u32>,
 ) -> Result<TreeTicks, ProbeError> {
     let self_path = proc_root.join("self").join("stat");
-    let own = std::fs::read_to_string(&self_path).map_err(|source| ProbeError::Io {
-        path: self_path.clone(),
-        source,
-    })?;
+    let own = read(&self_path)?;
     let reaped_ticks = parse_proc_stat(&own, &self_path)?.children_ticks;
     let mut total = 0;
     // The first field of a stat line is the pid.

@@ -61,6 +61,20 @@ impl EnergyKind {
     }
 }
 
+impl EnergyKind {
+    /// The kind of a run's figures from its sources: `measured` only when at least one source
+    /// is used and every used source is measured; a single estimated part (a GPU seen but not
+    /// measured, the model) makes the whole figure an estimate. Sources not used are ignored.
+    pub fn of_sources<'a>(sources: impl IntoIterator<Item = &'a EnergySource>) -> EnergyKind {
+        let mut used = sources.into_iter().filter(|s| s.used).peekable();
+        if used.peek().is_some() && used.all(|s| s.kind == EnergyKind::Measured) {
+            EnergyKind::Measured
+        } else {
+            EnergyKind::Estimated
+        }
+    }
+}
+
 impl std::fmt::Display for EnergyKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -575,6 +589,11 @@ impl DomainEnergy {
             .take(MAX_DOMAINS)
             .zip(self.values)
             .map(|(n, v)| (n.as_str(), Joules(v)))
+    }
+
+    /// The shared list of domain names.
+    pub fn names(&self) -> Arc<[String]> {
+        self.names.clone()
     }
 
     /// Number of domains.

@@ -44,12 +44,6 @@ impl std::fmt::Display for Scope {
     }
 }
 
-/// The `scope` string of `run_start`: `process-tree` when the process share is taken over a
-/// tree (`carina run`), so a reader can tell a command's whole tree from one process.
-pub fn scope_label(scope: Scope, target: ShareTarget) -> &'static str {
-    RunScope::of(scope, target).as_str()
-}
-
 /// Everything a session needs, already resolved (the facade's builder fills it).
 pub struct SessionConfig {
     /// Job name.
@@ -216,10 +210,7 @@ impl std::fmt::Display for RunSummary {
                 "energy:   not recorded (Carina disabled by CARINA_DISABLE)"
             );
         }
-        let kind = match self.energy_kind {
-            EnergyKind::Measured => "measured",
-            EnergyKind::Estimated => "estimated",
-        };
+        let kind = self.energy_kind.as_str();
         let source = self
             .energy_sources
             .iter()
@@ -248,7 +239,7 @@ impl std::fmt::Display for RunSummary {
         )?;
         writeln!(
             f,
-            "carbon:   {} g CO2e at {:.1} g/kWh ({})",
+            "carbon:   {} g CO2e at {:.1} g/kWh ({}), {kind}",
             sig3(self.co2e.0),
             self.carbon.g_per_kwh,
             escape_control(self.carbon.zone.as_deref().unwrap_or(&self.carbon.source))
@@ -653,7 +644,7 @@ impl Aggregator {
             schema: SCHEMA,
             run_id: self.cfg.run_id.clone(),
             job: self.cfg.job.clone(),
-            host: hostname(),
+            host: crate::naming::hostname(),
             pid: std::process::id(),
             started_at: self.started_at.clone(),
             energy_sources: self.sources.clone(),
@@ -1086,13 +1077,7 @@ impl Aggregator {
         }
         .max(added.items);
         let steps = self.attributor.steps() + folded + added.steps;
-        let used: Vec<_> = self.sources.iter().filter(|s| s.used).collect();
-        let energy_kind = if !used.is_empty() && used.iter().all(|s| s.kind == EnergyKind::Measured)
-        {
-            EnergyKind::Measured
-        } else {
-            EnergyKind::Estimated
-        };
+        let energy_kind = EnergyKind::of_sources(&self.sources);
         if folded > 0 {
             self.cfg.warnings.push(format!(
                 "{folded} steps found their thread's buffer full and were counted in the step \
@@ -1110,7 +1095,7 @@ impl Aggregator {
         // energy leaves the unattributed part and the total stays as measured.
         let dropped = dropped + added.dropped;
         let records_not_written = self.attributor.records_not_written() + added.records_not_written;
-        let unattributed_j = (totals.unattributed.0 - added.attributed.0).max(0.0);
+        let unattributed = (totals.unattributed - added.attributed).max(Joules::ZERO);
         summaries.extend(added.records.iter().filter_map(|r| match r {
             Record::StepSummary(s) => Some(s.clone()),
             _ => None,
@@ -1126,8 +1111,8 @@ impl Aggregator {
         let end = RunEnd {
             ended_at: jiff::Timestamp::now().to_string(),
             wall_s: Seconds(wall),
-            energy_j: totals.total,
-            unattributed_j: Joules(unattributed_j),
+            energy_j: totals.total(),
+            unattributed_j: unattributed,
             co2e_g: totals.channels.co2e(),
             items,
             steps,
@@ -1160,8 +1145,8 @@ impl Aggregator {
             job: self.cfg.job.clone(),
             run_file: self.cfg.run_file.clone(),
             wall: Seconds(wall),
-            energy: totals.total,
-            unattributed: Joules(unattributed_j),
+            energy: totals.total(),
+            unattributed,
             host_energy: Joules(self.host_j),
             co2e: totals.channels.co2e(),
             items,
@@ -1234,12 +1219,4 @@ fn apply_folds(summaries: &mut Vec<StepSummary>, folds: &[crate::recorder::Fold]
             }),
         }
     }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_owned())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned())
 }

@@ -72,6 +72,17 @@ pub struct Energy {
     formatter: EnergyFormatter,
 }
 
+/// Problems the meter met and nobody took ([`EnergyMeter::take_warnings`]: a probe that failed
+/// mid-benchmark, whose intervals then count as zero) go to stderr when the measurement is
+/// dropped, at the end of the benchmark group, so low figures do not go unexplained.
+impl Drop for Energy {
+    fn drop(&mut self) {
+        for w in self.meter().take_warnings() {
+            eprintln!("carina-criterion: warning: {w}");
+        }
+    }
+}
+
 impl std::fmt::Debug for Energy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Energy")
@@ -217,6 +228,9 @@ macro_rules! energy_and_time_group {
             {
                 let energy = $crate::Energy::new();
                 ::std::eprintln!("carina-criterion: {}", energy.describe());
+                for w in energy.meter().take_warnings() {
+                    ::std::eprintln!("carina-criterion: warning: {w}");
+                }
                 let mut criterion: $crate::criterion::Criterion<$crate::Energy> =
                     ($config).with_measurement(energy).configure_from_args();
                 $( $target(&mut criterion); )+

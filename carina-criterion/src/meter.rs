@@ -175,12 +175,7 @@ impl EnergyMeter {
             });
             sources.push(src);
         }
-        let kind = if !sources.is_empty() && sources.iter().all(|s| s.kind == EnergyKind::Measured)
-        {
-            EnergyKind::Measured
-        } else {
-            EnergyKind::Estimated
-        };
+        let kind = EnergyKind::of_sources(&sources);
         let min_interval = if scope == Scope::Host && kind == EnergyKind::Measured {
             Duration::ZERO
         } else {
@@ -257,10 +252,7 @@ impl EnergyMeter {
     /// scope (share of host CPU time), full reads every >= 100 ms, priced by CPU time
     /// between`.
     pub fn describe(&self) -> String {
-        let kind = match self.kind {
-            EnergyKind::Measured => "measured",
-            EnergyKind::Estimated => "estimated",
-        };
+        let kind = self.kind.as_str();
         let srcs = if self.sources.is_empty() {
             "no source (reads 0 J)".to_owned()
         } else {

@@ -161,20 +161,20 @@ impl OtelSinkBuilder {
     /// Builds the sink: checks the endpoint and creates the exporters. Nothing is sent and no
     /// thread is started before the run's first record.
     pub fn build(self) -> Result<OtelSink, BuildError> {
-        let timeout = self
-            .timeout
-            .or_else(|| env_ms("OTEL_EXPORTER_OTLP_TIMEOUT"))
-            .unwrap_or(DEFAULT_TIMEOUT);
-        let interval = self
-            .export_interval
-            .or_else(|| env_ms("OTEL_METRIC_EXPORT_INTERVAL"))
-            .unwrap_or(DEFAULT_EXPORT_INTERVAL);
-        let metrics_url = signal_url(
+        let timeout = match self.timeout {
+            Some(t) => t,
+            None => env_ms("OTEL_EXPORTER_OTLP_TIMEOUT")?.unwrap_or(DEFAULT_TIMEOUT),
+        };
+        let interval = match self.export_interval {
+            Some(t) => t,
+            None => env_ms("OTEL_METRIC_EXPORT_INTERVAL")?.unwrap_or(DEFAULT_EXPORT_INTERVAL),
+        };
+        let (metrics_url, metrics_from) = signal_url(
             self.endpoint.as_deref(),
             "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
             "/v1/metrics",
         );
-        let traces_url = signal_url(
+        let (traces_url, traces_from) = signal_url(
             self.endpoint.as_deref(),
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
             "/v1/traces",
@@ -182,10 +182,12 @@ impl OtelSinkBuilder {
         let scheme_ok = |u: &str| {
             u.starts_with("http://") || (cfg!(feature = "tls") && u.starts_with("https://"))
         };
-        for u in [&metrics_url, &traces_url] {
+        // The traces URL matters only when spans are exported.
+        let checked = [(&metrics_url, metrics_from), (&traces_url, traces_from)];
+        for (u, from) in checked.iter().take(if self.spans { 2 } else { 1 }) {
             if !scheme_ok(u) {
                 return Err(BuildError(format!(
-                    "endpoint {u:?}: only http:// URLs are supported{}",
+                    "endpoint {u:?} (from {from}): only http:// URLs are supported{}",
                     if cfg!(feature = "tls") {
                         " and https:// URLs"
                     } else {
@@ -324,11 +326,7 @@ impl OtelSink {
         attrs.push(KeyValue::new("service.name", service));
         if let Some(s) = start {
             let used: Vec<_> = s.energy_sources.iter().filter(|e| e.used).collect();
-            self.kind = if !used.is_empty() && used.iter().all(|e| e.kind == EnergyKind::Measured) {
-                "measured"
-            } else {
-                "estimated"
-            };
+            self.kind = EnergyKind::of_sources(&s.energy_sources).as_str();
             let sources: Vec<&str> = used.iter().map(|e| e.name.as_str()).collect();
             attrs.extend([
                 KeyValue::new("service.instance.id", s.run_id.clone()),
@@ -484,10 +482,7 @@ impl OtelSink {
         let Some(live) = self.live.as_ref() else {
             return;
         };
-        self.kind = match e.energy_kind {
-            EnergyKind::Measured => "measured",
-            EnergyKind::Estimated => "estimated",
-        };
+        self.kind = e.energy_kind.as_str();
         let kind = [KeyValue::new(ATTR_ENERGY_KIND, self.kind)];
         let i = &live.instruments;
         add_f64(
@@ -547,7 +542,8 @@ impl OtelSink {
         };
         if self.dropped_spans > 0 {
             msgs.push(format!(
-                "{} spans dropped: more than {} waited for the next export",
+                "{} spans dropped: more than {} waited for the next export (raise \
+                 OtelSinkBuilder::max_queued_spans or lower the export interval)",
                 self.dropped_spans, self.max_spans
             ));
             self.dropped_spans = 0;
@@ -977,25 +973,37 @@ impl HttpClient for UreqClient {
     }
 }
 
-fn env_ms(var: &str) -> Option<Duration> {
-    std::env::var(var)
-        .ok()?
-        .trim()
+/// A duration in milliseconds from `var`; unset or empty is `None`, anything else than a whole
+/// number of milliseconds an error naming the variable.
+fn env_ms(var: &str) -> Result<Option<Duration>, BuildError> {
+    let Some(v) = std::env::var(var).ok().filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    v.trim()
         .parse::<u64>()
-        .ok()
-        .map(Duration::from_millis)
+        .map(|ms| Some(Duration::from_millis(ms)))
+        .map_err(|_| {
+            BuildError(format!(
+                "{var}={v:?}: expected a whole number of milliseconds (e.g. 3000)"
+            ))
+        })
 }
 
 /// The URL for one signal: the builder's base URL + path, else the per-signal variable (a full
-/// URL), else `OTEL_EXPORTER_OTLP_ENDPOINT` + path, else the default + path.
-fn signal_url(base: Option<&str>, signal_var: &str, path: &str) -> String {
+/// URL), else `OTEL_EXPORTER_OTLP_ENDPOINT` + path, else the default + path; with where it came
+/// from, for error messages.
+fn signal_url(base: Option<&str>, signal_var: &'static str, path: &str) -> (String, &'static str) {
     let join = |b: &str| format!("{}{path}", b.trim_end_matches('/'));
     let env = |v: &str| std::env::var(v).ok().filter(|s| !s.trim().is_empty());
-    match base {
-        Some(b) => join(b),
-        None => env(signal_var)
-            .or_else(|| env("OTEL_EXPORTER_OTLP_ENDPOINT").map(|b| join(&b)))
-            .unwrap_or_else(|| join(DEFAULT_ENDPOINT)),
+    if let Some(b) = base {
+        return (join(b), "OtelSinkBuilder::endpoint");
+    }
+    if let Some(u) = env(signal_var) {
+        return (u, signal_var);
+    }
+    match env("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        Some(b) => (join(&b), "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        None => (join(DEFAULT_ENDPOINT), "the default endpoint"),
     }
 }
 
@@ -1109,9 +1117,24 @@ mod tests {
     #[test]
     fn urls_join_the_signal_path() {
         assert_eq!(
-            signal_url(Some("http://127.0.0.1:4318/"), "X_UNSET", "/v1/metrics"),
+            signal_url(Some("http://127.0.0.1:4318/"), "X_UNSET", "/v1/metrics").0,
             "http://127.0.0.1:4318/v1/metrics"
         );
+    }
+
+    #[test]
+    fn a_metrics_only_sink_ignores_the_traces_url_and_errors_name_their_source() {
+        let ok = OtelSink::builder()
+            .endpoint("http://127.0.0.1:9")
+            .build()
+            .is_ok();
+        assert!(ok);
+        let e = OtelSink::builder()
+            .endpoint("ftp://collector:4318")
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("OtelSinkBuilder::endpoint"), "{e}");
     }
 
     #[test]

@@ -43,4 +43,22 @@ fn otel_exporter_otlp_endpoint_and_service_name_are_honoured() {
         .build()
         .unwrap();
     assert_eq!(s.metrics_url(), "http://127.0.0.1:9/v1/metrics");
+
+    // A traces URL the sink cannot use matters only when spans are exported, and the error
+    // names the variable it came from; a bad interval names its variable too.
+    // SAFETY: still the only test of this binary, on its own thread.
+    unsafe { std::env::set_var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "ftp://traces:4318") };
+    assert!(OtelSink::builder().build().is_ok());
+    let e = OtelSink::builder()
+        .with_spans(true)
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), "{e}");
+    unsafe { std::env::set_var("OTEL_METRIC_EXPORT_INTERVAL", "10s") };
+    let e = OtelSink::builder().build().unwrap_err().to_string();
+    assert!(
+        e.contains("OTEL_METRIC_EXPORT_INTERVAL") && e.contains("milliseconds"),
+        "{e}"
+    );
 }

@@ -477,7 +477,7 @@ fn a_sink_that_saw_nothing_sends_nothing() {
 /// `cargo test -p carina-otel --release --test sink -- --ignored --nocapture`: the sink's cost
 /// per `step` record on the aggregator thread, and the size of one export.
 #[test]
-#[ignore]
+#[ignore = "prints timings; run in release by .ci/run"]
 fn cost_per_step_record() {
     let c = Collector::start();
     let mut s = sink(&c);

@@ -1,6 +1,6 @@
 //! Cost of one `tracing` span (new span + enter + exit + close) with a plain `Registry`, with
 //! `CarinaLayer` and no run, with `CarinaLayer` and a run installed, next to a plain
-//! `carina::step` guard, all in one run. See `docs/readme-tracing.md` for the numbers.
+//! `carina::step` guard, all in one run. Numbers in `benches/README.md`.
 //!
 //! Every case is timed in chunks that fit the thread's ring (65 536 events; a span pushes four:
 //! enter and exit of its one segment, and the zero-length final segment at close); between
