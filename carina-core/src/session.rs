@@ -8,7 +8,7 @@ use crate::record::{
     Attribution, EnergyKind, EnergySource, Record, RunEnd, RunScope, RunStart, SCHEMA, StepSummary,
 };
 use crate::recorder::{self, Event, Registry, ThreadHandle};
-use crate::share::{CpuShare, ShareTarget};
+use crate::share::{CpuShare, ShareTarget, attribute_interval};
 use crate::sink::Sink;
 use crate::units::{GramsCo2e, Joules, Seconds};
 use std::path::PathBuf;
@@ -880,21 +880,11 @@ impl Aggregator {
                     if let (Some(pids), true, ProbeScope::Host) = (&pids, p.knows_users, p.scope) {
                         p.probe.usage_share(pids, &mut p.usage);
                     }
-                    let mut total = 0.0;
-                    let mut total_run = 0.0;
-                    for (i, (now, last)) in p.buf.iter().zip(p.last.iter_mut()).enumerate() {
-                        // A source that went backwards was reset; count the interval as zero.
-                        let d = (now.0 - last.0).max(0.0);
-                        *last = *now;
-                        total += d;
-                        // A GPU says who used it; everything else takes the CPU share.
-                        let ki = match p.usage.get(i).copied().flatten() {
-                            Some(u) => u.clamp(0.0, 1.0),
-                            None => k,
-                        };
-                        total_run += d * ki;
-                        energy.add_domain(offset + i, Joules(d * ki));
-                    }
+                    let (total, total_run) =
+                        attribute_interval(&p.buf, &mut p.last, &p.usage, k, |i, _, run| {
+                            energy.add_domain(offset + i, run)
+                        });
+                    let (total, total_run) = (total.0, total_run.0);
                     if p.measured && !p.stall_warned {
                         if total > 0.0 {
                             p.ever_advanced = true;

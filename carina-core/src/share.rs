@@ -3,6 +3,7 @@
 
 use crate::energy::ProbeError;
 use crate::procfs::{self, descendants_cpu_ticks, tree_cpu_ticks, walk_tree_parts};
+use crate::units::Joules;
 use std::path::{Path, PathBuf};
 
 /// Whose CPU time [`CpuShare`] compares with the host's.
@@ -139,6 +140,34 @@ pub fn share(host_busy: u64, own: u64) -> f64 {
     }
 }
 
+/// One probe's sampling interval, the rule every reader of probes shares (the session and
+/// `carina-criterion`'s meter): each domain's energy since `last` (a counter that went
+/// backwards was reset: the interval counts as zero), and the run's part of it: the device's
+/// own share of use where the probe gave one (`usage[i]`, a GPU that knows its processes), else
+/// `k` (the CPU share for a host-wide probe, 1 for a process-scoped one). Updates `last` to
+/// `now`, calls `each(domain, energy, run's part)` and returns the totals of both.
+pub fn attribute_interval(
+    now: &[Joules],
+    last: &mut [Joules],
+    usage: &[Option<f64>],
+    k: f64,
+    mut each: impl FnMut(usize, Joules, Joules),
+) -> (Joules, Joules) {
+    let (mut total, mut run) = (Joules::ZERO, Joules::ZERO);
+    for (i, (now, last)) in now.iter().zip(last.iter_mut()).enumerate() {
+        let d = (*now - *last).max(Joules::ZERO);
+        *last = *now;
+        let ki = match usage.get(i).copied().flatten() {
+            Some(u) => u.clamp(0.0, 1.0),
+            None => k,
+        };
+        each(i, d, d * ki);
+        total += d;
+        run += d * ki;
+    }
+    (total, run)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,5 +287,26 @@ mod tests {
         // Reaped: its time is in our cutime/cstime, still counted.
         let after = tree_cpu_ticks(Path::new("/proc"), child.id()).unwrap();
         assert!(after >= t, "{t} -> {after}");
+    }
+
+    #[test]
+    fn an_interval_takes_the_device_share_else_k_and_a_reset_counts_zero() {
+        let mut last = [Joules(10.0), Joules(50.0), Joules(7.0)];
+        let now = [Joules(20.0), Joules(30.0), Joules(11.0)];
+        // Domain 1 went backwards (reset); domain 2 is a GPU used 25 % by the run.
+        let usage = [None, None, Some(0.25)];
+        let mut seen = Vec::new();
+        let (total, run) =
+            attribute_interval(&now, &mut last, &usage, 0.5, |i, d, r| seen.push((i, d, r)));
+        assert_eq!(last, now);
+        assert_eq!(
+            seen,
+            vec![
+                (0, Joules(10.0), Joules(5.0)),
+                (1, Joules::ZERO, Joules::ZERO),
+                (2, Joules(4.0), Joules(1.0)),
+            ]
+        );
+        assert_eq!((total, run), (Joules(14.0), Joules(6.0)));
     }
 }

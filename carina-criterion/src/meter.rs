@@ -1,7 +1,7 @@
 //! [`EnergyMeter`]: cumulative energy of this process (or of the host), read from the same
 //! sources a Carina run uses.
 
-use carina_core::share::CpuShare;
+use carina_core::share::{CpuShare, attribute_interval};
 use carina_core::{EnergyKind, EnergyProbe, EnergySource, Joules, ProbeScope, Scope};
 use carina_probes::{ModelOptions, Roots};
 use std::path::PathBuf;
@@ -396,18 +396,10 @@ impl EnergyMeter {
                     {
                         slot.probe.usage_share(&pids, &mut slot.usage);
                     }
-                    for (i, (now_j, last)) in slot.buf.iter().zip(slot.last.iter_mut()).enumerate()
-                    {
-                        // A source that went backwards was reset: the interval counts as zero.
-                        let d = (now_j.0 - last.0).max(0.0);
-                        *last = *now_j;
-                        let ki = match slot.usage.get(i).copied().flatten() {
-                            Some(u) => u.clamp(0.0, 1.0),
-                            None => k,
-                        };
-                        host += d;
-                        attributed += d * ki;
-                    }
+                    let (h, run) =
+                        attribute_interval(&slot.buf, &mut slot.last, &slot.usage, k, |_, _, _| {});
+                    host += h.0;
+                    attributed += run.0;
                 }
                 Err(e) => failures.push(format!(
                     "energy source `{}` failed ({e}); its intervals count as zero",

@@ -417,12 +417,18 @@ impl OtelSink {
         i.step_items.add(s.items, &a.name);
         i.step_wall.add(wall.into(), &a.name);
         i.step_duration.record(wall.into(), &a.name);
-        let seen = self.steps.entry(s.name.to_string()).or_default();
-        seen.energy_j += s.energy_j.0;
-        seen.co2e_g += s.co2e_g.0;
-        seen.wall_s += wall.0;
-        seen.items = seen.items.saturating_add(s.items);
-        seen.count[status_index(s.status)] += 1;
+        let tally = |seen: &mut StepSeen| {
+            seen.energy_j += s.energy_j.0;
+            seen.co2e_g += s.co2e_g.0;
+            seen.wall_s += wall.0;
+            seen.items = seen.items.saturating_add(s.items);
+            seen.count[status_index(s.status)] += 1;
+        };
+        // Looked up by &str: no allocation per record once the name is known.
+        match self.steps.get_mut(s.name.as_ref()) {
+            Some(seen) => tally(seen),
+            None => tally(self.steps.entry(s.name.to_string()).or_default()),
+        }
         if self.cfg.spans {
             self.queue_span(step_span(s, self.trace_id, self.started_at, self.kind));
         }

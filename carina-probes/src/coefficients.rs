@@ -319,11 +319,19 @@ pub fn normalize_cpu_model(name: &str) -> String {
 /// The [`CPU_TDP`] row whose model equals `model_name` once both are normalised by
 /// [`normalize_cpu_model`]; `None` when no row matches exactly.
 pub fn cpu_tdp(model_name: &str) -> Option<&'static CpuTdp> {
+    // The rows' normalised names, computed once (the table has 685 rows).
+    static KEYS: LazyLock<Vec<String>> = LazyLock::new(|| {
+        CPU_TDP
+            .iter()
+            .map(|r| normalize_cpu_model(r.model))
+            .collect()
+    });
     let key = normalize_cpu_model(model_name);
     if key.is_empty() {
         return None;
     }
-    CPU_TDP.iter().find(|r| normalize_cpu_model(r.model) == key)
+    let i = KEYS.iter().position(|k| *k == key)?;
+    CPU_TDP.get(i)
 }
 
 /// TDP, cores and threads of 685 CPU models (AMD EPYC 7001-9005/8004/4004/4005, Ryzen
