@@ -746,6 +746,7 @@ impl Attributor {
             energy_low_j: low,
             energy_high_j: high,
             energy_by_domain: self.by_domain(incl),
+            gpu: false,
         }
     }
 
@@ -801,6 +802,8 @@ impl Attributor {
                 max_s: Seconds(a.hist.max() as f64 / 1e9),
                 errors: a.errors,
                 panics: a.panics,
+                gpu: false,
+                method: None,
             })
             .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));

@@ -1,7 +1,7 @@
 //! Energy sources: the [`EnergyProbe`] trait every source implements (RAPL, NVML and the
 //! estimation model live in `carina-probes`), and the errors a source reports.
 
-use crate::record::EnergySource;
+use crate::record::{Basis, EnergySource};
 use crate::units::Joules;
 use std::path::PathBuf;
 
@@ -95,10 +95,49 @@ pub trait EnergyProbe: Send {
     fn usage_share(&mut self, pids: &[u32], out: &mut [Option<f64>]) {
         let _ = (pids, out);
     }
-    /// Problems the probe met since the last call (a failed query, a counter reset, a
-    /// recovered read), oldest first. The session puts them in `run_end.warnings`.
-    fn take_warnings(&mut self) -> Vec<String> {
-        Vec::new()
+    /// What the probe met since the last call, besides energy: warnings (a failed query, a
+    /// counter reset, a recovered read), counter reads that failed, intervals it could only
+    /// count low, and domains whose method changed. Called by the session after every
+    /// [`read`](Self::read); it puts the warnings in `run_end.warnings`, adds the read errors to
+    /// `run_end.probe_errors` and labels the figures (`run_end.method`).
+    fn take_report(&mut self) -> ProbeReport {
+        ProbeReport::default()
+    }
+}
+
+/// What a probe reports to the session after a read, besides the energy
+/// ([`EnergyProbe::take_report`]). Empty by default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProbeReport {
+    /// Problems worth telling the user, oldest first (`run_end.warnings`).
+    pub warnings: Vec<String>,
+    /// Counter reads that failed since the last report, even when the probe recovered from
+    /// them (`run_end.probe_errors`).
+    pub read_errors: u64,
+    /// Whether some interval since the last report was counted low: a gap whose wraps could not
+    /// be told apart, a counter reset, a counter that stopped advancing. The run's figures are
+    /// then labelled a lower bound, and a warning says why.
+    pub lower_bound: bool,
+    /// Domains whose [`Basis`] changed (by index into [`EnergyProbe::domains`]): a GPU whose
+    /// energy counter became unsupported, now integrated from power samples.
+    pub basis: Vec<(usize, Basis)>,
+}
+
+impl ProbeReport {
+    /// Whether there is nothing to report.
+    pub fn is_empty(&self) -> bool {
+        self.warnings.is_empty()
+            && self.read_errors == 0
+            && !self.lower_bound
+            && self.basis.is_empty()
+    }
+
+    /// Adds `other` to this report.
+    pub fn merge(&mut self, other: ProbeReport) {
+        self.warnings.extend(other.warnings);
+        self.read_errors += other.read_errors;
+        self.lower_bound |= other.lower_bound;
+        self.basis.extend(other.basis);
     }
 }
 
@@ -124,7 +163,7 @@ impl<P: EnergyProbe + ?Sized> EnergyProbe for Box<P> {
     fn usage_share(&mut self, pids: &[u32], out: &mut [Option<f64>]) {
         (**self).usage_share(pids, out)
     }
-    fn take_warnings(&mut self) -> Vec<String> {
-        (**self).take_warnings()
+    fn take_report(&mut self) -> ProbeReport {
+        (**self).take_report()
     }
 }

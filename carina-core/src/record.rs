@@ -198,6 +198,288 @@ impl std::fmt::Display for ControlMode {
     }
 }
 
+/// How a source obtains its energy (`energy_sources[].basis`, `run_end.method.parts[].basis`).
+///
+/// Independent of [`EnergyKind`], which stays `measured` or `estimated` for today's readers:
+/// the basis says *which* measurement or estimate a figure rests on, and whether it was
+/// apportioned ([`ShareRule`]) before it reached the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Basis {
+    /// The difference of a hardware energy counter (RAPL, NVML's total-energy counter).
+    Counter,
+    /// Power samples integrated over time (NVML without an energy counter): misses what
+    /// changes between two samples.
+    IntegratedPower,
+    /// A power model from utilisation and published coefficients (`docs/ENERGY.md`).
+    Model,
+    /// Watts the user gave for the job (`.constant_watts`), times its duration.
+    UserConstant,
+    /// A value this version does not know (written by a newer Carina).
+    #[serde(other)]
+    Unknown,
+}
+
+impl Basis {
+    /// `counter`, `integrated-power`, `model`, `user-constant`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Basis::Counter => "counter",
+            Basis::IntegratedPower => "integrated-power",
+            Basis::Model => "model",
+            Basis::UserConstant => "user-constant",
+            Basis::Unknown => "unknown",
+        }
+    }
+
+    /// Words for labels: `counter`, `integrated power`, `model`, `user constant`.
+    pub fn words(self) -> &'static str {
+        match self {
+            Basis::Counter => "counter",
+            Basis::IntegratedPower => "integrated power",
+            Basis::Model => "model",
+            Basis::UserConstant => "user constant",
+            Basis::Unknown => "unknown",
+        }
+    }
+
+    /// The basis a source of this kind has when it does not say (files of earlier versions).
+    pub fn of_kind(kind: EnergyKind) -> Basis {
+        match kind {
+            EnergyKind::Measured => Basis::Counter,
+            EnergyKind::Estimated => Basis::Model,
+        }
+    }
+
+    /// What limits a figure of this basis, in one line (`docs/ENERGY.md`, "Error sources").
+    pub fn error_note(self) -> &'static str {
+        match self {
+            Basis::Counter => {
+                "hardware counter: RAPL covers package and DRAM only (no fans, disks, PSU losses) and is itself a model on pre-Haswell Intel parts; NVML counts the board"
+            }
+            Basis::IntegratedPower => {
+                "power samples integrated by the trapezoid rule at the sampling interval: load changes between two samples are missed (+50 % seen on a 300/100 W square wave sampled at 100 ms)"
+            }
+            Basis::Model => {
+                "estimate from fleet-average coefficients: treat as +-30 % or worse; the band shows the spread of published coefficients"
+            }
+            Basis::UserConstant => "as accurate as the watts given",
+            Basis::Unknown => "written by a newer Carina",
+        }
+    }
+}
+
+impl std::fmt::Display for Basis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a whole-machine figure was reduced to the run's share, or a run's figure split across
+/// steps (`run_end.method.parts[].shares`, `step_summary.method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ShareRule {
+    /// The run's CPU time over the host's busy CPU time (`/proc/stat`), per interval.
+    CpuTime,
+    /// The run's part of a GPU's users' SM utilisation (NVML process samples), per interval.
+    GpuUse,
+    /// The run's processes over all processes using a GPU (the driver had no utilisation).
+    Count,
+    /// A value this version does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl ShareRule {
+    /// `cpu-time`, `gpu-use`, `count`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShareRule::CpuTime => "cpu-time",
+            ShareRule::GpuUse => "gpu-use",
+            ShareRule::Count => "count",
+            ShareRule::Unknown => "unknown",
+        }
+    }
+
+    /// What limits a share of this rule, in one line.
+    pub fn error_note(self) -> &'static str {
+        match self {
+            ShareRule::CpuTime => {
+                "cpu-time share: idle and uncore power charged by CPU time; the host side moves in 10 ms ticks"
+            }
+            ShareRule::GpuUse => {
+                "gpu-use share: SM utilisation is time, not power; memory-bound work is under-weighted"
+            }
+            ShareRule::Count => "count share: every process using the GPU weighs the same",
+            ShareRule::Unknown => "written by a newer Carina",
+        }
+    }
+}
+
+impl std::fmt::Display for ShareRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a domain name is a GPU's (`gpu-N` from NVML, `gpu` from the model, possibly
+/// prefixed with its source's name as `<source>:gpu`). A GPU domain's energy inside a run
+/// follows the GPU steps, not the CPU time (`docs/ENERGY.md`).
+pub fn is_gpu_domain(name: &str) -> bool {
+    let d = name.rsplit(':').next().unwrap_or(name);
+    d == "gpu"
+        || d.strip_prefix("gpu-")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// How the run's figure was obtained (`run_end.method`): one part per source and basis, each
+/// with the energy it contributed and the share rules that reduced it to the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Method {
+    /// In words, e.g. `counter x cpu-time share` or `counter (rapl-powercap) + integrated power
+    /// x gpu-use share (nvml)`. `counter` alone means a hardware counter read in host scope.
+    pub label: String,
+    /// The run's energy by source and basis.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<MethodPart>,
+    /// True when some interval was counted low (ambiguous counter wraps, a reset, a counter that
+    /// stopped): the figure is a lower bound, and `run_end.warnings` says why.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub lower_bound: bool,
+    /// What limits each part, one line per basis and share rule used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// One source's (and basis's) contribution to the run (`run_end.method.parts[]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MethodPart {
+    /// The source's name (`energy_sources[].name`).
+    pub source: String,
+    /// How the source obtained this energy.
+    pub basis: Basis,
+    /// Energy in the run's scope, joules.
+    pub energy_j: Joules,
+    /// Of `energy_j`, joules that reached the run through each share rule; energy taken whole
+    /// (host scope, a process-scoped source, a GPU only the run used) is in no share.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub shares: BTreeMap<ShareRule, Joules>,
+    /// The PUE the source's figures were multiplied by, when not 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pue: Option<f64>,
+}
+
+impl MethodPart {
+    /// `counter`, `counter x cpu-time share`, `integrated power x gpu-use/count share x PUE 1.2`.
+    pub fn label(&self) -> String {
+        let mut s = self.basis.words().to_owned();
+        // Shares that carried a negligible part of the energy do not name the method.
+        let total: f64 = self.shares.values().map(|j| j.0).sum();
+        let rules: Vec<&str> = self
+            .shares
+            .iter()
+            .filter(|(_, j)| j.0 > 0.0 || total == 0.0)
+            .map(|(r, _)| r.as_str())
+            .collect();
+        if !rules.is_empty() {
+            s.push_str(&format!(" x {} share", rules.join("/")));
+        }
+        if let Some(p) = self.pue {
+            s.push_str(&format!(" x PUE {p}"));
+        }
+        s
+    }
+}
+
+impl Method {
+    /// A method from its parts: the label joins the parts' labels (with their source names
+    /// when there are several sources) and the notes list each basis and share rule once.
+    pub fn from_parts(parts: Vec<MethodPart>, lower_bound: bool) -> Method {
+        let mut sources: Vec<&str> = parts.iter().map(|p| p.source.as_str()).collect();
+        sources.dedup();
+        let named = sources.len() > 1;
+        let mut labels: Vec<String> = Vec::new();
+        for p in &parts {
+            let l = if named {
+                format!("{} ({})", p.label(), p.source)
+            } else {
+                p.label()
+            };
+            if !labels.contains(&l) {
+                labels.push(l);
+            }
+        }
+        let mut label = if labels.is_empty() {
+            "no source".to_owned()
+        } else {
+            labels.join(" + ")
+        };
+        if lower_bound {
+            label.push_str(", lower bound");
+        }
+        let mut notes: Vec<String> = Vec::new();
+        let mut bases: Vec<Basis> = parts.iter().map(|p| p.basis).collect();
+        bases.sort();
+        bases.dedup();
+        notes.extend(bases.iter().map(|b| b.error_note().to_owned()));
+        let mut rules: Vec<ShareRule> = parts
+            .iter()
+            .flat_map(|p| p.shares.keys().copied())
+            .collect();
+        rules.sort();
+        rules.dedup();
+        notes.extend(rules.iter().map(|r| r.error_note().to_owned()));
+        Method {
+            label,
+            parts,
+            lower_bound,
+            notes,
+        }
+    }
+
+    /// Whether the figure is a plain counter reading of the whole machine (the only method
+    /// shown as `measured` alone).
+    pub fn is_plain_counter(&self) -> bool {
+        !self.lower_bound
+            && !self.parts.is_empty()
+            && self
+                .parts
+                .iter()
+                .all(|p| p.basis == Basis::Counter && p.shares.is_empty() && p.pue.is_none())
+    }
+}
+
+/// What Carina itself cost the run (`run_end.own_cost`): its aggregator thread, the steps'
+/// recording, and what it wrote. Part of the run's energy, like any other work of the process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OwnCost {
+    /// CPU time of the aggregator thread (its own CPU clock), seconds.
+    pub aggregator_cpu_s: Seconds,
+    /// The aggregator's share of the run's CPU-domain energy: per interval, its CPU time over
+    /// the process's, times the interval's energy (counter or model x that share), joules.
+    pub aggregator_energy_j: Joules,
+    /// Cost of one step (enter and exit) on the application thread, nanoseconds, calibrated
+    /// when the run started (a loop of step pairs into a private buffer, timed with the TSC).
+    pub step_cost_ns: f64,
+    /// Steps recorded (and folded) times `step_cost_ns`: the CPU time the steps cost the
+    /// application threads, seconds (an estimate).
+    pub steps_cpu_s: Seconds,
+    /// The energy of `steps_cpu_s` at the run's mean energy per CPU-second, joules (an estimate).
+    pub steps_energy_j: Joules,
+    /// Bytes the run file received (records and newlines).
+    pub bytes_written: u64,
+    /// `(aggregator_cpu_s + steps_cpu_s)` over the process's CPU time, in `[0, 1]`.
+    pub cpu_share: f64,
+}
+
+impl OwnCost {
+    /// Aggregator and steps together, joules.
+    pub fn energy_j(&self) -> Joules {
+        self.aggregator_energy_j + self.steps_energy_j
+    }
+}
+
 /// An energy source used by the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnergySource {
@@ -230,6 +512,13 @@ pub struct EnergySource {
     /// Devices behind the source (GPUs, sockets), when it has several.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<DeviceInfo>,
+    /// How the source obtains its energy at the run's start; absent in files of earlier
+    /// versions (read as `counter` for `measured`, `model` for `estimated`: [`Self::basis`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basis: Option<Basis>,
+    /// The PUE its figures are multiplied by, when not 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pue: Option<f64>,
 }
 
 /// One device behind an energy source.
@@ -258,7 +547,20 @@ impl EnergySource {
             used: true,
             reason: None,
             devices: Vec::new(),
+            basis: Some(Basis::of_kind(kind)),
+            pue: None,
         }
+    }
+
+    /// The source's basis: as written, else from its kind.
+    pub fn basis(&self) -> Basis {
+        self.basis.unwrap_or(Basis::of_kind(self.kind))
+    }
+
+    /// Sets the basis (builder style).
+    pub fn with_basis(mut self, basis: Basis) -> Self {
+        self.basis = Some(basis);
+        self
     }
 
     /// A source that was considered and not used, with the reason.
@@ -388,6 +690,11 @@ pub struct StepRecord {
     /// the run has more than one domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub energy_by_domain: Option<DomainEnergy>,
+    /// True for a GPU step (`#[carina::step(gpu)]`, `carina::gpu_step`, `Step::gpu`): GPU
+    /// energy goes to the GPU steps open in an interval, by wall-time overlap, whatever their
+    /// thread's CPU time.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub gpu: bool,
 }
 
 /// `control` record: the governor changed mode or allowed concurrency.
@@ -481,6 +788,14 @@ pub struct StepSummary {
     /// `energy_j` per domain, joules, when there is more than one domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub energy_by_domain: Option<DomainEnergy>,
+    /// True when some instance was a GPU step.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub gpu: bool,
+    /// How the step figures were obtained: the run's method (`run_end.method.label`), then how
+    /// it was split across steps, e.g. `counter x cpu-time share; to steps by thread CPU time
+    /// and wall time`. Absent in files of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
 }
 
 /// `run_end` record.
@@ -537,6 +852,17 @@ pub struct RunEnd {
     /// Problems the run met (an intensity series not covering the run, a failed sink...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// How `energy_j` was obtained, by source; absent in files of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<Method>,
+    /// The effective grid intensity: `co2e_g` over `energy_j` in kWh, g/kWh. With a
+    /// time-varying series this is the energy-weighted mean, which `run_start.carbon.g_per_kwh`
+    /// (the series' plain mean) is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carbon_g_per_kwh: Option<f64>,
+    /// What Carina itself cost the run; absent in files of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_cost: Option<OwnCost>,
 }
 
 fn default_kind() -> EnergyKind {

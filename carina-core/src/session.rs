@@ -934,7 +934,9 @@ impl Aggregator {
             offset += n;
         }
         for p in self.probes.iter_mut() {
-            failures.extend(p.probe.take_warnings());
+            let report = p.probe.take_report();
+            self.probe_errors += report.read_errors;
+            failures.extend(report.warnings);
         }
         for f in failures {
             self.warn_once(f);
@@ -1122,6 +1124,9 @@ impl Aggregator {
                 Attribution::WallTime
             }),
             warnings: self.cfg.warnings.clone(),
+            method: None,
+            carbon_g_per_kwh: None,
+            own_cost: None,
         };
         self.write(&Record::RunEnd(end.clone()));
         for s in self.cfg.sinks.iter_mut() {
@@ -1206,6 +1211,8 @@ fn apply_folds(summaries: &mut Vec<StepSummary>, folds: &[crate::recorder::Fold]
                 energy_low_j: None,
                 energy_high_j: None,
                 energy_by_domain: None,
+                gpu: false,
+                method: None,
             }),
         }
     }

@@ -406,7 +406,7 @@ impl EnergyMeter {
                     slot.name
                 )),
             }
-            failures.extend(slot.probe.take_warnings());
+            failures.extend(slot.probe.take_report().warnings);
         }
         for f in failures {
             self.warn(f);

@@ -72,6 +72,7 @@ fn step(
         energy_low_j: None,
         energy_high_j: None,
         energy_by_domain: None,
+        gpu: false,
     }
 }
 
@@ -100,6 +101,8 @@ fn summary(name: &str, steps: &[&StepRecord]) -> StepSummary {
         energy_low_j: None,
         energy_high_j: None,
         energy_by_domain: None,
+        gpu: false,
+        method: None,
     }
 }
 
@@ -135,6 +138,9 @@ fn run_end(energy: f64, wall: f64, items: u64) -> Record {
         energy_by_domain: None,
         attribution: None,
         warnings: Vec::new(),
+        method: None,
+        carbon_g_per_kwh: None,
+        own_cost: None,
     })
 }
 

@@ -165,8 +165,8 @@ impl<P: EnergyProbe> EnergyProbe for WithPue<P> {
     fn usage_share(&mut self, pids: &[u32], out: &mut [Option<f64>]) {
         self.inner.usage_share(pids, out)
     }
-    fn take_warnings(&mut self) -> Vec<String> {
-        self.inner.take_warnings()
+    fn take_report(&mut self) -> carina_core::energy::ProbeReport {
+        self.inner.take_report()
     }
 }
 

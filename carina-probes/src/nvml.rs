@@ -758,8 +758,11 @@ impl EnergyProbe for NvmlProbe {
             users.reset();
         }
     }
-    fn take_warnings(&mut self) -> Vec<String> {
-        NvmlProbe::take_warnings(self)
+    fn take_report(&mut self) -> carina_core::energy::ProbeReport {
+        carina_core::energy::ProbeReport {
+            warnings: NvmlProbe::take_warnings(self),
+            ..Default::default()
+        }
     }
 }
 
