@@ -25,6 +25,7 @@ fn interval_events(k: u64) -> Vec<Vec<Event>> {
                 name: "batch",
                 t: base + u64::from(th),
                 async_id: 0,
+                gpu: false,
             });
             for i in 0..STEPS_PER_INTERVAL {
                 let t = base + (i + 1) * spacing;
@@ -32,6 +33,7 @@ fn interval_events(k: u64) -> Vec<Vec<Event>> {
                     name: "item",
                     t,
                     async_id: 0,
+                    gpu: false,
                 });
                 v.push(Event::Exit {
                     t: t + spacing / 2,
@@ -80,23 +82,10 @@ fn attribute(c: &mut Criterion) {
                 let shift = (k / 8) * 8 * INTERVAL_NS;
                 for (th, list) in evs.iter().enumerate() {
                     moved.clear();
-                    moved.extend(list.iter().map(|e| match *e {
-                        Event::Enter { name, t, async_id } => Event::Enter {
-                            name,
-                            t: t + shift,
-                            async_id,
-                        },
-                        Event::Exit {
-                            t,
-                            items,
-                            status,
-                            done,
-                        } => Event::Exit {
-                            t: t + shift,
-                            items,
-                            status,
-                            done,
-                        },
+                    moved.extend(list.iter().map(|e| {
+                        let mut e = *e;
+                        *e.time_mut() += shift;
+                        e
                     }));
                     a.on_events(th as u32, &moved);
                 }
@@ -105,7 +94,7 @@ fn attribute(c: &mut Criterion) {
                     process_ns: INTERVAL_NS * 2,
                     threads: (0..THREADS).map(|t| (t, INTERVAL_NS / 8)).collect(),
                 };
-                a.close_interval(k * INTERVAL_NS, &energy, &w);
+                a.close_interval(k * INTERVAL_NS, &energy.into(), &w);
                 black_box(a.take_records().count())
             })
         });

@@ -71,8 +71,8 @@ pub use run::{
 pub use carina_core::{
     Carbon, CarbonError, CarbonFactor, EnergyKind, EnergyProbe, FinishError, GramsCo2e,
     IntensitySeries, Joules, KilowattHours, ProbeError, ProbeScope, ReadError, Record, RunFile,
-    RunSummary, Scope, Seconds, Sink, SinkError, StartError, Step, StepDetail, Watts, is_recording,
-    read_run_file, step,
+    RunSummary, Scope, Seconds, Sink, SinkError, StartError, Step, StepDetail, Watts, gpu_step,
+    is_recording, read_run_file, step,
 };
 
 /// Run-file record types (schema 1).
@@ -147,7 +147,9 @@ pub use carina_macros::step;
 /// Used by code that `#[carina::step]` generates. Not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use carina_core::recorder::{Instrumented, Step, instrument, step as enter};
+    pub use carina_core::recorder::{
+        Instrumented, Step, gpu_step as gpu_enter, instrument, step as enter,
+    };
 
     /// Whether a `Result` is an `Err`; generated code calls it on `Result`-returning functions.
     #[inline]

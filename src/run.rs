@@ -37,6 +37,7 @@ pub struct RunBuilder {
     model: carina_probes::ModelOptions,
     sys_root: PathBuf,
     probes: Vec<Box<dyn EnergyProbe>>,
+    extra_probes: Vec<Box<dyn EnergyProbe>>,
     sinks: Vec<Box<dyn Sink>>,
     run_file: bool,
     scope: Option<Scope>,
@@ -71,6 +72,7 @@ impl Run {
             model: carina_probes::ModelOptions::default(),
             sys_root: PathBuf::from("/sys"),
             probes: Vec::new(),
+            extra_probes: Vec::new(),
             sinks: Vec::new(),
             run_file: true,
             scope: None,
@@ -278,6 +280,14 @@ impl RunBuilder {
         self
     }
 
+    /// Adds this energy probe (repeatable) to the sources that detection (or
+    /// [`energy_probe`](Self::energy_probe)) chose: a meter of a part nothing else measures, or
+    /// a simulated device. Its domains must not overlap theirs (they would count twice).
+    pub fn extra_probe(mut self, probe: impl EnergyProbe + 'static) -> Self {
+        self.extra_probes.push(Box::new(probe));
+        self
+    }
+
     /// Sends records to this sink too (repeatable).
     pub fn sink(mut self, sink: impl Sink + 'static) -> Self {
         self.sinks.push(Box::new(sink));
@@ -479,6 +489,7 @@ impl RunBuilder {
                     .collect();
             }
         }
+        probes.extend(self.extra_probes);
         let mut warnings = self.warnings;
         let mut sinks = self.sinks;
         let mut run_file = None;

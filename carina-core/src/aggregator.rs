@@ -140,6 +140,65 @@ impl Energy {
 /// to settling, never stored.
 type Density = [f64; CHANNELS];
 
+/// An interval's energy in the run's scope, in two parts that are split across steps by
+/// different rules: the CPU part (CPU, DRAM, memory, psys, machine domains) by thread CPU time
+/// and wall time; the GPU part (`gpu-N`, the model's `gpu`) by wall-time overlap with the GPU
+/// steps open in the interval ([`Attributor::close_interval`]). Each part carries its own total,
+/// band, emissions and domain channels; their sum is the interval's energy.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct IntervalEnergy {
+    /// Energy of the CPU-side domains.
+    pub cpu: Energy,
+    /// Energy of the GPU domains.
+    pub gpu: Energy,
+}
+
+impl IntervalEnergy {
+    /// No energy.
+    pub const ZERO: IntervalEnergy = IntervalEnergy {
+        cpu: Energy::ZERO,
+        gpu: Energy::ZERO,
+    };
+
+    /// Both parts added channel by channel.
+    pub fn sum(&self) -> Energy {
+        let mut e = self.cpu;
+        e.add(&self.gpu);
+        e
+    }
+}
+
+impl From<Energy> for IntervalEnergy {
+    /// All of it on the CPU side.
+    fn from(cpu: Energy) -> Self {
+        IntervalEnergy {
+            cpu,
+            gpu: Energy::ZERO,
+        }
+    }
+}
+
+/// How an interval's GPU energy is split: over the GPU steps' overlap when some GPU step was
+/// open, else over every open step's wall time.
+#[derive(Clone, Copy)]
+struct GpuSplit {
+    density: Density,
+    /// True: weights are the GPU-busy nanoseconds; false: all busy nanoseconds.
+    by_gpu_steps: bool,
+}
+
+impl GpuSplit {
+    /// The weights of a frame (self, inclusive) under this split.
+    #[inline]
+    fn weights(&self, f: &Frame) -> (u64, u64) {
+        if self.by_gpu_steps {
+            (f.self_gns, f.incl_gns)
+        } else {
+            (f.self_ns, f.incl_ns)
+        }
+    }
+}
+
 const _: () = assert!(DOMAIN_CHANNELS == crate::record::MAX_DOMAINS);
 
 /// How an interval's energy is split across threads.
@@ -163,13 +222,55 @@ struct Frame {
     name: NameId,
     start: u64,
     async_id: u64,
+    /// A GPU step (from its enter event or a later mark).
+    gpu: bool,
     /// Settled energy, joules.
     self_j: f64,
     incl: Energy,
     /// Time in the current (unsettled) interval, nanoseconds.
     self_ns: u64,
     incl_ns: u64,
+    /// Of `self_ns` and `incl_ns`, the time a GPU step was open on the thread (this frame or an
+    /// enclosing one): the weights of the GPU energy.
+    self_gns: u64,
+    incl_gns: u64,
     child_wall: u64,
+}
+
+impl Frame {
+    /// A frame with no identity and no time, to fill with struct update syntax.
+    const EMPTY: Frame = Frame {
+        id: 0,
+        parent: None,
+        name: 0,
+        start: 0,
+        async_id: 0,
+        gpu: false,
+        self_j: 0.0,
+        incl: Energy::ZERO,
+        self_ns: 0,
+        incl_ns: 0,
+        self_gns: 0,
+        incl_gns: 0,
+        child_wall: 0,
+    };
+
+    /// Settles the unsettled time of the interval: CPU energy by `cpu` density over all busy
+    /// time, GPU energy by `gpu`'s weights.
+    #[inline]
+    fn settle(&mut self, cpu: &Density, gpu: Option<&GpuSplit>) {
+        self.self_j += cpu[TOTAL] * self.self_ns as f64;
+        self.incl.add_scaled(cpu, self.incl_ns);
+        if let Some(g) = gpu {
+            let (s, i) = g.weights(self);
+            self.self_j += g.density[TOTAL] * s as f64;
+            self.incl.add_scaled(&g.density, i);
+        }
+        self.self_ns = 0;
+        self.incl_ns = 0;
+        self.self_gns = 0;
+        self.incl_gns = 0;
+    }
 }
 
 #[derive(Debug)]
@@ -187,9 +288,14 @@ struct ThreadState {
     stack: Vec<Frame>,
     cursor: u64,
     busy: u64,
+    /// Of `busy`, the time a GPU step was open on the thread.
+    gpu_busy: u64,
+    /// GPU steps on the stack.
+    gpu_depth: u32,
     finished: Vec<Finished>,
-    /// Unsettled (self_ns, incl_ns) of ended steps kept only in summaries, indexed by name.
-    folded: Vec<(u64, u64)>,
+    /// Unsettled time of ended steps kept only in summaries, indexed by name: a frame holding
+    /// only the four time fields.
+    folded: Vec<Frame>,
     closed: bool,
 }
 
@@ -203,11 +309,13 @@ struct NameAgg {
     errors: u64,
     panics: u64,
     hist: Histogram,
+    gpu: bool,
 }
 
 impl NameAgg {
     fn new() -> Self {
         NameAgg {
+            gpu: false,
             count: 0,
             wall: 0,
             self_wall: 0,
@@ -231,6 +339,7 @@ struct AsyncAcc {
     self_j: f64,
     incl: Energy,
     child_wall: u64,
+    gpu: bool,
     /// Segments ended but not yet settled.
     unsettled_segments: u32,
     done: Option<(u64, u64, Status)>,
@@ -404,13 +513,37 @@ impl Attributor {
             top.self_ns += dt;
             top.incl_ns += dt;
             th.busy += dt;
+            if th.gpu_depth > 0 {
+                top.self_gns += dt;
+                top.incl_gns += dt;
+                th.gpu_busy += dt;
+            }
         }
         th.cursor = t;
     }
 
     fn apply(&mut self, index: u32, th: &mut ThreadState, ev: Event) {
         match ev {
-            Event::Enter { name, t, async_id } => {
+            Event::Gpu { t } => {
+                Self::advance(th, t);
+                if let Some(top) = th.stack.last_mut()
+                    && !top.gpu
+                {
+                    top.gpu = true;
+                    th.gpu_depth += 1;
+                    if top.async_id != 0
+                        && let Some(acc) = self.asyncs.get_mut(&top.async_id)
+                    {
+                        acc.gpu = true;
+                    }
+                }
+            }
+            Event::Enter {
+                name,
+                t,
+                async_id,
+                gpu,
+            } => {
                 Self::advance(th, t);
                 let name = self.intern(name);
                 let top = th.stack.last().map(|f| f.id);
@@ -430,23 +563,25 @@ impl Attributor {
                             self_j: 0.0,
                             incl: Energy::ZERO,
                             child_wall: 0,
+                            gpu,
                             unsettled_segments: 0,
                             done: None,
                         }
                     });
+                    acc.gpu |= gpu;
                     (acc.id, acc.parent)
                 };
+                if gpu {
+                    th.gpu_depth += 1;
+                }
                 th.stack.push(Frame {
                     id,
                     parent,
                     name,
                     start: t,
                     async_id,
-                    self_j: 0.0,
-                    incl: Energy::ZERO,
-                    self_ns: 0,
-                    incl_ns: 0,
-                    child_wall: 0,
+                    gpu,
+                    ..Frame::EMPTY
                 });
             }
             Event::Exit {
@@ -478,9 +613,13 @@ impl Attributor {
         unfinished: bool,
     ) {
         let wall = end - frame.start;
+        if frame.gpu {
+            th.gpu_depth = th.gpu_depth.saturating_sub(1);
+        }
         if let Some(parent) = th.stack.last_mut() {
             parent.incl.add(&frame.incl);
             parent.incl_ns += frame.incl_ns;
+            parent.incl_gns += frame.incl_gns;
             parent.child_wall += wall;
         }
         if frame.async_id != 0 {
@@ -509,6 +648,7 @@ impl Attributor {
             items,
             status,
         );
+        self.aggs[frame.name].gpu |= frame.gpu;
         if self.detail == StepDetail::All && self.pending < self.max_pending {
             self.pending += 1;
             th.finished.push(Finished {
@@ -527,11 +667,13 @@ impl Attributor {
             agg.self_j += frame.self_j;
             agg.incl.add(&frame.incl);
             if th.folded.len() <= frame.name {
-                th.folded.resize(frame.name + 1, (0, 0));
+                th.folded.resize(frame.name + 1, Frame::EMPTY);
             }
             let f = &mut th.folded[frame.name];
-            f.0 += frame.self_ns;
-            f.1 += frame.incl_ns;
+            f.self_ns += frame.self_ns;
+            f.incl_ns += frame.incl_ns;
+            f.self_gns += frame.self_gns;
+            f.incl_gns += frame.incl_gns;
         }
     }
 
@@ -550,22 +692,30 @@ impl Attributor {
         }
     }
 
-    /// Closes the interval ending at `end_ns` whose energy per channel was `energy`, split
-    /// across threads by `weights`, settling every step time credited since the previous close.
-    /// Ended steps become records (see [`take_records`](Self::take_records)).
-    pub fn close_interval(&mut self, end_ns: u64, energy: &Energy, weights: &Weights) {
+    /// Closes the interval ending at `end_ns` whose energy per channel was `energy`, settling
+    /// every step time credited since the previous close. Ended steps become records (see
+    /// [`take_records`](Self::take_records)).
+    ///
+    /// The CPU part is split across threads by `weights`, and inside a thread over its open
+    /// steps by wall time. The GPU part goes to the GPU steps open in the interval, by wall-time
+    /// overlap on any thread, whatever their CPU time; when no GPU step was open, to every open
+    /// step by wall time; when no step was open, it is unattributed.
+    pub fn close_interval(&mut self, end_ns: u64, energy: &IntervalEnergy, weights: &Weights) {
         let len = end_ns.saturating_sub(self.last_close);
         self.last_close = self.last_close.max(end_ns);
-        let mut busy = 0u64;
+        let (mut busy, mut gpu_busy) = (0u64, 0u64);
         for th in self.threads.values_mut() {
             Self::advance(th, end_ns);
             busy += th.busy;
+            gpu_busy += th.gpu_busy;
         }
-        self.totals.channels.add(energy);
+        let cpu_e = &energy.cpu;
+        self.totals.channels.add(cpu_e);
+        self.totals.channels.add(&energy.gpu);
         // Per-thread joules per busy nanosecond, for every channel.
         let zero: Density = [0.0; CHANNELS];
         let uniform = match weights {
-            Weights::Wall if busy > 0 => energy.0.map(|e| e / busy as f64),
+            Weights::Wall if busy > 0 => cpu_e.0.map(|e| e / busy as f64),
             _ => zero,
         };
         let (cpu_total, cpu_of) = match weights {
@@ -579,6 +729,22 @@ impl Attributor {
                 ((*process_ns).max(sum), Some(threads))
             }
             Weights::Wall => (0, None),
+        };
+        // Most runs have no GPU energy: skip its arithmetic entirely then.
+        let gpu = if energy.gpu == Energy::ZERO {
+            None
+        } else if gpu_busy > 0 {
+            Some(GpuSplit {
+                density: energy.gpu.0.map(|e| e / gpu_busy as f64),
+                by_gpu_steps: true,
+            })
+        } else if busy > 0 {
+            Some(GpuSplit {
+                density: energy.gpu.0.map(|e| e / busy as f64),
+                by_gpu_steps: false,
+            })
+        } else {
+            None
         };
         let mut attributed = 0.0;
         let mut threads = std::mem::take(&mut self.threads);
@@ -594,30 +760,32 @@ impl Attributor {
                         zero
                     } else {
                         let k = cpu as f64 / cpu_total as f64 / len as f64;
-                        energy.0.map(|e| e * k)
+                        cpu_e.0.map(|e| e * k)
                     }
                 }
             };
             attributed += density[TOTAL] * th.busy as f64;
-            th.busy = 0;
-            for f in th.stack.iter_mut() {
-                f.self_j += density[TOTAL] * f.self_ns as f64;
-                f.incl.add_scaled(&density, f.incl_ns);
-                f.self_ns = 0;
-                f.incl_ns = 0;
+            if let Some(g) = &gpu {
+                let w = if g.by_gpu_steps { th.gpu_busy } else { th.busy };
+                attributed += g.density[TOTAL] * w as f64;
             }
-            for (name, (s, i)) in th.folded.iter_mut().enumerate() {
+            th.busy = 0;
+            th.gpu_busy = 0;
+            for f in th.stack.iter_mut() {
+                f.settle(&density, gpu.as_ref());
+            }
+            for (name, f) in th.folded.iter_mut().enumerate() {
+                // Folded frames hold time only: their energy goes straight to the summary.
+                f.settle(&density, gpu.as_ref());
                 let agg = &mut self.aggs[name];
-                agg.self_j += density[TOTAL] * *s as f64;
-                agg.incl.add_scaled(&density, *i);
-                (*s, *i) = (0, 0);
+                agg.self_j += f.self_j;
+                agg.incl.add(&f.incl);
+                f.self_j = 0.0;
+                f.incl = Energy::ZERO;
             }
             for mut fin in th.finished.drain(..) {
                 self.pending -= 1;
-                fin.frame.self_j += density[TOTAL] * fin.frame.self_ns as f64;
-                fin.frame.incl.add_scaled(&density, fin.frame.incl_ns);
-                fin.frame.self_ns = 0;
-                fin.frame.incl_ns = 0;
+                fin.frame.settle(&density, gpu.as_ref());
                 if fin.frame.async_id != 0 {
                     self.settle_segment(fin);
                 } else {
@@ -625,7 +793,7 @@ impl Attributor {
                 }
             }
         }
-        self.totals.unattributed += energy.total() - Joules(attributed);
+        self.totals.unattributed += energy.sum().total() - Joules(attributed);
         threads.retain(|_, th| !(th.closed && th.stack.is_empty()));
         self.threads = threads;
     }
@@ -671,6 +839,7 @@ impl Attributor {
         let agg = &mut self.aggs[acc.name];
         agg.self_j += acc.self_j;
         agg.incl.add(&acc.incl);
+        agg.gpu |= acc.gpu;
         if self.detail == StepDetail::All {
             let (status, cancelled) = wall_status(status);
             let mut rec = self.record(acc.name, acc.start, end, acc.self_j, &acc.incl);
@@ -682,6 +851,7 @@ impl Attributor {
             rec.unfinished = unfinished;
             rec.cancelled = cancelled;
             rec.r#async = true;
+            rec.gpu = acc.gpu;
             self.out.push(rec);
         }
     }
@@ -705,6 +875,7 @@ impl Attributor {
         rec.status = status;
         rec.unfinished = fin.unfinished;
         rec.cancelled = cancelled;
+        rec.gpu = fin.frame.gpu;
         self.out.push(rec);
     }
 
@@ -752,7 +923,7 @@ impl Attributor {
 
     /// Ends the run at `end_ns`: closes the last interval with `energy`, then ends every step
     /// still open as `unfinished` (with the energy it had by then).
-    pub fn finish(&mut self, end_ns: u64, energy: &Energy, weights: &Weights) {
+    pub fn finish(&mut self, end_ns: u64, energy: &IntervalEnergy, weights: &Weights) {
         self.close_interval(end_ns, energy, weights);
         let mut threads = std::mem::take(&mut self.threads);
         for th in threads.values_mut() {
@@ -763,7 +934,7 @@ impl Attributor {
         }
         self.threads = threads;
         // Everything is settled already; this emits the frames ended above.
-        self.close_interval(end_ns, &Energy::ZERO, &Weights::Wall);
+        self.close_interval(end_ns, &IntervalEnergy::ZERO, &Weights::Wall);
         let leftover: Vec<u64> = self.asyncs.keys().copied().collect();
         for k in leftover {
             if let Some(acc) = self.asyncs.remove(&k) {
@@ -802,7 +973,7 @@ impl Attributor {
                 max_s: Seconds(a.hist.max() as f64 / 1e9),
                 errors: a.errors,
                 panics: a.panics,
-                gpu: false,
+                gpu: a.gpu,
                 method: None,
             })
             .collect();
@@ -845,6 +1016,7 @@ mod tests {
             name,
             t,
             async_id: 0,
+            gpu: false,
         }
     }
     fn exit(t: u64, items: u64) -> Event {
@@ -867,10 +1039,10 @@ mod tests {
     }
     impl Wall for Attributor {
         fn close_wall(&mut self, t: u64, e: f64) {
-            self.close_interval(t, &Energy::total_only(Joules(e)), &Weights::Wall);
+            self.close_interval(t, &Energy::total_only(Joules(e)).into(), &Weights::Wall);
         }
         fn finish_wall(&mut self, t: u64, e: f64) {
-            self.finish(t, &Energy::total_only(Joules(e)), &Weights::Wall);
+            self.finish(t, &Energy::total_only(Joules(e)).into(), &Weights::Wall);
         }
     }
     fn records(a: &mut Attributor) -> Vec<StepRecord> {
@@ -1029,6 +1201,7 @@ mod tests {
             name: "fetch",
             t,
             async_id: id,
+            gpu: false,
         };
         let pending = |t| Event::Exit {
             t,
@@ -1167,7 +1340,7 @@ mod tests {
             process_ns: 1000,
             threads: vec![(0, 600), (1, 200)],
         };
-        a.close_interval(1000, &energy(100.0, &[]), &w);
+        a.close_interval(1000, &energy(100.0, &[]).into(), &w);
         let r = records(&mut a);
         let e = |n: &str| r.iter().find(|s| s.name == n).unwrap().energy_j;
         assert!(close(e("busy"), 60.0), "{}", e("busy"));
@@ -1187,7 +1360,7 @@ mod tests {
             process_ns: 800,
             threads: vec![(0, 800)],
         };
-        a.close_interval(1000, &energy(40.0, &[]), &w);
+        a.close_interval(1000, &energy(40.0, &[]).into(), &w);
         let r = records(&mut a);
         assert!(close(r[0].energy_j, 10.0));
         assert!(close(r[1].energy_j, 20.0));
@@ -1210,7 +1383,7 @@ mod tests {
                 exit(300, 0),
             ],
         );
-        a.close_interval(300, &energy(30.0, &[24.0, 6.0]), &Weights::Wall);
+        a.close_interval(300, &energy(30.0, &[24.0, 6.0]).into(), &Weights::Wall);
         let r = records(&mut a);
         let long = r.iter().find(|s| s.name == "long").unwrap();
         let blip = r.iter().find(|s| s.name == "blip").unwrap();
@@ -1261,14 +1434,193 @@ mod tests {
                 process_ns: 1000 + rnd(1000),
                 threads: vec![(0, rnd(1000)), (1, rnd(1000))],
             };
-            a.close_interval(end, &energy(e, &[]), &w);
+            a.close_interval(end, &energy(e, &[]).into(), &w);
         }
-        a.finish(300_010, &energy(0.0, &[]), &Weights::Wall);
+        a.finish(300_010, &energy(0.0, &[]).into(), &Weights::Wall);
         let r = records(&mut a);
         let self_sum: f64 = r.iter().map(|s| s.self_energy_j.0).sum();
         let un = a.totals().unattributed.0;
         let rel = ((self_sum + un) - total).abs() / total;
         assert!(rel < 1e-9, "relative error {rel}");
         assert!(un >= -1e-9 && un <= total);
+    }
+
+    fn gpu_enter(name: &'static str, t: u64) -> Event {
+        Event::Enter {
+            name,
+            t,
+            async_id: 0,
+            gpu: true,
+        }
+    }
+
+    /// 100 J of CPU-side energy and 200 J of GPU energy (domain channel 1, `gpu-0`).
+    fn cpu_and_gpu(cpu: f64, gpu: f64) -> IntervalEnergy {
+        let mut c = Energy::total_only(Joules(cpu));
+        c.add_domain(0, Joules(cpu));
+        let mut g = Energy::total_only(Joules(gpu));
+        g.add_domain(1, Joules(gpu));
+        IntervalEnergy { cpu: c, gpu: g }
+    }
+
+    fn three_threads() -> Attributor {
+        let mut a = Attributor::new(StepDetail::All, 1 << 20)
+            .with_domains(vec!["package-0".into(), "gpu-0".into()]);
+        for t in 0..3 {
+            a.add_thread(t);
+        }
+        a
+    }
+
+    #[test]
+    fn gpu_energy_goes_to_the_gpu_step_whatever_the_cpu_does() {
+        let mut a = three_threads();
+        // Thread 0 waits on the GPU in `train` (almost no CPU); thread 1 logs, burning CPU in
+        // a short step; thread 2 loads data in a step open the whole interval.
+        a.on_events(0, &[gpu_enter("train", 0), exit(1000, 0)]);
+        a.on_events(1, &[enter("log", 0), exit(100, 0)]);
+        a.on_events(2, &[enter("load", 0), exit(1000, 0)]);
+        let w = Weights::Cpu {
+            process_ns: 1000,
+            threads: vec![(0, 10), (1, 90), (2, 900)],
+        };
+        a.close_interval(1000, &cpu_and_gpu(100.0, 200.0), &w);
+        let r = records(&mut a);
+        let get = |n: &str| r.iter().find(|s| s.name == n).unwrap();
+        let (train, log, load) = (get("train"), get("log"), get("load"));
+        assert!(train.gpu && !log.gpu && !load.gpu);
+        let gpu = |s: &StepRecord| s.energy_by_domain.as_ref().unwrap()["gpu-0"];
+        assert!(close(gpu(train), 200.0), "{train:?}");
+        assert_eq!((gpu(log), gpu(load)), (0.0, 0.0));
+        // CPU energy still follows CPU time: 1 %, 9 % (of which the step covered a tenth), 90 %.
+        assert!(close(train.energy_j, 201.0), "{}", train.energy_j);
+        assert!(close(log.energy_j, 0.9), "{}", log.energy_j);
+        assert!(close(load.energy_j, 90.0));
+        let self_sum: f64 = r.iter().map(|s| s.self_energy_j.0).sum();
+        assert!(close(self_sum + a.totals().unattributed.0, 300.0));
+        assert!(
+            a.summaries()
+                .iter()
+                .find(|s| s.name == "train")
+                .unwrap()
+                .gpu
+        );
+    }
+
+    #[test]
+    fn several_gpu_steps_share_by_wall_time_overlap() {
+        let mut a = three_threads();
+        a.on_events(0, &[gpu_enter("a", 0), exit(1000, 0)]);
+        a.on_events(1, &[gpu_enter("b", 500), exit(1000, 0)]);
+        a.on_events(2, &[enter("cpu_only", 0), exit(1000, 0)]);
+        let w = Weights::Cpu {
+            process_ns: 300,
+            threads: vec![(0, 100), (1, 100), (2, 100)],
+        };
+        a.close_interval(1000, &cpu_and_gpu(0.0, 150.0), &w);
+        let r = records(&mut a);
+        let e = |n: &str| r.iter().find(|s| s.name == n).unwrap().energy_j.0;
+        assert!(close(e("a"), 100.0) && close(e("b"), 50.0), "{r:?}");
+        assert_eq!(e("cpu_only"), 0.0);
+        assert!(close(a.totals().unattributed.0, 0.0));
+    }
+
+    #[test]
+    fn without_a_gpu_step_gpu_energy_follows_open_steps_by_wall_time_else_unattributed() {
+        let mut a = three_threads();
+        a.on_events(0, &[enter("a", 0), exit(750, 0)]);
+        a.on_events(1, &[enter("b", 0), exit(250, 0)]);
+        // Thread 1 used all the CPU: by CPU time it would take everything.
+        let w = Weights::Cpu {
+            process_ns: 100,
+            threads: vec![(0, 0), (1, 100)],
+        };
+        a.close_interval(1000, &cpu_and_gpu(0.0, 100.0), &w);
+        let r = records(&mut a);
+        let e = |n: &str| r.iter().find(|s| s.name == n).unwrap().energy_j.0;
+        assert!(close(e("a"), 75.0) && close(e("b"), 25.0), "{r:?}");
+        // No step open at all: the GPU energy is unattributed.
+        a.close_interval(2000, &cpu_and_gpu(0.0, 40.0), &w);
+        assert!(close(a.totals().unattributed.0, 40.0));
+        assert!(close(a.totals().total(), 140.0));
+    }
+
+    #[test]
+    fn a_mark_makes_the_open_step_a_gpu_step_from_then_on_and_children_share_it() {
+        let mut a = three_threads();
+        // `outer` becomes a GPU step at 200; `inner` (not marked) runs inside it 400..600;
+        // thread 1's plain step is open throughout.
+        a.on_events(
+            0,
+            &[
+                enter("outer", 0),
+                Event::Gpu { t: 200 },
+                enter("inner", 400),
+                exit(600, 0),
+                exit(1000, 0),
+            ],
+        );
+        a.on_events(1, &[enter("plain", 0), exit(1000, 0)]);
+        a.close_interval(1000, &cpu_and_gpu(0.0, 80.0), &Weights::Wall);
+        let r = records(&mut a);
+        let get = |n: &str| r.iter().find(|s| s.name == n).unwrap();
+        // GPU-busy time: 800 ns on thread 0 (200 of them in `inner`).
+        assert!(close(get("inner").energy_j, 20.0), "{r:?}");
+        assert!(close(get("outer").self_energy_j, 60.0));
+        assert!(close(get("outer").energy_j, 80.0));
+        assert!(get("outer").gpu && !get("inner").gpu);
+        assert_eq!(get("plain").energy_j.0, 0.0);
+    }
+
+    #[test]
+    fn gpu_split_conserves_energy_over_random_workloads() {
+        let mut seed = 0x1234_5678_9ABC_DEF1u64;
+        let mut rnd = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut a = three_threads();
+        let mut t = [0u64; 3];
+        let mut depth = [0usize; 3];
+        let mut total = 0.0;
+        for interval in 1..=200u64 {
+            let end = interval * 1000;
+            for th in 0..3usize {
+                let mut evs = Vec::new();
+                while t[th] + 60 < end {
+                    t[th] += 1 + rnd(60);
+                    if depth[th] > 0 && rnd(2) == 0 {
+                        evs.push(exit(t[th], 0));
+                        depth[th] -= 1;
+                    } else if depth[th] < 4 {
+                        evs.push(if rnd(3) == 0 {
+                            gpu_enter("g", t[th])
+                        } else {
+                            enter("c", t[th])
+                        });
+                        depth[th] += 1;
+                    }
+                }
+                a.on_events(th as u32, &evs);
+            }
+            let (c, g) = (rnd(300) as f64 / 7.0, rnd(300) as f64 / 3.0);
+            total += c + g;
+            let w = Weights::Cpu {
+                process_ns: 1000,
+                threads: vec![(0, rnd(300)), (1, rnd(300)), (2, rnd(300))],
+            };
+            a.close_interval(end, &cpu_and_gpu(c, g), &w);
+        }
+        a.finish(200_010, &IntervalEnergy::ZERO, &Weights::Wall);
+        let r = records(&mut a);
+        let self_sum: f64 = r.iter().map(|s| s.self_energy_j.0).sum();
+        let un = a.totals().unattributed.0;
+        assert!(((self_sum + un) - total).abs() / total < 1e-9);
+        assert!(un >= -1e-9);
+        for s in &r {
+            assert!(s.energy_j.0 + 1e-9 >= s.self_energy_j.0, "{s:?}");
+        }
     }
 }

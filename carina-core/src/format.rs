@@ -248,6 +248,17 @@ pub fn power(w: f64) -> String {
     Unit::pick(&WATTS, w).write(w)
 }
 
+/// A byte count in decimal units: `512 B`, `12.3 kB`, `4.56 MB`, `1.20 GB`.
+pub fn bytes(n: u64) -> String {
+    let x = n as f64;
+    match n {
+        0..1_000 => format!("{n} B"),
+        1_000..1_000_000 => format!("{} kB", sig3(x / 1e3)),
+        1_000_000..1_000_000_000 => format!("{} MB", sig3(x / 1e6)),
+        _ => format!("{} GB", sig3(x / 1e9)),
+    }
+}
+
 /// A ratio as a percentage with `decimals` decimals and a space before the sign:
 /// `percent(0.49, 1)` is `49.0 %`.
 pub fn percent(ratio: f64, decimals: usize) -> String {
@@ -403,6 +414,34 @@ fn escape_where(s: &str, escape: impl Fn(char) -> bool) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// The first hardware counter considered and not used, with its reason cut to its first
+/// sentence: why a run is estimated.
+pub fn counters_not_used(sources: &[crate::record::EnergySource]) -> Option<(&str, String)> {
+    let s = sources
+        .iter()
+        .find(|s| !s.used && s.kind == crate::record::EnergyKind::Measured && s.reason.is_some())?;
+    let why = s.reason.as_deref().unwrap_or_default();
+    let first = why.split("; ").next().unwrap_or(why);
+    let mut line: String = first.chars().take(160).collect();
+    if line.len() < first.len() {
+        line.push_str("...");
+    }
+    Some((&s.name, line))
+}
+
+/// `0.4 % of CPU time, 0.02 J (aggregator ...)`: Carina's own cost in one line, for terminals.
+pub fn own_cost_line(own: &crate::record::OwnCost) -> String {
+    format!(
+        "{} of CPU time, {} J (aggregator {} s CPU; steps {} s CPU at {} ns each; {} written)",
+        percent(own.cpu_share, 2),
+        sig3(own.energy_j().0),
+        sig3(own.aggregator_cpu_s.0),
+        sig3(own.steps_cpu_s.0),
+        sig3(own.step_cost_ns),
+        bytes(own.bytes_written),
+    )
 }
 
 #[cfg(test)]

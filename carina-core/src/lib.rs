@@ -59,8 +59,8 @@ pub use energy::{EnergyProbe, ProbeError, ProbeScope};
 pub use reader::{ReadError, RunFile, read_run_file};
 pub use record::{EnergyKind, EnergySource, Record};
 pub use recorder::{
-    Instrumented, SegmentToken, Status, Step, enter_segment, exit_segment, instrument,
-    is_recording, new_segment_id, step,
+    Instrumented, SegmentToken, Status, Step, enter_segment, enter_segment_with, exit_segment,
+    gpu_step, instrument, is_recording, new_segment_id, step,
 };
 pub use session::{FinishError, RunSummary, Scope, Session, SessionConfig, StartError};
 pub use sink::{JsonLinesSink, LineFile, Sink, SinkError};

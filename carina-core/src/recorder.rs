@@ -39,6 +39,13 @@ pub enum Event {
         t: u64,
         /// Non-zero for a poll of an async step; equal across its polls.
         async_id: u64,
+        /// A GPU step: a GPU domain's energy follows the GPU steps open in an interval.
+        gpu: bool,
+    },
+    /// The innermost open step on this thread is a GPU step from `t` on ([`Step::gpu`]).
+    Gpu {
+        /// Time, as for `Enter`.
+        t: u64,
     },
     /// The innermost open step on this thread ends.
     Exit {
@@ -51,6 +58,24 @@ pub enum Event {
         /// False only for an async step's poll that returned `Pending`.
         done: bool,
     },
+}
+
+impl Event {
+    /// The event's time (raw TSC in a ring, nanoseconds since the run's start after draining).
+    #[inline]
+    pub fn time(&self) -> u64 {
+        match self {
+            Event::Enter { t, .. } | Event::Exit { t, .. } | Event::Gpu { t } => *t,
+        }
+    }
+
+    /// The event's time, to rewrite it from raw TSC to nanoseconds.
+    #[inline]
+    pub fn time_mut(&mut self) -> &mut u64 {
+        match self {
+            Event::Enter { t, .. } | Event::Exit { t, .. } | Event::Gpu { t } => t,
+        }
+    }
 }
 
 /// Identifies the installed run; 0 means none. Incremented for every run so that a thread still
@@ -159,6 +184,8 @@ pub(crate) struct ThreadExit {
     /// CPU time at exit, nanoseconds, or `u64::MAX` while unknown. Stored before the ring is
     /// marked closed, so a reader that sees the ring closed sees this value.
     pub(crate) final_cpu_ns: AtomicU64,
+    /// [`Step::gpu`] marks that found the ring full: those steps counted as CPU steps.
+    pub(crate) marks_lost: AtomicU64,
 }
 
 /// Per-run registry of thread rings, shared by the cold registration path and the aggregator.
@@ -223,6 +250,45 @@ impl Registry {
         let mut g = self.new_threads.lock().unwrap_or_else(|e| e.into_inner());
         out.append(&mut g);
     }
+}
+
+/// The cost of one recorded step on the application thread, nanoseconds: a loop of enter and
+/// exit events (two TSC reads and two ring writes each) into a private ring, drained every few
+/// hundred steps, timed with the TSC. The fastest of a few rounds is kept, so a round that was
+/// preempted does not count. It leaves out the thread-local lookup (about a nanosecond) and
+/// cache misses of a real workload, so it is a floor; `benches/README.md` has the measured
+/// figures. Takes about 50 µs.
+pub(crate) fn calibrate_step_cost(clock: &quanta::Clock) -> f64 {
+    const STEPS: u64 = 256;
+    let (mut producer, mut consumer) = ring::ring::<Event>(2 * STEPS as usize + 8);
+    let mut scratch = Vec::with_capacity(2 * STEPS as usize + 8);
+    let mut best = f64::INFINITY;
+    for _ in 0..6 {
+        let t0 = clock.raw();
+        for i in 0..STEPS {
+            let t = clock.raw();
+            let name: &'static str = "calibration";
+            if producer.push_open_quiet(Event::Enter {
+                name,
+                t,
+                async_id: 0,
+                gpu: false,
+            }) {
+                producer.push_close(Event::Exit {
+                    t: clock.raw(),
+                    items: i,
+                    status: Status::Ok,
+                    done: true,
+                });
+            }
+        }
+        let t1 = clock.raw();
+        scratch.clear();
+        consumer.drain_into(&mut scratch);
+        std::hint::black_box(&scratch);
+        best = best.min(clock.delta_as_nanos(t0, t1) as f64 / STEPS as f64);
+    }
+    if best.is_finite() { best } else { 0.0 }
 }
 
 /// Error from [`install`].
@@ -297,6 +363,7 @@ fn register(slot: &mut Option<Local>, epoch: u64) -> bool {
     let name = std::thread::current().name().map(str::to_owned);
     let exit = Arc::new(ThreadExit {
         final_cpu_ns: AtomicU64::new(u64::MAX),
+        marks_lost: AtomicU64::new(0),
     });
     let folds = Arc::new(Folds::default());
     reg.new_threads
@@ -338,7 +405,7 @@ enum Entered {
 
 /// Enters a step for the current thread: into the ring, or folded when the ring is full.
 #[inline]
-fn enter_step(epoch: u64, name: &'static str) -> Entered {
+fn enter_step(epoch: u64, name: &'static str, gpu: bool) -> Entered {
     LOCAL
         .try_with(|cell| {
             let Ok(mut slot) = cell.try_borrow_mut() else {
@@ -355,6 +422,7 @@ fn enter_step(epoch: u64, name: &'static str) -> Entered {
                 name,
                 t,
                 async_id: 0,
+                gpu,
             }) {
                 Entered::Recorded
             } else {
@@ -404,7 +472,7 @@ fn fold_exit(epoch: u64, items: u64, status: Status) {
 
 /// Pushes an enter event for the current thread; returns whether it was accepted.
 #[inline]
-fn push_enter(epoch: u64, name: &'static str, async_id: u64) -> bool {
+fn push_enter(epoch: u64, name: &'static str, async_id: u64, gpu: bool) -> bool {
     LOCAL
         .try_with(|cell| {
             let Ok(mut slot) = cell.try_borrow_mut() else {
@@ -417,7 +485,12 @@ fn push_enter(epoch: u64, name: &'static str, async_id: u64) -> bool {
                 return false;
             };
             let t = local.clock.raw();
-            local.producer.push_open(Event::Enter { name, t, async_id })
+            local.producer.push_open(Event::Enter {
+                name,
+                t,
+                async_id,
+                gpu,
+            })
         })
         .unwrap_or(false)
 }
@@ -480,6 +553,24 @@ fn exit_after_hook(
     }
 }
 
+/// Marks this thread's innermost open step as a GPU step from now on ([`Step::gpu`]).
+#[cold]
+#[inline(never)]
+fn push_gpu_mark(epoch: u64) {
+    let _ = LOCAL.try_with(|cell| {
+        let Ok(mut slot) = cell.try_borrow_mut() else {
+            return;
+        };
+        let Some(local) = slot.as_mut().filter(|l| l.epoch == epoch) else {
+            return;
+        };
+        let t = local.clock.raw();
+        if !local.producer.push_extra(Event::Gpu { t }) {
+            local.exit.marks_lost.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+}
+
 /// [`Step::flags`]: the step ends with `status: "error"`.
 const ERROR: u8 = 1;
 /// [`Step::flags`]: counted in the thread's fold table (its ring was full), not in the ring.
@@ -533,6 +624,23 @@ impl Step {
     pub fn is_recording(&self) -> bool {
         self.epoch != 0
     }
+
+    /// Makes this a GPU step from now on: a GPU domain's energy in each sampling interval goes
+    /// to the GPU steps open then, by wall-time overlap, whatever their thread's CPU time (a
+    /// step that launches kernels mostly waits). Call it on the fresh guard,
+    /// `carina::step("train").gpu()`: it marks the innermost step open on this thread.
+    /// [`gpu_step`] does the same in one event.
+    ///
+    /// ```
+    /// let _g = carina_core::step("forward").gpu();
+    /// ```
+    #[inline]
+    pub fn gpu(self) -> Self {
+        if self.epoch != 0 && self.flags & FOLDED == 0 {
+            push_gpu_mark(self.epoch);
+        }
+        self
+    }
 }
 
 impl Drop for Step {
@@ -576,11 +684,29 @@ impl std::fmt::Debug for Step {
 /// ```
 #[inline(always)]
 pub fn step(name: &'static str) -> Step {
+    step_with(name, false)
+}
+
+/// Opens a GPU step named `name` on the current thread: a step that launches GPU work (a
+/// training or inference step). A GPU domain's energy in each sampling interval goes to the GPU
+/// steps open then, by wall-time overlap, whatever their thread's CPU time; CPU and DRAM
+/// energy follow CPU time as for any step. See `docs/ENERGY.md`, "GPU energy inside a run".
+///
+/// ```
+/// let _g = carina_core::gpu_step("train_step");
+/// ```
+#[inline(always)]
+pub fn gpu_step(name: &'static str) -> Step {
+    step_with(name, true)
+}
+
+#[inline(always)]
+fn step_with(name: &'static str, gpu: bool) -> Step {
     let epoch = EPOCH.load(Ordering::Relaxed);
     if epoch == 0 {
         return Step::inactive();
     }
-    match enter_step(epoch, name) {
+    match enter_step(epoch, name, gpu) {
         Entered::Recorded => Step {
             epoch,
             ..Step::inactive()
@@ -615,11 +741,18 @@ pub fn new_segment_id() -> u64 {
 /// open segment or step of this thread, so exits must come in reverse order of enters.
 #[inline]
 pub fn enter_segment(name: &'static str, id: u64) -> Option<SegmentToken> {
+    enter_segment_with(name, id, false)
+}
+
+/// [`enter_segment`], with `gpu` marking the step as a GPU step ([`gpu_step`]): the `tracing`
+/// layer passes the span's `gpu = true` field here.
+#[inline]
+pub fn enter_segment_with(name: &'static str, id: u64, gpu: bool) -> Option<SegmentToken> {
     let epoch = EPOCH.load(Ordering::Relaxed);
     if epoch == 0 || id == 0 {
         return None;
     }
-    push_enter(epoch, name, id).then_some(SegmentToken { epoch })
+    push_enter(epoch, name, id, gpu).then_some(SegmentToken { epoch })
 }
 
 /// Closes the segment `token` opened (the innermost open one on this thread). With `done`, the
@@ -647,12 +780,13 @@ pin_project_lite::pin_project! {
         async_id: u64,
         epoch: u64,
         finished: bool,
+        gpu: bool,
     }
 
     impl<F, C> PinnedDrop for Instrumented<F, C> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if *this.async_id != 0 && !*this.finished && push_enter(*this.epoch, this.name, *this.async_id) {
+            if *this.async_id != 0 && !*this.finished && push_enter(*this.epoch, this.name, *this.async_id, *this.gpu) {
                 push_exit(*this.epoch, *this.items, Status::Cancelled, true);
             }
         }
@@ -675,6 +809,15 @@ where
         async_id: 0,
         epoch: 0,
         finished: false,
+        gpu: false,
+    }
+}
+
+impl<F, C> Instrumented<F, C> {
+    /// Records the future as a GPU step ([`gpu_step`]); call before it is first polled.
+    pub fn gpu(mut self) -> Self {
+        self.gpu = true;
+        self
     }
 }
 
@@ -712,7 +855,8 @@ where
                 *this.async_id = NEXT_ASYNC_ID.fetch_add(1, Ordering::Relaxed);
             }
         }
-        let recording = *this.async_id != 0 && push_enter(*this.epoch, this.name, *this.async_id);
+        let recording =
+            *this.async_id != 0 && push_enter(*this.epoch, this.name, *this.async_id, *this.gpu);
         let mut guard = SegmentGuard {
             epoch: *this.epoch,
             items: *this.items,

@@ -136,6 +136,21 @@ impl<T: Copy + Send> Producer<T> {
         true
     }
 
+    /// Pushes an event that neither opens nor closes a step (a mark on the open step), without
+    /// touching the reservations. Returns `false`, counting nothing, when only reserved slots
+    /// are left: the caller decides what a lost mark means.
+    #[inline]
+    pub(crate) fn push_extra(&mut self, ev: T) -> bool {
+        if self.free() < self.reserved + 1 {
+            self.head_cache = self.ring.head.0.load(Ordering::Acquire);
+            if self.free() < self.reserved + 1 {
+                return false;
+            }
+        }
+        self.write(ev);
+        true
+    }
+
     /// Counts an event that could not be recorded at all.
     #[cold]
     pub(crate) fn count_drop(&self) {

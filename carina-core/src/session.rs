@@ -1,11 +1,12 @@
 //! A run in progress: installs the recorder, runs the aggregator thread, writes records.
 
-use crate::aggregator::{Attributor, Energy, StepDetail, Weights};
+use crate::aggregator::{Attributor, Energy, IntervalEnergy, StepDetail, Weights};
 use crate::carbon::{Carbon, CarbonFactor};
 use crate::energy::{EnergyProbe, ProbeScope};
 use crate::record::CarbonInfo;
 use crate::record::{
-    Attribution, EnergyKind, EnergySource, Record, RunEnd, RunScope, RunStart, SCHEMA, StepSummary,
+    Attribution, Basis, EnergyKind, EnergySource, Method, MethodPart, OwnCost, Record, RunEnd,
+    RunScope, RunStart, SCHEMA, ShareRule, StepSummary, is_gpu_domain,
 };
 use crate::recorder::{self, Event, Registry, ThreadHandle};
 use crate::share::{CpuShare, ShareTarget, attribute_interval};
@@ -194,6 +195,14 @@ pub struct RunSummary {
     pub disabled: bool,
     /// The `run_end` record as written (absent for a disabled run).
     pub run_end: Option<RunEnd>,
+    /// How [`energy`](Self::energy) was obtained, by source (`run_end.method`); `None` for a
+    /// disabled run.
+    pub method: Option<Method>,
+    /// The effective grid intensity, emissions over energy, g/kWh (energy-weighted with a
+    /// time-varying series); `None` when the run used no energy.
+    pub carbon_g_per_kwh: Option<f64>,
+    /// What Carina itself cost the run (`run_end.own_cost`); `None` for a disabled run.
+    pub own_cost: Option<OwnCost>,
 }
 
 /// A few lines for a terminal: energy with its kind and source, the host share, carbon, items,
@@ -203,7 +212,7 @@ impl std::fmt::Display for RunSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Energy in Wh whatever its size, so that runs read side by side; names and paths
         // escaped, since they come from the program and its environment.
-        use crate::format::{escape_control, percent, sig3};
+        use crate::format::{counters_not_used, escape_control, own_cost_line, percent, sig3};
         if self.disabled {
             return writeln!(
                 f,
@@ -227,9 +236,20 @@ impl std::fmt::Display for RunSummary {
         } else {
             String::new()
         };
+        let method = self.method.as_ref().map_or_else(
+            || kind.to_owned(),
+            |m| escape_control(&m.label).into_owned(),
+        );
+        let band = match (
+            self.run_end.as_ref().and_then(|e| e.energy_low_j),
+            self.run_end.as_ref().and_then(|e| e.energy_high_j),
+        ) {
+            (Some(lo), Some(hi)) => format!("; band {}-{} Wh", sig3(lo.wh()), sig3(hi.wh())),
+            _ => String::new(),
+        };
         writeln!(
             f,
-            "energy:   {} Wh {kind} ({}){share}",
+            "energy:   {} Wh {kind} ({method}{band}; source: {}){share}",
             sig3(self.energy.wh()),
             if source.is_empty() {
                 "no source"
@@ -237,11 +257,27 @@ impl std::fmt::Display for RunSummary {
                 &source
             }
         )?;
+        if self.energy_kind == EnergyKind::Estimated
+            && let Some((name, why)) = counters_not_used(&self.energy_sources)
+        {
+            writeln!(
+                f,
+                "          counters not used: {}: {}",
+                escape_control(name),
+                escape_control(&why)
+            )?;
+        }
+        let g_per_kwh = self.carbon_g_per_kwh.unwrap_or(self.carbon.g_per_kwh);
         writeln!(
             f,
-            "carbon:   {} g CO2e at {:.1} g/kWh ({}), {kind}",
+            "carbon:   {} g CO2e at {:.1} g/kWh{} ({}), {kind}",
             sig3(self.co2e.0),
-            self.carbon.g_per_kwh,
+            g_per_kwh,
+            if self.carbon.series.is_some() {
+                " energy-weighted"
+            } else {
+                ""
+            },
             escape_control(self.carbon.zone.as_deref().unwrap_or(&self.carbon.source))
         )?;
         let per_item = if self.items > 0 {
@@ -271,7 +307,7 @@ impl std::fmt::Display for RunSummary {
         for (i, (st, name)) in self.summaries.iter().zip(&names).enumerate() {
             writeln!(
                 f,
-                "{} {:<width$} {:>8} x {:>9.3} s  {:>9} Wh {kind}  {} g CO2e  ({} items)",
+                "{} {:<width$} {:>8} x {:>9.3} s  {:>9} Wh {kind}  {} g CO2e  ({} items){}",
                 if i == 0 { "steps:   " } else { "         " },
                 name,
                 st.count,
@@ -279,6 +315,19 @@ impl std::fmt::Display for RunSummary {
                 sig3(st.energy_j.wh()),
                 sig3(st.co2e_g.0),
                 st.items,
+                if st.gpu { ", GPU step" } else { "" },
+            )?;
+        }
+        if let Some(split) = self
+            .summaries
+            .iter()
+            .find_map(|s| s.method.as_deref())
+            .and_then(|m| m.split_once("; ").map(|(_, split)| split))
+        {
+            writeln!(
+                f,
+                "          (the run's figure split {})",
+                escape_control(split)
             )?;
         }
         if self.folded > 0 {
@@ -294,6 +343,9 @@ impl std::fmt::Display for RunSummary {
                 "          ({} step instances not counted: thread buffers full)",
                 self.dropped
             )?;
+        }
+        if let Some(own) = &self.own_cost {
+            writeln!(f, "own cost: {}", own_cost_line(own))?;
         }
         match &self.run_file {
             Some(p) => writeln!(f, "run file: {}", escape_control(&p.display().to_string())),
@@ -328,6 +380,9 @@ impl RunSummary {
             warnings: Vec::new(),
             disabled: true,
             run_end: None,
+            method: None,
+            carbon_g_per_kwh: None,
+            own_cost: None,
         }
     }
 }
@@ -397,10 +452,15 @@ impl Session {
         // The energy baselines are read here, at the run's t = 0, not when the aggregator thread
         // gets going: on a loaded machine that can be milliseconds later, and the energy in
         // between would be in no interval.
+        let step_cost_ns = recorder::calibrate_step_cost(&registry.clock);
         let mut aggregator = Aggregator::new(cfg, registry, origin);
+        aggregator.own.step_cost_ns = step_cost_ns;
         aggregator.sample_energy();
         // The baseline read's delta is energy from before the run (since each probe opened).
         aggregator.host_j = 0.0;
+        for p in &mut aggregator.probes {
+            p.accounts = MethodAccounts::default();
+        }
         let handle = std::thread::Builder::new()
             .name("carina-aggregator".into())
             .spawn(move || aggregator.run(&ctl));
@@ -474,7 +534,19 @@ impl Drop for Session {
 
 struct Probe {
     probe: Box<dyn EnergyProbe>,
+    /// `energy_sources[].name`, for messages and `run_end.method`.
+    name: String,
     scope: ProbeScope,
+    /// Per domain: a GPU's (its energy follows the GPU steps inside the run).
+    gpu: Vec<bool>,
+    /// Per domain: how its energy is obtained now (a GPU may fall back to power samples).
+    basis: Vec<Basis>,
+    /// The run's energy from this source, by basis and share rule.
+    accounts: MethodAccounts,
+    /// The PUE the source multiplies by, if any.
+    pue: Option<f64>,
+    /// Some interval was counted low (the probe said so, or its counters stalled).
+    lower_bound: bool,
     last: Vec<Joules>,
     buf: Vec<Joules>,
     last_band: Option<(f64, f64)>,
@@ -486,6 +558,49 @@ struct Probe {
     still_ns: u64,
     ever_advanced: bool,
     stall_warned: bool,
+}
+
+/// The run's energy from one source, by basis and by the share rule that brought it to the run
+/// (`None`: taken whole). A handful of entries at most.
+#[derive(Debug, Default)]
+struct MethodAccounts(Vec<(Basis, Option<ShareRule>, f64)>);
+
+impl MethodAccounts {
+    fn add(&mut self, basis: Basis, rule: Option<ShareRule>, e: Joules) {
+        match self
+            .0
+            .iter_mut()
+            .find(|(b, r, _)| *b == basis && *r == rule)
+        {
+            Some(slot) => slot.2 += e.0,
+            None => self.0.push((basis, rule, e.0)),
+        }
+    }
+
+    /// One method part per basis, with its energy by share rule.
+    fn parts(&self, source: &str, pue: Option<f64>) -> Vec<MethodPart> {
+        let mut parts: Vec<MethodPart> = Vec::new();
+        for &(basis, rule, e) in &self.0 {
+            let part = match parts.iter_mut().find(|p| p.basis == basis) {
+                Some(p) => p,
+                None => {
+                    parts.push(MethodPart {
+                        source: source.to_owned(),
+                        basis,
+                        energy_j: Joules::ZERO,
+                        shares: Default::default(),
+                        pue,
+                    });
+                    parts.last_mut().expect("just pushed")
+                }
+            };
+            part.energy_j += Joules(e);
+            if let Some(r) = rule {
+                *part.shares.entry(r).or_insert(Joules::ZERO) += Joules(e);
+            }
+        }
+        parts
+    }
 }
 
 /// How long a measured counter may stand still while the process uses CPU before the run says
@@ -531,6 +646,75 @@ struct Aggregator {
     /// Time of the last energy sample and the process CPU time then, for stall detection.
     last_energy_ns: u64,
     last_energy_cpu: u64,
+    /// The process's CPU time over the last energy interval, nanoseconds.
+    last_cpu_used: u64,
+    /// The process's share of host busy CPU time over the last interval (sampled in every
+    /// scope).
+    last_share: f64,
+    /// Carina's own cost so far.
+    own: OwnAccounts,
+    /// `Step::gpu` marks lost by threads already retired.
+    marks_lost: u64,
+}
+
+/// What Carina itself costs the run, accumulated at every tick on the aggregator thread.
+#[derive(Debug, Default)]
+struct OwnAccounts {
+    /// The aggregator thread's CPU clock at the previous tick.
+    last_thread_ns: Option<u64>,
+    aggregator_cpu_ns: u64,
+    aggregator_energy_j: f64,
+    /// The process's CPU time and the CPU-side energy it was charged, over the run.
+    process_cpu_ns: u64,
+    process_energy_j: f64,
+    /// One step's cost, calibrated at start.
+    step_cost_ns: f64,
+}
+
+impl OwnAccounts {
+    /// Adds an interval in which the process used `process_ns` of CPU and was charged
+    /// `cpu_energy_j` of CPU-side energy; the aggregator's part is its CPU time's share of it.
+    /// Must run on the aggregator thread.
+    fn account(&mut self, cpu_energy_j: f64, process_ns: u64) {
+        let Some(now) = crate::cpuclock::this_thread_ns() else {
+            return;
+        };
+        let d = self
+            .last_thread_ns
+            .replace(now)
+            .map_or(0, |last| now.saturating_sub(last));
+        self.aggregator_cpu_ns += d;
+        self.process_cpu_ns += process_ns;
+        self.process_energy_j += cpu_energy_j;
+        if process_ns > 0 {
+            self.aggregator_energy_j += cpu_energy_j * (d as f64 / process_ns as f64).min(1.0);
+        }
+    }
+
+    /// The run's `own_cost` once `steps` steps were counted and `bytes` written.
+    fn cost(&self, steps: u64, bytes: u64) -> OwnCost {
+        let steps_cpu_s = steps as f64 * self.step_cost_ns / 1e9;
+        let per_cpu_s = if self.process_cpu_ns > 0 {
+            self.process_energy_j / (self.process_cpu_ns as f64 / 1e9)
+        } else {
+            0.0
+        };
+        let agg_s = self.aggregator_cpu_ns as f64 / 1e9;
+        let process_s = self.process_cpu_ns as f64 / 1e9;
+        OwnCost {
+            aggregator_cpu_s: Seconds(agg_s),
+            aggregator_energy_j: Joules(self.aggregator_energy_j),
+            step_cost_ns: self.step_cost_ns,
+            steps_cpu_s: Seconds(steps_cpu_s),
+            steps_energy_j: Joules(steps_cpu_s * per_cpu_s),
+            bytes_written: bytes,
+            cpu_share: if process_s > 0.0 {
+                ((agg_s + steps_cpu_s) / process_s).min(1.0)
+            } else {
+                0.0
+            },
+        }
+    }
 }
 
 /// Shortest `power` window: ticks are coalesced until this much time has passed, so a run at a
@@ -543,10 +727,20 @@ impl Aggregator {
             .into_iter()
             .map(|p| {
                 let n = p.domains().len().max(1);
+                let desc = p.describe();
+                let names = p.domains();
                 Probe {
+                    name: desc.name.clone(),
+                    gpu: (0..n)
+                        .map(|i| names.get(i).is_some_and(|d| is_gpu_domain(d)))
+                        .collect(),
+                    basis: vec![desc.basis(); n],
+                    accounts: MethodAccounts::default(),
+                    pue: desc.pue,
+                    lower_bound: false,
                     scope: p.scope(),
                     knows_users: p.knows_users(),
-                    measured: p.describe().kind == EnergyKind::Measured,
+                    measured: desc.kind == EnergyKind::Measured,
                     probe: p,
                     last: vec![Joules::ZERO; n],
                     buf: vec![Joules::ZERO; n],
@@ -603,6 +797,10 @@ impl Aggregator {
             folded: Vec::new(),
             last_energy_ns: 0,
             last_energy_cpu: crate::cpuclock::process_ns().unwrap_or(0),
+            last_cpu_used: 0,
+            last_share: 0.0,
+            own: OwnAccounts::default(),
+            marks_lost: 0,
         }
     }
 
@@ -640,6 +838,7 @@ impl Aggregator {
     }
 
     fn run(mut self, ctl: &Control) -> RunSummary {
+        self.own.last_thread_ns = crate::cpuclock::this_thread_ns();
         let start = Record::RunStart(RunStart {
             schema: SCHEMA,
             run_id: self.cfg.run_id.clone(),
@@ -764,15 +963,10 @@ impl Aggregator {
             self.scratch.clear();
             th.consumer.drain_into(&mut self.scratch);
             for ev in self.scratch.iter_mut() {
-                match ev {
-                    Event::Enter { t, .. } | Event::Exit { t, .. } => {
-                        *t = self.registry.clock.delta_as_nanos(self.origin, *t);
-                    }
-                }
+                let t = ev.time_mut();
+                *t = self.registry.clock.delta_as_nanos(self.origin, *t);
             }
-            let split = self.scratch.partition_point(|ev| match ev {
-                Event::Enter { t, .. } | Event::Exit { t, .. } => *t <= limit_ns,
-            });
+            let split = self.scratch.partition_point(|ev| ev.time() <= limit_ns);
             self.attributor.on_events(th.index, &self.scratch[..split]);
             if split < self.scratch.len() {
                 carry.push((th.index, self.scratch[split..].to_vec()));
@@ -781,12 +975,14 @@ impl Aggregator {
         if retire {
             let attributor = &mut self.attributor;
             let retired_dropped = &mut self.retired_dropped;
+            let marks_lost = &mut self.marks_lost;
             let folded = &mut self.folded;
             self.threads.retain(|tr| {
                 let th = &tr.handle;
                 let gone = th.consumer.is_closed() && th.consumer.pending() == 0;
                 if gone {
                     *retired_dropped += th.consumer.dropped();
+                    *marks_lost += th.exit.marks_lost.load(Ordering::Relaxed);
                     merge_folds(folded, &th.folds.snapshot());
                     attributor.close_thread(th.index);
                 }
@@ -838,22 +1034,29 @@ impl Aggregator {
         }
     }
 
-    /// Reads every probe; returns the interval's energy per channel in the run's scope.
-    fn sample_energy(&mut self) -> Energy {
-        let share = match self.cfg.scope {
-            Scope::Host => 1.0,
-            Scope::Process => match self.share.sample() {
-                Ok(s) => s.unwrap_or(0.0),
-                Err(e) => {
+    /// Reads every probe; returns the interval's energy per channel in the run's scope, split
+    /// into its CPU and GPU parts, and keeps each source's method accounts.
+    fn sample_energy(&mut self) -> IntervalEnergy {
+        // In host scope the share is still sampled: Carina's own cost is its part of the
+        // process's share, whatever the run reports.
+        let (share, share_ok) = match self.share.sample() {
+            Ok(s) => (s.unwrap_or(0.0), true),
+            Err(e) => {
+                if self.cfg.scope == Scope::Process {
                     self.probe_errors += 1;
                     self.warn_once(format!(
                         "cannot take the process share ({e}); using the whole host"
                     ));
-                    1.0
                 }
-            },
+                (1.0, false)
+            }
         };
-        let mut energy = Energy::ZERO;
+        self.last_share = share;
+        let (share, by_cpu_share) = match self.cfg.scope {
+            Scope::Host => (1.0, false),
+            Scope::Process => (share, share_ok),
+        };
+        let mut energy = IntervalEnergy::ZERO;
         let mut offset = 0;
         let mut failures = Vec::new();
         let now_ns = self.now_ns();
@@ -862,6 +1065,7 @@ impl Aggregator {
         let cpu_now = crate::cpuclock::process_ns().unwrap_or(0);
         let cpu_used = cpu_now.saturating_sub(self.last_energy_cpu);
         self.last_energy_cpu = cpu_now;
+        self.last_cpu_used = cpu_used;
         let pids = if self.cfg.scope == Scope::Process && self.probes.iter().any(|p| p.knows_users)
         {
             Some(self.run_pids())
@@ -876,16 +1080,40 @@ impl Aggregator {
                         ProbeScope::Host => share,
                         ProbeScope::Process => 1.0,
                     };
+                    let cpu_rule = by_cpu_share && p.scope == ProbeScope::Host;
                     p.usage.iter_mut().for_each(|u| *u = None);
                     if let (Some(pids), true, ProbeScope::Host) = (&pids, p.knows_users, p.scope) {
                         p.probe.usage_share(pids, &mut p.usage);
                     }
+                    let (mut run_cpu, mut run_gpu) = (0.0, 0.0);
+                    let (gpu, basis, usage, accounts) =
+                        (&p.gpu, &p.basis, &p.usage, &mut p.accounts);
                     let (total, total_run) =
                         attribute_interval(&p.buf, &mut p.last, &p.usage, k, |i, _, run| {
-                            energy.add_domain(offset + i, run)
+                            let is_gpu = gpu.get(i).copied().unwrap_or(false);
+                            let part = if is_gpu {
+                                run_gpu += run.0;
+                                &mut energy.gpu
+                            } else {
+                                run_cpu += run.0;
+                                &mut energy.cpu
+                            };
+                            part.add_domain(offset + i, run);
+                            // Which rule brought the domain's energy to the run: a device's own
+                            // users (taken whole when the run was its only user), else the CPU
+                            // share of a host-wide source in process scope.
+                            let rule = match usage.get(i).copied().flatten() {
+                                Some(u) if u > 0.0 && u < 1.0 => Some(ShareRule::GpuUse),
+                                Some(_) => None,
+                                None => cpu_rule.then_some(ShareRule::CpuTime),
+                            };
+                            let b = basis.get(i).copied().unwrap_or(Basis::Unknown);
+                            accounts.add(b, rule, run);
                         });
                     let (total, total_run) = (total.0, total_run.0);
-                    if p.measured && !p.stall_warned {
+                    if p.measured && !p.stall_warned && !p.lower_bound {
+                        // A safety net for probes that do not watch their own counters (the
+                        // built-in ones flag a stalled counter within a few hundred ms).
                         if total > 0.0 {
                             p.ever_advanced = true;
                             p.still_ns = 0;
@@ -893,11 +1121,12 @@ impl Aggregator {
                             p.still_ns += dt_ns;
                             if p.still_ns >= STALL_NS {
                                 p.stall_warned = true;
-                                let name = p.probe.describe().name;
+                                p.lower_bound = true;
+                                let name = &p.name;
                                 let at = now_ns.saturating_sub(p.still_ns) as f64 / 1e9;
                                 failures.push(if p.ever_advanced {
                                     format!(
-                                        "energy source `{name}` stopped advancing at {at:.1} s (its counters read the same for {:.1} s while this process used CPU): energy after that is missing from the figures",
+                                        "energy source `{name}` stopped advancing at {at:.1} s (its counters read the same for {:.1} s while this process used CPU): energy after that is missing from the figures, which are a lower bound",
                                         p.still_ns as f64 / 1e9
                                     )
                                 } else {
@@ -910,9 +1139,8 @@ impl Aggregator {
                         }
                     }
                     self.host_j += total;
-                    // The band follows the run's share of this source's total.
-                    let k = if total > 0.0 { total_run / total } else { k };
-                    energy.add_total(Joules(total_run));
+                    // The band follows the run's share of this source's total, and each part
+                    // (CPU, GPU) takes the band in proportion to its energy.
                     let (lo, hi) = match p.probe.band() {
                         Some((lo, hi)) => {
                             let (l0, h0) =
@@ -921,22 +1149,38 @@ impl Aggregator {
                         }
                         None => (total, total),
                     };
-                    energy.add_band(Joules(lo * k), Joules(hi * k));
+                    let k = if total > 0.0 { total_run / total } else { k };
+                    let (lo, hi) = (lo * k, hi * k);
+                    let f_gpu = if total_run > 0.0 {
+                        run_gpu / total_run
+                    } else {
+                        0.0
+                    };
+                    energy.cpu.add_total(Joules(run_cpu));
+                    energy
+                        .cpu
+                        .add_band(Joules(lo * (1.0 - f_gpu)), Joules(hi * (1.0 - f_gpu)));
+                    energy.gpu.add_total(Joules(run_gpu));
+                    energy.gpu.add_band(Joules(lo * f_gpu), Joules(hi * f_gpu));
                 }
                 Err(e) => {
                     self.probe_errors += 1;
                     failures.push(format!(
                         "energy source `{}` failed ({e}); its intervals count as zero",
-                        p.probe.describe().name
+                        p.name
                     ));
                 }
             }
-            offset += n;
-        }
-        for p in self.probes.iter_mut() {
             let report = p.probe.take_report();
             self.probe_errors += report.read_errors;
+            p.lower_bound |= report.lower_bound;
+            for (i, b) in report.basis {
+                if let Some(slot) = p.basis.get_mut(i) {
+                    *slot = b;
+                }
+            }
             failures.extend(report.warnings);
+            offset += n;
         }
         for f in failures {
             self.warn_once(f);
@@ -953,7 +1197,9 @@ impl Aggregator {
             ));
         }
         self.last_sample_at = now;
-        energy.set_co2e(GramsCo2e(energy.total().kwh() * g));
+        for part in [&mut energy.cpu, &mut energy.gpu] {
+            part.set_co2e(GramsCo2e(part.total().kwh() * g));
+        }
         energy
     }
 
@@ -986,8 +1232,14 @@ impl Aggregator {
         self.adopt_new_threads();
         let end = self.now_ns();
         let energy = self.sample_energy();
-        let window_closed = self.power_window(end, &energy, last);
+        let window_closed = self.power_window(end, &energy.sum(), last);
         let weights = self.sample_cpu();
+        let host_part = match self.cfg.scope {
+            Scope::Host => self.last_share,
+            Scope::Process => 1.0,
+        };
+        self.own
+            .account(energy.cpu.total().0 * host_part, self.last_cpu_used);
         self.cpu_weighted |= matches!(weights, Weights::Cpu { .. });
         self.drain_all(end, true);
         if last {
@@ -1031,6 +1283,30 @@ impl Aggregator {
         true
     }
 
+    /// How the run's figure was obtained, from each source's accounts.
+    fn method(&self) -> Method {
+        let parts = self
+            .probes
+            .iter()
+            .flat_map(|p| p.accounts.parts(&p.name, p.pue))
+            .collect();
+        Method::from_parts(parts, self.probes.iter().any(|p| p.lower_bound))
+    }
+
+    /// How the run's energy was split across steps, in words.
+    fn step_split(&self) -> &'static str {
+        if self.cpu_weighted {
+            "thread CPU time and wall time"
+        } else {
+            "wall time"
+        }
+    }
+
+    /// Whether some source reports a GPU domain.
+    fn has_gpu(&self) -> bool {
+        self.probes.iter().any(|p| p.gpu.iter().any(|&g| g))
+    }
+
     fn finish(mut self, ctl: &Control) -> RunSummary {
         let mut folds = std::mem::take(&mut self.folded);
         for t in &self.threads {
@@ -1039,6 +1315,18 @@ impl Aggregator {
         let folded: u64 = folds.iter().map(|f| f.count).sum();
         let mut summaries = self.attributor.summaries();
         apply_folds(&mut summaries, &folds);
+        let method = self.method();
+        let split = self.step_split();
+        for s in &mut summaries {
+            let gpu_note = if s.gpu {
+                "; GPU energy by GPU-step overlap"
+            } else if self.has_gpu() {
+                "; GPU energy by wall time, in intervals with no GPU step open"
+            } else {
+                ""
+            };
+            s.method = Some(format!("{}; to steps by {split}{gpu_note}", method.label));
+        }
         for s in &summaries {
             self.write(&Record::StepSummary(s.clone()));
         }
@@ -1070,6 +1358,19 @@ impl Aggregator {
         .max(added.items);
         let steps = self.attributor.steps() + folded + added.steps;
         let energy_kind = EnergyKind::of_sources(&self.sources);
+        let marks_lost = self.marks_lost
+            + self
+                .threads
+                .iter()
+                .map(|t| t.handle.exit.marks_lost.load(Ordering::Relaxed))
+                .sum::<u64>();
+        if marks_lost > 0 {
+            self.cfg.warnings.push(format!(
+                "{marks_lost} `Step::gpu` marks found their thread's buffer full: those steps \
+                 were counted as CPU steps (use `carina::gpu_step`, which needs no extra event, \
+                 or raise `buffer_capacity`)"
+            ));
+        }
         if folded > 0 {
             self.cfg.warnings.push(format!(
                 "{folded} steps found their thread's buffer full and were counted in the step \
@@ -1100,6 +1401,12 @@ impl Aggregator {
         } else {
             self.started.elapsed().as_secs_f64()
         };
+        let bytes: u64 = self.cfg.sinks.iter().map(|s| s.bytes_written()).sum();
+        let own_cost = self.own.cost(self.attributor.steps() + folded, bytes);
+        let energy_j = totals.total();
+        let carbon_g_per_kwh = (energy_j.0 > 0.0)
+            .then(|| totals.channels.co2e().0 / energy_j.kwh())
+            .filter(|g| g.is_finite());
         let end = RunEnd {
             ended_at: jiff::Timestamp::now().to_string(),
             wall_s: Seconds(wall),
@@ -1124,9 +1431,9 @@ impl Aggregator {
                 Attribution::WallTime
             }),
             warnings: self.cfg.warnings.clone(),
-            method: None,
-            carbon_g_per_kwh: None,
-            own_cost: None,
+            method: Some(method.clone()),
+            carbon_g_per_kwh,
+            own_cost: Some(own_cost.clone()),
         };
         self.write(&Record::RunEnd(end.clone()));
         for s in self.cfg.sinks.iter_mut() {
@@ -1158,6 +1465,9 @@ impl Aggregator {
             warnings: std::mem::take(&mut self.cfg.warnings),
             disabled: false,
             run_end: Some(end),
+            method: Some(method),
+            carbon_g_per_kwh,
+            own_cost: Some(own_cost),
         }
     }
 }

@@ -40,6 +40,10 @@ pub trait Sink: Send {
     fn flush(&mut self) -> Result<(), SinkError> {
         Ok(())
     }
+    /// Bytes this sink has accepted so far (for `run_end.own_cost`); 0 when it does not count.
+    fn bytes_written(&self) -> u64 {
+        0
+    }
 }
 
 impl<S: Sink + ?Sized> Sink for Box<S> {
@@ -51,6 +55,9 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     }
     fn flush(&mut self) -> Result<(), SinkError> {
         (**self).flush()
+    }
+    fn bytes_written(&self) -> u64 {
+        (**self).bytes_written()
     }
 }
 
@@ -101,6 +108,8 @@ pub struct JsonLinesSink {
     /// The file may end with a fragment that could not be cut off.
     torn: bool,
     lost: u64,
+    /// Bytes of records accepted (written or pending).
+    accepted: u64,
 }
 
 impl JsonLinesSink {
@@ -132,6 +141,7 @@ impl JsonLinesSink {
             good_len: 0,
             torn: false,
             lost: 0,
+            accepted: 0,
         }
     }
 
@@ -213,10 +223,15 @@ impl Sink for JsonLinesSink {
                 MAX_PENDING_BYTES >> 20
             )));
         }
+        self.accepted += (self.pending.len() - mark) as u64;
         if self.pending.len() >= WRITE_AT {
             self.write_pending()?;
         }
         Ok(())
+    }
+
+    fn bytes_written(&self) -> u64 {
+        self.accepted
     }
 
     fn checkpoint(&mut self) -> Result<(), SinkError> {

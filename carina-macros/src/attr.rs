@@ -15,16 +15,19 @@ pub(crate) struct StepArgs {
     pub(crate) items: Option<Expr>,
     /// `crate = path`: where the `carina` facade crate is (default `::carina`).
     pub(crate) krate: Option<Path>,
+    /// `gpu`: a GPU step (its GPU energy follows GPU-step overlap, not CPU time).
+    pub(crate) gpu: Option<Ident>,
 }
 
 /// The argument names, in the order the error messages list them.
-const KNOWN: &str = "`name`, `items` or `crate`";
+const KNOWN: &str = "`name`, `items`, `gpu` or `crate`";
 
 /// Which argument a key names.
 #[derive(Clone, Copy)]
 enum Key {
     Name,
     Items,
+    Gpu,
     Crate,
 }
 
@@ -33,6 +36,7 @@ impl Key {
         match ident.unraw().to_string().as_str() {
             "name" => Some(Self::Name),
             "items" => Some(Self::Items),
+            "gpu" => Some(Self::Gpu),
             "crate" => Some(Self::Crate),
             _ => None,
         }
@@ -42,6 +46,7 @@ impl Key {
         match self {
             Self::Name => "name",
             Self::Items => "items",
+            Self::Gpu => "gpu",
             Self::Crate => "crate",
         }
     }
@@ -51,6 +56,7 @@ impl Key {
         match self {
             Self::Name => "name = \"...\"",
             Self::Items => "items = <expression>",
+            Self::Gpu => "gpu",
             Self::Crate => "crate = path::to::carina",
         }
     }
@@ -77,6 +83,20 @@ impl Parse for StepArgs {
                     format!("duplicate argument `{}`", key.as_str()),
                 ));
             }
+            if let Key::Gpu = key {
+                // A flag: `gpu` alone.
+                if input.peek(Token![=]) {
+                    return Err(syn::Error::new(
+                        ident.span(),
+                        "`gpu` takes no value; write `gpu` alone",
+                    ));
+                }
+                args.gpu = Some(ident);
+                if !input.is_empty() {
+                    input.parse::<Token![,]>()?;
+                }
+                continue;
+            }
             if !input.peek(Token![=]) {
                 return Err(syn::Error::new(
                     ident.span(),
@@ -102,6 +122,7 @@ impl Parse for StepArgs {
                 Key::Name => args.name = Some(parse_name(input)?),
                 Key::Items => args.items = Some(input.parse()?),
                 Key::Crate => args.krate = Some(parse_crate(input)?),
+                Key::Gpu => {} // a flag, taken above
             }
             if !input.is_empty() {
                 input.parse::<Token![,]>()?;
@@ -116,6 +137,7 @@ impl StepArgs {
         match key {
             Key::Name => self.name.is_some(),
             Key::Items => self.items.is_some(),
+            Key::Gpu => self.gpu.is_some(),
             Key::Crate => self.krate.is_some(),
         }
     }
@@ -177,13 +199,26 @@ mod tests {
         let krate = args.krate.unwrap().to_token_stream().to_string();
         assert_eq!(krate, ":: my :: carina");
         assert!(parse("crate = crate::inner").is_ok());
+        assert!(parse("gpu").unwrap().gpu.is_some());
+        let args = parse(r#"name = "x", gpu, items = 3"#).unwrap();
+        assert!(args.gpu.is_some() && args.items.is_some());
+    }
+
+    #[test]
+    fn gpu_is_a_flag() {
+        assert_eq!(
+            error("gpu = true"),
+            "`gpu` takes no value; write `gpu` alone"
+        );
+        assert_eq!(error("gpu, gpu"), "duplicate argument `gpu`");
+        assert_eq!(error("gpu items = 1"), "expected `,`");
     }
 
     #[test]
     fn errors() {
         assert_eq!(
             error("level = 1"),
-            "unknown argument `level`; expected `name`, `items` or `crate`"
+            "unknown argument `level`; expected `name`, `items`, `gpu` or `crate`"
         );
         assert_eq!(
             error(r#"name = "a", name = "b""#),
@@ -209,7 +244,7 @@ mod tests {
         assert_eq!(error(r#"name = "a" items = 1"#), "expected `,`");
         assert_eq!(
             error(r#""a""#),
-            "expected an argument: `name`, `items` or `crate`"
+            "expected an argument: `name`, `items`, `gpu` or `crate`"
         );
     }
 }

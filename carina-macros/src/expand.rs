@@ -168,6 +168,7 @@ fn expand(args: StepArgs, func: ItemFn) -> TokenStream {
     let gen_ = Generated {
         krate: &krate,
         name: &name,
+        gpu: args.gpu.is_some(),
         items: items.as_ref(),
         output: &output,
         stmts: quote!(#(#stmts)*),
@@ -208,6 +209,7 @@ fn items_allow() -> TokenStream {
 struct Generated<'a> {
     krate: &'a TokenStream,
     name: &'a TokenStream,
+    gpu: bool,
     items: Option<&'a TokenStream>,
     output: &'a Output<'a>,
     stmts: TokenStream,
@@ -234,8 +236,13 @@ impl Generated<'_> {
                 #guard.set_items(#items_local);
             }
         });
+        let enter = if self.gpu {
+            quote!(gpu_enter)
+        } else {
+            quote!(enter)
+        };
         quote! {
-            let #mutability #guard = #krate::__private::enter(#name);
+            let #mutability #guard = #krate::__private::#enter(#name);
             #set_items
         }
     }
@@ -334,12 +341,14 @@ impl Generated<'_> {
         });
         let classify = self.classifier();
         let stmts = &self.stmts;
+        let gpu = self.gpu.then(|| quote!(.gpu()));
         quote! {
             #items
             #krate::__private::instrument(#name, #items_local, #classify, async move {
                 #pin_output
                 #stmts
             })
+            #gpu
             .await
         }
     }

@@ -24,6 +24,8 @@
 //! - Parent: the step (span or `carina::step`) open on the thread at the span's first enter.
 //! - Items: the field named `items` (configurable), a `u64` or non-negative `i64`, recorded at
 //!   creation or later with `span.record("items", n)`; the last value wins.
+//! - GPU steps: the field `gpu = true` (configurable) at creation makes the span a GPU step
+//!   (`carina::gpu_step`): a GPU's energy follows the GPU steps open, not the CPU time.
 //! - Status: `error` when the field named `error` is `true` (or holds any non-boolean value, as in
 //!   `error = %e`), or when an ERROR-level event occurs inside the span (configurable);
 //!   `panicked` when the span is closed while its thread is panicking; `ok` otherwise.
@@ -37,7 +39,7 @@
 
 #![deny(missing_docs)]
 
-use carina_core::{SegmentToken, Status, enter_segment, exit_segment, is_recording};
+use carina_core::{SegmentToken, Status, enter_segment_with, exit_segment, is_recording};
 use std::cell::RefCell;
 use std::fmt;
 use std::sync::Arc;
@@ -78,6 +80,7 @@ pub struct CarinaLayer {
     tag: u64,
     items_field: &'static str,
     error_field: &'static str,
+    gpu_field: &'static str,
     error_events: bool,
     max_level: Level,
     targets: Vec<&'static str>,
@@ -95,6 +98,7 @@ impl fmt::Debug for CarinaLayer {
         f.debug_struct("CarinaLayer")
             .field("items_field", &self.items_field)
             .field("error_field", &self.error_field)
+            .field("gpu_field", &self.gpu_field)
             .field("error_events", &self.error_events)
             .field("max_level", &self.max_level)
             .field("targets", &self.targets)
@@ -111,6 +115,7 @@ impl CarinaLayer {
             tag: NEXT_LAYER_TAG.fetch_add(1, Ordering::Relaxed),
             items_field: "items",
             error_field: "error",
+            gpu_field: "gpu",
             error_events: true,
             max_level: Level::TRACE,
             targets: Vec::new(),
@@ -127,6 +132,14 @@ impl CarinaLayer {
     /// Name of the field that marks a span as failed (default `error`).
     pub fn error_field(mut self, name: &'static str) -> Self {
         self.error_field = name;
+        self
+    }
+
+    /// Name of the boolean field that marks a span as a GPU step (default `gpu`): with
+    /// `gpu = true` at the span's creation, the span's GPU energy follows GPU-step overlap
+    /// (`docs/ENERGY.md`). A value recorded after the first enter applies from the next enter.
+    pub fn gpu_field(mut self, name: &'static str) -> Self {
+        self.gpu_field = name;
         self
     }
 
@@ -179,7 +192,9 @@ impl CarinaLayer {
 
     fn has_fields(&self, meta: &Metadata<'_>) -> bool {
         let f = meta.fields();
-        f.field(self.items_field).is_some() || f.field(self.error_field).is_some()
+        f.field(self.items_field).is_some()
+            || f.field(self.error_field).is_some()
+            || f.field(self.gpu_field).is_some()
     }
 
     fn visitor<'a>(&'a self, state: &'a mut SpanState) -> FieldVisitor<'a> {
@@ -225,7 +240,7 @@ impl CarinaLayer {
                 }
                 for e in stack[i..].iter_mut() {
                     if e.token.is_some() {
-                        e.token = enter_segment(e.name, e.seg);
+                        e.token = enter_segment_with(e.name, e.seg, e.gpu);
                     }
                 }
                 true
@@ -240,6 +255,7 @@ struct Entry {
     span: u64,
     seg: u64,
     name: &'static str,
+    gpu: bool,
     /// `None` when the enter was not recorded (a re-entry of a span already entered on this
     /// thread, or a full buffer): its exit pushes nothing.
     token: Option<SegmentToken>,
@@ -256,6 +272,7 @@ struct SpanState {
     seg: u64,
     items: u64,
     error: bool,
+    gpu: bool,
     /// Whether at least one segment was recorded (then the close pushes the final one).
     recorded: bool,
 }
@@ -266,6 +283,7 @@ impl SpanState {
             seg: 0,
             items: 0,
             error: false,
+            gpu: false,
             recorded: false,
         }
     }
@@ -308,6 +326,8 @@ impl Visit for FieldVisitor<'_> {
     fn record_bool(&mut self, field: &Field, value: bool) {
         if field.name() == self.layer.error_field {
             self.state.error = value;
+        } else if field.name() == self.layer.gpu_field {
+            self.state.gpu = value;
         }
     }
 
@@ -409,7 +429,7 @@ where
             let token = if reentry {
                 None
             } else {
-                enter_segment(name, state.seg)
+                enter_segment_with(name, state.seg, state.gpu)
             };
             if token.is_some() {
                 state.recorded = true;
@@ -419,6 +439,7 @@ where
                 span: key,
                 seg: state.seg,
                 name,
+                gpu: state.gpu,
                 token,
             });
         });
@@ -437,8 +458,8 @@ where
         let Some(span) = ctx.span(&id) else {
             return;
         };
-        let (seg, items, error) = match span.extensions().get::<SpanState>() {
-            Some(s) if s.recorded => (s.seg, s.items, s.error),
+        let (seg, items, error, gpu) = match span.extensions().get::<SpanState>() {
+            Some(s) if s.recorded => (s.seg, s.items, s.error, s.gpu),
             _ => return,
         };
         let status = if std::thread::panicking() {
@@ -450,7 +471,7 @@ where
         };
         // A zero-length final segment completes the step once, however often it was entered.
         // No lock is held here: an exit hook may run application code.
-        if let Some(t) = enter_segment(span.metadata().name(), seg) {
+        if let Some(t) = enter_segment_with(span.metadata().name(), seg, gpu) {
             exit_segment(t, items, status, true);
         }
     }

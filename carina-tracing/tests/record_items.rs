@@ -45,3 +45,20 @@ fn custom_items_field() {
     });
     assert_eq!(only(&steps, "load").items, 1000);
 }
+
+#[test]
+fn the_gpu_field_makes_a_gpu_step() {
+    let _s = serial();
+    let steps = record_with(CarinaLayer::new(), || {
+        tracing::info_span!("train_step", gpu = true).in_scope(|| {});
+        tracing::info_span!("log", gpu = false).in_scope(|| {});
+        tracing::info_span!("plain").in_scope(|| {});
+    });
+    assert!(only(&steps, "train_step").gpu);
+    assert!(!only(&steps, "log").gpu);
+    assert!(!only(&steps, "plain").gpu);
+    let steps = record_with(CarinaLayer::new().gpu_field("cuda"), || {
+        tracing::info_span!("kernel", cuda = true).in_scope(|| {});
+    });
+    assert!(only(&steps, "kernel").gpu);
+}

@@ -1,0 +1,6 @@
+#[carina::step(gpu = true)]
+fn forward() {}
+
+fn main() {
+    forward();
+}
