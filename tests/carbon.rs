@@ -97,7 +97,27 @@ fn a_time_varying_series_is_applied_per_interval() {
     assert!((ratio("before") - 100.0).abs() < 1.0, "{}", ratio("before"));
     assert!((ratio("after") - 900.0).abs() < 1.0, "{}", ratio("after"));
     assert_eq!(s.carbon.series.as_deref(), Some(path.to_str().unwrap()));
-    assert!(s.run_end.unwrap().warnings.is_empty());
+    // The run's factor is the energy-weighted one, not the series' plain mean (633 g/kWh):
+    // most of the energy was spent at 100 g/kWh.
+    let effective = s.carbon_g_per_kwh.unwrap();
+    assert!(
+        (effective - s.co2e.0 / s.energy.kwh()).abs() < 1e-9 * effective,
+        "{effective}"
+    );
+    assert!((100.0..600.0).contains(&effective), "{effective}");
+    assert!(
+        (s.carbon.g_per_kwh - 633.3).abs() < 0.1,
+        "{}",
+        s.carbon.g_per_kwh
+    );
+    let text = s.to_string();
+    assert!(
+        text.contains(&format!("at {effective:.1} g/kWh energy-weighted")),
+        "{text}"
+    );
+    let end = s.run_end.unwrap();
+    assert_eq!(end.carbon_g_per_kwh, Some(effective));
+    assert!(end.warnings.is_empty());
 }
 
 #[test]

@@ -318,15 +318,19 @@ impl std::fmt::Display for RunSummary {
                 if st.gpu { ", GPU step" } else { "" },
             )?;
         }
-        if let Some(split) = self
-            .summaries
-            .iter()
-            .find_map(|s| s.method.as_deref())
-            .and_then(|m| m.split_once("; ").map(|(_, split)| split))
-        {
+        if let Some(split) = self.summaries.iter().find_map(|s| {
+            let m = s.method.as_deref()?;
+            let rest = &m[m.find("; to steps by ")? + 2..];
+            Some(rest.split(';').next().unwrap_or(rest))
+        }) {
+            let gpu = if self.summaries.iter().any(|s| s.gpu) {
+                "; GPU energy to the GPU steps open, by wall-time overlap"
+            } else {
+                ""
+            };
             writeln!(
                 f,
-                "          (the run's figure split {})",
+                "          (step figures: the run's figure split {}{gpu})",
                 escape_control(split)
             )?;
         }
