@@ -25,7 +25,6 @@ fn interval_events(k: u64) -> Vec<Vec<Event>> {
                 name: "batch",
                 t: base + u64::from(th),
                 async_id: 0,
-                gpu: false,
             });
             for i in 0..STEPS_PER_INTERVAL {
                 let t = base + (i + 1) * spacing;
@@ -33,7 +32,6 @@ fn interval_events(k: u64) -> Vec<Vec<Event>> {
                     name: "item",
                     t,
                     async_id: 0,
-                    gpu: false,
                 });
                 v.push(Event::Exit {
                     t: t + spacing / 2,

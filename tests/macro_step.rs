@@ -25,6 +25,17 @@ fn custom_name() {}
 #[carina::step]
 fn r#loop() {}
 
+/// A GPU step with a `Result`, and an async one.
+#[carina::step(name = "train_step", gpu, items = 2)]
+fn train_step(ok: bool) -> Result<u32, String> {
+    if ok { Ok(1) } else { Err("nan loss".into()) }
+}
+
+#[carina::step(gpu)]
+async fn async_gpu(x: u64) -> u64 {
+    x + 1
+}
+
 thread_local! {
     static COUNTER: Cell<u64> = const { Cell::new(0) };
 }
@@ -285,9 +296,21 @@ fn recorded_steps() {
     let service = Service { base: 10 };
     assert_eq!(block_on(service.call(1)), Ok(11));
     assert_eq!(block_on(service.call(0)), Err("zero".to_string()));
+    assert_eq!(train_step(true), Ok(1));
+    assert!(train_step(false).is_err());
+    assert_eq!(block_on(async_gpu(1)), 2);
 
     run.finish().unwrap();
     let steps = recs.steps();
+
+    // `gpu`: GPU steps, with the other arguments kept.
+    let gpu: Vec<_> = steps.iter().filter(|s| s.name == "train_step").collect();
+    assert_eq!(gpu.len(), 2);
+    assert!(gpu.iter().all(|s| s.gpu && s.items == 2));
+    assert_eq!(gpu[1].status, StepStatus::Error);
+    let a = only(&steps, "macro_step::async_gpu");
+    assert!(a.gpu && a.r#async);
+    assert!(!only(&steps, "custom").gpu);
 
     // Names: default `module_path!()::fn`, custom.
     let s = only(&steps, "macro_step::default_name");

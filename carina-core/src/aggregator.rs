@@ -524,7 +524,11 @@ impl Attributor {
 
     fn apply(&mut self, index: u32, th: &mut ThreadState, ev: Event) {
         match ev {
-            Event::Gpu { t } => {
+            Event::Enter {
+                t,
+                async_id: Event::GPU_MARK,
+                ..
+            } => {
                 Self::advance(th, t);
                 if let Some(top) = th.stack.last_mut()
                     && !top.gpu
@@ -538,12 +542,9 @@ impl Attributor {
                     }
                 }
             }
-            Event::Enter {
-                name,
-                t,
-                async_id,
-                gpu,
-            } => {
+            Event::Enter { name, t, async_id } => {
+                let gpu = async_id & Event::GPU_STEP != 0;
+                let async_id = async_id & !Event::GPU_STEP;
                 Self::advance(th, t);
                 let name = self.intern(name);
                 let top = th.stack.last().map(|f| f.id);
@@ -1012,12 +1013,7 @@ mod tests {
     use super::*;
 
     fn enter(name: &'static str, t: u64) -> Event {
-        Event::Enter {
-            name,
-            t,
-            async_id: 0,
-            gpu: false,
-        }
+        Event::enter(name, t, 0, false)
     }
     fn exit(t: u64, items: u64) -> Event {
         Event::Exit {
@@ -1197,12 +1193,7 @@ mod tests {
     #[test]
     fn async_segments_merge_into_one_step() {
         let mut a = attr();
-        let seg = |t, id| Event::Enter {
-            name: "fetch",
-            t,
-            async_id: id,
-            gpu: false,
-        };
+        let seg = |t, id| Event::enter("fetch", t, id, false);
         let pending = |t| Event::Exit {
             t,
             items: 0,
@@ -1446,12 +1437,7 @@ mod tests {
     }
 
     fn gpu_enter(name: &'static str, t: u64) -> Event {
-        Event::Enter {
-            name,
-            t,
-            async_id: 0,
-            gpu: true,
-        }
+        Event::enter(name, t, 0, true)
     }
 
     /// 100 J of CPU-side energy and 200 J of GPU energy (domain channel 1, `gpu-0`).
@@ -1554,7 +1540,7 @@ mod tests {
             0,
             &[
                 enter("outer", 0),
-                Event::Gpu { t: 200 },
+                Event::gpu_mark(200),
                 enter("inner", 400),
                 exit(600, 0),
                 exit(1000, 0),

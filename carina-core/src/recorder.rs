@@ -37,15 +37,11 @@ pub enum Event {
         name: &'static str,
         /// Time: raw TSC in a ring, nanoseconds since the run's start in the aggregator.
         t: u64,
-        /// Non-zero for a poll of an async step; equal across its polls.
+        /// Low 63 bits: non-zero for a poll of an async step, equal across its polls. Bit 63
+        /// ([`Event::GPU_STEP`]): a GPU step. [`Event::GPU_MARK`]: not a step but a mark (see
+        /// [`Event::gpu_mark`]). Packed so that an event stays 32 bytes: a third variant or a
+        /// `bool` field would make every event in every ring 40.
         async_id: u64,
-        /// A GPU step: a GPU domain's energy follows the GPU steps open in an interval.
-        gpu: bool,
-    },
-    /// The innermost open step on this thread is a GPU step from `t` on ([`Step::gpu`]).
-    Gpu {
-        /// Time, as for `Enter`.
-        t: u64,
     },
     /// The innermost open step on this thread ends.
     Exit {
@@ -60,12 +56,41 @@ pub enum Event {
     },
 }
 
+const _: () = assert!(std::mem::size_of::<Event>() == 32);
+
 impl Event {
+    /// Bit of `Enter::async_id` that makes the step a GPU step: a GPU domain's energy follows
+    /// the GPU steps open in an interval. Async ids stay below it.
+    pub const GPU_STEP: u64 = 1 << 63;
+    /// `Enter::async_id` of a GPU mark ([`Event::gpu_mark`]).
+    pub const GPU_MARK: u64 = u64::MAX;
+
+    /// A step (or, with `async_id != 0`, one segment of an async step) starts.
+    #[inline]
+    pub fn enter(name: &'static str, t: u64, async_id: u64, gpu: bool) -> Event {
+        Event::Enter {
+            name,
+            t,
+            async_id: (async_id & !Self::GPU_STEP) | if gpu { Self::GPU_STEP } else { 0 },
+        }
+    }
+
+    /// The innermost open step on this thread is a GPU step from `t` on ([`Step::gpu`]). It
+    /// neither opens nor closes a step.
+    #[inline]
+    pub fn gpu_mark(t: u64) -> Event {
+        Event::Enter {
+            name: "",
+            t,
+            async_id: Self::GPU_MARK,
+        }
+    }
+
     /// The event's time (raw TSC in a ring, nanoseconds since the run's start after draining).
     #[inline]
     pub fn time(&self) -> u64 {
         match self {
-            Event::Enter { t, .. } | Event::Exit { t, .. } | Event::Gpu { t } => *t,
+            Event::Enter { t, .. } | Event::Exit { t, .. } => *t,
         }
     }
 
@@ -73,7 +98,7 @@ impl Event {
     #[inline]
     pub fn time_mut(&mut self) -> &mut u64 {
         match self {
-            Event::Enter { t, .. } | Event::Exit { t, .. } | Event::Gpu { t } => t,
+            Event::Enter { t, .. } | Event::Exit { t, .. } => t,
         }
     }
 }
@@ -268,12 +293,7 @@ pub(crate) fn calibrate_step_cost(clock: &quanta::Clock) -> f64 {
         for i in 0..STEPS {
             let t = clock.raw();
             let name: &'static str = "calibration";
-            if producer.push_open_quiet(Event::Enter {
-                name,
-                t,
-                async_id: 0,
-                gpu: false,
-            }) {
+            if producer.push_open_quiet(Event::enter(name, t, 0, false)) {
                 producer.push_close(Event::Exit {
                     t: clock.raw(),
                     items: i,
@@ -418,12 +438,10 @@ fn enter_step(epoch: u64, name: &'static str, gpu: bool) -> Entered {
                 return Entered::No;
             };
             let t = local.clock.raw();
-            if local.producer.push_open_quiet(Event::Enter {
-                name,
-                t,
-                async_id: 0,
-                gpu,
-            }) {
+            if local
+                .producer
+                .push_open_quiet(Event::enter(name, t, 0, gpu))
+            {
                 Entered::Recorded
             } else {
                 fold_enter(local, name, t)
@@ -485,12 +503,9 @@ fn push_enter(epoch: u64, name: &'static str, async_id: u64, gpu: bool) -> bool 
                 return false;
             };
             let t = local.clock.raw();
-            local.producer.push_open(Event::Enter {
-                name,
-                t,
-                async_id,
-                gpu,
-            })
+            local
+                .producer
+                .push_open(Event::enter(name, t, async_id, gpu))
         })
         .unwrap_or(false)
 }
@@ -565,7 +580,7 @@ fn push_gpu_mark(epoch: u64) {
             return;
         };
         let t = local.clock.raw();
-        if !local.producer.push_extra(Event::Gpu { t }) {
+        if !local.producer.push_extra(Event::gpu_mark(t)) {
             local.exit.marks_lost.fetch_add(1, Ordering::Relaxed);
         }
     });
@@ -727,7 +742,8 @@ pub struct SegmentToken {
 }
 
 /// A fresh id for a step recorded as segments: segments with one id (on any threads) merge into
-/// one `step` record, as an async step's polls do. Never 0.
+/// one `step` record, as an async step's polls do. Never 0, always below 2^63 (a counter from 1:
+/// it would take 2^63 ids to get there).
 pub fn new_segment_id() -> u64 {
     NEXT_ASYNC_ID.fetch_add(1, Ordering::Relaxed)
 }
