@@ -709,3 +709,19 @@ fn dropped_domains_leave_the_probe_and_are_named() {
     set(&dram, 9_000_000);
     assert_eq!(read(&mut p, 1.0), [2.0]);
 }
+
+/// Both RAPL routes apply the same domain rule (`rapl::choose`): with DRAM and
+/// psys but no package, psys alone (it includes the DRAM).
+#[test]
+fn dram_beside_psys_without_a_package_is_not_added() {
+    let t = tempfile::tempdir().unwrap();
+    let psys = zone(&t.path().join("intel-rapl:0"), "psys", 0, RANGE);
+    let dram = zone(&t.path().join("intel-rapl:1"), "dram", 0, RANGE);
+    let mut p = PowercapProbe::open(t.path()).unwrap();
+    assert_eq!(p.domains(), ["psys"]);
+    let src = p.describe().source;
+    assert!(src.contains("dram not added: psys includes it"), "{src}");
+    set(&psys, 5_000_000);
+    set(&dram, 1_000_000);
+    assert_eq!(read(&mut p, 0.1), [5.0]);
+}
