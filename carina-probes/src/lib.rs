@@ -145,6 +145,7 @@ impl<P: EnergyProbe> EnergyProbe for WithPue<P> {
     fn describe(&self) -> carina_core::EnergySource {
         let mut d = self.inner.describe();
         d.source = format!("{} x PUE {}", d.source, self.pue);
+        d.pue = Some(self.pue);
         d
     }
     fn scope(&self) -> carina_core::ProbeScope {
