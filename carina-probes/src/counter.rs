@@ -201,7 +201,9 @@ pub fn diff(prev: u64, now: u64, dt: Duration, limits: &Limits, band: Option<&Ba
     let (d, wrapped) = if now >= prev {
         (u128::from(now - prev), false)
     } else {
-        let wrap_units = r.saturating_sub(u128::from(prev)) + u128::from(now);
+        let wrap_units = r
+            .saturating_sub(u128::from(prev))
+            .saturating_add(u128::from(now));
         let n = now as f64;
         let beyond_bound = wrap_units as f64 > cap;
         // A wrap would mean far more than the recent power, a restart from zero would not.
@@ -277,16 +279,16 @@ impl Reference {
             return;
         }
         self.intervals.push_back((units, dt));
-        self.units += units;
-        self.time += dt;
+        self.units = self.units.saturating_add(units);
+        self.time = self.time.saturating_add(dt);
         while let Some(&(e, t)) = self.intervals.front() {
             let enough = self.time.saturating_sub(t) >= REFERENCE_SPAN;
             if !(enough || self.intervals.len() > REFERENCE_MAX_INTERVALS) {
                 break;
             }
             self.intervals.pop_front();
-            self.units -= e;
-            self.time -= t;
+            self.units = self.units.saturating_sub(e);
+            self.time = self.time.saturating_sub(t);
         }
     }
 
@@ -312,8 +314,8 @@ impl Reference {
         let mut worst = 0.0f64;
         let (mut e, mut t) = (0u128, Duration::ZERO);
         for &(ue, ut) in &self.intervals {
-            e += ue;
-            t += ut;
+            e = e.saturating_add(ue);
+            t = t.saturating_add(ut);
             if t < REFERENCE_MIN {
                 continue;
             }
@@ -334,8 +336,8 @@ impl Reference {
         let mut peak = mean;
         let (mut e, mut t) = (0u128, Duration::ZERO);
         for &(ue, ut) in &self.intervals {
-            e += ue;
-            t += ut;
+            e = e.saturating_add(ue);
+            t = t.saturating_add(ut);
             if t >= REFERENCE_MIN {
                 peak = peak.max(e as f64 / t.as_secs_f64());
                 (e, t) = (0, Duration::ZERO);
@@ -483,6 +485,7 @@ impl Counter {
             }
             return None;
         };
+        // Time that goes backwards counts as no time.
         let at = at.max(prev_at);
         let dt = at - prev_at;
         if let Some((since, reads)) = recovered {
@@ -530,7 +533,7 @@ impl Counter {
                 self.domain,
                 self.what,
                 secs(self.changed_at),
-                secs(at - self.changed_at),
+                secs(at.saturating_sub(self.changed_at)),
                 secs(at),
                 secs(self.limits.stall_after)
             ));
@@ -581,7 +584,7 @@ impl Counter {
         report: &mut ProbeReport,
     ) {
         let l = &self.limits;
-        let dt = to - from;
+        let dt = to.saturating_sub(from);
         if let Diff::Ambiguous {
             units, max_units, ..
         } = *d
@@ -591,8 +594,10 @@ impl Counter {
                 Some(run) => {
                     run.to = to;
                     run.intervals += 1;
-                    run.counted += units;
-                    run.possible_extra += max_units - units;
+                    run.counted = run.counted.saturating_add(units);
+                    run.possible_extra = run
+                        .possible_extra
+                        .saturating_add(max_units.saturating_sub(units));
                 }
                 None => {
                     self.ambiguous = Some(AmbiguousRun {
@@ -600,7 +605,7 @@ impl Counter {
                         to,
                         intervals: 1,
                         counted: units,
-                        possible_extra: max_units - units,
+                        possible_extra: max_units.saturating_sub(units),
                     });
                     let why = match band {
                         None => format!(
@@ -863,6 +868,14 @@ mod tests {
         l = limits(2000.0);
         l.range = 3;
         assert_eq!(diff(5, 1, ms(1), &l, None).units(), 1);
+        // A tracker driven at absurd times and values answers without panicking.
+        let mut c = Counter::new("x", "y", limits(2000.0)).with_first(0, ms(0));
+        let mut rep = ProbeReport::default();
+        for (v, t) in [(u64::MAX, Duration::MAX), (1, Duration::MAX), (0, ms(1))] {
+            c.update(v, t, &mut rep);
+            c.failed(t, "e", &mut rep);
+        }
+        assert!(c.total_units() > 0);
     }
 
     #[test]

@@ -152,12 +152,12 @@ const MAX_PENDING_WARNINGS: usize = 64;
 const GPU_MAX_PLAUSIBLE: Watts = Watts(2000.0);
 
 /// A GPU energy counter that keeps its value for longer than this is stalled. The counter moves
-/// far more often: about every 10 ms in the pynvml maintainers' tests
-/// (gpuopenanalytics/pynvml#18), and the board's power sensor behind it is sampled at least every
-/// 100 ms on A100 and H100 (Yang et al., "Part-time power measurements", SC24). An idle board
-/// still draws tens of watts, tens of millijoules per update. A second is ten sensor periods:
-/// no live counter stays still that long, and it is ten times the default sampling interval, so
-/// a dead counter is flagged about a second after it stops.
+/// far more often: about every 10 ms in a pynvml contributor's measurements
+/// (gpuopenanalytics/pynvml pull request 18), and the board's power sensor behind it is sampled
+/// at least every 100 ms on A100 and H100 (Yang et al., "Part-time power measurements", SC24).
+/// An idle board still draws tens of watts, tens of millijoules per update. A second is ten
+/// sensor periods: no live counter stays still that long, and it is ten times the default
+/// sampling interval, so a dead counter is flagged about a second after it stops.
 const GPU_STALL_AFTER: Duration = Duration::from_secs(1);
 
 /// The counter's update step, as time at the reference power (see [`Limits::quantum`]).
