@@ -18,6 +18,10 @@
 //! - Hardware: [`powercap::PowercapProbe`] (over a [`powercap::SysFs`]),
 //!   [`perf_rapl::PerfRaplProbe`] (over a [`perf_rapl::CounterSource`]), [`nvml::NvmlProbe`]
 //!   (over a [`nvml::GpuBackend`]; the NVML backend needs feature `nvml`).
+//! - The counter rule every hardware probe shares: [`counter`] ([`counter::diff`] classifies an
+//!   interval as plain, wrap, reset, resolved or ambiguous; [`counter::Counter`] follows one
+//!   counter through failed reads and stalls and reports what it could not count exactly in the
+//!   probe's `take_report`). The rule and its numbers are in `docs/COUNTERS.md`.
 //! - The estimation model: [`model::ModelProbe`] (an [`EnergyProbe`] labelled `estimated`),
 //!   [`model::PowerModel`], [`model::PartPower`], [`model::ModelPart`]; [`estimation_model`],
 //!   [`estimation_model_with`] and [`ModelOptions`] pick its figures for this machine.
@@ -32,11 +36,13 @@
 #![deny(missing_docs)]
 
 pub mod coefficients;
+pub mod counter;
 pub mod machine;
 pub mod model;
 pub mod nvml;
 pub mod perf_rapl;
 pub mod powercap;
+mod rapl;
 
 pub use model::{ModelOptions, estimation_model, estimation_model_with};
 
@@ -139,6 +145,7 @@ impl<P: EnergyProbe> EnergyProbe for WithPue<P> {
     fn describe(&self) -> carina_core::EnergySource {
         let mut d = self.inner.describe();
         d.source = format!("{} x PUE {}", d.source, self.pue);
+        d.pue = Some(self.pue);
         d
     }
     fn scope(&self) -> carina_core::ProbeScope {

@@ -6,12 +6,27 @@
 //!
 //! Two ways to get joules, chosen per device when the probe opens:
 //!
-//! * **Energy counter** (Volta and newer): NVML's total-energy counter in millijoules. The
-//!   probe sums its deltas in whole millijoules, so the result is as exact as the driver's
-//!   counter. A counter that goes backwards (driver reload) counts as a zero delta.
+//! * **Energy counter** (Volta and newer): NVML's total-energy counter in millijoules, read
+//!   through the counter rule of [`crate::counter`] and summed in whole millijoules, so the
+//!   result is as exact as the driver's counter. A counter that goes backwards (driver reload)
+//!   is a reset: the value since the restart is counted and the figure is a lower bound. A
+//!   counter that keeps its value for more than a second is stalled (flagged, a lower bound).
+//!   A failed read keeps the baseline: the next good read counts the whole gap.
 //! * **Power samples** (older GPUs): NVML's instantaneous power draw, integrated with the
 //!   trapezoid rule between consecutive reads. Its accuracy depends on the sampling interval:
 //!   power changes between samples are invisible.
+//!
+//! A device whose counter becomes unsupported mid-run, or fails for a second or more while its
+//! power can be read, falls back to power samples from then on, with a warning and a basis change
+//! (`integrated-power`) in the report; the time since the counter's last reading is bridged with
+//! the power samples taken meanwhile.
+//!
+//! # Basis
+//!
+//! [`describe`](EnergyProbe::describe) says `counter` when at least one device starts on its
+//! energy counter (or none could be read yet), `integrated-power` when every readable device
+//! integrates power. Each device whose method differs from that, from the start or later, is
+//! listed in the next [`take_report`](EnergyProbe::take_report)'s `basis`.
 //!
 //! # The run's share of a GPU
 //!
@@ -45,8 +60,10 @@
 //! `nvml`) loads `libnvidia-ml.so.1` at run time: a build needs neither a GPU nor a driver, and
 //! on a machine without the driver [`NvmlProbe::open`] fails at once with the reason.
 
-use carina_core::record::DeviceInfo;
-use carina_core::{EnergyKind, EnergyProbe, EnergySource, Joules, ProbeError, ProbeScope};
+use crate::counter::{Counter as EnergyCounter, Limits};
+use carina_core::energy::ProbeReport;
+use carina_core::record::{Basis, DeviceInfo};
+use carina_core::{EnergyKind, EnergyProbe, EnergySource, Joules, ProbeError, ProbeScope, Watts};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
@@ -125,37 +142,75 @@ pub trait GpuBackend: Send {
     }
 }
 
-/// At most this many warnings wait for [`NvmlProbe::take_warnings`]; a device that keeps
+/// At most this many warnings wait for [`EnergyProbe::take_report`]; a device that keeps
 /// flapping for a long run must not grow memory without bound.
 const MAX_PENDING_WARNINGS: usize = 64;
 
+/// The counter rule's bound for a GPU board: about 1.5 times the largest board power on sale
+/// (B300-class boards, about 1.4 kW). NVML's counter is 64-bit and never wraps, so the bound only
+/// decides whether a counter that went back could have restarted from zero within the interval.
+const GPU_MAX_PLAUSIBLE: Watts = Watts(2000.0);
+
+/// A GPU energy counter that keeps its value for longer than this is stalled. The counter moves
+/// far more often: about every 10 ms in a pynvml contributor's measurements
+/// (gpuopenanalytics/pynvml pull request 18), and the board's power sensor behind it is sampled
+/// at least every 100 ms on A100 and H100 (Yang et al., "Part-time power measurements", SC24).
+/// An idle board still draws tens of watts, tens of millijoules per update. A second is ten
+/// sensor periods: no live counter stays still that long, and it is ten times the default
+/// sampling interval, so a dead counter is flagged about a second after it stops.
+const GPU_STALL_AFTER: Duration = Duration::from_secs(1);
+
+/// The counter's update step, as time at the reference power (see [`Limits::quantum`]).
+const GPU_QUANTUM: Duration = Duration::from_millis(100);
+
+/// A counter that fails for this long while the device's power can be read is given up for
+/// power samples: a transient error (a driver busy for a few reads) recovers well within it and
+/// keeps the exact counter; a persistent one would otherwise leave the device frozen.
+const FALLBACK_AFTER: Duration = Duration::from_secs(1);
+
 /// How one device's energy is followed.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Tracker {
+enum Mode {
     /// Neither the counter nor the power could be read yet; retried at each read.
     Pending,
-    /// Deltas of the energy counter; `last_mj` is the last good reading.
-    Counter { last_mj: u64 },
+    /// The energy counter, through [`Gpu::counter`].
+    Counter,
     /// Trapezoid integration of power; the last good sample's time and watts.
     Power { at: Duration, watts: f64 },
+}
+
+/// Power samples taken while the counter fails, ready to bridge the time since its last good
+/// reading if it is given up.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Bridge {
+    /// Time and watts of the latest sample.
+    at: Duration,
+    watts: f64,
+    /// Energy from the counter's last good reading to `at`, J: the first sample held back to
+    /// that reading, then the trapezoid between samples.
+    joules: f64,
 }
 
 /// One GPU and its energy so far.
 #[derive(Debug)]
 struct Gpu {
     info: GpuInfo,
-    tracker: Tracker,
-    /// Energy from counter deltas, kept in integer millijoules so sums stay exact.
-    counted_mj: u64,
+    mode: Mode,
+    /// The energy counter once it gave a first value; kept after a fallback to power, for the
+    /// energy it counted.
+    counter: Option<EnergyCounter>,
+    bridge: Option<Bridge>,
     /// Energy from power integration, in joules.
     integrated_j: f64,
-    /// Whether the last read failed, so that a failure streak gives one warning, not one per
-    /// sample.
+    /// Whether the last read failed (pending or power-integrating devices; the counter keeps its
+    /// own streak), so that a failure streak gives one warning, not one per sample.
     failing: bool,
     /// Reads that failed since a streak started.
     streak: u64,
     /// Who used the device in the current share interval.
     users: Users,
+    /// The basis the session was last told for this device.
+    reported: Basis,
 }
 
 /// A device's users over one share interval (between two
@@ -276,15 +331,38 @@ impl Gpu {
 
     /// Cumulative joules; both parts only grow, so the sum never decreases.
     fn energy(&self) -> Joules {
-        Joules(self.counted_mj as f64 / 1000.0 + self.integrated_j)
+        Joules(self.counter.as_ref().map_or(0.0, |c| c.joules().0) + self.integrated_j)
     }
 
     fn method(&self) -> &'static str {
-        match self.tracker {
-            Tracker::Counter { .. } => "measured by energy counter",
-            Tracker::Power { .. } => "integrated from power samples at the sampling interval",
-            Tracker::Pending => "not readable yet",
+        match self.mode {
+            Mode::Counter => "measured by energy counter",
+            Mode::Power { .. } => "integrated from power samples at the sampling interval",
+            Mode::Pending => "not readable yet",
         }
+    }
+
+    /// The device's basis now; `None` while it could not be read yet.
+    fn basis(&self) -> Option<Basis> {
+        match self.mode {
+            Mode::Counter => Some(Basis::Counter),
+            Mode::Power { .. } => Some(Basis::IntegratedPower),
+            Mode::Pending => None,
+        }
+    }
+
+    /// A counter tracker for this device, with `mj` read at `at` as its baseline.
+    fn new_counter(&self, mj: u64, at: Duration) -> EnergyCounter {
+        let limits = Limits {
+            range: 1u128 << 64,
+            units_per_joule: 1e3,
+            unit: "mJ",
+            max_power: GPU_MAX_PLAUSIBLE,
+            quantum: GPU_QUANTUM,
+            stall_after: GPU_STALL_AFTER,
+        };
+        let what = format!("energy counter of {}", self.label());
+        EnergyCounter::new(self.domain(), what, limits).with_first(mj, at)
     }
 }
 
@@ -292,6 +370,11 @@ impl Gpu {
 pub struct NvmlProbe {
     backend: Box<dyn GpuBackend>,
     gpus: Vec<Gpu>,
+    /// The basis [`describe`](EnergyProbe::describe) gives; see the module's "Basis".
+    basis: Basis,
+    /// Read errors, lower-bound flag and basis changes since the last report (warnings wait in
+    /// `warnings`).
+    report: ProbeReport,
     /// Time base of [`read`](EnergyProbe::read); [`NvmlProbe::read_at`] takes offsets from it.
     opened: Instant,
     warnings: Vec<String>,
@@ -355,21 +438,24 @@ impl NvmlProbe {
         let since_us = now_us();
         let mut warnings = Vec::new();
         let mut failed_reads = 0;
-        let gpus = devices
+        let gpus: Vec<Gpu> = devices
             .into_iter()
             .map(|info| {
                 let mut gpu = Gpu {
                     info,
-                    tracker: Tracker::Pending,
-                    counted_mj: 0,
+                    mode: Mode::Pending,
+                    counter: None,
+                    bridge: None,
                     integrated_j: 0.0,
                     failing: false,
                     streak: 0,
                     users: Users::new(since_us),
+                    reported: Basis::Counter,
                 };
-                match start(backend.as_mut(), gpu.info.index, Duration::ZERO) {
-                    Ok((tracker, note)) => {
-                        gpu.tracker = tracker;
+                match start(backend.as_mut(), &gpu, Duration::ZERO) {
+                    Ok((mode, counter, note)) => {
+                        gpu.mode = mode;
+                        gpu.counter = counter;
                         warnings.extend(note.map(|n| format!("{}: {n}", gpu.label())));
                     }
                     Err(e) => {
@@ -385,9 +471,30 @@ impl NvmlProbe {
                 gpu
             })
             .collect();
+        // The rule of the module's "Basis": counter unless every readable device integrates.
+        let on_counter = gpus.iter().any(|g| g.mode == Mode::Counter);
+        let integrating = gpus.iter().any(|g| matches!(g.mode, Mode::Power { .. }));
+        let basis = if integrating && !on_counter {
+            Basis::IntegratedPower
+        } else {
+            Basis::Counter
+        };
+        let gpus = gpus
+            .into_iter()
+            .map(|mut g| {
+                g.reported = basis;
+                g
+            })
+            .collect();
         let mut probe = NvmlProbe {
             backend,
             gpus,
+            basis,
+            report: ProbeReport {
+                read_errors: failed_reads,
+                lower_bound: failed_reads > 0,
+                ..ProbeReport::default()
+            },
             opened,
             warnings: Vec::new(),
             dropped_warnings: 0,
@@ -406,12 +513,12 @@ impl NvmlProbe {
     /// cumulative energy into `out` (in [`domains`](EnergyProbe::domains) order).
     ///
     /// [`read`](EnergyProbe::read) calls this with the monotonic clock; tests pass chosen
-    /// durations so the power integration is deterministic. `elapsed` is only used by devices
-    /// integrating power; an `elapsed` earlier than the previous one counts as no time.
+    /// durations so the counter rule and the power integration are deterministic. An `elapsed`
+    /// earlier than the previous one counts as no time.
     ///
     /// A device whose read fails keeps its last value and adds a warning (one per failure
-    /// streak); the others are read as usual. It never returns an error: a GPU that stops
-    /// answering must not end the measurement of the others.
+    /// streak) and a read error to the report; the others are read as usual. It never returns
+    /// an error: a GPU that stops answering must not end the measurement of the others.
     pub fn read_at(&mut self, elapsed: Duration, out: &mut [Joules]) -> Result<(), ProbeError> {
         for i in 0..self.gpus.len() {
             let result = self.step(i, elapsed);
@@ -437,6 +544,9 @@ impl NvmlProbe {
                 }
                 Err(e) => {
                     self.failed_reads += 1;
+                    self.report.read_errors += 1;
+                    // Its energy is frozen until it answers again.
+                    self.report.lower_bound = true;
                     gpu.streak += 1;
                     if !gpu.failing {
                         gpu.failing = true;
@@ -554,8 +664,8 @@ impl NvmlProbe {
     }
 
     /// Warnings recorded since the last call (failed reads, recoveries, counter resets), oldest
-    /// first. The caller decides where they go (run file, log).
-    pub fn take_warnings(&mut self) -> Vec<String> {
+    /// first, with a count of those dropped beyond the cap.
+    fn take_warnings(&mut self) -> Vec<String> {
         let mut w = std::mem::take(&mut self.warnings);
         if self.dropped_warnings > 0 {
             w.push(format!(
@@ -580,42 +690,107 @@ impl NvmlProbe {
         }
     }
 
-    /// Advances one device; `Ok` carries an optional note (e.g. a counter reset).
+    /// Moves what a counter tracker put in `rep` into the probe's report and warnings.
+    fn absorb(&mut self, rep: ProbeReport) {
+        self.report.read_errors += rep.read_errors;
+        self.report.lower_bound |= rep.lower_bound;
+        for w in rep.warnings {
+            self.warn(w);
+        }
+    }
+
+    /// Advances one device; `Ok` carries an optional note. Failures of the energy counter are
+    /// handled here (the counter keeps its baseline, power samples wait to bridge the gap, a
+    /// persistent failure falls back to them) and are not errors; `Err` is a device that could
+    /// not be read at all.
     fn step(&mut self, i: usize, elapsed: Duration) -> Result<Option<String>, String> {
-        let gpu = &mut self.gpus[i];
-        let index = gpu.info.index;
-        match gpu.tracker {
-            Tracker::Pending => {
+        let index = self.gpus[i].info.index;
+        match self.gpus[i].mode {
+            Mode::Pending => {
                 // Energy before the first good sample is unknown; it starts from here.
-                let (tracker, note) = start(self.backend.as_mut(), index, elapsed)?;
-                gpu.tracker = tracker;
+                let (mode, counter, note) = start(self.backend.as_mut(), &self.gpus[i], elapsed)?;
+                let gpu = &mut self.gpus[i];
+                gpu.mode = mode;
+                gpu.counter = counter;
                 Ok(note)
             }
-            Tracker::Counter { last_mj } => {
-                let now_mj = self.backend.total_energy_mj(index)?.ok_or_else(|| {
-                    "the energy counter is no longer supported by the driver".to_owned()
-                })?;
-                gpu.tracker = Tracker::Counter { last_mj: now_mj };
-                if now_mj >= last_mj {
-                    gpu.counted_mj = gpu.counted_mj.saturating_add(now_mj - last_mj);
-                    Ok(None)
-                } else {
-                    // The driver reloaded and restarted its counter: the energy of this
-                    // interval is unknown, and zero is the only value that keeps the total
-                    // from decreasing or inventing energy.
-                    Ok(Some(format!(
-                        "energy counter went back from {last_mj} mJ to {now_mj} mJ (driver reload?); \
-                         counted 0 J for that interval"
-                    )))
-                }
+            Mode::Counter => {
+                let mut rep = ProbeReport::default();
+                let outcome = match self.backend.total_energy_mj(index) {
+                    Ok(Some(mj)) => {
+                        let gpu = &mut self.gpus[i];
+                        match gpu.counter.as_mut() {
+                            Some(c) => {
+                                c.update(mj, elapsed, &mut rep);
+                            }
+                            None => gpu.counter = Some(gpu.new_counter(mj, elapsed)),
+                        }
+                        gpu.bridge = None;
+                        Ok(None)
+                    }
+                    Ok(None) => self.fall_back(
+                        i,
+                        elapsed,
+                        "its energy counter is no longer supported by the driver".to_owned(),
+                    ),
+                    Err(e) => {
+                        self.failed_reads += 1;
+                        let since = {
+                            let c = self.gpus[i].counter.as_mut();
+                            c.and_then(|c| {
+                                c.failed(elapsed, &e, &mut rep);
+                                c.last_read_at()
+                            })
+                        };
+                        // Power samples taken now bridge the gap if the counter is given up.
+                        if let (Ok(mw), Some(since)) = (self.backend.power_mw(index), since) {
+                            let gpu = &mut self.gpus[i];
+                            let w = f64::from(mw) / 1000.0;
+                            gpu.bridge = Some(match gpu.bridge {
+                                None => Bridge {
+                                    at: elapsed.max(since),
+                                    watts: w,
+                                    joules: w * elapsed.saturating_sub(since).as_secs_f64(),
+                                },
+                                Some(b) => Bridge {
+                                    at: b.at.max(elapsed),
+                                    watts: w,
+                                    joules: b.joules
+                                        + (b.watts + w) / 2.0
+                                            * elapsed.saturating_sub(b.at).as_secs_f64(),
+                                },
+                            });
+                        }
+                        match since {
+                            Some(t)
+                                if self.gpus[i].bridge.is_some()
+                                    && elapsed.saturating_sub(t) >= FALLBACK_AFTER =>
+                            {
+                                self.fall_back(
+                                    i,
+                                    elapsed,
+                                    format!(
+                                        "its energy counter has failed since its last reading at \
+                                         {:.3} s ({e})",
+                                        t.as_secs_f64()
+                                    ),
+                                )
+                            }
+                            _ => Ok(None),
+                        }
+                    }
+                };
+                self.absorb(rep);
+                outcome
             }
-            Tracker::Power { at, watts } => {
+            Mode::Power { at, watts } => {
                 let now_w = f64::from(self.backend.power_mw(index)?) / 1000.0;
+                let gpu = &mut self.gpus[i];
                 let dt = elapsed.saturating_sub(at);
                 // Trapezoid: the power is taken to change linearly between samples. After
                 // failed reads, this bridges the gap between the last two good samples.
                 gpu.integrated_j += (watts + now_w) / 2.0 * dt.as_secs_f64();
-                gpu.tracker = Tracker::Power {
+                gpu.mode = Mode::Power {
                     at: at.max(elapsed),
                     watts: now_w,
                 };
@@ -623,30 +798,74 @@ impl NvmlProbe {
             }
         }
     }
+
+    /// Gives up device `i`'s energy counter at `at` for power samples, bridging the time since
+    /// its last good reading with the samples taken meanwhile (or, with none, with the power now
+    /// held back to that reading). `Err` when the power cannot be read either: the counter stays,
+    /// and the next read tries again.
+    fn fall_back(&mut self, i: usize, at: Duration, why: String) -> Result<Option<String>, String> {
+        let index = self.gpus[i].info.index;
+        let since = self.gpus[i]
+            .counter
+            .as_ref()
+            .and_then(|c| c.last_read_at())
+            .unwrap_or(at);
+        let (watts, bridged) = match self.gpus[i].bridge {
+            // Sampled in this very read, while the counter failed.
+            Some(b) if b.at == at => (b.watts, b.joules),
+            bridge => {
+                let w = f64::from(
+                    self.backend
+                        .power_mw(index)
+                        .map_err(|e| format!("{why}, and its power cannot be read: {e}"))?,
+                ) / 1000.0;
+                let bridged = match bridge {
+                    Some(b) => {
+                        b.joules + (b.watts + w) / 2.0 * at.saturating_sub(b.at).as_secs_f64()
+                    }
+                    None => w * at.saturating_sub(since).as_secs_f64(),
+                };
+                (w, bridged)
+            }
+        };
+        let gpu = &mut self.gpus[i];
+        gpu.integrated_j += bridged;
+        gpu.bridge = None;
+        gpu.mode = Mode::Power { at, watts };
+        Ok(Some(format!(
+            "energy counter given up at {:.3} s: {why}; integrating power samples from now on \
+             (basis integrated-power); the {:.3} s since its last reading are bridged with power \
+             samples ({bridged:.3} J)",
+            at.as_secs_f64(),
+            at.saturating_sub(since).as_secs_f64()
+        )))
+    }
 }
 
 /// First sample of a device: the counter if it has one, else power. `Ok` carries a note when
 /// the choice deserves a warning.
 fn start(
     backend: &mut dyn GpuBackend,
-    index: u32,
+    gpu: &Gpu,
     elapsed: Duration,
-) -> Result<(Tracker, Option<String>), String> {
+) -> Result<(Mode, Option<EnergyCounter>, Option<String>), String> {
+    let index = gpu.info.index;
     let power = |backend: &mut dyn GpuBackend| {
-        backend.power_mw(index).map(|mw| Tracker::Power {
+        backend.power_mw(index).map(|mw| Mode::Power {
             at: elapsed,
             watts: f64::from(mw) / 1000.0,
         })
     };
     match backend.total_energy_mj(index) {
-        Ok(Some(mj)) => Ok((Tracker::Counter { last_mj: mj }, None)),
+        Ok(Some(mj)) => Ok((Mode::Counter, Some(gpu.new_counter(mj, elapsed)), None)),
         Ok(None) => power(backend)
-            .map(|t| (t, None))
+            .map(|m| (m, None, None))
             .map_err(|e| format!("no energy counter, and power reading failed: {e}")),
         // Whether the device has a counter is unknown; power samples are a usable fallback.
         Err(ce) => match power(backend) {
-            Ok(t) => Ok((
-                t,
+            Ok(m) => Ok((
+                m,
+                None,
                 Some(format!(
                     "energy counter read failed ({ce}); integrating power samples instead"
                 )),
@@ -675,7 +894,8 @@ impl EnergyProbe for NvmlProbe {
                 "NVML (libnvidia-ml): {}; whole-GPU energy, including every process on the device{share}",
                 parts.join(", ")
             ),
-        );
+        )
+        .with_basis(self.basis);
         src.domains = self.domains();
         src.scope = carina_core::ProbeScope::Host;
         src.devices = self
@@ -758,11 +978,20 @@ impl EnergyProbe for NvmlProbe {
             users.reset();
         }
     }
-    fn take_report(&mut self) -> carina_core::energy::ProbeReport {
-        carina_core::energy::ProbeReport {
-            warnings: NvmlProbe::take_warnings(self),
-            ..Default::default()
+    /// Warnings, read errors and the lower-bound flag since the last call, and each device
+    /// whose basis now differs from what the session was last told (see the module's "Basis").
+    fn take_report(&mut self) -> ProbeReport {
+        let mut report = std::mem::take(&mut self.report);
+        report.warnings = self.take_warnings();
+        for (i, gpu) in self.gpus.iter_mut().enumerate() {
+            if let Some(b) = gpu.basis()
+                && b != gpu.reported
+            {
+                gpu.reported = b;
+                report.basis.push((i, b));
+            }
         }
+        report
     }
 }
 
@@ -817,10 +1046,10 @@ pub fn verify_report() -> String {
         } else {
             gpu.info.uuid.as_str()
         };
-        let counter = match gpu.tracker {
-            Tracker::Counter { .. } => "yes",
-            Tracker::Power { .. } => "no",
-            Tracker::Pending => "unknown",
+        let counter = match gpu.mode {
+            Mode::Counter => "yes",
+            Mode::Power { .. } => "no",
+            Mode::Pending => "unknown",
         };
         let _ = writeln!(body, "{}: {}", gpu.domain(), gpu.info.name);
         let _ = writeln!(body, "  uuid: {uuid}");
@@ -870,7 +1099,7 @@ pub fn verify_report() -> String {
             gpu.domain()
         );
     }
-    let warnings = probe.take_warnings();
+    let warnings = probe.take_report().warnings;
     for w in &warnings {
         let _ = writeln!(body, "warning: {w}");
     }

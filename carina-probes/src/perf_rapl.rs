@@ -22,10 +22,17 @@
 //! Counter opening goes through [`CounterSource`] so that tests (and other backends) can supply
 //! counters without a `power` PMU; [`PerfEventSource`] is the real implementation.
 
+use crate::counter::Counter as EnergyCounter;
+use crate::rapl::{self, Kind};
+use carina_core::energy::ProbeReport;
+use carina_core::record::Basis;
 use carina_core::{EnergyKind, EnergyProbe, EnergySource, Joules, ProbeError, ProbeScope};
 use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub use crate::rapl::MaxPlausiblePower;
 
 /// Where the kernel describes the RAPL perf PMU.
 pub const DEFAULT_ROOT: &str = "/sys/bus/event_source/devices/power";
@@ -68,6 +75,7 @@ pub struct RaplEvent {
 #[derive(Debug, Clone, PartialEq)]
 struct Planned {
     domain: String,
+    kind: Kind,
     event: RaplEvent,
     cpu: u32,
 }
@@ -91,29 +99,44 @@ impl PmuDescription {
     }
 
     /// Chooses the counters to open, and says which events were left out and why. The domains
-    /// must be additive: the run's energy is their sum.
+    /// must be additive: the run's energy is their sum. Which kinds count is the rule shared with
+    /// the powercap route (`rapl::choose`): package and DRAM per package where `energy-pkg`
+    /// exists, `psys` alone where it does not (read once: it covers the whole platform, and its
+    /// DRAM too), DRAM alone where neither exists, never `cores` or `gpu`.
     fn plan(&self) -> (Vec<Planned>, Vec<String>) {
         let mut planned = Vec::new();
         let mut excluded = Vec::new();
         let pkg = self.event("pkg");
         let ram = self.event("ram");
+        let psys = self.event("psys");
+        let (choice, left_out) = rapl::choose(pkg.is_some(), ram.is_some(), psys.is_some());
         for (index, &cpu) in self.cpus.iter().enumerate() {
             // The counter on the cpumask's CPU for a package reads that package's MSRs.
-            if let Some(e) = pkg {
+            if let (true, Some(e)) = (choice.packages, pkg) {
                 planned.push(Planned {
                     domain: format!("package-{index}"),
+                    kind: Kind::Package,
                     event: e.clone(),
                     cpu,
                 });
             }
-            // DRAM is powered outside the package, so it adds to it.
-            if let Some(e) = ram {
+            if let (true, Some(e)) = (choice.drams, ram) {
                 planned.push(Planned {
                     domain: format!("dram-{index}"),
+                    kind: Kind::Dram,
                     event: e.clone(),
                     cpu,
                 });
             }
+        }
+        if let (true, Some(e), Some(&cpu)) = (choice.psys, psys, self.cpus.first()) {
+            // More than one psys counter would count the platform once per package.
+            planned.push(Planned {
+                domain: "psys".to_owned(),
+                kind: Kind::Psys,
+                event: e.clone(),
+                cpu,
+            });
         }
         for name in ["cores", "gpu"] {
             if self.event(name).is_some() {
@@ -122,22 +145,20 @@ impl PmuDescription {
                 ));
             }
         }
-        if let Some(e) = self.event("psys") {
-            if pkg.is_some() {
-                excluded.push(
-                    "energy-psys not reported: the platform domain includes the packages, \
-                     so adding it to energy-pkg would count their energy twice"
-                        .to_owned(),
-                );
-            } else if let Some(&cpu) = self.cpus.first() {
-                // psys covers the whole platform, not one package: one counter is enough, and
-                // more would count it once per package.
-                planned.push(Planned {
-                    domain: "psys".to_owned(),
-                    event: e.clone(),
-                    cpu,
-                });
-            }
+        for l in left_out {
+            excluded.push(
+                match l {
+                    rapl::LeftOut::PsysIncludesPackages => {
+                        "energy-psys not reported: the platform domain includes the packages, \
+                         so adding it to energy-pkg would count their energy twice"
+                    }
+                    rapl::LeftOut::DramInPsys => {
+                        "energy-ram not reported: with no energy-pkg, energy-psys is the domain, \
+                         and it includes the DRAM"
+                    }
+                }
+                .to_owned(),
+            );
         }
         (planned, excluded)
     }
@@ -432,12 +453,10 @@ impl CounterSource for PerfEventSource {
 /// One open counter and its conversion to cumulative joules.
 struct Slot {
     counter: Box<dyn Counter>,
-    scale: f64,
-    /// The count at open; energy is reported from there.
-    initial: u64,
-    /// The last value reported, so that a count that ever went back could not make energy
-    /// decrease.
-    last: Joules,
+    kind: Kind,
+    /// The count since open, through the counter rule: the kernel's 64-bit counts never wrap,
+    /// so a count that goes back is a reset, and one that stops moving is stalled.
+    energy: EnergyCounter,
     /// `energy-pkg on CPU 0`, for error messages.
     label: String,
     /// `energy-pkg`, and the CPU it is read on: for [`PerfRaplProbe::counter_labels`].
@@ -450,13 +469,17 @@ struct Slot {
 /// Domains are `package-<i>` and `dram-<i>` per package (or `psys` alone where there is no
 /// package event); see [`PmuDescription::domains`]. The kernel accumulates the 32-bit RAPL
 /// registers into a 64-bit count and polls them often enough not to miss a wrap, so the counts
-/// read here only grow and need no wraparound handling beyond `u64`.
+/// read here only grow; they still go through the counter rule of [`crate::counter`], which
+/// calls a count that goes back a reset and one that stops moving for 250 ms stalled. A counter
+/// whose read fails keeps its baseline; the next good read counts the whole gap.
 pub struct PerfRaplProbe {
     root: PathBuf,
     pmu_type: u32,
     domains: Vec<String>,
     slots: Vec<Slot>,
     excluded: Vec<String>,
+    opened: Instant,
+    report: ProbeReport,
 }
 
 impl std::fmt::Debug for PerfRaplProbe {
@@ -516,11 +539,18 @@ impl PerfRaplProbe {
                 .and_then(|mut c| c.read().map(|initial| (c, initial)));
             let (counter, initial) =
                 opened.map_err(|e| open_error(&e, &root, desc.pmu_type, &p.event, p.cpu))?;
+            let limits = p.kind.limits(
+                &MaxPlausiblePower::default(),
+                1u128 << 64,
+                // Exact for the power-of-two scales RAPL uses (2^-32 J).
+                1.0 / p.event.scale,
+                "counts",
+            );
             slots.push(Slot {
                 counter,
-                scale: p.event.scale,
-                initial,
-                last: Joules::ZERO,
+                kind: p.kind,
+                energy: EnergyCounter::new(p.domain.clone(), label.clone(), limits)
+                    .with_first(initial, Duration::ZERO),
                 label,
                 event: format!("energy-{}", p.event.name),
                 cpu: p.cpu,
@@ -532,7 +562,58 @@ impl PerfRaplProbe {
             domains: plan.into_iter().map(|p| p.domain).collect(),
             slots,
             excluded,
+            opened: Instant::now(),
+            report: ProbeReport::default(),
         })
+    }
+
+    /// Replaces the power bounds of the counter rule (defaults: [`MaxPlausiblePower::default`]).
+    /// The counts do not wrap, so the bound only decides whether a count that went back could be
+    /// counted from zero.
+    pub fn with_max_plausible_power(mut self, bounds: MaxPlausiblePower) -> Self {
+        for s in &mut self.slots {
+            s.energy.set_max_power(s.kind.bound(&bounds));
+        }
+        self
+    }
+
+    /// [`read`](EnergyProbe::read) as if called `since_open` after the probe opened; `read`
+    /// passes the monotonic clock. Exposed so that tests and replays can control time; a time
+    /// earlier than the previous one counts as no time elapsed. Fills `out` (one value per
+    /// domain; extra slots are left alone) with joules since open.
+    ///
+    /// # Errors
+    ///
+    /// Only when no counter could be read, after still filling `out` with the frozen values; a
+    /// counter that fails alone is reported in [`take_report`](EnergyProbe::take_report).
+    pub fn read_at(&mut self, since_open: Duration, out: &mut [Joules]) -> Result<(), ProbeError> {
+        let mut first_error = None;
+        let mut any_ok = false;
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            match slot.counter.read() {
+                Ok(count) => {
+                    any_ok = true;
+                    slot.energy.update(count, since_open, &mut self.report);
+                }
+                Err(e) => {
+                    slot.energy
+                        .failed(since_open, &e.to_string(), &mut self.report);
+                    first_error.get_or_insert_with(|| {
+                        ProbeError::Unavailable(format!(
+                            "cannot read perf counter {}: {e}",
+                            slot.label
+                        ))
+                    });
+                }
+            }
+            if let Some(o) = out.get_mut(i) {
+                *o = slot.energy.joules();
+            }
+        }
+        match first_error {
+            Some(e) if !any_ok => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// Events of the PMU that this probe does not report, with the reason.
@@ -652,7 +733,8 @@ impl EnergyProbe for PerfRaplProbe {
         for note in &self.excluded {
             let _ = write!(source, "; {note}");
         }
-        let mut src = EnergySource::new("rapl-perf", EnergyKind::Measured, source);
+        let mut src =
+            EnergySource::new("rapl-perf", EnergyKind::Measured, source).with_basis(Basis::Counter);
         src.domains = self.domains();
         src.scope = carina_core::ProbeScope::Host;
         src
@@ -666,19 +748,13 @@ impl EnergyProbe for PerfRaplProbe {
         self.domains.clone()
     }
 
-    /// Fills `out` (one value per domain; extra slots are left alone) with joules since open.
     fn read(&mut self, out: &mut [Joules]) -> Result<(), ProbeError> {
-        for (slot, o) in self.slots.iter_mut().zip(out.iter_mut()) {
-            let count = slot.counter.read().map_err(|e| {
-                ProbeError::Unavailable(format!("cannot read perf counter {}: {e}", slot.label))
-            })?;
-            let joules = Joules(count.saturating_sub(slot.initial) as f64 * slot.scale);
-            if joules > slot.last {
-                slot.last = joules;
-            }
-            *o = slot.last;
-        }
-        Ok(())
+        let since_open = self.opened.elapsed();
+        self.read_at(since_open, out)
+    }
+
+    fn take_report(&mut self) -> ProbeReport {
+        std::mem::take(&mut self.report)
     }
 }
 

@@ -3,37 +3,61 @@
 //! The `intel_rapl` driver (also used on AMD since Zen) publishes one directory per RAPL zone
 //! under `/sys/class/powercap`: `intel-rapl:N` for a socket's package (or for `psys`, the
 //! platform), and `intel-rapl:N:M` for the parts inside it (`core`, `uncore`, `dram`). Each
-//! holds `name`, `energy_uj` (a wrapping microjoule counter) and `max_energy_range_uj` (where
-//! it wraps). [`PowercapProbe`] turns those counters into cumulative, never-decreasing joules.
+//! holds `name`, `energy_uj` (a wrapping microjoule counter), `max_energy_range_uj` (where
+//! it wraps) and its power limits (`constraint_<n>_power_limit_uw`,
+//! `constraint_<n>_max_power_uw`). [`PowercapProbe`] turns those counters into cumulative,
+//! never-decreasing joules.
 //!
 //! # Which zones count
 //!
-//! The reported domains add up to the machine's RAPL energy without counting anything twice:
+//! The reported domains add up to the machine's RAPL energy without counting anything twice
+//! (the rule is shared with [`crate::perf_rapl`]):
 //!
 //! * every package (`package-0`, `package-1`, …) and every DRAM zone (`dram-<socket>`);
 //! * not `core` and `uncore`: they are parts of their package, already in its counter;
 //! * not `psys` when packages exist, because the platform counter includes them; `psys` is the
-//!   single domain only when the machine exposes nothing else.
+//!   single domain only when the machine exposes no package (its DRAM is then in it too).
 //!
 //! What was left out is written in the [`describe`](EnergyProbe::describe) source string so a run
 //! file says what the numbers cover. `intel-rapl-mmio:*` zones are ignored: they are a second
 //! path to the package counter that the `intel-rapl:*` zones already cover.
 //!
-//! # Counter wraparound
+//! # Counter wraparound, resets, gaps and stalls
 //!
-//! Counters wrap at `max_energy_range_uj` (about 262 kJ on many Intel parts, which a 300 W
-//! package goes through in about 15 minutes). One wrap between two reads is plain modular
-//! arithmetic, and the default: the smallest non-negative delta is taken. Several wraps (the
-//! sampler was stalled) cannot be seen in the counter at all, so the probe infers them from time,
-//! and only where the elapsed time calls for them: see [`PowercapProbe::read_at`] for the rule
-//! and [`MaxPlausiblePower`] for the bounds it relies on.
+//! Each counter goes through the rule of [`crate::counter`]: one wrap is plain modular
+//! arithmetic; a drop that no plausible wrap explains is a reset; extra whole wraps are taken only
+//! when the elapsed time allows them under the domain's power bound *and* the recent power of
+//! intervals that could not have wrapped singles out one count; anything else is flagged as a
+//! lower bound with a warning. A counter that keeps its value for more than 250 ms is stalled
+//! (RAPL updates about every millisecond).
+//!
+//! # Power bounds
+//!
+//! The bound of each domain is the smaller of its kind's default ([`MaxPlausiblePower`]) and
+//! twice the largest power limit the zone publishes (`constraint_*_power_limit_uw` and
+//! `constraint_*_max_power_uw`, values under 1 W ignored). RAPL enforces those limits as
+//! averages over windows of milliseconds (PL2) to seconds (PL1), and the largest of them (PL2,
+//! or PL4 on client parts) is what the package may draw at all; twice that leaves room for
+//! overshoot and firmware slack while still being far below the 2000 W default on most parts.
+//! It matters where intervals approach the range: at the default bound a 20 J counter read at
+//! 10 Hz could have wrapped ten times in every interval, so nothing is certain; at twice a
+//! 45 W limit every such interval is. Boards that publish "unlimited" limits (4095 W) keep the
+//! default. A limit raised after the probe opened makes the bound too low, which can only turn a
+//! genuine wrap into a flagged reset (a lower bound), never add energy.
+//! [`PowercapProbe::with_max_plausible_power`] replaces the bounds outright.
 
+use crate::counter::Counter;
+use crate::rapl::{self, Kind};
+use carina_core::energy::ProbeReport;
+use carina_core::record::Basis;
 use carina_core::{EnergyKind, EnergyProbe, EnergySource, Joules, ProbeError, ProbeScope, Watts};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+pub use crate::rapl::MaxPlausiblePower;
 
 /// Where the kernel publishes powercap zones.
 pub const DEFAULT_ROOT: &str = "/sys/class/powercap";
@@ -51,16 +75,9 @@ const ZONE_PREFIX: &str = "intel-rapl:";
 /// Sub-zones nest one level in practice; the bound only guards against odd trees.
 const MAX_ZONE_DEPTH: usize = 4;
 
-/// The reference power that decides extra wraps is averaged over about this much time.
-const REFERENCE_SPAN: Duration = Duration::from_secs(2);
-
-/// Below this much counted time the reference power is not trusted: a counter that updates in
-/// steps (every millisecond in hardware, less often in some emulations) makes the power of a
-/// short interval meaningless (one step in 1 ms reads as 150 W on a 30 W package).
-const REFERENCE_MIN: Duration = Duration::from_millis(50);
-
-/// At most this many intervals make up the reference window, however short they are.
-const REFERENCE_MAX_INTERVALS: usize = 64;
+/// Zones publish at most three constraints today (long term, short term, peak); a few more are
+/// looked at in case a driver adds one.
+const MAX_CONSTRAINTS: usize = 6;
 
 /// File access used by [`PowercapProbe`].
 ///
@@ -100,93 +117,40 @@ impl SysFs for RealSysFs {
     }
 }
 
-/// Upper bounds on the average power of each kind of RAPL domain.
-///
-/// They decide how many whole counter wraps may have happened between two reads (see
-/// [`PowercapProbe::read_at`]): an interval is never credited with more energy than its bound
-/// times its duration, unless the counter itself shows more. They only need to be above any real
-/// draw; they are not used for anything else. The defaults are loose on purpose, since a bound
-/// below a real draw would make the probe treat a genuine wrap as a counter reset:
-///
-/// * package: 2000 W, four times the highest package TDP on sale (500 W, 2024 server parts);
-/// * DRAM: 1000 W, several times what a fully populated socket's DIMMs draw (a few W each);
-/// * psys: 3000 W, the package and DRAM bounds together, since the platform counter includes
-///   both.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct MaxPlausiblePower {
-    /// Bound for each `package-N` domain.
-    pub package: Watts,
-    /// Bound for each `dram-N` domain.
-    pub dram: Watts,
-    /// Bound for the `psys` domain.
-    pub psys: Watts,
-}
-
-impl Default for MaxPlausiblePower {
-    fn default() -> Self {
-        MaxPlausiblePower {
-            package: Watts(2000.0),
-            dram: Watts(1000.0),
-            psys: Watts(3000.0),
-        }
-    }
-}
-
-/// The kind of a reported domain; picks its [`MaxPlausiblePower`] bound.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Kind {
-    Package,
-    Dram,
-    Psys,
-}
-
-impl Kind {
-    fn bound(self, p: &MaxPlausiblePower) -> f64 {
-        match self {
-            Kind::Package => p.package.0,
-            Kind::Dram => p.dram.0,
-            Kind::Psys => p.psys.0,
-        }
-    }
-}
-
-/// One reported domain and its counter state.
+/// One reported domain and its counter.
 #[derive(Debug)]
 struct Domain {
-    name: String,
     kind: Kind,
     energy_path: PathBuf,
-    /// Where the counter wraps, µJ.
-    range_uj: u64,
-    /// Bound used by the wrap inference, W.
-    max_w: f64,
-    /// Counter value and time of the last good read; `None` after the zone could not be read,
-    /// so that the next good read starts afresh rather than trusting an old baseline.
-    last: Option<(u64, Duration)>,
-    /// Energy counted since the probe opened, µJ; integers keep the sum exact over long runs.
-    total_uj: u128,
-    /// The recent intervals counted with the smallest delta (no extra wrap), whose mean power
-    /// is the expectation that decides extra wraps; see [`PowercapProbe::read_at`].
-    reference: Reference,
-    /// Whether the last read failed, so that a vanished zone warns once, not at every tick.
-    failing: bool,
+    counter: Counter,
+    /// The bound taken from the zone's power limits, and the limit it came from, W; `None`
+    /// when the kind's default applies.
+    from_limits: Option<(f64, f64)>,
+}
+
+impl Domain {
+    fn name(&self) -> &str {
+        self.counter.domain()
+    }
 }
 
 /// RAPL energy from `/sys/class/powercap` (or another root), as an [`EnergyProbe`].
 ///
 /// [`read`](EnergyProbe::read) reports, per domain, the joules consumed since
 /// [`open`](Self::open). The counters cover the whole machine, so the scope is
-/// [`ProbeScope::Host`].
+/// [`ProbeScope::Host`]. What the counters could not say exactly (resets, ambiguous gaps, stalls,
+/// failed reads) is in [`take_report`](EnergyProbe::take_report).
 ///
 /// # A zone that stops being readable
 ///
-/// If a domain's `energy_uj` cannot be read or parsed during a run (its directory disappears when
-/// the last CPU of a socket goes offline, or the driver is unloaded), `read` does not fail for
-/// that: the domain keeps its last cumulative value, the other domains keep advancing, and a
-/// warning is queued for [`take_warnings`](Self::take_warnings). If the zone comes back, counting
-/// resumes from its new counter value; the energy of the gap is not counted, because a
-/// re-created zone's counter cannot be trusted to continue the old one. Only when no domain at
-/// all could be read does `read` return the error (after still filling `out` with the frozen
+/// If a domain's `energy_uj` cannot be read or parsed during a run (a permission change, its
+/// directory disappearing while the last CPU of a socket is offline, the driver unloaded), `read`
+/// does not fail for that: the domain keeps its last cumulative value and its baseline, the other
+/// domains keep advancing, and every failed read counts in the report's `read_errors` (one
+/// warning per streak). When the file is readable again, the interval since the last good read
+/// is counted by the same rule as any other, over the whole gap: the counter kept counting
+/// meanwhile. A zone re-created with a lower counter is a reset. Only when no domain at all
+/// could be read does `read` return the error (after still filling `out` with the frozen
 /// values), so that the caller learns the source is gone.
 pub struct PowercapProbe {
     root: PathBuf,
@@ -195,7 +159,7 @@ pub struct PowercapProbe {
     /// What was found and not added, for the source string.
     notes: Vec<String>,
     opened: Instant,
-    warnings: Vec<String>,
+    report: ProbeReport,
 }
 
 impl fmt::Debug for PowercapProbe {
@@ -204,7 +168,7 @@ impl fmt::Debug for PowercapProbe {
             .field("root", &self.root)
             .field("domains", &self.domains)
             .field("notes", &self.notes)
-            .field("warnings", &self.warnings)
+            .field("report", &self.report)
             .finish_non_exhaustive()
     }
 }
@@ -258,16 +222,21 @@ impl PowercapProbe {
             }
             let energy_path = p.dir.join("energy_uj");
             let first = read_counter(fs.as_ref(), &root, &energy_path, "energy_uj")?;
+            // The single-wrap arithmetic treats the counter as wrapping at the range exactly;
+            // the hardware wraps one energy unit (tens of µJ) later, far below anything measured.
+            let mut limits = p.kind.limits(&bounds, u128::from(range_uj), 1e6, "µJ");
+            let from_limits = largest_limit_w(fs.as_ref(), &p.dir)
+                .map(|w| (rapl::LIMIT_FACTOR * w, w))
+                .filter(|(b, _)| *b < limits.max_power.0);
+            if let Some((b, _)) = from_limits {
+                limits.max_power = Watts(b);
+            }
+            let what = format!("{}/energy_uj", zone_label(&p.dir));
             domains.push(Domain {
-                name: p.name,
                 kind: p.kind,
                 energy_path,
-                range_uj,
-                max_w: p.kind.bound(&bounds),
-                last: Some((first, Duration::ZERO)),
-                total_uj: 0,
-                reference: Reference::default(),
-                failing: false,
+                counter: Counter::new(p.name, what, limits).with_first(first, Duration::ZERO),
+                from_limits,
             });
         }
         Ok(PowercapProbe {
@@ -276,17 +245,27 @@ impl PowercapProbe {
             domains,
             notes,
             opened: Instant::now(),
-            warnings: Vec::new(),
+            report: ProbeReport::default(),
         })
     }
 
-    /// Replaces the power bounds used to infer multiple wraps (defaults:
-    /// [`MaxPlausiblePower::default`]).
+    /// Replaces the power bounds of the counter rule, including those taken from the zones'
+    /// power limits (defaults: [`MaxPlausiblePower::default`], tightened per zone; see the
+    /// [module documentation](self)).
     pub fn with_max_plausible_power(mut self, bounds: MaxPlausiblePower) -> Self {
         for d in &mut self.domains {
-            d.max_w = d.kind.bound(&bounds);
+            d.counter.set_max_power(d.kind.bound(&bounds));
+            d.from_limits = None;
         }
         self
+    }
+
+    /// The bound each domain's counter rule uses, in domain order.
+    pub fn max_plausible_power(&self) -> Vec<Watts> {
+        self.domains
+            .iter()
+            .map(|d| d.counter.limits().max_power)
+            .collect()
     }
 
     /// The powercap root this probe reads.
@@ -301,7 +280,7 @@ impl PowercapProbe {
             .iter()
             .map(|d| {
                 let zone = d.energy_path.parent().map(zone_label).unwrap_or_default();
-                format!("{} ({zone}/energy_uj)", d.name)
+                format!("{} ({zone}/energy_uj)", d.name())
             })
             .collect()
     }
@@ -313,10 +292,10 @@ impl PowercapProbe {
     pub fn drop_domains(&mut self, names: &[String], why: &str) {
         let mut kept = Vec::with_capacity(self.domains.len());
         for d in self.domains.drain(..) {
-            if names.contains(&d.name) {
+            if names.iter().any(|n| n == d.name()) {
                 let zone = d.energy_path.parent().map(zone_label).unwrap_or_default();
                 self.notes
-                    .push(format!("{} ({zone}) dropped: {why}", d.name));
+                    .push(format!("{} ({zone}) dropped: {why}", d.name()));
             } else {
                 kept.push(d);
             }
@@ -324,49 +303,13 @@ impl PowercapProbe {
         self.domains = kept;
     }
 
-    /// Warnings queued since the last call (zones that stopped or resumed being readable,
-    /// counter resets), oldest first; the queue is emptied.
-    pub fn take_warnings(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.warnings)
-    }
-
     /// [`read`](EnergyProbe::read) as if called `since_open` after [`open`](Self::open); `read`
     /// itself passes the time measured by a monotonic clock. Exposed so that tests and replays
     /// can control time; a time earlier than the previous one counts as no time elapsed.
     ///
-    /// # How wraps are counted
-    ///
-    /// With `L` the previous counter value, `N` the new one and `R` the range, the energy is at
-    /// least `d = N - L`, or `d = R - L + N` when `N < L` (one wrap). Any number `k` of further
-    /// whole wraps gives the same counter value, so the candidates are `d + k·R`, and nothing in
-    /// the counter tells them apart. The smallest, `k = 0`, is the default; more is taken only
-    /// when the elapsed time `t` calls for it:
-    ///
-    /// 1. the interval cannot exceed the domain's [`MaxPlausiblePower`] bound `P_max`, so
-    ///    `k ≤ (P_max·t − d) / R`: an interval shorter than `(d + R) / P_max`, the time the
-    ///    counter needs to go round once more at the maximum plausible power, gets `k = 0`
-    ///    whatever else is known;
-    /// 2. within that room, `k` is the count whose energy is nearest to `P_ref·t` (the smaller
-    ///    on a tie), so an extra wrap is taken only when `P_ref·t` exceeds `d` by more than half
-    ///    a range: the interval was long enough for the counter to go round again at the power
-    ///    it has been drawing. `P_ref` is the mean power (total energy over total time) of the
-    ///    domain's recent intervals that were counted with `k = 0`, over about the last 2 s and
-    ///    at least 50 ms of them; with less history than that, `k = 0`.
-    ///
-    /// Intervals counted with extra wraps never feed `P_ref`, and short intervals weigh only
-    /// their duration in it. Both matter: a rule that took the previous interval's power as the
-    /// expectation fed on itself once one interval was wrong. On a counter that moves in 5 ms
-    /// steps and wraps at 20 J, one read 1 ms after another sees a 0.15 J step, "150 W"; the next
-    /// 100 ms interval of a 30 W package (3 J) then looked closer to 23 J than to 3 J, which made
-    /// the expectation 230 W, and every later interval was counted with an extra wrap: 229 W
-    /// reported for 30 W.
-    ///
-    /// When `N < L` and even the one-wrap energy `d` exceeds `P_max·t`, no wrap can explain the
-    /// reading: the counter was reset (a zone re-created by the kernel), so the interval counts
-    /// as zero, the new value becomes the baseline, and a warning is queued.
-    ///
-    /// The single-wrap arithmetic treats the counter as wrapping at `R` exactly; the hardware
-    /// wraps one energy unit (tens of µJ) later, an error far below anything measured.
+    /// Each counter goes through the rule of [`crate::counter`]: what it counts exactly is
+    /// added, and what it cannot (resets, ambiguous gaps, stalls, failed reads) is added as far
+    /// as the counter proves and reported in [`take_report`](EnergyProbe::take_report).
     ///
     /// # Errors
     ///
@@ -378,59 +321,16 @@ impl PowercapProbe {
             match read_counter(self.fs.as_ref(), &self.root, &d.energy_path, "energy_uj") {
                 Ok(now) => {
                     any_ok = true;
-                    if d.failing {
-                        d.failing = false;
-                        self.warnings.push(format!(
-                            "{SOURCE_NAME}: {} is readable again; counting resumes from its \
-                             current value (the energy while it was unreadable is not counted)",
-                            d.name
-                        ));
-                    }
-                    match d.last {
-                        None => d.last = Some((now, since_open)),
-                        Some((prev, prev_t)) => {
-                            let dt = since_open.saturating_sub(prev_t);
-                            let reference_w = d.reference.power_w();
-                            match interval_uj(prev, now, d.range_uj, dt, d.max_w, reference_w) {
-                                Some((e, extra_wraps)) => {
-                                    d.total_uj += e;
-                                    if extra_wraps == 0 {
-                                        d.reference.push(e, dt);
-                                    }
-                                }
-                                None => {
-                                    self.warnings.push(format!(
-                                        "{SOURCE_NAME}: {} went from {prev} to {now} µJ in {:.3} s, \
-                                         which no wrap at {} µJ explains below {} W: counter \
-                                         reset, interval counted as zero",
-                                        d.name,
-                                        dt.as_secs_f64(),
-                                        d.range_uj,
-                                        d.max_w
-                                    ));
-                                }
-                            }
-                            d.last = Some((now, since_open.max(prev_t)));
-                        }
-                    }
+                    d.counter.update(now, since_open, &mut self.report);
                 }
                 Err(e) => {
-                    d.last = None;
-                    d.reference = Reference::default();
-                    if !d.failing {
-                        d.failing = true;
-                        self.warnings.push(format!(
-                            "{SOURCE_NAME}: {} can no longer be read ({e}); it stays at {:.6} J \
-                             until it comes back (socket taken offline or driver unloaded?)",
-                            d.name,
-                            d.total_uj as f64 / 1e6
-                        ));
-                    }
+                    d.counter
+                        .failed(since_open, &e.to_string(), &mut self.report);
                     first_error.get_or_insert(e);
                 }
             }
             if let Some(o) = out.get_mut(i) {
-                *o = Joules(d.total_uj as f64 / 1e6);
+                *o = d.counter.joules();
             }
         }
         match first_error {
@@ -447,16 +347,36 @@ impl EnergyProbe for PowercapProbe {
             self.root.display(),
             self.domains
                 .iter()
-                .map(|d| d.name.as_str())
+                .map(Domain::name)
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        if !self.notes.is_empty() {
-            source.push_str(&format!(" ({})", self.notes.join("; ")));
+        let mut notes = self.notes.clone();
+        let bounds: Vec<String> = self
+            .domains
+            .iter()
+            .filter_map(|d| {
+                d.from_limits.map(|(b, w)| {
+                    format!(
+                        "{} <= {} W ({} x its largest power limit, {} W)",
+                        d.name(),
+                        b,
+                        rapl::LIMIT_FACTOR,
+                        w
+                    )
+                })
+            })
+            .collect();
+        if !bounds.is_empty() {
+            notes.push(format!("wrap bounds: {}", bounds.join(", ")));
         }
-        let mut src = EnergySource::new(SOURCE_NAME, EnergyKind::Measured, source);
+        if !notes.is_empty() {
+            source.push_str(&format!(" ({})", notes.join("; ")));
+        }
+        let mut src =
+            EnergySource::new(SOURCE_NAME, EnergyKind::Measured, source).with_basis(Basis::Counter);
         src.domains = self.domains();
-        src.scope = carina_core::ProbeScope::Host;
+        src.scope = ProbeScope::Host;
         src
     }
 
@@ -465,94 +385,40 @@ impl EnergyProbe for PowercapProbe {
     }
 
     fn domains(&self) -> Vec<String> {
-        self.domains.iter().map(|d| d.name.clone()).collect()
+        self.domains.iter().map(|d| d.name().to_owned()).collect()
     }
 
     fn read(&mut self, out: &mut [Joules]) -> Result<(), ProbeError> {
         let since_open = self.opened.elapsed();
         self.read_at(since_open, out)
     }
-}
 
-/// The recent intervals counted without extra wraps: their summed energy and time give the
-/// reference power for the wrap inference.
-#[derive(Debug, Default)]
-struct Reference {
-    intervals: VecDeque<(u128, Duration)>,
-    energy_uj: u128,
-    time: Duration,
-}
-
-impl Reference {
-    fn push(&mut self, energy_uj: u128, dt: Duration) {
-        if dt.is_zero() {
-            return;
-        }
-        self.intervals.push_back((energy_uj, dt));
-        self.energy_uj += energy_uj;
-        self.time += dt;
-        // Keep at least REFERENCE_SPAN of history (the newest interval always stays).
-        while let Some(&(e, t)) = self.intervals.front() {
-            let enough = self.time.saturating_sub(t) >= REFERENCE_SPAN;
-            if !(enough || self.intervals.len() > REFERENCE_MAX_INTERVALS) {
-                break;
-            }
-            self.intervals.pop_front();
-            self.energy_uj -= e;
-            self.time -= t;
-        }
-    }
-
-    /// Mean power of the window, W; `None` until it holds [`REFERENCE_MIN`] of time.
-    fn power_w(&self) -> Option<f64> {
-        (self.time >= REFERENCE_MIN).then(|| self.energy_uj as f64 / 1e6 / self.time.as_secs_f64())
+    fn take_report(&mut self) -> ProbeReport {
+        std::mem::take(&mut self.report)
     }
 }
 
-/// Energy of one interval in µJ and the number of extra whole wraps counted in it, or `None`
-/// for a counter reset; the rule is documented on [`PowercapProbe::read_at`]. `reference_w` is
-/// the power expected over the interval (`None`: no extra wrap is ever taken).
-fn interval_uj(
-    prev: u64,
-    now: u64,
-    range: u64,
-    dt: Duration,
-    max_w: f64,
-    reference_w: Option<f64>,
-) -> Option<(u128, u128)> {
-    let wrapped = now < prev;
-    let d = if wrapped {
-        u128::from(range.saturating_sub(prev)) + u128::from(now)
-    } else {
-        u128::from(now - prev)
-    };
-    let secs = dt.as_secs_f64();
-    let cap_uj = max_w * secs * 1e6;
-    let d_f = d as f64;
-    if wrapped && d_f > cap_uj {
-        return None;
-    }
-    let r = range as f64;
-    // `as` saturates on overflow and maps NaN to 0, which is the safe side in both cases.
-    let k_max = if cap_uj > d_f {
-        ((cap_uj - d_f) / r).floor() as u128
-    } else {
-        0
-    };
-    let k = match reference_w {
-        Some(w) if k_max > 0 => {
-            let expected_uj = w * secs * 1e6;
-            // Nearest k to the expectation, the smaller one on a tie.
-            let nearest = ((expected_uj - d_f) / r - 0.5).ceil();
-            if nearest <= 0.0 {
-                0
-            } else {
-                (nearest as u128).min(k_max)
+/// The largest power limit a zone publishes, W; `None` when it publishes none worth taking
+/// (missing, unreadable, or below [`rapl::MIN_LIMIT_W`]). The bound is an optional tightening,
+/// so a file that cannot be read leaves the default rather than failing the probe.
+fn largest_limit_w(fs: &dyn SysFs, dir: &Path) -> Option<f64> {
+    let mut largest: Option<f64> = None;
+    for n in 0..MAX_CONSTRAINTS {
+        for field in ["power_limit_uw", "max_power_uw"] {
+            let path = dir.join(format!("constraint_{n}_{field}"));
+            let Ok(text) = fs.read_to_string(&path) else {
+                continue;
+            };
+            let Ok(uw) = text.trim().parse::<u64>() else {
+                continue;
+            };
+            let w = uw as f64 / 1e6;
+            if w >= rapl::MIN_LIMIT_W {
+                largest = Some(largest.map_or(w, |l| l.max(w)));
             }
         }
-        _ => 0,
-    };
-    Some((d.saturating_add(k.saturating_mul(u128::from(range))), k))
+    }
+    largest
 }
 
 /// Reads a one-line microjoule counter.
@@ -685,7 +551,7 @@ struct Picked {
 }
 
 /// Reads each zone's `name` and picks the additive set of domains; the rest become notes for
-/// the source string.
+/// the source string. Which kinds count is the rule shared with the perf route (`rapl::choose`).
 fn choose_domains(
     fs: &dyn SysFs,
     root: &Path,
@@ -759,18 +625,29 @@ fn choose_domains(
             parts.join(", ")
         ));
     }
-    let picked = if !packages.is_empty() || (psys.is_empty() && !drams.is_empty()) {
-        if !psys.is_empty() {
-            notes.push("psys present, not added: it includes the packages".to_owned());
-        }
-        packages.append(&mut drams);
-        packages
-    } else {
-        if !psys.is_empty() && !drams.is_empty() {
-            notes.push("dram not added: psys includes it".to_owned());
-        }
-        psys
-    };
+    let (choice, left_out) =
+        rapl::choose(!packages.is_empty(), !drams.is_empty(), !psys.is_empty());
+    for l in left_out {
+        notes.push(
+            match l {
+                rapl::LeftOut::PsysIncludesPackages => {
+                    "psys present, not added: it includes the packages"
+                }
+                rapl::LeftOut::DramInPsys => "dram not added: psys includes it",
+            }
+            .to_owned(),
+        );
+    }
+    let mut picked = Vec::new();
+    if choice.packages {
+        picked.append(&mut packages);
+    }
+    if choice.drams {
+        picked.append(&mut drams);
+    }
+    if choice.psys {
+        picked.append(&mut psys);
+    }
     notes.extend(unknown);
     if picked.is_empty() {
         return Err(ProbeError::Unavailable(format!(
@@ -815,20 +692,6 @@ fn unique_names(mut picked: Vec<Picked>) -> Vec<Picked> {
 mod tests {
     use super::*;
 
-    const R: u64 = 10_000_000;
-
-    /// The energy of an interval, without the count of extra wraps.
-    fn energy(
-        prev: u64,
-        now: u64,
-        range: u64,
-        dt: Duration,
-        max_w: f64,
-        reference_w: Option<f64>,
-    ) -> Option<u128> {
-        interval_uj(prev, now, range, dt, max_w, reference_w).map(|(e, _)| e)
-    }
-
     #[test]
     fn zone_ids_come_from_directory_names() {
         assert_eq!(zone_id(Path::new("/x/intel-rapl:0")), Some(vec![0]));
@@ -840,88 +703,16 @@ mod tests {
     }
 
     #[test]
-    fn plain_and_single_wrap_deltas() {
-        let s = Duration::from_secs(1);
-        assert_eq!(energy(5, 9, R, s, 2000.0, None), Some(4));
-        assert_eq!(energy(R - 1, 1, R, s, 2000.0, None), Some(2));
-        assert_eq!(energy(7, 7, R, s, 2000.0, Some(0.0)), Some(0));
-    }
-
-    #[test]
-    fn ties_between_wrap_counts_take_the_fewer_wraps() {
-        // 5 J expected, candidates 0 J and 10 J: equally far.
-        let e = energy(3, 3, R, Duration::from_secs(1), 2000.0, Some(5.0));
-        assert_eq!(e, Some(0));
-        let e = energy(3, 3, R, Duration::from_secs(1), 2000.0, Some(5.1));
-        assert_eq!(e, Some(R as u128));
-    }
-
-    #[test]
-    fn a_wrap_beyond_the_bound_is_a_reset() {
-        let ms = Duration::from_millis(1);
-        // 5 J in 1 ms is 5 kW.
-        assert_eq!(energy(R - 4_000_000, 1_000_000, R, ms, 2000.0, None), None);
-        // Forward movement is the hardware's word, whatever the bound.
-        assert_eq!(energy(0, 5_000_000, R, ms, 2000.0, None), Some(5_000_000));
-        // No time at all: a backwards step cannot be a wrap.
-        assert_eq!(energy(9, 1, R, Duration::ZERO, 2000.0, Some(1.0)), None);
-    }
-
-    #[test]
-    fn extreme_inputs_do_not_overflow() {
-        let e = energy(0, 1, u64::MAX, Duration::MAX, f64::MAX, Some(f64::MAX));
-        assert!(e.is_some());
-        let e = energy(u64::MAX, 0, u64::MAX, Duration::MAX, 2000.0, Some(1e300));
-        assert!(e.is_some());
-        let e = energy(5, 1, 3, Duration::from_secs(1), 2000.0, None);
-        assert_eq!(e, Some(1));
-    }
-
-    #[test]
-    fn extra_wraps_are_reported() {
-        let s = Duration::from_secs(1);
-        assert_eq!(
-            interval_uj(3, 3, R, s, 2000.0, Some(25.0)),
-            Some((2 * R as u128, 2))
-        );
-        assert_eq!(interval_uj(3, 5, R, s, 2000.0, Some(2.0)), Some((2, 0)));
-    }
-
-    #[test]
-    fn the_reference_weighs_intervals_by_their_duration() {
-        let mut r = Reference::default();
-        // One 0.15 J step seen 1 ms after the last read: not a power to trust.
-        r.push(150_000, Duration::from_millis(1));
-        assert_eq!(r.power_w(), None);
-        r.push(3_000_000, Duration::from_millis(100));
-        let w = r.power_w().unwrap();
-        assert!((w - 3.15 / 0.101).abs() < 1e-9, "{w}");
-        // Zero-length intervals carry nothing.
-        r.push(5, Duration::ZERO);
-        assert_eq!(r.intervals.len(), 2);
-    }
-
-    #[test]
-    fn the_reference_keeps_about_two_seconds() {
-        let mut r = Reference::default();
-        for _ in 0..30 {
-            r.push(1_000_000, Duration::from_millis(100));
-        }
-        assert_eq!(r.time, Duration::from_secs(2));
-        assert_eq!(r.energy_uj, 20_000_000);
-        // A newer level replaces the old one as it fills the window.
-        for _ in 0..20 {
-            r.push(3_000_000, Duration::from_millis(100));
-        }
-        assert!((r.power_w().unwrap() - 30.0).abs() < 1e-9);
-        // Very short intervals are capped by count.
-        for _ in 0..1000 {
-            r.push(1, Duration::from_micros(10));
-        }
-        assert_eq!(r.intervals.len(), REFERENCE_MAX_INTERVALS);
-        // One long interval is kept alone.
-        r.push(10_000_000, Duration::from_secs(10));
-        assert_eq!(r.intervals.len(), 1);
-        assert!((r.power_w().unwrap() - 1.0).abs() < 1e-9);
+    fn the_largest_published_limit_is_taken() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        assert_eq!(largest_limit_w(&RealSysFs, d), None);
+        std::fs::write(d.join("constraint_0_power_limit_uw"), "45000000\n").unwrap();
+        std::fs::write(d.join("constraint_0_max_power_uw"), "0\n").unwrap();
+        std::fs::write(d.join("constraint_1_power_limit_uw"), "55000000\n").unwrap();
+        std::fs::write(d.join("constraint_2_power_limit_uw"), "garbage\n").unwrap();
+        // Under a watt is a placeholder, not a limit.
+        std::fs::write(d.join("constraint_2_max_power_uw"), "500\n").unwrap();
+        assert_eq!(largest_limit_w(&RealSysFs, d), Some(55.0));
     }
 }

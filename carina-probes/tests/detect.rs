@@ -176,12 +176,28 @@ fn pue_multiplies_measured_sources_too() {
         "{}",
         p.describe().source
     );
+    assert_eq!(p.describe().pue, Some(1.5));
+    assert_eq!(
+        p.describe().basis,
+        Some(carina_core::record::Basis::Counter)
+    );
     let mut out = [Joules::ZERO];
     p.read(&mut out).unwrap();
     std::fs::write(zone.join("energy_uj"), "3000000\n").unwrap();
     p.read(&mut out).unwrap();
     // 2 J measured x 1.5.
     assert!((out[0].0 - 3.0).abs() < 1e-9, "{:?}", out[0]);
+    assert!(p.take_report().is_empty());
+    // What the counter meets reaches the session through the PUE wrapper: a counter that went
+    // back is a reset, reported and flagged.
+    std::fs::write(zone.join("energy_uj"), "1000\n").unwrap();
+    p.read(&mut out).unwrap();
+    let r = p.take_report();
+    assert!(r.lower_bound);
+    assert!(
+        r.warnings.len() == 1 && r.warnings[0].starts_with("package-0: counter reset"),
+        "{r:?}"
+    );
 }
 
 /// A powercap tree whose counters never move (a copied or emulated tree, a VM that fakes RAPL):

@@ -169,7 +169,7 @@ fn the_only_user_is_ours_gets_all_of_it() {
     assert!(p.knows_users());
     assert_eq!(tick(&mut p, 0.1, &[OURS]), [Some(1.0)]);
     assert_eq!(tick(&mut p, 0.2, &[50, OURS, 300]), [Some(1.0)]);
-    assert!(p.take_warnings().is_empty());
+    assert!(p.take_report().warnings.is_empty());
 }
 
 #[test]
@@ -187,7 +187,7 @@ fn a_shared_gpu_is_split_by_sm_utilisation() {
     fake.sample(0, base, 120, OURS, 40);
     fake.sample(0, base, 130, OTHER, 60);
     assert_eq!(tick(&mut p, 0.2, &[OURS]), [Some(0.5)]);
-    assert!(p.take_warnings().is_empty());
+    assert!(p.take_report().warnings.is_empty());
 
     // The other side of the same shares, seen by another run.
     let fake = Fake::with_gpus(1);
@@ -216,7 +216,7 @@ fn a_process_of_the_run_that_exited_stays_the_runs() {
     p.usage_share(&[1], &mut out);
     assert_eq!(out, [Some(1.0)]);
     // No pid-namespace warning for a process that merely exited.
-    assert!(p.take_warnings().is_empty());
+    assert!(p.take_report().warnings.is_empty());
     // Another process takes the GPU afterwards: not the run's.
     fake.compute(0, &[OTHER]);
     assert_eq!(tick(&mut p, 0.3, &[1]), [Some(0.0)]);
@@ -248,7 +248,7 @@ fn a_gpu_used_only_by_others_is_not_ours() {
     let mut p = fake.probe(root.path());
     fake.sample(0, base_us(), 10, OTHER, 90);
     assert_eq!(tick(&mut p, 0.1, &[OURS]), [Some(0.0)]);
-    assert!(p.take_warnings().is_empty());
+    assert!(p.take_report().warnings.is_empty());
 }
 
 #[test]
@@ -258,7 +258,7 @@ fn an_idle_gpu_is_nobodys() {
     let mut p = fake.probe(root.path());
     assert_eq!(tick(&mut p, 0.1, &[OURS]), [Some(0.0)]);
     assert_eq!(tick(&mut p, 0.2, &[OURS]), [Some(0.0)]);
-    assert!(p.take_warnings().is_empty());
+    assert!(p.take_report().warnings.is_empty());
 }
 
 #[test]
@@ -269,13 +269,13 @@ fn without_utilisation_samples_processes_count_equally() {
     let mut p = fake.probe(root.path());
     // No sample in the interval: by count, two of three.
     assert_eq!(tick(&mut p, 0.1, &[OURS, 300]), [Some(2.0 / 3.0)]);
-    assert!(p.take_warnings().is_empty());
+    assert!(p.take_report().warnings.is_empty());
     // The query fails: by count too, with one warning.
     fake.dev(0, |d| d.util_error = Some("Not Supported".into()));
     fake.compute(0, &[OURS, OTHER]);
     assert_eq!(tick(&mut p, 0.2, &[OURS]), [Some(0.5)]);
     assert_eq!(tick(&mut p, 0.3, &[OURS]), [Some(0.5)]);
-    let w = p.take_warnings();
+    let w = p.take_report().warnings;
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(
         w[0].contains("gpu-0") && w[0].contains("Not Supported") && w[0].contains("by count"),
@@ -304,7 +304,7 @@ fn unsupported_process_queries_leave_the_share_unknown() {
     assert!(p.knows_users());
     assert_eq!(tick(&mut p, 0.1, &[OURS]), [None, Some(1.0)]);
     assert_eq!(tick(&mut p, 0.2, &[OURS]), [None, Some(1.0)]);
-    let w = p.take_warnings();
+    let w = p.take_report().warnings;
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(
         w[0].contains("gpu-0") && w[0].contains("Insufficient Permissions"),
@@ -325,7 +325,7 @@ fn users_from_another_pid_namespace_leave_the_share_unknown() {
     let mut p = fake.probe(root.path());
     assert_eq!(tick(&mut p, 0.1, &[1, 7]), [None]);
     assert_eq!(tick(&mut p, 0.2, &[1, 7]), [None]);
-    let w = p.take_warnings();
+    let w = p.take_report().warnings;
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(
         w[0].contains("48213") && w[0].contains("pid namespace"),

@@ -1,5 +1,6 @@
 //! The estimation model on fake `/proc` and `/sys` trees, with injected time.
 
+use carina_core::record::Basis;
 use carina_core::{EnergyKind, EnergyProbe, Joules, ProbeScope};
 use carina_probes::coefficients::{
     CCF_MEMORY_W_PER_GB, GREEN_ALGORITHMS_MEMORY_W_PER_GB, MEMORY_SPREAD,
@@ -390,6 +391,9 @@ fn constant_override_is_the_jobs_power_with_a_ten_percent_band() {
     assert_eq!(src.name, "constant");
     assert_eq!(src.scope, ProbeScope::Process);
     assert_close(src.idle_w.unwrap().into(), 240.0);
+    // The user's watts, not a model of utilisation; the PUE it already includes is said.
+    assert_eq!(src.basis, Some(Basis::UserConstant));
+    assert_eq!(src.pue, Some(1.2));
 }
 
 #[test]
@@ -402,6 +406,8 @@ fn machine_watts_override_replaces_cpu_memory_and_gpu() {
         ..Default::default()
     });
     assert_eq!(p.domains(), ["machine"]);
+    // User-given coefficients of a utilisation model are still a model.
+    assert_eq!(p.describe().basis, Some(Basis::Model));
     let out = m.run(&mut p, 0.5, 10);
     assert_close(out[0].0, 200.0 * 10.0);
     let (lo, hi) = p.band().unwrap();

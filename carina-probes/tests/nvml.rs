@@ -124,10 +124,17 @@ fn energy_counter_deltas_are_exact_and_cumulative() {
     assert_eq!(read(&mut p, 0.3), [0.3]);
     // 123_456 mJ since open, summed in millijoules: no float drift.
     assert_eq!(read(&mut p, 0.4), [123.456]);
-    // The time given does not matter for a counter.
-    assert_eq!(read(&mut p, 99.0), [123.456]);
-    assert!(p.take_warnings().is_empty());
+    assert!(p.take_report().is_empty());
     assert_eq!(p.failed_reads(), 0);
+    // A counter that does not move for over a second has stopped counting: a powered board
+    // draws tens of watts. The energy stays what the counter says, flagged as a lower bound.
+    assert_eq!(read(&mut p, 99.0), [123.456]);
+    let r = p.take_report();
+    assert!(r.lower_bound);
+    assert!(
+        r.warnings.len() == 1 && r.warnings[0].starts_with("gpu-0: counter stalled"),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -242,7 +249,7 @@ fn a_failing_device_keeps_its_value_and_warns_once_per_streak() {
     assert_eq!(read(&mut p, 0.3), [2.0, 3.0]);
     assert_eq!(read(&mut p, 0.4), [2.0, 4.0]);
     assert_eq!(p.failed_reads(), 3);
-    let w = p.take_warnings();
+    let w = p.take_report().warnings;
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(
         w[0].contains("gpu-0 (flaky)") && w[0].contains("GPU is lost"),
@@ -251,13 +258,13 @@ fn a_failing_device_keeps_its_value_and_warns_once_per_streak() {
     assert!(w[0].contains("2.000 J"), "{w:?}");
     // Back: the counter kept counting meanwhile, so nothing is lost.
     assert_eq!(read(&mut p, 0.5), [9.0, 5.0]);
-    let w = p.take_warnings();
+    let w = p.take_report().warnings;
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(
         w[0].contains("readable again after 3 failed read(s)"),
         "{w:?}"
     );
-    assert!(p.take_warnings().is_empty());
+    assert!(p.take_report().warnings.is_empty());
 }
 
 #[test]
@@ -281,7 +288,7 @@ fn a_failing_power_device_bridges_the_gap_when_it_returns() {
 }
 
 #[test]
-fn a_counter_going_backwards_counts_zero() {
+fn a_counter_going_backwards_is_a_reset_counted_from_zero() {
     let fake = Fake::default();
     fake.add(0, "reset").energy(
         0,
@@ -294,12 +301,16 @@ fn a_counter_going_backwards_counts_zero() {
     );
     let mut p = fake.probe();
     assert_eq!(read(&mut p, 1.0), [5.0]);
-    assert_eq!(read(&mut p, 2.0), [5.0]);
-    // Counting resumes from the new baseline.
-    assert_eq!(read(&mut p, 3.0), [8.0]);
-    let w = p.take_warnings();
-    assert_eq!(w.len(), 1, "{w:?}");
-    assert!(w[0].contains("went back"), "{w:?}");
+    assert!(p.take_report().is_empty());
+    // The restarted counter proves 1 J since the reload; what came before it is lost.
+    assert_eq!(read(&mut p, 2.0), [6.0]);
+    let r = p.take_report();
+    assert!(r.lower_bound);
+    assert_eq!(r.warnings.len(), 1, "{r:?}");
+    assert!(r.warnings[0].starts_with("gpu-0: counter reset"), "{r:?}");
+    assert!(r.warnings[0].contains("905000 to 1000 mJ"), "{r:?}");
+    // Counting goes on from the new value.
+    assert_eq!(read(&mut p, 3.0), [9.0]);
     assert_eq!(p.failed_reads(), 0);
 }
 
@@ -322,11 +333,12 @@ fn values_never_decrease_under_any_script() {
     let mut p = fake.probe();
     let mut last = 0.0;
     for k in 1..=8 {
-        let now = read(&mut p, f64::from(k))[0];
+        let now = read(&mut p, f64::from(k) * 0.1)[0];
         assert!(now >= last, "read {k}: {now} < {last}");
         last = now;
     }
-    assert_eq!(last, 0.068);
+    // Resets count the new value (10, 5, 0 mJ), plain deltas their difference (65, 3 mJ).
+    assert_eq!(last, 0.083);
 }
 
 #[test]
@@ -337,14 +349,14 @@ fn a_device_unreadable_at_open_starts_counting_when_it_answers() {
         .power(0, vec![Err("busy".into())]);
     let mut p = fake.probe();
     assert_eq!(p.failed_reads(), 1);
-    let w = p.take_warnings();
+    let w = p.take_report().warnings;
     assert!(w[0].contains("cannot be read"), "{w:?}");
     assert!(p.describe().source.contains("not readable yet"));
     // First good sample is a baseline; the energy counts from there.
     assert_eq!(read(&mut p, 1.0), [0.0]);
     assert_eq!(read(&mut p, 2.0), [1.0]);
     assert!(p.describe().source.contains("measured by energy counter"));
-    let w = p.take_warnings();
+    let w = p.take_report().warnings;
     assert!(w[0].contains("readable again"), "{w:?}");
 }
 
@@ -356,7 +368,7 @@ fn a_counter_error_at_open_falls_back_to_power() {
         .power(0, vec![Ok(40_000)]);
     let mut p = fake.probe();
     assert_eq!(read(&mut p, 2.0), [80.0]);
-    let w = p.take_warnings();
+    let w = p.take_report().warnings;
     assert!(w[0].contains("integrating power samples instead"), "{w:?}");
     assert_eq!(p.failed_reads(), 0);
 }
@@ -364,25 +376,25 @@ fn a_counter_error_at_open_falls_back_to_power() {
 #[test]
 fn warnings_are_bounded() {
     let fake = Fake::default();
-    // Alternating failures: two warnings per cycle.
+    // Alternating failures: two warnings per cycle (the failure and the recovery).
     fake.add(0, "flappy").energy(
         0,
         std::iter::once(Ok(Some(0)))
-            .chain((0..200).flat_map(|_| [Err("x".to_string()), Ok(Some(1))]))
+            .chain((1..=200).flat_map(|k| [Err("x".to_string()), Ok(Some(k))]))
             .collect(),
     );
     let mut p = fake.probe();
     for k in 0..400 {
-        read(&mut p, f64::from(k));
+        read(&mut p, f64::from(k) * 0.1);
     }
-    let w = p.take_warnings();
+    let w = p.take_report().warnings;
     assert_eq!(w.len(), 65);
     assert!(
         w[64].contains("336 further NVML warning(s) dropped"),
         "{:?}",
         w[64]
     );
-    assert!(p.take_warnings().is_empty());
+    assert!(p.take_report().warnings.is_empty());
 }
 
 #[test]
@@ -486,7 +498,7 @@ fn a_backend_without_process_queries_does_not_know_its_users() {
     p.usage_share(&[1, 2, 3], &mut out);
     // Unknown: the run's CPU share applies to this GPU.
     assert_eq!(out, [None]);
-    assert!(p.take_warnings().is_empty());
+    assert!(p.take_report().warnings.is_empty());
     assert!(!p.describe().source.contains("GPU use"));
     let mut b = fake.clone();
     assert_eq!(
@@ -532,4 +544,149 @@ fn without_the_feature_open_is_unavailable() {
         matches!(&e, ProbeError::Unavailable(m) if m == "built without the `nvml` feature"),
         "{e:?}"
     );
+}
+
+/// Row 6 of the table in issue 15 and the rest of the counter's failure modes: a counter that
+/// becomes unsupported, or fails for good, is replaced by power samples (basis
+/// `integrated-power`), a counter that fails briefly keeps its baseline, and the source's basis
+/// follows the rule of the module documentation.
+mod counter_lost {
+    use super::*;
+    use carina_core::record::Basis;
+
+    /// A 100 W board: the counter reads 10 J per 0.1 s for `good` reads after the baseline,
+    /// then `then` forever; power reads 100 W.
+    fn board(good: u64, then: Reading<Option<u64>>) -> Fake {
+        let fake = Fake::default();
+        fake.add(0, "NVIDIA H100 80GB HBM3")
+            .energy(
+                0,
+                (0..=good)
+                    .map(|k| Ok(Some(k * 10_000)))
+                    .chain(std::iter::once(then))
+                    .collect(),
+            )
+            .power(0, vec![Ok(100_000)]);
+        fake
+    }
+
+    /// Row 6: the counter becomes unsupported at 1.0 s of a 3 s run at 100 W. From then on the
+    /// device integrates its power samples; the 0.1 s since the counter's last reading is
+    /// bridged with the first sample.
+    #[test]
+    fn row_6_an_unsupported_counter_falls_back_to_power_samples() {
+        let fake = board(9, Ok(None));
+        let mut p = fake.probe();
+        assert_eq!(p.describe().basis, Some(Basis::Counter));
+        let mut all = carina_core::energy::ProbeReport::default();
+        let mut got = 0.0;
+        let mut switched_at = None;
+        for n in 1..=30 {
+            got = read(&mut p, f64::from(n) * 0.1)[0];
+            let r = p.take_report();
+            if !r.basis.is_empty() {
+                switched_at.get_or_insert(n);
+            }
+            all.merge(r);
+        }
+        eprintln!(
+            "row 6: truth 300 J, reported {got:.3} J, basis {:?}",
+            all.basis
+        );
+        assert!((got - 300.0).abs() < 1e-6, "{got}");
+        assert_eq!(all.basis, [(0, Basis::IntegratedPower)]);
+        assert_eq!(switched_at, Some(10));
+        assert_eq!(all.warnings.len(), 1, "{all:?}");
+        let w = &all.warnings[0];
+        assert!(
+            w.starts_with("gpu-0 (NVIDIA H100 80GB HBM3): energy counter given up at 1.000 s"),
+            "{w}"
+        );
+        assert!(w.contains("no longer supported"), "{w}");
+        assert!(w.contains("integrating power samples from now on"), "{w}");
+        assert!(!all.lower_bound);
+        assert_eq!(all.read_errors, 0);
+        assert!(
+            p.describe()
+                .source
+                .contains("integrated from power samples")
+        );
+    }
+
+    /// A counter that keeps failing for a second while the power answers is given up too; the
+    /// failing reads are read errors, and the gap is bridged with the power sampled meanwhile.
+    #[test]
+    fn a_counter_failing_for_a_second_falls_back_to_power_samples() {
+        let fake = board(9, Err("Unknown Error".into()));
+        let mut p = fake.probe();
+        let mut all = carina_core::energy::ProbeReport::default();
+        let mut got = 0.0;
+        for n in 1..=30 {
+            got = read(&mut p, f64::from(n) * 0.1)[0];
+            all.merge(p.take_report());
+        }
+        eprintln!("counter failing from 1.0 s: truth 300 J, reported {got:.3} J");
+        assert!((got - 300.0).abs() < 1e-6, "{got}");
+        assert_eq!(all.basis, [(0, Basis::IntegratedPower)]);
+        // From 1.0 s to 1.9 s: ten failed reads; at 1.9 s the counter's last reading (0.9 s) is
+        // a second old.
+        assert_eq!(all.read_errors, 10);
+        assert_eq!(p.failed_reads(), 10);
+        assert!(
+            all.warnings[0].starts_with("gpu-0: read failed at 1.000 s"),
+            "{all:?}"
+        );
+        assert!(
+            all.warnings
+                .iter()
+                .any(|w| w.contains("energy counter given up at 1.900 s")
+                    && w.contains("has failed since its last reading at 0.900 s")),
+            "{all:?}"
+        );
+    }
+
+    /// Devices that integrate power from the start say so in the first report when the source
+    /// says `counter`; a source whose every device integrates says `integrated-power` itself.
+    #[test]
+    fn the_basis_of_each_device_reaches_the_first_report() {
+        let fake = Fake::default();
+        fake.add(0, "NVIDIA A100-SXM4-40GB")
+            .energy(0, (0..10).map(|k| Ok(Some(k * 1_000))).collect());
+        fake.add(1, "Tesla K80")
+            .energy(1, vec![Ok(None)])
+            .power(1, vec![Ok(60_000)]);
+        let mut p = fake.probe();
+        assert_eq!(p.describe().basis, Some(Basis::Counter));
+        read(&mut p, 0.1);
+        assert_eq!(p.take_report().basis, [(1, Basis::IntegratedPower)]);
+        read(&mut p, 0.2);
+        assert!(p.take_report().basis.is_empty());
+
+        let fake = Fake::default();
+        fake.add(0, "Tesla K80")
+            .energy(0, vec![Ok(None)])
+            .power(0, vec![Ok(60_000)]);
+        let mut p = fake.probe();
+        assert_eq!(p.describe().basis, Some(Basis::IntegratedPower));
+        read(&mut p, 0.1);
+        assert!(p.take_report().is_empty());
+    }
+
+    /// A device unreadable at open counts as a read error in the first report, and its basis is
+    /// reported once it answers.
+    #[test]
+    fn a_device_unreadable_at_open_reports_its_basis_when_it_answers() {
+        let fake = Fake::default();
+        fake.add(0, "late")
+            .energy(0, vec![Err("busy".into()), Ok(None)])
+            .power(0, vec![Err("busy".into()), Ok(50_000)]);
+        let mut p = fake.probe();
+        assert_eq!(p.describe().basis, Some(Basis::Counter));
+        let r = p.take_report();
+        assert_eq!(r.read_errors, 1);
+        assert!(r.lower_bound);
+        read(&mut p, 0.1);
+        let r = p.take_report();
+        assert_eq!(r.basis, [(0, Basis::IntegratedPower)]);
+    }
 }

@@ -48,6 +48,8 @@ struct FakeSource {
     all_step: u64,
     opened: Arc<Mutex<Vec<(u32, u64, u32)>>>,
     fail: Option<(i32, u32)>,
+    /// Counters, by (config, cpu), whose reads fail while listed.
+    unreadable: Arc<Mutex<Vec<(u64, u32)>>>,
 }
 
 impl FakeSource {
@@ -83,10 +85,14 @@ struct FakeCounter {
     key: (u64, u32),
     counts: Arc<Mutex<HashMap<(u64, u32), u64>>>,
     step: u64,
+    unreadable: Arc<Mutex<Vec<(u64, u32)>>>,
 }
 
 impl Counter for FakeCounter {
     fn read(&mut self) -> io::Result<u64> {
+        if self.unreadable.lock().unwrap().contains(&self.key) {
+            return Err(io::Error::from_raw_os_error(5 /* EIO */));
+        }
         let mut counts = self.counts.lock().unwrap();
         let c = counts.entry(self.key).or_insert(0);
         *c = c.saturating_add(self.step);
@@ -113,6 +119,7 @@ impl CounterSource for FakeSource {
             key,
             counts: self.counts.clone(),
             step,
+            unreadable: self.unreadable.clone(),
         }))
     }
 }
@@ -314,6 +321,109 @@ fn psys_is_not_added_to_packages() {
     assert!(probe.describe().source.contains("psys"));
 }
 
+/// The domain rule shared with powercap: with `energy-ram` and `energy-psys` but no
+/// `energy-pkg`, psys alone, since it includes the DRAM (the rule before counted the DRAM twice:
+/// in `dram-N` and in `psys`).
+#[test]
+fn ram_beside_psys_without_pkg_is_not_added() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_pmu(dir.path(), "0,18", &[RAM, PSYS]);
+    let fake = FakeSource::default();
+    let probe = PerfRaplProbe::open_with(dir.path(), Box::new(fake.clone())).unwrap();
+    assert_eq!(probe.domains(), names(&["psys"]));
+    assert_eq!(*fake.opened.lock().unwrap(), vec![(23, 5, 0)]);
+    assert!(
+        probe
+            .excluded()
+            .iter()
+            .any(|n| n.starts_with("energy-ram not reported") && n.contains("includes the DRAM")),
+        "{:?}",
+        probe.excluded()
+    );
+    // DRAM alone, with neither a package nor psys, is what there is to report.
+    let dir = tempfile::tempdir().unwrap();
+    fake_pmu(dir.path(), "0", &[RAM]);
+    let probe = PerfRaplProbe::open_with(dir.path(), Box::new(FakeSource::default())).unwrap();
+    assert_eq!(probe.domains(), names(&["dram-0"]));
+}
+
+/// A counter whose read fails mid-run keeps its baseline: the next good read counts the whole
+/// gap, every failed read is a read error, and one warning opens and one closes the streak. A
+/// counter that then stops moving is stalled after 250 ms.
+#[test]
+fn a_failed_read_keeps_the_baseline_and_a_still_counter_is_stalled() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_pmu(dir.path(), "0", &[PKG, RAM]);
+    let fake = FakeSource::default();
+    let mut probe = PerfRaplProbe::open_with(dir.path(), Box::new(fake.clone())).unwrap();
+    let one_joule = 4_294_967_296u64;
+    let mut out = [Joules::ZERO; 2];
+    let mut at = |probe: &mut PerfRaplProbe, s: f64, pkg: u64, ram: u64| {
+        fake.set(2, 0, pkg * one_joule);
+        fake.set(3, 0, ram * one_joule);
+        let r = probe.read_at(Duration::from_secs_f64(s), &mut out);
+        (r.is_ok(), out)
+    };
+    assert_eq!(
+        at(&mut probe, 0.1, 3, 1),
+        (true, [Joules(3.0), Joules(1.0)])
+    );
+    fake.unreadable.lock().unwrap().push((2, 0));
+    assert_eq!(
+        at(&mut probe, 0.2, 6, 2),
+        (true, [Joules(3.0), Joules(2.0)])
+    );
+    assert_eq!(
+        at(&mut probe, 0.3, 9, 3),
+        (true, [Joules(3.0), Joules(3.0)])
+    );
+    let r = probe.take_report();
+    assert_eq!(r.read_errors, 2);
+    assert!(r.lower_bound);
+    assert_eq!(r.warnings.len(), 1, "{r:?}");
+    assert!(
+        r.warnings[0].starts_with("package-0: read failed at 0.200 s"),
+        "{r:?}"
+    );
+    assert!(r.warnings[0].contains("energy-pkg on CPU 0"), "{r:?}");
+    fake.unreadable.lock().unwrap().clear();
+    assert_eq!(
+        at(&mut probe, 0.4, 12, 4),
+        (true, [Joules(12.0), Joules(4.0)])
+    );
+    let r = probe.take_report();
+    assert!(
+        r.warnings.len() == 1 && r.warnings[0].contains("readable again after 2 failed read(s)"),
+        "{r:?}"
+    );
+    // Every counter unreadable: the read is an error, with the frozen values written.
+    fake.unreadable.lock().unwrap().extend([(2, 0), (3, 0)]);
+    assert_eq!(
+        at(&mut probe, 0.5, 15, 5),
+        (false, [Joules(12.0), Joules(4.0)])
+    );
+    fake.unreadable.lock().unwrap().clear();
+    assert_eq!(
+        at(&mut probe, 0.6, 18, 6),
+        (true, [Joules(18.0), Joules(6.0)])
+    );
+    probe.take_report();
+    // The DRAM counter stops; the package goes on.
+    for (n, s) in [0.7, 0.8, 0.9, 1.0].into_iter().enumerate() {
+        at(&mut probe, s, 19 + n as u64, 6);
+    }
+    let r = probe.take_report();
+    assert!(r.lower_bound);
+    assert!(
+        r.warnings.len() == 1 && r.warnings[0].starts_with("dram-0: counter stalled"),
+        "{r:?}"
+    );
+    assert!(
+        r.warnings[0].contains("has not advanced since 0.600 s"),
+        "{r:?}"
+    );
+}
+
 #[test]
 fn psys_alone_is_read_once_on_the_first_cpu() {
     let dir = tempfile::tempdir().unwrap();
@@ -439,10 +549,20 @@ fn read_is_scale_times_count_since_open_cumulative_and_non_decreasing() {
     // 2^32 counts at 2^-32 J per count is exactly one joule.
     assert_eq!(out[0], Joules(2.0 + SCALE_F));
 
-    // A count that went back (not something the kernel does) cannot make energy decrease.
+    assert!(probe.take_report().is_empty());
+
+    // A count that went back (not something the kernel does) is a reset: energy does not
+    // decrease, the count since the restart is added, and the figure is flagged.
     fake.set(2, 0, 1_000_000);
     probe.read(&mut out).unwrap();
-    assert_eq!(out[0], prev[0]);
+    assert_eq!(out[0], Joules(prev[0].0 + 1_000_000.0 * SCALE_F));
+    let r = probe.take_report();
+    assert!(r.lower_bound);
+    assert!(
+        r.warnings.len() == 1 && r.warnings[0].starts_with("package-0: counter reset"),
+        "{r:?}"
+    );
+    assert!(r.warnings[0].contains("energy-pkg on CPU 0"), "{r:?}");
 }
 
 #[test]

@@ -3,8 +3,14 @@
 //! and advance in 5 ms steps, read at 10 Hz. The rule that took the previous interval's power as
 //! the expectation reported the packages at hundreds of watts once one short interval had read
 //! high; the packages must come out at 30 W and the DRAM at 4 W.
+//!
+//! The rig's zones publish power limits, as real zones do (packages: 45 W long term, 55 W short
+//! term; DRAM: a 10 W maximum). They give the counter rule bounds of 110 W and 20 W, under which
+//! a 100 ms interval (at most 11 J, or 2 J) cannot hide a second wrap of a 20 J counter: the 10 Hz
+//! intervals are certain and feed the reference that resolves the gaps. With the default bounds
+//! (2000 W, 1000 W) ten wraps would fit in every interval, and each would be flagged ambiguous.
 
-use carina_core::{EnergyProbe, Joules};
+use carina_core::{EnergyProbe, Joules, Watts};
 use carina_probes::powercap::PowercapProbe;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -20,6 +26,17 @@ fn zone(dir: &Path, name: &str, energy_uj: u64) -> PathBuf {
     fs::write(dir.join("name"), format!("{name}\n")).unwrap();
     fs::write(dir.join("energy_uj"), format!("{energy_uj}\n")).unwrap();
     fs::write(dir.join("max_energy_range_uj"), format!("{RANGE}\n")).unwrap();
+    let limits: &[(&str, u64)] = if name == "dram" {
+        &[("constraint_0_max_power_uw", 10_000_000)]
+    } else {
+        &[
+            ("constraint_0_power_limit_uw", 45_000_000),
+            ("constraint_1_power_limit_uw", 55_000_000),
+        ]
+    };
+    for (file, uw) in limits {
+        fs::write(dir.join(file), format!("{uw}\n")).unwrap();
+    }
     dir.to_owned()
 }
 
@@ -101,6 +118,10 @@ fn the_rig_reads_30_w_per_package_and_4_w_dram() {
     }
     let mut p = PowercapProbe::open(t.path()).unwrap();
     assert_eq!(p.domains(), ["package-0", "package-1", "dram-0"]);
+    assert_eq!(
+        p.max_plausible_power(),
+        [Watts(110.0), Watts(110.0), Watts(20.0)]
+    );
     read_at(&mut p, &sims, opened_at, opened_at + 0.0305);
     let base_t = opened_at + 0.0309;
     let base = read_at(&mut p, &sims, opened_at, base_t);
@@ -141,15 +162,16 @@ fn the_rig_reads_30_w_per_package_and_4_w_dram() {
             );
         }
     }
-    assert!(p.take_warnings().is_empty());
+    let r = p.take_report();
+    assert!(r.is_empty(), "{r:?}");
 }
 
 /// The rig read at 10 Hz for 2 s, then nothing for 3 s (a stalled sampler), then 10 Hz again:
 /// at 30 W the packages went through 90 J, 4.5 ranges of 20 J, and the counter alone only shows
 /// the half. The elapsed time (3 s, far longer than the 10 ms a 20 J counter needs to wrap at
 /// the 2000 W maximum plausible package power) lets extra wraps in, and the reference power of
-/// the previous seconds (30 W: 90 J expected) picks four of them. The DRAM (12 J in the gap, no
-/// wrap) gets none.
+/// the previous seconds (30 W: 90 J expected, +-10 %) holds only one candidate, with four extra
+/// wraps. The DRAM (12 J in the gap, no wrap) gets none.
 #[test]
 fn a_three_second_gap_is_resolved_from_elapsed_time_and_recent_power() {
     let t = tempfile::tempdir().unwrap();
@@ -174,13 +196,14 @@ fn a_three_second_gap_is_resolved_from_elapsed_time_and_recent_power() {
         }
     }
     assert!((last[0] - 30.0 * 6.0).abs() < 0.2, "{last:?}");
-    assert!(p.take_warnings().is_empty());
+    assert!(p.take_report().is_empty());
 }
 
 /// With no history at all (the first read after open comes 3 s late), nothing says how many
-/// times the counter went round: the smallest delta is counted, never a guess.
+/// times the counter went round: the smallest delta is counted, never a guess, and flagged as
+/// a lower bound with the possible range.
 #[test]
-fn a_late_first_read_counts_the_smallest_delta() {
+fn a_late_first_read_counts_the_smallest_delta_and_says_so() {
     let t = tempfile::tempdir().unwrap();
     let pkg = zone(&t.path().join("intel-rapl:0"), "package-0", 0);
     let mut p = PowercapProbe::open(t.path()).unwrap();
@@ -188,4 +211,18 @@ fn a_late_first_read_counts_the_smallest_delta() {
     let mut out = [Joules::ZERO];
     p.read_at(Duration::from_secs(3), &mut out).unwrap();
     assert_eq!(out, [Joules(10.0)]);
+    let r = p.take_report();
+    assert!(r.lower_bound);
+    assert_eq!(r.warnings.len(), 1, "{r:?}");
+    let w = &r.warnings[0];
+    assert!(
+        w.starts_with("package-0: interval ambiguous, 0.000 s-3.000 s"),
+        "{w}"
+    );
+    // 10 J plus up to 16 ranges under 110 W x 3 s = 330 J.
+    assert!(
+        w.contains("10.000 J plus any whole number of ranges up to 330.000 J"),
+        "{w}"
+    );
+    assert!(w.contains("no reference power"), "{w}");
 }

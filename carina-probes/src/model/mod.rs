@@ -173,7 +173,8 @@ pub fn estimation_model_with(proc_root: &Path, sys_root: &Path, opts: &ModelOpti
         );
         return finish(
             ModelProbe::from_parts(vec![part], ProbeScope::Process, source, proc_root)
-                .with_name("constant"),
+                .with_name("constant")
+                .user_constant(),
             opts.pue,
             notes,
         );

@@ -5,7 +5,7 @@
 use crate::coefficients::USER_OVERRIDE_SPREAD;
 use carina_core::energy::{EnergyProbe, ProbeError, ProbeScope};
 use carina_core::procfs::{self, HostCpu};
-use carina_core::record::{DeviceInfo, EnergyKind, EnergySource};
+use carina_core::record::{Basis, DeviceInfo, EnergyKind, EnergySource};
 use carina_core::units::{Joules, Seconds, Watts};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -191,6 +191,8 @@ pub struct ModelProbe {
     parts: Vec<ModelPart>,
     pue: f64,
     summary: PowerModel,
+    /// `user-constant` for watts the user gave for the job, `model` otherwise.
+    basis: Basis,
     needs_utilisation: bool,
     proc_root: PathBuf,
     origin: Instant,
@@ -227,6 +229,9 @@ impl ModelProbe {
         let mut p = Self::from_parts(vec![part], scope, source, proc_root);
         p.name = name.to_owned();
         p.summary = model;
+        if scope == ProbeScope::Process {
+            p = p.user_constant();
+        }
         p
     }
 
@@ -248,6 +253,7 @@ impl ModelProbe {
             parts,
             pue: 1.0,
             summary: PowerModel::Constant(Watts::ZERO),
+            basis: Basis::Model,
             proc_root: proc_root.into(),
             origin: Instant::now(),
             last: None,
@@ -275,6 +281,13 @@ impl ModelProbe {
     /// The name in the run file (`model`, `constant`).
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
+        self
+    }
+
+    /// Marks the figures as the user's constant watts for the job (basis `user-constant`)
+    /// rather than a model of utilisation: what `.constant_watts(w)` builds.
+    pub fn user_constant(mut self) -> Self {
+        self.basis = Basis::UserConstant;
         self
     }
 
@@ -387,7 +400,10 @@ impl ModelProbe {
 
 impl EnergyProbe for ModelProbe {
     fn describe(&self) -> EnergySource {
-        let mut src = EnergySource::new(&self.name, EnergyKind::Estimated, self.source.clone());
+        let mut src = EnergySource::new(&self.name, EnergyKind::Estimated, self.source.clone())
+            .with_basis(self.basis);
+        // The PUE is already in every figure; the field says by how much.
+        src.pue = (self.pue != 1.0).then_some(self.pue);
         src.domains = self.domains();
         src.scope = self.scope;
         let (idle, max) = match self.summary {
@@ -590,5 +606,15 @@ mod tests {
         let p = ModelProbe::new(PowerModel::Constant(Watts(270.0)), "user");
         assert_eq!(p.scope(), ProbeScope::Process);
         assert_eq!(p.describe().name, "constant");
+        assert_eq!(p.describe().basis, Some(Basis::UserConstant));
+    }
+
+    #[test]
+    fn a_model_says_model_and_its_pue() {
+        let p = ModelProbe::new(linear(10.0, 50.0), "t");
+        assert_eq!(p.describe().basis, Some(Basis::Model));
+        assert_eq!(p.describe().pue, None);
+        let src = p.with_pue(1.5).describe();
+        assert_eq!((src.basis, src.pue), (Some(Basis::Model), Some(1.5)));
     }
 }
