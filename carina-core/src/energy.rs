@@ -114,10 +114,15 @@ pub struct ProbeReport {
     /// Counter reads that failed since the last report, even when the probe recovered from
     /// them (`run_end.probe_errors`).
     pub read_errors: u64,
-    /// Whether some interval since the last report was counted low: a gap whose wraps could not
-    /// be told apart, a counter reset, a counter that stopped advancing. The run's figures are
-    /// then labelled a lower bound, and a warning says why.
+    /// Whether some interval since the last report was counted low for good: a gap whose wraps
+    /// could not be told apart, a counter reset, a stall that ended (what the counter did not
+    /// count meanwhile never comes back). The run's figures are then labelled a lower bound,
+    /// and a warning says why.
     pub lower_bound: bool,
+    /// Whether some energy is not being counted right now: a counter that cannot be read or
+    /// that stands still. It may still come back (a counter that is readable again counts the
+    /// whole gap); if it is still missing when the run ends, the run's figures are a lower bound.
+    pub missing: bool,
     /// Domains whose [`Basis`] changed (by index into [`EnergyProbe::domains`]): a GPU whose
     /// energy counter became unsupported, now integrated from power samples.
     pub basis: Vec<(usize, Basis)>,
@@ -129,6 +134,7 @@ impl ProbeReport {
         self.warnings.is_empty()
             && self.read_errors == 0
             && !self.lower_bound
+            && !self.missing
             && self.basis.is_empty()
     }
 
@@ -137,6 +143,7 @@ impl ProbeReport {
         self.warnings.extend(other.warnings);
         self.read_errors += other.read_errors;
         self.lower_bound |= other.lower_bound;
+        self.missing |= other.missing;
         self.basis.extend(other.basis);
     }
 }

@@ -549,8 +549,10 @@ struct Probe {
     accounts: MethodAccounts,
     /// The PUE the source multiplies by, if any.
     pue: Option<f64>,
-    /// Some interval was counted low (the probe said so, or its counters stalled).
+    /// Some interval was counted low for good (the probe said so, or its counters stalled).
     lower_bound: bool,
+    /// Some of its energy is not being counted right now (the latest report said so).
+    missing: bool,
     last: Vec<Joules>,
     buf: Vec<Joules>,
     last_band: Option<(f64, f64)>,
@@ -742,6 +744,7 @@ impl Aggregator {
                     accounts: MethodAccounts::default(),
                     pue: desc.pue,
                     lower_bound: false,
+                    missing: false,
                     scope: p.scope(),
                     knows_users: p.knows_users(),
                     measured: desc.kind == EnergyKind::Measured,
@@ -1078,6 +1081,7 @@ impl Aggregator {
         };
         for p in self.probes.iter_mut() {
             let n = p.last.len();
+            let mut read_failed = false;
             match p.probe.read(&mut p.buf) {
                 Ok(()) => {
                     let k = match p.scope {
@@ -1115,7 +1119,7 @@ impl Aggregator {
                             accounts.add(b, rule, run);
                         });
                     let (total, total_run) = (total.0, total_run.0);
-                    if p.measured && !p.stall_warned && !p.lower_bound {
+                    if p.measured && !p.stall_warned && !p.lower_bound && !p.missing {
                         // A safety net for probes that do not watch their own counters (the
                         // built-in ones flag a stalled counter within a few hundred ms).
                         if total > 0.0 {
@@ -1168,16 +1172,19 @@ impl Aggregator {
                     energy.gpu.add_band(Joules(lo * f_gpu), Joules(hi * f_gpu));
                 }
                 Err(e) => {
-                    self.probe_errors += 1;
+                    read_failed = true;
                     failures.push(format!(
-                        "energy source `{}` failed ({e}); its intervals count as zero",
+                        "energy source `{}` failed ({e}); its energy stays where it was until a \
+                         read succeeds",
                         p.name
                     ));
                 }
             }
             let report = p.probe.take_report();
-            self.probe_errors += report.read_errors;
+            // A probe that counts its own failed reads counts this one too.
+            self.probe_errors += report.read_errors.max(u64::from(read_failed));
             p.lower_bound |= report.lower_bound;
+            p.missing = report.missing || read_failed;
             for (i, b) in report.basis {
                 if let Some(slot) = p.basis.get_mut(i) {
                     *slot = b;
@@ -1294,7 +1301,11 @@ impl Aggregator {
             .iter()
             .flat_map(|p| p.accounts.parts(&p.name, p.pue))
             .collect();
-        Method::from_parts(parts, self.probes.iter().any(|p| p.lower_bound))
+        // Energy still missing at the end (a counter still failing or stalled) never came.
+        Method::from_parts(
+            parts,
+            self.probes.iter().any(|p| p.lower_bound || p.missing),
+        )
     }
 
     /// How the run's energy was split across steps, in words.

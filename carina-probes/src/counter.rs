@@ -514,6 +514,8 @@ impl Counter {
         if value != prev || d.units() > 0 {
             if self.stalled {
                 self.stalled = false;
+                // What it did not count while it stood still never comes back.
+                report.lower_bound = true;
                 report.warnings.push(format!(
                     "{}: counter advancing again at {} after {} without moving ({}); what it \
                      shows now is counted, energy it did not count meanwhile is missing",
@@ -539,7 +541,7 @@ impl Counter {
             ));
         }
         if self.stalled {
-            report.lower_bound = true;
+            report.missing = true;
         }
         if d.certain() && !was_stalled && !self.stalled && !dt.is_zero() {
             self.reference.push(d.units(), dt);
@@ -551,10 +553,10 @@ impl Counter {
 
     /// A read of the counter failed at `at` with `error`. The baseline is kept, so the next good
     /// read covers the gap; every failed read counts in `report.read_errors`, the first of a
-    /// streak gives a warning, and `report.lower_bound` is set while the energy is not counted.
+    /// streak gives a warning, and `report.missing` is set while the energy is not counted.
     pub fn failed(&mut self, at: Duration, error: &str, report: &mut ProbeReport) {
         report.read_errors += 1;
-        report.lower_bound = true;
+        report.missing = true;
         match &mut self.failing {
             Some((_, reads)) => *reads += 1,
             None => {
@@ -1028,7 +1030,7 @@ mod tests {
             c.failed(ms(t), "permission denied", &mut rep);
         }
         assert_eq!(rep.read_errors, 3);
-        assert!(rep.lower_bound);
+        assert!(rep.missing && !rep.lower_bound);
         assert_eq!(rep.warnings.len(), 1, "{:?}", rep.warnings);
         assert!(rep.warnings[0].contains("permission denied"));
         let mut rep = ProbeReport::default();
@@ -1044,7 +1046,7 @@ mod tests {
         assert_eq!(c.total_units(), 5_000_000);
         assert_eq!(rep.warnings.len(), 1, "{:?}", rep.warnings);
         assert!(rep.warnings[0].contains("readable again after 3 failed read(s)"));
-        assert!(!rep.lower_bound);
+        assert!(!rep.lower_bound && !rep.missing);
     }
 
     #[test]
@@ -1055,7 +1057,8 @@ mod tests {
         c.update(7, ms(200), &mut rep);
         assert!(rep.is_empty());
         c.update(7, ms(300), &mut rep);
-        assert!(c.is_stalled() && rep.lower_bound);
+        // Missing while it stands still; counted low for good once it moves again.
+        assert!(c.is_stalled() && rep.missing && !rep.lower_bound);
         assert!(
             rep.warnings[0].starts_with("dram-0: counter stalled"),
             "{rep:?}"
@@ -1063,10 +1066,10 @@ mod tests {
         assert!(rep.warnings[0].contains("since 0.000 s"), "{rep:?}");
         let mut rep = ProbeReport::default();
         c.update(7, ms(400), &mut rep);
-        assert!(rep.lower_bound && rep.warnings.is_empty());
+        assert!(rep.missing && rep.warnings.is_empty());
         let mut rep = ProbeReport::default();
         c.update(8, ms(500), &mut rep);
-        assert!(!c.is_stalled() && !rep.lower_bound);
+        assert!(!c.is_stalled() && !rep.missing && rep.lower_bound);
         assert!(rep.warnings[0].contains("advancing again"), "{rep:?}");
         // The interval across the stall does not feed the reference.
         assert_eq!(c.reference.time(), ms(200));

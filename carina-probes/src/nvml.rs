@@ -546,7 +546,7 @@ impl NvmlProbe {
                     self.failed_reads += 1;
                     self.report.read_errors += 1;
                     // Its energy is frozen until it answers again.
-                    self.report.lower_bound = true;
+                    self.report.missing = true;
                     gpu.streak += 1;
                     if !gpu.failing {
                         gpu.failing = true;
@@ -694,6 +694,7 @@ impl NvmlProbe {
     fn absorb(&mut self, rep: ProbeReport) {
         self.report.read_errors += rep.read_errors;
         self.report.lower_bound |= rep.lower_bound;
+        self.report.missing |= rep.missing;
         for w in rep.warnings {
             self.warn(w);
         }
