@@ -1026,11 +1026,11 @@ fn cards(a: &Analysis) -> Markup {
             ))
             (card("Mean power", html! { (power(mean_w)) " " (kind) }, power_sub))
             @if let Some(own) = v.own_cost {
-                (card(
-                    "Carina's own cost",
-                    format_args!("{} of CPU time", percent(own.cpu_share, 2)),
-                    own_cost_line(own),
-                ))
+                @let share = format!("{} of CPU time", percent(own.cpu_share, 2));
+                @let line = own_cost_line(own);
+                // The card's value is the line's opening; the rest is its subtitle.
+                @let rest = line.strip_prefix(&format!("{share}, ")).unwrap_or(&line);
+                (card("Carina's own cost", &share, rest))
             }
             (card(
                 "Measured vs estimated",

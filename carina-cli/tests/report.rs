@@ -747,6 +747,8 @@ fn the_headline_says_how_the_energy_was_obtained_and_what_carina_cost() {
             "<div class=\"k\">Carina's own cost</div><div class=\"v\">0.18 % of CPU time</div>\
              <div class=\"s\">{}</div>",
             common::OWN_COST_LINE
+                .strip_prefix("0.18 % of CPU time, ")
+                .unwrap()
         )),
         "own cost card"
     );
