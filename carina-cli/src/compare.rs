@@ -940,6 +940,10 @@ struct RunInfo {
     /// `measured` or `estimated` (`mixed` for a side whose runs differ): every energy figure of
     /// this run is of this kind.
     energy_kind: &'static str,
+    /// The kind with how the energy was obtained (`measured (counter x cpu-time share)`:
+    /// `run_end.method`, else derived from the sources); the distinct ones joined with `; `
+    /// for a side whose runs differ.
+    energy_method: String,
     /// `run_start.scope`: `process`, `process-tree` or `host` (`mixed` for a side whose runs
     /// differ).
     scope: &'static str,
@@ -977,14 +981,16 @@ fn share_words(r: &RunInfo) -> String {
     format!("{} ({host}, scope {})", fmt_share(r.host_share), r.scope)
 }
 
-/// How the two sides' energy was obtained, in words: `estimated` when both agree.
+/// How the two sides' energy was obtained, in words: `estimated (model x cpu-time share)`
+/// when both agree. The method is always said, so a counter times a share never reads as
+/// `measured` alone.
 fn kinds(r: &Report) -> String {
-    if r.base.energy_kind == r.candidate.energy_kind {
-        r.base.energy_kind.to_owned()
+    if r.base.energy_method == r.candidate.energy_method {
+        r.base.energy_method.clone()
     } else {
         format!(
             "{} (base) vs {} (candidate)",
-            r.base.energy_kind, r.candidate.energy_kind
+            r.base.energy_method, r.candidate.energy_method
         )
     }
 }
@@ -997,6 +1003,7 @@ fn run_info(v: &RunView) -> RunInfo {
         complete: v.is_complete(),
         j_per_item: v.per_item().map(f64::from),
         energy_kind: v.kind.as_str(),
+        energy_method: v.kind_and_method(),
         scope: v.scope_str(),
         host_energy_j: v.host_energy.map(f64::from),
         host_share: v.host_share(),
@@ -1023,6 +1030,12 @@ fn side_info(infos: &[RunInfo]) -> RunInfo {
         (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
     };
     let same_kind = infos.iter().all(|i| i.energy_kind == infos[0].energy_kind);
+    let mut methods: Vec<&str> = Vec::new();
+    for i in infos {
+        if !methods.contains(&i.energy_method.as_str()) {
+            methods.push(&i.energy_method);
+        }
+    }
     let same_scope = infos.iter().all(|i| i.scope == infos[0].scope);
     RunInfo {
         path: join(|i| &i.path, false),
@@ -1035,6 +1048,7 @@ fn side_info(infos: &[RunInfo]) -> RunInfo {
         } else {
             "mixed"
         },
+        energy_method: methods.join("; "),
         scope: if same_scope { infos[0].scope } else { "mixed" },
         host_energy_j: mean(|i| i.host_energy_j),
         host_share: mean(|i| i.host_share),
@@ -1320,7 +1334,7 @@ fn render_text(r: &Report) -> String {
         r.threshold_pct,
         r.gate.join(" and "),
         method_words(r),
-        kinds(r),
+        escape_control(&kinds(r)),
         escape_control(&share_line(r))
     );
     // Step names and notes come from the run files: escaped before the widths are measured.
@@ -1391,7 +1405,7 @@ fn render_markdown(r: &Report) -> String {
         r.threshold_pct,
         r.gate.join(" and "),
         method_words(r),
-        kinds(r)
+        md_escape(&kinds(r))
     ));
     // The scopes come from the run files: escaped like the other quoted strings.
     out.push_str(&format!("Host share: {}.\n\n", md_escape(&share_line(r))));

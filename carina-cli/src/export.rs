@@ -17,10 +17,19 @@ energy_j (J), energy_kind (measured/estimated), energy_low_j, energy_high_j (J, 
 not an estimate band), host_energy_j (J, empty when unknown), host_share (0..1, empty when \
 unknown), co2e_g (g CO2e), g_per_kwh (g CO2e/kWh), zone, items, j_per_item (J, empty when \
 items is 0), steps (step instances), dropped (instances lost; empty for a crashed run), scope, path \
-(the run file).\n\n\
+(the run file), method (how energy_j was obtained: run_end.method.label, e.g. `counter x \
+cpu-time share`; derived from the sources and scope in files without it), lower_bound \
+(true/false: some interval was counted low; empty when the file does not say), \
+carbon_g_per_kwh (g CO2e/kWh, the effective factor: energy-weighted with an intensity series, \
+while g_per_kwh is the series' plain mean), own_cost_cpu_share (0..1, Carina's share of the \
+process's CPU time) and own_cost_j (J, Carina's own energy; both empty in files without \
+run_end.own_cost).\n\n\
 Step columns: run_id, job, host, step, count (instances), items, wall_s, self_wall_s (s), \
 energy_j, self_energy_j (J), co2e_g (g), p50_s, p95_s (s), j_per_item (J, empty without \
-items), share (the step's inclusive energy / the run's energy, 0..1).\n\n\
+items), share (the step's inclusive energy / the run's energy, 0..1), gpu (true for a GPU \
+step), method (how the step's figures were obtained: step_summary.method, else the run's \
+method and how it was split to steps).\n\n\
+New columns are added at the end, so scripts that read columns by position keep working.\n\n\
 A crashed run (no run_end) is cut where `carina summary` cuts it: at the end of its last \
 `power` record, else of its last step; its energy, items, wall time and steps stop there, and \
 `complete` is false. Numbers are written in full precision (Rust's shortest round-trip form). \
@@ -52,8 +61,8 @@ pub struct Args {
     pub format: Format,
 }
 
-/// Run-row columns.
-pub const RUN_COLUMNS: [&str; 21] = [
+/// Run-row columns. New ones go at the end, so that scripts reading by position keep working.
+pub const RUN_COLUMNS: [&str; 26] = [
     "run_id",
     "job",
     "host",
@@ -75,10 +84,15 @@ pub const RUN_COLUMNS: [&str; 21] = [
     "dropped",
     "scope",
     "path",
+    "method",
+    "lower_bound",
+    "carbon_g_per_kwh",
+    "own_cost_cpu_share",
+    "own_cost_j",
 ];
 
-/// Step-row columns.
-pub const STEP_COLUMNS: [&str; 15] = [
+/// Step-row columns. New ones go at the end, as for [`RUN_COLUMNS`].
+pub const STEP_COLUMNS: [&str; 17] = [
     "run_id",
     "job",
     "host",
@@ -94,6 +108,8 @@ pub const STEP_COLUMNS: [&str; 15] = [
     "p95_s",
     "j_per_item",
     "share",
+    "gpu",
+    "method",
 ];
 
 /// One CSV field: quoted when it holds a comma, a quote, a line break, or starts or ends with a
@@ -164,6 +180,11 @@ fn run_row(v: &RunView) -> Vec<String> {
         v.dropped.map_or(String::new(), |d| d.to_string()),
         v.scope.map_or("", |s| s.as_str()).to_owned(),
         v.file.path.display().to_string(),
+        v.method.label.clone(),
+        v.lower_bound().map_or(String::new(), |b| b.to_string()),
+        num(v.g_per_kwh),
+        opt(v.own_cost.map(|o| o.cpu_share)),
+        opt(v.own_cost.map(|o| o.energy_j())),
     ]
 }
 
@@ -171,8 +192,18 @@ fn run_row(v: &RunView) -> Vec<String> {
 fn step_rows_of(v: &RunView) -> Vec<Vec<String>> {
     let mut rows: Vec<_> = v.rows.iter().collect();
     rows.sort_by(|a, b| a.name.cmp(&b.name));
+    // Rows without their own method (older files, rows rebuilt from step records) take the
+    // run's, as `carina summary` words it.
+    let methods = v.step_methods();
     rows.into_iter()
         .map(|r| {
+            let method = r.method.clone().unwrap_or_else(|| {
+                methods
+                    .iter()
+                    .find(|(gpu, _)| *gpu == r.gpu)
+                    .map(|(_, m)| m.clone())
+                    .unwrap_or_default()
+            });
             vec![
                 v.run_id.to_owned(),
                 v.job.to_owned(),
@@ -189,6 +220,8 @@ fn step_rows_of(v: &RunView) -> Vec<Vec<String>> {
                 num(r.p95.0),
                 opt((r.items > 0).then(|| r.energy / r.items as f64)),
                 opt(v.share(r.energy)),
+                r.gpu.to_string(),
+                method,
             ]
         })
         .collect()

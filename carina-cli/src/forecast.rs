@@ -88,6 +88,9 @@ struct Forecast {
     complete: bool,
     /// `measured` or `estimated`: the kind of every energy and CO2e figure here.
     energy_kind: carina_core::record::EnergyKind,
+    /// The kind with how the run's energy was obtained: `measured (counter x cpu-time share)`
+    /// (`run_end.method`, else derived from the sources and scope).
+    energy_method: String,
     items_done: u64,
     total_items: u64,
     remaining_items: u64,
@@ -274,6 +277,7 @@ fn forecast(run: &RunFile, total: u64) -> Result<Forecast, String> {
         run_id: v.run_id.to_owned(),
         complete: v.is_complete(),
         energy_kind: v.kind,
+        energy_method: v.kind_and_method(),
         items_done: done,
         total_items: total,
         remaining_items: remaining,
@@ -325,7 +329,7 @@ fn render_text(f: &Forecast) -> String {
         f.total_items,
         escape_control(&f.job),
         escape_control(&f.run_id),
-        f.energy_kind
+        escape_control(&f.energy_method)
     ));
     let mut kv: Vec<(&str, String)> = vec![
         (
@@ -335,7 +339,7 @@ fn render_text(f: &Forecast) -> String {
                 f.items_done,
                 duration(f.elapsed_s),
                 energy(f.energy_so_far_j),
-                f.energy_kind
+                escape_control(&f.energy_method)
             ),
         ),
         (

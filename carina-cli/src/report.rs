@@ -29,10 +29,13 @@
 
 use crate::load::{LoadError, load_runs_lenient};
 use crate::out;
-use crate::summary::fleet::{Cycle, Figures, cycles, kind_text, status_text};
-use crate::summary::{NO_STEPS, wh_per_item as wh_per_item_fleet};
+use crate::summary::fleet::{Cycle, Figures, cycles, kind_text, method_text, status_text};
+use crate::summary::{NO_STEPS, factor_words, wh_per_item as wh_per_item_fleet};
 use crate::view::{Extent, RunView, StepRow, wall_of};
-use carina_core::format::{JOULES, SECONDS, Unit, co2e, duration, energy, power, sig3};
+use carina_core::format::{
+    JOULES, SECONDS, Unit, co2e, counters_not_used, duration, energy, own_cost_line, percent,
+    power, sig3,
+};
 use carina_core::reader::RunFile;
 use carina_core::record::{EnergyKind, StepRecord};
 use carina_core::units::{Joules, Seconds};
@@ -47,9 +50,13 @@ use std::process::ExitCode;
 #[command(
     after_long_help = "Write one self-contained HTML page (no network, no external assets) with, \
 per job, the recurring view (energy, CO2e, runtime and Wh per item per run, with the change \
-against the previous cycle) and, per run, headline cards (energy, CO2e, runtime, the run's \
-share of the host's energy with the host's energy and the scope, items, ...), a power and cumulative energy \
-timeline with peak/paused windows shaded, a sortable per-step table and the step tree. \
+against the previous cycle) and, per run, headline cards (energy with its method and band, a \
+lower-bound flag, CO2e at the effective factor, runtime, the run's share of the host's energy \
+with the host's energy and the scope, items, Carina's own cost, ...), the method's notes, a \
+power and cumulative energy timeline with peak/paused windows shaded, a sortable per-step table \
+(GPU steps marked) and the step tree. Badges read `measured` only for a counter read for the \
+whole machine (`measured x share` for a counter times the run's share); hover one for the \
+method. \
 A job whose cycle ran on several hosts gets a Fleet table per such cycle (one row per host and \
 the total; see `carina summary --help` for the cycle rule). \
 Runs without `run_end` are shown with an \"incomplete\" badge; their figures stop at \
@@ -392,6 +399,7 @@ h3{font-size:16px;margin:18px 0 8px}h4{font-size:14px;margin:14px 0 6px;color:va
 .badge{display:inline-block;font-size:11px;font-weight:600;border-radius:10px;padding:1px 8px;vertical-align:middle}
 .b-estimated{background:#fefcbf;color:#744210}.b-measured{background:#c6f6d5;color:#22543d}
 .b-incomplete{background:#fed7d7;color:#822727}.b-complete{background:#e2e8f0;color:#2d3748}
+.b-gpu{background:#e9d8fd;color:#44337a}.lower{color:#c53030}
 table{border-collapse:collapse;background:var(--card);border:1px solid var(--bd);font-size:13px;margin:6px 0}
 th,td{padding:4px 9px;border-bottom:1px solid var(--bd);text-align:right;white-space:nowrap}
 th{background:#edf2f7;font-weight:600;position:relative;white-space:normal;vertical-align:bottom;min-width:4.5em}
@@ -469,8 +477,13 @@ pub fn render_with_skipped(runs: &[RunFile], skipped: &[LoadError]) -> String {
                 p.meta {
                     (runs.len()) " run(s) of " (jobs.len()) " job(s). Energy in J / Wh / kWh, \
                     emissions in g / kg CO2e, times in s / min / h. Each energy figure is marked "
-                    (kind_badge(EnergyKind::Measured)) " (hardware counter) or "
-                    (kind_badge(EnergyKind::Estimated)) " (power model)."
+                    (kind_badge(EnergyKind::Measured, "measured", "a hardware counter read for the whole machine"))
+                    " (a hardware counter read for the whole machine), "
+                    (kind_badge(EnergyKind::Measured, "measured x share", "a counter times the run's share"))
+                    " (a counter times the run's share of the machine; also "
+                    i { "integrated" } " for power samples integrated over time, " i { "x PUE" } ") or "
+                    (kind_badge(EnergyKind::Estimated, "estimated", "a power model"))
+                    " (a power model); hover a badge for the method."
                 }
                 @if !skipped.is_empty() {
                     div.skipped {
@@ -536,7 +549,8 @@ impl fmt::Display for Fixed {
 
 /// The "Fleet" section of one cycle that ran on several hosts: one row per host and the total.
 fn fleet(c: &Cycle, number: usize, of: usize) -> Markup {
-    let kind = kind_text(c.total.kind);
+    let kind = kind_text(&c.total);
+    let kind_class = c.total.kind.map_or("mixed", EnergyKind::as_str);
     let row = |f: &Figures| {
         let share = if c.total.energy > Joules::ZERO {
             f.energy / c.total.energy * 100.0
@@ -548,7 +562,7 @@ fn fleet(c: &Cycle, number: usize, of: usize) -> Markup {
                 td.l { (f.host) }
                 td data-v=(f.runs) { (f.runs) }
                 td.l { (status_text(f)) }
-                td data-v=(num(f.energy.0)) { (energy(f.energy.0)) " " (kind_badge_opt(f.kind)) }
+                td data-v=(num(f.energy.0)) { (energy(f.energy.0)) " " (fleet_badge(f)) }
                 td data-v=(num(share)) { (Fixed(share, 1)) " %" }
                 td data-v=(num(f.co2e.0)) { (co2e(f.co2e.0)) }
                 td data-v=(f.items) { (f.items) }
@@ -561,8 +575,9 @@ fn fleet(c: &Cycle, number: usize, of: usize) -> Markup {
         div.fleet {
             h3 {
                 "Fleet: cycle " (number) " of " (of) ", " (c.hosts.len()) " hosts "
-                span class={ "badge b-" (kind) } { (kind) }
+                span class={ "badge b-" (kind_class) } title=(method_text(&c.total)) { (kind) }
             }
+            p.note { (method_text(&c.total)) }
             p.note {
                 "Started " (c.started_at) "; " (c.runs.len()) " run(s). Total: energy, CO2e and \
                 items summed over the hosts; wall from the cycle's first start to its last end. A \
@@ -598,17 +613,24 @@ fn fleet(c: &Cycle, number: usize, of: usize) -> Markup {
     }
 }
 
-/// The kind badge, or "mixed" when the runs' kinds differ.
-fn kind_badge_opt(k: Option<EnergyKind>) -> Markup {
-    match k {
-        Some(k) => kind_badge(k),
-        None => html! { span.badge { "mixed" } },
+/// The badge of a fleet row: its runs' kind in two words, or "mixed" when they differ; the
+/// methods in its title.
+fn fleet_badge(f: &Figures) -> Markup {
+    match (f.kind, &f.tag) {
+        (Some(k), Some(tag)) => kind_badge(k, tag, &method_text(f)),
+        _ => html! { span.badge title=(method_text(f)) { "mixed" } },
     }
 }
 
-fn kind_badge(k: EnergyKind) -> Markup {
-    let k = k.as_str();
-    html! { span class={ "badge b-" (k) } { (k) } }
+/// A badge coloured by `kind` that reads `text` (the kind in two words: `measured x share`)
+/// and has the method in its title (shown on hover).
+fn kind_badge(kind: EnergyKind, text: &str, title: &str) -> Markup {
+    html! { span class={ "badge b-" (kind.as_str()) } title=(title) { (text) } }
+}
+
+/// A run's kind badge: `measured` only for a plain counter in host scope, its method on hover.
+fn run_badge(v: &RunView) -> Markup {
+    kind_badge(v.kind, &v.kind_tag(), &v.kind_and_method())
 }
 
 fn status_badge(complete: bool) -> Markup {
@@ -646,14 +668,16 @@ fn pct_change_cell(cur: f64, prev: Option<f64>) -> Markup {
 }
 
 fn recurring(an: &[Analysis]) -> Markup {
-    let mixed = an.windows(2).any(|w| w[0].v.kind != w[1].v.kind);
+    let mixed = an
+        .windows(2)
+        .any(|w| w[0].v.kind_and_method() != w[1].v.kind_and_method());
     html! {
         div.recurring {
             h3 { "Recurring view: " (an.len()) " cycles" }
             p.note {
                 "One row per run, oldest first; Δ is the change against the previous cycle"
                 @if mixed {
-                    " (energy kinds differ between runs: compare with care)"
+                    " (energy kinds or methods differ between runs: compare with care)"
                 }
                 "."
             }
@@ -706,7 +730,7 @@ fn cycle_row(i: usize, a: &Analysis, prev: Option<&Analysis>) -> Markup {
             td.l data-v=(i) title=(r.start.started_at) { (short_time(&r.start.started_at)) }
             td.l.id { (v.run_id) }
             td.l { (status_badge(v.is_complete())) }
-            td data-v=(num(v.energy.0)) { (energy(v.energy.0)) " " (kind_badge(v.kind)) }
+            td data-v=(num(v.energy.0)) { (energy(v.energy.0)) " " (run_badge(v)) }
             (pct_change_cell(v.energy.0, prev.map(|p| p.v.energy.0)))
             td data-v=(num(v.co2e.0)) { (co2e(v.co2e.0)) }
             (pct_change_cell(v.co2e.0, prev.map(|p| p.v.co2e.0)))
@@ -784,7 +808,7 @@ fn cycle_chart(an: &[Analysis]) -> Markup {
             @for (i, (a, &(x, y, bh, fill))) in an.iter().zip(&bars).enumerate() {
                 rect x=(Fixed(x + slot * 0.15, 1)) y=(Fixed(y, 1)) width=(Fixed(slot * 0.7, 1))
                     height=(Fixed(bh, 1)) fill=(fill) {
-                    title { "cycle " (i + 1) ": " (energy(a.v.energy.0)) " (" (a.v.kind) ")" }
+                    title { "cycle " (i + 1) ": " (energy(a.v.energy.0)) " " (a.v.kind_and_method()) }
                 }
                 @if an.len() <= 40 || i % label_every == 0 {
                     text x=(Fixed(x + slot / 2.0, 1)) y=(Fixed(t + ph + 14.0, 1))
@@ -878,7 +902,7 @@ fn run_section(ji: usize, i: usize, a: &Analysis, open: bool) -> Markup {
     html! {
         details.run id={ "run-" (ji) "-" (i) } open[open] {
             summary {
-                "Run " (v.run_id) " " (status_badge(v.is_complete())) " " (kind_badge(v.kind)) " "
+                "Run " (v.run_id) " " (status_badge(v.is_complete())) " " (run_badge(v)) " "
                 span.meta { "started " (st.started_at) " on " (v.host) }
             }
             p.meta {
@@ -922,13 +946,25 @@ fn card(k: &str, v: impl Render, sub: impl Render) -> Markup {
 
 fn cards(a: &Analysis) -> Markup {
     let v = a.v;
-    let kind = kind_badge(v.kind);
+    let kind = run_badge(v);
     let band = match v.band {
         Some((lo, hi)) => format!("band {} – {}", energy(lo.0), energy(hi.0)),
-        _ if v.kind == EnergyKind::Measured => "hardware counter, no band".into(),
+        _ if v.kind == EnergyKind::Measured => "measured, no band".into(),
         _ => "band not recorded".into(),
     };
+    let lower_bound = v.lower_bound() == Some(true);
+    let energy_sub = html! {
+        span.method { (v.method.label) } " · " (band)
+        @if lower_bound {
+            " · " b.lower { "lower bound" } ": some intervals were counted low (see the warnings)"
+        }
+    };
     let c = &v.file.start.carbon;
+    let counters = if v.kind == EnergyKind::Estimated {
+        counters_not_used(&v.file.start.energy_sources)
+    } else {
+        None
+    };
     let runtime_sub = match v.extent {
         Extent::Complete => "wall clock",
         Extent::Power(_) => "up to the end of the last power record",
@@ -968,7 +1004,7 @@ fn cards(a: &Analysis) -> Markup {
     let used: Vec<String> = sources
         .iter()
         .filter(|s| s.used)
-        .map(|s| format!("{} ({})", s.name, s.kind))
+        .map(|s| format!("{} ({}, {})", s.name, s.kind, s.basis().words()))
         .collect();
     let count = |k: EnergyKind| sources.iter().filter(|s| s.used && s.kind == k).count();
     let sources_sub = if used.is_empty() {
@@ -978,16 +1014,8 @@ fn cards(a: &Analysis) -> Markup {
     };
     html! {
         div.cards.headline {
-            (card("Energy", html! { (energy(v.energy.0)) " " (kind) }, band))
-            (card(
-                "CO2e",
-                html! { (co2e(v.co2e.0)) " " (kind) },
-                format_args!(
-                    "{} gCO2e/kWh, {}",
-                    sig3(c.g_per_kwh),
-                    c.zone.as_deref().unwrap_or("user factor")
-                ),
-            ))
+            (card("Energy", html! { (energy(v.energy.0)) " " (kind) }, energy_sub))
+            (card("CO2e", html! { (co2e(v.co2e.0)) " " (kind) }, factor_words(v)))
             (card("Runtime", duration(a.span), runtime_sub))
             (card("Host share", host_share, host_sub))
             (card("Items", v.items, "items processed"))
@@ -997,6 +1025,13 @@ fn cards(a: &Analysis) -> Markup {
                 per_item_sub,
             ))
             (card("Mean power", html! { (power(mean_w)) " " (kind) }, power_sub))
+            @if let Some(own) = v.own_cost {
+                @let share = format!("{} of CPU time", percent(own.cpu_share, 2));
+                @let line = own_cost_line(own);
+                // The card's value is the line's opening; the rest is its subtitle.
+                @let rest = line.strip_prefix(&format!("{share}, ")).unwrap_or(&line);
+                (card("Carina's own cost", &share, rest))
+            }
             (card(
                 "Measured vs estimated",
                 format_args!(
@@ -1007,13 +1042,31 @@ fn cards(a: &Analysis) -> Markup {
                 sources_sub,
             ))
         }
+        details.method {
+            summary.note {
+                "how the energy was obtained: " (v.kind_and_method())
+                @if !v.method_recorded {
+                    " (derived from the run's sources and scope: the file has no "
+                    code { "run_end.method" } ")"
+                }
+            }
+            ul.note {
+                @for n in &v.method.notes {
+                    li { (n) }
+                }
+                @if let Some((name, why)) = &counters {
+                    li { "counters not used: " (name) ": " (why) }
+                }
+            }
+        }
         @if !sources.is_empty() {
             details.sources {
                 summary.note { "energy sources (" (sources.len()) ")" }
                 ul.note {
                     @for s in sources {
                         li {
-                            b { (s.name) } " " (kind_badge(s.kind)) " "
+                            b { (s.name) } " " (kind_badge(s.kind, s.kind.as_str(), s.basis().words())) " "
+                            (s.basis().words()) ", "
                             (if s.used { "used" } else { "not used" }) ": " (s.source)
                             @if let Some(r) = &s.reason {
                                 " — " (r)
@@ -1028,8 +1081,8 @@ fn cards(a: &Analysis) -> Markup {
 }
 
 fn timeline(a: &Analysis) -> Markup {
-    let kind = a.v.kind;
-    let heading = html! { h3 { "Power and cumulative energy " (kind_badge(kind)) } };
+    let kind = a.v.kind_tag();
+    let heading = html! { h3 { "Power and cumulative energy " (run_badge(a.v)) } };
     if a.span <= 0.0 || a.bins.iter().all(|&e| e == 0.0) {
         return html! {
             (heading)
@@ -1169,12 +1222,18 @@ fn timeline(a: &Analysis) -> Markup {
 }
 
 fn step_table(a: &Analysis) -> Markup {
-    let kind = a.v.kind;
+    let kind = a.v.kind_tag();
     html! {
-        h3 { "Steps " (kind_badge(kind)) }
+        h3 { "Steps " (run_badge(a.v)) }
         p.note {
             "Click a header to sort. Share: the step's self energy as a part of the run's energy; \
             Wh per item: inclusive energy over the step's items."
+        }
+        @for (gpu, m) in a.v.step_methods() {
+            p.note.step-method {
+                @if gpu { "GPU steps " (gpu_badge()) ": " } @else { "Step figures: " }
+                (m)
+            }
         }
         div.tw {
             table.sortable.steps {
@@ -1215,7 +1274,12 @@ fn step_row(a: &Analysis, r: &StepRow) -> Markup {
     let secs = |s: Seconds| html! { td data-v=(num(s.0)) { (sig3(s.0)) " s" } };
     html! {
         tr {
-            td.l { (r.name) }
+            td.l {
+                (r.name)
+                @if r.gpu {
+                    " " (gpu_badge())
+                }
+            }
             td data-v=(r.count) { (r.count) }
             (secs(r.wall))
             (secs(r.self_wall))
@@ -1229,12 +1293,19 @@ fn step_row(a: &Analysis, r: &StepRow) -> Markup {
     }
 }
 
+/// The mark of a GPU step (`step_summary.gpu`): its GPU energy follows the GPU work.
+fn gpu_badge() -> Markup {
+    html! {
+        span.badge.b-gpu title="GPU step: GPU energy goes to the GPU steps open in each interval, by wall-time overlap" { "GPU" }
+    }
+}
+
 /// Most tree rows drawn; deeper or smaller paths beyond it are summed in a note.
 const MAX_TREE_ROWS: usize = 400;
 
 fn step_tree(a: &Analysis) -> Markup {
     let heading = html! {
-        h3 { "Step tree " (kind_badge(a.v.kind)) }
+        h3 { "Step tree " (run_badge(a.v)) }
         p.note {
             "Per name path (steps nested by parent id), largest inclusive energy first. Dark \
             bar: inclusive energy; light bar: self energy; both as a part of the run's energy."

@@ -57,6 +57,7 @@
 use carina::record::PowerRecord;
 use carina::{EnergyKind, Run, RunSummary, ShareTarget, StartError};
 use carina_core::merge::ChildRuns;
+use carina_core::record::RunScope;
 use carina_core::units::{GramsCo2e, Joules, Watts};
 use std::ffi::OsString;
 use std::io::Write;
@@ -242,8 +243,7 @@ fn run_inner(args: &Args) -> Result<ExitCode, Failure> {
     let children = carina_core::merge::collect(&job_dir, run.run_id(), run.run_file());
     let scope = run
         .scope()
-        .unwrap_or(carina_core::record::RunScope::ProcessTree)
-        .as_str();
+        .unwrap_or(carina_core::record::RunScope::ProcessTree);
     match run.finish_with(children.additions()) {
         Ok(summary) => {
             let mut out = report(&shown, &how, scope, &summary, &children);
@@ -279,10 +279,12 @@ fn start_run(
     subreaper: bool,
     live: &Arc<Mutex<LiveEnergy>>,
 ) -> Result<Option<Run>, Failure> {
+    let observer = StartObserver(live.clone());
     let live = live.clone();
     let mut builder = Run::builder(job)
         .sample_interval(Duration::from_millis(args.interval))
         .share_target(ShareTarget::Descendants)
+        .sink(observer)
         .on_power(move |p, kind| live.lock().unwrap_or_else(|e| e.into_inner()).add(p, kind));
     if let Some(dir) = &args.dir {
         builder = builder.output_dir(dir);
@@ -343,15 +345,23 @@ fn abandon(run: Option<Run>, job_dir: Option<&Path>) {
 }
 
 /// What `carina` prints when the command has exited: the summary's figures, which are those
-/// of the run file's `run_end`.
+/// of the run file's `run_end`: energy with its kind and method (`measured` alone only for a
+/// plain counter in host scope), an estimate's band, why the counters were not used, the
+/// effective carbon factor and Carina's own cost.
 fn report(
     shown: &str,
     how: &str,
-    scope: &str,
+    scope: RunScope,
     summary: &RunSummary,
     children: &ChildRuns,
 ) -> String {
+    use carina_core::format::{counters_not_used, own_cost_line};
     let kind = summary.energy_kind;
+    // A summary always has a method; derived from the sources, as for older files, if not.
+    let method = summary
+        .method
+        .clone()
+        .unwrap_or_else(|| crate::view::derived_method(&summary.energy_sources, Some(scope)));
     let sources: Vec<&str> = summary
         .energy_sources
         .iter()
@@ -360,15 +370,53 @@ fn report(
         .collect();
     let mut out = format!("carina: `{shown}` {how} after {:.2}\n", summary.wall);
     out.push_str(&format!(
-        "  energy    {} ({:.6} Wh), {kind} [{}], scope {scope}\n",
+        "  energy    {} ({:.6} Wh), {} [{}], scope {scope}\n",
         joules(summary.energy),
         summary.energy.wh(),
+        crate::view::kind_and_method(kind, &method),
         sources.join(", "),
     ));
+    let end = summary.run_end.as_ref();
+    if let (Some(lo), Some(hi)) = (
+        end.and_then(|e| e.energy_low_j),
+        end.and_then(|e| e.energy_high_j),
+    ) {
+        out.push_str(&format!(
+            "  band      {} .. {} (the estimate's low and high ends)\n",
+            joules(lo),
+            joules(hi)
+        ));
+    }
+    if method.lower_bound {
+        out.push_str(
+            "  LOWER BOUND: some intervals were counted low (a counter wrap that could not be \
+             resolved, a reset, a counter that stopped); see the warnings\n",
+        );
+    }
+    if kind == EnergyKind::Estimated
+        && let Some((name, why)) = counters_not_used(&summary.energy_sources)
+    {
+        out.push_str(&format!("  counters  not used: {name}: {why}\n"));
+    }
+    let g_per_kwh = summary.carbon_g_per_kwh.unwrap_or(summary.carbon.g_per_kwh);
+    let weighted = if summary.carbon.series.is_some() {
+        format!(
+            " energy-weighted, the series' plain mean {:.1}",
+            summary.carbon.g_per_kwh
+        )
+    } else {
+        String::new()
+    };
     out.push_str(&format!(
-        "  CO2e      {:.4} g, {kind} at {} g/kWh ({})\n",
-        summary.co2e.0, summary.carbon.g_per_kwh, summary.carbon.source
+        "  CO2e      {:.4} g, {} at {:.1} g/kWh{weighted} ({})\n",
+        summary.co2e.0,
+        crate::view::kind_tag(kind, &method),
+        g_per_kwh,
+        summary.carbon.source
     ));
+    if let Some(own) = &summary.own_cost {
+        out.push_str(&format!("  own cost  {}\n", own_cost_line(own)));
+    }
     if let Some(p) = &summary.run_file {
         out.push_str(&format!("  run file  {}\n", p.display()));
     }
@@ -499,8 +547,11 @@ fn wait_forwarding(pid: u32, started: Instant, live_energy: &Mutex<LiveEnergy>) 
             let cpu_s = carina_core::procfs::descendants_cpu_ticks(Path::new("/proc"))
                 .ok()
                 .map(|t| t as f64 / clk_tck);
-            let energy = *live_energy.lock().unwrap_or_else(|e| e.into_inner());
-            let line = status_line(started.elapsed(), energy, cpu_s);
+            let energy = live_energy
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            let line = status_line(started.elapsed(), &energy, cpu_s);
             let mut err = std::io::stderr().lock();
             let _ = write!(err, "{CLEAR_LINE}{line}");
             let _ = err.flush();
@@ -513,7 +564,7 @@ fn wait_forwarding(pid: u32, started: Instant, live_energy: &Mutex<LiveEnergy>) 
 const CLEAR_LINE: &str = "\r\x1b[2K";
 
 /// The live status: elapsed time, power, energy and CO2e so far, and the tree's CPU time.
-fn status_line(elapsed: Duration, energy: LiveEnergy, cpu_s: Option<f64>) -> String {
+fn status_line(elapsed: Duration, energy: &LiveEnergy, cpu_s: Option<f64>) -> String {
     let e = elapsed.as_secs_f64();
     let secs = elapsed.as_secs();
     let mut line = format!(
@@ -523,8 +574,10 @@ fn status_line(elapsed: Duration, energy: LiveEnergy, cpu_s: Option<f64>) -> Str
         secs % 60
     );
     if let Some(kind) = energy.kind {
+        // The kind in two words: `measured` alone only for a plain counter in host scope.
+        let tag = energy.tag.as_deref().unwrap_or(kind.as_str());
         line.push_str(&format!(
-            "  {:.1}  {}  {:.4} ({kind})",
+            "  {:.1}  {}  {:.4} ({tag})",
             energy.power,
             carina_core::format::energy(energy.energy.0),
             energy.co2e,
@@ -539,7 +592,7 @@ fn status_line(elapsed: Duration, energy: LiveEnergy, cpu_s: Option<f64>) -> Str
 }
 
 /// Energy so far, from the run's `power` records (for the live line and `/metrics`).
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 struct LiveEnergy {
     energy: Joules,
     co2e: GramsCo2e,
@@ -547,6 +600,24 @@ struct LiveEnergy {
     power: Watts,
     /// The kind of the run's energy; `None` before the first window.
     kind: Option<EnergyKind>,
+    /// The kind in two words (`measured x share`), from `run_start` ([`StartObserver`]).
+    tag: Option<String>,
+}
+
+/// A sink that reads `run_start` once: the sources and scope give the live line's kind in two
+/// words ([`crate::view::kind_tag`] of the method derived from them), since the kind alone
+/// would say `measured` for a counter times the tree's share.
+struct StartObserver(Arc<Mutex<LiveEnergy>>);
+
+impl carina_core::Sink for StartObserver {
+    fn write(&mut self, record: &carina::record::Record) -> Result<(), carina_core::SinkError> {
+        if let carina::record::Record::RunStart(s) = record {
+            let m = crate::view::derived_method(&s.energy_sources, s.scope);
+            let tag = crate::view::kind_tag(EnergyKind::of_sources(&s.energy_sources), &m);
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).tag = Some(tag);
+        }
+        Ok(())
+    }
 }
 
 impl LiveEnergy {
@@ -633,7 +704,7 @@ mod metrics {
                     // No run file (an unmeasured run): no child files to follow.
                     let tail = job_dir.map(|d| Mutex::new(ChildTail::new(d, run_id)));
                     let e = crate::prometheus::serve(addr, labels.clone(), move || {
-                        let l = *live.lock().unwrap_or_else(|e| e.into_inner());
+                        let l = live.lock().unwrap_or_else(|e| e.into_inner()).clone();
                         Snapshot {
                             energy: l.energy,
                             co2e: l.co2e,
@@ -694,7 +765,7 @@ mod metrics {
             children: Option<(u64, u64)>,
         ) -> Option<String> {
             let base = self.push.as_deref()?;
-            let l = *self.live.lock().unwrap_or_else(|e| e.into_inner());
+            let l = self.live.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let snap = crate::prometheus::Snapshot {
                 energy: summary.energy,
                 co2e: summary.co2e,
@@ -848,22 +919,48 @@ mod tests {
     #[test]
     fn status_line_shows_elapsed_energy_and_tree_cpu() {
         let none = LiveEnergy::default();
-        let l = status_line(Duration::from_secs(3725), none, Some(7450.0));
+        let l = status_line(Duration::from_secs(3725), &none, Some(7450.0));
         assert_eq!(l, "carina: 01:02:05  tree CPU 7450.0 s (2.00 cores)");
         assert_eq!(
-            status_line(Duration::from_secs(5), none, None),
+            status_line(Duration::from_secs(5), &none, None),
             "carina: 00:00:05"
         );
-        let e = LiveEnergy {
+        let mut e = LiveEnergy {
             energy: Joules(1234.5),
             co2e: GramsCo2e(0.16218),
             power: Watts(12.25),
             kind: Some(EnergyKind::Estimated),
+            tag: None,
         };
-        let l = status_line(Duration::from_secs(61), e, None);
+        let l = status_line(Duration::from_secs(61), &e, None);
         assert!(l.starts_with("carina: 00:01:01  12.2 W  "), "{l}");
         assert!(l.ends_with("0.1622 g CO2e (estimated)"), "{l}");
         assert!(l.contains(&carina_core::format::energy(1234.5)), "{l}");
+        // A counter times the tree's share is not `measured` alone.
+        e.kind = Some(EnergyKind::Measured);
+        e.tag = Some("measured x share".into());
+        let l = status_line(Duration::from_secs(61), &e, None);
+        assert!(l.ends_with("g CO2e (measured x share)"), "{l}");
+    }
+
+    #[test]
+    fn the_start_observer_tags_a_shared_counter() {
+        use carina_core::Sink;
+        let live = Arc::new(Mutex::new(LiveEnergy::default()));
+        let start = |scope: &str| -> carina::record::Record {
+            serde_json::from_str(&format!(
+                r#"{{"type":"run_start","schema":1,"run_id":"r","job":"j","host":"h","pid":1,"started_at":"2026-01-01T00:00:00Z","energy_sources":[{{"name":"rapl-powercap","kind":"measured","source":"x","scope":"host"}}],"carbon":{{"g_per_kwh":400.0,"zone":null,"source":"t"}},"scope":"{scope}"}}"#
+            ))
+            .unwrap()
+        };
+        let mut obs = StartObserver(live.clone());
+        obs.write(&start("process-tree")).unwrap();
+        assert_eq!(
+            live.lock().unwrap().tag.as_deref(),
+            Some("measured x share")
+        );
+        obs.write(&start("host")).unwrap();
+        assert_eq!(live.lock().unwrap().tag.as_deref(), Some("measured"));
     }
 
     #[test]

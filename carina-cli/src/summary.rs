@@ -9,8 +9,11 @@
 use crate::load::{load_run, load_runs};
 use crate::out;
 use crate::view::{Extent, RunView, StepRow};
-use carina_core::format::{co2e, duration, energy, escape_control, percent, sig3};
+use carina_core::format::{
+    co2e, counters_not_used, duration, energy, escape_control, own_cost_line, percent, sig3,
+};
 use carina_core::reader::RunFile;
+use carina_core::record::EnergyKind;
 use carina_core::units::Joules;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,10 +21,17 @@ use std::process::ExitCode;
 /// Arguments of `carina summary`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_long_help = "Print a run's headline figures (job, run id, start, wall time, energy and \
-whether it is measured or estimated, its source and band, CO2e, scope, the run's share of the \
-host's energy and the host's energy, items, Wh per item, the unattributed share, dropped steps) and a per-step table (instances, wall and self time, energy \
-and self energy, share of the run's energy, Wh per item, p50/p95 instance duration).\n\n\
+    after_long_help = "Print a run's headline figures (job, run id, start, wall time, energy with \
+its kind and method, e.g. `measured (counter x cpu-time share)`, and band, a plain `LOWER BOUND` \
+when some interval was counted low, what limits the method, its source, why the counters were \
+not used for an estimate, CO2e at the effective factor (energy-weighted with an intensity \
+series), scope, the run's share of the host's energy and the host's energy, items, Wh per item, \
+the unattributed share, dropped steps, Carina's own cost) and a per-step table (instances, wall \
+and self time, energy and self energy, share of the run's energy, Wh per item, p50/p95 instance \
+duration; GPU steps marked [GPU]) with a line saying how the step figures were split.\n\n\
+`measured` alone is kept for a hardware counter read for the whole machine (host scope); a \
+counter times the run's share is `measured x share`. Files without run_end.method (earlier \
+versions, crashed runs) get a method derived from their sources and scope.\n\n\
 A run without `run_end` (crashed or still running) is marked INCOMPLETE; its figures then stop \
 at one moment, the cut: the end of its last `power` record (energy: the sum of the `power` \
 records), else of its last step record (energy: the steps' own). Items, wall time and the step \
@@ -133,37 +143,42 @@ pub fn render(run: &RunFile) -> String {
             format!("{wall} (up to the end of the last step record)")
         }
     };
-    let kind = v.kind;
     let sources: Vec<String> = s
         .energy_sources
         .iter()
         .filter(|e| e.used)
         .map(source_words)
         .collect();
-    let mut e = format!("{} {kind}", energy(v.energy.0));
+    let mut e = format!("{} {}", energy(v.energy.0), v.kind_and_method());
     if let Some((lo, hi)) = v.band {
         e.push_str(&format!(", band {} .. {}", energy(lo.0), energy(hi.0)));
     }
-    let zone = s.carbon.zone.as_deref().unwrap_or("user factor");
+    if v.lower_bound() == Some(true) {
+        e.push_str(LOWER_BOUND);
+    }
     let mut kv: Vec<(&str, String)> = vec![
         ("started", format!("{}  on {}", s.started_at, v.host)),
         ("wall time", wall),
         ("energy", e),
-        (
-            "source",
-            if sources.is_empty() {
-                "-".into()
-            } else {
-                sources.join("; ")
-            },
-        ),
+    ];
+    kv.extend(method_rows(&v));
+    kv.push((
+        "source",
+        if sources.is_empty() {
+            "-".into()
+        } else {
+            sources.join("; ")
+        },
+    ));
+    if v.kind == EnergyKind::Estimated
+        && let Some((name, why)) = counters_not_used(&s.energy_sources)
+    {
+        kv.push(("counters", format!("not used: {name}: {why}")));
+    }
+    kv.extend([
         (
             "CO2e",
-            format!(
-                "{}  ({} g/kWh, {zone})",
-                co2e(v.co2e.0),
-                sig3(s.carbon.g_per_kwh)
-            ),
+            format!("{}  ({})", co2e(v.co2e.0), factor_words(&v)),
         ),
         ("scope", v.scope_str().into()),
         ("host share", share_text(&v)),
@@ -173,7 +188,7 @@ pub fn render(run: &RunFile) -> String {
         ),
         ("items", v.items.to_string()),
         ("per item", wh_per_item(v.energy, v.items)),
-    ];
+    ]);
     let pct = |part: Joules| v.share(part).map_or("-".into(), |s| percent(s, 1));
     if v.rows.is_empty() {
         // No step markers: all of the energy is the run's, which is not an error.
@@ -218,13 +233,18 @@ pub fn render(run: &RunFile) -> String {
     for warning in run.end.iter().flat_map(|e| &e.warnings) {
         out.push_str(&format!("  warning: {}\n", escape_control(warning)));
     }
+    if let Some(own) = v.own_cost {
+        out.push_str(&format!("  Carina's own cost: {}\n", own_cost_line(own)));
+    }
     if v.rows.is_empty() {
         // The headline's `steps` line already says so.
         return out;
     }
     let mut rows: Vec<&StepRow> = v.rows.iter().collect();
     rows.sort_by(|a, b| b.energy.total_cmp(&a.energy).then(a.name.cmp(&b.name)));
-    // The step figures are of the run's kind: say so in the headers, as the headline does.
+    // The step figures are of the run's kind: say so in the headers, as the headline does
+    // (in two words: the lines under the table say how they were obtained).
+    let kind = v.kind_tag();
     let (e_head, se_head, pi_head) = (
         format!("energy ({kind})"),
         format!("self energy ({kind})"),
@@ -245,8 +265,12 @@ pub fn render(run: &RunFile) -> String {
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
+            let mut name = escape_control(&r.name).into_owned();
+            if r.gpu {
+                name.push_str(GPU_MARK);
+            }
             vec![
-                escape_control(&r.name).into_owned(),
+                name,
                 r.count.to_string(),
                 duration(r.wall.0),
                 duration(r.self_wall.0),
@@ -261,13 +285,68 @@ pub fn render(run: &RunFile) -> String {
         .collect();
     out.push('\n');
     out.push_str(&table(&headers, &cells));
+    out.push('\n');
+    for (gpu, m) in v.step_methods() {
+        let who = if gpu {
+            format!("GPU steps ({})", GPU_MARK.trim())
+        } else {
+            "step figures".to_owned()
+        };
+        out.push_str(&format!("{who}: {}\n", escape_control(&m)));
+    }
     out.push_str(
-        "\nshare: the step's self energy as a part of the run's energy; per item: inclusive \
+        "share: the step's self energy as a part of the run's energy; per item: inclusive \
          energy / the step's items; p50/p95: instance duration; host share: the run's energy / \
          the whole machine's (run_end.host_energy_j), the part of the host's energy this run's \
          scope was given.\n",
     );
     out
+}
+
+/// What the energy line adds when `run_end.method.lower_bound` is set.
+pub(crate) const LOWER_BOUND: &str = "; a LOWER BOUND: some intervals were counted low (a \
+     counter wrap that could not be resolved, a reset, a counter that stopped), see the warnings";
+
+/// The mark after a GPU step's name in the step table.
+pub(crate) const GPU_MARK: &str = " [GPU]";
+
+/// The `method` rows of the headline: what limits each part of the figure
+/// (`run_end.method.notes`), one note a row; said to be derived when the file has no method.
+fn method_rows(v: &RunView) -> Vec<(&'static str, String)> {
+    let mut notes: Vec<String> = v.method.notes.clone();
+    if !v.method_recorded {
+        notes.insert(
+            0,
+            "derived from run_start's sources and scope (the file has no run_end.method)".into(),
+        );
+    }
+    notes
+        .into_iter()
+        .enumerate()
+        .map(|(i, n)| (if i == 0 { "method" } else { "" }, n))
+        .collect()
+}
+
+/// The emission factor in words: `400 g/kWh, WORLD`; with a time-varying series, the
+/// energy-weighted factor and the series' plain mean (`run_start.carbon.g_per_kwh`), which
+/// differ when the run's power and the grid's intensity move together.
+pub(crate) fn factor_words(v: &RunView) -> String {
+    let c = &v.file.start.carbon;
+    let zone = c.zone.as_deref().unwrap_or("user factor");
+    if v.carbon_series() {
+        // A series without a zone is the user's own: the series says it all.
+        let zone = c
+            .zone
+            .as_deref()
+            .map_or(String::new(), |z| format!(", {z}"));
+        format!(
+            "{} g/kWh energy-weighted over the intensity series (its plain mean {}){zone}",
+            sig3(v.g_per_kwh),
+            sig3(c.g_per_kwh)
+        )
+    } else {
+        format!("{} g/kWh, {zone}", sig3(v.g_per_kwh))
+    }
 }
 
 /// Runs the command.
@@ -334,6 +413,10 @@ pub(crate) mod fleet {
         pub incomplete: usize,
         /// The kind of every run's energy; `None` when they differ.
         pub kind: Option<EnergyKind>,
+        /// The kind in two words ([`RunView::kind_tag`]) of every run; `None` when they differ.
+        pub tag: Option<String>,
+        /// The distinct methods of the runs ([`RunView::kind_and_method`]), in run order.
+        pub methods: Vec<String>,
         pub energy: Joules,
         pub co2e: GramsCo2e,
         pub items: u64,
@@ -387,6 +470,18 @@ pub(crate) mod fleet {
     fn figures(host: String, members: &[Member]) -> Figures {
         let first_kind = members.first().map(|m| m.0.kind);
         let kind = first_kind.filter(|k| members.iter().all(|m| m.0.kind == *k));
+        let tags: Vec<String> = members.iter().map(|m| m.0.kind_tag()).collect();
+        let tag = tags
+            .first()
+            .filter(|t| tags.iter().all(|x| x == *t))
+            .cloned();
+        let mut methods: Vec<String> = Vec::new();
+        for m in members {
+            let km = m.0.kind_and_method();
+            if !methods.contains(&km) {
+                methods.push(km);
+            }
+        }
         let spans: Vec<(f64, f64)> = members
             .iter()
             .filter_map(|(v, s)| s.map(|s| span(v, s)))
@@ -406,6 +501,8 @@ pub(crate) mod fleet {
             runs: members.len(),
             incomplete: members.iter().filter(|m| !m.0.is_complete()).count(),
             kind,
+            tag,
+            methods,
             energy: members.iter().map(|m| m.0.energy).sum(),
             co2e: members.iter().map(|m| m.0.co2e).sum(),
             items: members.iter().map(|m| m.0.items).sum(),
@@ -496,9 +593,18 @@ pub(crate) mod fleet {
         out
     }
 
-    /// `measured`, `estimated` or `mixed`.
-    pub(crate) fn kind_text(k: Option<EnergyKind>) -> &'static str {
-        k.map_or("mixed", EnergyKind::as_str)
+    /// The runs' kind in two words ([`RunView::kind_tag`]: `measured` only for plain counters),
+    /// or `mixed`.
+    pub(crate) fn kind_text(f: &Figures) -> &str {
+        f.tag.as_deref().unwrap_or("mixed")
+    }
+
+    /// `energy estimated (model x cpu-time share)`, or every method when the runs differ.
+    pub(crate) fn method_text(f: &Figures) -> String {
+        match f.methods.as_slice() {
+            [one] => format!("energy {one}"),
+            many => format!("energy methods differ between runs: {}", many.join("; ")),
+        }
     }
 
     /// `complete`, or how many runs have no `run_end`.
@@ -528,13 +634,14 @@ pub(crate) mod fleet {
             let k = per_job.entry(c.job.as_str()).or_default();
             *k += 1;
             out.push_str(&format!(
-                "\nJob {}, cycle {k}: started {}, {} host(s), {} run(s)\n",
+                "\nJob {}, cycle {k}: started {}, {} host(s), {} run(s); {}\n",
                 escape_control(&c.job),
                 escape_control(&c.started_at),
                 c.hosts.len(),
-                c.runs.len()
+                c.runs.len(),
+                escape_control(&method_text(&c.total))
             ));
-            let head_e = format!("energy ({})", kind_text(c.total.kind));
+            let head_e = format!("energy ({})", kind_text(&c.total));
             let headers = [
                 "host",
                 "runs",

@@ -8,10 +8,24 @@
 //!
 //! Figures are typed ([`Joules`], [`Seconds`], [`GramsCo2e`]) and turn into plain numbers only
 //! where they are formatted or enter statistics.
+//!
+//! # How a figure was obtained
+//!
+//! Every command that prints a run's or a step's energy kind says its method too
+//! ([`RunView::method`]): `run_end.method` when the file has one, else a method derived from
+//! `run_start.energy_sources` and `run_start.scope` ([`derived_method`]: files of earlier
+//! versions, and crashed runs without `run_end`). `measured` alone is kept for a plain
+//! hardware counter read in host scope ([`Method::is_plain_counter`]); where a column header or
+//! a badge has no room for the method, [`kind_tag`] says in two words what was done to the
+//! counter (`measured x share`).
 
 use carina_core::reader::{Progress, RunFile};
-use carina_core::record::{EnergyKind, RunScope, StepRecord};
+use carina_core::record::{
+    Attribution, Basis, EnergyKind, EnergySource, Method, MethodPart, OwnCost, ProbeScope,
+    RunScope, ShareRule, StepRecord, is_gpu_domain,
+};
 use carina_core::units::{GramsCo2e, Joules, Seconds};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 /// How far a run's figures go.
@@ -53,6 +67,11 @@ pub(crate) struct StepRow {
     pub co2e: GramsCo2e,
     pub p50: Seconds,
     pub p95: Seconds,
+    /// Some instance was a GPU step (`step_summary.gpu`, `step.gpu`).
+    pub gpu: bool,
+    /// `step_summary.method`: the run's method and how it was split to this step; `None` in
+    /// files of earlier versions and for rows rebuilt from `step` records.
+    pub method: Option<String>,
 }
 
 /// A run's figures, complete or cut.
@@ -91,6 +110,18 @@ pub(crate) struct RunView<'a> {
     pub dropped: Option<u64>,
     /// `run_end.records_not_written` (0 without `run_end`).
     pub not_written: u64,
+    /// How the energy was obtained: `run_end.method`, else [`derived_method`].
+    pub method: Cow<'a, Method>,
+    /// Whether [`Self::method`] is the file's own `run_end.method` (false: derived, and then
+    /// nothing is known about a lower bound).
+    pub method_recorded: bool,
+    /// The effective grid intensity, g CO2e/kWh: `run_end.carbon_g_per_kwh`, else the run's
+    /// CO2e over its energy, else `run_start.carbon.g_per_kwh`. With a time-varying series
+    /// this is the energy-weighted mean, not the series' plain mean that `run_start` states.
+    pub g_per_kwh: f64,
+    /// `run_end.own_cost`: what Carina itself cost the run; `None` in files of earlier versions
+    /// and without `run_end`.
+    pub own_cost: Option<&'a OwnCost>,
 }
 
 impl<'a> RunView<'a> {
@@ -130,6 +161,13 @@ impl<'a> RunView<'a> {
             steps_after_cut: file.steps.iter().filter(|s| s.end_s > cut).count(),
             dropped: None,
             not_written: 0,
+            method: match file.end.as_ref().and_then(|e| e.method.as_ref()) {
+                Some(m) => Cow::Borrowed(m),
+                None => Cow::Owned(derived_method(&start.energy_sources, start.scope)),
+            },
+            method_recorded: file.end.as_ref().is_some_and(|e| e.method.is_some()),
+            g_per_kwh: start.carbon.g_per_kwh,
+            own_cost: file.end.as_ref().and_then(|e| e.own_cost.as_ref()),
         };
         if let Some(e) = &file.end {
             v.wall = e.wall_s;
@@ -142,6 +180,9 @@ impl<'a> RunView<'a> {
             v.host_energy = Some(e.host_energy_j).filter(|h| *h > Joules::ZERO);
             v.dropped = Some(e.dropped);
             v.not_written = e.records_not_written;
+            v.g_per_kwh = e
+                .carbon_g_per_kwh
+                .unwrap_or_else(|| v.effective_g_per_kwh());
             return v;
         }
         v.kind = EnergyKind::of_sources(&start.energy_sources);
@@ -165,6 +206,7 @@ impl<'a> RunView<'a> {
             let low: Option<Joules> = p.iter().map(|p| p.energy_low_j).sum();
             v.band = low.zip(p.iter().map(|p| p.energy_high_j).sum());
             v.unattributed = Some((v.energy - attributed).max(Joules::ZERO));
+            v.g_per_kwh = v.effective_g_per_kwh();
             return v;
         }
         v.energy = attributed;
@@ -224,6 +266,137 @@ impl<'a> RunView<'a> {
     pub fn scope_str(&self) -> &'static str {
         self.scope.map_or("-", RunScope::as_str)
     }
+
+    /// CO2e over energy in kWh when the run has energy, else `run_start`'s factor.
+    fn effective_g_per_kwh(&self) -> f64 {
+        let kwh = self.energy.kwh();
+        if kwh > 0.0 && self.co2e.0.is_finite() {
+            self.co2e.0 / kwh
+        } else {
+            self.file.start.carbon.g_per_kwh
+        }
+    }
+
+    /// The kind in two words, for headers and badges ([`kind_tag`]).
+    pub fn kind_tag(&self) -> String {
+        kind_tag(self.kind, &self.method)
+    }
+
+    /// The kind with the method, for text with room: `measured (counter x cpu-time share)`
+    /// ([`kind_and_method`]).
+    pub fn kind_and_method(&self) -> String {
+        kind_and_method(self.kind, &self.method)
+    }
+
+    /// Whether the figure is a lower bound: `Some(true)` when `run_end.method` says so, `None`
+    /// when the file has no method to say it (earlier versions, no `run_end`).
+    pub fn lower_bound(&self) -> Option<bool> {
+        self.method_recorded.then_some(self.method.lower_bound)
+    }
+
+    /// Whether `run_start.carbon` names a time-varying series (then [`Self::g_per_kwh`] is
+    /// energy-weighted).
+    pub fn carbon_series(&self) -> bool {
+        self.file.start.carbon.series.is_some()
+    }
+
+    /// How the step figures were obtained, one entry per distinct method with whether it is
+    /// the GPU steps': each row's `step_summary.method`, else (files of earlier versions, rows
+    /// rebuilt from `step` records) the run's method and `run_end.attribution`. Empty without
+    /// step rows.
+    pub fn step_methods(&self) -> Vec<(bool, String)> {
+        let fallback = || {
+            let split = match self.file.end.as_ref().and_then(|e| e.attribution) {
+                Some(Attribution::CpuTime) => "; to steps by thread CPU time",
+                Some(Attribution::WallTime) => "; to steps by wall time (no CPU clocks)",
+                _ => "; how it was split to steps is not recorded",
+            };
+            format!("{}{split}", self.method.label)
+        };
+        let mut out: Vec<(bool, String)> = Vec::new();
+        for r in &self.rows {
+            let m = r.method.clone().unwrap_or_else(fallback);
+            if !out.iter().any(|(g, x)| *g == r.gpu && *x == m) {
+                out.push((r.gpu, m));
+            }
+        }
+        // The CPU steps' method first: it is what most rows follow.
+        out.sort_by_key(|(gpu, _)| *gpu);
+        out
+    }
+}
+
+/// The method of a file that does not record one (`run_end.method` is absent: a file of an
+/// earlier version, or a run that crashed before `run_end`), from its sources and scope.
+///
+/// Each used source is one part of its basis ([`EnergySource::basis`]: as written, else from
+/// its kind). A host-scope source in a run that reports a share (`process`, `process-tree`,
+/// and files too old to state their scope, whose default was `process`) reached the run
+/// through a share: `cpu-time` for CPU and memory sources; for a source whose domains are all
+/// GPUs the file does not say which rule was used (GPU use, process count, or the CPU-time
+/// fallback of earlier versions), so all three are named. The parts carry no energy (the file
+/// does not split it) and the method is never a lower bound (nothing says so).
+pub(crate) fn derived_method(sources: &[EnergySource], scope: Option<RunScope>) -> Method {
+    let share = scope != Some(RunScope::Host);
+    let parts = sources
+        .iter()
+        .filter(|s| s.used)
+        .map(|s| {
+            let mut shares = BTreeMap::new();
+            if share && s.scope == ProbeScope::Host {
+                let gpu = !s.domains.is_empty() && s.domains.iter().all(|d| is_gpu_domain(d));
+                let rules: &[ShareRule] = if gpu {
+                    &[ShareRule::CpuTime, ShareRule::GpuUse, ShareRule::Count]
+                } else {
+                    &[ShareRule::CpuTime]
+                };
+                for r in rules {
+                    shares.insert(*r, Joules::ZERO);
+                }
+            }
+            MethodPart {
+                source: s.name.clone(),
+                basis: s.basis(),
+                energy_j: Joules::ZERO,
+                shares,
+                pue: s.pue,
+            }
+        })
+        .collect();
+    Method::from_parts(parts, false)
+}
+
+/// The kind in two words, for a column header or a badge, where the method does not fit:
+/// `measured` only for a plain counter in host scope ([`Method::is_plain_counter`]); a measured
+/// figure obtained otherwise says what was done to the counter (`measured x share`, `measured,
+/// integrated`, `measured x PUE`); an estimate is `estimated`; either ends in `, lower bound`
+/// when some interval was counted low (rare, and worth the wider header).
+pub(crate) fn kind_tag(kind: EnergyKind, m: &Method) -> String {
+    if kind == EnergyKind::Measured && m.is_plain_counter() {
+        return "measured".into();
+    }
+    let mut t = kind.as_str().to_owned();
+    if kind == EnergyKind::Measured {
+        if m.parts.iter().any(|p| !p.shares.is_empty()) {
+            t.push_str(" x share");
+        }
+        if m.parts.iter().any(|p| p.basis == Basis::IntegratedPower) {
+            t.push_str(", integrated");
+        }
+        if m.parts.iter().any(|p| p.pue.is_some()) {
+            t.push_str(" x PUE");
+        }
+    }
+    if m.lower_bound {
+        t.push_str(", lower bound");
+    }
+    t
+}
+
+/// The kind and the method's label, for text with room for both: `measured (counter)`,
+/// `measured (counter x cpu-time share)`, `estimated (model x cpu-time share, lower bound)`.
+pub(crate) fn kind_and_method(kind: EnergyKind, m: &Method) -> String {
+    format!("{} ({})", kind.as_str(), m.label)
 }
 
 impl From<&carina_core::record::StepSummary> for StepRow {
@@ -239,6 +412,8 @@ impl From<&carina_core::record::StepSummary> for StepRow {
             co2e: s.co2e_g,
             p50: Seconds(s.p50_s),
             p95: Seconds(s.p95_s),
+            gpu: s.gpu,
+            method: s.method.clone(),
         }
     }
 }
@@ -290,6 +465,7 @@ fn rows_from_steps<'a>(steps: impl Iterator<Item = &'a StepRecord> + Clone) -> V
         row.energy += s.energy_j;
         row.self_energy += s.self_energy_j;
         row.co2e += s.co2e_g;
+        row.gpu |= s.gpu;
         durs.push(d.0);
     }
     by_name
@@ -430,6 +606,131 @@ mod tests {
         assert!(
             (lo.0 - 80.8).abs() < 1e-9 && (hi.0 - 121.2).abs() < 1e-9,
             "{lo} {hi}"
+        );
+    }
+
+    fn source(name: &str, kind: EnergyKind, domains: &[&str]) -> EnergySource {
+        let mut s = EnergySource::new(name, kind, "test");
+        s.domains = domains.iter().map(|d| d.to_string()).collect();
+        s
+    }
+
+    #[test]
+    fn a_method_is_derived_from_the_sources_and_the_scope() {
+        let rapl = source("rapl-powercap", EnergyKind::Measured, &["package-0"]);
+        let label = |sources: &[EnergySource], scope| derived_method(sources, scope).label;
+        // Host scope: the counter taken whole, the one method read as `measured` alone.
+        let m = derived_method(std::slice::from_ref(&rapl), Some(RunScope::Host));
+        assert_eq!(m.label, "counter");
+        assert!(m.is_plain_counter() && !m.lower_bound);
+        assert_eq!(kind_tag(EnergyKind::Measured, &m), "measured");
+        assert_eq!(
+            kind_and_method(EnergyKind::Measured, &m),
+            "measured (counter)"
+        );
+        // A process tree takes a CPU-time share of it; so does a file too old to state its
+        // scope (the default then was `process`).
+        for scope in [Some(RunScope::ProcessTree), None] {
+            let m = derived_method(std::slice::from_ref(&rapl), scope);
+            assert_eq!(m.label, "counter x cpu-time share", "{scope:?}");
+            assert_eq!(kind_tag(EnergyKind::Measured, &m), "measured x share");
+            assert_eq!(
+                m.notes.len(),
+                2,
+                "a note for the counter and one for the share"
+            );
+        }
+        // A GPU source: the file does not say which share rule, so all three are named.
+        let nvml = source("nvml", EnergyKind::Measured, &["gpu-0", "gpu-1"]);
+        assert_eq!(
+            label(&[rapl.clone(), nvml], Some(RunScope::Process)),
+            "counter x cpu-time share (rapl-powercap) + counter x cpu-time/gpu-use/count share (nvml)"
+        );
+        // A process-scope source (a constant for the job) takes no share; its basis is read
+        // as written, else from its kind.
+        let mut constant = source("constant", EnergyKind::Estimated, &["job"]);
+        constant.scope = ProbeScope::Process;
+        constant.basis = Some(Basis::UserConstant);
+        assert_eq!(label(&[constant], Some(RunScope::Process)), "user constant");
+        let mut old = source("model", EnergyKind::Estimated, &["cpu"]);
+        old.basis = None;
+        assert_eq!(
+            label(&[old], Some(RunScope::Process)),
+            "model x cpu-time share"
+        );
+        // Sources not used are no part of it.
+        let unused = EnergySource::not_used("rapl-perf", EnergyKind::Measured, "no PMU");
+        assert_eq!(label(&[unused], Some(RunScope::Host)), "no source");
+    }
+
+    #[test]
+    fn kind_tags_say_what_was_done_to_a_counter() {
+        let part = |basis, share: bool, pue| MethodPart {
+            source: "s".into(),
+            basis,
+            energy_j: Joules(10.0),
+            shares: if share {
+                [(ShareRule::GpuUse, Joules(10.0))].into_iter().collect()
+            } else {
+                BTreeMap::new()
+            },
+            pue,
+        };
+        let tag = |parts, lower| kind_tag(EnergyKind::Measured, &Method::from_parts(parts, lower));
+        assert_eq!(
+            tag(vec![part(Basis::Counter, false, None)], false),
+            "measured"
+        );
+        assert_eq!(
+            tag(vec![part(Basis::Counter, false, None)], true),
+            "measured, lower bound"
+        );
+        assert_eq!(
+            tag(vec![part(Basis::IntegratedPower, true, None)], false),
+            "measured x share, integrated"
+        );
+        assert_eq!(
+            tag(vec![part(Basis::Counter, false, Some(1.2))], false),
+            "measured x PUE"
+        );
+        let model = Method::from_parts(vec![part(Basis::Model, true, None)], false);
+        assert_eq!(kind_tag(EnergyKind::Estimated, &model), "estimated");
+        assert_eq!(
+            kind_and_method(EnergyKind::Estimated, &model),
+            "estimated (model x gpu-use share)"
+        );
+    }
+
+    #[test]
+    fn a_recorded_method_and_the_effective_factor_are_read_from_run_end() {
+        let mut l = lines();
+        l[0] = l[0].replace(
+            r#""source":"test"}"#,
+            r#""source":"test","series":"de.csv"}"#,
+        );
+        l.push(r#"{"type":"run_end","ended_at":"x","wall_s":6.5,"energy_j":3600000.0,"unattributed_j":0.0,"co2e_g":495.3,"items":1,"steps":11,"dropped":0,"energy_kind":"measured","method":{"label":"counter, lower bound","parts":[{"source":"rapl-perf","basis":"counter","energy_j":3600000.0}],"lower_bound":true},"own_cost":{"aggregator_cpu_s":0.1,"aggregator_energy_j":1.0,"step_cost_ns":20.0,"steps_cpu_s":0.0,"steps_energy_j":0.5,"bytes_written":10,"cpu_share":0.01}}"#.into());
+        let file = parse(&l);
+        let v = RunView::new(&file);
+        assert!(v.method_recorded);
+        assert_eq!(v.lower_bound(), Some(true));
+        assert_eq!(v.kind_tag(), "measured, lower bound");
+        // No `carbon_g_per_kwh` in this file: CO2e over kWh, not the series' mean of 400.
+        assert!((v.g_per_kwh - 495.3).abs() < 1e-9, "{}", v.g_per_kwh);
+        assert!(v.carbon_series());
+        assert_eq!(v.own_cost.map(|o| o.energy_j()), Some(Joules(1.5)));
+        // Without run_end: derived, and nothing known about a lower bound or the own cost.
+        let file = parse(&lines());
+        let v = RunView::new(&file);
+        assert!(!v.method_recorded);
+        assert_eq!(v.lower_bound(), None);
+        assert_eq!(v.method.label, "counter x cpu-time share");
+        assert!(v.own_cost.is_none());
+        assert_eq!(
+            v.step_methods(),
+            [(
+                false,
+                "counter x cpu-time share; how it was split to steps is not recorded".to_owned()
+            )]
         );
     }
 

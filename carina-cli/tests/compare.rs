@@ -429,13 +429,18 @@ fn the_energy_kind_is_stated_and_a_mix_is_warned() {
     let (b, c) = scenario(dir.path(), 1.0);
     let o = carina(&["compare", &b, &c]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The kind with its method: these files have none, so it is derived from their sources.
     assert!(
-        stdout(&o).contains("energy:    estimated"),
+        stdout(&o).contains("energy:    estimated (model x cpu-time share);"),
         "{}",
         stdout(&o)
     );
     let md = carina(&["compare", &b, &c, "--format", "markdown"]);
-    assert!(stdout(&md).contains("energy estimated"), "{}", stdout(&md));
+    assert!(
+        stdout(&md).contains("energy estimated (model x cpu-time share)."),
+        "{}",
+        stdout(&md)
+    );
     // The base measured by a counter, the candidate estimated: said, not silently compared.
     let text = std::fs::read_to_string(&b).unwrap();
     let measured = text.replace(r#""estimated""#, r#""measured""#);
@@ -444,6 +449,19 @@ fn the_energy_kind_is_stated_and_a_mix_is_warned() {
     let (_, v) = json_of(&["compare", &b, &c]);
     assert_eq!(v["base"]["energy_kind"], "measured");
     assert_eq!(v["candidate"]["energy_kind"], "estimated");
+    // A host-scope counter in a process-scope run is a share of it, never `measured` alone.
+    assert_eq!(
+        v["base"]["energy_method"],
+        "measured (counter x cpu-time share)"
+    );
+    let text = stdout(&carina(&["compare", &b, &c]));
+    assert!(
+        text.contains(
+            "energy:    measured (counter x cpu-time share) (base) vs estimated (model x \
+             cpu-time share) (candidate);"
+        ),
+        "{text}"
+    );
     assert!(
         v["warnings"].as_array().unwrap().iter().any(|w| w
             .as_str()

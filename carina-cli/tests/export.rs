@@ -98,7 +98,8 @@ fn one_row_per_run_with_the_documented_columns_and_values() {
     let header = out.lines().next().unwrap();
     let want = "run_id,job,host,started_at,complete,wall_s,energy_j,energy_kind,\
                 energy_low_j,energy_high_j,host_energy_j,host_share,co2e_g,\
-                g_per_kwh,zone,items,j_per_item,steps,dropped,scope,path";
+                g_per_kwh,zone,items,j_per_item,steps,dropped,scope,path,\
+                method,lower_bound,carbon_g_per_kwh,own_cost_cpu_share,own_cost_j";
     assert_eq!(header, want);
     let recs = records(&out);
     assert_eq!(recs.len(), 2, "{out}");
@@ -124,6 +125,16 @@ fn one_row_per_run_with_the_documented_columns_and_values() {
     assert_eq!(r["scope"], "process");
     assert_eq!(r["energy_low_j"], "", "no band: empty, not 0");
     assert!(r["path"].ends_with("a.jsonl"), "{r:?}");
+    // A file of an earlier version: the method derived from its host-scope model source in a
+    // process-scope run, nothing said about a lower bound or Carina's own cost, and the
+    // effective factor computed as CO2e over kWh (the file's constant 400 g/kWh).
+    assert_eq!(r["method"], "model x cpu-time share");
+    assert_eq!(r["lower_bound"], "");
+    assert!((f(r, "carbon_g_per_kwh") - 400.0).abs() < 1e-9, "{r:?}");
+    assert_eq!(
+        (r["own_cost_cpu_share"].as_str(), r["own_cost_j"].as_str()),
+        ("", "")
+    );
     // pandas-friendly: header once, no spaces around fields, no trailing spaces, \n endings.
     assert_eq!(out.matches("run_id,").count(), 1, "{out}");
     for l in out.lines() {
@@ -142,7 +153,7 @@ fn steps_give_one_row_per_run_and_step_name() {
     assert_eq!(
         out.lines().next().unwrap(),
         "run_id,job,host,step,count,items,wall_s,self_wall_s,energy_j,\
-         self_energy_j,co2e_g,p50_s,p95_s,j_per_item,share"
+         self_energy_j,co2e_g,p50_s,p95_s,j_per_item,share,gpu,method"
     );
     let recs = records(&out);
     assert_eq!(recs.len(), 3, "a: load, simulate; b: simulate\n{out}");
@@ -159,6 +170,13 @@ fn steps_give_one_row_per_run_and_step_name() {
     assert!((f(sim, "p50_s") - 1.0).abs() < 1e-9);
     assert!((f(sim, "share") - 144.0 / (148.0 * 1.01)).abs() < 1e-9);
     assert!((f(sim, "co2e_g") - 144.0 / 3.6e6 * 400.0).abs() < 1e-12);
+    // No step_summary.method nor run_end.attribution in this file: the run's derived method,
+    // and the split said to be unknown.
+    assert_eq!(sim["gpu"], "false");
+    assert_eq!(
+        sim["method"],
+        "model x cpu-time share; how it was split to steps is not recorded"
+    );
     // -o writes the same text to a file and nothing to stdout.
     let file = dir.path().join("steps.csv");
     let (code, o2, _) = export(&[&a, &b, "--steps", "-o", file.to_str().unwrap()]);
@@ -250,4 +268,68 @@ fn a_directory_of_runs_oldest_first_and_bad_input() {
     assert_eq!(code, Some(2));
     let (code, _, _) = export(&[]);
     assert_eq!(code, Some(2));
+}
+
+#[test]
+fn new_columns_say_the_method_the_effective_factor_and_carinas_own_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    let share = write_run(
+        dir.path(),
+        "share.jsonl",
+        &counter_share_run("train", "r-share", false),
+    );
+    let low = write_run(
+        dir.path(),
+        "low.jsonl",
+        &counter_share_run("train", "r-low", true),
+    );
+    let series = write_run(
+        dir.path(),
+        "series.jsonl",
+        &series_run("grid", "r-series", true),
+    );
+    let paths = [&share, &low, &series].map(|p| p.to_str().unwrap().to_owned());
+    let args: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let (code, out, err) = export(&args);
+    assert_eq!(code, Some(0), "{err}");
+    let recs = records(&out);
+    let run = |id: &str| recs.iter().find(|r| r["run_id"] == id).unwrap();
+    let r = run("r-share");
+    // The kind column is unchanged for scripts; the method says it is a share.
+    assert_eq!(r["energy_kind"], "measured");
+    assert_eq!(r["method"], "counter x cpu-time share");
+    assert_eq!(r["lower_bound"], "false");
+    assert_eq!(r["carbon_g_per_kwh"], "400");
+    assert_eq!(r["own_cost_cpu_share"], "0.0018");
+    assert!((f(r, "own_cost_j") - 0.52).abs() < 1e-12, "{r:?}");
+    let r = run("r-low");
+    assert_eq!(r["method"], "counter x cpu-time share, lower bound");
+    assert_eq!(r["lower_bound"], "true");
+    // The effective factor, while g_per_kwh stays run_start's series mean.
+    let r = run("r-series");
+    assert_eq!(
+        (r["g_per_kwh"].as_str(), r["carbon_g_per_kwh"].as_str()),
+        ("426", "495.3")
+    );
+    assert_eq!(
+        (r["own_cost_cpu_share"].as_str(), r["own_cost_j"].as_str()),
+        ("", "")
+    );
+
+    let (code, out, err) = export(&[&paths[0], "--steps"]);
+    assert_eq!(code, Some(0), "{err}");
+    let recs = records(&out);
+    let step = |name: &str| recs.iter().find(|r| r["step"] == name).unwrap();
+    assert_eq!(step("train")["gpu"], "true");
+    assert_eq!(
+        step("train")["method"],
+        "counter x cpu-time share; to steps by thread CPU time and wall time; GPU energy by \
+         GPU-step overlap"
+    );
+    assert_eq!(step("load")["gpu"], "false");
+    assert!(
+        step("load")["method"]
+            .ends_with("GPU energy by wall time, in intervals with no GPU step open"),
+        "{out}"
+    );
 }

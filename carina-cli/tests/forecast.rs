@@ -229,3 +229,27 @@ fn truncated_last_line_is_warned_on_stderr_and_json_stays_clean() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("stdout is JSON alone");
     assert_eq!(v["items_done"].as_u64(), Some(190), "{v}");
 }
+
+#[test]
+fn the_forecast_says_how_the_energy_was_obtained() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_run(
+        dir.path(),
+        "share.jsonl",
+        &counter_share_run("train", "r-share", false),
+    );
+    let v = forecast_json(&p, "200");
+    assert_eq!(v["energy_kind"], "measured");
+    assert_eq!(v["energy_method"], "measured (counter x cpu-time share)");
+    let o = carina(&["forecast", p.to_str().unwrap(), "--total-items", "200"]);
+    let out = stdout(&o);
+    assert!(
+        out.contains("energy and CO2e measured (counter x cpu-time share))\n"),
+        "{out}"
+    );
+    // The energy so far: 153.52 J, with the method beside it.
+    assert!(
+        out.contains("154 J measured (counter x cpu-time share)\n"),
+        "{out}"
+    );
+}

@@ -684,3 +684,112 @@ fn hostile_job_and_step_names_are_escaped() {
         assert!(html.contains(&cell), "missing: {cell}");
     }
 }
+
+#[test]
+fn the_headline_says_how_the_energy_was_obtained_and_what_carina_cost() {
+    use carina_core::record::{Basis, Method, MethodPart, ShareRule};
+    use carina_core::units::Joules;
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = common::counter_share_run("train", "r-share", true);
+    // Two sources, one whose name needs escaping: the label names each.
+    let part = |source: &str, basis, rule| MethodPart {
+        source: source.into(),
+        basis,
+        energy_j: Joules(70.0),
+        shares: [(rule, Joules(70.0))].into_iter().collect(),
+        pue: None,
+    };
+    let method = Method::from_parts(
+        vec![
+            part("rapl-powercap", Basis::Counter, ShareRule::CpuTime),
+            part("nvml<0>", Basis::IntegratedPower, ShareRule::GpuUse),
+        ],
+        true,
+    );
+    common::patch(&mut lines, "run_end", |v| {
+        v["method"] = serde_json::to_value(&method).unwrap();
+    });
+    let p = common::write_run(dir.path(), "share.jsonl", &lines);
+    let html = render(&load_runs(&[p]).unwrap());
+    let label = "counter x cpu-time share (rapl-powercap) + integrated power x gpu-use share \
+                 (nvml&lt;0&gt;), lower bound";
+    assert!(!html.contains("nvml<0>"), "the label is escaped");
+    assert!(
+        html.contains(&format!(
+            "<div class=\"s\"><span class=\"method\">{label}</span> · measured, no band · \
+             <b class=\"lower\">lower bound</b>"
+        )),
+        "energy card"
+    );
+    // The badge: what was done to the counters, the method on hover.
+    assert!(
+        html.contains(&format!(
+            "<span class=\"badge b-measured\" title=\"measured ({label})\">measured x share, \
+             integrated, lower bound</span>"
+        )),
+        "badge"
+    );
+    // The notes, one per basis and share rule, folded under the cards.
+    let notes = html
+        .split("<details class=\"method\">")
+        .nth(1)
+        .expect("method details");
+    let notes = &notes[..notes.find("</details>").unwrap()];
+    for n in &method.notes {
+        assert!(notes.contains(n.as_str()), "{n} not in {notes}");
+    }
+    assert!(
+        notes.contains("power samples integrated by the trapezoid rule"),
+        "{notes}"
+    );
+    assert!(
+        html.contains(&format!(
+            "<div class=\"k\">Carina's own cost</div><div class=\"v\">0.18 % of CPU time</div>\
+             <div class=\"s\">{}</div>",
+            common::OWN_COST_LINE
+                .strip_prefix("0.18 % of CPU time, ")
+                .unwrap()
+        )),
+        "own cost card"
+    );
+    // GPU steps are marked in the step table, and the split is said above it.
+    assert!(
+        html.contains("<td class=\"l\">train <span class=\"badge b-gpu\""),
+        "GPU mark"
+    );
+    assert!(
+        !html.contains("<td class=\"l\">load <span"),
+        "load is no GPU step"
+    );
+    assert!(html.contains("<p class=\"note step-method\">GPU steps <span class=\"badge b-gpu\""));
+    assert!(html.contains(
+        "; to steps by thread CPU time and wall time; GPU energy by GPU-step overlap</p>"
+    ));
+}
+
+#[test]
+fn the_co2e_card_shows_the_effective_factor_and_older_files_their_derived_method() {
+    let dir = tempfile::tempdir().unwrap();
+    let series = common::write_run(
+        dir.path(),
+        "series.jsonl",
+        &common::series_run("grid", "r-series", true),
+    );
+    let html = render(&load_runs(&[series]).unwrap());
+    assert!(
+        html.contains(
+            "<div class=\"s\">495 g/kWh energy-weighted over the intensity series (its plain \
+             mean 426), DE</div>"
+        ),
+        "CO2e card"
+    );
+    // An older file (no run_end.method, no own_cost): the method derived from its sources, no
+    // own-cost card, and the estimate's badge as before.
+    assert!(html.contains(
+        "(derived from the run's sources and scope: the file has no <code>run_end.method</code>)"
+    ));
+    assert!(!html.contains("Carina's own cost"));
+    assert!(html.contains(
+        "<span class=\"badge b-estimated\" title=\"estimated (model x cpu-time share)\">estimated</span>"
+    ));
+}

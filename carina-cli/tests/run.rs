@@ -152,6 +152,25 @@ fn cpu_burning_child_has_energy_and_a_complete_run_file() {
     let kind = if measured { "measured" } else { "estimated" };
     assert_eq!(end["energy_kind"], kind);
     assert!(err.contains(kind), "{err}");
+    // How the figure was obtained, beside its kind; an estimate's band and the reason the
+    // counters were not used; Carina's own cost.
+    let label = end["method"]["label"].as_str().unwrap();
+    assert!(
+        err.contains(&format!(", {kind} ({label}) [")),
+        "{label}: {err}"
+    );
+    if kind == "estimated" {
+        assert!(err.contains("\n  band      "), "{err}");
+        let unused_counter = sources
+            .iter()
+            .any(|s| s["used"] == false && s["kind"] == "measured" && s["reason"].is_string());
+        assert_eq!(
+            err.contains("\n  counters  not used: "),
+            unused_counter,
+            "{err}"
+        );
+    }
+    assert!(err.contains("\n  own cost  "), "{err}");
     // The file parses with the library's reader.
     let rf = carina_core::read_run_file(&files[0]).unwrap();
     assert!(rf.is_complete());
@@ -754,4 +773,124 @@ fn the_printed_summary_and_the_merged_run_end_agree() {
         .filter(|e| e.file_name().to_string_lossy().contains(".child-"))
         .collect();
     assert!(left.is_empty(), "{left:?}: {err}");
+}
+
+/// A fake powercap tree (`CARINA_POWERCAP_ROOT`) whose `package-0` counter advances at 37.5 W
+/// while it lives: a thread rewrites `energy_uj` every 2 ms (through a rename, so a reader
+/// never sees a half-written file).
+struct LivePowercap {
+    dir: tempfile::TempDir,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LivePowercap {
+    fn start() -> LivePowercap {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let zone = dir.path().join("intel-rapl:0");
+        std::fs::create_dir_all(&zone).unwrap();
+        std::fs::write(zone.join("name"), "package-0\n").unwrap();
+        std::fs::write(zone.join("max_energy_range_uj"), "262143328850\n").unwrap();
+        std::fs::write(zone.join("energy_uj"), "1000\n").unwrap();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let writer = std::thread::spawn(move || {
+            let t0 = Instant::now();
+            while !flag.load(Ordering::Relaxed) {
+                let uj = 1000 + (t0.elapsed().as_secs_f64() * 37.5e6) as u64;
+                let tmp = zone.join("energy_uj.tmp");
+                std::fs::write(&tmp, format!("{uj}\n")).unwrap();
+                std::fs::rename(&tmp, zone.join("energy_uj")).unwrap();
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        LivePowercap {
+            dir,
+            stop,
+            writer: Some(writer),
+        }
+    }
+}
+
+impl Drop for LivePowercap {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+#[test]
+fn the_terminal_summary_says_how_the_energy_was_obtained() {
+    use carina_core::record::Method;
+    let tree = LivePowercap::start();
+    let dir = tempfile::tempdir().unwrap();
+    for scope in ["process", "host"] {
+        let out = carina()
+            .env("CARINA_POWERCAP_ROOT", tree.dir.path())
+            .env("CARINA_SCOPE", scope)
+            .arg("run")
+            .arg("--dir")
+            .arg(dir.path())
+            .args(["--job", scope, "--interval", "20", "--", "sh", "-c"])
+            .arg("i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        let recs = records(&run_files(dir.path(), scope)[0]);
+        let end = recs.last().unwrap();
+        // The live counter is used: a measured run on any machine.
+        assert_eq!(end["energy_kind"], "measured", "{scope}: {end}");
+        let method: Method = serde_json::from_value(end["method"].clone()).unwrap();
+        let energy = err
+            .lines()
+            .find(|l| l.starts_with("  energy    "))
+            .unwrap_or_else(|| panic!("no energy line: {err}"));
+        assert!(
+            energy.contains(&format!(", measured ({}) [", method.label)),
+            "{scope}: {energy}"
+        );
+        let co2e = err.lines().find(|l| l.starts_with("  CO2e      ")).unwrap();
+        if scope == "process" {
+            // The process tree's share of host counters: never `measured` alone.
+            assert!(!method.is_plain_counter(), "{method:?}");
+            assert!(
+                method.label.contains("x cpu-time share"),
+                "{}",
+                method.label
+            );
+            assert!(co2e.contains(", measured x share at "), "{co2e}");
+        } else {
+            assert_eq!(
+                co2e.contains(", measured at "),
+                method.is_plain_counter(),
+                "{co2e} / {method:?}"
+            );
+        }
+        // Measured: no band and no "counters not used" line; the own cost always.
+        assert!(
+            !err.contains("\n  band ") && !err.contains("\n  counters "),
+            "{err}"
+        );
+        let own = &end["own_cost"];
+        let share = own["cpu_share"].as_f64().unwrap();
+        assert!(
+            err.contains(&format!(
+                "\n  own cost  {:.2} % of CPU time, ",
+                100.0 * share
+            )),
+            "{err}"
+        );
+        assert!(
+            co2e.contains(&format!(
+                " at {:.1} g/kWh (",
+                end["carbon_g_per_kwh"].as_f64().unwrap()
+            )),
+            "{co2e}"
+        );
+    }
 }

@@ -382,3 +382,207 @@ fn a_run_without_steps_says_its_energy_is_at_run_level() {
     assert!(out.contains("unattributed"), "{out}");
     assert!(!out.contains("no step markers"), "{out}");
 }
+
+// How each figure was obtained (issue 15): the method beside the kind, `measured` alone only
+// for a plain counter in host scope, the effective carbon factor, Carina's own cost.
+
+/// The summary of `lines`, written to a file in `dir`.
+fn summary_of(dir: &Path, name: &str, lines: &[String]) -> String {
+    let p = write_run(dir, name, lines);
+    let o = carina(&["summary", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    stdout(&o)
+}
+
+/// The table's header line.
+fn table_header(out: &str) -> &str {
+    out.lines()
+        .find(|l| l.starts_with("step "))
+        .unwrap_or_else(|| panic!("no table in:\n{out}"))
+}
+
+#[test]
+fn a_counter_times_a_share_says_so_and_never_reads_measured_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = summary_of(
+        dir.path(),
+        "share.jsonl",
+        &counter_share_run("train", "r-share", false),
+    );
+    // 152 J of steps + 1 % = 153.52 J.
+    assert_eq!(
+        headline_value(&out, "energy "),
+        "154 J measured (counter x cpu-time share)",
+        "{out}"
+    );
+    // What limits each part: one note per basis and share rule, as the file lists them.
+    let at = out
+        .lines()
+        .position(|l| l.starts_with("  method "))
+        .unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[at].contains("hardware counter: RAPL covers"), "{out}");
+    assert!(
+        lines[at + 1]
+            .trim_start()
+            .starts_with("cpu-time share: idle and uncore"),
+        "{out}"
+    );
+    // A measured figure: no "counters not used" line, which explains estimates only.
+    assert!(!out.contains("counters "), "{out}");
+    assert!(!out.contains("LOWER BOUND"), "{out}");
+    // The headers keep the kind in two words, never `measured` alone for a share.
+    let header = table_header(&out);
+    assert!(header.contains("energy (measured x share)"), "{header}");
+    assert!(!header.contains("(measured)"), "{header}");
+    // GPU steps are marked, and the lines under the table say how each kind of step was split.
+    let train = out.lines().find(|l| l.starts_with("train ")).unwrap();
+    assert!(train.starts_with("train [GPU] "), "{train}");
+    assert!(
+        out.lines().find(|l| l.starts_with("load ")).is_some(),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "\nstep figures: counter x cpu-time share; to steps by thread CPU time and wall time; \
+             GPU energy by wall time, in intervals with no GPU step open\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "\nGPU steps ([GPU]): counter x cpu-time share; to steps by thread CPU time and wall \
+             time; GPU energy by GPU-step overlap\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("\n  Carina's own cost: {OWN_COST_LINE}\n")),
+        "{out}"
+    );
+    // The file's constant factor.
+    assert_eq!(
+        headline_value(&out, "CO2e "),
+        "0.0171 g  (400 g/kWh, WORLD)",
+        "{out}"
+    );
+}
+
+#[test]
+fn a_plain_counter_in_host_scope_is_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = summary_of(
+        dir.path(),
+        "host.jsonl",
+        &host_counter_run("train", "r-host"),
+    );
+    assert_eq!(
+        headline_value(&out, "energy "),
+        "154 J measured (counter)",
+        "{out}"
+    );
+    assert!(table_header(&out).contains("energy (measured) "), "{out}");
+}
+
+#[test]
+fn a_lower_bound_is_said_plainly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = summary_of(
+        dir.path(),
+        "low.jsonl",
+        &counter_share_run("train", "r-low", true),
+    );
+    let e = headline_value(&out, "energy ");
+    assert!(
+        e.starts_with("154 J measured (counter x cpu-time share, lower bound); a LOWER BOUND: "),
+        "{out}"
+    );
+    assert!(
+        out.contains("  warning: rapl-powercap: package-0 went back"),
+        "{out}"
+    );
+    assert!(
+        table_header(&out).contains("energy (measured x share, lower bound)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_series_shows_its_energy_weighted_factor_not_its_mean() {
+    let dir = tempfile::tempdir().unwrap();
+    // Written by a Carina that states the factor, and by one that does not: the same line.
+    for (name, with_factor) in [("new.jsonl", true), ("old.jsonl", false)] {
+        let out = summary_of(
+            dir.path(),
+            name,
+            &series_run("grid", "r-series", with_factor),
+        );
+        let co2e = headline_value(&out, "CO2e ");
+        assert!(
+            co2e.ends_with(
+                "(495 g/kWh energy-weighted over the intensity series (its plain mean 426), DE)"
+            ),
+            "{name}: {out}"
+        );
+    }
+}
+
+#[test]
+fn files_without_a_method_get_one_from_their_sources_and_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    // The common fixture: a model source in host scope, a process-scope run, no run_end.method.
+    let p = complete_run(dir.path());
+    let out = stdout(&carina(&["summary", p.to_str().unwrap()]));
+    assert!(
+        headline_value(&out, "energy ").starts_with("0.410 Wh estimated (model x cpu-time share)"),
+        "{out}"
+    );
+    assert_eq!(
+        headline_value(&out, "method "),
+        "derived from run_start's sources and scope (the file has no run_end.method)",
+        "{out}"
+    );
+    // An older file says nothing about Carina's own cost.
+    assert!(!out.contains("own cost"), "{out}");
+    assert!(
+        out.contains(
+            "step figures: model x cpu-time share; how it was split to steps is not recorded"
+        ),
+        "{out}"
+    );
+
+    // A crashed run of a newer Carina (no run_end, so no method): a host-scope counter in a
+    // process-scope run is a counter times a CPU-time share, not `measured` alone.
+    let mut lines = counter_share_run("train", "r-crash", false);
+    lines.retain(|l| !l.contains("\"run_end\"") && !l.contains("\"step_summary\""));
+    let out = summary_of(dir.path(), "crash.jsonl", &lines);
+    assert!(
+        headline_value(&out, "energy ").starts_with("152 J measured (counter x cpu-time share)"),
+        "{out}"
+    );
+    assert!(table_header(&out).contains("(measured x share)"), "{out}");
+    // Rebuilt from step records, the GPU flag is kept.
+    assert!(out.lines().any(|l| l.starts_with("train [GPU] ")), "{out}");
+}
+
+#[test]
+fn the_fleet_view_says_the_method_of_each_cycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write_run(
+        dir.path(),
+        "a.jsonl",
+        &counter_share_run("train", "same", false),
+    );
+    let b = write_run(dir.path(), "b.jsonl", &host_counter_run("train", "same"));
+    let o = carina(&["summary", a.to_str().unwrap(), b.to_str().unwrap()]);
+    let out = stdout(&o);
+    assert!(
+        out.contains(
+            "2 run(s); energy methods differ between runs: measured (counter x cpu-time share); \
+             measured (counter)\n"
+        ),
+        "{out}"
+    );
+    // The kinds differ in what was done to the counter: `mixed`, not `measured`.
+    assert!(out.contains("energy (mixed)"), "{out}");
+}

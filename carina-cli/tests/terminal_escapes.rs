@@ -175,3 +175,37 @@ fn unknown_scope_reads_as_unknown() {
     assert!(!o.stdout.contains(&0x1b));
     assert!(stdout(&o).contains("unknown"), "{}", stdout(&o));
 }
+
+#[test]
+fn method_labels_and_notes_from_the_file_are_escaped() {
+    // A newer Carina's method, quoted from the file: its label, notes and the steps' method
+    // reach the terminal in summary, the fleet view and forecast.
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = counter_share_run("train", "r", false);
+    patch(&mut lines, "run_end", |v| {
+        v["method"]["label"] = format!("counter ({STEP})").into();
+        v["method"]["notes"] = serde_json::json!([format!("note {JOB}")]);
+    });
+    patch(&mut lines, "step_summary", |v| {
+        v["method"] = format!("split {HOST}").into();
+    });
+    let p = write_run(dir.path(), "m.jsonl", &lines);
+    let out = stdout(&carina(&["summary", p.to_str().unwrap()]));
+    assert_clean("summary", &out);
+    for want in [
+        format!("counter ({STEP_SHOWN})"),
+        format!("note {JOB_SHOWN}"),
+        format!("split {HOST_SHOWN}"),
+    ] {
+        assert!(out.contains(&want), "{want} in\n{out}");
+    }
+    let q = write_run(dir.path(), "n.jsonl", &lines);
+    let fleet = stdout(&carina(&[
+        "summary",
+        p.to_str().unwrap(),
+        q.to_str().unwrap(),
+    ]));
+    assert_clean("fleet", &fleet);
+    let o = carina(&["forecast", p.to_str().unwrap(), "--total-items", "200"]);
+    assert_clean("forecast", &stdout(&o));
+}

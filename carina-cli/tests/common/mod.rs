@@ -293,3 +293,138 @@ pub fn host_run(
         .to_string(),
     ]
 }
+
+/// Applies `f` to the JSON of every line whose `type` is `kind` (to give hand-made runs the
+/// fields a newer Carina writes).
+pub fn patch(lines: &mut [String], kind: &str, f: impl Fn(&mut serde_json::Value)) {
+    for l in lines.iter_mut() {
+        let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+        if v["type"] == kind {
+            f(&mut v);
+            *l = v.to_string();
+        }
+    }
+}
+
+/// Carina's own cost in the new-format fixtures: 0.18 % of the CPU time, 0.5 + 0.02 J,
+/// 61 100 bytes written. `format::own_cost_line` writes it as [`OWN_COST_LINE`].
+pub fn own_cost() -> serde_json::Value {
+    json!({
+        "aggregator_cpu_s": 0.012, "aggregator_energy_j": 0.5, "step_cost_ns": 20.3,
+        "steps_cpu_s": 0.0004, "steps_energy_j": 0.02, "bytes_written": 61100,
+        "cpu_share": 0.0018
+    })
+}
+
+/// [`own_cost`] as the terminal shows it.
+pub const OWN_COST_LINE: &str = "0.18 % of CPU time, 0.520 J (aggregator 0.0120 s CPU; steps \
+     0.000400 s CPU at 20.3 ns each; 61.1 kB written)";
+
+/// A run as a Carina with issue 15's fields writes it: `rapl-powercap`, a host-scope counter,
+/// in a `process`-scope run, so the run's energy is the counter times its CPU-time share
+/// (`run_end.method`, built by the core's own `Method::from_parts`); `rapl-perf` considered and
+/// not used; a GPU step `train` (4 x 36 J) and a CPU step `load` (4 x 2 J), each summary
+/// with its `gpu` flag and `method`; `run_end.own_cost`, `carbon_g_per_kwh` and `attribution`.
+/// `lower_bound` marks the method a lower bound (with a warning saying why).
+pub fn counter_share_run(job: &str, run_id: &str, lower_bound: bool) -> Vec<String> {
+    use carina_core::record::{Basis, Method, MethodPart, ShareRule};
+    use carina_core::units::Joules;
+    let groups = [
+        ("load", steady(4, 0.5, 10, 2.0)),
+        ("train", steady(4, 1.0, 25, 36.0)),
+    ];
+    let mut lines = run_lines(job, run_id, &groups, true);
+    // (4 x 2 + 4 x 36) J, and 1 % unattributed (`run_lines`).
+    let e = 152.0 * 1.01;
+    let method = Method::from_parts(
+        vec![MethodPart {
+            source: "rapl-powercap".into(),
+            basis: Basis::Counter,
+            energy_j: Joules(e),
+            shares: [(ShareRule::CpuTime, Joules(e))].into_iter().collect(),
+            pue: None,
+        }],
+        lower_bound,
+    );
+    let label = method.label.clone();
+    patch(&mut lines, "run_start", |v| {
+        v["energy_sources"] = json!([
+            {"name": "rapl-powercap", "kind": "measured", "source": "/sys/class/powercap",
+             "domains": ["package-0"], "scope": "host", "basis": "counter"},
+            {"name": "rapl-perf", "kind": "measured", "source": "", "used": false,
+             "reason": "no `power` PMU; RAPL not exposed through perf_event", "basis": "counter"}
+        ]);
+    });
+    patch(&mut lines, "step", |v| {
+        if v["name"] == "train" {
+            v["gpu"] = json!(true);
+        }
+    });
+    patch(&mut lines, "step_summary", |v| {
+        let split = "to steps by thread CPU time and wall time";
+        if v["name"] == "train" {
+            v["gpu"] = json!(true);
+            v["method"] = json!(format!("{label}; {split}; GPU energy by GPU-step overlap"));
+        } else {
+            v["method"] = json!(format!(
+                "{label}; {split}; GPU energy by wall time, in intervals with no GPU step open"
+            ));
+        }
+    });
+    patch(&mut lines, "run_end", |v| {
+        v["energy_kind"] = json!("measured");
+        v["method"] = serde_json::to_value(&method).unwrap();
+        v["carbon_g_per_kwh"] = json!(400.0);
+        v["attribution"] = json!("cpu-time");
+        v["own_cost"] = own_cost();
+        if lower_bound {
+            v["warnings"] = json!([
+                "rapl-powercap: package-0 went back from 9.1 J to 0.2 J with no wrap to explain it: a reset; the interval counts from 0 (a lower bound)"
+            ]);
+        }
+    });
+    lines
+}
+
+/// [`counter_share_run`] in `host` scope: the counter taken whole, `run_end.method` a plain
+/// `counter` (the one method shown as `measured` alone).
+pub fn host_counter_run(job: &str, run_id: &str) -> Vec<String> {
+    use carina_core::record::{Basis, Method, MethodPart};
+    use carina_core::units::Joules;
+    let mut lines = counter_share_run(job, run_id, false);
+    let method = Method::from_parts(
+        vec![MethodPart {
+            source: "rapl-powercap".into(),
+            basis: Basis::Counter,
+            energy_j: Joules(152.0 * 1.01),
+            shares: Default::default(),
+            pue: None,
+        }],
+        false,
+    );
+    patch(&mut lines, "run_start", |v| v["scope"] = json!("host"));
+    patch(&mut lines, "run_end", |v| {
+        v["method"] = serde_json::to_value(&method).unwrap();
+    });
+    lines
+}
+
+/// A run under a time-varying intensity series (`run_start.carbon.series`) whose plain mean is
+/// 426 g/kWh while the run's energy fell mostly in dirtier hours: its CO2e is that of an
+/// effective 495.3 g/kWh. `with_factor` writes `run_end.carbon_g_per_kwh` (files of earlier
+/// versions lack it; readers then divide CO2e by kWh).
+pub fn series_run(job: &str, run_id: &str, with_factor: bool) -> Vec<String> {
+    let mut lines = run_lines(job, run_id, &[("simulate", steady(4, 1.0, 25, 36.0))], true);
+    patch(&mut lines, "run_start", |v| {
+        v["carbon"] = json!({"g_per_kwh": 426.0, "zone": "DE", "source": "intensity series",
+                             "series": "/data/de-2026-11.csv"});
+    });
+    patch(&mut lines, "run_end", |v| {
+        let kwh = v["energy_j"].as_f64().unwrap() / 3.6e6;
+        v["co2e_g"] = json!(kwh * 495.3);
+        if with_factor {
+            v["carbon_g_per_kwh"] = json!(495.3);
+        }
+    });
+    lines
+}
