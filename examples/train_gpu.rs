@@ -24,7 +24,7 @@
 //! per-step figures matter more than the overlap of CPU and GPU work.
 
 use carina::record::{Basis, EnergySource};
-use carina::{EnergyKind, EnergyProbe, Joules, ProbeError, ProbeScope};
+use carina::{EnergyKind, EnergyProbe, Joules, ProbeError, ProbeScope, UsageShare};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -143,10 +143,10 @@ impl EnergyProbe for SimulatedGpu {
     fn knows_users(&self) -> bool {
         true
     }
-    fn usage_share(&mut self, _pids: &[u32], out: &mut [Option<f64>]) {
+    fn usage_share(&mut self, _pids: &[u32], out: &mut [Option<UsageShare>]) {
         // Only this process uses the simulated device.
         if let Some(o) = out.first_mut() {
-            *o = Some(1.0);
+            *o = Some(UsageShare::by_use(1.0));
         }
     }
 }

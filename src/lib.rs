@@ -70,9 +70,9 @@ pub use run::{
 #[doc(inline)]
 pub use carina_core::{
     Carbon, CarbonError, CarbonFactor, EnergyKind, EnergyProbe, FinishError, GramsCo2e,
-    IntensitySeries, Joules, KilowattHours, ProbeError, ProbeScope, ReadError, Record, RunFile,
-    RunSummary, Scope, Seconds, Sink, SinkError, StartError, Step, StepDetail, Watts, gpu_step,
-    is_recording, read_run_file, step,
+    IntensitySeries, Joules, KilowattHours, ProbeError, ProbeReport, ProbeScope, ReadError, Record,
+    RunFile, RunSummary, Scope, Seconds, Sink, SinkError, StartError, Step, StepDetail, UsageShare,
+    Watts, gpu_step, is_recording, read_run_file, step,
 };
 
 /// Run-file record types (schema 1).

@@ -3,7 +3,7 @@
 
 mod common;
 
-use carina::{EnergyKind, EnergyProbe, Joules, ProbeError, ProbeScope, Scope};
+use carina::{EnergyKind, EnergyProbe, Joules, ProbeError, ProbeScope, Scope, UsageShare};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,11 +32,11 @@ impl EnergyProbe for FakeGpus {
     fn knows_users(&self) -> bool {
         true
     }
-    fn usage_share(&mut self, pids: &[u32], out: &mut [Option<f64>]) {
+    fn usage_share(&mut self, pids: &[u32], out: &mut [Option<UsageShare>]) {
         *self.seen_pids.lock().unwrap() = pids.to_vec();
         let ours = pids.contains(&std::process::id());
-        out[0] = Some(if ours { 1.0 } else { 0.0 });
-        out[1] = Some(0.0);
+        out[0] = Some(UsageShare::by_use(if ours { 1.0 } else { 0.0 }));
+        out[1] = Some(UsageShare::by_use(0.0));
     }
 }
 
@@ -157,8 +157,8 @@ impl EnergyProbe for WaitingGpu {
     fn knows_users(&self) -> bool {
         true
     }
-    fn usage_share(&mut self, _pids: &[u32], out: &mut [Option<f64>]) {
-        out[0] = Some(1.0);
+    fn usage_share(&mut self, _pids: &[u32], out: &mut [Option<UsageShare>]) {
+        out[0] = Some(UsageShare::by_use(1.0));
     }
 }
 

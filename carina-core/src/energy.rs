@@ -1,7 +1,7 @@
 //! Energy sources: the [`EnergyProbe`] trait every source implements (RAPL, NVML and the
 //! estimation model live in `carina-probes`), and the errors a source reports.
 
-use crate::record::{Basis, EnergySource};
+use crate::record::{Basis, EnergySource, ShareRule};
 use crate::units::Joules;
 use std::path::PathBuf;
 
@@ -90,9 +90,10 @@ pub trait EnergyProbe: Send {
     }
     /// For a host-scoped probe that knows its users: writes into `out[i]` the share of domain
     /// `i`'s energy, over the interval closed by the latest [`read`](Self::read), that belongs
-    /// to the processes `pids` (sorted ascending), in `[0, 1]`. Leaves `None` where it cannot
-    /// tell; the run's CPU share applies there. Called right after `read`, in process scope only.
-    fn usage_share(&mut self, pids: &[u32], out: &mut [Option<f64>]) {
+    /// to the processes `pids` (sorted ascending), in `[0, 1]`, with the rule that gave it.
+    /// Leaves `None` where it cannot tell; the run's CPU share applies there. Called right
+    /// after `read`, in process scope only.
+    fn usage_share(&mut self, pids: &[u32], out: &mut [Option<UsageShare>]) {
         let _ = (pids, out);
     }
     /// What the probe met since the last call, besides energy: warnings (a failed query, a
@@ -102,6 +103,36 @@ pub trait EnergyProbe: Send {
     /// `run_end.probe_errors` and labels the figures (`run_end.method`).
     fn take_report(&mut self) -> ProbeReport {
         ProbeReport::default()
+    }
+}
+
+/// The part of a device's energy over an interval that belongs to the run
+/// ([`EnergyProbe::usage_share`]), and how it was told.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UsageShare {
+    /// The run's part, in `[0, 1]`.
+    pub share: f64,
+    /// How: the users' utilisation ([`ShareRule::GpuUse`]) or their count ([`ShareRule::Count`]).
+    /// A share of 0 or 1 (the device idle, used by others only, or by the run alone) is taken
+    /// whole, whatever the rule.
+    pub rule: ShareRule,
+}
+
+impl UsageShare {
+    /// `share` told by the users' utilisation.
+    pub fn by_use(share: f64) -> Self {
+        UsageShare {
+            share,
+            rule: ShareRule::GpuUse,
+        }
+    }
+
+    /// `share` told by counting the users.
+    pub fn by_count(share: f64) -> Self {
+        UsageShare {
+            share,
+            rule: ShareRule::Count,
+        }
     }
 }
 
@@ -167,7 +198,7 @@ impl<P: EnergyProbe + ?Sized> EnergyProbe for Box<P> {
     fn knows_users(&self) -> bool {
         (**self).knows_users()
     }
-    fn usage_share(&mut self, pids: &[u32], out: &mut [Option<f64>]) {
+    fn usage_share(&mut self, pids: &[u32], out: &mut [Option<UsageShare>]) {
         (**self).usage_share(pids, out)
     }
     fn take_report(&mut self) -> ProbeReport {

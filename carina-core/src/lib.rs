@@ -55,7 +55,7 @@ pub mod zones;
 
 pub use aggregator::StepDetail;
 pub use carbon::{Carbon, CarbonError, CarbonFactor, IntensitySeries};
-pub use energy::{EnergyProbe, ProbeError, ProbeScope};
+pub use energy::{EnergyProbe, ProbeError, ProbeReport, ProbeScope, UsageShare};
 pub use reader::{ReadError, RunFile, read_run_file};
 pub use record::{EnergyKind, EnergySource, Record};
 pub use recorder::{

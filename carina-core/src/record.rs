@@ -456,8 +456,10 @@ impl Method {
 pub struct OwnCost {
     /// CPU time of the aggregator thread (its own CPU clock), seconds.
     pub aggregator_cpu_s: Seconds,
-    /// The aggregator's share of the run's CPU-domain energy: per interval, its CPU time over
-    /// the process's, times the interval's energy (counter or model x that share), joules.
+    /// The aggregator's energy: per interval, its CPU time at the run's CPU-side energy per
+    /// CPU-second (the share target's: this process, or `carina run`'s process tree), joules.
+    /// Part of the run's energy in a library run; on top of it under `carina run`, whose
+    /// aggregator is outside the measured tree.
     pub aggregator_energy_j: Joules,
     /// Cost of one step (enter and exit) on the application thread, nanoseconds, calibrated
     /// when the run started (a loop of step pairs into a private buffer, timed with the TSC).
@@ -469,7 +471,8 @@ pub struct OwnCost {
     pub steps_energy_j: Joules,
     /// Bytes the run file received (records and newlines).
     pub bytes_written: u64,
-    /// `(aggregator_cpu_s + steps_cpu_s)` over the process's CPU time, in `[0, 1]`.
+    /// `(aggregator_cpu_s + steps_cpu_s)` over the run's CPU time (the share target's, plus the
+    /// aggregator's when it is outside the target), in `[0, 1]`.
     pub cpu_share: f64,
 }
 

@@ -2,7 +2,7 @@
 
 use crate::aggregator::{Attributor, Energy, IntervalEnergy, StepDetail, Weights};
 use crate::carbon::{Carbon, CarbonFactor};
-use crate::energy::{EnergyProbe, ProbeScope};
+use crate::energy::{EnergyProbe, ProbeScope, UsageShare};
 use crate::record::CarbonInfo;
 use crate::record::{
     Attribution, Basis, EnergyKind, EnergySource, Method, MethodPart, OwnCost, Record, RunEnd,
@@ -557,7 +557,7 @@ struct Probe {
     buf: Vec<Joules>,
     last_band: Option<(f64, f64)>,
     /// Per-domain share of the run from the probe's own knowledge of its users (GPUs).
-    usage: Vec<Option<f64>>,
+    usage: Vec<Option<UsageShare>>,
     knows_users: bool,
     /// A measured source's counters: how long they have read the same while the process ran.
     measured: bool,
@@ -652,8 +652,6 @@ struct Aggregator {
     /// Time of the last energy sample and the process CPU time then, for stall detection.
     last_energy_ns: u64,
     last_energy_cpu: u64,
-    /// The process's CPU time over the last energy interval, nanoseconds.
-    last_cpu_used: u64,
     /// The process's share of host busy CPU time over the last interval (sampled in every
     /// scope).
     last_share: f64,
@@ -670,18 +668,24 @@ struct OwnAccounts {
     last_thread_ns: Option<u64>,
     aggregator_cpu_ns: u64,
     aggregator_energy_j: f64,
-    /// The process's CPU time and the CPU-side energy it was charged, over the run.
-    process_cpu_ns: u64,
-    process_energy_j: f64,
+    /// The run's CPU time (its share target's: this process, or a process tree) and the
+    /// CPU-side energy that stands for it, over the run.
+    target_cpu_ns: u64,
+    target_energy_j: f64,
+    /// CPU time of the aggregator outside the target (`carina run` measures its command's
+    /// tree, not itself).
+    outside_cpu_ns: u64,
     /// One step's cost, calibrated at start.
     step_cost_ns: f64,
 }
 
 impl OwnAccounts {
-    /// Adds an interval in which the process used `process_ns` of CPU and was charged
-    /// `cpu_energy_j` of CPU-side energy; the aggregator's part is its CPU time's share of it.
-    /// Must run on the aggregator thread.
-    fn account(&mut self, cpu_energy_j: f64, process_ns: u64) {
+    /// Adds an interval in which the run's share target used `target_ns` of CPU time, which
+    /// the run's CPU-side energy `target_energy_j` stands for. The aggregator's energy is its
+    /// CPU time at that rate: part of the run's energy when the aggregator is inside the target
+    /// (a library run), on top of it when it is not (`outside`: `carina run`). Must run on the
+    /// aggregator thread.
+    fn account(&mut self, target_energy_j: f64, target_ns: u64, outside: bool) {
         let Some(now) = crate::cpuclock::this_thread_ns() else {
             return;
         };
@@ -690,23 +694,30 @@ impl OwnAccounts {
             .replace(now)
             .map_or(0, |last| now.saturating_sub(last));
         self.aggregator_cpu_ns += d;
-        self.process_cpu_ns += process_ns;
-        self.process_energy_j += cpu_energy_j;
-        if process_ns > 0 {
-            self.aggregator_energy_j += cpu_energy_j * (d as f64 / process_ns as f64).min(1.0);
+        self.target_cpu_ns += target_ns;
+        self.target_energy_j += target_energy_j;
+        if outside {
+            self.outside_cpu_ns += d;
+        }
+        if target_ns > 0 {
+            // Inside the target its CPU time is part of `target_ns`: never more than all of it.
+            let part = d as f64 / target_ns as f64;
+            let part = if outside { part } else { part.min(1.0) };
+            self.aggregator_energy_j += target_energy_j * part;
         }
     }
 
     /// The run's `own_cost` once `steps` steps were counted and `bytes` written.
     fn cost(&self, steps: u64, bytes: u64) -> OwnCost {
         let steps_cpu_s = steps as f64 * self.step_cost_ns / 1e9;
-        let per_cpu_s = if self.process_cpu_ns > 0 {
-            self.process_energy_j / (self.process_cpu_ns as f64 / 1e9)
+        let target_s = self.target_cpu_ns as f64 / 1e9;
+        let per_cpu_s = if target_s > 0.0 {
+            self.target_energy_j / target_s
         } else {
             0.0
         };
         let agg_s = self.aggregator_cpu_ns as f64 / 1e9;
-        let process_s = self.process_cpu_ns as f64 / 1e9;
+        let all_s = target_s + self.outside_cpu_ns as f64 / 1e9;
         OwnCost {
             aggregator_cpu_s: Seconds(agg_s),
             aggregator_energy_j: Joules(self.aggregator_energy_j),
@@ -714,8 +725,8 @@ impl OwnAccounts {
             steps_cpu_s: Seconds(steps_cpu_s),
             steps_energy_j: Joules(steps_cpu_s * per_cpu_s),
             bytes_written: bytes,
-            cpu_share: if process_s > 0.0 {
-                ((agg_s + steps_cpu_s) / process_s).min(1.0)
+            cpu_share: if all_s > 0.0 {
+                ((agg_s + steps_cpu_s) / all_s).min(1.0)
             } else {
                 0.0
             },
@@ -804,7 +815,6 @@ impl Aggregator {
             folded: Vec::new(),
             last_energy_ns: 0,
             last_energy_cpu: crate::cpuclock::process_ns().unwrap_or(0),
-            last_cpu_used: 0,
             last_share: 0.0,
             own: OwnAccounts::default(),
             marks_lost: 0,
@@ -1072,7 +1082,6 @@ impl Aggregator {
         let cpu_now = crate::cpuclock::process_ns().unwrap_or(0);
         let cpu_used = cpu_now.saturating_sub(self.last_energy_cpu);
         self.last_energy_cpu = cpu_now;
-        self.last_cpu_used = cpu_used;
         let pids = if self.cfg.scope == Scope::Process && self.probes.iter().any(|p| p.knows_users)
         {
             Some(self.run_pids())
@@ -1111,7 +1120,7 @@ impl Aggregator {
                             // users (taken whole when the run was its only user), else the CPU
                             // share of a host-wide source in process scope.
                             let rule = match usage.get(i).copied().flatten() {
-                                Some(u) if u > 0.0 && u < 1.0 => Some(ShareRule::GpuUse),
+                                Some(u) if u.share > 0.0 && u.share < 1.0 => Some(u.rule),
                                 Some(_) => None,
                                 None => cpu_rule.then_some(ShareRule::CpuTime),
                             };
@@ -1249,8 +1258,12 @@ impl Aggregator {
             Scope::Host => self.last_share,
             Scope::Process => 1.0,
         };
-        self.own
-            .account(energy.cpu.total().0 * host_part, self.last_cpu_used);
+        let outside = self.cfg.share_target != ShareTarget::SelfProcess;
+        self.own.account(
+            energy.cpu.total().0 * host_part,
+            self.share.last_target_delta_ns(),
+            outside,
+        );
         self.cpu_weighted |= matches!(weights, Weights::Cpu { .. });
         self.drain_all(end, true);
         if last {

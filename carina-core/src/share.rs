@@ -1,7 +1,7 @@
 //! The run's share of host energy in `process` scope: the target's CPU time (this process, a
 //! process tree, or every descendant) over the host's busy CPU time, sampled from `/proc`.
 
-use crate::energy::ProbeError;
+use crate::energy::{ProbeError, UsageShare};
 use crate::procfs::{self, descendants_cpu_ticks, tree_cpu_ticks, walk_tree_parts};
 use crate::units::Joules;
 use std::path::{Path, PathBuf};
@@ -42,6 +42,8 @@ pub struct CpuShare {
     target: ShareTarget,
     /// Host busy and target CPU time at the last sample, nanoseconds.
     last: Option<(u64, u64)>,
+    /// The target's CPU time between the last two samples, nanoseconds.
+    last_target_delta: u64,
     tick_ns: u64,
 }
 
@@ -57,6 +59,7 @@ impl CpuShare {
             proc_root: proc_root.into(),
             target,
             last: None,
+            last_target_delta: 0,
             tick_ns: crate::cpuclock::tick_ns(),
         }
     }
@@ -69,7 +72,14 @@ impl CpuShare {
             .saturating_mul(self.tick_ns);
         let own = self.target_ns()?;
         let prev = self.last.replace((host, own));
+        self.last_target_delta = prev.map_or(0, |(_, p0)| own.saturating_sub(p0));
         Ok(prev.map(|(h0, p0)| share(host.saturating_sub(h0), own.saturating_sub(p0))))
+    }
+
+    /// The target's CPU time between the last two [`sample`](Self::sample)s, nanoseconds (0
+    /// before the second): the CPU time the run's share stands for.
+    pub fn last_target_delta_ns(&self) -> u64 {
+        self.last_target_delta
     }
 
     /// Whether the proc root is the live `/proc` of this process, so the kernel's nanosecond
@@ -149,7 +159,7 @@ pub fn share(host_busy: u64, own: u64) -> f64 {
 pub fn attribute_interval(
     now: &[Joules],
     last: &mut [Joules],
-    usage: &[Option<f64>],
+    usage: &[Option<UsageShare>],
     k: f64,
     mut each: impl FnMut(usize, Joules, Joules),
 ) -> (Joules, Joules) {
@@ -158,7 +168,7 @@ pub fn attribute_interval(
         let d = (*now - *last).max(Joules::ZERO);
         *last = *now;
         let ki = match usage.get(i).copied().flatten() {
-            Some(u) => u.clamp(0.0, 1.0),
+            Some(u) => u.share.clamp(0.0, 1.0),
             None => k,
         };
         each(i, d, d * ki);
@@ -294,7 +304,7 @@ mod tests {
         let mut last = [Joules(10.0), Joules(50.0), Joules(7.0)];
         let now = [Joules(20.0), Joules(30.0), Joules(11.0)];
         // Domain 1 went backwards (reset); domain 2 is a GPU used 25 % by the run.
-        let usage = [None, None, Some(0.25)];
+        let usage = [None, None, Some(UsageShare::by_use(0.25))];
         let mut seen = Vec::new();
         let (total, run) =
             attribute_interval(&now, &mut last, &usage, 0.5, |i, d, r| seen.push((i, d, r)));

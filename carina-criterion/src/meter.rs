@@ -43,7 +43,7 @@ struct Slot {
     name: String,
     last: Vec<Joules>,
     buf: Vec<Joules>,
-    usage: Vec<Option<f64>>,
+    usage: Vec<Option<carina_core::UsageShare>>,
 }
 
 /// Cumulative energy attributed to this process (process scope) or of the whole machine (host

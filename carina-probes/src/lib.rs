@@ -169,7 +169,7 @@ impl<P: EnergyProbe> EnergyProbe for WithPue<P> {
     fn knows_users(&self) -> bool {
         self.inner.knows_users()
     }
-    fn usage_share(&mut self, pids: &[u32], out: &mut [Option<f64>]) {
+    fn usage_share(&mut self, pids: &[u32], out: &mut [Option<carina_core::UsageShare>]) {
         self.inner.usage_share(pids, out)
     }
     fn take_report(&mut self) -> carina_core::energy::ProbeReport {

@@ -61,7 +61,7 @@
 //! on a machine without the driver [`NvmlProbe::open`] fails at once with the reason.
 
 use crate::counter::{Counter as EnergyCounter, Limits};
-use carina_core::energy::ProbeReport;
+use carina_core::energy::{ProbeReport, UsageShare};
 use carina_core::record::{Basis, DeviceInfo};
 use carina_core::{EnergyKind, EnergyProbe, EnergySource, Joules, ProbeError, ProbeScope, Watts};
 use std::collections::{BTreeMap, BTreeSet};
@@ -269,7 +269,7 @@ impl Users {
 /// What the run's share of one device is over one interval.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Share {
-    Known(f64),
+    Known(UsageShare),
     /// The device has users, none of which exists in this pid namespace.
     OtherNamespace,
 }
@@ -284,11 +284,11 @@ fn share_of(
     foreign: bool,
 ) -> Share {
     if users.is_empty() {
-        return Share::Known(0.0);
+        return Share::Known(UsageShare::by_use(0.0));
     }
     let ours: Vec<u32> = users.iter().copied().filter(|&p| is_ours(p)).collect();
     if ours.len() == users.len() {
-        return Share::Known(1.0);
+        return Share::Known(UsageShare::by_use(1.0));
     }
     if ours.is_empty() {
         // NVML's pids are the host's: if none of them is a process here, this is another pid
@@ -297,7 +297,7 @@ fn share_of(
         return if foreign {
             Share::OtherNamespace
         } else {
-            Share::Known(0.0)
+            Share::Known(UsageShare::by_use(0.0))
         };
     }
     if let Some(util) = util {
@@ -307,10 +307,12 @@ fn share_of(
         let total = sum(&mut users.iter().copied());
         if total > 0 {
             let mine = sum(&mut ours.iter().copied());
-            return Share::Known((mine as f64 / total as f64).clamp(0.0, 1.0));
+            return Share::Known(UsageShare::by_use(
+                (mine as f64 / total as f64).clamp(0.0, 1.0),
+            ));
         }
     }
-    Share::Known(ours.len() as f64 / users.len() as f64)
+    Share::Known(UsageShare::by_count(ours.len() as f64 / users.len() as f64))
 }
 
 /// Microseconds since the Unix epoch, the clock of NVML's utilisation samples.
@@ -932,7 +934,7 @@ impl EnergyProbe for NvmlProbe {
     /// [module documentation](self) for the rule. The first call starts listing each device's
     /// processes at every read; if no read listed them since the previous call, they are
     /// listed here.
-    fn usage_share(&mut self, pids: &[u32], out: &mut [Option<f64>]) {
+    fn usage_share(&mut self, pids: &[u32], out: &mut [Option<UsageShare>]) {
         if !self.backend.knows_processes() {
             return;
         }

@@ -1,7 +1,7 @@
 //! The run's share of each GPU (`EnergyProbe::usage_share` of the NVML probe), with fake GPUs
 //! whose process lists and utilisation samples are scripted.
 
-use carina_core::{EnergyProbe, Joules};
+use carina_core::{EnergyProbe, Joules, UsageShare};
 use carina_probes::nvml::{GpuBackend, GpuInfo, NvmlProbe, ProcessUtilization};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -147,14 +147,23 @@ fn base_us() -> u64 {
     u64::try_from(now.as_micros()).unwrap() + 1_000
 }
 
-/// One sampling interval: a read, then the share of each GPU for `pids`.
-fn tick(p: &mut NvmlProbe, at: f64, pids: &[u32]) -> Vec<Option<f64>> {
+/// One sampling interval: a read, then the share of each GPU for `pids`, with its rule.
+fn tick_rules(p: &mut NvmlProbe, at: f64, pids: &[u32]) -> Vec<Option<UsageShare>> {
     let n = p.domains().len();
     let mut energy = vec![Joules::ZERO; n];
     p.read_at(Duration::from_secs_f64(at), &mut energy).unwrap();
     let mut out = vec![None; n];
     p.usage_share(pids, &mut out);
     out
+}
+
+/// [`tick_rules`], the shares only.
+fn tick(p: &mut NvmlProbe, at: f64, pids: &[u32]) -> Vec<Option<f64>> {
+    shares(&tick_rules(p, at, pids))
+}
+
+fn shares(out: &[Option<UsageShare>]) -> Vec<Option<f64>> {
+    out.iter().map(|u| u.map(|u| u.share)).collect()
 }
 
 const OURS: u32 = 100;
@@ -181,7 +190,10 @@ fn a_shared_gpu_is_split_by_sm_utilisation() {
     let base = base_us();
     fake.sample(0, base, 10, OURS, 30);
     fake.sample(0, base, 10, OTHER, 10);
-    assert_eq!(tick(&mut p, 0.1, &[OURS]), [Some(0.75)]);
+    assert_eq!(
+        tick_rules(&mut p, 0.1, &[OURS]),
+        [Some(UsageShare::by_use(0.75))]
+    );
     // Samples are summed over the interval: 20 + 40 against 60 + 0.
     fake.sample(0, base, 110, OURS, 20);
     fake.sample(0, base, 120, OURS, 40);
@@ -214,7 +226,7 @@ fn a_process_of_the_run_that_exited_stays_the_runs() {
     std::fs::remove_dir(root.path().join(OURS.to_string())).unwrap();
     let mut out = [None];
     p.usage_share(&[1], &mut out);
-    assert_eq!(out, [Some(1.0)]);
+    assert_eq!(shares(&out), [Some(1.0)]);
     // No pid-namespace warning for a process that merely exited.
     assert!(p.take_report().warnings.is_empty());
     // Another process takes the GPU afterwards: not the run's.
@@ -267,8 +279,11 @@ fn without_utilisation_samples_processes_count_equally() {
     fake.compute(0, &[OURS, OTHER, 300]);
     let root = proc_root(&[OURS, OTHER, 300]);
     let mut p = fake.probe(root.path());
-    // No sample in the interval: by count, two of three.
-    assert_eq!(tick(&mut p, 0.1, &[OURS, 300]), [Some(2.0 / 3.0)]);
+    // No sample in the interval: by count, two of three, and said so.
+    assert_eq!(
+        tick_rules(&mut p, 0.1, &[OURS, 300]),
+        [Some(UsageShare::by_count(2.0 / 3.0))]
+    );
     assert!(p.take_report().warnings.is_empty());
     // The query fails: by count too, with one warning.
     fake.dev(0, |d| d.util_error = Some("Not Supported".into()));
@@ -353,7 +368,7 @@ fn a_process_seen_at_any_read_of_the_interval_counts() {
         .unwrap();
     let mut out = [None];
     p.usage_share(&[OURS], &mut out);
-    assert_eq!(out, [Some(0.5)]);
+    assert_eq!(shares(&out), [Some(0.5)]);
     // The next interval starts afresh: only the other is there now.
     assert_eq!(tick(&mut p, 0.3, &[OURS]), [Some(0.0)]);
 }
@@ -396,7 +411,7 @@ fn each_gpu_has_its_own_share() {
     // A short output slice is filled as far as it goes.
     let mut out = [None];
     p.usage_share(&[OURS], &mut out);
-    assert_eq!(out, [Some(1.0)]);
+    assert_eq!(shares(&out), [Some(1.0)]);
 }
 
 #[test]
@@ -420,7 +435,7 @@ fn reads_list_processes_only_once_shares_are_asked_for() {
     // A share with no read since the previous one lists them again.
     let mut out = [None];
     p.usage_share(&[OURS], &mut out);
-    assert_eq!(out, [Some(1.0)]);
+    assert_eq!(shares(&out), [Some(1.0)]);
     assert_eq!(fake.dev(0, |d| d.list_calls), 3);
 }
 

@@ -98,8 +98,21 @@ fn a_sessions_gpu_energy_follows_the_gpus_users_not_the_cpu_share() {
         alone.host_energy.0
     );
 
+    // Used by the run alone: the counter taken whole, labelled a plain counter.
+    assert_eq!(alone.method.as_ref().unwrap().label, "counter", "{alone:?}");
+
     // Pid 1 exists in this pid namespace and is not this test.
     if me != 1 {
+        // Shared with pid 1 and no utilisation samples: half of it, by count, and said so.
+        let shared = run(vec![me, 1], Scope::Process);
+        let m = shared.method.as_ref().unwrap();
+        assert_eq!(m.label, "counter x count share", "{m:?}");
+        let half = shared.energy.0 / shared.host_energy.0;
+        assert!((0.4..=0.5 + 1e-9).contains(&half), "{half}");
+        assert!(
+            m.notes.iter().any(|n| n.starts_with("count share")),
+            "{m:?}"
+        );
         let other = run(vec![1], Scope::Process);
         assert!(other.host_energy.0 >= 5.0, "{other:?}");
         assert_eq!(other.energy.0, 0.0, "other user only: {other:?}");
