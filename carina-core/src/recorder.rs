@@ -425,7 +425,7 @@ enum Entered {
 
 /// Enters a step for the current thread: into the ring, or folded when the ring is full.
 #[inline]
-fn enter_step(epoch: u64, name: &'static str, gpu: bool) -> Entered {
+fn enter_step<const GPU: bool>(epoch: u64, name: &'static str) -> Entered {
     LOCAL
         .try_with(|cell| {
             let Ok(mut slot) = cell.try_borrow_mut() else {
@@ -440,7 +440,7 @@ fn enter_step(epoch: u64, name: &'static str, gpu: bool) -> Entered {
             let t = local.clock.raw();
             if local
                 .producer
-                .push_open_quiet(Event::enter(name, t, 0, gpu))
+                .push_open_quiet(Event::enter(name, t, 0, GPU))
             {
                 Entered::Recorded
             } else {
@@ -699,7 +699,7 @@ impl std::fmt::Debug for Step {
 /// ```
 #[inline(always)]
 pub fn step(name: &'static str) -> Step {
-    step_with(name, false)
+    step_with::<false>(name)
 }
 
 /// Opens a GPU step named `name` on the current thread: a step that launches GPU work (a
@@ -712,16 +712,17 @@ pub fn step(name: &'static str) -> Step {
 /// ```
 #[inline(always)]
 pub fn gpu_step(name: &'static str) -> Step {
-    step_with(name, true)
+    step_with::<true>(name)
 }
 
 #[inline(always)]
-fn step_with(name: &'static str, gpu: bool) -> Step {
+fn step_with<const GPU: bool>(name: &'static str) -> Step {
     let epoch = EPOCH.load(Ordering::Relaxed);
     if epoch == 0 {
         return Step::inactive();
     }
-    match enter_step(epoch, name, gpu) {
+    // A const parameter, so `step`'s path is the one it was before GPU steps existed.
+    match enter_step::<GPU>(epoch, name) {
         Entered::Recorded => Step {
             epoch,
             ..Step::inactive()
