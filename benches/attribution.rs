@@ -2,9 +2,9 @@
 //! at 10 Hz, and what one sampling tick costs with 4 powercap zones and 16 threads.
 //! Numbers and the command are in `benches/README.md`.
 
-use carina_core::Joules;
-use carina_core::aggregator::{Attributor, Energy, StepDetail, Weights};
-use carina_core::recorder::{Event, Status};
+use carina_runtime::Joules;
+use carina_runtime::attribution::{Attributor, Energy, StepDetail, Weights};
+use carina_runtime::recorder::{Event, Status};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::time::Duration;
@@ -103,10 +103,10 @@ fn attribute(c: &mut Criterion) {
 /// One sampling tick's reads, as the session does them: every probe, the process share of host
 /// CPU from /proc, the process CPU clock and every registered thread's CPU clock.
 fn sampler_tick(c: &mut Criterion) {
-    use carina_core::cpuclock::{ThreadCpuClock, process_ns};
-    use carina_core::share::CpuShare;
-    use carina_core::{EnergyProbe, Joules};
     use carina_probes::powercap::PowercapProbe;
+    use carina_runtime::cpuclock::{ThreadCpuClock, process_ns};
+    use carina_runtime::sampler::Sampler;
+    use carina_runtime::share::CpuShare;
 
     let tmp = tempfile::tempdir().unwrap();
     for (zone, name) in [
@@ -121,9 +121,15 @@ fn sampler_tick(c: &mut Criterion) {
         std::fs::write(d.join("energy_uj"), "123456789\n").unwrap();
         std::fs::write(d.join("max_energy_range_uj"), "262143328850\n").unwrap();
     }
-    let mut probe = PowercapProbe::open(tmp.path()).unwrap();
+    let probe = PowercapProbe::open(tmp.path()).unwrap();
     assert_eq!(probe.domains().len(), 4);
-    let mut out = vec![Joules::ZERO; 4];
+    // The sampler a run's aggregator uses: the probe, the process share, the method accounts.
+    let mut sampler = Sampler::new(
+        vec![Box::new(probe)],
+        carina_runtime::Scope::Process,
+        CpuShare::new("/proc"),
+    );
+    let mut tick = 0u64;
 
     let (tx, rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
@@ -139,16 +145,15 @@ fn sampler_tick(c: &mut Criterion) {
         })
         .collect();
     let clocks: Vec<ThreadCpuClock> = (0..THREADS).map(|_| rx.recv().unwrap()).collect();
-    let mut share = CpuShare::new("/proc");
 
     let mut g = c.benchmark_group("sampler_tick");
     g.bench_function("powercap_4_zones_16_thread_clocks", |b| {
         b.iter(|| {
-            probe.read(&mut out).unwrap();
-            let s = share.sample().unwrap();
+            tick += 100_000_000;
+            let s = sampler.sample(tick);
             let p = process_ns();
             let t: u64 = clocks.iter().filter_map(|c| c.read_ns()).sum();
-            black_box((s, p, t, out[0]))
+            black_box((s.energy.sum().total(), p, t))
         })
     });
     g.bench_function("thread_clocks_only_16", |b| {

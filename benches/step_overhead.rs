@@ -35,7 +35,7 @@ fn chunked(iters: u64, mut f: impl FnMut(u64)) -> Duration {
 }
 
 fn bench(c: &mut Criterion) {
-    let clock = quanta::Clock::new();
+    let clock = carina_core::clock::Clock::new();
     let mut g = c.benchmark_group("step_overhead");
     g.measurement_time(Duration::from_secs(3));
     g.warm_up_time(Duration::from_millis(500));

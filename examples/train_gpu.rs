@@ -24,7 +24,7 @@
 //! per-step figures matter more than the overlap of CPU and GPU work.
 
 use carina::record::{Basis, EnergySource};
-use carina::{EnergyKind, EnergyProbe, Joules, ProbeError, ProbeScope, UsageShare};
+use carina::{EnergyKind, EnergyProbe, Joules, ProbeError, Reading, UsageShare};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -127,15 +127,10 @@ impl EnergyProbe for SimulatedGpu {
             format!("examples/train_gpu.rs: {IDLE_W} W idle, {BUSY_W} W while a kernel runs"),
         )
         .with_basis(Basis::Model)
+        .with_domains(["gpu-0"])
     }
-    fn scope(&self) -> ProbeScope {
-        ProbeScope::Host
-    }
-    fn domains(&self) -> Vec<String> {
-        vec!["gpu-0".into()]
-    }
-    fn read(&mut self, out: &mut [Joules]) -> Result<(), ProbeError> {
-        if let Some(o) = out.first_mut() {
+    fn read(&mut self, r: &mut Reading) -> Result<(), ProbeError> {
+        if let Some(o) = r.energy.first_mut() {
             *o = Joules(self.0.energy_j());
         }
         Ok(())

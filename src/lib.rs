@@ -54,7 +54,8 @@
 //!
 //! Features: `macros`, `run`, `nvml`, `control` (all default) and `test-util`. A library that
 //! only marks steps uses `default-features = false, features = ["macros"]`: it then depends on
-//! `carina-core` and `carina-macros` only.
+//! `carina-core` (libc and pin-project-lite) and `carina-macros` (syn, quote, proc-macro2)
+//! only; without `macros`, on `carina-core` alone.
 
 #![deny(missing_docs)]
 
@@ -69,14 +70,21 @@ pub use run::{
 
 #[doc(inline)]
 pub use carina_core::{
-    Carbon, CarbonError, CarbonFactor, EnergyKind, EnergyProbe, FinishError, GramsCo2e,
-    IntensitySeries, Joules, KilowattHours, ProbeError, ProbeReport, ProbeScope, ReadError, Record,
-    RunFile, RunSummary, Scope, Seconds, Sink, SinkError, StartError, Step, StepDetail, UsageShare,
-    Watts, gpu_step, is_recording, read_run_file, step,
+    ControlMode, GramsCo2e, Joules, KilowattHours, Seconds, Step, Watts, gpu_step, is_recording,
+    step,
+};
+
+#[cfg(feature = "run")]
+#[doc(inline)]
+pub use carina_runtime::{
+    Carbon, CarbonError, CarbonFactor, EnergyKind, EnergyProbe, EnergyProbeExt, FinishError,
+    IntensitySeries, ProbeError, ProbeReport, ProbeScope, ReadError, Reading, Record, RunFile,
+    RunSummary, Scope, Sink, SinkError, StartError, StepDetail, UsageShare, read_run_file,
 };
 
 /// Run-file record types (schema 1).
-pub use carina_core::record;
+#[cfg(feature = "run")]
+pub use carina_runtime::record;
 
 /// The estimation model's power figures (watts per part), for `RunBuilder::model`.
 #[cfg(feature = "run")]
@@ -88,10 +96,11 @@ pub use carina_probes::model::PowerModel;
 pub use carina_control as control;
 
 /// Sinks: the JSON-lines run file and, with feature `test-util`, a memory sink.
+#[cfg(feature = "run")]
 pub mod sink {
-    pub use carina_core::sink::{JsonLinesSink, LineFile, MAX_PENDING_BYTES};
+    pub use carina_runtime::sink::{JsonLinesSink, LineFile, MAX_PENDING_BYTES};
     #[cfg(feature = "test-util")]
-    pub use carina_core::sink::{MemoryRecords, MemorySink};
+    pub use carina_runtime::sink::{MemoryRecords, MemorySink};
 }
 
 /// Helpers for tests that record runs (feature `test-util`): one run may be installed per

@@ -1,16 +1,16 @@
 //! The [`Run`] builder: configuration, environment, probe choice, install.
 
-use carina_core::record::{PowerRecord, RunScope};
-use carina_core::session::{FinishError, Session, SessionConfig, StartError};
-use carina_core::{
+use carina_runtime::record::{PowerRecord, RunScope};
+use carina_runtime::session::{FinishError, Session, SessionConfig, StartError};
+use carina_runtime::{
     Carbon, CarbonFactor, EnergyKind, EnergyProbe, IntensitySeries, JsonLinesSink, Record,
     RunSummary, Scope, Sink, SinkError, StepDetail,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use carina_core::session::Additions;
-pub use carina_core::share::ShareTarget;
+pub use carina_runtime::session::Additions;
+pub use carina_runtime::share::ShareTarget;
 
 /// Default energy sampling interval (10 Hz).
 pub const DEFAULT_SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
@@ -133,7 +133,7 @@ impl Run {
     /// [`finish`](Self::finish), with records and totals from outside this process written
     /// before `run_end` and folded into it, so the file's `run_end` and the returned summary
     /// agree. `carina run` passes its children's run files this way
-    /// (`carina_core::merge::ChildRuns::additions`). A run that does not record ignores them.
+    /// (`carina_runtime::merge::ChildRuns::additions`). A run that does not record ignores them.
     pub fn finish_with(mut self, additions: Additions) -> Result<RunSummary, FinishError> {
         match self.session.take() {
             Some(s) => s.finish_with(additions),
@@ -388,7 +388,7 @@ impl RunBuilder {
         let explicit_id = env_nonempty("CARINA_RUN_ID");
         let mut run_id = explicit_id
             .clone()
-            .unwrap_or_else(carina_core::naming::new_run_id);
+            .unwrap_or_else(carina_runtime::naming::new_run_id);
         if disabled_by_env()? {
             return Ok(Run {
                 session: None,
@@ -498,7 +498,7 @@ impl RunBuilder {
                 .output_dir
                 .or_else(|| env_nonempty("CARINA_DIR").map(PathBuf::from))
                 .unwrap_or_else(|| PathBuf::from("carina-runs"));
-            let job_dir = dir.join(carina_core::naming::path_safe(&job));
+            let job_dir = dir.join(carina_runtime::naming::path_safe(&job));
             let mut fresh_ids = 0;
             loop {
                 // Under `carina run` the parent writes `<run_id>.jsonl` (the whole process
@@ -507,10 +507,10 @@ impl RunBuilder {
                 let stem = match env_nonempty("CARINA_PARENT_PID") {
                     Some(_) => format!(
                         "{}.child-{}",
-                        carina_core::naming::path_safe(&run_id),
+                        carina_runtime::naming::path_safe(&run_id),
                         std::process::id()
                     ),
-                    None => carina_core::naming::path_safe(&run_id),
+                    None => carina_runtime::naming::path_safe(&run_id),
                 };
                 let path = job_dir.join(format!("{stem}.jsonl"));
                 let err = match JsonLinesSink::create(&path) {
@@ -525,7 +525,7 @@ impl RunBuilder {
                 // a file is never overwritten.
                 if err.is_already_exists() && explicit_id.is_none() && fresh_ids < 8 {
                     fresh_ids += 1;
-                    run_id = carina_core::naming::new_run_id();
+                    run_id = carina_runtime::naming::new_run_id();
                     continue;
                 }
                 let fatal = if err.is_already_exists() {
@@ -535,7 +535,7 @@ impl RunBuilder {
                     }
                 } else {
                     match err {
-                        carina_core::SinkError::Io { path, source } => {
+                        carina_runtime::SinkError::Io { path, source } => {
                             StartError::RunFile { path, source }
                         }
                         other => StartError::RunFile {
@@ -586,7 +586,7 @@ impl RunBuilder {
             job,
             run_id,
             run_file,
-            scope: Some(RunScope::of(scope, self.share_target)),
+            scope: Some(self.share_target.run_scope(scope)),
         })
     }
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use carina::{EnergyKind, EnergyProbe, Joules, ProbeError, ProbeScope, Scope, UsageShare};
+use carina::{EnergyKind, EnergyProbe, Joules, ProbeError, Scope, UsageShare};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,15 +15,12 @@ struct FakeGpus {
 
 impl EnergyProbe for FakeGpus {
     fn describe(&self) -> carina::record::EnergySource {
-        carina::record::EnergySource::new("fake-gpu", EnergyKind::Measured, "test")
+        let mut s = carina::record::EnergySource::new("fake-gpu", EnergyKind::Measured, "test");
+        s.domains = vec!["gpu-0".into(), "gpu-1".into()];
+        s
     }
-    fn scope(&self) -> ProbeScope {
-        ProbeScope::Host
-    }
-    fn domains(&self) -> Vec<String> {
-        vec!["gpu-0".into(), "gpu-1".into()]
-    }
-    fn read(&mut self, out: &mut [Joules]) -> Result<(), ProbeError> {
+    fn read(&mut self, r: &mut carina::Reading) -> Result<(), ProbeError> {
+        let out = &mut r.energy;
         let j = 100.0 * self.t0.elapsed().as_secs_f64();
         out[0] = Joules(j);
         out[1] = Joules(j);
@@ -98,15 +95,12 @@ struct Dead;
 
 impl EnergyProbe for Dead {
     fn describe(&self) -> carina::record::EnergySource {
-        carina::record::EnergySource::new("dead-rapl", EnergyKind::Measured, "test")
+        let mut s = carina::record::EnergySource::new("dead-rapl", EnergyKind::Measured, "test");
+        s.domains = vec!["psys".into()];
+        s
     }
-    fn scope(&self) -> ProbeScope {
-        ProbeScope::Host
-    }
-    fn domains(&self) -> Vec<String> {
-        vec!["psys".into()]
-    }
-    fn read(&mut self, out: &mut [Joules]) -> Result<(), ProbeError> {
+    fn read(&mut self, r: &mut carina::Reading) -> Result<(), ProbeError> {
+        let out = &mut r.energy;
         out[0] = Joules::ZERO;
         Ok(())
     }
@@ -142,15 +136,12 @@ struct WaitingGpu {
 
 impl EnergyProbe for WaitingGpu {
     fn describe(&self) -> carina::record::EnergySource {
-        carina::record::EnergySource::new("fake-gpu", EnergyKind::Measured, "test")
+        let mut s = carina::record::EnergySource::new("fake-gpu", EnergyKind::Measured, "test");
+        s.domains = vec!["gpu-0".into()];
+        s
     }
-    fn scope(&self) -> ProbeScope {
-        ProbeScope::Host
-    }
-    fn domains(&self) -> Vec<String> {
-        vec!["gpu-0".into()]
-    }
-    fn read(&mut self, out: &mut [Joules]) -> Result<(), ProbeError> {
+    fn read(&mut self, r: &mut carina::Reading) -> Result<(), ProbeError> {
+        let out = &mut r.energy;
         out[0] = Joules(200.0 * self.t0.elapsed().as_secs_f64());
         Ok(())
     }

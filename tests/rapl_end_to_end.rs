@@ -177,10 +177,7 @@ fn the_wrap_rig_reads_each_domain_at_its_power() {
         ]),
     };
     let probe = PowercapProbe::open_with(tmp.path(), Box::new(fs)).unwrap();
-    assert_eq!(
-        carina::EnergyProbe::domains(&probe),
-        ["package-0", "package-1", "dram-0"]
-    );
+    assert_eq!(probe.domains(), ["package-0", "package-1", "dram-0"]);
     let (sink, _recs) = carina::sink::MemorySink::new();
     let run = carina::Run::builder("rapl-wrap-rig")
         .run_file(false)

@@ -32,16 +32,13 @@ struct HostCounter(std::time::Instant);
 
 impl carina::EnergyProbe for HostCounter {
     fn describe(&self) -> carina::record::EnergySource {
-        carina::record::EnergySource::new("test-counter", carina::EnergyKind::Measured, "test")
+        let mut s =
+            carina::record::EnergySource::new("test-counter", carina::EnergyKind::Measured, "test");
+        s.domains = vec!["package-0".into()];
+        s
     }
-    fn scope(&self) -> carina::ProbeScope {
-        carina::ProbeScope::Host
-    }
-    fn domains(&self) -> Vec<String> {
-        vec!["package-0".into()]
-    }
-    fn read(&mut self, out: &mut [carina::Joules]) -> Result<(), carina::ProbeError> {
-        out[0] = carina::Joules(50.0 * self.0.elapsed().as_secs_f64());
+    fn read(&mut self, r: &mut carina::Reading) -> Result<(), carina::ProbeError> {
+        r.energy[0] = carina::Joules(50.0 * self.0.elapsed().as_secs_f64());
         Ok(())
     }
 }

@@ -6,8 +6,8 @@ use crate::load::load_runs;
 use crate::out;
 use crate::summary::table;
 use crate::view::{RunView, StepRow, quantile_sorted, wall_of};
-use carina_core::format::{duration_fine, energy_fine, escape_control, signed};
-use carina_core::reader::RunFile;
+use carina_runtime::format::{duration_fine, energy_fine, escape_control, signed};
+use carina_runtime::reader::RunFile;
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -818,7 +818,7 @@ fn run_rel_var(v: &RunView, energy: f64) -> Option<(f64, f64)> {
         let top = if s.parent.is_none() {
             wall_of(s)
         } else {
-            carina_core::Seconds::ZERO
+            carina_runtime::Seconds::ZERO
         };
         by.entry(&s.name)
             .or_default()

@@ -9,8 +9,8 @@
 //! (1 only when its output cannot be written).
 
 use crate::out;
-use carina_core::EnergyProbe;
-use carina_core::format::escape_control;
+use carina_runtime::EnergyProbe;
+use carina_runtime::format::escape_control;
 use serde::Serialize;
 use std::path::Path;
 use std::process::ExitCode;
@@ -198,58 +198,26 @@ fn build() -> Report {
     Report {
         sources,
         model,
-        clocks: clocks(&roots.proc),
+        clocks: clocks(),
         process_share: process_share(&roots.proc),
         environment: environment(),
     }
 }
 
-fn cpu_flags(proc_root: &Path) -> Option<Vec<String>> {
-    let text = std::fs::read_to_string(proc_root.join("cpuinfo")).ok()?;
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("flags") || l.starts_with("Features"))?;
-    let (_, v) = line.split_once(':')?;
-    Some(v.split_ascii_whitespace().map(str::to_owned).collect())
-}
-
-fn clocks(proc_root: &Path) -> Vec<Item> {
+fn clocks() -> Vec<Item> {
     let mut out = Vec::new();
-    let arch = std::env::consts::ARCH;
-    let step_clock = if arch == "x86_64" || arch == "x86" {
-        match cpu_flags(proc_root) {
-            Some(flags) => {
-                let has = |f: &str| flags.iter().any(|x| x == f);
-                let (c, n) = (has("constant_tsc"), has("nonstop_tsc"));
-                let verdict = match (c, n) {
-                    (_, true) => "TSC (invariant: stable across power states)",
-                    (true, false) => {
-                        "TSC (constant rate; may drift across deep power states over long runs)"
-                    }
-                    (false, false) => "monotonic clock (CLOCK_MONOTONIC): no constant/nonstop TSC",
-                };
-                format!(
-                    "{verdict}; cpu flags constant_tsc={}, nonstop_tsc={}; quanta does not \
-                     report its choice: it reads the TSC when the CPU says constant or \
-                     invariant TSC (CPUID) and falls back to CLOCK_MONOTONIC otherwise",
-                    if c { "yes" } else { "no" },
-                    if n { "yes" } else { "no" }
-                )
-            }
-            None => format!(
-                "unknown: cannot read {}/cpuinfo flags; quanta uses the TSC when the CPU has a \
-                 constant or invariant TSC, else CLOCK_MONOTONIC",
-                proc_root.display()
-            ),
-        }
+    let step_clock = if carina_runtime::clock::Clock::new().is_tsc() {
+        "TSC (invariant: CPUID 0x8000_0007 bit 8, the kernel's constant_tsc + nonstop_tsc), \
+         calibrated against CLOCK_MONOTONIC"
+            .to_owned()
     } else {
         format!(
-            "{arch}: quanta uses the architecture's counter where it has one (e.g. CNTVCT on \
-             aarch64), else CLOCK_MONOTONIC"
+            "CLOCK_MONOTONIC ({}: no invariant TSC, so steps read the monotonic clock, 20-25 ns)",
+            std::env::consts::ARCH
         )
     };
-    out.push(item("step clock (quanta)", step_clock));
-    let thread = carina_core::cpuclock::this_thread_ns();
+    out.push(item("step clock", step_clock));
+    let thread = carina_runtime::cpuclock::this_thread_ns();
     out.push(item(
         "CLOCK_THREAD_CPUTIME_ID",
         match thread {
@@ -262,7 +230,7 @@ fn clocks(proc_root: &Path) -> Vec<Item> {
     ));
     out.push(item(
         "CLOCK_PROCESS_CPUTIME_ID",
-        match carina_core::cpuclock::process_ns() {
+        match carina_runtime::cpuclock::process_ns() {
             Some(ns) => format!("available (this process: {:.3} ms)", ns as f64 / 1e6),
             None => "not available".to_owned(),
         },
@@ -274,7 +242,7 @@ fn process_share(proc_root: &Path) -> Vec<Item> {
     let mut out = Vec::new();
     out.push(item(
         format!("{}/stat", proc_root.display()),
-        match carina_core::procfs::host_cpu(proc_root) {
+        match carina_runtime::procfs::host_cpu(proc_root) {
             Ok(h) => format!(
                 "readable: {} CPUs, {} busy of {} total ticks since boot",
                 h.cpus, h.busy, h.total
@@ -284,14 +252,14 @@ fn process_share(proc_root: &Path) -> Vec<Item> {
     ));
     out.push(item(
         format!("{}/self/stat", proc_root.display()),
-        match carina_core::procfs::process_cpu_ticks(proc_root) {
+        match carina_runtime::procfs::process_cpu_ticks(proc_root) {
             Ok(t) => format!("readable: {t} ticks of CPU time in this process"),
             Err(e) => format!("NOT readable ({e})"),
         },
     ));
     out.push(item(
         "process tree (carina run)",
-        match carina_core::procfs::tree_cpu_ticks(proc_root, std::process::id()) {
+        match carina_runtime::procfs::tree_cpu_ticks(proc_root, std::process::id()) {
             Ok(t) => format!(
                 "readable: /proc/<pid>/stat of the tree (utime+stime+cutime+cstime), {t} ticks \
                  for this process"

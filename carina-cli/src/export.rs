@@ -5,7 +5,7 @@
 use crate::load::load_runs;
 use crate::out;
 use crate::view::RunView;
-use carina_core::reader::RunFile;
+use carina_runtime::reader::RunFile;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -4,11 +4,11 @@
 use crate::load::load_run;
 use crate::out;
 use crate::view::RunView;
-use carina_core::format::{
+use carina_runtime::format::{
     co2e_as, duration, duration_as, energy, energy_as, energy_fine_as, escape_control, percent,
     sig3,
 };
-use carina_core::reader::RunFile;
+use carina_runtime::reader::RunFile;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -87,7 +87,7 @@ struct Forecast {
     run_id: String,
     complete: bool,
     /// `measured` or `estimated`: the kind of every energy and CO2e figure here.
-    energy_kind: carina_core::record::EnergyKind,
+    energy_kind: carina_runtime::record::EnergyKind,
     /// The kind with how the run's energy was obtained: `measured (counter x cpu-time share)`
     /// (`run_end.method`, else derived from the sources and scope).
     energy_method: String,

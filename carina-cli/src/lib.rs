@@ -8,7 +8,7 @@
 //! directories, errors naming the file and line) and [`out`] (writing to stdout/stderr without
 //! panicking: quiet on a broken pipe, exit 1 on other write errors). Every analysis command reads
 //! a run through one internal view (`view::RunView`: headline, cut, kind, scope, share, progress,
-//! per-step rows); figures are formatted by `carina_core::format`.
+//! per-step rows); figures are formatted by `carina_runtime::format`.
 
 pub mod compare;
 pub mod doctor;

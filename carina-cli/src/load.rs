@@ -1,6 +1,6 @@
 //! Loading run files given as files or directories, with messages that name the file and line.
 
-use carina_core::reader::{ReadError, RunFile, read_run_file};
+use carina_runtime::reader::{ReadError, RunFile, read_run_file};
 use std::path::{Path, PathBuf};
 
 /// Why runs could not be loaded.

@@ -12,13 +12,13 @@
 //!   and status 1.
 //!
 //! Terminal text goes through [`print_text`], which escapes control characters as a last
-//! safeguard behind the escaping of each name ([`carina_core::format::escape_control`]); CSV goes
+//! safeguard behind the escaping of each name ([`carina_runtime::format::escape_control`]); CSV goes
 //! through [`print_data`] unchanged, JSON through [`print_json`], which escapes what
 //! `serde_json` leaves raw. Messages on stderr go through [`message`],
 //! escaped the same way, and never panic.
 
-use carina_core::format::escape_control_lines;
-use carina_core::reader::RunFile;
+use carina_runtime::format::escape_control_lines;
+use carina_runtime::reader::RunFile;
 use std::borrow::Cow;
 use std::fmt::Display;
 use std::io::{self, Write};

@@ -29,8 +29,8 @@
 //! | `carina_run_steps_total` | counter | step records written by Carina-linked children (only when there are such children) |
 //! | `carina_run_items_total` | counter | their items: the largest per-step-name item total (only then too) |
 
-use carina_core::record::EnergyKind;
-use carina_core::units::{GramsCo2e, Joules, Seconds, Watts};
+use carina_runtime::record::EnergyKind;
+use carina_runtime::units::{GramsCo2e, Joules, Seconds, Watts};
 use prometheus::{Encoder, Opts, Registry, TextEncoder};
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -206,7 +206,7 @@ impl ChildTail {
 
     /// Step records and items so far; `None` while no child file exists.
     pub fn poll(&mut self) -> Option<(u64, u64)> {
-        let paths = carina_core::merge::child_file_paths(&self.dir, &self.run_id);
+        let paths = carina_runtime::merge::child_file_paths(&self.dir, &self.run_id);
         for p in paths {
             let off = self.offsets.entry(p.clone()).or_insert(0);
             let Ok(mut f) = std::fs::File::open(&p) else {
@@ -228,7 +228,7 @@ impl ChildTail {
                 if !line.windows(13).any(|w| w == b"\"type\":\"step\"") {
                     continue;
                 }
-                if let Ok(carina_core::record::Record::Step(s)) = serde_json::from_slice(line) {
+                if let Ok(carina_runtime::record::Record::Step(s)) = serde_json::from_slice(line) {
                     self.steps += 1;
                     *self.items_by_name.entry(s.name.to_string()).or_default() += s.items;
                 }

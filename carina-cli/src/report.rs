@@ -32,13 +32,13 @@ use crate::out;
 use crate::summary::fleet::{Cycle, Figures, cycles, kind_text, method_text, status_text};
 use crate::summary::{NO_STEPS, factor_words, wh_per_item as wh_per_item_fleet};
 use crate::view::{Extent, RunView, StepRow, wall_of};
-use carina_core::format::{
+use carina_runtime::format::{
     JOULES, SECONDS, Unit, co2e, counters_not_used, duration, energy, own_cost_line, percent,
     power, sig3,
 };
-use carina_core::reader::RunFile;
-use carina_core::record::{EnergyKind, StepRecord};
-use carina_core::units::{Joules, Seconds};
+use carina_runtime::reader::RunFile;
+use carina_runtime::record::{EnergyKind, StepRecord};
+use carina_runtime::units::{Joules, Seconds};
 use maud::{DOCTYPE, Markup, PreEscaped, Render, html};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::{self, Write as _};
@@ -841,7 +841,7 @@ fn short_time(t: &str) -> String {
     }
 }
 
-/// The unit of `ladder` that [`carina_core::format`] writes `max` in, and its size: an axis's.
+/// The unit of `ladder` that [`carina_runtime::format`] writes `max` in, and its size: an axis's.
 fn axis_unit(ladder: &[Unit], max: f64) -> (&'static str, f64) {
     let u = Unit::pick(ladder, max);
     (u.name, u.size)

@@ -19,7 +19,7 @@
 //! - **Child runs.** The command sees `CARINA_RUN_ID`, `CARINA_JOB`, `CARINA_DIR` (absolute) and
 //!   `CARINA_PARENT_PID`; a child that links Carina writes `<run_id>.child-<pid>.jsonl` beside
 //!   the parent's file. When the command has exited those files are complete; they are read
-//!   with the core reader ([`carina_core::merge::collect`]) and handed to
+//!   with the core reader ([`carina_runtime::merge::collect`]) and handed to
 //!   [`carina::Run::finish_with`], which writes their `thread`, `step`, `step_summary` and
 //!   `control` records before `run_end` (thread indices and step ids shifted per child file so
 //!   they stay unique) and folds their totals into the one `run_end` it writes: the run file's
@@ -27,7 +27,7 @@
 //!   process-tree totals (the children's are inside them); `steps`, `items` and `dropped` take
 //!   the children's in, and the children's step energy leaves `unattributed_j`.
 //!   `run_end.warnings` says how many records were merged. A child without `run_end` (killed)
-//!   counts the items of its progress step ([`carina_core::RunFile::progress`]) over its merged
+//!   counts the items of its progress step ([`carina_runtime::RunFile::progress`]) over its merged
 //!   steps. A child file is removed only when all of it was merged (read, every line parsed,
 //!   the run file finished without a write error) and `--keep-child-files` is not given;
 //!   otherwise it is kept and a warning says why.
@@ -56,9 +56,9 @@
 
 use carina::record::PowerRecord;
 use carina::{EnergyKind, Run, RunSummary, ShareTarget, StartError};
-use carina_core::merge::ChildRuns;
-use carina_core::record::RunScope;
-use carina_core::units::{GramsCo2e, Joules, Watts};
+use carina_runtime::merge::ChildRuns;
+use carina_runtime::record::RunScope;
+use carina_runtime::units::{GramsCo2e, Joules, Watts};
 use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
@@ -240,10 +240,10 @@ fn run_inner(args: &Args) -> Result<ExitCode, Failure> {
         return Ok(ExitCode::from(code));
     };
     // The command has exited: its children's run files are complete.
-    let children = carina_core::merge::collect(&job_dir, run.run_id(), run.run_file());
+    let children = carina_runtime::merge::collect(&job_dir, run.run_id(), run.run_file());
     let scope = run
         .scope()
-        .unwrap_or(carina_core::record::RunScope::ProcessTree);
+        .unwrap_or(carina_runtime::record::RunScope::ProcessTree);
     match run.finish_with(children.additions()) {
         Ok(summary) => {
             let mut out = report(&shown, &how, scope, &summary, &children);
@@ -355,7 +355,7 @@ fn report(
     summary: &RunSummary,
     children: &ChildRuns,
 ) -> String {
-    use carina_core::format::{counters_not_used, own_cost_line};
+    use carina_runtime::format::{counters_not_used, own_cost_line};
     let kind = summary.energy_kind;
     // A summary always has a method; derived from the sources, as for older files, if not.
     let method = summary
@@ -544,7 +544,7 @@ fn wait_forwarding(pid: u32, started: Instant, live_energy: &Mutex<LiveEnergy>) 
                 continue;
             }
             drawn = true;
-            let cpu_s = carina_core::procfs::descendants_cpu_ticks(Path::new("/proc"))
+            let cpu_s = carina_runtime::procfs::descendants_cpu_ticks(Path::new("/proc"))
                 .ok()
                 .map(|t| t as f64 / clk_tck);
             let energy = live_energy
@@ -579,7 +579,7 @@ fn status_line(elapsed: Duration, energy: &LiveEnergy, cpu_s: Option<f64>) -> St
         line.push_str(&format!(
             "  {:.1}  {}  {:.4} ({tag})",
             energy.power,
-            carina_core::format::energy(energy.energy.0),
+            carina_runtime::format::energy(energy.energy.0),
             energy.co2e,
         ));
     }
@@ -609,8 +609,8 @@ struct LiveEnergy {
 /// would say `measured` for a counter times the tree's share.
 struct StartObserver(Arc<Mutex<LiveEnergy>>);
 
-impl carina_core::Sink for StartObserver {
-    fn write(&mut self, record: &carina::record::Record) -> Result<(), carina_core::SinkError> {
+impl carina_runtime::Sink for StartObserver {
+    fn write(&mut self, record: &carina::record::Record) -> Result<(), carina_runtime::SinkError> {
         if let carina::record::Record::RunStart(s) = record {
             let m = crate::view::derived_method(&s.energy_sources, s.scope);
             let tag = crate::view::kind_tag(EnergyKind::of_sources(&s.energy_sources), &m);
@@ -626,7 +626,7 @@ impl LiveEnergy {
         self.energy += p.energy_j;
         self.co2e += p.co2e_g;
         let dt = p.end_s - p.start_s;
-        if dt > carina_core::Seconds::ZERO {
+        if dt > carina_runtime::Seconds::ZERO {
             self.power = p.energy_j / dt;
         }
         self.kind = Some(kind);
@@ -695,7 +695,7 @@ mod metrics {
             let labels = Labels {
                 job: job.to_owned(),
                 run_id: run_id.to_owned(),
-                host: carina_core::naming::hostname(),
+                host: carina_runtime::naming::hostname(),
             };
             let exporter = match &args.prometheus {
                 None => None,
@@ -751,7 +751,7 @@ mod metrics {
         #[cfg(not(feature = "prometheus"))]
         pub(super) fn push_final(
             &self,
-            _summary: &carina_core::RunSummary,
+            _summary: &carina_runtime::RunSummary,
             _children: Option<(u64, u64)>,
         ) -> Option<String> {
             None
@@ -761,7 +761,7 @@ mod metrics {
         #[cfg(feature = "prometheus")]
         pub(super) fn push_final(
             &self,
-            summary: &carina_core::RunSummary,
+            summary: &carina_runtime::RunSummary,
             children: Option<(u64, u64)>,
         ) -> Option<String> {
             let base = self.push.as_deref()?;
@@ -935,7 +935,7 @@ mod tests {
         let l = status_line(Duration::from_secs(61), &e, None);
         assert!(l.starts_with("carina: 00:01:01  12.2 W  "), "{l}");
         assert!(l.ends_with("0.1622 g CO2e (estimated)"), "{l}");
-        assert!(l.contains(&carina_core::format::energy(1234.5)), "{l}");
+        assert!(l.contains(&carina_runtime::format::energy(1234.5)), "{l}");
         // A counter times the tree's share is not `measured` alone.
         e.kind = Some(EnergyKind::Measured);
         e.tag = Some("measured x share".into());
@@ -945,7 +945,7 @@ mod tests {
 
     #[test]
     fn the_start_observer_tags_a_shared_counter() {
-        use carina_core::Sink;
+        use carina_runtime::Sink;
         let live = Arc::new(Mutex::new(LiveEnergy::default()));
         let start = |scope: &str| -> carina::record::Record {
             serde_json::from_str(&format!(
@@ -968,10 +968,10 @@ mod tests {
         let mut live = LiveEnergy::default();
         for (a, b, j) in [(0.0, 1.0, 10.0), (1.0, 1.5, 20.0)] {
             let p = PowerRecord {
-                start_s: carina_core::Seconds(a),
-                end_s: carina_core::Seconds(b),
-                energy_j: carina_core::Joules(j),
-                co2e_g: carina_core::GramsCo2e(j / 1000.0),
+                start_s: carina_runtime::Seconds(a),
+                end_s: carina_runtime::Seconds(b),
+                energy_j: carina_runtime::Joules(j),
+                co2e_g: carina_runtime::GramsCo2e(j / 1000.0),
                 energy_low_j: None,
                 energy_high_j: None,
             };

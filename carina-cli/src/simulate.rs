@@ -8,8 +8,8 @@ use carina_control::simulate::{
     self as sim, ConstantIntensity, Intensity, MachineModel, Profile, Report, Scenario, SimError,
     SimSpec, Tariffs, WeekdayPeak,
 };
-use carina_core::carbon::{IntensitySeries, WORLD_G_PER_KWH};
-use carina_core::format::{
+use carina_runtime::carbon::{IntensitySeries, WORLD_G_PER_KWH};
+use carina_runtime::format::{
     HOUR_COLUMN, KG_COLUMN, KWH_COLUMN, Scale, duration, energy, escape_control, signed,
 };
 use clap::ValueEnum;

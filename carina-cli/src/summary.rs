@@ -9,12 +9,12 @@
 use crate::load::{load_run, load_runs};
 use crate::out;
 use crate::view::{Extent, RunView, StepRow};
-use carina_core::format::{
+use carina_runtime::format::{
     co2e, counters_not_used, duration, energy, escape_control, own_cost_line, percent, sig3,
 };
-use carina_core::reader::RunFile;
-use carina_core::record::EnergyKind;
-use carina_core::units::Joules;
+use carina_runtime::reader::RunFile;
+use carina_runtime::record::EnergyKind;
+use carina_runtime::units::Joules;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -103,7 +103,7 @@ pub(crate) const NO_STEPS: &str =
 
 /// A used source in a few words: the model's description runs to several hundred characters,
 /// so only its first clause names it; the whole text stays in the run file and `carina doctor`.
-fn source_words(e: &carina_core::record::EnergySource) -> String {
+fn source_words(e: &carina_runtime::record::EnergySource) -> String {
     const MAX: usize = 90;
     let text = e.source.trim();
     if text.is_empty() {
@@ -397,10 +397,10 @@ pub fn run(args: &Args) -> ExitCode {
 pub(crate) mod fleet {
     use super::{table, wh_per_item};
     use crate::view::RunView;
-    use carina_core::format::{co2e, duration, energy, escape_control};
-    use carina_core::reader::RunFile;
-    use carina_core::record::EnergyKind;
-    use carina_core::units::{GramsCo2e, Joules, Seconds};
+    use carina_runtime::format::{co2e, duration, energy, escape_control};
+    use carina_runtime::reader::RunFile;
+    use carina_runtime::record::EnergyKind;
+    use carina_runtime::units::{GramsCo2e, Joules, Seconds};
     use std::collections::{BTreeMap, BTreeSet, HashMap};
 
     /// Figures of one host in a cycle, or of the whole cycle.

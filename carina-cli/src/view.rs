@@ -19,12 +19,12 @@
 //! a badge has no room for the method, [`kind_tag`] says in two words what was done to the
 //! counter (`measured x share`).
 
-use carina_core::reader::{Progress, RunFile};
-use carina_core::record::{
+use carina_runtime::reader::{Progress, RunFile};
+use carina_runtime::record::{
     Attribution, Basis, EnergyKind, EnergySource, Method, MethodPart, OwnCost, ProbeScope,
     RunScope, ShareRule, StepRecord, is_gpu_domain,
 };
-use carina_core::units::{GramsCo2e, Joules, Seconds};
+use carina_runtime::units::{GramsCo2e, Joules, Seconds};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
@@ -399,8 +399,8 @@ pub(crate) fn kind_and_method(kind: EnergyKind, m: &Method) -> String {
     format!("{} ({})", kind.as_str(), m.label)
 }
 
-impl From<&carina_core::record::StepSummary> for StepRow {
-    fn from(s: &carina_core::record::StepSummary) -> StepRow {
+impl From<&carina_runtime::record::StepSummary> for StepRow {
+    fn from(s: &carina_runtime::record::StepSummary) -> StepRow {
         StepRow {
             name: s.name.clone(),
             count: s.count,
@@ -482,7 +482,7 @@ fn rows_from_steps<'a>(steps: impl Iterator<Item = &'a StepRecord> + Clone) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use carina_core::reader::parse_run_file;
+    use carina_runtime::reader::parse_run_file;
     use std::path::Path;
 
     const START: &str = r#"{"type":"run_start","schema":1,"run_id":"r1","job":"nightly","host":"node7","pid":1,"started_at":"2026-11-28T05:12:00Z","energy_sources":[{"name":"rapl-perf","kind":"measured","source":"perf"}],"carbon":{"g_per_kwh":400.0,"zone":"WORLD","source":"test"},"scope":"process"}"#;

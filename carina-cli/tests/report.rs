@@ -687,8 +687,8 @@ fn hostile_job_and_step_names_are_escaped() {
 
 #[test]
 fn the_headline_says_how_the_energy_was_obtained_and_what_carina_cost() {
-    use carina_core::record::{Basis, Method, MethodPart, ShareRule};
-    use carina_core::units::Joules;
+    use carina_runtime::record::{Basis, Method, MethodPart, ShareRule};
+    use carina_runtime::units::Joules;
     let dir = tempfile::tempdir().unwrap();
     let mut lines = common::counter_share_run("train", "r-share", true);
     // Two sources, one whose name needs escaping: the label names each.

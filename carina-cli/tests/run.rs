@@ -172,7 +172,7 @@ fn cpu_burning_child_has_energy_and_a_complete_run_file() {
     }
     assert!(err.contains("\n  own cost  "), "{err}");
     // The file parses with the library's reader.
-    let rf = carina_core::read_run_file(&files[0]).unwrap();
+    let rf = carina_runtime::read_run_file(&files[0]).unwrap();
     assert!(rf.is_complete());
 }
 
@@ -256,7 +256,7 @@ fn child_run_files_are_merged_before_run_end() {
     );
     assert!((u - (e - 0.5).max(0.0)).abs() < 1e-9, "{end}");
     // The merged file reads back with the step.
-    let rf = carina_core::read_run_file(&files[0]).unwrap();
+    let rf = carina_runtime::read_run_file(&files[0]).unwrap();
     assert_eq!(rf.steps.len(), 1);
     assert_eq!(rf.summaries.len(), 1);
     // The child file is gone after a successful merge.
@@ -314,7 +314,7 @@ fn carbon_flags_set_the_factor_and_the_scope_says_process_tree() {
     let recs = records(&run_files(dir.path(), "fr")[0]);
     let start = &recs[0];
     assert_eq!(start["carbon"]["zone"], "FR");
-    let fr = carina_core::CarbonFactor::zone("FR").unwrap().g_per_kwh;
+    let fr = carina_runtime::CarbonFactor::zone("FR").unwrap().g_per_kwh;
     assert_eq!(start["carbon"]["g_per_kwh"].as_f64().unwrap(), fr);
     assert_eq!(start["scope"], "process-tree");
 
@@ -643,7 +643,7 @@ fn every_zone_named_in_the_help_is_accepted() {
     assert!(zones.len() >= 2, "no example zones in:\n{entry}");
     for z in zones {
         assert!(
-            carina_core::CarbonFactor::zone(z).is_ok(),
+            carina_runtime::CarbonFactor::zone(z).is_ok(),
             "the help names zone {z}, which is rejected"
         );
     }
@@ -824,7 +824,7 @@ impl Drop for LivePowercap {
 
 #[test]
 fn the_terminal_summary_says_how_the_energy_was_obtained() {
-    use carina_core::record::Method;
+    use carina_runtime::record::Method;
     let tree = LivePowercap::start();
     let dir = tempfile::tempdir().unwrap();
     for scope in ["process", "host"] {

@@ -46,14 +46,14 @@ fn sigkill_of_carina_run_leaves_a_readable_partial_file() {
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(!text.is_empty(), "not a 0-byte file");
     assert!(text.ends_with('\n'), "whole lines only");
-    let run = carina_core::read_run_file(&file).unwrap();
+    let run = carina_runtime::read_run_file(&file).unwrap();
     assert!(!run.is_complete());
     let (energy, covered) = run.power_totals().expect("power records");
     assert!(
-        covered >= carina_core::Seconds(1.9),
+        covered >= carina_runtime::Seconds(1.9),
         "power windows cover {covered} of 3.3 s"
     );
-    assert!(energy > carina_core::Joules::ZERO);
+    assert!(energy > carina_runtime::Joules::ZERO);
     let out = common::carina(&["summary", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", common::stderr(&out));
     let s = common::stdout(&out);

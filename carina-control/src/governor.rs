@@ -72,7 +72,7 @@
 use super::Calendar;
 use super::Slot;
 use super::policy::{Mode, Policy, rescue_due, rescue_start};
-use carina_core::recorder::{ControlEvent, emit_control};
+use carina_runtime::recorder::{ControlEvent, emit_control};
 use jiff::{SignedDuration, Timestamp};
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};

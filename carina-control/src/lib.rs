@@ -4,7 +4,7 @@
 //! See `docs/CONTROL.md` for the schedule format, the policies and the simulator's model.
 //! Applications reach this crate through the facade as `carina::control` (feature `control`,
 //! on by default); a library that only marks steps does not compile it. It depends on
-//! `carina-core` only for the recorder's control events (`carina_core::recorder::emit_control`,
+//! `carina-core` only for the recorder's control events (`carina_runtime::recorder::emit_control`,
 //! which puts the governor's mode changes into the run file) and the reader (the simulator's
 //! `--from` profile); nothing in the core depends on it.
 //!

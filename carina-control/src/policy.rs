@@ -64,7 +64,7 @@ pub enum Policy {
 
 /// What the governor is doing: the run-file record's enum (`control.mode`), so a mode is written
 /// and read back as the same type.
-pub use carina_core::record::ControlMode as Mode;
+pub use carina_runtime::record::ControlMode as Mode;
 
 /// A policy string that cannot be parsed, or parameters out of range.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -113,7 +113,7 @@
 //! ```
 
 use super::{Calendar, Slot};
-use carina_core::text::edit_distance;
+use carina_runtime::text::edit_distance;
 use jiff::civil::{Date, Weekday};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};

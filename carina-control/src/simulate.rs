@@ -38,8 +38,8 @@
 
 use super::policy::{self, Policy, PolicyError};
 use super::{Calendar, Slot};
-use carina_core::reader::RunFile;
-use carina_core::units::Seconds;
+use carina_runtime::reader::RunFile;
+use carina_runtime::units::Seconds;
 use jiff::{SignedDuration, Timestamp};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -594,7 +594,7 @@ impl Intensity for HourlyIntensity {
 }
 
 /// Any `Fn(Timestamp) -> f64` is an intensity (e.g. `|t| series.at(t).0` for a
-/// [`carina_core::carbon::IntensitySeries`]).
+/// [`carina_runtime::carbon::IntensitySeries`]).
 impl<F: Fn(Timestamp) -> f64> Intensity for F {
     fn g_per_kwh(&self, t: Timestamp) -> f64 {
         self(t)
@@ -1501,7 +1501,7 @@ mod tests {
 
     #[test]
     fn profile_from_run_files() {
-        use carina_core::reader::parse_run_file;
+        use carina_runtime::reader::parse_run_file;
         use std::path::Path;
         let start = r#"{"type":"run_start","schema":1,"run_id":"r1","job":"scenario-db","host":"h","pid":1,"started_at":"2024-01-08T00:00:00Z","energy_sources":[],"carbon":{"g_per_kwh":448.0,"zone":null,"source":"test"},"steps":"all","sample_interval_s":0.1,"scope":"process","carina_version":"0.1.0"}"#;
         let step = |id: u32, name: &str, end: f64, items: u32, e: f64| {

@@ -27,8 +27,8 @@ pub enum Status {
 
 /// One record in a thread's ring, as the aggregator consumes it.
 ///
-/// Public for benchmarks and tools that drive an [`Attributor`](crate::aggregator::Attributor)
-/// directly; applications never build events.
+/// Public for the runtime (`carina-runtime`'s `Attributor`), benchmarks and tools that drive an
+/// attributor directly; applications never build events.
 #[derive(Debug, Clone, Copy)]
 pub enum Event {
     /// A step (or one poll of an async step, when `async_id != 0`) starts.
@@ -113,41 +113,51 @@ static NEXT_ASYNC_ID: AtomicU64 = AtomicU64::new(1);
 /// uninstall).
 static CURRENT: Mutex<Option<Arc<Registry>>> = Mutex::new(None);
 
-/// What the aggregator knows about one application thread.
-pub(crate) struct ThreadHandle {
-    pub(crate) index: u32,
-    pub(crate) name: Option<String>,
-    pub(crate) consumer: Consumer<Event>,
+/// What the aggregator knows about one application thread (the runtime's side of its ring).
+pub struct ThreadHandle {
+    /// The thread's index in the run, in order of registration (`step.thread`).
+    pub index: u32,
+    /// The thread's name, if it has one.
+    pub name: Option<String>,
+    /// The reading end of the thread's ring.
+    pub consumer: Consumer<Event>,
     /// The thread's CPU clock, read by the aggregator at each tick while the thread lives.
-    pub(crate) cpu_clock: Option<ThreadCpuClock>,
+    pub cpu_clock: Option<ThreadCpuClock>,
     /// CPU time at registration, nanoseconds (the baseline of the first interval).
-    pub(crate) cpu_at_start: Option<u64>,
+    pub cpu_at_start: Option<u64>,
     /// Written by the thread when it leaves the run (exit, or registration with a newer run).
-    pub(crate) exit: Arc<ThreadExit>,
+    pub exit: Arc<ThreadExit>,
     /// Steps this thread counted without a ring slot.
-    pub(crate) folds: Arc<Folds>,
+    pub folds: Arc<Folds>,
 }
 
 /// Most distinct step names one thread can fold; a step of a further name is dropped.
-pub(crate) const MAX_FOLD_NAMES: usize = 256;
+pub const MAX_FOLD_NAMES: usize = 256;
 
 /// Steps that found their thread's ring full, counted per name instead of recorded: the ring
 /// holds per-instance events, this holds exact totals. Written by the owning thread, read by the
 /// aggregator; the lock is taken only on the overflow path, never while the ring has room.
 #[derive(Default)]
-pub(crate) struct Folds {
-    pub(crate) entries: Mutex<Vec<Fold>>,
+pub struct Folds {
+    /// One entry per step name, at most [`MAX_FOLD_NAMES`].
+    pub entries: Mutex<Vec<Fold>>,
 }
 
 /// Totals of one step name's folded instances.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Fold {
-    pub(crate) name: &'static str,
-    pub(crate) count: u64,
-    pub(crate) items: u64,
-    pub(crate) wall_ns: u64,
-    pub(crate) errors: u64,
-    pub(crate) panics: u64,
+pub struct Fold {
+    /// The step name.
+    pub name: &'static str,
+    /// Instances folded.
+    pub count: u64,
+    /// Their items.
+    pub items: u64,
+    /// Their summed wall time, nanoseconds.
+    pub wall_ns: u64,
+    /// Instances that ended with an error.
+    pub errors: u64,
+    /// Instances that ended in a panic.
+    pub panics: u64,
 }
 
 impl Folds {
@@ -189,7 +199,7 @@ impl Folds {
     }
 
     /// A copy of the totals so far.
-    pub(crate) fn snapshot(&self) -> Vec<Fold> {
+    pub fn snapshot(&self) -> Vec<Fold> {
         self.entries
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -198,33 +208,102 @@ impl Folds {
 }
 
 impl ThreadHandle {
-    pub(crate) fn handle_index(&self) -> u32 {
+    /// The thread's index in the run.
+    pub fn handle_index(&self) -> u32 {
         self.index
     }
 }
 
 /// What a thread leaves behind when it stops producing for a run.
 #[derive(Default)]
-pub(crate) struct ThreadExit {
+pub struct ThreadExit {
     /// CPU time at exit, nanoseconds, or `u64::MAX` while unknown. Stored before the ring is
     /// marked closed, so a reader that sees the ring closed sees this value.
-    pub(crate) final_cpu_ns: AtomicU64,
+    pub final_cpu_ns: AtomicU64,
     /// [`Step::gpu`] marks that found the ring full: those steps counted as CPU steps.
-    pub(crate) marks_lost: AtomicU64,
+    pub marks_lost: AtomicU64,
 }
 
 /// Per-run registry of thread rings, shared by the cold registration path and the aggregator.
-pub(crate) struct Registry {
-    pub(crate) epoch: u64,
-    pub(crate) clock: quanta::Clock,
+pub struct Registry {
+    /// Identifies the run; a thread holding an older epoch's ring registers again.
+    pub epoch: u64,
+    /// The step clock of the run's raw timestamps.
+    pub clock: crate::clock::Clock,
     ring_capacity: usize,
     next_thread: Mutex<u32>,
     /// Rings registered since the aggregator last looked.
-    pub(crate) new_threads: Mutex<Vec<ThreadHandle>>,
+    pub new_threads: Mutex<Vec<ThreadHandle>>,
     /// Control events (raw TSC time, record without its times) waiting for the aggregator.
-    pub(crate) controls: Mutex<Vec<(u64, ControlEvent)>>,
+    pub controls: Mutex<Vec<(u64, ControlEvent)>>,
     /// Called on the application thread at every step exit, before the exit time is read.
-    pub(crate) exit_hook: Option<fn()>,
+    pub exit_hook: Option<fn()>,
+}
+
+/// What a governor is doing (`control.mode`); `carina_control`'s governor enters these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ControlMode {
+    /// Off-peak time (`off-peak`).
+    OffPeak,
+    /// Peak time, running (`peak`).
+    Peak,
+    /// Nothing allowed to run (`paused`).
+    Paused,
+    /// Running at least nominal because the deadline would be missed otherwise
+    /// (`deadline-rescue`).
+    DeadlineRescue,
+    /// A mode this version does not know (written by a newer Carina; shown as `unknown`). A
+    /// governor never enters it.
+    Unknown,
+}
+
+impl ControlMode {
+    /// `off-peak`, `peak`, `paused` or `deadline-rescue`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ControlMode::OffPeak => "off-peak",
+            ControlMode::Peak => "peak",
+            ControlMode::Paused => "paused",
+            ControlMode::DeadlineRescue => "deadline-rescue",
+            ControlMode::Unknown => "unknown",
+        }
+    }
+}
+
+impl ControlMode {
+    /// The mode a word names (`off-peak`, `peak`, `paused`, `deadline-rescue`); any other word is
+    /// [`ControlMode::Unknown`], so that files of newer versions stay readable.
+    pub fn from_word(word: &str) -> ControlMode {
+        match word {
+            "off-peak" => ControlMode::OffPeak,
+            "peak" => ControlMode::Peak,
+            "paused" => ControlMode::Paused,
+            "deadline-rescue" => ControlMode::DeadlineRescue,
+            _ => ControlMode::Unknown,
+        }
+    }
+}
+
+// Written as its word (feature `serde`: the runtime's record format).
+#[cfg(feature = "serde")]
+impl serde::Serialize for ControlMode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for ControlMode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let word = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Ok(ControlMode::from_word(&word))
+    }
+}
+
+impl std::fmt::Display for ControlMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A governor's mode change, before the aggregator stamps its times.
@@ -233,7 +312,7 @@ pub struct ControlEvent {
     /// Policy name.
     pub policy: String,
     /// Mode entered.
-    pub mode: crate::record::ControlMode,
+    pub mode: ControlMode,
     /// Concurrency allowed from now on.
     pub allowed: u32,
     /// Nominal concurrency.
@@ -259,7 +338,9 @@ pub fn emit_control(ev: ControlEvent) -> bool {
 }
 
 impl Registry {
-    pub(crate) fn new(clock: quanta::Clock, ring_capacity: usize, exit_hook: Option<fn()>) -> Self {
+    /// A registry for a new run: threads get rings of `ring_capacity` events; `exit_hook` runs
+    /// at every step exit before its time is read.
+    pub fn new(clock: crate::clock::Clock, ring_capacity: usize, exit_hook: Option<fn()>) -> Self {
         Registry {
             exit_hook,
             epoch: NEXT_EPOCH.fetch_add(1, Ordering::Relaxed),
@@ -271,7 +352,8 @@ impl Registry {
         }
     }
 
-    pub(crate) fn take_new_threads(&self, out: &mut Vec<ThreadHandle>) {
+    /// Moves the rings registered since the last call into `out`.
+    pub fn take_new_threads(&self, out: &mut Vec<ThreadHandle>) {
         let mut g = self.new_threads.lock().unwrap_or_else(|e| e.into_inner());
         out.append(&mut g);
     }
@@ -283,7 +365,7 @@ impl Registry {
 /// preempted does not count. It leaves out the thread-local lookup (about a nanosecond) and
 /// cache misses of a real workload, so it is a floor; `benches/README.md` has the measured
 /// figures. Takes about 50 µs.
-pub(crate) fn calibrate_step_cost(clock: &quanta::Clock) -> f64 {
+pub fn calibrate_step_cost(clock: &crate::clock::Clock) -> f64 {
     const STEPS: u64 = 256;
     let (mut producer, mut consumer) = ring::ring::<Event>(2 * STEPS as usize + 8);
     let mut scratch = Vec::with_capacity(2 * STEPS as usize + 8);
@@ -313,10 +395,10 @@ pub(crate) fn calibrate_step_cost(clock: &quanta::Clock) -> f64 {
 
 /// Error from [`install`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct AlreadyInstalled;
+pub struct AlreadyInstalled;
 
 /// Makes `reg` the process's run. Fails if another run is installed.
-pub(crate) fn install(reg: Arc<Registry>) -> Result<(), AlreadyInstalled> {
+pub fn install(reg: Arc<Registry>) -> Result<(), AlreadyInstalled> {
     let mut cur = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
     if cur.is_some() {
         return Err(AlreadyInstalled);
@@ -329,7 +411,7 @@ pub(crate) fn install(reg: Arc<Registry>) -> Result<(), AlreadyInstalled> {
 
 /// Removes the run with this epoch, if it is the installed one. New steps become no-ops at once;
 /// guards already open still push their exit into the (soon drained) ring.
-pub(crate) fn uninstall(epoch: u64) {
+pub fn uninstall(epoch: u64) {
     let mut cur = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
     if cur.as_ref().is_some_and(|r| r.epoch == epoch) {
         EPOCH.store(0, Ordering::Release);
@@ -345,7 +427,7 @@ pub fn is_recording() -> bool {
 
 struct Local {
     epoch: u64,
-    clock: quanta::Clock,
+    clock: crate::clock::Clock,
     producer: Producer<Event>,
     exit: Arc<ThreadExit>,
     folds: Arc<Folds>,
@@ -401,7 +483,7 @@ fn register(slot: &mut Option<Local>, epoch: u64) -> bool {
     // Replacing an older run's `Local` drops its producer, which marks that ring closed.
     *slot = Some(Local {
         epoch,
-        clock: reg.clock.clone(),
+        clock: reg.clock,
         producer,
         exit,
         folds,

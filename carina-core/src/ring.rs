@@ -175,13 +175,13 @@ impl<T: Copy + Send> Drop for Producer<T> {
 }
 
 /// The reading end, owned by the aggregator. Not `Clone`.
-pub(crate) struct Consumer<T: Copy + Send> {
+pub struct Consumer<T: Copy + Send> {
     ring: Arc<Ring<T>>,
 }
 
 impl<T: Copy + Send> Consumer<T> {
     /// Moves every published event into `out`, oldest first; returns how many.
-    pub(crate) fn drain_into(&mut self, out: &mut Vec<T>) -> usize {
+    pub fn drain_into(&mut self, out: &mut Vec<T>) -> usize {
         let head = self.ring.head.0.load(Ordering::Relaxed);
         let tail = self.ring.tail.0.load(Ordering::Acquire);
         let n = tail.wrapping_sub(head);
@@ -198,23 +198,23 @@ impl<T: Copy + Send> Consumer<T> {
     }
 
     /// Number of events waiting (a snapshot).
-    pub(crate) fn pending(&self) -> usize {
+    pub fn pending(&self) -> usize {
         let head = self.ring.head.0.load(Ordering::Relaxed);
         self.ring.tail.0.load(Ordering::Acquire).wrapping_sub(head)
     }
 
     /// Ring capacity in events.
-    pub(crate) fn capacity(&self) -> usize {
+    pub fn capacity(&self) -> usize {
         self.ring.slots.len()
     }
 
     /// Events refused so far.
-    pub(crate) fn dropped(&self) -> u64 {
+    pub fn dropped(&self) -> u64 {
         self.ring.dropped.load(Ordering::Relaxed)
     }
 
     /// Whether the producer is gone (its thread exited or its run ended).
-    pub(crate) fn is_closed(&self) -> bool {
+    pub fn is_closed(&self) -> bool {
         self.ring.closed.load(Ordering::Acquire)
     }
 }

@@ -4,15 +4,29 @@
 //! by mistake. Each is a transparent `f64` in serialised form: run files carry plain numbers and
 //! the unit is fixed by the field's documentation (`docs/FORMAT.md`).
 
-use serde::{Deserialize, Serialize};
 use std::ops::{Add, AddAssign, Div, Mul, Sub};
 
 macro_rules! unit {
     ($(#[$doc:meta])* $name:ident, $sym:literal) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default, Serialize, Deserialize)]
-        #[serde(transparent)]
+        #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
         pub struct $name(pub f64);
+
+        // A plain number in serialised form (feature `serde`: the runtime's record format),
+        // so the step-only tree needs no serde.
+        #[cfg(feature = "serde")]
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_f64(self.0)
+            }
+        }
+
+        #[cfg(feature = "serde")]
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                f64::deserialize(d).map($name)
+            }
+        }
 
         impl $name {
             /// Zero of this unit.

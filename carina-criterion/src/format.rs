@@ -1,7 +1,7 @@
 //! [`EnergyFormatter`]: J, mJ, µJ, nJ, labelled measured or estimated.
 
-use carina_core::EnergyKind;
-use carina_core::format::{JOULES_SI, Unit};
+use carina_runtime::EnergyKind;
+use carina_runtime::format::{JOULES_SI, Unit};
 use criterion::Throughput;
 use criterion::measurement::ValueFormatter;
 
@@ -29,7 +29,7 @@ macro_rules! units {
 const UNITS: [[[&str; 4]; 2]; 4] = [units!(""), units!("/elem"), units!("/B"), units!("/bit")];
 
 /// The prefix index (J, mJ, µJ, nJ) and the unit's size in joules for a typical value in
-/// joules: the unit `carina_core::format` picks from [`JOULES_SI`].
+/// joules: the unit `carina_runtime::format` picks from [`JOULES_SI`].
 fn prefix(typical_j: f64) -> (usize, f64) {
     let i = Unit::index(&JOULES_SI, typical_j);
     (i, JOULES_SI[i].size)

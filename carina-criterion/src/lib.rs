@@ -42,7 +42,7 @@
 mod format;
 mod meter;
 
-pub use carina_core::{EnergyKind, Scope};
+pub use carina_runtime::{EnergyKind, Scope};
 pub use format::EnergyFormatter;
 pub use meter::{DEFAULT_MIN_INTERVAL, EnergyMeter, SCOPE_ENV, scope_from_env};
 

@@ -1,9 +1,10 @@
 //! [`EnergyMeter`]: cumulative energy of this process (or of the host), read from the same
 //! sources a Carina run uses.
 
-use carina_core::share::{CpuShare, attribute_interval};
-use carina_core::{EnergyKind, EnergyProbe, EnergySource, Joules, ProbeScope, Scope};
 use carina_probes::{ModelOptions, Roots};
+use carina_runtime::sampler::Sampler;
+use carina_runtime::share::CpuShare;
+use carina_runtime::{EnergyKind, EnergyProbe, EnergySource, Scope};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -35,23 +36,12 @@ pub fn scope_from_env() -> (Scope, Option<String>) {
     }
 }
 
-/// One probe with its last reading.
-struct Slot {
-    probe: Box<dyn EnergyProbe>,
-    scope: ProbeScope,
-    knows_users: bool,
-    name: String,
-    last: Vec<Joules>,
-    buf: Vec<Joules>,
-    usage: Vec<Option<carina_core::UsageShare>>,
-}
-
 /// Cumulative energy attributed to this process (process scope) or of the whole machine (host
 /// scope), from a set of [`EnergyProbe`]s.
 ///
 /// A *full read* reads every probe and, in process scope, the process's share of host busy CPU
 /// time over the interval since the previous full read
-/// ([`CpuShare`](carina_core::share::CpuShare)); it adds `delta_host_energy x share` for
+/// ([`CpuShare`](carina_runtime::share::CpuShare)); it adds `delta_host_energy x share` for
 /// host-scoped probes and the whole delta for process-scoped ones (a user-given constant power),
 /// as a Carina run does at each sampling tick. A GPU probe that knows its users gets the
 /// process's share of the GPU instead of the CPU share.
@@ -72,8 +62,8 @@ struct Slot {
 /// read is full and the reading is the exact attribution (the default in host scope when every
 /// source is measured: hardware counters have no such resolution problem).
 pub struct EnergyMeter {
-    slots: Vec<Slot>,
-    share: CpuShare,
+    /// The same sampler a Carina run's aggregator uses.
+    sampler: Sampler,
     scope: Scope,
     kind: EnergyKind,
     sources: Vec<EnergySource>,
@@ -105,7 +95,7 @@ impl std::fmt::Debug for EnergyMeter {
         f.debug_struct("EnergyMeter")
             .field(
                 "probes",
-                &self.slots.iter().map(|s| &s.name).collect::<Vec<_>>(),
+                &self.sources.iter().map(|s| &s.name).collect::<Vec<_>>(),
             )
             .field("scope", &self.scope)
             .field("kind", &self.kind)
@@ -154,27 +144,12 @@ impl EnergyMeter {
         proc_root: impl Into<PathBuf>,
         scope: Scope,
     ) -> Self {
-        let mut warnings = Vec::new();
-        let mut slots = Vec::with_capacity(probes.len());
-        let mut sources = Vec::with_capacity(probes.len());
-        for mut probe in probes {
-            let src = probe.describe();
-            let n = probe.domains().len();
-            let mut buf = vec![Joules::ZERO; n];
-            if let Err(e) = probe.read(&mut buf) {
-                warnings.push(format!("energy source `{}` failed ({e})", src.name));
-            }
-            slots.push(Slot {
-                scope: probe.scope(),
-                knows_users: probe.knows_users(),
-                name: src.name.clone(),
-                last: buf.clone(),
-                buf,
-                usage: vec![None; n],
-                probe,
-            });
-            sources.push(src);
-        }
+        let mut sampler = Sampler::new(probes, scope, CpuShare::new(proc_root));
+        let sources = sampler.sources();
+        // The first sample sets every baseline: energy counts from here.
+        sampler.sample(0);
+        sampler.reset();
+        let warnings = sampler.take_warnings();
         let kind = EnergyKind::of_sources(&sources);
         let min_interval = if scope == Scope::Host && kind == EnergyKind::Measured {
             Duration::ZERO
@@ -182,8 +157,7 @@ impl EnergyMeter {
             DEFAULT_MIN_INTERVAL
         };
         let mut m = EnergyMeter {
-            slots,
-            share: CpuShare::new(proc_root),
+            sampler,
             scope,
             kind,
             sources,
@@ -202,13 +176,6 @@ impl EnergyMeter {
             full_reads: 0,
             warnings,
         };
-        if scope == Scope::Process
-            && let Err(e) = m.share.sample()
-        {
-            m.warn(format!(
-                "cannot take the process share ({e}); using the whole host"
-            ));
-        }
         m.full_key = m.key(Duration::ZERO);
         m.anchor.1 = m.full_key;
         m
@@ -352,7 +319,7 @@ impl EnergyMeter {
     fn key(&mut self, now: Duration) -> u64 {
         match self.scope {
             Scope::Host => u64::try_from(now.as_nanos()).unwrap_or(u64::MAX),
-            Scope::Process => match self.share.target_ns() {
+            Scope::Process => match self.sampler.target_cpu_ns() {
                 Ok(ns) => ns,
                 Err(e) => {
                     self.warn(format!("cannot read this process's CPU time ({e})"));
@@ -366,51 +333,13 @@ impl EnergyMeter {
     /// price; returns the reading at this full read.
     fn full_read(&mut self, now: Duration, key: u64) -> f64 {
         self.full_reads += 1;
-        let share = match self.scope {
-            Scope::Host => 1.0,
-            Scope::Process => match self.share.sample() {
-                Ok(s) => s.unwrap_or(0.0),
-                Err(e) => {
-                    self.warn(format!(
-                        "cannot take the process share ({e}); using the whole host"
-                    ));
-                    1.0
-                }
-            },
-        };
-        let pids = [std::process::id()];
-        let mut attributed = 0.0;
-        let mut host = 0.0;
-        let mut failures = Vec::new();
-        for slot in &mut self.slots {
-            match slot.probe.read(&mut slot.buf) {
-                Ok(()) => {
-                    let k = match slot.scope {
-                        ProbeScope::Host => share,
-                        ProbeScope::Process => 1.0,
-                    };
-                    slot.usage.iter_mut().for_each(|u| *u = None);
-                    if self.scope == Scope::Process
-                        && slot.knows_users
-                        && slot.scope == ProbeScope::Host
-                    {
-                        slot.probe.usage_share(&pids, &mut slot.usage);
-                    }
-                    let (h, run) =
-                        attribute_interval(&slot.buf, &mut slot.last, &slot.usage, k, |_, _, _| {});
-                    host += h.0;
-                    attributed += run.0;
-                }
-                Err(e) => failures.push(format!(
-                    "energy source `{}` failed ({e}); its intervals count as zero",
-                    slot.name
-                )),
-            }
-            failures.extend(slot.probe.take_report().warnings);
+        let now_ns = u64::try_from(now.as_nanos()).unwrap_or(u64::MAX);
+        let sample = self.sampler.sample(now_ns);
+        for w in self.sampler.take_warnings() {
+            self.warn(w);
         }
-        for f in failures {
-            self.warn(f);
-        }
+        let attributed = sample.energy.sum().total().0;
+        let host = sample.host.0;
         self.exact += attributed;
         self.host += host;
         let dkey = key.saturating_sub(self.full_key);

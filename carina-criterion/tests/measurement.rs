@@ -2,8 +2,8 @@
 
 mod common;
 
-use carina_core::{EnergyKind, ProbeScope, Scope};
 use carina_criterion::{Energy, EnergyAware, EnergyFormatter, EnergyMeter, group};
+use carina_runtime::{EnergyKind, ProbeScope, Scope};
 use common::{ConstantProbe, Time, write_proc};
 use criterion::Throughput;
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};

@@ -2,8 +2,8 @@
 
 mod common;
 
-use carina_core::{EnergyKind, EnergyProbe, Joules, ProbeScope, Scope};
 use carina_criterion::EnergyMeter;
+use carina_runtime::{EnergyKind, EnergyProbe, ProbeScope, Scope};
 use common::{ConstantProbe, FakeClock, write_proc};
 use std::time::{Duration, Instant};
 
@@ -178,17 +178,17 @@ fn host_scope_prices_by_wall_time_when_estimated() {
 fn a_failing_probe_counts_zero_and_warns() {
     struct Broken;
     impl EnergyProbe for Broken {
-        fn describe(&self) -> carina_core::EnergySource {
-            carina_core::EnergySource::new("broken", EnergyKind::Measured, "nothing")
+        fn describe(&self) -> carina_runtime::EnergySource {
+            let mut s =
+                carina_runtime::EnergySource::new("broken", EnergyKind::Measured, "nothing");
+            s.domains = vec!["package-0".into()];
+            s
         }
-        fn scope(&self) -> ProbeScope {
-            ProbeScope::Host
-        }
-        fn domains(&self) -> Vec<String> {
-            vec!["package-0".into()]
-        }
-        fn read(&mut self, _: &mut [Joules]) -> Result<(), carina_core::ProbeError> {
-            Err(carina_core::ProbeError::Unavailable("gone".into()))
+        fn read(
+            &mut self,
+            _: &mut carina_runtime::energy::Reading,
+        ) -> Result<(), carina_runtime::ProbeError> {
+            Err(carina_runtime::ProbeError::Unavailable("gone".into()))
         }
     }
     let dir = tempfile::tempdir().unwrap();

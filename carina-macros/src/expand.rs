@@ -139,9 +139,12 @@ fn expand(args: StepArgs, func: ItemFn) -> TokenStream {
     let ItemFn {
         attrs,
         vis,
+        modifiers,
         sig,
         block,
     } = func;
+    // `default fn` (specialization) keeps its keyword.
+    let defaultness = modifiers.defaultness;
     let (outer, inner): (Vec<Attribute>, Vec<Attribute>) = attrs
         .into_iter()
         .partition(|attr| matches!(attr.style, AttrStyle::Outer));
@@ -183,7 +186,7 @@ fn expand(args: StepArgs, func: ItemFn) -> TokenStream {
 
     quote! {
         #(#outer)*
-        #vis #sig {
+        #vis #defaultness #sig {
             #(#inner)*
             #body
         }
@@ -387,7 +390,7 @@ fn contains_impl_trait(ty: &Type) -> bool {
                 || path_contains_impl_trait(&t.path)
         }
         Type::TraitObject(t) => t.bounds.iter().any(bound_contains_impl_trait),
-        Type::BareFn(t) => {
+        Type::FnPtr(t) => {
             t.inputs.iter().any(|arg| contains_impl_trait(&arg.ty))
                 || matches!(&t.output, ReturnType::Type(_, ty) if contains_impl_trait(ty))
         }
@@ -414,7 +417,7 @@ fn path_contains_impl_trait(path: &syn::Path) -> bool {
                 _ => false,
             }),
             PathArguments::Parenthesized(args) => {
-                args.inputs.iter().any(contains_impl_trait)
+                args.inputs.iter().any(|arg| contains_impl_trait(&arg.ty))
                     || matches!(&args.output, ReturnType::Type(_, ty) if contains_impl_trait(ty))
             }
         })

@@ -24,7 +24,7 @@
 //! `finish()` waits for the last export at most `2 x timeout + 1 s`.
 //!
 //! # Public API
-//! [`OtelSink`] (a `carina_core::Sink`) built by [`OtelSinkBuilder`] (endpoint, headers, export
+//! [`OtelSink`] (a `carina_runtime::Sink`) built by [`OtelSinkBuilder`] (endpoint, headers, export
 //! interval, timeout, spans on/off; errors as [`BuildError`]); the attribute keys
 //! [`ATTR_STEP`], [`ATTR_STATUS`], [`ATTR_ENERGY_KIND`]; defaults [`DEFAULT_ENDPOINT`],
 //! [`DEFAULT_TIMEOUT`], [`DEFAULT_EXPORT_INTERVAL`], [`DEFAULT_MAX_QUEUED_SPANS`].
@@ -33,10 +33,10 @@
 
 #![deny(missing_docs)]
 
-use carina_core::record::{
+use carina_runtime::record::{
     EnergyKind, Record, RunEnd, RunStart, StepRecord, StepStatus, StepSummary,
 };
-use carina_core::{Sink, SinkError};
+use carina_runtime::{Sink, SinkError};
 use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider as _};
 use opentelemetry::trace::{
     SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
@@ -410,7 +410,7 @@ impl OtelSink {
         };
         let a = live.attrs_for(&s.name, self.kind);
         let i = &live.instruments;
-        let wall = (s.end_s - s.start_s).max(carina_core::Seconds::ZERO);
+        let wall = (s.end_s - s.start_s).max(carina_runtime::Seconds::ZERO);
         i.step_energy.add(s.energy_j.into(), &a.energy);
         i.step_co2e.add(s.co2e_g.into(), &a.energy);
         i.step_count.add(1, &a.status[status_index(s.status)]);
@@ -613,7 +613,9 @@ impl Sink for OtelSink {
             Record::Power(p) => self.power(
                 p.energy_j.into(),
                 p.co2e_g.into(),
-                (p.end_s - p.start_s).max(carina_core::Seconds::ZERO).into(),
+                (p.end_s - p.start_s)
+                    .max(carina_runtime::Seconds::ZERO)
+                    .into(),
             ),
             Record::RunEnd(e) => self.run_end(e),
             _ => {}

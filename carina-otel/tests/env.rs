@@ -26,7 +26,7 @@ fn otel_exporter_otlp_endpoint_and_service_name_are_honoured() {
         start_s: carina::Seconds::ZERO,
         end_s: carina::Seconds(1.0),
         energy_j: carina::Joules(3.0),
-        co2e_g: carina_core::units::GramsCo2e(0.001),
+        co2e_g: carina_runtime::units::GramsCo2e(0.001),
         energy_low_j: None,
         energy_high_j: None,
     }))

@@ -7,10 +7,10 @@ use carina::record::{
     StepStatus, StepSummary,
 };
 use carina::{Sink, SinkError};
-use carina_core::Seconds;
-use carina_core::aggregator::StepDetail;
-use carina_core::record::RunScope;
 use carina_otel::OtelSink;
+use carina_runtime::Seconds;
+use carina_runtime::attribution::StepDetail;
+use carina_runtime::record::RunScope;
 use common::{Collector, close, closed_port};
 use std::time::{Duration, Instant};
 
@@ -64,7 +64,7 @@ fn step(
         status,
         energy_j: carina::Joules(energy),
         self_energy_j: carina::Joules(energy),
-        co2e_g: carina_core::GramsCo2e(energy * 1e-4),
+        co2e_g: carina_runtime::GramsCo2e(energy * 1e-4),
         unfinished: false,
         cancelled: false,
         r#async: false,
@@ -111,7 +111,7 @@ fn power(start: f64, end: f64, energy: f64) -> Record {
         start_s: carina::Seconds(start),
         end_s: carina::Seconds(end),
         energy_j: carina::Joules(energy),
-        co2e_g: carina_core::GramsCo2e(energy * 1e-4),
+        co2e_g: carina_runtime::GramsCo2e(energy * 1e-4),
         energy_low_j: None,
         energy_high_j: None,
     })
@@ -123,7 +123,7 @@ fn run_end(energy: f64, wall: f64, items: u64) -> Record {
         wall_s: carina::Seconds(wall),
         energy_j: carina::Joules(energy),
         unattributed_j: carina::Joules(1.0),
-        co2e_g: carina_core::GramsCo2e(energy * 1e-4),
+        co2e_g: carina_runtime::GramsCo2e(energy * 1e-4),
         items,
         steps: 3,
         dropped: 0,
@@ -266,7 +266,7 @@ fn summary_only_runs_are_exported_from_their_summaries() {
     sum.items = 20_000;
     sum.wall_s = carina::Seconds(11.9);
     sum.energy_j = carina::Joules(7.5);
-    sum.co2e_g = carina_core::GramsCo2e(7.5e-4);
+    sum.co2e_g = carina_runtime::GramsCo2e(7.5e-4);
     s.write(&Record::StepSummary(sum)).unwrap();
     s.write(&run_end(8.0, 1.0, 20_000)).unwrap();
     s.flush().unwrap();

@@ -34,8 +34,8 @@
 //! is stalled: an inference never feeds the next one. It decides nothing once its newest
 //! interval is more than [`REFERENCE_MAX_AGE`] old.
 
-use carina_core::energy::ProbeReport;
-use carina_core::{Joules, Watts};
+use carina_runtime::energy::ProbeReport;
+use carina_runtime::{Joules, Watts};
 use std::collections::VecDeque;
 use std::time::Duration;
 

@@ -29,7 +29,7 @@
 //!   `data/` with their sources, parsed once) and [`machine`] (CPU identification from
 //!   `/proc/cpuinfo`, classification onto a coefficient row, memory size from `/proc/meminfo`).
 //!
-//! `/proc/stat` and process-tree reads go through `carina_core::procfs`, the one `/proc` reader
+//! `/proc/stat` and process-tree reads go through `carina_runtime::procfs`, the one `/proc` reader
 //! the core's attribution also uses; this crate parses only `/proc/cpuinfo` and `/proc/meminfo`
 //! (CPU identification and memory size for the model), both in [`machine`].
 
@@ -46,7 +46,7 @@ mod rapl;
 
 pub use model::{ModelOptions, estimation_model, estimation_model_with};
 
-use carina_core::{EnergyProbe, Joules, ProbeError, procfs};
+use carina_runtime::{EnergyProbe, ProbeError, procfs};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -76,13 +76,13 @@ pub struct NotChosen {
     pub reason: String,
     /// What the source would have given: a counter's figures are measured, the model's
     /// estimated. Set where the source is known, never guessed from its name.
-    pub kind: carina_core::EnergyKind,
+    pub kind: carina_runtime::EnergyKind,
 }
 
 impl NotChosen {
     /// The `run_start.energy_sources` entry that lists it as unused, with its reason and kind.
-    pub fn into_source(self) -> carina_core::EnergySource {
-        carina_core::EnergySource::not_used(self.name, self.kind, self.reason)
+    pub fn into_source(self) -> carina_runtime::EnergySource {
+        carina_runtime::EnergySource::not_used(self.name, self.kind, self.reason)
     }
 
     /// Whether the source was left out because its counters did not advance during detection's
@@ -142,38 +142,28 @@ impl<P: EnergyProbe> WithPue<P> {
 }
 
 impl<P: EnergyProbe> EnergyProbe for WithPue<P> {
-    fn describe(&self) -> carina_core::EnergySource {
+    fn describe(&self) -> carina_runtime::EnergySource {
         let mut d = self.inner.describe();
         d.source = format!("{} x PUE {}", d.source, self.pue);
         d.pue = Some(self.pue);
         d
     }
-    fn scope(&self) -> carina_core::ProbeScope {
-        self.inner.scope()
-    }
-    fn domains(&self) -> Vec<String> {
-        self.inner.domains()
-    }
-    fn read(&mut self, out: &mut [carina_core::Joules]) -> Result<(), carina_core::ProbeError> {
-        self.inner.read(out)?;
-        for o in out.iter_mut() {
-            *o = *o * self.pue;
+    fn read(
+        &mut self,
+        reading: &mut carina_runtime::energy::Reading,
+    ) -> Result<(), carina_runtime::ProbeError> {
+        let result = self.inner.read(reading);
+        for e in reading.energy.iter_mut() {
+            *e = *e * self.pue;
         }
-        Ok(())
-    }
-    fn band(&self) -> Option<(carina_core::Joules, carina_core::Joules)> {
-        self.inner
-            .band()
-            .map(|(lo, hi)| (lo * self.pue, hi * self.pue))
+        reading.band = reading.band.map(|(lo, hi)| (lo * self.pue, hi * self.pue));
+        result
     }
     fn knows_users(&self) -> bool {
         self.inner.knows_users()
     }
-    fn usage_share(&mut self, pids: &[u32], out: &mut [Option<carina_core::UsageShare>]) {
+    fn usage_share(&mut self, pids: &[u32], out: &mut [Option<carina_runtime::UsageShare>]) {
         self.inner.usage_share(pids, out)
-    }
-    fn take_report(&mut self) -> carina_core::energy::ProbeReport {
-        self.inner.take_report()
     }
 }
 
@@ -233,7 +223,7 @@ pub fn detect_with_counters(
     let mut probes: Vec<Box<dyn EnergyProbe>> = Vec::new();
     let mut not_chosen = Vec::new();
     // Every source but the model is a hardware counter; the kind is said where it is known.
-    let mut reject_kind = |name: &str, reason: String, kind: carina_core::EnergyKind| {
+    let mut reject_kind = |name: &str, reason: String, kind: carina_runtime::EnergyKind| {
         not_chosen.push(NotChosen {
             name: name.to_owned(),
             reason,
@@ -280,7 +270,7 @@ pub fn detect_with_counters(
                 Ok(()) => "same domains as rapl-perf, which is preferred".to_owned(),
                 Err(diff) => format!("rapl-perf is preferred; the two disagree: {diff}"),
             };
-            reject_kind("rapl-powercap", note, carina_core::EnergyKind::Measured);
+            reject_kind("rapl-powercap", note, carina_runtime::EnergyKind::Measured);
             probes.push(boxed(perf, pue));
             true
         }
@@ -288,7 +278,7 @@ pub fn detect_with_counters(
             reject_kind(
                 "rapl-powercap",
                 e.reason("rapl-perf"),
-                carina_core::EnergyKind::Measured,
+                carina_runtime::EnergyKind::Measured,
             );
             probes.push(boxed(perf, pue));
             true
@@ -297,7 +287,7 @@ pub fn detect_with_counters(
             reject_kind(
                 "rapl-perf",
                 e.reason("rapl-powercap"),
-                carina_core::EnergyKind::Measured,
+                carina_runtime::EnergyKind::Measured,
             );
             probes.push(boxed(pc, pue));
             true
@@ -306,12 +296,12 @@ pub fn detect_with_counters(
             reject_kind(
                 "rapl-perf",
                 pe.reason("the estimation model"),
-                carina_core::EnergyKind::Measured,
+                carina_runtime::EnergyKind::Measured,
             );
             reject_kind(
                 "rapl-powercap",
                 ce.reason("the estimation model"),
-                carina_core::EnergyKind::Measured,
+                carina_runtime::EnergyKind::Measured,
             );
             false
         }
@@ -324,7 +314,7 @@ pub fn detect_with_counters(
                 true
             }
             Err(e) => {
-                reject_kind("nvml", e.to_string(), carina_core::EnergyKind::Measured);
+                reject_kind("nvml", e.to_string(), carina_runtime::EnergyKind::Measured);
                 false
             }
         }
@@ -332,7 +322,7 @@ pub fn detect_with_counters(
         reject_kind(
             "nvml",
             "not tried (disabled by the caller)".to_owned(),
-            carina_core::EnergyKind::Measured,
+            carina_runtime::EnergyKind::Measured,
         );
         false
     };
@@ -343,7 +333,7 @@ pub fn detect_with_counters(
             "not needed: RAPL measures the CPU (GPUs without NVML are not estimated alongside \
              measurements)"
                 .to_owned(),
-            carina_core::EnergyKind::Estimated,
+            carina_runtime::EnergyKind::Estimated,
         );
     } else {
         let mut opts = model.clone();
@@ -435,7 +425,7 @@ fn vet<P: Watched>(
     if stalled.is_empty() {
         return Ok(());
     }
-    let names = p.domains();
+    let names = p.describe().domains;
     let labels = p.counter_labels();
     let is_cpu = |n: &str| n.starts_with("package-") || n == "psys";
     let has_cpu = names.iter().any(|n| is_cpu(n));
@@ -497,8 +487,8 @@ fn watch(
     wait: Duration,
 ) -> Vec<Result<Vec<usize>, ProbeError>> {
     let read = |p: &mut dyn EnergyProbe| {
-        let mut out = vec![Joules::ZERO; p.domains().len()];
-        p.read(&mut out).map(|()| out)
+        let mut r = carina_runtime::energy::Reading::new(p.describe().domains.len());
+        p.read(&mut r).map(|()| r.energy)
     };
     let first: Vec<_> = probes.iter_mut().map(|p| read(&mut **p)).collect();
     burn_cpu(wait);

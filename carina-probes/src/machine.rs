@@ -1,10 +1,10 @@
 //! What the machine is, for the estimation model: CPU identification from `/proc/cpuinfo`
 //! (mapped to a coefficient row and, where the model name matches, a TDP) and memory size from
 //! `/proc/meminfo`. These are this crate's `/proc` parsers; CPU *time* (host and process) is
-//! read by `carina_core::procfs`, which the core's attribution uses too.
+//! read by `carina_runtime::procfs`, which the core's attribution uses too.
 
 use crate::coefficients::{self, CpuCoefficients, CpuTdp};
-use carina_core::ProbeError;
+use carina_runtime::ProbeError;
 use std::path::Path;
 
 /// What `/proc/cpuinfo` says about the first processor.

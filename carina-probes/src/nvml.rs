@@ -61,9 +61,11 @@
 //! on a machine without the driver [`NvmlProbe::open`] fails at once with the reason.
 
 use crate::counter::{Counter as EnergyCounter, Limits};
-use carina_core::energy::{ProbeReport, UsageShare};
-use carina_core::record::{Basis, DeviceInfo};
-use carina_core::{EnergyKind, EnergyProbe, EnergySource, Joules, ProbeError, ProbeScope, Watts};
+use carina_runtime::energy::{ProbeReport, Reading, UsageShare};
+use carina_runtime::record::{Basis, DeviceInfo};
+use carina_runtime::{
+    EnergyKind, EnergyProbe, EnergySource, Joules, ProbeError, ProbeScope, Watts,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
@@ -878,6 +880,33 @@ fn start(
     }
 }
 
+impl NvmlProbe {
+    /// Whole machine or this process (as [`EnergyProbe::describe`] says).
+    pub fn scope(&self) -> ProbeScope {
+        ProbeScope::Host
+    }
+
+    /// The domains, in the order reads fill them (as [`EnergyProbe::describe`] lists them).
+    pub fn domains(&self) -> Vec<String> {
+        self.gpus.iter().map(Gpu::domain).collect()
+    }
+
+    /// What the probe met since the last call (also delivered with every [`EnergyProbe::read`]).
+    pub fn take_report(&mut self) -> ProbeReport {
+        let mut report = std::mem::take(&mut self.report);
+        report.warnings = self.take_warnings();
+        for (i, gpu) in self.gpus.iter_mut().enumerate() {
+            if let Some(b) = gpu.basis()
+                && b != gpu.reported
+            {
+                gpu.reported = b;
+                report.basis.push((i, b));
+            }
+        }
+        report
+    }
+}
+
 impl EnergyProbe for NvmlProbe {
     fn describe(&self) -> EnergySource {
         let parts: Vec<String> = self
@@ -900,7 +929,7 @@ impl EnergyProbe for NvmlProbe {
         )
         .with_basis(self.basis);
         src.domains = self.domains();
-        src.scope = carina_core::ProbeScope::Host;
+        src.scope = carina_runtime::ProbeScope::Host;
         src.devices = self
             .gpus
             .iter()
@@ -911,19 +940,6 @@ impl EnergyProbe for NvmlProbe {
             })
             .collect();
         src
-    }
-
-    fn scope(&self) -> ProbeScope {
-        ProbeScope::Host
-    }
-
-    fn domains(&self) -> Vec<String> {
-        self.gpus.iter().map(Gpu::domain).collect()
-    }
-
-    fn read(&mut self, out: &mut [Joules]) -> Result<(), ProbeError> {
-        let elapsed = self.opened.elapsed();
-        self.read_at(elapsed, out)
     }
 
     fn knows_users(&self) -> bool {
@@ -981,20 +997,12 @@ impl EnergyProbe for NvmlProbe {
             users.reset();
         }
     }
-    /// Warnings, read errors and the lower-bound flag since the last call, and each device
-    /// whose basis now differs from what the session was last told (see the module's "Basis").
-    fn take_report(&mut self) -> ProbeReport {
-        let mut report = std::mem::take(&mut self.report);
-        report.warnings = self.take_warnings();
-        for (i, gpu) in self.gpus.iter_mut().enumerate() {
-            if let Some(b) = gpu.basis()
-                && b != gpu.reported
-            {
-                gpu.reported = b;
-                report.basis.push((i, b));
-            }
-        }
-        report
+
+    fn read(&mut self, reading: &mut Reading) -> Result<(), ProbeError> {
+        let elapsed = self.opened.elapsed();
+        let result = self.read_at(elapsed, &mut reading.energy);
+        reading.report.merge(self.take_report());
+        result
     }
 }
 
@@ -1125,7 +1133,7 @@ fn ms(d: Duration) -> f64 {
 #[cfg(feature = "nvml")]
 mod real {
     use super::{GpuBackend, GpuInfo, ProcessUtilization};
-    use carina_core::ProbeError;
+    use carina_runtime::ProbeError;
     use nvml_wrapper::Nvml;
     use nvml_wrapper::error::NvmlError;
 

@@ -24,9 +24,9 @@
 
 use crate::counter::Counter as EnergyCounter;
 use crate::rapl::{self, Kind};
-use carina_core::energy::ProbeReport;
-use carina_core::record::Basis;
-use carina_core::{EnergyKind, EnergyProbe, EnergySource, Joules, ProbeError, ProbeScope};
+use carina_runtime::energy::{ProbeReport, Reading};
+use carina_runtime::record::Basis;
+use carina_runtime::{EnergyKind, EnergyProbe, EnergySource, Joules, ProbeError, ProbeScope};
 use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -723,6 +723,23 @@ mod libc_errno {
     pub const EOPNOTSUPP: i32 = 95;
 }
 
+impl PerfRaplProbe {
+    /// Whole machine or this process (as [`EnergyProbe::describe`] says).
+    pub fn scope(&self) -> ProbeScope {
+        ProbeScope::Host
+    }
+
+    /// The domains, in the order reads fill them (as [`EnergyProbe::describe`] lists them).
+    pub fn domains(&self) -> Vec<String> {
+        self.domains.clone()
+    }
+
+    /// What the probe met since the last call (also delivered with every [`EnergyProbe::read`]).
+    pub fn take_report(&mut self) -> ProbeReport {
+        std::mem::take(&mut self.report)
+    }
+}
+
 impl EnergyProbe for PerfRaplProbe {
     fn describe(&self) -> EnergySource {
         let mut source = format!(
@@ -736,25 +753,15 @@ impl EnergyProbe for PerfRaplProbe {
         let mut src =
             EnergySource::new("rapl-perf", EnergyKind::Measured, source).with_basis(Basis::Counter);
         src.domains = self.domains();
-        src.scope = carina_core::ProbeScope::Host;
+        src.scope = carina_runtime::ProbeScope::Host;
         src
     }
 
-    fn scope(&self) -> ProbeScope {
-        ProbeScope::Host
-    }
-
-    fn domains(&self) -> Vec<String> {
-        self.domains.clone()
-    }
-
-    fn read(&mut self, out: &mut [Joules]) -> Result<(), ProbeError> {
+    fn read(&mut self, reading: &mut Reading) -> Result<(), ProbeError> {
         let since_open = self.opened.elapsed();
-        self.read_at(since_open, out)
-    }
-
-    fn take_report(&mut self) -> ProbeReport {
-        std::mem::take(&mut self.report)
+        let result = self.read_at(since_open, &mut reading.energy);
+        reading.report.merge(self.take_report());
+        result
     }
 }
 

@@ -48,9 +48,11 @@
 
 use crate::counter::Counter;
 use crate::rapl::{self, Kind};
-use carina_core::energy::ProbeReport;
-use carina_core::record::Basis;
-use carina_core::{EnergyKind, EnergyProbe, EnergySource, Joules, ProbeError, ProbeScope, Watts};
+use carina_runtime::energy::{ProbeReport, Reading};
+use carina_runtime::record::Basis;
+use carina_runtime::{
+    EnergyKind, EnergyProbe, EnergySource, Joules, ProbeError, ProbeScope, Watts,
+};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
@@ -340,6 +342,23 @@ impl PowercapProbe {
     }
 }
 
+impl PowercapProbe {
+    /// Whole machine or this process (as [`EnergyProbe::describe`] says).
+    pub fn scope(&self) -> ProbeScope {
+        ProbeScope::Host
+    }
+
+    /// The domains, in the order reads fill them (as [`EnergyProbe::describe`] lists them).
+    pub fn domains(&self) -> Vec<String> {
+        self.domains.iter().map(|d| d.name().to_owned()).collect()
+    }
+
+    /// What the probe met since the last call (also delivered with every [`EnergyProbe::read`]).
+    pub fn take_report(&mut self) -> ProbeReport {
+        std::mem::take(&mut self.report)
+    }
+}
+
 impl EnergyProbe for PowercapProbe {
     fn describe(&self) -> EnergySource {
         let mut source = format!(
@@ -380,21 +399,11 @@ impl EnergyProbe for PowercapProbe {
         src
     }
 
-    fn scope(&self) -> ProbeScope {
-        ProbeScope::Host
-    }
-
-    fn domains(&self) -> Vec<String> {
-        self.domains.iter().map(|d| d.name().to_owned()).collect()
-    }
-
-    fn read(&mut self, out: &mut [Joules]) -> Result<(), ProbeError> {
+    fn read(&mut self, reading: &mut Reading) -> Result<(), ProbeError> {
         let since_open = self.opened.elapsed();
-        self.read_at(since_open, out)
-    }
-
-    fn take_report(&mut self) -> ProbeReport {
-        std::mem::take(&mut self.report)
+        let result = self.read_at(since_open, &mut reading.energy);
+        reading.report.merge(self.take_report());
+        result
     }
 }
 

@@ -2,7 +2,7 @@
 //! are reported, the power bounds of the counter rule, and how quickly a live RAPL counter moves.
 
 use crate::counter::Limits;
-use carina_core::Watts;
+use carina_runtime::Watts;
 use std::time::Duration;
 
 /// RAPL updates its energy counters about every millisecond. The counter rule allows an

@@ -1,8 +1,8 @@
 //! Detection picks measured sources where they work, the model elsewhere, and says why for
 //! every source it did not pick.
 
-use carina_core::{EnergyKind, Joules};
 use carina_probes::{DEFAULT_LIVENESS_WAIT, ModelOptions, Roots, detect_with, stalled_domains};
+use carina_runtime::{EnergyKind, EnergyProbeExt, Joules, Reading};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -133,7 +133,7 @@ fn rapl_through_powercap_is_chosen_over_the_model_when_readable() {
     assert_eq!(src.kind, EnergyKind::Measured);
     assert_eq!(p.domains(), ["package-0", "dram-0"]);
     let mut out = [Joules::ZERO; 2];
-    p.read(&mut out).unwrap();
+    p.read_energy(&mut out).unwrap();
     assert!(
         d.not_chosen
             .iter()
@@ -179,20 +179,23 @@ fn pue_multiplies_measured_sources_too() {
     assert_eq!(p.describe().pue, Some(1.5));
     assert_eq!(
         p.describe().basis,
-        Some(carina_core::record::Basis::Counter)
+        Some(carina_runtime::record::Basis::Counter)
     );
-    let mut out = [Joules::ZERO];
-    p.read(&mut out).unwrap();
+    let mut reading = Reading::new(1);
+    p.read(&mut reading).unwrap();
     std::fs::write(zone.join("energy_uj"), "3000000\n").unwrap();
-    p.read(&mut out).unwrap();
+    let mut reading = Reading::new(1);
+    p.read(&mut reading).unwrap();
     // 2 J measured x 1.5.
+    let out = &reading.energy;
     assert!((out[0].0 - 3.0).abs() < 1e-9, "{:?}", out[0]);
-    assert!(p.take_report().is_empty());
+    assert!(reading.report.is_empty());
     // What the counter meets reaches the session through the PUE wrapper: a counter that went
     // back is a reset, reported and flagged.
     std::fs::write(zone.join("energy_uj"), "1000\n").unwrap();
-    p.read(&mut out).unwrap();
-    let r = p.take_report();
+    let mut reading = Reading::new(1);
+    p.read(&mut reading).unwrap();
+    let r = reading.report;
     assert!(r.lower_bound);
     assert!(
         r.warnings.len() == 1 && r.warnings[0].starts_with("package-0: counter reset"),
@@ -339,12 +342,12 @@ fn the_wait_is_configurable_and_spent_on_the_cpu() {
         liveness_wait: Duration::from_millis(80),
         ..roots(tmp.path())
     };
-    let cpu_before = carina_core::cpuclock::this_thread_ns();
+    let cpu_before = carina_runtime::cpuclock::this_thread_ns();
     let start = std::time::Instant::now();
     let d = detect_with(&roots, &ModelOptions::default());
     let wall = start.elapsed();
     assert!(wall >= Duration::from_millis(80), "{wall:?}");
-    if let (Some(a), Some(b)) = (cpu_before, carina_core::cpuclock::this_thread_ns()) {
+    if let (Some(a), Some(b)) = (cpu_before, carina_runtime::cpuclock::this_thread_ns()) {
         // Busy, not asleep (with room for a loaded machine taking the CPU away).
         assert!(
             b - a >= 40_000_000,

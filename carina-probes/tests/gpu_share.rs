@@ -1,8 +1,8 @@
 //! The run's share of each GPU (`EnergyProbe::usage_share` of the NVML probe), with fake GPUs
 //! whose process lists and utilisation samples are scripted.
 
-use carina_core::{EnergyProbe, Joules, UsageShare};
 use carina_probes::nvml::{GpuBackend, GpuInfo, NvmlProbe, ProcessUtilization};
+use carina_runtime::{EnergyProbe, Joules, UsageShare};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

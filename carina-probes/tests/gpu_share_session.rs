@@ -1,12 +1,12 @@
-//! The NVML probe's GPU share inside a real `carina_core::Session` in process scope: a GPU the
+//! The NVML probe's GPU share inside a real `carina_runtime::Session` in process scope: a GPU the
 //! run alone uses is all the run's, even though the run barely uses the CPU; a GPU used only by
 //! another process is none of it; host scope keeps everything.
 
-use carina_core::share::ShareTarget;
-use carina_core::{
+use carina_probes::nvml::{GpuBackend, GpuInfo, NvmlProbe};
+use carina_runtime::share::ShareTarget;
+use carina_runtime::{
     Carbon, CarbonFactor, EnergyProbe, RunSummary, Scope, Session, SessionConfig, StepDetail,
 };
-use carina_probes::nvml::{GpuBackend, GpuInfo, NvmlProbe};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

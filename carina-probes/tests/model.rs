@@ -1,12 +1,12 @@
 //! The estimation model on fake `/proc` and `/sys` trees, with injected time.
 
-use carina_core::record::Basis;
-use carina_core::{EnergyKind, EnergyProbe, Joules, ProbeScope};
 use carina_probes::coefficients::{
     CCF_MEMORY_W_PER_GB, GREEN_ALGORITHMS_MEMORY_W_PER_GB, MEMORY_SPREAD,
 };
 use carina_probes::model::ModelProbe;
 use carina_probes::model::{ModelOptions, estimation_model_with, gpus};
+use carina_runtime::record::Basis;
+use carina_runtime::{EnergyKind, EnergyProbe, Joules, ProbeScope};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tempfile::TempDir;
@@ -263,7 +263,7 @@ fn include_idle_false_counts_only_dynamic_power() {
     let mut p = m.probe(&opts);
     let out = m.run(&mut p, 0.0, 10);
     assert_eq!(total(&out), 0.0);
-    assert_eq!(p.describe().idle_w, Some(carina_core::Watts::ZERO));
+    assert_eq!(p.describe().idle_w, Some(carina_runtime::Watts::ZERO));
     assert!(p.describe().source.contains("marginal energy"));
 }
 
@@ -525,8 +525,8 @@ fn with_proc_root_keeps_working() {
     let m = Machine::new(SKYLAKE, 1, None);
     let mut p = ModelProbe::with_proc_root(
         carina_probes::model::PowerModel::Linear {
-            idle: carina_core::Watts(10.0),
-            max: carina_core::Watts(50.0),
+            idle: carina_runtime::Watts(10.0),
+            max: carina_runtime::Watts(50.0),
         },
         "user",
         PathBuf::from(m.proc.path()),

@@ -1,8 +1,8 @@
 //! The NVML probe's arithmetic and failure handling, with scripted fake GPUs; and the real
 //! probe's behaviour on a machine without an NVIDIA driver.
 
-use carina_core::{EnergyKind, EnergyProbe, Joules, ProbeError, ProbeScope};
 use carina_probes::nvml::{GpuBackend, GpuInfo, NvmlProbe};
+use carina_runtime::{EnergyKind, EnergyProbe, EnergyProbeExt, Joules, ProbeError, ProbeScope};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -437,7 +437,7 @@ fn describe_lists_devices_with_uuid() {
         .energy(1, vec![Ok(Some(1))]);
     let p = fake.probe();
     let src = p.describe();
-    assert_eq!(src.scope, carina_core::ProbeScope::Host);
+    assert_eq!(src.scope, carina_runtime::ProbeScope::Host);
     assert_eq!(p.scope(), ProbeScope::Host);
     assert_eq!(src.domains, ["gpu-0", "gpu-1"]);
     assert!(src.used);
@@ -463,10 +463,10 @@ fn read_uses_the_clock_and_never_decreases() {
         .power(0, vec![Ok(1_000_000)]);
     let mut p = fake.probe();
     let mut out = [Joules::ZERO];
-    p.read(&mut out).unwrap();
+    p.read_energy(&mut out).unwrap();
     let first = out[0];
     std::thread::sleep(Duration::from_millis(20));
-    p.read(&mut out).unwrap();
+    p.read_energy(&mut out).unwrap();
     // 1 kW for at least 20 ms.
     assert!(
         out[0].0 >= first.0 + 20.0 - 1e-9,
@@ -553,7 +553,7 @@ fn without_the_feature_open_is_unavailable() {
 /// follows the rule of the module documentation.
 mod counter_lost {
     use super::*;
-    use carina_core::record::Basis;
+    use carina_runtime::record::Basis;
 
     /// A 100 W board: the counter reads 10 J per 0.1 s for `good` reads after the baseline,
     /// then `then` forever; power reads 100 W.
@@ -579,7 +579,7 @@ mod counter_lost {
         let fake = board(9, Ok(None));
         let mut p = fake.probe();
         assert_eq!(p.describe().basis, Some(Basis::Counter));
-        let mut all = carina_core::energy::ProbeReport::default();
+        let mut all = carina_runtime::energy::ProbeReport::default();
         let mut got = 0.0;
         let mut switched_at = None;
         for n in 1..=30 {
@@ -620,7 +620,7 @@ mod counter_lost {
     fn a_counter_failing_for_a_second_falls_back_to_power_samples() {
         let fake = board(9, Err("Unknown Error".into()));
         let mut p = fake.probe();
-        let mut all = carina_core::energy::ProbeReport::default();
+        let mut all = carina_runtime::energy::ProbeReport::default();
         let mut got = 0.0;
         for n in 1..=30 {
             got = read(&mut p, f64::from(n) * 0.1)[0];

@@ -1,10 +1,10 @@
 //! Tests of the perf_event RAPL probe on fake sysfs trees and fake counters.
 
-use carina_core::{EnergyKind, EnergyProbe, Joules, ProbeError, ProbeScope};
 use carina_probes::perf_rapl::{
     Counter, CounterSource, PerfRaplProbe, RaplEvent, cross_check, describe_pmu,
 };
 use carina_probes::{DEFAULT_LIVENESS_WAIT, ModelOptions, Roots, detect_with_counters};
+use carina_runtime::{EnergyKind, EnergyProbe, EnergyProbeExt, Joules, ProbeError, ProbeScope};
 use std::collections::HashMap;
 use std::io;
 use std::path::Path;
@@ -172,7 +172,7 @@ fn single_socket_reports_package_and_dram_not_cores() {
     let src = probe.describe();
     assert_eq!(src.name, "rapl-perf");
     assert_eq!(src.kind, EnergyKind::Measured);
-    assert_eq!(src.scope, carina_core::ProbeScope::Host);
+    assert_eq!(src.scope, carina_runtime::ProbeScope::Host);
     assert_eq!(src.domains, names(&["package-0", "dram-0"]));
     assert!(src.source.contains("energy-cores"), "{}", src.source);
     assert!(src.source.contains(&dir.path().display().to_string()));
@@ -510,7 +510,7 @@ fn read_is_scale_times_count_since_open_cumulative_and_non_decreasing() {
     }
     let mut probe = PerfRaplProbe::open_with(dir.path(), Box::new(fake.clone())).unwrap();
     let mut out = [Joules(-1.0); 4];
-    probe.read(&mut out).unwrap();
+    probe.read_energy(&mut out).unwrap();
     assert_eq!(out, [Joules::ZERO; 4]);
 
     let steps: [[u64; 4]; 3] = [
@@ -538,7 +538,7 @@ fn read_is_scale_times_count_since_open_cumulative_and_non_decreasing() {
         for (i, (config, cpu, _)) in initial.iter().enumerate() {
             fake.set(*config, *cpu, step[i]);
         }
-        probe.read(&mut out).unwrap();
+        probe.read_energy(&mut out).unwrap();
         for i in 0..4 {
             let expected = Joules((step[i] - initial[i].2) as f64 * SCALE_F);
             assert_eq!(out[i], expected, "domain {i}");
@@ -554,9 +554,11 @@ fn read_is_scale_times_count_since_open_cumulative_and_non_decreasing() {
     // A count that went back (not something the kernel does) is a reset: energy does not
     // decrease, the count since the restart is added, and the figure is flagged.
     fake.set(2, 0, 1_000_000);
-    probe.read(&mut out).unwrap();
-    assert_eq!(out[0], Joules(prev[0].0 + 1_000_000.0 * SCALE_F));
-    let r = probe.take_report();
+    let mut reading = carina_runtime::Reading::new(4);
+    probe.read(&mut reading).unwrap();
+    assert_eq!(reading.energy[0], Joules(prev[0].0 + 1_000_000.0 * SCALE_F));
+    // The report comes with the reading (the sampler's path).
+    let r = reading.report;
     assert!(r.lower_bound);
     assert!(
         r.warnings.len() == 1 && r.warnings[0].starts_with("package-0: counter reset"),
@@ -626,7 +628,7 @@ fn real_open_default_degrades_quickly_without_panicking() {
         Ok(mut probe) => {
             assert!(has_pmu);
             let mut out = vec![Joules::ZERO; probe.domains().len()];
-            probe.read(&mut out).unwrap();
+            probe.read_energy(&mut out).unwrap();
         }
     }
 }
@@ -663,10 +665,10 @@ fn real_perf_source_opens_or_explains() {
     match PerfRaplProbe::open(dir.path()) {
         Ok(mut probe) => {
             let mut first = [Joules::ZERO];
-            probe.read(&mut first).unwrap();
+            probe.read_energy(&mut first).unwrap();
             std::thread::sleep(Duration::from_millis(20));
             let mut second = [Joules::ZERO];
-            probe.read(&mut second).unwrap();
+            probe.read_energy(&mut second).unwrap();
             assert!(second[0] >= first[0], "{first:?} then {second:?}");
             // CPU 0's clock ran for at least part of the sleep.
             assert!(second[0] > Joules::ZERO, "{second:?}");
@@ -751,7 +753,7 @@ fn detection_uses_a_psys_counter_that_advances() {
     assert_eq!(src.kind, EnergyKind::Measured);
     assert_eq!(d.probes[0].domains(), names(&["psys"]));
     let mut out = [Joules::ZERO];
-    d.probes[0].read(&mut out).unwrap();
+    d.probes[0].read_energy(&mut out).unwrap();
     assert!(out[0] > Joules::ZERO);
     assert!(
         d.not_chosen
@@ -816,7 +818,7 @@ fn probe_drop_domains_keeps_the_rest_in_order() {
     );
     fake.set(3, 18, 4_294_967_296);
     let mut out = [Joules(-1.0); 3];
-    probe.read(&mut out).unwrap();
+    probe.read_energy(&mut out).unwrap();
     assert_eq!(out, [Joules::ZERO, Joules::ZERO, Joules(1.0)]);
 }
 

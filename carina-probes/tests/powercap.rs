@@ -1,7 +1,9 @@
 //! The powercap RAPL probe against fake sysfs trees.
 
-use carina_core::{EnergyKind, EnergyProbe, Joules, ProbeError, ProbeScope, Watts};
 use carina_probes::powercap::{MaxPlausiblePower, PowercapProbe, SysFs};
+use carina_runtime::{
+    EnergyKind, EnergyProbe, EnergyProbeExt, Joules, ProbeError, ProbeScope, Watts,
+};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -57,7 +59,7 @@ fn single_socket_counts_package_and_dram_not_core_or_uncore() {
     let src = p.describe();
     assert_eq!(src.name, "rapl-powercap");
     assert_eq!(src.kind, EnergyKind::Measured);
-    assert_eq!(src.scope, carina_core::ProbeScope::Host);
+    assert_eq!(src.scope, carina_runtime::ProbeScope::Host);
     assert_eq!(src.domains, ["package-0", "dram-0"]);
     assert!(
         src.source.contains(&t.path().display().to_string()),
@@ -71,7 +73,7 @@ fn single_socket_counts_package_and_dram_not_core_or_uncore() {
         src.source
     );
     assert!(!src.source.contains("psys"), "{}", src.source);
-    assert!(p.band().is_none());
+    assert_eq!(src.basis(), carina_runtime::record::Basis::Counter);
 
     assert_eq!(read(&mut p, 0.1), [0.0, 0.0]);
     set(&pkg, 2_500_000);
@@ -676,11 +678,11 @@ fn read_uses_the_real_clock() {
     let pkg = zone(&t.path().join("intel-rapl:0"), "package-0", 10, RANGE);
     let mut p: Box<dyn EnergyProbe> = Box::new(PowercapProbe::open(t.path()).unwrap());
     let mut out = [Joules(-1.0)];
-    p.read(&mut out).unwrap();
+    p.read_energy(&mut out).unwrap();
     assert_eq!(out, [Joules::ZERO]);
     set(&pkg, 10 + 1_000);
     std::thread::sleep(Duration::from_millis(5));
-    p.read(&mut out).unwrap();
+    p.read_energy(&mut out).unwrap();
     assert_eq!(out, [Joules(0.001)]);
 }
 
@@ -733,7 +735,7 @@ fn dram_beside_psys_without_a_package_is_not_added() {
 /// --nocapture`).
 mod issue_15_table {
     use super::*;
-    use carina_core::energy::ProbeReport;
+    use carina_runtime::energy::ProbeReport;
 
     /// The table's counter range: 20 J.
     const R20: u64 = 20_000_000;

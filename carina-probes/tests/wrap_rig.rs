@@ -10,8 +10,8 @@
 //! intervals are certain and feed the reference that resolves the gaps. With the default bounds
 //! (2000 W, 1000 W) ten wraps would fit in every interval, and each would be flagged ambiguous.
 
-use carina_core::{EnergyProbe, Joules, Watts};
 use carina_probes::powercap::PowercapProbe;
+use carina_runtime::{Joules, Watts};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

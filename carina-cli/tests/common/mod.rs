@@ -327,8 +327,8 @@ pub const OWN_COST_LINE: &str = "0.18 % of CPU time, 0.520 J (aggregator 0.0120 
 /// with its `gpu` flag and `method`; `run_end.own_cost`, `carbon_g_per_kwh` and `attribution`.
 /// `lower_bound` marks the method a lower bound (with a warning saying why).
 pub fn counter_share_run(job: &str, run_id: &str, lower_bound: bool) -> Vec<String> {
-    use carina_core::record::{Basis, Method, MethodPart, ShareRule};
-    use carina_core::units::Joules;
+    use carina_runtime::record::{Basis, Method, MethodPart, ShareRule};
+    use carina_runtime::units::Joules;
     let groups = [
         ("load", steady(4, 0.5, 10, 2.0)),
         ("train", steady(4, 1.0, 25, 36.0)),
@@ -389,8 +389,8 @@ pub fn counter_share_run(job: &str, run_id: &str, lower_bound: bool) -> Vec<Stri
 /// [`counter_share_run`] in `host` scope: the counter taken whole, `run_end.method` a plain
 /// `counter` (the one method shown as `measured` alone).
 pub fn host_counter_run(job: &str, run_id: &str) -> Vec<String> {
-    use carina_core::record::{Basis, Method, MethodPart};
-    use carina_core::units::Joules;
+    use carina_runtime::record::{Basis, Method, MethodPart};
+    use carina_runtime::units::Joules;
     let mut lines = counter_share_run(job, run_id, false);
     let method = Method::from_parts(
         vec![MethodPart {

@@ -1,7 +1,9 @@
 //! Fake probes and a fake /proc for the tests.
 #![allow(dead_code)]
 
-use carina_core::{EnergyKind, EnergyProbe, EnergySource, Joules, ProbeError, ProbeScope};
+use carina_runtime::{
+    EnergyKind, EnergyProbe, EnergySource, Joules, ProbeError, ProbeScope, Reading,
+};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,21 +50,16 @@ impl ConstantProbe {
 impl EnergyProbe for ConstantProbe {
     fn describe(&self) -> EnergySource {
         let mut s = EnergySource::new("fake", self.kind, format!("{} W", self.watts));
-        s.domains = self.domains();
+        s.domains = vec!["package-0".to_owned()];
+        s.scope = self.scope;
         s
     }
-    fn scope(&self) -> ProbeScope {
-        self.scope
-    }
-    fn domains(&self) -> Vec<String> {
-        vec!["package-0".to_owned()]
-    }
-    fn read(&mut self, out: &mut [Joules]) -> Result<(), ProbeError> {
+    fn read(&mut self, r: &mut Reading) -> Result<(), ProbeError> {
         let t = match &self.time {
             Time::Fake(c) => c.secs(),
             Time::Real(t0) => t0.elapsed().as_secs_f64(),
         };
-        out[0] = Joules(self.watts * t);
+        r.energy[0] = Joules(self.watts * t);
         Ok(())
     }
 }

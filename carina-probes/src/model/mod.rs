@@ -64,7 +64,7 @@
 //! # The band
 //!
 //! Every estimate carries cumulative low and high bounds of the total energy
-//! ([`EnergyProbe::band`](carina_core::EnergyProbe::band)): each part has a low and a high power
+//! ([`EnergyProbe::band`](carina_runtime::EnergyProbe::band)): each part has a low and a high power
 //! law integrated exactly like its estimate, and the bounds are their sums. Per part:
 //!
 //! - CPU, coefficients from tables: the idle term (`W_min`) and the dynamic term
@@ -84,8 +84,8 @@
 
 use crate::coefficients::{self, CpuCoefficients};
 use crate::machine::{self, Classification, CpuIdentity, memory_gb};
-use carina_core::record::DeviceInfo;
-use carina_core::{ProbeScope, Watts, procfs};
+use carina_runtime::record::DeviceInfo;
+use carina_runtime::{ProbeScope, Watts, procfs};
 
 mod probe;
 pub use probe::{ModelPart, ModelProbe, PartPower, PowerModel};

@@ -3,10 +3,10 @@
 //! Which figures a machine gets is decided in [`super`] (`estimation_model`).
 
 use crate::coefficients::USER_OVERRIDE_SPREAD;
-use carina_core::energy::{EnergyProbe, ProbeError, ProbeScope};
-use carina_core::procfs::{self, HostCpu};
-use carina_core::record::{Basis, DeviceInfo, EnergyKind, EnergySource};
-use carina_core::units::{Joules, Seconds, Watts};
+use carina_runtime::energy::{EnergyProbe, ProbeError, ProbeScope, Reading};
+use carina_runtime::procfs::{self, HostCpu};
+use carina_runtime::record::{Basis, DeviceInfo, EnergyKind, EnergySource};
+use carina_runtime::units::{Joules, Seconds, Watts};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -398,6 +398,24 @@ impl ModelProbe {
     }
 }
 
+impl ModelProbe {
+    /// Whole machine or this process (as [`EnergyProbe::describe`] says).
+    pub fn scope(&self) -> ProbeScope {
+        self.scope
+    }
+
+    /// The domains, in the order reads fill them (as [`EnergyProbe::describe`] lists them).
+    pub fn domains(&self) -> Vec<String> {
+        self.parts.iter().map(|p| p.domain.clone()).collect()
+    }
+
+    /// Cumulative low and high bounds of the total energy as of the last read, from the spread of the coefficients.
+    pub fn band(&self) -> Option<(Joules, Joules)> {
+        let sum = |v: &[Joules]| Joules(v.iter().map(|e| e.0).sum());
+        Some((sum(&self.low), sum(&self.high)))
+    }
+}
+
 impl EnergyProbe for ModelProbe {
     fn describe(&self) -> EnergySource {
         let mut src = EnergySource::new(&self.name, EnergyKind::Estimated, self.source.clone())
@@ -410,35 +428,25 @@ impl EnergyProbe for ModelProbe {
             PowerModel::Linear { idle, max } => (idle.0, max.0),
             PowerModel::Constant(w) => (w.0, w.0),
         };
-        src.idle_w = Some(carina_core::Watts(idle));
-        src.max_w = Some(carina_core::Watts(max));
+        src.idle_w = Some(carina_runtime::Watts(idle));
+        src.max_w = Some(carina_runtime::Watts(max));
         src.reason = self.reason.clone();
         src.devices = self.devices.clone();
         src
     }
 
-    fn scope(&self) -> ProbeScope {
-        self.scope
-    }
-
-    fn domains(&self) -> Vec<String> {
-        self.parts.iter().map(|p| p.domain.clone()).collect()
-    }
-
-    fn read(&mut self, out: &mut [Joules]) -> Result<(), ProbeError> {
+    fn read(&mut self, reading: &mut Reading) -> Result<(), ProbeError> {
         let elapsed = self.origin.elapsed();
-        self.read_at(elapsed, out)
-    }
-
-    fn band(&self) -> Option<(Joules, Joules)> {
-        let sum = |v: &[Joules]| Joules(v.iter().map(|e| e.0).sum());
-        Some((sum(&self.low), sum(&self.high)))
+        let result = self.read_at(elapsed, &mut reading.energy);
+        reading.band = self.band();
+        result
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use carina_runtime::EnergyProbeExt;
 
     fn linear(idle: f64, max: f64) -> PowerModel {
         PowerModel::Linear {
@@ -463,7 +471,7 @@ mod tests {
         std::fs::write(&stat, "cpu  0 0 0 100 0 0 0 0\ncpu0 0 0 0 100 0 0 0 0\n").unwrap();
         let mut p = ModelProbe::with_proc_root(linear(10.0, 50.0), "test", dir.path());
         let mut out = [Joules::ZERO];
-        p.read(&mut out).unwrap();
+        p.read_energy(&mut out).unwrap();
         assert_eq!(out[0], Joules::ZERO);
         std::thread::sleep(std::time::Duration::from_millis(50));
         // 100 % busy in this interval.
@@ -472,7 +480,7 @@ mod tests {
             "cpu  100 0 0 100 0 0 0 0\ncpu0 100 0 0 100 0 0 0 0\n",
         )
         .unwrap();
-        p.read(&mut out).unwrap();
+        p.read_energy(&mut out).unwrap();
         // >= 50 ms at 50 W.
         assert!(out[0].0 >= 2.5 && out[0].0 < 10.0, "{:?}", out[0]);
         assert_eq!(p.describe().kind, EnergyKind::Estimated);
@@ -481,7 +489,7 @@ mod tests {
     #[test]
     fn missing_proc_is_a_clear_error() {
         let mut p = ModelProbe::with_proc_root(linear(1.0, 2.0), "t", "/nonexistent/proc");
-        let e = p.read(&mut [Joules::ZERO]).unwrap_err().to_string();
+        let e = p.read_energy(&mut [Joules::ZERO]).unwrap_err().to_string();
         assert!(e.contains("/nonexistent/proc/stat"), "{e}");
     }
 

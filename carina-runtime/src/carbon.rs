@@ -6,8 +6,8 @@
 
 use crate::record::CarbonInfo;
 use crate::text::edit_distance;
-use crate::units::Joules;
 use crate::zones::{ZONES, ZONES_SOURCE};
+use carina_core::units::Joules;
 use std::path::{Path, PathBuf};
 
 /// Largest grid intensity accepted in a series, g CO2e/kWh: ten times the dirtiest fuel.

@@ -4,11 +4,7 @@
 //! times are RFC 3339 UTC; energy is in joules; emissions in grams CO2e. Readers ignore unknown
 //! fields and unknown `type`s, so fields may be added without a schema change.
 
-pub use crate::aggregator::StepDetail;
-pub use crate::energy::ProbeScope;
-use crate::session::Scope;
-use crate::share::ShareTarget;
-use crate::units::{GramsCo2e, Joules, Seconds, Watts};
+use carina_core::units::{GramsCo2e, Joules, Seconds, Watts};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -81,6 +77,88 @@ impl std::fmt::Display for EnergyKind {
     }
 }
 
+/// Which energy a run reports (`run_start.scope`: `process` or `host`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// This process's share of host energy, by CPU time (default).
+    #[default]
+    Process,
+    /// All energy the sources report for the machine.
+    Host,
+}
+
+impl Scope {
+    /// `process` or `host`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Process => "process",
+            Scope::Host => "host",
+        }
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether every step instance is written, or only per-name summaries (`run_start.steps`:
+/// `all` or `summary`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepDetail {
+    /// One `step` record per instance, plus summaries.
+    #[default]
+    All,
+    /// Only `step_summary` records (for very many, very short steps).
+    Summary,
+}
+
+impl StepDetail {
+    /// `all` or `summary`, as written in run files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepDetail::All => "all",
+            StepDetail::Summary => "summary",
+        }
+    }
+}
+
+impl std::fmt::Display for StepDetail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a probe's energy covers the whole machine or only this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeScope {
+    /// Whole-machine energy; in `process` scope the run takes its CPU-time share.
+    #[default]
+    Host,
+    /// Already this process's energy (e.g. a user-given constant power for the job).
+    Process,
+}
+
+impl ProbeScope {
+    /// `host` or `process`, as written in run files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeScope::Host => "host",
+            ProbeScope::Process => "process",
+        }
+    }
+}
+
+impl std::fmt::Display for ProbeScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Whose energy a run reports (`run_start.scope`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -97,17 +175,6 @@ pub enum RunScope {
 }
 
 impl RunScope {
-    /// The scope a run with this setting and share target reports.
-    pub fn of(scope: Scope, target: ShareTarget) -> RunScope {
-        match (scope, target) {
-            (Scope::Host, _) => RunScope::Host,
-            (Scope::Process, ShareTarget::SelfProcess) => RunScope::Process,
-            (Scope::Process, ShareTarget::Tree { .. } | ShareTarget::Descendants) => {
-                RunScope::ProcessTree
-            }
-        }
-    }
-
     /// `process`, `process-tree` or `host`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -160,43 +227,9 @@ impl std::fmt::Display for Attribution {
     }
 }
 
-/// What a governor is doing (`control.mode`); `carina_control`'s governor enters these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ControlMode {
-    /// Off-peak time (`off-peak`).
-    OffPeak,
-    /// Peak time, running (`peak`).
-    Peak,
-    /// Nothing allowed to run (`paused`).
-    Paused,
-    /// Running at least nominal because the deadline would be missed otherwise
-    /// (`deadline-rescue`).
-    DeadlineRescue,
-    /// A mode this version does not know (written by a newer Carina; shown as `unknown`). A
-    /// governor never enters it.
-    #[serde(other)]
-    Unknown,
-}
-
-impl ControlMode {
-    /// `off-peak`, `peak`, `paused` or `deadline-rescue`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ControlMode::OffPeak => "off-peak",
-            ControlMode::Peak => "peak",
-            ControlMode::Paused => "paused",
-            ControlMode::DeadlineRescue => "deadline-rescue",
-            ControlMode::Unknown => "unknown",
-        }
-    }
-}
-
-impl std::fmt::Display for ControlMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// What a governor is doing (`control.mode`); defined in `carina-core` because the recorder's
+/// control events carry it.
+pub use carina_core::ControlMode;
 
 /// How a source obtains its energy (`energy_sources[].basis`, `run_end.method.parts[].basis`).
 ///
@@ -558,6 +591,12 @@ impl EnergySource {
     /// The source's basis: as written, else from its kind.
     pub fn basis(&self) -> Basis {
         self.basis.unwrap_or(Basis::of_kind(self.kind))
+    }
+
+    /// Sets the domains, in the order the source's reads fill them (builder style).
+    pub fn with_domains<S: Into<String>>(mut self, domains: impl IntoIterator<Item = S>) -> Self {
+        self.domains = domains.into_iter().map(Into::into).collect();
+        self
     }
 
     /// Sets the basis (builder style).

@@ -3,7 +3,7 @@
 
 use crate::energy::{ProbeError, UsageShare};
 use crate::procfs::{self, descendants_cpu_ticks, tree_cpu_ticks, walk_tree_parts};
-use crate::units::Joules;
+use carina_core::units::Joules;
 use std::path::{Path, PathBuf};
 
 /// Whose CPU time [`CpuShare`] compares with the host's.
@@ -35,6 +35,21 @@ pub enum ShareTarget {
     Descendants,
 }
 
+impl ShareTarget {
+    /// The scope a run with this share target and `scope` setting reports
+    /// (`run_start.scope`).
+    pub fn run_scope(self, scope: crate::record::Scope) -> crate::record::RunScope {
+        use crate::record::{RunScope, Scope};
+        match (scope, self) {
+            (Scope::Host, _) => RunScope::Host,
+            (Scope::Process, ShareTarget::SelfProcess) => RunScope::Process,
+            (Scope::Process, ShareTarget::Tree { .. } | ShareTarget::Descendants) => {
+                RunScope::ProcessTree
+            }
+        }
+    }
+}
+
 /// Samples a process's (or a process tree's) share of host CPU time, for `process` scope.
 #[derive(Debug)]
 pub struct CpuShare {
@@ -60,7 +75,7 @@ impl CpuShare {
             target,
             last: None,
             last_target_delta: 0,
-            tick_ns: crate::cpuclock::tick_ns(),
+            tick_ns: carina_core::cpuclock::tick_ns(),
         }
     }
 
@@ -101,7 +116,7 @@ impl CpuShare {
             return Ok(self.target_ticks()?.saturating_mul(tick));
         }
         match self.target {
-            ShareTarget::SelfProcess => match crate::cpuclock::process_ns() {
+            ShareTarget::SelfProcess => match carina_core::cpuclock::process_ns() {
                 Some(ns) => Ok(ns),
                 None => Ok(self.target_ticks()?.saturating_mul(tick)),
             },
@@ -111,7 +126,7 @@ impl CpuShare {
                     _ => None,
                 };
                 let t = walk_tree_parts(&self.proc_root, root)?;
-                let reaped = crate::cpuclock::reaped_children_ns()
+                let reaped = carina_core::cpuclock::reaped_children_ns()
                     .unwrap_or(t.reaped_ticks.saturating_mul(tick));
                 Ok(t.live_ticks.saturating_mul(tick).saturating_add(reaped))
             }

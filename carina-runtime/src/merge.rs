@@ -18,7 +18,7 @@
 use crate::reader::{Records, read_records};
 use crate::record::{DomainEnergy, Record, StepSummary};
 use crate::session::Additions;
-use crate::units::Joules;
+use carina_core::units::Joules;
 use std::path::{Path, PathBuf};
 
 /// The run files that children of run `run_id` write in `job_dir`
@@ -317,7 +317,7 @@ impl ChildRuns {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::units::Seconds;
+    use carina_core::units::Seconds;
 
     const THREAD: &str = r#"{"type":"thread","index":0,"name":"main"}"#;
 

@@ -2,7 +2,7 @@
 //! estimation model live in `carina-probes`), and the errors a source reports.
 
 use crate::record::{Basis, EnergySource, ShareRule};
-use crate::units::Joules;
+use carina_core::units::Joules;
 use std::path::PathBuf;
 
 /// Why an energy source could not be read.
@@ -33,32 +33,7 @@ pub enum ProbeError {
     Unavailable(String),
 }
 
-/// Whether a probe's energy covers the whole machine or only this process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProbeScope {
-    /// Whole-machine energy; in `process` scope the run takes its CPU-time share.
-    #[default]
-    Host,
-    /// Already this process's energy (e.g. a user-given constant power for the job).
-    Process,
-}
-
-impl ProbeScope {
-    /// `host` or `process`, as written in run files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProbeScope::Host => "host",
-            ProbeScope::Process => "process",
-        }
-    }
-}
-
-impl std::fmt::Display for ProbeScope {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::record::ProbeScope;
 
 /// A source of cumulative energy.
 ///
@@ -66,22 +41,17 @@ impl std::fmt::Display for ProbeScope {
 /// probe was created, per domain. They are called from the aggregator thread only, at the
 /// sampling interval (default 10 Hz), so they may do I/O.
 pub trait EnergyProbe: Send {
-    /// Describes the source for the run file (`run_start.energy_sources`).
+    /// What the source is, for the run file (`run_start.energy_sources`) and the sampler: its
+    /// name, kind and basis, its `domains` in the order [`read`](Self::read) fills them, and
+    /// its `scope` (whole machine or this process).
     fn describe(&self) -> EnergySource;
-    /// Whole machine or this process.
-    fn scope(&self) -> ProbeScope;
-    /// Names of the domains, in the order [`read`](Self::read) fills them.
-    fn domains(&self) -> Vec<String>;
-    /// Writes each domain's cumulative energy into `out` (same length as `domains()`).
+    /// Writes each domain's cumulative energy into `reading.energy` (one value per domain of
+    /// [`describe`](Self::describe)), an estimate's cumulative band into `reading.band`, and
+    /// what the probe met since the last read into `reading.report`. The report is read even
+    /// when `read` fails, so a probe can count its failed reads there.
     ///
     /// Values must never decrease: counter wraparound is the probe's business.
-    fn read(&mut self, out: &mut [Joules]) -> Result<(), ProbeError>;
-    /// For estimates: cumulative low and high bounds of the total energy (all domains) as of the
-    /// last [`read`](Self::read), from the spread of the model's coefficients. `None` for
-    /// measurements.
-    fn band(&self) -> Option<(Joules, Joules)> {
-        None
-    }
+    fn read(&mut self, reading: &mut Reading) -> Result<(), ProbeError>;
     /// Whether [`usage_share`](Self::usage_share) can say which processes used the source
     /// (a GPU lists its compute processes; a CPU package cannot). The session collects the
     /// run's pids only when some probe says yes.
@@ -96,15 +66,57 @@ pub trait EnergyProbe: Send {
     fn usage_share(&mut self, pids: &[u32], out: &mut [Option<UsageShare>]) {
         let _ = (pids, out);
     }
-    /// What the probe met since the last call, besides energy: warnings (a failed query, a
-    /// counter reset, a recovered read), counter reads that failed, intervals it could only
-    /// count low, and domains whose method changed. Called by the session after every
-    /// [`read`](Self::read); it puts the warnings in `run_end.warnings`, adds the read errors to
-    /// `run_end.probe_errors` and labels the figures (`run_end.method`).
-    fn take_report(&mut self) -> ProbeReport {
-        ProbeReport::default()
+}
+
+/// What one [`EnergyProbe::read`] gives: the energy per domain, an estimate's band, and a
+/// report of what the probe met.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reading {
+    /// Cumulative energy per domain since the probe opened.
+    pub energy: Vec<Joules>,
+    /// For estimates: cumulative low and high bounds of the total energy (all domains), from
+    /// the spread of the model's coefficients; `None` for measurements.
+    pub band: Option<(Joules, Joules)>,
+    /// What the probe met since the last read: warnings, failed counter reads, intervals counted
+    /// low, basis changes. The sampler puts the warnings in `run_end.warnings`, adds the read
+    /// errors to `run_end.probe_errors` and labels the figures (`run_end.method`).
+    pub report: ProbeReport,
+}
+
+impl Reading {
+    /// A reading of `domains` domains, all at zero.
+    pub fn new(domains: usize) -> Reading {
+        Reading {
+            energy: vec![Joules::ZERO; domains],
+            band: None,
+            report: ProbeReport::default(),
+        }
     }
 }
+
+/// Shorthands over [`EnergyProbe::describe`] and [`EnergyProbe::read`] for code that reads a
+/// probe by hand (tests, tools); the sampler does not use them.
+pub trait EnergyProbeExt: EnergyProbe {
+    /// The domains, as [`describe`](EnergyProbe::describe) lists them.
+    fn domains(&self) -> Vec<String> {
+        self.describe().domains
+    }
+    /// The scope, as [`describe`](EnergyProbe::describe) gives it.
+    fn scope(&self) -> ProbeScope {
+        self.describe().scope
+    }
+    /// Reads into `out` (one value per domain), dropping the band and the report.
+    fn read_energy(&mut self, out: &mut [Joules]) -> Result<(), ProbeError> {
+        let mut r = Reading::new(out.len());
+        let result = self.read(&mut r);
+        for (o, e) in out.iter_mut().zip(&r.energy) {
+            *o = *e;
+        }
+        result
+    }
+}
+
+impl<P: EnergyProbe + ?Sized> EnergyProbeExt for P {}
 
 /// The part of a device's energy over an interval that belongs to the run
 /// ([`EnergyProbe::usage_share`]), and how it was told.
@@ -137,7 +149,7 @@ impl UsageShare {
 }
 
 /// What a probe reports to the session after a read, besides the energy
-/// ([`EnergyProbe::take_report`]). Empty by default.
+/// ([`Reading::report`]). Empty by default.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProbeReport {
     /// Problems worth telling the user, oldest first (`run_end.warnings`).
@@ -183,25 +195,13 @@ impl<P: EnergyProbe + ?Sized> EnergyProbe for Box<P> {
     fn describe(&self) -> EnergySource {
         (**self).describe()
     }
-    fn scope(&self) -> ProbeScope {
-        (**self).scope()
-    }
-    fn domains(&self) -> Vec<String> {
-        (**self).domains()
-    }
-    fn read(&mut self, out: &mut [Joules]) -> Result<(), ProbeError> {
-        (**self).read(out)
-    }
-    fn band(&self) -> Option<(Joules, Joules)> {
-        (**self).band()
+    fn read(&mut self, reading: &mut Reading) -> Result<(), ProbeError> {
+        (**self).read(reading)
     }
     fn knows_users(&self) -> bool {
         (**self).knows_users()
     }
     fn usage_share(&mut self, pids: &[u32], out: &mut [Option<UsageShare>]) {
         (**self).usage_share(pids, out)
-    }
-    fn take_report(&mut self) -> ProbeReport {
-        (**self).take_report()
     }
 }

@@ -21,37 +21,11 @@
 
 use crate::histogram::Histogram;
 use crate::record::{DomainEnergy, StepRecord, StepStatus, StepSummary};
-use crate::recorder::{Event, Status};
-use crate::units::{GramsCo2e, Joules, Seconds};
+use carina_core::recorder::{Event, Status};
+use carina_core::units::{GramsCo2e, Joules, Seconds};
 use std::collections::HashMap;
 
-/// Whether every step instance is written, or only per-name summaries (`run_start.steps`:
-/// `all` or `summary`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StepDetail {
-    /// One `step` record per instance, plus summaries.
-    #[default]
-    All,
-    /// Only `step_summary` records (for very many, very short steps).
-    Summary,
-}
-
-impl StepDetail {
-    /// `all` or `summary`, as written in run files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepDetail::All => "all",
-            StepDetail::Summary => "summary",
-        }
-    }
-}
-
-impl std::fmt::Display for StepDetail {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::record::StepDetail;
 
 type NameId = usize;
 

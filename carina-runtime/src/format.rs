@@ -32,7 +32,7 @@
 //! the window. Data formats (CSV, JSON) keep names as they are: there the reader decodes them.
 //!
 //! ```
-//! use carina_core::format::{co2e, energy, energy_as, escape_control};
+//! use carina_runtime::format::{co2e, energy, energy_as, escape_control};
 //!
 //! assert_eq!(energy(12.345), "12.3 J");
 //! assert_eq!(energy(7200.0), "2.00 Wh");
@@ -48,7 +48,7 @@ use std::fmt::Write as _;
 /// (`0.000123`, `12.3`, `1.23e-7`); `0`, `NaN` and `inf` as Rust writes them.
 ///
 /// ```
-/// use carina_core::format::sig3;
+/// use carina_runtime::format::sig3;
 ///
 /// assert_eq!(sig3(12.345), "12.3");
 /// assert_eq!(sig3(48_670.0), "48670");
@@ -166,7 +166,7 @@ pub const WATTS: [Unit; 2] = [Unit::new("kW", 1e3, 1e3), Unit::new("W", 1.0, 0.0
 /// Energy in joules with a unit that keeps 3 significant digits: J, Wh or kWh ([`JOULES`]).
 ///
 /// ```
-/// # use carina_core::format::energy;
+/// # use carina_runtime::format::energy;
 /// assert_eq!(energy(926.0), "926 J");
 /// assert_eq!(energy(48.67 * 3.6e6), "48.7 kWh");
 /// ```
@@ -183,7 +183,7 @@ pub fn energy_as(j: f64, like: f64) -> String {
 /// Energy in joules down to uJ and mJ ([`JOULES_FINE`]), for figures per item: `0 J` for 0.
 ///
 /// ```
-/// # use carina_core::format::energy_fine;
+/// # use carina_runtime::format::energy_fine;
 /// assert_eq!(energy_fine(0.0123), "12.3 mJ");
 /// assert_eq!(energy_fine(4.5e-6), "4.50 uJ");
 /// assert_eq!(energy_fine(12.0), "12.0 J");
@@ -214,7 +214,7 @@ pub fn co2e_as(g: f64, like: f64) -> String {
 /// A duration in seconds, written in s, min or h ([`SECONDS`]).
 ///
 /// ```
-/// # use carina_core::format::duration;
+/// # use carina_runtime::format::duration;
 /// assert_eq!(duration(90.0), "90.0 s");
 /// assert_eq!(duration(649_080.0), "180 h");
 /// ```
@@ -366,7 +366,7 @@ fn is_escaped(c: char) -> bool {
 /// `x1b` reads the same as one that holds ESC.
 ///
 /// ```
-/// use carina_core::format::escape_control;
+/// use carina_runtime::format::escape_control;
 ///
 /// assert_eq!(escape_control("a\x1b[2Jb\x07"), r"a\x1b[2Jb\x07");
 /// assert_eq!(escape_control("two\nlines"), r"two\nlines");
@@ -381,7 +381,7 @@ pub fn escape_control(s: &str) -> Cow<'_, str> {
 /// escaping of each name.
 ///
 /// ```
-/// use carina_core::format::escape_control_lines;
+/// use carina_runtime::format::escape_control_lines;
 ///
 /// assert_eq!(escape_control_lines("a\x1bb\nc\r\n"), "a\\x1bb\nc\\r\n");
 /// ```

@@ -368,10 +368,10 @@ mod tests {
 
     fn power(i: u32) -> Record {
         Record::Power(PowerRecord {
-            start_s: crate::units::Seconds(f64::from(i)),
-            end_s: crate::units::Seconds(f64::from(i + 1)),
-            energy_j: crate::units::Joules(10.0),
-            co2e_g: crate::units::GramsCo2e(1.0),
+            start_s: carina_core::units::Seconds(f64::from(i)),
+            end_s: carina_core::units::Seconds(f64::from(i + 1)),
+            energy_j: carina_core::units::Joules(10.0),
+            co2e_g: carina_core::units::GramsCo2e(1.0),
             energy_low_j: None,
             energy_high_j: None,
         })
@@ -421,7 +421,7 @@ mod tests {
         for (i, l) in all.iter().enumerate() {
             let r: Record = serde_json::from_str(l).unwrap();
             match r {
-                Record::Power(p) => assert_eq!(p.start_s, crate::units::Seconds(i as f64)),
+                Record::Power(p) => assert_eq!(p.start_s, carina_core::units::Seconds(i as f64)),
                 other => panic!("{other:?}"),
             }
         }

@@ -5,7 +5,7 @@
 //! tolerated with a warning; any other malformed line is an error naming the file and line.
 
 use crate::record::{Record, RunEnd, RunStart, SCHEMA, StepRecord, StepSummary};
-use crate::units::{Joules, Seconds};
+use carina_core::units::{Joules, Seconds};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
