@@ -1,6 +1,6 @@
 //! Carbon: zone factors, time-varying intensity applied per sampling interval, and clear errors.
 
-mod common;
+use crate::common;
 use common::{serial, spin};
 use std::time::Duration;
 

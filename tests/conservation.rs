@@ -1,6 +1,6 @@
 //! Energy is conserved: the steps' self energy plus the unattributed energy is the run's energy.
 
-mod common;
+use crate::common;
 use common::{serial, spin};
 
 #[test]

@@ -1,7 +1,7 @@
 //! Energy follows CPU time across threads: a step that only waits gets (almost) nothing, the
 //! threads doing the work get it, and the split inside a thread follows wall time.
 
-mod common;
+use crate::common;
 use common::{serial, spin};
 
 #[test]

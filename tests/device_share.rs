@@ -1,7 +1,7 @@
 //! Sources that know their users (GPUs) are shared by use, not by CPU time; a measured source
 //! that stops advancing is reported.
 
-mod common;
+use crate::common;
 
 use carina::{EnergyKind, EnergyProbe, Joules, ProbeError, Scope, UsageShare};
 use std::sync::{Arc, Mutex};

@@ -2,8 +2,9 @@
 
 #[test]
 fn carina_disable_makes_steps_no_ops() {
-    let _l = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    // SAFETY: the lock keeps the other test of this binary from touching the environment.
+    let _l = carina::testing::serial();
+    // SAFETY: every test of this binary that reads or writes the environment (all that start
+    // a run) holds `serial()`, so no other thread touches it meanwhile.
     unsafe { std::env::set_var("CARINA_DISABLE", "1") };
     let dir = tempfile::tempdir().unwrap();
     let run = carina::Run::builder("off")
@@ -31,9 +32,10 @@ fn carina_disable_makes_steps_no_ops() {
 fn carina_disable_accepts_only_clear_values() {
     // Runs after (or before) the test above in this binary; both set the variable they need
     // under the lock below.
-    let _l = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _l = carina::testing::serial();
     for (value, disabled) in [("true", true), ("YES", true), ("0", false), ("no", false)] {
-        // SAFETY: the lock keeps the other test of this binary from touching the environment.
+        // SAFETY: every test of this binary that reads or writes the environment (all that start
+        // a run) holds `serial()`, so no other thread touches it meanwhile.
         unsafe { std::env::set_var("CARINA_DISABLE", value) };
         let dir = tempfile::tempdir().unwrap();
         let run = carina::Run::builder("flag")
@@ -53,5 +55,3 @@ fn carina_disable_accepts_only_clear_values() {
         "{msg}"
     );
 }
-
-static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());

@@ -1,7 +1,7 @@
 //! `Run::finish_with`: records from outside the run are written before its one `run_end`, and
 //! that `run_end` is the one the returned summary holds.
 
-mod common;
+use crate::common;
 use carina::record::{Record, StepRecord, ThreadInfo};
 use common::{serial, spin};
 

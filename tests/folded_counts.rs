@@ -1,7 +1,7 @@
 //! Counts never get lost: a tight loop of steps that overflows the thread buffers still gets
 //! exact per-name counts, items and status in the summaries.
 
-mod common;
+use crate::common;
 
 use carina::StepDetail;
 

@@ -1,7 +1,7 @@
 //! A disk that refuses writes (ENOSPC) costs the run its file, never the host application:
 //! the run finishes, counts the failures and says so.
 
-mod common;
+use crate::common;
 
 use carina::sink::JsonLinesSink;
 

@@ -308,55 +308,55 @@ fn recorded_steps() {
     assert_eq!(gpu.len(), 2);
     assert!(gpu.iter().all(|s| s.gpu && s.items == 2));
     assert_eq!(gpu[1].status, StepStatus::Error);
-    let a = only(&steps, "macro_step::async_gpu");
+    let a = only(&steps, "main::macro_step::async_gpu");
     assert!(a.gpu && a.r#async);
     assert!(!only(&steps, "custom").gpu);
 
     // Names: default `module_path!()::fn`, custom.
-    let s = only(&steps, "macro_step::default_name");
+    let s = only(&steps, "main::macro_step::default_name");
     assert_eq!(s.status, StepStatus::Ok);
     assert_eq!(s.items, 0);
     assert!(!s.r#async);
     assert_eq!(s.parent, None);
     assert!(s.end_s >= s.start_s);
     only(&steps, "custom");
-    only(&steps, "macro_step::loop");
+    only(&steps, "main::macro_step::loop");
 
     // Items: evaluated before the body, converted to u64.
-    assert_eq!(only(&steps, "macro_step::items_before_body").items, 5);
-    assert_eq!(only(&steps, "macro_step::sum").items, 3);
+    assert_eq!(only(&steps, "main::macro_step::items_before_body").items, 5);
+    assert_eq!(only(&steps, "main::macro_step::sum").items, 3);
 
     // Result: Err (returned or via `?`) is an error, Ok is ok.
-    let fallible = all(&steps, "macro_step::fallible");
+    let fallible = all(&steps, "main::macro_step::fallible");
     let statuses: Vec<StepStatus> = fallible.iter().map(|s| s.status).collect();
     assert_eq!(statuses, [StepStatus::Ok, StepStatus::Error]);
-    let io = all(&steps, "macro_step::io_fallible");
+    let io = all(&steps, "main::macro_step::io_fallible");
     let statuses: Vec<StepStatus> = io.iter().map(|s| s.status).collect();
     assert_eq!(statuses, [StepStatus::Ok, StepStatus::Error]);
     assert_eq!(
-        only(&steps, "macro_step::early_return").status,
+        only(&steps, "main::macro_step::early_return").status,
         StepStatus::Ok
     );
 
     // Methods.
-    let adds = all(&steps, "macro_step::add");
+    let adds = all(&steps, "main::macro_step::add");
     let items: Vec<u64> = adds.iter().map(|s| s.items).collect();
     assert_eq!(items, [2, 3]);
-    only(&steps, "macro_step::total");
+    only(&steps, "main::macro_step::total");
     let field = all(&steps, "acc::field");
     let statuses: Vec<StepStatus> = field.iter().map(|s| s.status).collect();
     assert_eq!(statuses, [StepStatus::Ok, StepStatus::Error]);
-    only(&steps, "macro_step::into_total");
+    only(&steps, "main::macro_step::into_total");
     only(&steps, "square::area");
 
     // Generic function.
-    let largest = all(&steps, "macro_step::largest");
+    let largest = all(&steps, "main::macro_step::largest");
     let items: Vec<u64> = largest.iter().map(|s| s.items).collect();
     assert_eq!(items, [3, 0]);
 
     // Unsafe functions.
-    only(&steps, "macro_step::read");
-    let checked = all(&steps, "macro_step::read_checked");
+    only(&steps, "main::macro_step::read");
+    let checked = all(&steps, "main::macro_step::read_checked");
     let statuses: Vec<StepStatus> = checked.iter().map(|s| s.status).collect();
     assert_eq!(statuses, [StepStatus::Ok, StepStatus::Error]);
 

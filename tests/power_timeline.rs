@@ -1,7 +1,7 @@
 //! `power` records tile the run: contiguous windows of about a second from 0 to the run's end,
 //! whose energy sums to the run's energy, and which see energy spent outside any step.
 
-mod common;
+use crate::common;
 use carina::record::Record;
 use common::{serial, spin};
 

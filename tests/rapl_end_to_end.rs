@@ -9,7 +9,7 @@
 //! must come out at its power, and with the zones' power limits published every interval is
 //! certain (no lower bound, no warning).
 
-mod common;
+use crate::common;
 use carina_probes::powercap::{PowercapProbe, SysFs};
 use common::{serial, spin};
 use std::collections::HashMap;

@@ -1,6 +1,6 @@
 //! The run file lands at `<dir>/<job>/<run_id>.jsonl`, in schema 1, and reads back.
 
-mod common;
+use crate::common;
 use carina::record::Record;
 use common::{serial, spin};
 

@@ -1,6 +1,6 @@
 //! Starting a run never loses its file silently and never overwrites another run's file.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 

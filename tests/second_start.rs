@@ -2,6 +2,7 @@
 
 #[test]
 fn a_second_start_fails_until_the_first_finishes() {
+    let _s = carina::testing::serial();
     let dir = tempfile::tempdir().unwrap();
     let first = carina::Run::builder("one")
         .output_dir(dir.path())

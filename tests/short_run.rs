@@ -1,6 +1,6 @@
 //! A run that used CPU never reports zero energy, however short.
 
-mod common;
+use crate::common;
 
 #[test]
 fn a_seven_millisecond_run_on_four_threads_has_energy() {

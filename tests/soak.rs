@@ -11,6 +11,7 @@ fn rss_kib() -> u64 {
 
 #[test]
 fn ten_million_steps_with_bounded_memory() {
+    let _s = carina::testing::serial();
     const PER_THREAD: u64 = 5_000_000;
     let run = carina::Run::builder("soak")
         .run_file(false)

@@ -1,7 +1,7 @@
 //! `on_step_exit`: a user hook (e.g. a GPU synchronisation) runs at every step exit, before the
 //! step's end time is read, so the step's span includes what the hook waited for.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

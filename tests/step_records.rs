@@ -1,7 +1,7 @@
 //! Every executed step becomes exactly one record, across threads, with the right parent links
 //! and statuses.
 
-mod common;
+use crate::common;
 use carina::record::StepStatus;
 use common::{memory_run, serial, spin};
 

@@ -1,6 +1,6 @@
 //! `RunSummary`'s `Display`: what the examples print.
 
-mod common;
+use crate::common;
 
 #[test]
 fn display_names_kind_source_share_steps_and_file() {

@@ -1,0 +1,32 @@
+//! Carina's integration tests, one binary: each module is one behaviour of the facade, checked
+//! through real runs (memory sinks, fake powercap trees, fake GPUs) and real run files.
+//!
+//! One run may be installed per process, and the tests of this binary run on parallel threads,
+//! so every test that starts a run (or reads or writes the environment) holds
+//! `carina::testing::serial()`.
+
+mod common;
+
+mod carbon;
+mod conservation;
+mod cpu_attribution;
+mod crash_durability;
+mod device_share;
+mod disabled;
+mod finish_with;
+mod folded_counts;
+mod full_disk;
+mod governor;
+mod macro_step;
+mod power_timeline;
+mod rapl_end_to_end;
+mod reader;
+mod run_file;
+mod run_file_start;
+mod second_start;
+mod short_run;
+mod soak;
+mod step_exit_hook;
+mod step_records;
+mod summary_display;
+mod ui;
