@@ -7,6 +7,7 @@
 
 mod common;
 
+mod architecture;
 mod carbon;
 mod conservation;
 mod cpu_attribution;
