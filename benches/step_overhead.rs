@@ -108,7 +108,8 @@ fn bench(c: &mut Criterion) {
     let s = run.finish().expect("finish");
     eprintln!(
         "carina steps recorded: {}, dropped: {} (must be 0 for the guard numbers to be the accepted path)",
-        s.steps, s.dropped
+        s.steps(),
+        s.dropped()
     );
 }
 

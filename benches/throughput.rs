@@ -58,7 +58,9 @@ fn bench(c: &mut Criterion) {
         let s = run.finish().expect("finish");
         eprintln!(
             "throughput ({label}): {} steps recorded, {} dropped, {} summarised only",
-            s.steps, s.dropped, s.records_not_written
+            s.steps(),
+            s.dropped(),
+            s.records_not_written()
         );
     }
     g.finish();

@@ -951,7 +951,7 @@ fn print_summary(
     );
     // Energy (kind, source, host share), carbon, items, per-step lines and the run file.
     print!("{summary}");
-    if !summary.disabled && !detail.is_empty() {
+    if !summary.is_disabled() && !detail.is_empty() {
         println!("source:   {detail}");
     }
     println!("output:   {} ({rows} rows)", args.out.display());

@@ -301,7 +301,7 @@ fn main() -> ExitCode {
     // Where the GPU's energy went, by step name.
     println!("GPU energy (gpu-0) by step:");
     let gpu_total: f64 = summary
-        .run_end
+        .end
         .as_ref()
         .and_then(|e| e.energy_by_domain.as_ref())
         .and_then(|d| d.get("gpu-0"))

@@ -14,7 +14,7 @@
 //!     g.add_items(1000);
 //! }
 //! let summary = run.finish()?;
-//! println!("{:.2} Wh ({:?})", summary.energy.wh(), summary.energy_kind);
+//! println!("{:.2} Wh ({})", summary.energy().wh(), summary.energy_kind());
 //! # Ok(()) }
 //! ```
 //!

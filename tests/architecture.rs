@@ -143,6 +143,7 @@ fn graph_of(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
 
 #[test]
 fn the_module_graph_of_every_crate_has_no_circle() {
+    let _s = crate::common::serial();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut checked = 0;
     let crates = std::iter::once(root.clone()).chain(
@@ -176,6 +177,7 @@ fn the_module_graph_of_every_crate_has_no_circle() {
 
 #[test]
 fn the_checker_finds_a_circle_and_reads_grouped_uses() {
+    let _s = crate::common::serial();
     let deps = uses(&code(
         "use crate::{record::X, share::{A, B}, energy};\n// crate::comment\nlet a = crate::zones::Z;",
     ));

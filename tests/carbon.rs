@@ -31,11 +31,11 @@ fn a_zone_sets_the_factor_and_is_recorded() {
         _ => None,
     });
     assert!(start.unwrap().carbon.source.contains("Germany 2024"));
-    let expect = s.energy.0 / 3.6e6 * 342.06;
+    let expect = s.energy().0 / 3.6e6 * 342.06;
     assert!(
-        (s.co2e.0 - expect).abs() <= 1e-9 * expect.max(1e-12),
+        (s.co2e().0 - expect).abs() <= 1e-9 * expect.max(1e-12),
         "{} vs {expect}",
-        s.co2e
+        s.co2e()
     );
 }
 
@@ -99,9 +99,9 @@ fn a_time_varying_series_is_applied_per_interval() {
     assert_eq!(s.carbon.series.as_deref(), Some(path.to_str().unwrap()));
     // The run's factor is the energy-weighted one, not the series' plain mean (633 g/kWh):
     // most of the energy was spent at 100 g/kWh.
-    let effective = s.carbon_g_per_kwh.unwrap();
+    let effective = s.carbon_g_per_kwh().unwrap();
     assert!(
-        (effective - s.co2e.0 / s.energy.kwh()).abs() < 1e-9 * effective,
+        (effective - s.co2e().0 / s.energy().kwh()).abs() < 1e-9 * effective,
         "{effective}"
     );
     assert!((100.0..600.0).contains(&effective), "{effective}");
@@ -115,7 +115,7 @@ fn a_time_varying_series_is_applied_per_interval() {
         text.contains(&format!("at {effective:.1} g/kWh energy-weighted")),
         "{text}"
     );
-    let end = s.run_end.unwrap();
+    let end = s.end.unwrap();
     assert_eq!(end.carbon_g_per_kwh, Some(effective));
     assert!(end.warnings.is_empty());
 }
@@ -131,7 +131,7 @@ fn a_series_that_misses_the_run_warns_in_the_run_file() {
     )
     .unwrap();
     let (s, _) = run_with(carina::Run::builder("old").carbon_intensity_csv(&path));
-    let end = s.run_end.unwrap();
+    let end = s.end.unwrap();
     assert!(
         end.warnings.iter().any(|w| w.contains("does not cover")),
         "{:?}",

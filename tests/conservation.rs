@@ -44,7 +44,7 @@ fn self_energy_plus_unattributed_equals_run_energy() {
         "the idle tail must be unattributed"
     );
     // Constant model: energy = 250 W x wall time (within sampling granularity).
-    let expect = 250.0 * s.wall.0;
+    let expect = 250.0 * s.wall().0;
     assert!(
         (total / expect - 1.0).abs() < 0.05,
         "total {total} vs {expect}"

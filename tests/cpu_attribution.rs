@@ -25,7 +25,7 @@ fn a_waiting_parent_gets_little_and_busy_workers_get_the_energy() {
         }
     }
     let s = run.finish().unwrap();
-    let end = s.run_end.clone().unwrap();
+    let end = s.end.clone().unwrap();
     assert_eq!(end.attribution, Some(carina::record::Attribution::CpuTime));
     let sum = |n: &str| {
         s.summaries
@@ -67,7 +67,7 @@ fn short_steps_are_flagged_and_estimates_carry_a_band() {
     let steps = recs.steps();
     assert!(steps.iter().filter(|r| r.name == "blip").all(|r| r.short));
     assert!(steps.iter().filter(|r| r.name == "long").all(|r| !r.short));
-    let end = s.run_end.unwrap();
+    let end = s.end.unwrap();
     let (lo, hi) = (end.energy_low_j.unwrap(), end.energy_high_j.unwrap());
     assert!(
         lo <= end.energy_j && end.energy_j <= hi,

@@ -9,6 +9,7 @@ const COVERED_BEFORE_KILL: f64 = 2.5;
 
 #[test]
 fn killed_run_leaves_a_readable_file() {
+    let _s = crate::common::serial();
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_crash-child"))
         .arg(dir.path())

@@ -56,16 +56,16 @@ fn a_gpu_the_run_uses_alone_is_all_the_runs_whatever_the_cpu_share() {
     // The process barely uses the CPU (its CPU share of the host is small): a GPU job.
     std::thread::sleep(Duration::from_millis(600));
     let s = run.finish().unwrap();
-    let wall = s.wall.0;
+    let wall = s.wall().0;
     assert!(
-        (s.energy.0 - 100.0 * wall).abs() < 0.05 * 100.0 * wall,
+        (s.energy().0 - 100.0 * wall).abs() < 0.05 * 100.0 * wall,
         "run energy {} J = gpu-0 alone over {wall} s",
-        s.energy.0
+        s.energy().0
     );
     assert!(
-        (s.host_energy.0 - 200.0 * wall).abs() < 0.05 * 200.0 * wall,
+        (s.host_energy().0 - 200.0 * wall).abs() < 0.05 * 200.0 * wall,
         "host {} J",
-        s.host_energy.0
+        s.host_energy().0
     );
     assert_eq!(*seen.lock().unwrap(), vec![std::process::id()]);
 }
@@ -87,7 +87,7 @@ fn host_scope_keeps_every_gpu() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let s = run.finish().unwrap();
-    assert!((s.energy.0 - s.host_energy.0).abs() < 1e-9);
+    assert!((s.energy().0 - s.host_energy().0).abs() < 1e-9);
 }
 
 /// A measured counter that never moves (a virtual PMU reading 0).
@@ -119,7 +119,7 @@ fn a_counter_that_never_advances_is_reported() {
         .unwrap();
     common::spin(2_600_000);
     let s = run.finish().unwrap();
-    let end = s.run_end.unwrap();
+    let end = s.end.unwrap();
     assert!(
         end.warnings
             .iter()
@@ -204,7 +204,7 @@ fn a_waiting_gpu_step_gets_the_gpu_energy_not_the_cpu_burning_threads() {
             .map(|r| r.energy_j.0)
             .sum()
     };
-    let total = s.energy.0;
+    let total = s.energy().0;
     let train = gpu_of("train_step") + gpu_of("sync");
     assert!(total > 100.0, "{total}");
     assert!(train >= 0.95 * total, "GPU steps {train} J of {total} J");
@@ -219,9 +219,9 @@ fn a_waiting_gpu_step_gets_the_gpu_energy_not_the_cpu_burning_threads() {
     assert!(steps.iter().filter(|r| r.name == "sync").all(|r| r.gpu));
     let self_sum: f64 = steps.iter().map(|r| r.self_energy_j.0).sum();
     assert!(
-        ((self_sum + s.unattributed.0) - total).abs() <= 1e-6 * total,
+        ((self_sum + s.unattributed().0) - total).abs() <= 1e-6 * total,
         "{self_sum} + {} vs {total}",
-        s.unattributed.0
+        s.unattributed().0
     );
     // The summary says how the GPU step's figure was split.
     let sum = s.summaries.iter().find(|x| x.name == "train_step").unwrap();

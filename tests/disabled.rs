@@ -19,8 +19,8 @@ fn carina_disable_makes_steps_no_ops() {
     }
     let s = run.finish().unwrap();
     unsafe { std::env::remove_var("CARINA_DISABLE") };
-    assert!(s.disabled);
-    assert_eq!(s.steps, 0);
+    assert!(s.is_disabled());
+    assert_eq!(s.steps(), 0);
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
         0,

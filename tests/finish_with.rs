@@ -39,7 +39,7 @@ fn additions_land_before_run_end_and_the_summary_matches_the_file() {
     let file = carina::read_run_file(summary.run_file.as_ref().unwrap()).unwrap();
     let end = file.end.clone().unwrap();
     // One run_end, the summary's (floats as the file writes them: to about 1e-12).
-    let mine = summary.run_end.clone().unwrap();
+    let mine = summary.end.clone().unwrap();
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(1.0);
     assert_eq!(
         (
@@ -66,9 +66,12 @@ fn additions_land_before_run_end_and_the_summary_matches_the_file() {
         assert!(close(a, b), "{mine:?}\n{end:?}");
     }
     assert_eq!((end.steps, end.items, end.dropped), (1, 7, 2));
-    assert_eq!((summary.steps, summary.items, summary.dropped), (1, 7, 2));
-    assert!(close(summary.energy.0, end.energy_j.0));
-    assert!(close(summary.unattributed.0, end.unattributed_j.0));
+    assert_eq!(
+        (summary.steps(), summary.items(), summary.dropped()),
+        (1, 7, 2)
+    );
+    assert!(close(summary.energy().0, end.energy_j.0));
+    assert!(close(summary.unattributed().0, end.unattributed_j.0));
     assert!((end.unattributed_j.0 - (end.energy_j.0 - 0.001).max(0.0)).abs() < 1e-12);
     assert!(end.warnings.iter().any(|w| w == "one step from outside"));
     assert_eq!(file.steps.len(), 1);

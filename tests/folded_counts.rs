@@ -49,16 +49,16 @@ fn summary_counts_equal_the_steps_executed() {
     assert_eq!(tiny.count, total, "count");
     assert_eq!(tiny.items, total, "items");
     assert_eq!(tiny.errors, total / 1000, "errors");
-    assert_eq!(s.steps, total);
-    assert_eq!(s.dropped, 0, "nothing dropped: overflow is folded");
+    assert_eq!(s.steps(), total);
+    assert_eq!(s.dropped(), 0, "nothing dropped: overflow is folded");
     assert!(
-        s.folded > 0,
+        s.folded() > 0,
         "a 256-event ring cannot keep up with this loop"
     );
-    assert_eq!(s.items, total);
+    assert_eq!(s.items(), total);
     assert!(tiny.wall_s > carina::Seconds::ZERO);
-    let end = s.run_end.unwrap();
-    assert_eq!(end.folded, s.folded);
+    let end = s.end.clone().unwrap();
+    assert_eq!(end.folded, s.folded());
     assert!(
         end.warnings
             .iter()
@@ -73,5 +73,5 @@ fn folded_steps_also_count_with_per_instance_records() {
     let tiny = s.summaries.iter().find(|x| x.name == "tiny").unwrap();
     assert_eq!(tiny.count, 400_000);
     assert_eq!(tiny.items, 400_000);
-    assert_eq!(s.dropped, 0);
+    assert_eq!(s.dropped(), 0);
 }

@@ -29,8 +29,8 @@ fn dev_full_sink_degrades_counts_and_reports() {
     let s = run
         .finish()
         .expect("the application is not failed by the sink");
-    assert!(s.steps > 500);
-    assert!(s.sink_errors > 0, "the failures are counted");
+    assert!(s.steps() > 500);
+    assert!(s.sink_errors() > 0, "the failures are counted");
     assert!(
         s.warnings.iter().any(|w| w.contains("/dev/full")),
         "and said: {:?}",

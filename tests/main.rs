@@ -2,8 +2,10 @@
 //! through real runs (memory sinks, fake powercap trees, fake GPUs) and real run files.
 //!
 //! One run may be installed per process, and the tests of this binary run on parallel threads,
-//! so every test that starts a run (or reads or writes the environment) holds
-//! `carina::testing::serial()`.
+//! so every test holds `carina::testing::serial()`: those that start a run (or touch the
+//! environment) because only one run may be installed, the others because the CPU they burn on
+//! another thread would be part of the process's CPU time, which splits a run's energy across
+//! its threads. The one exception is `ui`, whose work happens in child `cargo` processes.
 
 mod common;
 

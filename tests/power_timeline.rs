@@ -43,10 +43,10 @@ fn power_windows_tile_the_run_and_sum_to_its_energy() {
     }
     let last = power.last().unwrap();
     assert!(
-        (last.end_s - summary.wall).abs().0 < 0.1,
+        (last.end_s - summary.wall()).abs().0 < 0.1,
         "{} vs {}",
         last.end_s,
-        summary.wall.0
+        summary.wall().0
     );
     let sum: f64 = power.iter().map(|p| p.energy_j.0).sum();
     assert!(

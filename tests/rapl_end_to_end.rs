@@ -105,16 +105,16 @@ fn steps_get_power_times_their_share_from_a_fake_rapl_counter() {
     }
     let s = run.finish().unwrap();
 
-    assert_eq!(s.energy_kind, carina::EnergyKind::Measured);
+    assert_eq!(s.energy_kind(), carina::EnergyKind::Measured);
     // The run's figure spans its wall time exactly: power x wall time, whatever the load.
-    let total = s.energy.0;
-    let expect_total = WATTS * s.wall.0;
+    let total = s.energy().0;
+    let expect_total = WATTS * s.wall().0;
     eprintln!("total: {:.4} of power x wall", total / expect_total);
     assert!(
         (total / expect_total - 1.0).abs() < 0.02,
         "total {total:.3} J vs {expect_total:.3} J"
     );
-    assert_eq!(s.method.as_ref().unwrap().label, "counter");
+    assert_eq!(s.method().unwrap().label, "counter");
     let steps = recs.steps();
     for (i, ms) in lengths_ms.iter().enumerate() {
         let name = ["one", "two", "three"][i];
@@ -131,7 +131,7 @@ fn steps_get_power_times_their_share_from_a_fake_rapl_counter() {
     // Steps 1:2:3 in length get 1:2:3 in energy.
     let e = |n: &str| steps.iter().find(|r| r.name == n).unwrap().energy_j;
     assert!((e("three") / e("one") / 3.0 - 1.0).abs() < 0.05);
-    let end = s.run_end.unwrap();
+    let end = s.end.unwrap();
     assert!(
         end.energy_low_j.is_none(),
         "measured energy has no model band"
@@ -193,8 +193,8 @@ fn the_wrap_rig_reads_each_domain_at_its_power() {
     }
     let s = run.finish().unwrap();
 
-    let wall = s.wall.0;
-    let end = s.run_end.clone().unwrap();
+    let wall = s.wall().0;
+    let end = s.end.clone().unwrap();
     let by_domain = end.energy_by_domain.expect("three domains");
     for (domain, watts) in [("package-0", 30.0), ("package-1", 30.0), ("dram-0", 4.0)] {
         let w = (by_domain.get(domain).unwrap() / wall).0;
@@ -205,7 +205,7 @@ fn the_wrap_rig_reads_each_domain_at_its_power() {
             "{domain}: {w:.3} W, expected {watts} W"
         );
     }
-    let m = s.method.unwrap();
+    let m = s.method().unwrap();
     assert!(!m.lower_bound && m.label == "counter", "{m:?}");
     assert!(end.warnings.is_empty(), "{:?}", end.warnings);
 }
@@ -254,10 +254,10 @@ fn a_counter_that_dies_mid_run_labels_the_run_a_lower_bound() {
         spin(900_000);
     }
     let s = run.finish().unwrap();
-    let m = s.method.as_ref().unwrap();
+    let m = s.method().unwrap();
     assert!(m.lower_bound, "{m:?}");
     assert_eq!(m.label, "counter, lower bound");
-    let end = s.run_end.as_ref().unwrap();
+    let end = s.end.as_ref().unwrap();
     let stalled: Vec<_> = end
         .warnings
         .iter()
@@ -271,6 +271,6 @@ fn a_counter_that_dies_mid_run_labels_the_run_a_lower_bound() {
         end.warnings
     );
     // At most the 0.25 s it counted: 9.4 J.
-    assert!(s.energy.0 <= 0.25 * 37.5 + 1e-9, "{}", s.energy.0);
+    assert!(s.energy().0 <= 0.25 * 37.5 + 1e-9, "{}", s.energy().0);
     assert!(s.to_string().contains("lower bound"));
 }

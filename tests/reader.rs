@@ -17,6 +17,7 @@ fn write(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
 
 #[test]
 fn complete_file_reads() {
+    let _s = crate::common::serial();
     let (_d, p) = write(&format!("{START}\n{STEP}\n{END}\n"));
     let f = carina::read_run_file(&p).unwrap();
     assert!(f.is_complete());
@@ -26,6 +27,7 @@ fn complete_file_reads() {
 
 #[test]
 fn crashed_run_without_run_end_loads_as_incomplete() {
+    let _s = crate::common::serial();
     let (_d, p) = write(&format!("{START}\n{STEP}\n"));
     let f = carina::read_run_file(&p).unwrap();
     assert!(!f.is_complete());
@@ -35,6 +37,7 @@ fn crashed_run_without_run_end_loads_as_incomplete() {
 
 #[test]
 fn truncated_last_line_is_tolerated_with_a_warning() {
+    let _s = crate::common::serial();
     let (_d, p) = write(&format!("{START}\n{STEP}\n{}", &STEP[..40]));
     let f = carina::read_run_file(&p).unwrap();
     assert_eq!(f.steps.len(), 1);
@@ -49,6 +52,7 @@ fn truncated_last_line_is_tolerated_with_a_warning() {
 
 #[test]
 fn malformed_middle_line_names_file_and_line() {
+    let _s = crate::common::serial();
     let (_d, p) = write(&format!("{START}\n{{not json\n{END}\n"));
     let e = carina::read_run_file(&p).unwrap_err();
     let msg = e.to_string();
@@ -61,6 +65,7 @@ fn malformed_middle_line_names_file_and_line() {
 
 #[test]
 fn missing_field_is_named() {
+    let _s = crate::common::serial();
     let bad = STEP.replace(r#""energy_j":2.0,"#, "");
     let (_d, p) = write(&format!("{START}\n{bad}\n{END}\n"));
     let msg = carina::read_run_file(&p).unwrap_err().to_string();
@@ -69,6 +74,7 @@ fn missing_field_is_named() {
 
 #[test]
 fn a_malformed_last_line_with_newline_is_an_error() {
+    let _s = crate::common::serial();
     let (_d, p) = write(&format!("{START}\n{STEP}\n{{\"type\":\n"));
     let e = carina::read_run_file(&p).unwrap_err();
     assert!(matches!(e, ReadError::Line { line: 3, .. }), "{e}");
@@ -76,6 +82,7 @@ fn a_malformed_last_line_with_newline_is_an_error() {
 
 #[test]
 fn unknown_types_and_fields_are_ignored() {
+    let _s = crate::common::serial();
     let extra = STEP.replace(r#""name":"a","#, r#""name":"a","future_field":[1,2],"#);
     let (_d, p) = write(&format!(
         "{START}\n{{\"type\":\"annotation\",\"text\":\"from a newer writer\"}}\n{extra}\n{END}\n"
@@ -86,6 +93,7 @@ fn unknown_types_and_fields_are_ignored() {
 
 #[test]
 fn not_a_run_file_and_missing_file_are_clear() {
+    let _s = crate::common::serial();
     let (_d, p) = write(&format!("{STEP}\n"));
     assert!(matches!(
         carina::read_run_file(&p),
@@ -101,6 +109,7 @@ fn not_a_run_file_and_missing_file_are_clear() {
 
 #[test]
 fn a_wrongly_typed_value_names_its_field() {
+    let _s = crate::common::serial();
     for (field, bad) in [
         ("name", STEP.replace(r#""name":"a""#, r#""name":1"#)),
         ("items", STEP.replace(r#""items":3"#, r#""items":"three""#)),
@@ -120,6 +129,7 @@ fn a_wrongly_typed_value_names_its_field() {
 
 #[test]
 fn an_empty_file_says_it_is_empty() {
+    let _s = crate::common::serial();
     for text in ["", "\n\n  \n"] {
         let (_d, p) = write(text);
         let e = carina::read_run_file(&p).unwrap_err();
@@ -130,6 +140,7 @@ fn an_empty_file_says_it_is_empty() {
 
 #[test]
 fn a_byte_order_mark_is_ignored() {
+    let _s = crate::common::serial();
     let (_d, p) = write(&format!("\u{feff}{START}\n{STEP}\n{END}\n"));
     let f = carina::read_run_file(&p).unwrap();
     assert!(f.is_complete());
@@ -138,6 +149,7 @@ fn a_byte_order_mark_is_ignored() {
 
 #[test]
 fn progress_is_the_repeating_step_not_a_set_up_step_declaring_the_cycle() {
+    let _s = crate::common::serial();
     let step = |name: &str, id: u64, items: u64| {
         format!(
             r#"{{"type":"step","name":"{name}","id":{id},"parent":null,"thread":0,"start_s":{id}.0,"end_s":{id}.5,"items":{items},"status":"ok","energy_j":1.0,"self_energy_j":1.0,"co2e_g":0.0}}"#
@@ -175,6 +187,7 @@ fn progress_is_the_repeating_step_not_a_set_up_step_declaring_the_cycle() {
 
 #[test]
 fn a_torn_middle_line_glued_to_a_record_is_skipped_with_a_warning() {
+    let _s = crate::common::serial();
     // What a full disk used to leave: part of a step, then the next record on the same line.
     let torn = &STEP[..STEP.find("\"energy_j\"").unwrap() + "\"energy_j\"".len()];
     let (_d, p) = write(&format!("{START}\n{torn}{STEP}\n{STEP}\n{END}\n"));
@@ -192,6 +205,7 @@ fn a_torn_middle_line_glued_to_a_record_is_skipped_with_a_warning() {
 
 #[test]
 fn a_torn_middle_fragment_on_its_own_line_is_skipped() {
+    let _s = crate::common::serial();
     let (_d, p) = write(&format!("{START}\n{}\n{STEP}\n{END}\n", &STEP[..50]));
     let f = carina::read_run_file(&p).unwrap();
     assert_eq!(f.steps.len(), 1);
@@ -200,6 +214,7 @@ fn a_torn_middle_fragment_on_its_own_line_is_skipped() {
 
 #[test]
 fn a_malformed_middle_record_is_still_an_error() {
+    let _s = crate::common::serial();
     let bad = STEP.replace("\"items\":3", "\"items\":\"three\"");
     let (_d, p) = write(&format!("{START}\n{bad}\n{END}\n"));
     let e = carina::read_run_file(&p).unwrap_err();
@@ -209,6 +224,7 @@ fn a_malformed_middle_record_is_still_an_error() {
 
 #[test]
 fn a_bad_field_among_twenty_thousand_keys_is_named_in_one_pass() {
+    let _s = crate::common::serial();
     // Used to re-parse the line once per key (90 s for this line); now one parse.
     let mut extra = String::new();
     for i in 0..20_000 {

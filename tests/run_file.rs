@@ -125,7 +125,7 @@ fn unwritable_output_dir_degrades_to_no_file_in_best_effort_mode() {
         let _g = carina::step("still recorded");
     }
     let s = run.finish().unwrap();
-    assert_eq!(s.steps, 1);
+    assert_eq!(s.steps(), 1);
     assert!(
         s.warnings.iter().any(|w| w.contains("not-a-dir")),
         "{:?}",

@@ -55,7 +55,7 @@ fn best_effort_runs_without_a_file_and_says_so() {
         let _g = carina::step("x");
     }
     let s = run.finish().unwrap();
-    assert_eq!(s.steps, 1);
+    assert_eq!(s.steps(), 1);
     assert!(
         s.warnings.iter().any(|w| w.contains("writes no run file")),
         "{:?}",

@@ -23,5 +23,5 @@ fn a_second_start_fails_until_the_first_finishes() {
         let _g = carina::step("x");
     }
     let s = again.finish().unwrap();
-    assert_eq!(s.steps, 1);
+    assert_eq!(s.steps(), 1);
 }

@@ -48,7 +48,7 @@ fn ten_million_steps_with_bounded_memory() {
     let s = run.finish().unwrap();
     let after = rss_kib().max(peak.load(std::sync::atomic::Ordering::Relaxed));
     assert_eq!(
-        s.steps + s.dropped,
+        s.steps() + s.dropped(),
         2 * PER_THREAD,
         "every step recorded or counted"
     );
@@ -57,18 +57,19 @@ fn ten_million_steps_with_bounded_memory() {
         .iter()
         .find(|x| x.name == "tiny")
         .map_or(0, |x| x.count);
-    assert_eq!(tiny, s.steps);
+    assert_eq!(tiny, s.steps());
     // The aggregator keeps up with most of it (98 % here); drops are counted, never blocking.
     assert!(
-        s.steps >= PER_THREAD,
+        s.steps() >= PER_THREAD,
         "only {} of {} recorded",
-        s.steps,
+        s.steps(),
         2 * PER_THREAD
     );
     let growth_mib = (after.saturating_sub(before)) as f64 / 1024.0;
     assert!(growth_mib < 64.0, "resident growth {growth_mib:.1} MiB");
     eprintln!(
         "soak: {} recorded, {} dropped, resident growth {growth_mib:.1} MiB",
-        s.steps, s.dropped
+        s.steps(),
+        s.dropped()
     );
 }

@@ -29,11 +29,11 @@ fn exact_counts_across_threads_including_threads_that_exit_early() {
     let steps = recs.steps();
     assert_eq!(steps.iter().filter(|s| s.name == "work").count(), 10_000);
     assert_eq!(steps.iter().filter(|s| s.name == "main_work").count(), 500);
-    assert_eq!(summary.steps, 10_500);
-    assert_eq!(summary.dropped, 0);
+    assert_eq!(summary.steps(), 10_500);
+    assert_eq!(summary.dropped(), 0);
     let work = summary.summaries.iter().find(|s| s.name == "work").unwrap();
     assert_eq!((work.count, work.items), (10_000, 20_000));
-    assert_eq!(summary.items, 20_000);
+    assert_eq!(summary.items(), 20_000);
     // Ids are unique.
     let mut ids: Vec<u64> = steps.iter().map(|s| s.id).collect();
     ids.sort_unstable();
@@ -155,16 +155,16 @@ fn a_full_buffer_folds_and_counts_instead_of_blocking() {
     // Never blocked on the aggregator's 500 ms tick.
     assert!(t.elapsed() < std::time::Duration::from_millis(400));
     let s = run.finish().unwrap();
-    assert_eq!(s.dropped, 0, "folded, not dropped");
-    assert!(s.folded > 0);
-    assert_eq!(s.steps, 10_000, "every step counted");
+    assert_eq!(s.dropped(), 0, "folded, not dropped");
+    assert!(s.folded() > 0);
+    assert_eq!(s.steps(), 10_000, "every step counted");
     assert_eq!(
         recs.steps().len() as u64,
-        s.steps - s.folded,
+        s.steps() - s.folded(),
         "records for the others"
     );
     assert_eq!(recs.summaries()[0].count, 10_000);
-    assert_eq!(recs.run_end().unwrap().folded, s.folded);
+    assert_eq!(recs.run_end().unwrap().folded, s.folded());
     assert!(
         s.warnings.iter().any(|w| w.contains("buffer")),
         "{:?}",
@@ -197,8 +197,8 @@ fn beyond_256_folded_names_a_thread_drops_and_counts() {
     .join()
     .unwrap();
     let s = run.finish().unwrap();
-    assert!(s.dropped > 0, "names past the fold table are dropped");
-    assert_eq!(s.steps + s.dropped, 403, "and counted as such");
+    assert!(s.dropped() > 0, "names past the fold table are dropped");
+    assert_eq!(s.steps() + s.dropped(), 403, "and counted as such");
     assert!(
         s.warnings.iter().any(|w| w.contains("not counted")),
         "{:?}",

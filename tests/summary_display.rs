@@ -65,25 +65,25 @@ fn a_counter_is_labelled_by_how_it_reached_the_run() {
     let _s = common::serial();
     // Host scope: the counter as read, the only figure labelled a plain counter.
     let host = counter_run(carina::Scope::Host);
-    let m = host.method.as_ref().unwrap();
+    let m = host.method().unwrap();
     assert_eq!(m.label, "counter");
     assert!(m.is_plain_counter() && !m.lower_bound);
     assert_eq!(m.parts.len(), 1);
-    assert!((m.parts[0].energy_j.0 - host.energy.0).abs() < 1e-9);
+    assert!((m.parts[0].energy_j.0 - host.energy().0).abs() < 1e-9);
     assert!(m.parts[0].shares.is_empty());
     // Process scope: the counter times the run's CPU-time share of the host.
     let proc_ = counter_run(carina::Scope::Process);
-    let m = proc_.method.as_ref().unwrap();
+    let m = proc_.method().unwrap();
     assert_eq!(m.label, "counter x cpu-time share");
     assert!(!m.is_plain_counter());
     let shared = m.parts[0].shares[&carina::record::ShareRule::CpuTime];
-    assert!((shared.0 - proc_.energy.0).abs() < 1e-9, "{m:?}");
+    assert!((shared.0 - proc_.energy().0).abs() < 1e-9, "{m:?}");
     assert!(
         m.notes.iter().any(|n| n.contains("cpu-time share")),
         "{m:?}"
     );
     // The file carries the same method, and the steps say how they were split.
-    let end = proc_.run_end.as_ref().unwrap();
+    let end = proc_.end.as_ref().unwrap();
     assert_eq!(end.method.as_ref(), Some(m));
     let work = proc_.summaries.iter().find(|s| s.name == "work").unwrap();
     assert_eq!(
@@ -111,12 +111,12 @@ fn the_run_reports_its_own_cost() {
     }
     common::spin(200_000);
     let s = run.finish().unwrap();
-    let own = s.own_cost.clone().unwrap();
+    let own = s.own_cost().cloned().unwrap();
     // The aggregator ticked about 20 times, drained 40 000 events and wrote 20 000 records
     // (in this unoptimised test build, serde_json alone takes a good part of the run's CPU).
     assert!(own.aggregator_cpu_s.0 > 0.0, "{own:?}");
     assert!(own.cpu_share > 0.0 && own.cpu_share <= 1.0, "{own:?}");
-    assert!(own.aggregator_energy_j.0 > 0.0 && own.aggregator_energy_j.0 < s.energy.0);
+    assert!(own.aggregator_energy_j.0 > 0.0 && own.aggregator_energy_j.0 < s.energy().0);
     // Steps: their count times the calibrated cost of one.
     assert!(
         own.step_cost_ns > 0.0 && own.step_cost_ns < 10_000.0,
@@ -132,7 +132,7 @@ fn the_run_reports_its_own_cost() {
         .rposition(|&b| b == b'\n')
         .map_or(0, |i| i + 1);
     assert_eq!(own.bytes_written, last_line as u64);
-    assert_eq!(s.run_end.as_ref().unwrap().own_cost.as_ref(), Some(&own));
+    assert_eq!(s.end.as_ref().unwrap().own_cost.as_ref(), Some(&own));
     let text = s.to_string();
     assert!(
         text.contains("own cost: ") && text.contains("of CPU time"),

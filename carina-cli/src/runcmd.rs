@@ -248,7 +248,7 @@ fn run_inner(args: &Args) -> Result<ExitCode, Failure> {
         Ok(summary) => {
             let mut out = report(&shown, &how, scope, &summary, &children);
             let child_steps_items =
-                (!children.files.is_empty()).then_some((summary.steps, summary.items));
+                (!children.files.is_empty()).then_some((summary.steps(), summary.items()));
             if let Some(line) = metrics.push_final(&summary, child_steps_items) {
                 out.push_str(&line);
             }
@@ -356,11 +356,11 @@ fn report(
     children: &ChildRuns,
 ) -> String {
     use carina_runtime::format::{counters_not_used, own_cost_line};
-    let kind = summary.energy_kind;
+    let kind = summary.energy_kind();
     // A summary always has a method; derived from the sources, as for older files, if not.
     let method = summary
-        .method
-        .clone()
+        .method()
+        .cloned()
         .unwrap_or_else(|| crate::view::derived_method(&summary.energy_sources, Some(scope)));
     let sources: Vec<&str> = summary
         .energy_sources
@@ -368,15 +368,15 @@ fn report(
         .filter(|s| s.used)
         .map(|s| s.name.as_str())
         .collect();
-    let mut out = format!("carina: `{shown}` {how} after {:.2}\n", summary.wall);
+    let mut out = format!("carina: `{shown}` {how} after {:.2}\n", summary.wall());
     out.push_str(&format!(
         "  energy    {} ({:.6} Wh), {} [{}], scope {scope}\n",
-        joules(summary.energy),
-        summary.energy.wh(),
+        joules(summary.energy()),
+        summary.energy().wh(),
         crate::view::kind_and_method(kind, &method),
         sources.join(", "),
     ));
-    let end = summary.run_end.as_ref();
+    let end = summary.end.as_ref();
     if let (Some(lo), Some(hi)) = (
         end.and_then(|e| e.energy_low_j),
         end.and_then(|e| e.energy_high_j),
@@ -398,7 +398,9 @@ fn report(
     {
         out.push_str(&format!("  counters  not used: {name}: {why}\n"));
     }
-    let g_per_kwh = summary.carbon_g_per_kwh.unwrap_or(summary.carbon.g_per_kwh);
+    let g_per_kwh = summary
+        .carbon_g_per_kwh()
+        .unwrap_or(summary.carbon.g_per_kwh);
     let weighted = if summary.carbon.series.is_some() {
         format!(
             " energy-weighted, the series' plain mean {:.1}",
@@ -409,12 +411,12 @@ fn report(
     };
     out.push_str(&format!(
         "  CO2e      {:.4} g, {} at {:.1} g/kWh{weighted} ({})\n",
-        summary.co2e.0,
+        summary.co2e().0,
         crate::view::kind_tag(kind, &method),
         g_per_kwh,
         summary.carbon.source
     ));
-    if let Some(own) = &summary.own_cost {
+    if let Some(own) = &summary.own_cost() {
         out.push_str(&format!("  own cost  {}\n", own_cost_line(own)));
     }
     if let Some(p) = &summary.run_file {
@@ -426,8 +428,14 @@ fn report(
             children.merged(),
             children.files.len()
         ));
-        out.push_str(&format!("  items     {} (the children's)\n", summary.items));
-        out.push_str(&format!("  steps     {} (the children's)\n", summary.steps));
+        out.push_str(&format!(
+            "  items     {} (the children's)\n",
+            summary.items()
+        ));
+        out.push_str(&format!(
+            "  steps     {} (the children's)\n",
+            summary.steps()
+        ));
         for f in children.files.iter().filter(|f| !f.complete) {
             out.push_str(&format!(
                 "  warning   child run file {} has no run_end (the child crashed or was \
@@ -451,7 +459,7 @@ fn report(
 /// parsed, the run file finished without a write error), unless `keep`; the warnings for the
 /// files kept.
 fn remove_merged(summary: &RunSummary, children: &ChildRuns, keep: bool) -> String {
-    let file_ok = summary.sink_errors == 0 && summary.run_file.is_some();
+    let file_ok = summary.sink_errors() == 0 && summary.run_file.is_some();
     let mut kept = String::new();
     for f in &children.files {
         let why = if f.bad_lines > 0 {
@@ -767,11 +775,11 @@ mod metrics {
             let base = self.push.as_deref()?;
             let l = self.live.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let snap = crate::prometheus::Snapshot {
-                energy: summary.energy,
-                co2e: summary.co2e,
+                energy: summary.energy(),
+                co2e: summary.co2e(),
                 power: l.power,
-                kind: Some(summary.energy_kind),
-                elapsed: summary.wall,
+                kind: Some(summary.energy_kind()),
+                elapsed: summary.wall(),
                 running: false,
                 steps_items: children,
             };

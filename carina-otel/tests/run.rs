@@ -32,8 +32,8 @@ fn a_real_run_exports_what_its_summary_says() {
         std::thread::sleep(Duration::from_millis(1100)); // one power window, one checkpoint
     }
     let summary = run.finish().unwrap();
-    assert_eq!(summary.sink_errors, 0, "{:?}", summary.warnings);
-    let end = summary.run_end.clone().unwrap();
+    assert_eq!(summary.sink_errors(), 0, "{:?}", summary.warnings);
+    let end = summary.end.clone().unwrap();
     assert!(
         c.metrics().len() >= 2,
         "a checkpoint export and the final one"

@@ -87,43 +87,43 @@ fn a_sessions_gpu_energy_follows_the_gpus_users_not_the_cpu_share() {
     let me = std::process::id();
 
     let alone = run(vec![me], Scope::Process);
-    assert!(alone.host_energy.0 >= 5.0, "{alone:?}");
+    assert!(alone.host_energy().0 >= 5.0, "{alone:?}");
     // All of it but the baseline read at the session's start (1 J here, between the probe
     // opening and the run's t = 0), which `host_energy` counts and the run does not.
-    let missing = alone.host_energy.0 - alone.energy.0;
+    let missing = alone.host_energy().0 - alone.energy().0;
     assert!(
         (-1e-9..=1.0 + 1e-9).contains(&missing),
         "only user: {} J of {} J",
-        alone.energy.0,
-        alone.host_energy.0
+        alone.energy().0,
+        alone.host_energy().0
     );
 
     // Used by the run alone: the counter taken whole, labelled a plain counter.
-    assert_eq!(alone.method.as_ref().unwrap().label, "counter", "{alone:?}");
+    assert_eq!(alone.method().unwrap().label, "counter", "{alone:?}");
 
     // Pid 1 exists in this pid namespace and is not this test.
     if me != 1 {
         // Shared with pid 1 and no utilisation samples: half of it, by count, and said so.
         let shared = run(vec![me, 1], Scope::Process);
-        let m = shared.method.as_ref().unwrap();
+        let m = shared.method().unwrap();
         assert_eq!(m.label, "counter x count share", "{m:?}");
-        let half = shared.energy.0 / shared.host_energy.0;
+        let half = shared.energy().0 / shared.host_energy().0;
         assert!((0.4..=0.5 + 1e-9).contains(&half), "{half}");
         assert!(
             m.notes.iter().any(|n| n.starts_with("count share")),
             "{m:?}"
         );
         let other = run(vec![1], Scope::Process);
-        assert!(other.host_energy.0 >= 5.0, "{other:?}");
-        assert_eq!(other.energy.0, 0.0, "other user only: {other:?}");
+        assert!(other.host_energy().0 >= 5.0, "{other:?}");
+        assert_eq!(other.energy().0, 0.0, "other user only: {other:?}");
     }
 
     let idle = run(Vec::new(), Scope::Process);
-    assert!(idle.host_energy.0 >= 5.0, "{idle:?}");
-    assert_eq!(idle.energy.0, 0.0, "idle GPU: {idle:?}");
+    assert!(idle.host_energy().0 >= 5.0, "{idle:?}");
+    assert_eq!(idle.energy().0, 0.0, "idle GPU: {idle:?}");
 
     let host = run(vec![1], Scope::Host);
-    let missing = host.host_energy.0 - host.energy.0;
+    let missing = host.host_energy().0 - host.energy().0;
     assert!(
         (-1e-9..=1.0 + 1e-9).contains(&missing),
         "host scope: {host:?}"

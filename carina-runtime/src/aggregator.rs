@@ -660,9 +660,10 @@ impl Aggregator {
             own_cost: Some(own_cost.clone()),
         };
         self.write(&Record::RunEnd(end.clone()));
+        let mut late_sink_errors = 0;
         for s in self.cfg.sinks.iter_mut() {
             if let Err(e) = s.flush() {
-                self.sink_errors += 1;
+                late_sink_errors += 1;
                 self.cfg.warnings.push(format!("{e}"));
             }
         }
@@ -670,28 +671,12 @@ impl Aggregator {
             run_id: self.cfg.run_id.clone(),
             job: self.cfg.job.clone(),
             run_file: self.cfg.run_file.clone(),
-            wall: Seconds(wall),
-            energy: totals.total(),
-            unattributed,
-            host_energy: Joules(host_j),
-            co2e: totals.channels.co2e(),
-            items,
-            steps,
-            dropped,
-            folded,
-            records_not_written,
-            energy_kind,
             energy_sources: self.sources.clone(),
             carbon: self.cfg.carbon.info(),
             summaries,
-            sink_errors: self.sink_errors,
-            probe_errors,
             warnings: std::mem::take(&mut self.cfg.warnings),
-            disabled: false,
-            run_end: Some(end),
-            method: Some(method),
-            carbon_g_per_kwh,
-            own_cost: Some(own_cost),
+            end: Some(end),
+            late_sink_errors,
         }
     }
 }

@@ -8,8 +8,12 @@ use crate::record::{
 use carina_core::units::{GramsCo2e, Joules, Seconds};
 use std::path::PathBuf;
 
-/// What a finished run measured. Every energy figure is of kind [`RunSummary::energy_kind`].
+/// What a finished run measured: the `run_end` record as written ([`end`](Self::end)), with
+/// what a caller needs beside it (the run file, the sources, the per-name summaries, warnings).
+/// The figures are read through [`end`](Self::end) or the accessors below, so that a field added
+/// to `run_end` is in the summary without being repeated here.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RunSummary {
     /// Run id.
     pub run_id: String,
@@ -17,52 +21,104 @@ pub struct RunSummary {
     pub job: String,
     /// The JSON-lines run file, if one was written.
     pub run_file: Option<PathBuf>,
-    /// Duration.
-    pub wall: Seconds,
-    /// Energy in the run's scope.
-    pub energy: Joules,
-    /// Part of `energy` attributed to no step.
-    pub unattributed: Joules,
-    /// Whole-machine energy from the sources.
-    pub host_energy: Joules,
-    /// Emissions of `energy`, grams CO2e.
-    pub co2e: GramsCo2e,
-    /// Items (largest per-name total, or the value set explicitly).
-    pub items: u64,
-    /// Step instances recorded.
-    pub steps: u64,
-    /// Step instances lost to full thread buffers.
-    pub dropped: u64,
-    /// Step instances counted in totals only, because their thread's buffer was full.
-    pub folded: u64,
-    /// Step instances in summaries without their own record.
-    pub records_not_written: u64,
-    /// Measured or estimated.
-    pub energy_kind: EnergyKind,
-    /// The sources used.
+    /// The sources considered (`run_start.energy_sources`: used and not used).
     pub energy_sources: Vec<EnergySource>,
     /// Emission factor or series used (as written in `run_start.carbon`).
     pub carbon: CarbonInfo,
-    /// Per-name summaries.
+    /// Per-name summaries (the session's and those of the additions).
     pub summaries: Vec<StepSummary>,
-    /// Records that a sink failed to write.
-    pub sink_errors: u64,
-    /// Failed energy reads.
-    pub probe_errors: u64,
-    /// Problems worth telling the user (also printed to stderr once).
+    /// Problems worth telling the user: `run_end.warnings`, then any met while flushing the
+    /// file after it.
     pub warnings: Vec<String>,
-    /// True when the run was disabled (`CARINA_DISABLE=1`) and recorded nothing.
-    pub disabled: bool,
-    /// The `run_end` record as written (absent for a disabled run).
-    pub run_end: Option<RunEnd>,
-    /// How [`energy`](Self::energy) was obtained, by source (`run_end.method`); `None` for a
-    /// disabled run.
-    pub method: Option<Method>,
+    /// The `run_end` record as written; `None` when the run was disabled (`CARINA_DISABLE`)
+    /// and recorded nothing.
+    pub end: Option<RunEnd>,
+    /// Sink failures after `run_end` was written (the final flush), not counted in it.
+    pub(crate) late_sink_errors: u64,
+}
+
+impl RunSummary {
+    fn figure<T: Default>(&self, f: impl FnOnce(&RunEnd) -> T) -> T {
+        self.end.as_ref().map(f).unwrap_or_default()
+    }
+
+    /// Whether the run was disabled (`CARINA_DISABLE`) and recorded nothing.
+    pub fn is_disabled(&self) -> bool {
+        self.end.is_none()
+    }
+    /// Energy in the run's scope (`run_end.energy_j`).
+    pub fn energy(&self) -> Joules {
+        self.figure(|e| e.energy_j)
+    }
+    /// Duration (`run_end.wall_s`).
+    pub fn wall(&self) -> Seconds {
+        self.figure(|e| e.wall_s)
+    }
+    /// Part of the energy attributed to no step.
+    pub fn unattributed(&self) -> Joules {
+        self.figure(|e| e.unattributed_j)
+    }
+    /// Whole-machine energy seen by the sources over the run.
+    pub fn host_energy(&self) -> Joules {
+        self.figure(|e| e.host_energy_j)
+    }
+    /// Emissions of the energy.
+    pub fn co2e(&self) -> GramsCo2e {
+        self.figure(|e| e.co2e_g)
+    }
+    /// Items (the largest per-name total, or the value set explicitly).
+    pub fn items(&self) -> u64 {
+        self.figure(|e| e.items)
+    }
+    /// Step instances counted.
+    pub fn steps(&self) -> u64 {
+        self.figure(|e| e.steps)
+    }
+    /// Step instances lost to full thread buffers.
+    pub fn dropped(&self) -> u64 {
+        self.figure(|e| e.dropped)
+    }
+    /// Step instances counted in summaries only, their thread's buffer being full.
+    pub fn folded(&self) -> u64 {
+        self.figure(|e| e.folded)
+    }
+    /// Step instances in summaries without their own record.
+    pub fn records_not_written(&self) -> u64 {
+        self.figure(|e| e.records_not_written)
+    }
+    /// Measured or estimated (`run_end.energy_kind`); estimated for a disabled run.
+    pub fn energy_kind(&self) -> EnergyKind {
+        self.end
+            .as_ref()
+            .map_or(EnergyKind::Estimated, |e| e.energy_kind)
+    }
+    /// Failed energy reads.
+    pub fn probe_errors(&self) -> u64 {
+        self.figure(|e| e.probe_errors)
+    }
+    /// Records a sink failed to write, and failures of the final flush.
+    pub fn sink_errors(&self) -> u64 {
+        self.figure(|e| e.sink_errors) + self.late_sink_errors
+    }
+    /// How the energy was obtained, by source (`run_end.method`).
+    pub fn method(&self) -> Option<&Method> {
+        self.end.as_ref().and_then(|e| e.method.as_ref())
+    }
     /// The effective grid intensity, emissions over energy, g/kWh (energy-weighted with a
     /// time-varying series); `None` when the run used no energy.
-    pub carbon_g_per_kwh: Option<f64>,
-    /// What Carina itself cost the run (`run_end.own_cost`); `None` for a disabled run.
-    pub own_cost: Option<OwnCost>,
+    pub fn carbon_g_per_kwh(&self) -> Option<f64> {
+        self.end.as_ref().and_then(|e| e.carbon_g_per_kwh)
+    }
+    /// What Carina itself cost the run (`run_end.own_cost`).
+    pub fn own_cost(&self) -> Option<&OwnCost> {
+        self.end.as_ref().and_then(|e| e.own_cost.as_ref())
+    }
+    /// An estimate's low and high bounds of the energy.
+    pub fn band(&self) -> Option<(Joules, Joules)> {
+        self.end
+            .as_ref()
+            .and_then(|e| e.energy_low_j.zip(e.energy_high_j))
+    }
 }
 
 /// A few lines for a terminal: energy with its kind and source, the host share, carbon, items,
@@ -73,13 +129,13 @@ impl std::fmt::Display for RunSummary {
         // Energy in Wh whatever its size, so that runs read side by side; names and paths
         // escaped, since they come from the program and its environment.
         use crate::format::{counters_not_used, escape_control, own_cost_line, percent, sig3};
-        if self.disabled {
+        if self.is_disabled() {
             return writeln!(
                 f,
                 "energy:   not recorded (Carina disabled by CARINA_DISABLE)"
             );
         }
-        let kind = self.energy_kind.as_str();
+        let kind = self.energy_kind().as_str();
         let source = self
             .energy_sources
             .iter()
@@ -87,37 +143,34 @@ impl std::fmt::Display for RunSummary {
             .map(|s| escape_control(&s.name))
             .collect::<Vec<_>>()
             .join(" + ");
-        let share = if self.host_energy.0 > 0.0 {
+        let share = if self.host_energy().0 > 0.0 {
             format!(
                 "; {} of the whole machine's {} Wh",
-                percent(self.energy.0 / self.host_energy.0, 0),
-                sig3(self.host_energy.wh())
+                percent(self.energy().0 / self.host_energy().0, 0),
+                sig3(self.host_energy().wh())
             )
         } else {
             String::new()
         };
-        let method = self.method.as_ref().map_or_else(
+        let method = self.method().map_or_else(
             || kind.to_owned(),
             |m| escape_control(&m.label).into_owned(),
         );
-        let band = match (
-            self.run_end.as_ref().and_then(|e| e.energy_low_j),
-            self.run_end.as_ref().and_then(|e| e.energy_high_j),
-        ) {
-            (Some(lo), Some(hi)) => format!("; band {}-{} Wh", sig3(lo.wh()), sig3(hi.wh())),
+        let band = match self.band() {
+            Some((lo, hi)) => format!("; band {}-{} Wh", sig3(lo.wh()), sig3(hi.wh())),
             _ => String::new(),
         };
         writeln!(
             f,
             "energy:   {} Wh {kind} ({method}{band}; source: {}){share}",
-            sig3(self.energy.wh()),
+            sig3(self.energy().wh()),
             if source.is_empty() {
                 "no source"
             } else {
                 &source
             }
         )?;
-        if self.energy_kind == EnergyKind::Estimated
+        if self.energy_kind() == EnergyKind::Estimated
             && let Some((name, why)) = counters_not_used(&self.energy_sources)
         {
             writeln!(
@@ -127,11 +180,11 @@ impl std::fmt::Display for RunSummary {
                 escape_control(&why)
             )?;
         }
-        let g_per_kwh = self.carbon_g_per_kwh.unwrap_or(self.carbon.g_per_kwh);
+        let g_per_kwh = self.carbon_g_per_kwh().unwrap_or(self.carbon.g_per_kwh);
         writeln!(
             f,
             "carbon:   {} g CO2e at {:.1} g/kWh{} ({}), {kind}",
-            sig3(self.co2e.0),
+            sig3(self.co2e().0),
             g_per_kwh,
             if self.carbon.series.is_some() {
                 " energy-weighted"
@@ -140,10 +193,10 @@ impl std::fmt::Display for RunSummary {
             },
             escape_control(self.carbon.zone.as_deref().unwrap_or(&self.carbon.source))
         )?;
-        let per_item = if self.items > 0 {
+        let per_item = if self.items() > 0 {
             format!(
                 "; {} Wh per 1000 items",
-                sig3(self.energy.wh() / self.items as f64 * 1000.0)
+                sig3(self.energy().wh() / self.items() as f64 * 1000.0)
             )
         } else {
             String::new()
@@ -151,7 +204,9 @@ impl std::fmt::Display for RunSummary {
         writeln!(
             f,
             "run:      {:.2} s, {} items, {} steps{per_item}",
-            self.wall.0, self.items, self.steps
+            self.wall().0,
+            self.items(),
+            self.steps()
         )?;
         let names: Vec<_> = self
             .summaries
@@ -194,21 +249,21 @@ impl std::fmt::Display for RunSummary {
                 escape_control(split)
             )?;
         }
-        if self.folded > 0 {
+        if self.folded() > 0 {
             writeln!(
                 f,
                 "          ({} step instances counted in summaries only: thread buffers full)",
-                self.folded
+                self.folded()
             )?;
         }
-        if self.dropped > 0 {
+        if self.dropped() > 0 {
             writeln!(
                 f,
                 "          ({} step instances not counted: thread buffers full)",
-                self.dropped
+                self.dropped()
             )?;
         }
-        if let Some(own) = &self.own_cost {
+        if let Some(own) = self.own_cost() {
             writeln!(f, "own cost: {}", own_cost_line(own))?;
         }
         match &self.run_file {
@@ -225,28 +280,12 @@ impl RunSummary {
             run_id: run_id.to_owned(),
             job: job.to_owned(),
             run_file: None,
-            wall: Seconds::ZERO,
-            energy: Joules::ZERO,
-            unattributed: Joules::ZERO,
-            host_energy: Joules::ZERO,
-            co2e: GramsCo2e::ZERO,
-            items: 0,
-            steps: 0,
-            dropped: 0,
-            folded: 0,
-            records_not_written: 0,
-            energy_kind: EnergyKind::Estimated,
             energy_sources: Vec::new(),
             carbon: CarbonFactor::world().info(),
             summaries: Vec::new(),
-            sink_errors: 0,
-            probe_errors: 0,
             warnings: Vec::new(),
-            disabled: true,
-            run_end: None,
-            method: None,
-            carbon_g_per_kwh: None,
-            own_cost: None,
+            end: None,
+            late_sink_errors: 0,
         }
     }
 }

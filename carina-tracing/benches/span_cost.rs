@@ -103,7 +103,9 @@ fn bench(c: &mut Criterion) {
     let s = run.finish().expect("finish");
     eprintln!(
         "carina steps recorded: {}, dropped: {}, folded: {} (dropped and folded must be 0)",
-        s.steps, s.dropped, s.folded
+        s.steps(),
+        s.dropped(),
+        s.folded()
     );
 }
 

@@ -17,8 +17,8 @@ pub fn record_with(layer: CarinaLayer, f: impl FnOnce()) -> Vec<StepRecord> {
     let subscriber = tracing_subscriber::registry().with(layer);
     tracing::subscriber::with_default(subscriber, f);
     let summary = run.finish().expect("finish");
-    assert_eq!(summary.dropped, 0);
-    assert_eq!(summary.folded, 0);
+    assert_eq!(summary.dropped(), 0);
+    assert_eq!(summary.folded(), 0);
     recs.steps()
 }
 
