@@ -58,11 +58,14 @@
 //! only; without `macros`, on `carina-core` alone.
 
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "run")]
+#[cfg_attr(docsrs, doc(cfg(feature = "run")))]
 mod run;
 
 #[cfg(feature = "run")]
+#[cfg_attr(docsrs, doc(cfg(feature = "run")))]
 pub use run::{
     Additions, DEFAULT_BUFFER_CAPACITY, DEFAULT_MAX_PENDING_RECORDS, DEFAULT_SAMPLE_INTERVAL, Run,
     RunBuilder, ShareTarget,
@@ -75,6 +78,7 @@ pub use carina_core::{
 };
 
 #[cfg(feature = "run")]
+#[cfg_attr(docsrs, doc(cfg(feature = "run")))]
 #[doc(inline)]
 pub use carina_runtime::{
     Carbon, CarbonError, CarbonFactor, EnergyKind, EnergyProbe, EnergyProbeExt, FinishError,
@@ -84,22 +88,27 @@ pub use carina_runtime::{
 
 /// Run-file record types (schema 1).
 #[cfg(feature = "run")]
+#[cfg_attr(docsrs, doc(cfg(feature = "run")))]
 pub use carina_runtime::record;
 
 /// The estimation model's power figures (watts per part), for `RunBuilder::model`.
 #[cfg(feature = "run")]
+#[cfg_attr(docsrs, doc(cfg(feature = "run")))]
 pub use carina_probes::model::PowerModel;
 
 /// Peak-aware execution: schedules, policies, the governor and the simulator
 /// (`docs/CONTROL.md`; feature `control`, on by default).
 #[cfg(feature = "control")]
+#[cfg_attr(docsrs, doc(cfg(feature = "control")))]
 pub use carina_control as control;
 
 /// Sinks: the JSON-lines run file and, with feature `test-util`, a memory sink.
 #[cfg(feature = "run")]
+#[cfg_attr(docsrs, doc(cfg(feature = "run")))]
 pub mod sink {
     pub use carina_runtime::sink::{JsonLinesSink, LineFile, MAX_PENDING_BYTES};
     #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
     pub use carina_runtime::sink::{MemoryRecords, MemorySink};
 }
 
@@ -151,6 +160,7 @@ pub mod testing {
 /// while polled). A function returning `...Result<_, _>` records `status: "error"` when it
 /// returns `Err`.
 #[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use carina_macros::step;
 
 /// Used by code that `#[carina::step]` generates. Not a public API.

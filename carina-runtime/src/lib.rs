@@ -32,6 +32,7 @@
 //! See `docs/ARCHITECTURE.md` for the data flow and `docs/FORMAT.md` for the record format.
 
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod aggregator;
 pub mod attribution;
@@ -68,4 +69,5 @@ pub use record::{EnergyKind, EnergySource, Record, StepDetail};
 pub use session::{FinishError, RunSummary, Scope, Session, SessionConfig, StartError};
 pub use sink::{JsonLinesSink, LineFile, Sink, SinkError};
 #[cfg(any(test, feature = "test-util"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use sink::{MemoryRecords, MemorySink};
