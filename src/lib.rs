@@ -182,3 +182,31 @@ pub mod __private {
         false
     }
 }
+
+/// The Rust snippets of `docs/*.md` that need nothing but this crate, compiled (and, unless
+/// marked `no_run` with the reason beside them, run) by `cargo test -p carina --doc`, so a doc
+/// that falls behind the API fails the tests. Non-Rust blocks carry their language (`text`,
+/// `sh`, `toml`, `json`, `csv`), which rustdoc leaves alone.
+///
+/// README.md and the integration guides (docs/TRACING.md, docs/CRITERION.md, docs/FLEET.md) use
+/// `carina-tracing`, `carina-criterion`, `carina-otel`, `tracing-subscriber` and `criterion`,
+/// which this crate must not depend on, not even as dev-dependencies (`cargo run --example`
+/// would build them): the doc-only library of the `carina-tests` package compiles them. The
+/// data examples of the docs (the intensity CSV, the schedule TOML, the run file) are parsed by
+/// carina-tests' `doc_examples` module. docs/CLI.md is not included yet: its terminal-output
+/// blocks have no language, which rustdoc would compile as Rust.
+#[cfg(doctest)]
+mod doc_snippets {
+    #[doc = include_str!("../docs/ARCHITECTURE.md")]
+    struct Architecture;
+    #[doc = include_str!("../docs/CARBON.md")]
+    struct Carbon;
+    #[doc = include_str!("../docs/CONTROL.md")]
+    struct Control;
+    #[doc = include_str!("../docs/COUNTERS.md")]
+    struct Counters;
+    #[doc = include_str!("../docs/ENERGY.md")]
+    struct Energy;
+    #[doc = include_str!("../docs/FORMAT.md")]
+    struct Format;
+}

@@ -16,6 +16,7 @@ mod cpu_attribution;
 mod crash_durability;
 mod device_share;
 mod disabled;
+mod doc_examples;
 mod finish_with;
 mod folded_counts;
 mod full_disk;
