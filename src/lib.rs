@@ -34,8 +34,9 @@
 //! `CARINA_DIR` output directory, `CARINA_DISABLE=1` no-op, `CARINA_SCOPE=host|process`,
 //! `CARINA_POWERCAP_ROOT` replaces `/sys/class/powercap`, `CARINA_RUN_ID` / `CARINA_JOB`
 //! override the run id and job name; `CARINA_PARENT_PID` (set by `carina run`) makes the run file
-//! `<run_id>.child-<pid>.jsonl`, which the parent merges into its own. [`RunBuilder`] is the only
-//! place where these are read (`carina run` starts its run through it too).
+//! `<run_id>.child-<pid>.jsonl`, which the parent merges into its own. [`RunBuilder`] reads them
+//! all (`carina run` starts its run through it too), but `CARINA_POWERCAP_ROOT`, which the
+//! powercap probe reads where it opens its tree.
 //!
 //! # Public API
 //! - Marking steps: [`step()`] (an RAII guard, [`Step`]), `#[carina::step]` (feature `macros`),
