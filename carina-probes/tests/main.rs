@@ -1,0 +1,14 @@
+//! carina-probes' integration tests, linked as one binary (each `tests/*.rs` file would be a
+//! binary of its own, each linking the whole dependency tree again). One module per behaviour,
+//! under `tests/probes/`.
+
+mod probes {
+    mod detect;
+    mod gpu_share;
+    mod gpu_share_session;
+    mod model;
+    mod nvml;
+    mod perf_rapl;
+    mod powercap;
+    mod wrap_rig;
+}
