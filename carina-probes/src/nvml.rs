@@ -60,16 +60,21 @@
 //! `nvml`) loads `libnvidia-ml.so.1` at run time: a build needs neither a GPU nor a driver, and
 //! on a machine without the driver [`NvmlProbe::open`] fails at once with the reason.
 
+use crate::Privileges;
 use crate::counter::{Counter as EnergyCounter, Limits};
-use carina_runtime::energy::{ProbeReport, Reading, UsageShare};
-use carina_runtime::record::{Basis, DeviceInfo};
+use carina_runtime::energy::{ProbeReport, Reading, Unavailable, UnavailableCause, UsageShare};
+use carina_runtime::record::{Basis, DeviceInfo, SourceId};
 use carina_runtime::{
     EnergyKind, EnergyProbe, EnergySource, Joules, ProbeError, ProbeScope, Watts,
 };
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The NVML library the driver installs, found through the dynamic loader's search path.
+pub const DEFAULT_LIBRARY: &str = "libnvidia-ml.so.1";
 
 /// One GPU as the driver lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -405,21 +410,46 @@ impl fmt::Debug for NvmlProbe {
 }
 
 impl NvmlProbe {
-    /// Opens NVML and every GPU it lists.
-    ///
-    /// Fails with [`ProbeError::Unavailable`] saying why when the library cannot be loaded (no
-    /// NVIDIA driver), the driver is not running, or there is no GPU. Without the `nvml`
-    /// feature it always fails that way.
+    /// Opens NVML ([`DEFAULT_LIBRARY`]) and every GPU it lists, explaining failures for this
+    /// process; see [`open_as`](Self::open_as).
     pub fn open() -> Result<NvmlProbe, ProbeError> {
+        Self::open_as(
+            DEFAULT_LIBRARY,
+            Path::new("/sys"),
+            &Privileges::of_this_process(),
+        )
+    }
+
+    /// Opens the NVML library `library` (a file name the dynamic loader searches for, or a
+    /// path) and every GPU it lists; failures are explained for a process with `privileges`.
+    ///
+    /// # Errors
+    ///
+    /// [`ProbeError::Unavailable`] saying why, with a fix where one exists: the library cannot
+    /// be loaded ([`UnavailableCause::Absent`]; the fix to install the driver only when
+    /// `<sys_root>/bus/pci/devices` shows an NVIDIA GPU), the kernel driver is not running
+    /// (`Absent`), this process may not use the devices (`Permission`), the library lacks a
+    /// function the probe needs (`Outdated`), or there is no GPU (`Absent`, no fix). Without
+    /// the `nvml` feature it always fails, with [`UnavailableCause::Disabled`].
+    pub fn open_as(
+        library: impl AsRef<OsStr>,
+        sys_root: &Path,
+        privileges: &Privileges,
+    ) -> Result<NvmlProbe, ProbeError> {
         #[cfg(feature = "nvml")]
         {
-            Self::with_backend(Box::new(real::NvmlBackend::init()?))
+            let backend = real::NvmlBackend::load(library.as_ref(), sys_root, privileges)?;
+            Self::with_backend(Box::new(backend))
         }
         #[cfg(not(feature = "nvml"))]
         {
-            Err(ProbeError::Unavailable(
-                "built without the `nvml` feature".to_owned(),
-            ))
+            let _ = (library, sys_root, privileges);
+            Err(Unavailable::new(
+                UnavailableCause::Disabled,
+                "built without the `nvml` feature",
+            )
+            .with_fix("rebuild with the `nvml` feature (on by default in `carina`)")
+            .into())
         }
     }
 
@@ -429,11 +459,17 @@ impl NvmlProbe {
     /// Each device uses its energy counter when it has one and power samples otherwise. A
     /// device that cannot be read at all yet is kept, with a warning, and retried at each read.
     pub fn with_backend(mut backend: Box<dyn GpuBackend>) -> Result<NvmlProbe, ProbeError> {
-        let mut devices = backend
-            .devices()
-            .map_err(|e| ProbeError::Unavailable(format!("NVML could not list the GPUs: {e}")))?;
+        let mut devices = backend.devices().map_err(|e| {
+            ProbeError::unavailable(
+                UnavailableCause::Failed,
+                format!("NVML could not list the GPUs: {e}"),
+            )
+        })?;
         if devices.is_empty() {
-            return Err(ProbeError::Unavailable("NVML found no GPU".to_owned()));
+            return Err(ProbeError::unavailable(
+                UnavailableCause::Absent,
+                "NVML found no GPU",
+            ));
         }
         // Domains follow NVML's numbering, whatever order the backend used.
         devices.sort_by_key(|d| d.index);
@@ -920,7 +956,7 @@ impl EnergyProbe for NvmlProbe {
             ""
         };
         let mut src = EnergySource::new(
-            "nvml",
+            SourceId::Nvml,
             EnergyKind::Measured,
             format!(
                 "NVML (libnvidia-ml): {}; whole-GPU energy, including every process on the device{share}",
@@ -1015,11 +1051,22 @@ impl EnergyProbe for NvmlProbe {
 /// script can act on it. Meant for checking the probe on a real GPU machine.
 #[cfg(feature = "nvml")]
 pub fn verify_report() -> String {
+    verify_library(DEFAULT_LIBRARY)
+}
+
+/// [`verify_report`] on the NVML library `library` (a file name the dynamic loader searches
+/// for, or a path).
+#[cfg(feature = "nvml")]
+pub fn verify_library(library: impl AsRef<OsStr>) -> String {
     use std::fmt::Write as _;
 
     const INTERVAL: Duration = Duration::from_millis(200);
     let t = Instant::now();
-    let backend = match real::NvmlBackend::init() {
+    let backend = match real::NvmlBackend::load(
+        library.as_ref(),
+        Path::new("/sys"),
+        &Privileges::of_this_process(),
+    ) {
         Ok(b) => b,
         Err(e) => {
             return format!(
@@ -1133,23 +1180,31 @@ fn ms(d: Duration) -> f64 {
 #[cfg(feature = "nvml")]
 mod real {
     use super::{GpuBackend, GpuInfo, ProcessUtilization};
+    use crate::Privileges;
     use carina_runtime::ProbeError;
+    use carina_runtime::energy::{Unavailable, UnavailableCause};
     use nvml_wrapper::Nvml;
     use nvml_wrapper::error::NvmlError;
-
-    /// The file `nvml-wrapper` loads on Linux.
-    const LIB: &str = "libnvidia-ml.so.1";
+    use std::ffi::OsStr;
+    use std::path::Path;
 
     pub(super) struct NvmlBackend {
         nvml: Nvml,
     }
 
     impl NvmlBackend {
-        /// Loads the library and initialises NVML; the error says which step failed.
-        pub(super) fn init() -> Result<Self, ProbeError> {
-            Nvml::init()
+        /// Loads `library` and initialises NVML; the error says which step failed, with the
+        /// fix that fits.
+        pub(super) fn load(
+            library: &OsStr,
+            sys_root: &Path,
+            who: &Privileges,
+        ) -> Result<Self, ProbeError> {
+            Nvml::builder()
+                .lib_path(library)
+                .init()
                 .map(|nvml| NvmlBackend { nvml })
-                .map_err(|e| ProbeError::Unavailable(init_error(e)))
+                .map_err(|e| init_error(e, library, sys_root, who).into())
         }
 
         /// Driver and NVML versions, for reports.
@@ -1166,21 +1221,21 @@ mod real {
         }
     }
 
-    fn init_error(e: NvmlError) -> String {
+    fn init_error(e: NvmlError, library: &OsStr, sys_root: &Path, who: &Privileges) -> Unavailable {
+        let lib = library.to_string_lossy();
         match e {
-            NvmlError::LibloadingError(e) => {
-                format!("{LIB} could not be loaded: {e}; no NVIDIA driver on this machine")
-            }
-            NvmlError::FailedToLoadSymbol(s) => {
-                format!("{LIB} was loaded but lacks {s}: the NVIDIA driver is too old")
-            }
-            NvmlError::DriverNotLoaded => {
-                format!("{LIB} was loaded but the NVIDIA kernel driver is not running")
-            }
-            NvmlError::NoPermission => {
-                "NVML has no permission to talk to the NVIDIA driver (check /dev/nvidia*)".into()
-            }
-            e => format!("NVML initialisation failed: {e}"),
+            NvmlError::LibloadingError(e) => super::not_loaded(&lib, &e.to_string(), sys_root),
+            NvmlError::FailedToLoadSymbol(s) => Unavailable::new(
+                UnavailableCause::Outdated,
+                format!("{lib} was loaded but lacks {s}: the NVIDIA driver is too old"),
+            )
+            .with_fix("update the NVIDIA driver"),
+            NvmlError::DriverNotLoaded => super::driver_not_loaded(&lib),
+            NvmlError::NoPermission => super::no_permission(who),
+            e => Unavailable::new(
+                UnavailableCause::Failed,
+                format!("NVML initialisation failed: {e}"),
+            ),
         }
     }
 
@@ -1288,5 +1343,71 @@ mod real {
             }
         }
         Err(last.map_or_else(String::new, |e| e.to_string()))
+    }
+}
+
+/// The library could not be loaded. Installing the driver is the fix only where an NVIDIA GPU
+/// is on the PCI bus; elsewhere nothing is missing.
+#[cfg_attr(not(feature = "nvml"), allow(dead_code))]
+fn not_loaded(library: &str, error: &str, sys_root: &Path) -> Unavailable {
+    let gpus = crate::model::gpus::nvidia_gpus(sys_root);
+    if gpus.is_empty() {
+        Unavailable::new(
+            UnavailableCause::Absent,
+            format!(
+                "{library} could not be loaded ({error}): no NVIDIA driver, and no NVIDIA GPU on \
+                 the PCI bus ({})",
+                sys_root.join("bus/pci/devices").display()
+            ),
+        )
+    } else {
+        Unavailable::new(
+            UnavailableCause::Absent,
+            format!(
+                "{library} could not be loaded ({error}): no NVIDIA driver, although the PCI bus \
+                 shows {} NVIDIA GPU(s) ({})",
+                gpus.len(),
+                gpus.iter()
+                    .map(|g| g.address.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+        .with_fix(
+            "install the NVIDIA driver, which provides libnvidia-ml.so.1 (inside a container: \
+             run it with the GPUs and driver passed in, e.g. `docker run --gpus all`)",
+        )
+    }
+}
+
+/// `NVML_ERROR_DRIVER_NOT_LOADED`: the library is there, the kernel module is not running.
+#[cfg_attr(not(feature = "nvml"), allow(dead_code))]
+fn driver_not_loaded(library: &str) -> Unavailable {
+    Unavailable::new(
+        UnavailableCause::Absent,
+        format!("{library} was loaded but the NVIDIA kernel driver is not running"),
+    )
+    .with_fix("load it: `sudo modprobe nvidia` (then `nvidia-smi` should list the GPUs)")
+}
+
+/// `NVML_ERROR_NO_PERMISSION`: the device files cannot be opened. Root can open any device file
+/// on the host, so a root that is refused is in a container the devices were not passed to.
+#[cfg_attr(not(feature = "nvml"), allow(dead_code))]
+fn no_permission(who: &Privileges) -> Unavailable {
+    let root = who.root;
+    let why = Unavailable::new(
+        UnavailableCause::Permission,
+        "NVML has no permission to talk to the NVIDIA driver (/dev/nvidiactl, /dev/nvidia<N>)",
+    );
+    if root {
+        why.with_fix(
+            "this process is root: pass the GPUs into its container (`docker run --gpus all`, \
+             or the device cgroup rules for /dev/nvidia*)",
+        )
+    } else {
+        why.with_fix(
+            "give this user read and write access to /dev/nvidiactl and /dev/nvidia<N> (add it \
+             to the group that owns them), or run as root",
+        )
     }
 }

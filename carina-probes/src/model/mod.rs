@@ -84,7 +84,7 @@
 
 use crate::coefficients::{self, CpuCoefficients};
 use crate::machine::{self, Classification, CpuIdentity, memory_gb};
-use carina_runtime::record::DeviceInfo;
+use carina_runtime::record::{DeviceInfo, SourceId};
 use carina_runtime::{ProbeScope, Watts, procfs};
 
 mod probe;
@@ -173,7 +173,7 @@ pub fn estimation_model_with(proc_root: &Path, sys_root: &Path, opts: &ModelOpti
         );
         return finish(
             ModelProbe::from_parts(vec![part], ProbeScope::Process, source, proc_root)
-                .with_name("constant")
+                .with_name(SourceId::Constant)
                 .user_constant(),
             opts.pue,
             notes,
