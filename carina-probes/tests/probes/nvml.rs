@@ -593,8 +593,10 @@ fn without_the_feature_open_is_unavailable() {
     assert!(u.fix.unwrap().contains("`nvml` feature"));
     // The same whatever the library and whoever asks.
     let sys = pci_tree(1);
-    let u = unavailable(NvmlProbe::open_as("libnvidia-ml.so.1", sys.path(), &ROOT).unwrap_err());
-    assert_eq!(u.cause, UnavailableCause::Disabled);
+    for who in [USER, ROOT] {
+        let u = unavailable(NvmlProbe::open_as("libnvidia-ml.so.1", sys.path(), &who).unwrap_err());
+        assert_eq!(u.cause, UnavailableCause::Disabled);
+    }
 }
 
 /// Row 6 of the table in issue 15 and the rest of the counter's failure modes: a counter that
