@@ -8,6 +8,10 @@ mod probes {
     mod gpu_share_session;
     mod model;
     mod nvml;
+    // Compiles a fake libnvidia-ml.so with the system C compiler and loads it through the
+    // real backend, which exists with the `nvml` feature only.
+    #[cfg(feature = "nvml")]
+    mod nvml_ffi;
     mod perf_rapl;
     mod powercap;
     mod wrap_rig;

@@ -3,6 +3,8 @@
 //! could not be opened.
 
 use crate::Privileges;
+#[cfg(feature = "nvml")]
+use carina_runtime::ProbeError;
 use carina_runtime::energy::{Unavailable, UnavailableCause};
 use std::path::Path;
 
@@ -34,12 +36,13 @@ pub const NOT_SUPPORTED: &str = "process queries are not supported by this GPU b
 
 /// The few NVML queries the probe needs.
 ///
-/// The real implementation wraps `nvml-wrapper`; tests implement it with scripted values.
+/// The real implementation is `NvmlLibrary` (feature `nvml`); tests implement it with
+/// scripted values.
 /// Errors are plain strings because the probe only reports them, it never branches on them.
 ///
 /// The process queries have defaults that answer [`NOT_SUPPORTED`], so a backend that only
 /// reads energy implements the first three methods; its probe then does not know its users
-/// ([`EnergyProbe::knows_users`] is false) and the run's CPU share applies to its GPUs.
+/// ([`EnergyProbe::knows_users`](carina_runtime::EnergyProbe::knows_users) is false) and the run's CPU share applies to its GPUs.
 pub trait GpuBackend: Send {
     /// The GPUs present, in any order.
     fn devices(&self) -> Result<Vec<GpuInfo>, String>;
@@ -79,180 +82,166 @@ pub trait GpuBackend: Send {
     }
 }
 
-/// The real backend over `nvml-wrapper`.
+/// The real backend: NVML loaded at run time through Carina's own binding (feature `nvml`).
+///
+/// Resolves only the functions the probe uses (see the binding's list); a library without a
+/// required one is refused as too old, one without an optional one (the energy counter, the
+/// `_v3` process lists, per-process utilisation) answers as a GPU without that feature would.
+/// NVML is shut down and the library unloaded when this is dropped.
 #[cfg(feature = "nvml")]
-pub(super) mod real {
-    use super::{GpuBackend, GpuInfo, ProcessUtilization};
-    use crate::Privileges;
-    use carina_runtime::ProbeError;
-    use carina_runtime::energy::{Unavailable, UnavailableCause};
-    use nvml_wrapper::Nvml;
-    use nvml_wrapper::error::NvmlError;
-    use std::ffi::OsStr;
-    use std::path::Path;
+pub struct NvmlLibrary {
+    nvml: super::ffi::Nvml,
+}
 
-    pub(in crate::nvml) struct NvmlBackend {
-        nvml: Nvml,
+#[cfg(feature = "nvml")]
+impl std::fmt::Debug for NvmlLibrary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Function pointers and a library handle: nothing a reader can use.
+        f.debug_struct("NvmlLibrary").finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "nvml")]
+impl NvmlLibrary {
+    /// Loads `library` (a file name the dynamic loader searches for, such as
+    /// [`DEFAULT_LIBRARY`](super::DEFAULT_LIBRARY), or a path) and initialises NVML; failures
+    /// are explained for this process, with `/sys` for the PCI bus. See
+    /// [`load_as`](Self::load_as).
+    pub fn load(library: impl AsRef<std::ffi::OsStr>) -> Result<Self, ProbeError> {
+        Self::load_as(library, Path::new("/sys"), &Privileges::of_this_process())
     }
 
-    impl NvmlBackend {
-        /// Loads `library` and initialises NVML; the error says which step failed, with the
-        /// fix that fits.
-        pub(in crate::nvml) fn load(
-            library: &OsStr,
-            sys_root: &Path,
-            who: &Privileges,
-        ) -> Result<Self, ProbeError> {
-            Nvml::builder()
-                .lib_path(library)
-                .init()
-                .map(|nvml| NvmlBackend { nvml })
-                .map_err(|e| init_error(e, library, sys_root, who).into())
-        }
-
-        /// Driver and NVML versions, for reports.
-        pub(in crate::nvml) fn versions(&self) -> String {
-            let driver = self
-                .nvml
-                .sys_driver_version()
-                .unwrap_or_else(|e| format!("unknown ({e})"));
-            let lib = self
-                .nvml
-                .sys_nvml_version()
-                .unwrap_or_else(|e| format!("unknown ({e})"));
-            format!("driver {driver}, NVML {lib}")
-        }
-    }
-
-    fn init_error(e: NvmlError, library: &OsStr, sys_root: &Path, who: &Privileges) -> Unavailable {
-        let lib = library.to_string_lossy();
-        match e {
-            NvmlError::LibloadingError(e) => super::not_loaded(&lib, &e.to_string(), sys_root),
-            NvmlError::FailedToLoadSymbol(s) => Unavailable::new(
+    /// Loads `library` and initialises NVML.
+    ///
+    /// # Errors
+    ///
+    /// [`ProbeError::Unavailable`], with the cause and the fix that fits: the file cannot be
+    /// loaded ([`UnavailableCause::Absent`]; installing the driver is the fix only where
+    /// `<sys_root>/bus/pci/devices` shows an NVIDIA GPU), a required function is missing
+    /// ([`UnavailableCause::Outdated`]), or `nvmlInit_v2` fails: the kernel driver is not
+    /// running (`Absent`), the device files are refused (`Permission`, a fix for root or not
+    /// from `privileges`), the library and the kernel module differ (`Outdated`), anything else
+    /// (`Failed`).
+    pub fn load_as(
+        library: impl AsRef<std::ffi::OsStr>,
+        sys_root: &Path,
+        privileges: &Privileges,
+    ) -> Result<Self, ProbeError> {
+        use super::ffi::{LoadError, Nvml, code};
+        let library = library.as_ref();
+        let name = library.to_string_lossy();
+        let why = match Nvml::load(library) {
+            Ok(nvml) => return Ok(NvmlLibrary { nvml }),
+            Err(LoadError::Library(e)) => not_loaded(&name, &e, sys_root),
+            Err(LoadError::Missing(f)) => Unavailable::new(
                 UnavailableCause::Outdated,
-                format!("{lib} was loaded but lacks {s}: the NVIDIA driver is too old"),
+                format!("{name} was loaded but lacks {f}: the NVIDIA driver is too old"),
             )
-            .with_fix("update the NVIDIA driver"),
-            NvmlError::DriverNotLoaded => super::driver_not_loaded(&lib),
-            NvmlError::NoPermission => super::no_permission(who),
-            e => Unavailable::new(
-                UnavailableCause::Failed,
-                format!("NVML initialisation failed: {e}"),
-            ),
-        }
+            .with_fix("update the NVIDIA driver (R525 or later provides every function used)"),
+            Err(LoadError::Init(e)) => match e.code {
+                code::DRIVER_NOT_LOADED => driver_not_loaded(&name),
+                code::NO_PERMISSION => no_permission(privileges),
+                code::LIB_RM_VERSION_MISMATCH => Unavailable::new(
+                    UnavailableCause::Outdated,
+                    format!(
+                        "NVML initialisation failed: {e}: the running NVIDIA kernel module is not \
+                         the version of the installed {name} (a driver update without a reboot)"
+                    ),
+                )
+                .with_fix(
+                    "reboot, or reload the kernel module (`sudo rmmod nvidia_uvm nvidia_drm \
+                     nvidia_modeset nvidia && sudo modprobe nvidia`) while no process uses the GPU",
+                ),
+                _ => Unavailable::new(
+                    UnavailableCause::Failed,
+                    format!("NVML initialisation failed: {e}"),
+                ),
+            },
+        };
+        Err(why.into())
     }
 
-    impl GpuBackend for NvmlBackend {
-        fn devices(&self) -> Result<Vec<GpuInfo>, String> {
-            let count = self.nvml.device_count().map_err(|e| e.to_string())?;
-            (0..count)
-                .map(|index| {
-                    let describe = || {
-                        let d = self.nvml.device_by_index(index)?;
-                        Ok::<_, NvmlError>(GpuInfo {
-                            index,
-                            name: d.name()?,
-                            uuid: d.uuid()?,
-                        })
-                    };
-                    describe().map_err(|e| format!("GPU {index}: {e}"))
-                })
-                .collect()
-        }
+    /// Driver and NVML versions, for reports.
+    pub fn versions(&self) -> String {
+        let text = |v: Option<Result<String, super::ffi::NvmlError>>| match v {
+            Some(Ok(s)) => s,
+            Some(Err(e)) => format!("unknown ({e})"),
+            None => "unknown (not exported by this library)".to_owned(),
+        };
+        format!(
+            "driver {}, NVML {}",
+            text(self.nvml.driver_version()),
+            text(self.nvml.nvml_version())
+        )
+    }
+}
 
-        fn total_energy_mj(&mut self, index: u32) -> Result<Option<u64>, String> {
-            // Handles borrow the `Nvml`, so they are looked up per call rather than stored;
-            // the lookup is a table access in the driver.
-            let d = self
-                .nvml
-                .device_by_index(index)
-                .map_err(|e| e.to_string())?;
-            match d.total_energy_consumption() {
-                Ok(mj) => Ok(Some(mj)),
-                // Pre-Volta GPUs, and drivers too old to export the function.
-                Err(NvmlError::NotSupported | NvmlError::FailedToLoadSymbol(_)) => Ok(None),
-                Err(e) => Err(e.to_string()),
-            }
-        }
-
-        fn power_mw(&mut self, index: u32) -> Result<u32, String> {
-            self.nvml
-                .device_by_index(index)
-                .and_then(|d| d.power_usage())
-                .map_err(|e| e.to_string())
-        }
-
-        fn knows_processes(&self) -> bool {
-            true
-        }
-
-        fn compute_processes(&mut self, index: u32) -> Result<Vec<u32>, String> {
-            let d = self
-                .nvml
-                .device_by_index(index)
-                .map_err(|e| e.to_string())?;
-            // Drivers without the `_v3` entry points (NVML before 12) fail with
-            // `FailedToLoadSymbol`: the share of their GPUs is unknown, with one warning.
-            pids(|| d.running_compute_processes())
-        }
-
-        fn graphics_processes(&mut self, index: u32) -> Result<Vec<u32>, String> {
-            let d = self
-                .nvml
-                .device_by_index(index)
-                .map_err(|e| e.to_string())?;
-            pids(|| d.running_graphics_processes())
-        }
-
-        fn process_utilization(
-            &mut self,
-            index: u32,
-            since_us: u64,
-        ) -> Result<Vec<ProcessUtilization>, String> {
-            let d = self
-                .nvml
-                .device_by_index(index)
-                .map_err(|e| e.to_string())?;
-            let samples = retry(|| match d.process_utilization_stats(since_us) {
-                // NVML's answer when it holds no sample newer than `since_us`.
-                Err(NvmlError::NotFound) => Ok(Vec::new()),
-                r => r,
-            })?;
-            Ok(samples
-                .into_iter()
-                .map(|s| ProcessUtilization {
-                    pid: s.pid,
-                    timestamp_us: s.timestamp,
-                    sm_util: s.sm_util,
-                })
-                .collect())
-        }
+#[cfg(feature = "nvml")]
+impl GpuBackend for NvmlLibrary {
+    fn devices(&self) -> Result<Vec<GpuInfo>, String> {
+        let count = self.nvml.device_count().map_err(|e| e.to_string())?;
+        (0..count)
+            .map(|index| {
+                let info = self.nvml.device(index).and_then(|d| {
+                    Ok(GpuInfo {
+                        index,
+                        name: d.name()?,
+                        uuid: d.uuid()?,
+                    })
+                });
+                info.map_err(|e| format!("GPU {index}: {e}"))
+            })
+            .collect()
     }
 
-    fn pids(
-        query: impl Fn() -> Result<Vec<nvml_wrapper::struct_wrappers::device::ProcessInfo>, NvmlError>,
-    ) -> Result<Vec<u32>, String> {
-        retry(query).map(|ps| ps.into_iter().map(|p| p.pid).collect())
+    // Handles are looked up per call rather than kept: a lookup is a table access in the
+    // driver, and a handle kept in the backend would have to outlive the borrow of the library.
+    fn total_energy_mj(&mut self, index: u32) -> Result<Option<u64>, String> {
+        let d = self.nvml.device(index).map_err(|e| e.to_string())?;
+        d.total_energy_mj().map_err(|e| e.to_string())
     }
 
-    /// The list queries ask for a count, then for the entries: a process that appears in
-    /// between gives `InsufficientSize`, which a second try fixes.
-    fn retry<T>(query: impl Fn() -> Result<T, NvmlError>) -> Result<T, String> {
-        let mut last = None;
-        for _ in 0..3 {
-            match query() {
-                Err(NvmlError::InsufficientSize(n)) => last = Some(NvmlError::InsufficientSize(n)),
-                r => return r.map_err(|e| e.to_string()),
-            }
-        }
-        Err(last.map_or_else(String::new, |e| e.to_string()))
+    fn power_mw(&mut self, index: u32) -> Result<u32, String> {
+        let d = self.nvml.device(index).map_err(|e| e.to_string())?;
+        d.power_usage_mw().map_err(|e| e.to_string())
+    }
+
+    fn knows_processes(&self) -> bool {
+        true
+    }
+
+    fn compute_processes(&mut self, index: u32) -> Result<Vec<u32>, String> {
+        let d = self.nvml.device(index).map_err(|e| e.to_string())?;
+        d.compute_processes().map_err(|e| e.to_string())
+    }
+
+    fn graphics_processes(&mut self, index: u32) -> Result<Vec<u32>, String> {
+        let d = self.nvml.device(index).map_err(|e| e.to_string())?;
+        d.graphics_processes().map_err(|e| e.to_string())
+    }
+
+    fn process_utilization(
+        &mut self,
+        index: u32,
+        since_us: u64,
+    ) -> Result<Vec<ProcessUtilization>, String> {
+        let d = self.nvml.device(index).map_err(|e| e.to_string())?;
+        let samples = d.process_utilization(since_us).map_err(|e| e.to_string())?;
+        Ok(samples
+            .into_iter()
+            .map(|s| ProcessUtilization {
+                pid: s.pid,
+                timestamp_us: s.time_stamp,
+                sm_util: s.sm_util,
+            })
+            .collect())
     }
 }
 
 /// The library could not be loaded. Installing the driver is the fix only where an NVIDIA GPU
 /// is on the PCI bus; elsewhere nothing is missing.
 #[cfg_attr(not(feature = "nvml"), allow(dead_code))]
-pub(super) fn not_loaded(library: &str, error: &str, sys_root: &Path) -> Unavailable {
+fn not_loaded(library: &str, error: &str, sys_root: &Path) -> Unavailable {
     let gpus = crate::model::gpus::nvidia_gpus(sys_root);
     if gpus.is_empty() {
         Unavailable::new(
@@ -285,7 +274,7 @@ pub(super) fn not_loaded(library: &str, error: &str, sys_root: &Path) -> Unavail
 
 /// `NVML_ERROR_DRIVER_NOT_LOADED`: the library is there, the kernel module is not running.
 #[cfg_attr(not(feature = "nvml"), allow(dead_code))]
-pub(super) fn driver_not_loaded(library: &str) -> Unavailable {
+fn driver_not_loaded(library: &str) -> Unavailable {
     Unavailable::new(
         UnavailableCause::Absent,
         format!("{library} was loaded but the NVIDIA kernel driver is not running"),
@@ -296,7 +285,7 @@ pub(super) fn driver_not_loaded(library: &str) -> Unavailable {
 /// `NVML_ERROR_NO_PERMISSION`: the device files cannot be opened. Root can open any device file
 /// on the host, so a root that is refused is in a container the devices were not passed to.
 #[cfg_attr(not(feature = "nvml"), allow(dead_code))]
-pub(super) fn no_permission(who: &Privileges) -> Unavailable {
+fn no_permission(who: &Privileges) -> Unavailable {
     let root = who.root;
     let why = Unavailable::new(
         UnavailableCause::Permission,

@@ -1,12 +1,9 @@
 //! `nvml_check`: NVML read for real, for checking the probe on a GPU machine.
 
-use super::backend::real;
-use super::{DEFAULT_LIBRARY, Mode, NvmlProbe};
-use crate::Privileges;
+use super::{DEFAULT_LIBRARY, Mode, NvmlLibrary, NvmlProbe};
 use carina_runtime::Joules;
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Opens NVML, reads every GPU twice 200 ms apart, and describes what it saw: device count,
@@ -27,11 +24,7 @@ pub fn verify_library(library: impl AsRef<OsStr>) -> String {
 
     const INTERVAL: Duration = Duration::from_millis(200);
     let t = Instant::now();
-    let backend = match real::NvmlBackend::load(
-        library.as_ref(),
-        Path::new("/sys"),
-        &Privileges::of_this_process(),
-    ) {
+    let backend = match NvmlLibrary::load(library) {
         Ok(b) => b,
         Err(e) => {
             return format!(

@@ -26,7 +26,7 @@
 //! [`describe`](EnergyProbe::describe) says `counter` when at least one device starts on its
 //! energy counter (or none could be read yet), `integrated-power` when every readable device
 //! integrates power. Each device whose method differs from that, from the start or later, is
-//! listed in the next [`take_report`](EnergyProbe::take_report)'s `basis`.
+//! listed in the next [`take_report`](NvmlProbe::take_report)'s `basis`.
 //!
 //! # The run's share of a GPU
 //!
@@ -56,15 +56,28 @@
 //! without per-process utilisation falls back to the count, with one warning.
 //!
 //! The NVML calls go through the small [`GpuBackend`] trait, so that the arithmetic and the
-//! failure handling are tested with fakes on machines without a GPU. The real backend (feature
-//! `nvml`) loads `libnvidia-ml.so.1` at run time: a build needs neither a GPU nor a driver, and
-//! on a machine without the driver [`NvmlProbe::open`] fails at once with the reason.
+//! failure handling are tested with fakes on machines without a GPU. The real backend,
+//! `NvmlLibrary` (feature `nvml`), is Carina's own thin binding: it loads `libnvidia-ml.so.1`
+//! (or the path given to [`NvmlProbe::open_as`]) at run time and resolves only the functions
+//! used here, so a build needs neither a GPU nor a driver, and on a machine without the driver
+//! [`NvmlProbe::open`] fails at once with the reason and, where one exists, the fix.
+//!
+//! # Files
+//!
+//! `mod.rs` the probe; `backend.rs` the [`GpuBackend`] trait, the real backend and the
+//! explanations of why it could not be opened; `ffi.rs` the binding (signatures and layouts of
+//! nvml.h, every `unsafe` with its reason); `share.rs` the usage-share rule; `check.rs` the
+//! `nvml_check` report.
 
 mod backend;
 #[cfg(feature = "nvml")]
 mod check;
+#[cfg(feature = "nvml")]
+mod ffi;
 mod share;
 
+#[cfg(feature = "nvml")]
+pub use backend::NvmlLibrary;
 pub use backend::{GpuBackend, GpuInfo, NOT_SUPPORTED, ProcessUtilization};
 #[cfg(feature = "nvml")]
 pub use check::{verify_library, verify_report};
@@ -266,7 +279,7 @@ impl NvmlProbe {
     ) -> Result<NvmlProbe, ProbeError> {
         #[cfg(feature = "nvml")]
         {
-            let backend = backend::real::NvmlBackend::load(library.as_ref(), sys_root, privileges)?;
+            let backend = NvmlLibrary::load_as(library, sys_root, privileges)?;
             Self::with_backend(Box::new(backend))
         }
         #[cfg(not(feature = "nvml"))]
@@ -378,7 +391,7 @@ impl NvmlProbe {
     }
 
     /// Reads every device as of `elapsed` since the probe was opened, and writes each
-    /// cumulative energy into `out` (in [`domains`](EnergyProbe::domains) order).
+    /// cumulative energy into `out` (in [`domains`](Self::domains) order).
     ///
     /// [`read`](EnergyProbe::read) calls this with the monotonic clock; tests pass chosen
     /// durations so the counter rule and the power integration are deterministic. An `elapsed`
