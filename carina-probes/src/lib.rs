@@ -13,17 +13,18 @@
 //! [`detect_with`]).
 //!
 //! # Public API
-//! - Detection: [`detect`], [`detect_in`], [`detect_with`], [`detect_with_counters`] return a
+//! - Detection: [`detect`], [`detect_in`], [`detect_with`], [`detect_with_counters`],
+//!   [`detect_with_backends`] (over [`Backends`]: fake PMUs and powercap trees) return a
 //!   [`Detection`] (probes, best first, and each [`NotChosen`] source with its kind, cause,
 //!   reason and fix); [`Roots`] (every root injectable: `CARINA_POWERCAP_ROOT`, fake trees in
 //!   tests, the NVML library, the process's [`Privileges`]), [`DEFAULT_LIVENESS_WAIT`],
 //!   [`stalled_domains`], [`WithPue`].
 //! - Hardware: [`powercap::PowercapProbe`] (over a [`powercap::SysFs`]),
 //!   [`perf_rapl::PerfRaplProbe`] (over a [`perf_rapl::CounterSource`]), [`nvml::NvmlProbe`]
-//!   (over a [`nvml::GpuBackend`]; the real backend, Carina's own binding to
-//!   `libnvidia-ml.so.1` loaded at run time, needs feature `nvml`). Sources are named by
-//!   [`SourceId`]; a probe that cannot be used says why with
-//!   [`ProbeError::Unavailable`](carina_runtime::ProbeError::Unavailable).
+//!   (over a [`nvml::GpuBackend`]; the real one, `nvml::NvmlLibrary`, is Carina's own binding
+//!   to `libnvidia-ml.so.1`, loaded at run time, with feature `nvml`). Sources are named by
+//!   [`SourceId`]; a probe that cannot be used says why, and what fixes it, with
+//!   [`ProbeError::Unavailable`].
 //! - The counter rule every hardware probe shares: [`counter`] ([`counter::diff`] classifies an
 //!   interval as plain, wrap, reset, resolved or ambiguous; [`counter::Counter`] follows one
 //!   counter through failed reads and stalls and reports what it could not count exactly in the
@@ -572,7 +573,7 @@ fn watch(
 }
 
 /// Which domains of `probe` do not advance: reads it, keeps this thread's CPU busy for `wait`,
-/// reads it again, and returns the indices (in [`EnergyProbe::domains`] order) of the domains
+/// reads it again, and returns the indices (in the order of [`EnergyProbe::describe`]'s domains) of the domains
 /// whose energy did not grow. Detection uses the same check on every RAPL source
 /// ([`Roots::liveness_wait`]).
 ///

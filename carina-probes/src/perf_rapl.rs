@@ -606,7 +606,7 @@ impl PerfRaplProbe {
     /// # Errors
     ///
     /// Only when no counter could be read, after still filling `out` with the frozen values; a
-    /// counter that fails alone is reported in [`take_report`](EnergyProbe::take_report).
+    /// counter that fails alone is reported in [`take_report`](Self::take_report).
     pub fn read_at(&mut self, since_open: Duration, out: &mut [Joules]) -> Result<(), ProbeError> {
         let mut first_error = None;
         let mut any_ok = false;
@@ -665,7 +665,7 @@ impl PerfRaplProbe {
     }
 
     /// Stops reporting the domains named in `names` (a counter found not to advance, say): their
-    /// counters are closed, they leave [`domains`](EnergyProbe::domains), and
+    /// counters are closed, they leave [`domains`](Self::domains), and
     /// [`excluded`](Self::excluded) (so the source string) says
     /// `<domain> (<counter>) dropped: <why>`. Unknown names are ignored. Call it before the first
     /// [`read`](EnergyProbe::read) of a run: the domain list must not change during one.

@@ -139,7 +139,7 @@ impl Domain {
 /// [`read`](EnergyProbe::read) reports, per domain, the joules consumed since
 /// [`open`](Self::open). The counters cover the whole machine, so the scope is
 /// [`ProbeScope::Host`]. What the counters could not say exactly (resets, ambiguous gaps, stalls,
-/// failed reads) is in [`take_report`](EnergyProbe::take_report).
+/// failed reads) is in [`take_report`](Self::take_report).
 ///
 /// # A zone that stops being readable
 ///
@@ -304,7 +304,7 @@ impl PowercapProbe {
     }
 
     /// Stops reporting the domains named in `names` (a counter found not to advance, say): they
-    /// leave [`domains`](EnergyProbe::domains), and the source string says
+    /// leave [`domains`](Self::domains), and the source string says
     /// `<domain> (<zone>) dropped: <why>`. Unknown names are ignored. Call it before the first
     /// [`read`](EnergyProbe::read) of a run: the domain list must not change during one.
     pub fn drop_domains(&mut self, names: &[String], why: &str) {
@@ -327,7 +327,7 @@ impl PowercapProbe {
     ///
     /// Each counter goes through the rule of [`crate::counter`]: what it counts exactly is
     /// added, and what it cannot (resets, ambiguous gaps, stalls, failed reads) is added as far
-    /// as the counter proves and reported in [`take_report`](EnergyProbe::take_report).
+    /// as the counter proves and reported in [`take_report`](Self::take_report).
     ///
     /// # Errors
     ///

@@ -64,7 +64,7 @@
 //! # The band
 //!
 //! Every estimate carries cumulative low and high bounds of the total energy
-//! ([`EnergyProbe::band`](carina_runtime::EnergyProbe::band)): each part has a low and a high power
+//! (`Reading::band` of [`EnergyProbe::read`](carina_runtime::EnergyProbe::read)): each part has a low and a high power
 //! law integrated exactly like its estimate, and the bounds are their sums. Per part:
 //!
 //! - CPU, coefficients from tables: the idle term (`W_min`) and the dynamic term

@@ -179,7 +179,7 @@ impl ModelPart {
 /// applied to every part (estimate and band). At each [`read`](EnergyProbe::read) it takes the
 /// host CPU utilisation `u` over the interval since the previous read from `/proc/stat` (only if
 /// some part depends on it) and adds `P_part(u) x PUE x dt` to each domain. The first read sets
-/// the baseline: energies count from it. [`band`](EnergyProbe::band) returns the same integral
+/// the baseline: energies count from it. The reading's `band` holds the same integral
 /// of the parts' low and high bounds.
 #[derive(Debug)]
 pub struct ModelProbe {
