@@ -573,9 +573,9 @@ fn watch(
 }
 
 /// Which domains of `probe` do not advance: reads it, keeps this thread's CPU busy for `wait`,
-/// reads it again, and returns the indices (in the order of [`EnergyProbe::describe`]'s domains) of the domains
-/// whose energy did not grow. Detection uses the same check on every RAPL source
-/// ([`Roots::liveness_wait`]).
+/// reads it again, and returns the indices (in the order of [`EnergyProbe::describe`]'s
+/// domains) of the domains whose energy did not grow. Detection uses the same check on every
+/// RAPL source ([`Roots::liveness_wait`]).
 ///
 /// # Errors
 ///

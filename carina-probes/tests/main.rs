@@ -3,6 +3,7 @@
 //! under `tests/probes/`.
 
 mod probes {
+    mod common;
     mod detect;
     mod gpu_share;
     mod gpu_share_session;

@@ -63,9 +63,9 @@
 //!
 //! # The band
 //!
-//! Every estimate carries cumulative low and high bounds of the total energy
-//! (`Reading::band` of [`EnergyProbe::read`](carina_runtime::EnergyProbe::read)): each part has a low and a high power
-//! law integrated exactly like its estimate, and the bounds are their sums. Per part:
+//! Every estimate carries cumulative low and high bounds of the total energy (`Reading::band`
+//! of [`EnergyProbe::read`](carina_runtime::EnergyProbe::read)): each part has a low and a high
+//! power law integrated exactly like its estimate, and the bounds are their sums. Per part:
 //!
 //! - CPU, coefficients from tables: the idle term (`W_min`) and the dynamic term
 //!   (`W_max - W_min`) per vCPU each range from the smallest to the largest value among the CCF

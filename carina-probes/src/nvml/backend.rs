@@ -42,7 +42,8 @@ pub const NOT_SUPPORTED: &str = "process queries are not supported by this GPU b
 ///
 /// The process queries have defaults that answer [`NOT_SUPPORTED`], so a backend that only
 /// reads energy implements the first three methods; its probe then does not know its users
-/// ([`EnergyProbe::knows_users`](carina_runtime::EnergyProbe::knows_users) is false) and the run's CPU share applies to its GPUs.
+/// ([`EnergyProbe::knows_users`](carina_runtime::EnergyProbe::knows_users) is false) and the
+/// run's CPU share applies to its GPUs.
 pub trait GpuBackend: Send {
     /// The GPUs present, in any order.
     fn devices(&self) -> Result<Vec<GpuInfo>, String>;

@@ -7,12 +7,12 @@
 //! `_v3` process lists are current; NVML 13.0 (CUDA 13) keeps every one used here unchanged.
 //! The layouts below are written from that header's documented types, not copied from it:
 //!
-//! | C type | here |
-//! |---|---|
-//! | `nvmlReturn_t` (an enum, `int`-sized) | [`Return`] |
-//! | `nvmlDevice_t` (pointer to an opaque struct) | `*mut c_void` |
-//! | `nvmlProcessInfo_t` (what the `_v3` lists fill: pid, used memory, GPU and compute instance) | [`ProcessInfo`] |
-//! | `nvmlProcessUtilizationSample_t` (pid, time stamp, SM, memory, encoder, decoder) | [`UtilizationSample`] |
+//! - `nvmlReturn_t` (an enum, `int`-sized): [`Return`];
+//! - `nvmlDevice_t` (a pointer to an opaque struct): `*mut c_void`;
+//! - `nvmlProcessInfo_t` (what the `_v3` lists fill: pid, used memory, GPU and compute
+//!   instance): [`ProcessInfo`];
+//! - `nvmlProcessUtilizationSample_t` (pid, time stamp, SM, memory, encoder, decoder):
+//!   [`UtilizationSample`].
 //!
 //! Required functions (a library without one is too old): `nvmlInit_v2`, `nvmlShutdown`,
 //! `nvmlErrorString`, `nvmlDeviceGetCount_v2`, `nvmlDeviceGetHandleByIndex_v2`,

@@ -2,6 +2,7 @@
 //! every source it did not pick, with the probe's own fix. Live counters follow the clock
 //! (`ClockFs`), so the liveness check needs no writer thread to keep up.
 
+use super::common::USER;
 use carina_probes::powercap::{PowercapProbe, SysFs};
 use carina_probes::{
     Backends, DEFAULT_LIVENESS_WAIT, Detection, ModelOptions, NotChosen, Privileges, Roots,
@@ -13,12 +14,6 @@ use carina_runtime::{EnergyKind, EnergyProbeExt, Joules, Reading};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// A user without privileges on a default kernel.
-const USER: Privileges = Privileges {
-    root: false,
-    perf_event_paranoid: Some(2),
-};
 
 fn fake_proc(dir: &Path) {
     std::fs::write(

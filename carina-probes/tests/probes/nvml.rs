@@ -1,10 +1,10 @@
 //! The NVML probe's arithmetic and failure handling, with scripted fake GPUs; and the real
 //! probe's behaviour on a machine without an NVIDIA driver.
 
-use carina_probes::Privileges;
+use super::common::{ROOT, USER, unavailable};
 use carina_probes::nvml::{GpuBackend, GpuInfo, NvmlProbe};
-use carina_runtime::energy::{Unavailable, UnavailableCause};
-use carina_runtime::{EnergyKind, EnergyProbe, EnergyProbeExt, Joules, ProbeError, ProbeScope};
+use carina_runtime::energy::UnavailableCause;
+use carina_runtime::{EnergyKind, EnergyProbe, EnergyProbeExt, Joules, ProbeScope};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -92,23 +92,6 @@ impl GpuBackend for Fake {
         let mut r = None;
         self.with(index, |g| r = Some(next(&mut g.power)));
         r.unwrap()
-    }
-}
-
-/// A user, and root, whoever runs the tests.
-const USER: Privileges = Privileges {
-    root: false,
-    perf_event_paranoid: Some(2),
-};
-const ROOT: Privileges = Privileges {
-    root: true,
-    perf_event_paranoid: Some(2),
-};
-
-fn unavailable(e: ProbeError) -> Unavailable {
-    match e {
-        ProbeError::Unavailable(u) => u,
-        other => panic!("expected Unavailable, got {other:?}"),
     }
 }
 

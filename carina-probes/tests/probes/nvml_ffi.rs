@@ -6,24 +6,15 @@
 //!
 //! Needs a C compiler (`cc`, or `$CC`): without one these tests fail and say so.
 
-use carina_probes::Privileges;
+use super::common::{ROOT, USER, unavailable};
 use carina_probes::nvml::{GpuBackend, GpuInfo, NvmlLibrary, NvmlProbe, verify_library};
-use carina_runtime::energy::{Unavailable, UnavailableCause};
+use carina_runtime::energy::UnavailableCause;
 use carina_runtime::record::Basis;
-use carina_runtime::{EnergyProbe, Joules, ProbeError, Reading, UsageShare};
+use carina_runtime::{EnergyProbe, Joules, Reading, UsageShare};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
-
-const USER: Privileges = Privileges {
-    root: false,
-    perf_event_paranoid: Some(2),
-};
-const ROOT: Privileges = Privileges {
-    root: true,
-    perf_event_paranoid: Some(2),
-};
 
 const LONG_NAME: &str =
     "Fake GPU One, whose product name is longer than the 64 bytes of old buffers";
@@ -59,13 +50,6 @@ fn fake_library(defines: &[String]) -> (TempDir, PathBuf) {
             String::from_utf8_lossy(&o.stderr)
         ),
         Ok(_) => (dir, library),
-    }
-}
-
-fn unavailable(e: ProbeError) -> Unavailable {
-    match e {
-        ProbeError::Unavailable(u) => u,
-        other => panic!("expected Unavailable, got {other:?}"),
     }
 }
 

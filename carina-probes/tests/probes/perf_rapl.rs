@@ -1,10 +1,11 @@
 //! Tests of the perf_event RAPL probe on fake sysfs trees and fake counters.
 
+use super::common::{ROOT, USER, unavailable};
 use carina_probes::perf_rapl::{
     Counter, CounterSource, PerfRaplProbe, RaplEvent, cross_check, describe_pmu,
 };
 use carina_probes::{DEFAULT_LIVENESS_WAIT, ModelOptions, Privileges, Roots, detect_with_counters};
-use carina_runtime::energy::{Unavailable, UnavailableCause};
+use carina_runtime::energy::UnavailableCause;
 use carina_runtime::record::SourceId;
 use carina_runtime::{EnergyKind, EnergyProbe, EnergyProbeExt, Joules, ProbeError, ProbeScope};
 use std::collections::HashMap;
@@ -130,27 +131,11 @@ fn names(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
-fn unavailable(e: ProbeError) -> Unavailable {
-    match e {
-        ProbeError::Unavailable(u) => u,
-        other => panic!("expected Unavailable, got {other:?}"),
-    }
-}
-
 fn reason(e: ProbeError) -> String {
     unavailable(e).reason
 }
 
-/// Who opens the counters: a user on a default kernel, root in a container (refused all the
-/// same), anyone on a kernel that lets every user count CPU-wide.
-const USER: Privileges = Privileges {
-    root: false,
-    perf_event_paranoid: Some(2),
-};
-const CONFINED_ROOT: Privileges = Privileges {
-    root: true,
-    perf_event_paranoid: Some(2),
-};
+/// A kernel that lets every user count CPU-wide.
 const OPEN_KERNEL: Privileges = Privileges {
     root: false,
     perf_event_paranoid: Some(-1),
@@ -627,8 +612,7 @@ fn a_refused_root_is_told_about_the_container() {
     let dir = tempfile::tempdir().unwrap();
     fake_pmu(dir.path(), "0", &[PKG]);
     let src = FakeSource::failing(1 /* EPERM */, 0);
-    let u =
-        unavailable(PerfRaplProbe::open_as(dir.path(), Box::new(src), &CONFINED_ROOT).unwrap_err());
+    let u = unavailable(PerfRaplProbe::open_as(dir.path(), Box::new(src), &ROOT).unwrap_err());
     assert_eq!(u.cause, UnavailableCause::Permission);
     assert!(
         u.reason.contains("runs as root but lacks CAP_PERFMON"),

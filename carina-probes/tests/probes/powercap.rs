@@ -1,8 +1,8 @@
 //! The powercap RAPL probe against fake sysfs trees.
 
-use carina_probes::Privileges;
+use super::common::{ROOT, USER, unavailable};
 use carina_probes::powercap::{MaxPlausiblePower, PowercapProbe, RealSysFs, SysFs};
-use carina_runtime::energy::{Unavailable, UnavailableCause};
+use carina_runtime::energy::UnavailableCause;
 use carina_runtime::{
     EnergyKind, EnergyProbe, EnergyProbeExt, Joules, ProbeError, ProbeScope, Watts,
 };
@@ -14,23 +14,6 @@ use std::time::Duration;
 
 /// A typical range: 2^32 units of 61 µJ.
 const RANGE: u64 = 262_143_328_850;
-
-/// A user without privileges, and root, whoever runs the tests.
-const USER: Privileges = Privileges {
-    root: false,
-    perf_event_paranoid: Some(2),
-};
-const ROOT: Privileges = Privileges {
-    root: true,
-    perf_event_paranoid: Some(2),
-};
-
-fn unavailable(e: ProbeError) -> Unavailable {
-    match e {
-        ProbeError::Unavailable(u) => u,
-        other => panic!("expected Unavailable, got {other:?}"),
-    }
-}
 
 fn zone(dir: &Path, name: &str, energy_uj: u64, range_uj: u64) -> PathBuf {
     fs::create_dir_all(dir).unwrap();
