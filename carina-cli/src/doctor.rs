@@ -1,8 +1,10 @@
 //! `carina doctor`: what this machine can measure, and how to measure more.
 //!
-//! Sections: energy sources (every probe, used or not, with the reason and the fix; a RAPL
-//! source whose counters did not advance during detection's liveness check is shown as not
-//! used, with the counters and the wait, and the fix says that no permission will help), the
+//! Sections: energy sources (every probe, used or not, with the reason and the fix as the probe
+//! itself gave them: the fix fits the cause and who runs doctor, and is absent where nothing on
+//! this machine would help; a RAPL source whose counters did not advance during detection's
+//! liveness check is shown as not used, with the counters and the wait, and its fix says that no
+//! permission will help), the
 //! estimation model (CPU family, coefficient row, the watts it would use), clocks (the step
 //! clock's source and `CLOCK_THREAD_CPUTIME_ID`), the process-share inputs (`/proc/stat`,
 //! `/proc/self/stat`) and the `CARINA_*` environment. Exits 0: it reports, it does not judge
@@ -11,6 +13,7 @@
 use crate::out;
 use carina_runtime::EnergyProbe;
 use carina_runtime::format::escape_control;
+use carina_runtime::record::SourceId;
 use serde::Serialize;
 use std::path::Path;
 use std::process::ExitCode;
@@ -45,8 +48,13 @@ struct Report {
 #[derive(Debug, Serialize)]
 struct SourceLine {
     name: String,
+    #[serde(skip)]
+    id: SourceId,
     status: &'static str,
     kind: &'static str,
+    /// Why a source is not used, as a word (`absent`, `permission`, `not-counting`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cause: Option<&'static str>,
     detail: String,
     fix: Option<String>,
 }
@@ -81,38 +89,6 @@ fn item(name: impl Into<String>, value: impl Into<String>) -> Item {
     }
 }
 
-/// What makes a source usable.
-fn fix_for(name: &str) -> Option<&'static str> {
-    match name {
-        "rapl-perf" => Some(
-            "Intel/AMD x86 with the `power` PMU: grant CAP_PERFMON (setcap cap_perfmon+ep \
-             <binary>) or lower /proc/sys/kernel/perf_event_paranoid to 0 or less; inside VMs \
-             RAPL is usually not exposed",
-        ),
-        "rapl-powercap" => Some(
-            "run as root, or make /sys/class/powercap/intel-rapl:*/energy_uj readable (a udev \
-             rule or `chmod o+r`, since Linux 5.10 it is root-only); or point \
-             CARINA_POWERCAP_ROOT at a readable copy",
-        ),
-        "nvml" => Some(
-            "install the NVIDIA driver (libnvidia-ml.so.1) and build with the `nvml` feature \
-             (default); only NVIDIA GPUs are measured",
-        ),
-        "model" => Some(
-            "the estimation model is used only when no counter measures the CPU; give real \
-             figures with `model_watts`/`tdp_watts` in the library for a better estimate",
-        ),
-        _ => None,
-    }
-}
-
-/// The fix for a source that opened but whose counters did not advance (a virtualised PMU that
-/// reads 0, an emulated powercap tree): no permission or driver makes such a counter count.
-const DEAD_COUNTER_FIX: &str = "none on this machine: the counter is exposed but does not count \
-     (typical of VMs, e.g. Firecracker's energy-psys), so no permission or driver change helps; \
-     the estimation model stands in (give it real figures with `model_watts`/`tdp_watts` in the \
-     library), or measure on bare metal or a VM that passes RAPL through";
-
 fn build() -> Report {
     let roots = carina_probes::Roots::default();
     let opts = carina_probes::ModelOptions::default();
@@ -129,33 +105,28 @@ fn build() -> Report {
         }
         sources.push(SourceLine {
             name: d.name.clone(),
+            id: d.id(),
             status: "used",
             kind: d.kind.as_str(),
+            cause: None,
             detail,
             fix: None,
         });
     }
-    for n in &detection.not_chosen {
+    // The probe's own words: the fix was chosen where the cause was met, never looked up here.
+    for n in detection.not_chosen {
         sources.push(SourceLine {
-            name: n.name.clone(),
+            name: n.id.to_string(),
+            id: n.id,
             status: "not used",
             kind: n.kind.as_str(),
-            detail: n.reason.clone(),
-            fix: if n.counter_did_not_advance() {
-                Some(DEAD_COUNTER_FIX.to_owned())
-            } else {
-                fix_for(&n.name).map(str::to_owned)
-            },
+            cause: Some(n.cause.as_str()),
+            detail: n.reason,
+            fix: n.fix,
         });
     }
-    // Detection lists each source once; keep a stable order.
-    let order = ["rapl-perf", "rapl-powercap", "nvml", "model", "constant"];
-    sources.sort_by_key(|s| {
-        order
-            .iter()
-            .position(|o| *o == s.name)
-            .unwrap_or(order.len())
-    });
+    // Detection lists each source once; keep a stable order, Carina's sources first.
+    sources.sort_by_key(|s| s.id.known_index().unwrap_or(SourceId::KNOWN.len()));
 
     // The estimation model this machine would use, whether or not it is chosen.
     let cpu = carina_probes::machine::read_cpuinfo(&roots.proc);

@@ -1,4 +1,5 @@
-//! `carina doctor`: every source with its reason, the CPU family, clocks, environment.
+//! `carina doctor`: every source with its reason and the probe's own fix, the CPU family,
+//! clocks, environment.
 
 use std::process::Command;
 
@@ -17,7 +18,9 @@ fn doctor(args: &[&str]) -> (Option<i32>, String) {
 
 #[test]
 fn text_lists_every_source_with_a_reason_and_the_cpu() {
-    let (code, out) = doctor(&[]);
+    // An empty powercap root: rapl-powercap is not used, with a fix (the tree to check).
+    let empty = tempfile::tempdir().unwrap();
+    let (code, out) = doctor_on(empty.path(), &[]);
     assert_eq!(code, Some(0), "{out}");
     for section in [
         "Energy sources",
@@ -51,14 +54,32 @@ fn json_has_the_same_facts() {
     assert_eq!(code, Some(0));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let sources = v["sources"].as_array().unwrap();
-    for name in ["rapl-powercap", "rapl-perf", "nvml", "model"] {
-        let s = sources
-            .iter()
-            .find(|s| s["name"] == name)
-            .unwrap_or_else(|| panic!("{name}: {sources:?}"));
+    // Carina's sources first, in a fixed order, whatever was used.
+    let names: Vec<&str> = sources
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["rapl-perf", "rapl-powercap", "nvml", "model"]);
+    let causes = [
+        "absent",
+        "permission",
+        "not-counting",
+        "superseded",
+        "disabled",
+        "outdated",
+        "failed",
+    ];
+    for s in sources {
         assert!(!s["detail"].as_str().unwrap().is_empty(), "{s}");
         if s["status"] == "not used" {
-            assert!(s["fix"].is_string(), "{s}");
+            // A typed cause; a fix where one exists (a string, never empty), else null.
+            assert!(causes.contains(&s["cause"].as_str().unwrap()), "{s}");
+            assert!(
+                s["fix"].is_null() || !s["fix"].as_str().unwrap().is_empty(),
+                "{s}"
+            );
+        } else {
+            assert!(s.get("cause").is_none() && s["fix"].is_null(), "{s}");
         }
     }
     assert!(v["model"]["cpu_family"].is_u64());
@@ -153,6 +174,7 @@ fn a_dead_powercap_source_in_json() {
         .unwrap();
     assert_eq!(pc["status"], "not used", "{pc}");
     assert_eq!(pc["kind"], "measured", "{pc}");
+    assert_eq!(pc["cause"], "not-counting", "{pc}");
     let detail = pc["detail"].as_str().unwrap();
     assert!(detail.contains("did not advance over 30 ms"), "{detail}");
     assert!(
@@ -161,5 +183,48 @@ fn a_dead_powercap_source_in_json() {
             .unwrap()
             .starts_with("none on this machine"),
         "{pc}"
+    );
+}
+
+/// The contradiction doctor once printed: "run as root" to root (CI runs as root) for a machine
+/// with no RAPL zone at all. The fix is the probe's, chosen for the cause.
+#[test]
+fn no_rapl_zones_get_a_fix_for_that_and_no_permission_advice() {
+    let empty = tempfile::tempdir().unwrap();
+    let (code, out) = doctor_on(empty.path(), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("rapl-powercap"))
+        .unwrap_or_else(|| panic!("no rapl-powercap line: {out}"));
+    let line = lines[at];
+    assert!(line.contains("not used"), "{line}");
+    assert!(
+        line.contains(&format!("no RAPL zones under {}", empty.path().display())),
+        "{line}"
+    );
+    let fix = lines[at + 1];
+    assert!(fix.trim_start().starts_with("fix: "), "{fix}");
+    assert!(fix.contains("CARINA_POWERCAP_ROOT"), "{fix}");
+    if cfg!(target_arch = "x86_64") {
+        assert!(fix.contains("`sudo modprobe intel_rapl_msr`"), "{fix}");
+    }
+    for word in ["run as root", "chmod", "udev"] {
+        assert!(!fix.contains(word), "{word:?} in {fix}");
+    }
+
+    let (_, json) = doctor_on(empty.path(), &["--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let pc = v["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "rapl-powercap")
+        .unwrap();
+    assert_eq!(pc["cause"], "absent", "{pc}");
+    assert_eq!(
+        pc["fix"].as_str(),
+        Some(fix.trim_start().trim_start_matches("fix: "))
     );
 }

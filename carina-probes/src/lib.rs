@@ -5,19 +5,26 @@
 //! - [`nvml`]: NVIDIA GPUs through NVML, loaded at run time (feature `nvml`).
 //! - [`model`]: the estimation model for machines without counters, labelled `estimated`.
 //!
-//! [`detect`] returns the chosen probes and, for each source it did not choose, the reason.
-//! A RAPL source that opens is also watched for [`DEFAULT_LIVENESS_WAIT`] while the CPU runs:
-//! counters that do not advance (virtualised PMUs that read 0) are dropped, and a source left
-//! without a live CPU counter is not used (see [`detect_with`]).
+//! [`detect`] returns the chosen probes and, for each source it did not choose, the reason and
+//! the fix as the probe gave them ([`NotChosen`]: a typed [`UnavailableCause`], the words, and a
+//! command or setting that never contradicts the words). A RAPL source that opens is also watched
+//! for [`DEFAULT_LIVENESS_WAIT`] while the CPU runs: counters that do not advance (virtualised
+//! PMUs that read 0) are dropped, and a source left without a live CPU counter is not used (see
+//! [`detect_with`]).
 //!
 //! # Public API
-//! - Detection: [`detect`], [`detect_in`], [`detect_with`], [`detect_with_counters`] return a
-//!   [`Detection`] (probes, best first, and each [`NotChosen`] source with its reason and
-//!   kind); [`Roots`] (every root injectable: `CARINA_POWERCAP_ROOT`, fake trees in tests),
-//!   [`DEFAULT_LIVENESS_WAIT`], [`stalled_domains`], [`WithPue`].
+//! - Detection: [`detect`], [`detect_in`], [`detect_with`], [`detect_with_counters`],
+//!   [`detect_with_backends`] (over [`Backends`]: fake PMUs and powercap trees) return a
+//!   [`Detection`] (probes, best first, and each [`NotChosen`] source with its kind, cause,
+//!   reason and fix); [`Roots`] (every root injectable: `CARINA_POWERCAP_ROOT`, fake trees in
+//!   tests, the NVML library, the process's [`Privileges`]), [`DEFAULT_LIVENESS_WAIT`],
+//!   [`stalled_domains`], [`WithPue`].
 //! - Hardware: [`powercap::PowercapProbe`] (over a [`powercap::SysFs`]),
 //!   [`perf_rapl::PerfRaplProbe`] (over a [`perf_rapl::CounterSource`]), [`nvml::NvmlProbe`]
-//!   (over a [`nvml::GpuBackend`]; the NVML backend needs feature `nvml`).
+//!   (over a [`nvml::GpuBackend`]; the real one, `nvml::NvmlLibrary`, is Carina's own binding
+//!   to `libnvidia-ml.so.1`, loaded at run time, with feature `nvml`). Sources are named by
+//!   [`SourceId`]; a probe that cannot be used says why, and what fixes it, with
+//!   [`ProbeError::Unavailable`].
 //! - The counter rule every hardware probe shares: [`counter`] ([`counter::diff`] classifies an
 //!   interval as plain, wrap, reset, resolved or ambiguous; [`counter::Counter`] follows one
 //!   counter through failed reads and stalls and reports what it could not count exactly in the
@@ -42,11 +49,16 @@ pub mod model;
 pub mod nvml;
 pub mod perf_rapl;
 pub mod powercap;
+mod privileges;
 mod rapl;
 
 pub use model::{ModelOptions, estimation_model, estimation_model_with};
+pub use privileges::Privileges;
 
-use carina_runtime::{EnergyProbe, ProbeError, procfs};
+use carina_runtime::energy::{Unavailable, UnavailableCause};
+use carina_runtime::record::SourceId;
+use carina_runtime::{EnergyKind, EnergyProbe, ProbeError, procfs};
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -55,40 +67,56 @@ use std::time::{Duration, Instant};
 /// so and a busy package draws watts, so they always move in that time.
 pub const DEFAULT_LIVENESS_WAIT: Duration = Duration::from_millis(30);
 
-/// The words every "this counter does not count" reason contains; see
-/// [`NotChosen::counter_did_not_advance`].
+/// The words of every "this counter does not count" reason.
 const DID_NOT_ADVANCE: &str = "did not advance over";
+
+/// The fix for a source that opened but whose counters did not advance (a virtualised PMU that
+/// reads 0, an emulated powercap tree): no permission or driver makes such a counter count.
+const NOT_COUNTING_FIX: &str = "none on this machine: the counter is exposed but does not count \
+     (typical of VMs, e.g. Firecracker's energy-psys), so no permission or driver change helps; \
+     the estimation model stands in (give it real figures with `model_watts`/`tdp_watts` in the \
+     library), or measure on bare metal or a VM that passes RAPL through";
 
 /// The outcome of [`detect`].
 pub struct Detection {
     /// Probes to use, best first.
     pub probes: Vec<Box<dyn EnergyProbe>>,
-    /// Sources considered and not used, with the reason.
+    /// Sources considered and not used, with the cause, the reason and the fix.
     pub not_chosen: Vec<NotChosen>,
 }
 
-/// A source that was not used, and why.
+/// A source that was not used, and why, as its probe (or detection) told it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotChosen {
-    /// Source name, e.g. `rapl-powercap`.
-    pub name: String,
-    /// Why, and what would make it usable.
-    pub reason: String,
+    /// Which source.
+    pub id: SourceId,
     /// What the source would have given: a counter's figures are measured, the model's
     /// estimated. Set where the source is known, never guessed from its name.
-    pub kind: carina_runtime::EnergyKind,
+    pub kind: EnergyKind,
+    /// What kept it out; programs decide on this, never on the words.
+    pub cause: UnavailableCause,
+    /// Why, in words, naming the file, device or setting.
+    pub reason: String,
+    /// A command or setting that would make it usable, if one exists on this machine; never
+    /// one that the reason contradicts.
+    pub fix: Option<String>,
 }
 
 impl NotChosen {
-    /// The `run_start.energy_sources` entry that lists it as unused, with its reason and kind.
-    pub fn into_source(self) -> carina_runtime::EnergySource {
-        carina_runtime::EnergySource::not_used(self.name, self.kind, self.reason)
+    fn new(id: SourceId, kind: EnergyKind, why: Unavailable) -> NotChosen {
+        NotChosen {
+            id,
+            kind,
+            cause: why.cause,
+            reason: why.reason,
+            fix: why.fix,
+        }
     }
 
-    /// Whether the source was left out because its counters did not advance during detection's
-    /// liveness check (it opened, but measures nothing): no permission or driver would fix it.
-    pub fn counter_did_not_advance(&self) -> bool {
-        self.reason.contains(DID_NOT_ADVANCE)
+    /// The `run_start.energy_sources` entry that lists it as unused, with its kind, reason and
+    /// fix.
+    pub fn into_source(self) -> carina_runtime::EnergySource {
+        carina_runtime::EnergySource::not_used(self.id, self.kind, self.reason).with_fix(self.fix)
     }
 }
 
@@ -105,6 +133,12 @@ pub struct Roots {
     pub perf_pmu: PathBuf,
     /// Whether to try NVML (needs the `nvml` feature and an NVIDIA driver).
     pub nvml: bool,
+    /// The NVML library to load (default [`nvml::DEFAULT_LIBRARY`], found through the dynamic
+    /// loader's search path; a path loads that file).
+    pub nvml_library: OsString,
+    /// Who the process is, for the fixes of sources it may not read (default
+    /// [`Privileges::of_this_process`]).
+    pub privileges: Privileges,
     /// How long each RAPL source that opens is watched for counters that do not advance
     /// (default [`DEFAULT_LIVENESS_WAIT`]); the detecting thread burns CPU meanwhile.
     /// `Duration::ZERO` skips the check: every counter that opens is trusted.
@@ -122,6 +156,8 @@ impl Default for Roots {
                 .unwrap_or_else(|| PathBuf::from(powercap::DEFAULT_ROOT)),
             perf_pmu: PathBuf::from(perf_rapl::DEFAULT_ROOT),
             nvml: true,
+            nvml_library: OsString::from(nvml::DEFAULT_LIBRARY),
+            privileges: Privileges::of_this_process(),
             liveness_wait: DEFAULT_LIVENESS_WAIT,
         }
     }
@@ -202,8 +238,8 @@ pub fn detect_in(roots: &Roots) -> Detection {
 /// - Otherwise the estimation model (CPU, memory, and GPUs seen on the PCI bus that NVML does not
 ///   measure), labelled `estimated`.
 ///
-/// Every source not used is listed in [`Detection::not_chosen`] with the reason. `model.pue`
-/// applies to measured sources too.
+/// Every source not used is listed in [`Detection::not_chosen`] with its cause, the reason and
+/// the fix its probe gave (see [`NotChosen`]). `model.pue` applies to measured sources too.
 pub fn detect_with(roots: &Roots, model: &ModelOptions) -> Detection {
     detect_with_counters(roots, model, Box::new(perf_rapl::PerfEventSource))
 }
@@ -215,6 +251,39 @@ pub fn detect_with_counters(
     model: &ModelOptions,
     counters: Box<dyn perf_rapl::CounterSource + Send>,
 ) -> Detection {
+    let backends = Backends {
+        perf_counters: counters,
+        ..Backends::default()
+    };
+    detect_with_backends(roots, model, backends)
+}
+
+/// What detection reads the RAPL sources through; [`Default`] is the real hardware.
+pub struct Backends {
+    /// Opens the perf RAPL counters (default [`perf_rapl::PerfEventSource`]).
+    pub perf_counters: Box<dyn perf_rapl::CounterSource + Send>,
+    /// Reads the powercap tree under [`Roots::powercap`] (default [`powercap::RealSysFs`]);
+    /// tests give counters that follow the clock, so the liveness check needs no writer
+    /// thread.
+    pub powercap_fs: Box<dyn powercap::SysFs + Send>,
+}
+
+impl Default for Backends {
+    fn default() -> Self {
+        Backends {
+            perf_counters: Box::new(perf_rapl::PerfEventSource),
+            powercap_fs: Box::new(powercap::RealSysFs),
+        }
+    }
+}
+
+/// [`detect_with`], with both RAPL routes read through `backends`: for tests and other
+/// backends.
+pub fn detect_with_backends(roots: &Roots, model: &ModelOptions, backends: Backends) -> Detection {
+    let Backends {
+        perf_counters: counters,
+        powercap_fs,
+    } = backends;
     let pue = if model.pue.is_finite() && model.pue >= 1.0 {
         model.pue
     } else {
@@ -222,19 +291,16 @@ pub fn detect_with_counters(
     };
     let mut probes: Vec<Box<dyn EnergyProbe>> = Vec::new();
     let mut not_chosen = Vec::new();
-    // Every source but the model is a hardware counter; the kind is said where it is known.
-    let mut reject_kind = |name: &str, reason: String, kind: carina_runtime::EnergyKind| {
-        not_chosen.push(NotChosen {
-            name: name.to_owned(),
-            reason,
-            kind,
-        })
+    // Every source but the model is a hardware counter: measured.
+    let mut reject = |id: SourceId, why: Unavailable| {
+        not_chosen.push(NotChosen::new(id, EnergyKind::Measured, why))
     };
 
-    let mut perf = perf_rapl::PerfRaplProbe::open_with(&roots.perf_pmu, counters)
-        .map_err(|e| Unusable::Failed(e.to_string()));
-    let mut powercap =
-        powercap::PowercapProbe::open(&roots.powercap).map_err(|e| Unusable::Failed(e.to_string()));
+    let who = &roots.privileges;
+    let mut perf =
+        perf_rapl::PerfRaplProbe::open_as(&roots.perf_pmu, counters, who).map_err(Unusable::Failed);
+    let mut powercap = powercap::PowercapProbe::open_as(&roots.powercap, powercap_fs, who)
+        .map_err(Unusable::Failed);
     let wait = roots.liveness_wait;
     if !wait.is_zero() {
         // Both sources are watched over the same burn, so detection costs one wait, not two.
@@ -267,74 +333,68 @@ pub fn detect_with_counters(
     let cpu_measured = match (perf, powercap) {
         (Ok(perf), Ok(pc)) => {
             let note = match perf_rapl::cross_check(&perf.domains(), &pc.domains()) {
-                Ok(()) => "same domains as rapl-perf, which is preferred".to_owned(),
-                Err(diff) => format!("rapl-perf is preferred; the two disagree: {diff}"),
+                Ok(()) => format!("same domains as {}, which is preferred", SourceId::RaplPerf),
+                Err(diff) => format!(
+                    "{} is preferred; the two disagree: {diff}",
+                    SourceId::RaplPerf
+                ),
             };
-            reject_kind("rapl-powercap", note, carina_runtime::EnergyKind::Measured);
+            reject(
+                SourceId::RaplPowercap,
+                Unavailable::new(UnavailableCause::Superseded, note),
+            );
             probes.push(boxed(perf, pue));
             true
         }
         (Ok(perf), Err(e)) => {
-            reject_kind(
-                "rapl-powercap",
-                e.reason("rapl-perf"),
-                carina_runtime::EnergyKind::Measured,
-            );
+            reject(SourceId::RaplPowercap, e.why(SourceId::RaplPerf.as_str()));
             probes.push(boxed(perf, pue));
             true
         }
         (Err(e), Ok(pc)) => {
-            reject_kind(
-                "rapl-perf",
-                e.reason("rapl-powercap"),
-                carina_runtime::EnergyKind::Measured,
-            );
+            reject(SourceId::RaplPerf, e.why(SourceId::RaplPowercap.as_str()));
             probes.push(boxed(pc, pue));
             true
         }
         (Err(pe), Err(ce)) => {
-            reject_kind(
-                "rapl-perf",
-                pe.reason("the estimation model"),
-                carina_runtime::EnergyKind::Measured,
-            );
-            reject_kind(
-                "rapl-powercap",
-                ce.reason("the estimation model"),
-                carina_runtime::EnergyKind::Measured,
-            );
+            reject(SourceId::RaplPerf, pe.why("the estimation model"));
+            reject(SourceId::RaplPowercap, ce.why("the estimation model"));
             false
         }
     };
 
     let gpu_measured = if roots.nvml {
-        match nvml::NvmlProbe::open() {
+        match nvml::NvmlProbe::open_as(&roots.nvml_library, &roots.sys, who) {
             Ok(p) => {
                 probes.push(boxed(p, pue));
                 true
             }
             Err(e) => {
-                reject_kind("nvml", e.to_string(), carina_runtime::EnergyKind::Measured);
+                reject(SourceId::Nvml, e.into_unavailable());
                 false
             }
         }
     } else {
-        reject_kind(
-            "nvml",
-            "not tried (disabled by the caller)".to_owned(),
-            carina_runtime::EnergyKind::Measured,
+        reject(
+            SourceId::Nvml,
+            Unavailable::new(
+                UnavailableCause::Disabled,
+                "not tried (disabled by the caller)",
+            ),
         );
         false
     };
 
     if cpu_measured {
-        reject_kind(
-            "model",
-            "not needed: RAPL measures the CPU (GPUs without NVML are not estimated alongside \
-             measurements)"
-                .to_owned(),
-            carina_runtime::EnergyKind::Estimated,
-        );
+        not_chosen.push(NotChosen::new(
+            SourceId::Model,
+            EnergyKind::Estimated,
+            Unavailable::new(
+                UnavailableCause::Superseded,
+                "not needed: RAPL measures the CPU (GPUs without NVML are not estimated \
+                 alongside measurements)",
+            ),
+        ));
     } else {
         let mut opts = model.clone();
         // GPUs that NVML measures must not be estimated too.
@@ -349,18 +409,22 @@ pub fn detect_with_counters(
 
 /// Why a RAPL source that was tried is not used.
 enum Unusable {
-    /// It did not open (or could not be read); the message says why and how to fix it.
-    Failed(String),
-    /// It opened, but its counters did not advance: the message, without what is used instead.
+    /// It did not open (or could not be read); the probe's error says why and how to fix it.
+    Failed(ProbeError),
+    /// It opened, but its counters did not advance: the reason, without what is used instead.
     Dead(String),
 }
 
 impl Unusable {
-    /// The reason for [`NotChosen`]; `instead` is what measures (or estimates) the CPU.
-    fn reason(self, instead: &str) -> String {
+    /// The entry for [`NotChosen`]; `instead` is what measures (or estimates) the CPU.
+    fn why(self, instead: &str) -> Unavailable {
         match self {
-            Unusable::Failed(m) => m,
-            Unusable::Dead(m) => format!("{m}; using {instead}"),
+            Unusable::Failed(e) => e.into_unavailable(),
+            Unusable::Dead(m) => Unavailable::new(
+                UnavailableCause::NotCounting,
+                format!("{m}; using {instead}"),
+            )
+            .with_fix(NOT_COUNTING_FIX),
         }
     }
 }
@@ -418,9 +482,12 @@ fn vet<P: Watched>(
 ) -> Result<(), Unusable> {
     let over = wait_text(wait);
     let stalled = stalled.map_err(|e| {
-        Unusable::Failed(format!(
-            "opened, but a read during the {over} liveness check failed: {e}"
-        ))
+        let mut why = e.into_unavailable();
+        why.reason = format!(
+            "opened, but a read during the {over} liveness check failed: {}",
+            why.reason
+        );
+        Unusable::Failed(why.into())
     })?;
     if stalled.is_empty() {
         return Ok(());
@@ -506,9 +573,9 @@ fn watch(
 }
 
 /// Which domains of `probe` do not advance: reads it, keeps this thread's CPU busy for `wait`,
-/// reads it again, and returns the indices (in [`EnergyProbe::domains`] order) of the domains
-/// whose energy did not grow. Detection uses the same check on every RAPL source
-/// ([`Roots::liveness_wait`]).
+/// reads it again, and returns the indices (in the order of [`EnergyProbe::describe`]'s
+/// domains) of the domains whose energy did not grow. Detection uses the same check on every
+/// RAPL source ([`Roots::liveness_wait`]).
 ///
 /// # Errors
 ///

@@ -23,9 +23,10 @@
 //! counters without a `power` PMU; [`PerfEventSource`] is the real implementation.
 
 use crate::counter::Counter as EnergyCounter;
+use crate::privileges::Privileges;
 use crate::rapl::{self, Kind};
-use carina_runtime::energy::{ProbeReport, Reading};
-use carina_runtime::record::Basis;
+use carina_runtime::energy::{ProbeReport, Reading, Unavailable, UnavailableCause};
+use carina_runtime::record::{Basis, SourceId};
 use carina_runtime::{EnergyKind, EnergyProbe, EnergySource, Joules, ProbeError, ProbeScope};
 use std::fmt::Write as _;
 use std::io;
@@ -36,9 +37,6 @@ pub use crate::rapl::MaxPlausiblePower;
 
 /// Where the kernel describes the RAPL perf PMU.
 pub const DEFAULT_ROOT: &str = "/sys/bus/event_source/devices/power";
-
-/// The file that holds the system's perf_event_paranoid level, quoted in permission errors.
-const PARANOID_PATH: &str = "/proc/sys/kernel/perf_event_paranoid";
 
 /// The RAPL events the kernel may expose, in the order they are reported. Other `energy-*` events
 /// are ignored: without knowing what they overlap, adding them could count energy twice.
@@ -175,17 +173,23 @@ impl PmuDescription {
 ///
 /// # Errors
 ///
-/// [`ProbeError::Unavailable`] when `root` is not a directory (no RAPL PMU on this machine);
+/// [`ProbeError::Unavailable`] ([`UnavailableCause::Absent`], no fix) when `root` is not a
+/// directory (no RAPL PMU on this machine);
 /// [`ProbeError::Io`] for a file that cannot be read (including a missing `type`, `cpumask`,
 /// `.scale` or `.unit`); [`ProbeError::Parse`] for content that is not as the kernel documents,
 /// naming the file, line 1 and the field.
 pub fn describe_pmu(root: &Path) -> Result<PmuDescription, ProbeError> {
     if !root.is_dir() {
-        return Err(ProbeError::Unavailable(format!(
-            "no `power` PMU at {}: RAPL not exposed through perf_event here \
-             (VM, non-x86, or old kernel)",
-            root.display()
-        )));
+        // No fix: a kernel with the RAPL perf driver registers the PMU by itself wherever the
+        // CPU has RAPL; without it, nothing a user can change here brings it.
+        return Err(ProbeError::unavailable(
+            UnavailableCause::Absent,
+            format!(
+                "no `power` PMU at {}: RAPL not exposed through perf_event here (VM, non-x86, \
+                 or a kernel before 3.14 on Intel, 5.8 on AMD)",
+                root.display()
+            ),
+        ));
     }
     let type_path = root.join("type");
     let text = read(&type_path)?;
@@ -503,8 +507,11 @@ impl PerfRaplProbe {
     ///
     /// # Errors
     ///
-    /// As [`describe_pmu`]; [`ProbeError::Unavailable`] when the PMU has no usable event or a
-    /// counter cannot be opened, with what to do about it (capabilities, `perf_event_paranoid`).
+    /// As [`describe_pmu`]; [`ProbeError::Unavailable`] when the PMU has no usable event
+    /// ([`UnavailableCause::Absent`]) or a counter cannot be opened: refused
+    /// ([`UnavailableCause::Permission`], with the capability, `perf_event_paranoid` or
+    /// container setting that fits this process), not supported by the kernel
+    /// ([`UnavailableCause::Absent`]), or another error ([`UnavailableCause::Failed`]).
     pub fn open(root: impl Into<PathBuf>) -> Result<PerfRaplProbe, ProbeError> {
         Self::open_with(root, Box::new(PerfEventSource))
     }
@@ -521,15 +528,29 @@ impl PerfRaplProbe {
         root: impl Into<PathBuf>,
         source: Box<dyn CounterSource + Send>,
     ) -> Result<PerfRaplProbe, ProbeError> {
+        Self::open_as(root, source, &Privileges::of_this_process())
+    }
+
+    /// Same as [`open_with`](Self::open_with), explaining a refused counter for a process with
+    /// `privileges` (detection passes [`Roots::privileges`](crate::Roots::privileges); tests
+    /// state them).
+    pub fn open_as(
+        root: impl Into<PathBuf>,
+        source: Box<dyn CounterSource + Send>,
+        privileges: &Privileges,
+    ) -> Result<PerfRaplProbe, ProbeError> {
         let root = root.into();
         let desc = describe_pmu(&root)?;
         let (plan, excluded) = desc.plan();
         if plan.is_empty() {
-            return Err(ProbeError::Unavailable(format!(
-                "the `power` PMU at {} has no energy-pkg, energy-ram or energy-psys event \
-                 on any CPU of its cpumask",
-                root.display()
-            )));
+            return Err(ProbeError::unavailable(
+                UnavailableCause::Absent,
+                format!(
+                    "the `power` PMU at {} has no energy-pkg, energy-ram or energy-psys event \
+                     on any CPU of its cpumask",
+                    root.display()
+                ),
+            ));
         }
         let mut slots = Vec::with_capacity(plan.len());
         for p in &plan {
@@ -537,8 +558,8 @@ impl PerfRaplProbe {
             let opened = source
                 .open(desc.pmu_type, p.event.config, p.cpu)
                 .and_then(|mut c| c.read().map(|initial| (c, initial)));
-            let (counter, initial) =
-                opened.map_err(|e| open_error(&e, &root, desc.pmu_type, &p.event, p.cpu))?;
+            let (counter, initial) = opened
+                .map_err(|e| open_error(&e, &root, desc.pmu_type, &p.event, p.cpu, privileges))?;
             let limits = p.kind.limits(
                 &MaxPlausiblePower::default(),
                 1u128 << 64,
@@ -585,7 +606,7 @@ impl PerfRaplProbe {
     /// # Errors
     ///
     /// Only when no counter could be read, after still filling `out` with the frozen values; a
-    /// counter that fails alone is reported in [`take_report`](EnergyProbe::take_report).
+    /// counter that fails alone is reported in [`take_report`](Self::take_report).
     pub fn read_at(&mut self, since_open: Duration, out: &mut [Joules]) -> Result<(), ProbeError> {
         let mut first_error = None;
         let mut any_ok = false;
@@ -599,10 +620,10 @@ impl PerfRaplProbe {
                     slot.energy
                         .failed(since_open, &e.to_string(), &mut self.report);
                     first_error.get_or_insert_with(|| {
-                        ProbeError::Unavailable(format!(
-                            "cannot read perf counter {}: {e}",
-                            slot.label
-                        ))
+                        ProbeError::unavailable(
+                            UnavailableCause::Failed,
+                            format!("cannot read perf counter {}: {e}", slot.label),
+                        )
                     });
                 }
             }
@@ -644,7 +665,7 @@ impl PerfRaplProbe {
     }
 
     /// Stops reporting the domains named in `names` (a counter found not to advance, say): their
-    /// counters are closed, they leave [`domains`](EnergyProbe::domains), and
+    /// counters are closed, they leave [`domains`](Self::domains), and
     /// [`excluded`](Self::excluded) (so the source string) says
     /// `<domain> (<counter>) dropped: <why>`. Unknown names are ignored. Call it before the first
     /// [`read`](EnergyProbe::read) of a run: the domain list must not change during one.
@@ -667,34 +688,25 @@ impl PerfRaplProbe {
     }
 }
 
-/// Explains a failure to open (or first read) a counter.
+/// Explains a failure to open (or first read) a counter, with the fix that fits `who`.
 fn open_error(
     e: &io::Error,
     root: &Path,
     pmu_type: u32,
     event: &RaplEvent,
     cpu: u32,
+    who: &Privileges,
 ) -> ProbeError {
     let what = format!(
         "cannot open perf counter power/energy-{}/ (type {pmu_type}, config {:#x}) on CPU {cpu}: {e}",
         event.name, event.config
     );
     let errno = e.raw_os_error();
-    let reason = if e.kind() == io::ErrorKind::PermissionDenied
+    if e.kind() == io::ErrorKind::PermissionDenied
         || errno == Some(libc_errno::EACCES)
         || errno == Some(libc_errno::EPERM)
     {
-        // perf_event_open checks CPU-wide events against perf_event_paranoid: without
-        // CAP_PERFMON (or CAP_SYS_ADMIN before Linux 5.8) the level must be 0 or less.
-        let level = match std::fs::read_to_string(PARANOID_PATH) {
-            Ok(s) => format!("currently {} in {PARANOID_PATH}", s.trim()),
-            Err(err) => format!("{PARANOID_PATH} unreadable: {err}"),
-        };
-        format!(
-            "{what}. System-wide perf events need CAP_PERFMON (or CAP_SYS_ADMIN), or \
-             kernel.perf_event_paranoid <= 0 ({level}); e.g. \
-             `sudo setcap cap_perfmon+ep <program>` or `sudo sysctl kernel.perf_event_paranoid=0`"
-        )
+        refused(what, who)
     } else if matches!(
         errno,
         Some(libc_errno::ENOENT | libc_errno::ENODEV | libc_errno::EINVAL | libc_errno::EOPNOTSUPP)
@@ -702,15 +714,73 @@ fn open_error(
         e.kind(),
         io::ErrorKind::NotFound | io::ErrorKind::InvalidInput | io::ErrorKind::Unsupported
     ) {
-        format!(
-            "{what}. The `power` PMU or this event is not supported here \
-             (sysfs at {} describes a PMU the kernel will not open)",
-            root.display()
+        ProbeError::unavailable(
+            UnavailableCause::Absent,
+            format!(
+                "{what}. The `power` PMU or this event is not supported here \
+                 (sysfs at {} describes a PMU the kernel will not open)",
+                root.display()
+            ),
         )
     } else {
-        what
+        ProbeError::unavailable(UnavailableCause::Failed, what)
+    }
+}
+
+/// A counter the kernel refused. perf_event_open checks CPU-wide events against
+/// `perf_event_paranoid`: without `CAP_PERFMON` (or `CAP_SYS_ADMIN` before Linux 5.8) the level
+/// must be 0 or less. Which of those is missing decides the fix; a refusal that neither explains
+/// (root, or a low level) comes from a confinement: a container without the capability, a
+/// seccomp filter, a security module.
+fn refused(what: String, who: &Privileges) -> ProbeError {
+    let path = Privileges::paranoid_path();
+    let level = match who.perf_event_paranoid {
+        Some(l) => format!("{path} is {l}"),
+        None => format!("{path} unreadable"),
     };
-    ProbeError::Unavailable(reason)
+    let low_enough = who.perf_event_paranoid.is_some_and(|l| l <= 0);
+    let why = if low_enough {
+        Unavailable::new(
+            UnavailableCause::Permission,
+            format!(
+                "{what}. CPU-wide perf events are open to every user here ({level}), so something \
+                 else refuses them: a seccomp filter (Docker's default profile blocks \
+                 perf_event_open) or a security module"
+            ),
+        )
+        .with_fix(
+            "allow perf_event_open in the container's seccomp profile (e.g. `docker run \
+             --security-opt seccomp=<profile allowing perf_event_open>`) or in the security \
+             module's policy",
+        )
+    } else if who.root {
+        Unavailable::new(
+            UnavailableCause::Permission,
+            format!(
+                "{what}. The process runs as root but lacks CAP_PERFMON (and CAP_SYS_ADMIN), as \
+                 in a container, and CPU-wide perf events then need kernel.perf_event_paranoid \
+                 <= 0 ({level})"
+            ),
+        )
+        .with_fix(
+            "give the container the capability (`docker run --cap-add PERFMON`, or \
+             `--cap-add SYS_ADMIN` before Linux 5.8), or on the host \
+             `sudo sysctl kernel.perf_event_paranoid=0`",
+        )
+    } else {
+        Unavailable::new(
+            UnavailableCause::Permission,
+            format!(
+                "{what}. System-wide perf events need CAP_PERFMON (or CAP_SYS_ADMIN), or \
+                 kernel.perf_event_paranoid <= 0 ({level})"
+            ),
+        )
+        .with_fix(
+            "`sudo setcap cap_perfmon+ep <program>` (Linux 5.8 or later; cap_sys_admin before), \
+             or `sudo sysctl kernel.perf_event_paranoid=0`, or run as root",
+        )
+    };
+    why.into()
 }
 
 /// The errno values the explanation distinguishes (Linux, all architectures this runs on).
@@ -750,8 +820,8 @@ impl EnergyProbe for PerfRaplProbe {
         for note in &self.excluded {
             let _ = write!(source, "; {note}");
         }
-        let mut src =
-            EnergySource::new("rapl-perf", EnergyKind::Measured, source).with_basis(Basis::Counter);
+        let mut src = EnergySource::new(SourceId::RaplPerf, EnergyKind::Measured, source)
+            .with_basis(Basis::Counter);
         src.domains = self.domains();
         src.scope = carina_runtime::ProbeScope::Host;
         src

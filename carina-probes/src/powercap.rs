@@ -47,9 +47,10 @@
 //! [`PowercapProbe::with_max_plausible_power`] replaces the bounds outright.
 
 use crate::counter::Counter;
+use crate::privileges::Privileges;
 use crate::rapl::{self, Kind};
-use carina_runtime::energy::{ProbeReport, Reading};
-use carina_runtime::record::Basis;
+use carina_runtime::energy::{ProbeReport, Reading, Unavailable, UnavailableCause};
+use carina_runtime::record::{Basis, SourceId};
 use carina_runtime::{
     EnergyKind, EnergyProbe, EnergySource, Joules, ProbeError, ProbeScope, Watts,
 };
@@ -67,9 +68,6 @@ pub const DEFAULT_ROOT: &str = "/sys/class/powercap";
 /// Environment variable that overrides [`DEFAULT_ROOT`] in [`PowercapProbe::open_default`]
 /// (fake trees in tests, containers that mount sysfs elsewhere).
 pub const ROOT_ENV: &str = "CARINA_POWERCAP_ROOT";
-
-/// Name of the source in run files.
-const SOURCE_NAME: &str = "rapl-powercap";
 
 /// Directory-name prefix of RAPL zones; `intel-rapl` alone is the control type, not a zone.
 const ZONE_PREFIX: &str = "intel-rapl:";
@@ -141,7 +139,7 @@ impl Domain {
 /// [`read`](EnergyProbe::read) reports, per domain, the joules consumed since
 /// [`open`](Self::open). The counters cover the whole machine, so the scope is
 /// [`ProbeScope::Host`]. What the counters could not say exactly (resets, ambiguous gaps, stalls,
-/// failed reads) is in [`take_report`](EnergyProbe::take_report).
+/// failed reads) is in [`take_report`](Self::take_report).
 ///
 /// # A zone that stops being readable
 ///
@@ -157,6 +155,8 @@ impl Domain {
 pub struct PowercapProbe {
     root: PathBuf,
     fs: Box<dyn SysFs + Send>,
+    /// Who reads the files, for the explanation of a permission error met during a run.
+    privileges: Privileges,
     domains: Vec<Domain>,
     /// What was found and not added, for the source string.
     notes: Vec<String>,
@@ -182,8 +182,10 @@ impl PowercapProbe {
     ///
     /// # Errors
     ///
-    /// * [`ProbeError::Unavailable`] when `root` has no RAPL zone, or when `energy_uj` is
-    ///   readable by root only (the message says how to grant access);
+    /// * [`ProbeError::Unavailable`] when `root` has no RAPL zone ([`UnavailableCause::Absent`],
+    ///   with the driver to load on x86), or when `energy_uj` cannot be read
+    ///   ([`UnavailableCause::Permission`], with how to grant access: a fix that fits whether
+    ///   the process is root or not);
     /// * [`ProbeError::Parse`] when a counter file does not hold a number;
     /// * [`ProbeError::Io`] for other read failures.
     pub fn open(root: impl Into<PathBuf>) -> Result<PowercapProbe, ProbeError> {
@@ -206,14 +208,27 @@ impl PowercapProbe {
         root: impl Into<PathBuf>,
         fs: Box<dyn SysFs + Send>,
     ) -> Result<PowercapProbe, ProbeError> {
+        Self::open_as(root, fs, &Privileges::of_this_process())
+    }
+
+    /// Same as [`open_with`](Self::open_with), explaining permission errors for a process with
+    /// `privileges` (detection passes [`Roots::privileges`](crate::Roots::privileges); tests
+    /// state them).
+    pub fn open_as(
+        root: impl Into<PathBuf>,
+        fs: Box<dyn SysFs + Send>,
+        privileges: &Privileges,
+    ) -> Result<PowercapProbe, ProbeError> {
         let root = root.into();
+        let who = privileges;
         let zones = discover(fs.as_ref(), &root)?;
-        let (picked, notes) = choose_domains(fs.as_ref(), &root, zones)?;
+        let (picked, notes) = choose_domains(fs.as_ref(), &root, zones, who)?;
         let bounds = MaxPlausiblePower::default();
         let mut domains = Vec::with_capacity(picked.len());
         for p in picked {
             let range_path = p.dir.join("max_energy_range_uj");
-            let range_uj = read_counter(fs.as_ref(), &root, &range_path, "max_energy_range_uj")?;
+            let range_uj =
+                read_counter(fs.as_ref(), &root, &range_path, "max_energy_range_uj", who)?;
             if range_uj == 0 {
                 return Err(ProbeError::Parse {
                     path: range_path,
@@ -223,7 +238,7 @@ impl PowercapProbe {
                 });
             }
             let energy_path = p.dir.join("energy_uj");
-            let first = read_counter(fs.as_ref(), &root, &energy_path, "energy_uj")?;
+            let first = read_counter(fs.as_ref(), &root, &energy_path, "energy_uj", who)?;
             // The single-wrap arithmetic treats the counter as wrapping at the range exactly;
             // the hardware wraps one energy unit (tens of µJ) later, far below anything measured.
             let mut limits = p.kind.limits(&bounds, u128::from(range_uj), 1e6, "µJ");
@@ -244,6 +259,7 @@ impl PowercapProbe {
         Ok(PowercapProbe {
             root,
             fs,
+            privileges: *who,
             domains,
             notes,
             opened: Instant::now(),
@@ -288,7 +304,7 @@ impl PowercapProbe {
     }
 
     /// Stops reporting the domains named in `names` (a counter found not to advance, say): they
-    /// leave [`domains`](EnergyProbe::domains), and the source string says
+    /// leave [`domains`](Self::domains), and the source string says
     /// `<domain> (<zone>) dropped: <why>`. Unknown names are ignored. Call it before the first
     /// [`read`](EnergyProbe::read) of a run: the domain list must not change during one.
     pub fn drop_domains(&mut self, names: &[String], why: &str) {
@@ -311,7 +327,7 @@ impl PowercapProbe {
     ///
     /// Each counter goes through the rule of [`crate::counter`]: what it counts exactly is
     /// added, and what it cannot (resets, ambiguous gaps, stalls, failed reads) is added as far
-    /// as the counter proves and reported in [`take_report`](EnergyProbe::take_report).
+    /// as the counter proves and reported in [`take_report`](Self::take_report).
     ///
     /// # Errors
     ///
@@ -320,7 +336,14 @@ impl PowercapProbe {
         let mut first_error = None;
         let mut any_ok = false;
         for (i, d) in self.domains.iter_mut().enumerate() {
-            match read_counter(self.fs.as_ref(), &self.root, &d.energy_path, "energy_uj") {
+            let read = read_counter(
+                self.fs.as_ref(),
+                &self.root,
+                &d.energy_path,
+                "energy_uj",
+                &self.privileges,
+            );
+            match read {
                 Ok(now) => {
                     any_ok = true;
                     d.counter.update(now, since_open, &mut self.report);
@@ -392,8 +415,8 @@ impl EnergyProbe for PowercapProbe {
         if !notes.is_empty() {
             source.push_str(&format!(" ({})", notes.join("; ")));
         }
-        let mut src =
-            EnergySource::new(SOURCE_NAME, EnergyKind::Measured, source).with_basis(Basis::Counter);
+        let mut src = EnergySource::new(SourceId::RaplPowercap, EnergyKind::Measured, source)
+            .with_basis(Basis::Counter);
         src.domains = self.domains();
         src.scope = ProbeScope::Host;
         src
@@ -431,10 +454,16 @@ fn largest_limit_w(fs: &dyn SysFs, dir: &Path) -> Option<f64> {
 }
 
 /// Reads a one-line microjoule counter.
-fn read_counter(fs: &dyn SysFs, root: &Path, path: &Path, field: &str) -> Result<u64, ProbeError> {
+fn read_counter(
+    fs: &dyn SysFs,
+    root: &Path,
+    path: &Path,
+    field: &str,
+    who: &Privileges,
+) -> Result<u64, ProbeError> {
     let text = fs
         .read_to_string(path)
-        .map_err(|e| io_error(root, path, e))?;
+        .map_err(|e| io_error(root, path, e, who))?;
     let line = text.lines().next().unwrap_or("").trim();
     line.parse().map_err(|_| ProbeError::Parse {
         path: path.to_owned(),
@@ -448,35 +477,83 @@ fn read_counter(fs: &dyn SysFs, root: &Path, path: &Path, field: &str) -> Result
     })
 }
 
-/// Maps a read failure to the error the caller can act on: permission problems get the fixes.
-fn io_error(root: &Path, path: &Path, e: io::Error) -> ProbeError {
-    if e.kind() == io::ErrorKind::PermissionDenied {
-        let root = root.display();
-        ProbeError::Unavailable(format!(
-            "cannot read {}: {e}. Since Linux 5.10 and the stable kernels that took the \
-             CVE-2020-8694 fix (the Platypus power side channel), RAPL energy_uj files are \
-             readable by root only. To measure: run as root; or \
-             `sudo chmod o+r {root}/intel-rapl:*/energy_uj` (lost at reboot); or a udev rule, \
-             e.g. in /etc/udev/rules.d/99-rapl.rules: ACTION==\"add\", SUBSYSTEM==\"powercap\", \
-             KERNEL==\"intel-rapl:*\", RUN+=\"/bin/chmod o+r /sys%p/energy_uj\"; or use the \
-             perf_event RAPL source (the `power` PMU), which needs CAP_PERFMON \
-             (`sudo setcap cap_perfmon+ep <program>`) or `sudo sysctl kernel.perf_event_paranoid=0`",
-            path.display()
-        ))
-    } else {
-        ProbeError::Io {
+/// The udev rule that makes every RAPL zone's counter readable at boot.
+const UDEV_RULE: &str = "ACTION==\"add\", SUBSYSTEM==\"powercap\", KERNEL==\"intel-rapl:*\", \
+     RUN+=\"/bin/chmod o+r /sys%p/energy_uj\"";
+
+/// Maps a read failure to the error the caller can act on: a permission problem gets the fix
+/// that fits who is refused.
+fn io_error(root: &Path, path: &Path, e: io::Error, who: &Privileges) -> ProbeError {
+    if e.kind() != io::ErrorKind::PermissionDenied {
+        return ProbeError::Io {
             path: path.to_owned(),
             source: e,
-        }
+        };
     }
+    let files = format!("{}/intel-rapl:*/energy_uj", root.display());
+    let udev = format!("a udev rule in /etc/udev/rules.d/99-rapl.rules: {UDEV_RULE}");
+    let why = if who.root {
+        // Root reads root-only files; a root that is refused is confined, and running as root
+        // again changes nothing.
+        Unavailable::new(
+            UnavailableCause::Permission,
+            format!(
+                "cannot read {}: {e}, although this process runs as root: root inside a \
+                 container or user namespace is not root to the host's sysfs, or a security \
+                 module (SELinux, AppArmor) denies it",
+                path.display()
+            ),
+        )
+        .with_fix(format!(
+            "make the counters readable on the host, outside the container: \
+             `sudo chmod o+r {files}` (until reboot) or {udev}"
+        ))
+    } else {
+        Unavailable::new(
+            UnavailableCause::Permission,
+            format!(
+                "cannot read {}: {e}. Since Linux 5.10 and the stable kernels that took the \
+                 CVE-2020-8694 fix (the Platypus power side channel), RAPL energy_uj files are \
+                 readable by root only",
+                path.display()
+            ),
+        )
+        .with_fix(format!(
+            "`sudo chmod o+r {files}` (until reboot), or {udev}, or run as root"
+        ))
+    };
+    why.into()
 }
 
+/// No RAPL zone under `root`. Loading the driver is the one fix there can be, on x86; a root
+/// other than the kernel's may also simply be the wrong tree.
 fn no_zones(root: &Path) -> ProbeError {
-    ProbeError::Unavailable(format!(
-        "no RAPL zones under {}: not exposed on this machine (VM, non-x86, or the intel_rapl \
-         driver is not loaded)",
-        root.display()
-    ))
+    let mut why = Unavailable::new(
+        UnavailableCause::Absent,
+        format!(
+            "no RAPL zones under {}: not exposed on this machine (VM, non-x86, or the intel_rapl \
+             driver is not loaded)",
+            root.display()
+        ),
+    );
+    let elsewhere = (root != Path::new(DEFAULT_ROOT)).then(|| {
+        format!(
+            "check that {ROOT_ENV} ({}) points at a powercap tree, or unset it to read \
+             {DEFAULT_ROOT}",
+            root.display()
+        )
+    });
+    let driver = cfg!(any(target_arch = "x86", target_arch = "x86_64")).then_some(
+        "on bare-metal x86, load the driver: `sudo modprobe intel_rapl_msr` (a VM that does not \
+         pass RAPL through has no zone to load)",
+    );
+    let fix = match (driver, elsewhere) {
+        (Some(d), Some(e)) => Some(format!("{d}; {e}")),
+        (Some(d), None) => Some(d.to_owned()),
+        (None, e) => e,
+    };
+    why.fix = fix;
+    why.into()
 }
 
 /// The numeric id of a zone directory: `intel-rapl:0:1` is `[0, 1]`. Anything else (the
@@ -565,13 +642,14 @@ fn choose_domains(
     fs: &dyn SysFs,
     root: &Path,
     zones: BTreeMap<Vec<u32>, PathBuf>,
+    who: &Privileges,
 ) -> Result<(Vec<Picked>, Vec<String>), ProbeError> {
     let mut named = BTreeMap::new();
     for (id, dir) in zones {
         let path = dir.join("name");
         let text = fs
             .read_to_string(&path)
-            .map_err(|e| io_error(root, &path, e))?;
+            .map_err(|e| io_error(root, &path, e, who))?;
         named.insert(id, (dir, text.trim().to_owned()));
     }
     let mut packages = Vec::new();
@@ -659,16 +737,19 @@ fn choose_domains(
     }
     notes.extend(unknown);
     if picked.is_empty() {
-        return Err(ProbeError::Unavailable(format!(
-            "RAPL zones under {} ({}), but none is a package, dram or psys zone: nothing to \
-             measure",
-            root.display(),
-            named
-                .values()
-                .map(|(_, n)| n.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
+        return Err(ProbeError::unavailable(
+            UnavailableCause::Absent,
+            format!(
+                "RAPL zones under {} ({}), but none is a package, dram or psys zone: nothing to \
+                 measure",
+                root.display(),
+                named
+                    .values()
+                    .map(|(_, n)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
     }
     Ok((unique_names(picked), notes))
 }

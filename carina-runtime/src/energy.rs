@@ -28,9 +28,139 @@ pub enum ProbeError {
         /// What is wrong.
         message: String,
     },
-    /// The source exists but cannot be used; the message says why and what to do.
+    /// The source cannot be used here: why, and what would make it usable
+    /// ([`Unavailable::reason`], [`Unavailable::fix`]), as the probe itself tells it.
     #[error("{0}")]
-    Unavailable(String),
+    Unavailable(Unavailable),
+}
+
+impl ProbeError {
+    /// An [`Unavailable`](ProbeError::Unavailable) error with no fix.
+    pub fn unavailable(cause: UnavailableCause, reason: impl Into<String>) -> ProbeError {
+        ProbeError::Unavailable(Unavailable::new(cause, reason))
+    }
+
+    /// The error as a source that cannot be used: [`Unavailable`](ProbeError::Unavailable) as it
+    /// is; a file that cannot be read or parsed as [`UnavailableCause::Failed`] with the error's
+    /// text (which names the file and the field) and no fix.
+    pub fn into_unavailable(self) -> Unavailable {
+        match self {
+            ProbeError::Unavailable(u) => u,
+            other => Unavailable::new(UnavailableCause::Failed, other.to_string()),
+        }
+    }
+}
+
+/// Why a source cannot be used, in words for people (`reason`, `fix`) and as a typed cause for
+/// programs, so that nothing has to read the words to decide.
+///
+/// A probe builds it where it meets the problem, because only the probe knows what fixes it:
+/// the fix must never contradict the reason (no "run as root" to a process that is root, no
+/// permission change when the hardware is absent). The run file carries `reason` and `fix`
+/// (`run_start.energy_sources[]`); `carina doctor` prints them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Unavailable {
+    /// What kind of obstacle it is.
+    pub cause: UnavailableCause,
+    /// What was found, naming the file, device or setting.
+    pub reason: String,
+    /// A concrete command or setting that would make the source usable, if one exists on this
+    /// machine; `None` when nothing here would help (no such hardware) or nothing is wrong (a
+    /// better source is used).
+    pub fix: Option<String>,
+}
+
+impl Unavailable {
+    /// An obstacle with no fix.
+    pub fn new(cause: UnavailableCause, reason: impl Into<String>) -> Unavailable {
+        Unavailable {
+            cause,
+            reason: reason.into(),
+            fix: None,
+        }
+    }
+
+    /// Sets the fix (builder style).
+    pub fn with_fix(mut self, fix: impl Into<String>) -> Unavailable {
+        self.fix = Some(fix.into());
+        self
+    }
+}
+
+/// The reason, then the fix when there is one: `<reason>; fix: <fix>`.
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)?;
+        if let Some(fix) = &self.fix {
+            write!(f, "; fix: {fix}")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<Unavailable> for ProbeError {
+    fn from(u: Unavailable) -> ProbeError {
+        ProbeError::Unavailable(u)
+    }
+}
+
+/// A bare reason (a custom probe's message): [`UnavailableCause::Failed`], no fix.
+impl From<String> for Unavailable {
+    fn from(reason: String) -> Unavailable {
+        Unavailable::new(UnavailableCause::Failed, reason)
+    }
+}
+
+/// A bare reason (a custom probe's message): [`UnavailableCause::Failed`], no fix.
+impl From<&str> for Unavailable {
+    fn from(reason: &str) -> Unavailable {
+        Unavailable::new(UnavailableCause::Failed, reason)
+    }
+}
+
+/// What kind of obstacle keeps a source from being used ([`Unavailable::cause`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum UnavailableCause {
+    /// Nothing to read on this machine: no such hardware, interface or driver (no RAPL zone, no
+    /// `power` PMU, no NVIDIA library or GPU).
+    Absent,
+    /// The source is there, but this process may not read it.
+    Permission,
+    /// The source opened, but its counters did not advance while the CPU ran (a virtualised PMU
+    /// that reads 0, an emulated or copied tree): no permission or driver makes it count.
+    NotCounting,
+    /// Usable, but not needed: another source measures the same energy and is preferred.
+    Superseded,
+    /// Turned off, by the build (a feature) or by the caller.
+    Disabled,
+    /// The driver or library is there, but too old for what the probe needs.
+    Outdated,
+    /// Anything else: a file that cannot be read or parsed, a driver error; the reason says which.
+    Failed,
+}
+
+impl UnavailableCause {
+    /// A stable lower-case word for machine-readable output (`carina doctor --format json`):
+    /// `absent`, `permission`, `not-counting`, `superseded`, `disabled`, `outdated`, `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnavailableCause::Absent => "absent",
+            UnavailableCause::Permission => "permission",
+            UnavailableCause::NotCounting => "not-counting",
+            UnavailableCause::Superseded => "superseded",
+            UnavailableCause::Disabled => "disabled",
+            UnavailableCause::Outdated => "outdated",
+            UnavailableCause::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for UnavailableCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 pub use crate::record::ProbeScope;

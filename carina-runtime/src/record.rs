@@ -516,10 +516,206 @@ impl OwnCost {
     }
 }
 
+/// Which energy source a name stands for: Carina's own sources typed, any other name (a custom
+/// probe's) kept as written.
+///
+/// Written as the names run files have always used ([`as_str`](Self::as_str)); reading never
+/// fails ([`parse`](Self::parse)): an unknown name is [`Other`](Self::Other). Two ids are equal
+/// when their names are, so `Other("nvml")` built by hand equals [`Nvml`](Self::Nvml); build
+/// ids with `parse` (or `From<&str>`) and they are always the typed variant.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum SourceId {
+    /// RAPL through perf_event's `power` PMU: `rapl-perf`.
+    RaplPerf,
+    /// RAPL through the powercap sysfs tree: `rapl-powercap`.
+    RaplPowercap,
+    /// NVIDIA GPUs through NVML: `nvml`.
+    Nvml,
+    /// The estimation model: `model`.
+    Model,
+    /// Watts the user gave for the job: `constant`.
+    Constant,
+    /// Any other name, e.g. a custom probe's.
+    Other(String),
+}
+
+impl SourceId {
+    /// Carina's own sources, in the order tools list them (CPU counters first, the model last).
+    pub const KNOWN: [SourceId; 5] = [
+        SourceId::RaplPerf,
+        SourceId::RaplPowercap,
+        SourceId::Nvml,
+        SourceId::Model,
+        SourceId::Constant,
+    ];
+
+    /// The name in run files: `rapl-perf`, `rapl-powercap`, `nvml`, `model`, `constant`, or the
+    /// other name as given.
+    pub fn as_str(&self) -> &str {
+        match self {
+            SourceId::RaplPerf => "rapl-perf",
+            SourceId::RaplPowercap => "rapl-powercap",
+            SourceId::Nvml => "nvml",
+            SourceId::Model => "model",
+            SourceId::Constant => "constant",
+            SourceId::Other(name) => name,
+        }
+    }
+
+    /// The id of a name as written in a run file; never fails (unknown names are
+    /// [`Other`](Self::Other)).
+    pub fn parse(name: &str) -> SourceId {
+        Self::KNOWN
+            .into_iter()
+            .find(|k| k.as_str() == name)
+            .unwrap_or_else(|| SourceId::Other(name.to_owned()))
+    }
+
+    /// Its place in [`KNOWN`](Self::KNOWN); `None` for other names.
+    pub fn known_index(&self) -> Option<usize> {
+        Self::KNOWN.iter().position(|k| k == self)
+    }
+}
+
+impl PartialEq for SourceId {
+    fn eq(&self, other: &SourceId) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for SourceId {}
+
+impl std::hash::Hash for SourceId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
+    }
+}
+
+impl PartialEq<str> for SourceId {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for SourceId {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for SourceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for SourceId {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<SourceId, Self::Err> {
+        Ok(SourceId::parse(s))
+    }
+}
+
+impl From<&str> for SourceId {
+    fn from(name: &str) -> SourceId {
+        SourceId::parse(name)
+    }
+}
+
+impl From<String> for SourceId {
+    fn from(name: String) -> SourceId {
+        match SourceId::parse(&name) {
+            SourceId::Other(_) => SourceId::Other(name),
+            known => known,
+        }
+    }
+}
+
+impl From<SourceId> for String {
+    fn from(id: SourceId) -> String {
+        match id {
+            SourceId::Other(name) => name,
+            known => known.as_str().to_owned(),
+        }
+    }
+}
+
+impl Serialize for SourceId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for SourceId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<SourceId, D::Error> {
+        String::deserialize(d).map(SourceId::from)
+    }
+}
+
+#[cfg(test)]
+mod source_id_tests {
+    use super::*;
+
+    #[test]
+    fn known_names_round_trip_as_the_words_run_files_use() {
+        for (id, word) in
+            SourceId::KNOWN
+                .iter()
+                .zip(["rapl-perf", "rapl-powercap", "nvml", "model", "constant"])
+        {
+            assert_eq!(id.as_str(), word);
+            assert_eq!(SourceId::parse(word), *id);
+            let json = serde_json::to_string(id).unwrap();
+            assert_eq!(json, format!("\"{word}\""));
+            assert_eq!(serde_json::from_str::<SourceId>(&json).unwrap(), *id);
+        }
+        assert!(matches!(SourceId::parse("nvml"), SourceId::Nvml));
+        assert!(matches!(
+            SourceId::from("rapl-perf".to_owned()),
+            SourceId::RaplPerf
+        ));
+        assert_eq!(String::from(SourceId::Model), "model");
+    }
+
+    #[test]
+    fn other_names_are_kept_and_equal_by_name() {
+        let id = SourceId::parse("fake-gpu");
+        assert!(matches!(&id, SourceId::Other(n) if n == "fake-gpu"));
+        assert_eq!(id.known_index(), None);
+        assert_eq!(id, "fake-gpu");
+        assert_eq!(serde_json::to_string(&id).unwrap(), "\"fake-gpu\"");
+        // Built by hand with a known name, it is still that source.
+        assert_eq!(SourceId::Other("nvml".into()), SourceId::Nvml);
+        assert_eq!(SourceId::Nvml.known_index(), Some(2));
+    }
+
+    #[test]
+    fn a_source_not_used_carries_its_fix_and_older_files_read_without_one() {
+        let s = EnergySource::not_used(SourceId::RaplPowercap, EnergyKind::Measured, "no zones")
+            .with_fix(Some("modprobe".into()));
+        assert_eq!(s.id(), SourceId::RaplPowercap);
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["name"], "rapl-powercap");
+        assert_eq!(v["reason"], "no zones");
+        assert_eq!(v["fix"], "modprobe");
+        // No fix: no field.
+        let v = serde_json::to_value(EnergySource::not_used("nvml", EnergyKind::Measured, "x"))
+            .unwrap();
+        assert!(v.get("fix").is_none(), "{v}");
+        let old: EnergySource = serde_json::from_str(
+            r#"{"name":"rapl-perf","kind":"measured","source":"","used":false,"reason":"no PMU"}"#,
+        )
+        .unwrap();
+        assert_eq!((old.id(), old.fix), (SourceId::RaplPerf, None));
+    }
+}
+
 /// An energy source used by the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnergySource {
-    /// Short name, e.g. `model`, `rapl`, `constant`.
+    /// Short name, e.g. `rapl-perf`, `model`, `constant` ([`SourceId::as_str`]); typed by
+    /// [`id`](Self::id).
     pub name: String,
     /// Measured or estimated.
     pub kind: EnergyKind,
@@ -539,12 +735,17 @@ pub struct EnergySource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_w: Option<Watts>,
     /// Whether the run uses this source. Sources that were considered and not used are listed
-    /// too, with `used: false` and the `reason`.
+    /// too, with `used: false`, the `reason` and, when one exists, the `fix`.
     #[serde(default = "default_true")]
     pub used: bool,
-    /// Why the source is not used (or what limits it), and what would make it usable.
+    /// Why the source is not used, or what limits it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// What would make a source that is not used usable: a command or setting, given by the
+    /// probe with its reason, never contradicting it. Absent when nothing on the machine would
+    /// help, when nothing is wrong (a better source is used), and in files of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
     /// Devices behind the source (GPUs, sockets), when it has several.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<DeviceInfo>,
@@ -582,10 +783,16 @@ impl EnergySource {
             max_w: None,
             used: true,
             reason: None,
+            fix: None,
             devices: Vec::new(),
             basis: Some(Basis::of_kind(kind)),
             pue: None,
         }
+    }
+
+    /// The typed name ([`SourceId::parse`] of [`name`](Self::name)).
+    pub fn id(&self) -> SourceId {
+        SourceId::parse(&self.name)
     }
 
     /// The source's basis: as written, else from its kind.
@@ -605,12 +812,19 @@ impl EnergySource {
         self
     }
 
-    /// A source that was considered and not used, with the reason.
+    /// A source that was considered and not used, with the reason (and no fix: see
+    /// [`with_fix`](Self::with_fix)).
     pub fn not_used(name: impl Into<String>, kind: EnergyKind, reason: impl Into<String>) -> Self {
         let mut s = Self::new(name, kind, "");
         s.used = false;
         s.reason = Some(reason.into());
         s
+    }
+
+    /// Sets what would make the source usable (builder style); `None` for no fix.
+    pub fn with_fix(mut self, fix: Option<String>) -> Self {
+        self.fix = fix;
+        self
     }
 }
 

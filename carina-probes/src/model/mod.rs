@@ -63,9 +63,9 @@
 //!
 //! # The band
 //!
-//! Every estimate carries cumulative low and high bounds of the total energy
-//! ([`EnergyProbe::band`](carina_runtime::EnergyProbe::band)): each part has a low and a high power
-//! law integrated exactly like its estimate, and the bounds are their sums. Per part:
+//! Every estimate carries cumulative low and high bounds of the total energy (`Reading::band`
+//! of [`EnergyProbe::read`](carina_runtime::EnergyProbe::read)): each part has a low and a high
+//! power law integrated exactly like its estimate, and the bounds are their sums. Per part:
 //!
 //! - CPU, coefficients from tables: the idle term (`W_min`) and the dynamic term
 //!   (`W_max - W_min`) per vCPU each range from the smallest to the largest value among the CCF
@@ -84,7 +84,7 @@
 
 use crate::coefficients::{self, CpuCoefficients};
 use crate::machine::{self, Classification, CpuIdentity, memory_gb};
-use carina_runtime::record::DeviceInfo;
+use carina_runtime::record::{DeviceInfo, SourceId};
 use carina_runtime::{ProbeScope, Watts, procfs};
 
 mod probe;
@@ -173,7 +173,7 @@ pub fn estimation_model_with(proc_root: &Path, sys_root: &Path, opts: &ModelOpti
         );
         return finish(
             ModelProbe::from_parts(vec![part], ProbeScope::Process, source, proc_root)
-                .with_name("constant")
+                .with_name(SourceId::Constant)
                 .user_constant(),
             opts.pue,
             notes,

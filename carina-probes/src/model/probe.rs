@@ -5,7 +5,7 @@
 use crate::coefficients::USER_OVERRIDE_SPREAD;
 use carina_runtime::energy::{EnergyProbe, ProbeError, ProbeScope, Reading};
 use carina_runtime::procfs::{self, HostCpu};
-use carina_runtime::record::{Basis, DeviceInfo, EnergyKind, EnergySource};
+use carina_runtime::record::{Basis, DeviceInfo, EnergyKind, EnergySource, SourceId};
 use carina_runtime::units::{Joules, Seconds, Watts};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -179,11 +179,11 @@ impl ModelPart {
 /// applied to every part (estimate and band). At each [`read`](EnergyProbe::read) it takes the
 /// host CPU utilisation `u` over the interval since the previous read from `/proc/stat` (only if
 /// some part depends on it) and adds `P_part(u) x PUE x dt` to each domain. The first read sets
-/// the baseline: energies count from it. [`band`](EnergyProbe::band) returns the same integral
+/// the baseline: energies count from it. The reading's `band` holds the same integral
 /// of the parts' low and high bounds.
 #[derive(Debug)]
 pub struct ModelProbe {
-    name: String,
+    name: SourceId,
     source: String,
     reason: Option<String>,
     devices: Vec<DeviceInfo>,
@@ -220,14 +220,20 @@ impl ModelProbe {
         proc_root: impl Into<PathBuf>,
     ) -> Self {
         let (power, scope, name) = match model {
-            PowerModel::Linear { idle, max } => {
-                (PartPower::linear(idle, max), ProbeScope::Host, "model")
-            }
-            PowerModel::Constant(w) => (PartPower::constant(w), ProbeScope::Process, "constant"),
+            PowerModel::Linear { idle, max } => (
+                PartPower::linear(idle, max),
+                ProbeScope::Host,
+                SourceId::Model,
+            ),
+            PowerModel::Constant(w) => (
+                PartPower::constant(w),
+                ProbeScope::Process,
+                SourceId::Constant,
+            ),
         };
         let part = ModelPart::with_spread("cpu", power, USER_OVERRIDE_SPREAD);
         let mut p = Self::from_parts(vec![part], scope, source, proc_root);
-        p.name = name.to_owned();
+        p.name = name;
         p.summary = model;
         if scope == ProbeScope::Process {
             p = p.user_constant();
@@ -244,7 +250,7 @@ impl ModelProbe {
     ) -> Self {
         let n = parts.len();
         let mut p = ModelProbe {
-            name: "model".to_owned(),
+            name: SourceId::Model,
             source: source.into(),
             reason: None,
             devices: Vec::new(),
@@ -278,8 +284,8 @@ impl ModelProbe {
         self
     }
 
-    /// The name in the run file (`model`, `constant`).
-    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+    /// The name in the run file ([`SourceId::Model`], [`SourceId::Constant`]).
+    pub fn with_name(mut self, name: impl Into<SourceId>) -> Self {
         self.name = name.into();
         self
     }
@@ -418,8 +424,12 @@ impl ModelProbe {
 
 impl EnergyProbe for ModelProbe {
     fn describe(&self) -> EnergySource {
-        let mut src = EnergySource::new(&self.name, EnergyKind::Estimated, self.source.clone())
-            .with_basis(self.basis);
+        let mut src = EnergySource::new(
+            self.name.clone(),
+            EnergyKind::Estimated,
+            self.source.clone(),
+        )
+        .with_basis(self.basis);
         // The PUE is already in every figure; the field says by how much.
         src.pue = (self.pue != 1.0).then_some(self.pue);
         src.domains = self.domains();

@@ -1,12 +1,19 @@
 //! Detection picks measured sources where they work, the model elsewhere, and says why for
-//! every source it did not pick.
+//! every source it did not pick, with the probe's own fix. Live counters follow the clock
+//! (`ClockFs`), so the liveness check needs no writer thread to keep up.
 
-use carina_probes::{DEFAULT_LIVENESS_WAIT, ModelOptions, Roots, detect_with, stalled_domains};
+use super::common::USER;
+use carina_probes::powercap::{PowercapProbe, SysFs};
+use carina_probes::{
+    Backends, DEFAULT_LIVENESS_WAIT, Detection, ModelOptions, NotChosen, Privileges, Roots,
+    detect_with, detect_with_backends, stalled_domains,
+};
+use carina_runtime::energy::UnavailableCause;
+use carina_runtime::record::SourceId;
 use carina_runtime::{EnergyKind, EnergyProbeExt, Joules, Reading};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn fake_proc(dir: &Path) {
     std::fs::write(
@@ -35,57 +42,52 @@ fn roots(tmp: &Path) -> Roots {
         powercap: tmp.join("powercap"),
         perf_pmu: tmp.join("no-power-pmu"),
         nvml: false,
+        nvml_library: tmp.join("no-libnvidia-ml.so.1").into(),
+        privileges: USER,
         liveness_wait: DEFAULT_LIVENESS_WAIT,
     }
 }
 
-/// Advances the `energy_uj` of the given zones by 1 mJ every millisecond until dropped, as a
-/// live RAPL counter does.
-struct Advancer {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+/// The files of a fake tree, except the `energy_uj` of live zones: those read the clock, 1 µJ
+/// per µs since the tree was made (1 W), as a live RAPL counter moves.
+struct ClockFs {
+    t0: Instant,
+    live: Vec<PathBuf>,
 }
 
-impl Advancer {
-    fn start(zones: &[PathBuf]) -> Advancer {
-        let stop = Arc::new(AtomicBool::new(false));
-        let files: Vec<PathBuf> = zones.iter().map(|z| z.join("energy_uj")).collect();
-        let thread = {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let mut uj = 10_000_000u64;
-                while !stop.load(Ordering::Relaxed) {
-                    uj += 1_000;
-                    for f in &files {
-                        // Replaced whole, so that a reader never sees a half-written file.
-                        let tmp = f.with_extension("new");
-                        std::fs::write(&tmp, format!("{uj}\n")).unwrap();
-                        std::fs::rename(&tmp, f).unwrap();
-                    }
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            })
-        };
-        // The counter has moved before detection looks at it.
-        let first = &zones[0].join("energy_uj");
-        let before = std::fs::read_to_string(first).unwrap_or_default();
-        while std::fs::read_to_string(first).unwrap_or_default() == before {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        Advancer {
-            stop,
-            thread: Some(thread),
+impl ClockFs {
+    fn new(live_zones: &[PathBuf]) -> ClockFs {
+        ClockFs {
+            t0: Instant::now(),
+            live: live_zones.iter().map(|z| z.join("energy_uj")).collect(),
         }
     }
 }
 
-impl Drop for Advancer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+impl SysFs for ClockFs {
+    fn read_to_string(&self, path: &Path) -> io::Result<String> {
+        if self.live.iter().any(|l| l == path) {
+            let uj = 10_000_000 + self.t0.elapsed().as_micros();
+            return Ok(format!("{uj}\n"));
         }
+        std::fs::read_to_string(path)
     }
+}
+
+/// Detection with the powercap tree read through a clock for the `live` zones.
+fn detect_live(roots: &Roots, live: &[PathBuf]) -> Detection {
+    let backends = Backends {
+        powercap_fs: Box::new(ClockFs::new(live)),
+        ..Backends::default()
+    };
+    detect_with_backends(roots, &ModelOptions::default(), backends)
+}
+
+fn not_chosen(d: &Detection, id: SourceId) -> &NotChosen {
+    d.not_chosen
+        .iter()
+        .find(|n| n.id == id)
+        .unwrap_or_else(|| panic!("{id} not listed: {:?}", d.not_chosen))
 }
 
 #[test]
@@ -99,18 +101,78 @@ fn a_vm_without_counters_gets_the_estimation_model_and_reasons() {
     let src = d.probes[0].describe();
     assert_eq!(src.kind, EnergyKind::Estimated);
     assert!(src.source.contains("Skylake"), "{}", src.source);
-    let names: Vec<_> = d.not_chosen.iter().map(|n| n.name.as_str()).collect();
-    assert_eq!(names, ["rapl-perf", "rapl-powercap", "nvml"]);
-    assert!(
-        d.not_chosen[0].reason.contains("no-power-pmu"),
-        "{:?}",
-        d.not_chosen[0]
+    let ids: Vec<_> = d.not_chosen.iter().map(|n| n.id.clone()).collect();
+    assert_eq!(
+        ids,
+        [SourceId::RaplPerf, SourceId::RaplPowercap, SourceId::Nvml]
     );
-    assert!(
-        d.not_chosen[1].reason.contains("powercap"),
-        "{:?}",
-        d.not_chosen[1]
+    // No PMU: nothing to fix from here.
+    let perf = &d.not_chosen[0];
+    assert!(perf.reason.contains("no-power-pmu"), "{perf:?}");
+    assert_eq!(
+        (perf.cause, perf.fix.as_deref()),
+        (UnavailableCause::Absent, None)
     );
+    // No zone: the driver to load (and the tree to check, since the root is not the kernel's),
+    // never a permission.
+    let pc = &d.not_chosen[1];
+    assert!(pc.reason.contains("no RAPL zones under"), "{pc:?}");
+    assert_eq!(pc.cause, UnavailableCause::Absent);
+    let fix = pc.fix.as_deref().unwrap();
+    assert!(fix.contains("CARINA_POWERCAP_ROOT"), "{fix}");
+    if cfg!(target_arch = "x86_64") {
+        assert!(fix.contains("sudo modprobe intel_rapl_msr"), "{fix}");
+    }
+    assert!(
+        !fix.contains("root;") && !fix.contains("run as root"),
+        "{fix}"
+    );
+    assert!(!fix.contains("chmod"), "{fix}");
+    // Turned off by the caller: said so, nothing to fix.
+    let nvml = &d.not_chosen[2];
+    assert_eq!(
+        (nvml.cause, nvml.reason.as_str(), nvml.fix.as_deref()),
+        (
+            UnavailableCause::Disabled,
+            "not tried (disabled by the caller)",
+            None
+        )
+    );
+    // Each reaches the run file's source list with its fix.
+    let entry = pc.clone().into_source();
+    assert_eq!((entry.name.as_str(), entry.used), ("rapl-powercap", false));
+    assert_eq!(entry.reason.as_deref(), Some(pc.reason.as_str()));
+    assert_eq!(entry.fix, pc.fix);
+    assert_eq!(perf.clone().into_source().fix, None);
+}
+
+/// The contradiction `carina doctor` once printed: "run as root" to root, for a machine with no
+/// RAPL zone at all. The fix depends on the cause (no zone), not on who asks.
+#[test]
+fn no_zones_never_sends_root_or_anyone_after_permissions() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("proc")).unwrap();
+    fake_proc(&tmp.path().join("proc"));
+    std::fs::create_dir_all(tmp.path().join("powercap")).unwrap();
+    let mut fixes = Vec::new();
+    for root in [false, true] {
+        let roots = Roots {
+            privileges: Privileges {
+                root,
+                perf_event_paranoid: Some(2),
+            },
+            ..roots(tmp.path())
+        };
+        let d = detect_with(&roots, &ModelOptions::default());
+        let pc = not_chosen(&d, SourceId::RaplPowercap);
+        assert_eq!(pc.cause, UnavailableCause::Absent, "{pc:?}");
+        let fix = pc.fix.clone().unwrap_or_default();
+        for word in ["run as root", "chmod", "udev", "permission"] {
+            assert!(!fix.contains(word), "root {root}: {word:?} in {fix}");
+        }
+        fixes.push(fix);
+    }
+    assert_eq!(fixes[0], fixes[1], "the fix must not depend on who asks");
 }
 
 #[test]
@@ -124,31 +186,32 @@ fn rapl_through_powercap_is_chosen_over_the_model_when_readable() {
     fake_zone(&pkg, "package-0", 1_000_000);
     fake_zone(&dram, "dram", 500_000);
     // Live counters, so that the liveness check passes.
-    let _advancing = Advancer::start(&[pkg, dram]);
-    let mut d = detect_with(&roots(tmp.path()), &ModelOptions::default());
+    let mut d = detect_live(&roots(tmp.path()), &[pkg, dram]);
     assert_eq!(d.probes.len(), 1);
     let p = &mut d.probes[0];
     let src = p.describe();
-    assert_eq!(src.name, "rapl-powercap");
+    assert_eq!(src.id(), SourceId::RaplPowercap);
     assert_eq!(src.kind, EnergyKind::Measured);
     assert_eq!(p.domains(), ["package-0", "dram-0"]);
     let mut out = [Joules::ZERO; 2];
     p.read_energy(&mut out).unwrap();
-    assert!(
-        d.not_chosen
-            .iter()
-            .any(|n| n.name == "model" && n.reason.contains("RAPL"))
+    // Not needed is not a problem: nothing to fix.
+    let model = not_chosen(&d, SourceId::Model);
+    assert!(model.reason.contains("RAPL"), "{model:?}");
+    assert_eq!(
+        (model.cause, model.fix.as_deref()),
+        (UnavailableCause::Superseded, None)
     );
-    assert!(d.not_chosen.iter().any(|n| n.name == "rapl-perf"));
+    not_chosen(&d, SourceId::RaplPerf);
     // Each unused source keeps its own kind: the model's figures would have been estimates,
     // the counters' measurements; run_start.energy_sources lists them so.
     for n in &d.not_chosen {
-        let want = if n.name == "model" {
+        let want = if n.id == SourceId::Model {
             EnergyKind::Estimated
         } else {
             EnergyKind::Measured
         };
-        assert_eq!(n.kind, want, "{}", n.name);
+        assert_eq!(n.kind, want, "{}", n.id);
         assert_eq!(n.clone().into_source().kind, want);
     }
 }
@@ -220,13 +283,9 @@ fn a_static_powercap_tree_is_dead_and_the_model_is_used() {
     let d = detect_with(&roots(tmp.path()), &ModelOptions::default());
     assert_eq!(d.probes.len(), 1);
     let src = d.probes[0].describe();
-    assert_eq!(src.name, "model");
+    assert_eq!(src.id(), SourceId::Model);
     assert_eq!(src.kind, EnergyKind::Estimated);
-    let pc = d
-        .not_chosen
-        .iter()
-        .find(|n| n.name == "rapl-powercap")
-        .unwrap();
+    let pc = not_chosen(&d, SourceId::RaplPowercap);
     for needle in [
         "counters package-0 (intel-rapl:0/energy_uj), dram-0 (intel-rapl:0:0/energy_uj)",
         "did not advance over 30 ms while the CPU was running",
@@ -239,17 +298,25 @@ fn a_static_powercap_tree_is_dead_and_the_model_is_used() {
             pc.reason
         );
     }
-    assert!(pc.counter_did_not_advance());
+    // Typed: a counter that does not count, whose fix sends no one after permissions.
+    assert_eq!(pc.cause, UnavailableCause::NotCounting);
+    let fix = pc.fix.as_deref().unwrap();
+    assert!(fix.starts_with("none on this machine"), "{fix}");
+    assert!(
+        !fix.contains("run as root") && !fix.contains("chmod"),
+        "{fix}"
+    );
     // The model is used, so it is not listed as "not needed".
     assert!(
-        d.not_chosen.iter().all(|n| n.name != "model"),
+        d.not_chosen.iter().all(|n| n.id != SourceId::Model),
         "{:?}",
         d.not_chosen
     );
-    // The reason reaches the run file's source list.
+    // The reason and the fix reach the run file's source list.
     let entry = pc.clone().into_source();
     assert!(!entry.used);
     assert_eq!(entry.reason.as_deref(), Some(pc.reason.as_str()));
+    assert_eq!(entry.fix.as_deref(), Some(fix));
 }
 
 #[test]
@@ -260,11 +327,10 @@ fn a_dead_dram_counter_is_dropped_and_the_package_kept() {
     let pkg = tmp.path().join("powercap").join("intel-rapl:0");
     fake_zone(&pkg, "package-0", 1_000_000);
     fake_zone(&pkg.join("intel-rapl:0:0"), "dram", 500_000);
-    let _advancing = Advancer::start(std::slice::from_ref(&pkg));
-    let d = detect_with(&roots(tmp.path()), &ModelOptions::default());
+    let d = detect_live(&roots(tmp.path()), std::slice::from_ref(&pkg));
     assert_eq!(d.probes.len(), 1);
     let src = d.probes[0].describe();
-    assert_eq!(src.name, "rapl-powercap");
+    assert_eq!(src.id(), SourceId::RaplPowercap);
     assert_eq!(src.kind, EnergyKind::Measured);
     assert_eq!(d.probes[0].domains(), ["package-0"]);
     assert!(
@@ -276,9 +342,9 @@ fn a_dead_dram_counter_is_dropped_and_the_package_kept() {
         src.source
     );
     assert!(
-        d.not_chosen
-            .iter()
-            .any(|n| n.name == "model" && n.reason.contains("not needed"))
+        not_chosen(&d, SourceId::Model)
+            .reason
+            .contains("not needed")
     );
 }
 
@@ -291,14 +357,10 @@ fn a_dead_package_with_a_live_dram_does_not_measure_the_cpu() {
     let dram = pkg.join("intel-rapl:0:0");
     fake_zone(&pkg, "package-0", 1_000_000);
     fake_zone(&dram, "dram", 500_000);
-    let _advancing = Advancer::start(&[dram]);
-    let d = detect_with(&roots(tmp.path()), &ModelOptions::default());
+    let d = detect_live(&roots(tmp.path()), &[dram]);
     assert_eq!(d.probes[0].describe().kind, EnergyKind::Estimated);
-    let pc = d
-        .not_chosen
-        .iter()
-        .find(|n| n.name == "rapl-powercap")
-        .unwrap();
+    let pc = not_chosen(&d, SourceId::RaplPowercap);
+    assert_eq!(pc.cause, UnavailableCause::NotCounting);
     assert!(
         pc.reason.starts_with(
             "counter package-0 (intel-rapl:0/energy_uj) did not advance over 30 ms while the \
@@ -327,8 +389,19 @@ fn a_zero_wait_trusts_every_counter_that_opens() {
     };
     let start = std::time::Instant::now();
     let d = detect_with(&roots, &ModelOptions::default());
-    assert_eq!(d.probes[0].describe().name, "rapl-powercap");
+    assert_eq!(d.probes[0].describe().id(), SourceId::RaplPowercap);
     assert!(start.elapsed() < Duration::from_millis(500));
+}
+
+/// How long this thread has been runnable, ns: on a CPU plus queued for one
+/// (`/proc/thread-self/schedstat`, fields 1 and 2).
+fn runnable_ns() -> u64 {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat")
+        .expect("/proc/thread-self/schedstat (a kernel with CONFIG_SCHED_INFO) is needed");
+    text.split_whitespace()
+        .take(2)
+        .map(|f| f.parse::<u64>().unwrap())
+        .sum()
 }
 
 /// The wait is a parameter, the message quotes it, and the detecting thread burns CPU for it.
@@ -342,24 +415,19 @@ fn the_wait_is_configurable_and_spent_on_the_cpu() {
         liveness_wait: Duration::from_millis(80),
         ..roots(tmp.path())
     };
-    let cpu_before = carina_runtime::cpuclock::this_thread_ns();
+    let before = runnable_ns();
     let start = std::time::Instant::now();
     let d = detect_with(&roots, &ModelOptions::default());
     let wall = start.elapsed();
     assert!(wall >= Duration::from_millis(80), "{wall:?}");
-    if let (Some(a), Some(b)) = (cpu_before, carina_runtime::cpuclock::this_thread_ns()) {
-        // Busy, not asleep (with room for a loaded machine taking the CPU away).
-        assert!(
-            b - a >= 40_000_000,
-            "{} ms of CPU in {wall:?}",
-            (b - a) / 1_000_000
-        );
-    }
-    let pc = d
-        .not_chosen
-        .iter()
-        .find(|n| n.name == "rapl-powercap")
-        .unwrap();
+    // Busy, not asleep: the thread wanted the CPU the whole wait, whether it got it (a loaded
+    // machine hands it out in turns) or queued for it. A sleep would be neither.
+    let busy = Duration::from_nanos(runnable_ns() - before);
+    assert!(
+        busy >= Duration::from_millis(72),
+        "runnable for {busy:?} of {wall:?}"
+    );
+    let pc = not_chosen(&d, SourceId::RaplPowercap);
     assert!(
         pc.reason
             .starts_with("counter psys (intel-rapl:1/energy_uj) did not advance over 80 ms"),
@@ -376,8 +444,8 @@ fn stalled_domains_names_the_counters_that_did_not_move() {
     let p1 = pc.join("intel-rapl:1");
     fake_zone(&p0, "package-0", 1);
     fake_zone(&p1, "package-1", 1);
-    let _advancing = Advancer::start(std::slice::from_ref(&p1));
-    let mut probe = carina_probes::powercap::PowercapProbe::open(&pc).unwrap();
+    let fs = ClockFs::new(std::slice::from_ref(&p1));
+    let mut probe = PowercapProbe::open_with(&pc, Box::new(fs)).unwrap();
     assert_eq!(
         stalled_domains(&mut probe, Duration::from_millis(10)).unwrap(),
         [0]

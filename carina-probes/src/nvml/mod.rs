@@ -26,7 +26,7 @@
 //! [`describe`](EnergyProbe::describe) says `counter` when at least one device starts on its
 //! energy counter (or none could be read yet), `integrated-power` when every readable device
 //! integrates power. Each device whose method differs from that, from the start or later, is
-//! listed in the next [`take_report`](EnergyProbe::take_report)'s `basis`.
+//! listed in the next [`take_report`](NvmlProbe::take_report)'s `basis`.
 //!
 //! # The run's share of a GPU
 //!
@@ -56,93 +56,48 @@
 //! without per-process utilisation falls back to the count, with one warning.
 //!
 //! The NVML calls go through the small [`GpuBackend`] trait, so that the arithmetic and the
-//! failure handling are tested with fakes on machines without a GPU. The real backend (feature
-//! `nvml`) loads `libnvidia-ml.so.1` at run time: a build needs neither a GPU nor a driver, and
-//! on a machine without the driver [`NvmlProbe::open`] fails at once with the reason.
+//! failure handling are tested with fakes on machines without a GPU. The real backend,
+//! `NvmlLibrary` (feature `nvml`), is Carina's own thin binding: it loads `libnvidia-ml.so.1`
+//! (or the path given to [`NvmlProbe::open_as`]) at run time and resolves only the functions
+//! used here, so a build needs neither a GPU nor a driver, and on a machine without the driver
+//! [`NvmlProbe::open`] fails at once with the reason and, where one exists, the fix.
+//!
+//! # Files
+//!
+//! `mod.rs` the probe; `backend.rs` the [`GpuBackend`] trait, the real backend and the
+//! explanations of why it could not be opened; `ffi.rs` the binding (signatures and layouts of
+//! nvml.h, every `unsafe` with its reason); `share.rs` the usage-share rule; `check.rs` the
+//! `nvml_check` report.
 
+mod backend;
+#[cfg(feature = "nvml")]
+mod check;
+#[cfg(feature = "nvml")]
+mod ffi;
+mod share;
+
+#[cfg(feature = "nvml")]
+pub use backend::NvmlLibrary;
+pub use backend::{GpuBackend, GpuInfo, NOT_SUPPORTED, ProcessUtilization};
+#[cfg(feature = "nvml")]
+pub use check::{verify_library, verify_report};
+
+use crate::Privileges;
 use crate::counter::{Counter as EnergyCounter, Limits};
-use carina_runtime::energy::{ProbeReport, Reading, UsageShare};
-use carina_runtime::record::{Basis, DeviceInfo};
+use carina_runtime::energy::{ProbeReport, Reading, UnavailableCause, UsageShare};
+use carina_runtime::record::{Basis, DeviceInfo, SourceId};
 use carina_runtime::{
     EnergyKind, EnergyProbe, EnergySource, Joules, ProbeError, ProbeScope, Watts,
 };
+use share::{Share, Users, now_us, share_of};
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
 use std::fmt;
-use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-/// One GPU as the driver lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GpuInfo {
-    /// NVML index (not affected by `CUDA_VISIBLE_DEVICES`).
-    pub index: u32,
-    /// Product name, e.g. `NVIDIA H100 80GB HBM3`.
-    pub name: String,
-    /// The GPU's UUID (`GPU-...`); empty if the driver gave none.
-    pub uuid: String,
-}
-
-/// One per-process utilisation sample of a GPU, as `nvmlDeviceGetProcessUtilization` gives
-/// it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProcessUtilization {
-    /// The process, in the host's pid namespace.
-    pub pid: u32,
-    /// When the driver took the sample, in microseconds since the Unix epoch.
-    pub timestamp_us: u64,
-    /// The process's SM (compute and 3D) utilisation over the sample's period, in percent.
-    pub sm_util: u32,
-}
-
-/// The error text of the process queries of a backend that does not implement them.
-pub const NOT_SUPPORTED: &str = "process queries are not supported by this GPU backend";
-
-/// The few NVML queries the probe needs.
-///
-/// The real implementation wraps `nvml-wrapper`; tests implement it with scripted values.
-/// Errors are plain strings because the probe only reports them, it never branches on them.
-///
-/// The process queries have defaults that answer [`NOT_SUPPORTED`], so a backend that only
-/// reads energy implements the first three methods; its probe then does not know its users
-/// ([`EnergyProbe::knows_users`] is false) and the run's CPU share applies to its GPUs.
-pub trait GpuBackend: Send {
-    /// The GPUs present, in any order.
-    fn devices(&self) -> Result<Vec<GpuInfo>, String>;
-    /// The device's total energy counter in millijoules since the driver loaded, or `None`
-    /// when the device has no such counter (GPUs older than Volta).
-    fn total_energy_mj(&mut self, index: u32) -> Result<Option<u64>, String>;
-    /// The device's current power draw in milliwatts.
-    fn power_mw(&mut self, index: u32) -> Result<u32, String>;
-    /// Whether this backend implements the process queries below. A device's query can still
-    /// fail (old driver, no permission, MIG); that is reported per call.
-    fn knows_processes(&self) -> bool {
-        false
-    }
-    /// Pids of the processes with a compute context (CUDA) on the device now
-    /// (`nvmlDeviceGetComputeRunningProcesses`), in the host's pid namespace, in any order.
-    fn compute_processes(&mut self, index: u32) -> Result<Vec<u32>, String> {
-        let _ = index;
-        Err(NOT_SUPPORTED.to_owned())
-    }
-    /// Pids of the processes with a graphics context (OpenGL, Vulkan) on the device now
-    /// (`nvmlDeviceGetGraphicsRunningProcesses`), in the host's pid namespace, in any order.
-    fn graphics_processes(&mut self, index: u32) -> Result<Vec<u32>, String> {
-        let _ = index;
-        Err(NOT_SUPPORTED.to_owned())
-    }
-    /// The per-process utilisation samples the driver took after `since_us` (microseconds
-    /// since the Unix epoch; 0 for all it holds), in any order
-    /// (`nvmlDeviceGetProcessUtilization`). The driver only returns processes whose
-    /// utilisation was non-zero at some point; no sample at all is `Ok` and empty.
-    fn process_utilization(
-        &mut self,
-        index: u32,
-        since_us: u64,
-    ) -> Result<Vec<ProcessUtilization>, String> {
-        let _ = (index, since_us);
-        Err(NOT_SUPPORTED.to_owned())
-    }
-}
+/// The NVML library the driver installs, found through the dynamic loader's search path.
+pub const DEFAULT_LIBRARY: &str = "libnvidia-ml.so.1";
 
 /// At most this many warnings wait for [`EnergyProbe::take_report`]; a device that keeps
 /// flapping for a long run must not grow memory without bound.
@@ -213,115 +168,6 @@ struct Gpu {
     users: Users,
     /// The basis the session was last told for this device.
     reported: Basis,
-}
-
-/// A device's users over one share interval (between two
-/// [`usage_share`](EnergyProbe::usage_share) calls), and the one-time warnings about them.
-#[derive(Debug)]
-struct Users {
-    /// Pids listed on the device or sampled busy since the previous share.
-    seen: BTreeSet<u32>,
-    /// Whether a process list was taken since the previous share.
-    listed: bool,
-    /// Whether a compute-process list was read successfully since the previous share.
-    list_ok: bool,
-    /// Whether a process list since the previous share had a pid in it.
-    listed_any: bool,
-    /// Whether one of those listed pids existed in this pid namespace when it was listed.
-    listed_here: bool,
-    /// Sum of the SM utilisation samples per pid since the previous share; `None` when the
-    /// utilisation query failed.
-    util: Option<BTreeMap<u32, u64>>,
-    /// Timestamp of the newest utilisation sample seen (at first: when the probe opened).
-    since_us: u64,
-    warned_list: bool,
-    warned_graphics: bool,
-    warned_util: bool,
-    warned_namespace: bool,
-}
-
-impl Users {
-    fn new(since_us: u64) -> Self {
-        Users {
-            seen: BTreeSet::new(),
-            listed: false,
-            list_ok: false,
-            listed_any: false,
-            listed_here: false,
-            util: None,
-            since_us,
-            warned_list: false,
-            warned_graphics: false,
-            warned_util: false,
-            warned_namespace: false,
-        }
-    }
-
-    /// Forgets the interval's users; keeps the sample timestamp and the warnings given.
-    fn reset(&mut self) {
-        self.seen.clear();
-        self.listed = false;
-        self.list_ok = false;
-        self.listed_any = false;
-        self.listed_here = false;
-        self.util = None;
-    }
-}
-
-/// What the run's share of one device is over one interval.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Share {
-    Known(UsageShare),
-    /// The device has users, none of which exists in this pid namespace.
-    OtherNamespace,
-}
-
-/// The share rule, see the [module documentation](self). `users` are the interval's users;
-/// `util` sums their SM utilisation samples per pid, if the driver gave them; `foreign` says
-/// that processes were listed and none of them existed in this pid namespace when listed.
-fn share_of(
-    users: &BTreeSet<u32>,
-    util: Option<&BTreeMap<u32, u64>>,
-    is_ours: impl Fn(u32) -> bool,
-    foreign: bool,
-) -> Share {
-    if users.is_empty() {
-        return Share::Known(UsageShare::by_use(0.0));
-    }
-    let ours: Vec<u32> = users.iter().copied().filter(|&p| is_ours(p)).collect();
-    if ours.len() == users.len() {
-        return Share::Known(UsageShare::by_use(1.0));
-    }
-    if ours.is_empty() {
-        // NVML's pids are the host's: if none of them is a process here, this is another pid
-        // namespace (a container) and "not ours" cannot be told from "ours, numbered
-        // differently".
-        return if foreign {
-            Share::OtherNamespace
-        } else {
-            Share::Known(UsageShare::by_use(0.0))
-        };
-    }
-    if let Some(util) = util {
-        let sum = |ps: &mut dyn Iterator<Item = u32>| -> u64 {
-            ps.map(|p| util.get(&p).copied().unwrap_or(0)).sum()
-        };
-        let total = sum(&mut users.iter().copied());
-        if total > 0 {
-            let mine = sum(&mut ours.iter().copied());
-            return Share::Known(UsageShare::by_use(
-                (mine as f64 / total as f64).clamp(0.0, 1.0),
-            ));
-        }
-    }
-    Share::Known(UsageShare::by_count(ours.len() as f64 / users.len() as f64))
-}
-
-/// Microseconds since the Unix epoch, the clock of NVML's utilisation samples.
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 impl Gpu {
@@ -405,21 +251,46 @@ impl fmt::Debug for NvmlProbe {
 }
 
 impl NvmlProbe {
-    /// Opens NVML and every GPU it lists.
-    ///
-    /// Fails with [`ProbeError::Unavailable`] saying why when the library cannot be loaded (no
-    /// NVIDIA driver), the driver is not running, or there is no GPU. Without the `nvml`
-    /// feature it always fails that way.
+    /// Opens NVML ([`DEFAULT_LIBRARY`]) and every GPU it lists, explaining failures for this
+    /// process; see [`open_as`](Self::open_as).
     pub fn open() -> Result<NvmlProbe, ProbeError> {
+        Self::open_as(
+            DEFAULT_LIBRARY,
+            Path::new("/sys"),
+            &Privileges::of_this_process(),
+        )
+    }
+
+    /// Opens the NVML library `library` (a file name the dynamic loader searches for, or a
+    /// path) and every GPU it lists; failures are explained for a process with `privileges`.
+    ///
+    /// # Errors
+    ///
+    /// [`ProbeError::Unavailable`] saying why, with a fix where one exists: the library cannot
+    /// be loaded ([`UnavailableCause::Absent`]; the fix to install the driver only when
+    /// `<sys_root>/bus/pci/devices` shows an NVIDIA GPU), the kernel driver is not running
+    /// (`Absent`), this process may not use the devices (`Permission`), the library lacks a
+    /// function the probe needs (`Outdated`), or there is no GPU (`Absent`, no fix). Without
+    /// the `nvml` feature it always fails, with [`UnavailableCause::Disabled`].
+    pub fn open_as(
+        library: impl AsRef<OsStr>,
+        sys_root: &Path,
+        privileges: &Privileges,
+    ) -> Result<NvmlProbe, ProbeError> {
         #[cfg(feature = "nvml")]
         {
-            Self::with_backend(Box::new(real::NvmlBackend::init()?))
+            let backend = NvmlLibrary::load_as(library, sys_root, privileges)?;
+            Self::with_backend(Box::new(backend))
         }
         #[cfg(not(feature = "nvml"))]
         {
-            Err(ProbeError::Unavailable(
-                "built without the `nvml` feature".to_owned(),
-            ))
+            let _ = (library, sys_root, privileges);
+            Err(carina_runtime::energy::Unavailable::new(
+                UnavailableCause::Disabled,
+                "built without the `nvml` feature",
+            )
+            .with_fix("rebuild with the `nvml` feature (on by default in `carina`)")
+            .into())
         }
     }
 
@@ -429,11 +300,17 @@ impl NvmlProbe {
     /// Each device uses its energy counter when it has one and power samples otherwise. A
     /// device that cannot be read at all yet is kept, with a warning, and retried at each read.
     pub fn with_backend(mut backend: Box<dyn GpuBackend>) -> Result<NvmlProbe, ProbeError> {
-        let mut devices = backend
-            .devices()
-            .map_err(|e| ProbeError::Unavailable(format!("NVML could not list the GPUs: {e}")))?;
+        let mut devices = backend.devices().map_err(|e| {
+            ProbeError::unavailable(
+                UnavailableCause::Failed,
+                format!("NVML could not list the GPUs: {e}"),
+            )
+        })?;
         if devices.is_empty() {
-            return Err(ProbeError::Unavailable("NVML found no GPU".to_owned()));
+            return Err(ProbeError::unavailable(
+                UnavailableCause::Absent,
+                "NVML found no GPU",
+            ));
         }
         // Domains follow NVML's numbering, whatever order the backend used.
         devices.sort_by_key(|d| d.index);
@@ -514,7 +391,7 @@ impl NvmlProbe {
     }
 
     /// Reads every device as of `elapsed` since the probe was opened, and writes each
-    /// cumulative energy into `out` (in [`domains`](EnergyProbe::domains) order).
+    /// cumulative energy into `out` (in [`domains`](Self::domains) order).
     ///
     /// [`read`](EnergyProbe::read) calls this with the monotonic clock; tests pass chosen
     /// durations so the counter rule and the power integration are deterministic. An `elapsed`
@@ -920,7 +797,7 @@ impl EnergyProbe for NvmlProbe {
             ""
         };
         let mut src = EnergySource::new(
-            "nvml",
+            SourceId::Nvml,
             EnergyKind::Measured,
             format!(
                 "NVML (libnvidia-ml): {}; whole-GPU energy, including every process on the device{share}",
@@ -1003,290 +880,5 @@ impl EnergyProbe for NvmlProbe {
         let result = self.read_at(elapsed, &mut reading.energy);
         reading.report.merge(self.take_report());
         result
-    }
-}
-
-/// Opens NVML, reads every GPU twice 200 ms apart, and describes what it saw: device count,
-/// names, UUIDs, whether each has an energy counter, the joules measured and the watts they
-/// imply, next to NVML's instantaneous power.
-///
-/// The first line is `NVML check: ok`, `NVML check: WARN` (readings implausible: no energy in
-/// 200 ms, or over 2 kW) or `NVML check: FAILED` (NVML unusable or a read failed), so that a
-/// script can act on it. Meant for checking the probe on a real GPU machine.
-#[cfg(feature = "nvml")]
-pub fn verify_report() -> String {
-    use std::fmt::Write as _;
-
-    const INTERVAL: Duration = Duration::from_millis(200);
-    let t = Instant::now();
-    let backend = match real::NvmlBackend::init() {
-        Ok(b) => b,
-        Err(e) => {
-            return format!(
-                "NVML check: FAILED\nNVML unavailable after {:.1} ms: {e}\n",
-                ms(t.elapsed())
-            );
-        }
-    };
-    let versions = backend.versions();
-    let mut probe = match NvmlProbe::with_backend(Box::new(backend)) {
-        Ok(p) => p,
-        Err(e) => return format!("NVML check: FAILED\n{versions}\n{e}\n"),
-    };
-    let open_ms = ms(t.elapsed());
-    let n = probe.gpus.len();
-    let mut first = vec![Joules::ZERO; n];
-    let mut second = vec![Joules::ZERO; n];
-    let t1 = probe.opened.elapsed();
-    // `read_at` never fails; the results are here for the compiler.
-    let _ = probe.read_at(t1, &mut first);
-    std::thread::sleep(INTERVAL);
-    let t2 = probe.opened.elapsed();
-    let _ = probe.read_at(t2, &mut second);
-    let dt = (t2 - t1).as_secs_f64();
-
-    let mut body = String::new();
-    let mut warn = false;
-    let _ = writeln!(body, "{versions}");
-    let _ = writeln!(body, "NVML opened in {open_ms:.1} ms; {n} GPU(s)");
-    for (i, gpu) in probe.gpus.iter().enumerate() {
-        let joules = second[i].0 - first[i].0;
-        let watts = if dt > 0.0 { joules / dt } else { 0.0 };
-        let uuid = if gpu.info.uuid.is_empty() {
-            "(none)"
-        } else {
-            gpu.info.uuid.as_str()
-        };
-        let counter = match gpu.mode {
-            Mode::Counter => "yes",
-            Mode::Power { .. } => "no",
-            Mode::Pending => "unknown",
-        };
-        let _ = writeln!(body, "{}: {}", gpu.domain(), gpu.info.name);
-        let _ = writeln!(body, "  uuid: {uuid}");
-        let _ = writeln!(body, "  energy counter: {counter} ({})", gpu.method());
-        let _ = writeln!(
-            body,
-            "  over {dt:.3} s: {joules:.3} J, i.e. {watts:.1} W (cumulative {:.3} J)",
-            second[i].0
-        );
-        if joules <= 0.0 || watts > 2000.0 {
-            warn = true;
-            let _ = writeln!(body, "  WARN: implausible reading for a powered GPU");
-        }
-    }
-    // A last instantaneous sample, to compare with the watts implied by the energy.
-    for gpu in &probe.gpus {
-        let line = match probe.backend.power_mw(gpu.info.index) {
-            Ok(mw) => format!("{:.1} W", f64::from(mw) / 1000.0),
-            Err(e) => format!("unavailable ({e})"),
-        };
-        let _ = writeln!(body, "{} instantaneous power (NVML): {line}", gpu.domain());
-    }
-    // The queries behind the run's share of each GPU; informative only, they do not change
-    // the status (the energy is right without them).
-    for gpu in &probe.gpus {
-        let index = gpu.info.index;
-        let list = |r: Result<Vec<u32>, String>| match r {
-            Ok(p) => format!("{p:?}"),
-            Err(e) => format!("unavailable ({e})"),
-        };
-        let compute = list(probe.backend.compute_processes(index));
-        let graphics = list(probe.backend.graphics_processes(index));
-        let util = match probe.backend.process_utilization(index, 0) {
-            Ok(s) => {
-                let busy: BTreeSet<u32> =
-                    s.iter().filter(|s| s.sm_util > 0).map(|s| s.pid).collect();
-                format!(
-                    "{} sample(s) held by the driver, busy pid(s) {busy:?}",
-                    s.len()
-                )
-            }
-            Err(e) => format!("unavailable ({e})"),
-        };
-        let _ = writeln!(
-            body,
-            "{} processes: compute {compute}, graphics {graphics}; per-process utilisation: {util}",
-            gpu.domain()
-        );
-    }
-    let warnings = probe.take_report().warnings;
-    for w in &warnings {
-        let _ = writeln!(body, "warning: {w}");
-    }
-    let status = if probe.failed_reads() > 0 {
-        "FAILED"
-    } else if warn || !warnings.is_empty() {
-        "WARN"
-    } else {
-        "ok"
-    };
-    format!("NVML check: {status}\n{body}")
-}
-
-#[cfg(feature = "nvml")]
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// The real backend over `nvml-wrapper`.
-#[cfg(feature = "nvml")]
-mod real {
-    use super::{GpuBackend, GpuInfo, ProcessUtilization};
-    use carina_runtime::ProbeError;
-    use nvml_wrapper::Nvml;
-    use nvml_wrapper::error::NvmlError;
-
-    /// The file `nvml-wrapper` loads on Linux.
-    const LIB: &str = "libnvidia-ml.so.1";
-
-    pub(super) struct NvmlBackend {
-        nvml: Nvml,
-    }
-
-    impl NvmlBackend {
-        /// Loads the library and initialises NVML; the error says which step failed.
-        pub(super) fn init() -> Result<Self, ProbeError> {
-            Nvml::init()
-                .map(|nvml| NvmlBackend { nvml })
-                .map_err(|e| ProbeError::Unavailable(init_error(e)))
-        }
-
-        /// Driver and NVML versions, for reports.
-        pub(super) fn versions(&self) -> String {
-            let driver = self
-                .nvml
-                .sys_driver_version()
-                .unwrap_or_else(|e| format!("unknown ({e})"));
-            let lib = self
-                .nvml
-                .sys_nvml_version()
-                .unwrap_or_else(|e| format!("unknown ({e})"));
-            format!("driver {driver}, NVML {lib}")
-        }
-    }
-
-    fn init_error(e: NvmlError) -> String {
-        match e {
-            NvmlError::LibloadingError(e) => {
-                format!("{LIB} could not be loaded: {e}; no NVIDIA driver on this machine")
-            }
-            NvmlError::FailedToLoadSymbol(s) => {
-                format!("{LIB} was loaded but lacks {s}: the NVIDIA driver is too old")
-            }
-            NvmlError::DriverNotLoaded => {
-                format!("{LIB} was loaded but the NVIDIA kernel driver is not running")
-            }
-            NvmlError::NoPermission => {
-                "NVML has no permission to talk to the NVIDIA driver (check /dev/nvidia*)".into()
-            }
-            e => format!("NVML initialisation failed: {e}"),
-        }
-    }
-
-    impl GpuBackend for NvmlBackend {
-        fn devices(&self) -> Result<Vec<GpuInfo>, String> {
-            let count = self.nvml.device_count().map_err(|e| e.to_string())?;
-            (0..count)
-                .map(|index| {
-                    let describe = || {
-                        let d = self.nvml.device_by_index(index)?;
-                        Ok::<_, NvmlError>(GpuInfo {
-                            index,
-                            name: d.name()?,
-                            uuid: d.uuid()?,
-                        })
-                    };
-                    describe().map_err(|e| format!("GPU {index}: {e}"))
-                })
-                .collect()
-        }
-
-        fn total_energy_mj(&mut self, index: u32) -> Result<Option<u64>, String> {
-            // Handles borrow the `Nvml`, so they are looked up per call rather than stored;
-            // the lookup is a table access in the driver.
-            let d = self
-                .nvml
-                .device_by_index(index)
-                .map_err(|e| e.to_string())?;
-            match d.total_energy_consumption() {
-                Ok(mj) => Ok(Some(mj)),
-                // Pre-Volta GPUs, and drivers too old to export the function.
-                Err(NvmlError::NotSupported | NvmlError::FailedToLoadSymbol(_)) => Ok(None),
-                Err(e) => Err(e.to_string()),
-            }
-        }
-
-        fn power_mw(&mut self, index: u32) -> Result<u32, String> {
-            self.nvml
-                .device_by_index(index)
-                .and_then(|d| d.power_usage())
-                .map_err(|e| e.to_string())
-        }
-
-        fn knows_processes(&self) -> bool {
-            true
-        }
-
-        fn compute_processes(&mut self, index: u32) -> Result<Vec<u32>, String> {
-            let d = self
-                .nvml
-                .device_by_index(index)
-                .map_err(|e| e.to_string())?;
-            // Drivers without the `_v3` entry points (NVML before 12) fail with
-            // `FailedToLoadSymbol`: the share of their GPUs is unknown, with one warning.
-            pids(|| d.running_compute_processes())
-        }
-
-        fn graphics_processes(&mut self, index: u32) -> Result<Vec<u32>, String> {
-            let d = self
-                .nvml
-                .device_by_index(index)
-                .map_err(|e| e.to_string())?;
-            pids(|| d.running_graphics_processes())
-        }
-
-        fn process_utilization(
-            &mut self,
-            index: u32,
-            since_us: u64,
-        ) -> Result<Vec<ProcessUtilization>, String> {
-            let d = self
-                .nvml
-                .device_by_index(index)
-                .map_err(|e| e.to_string())?;
-            let samples = retry(|| match d.process_utilization_stats(since_us) {
-                // NVML's answer when it holds no sample newer than `since_us`.
-                Err(NvmlError::NotFound) => Ok(Vec::new()),
-                r => r,
-            })?;
-            Ok(samples
-                .into_iter()
-                .map(|s| ProcessUtilization {
-                    pid: s.pid,
-                    timestamp_us: s.timestamp,
-                    sm_util: s.sm_util,
-                })
-                .collect())
-        }
-    }
-
-    fn pids(
-        query: impl Fn() -> Result<Vec<nvml_wrapper::struct_wrappers::device::ProcessInfo>, NvmlError>,
-    ) -> Result<Vec<u32>, String> {
-        retry(query).map(|ps| ps.into_iter().map(|p| p.pid).collect())
-    }
-
-    /// The list queries ask for a count, then for the entries: a process that appears in
-    /// between gives `InsufficientSize`, which a second try fixes.
-    fn retry<T>(query: impl Fn() -> Result<T, NvmlError>) -> Result<T, String> {
-        let mut last = None;
-        for _ in 0..3 {
-            match query() {
-                Err(NvmlError::InsufficientSize(n)) => last = Some(NvmlError::InsufficientSize(n)),
-                r => return r.map_err(|e| e.to_string()),
-            }
-        }
-        Err(last.map_or_else(String::new, |e| e.to_string()))
     }
 }

@@ -1,9 +1,12 @@
 //! Tests of the perf_event RAPL probe on fake sysfs trees and fake counters.
 
+use super::common::{ROOT, USER, unavailable};
 use carina_probes::perf_rapl::{
     Counter, CounterSource, PerfRaplProbe, RaplEvent, cross_check, describe_pmu,
 };
-use carina_probes::{DEFAULT_LIVENESS_WAIT, ModelOptions, Roots, detect_with_counters};
+use carina_probes::{DEFAULT_LIVENESS_WAIT, ModelOptions, Privileges, Roots, detect_with_counters};
+use carina_runtime::energy::UnavailableCause;
+use carina_runtime::record::SourceId;
 use carina_runtime::{EnergyKind, EnergyProbe, EnergyProbeExt, Joules, ProbeError, ProbeScope};
 use std::collections::HashMap;
 use std::io;
@@ -128,12 +131,15 @@ fn names(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
-fn unavailable(e: ProbeError) -> String {
-    match e {
-        ProbeError::Unavailable(m) => m,
-        other => panic!("expected Unavailable, got {other:?}"),
-    }
+fn reason(e: ProbeError) -> String {
+    unavailable(e).reason
 }
+
+/// A kernel that lets every user count CPU-wide.
+const OPEN_KERNEL: Privileges = Privileges {
+    root: false,
+    perf_event_paranoid: Some(-1),
+};
 
 #[test]
 fn single_socket_reports_package_and_dram_not_cores() {
@@ -170,7 +176,7 @@ fn single_socket_reports_package_and_dram_not_cores() {
     assert_eq!(*fake.opened.lock().unwrap(), vec![(23, 2, 0), (23, 3, 0)]);
     assert_eq!(probe.scope(), ProbeScope::Host);
     let src = probe.describe();
-    assert_eq!(src.name, "rapl-perf");
+    assert_eq!(src.id(), SourceId::RaplPerf);
     assert_eq!(src.kind, EnergyKind::Measured);
     assert_eq!(src.scope, carina_runtime::ProbeScope::Host);
     assert_eq!(src.domains, names(&["package-0", "dram-0"]));
@@ -296,12 +302,14 @@ fn missing_type_file_is_an_error_naming_it() {
 fn missing_root_is_unavailable_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("power");
-    let msg = unavailable(describe_pmu(&root).unwrap_err());
+    let msg = reason(describe_pmu(&root).unwrap_err());
     assert!(msg.contains("no `power` PMU"), "{msg}");
     assert!(msg.contains(&root.display().to_string()), "{msg}");
-    let msg =
+    let u =
         unavailable(PerfRaplProbe::open_with(&root, Box::new(FakeSource::default())).unwrap_err());
-    assert!(msg.contains("VM"), "{msg}");
+    assert!(u.reason.contains("VM"), "{}", u.reason);
+    // Nothing a user can change brings a PMU the kernel did not register.
+    assert_eq!((u.cause, u.fix), (UnavailableCause::Absent, None));
 }
 
 #[test]
@@ -487,9 +495,8 @@ fn event_terms_and_format() {
 fn no_energy_event_is_unavailable() {
     let dir = tempfile::tempdir().unwrap();
     fake_pmu(dir.path(), "0", &[CORES]);
-    let msg = unavailable(
-        PerfRaplProbe::open_with(dir.path(), Box::new(FakeSource::default())).unwrap_err(),
-    );
+    let msg =
+        reason(PerfRaplProbe::open_with(dir.path(), Box::new(FakeSource::default())).unwrap_err());
     assert!(msg.contains("energy-pkg"), "{msg}");
 }
 
@@ -573,18 +580,78 @@ fn permission_denied_explains_capabilities_and_paranoid() {
     fake_pmu(dir.path(), "0,18", &[PKG]);
     for errno in [13 /* EACCES */, 1 /* EPERM */] {
         let src = FakeSource::failing(errno, 18);
-        let msg = unavailable(PerfRaplProbe::open_with(dir.path(), Box::new(src)).unwrap_err());
+        let u = unavailable(PerfRaplProbe::open_as(dir.path(), Box::new(src), &USER).unwrap_err());
+        assert_eq!(u.cause, UnavailableCause::Permission);
+        let msg = &u.reason;
         assert!(msg.contains("CAP_PERFMON"), "{msg}");
-        assert!(msg.contains("perf_event_paranoid"), "{msg}");
-        assert!(msg.contains("<= 0"), "{msg}");
+        assert!(msg.contains("perf_event_paranoid <= 0"), "{msg}");
         assert!(msg.contains("CPU 18"), "{msg}");
         assert!(msg.contains("energy-pkg"), "{msg}");
-        // The current level is quoted when the file is readable.
-        if let Ok(level) = std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid") {
-            assert!(
-                msg.contains(&format!("currently {}", level.trim())),
-                "{msg}"
-            );
+        // The level is quoted.
+        assert!(
+            msg.contains("/proc/sys/kernel/perf_event_paranoid is 2"),
+            "{msg}"
+        );
+        let fix = u.fix.unwrap();
+        assert!(
+            fix.contains("`sudo setcap cap_perfmon+ep <program>`"),
+            "{fix}"
+        );
+        assert!(
+            fix.contains("`sudo sysctl kernel.perf_event_paranoid=0`"),
+            "{fix}"
+        );
+        assert!(fix.contains("run as root"), "{fix}");
+    }
+}
+
+/// Root is refused only inside a confinement: the fix is the container's capability (or the
+/// host's sysctl), never "run as root".
+#[test]
+fn a_refused_root_is_told_about_the_container() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_pmu(dir.path(), "0", &[PKG]);
+    let src = FakeSource::failing(1 /* EPERM */, 0);
+    let u = unavailable(PerfRaplProbe::open_as(dir.path(), Box::new(src), &ROOT).unwrap_err());
+    assert_eq!(u.cause, UnavailableCause::Permission);
+    assert!(
+        u.reason.contains("runs as root but lacks CAP_PERFMON"),
+        "{}",
+        u.reason
+    );
+    let fix = u.fix.unwrap();
+    assert!(fix.contains("--cap-add PERFMON"), "{fix}");
+    assert!(
+        !fix.contains("run as root") && !fix.contains("setcap"),
+        "{fix}"
+    );
+}
+
+/// With the sysctl already at 0 or less, lowering it is no fix: something else refuses.
+#[test]
+fn a_refusal_on_an_open_kernel_points_at_the_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_pmu(dir.path(), "0", &[PKG]);
+    for who in [
+        OPEN_KERNEL,
+        Privileges {
+            root: true,
+            ..OPEN_KERNEL
+        },
+    ] {
+        let src = FakeSource::failing(13 /* EACCES */, 0);
+        let u = unavailable(PerfRaplProbe::open_as(dir.path(), Box::new(src), &who).unwrap_err());
+        assert_eq!(u.cause, UnavailableCause::Permission);
+        assert!(
+            u.reason.contains("perf_event_paranoid is -1"),
+            "{}",
+            u.reason
+        );
+        assert!(u.reason.contains("seccomp"), "{}", u.reason);
+        let fix = u.fix.unwrap();
+        assert!(fix.contains("seccomp"), "{fix}");
+        for word in ["sysctl", "setcap", "run as root"] {
+            assert!(!fix.contains(word), "{word:?} in {fix}");
         }
     }
 }
@@ -599,14 +666,26 @@ fn unsupported_event_says_so() {
         22, /* EINVAL */
     ] {
         let src = FakeSource::failing(errno, 0);
-        let msg = unavailable(PerfRaplProbe::open_with(dir.path(), Box::new(src)).unwrap_err());
-        assert!(msg.contains("not supported"), "{errno}: {msg}");
-        assert!(!msg.contains("CAP_PERFMON"), "{errno}: {msg}");
+        let u = unavailable(PerfRaplProbe::open_with(dir.path(), Box::new(src)).unwrap_err());
+        assert_eq!(
+            (u.cause, u.fix.as_deref()),
+            (UnavailableCause::Absent, None)
+        );
+        assert!(u.reason.contains("not supported"), "{errno}: {}", u.reason);
+        assert!(!u.reason.contains("CAP_PERFMON"), "{errno}: {}", u.reason);
     }
     // Other errors keep the OS message.
     let src = FakeSource::failing(24 /* EMFILE */, 0);
-    let msg = unavailable(PerfRaplProbe::open_with(dir.path(), Box::new(src)).unwrap_err());
-    assert!(msg.contains("cannot open perf counter"), "{msg}");
+    let u = unavailable(PerfRaplProbe::open_with(dir.path(), Box::new(src)).unwrap_err());
+    assert_eq!(
+        (u.cause, u.fix.as_deref()),
+        (UnavailableCause::Failed, None)
+    );
+    assert!(
+        u.reason.contains("cannot open perf counter"),
+        "{}",
+        u.reason
+    );
 }
 
 #[test]
@@ -618,7 +697,7 @@ fn real_open_default_degrades_quickly_without_panicking() {
     let has_pmu = Path::new("/sys/bus/event_source/devices/power").exists();
     match result {
         Err(e) => {
-            let msg = unavailable(e);
+            let msg = reason(e);
             assert!(!msg.trim().is_empty());
             if !has_pmu {
                 assert!(msg.contains("no `power` PMU"), "{msg}");
@@ -675,12 +754,13 @@ fn real_perf_source_opens_or_explains() {
             eprintln!("real perf_event_open worked here: {second:?} of cpu-clock");
         }
         Err(e) => {
-            let msg = unavailable(e);
-            assert!(msg.contains("CPU 0"), "{msg}");
-            if msg.contains("denied") || msg.contains("not permitted") {
-                assert!(msg.contains("CAP_PERFMON"), "{msg}");
+            let u = unavailable(e);
+            assert!(u.reason.contains("CPU 0"), "{}", u.reason);
+            if u.cause == UnavailableCause::Permission {
+                assert!(u.reason.contains("CAP_PERFMON"), "{}", u.reason);
+                assert!(u.fix.is_some(), "{u:?}");
             }
-            eprintln!("real perf_event_open refused here: {msg}");
+            eprintln!("real perf_event_open refused here: {u}");
         }
     }
 }
@@ -706,6 +786,8 @@ fn detection_roots(tmp: &Path, pmu: &Path) -> Roots {
         powercap: tmp.join("no-powercap"),
         perf_pmu: pmu.to_owned(),
         nvml: false,
+        nvml_library: tmp.join("no-libnvidia-ml.so.1").into(),
+        privileges: USER,
         liveness_wait: DEFAULT_LIVENESS_WAIT,
     }
 }
@@ -725,16 +807,26 @@ fn detection_falls_back_to_the_model_when_psys_never_advances() {
     assert_eq!(*fake.opened.lock().unwrap(), vec![(23, 5, 0)]);
     assert_eq!(d.probes.len(), 1);
     let src = d.probes[0].describe();
-    assert_eq!(src.name, "model");
+    assert_eq!(src.id(), SourceId::Model);
     assert_eq!(src.kind, EnergyKind::Estimated);
-    let perf = d.not_chosen.iter().find(|n| n.name == "rapl-perf").unwrap();
+    let perf = d
+        .not_chosen
+        .iter()
+        .find(|n| n.id == SourceId::RaplPerf)
+        .unwrap();
     assert_eq!(
         perf.reason,
         "counter energy-psys did not advance over 30 ms while the CPU was running: a \
          virtualised PMU that reads 0; using the estimation model"
     );
-    assert!(perf.counter_did_not_advance());
-    assert!(d.not_chosen.iter().all(|n| n.name != "model"));
+    assert_eq!(perf.cause, UnavailableCause::NotCounting);
+    assert!(
+        perf.fix
+            .as_deref()
+            .unwrap()
+            .starts_with("none on this machine")
+    );
+    assert!(d.not_chosen.iter().all(|n| n.id != SourceId::Model));
 }
 
 #[test]
@@ -749,7 +841,7 @@ fn detection_uses_a_psys_counter_that_advances() {
         Box::new(FakeSource::advancing(1 << 20)),
     );
     let src = d.probes[0].describe();
-    assert_eq!(src.name, "rapl-perf");
+    assert_eq!(src.id(), SourceId::RaplPerf);
     assert_eq!(src.kind, EnergyKind::Measured);
     assert_eq!(d.probes[0].domains(), names(&["psys"]));
     let mut out = [Joules::ZERO];
@@ -758,7 +850,7 @@ fn detection_uses_a_psys_counter_that_advances() {
     assert!(
         d.not_chosen
             .iter()
-            .any(|n| n.name == "model" && n.reason.contains("not needed"))
+            .any(|n| n.id == SourceId::Model && n.reason.contains("not needed"))
     );
 }
 
@@ -775,7 +867,7 @@ fn dead_dram_counters_are_dropped_from_a_live_source() {
     let roots = detection_roots(tmp.path(), &pmu);
     let d = detect_with_counters(&roots, &ModelOptions::default(), Box::new(fake));
     let src = d.probes[0].describe();
-    assert_eq!(src.name, "rapl-perf");
+    assert_eq!(src.id(), SourceId::RaplPerf);
     assert_eq!(d.probes[0].domains(), names(&["package-0", "package-1"]));
     for needle in [
         "dram-0 (energy-ram on CPU 0) dropped: its counter did not advance over 30 ms",
@@ -841,11 +933,11 @@ fn a_dead_powercap_tree_beside_live_perf_names_perf() {
         &ModelOptions::default(),
         Box::new(FakeSource::advancing(1 << 20)),
     );
-    assert_eq!(d.probes[0].describe().name, "rapl-perf");
+    assert_eq!(d.probes[0].describe().id(), SourceId::RaplPerf);
     let pc = d
         .not_chosen
         .iter()
-        .find(|n| n.name == "rapl-powercap")
+        .find(|n| n.id == SourceId::RaplPowercap)
         .unwrap();
     assert!(
         pc.reason
@@ -871,5 +963,5 @@ fn a_zero_wait_skips_the_check() {
         &ModelOptions::default(),
         Box::new(FakeSource::never_advancing()),
     );
-    assert_eq!(d.probes[0].describe().name, "rapl-perf");
+    assert_eq!(d.probes[0].describe().id(), SourceId::RaplPerf);
 }

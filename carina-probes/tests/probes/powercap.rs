@@ -1,6 +1,8 @@
 //! The powercap RAPL probe against fake sysfs trees.
 
-use carina_probes::powercap::{MaxPlausiblePower, PowercapProbe, SysFs};
+use super::common::{ROOT, USER, unavailable};
+use carina_probes::powercap::{MaxPlausiblePower, PowercapProbe, RealSysFs, SysFs};
+use carina_runtime::energy::UnavailableCause;
 use carina_runtime::{
     EnergyKind, EnergyProbe, EnergyProbeExt, Joules, ProbeError, ProbeScope, Watts,
 };
@@ -376,20 +378,55 @@ fn root_only_energy_files_explain_the_fixes() {
     let fs = DenyFs {
         denied: Arc::new(Mutex::new(vec![file.clone()])),
     };
-    let e = PowercapProbe::open_with(t.path(), Box::new(fs)).unwrap_err();
-    assert!(matches!(e, ProbeError::Unavailable(_)), "{e:?}");
-    let msg = e.to_string();
-    for needle in [
-        &file.display().to_string(),
-        "CVE-2020-8694",
-        "chmod o+r",
-        "udev",
-        "CAP_PERFMON",
-        "perf_event_paranoid",
-        "root",
-    ] {
-        assert!(msg.contains(needle), "{needle:?} missing from {msg}");
+    let u = unavailable(PowercapProbe::open_as(t.path(), Box::new(fs), &USER).unwrap_err());
+    assert_eq!(u.cause, UnavailableCause::Permission);
+    for needle in [&file.display().to_string(), "CVE-2020-8694", "root only"] {
+        assert!(
+            u.reason.contains(needle),
+            "{needle:?} missing from {}",
+            u.reason
+        );
     }
+    let fix = u.fix.as_deref().unwrap();
+    let files = format!("{}/intel-rapl:*/energy_uj", t.path().display());
+    for needle in [
+        format!("`sudo chmod o+r {files}`"),
+        "/etc/udev/rules.d/99-rapl.rules".to_owned(),
+        "run as root".to_owned(),
+    ] {
+        assert!(fix.contains(&needle), "{needle:?} missing from {fix}");
+    }
+    // The error's text carries both, for callers that only print it.
+    let text = ProbeError::from(u.clone()).to_string();
+    assert_eq!(text, format!("{}; fix: {fix}", u.reason));
+}
+
+/// Root is refused only when confined (a container, a user namespace, a security module):
+/// running as root again is no fix, and "root only" no reason.
+#[test]
+fn a_refused_root_is_told_to_fix_the_host_not_to_become_root() {
+    let t = tempfile::tempdir().unwrap();
+    let (pkg, _, _) = one_socket(t.path());
+    let fs = DenyFs {
+        denied: Arc::new(Mutex::new(vec![pkg.join("name")])),
+    };
+    let u = unavailable(PowercapProbe::open_as(t.path(), Box::new(fs), &ROOT).unwrap_err());
+    assert_eq!(u.cause, UnavailableCause::Permission);
+    assert!(
+        u.reason.contains(&pkg.join("name").display().to_string()),
+        "{}",
+        u.reason
+    );
+    assert!(
+        u.reason.contains("although this process runs as root"),
+        "{}",
+        u.reason
+    );
+    assert!(!u.reason.contains("root only"), "{}", u.reason);
+    let fix = u.fix.as_deref().unwrap();
+    assert!(fix.contains("on the host, outside the container"), "{fix}");
+    assert!(fix.contains("chmod o+r"), "{fix}");
+    assert!(!fix.contains("run as root"), "{fix}");
 }
 
 #[test]
@@ -400,7 +437,7 @@ fn permission_lost_mid_run_freezes_the_domain() {
     let fs = DenyFs {
         denied: denied.clone(),
     };
-    let mut p = PowercapProbe::open_with(t.path(), Box::new(fs)).unwrap();
+    let mut p = PowercapProbe::open_as(t.path(), Box::new(fs), &USER).unwrap();
     set(&pkg, 2_000_000);
     set(&dram, 507_000);
     assert_eq!(read(&mut p, 1.0), [1.0, 0.5]);
@@ -580,21 +617,49 @@ fn a_counter_reset_counts_what_the_counter_shows_and_is_flagged() {
 fn missing_or_empty_root_is_unavailable() {
     let t = tempfile::tempdir().unwrap();
     let missing = t.path().join("no-powercap");
-    match PowercapProbe::open(&missing).unwrap_err() {
-        ProbeError::Unavailable(m) => {
-            assert!(m.contains(&missing.display().to_string()), "{m}");
-            assert!(m.contains("no RAPL zones"), "{m}");
-            assert!(m.contains("intel_rapl"), "{m}");
+    for who in [USER, ROOT] {
+        let u =
+            unavailable(PowercapProbe::open_as(&missing, Box::new(RealSysFs), &who).unwrap_err());
+        assert_eq!(u.cause, UnavailableCause::Absent);
+        assert!(
+            u.reason.contains(&missing.display().to_string()),
+            "{}",
+            u.reason
+        );
+        assert!(u.reason.contains("no RAPL zones"), "{}", u.reason);
+        assert!(u.reason.contains("intel_rapl"), "{}", u.reason);
+        // No zone is not a permission problem, for root or anyone.
+        let fix = u.fix.unwrap();
+        assert!(
+            !fix.contains("run as root") && !fix.contains("chmod"),
+            "{fix}"
+        );
+        assert!(fix.contains("CARINA_POWERCAP_ROOT"), "{fix}");
+        if cfg!(target_arch = "x86_64") {
+            assert!(fix.contains("`sudo modprobe intel_rapl_msr`"), "{fix}");
         }
-        e => panic!("{e:?}"),
     }
     // A powercap tree with other drivers only.
     fs::create_dir_all(t.path().join("intel-rapl")).unwrap();
     zone(&t.path().join("dtpm:0"), "dtpm", 0, RANGE);
-    assert!(matches!(
-        PowercapProbe::open(t.path()).unwrap_err(),
-        ProbeError::Unavailable(m) if m.contains("no RAPL zones")
-    ));
+    let u = unavailable(PowercapProbe::open(t.path()).unwrap_err());
+    assert_eq!(u.cause, UnavailableCause::Absent);
+    assert!(u.reason.contains("no RAPL zones"), "{}", u.reason);
+}
+
+/// Zones, but none that measures: nothing to load or grant.
+#[test]
+fn zones_without_a_package_dram_or_psys_have_no_fix() {
+    let t = tempfile::tempdir().unwrap();
+    zone(&t.path().join("intel-rapl:0"), "mystery", 0, RANGE);
+    let u = unavailable(PowercapProbe::open(t.path()).unwrap_err());
+    assert_eq!(u.cause, UnavailableCause::Absent);
+    assert!(
+        u.reason.contains("none is a package, dram or psys zone"),
+        "{}",
+        u.reason
+    );
+    assert_eq!(u.fix, None);
 }
 
 #[test]

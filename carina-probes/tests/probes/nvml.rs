@@ -1,8 +1,10 @@
 //! The NVML probe's arithmetic and failure handling, with scripted fake GPUs; and the real
 //! probe's behaviour on a machine without an NVIDIA driver.
 
+use super::common::{ROOT, USER, unavailable};
 use carina_probes::nvml::{GpuBackend, GpuInfo, NvmlProbe};
-use carina_runtime::{EnergyKind, EnergyProbe, EnergyProbeExt, Joules, ProbeError, ProbeScope};
+use carina_runtime::energy::UnavailableCause;
+use carina_runtime::{EnergyKind, EnergyProbe, EnergyProbeExt, Joules, ProbeScope};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -400,11 +402,9 @@ fn warnings_are_bounded() {
 
 #[test]
 fn no_device_is_unavailable() {
-    let e = NvmlProbe::with_backend(Box::new(Fake::default())).unwrap_err();
-    assert!(
-        matches!(&e, ProbeError::Unavailable(m) if m == "NVML found no GPU"),
-        "{e:?}"
-    );
+    let u = unavailable(NvmlProbe::with_backend(Box::new(Fake::default())).unwrap_err());
+    assert_eq!(u.reason, "NVML found no GPU");
+    assert_eq!((u.cause, u.fix), (UnavailableCause::Absent, None));
 }
 
 #[test]
@@ -421,11 +421,9 @@ fn a_listing_error_is_unavailable() {
             unreachable!()
         }
     }
-    let e = NvmlProbe::with_backend(Box::new(Broken)).unwrap_err();
-    assert!(
-        matches!(&e, ProbeError::Unavailable(m) if m.contains("GPU 1: GPU is lost")),
-        "{e:?}"
-    );
+    let u = unavailable(NvmlProbe::with_backend(Box::new(Broken)).unwrap_err());
+    assert!(u.reason.contains("GPU 1: GPU is lost"), "{u:?}");
+    assert_eq!((u.cause, u.fix), (UnavailableCause::Failed, None));
 }
 
 #[test]
@@ -509,42 +507,79 @@ fn a_backend_without_process_queries_does_not_know_its_users() {
     assert!(b.process_utilization(0, 0).is_err());
 }
 
+/// A sysfs tree whose PCI bus shows `nvidia` NVIDIA GPUs (and an Intel VGA controller).
+fn pci_tree(nvidia: usize) -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    let device = |addr: &str, vendor: &str, class: &str| {
+        let d = t.path().join("bus/pci/devices").join(addr);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("vendor"), format!("{vendor}\n")).unwrap();
+        std::fs::write(d.join("class"), format!("{class}\n")).unwrap();
+        std::fs::write(d.join("device"), "0x2330\n").unwrap();
+    };
+    device("0000:00:02.0", "0x8086", "0x030000");
+    for i in 0..nvidia {
+        device(&format!("0000:0{}:00.0", i + 1), "0x10de", "0x030200");
+    }
+    t
+}
+
+/// No NVML library: the driver is the fix only where an NVIDIA GPU is on the PCI bus.
 #[cfg(feature = "nvml")]
 #[test]
-fn without_a_driver_open_is_unavailable_at_once() {
-    // This test machine has no NVIDIA driver. Where one is installed, there is nothing to check.
-    let has_driver = ["/proc/driver/nvidia/version", "/dev/nvidiactl"]
-        .iter()
-        .any(|p| std::path::Path::new(p).exists());
-    if has_driver {
-        eprintln!("NVIDIA driver present; skipping the no-driver check");
-        return;
-    }
-    let t = std::time::Instant::now();
-    let e = NvmlProbe::open().unwrap_err();
-    let took = t.elapsed();
-    assert!(took < Duration::from_secs(1), "took {took:?}");
-    match &e {
-        ProbeError::Unavailable(m) => {
-            assert!(m.contains("libnvidia-ml.so"), "{m}");
-            assert!(m.contains("could not be loaded"), "{m}");
-            assert!(m.contains("no NVIDIA driver"), "{m}");
+fn without_the_library_open_is_unavailable_at_once() {
+    let missing = tempfile::tempdir().unwrap();
+    let lib = missing.path().join("libnvidia-ml.so.1");
+    for (gpus, who) in [(0, USER), (1, USER), (2, ROOT)] {
+        let sys = pci_tree(gpus);
+        let t = std::time::Instant::now();
+        let u = unavailable(NvmlProbe::open_as(&lib, sys.path(), &who).unwrap_err());
+        let took = t.elapsed();
+        assert!(took < Duration::from_secs(1), "took {took:?}");
+        assert_eq!(u.cause, UnavailableCause::Absent);
+        assert!(
+            u.reason.contains(&lib.display().to_string()),
+            "{}",
+            u.reason
+        );
+        assert!(u.reason.contains("could not be loaded"), "{}", u.reason);
+        assert!(u.reason.contains("no NVIDIA driver"), "{}", u.reason);
+        if gpus == 0 {
+            assert!(
+                u.reason.contains("no NVIDIA GPU on the PCI bus"),
+                "{}",
+                u.reason
+            );
+            assert_eq!(u.fix, None);
+        } else {
+            assert!(
+                u.reason.contains(&format!("shows {gpus} NVIDIA GPU(s)")),
+                "{}",
+                u.reason
+            );
+            let fix = u.fix.unwrap();
+            assert!(fix.starts_with("install the NVIDIA driver"), "{fix}");
+            assert!(!fix.contains("run as root"), "{fix}");
         }
-        other => panic!("expected Unavailable, got {other:?}"),
     }
-    let report = carina_probes::nvml::verify_report();
+    let report = carina_probes::nvml::verify_library(&lib);
     assert!(report.starts_with("NVML check: FAILED\n"), "{report}");
-    assert!(report.contains("libnvidia-ml.so"), "{report}");
+    assert!(report.contains("could not be loaded"), "{report}");
 }
 
 #[cfg(not(feature = "nvml"))]
 #[test]
 fn without_the_feature_open_is_unavailable() {
-    let e = NvmlProbe::open().unwrap_err();
-    assert!(
-        matches!(&e, ProbeError::Unavailable(m) if m == "built without the `nvml` feature"),
-        "{e:?}"
-    );
+    let u = unavailable(NvmlProbe::open().unwrap_err());
+    assert_eq!(u.reason, "built without the `nvml` feature");
+    assert_eq!(u.cause, UnavailableCause::Disabled);
+    assert!(u.fix.unwrap().contains("`nvml` feature"));
+    // The same whatever the library and whoever asks.
+    let sys = pci_tree(1);
+    for who in [USER, ROOT] {
+        let u = unavailable(NvmlProbe::open_as("libnvidia-ml.so.1", sys.path(), &who).unwrap_err());
+        assert_eq!(u.cause, UnavailableCause::Disabled);
+    }
 }
 
 /// Row 6 of the table in issue 15 and the rest of the counter's failure modes: a counter that
