@@ -84,7 +84,8 @@ pub use carina_core::{
 pub use carina_runtime::{
     Carbon, CarbonError, CarbonFactor, EnergyKind, EnergyProbe, EnergyProbeExt, FinishError,
     IntensitySeries, ProbeError, ProbeReport, ProbeScope, ReadError, Reading, Record, RunFile,
-    RunSummary, Scope, Sink, SinkError, StartError, StepDetail, UsageShare, read_run_file,
+    RunSummary, Scope, Sink, SinkError, SourceId, StartError, StepDetail, Unavailable,
+    UnavailableCause, UsageShare, read_run_file,
 };
 
 /// Run-file record types (schema 1).

@@ -62,10 +62,11 @@ pub use carina_core::{
 
 pub use carbon::{Carbon, CarbonError, CarbonFactor, IntensitySeries};
 pub use energy::{
-    EnergyProbe, EnergyProbeExt, ProbeError, ProbeReport, ProbeScope, Reading, UsageShare,
+    EnergyProbe, EnergyProbeExt, ProbeError, ProbeReport, ProbeScope, Reading, Unavailable,
+    UnavailableCause, UsageShare,
 };
 pub use reader::{ReadError, RunFile, read_run_file};
-pub use record::{EnergyKind, EnergySource, Record, StepDetail};
+pub use record::{EnergyKind, EnergySource, Record, SourceId, StepDetail};
 pub use session::{FinishError, RunSummary, Scope, Session, SessionConfig, StartError};
 pub use sink::{JsonLinesSink, LineFile, Sink, SinkError};
 #[cfg(any(test, feature = "test-util"))]
