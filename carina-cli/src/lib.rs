@@ -14,6 +14,8 @@ pub mod compare;
 pub mod doctor;
 pub mod export;
 pub mod forecast;
+#[cfg(test)]
+mod import_graph;
 pub mod load;
 pub mod out;
 #[cfg(feature = "prometheus")]
