@@ -1,18 +1,9 @@
 //! `carina run`: exit codes, signals, the run file, the child's environment, child-file merge.
 
+use crate::common::carina_command as carina;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn carina() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_carina"));
-    c.env_remove("CARINA_DIR")
-        .env_remove("CARINA_SCOPE")
-        .env_remove("CARINA_RUN_ID")
-        .env_remove("CARINA_JOB")
-        .env_remove("CARINA_PARENT_PID");
-    c
-}
 
 /// Runs `carina run --dir <dir> --job <job> -- sh -c <script>`; returns (exit code, stderr).
 fn run_sh(dir: &Path, job: &str, script: &str) -> (Option<i32>, String) {
@@ -519,7 +510,7 @@ fn a_killed_carina_child_keeps_its_steps_and_its_items_count() {
         .args(["--job", "killed", "--interval", "20", "--"])
         .arg(std::env::current_exe().unwrap())
         .args([
-            "helper_killed_carina_child",
+            "run::helper_killed_carina_child",
             "--exact",
             "--nocapture",
             "--test-threads=1",
@@ -714,7 +705,7 @@ fn the_printed_summary_and_the_merged_run_end_agree() {
         .args(["--job", "agree", "--interval", "20", "--"])
         .arg(std::env::current_exe().unwrap())
         .args([
-            "helper_stepping_carina_child",
+            "run::helper_stepping_carina_child",
             "--exact",
             "--nocapture",
             "--test-threads=1",

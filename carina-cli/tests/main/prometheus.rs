@@ -1,9 +1,10 @@
 //! `carina run --prometheus HOST:PORT`: the `/metrics` endpoint while the command runs.
 #![cfg(feature = "prometheus")]
 
+use crate::common::carina_command;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// A port free on 127.0.0.1 a moment ago.
@@ -47,11 +48,7 @@ fn metrics_are_served_while_the_command_runs() {
     let addr = format!("127.0.0.1:{port}");
     // About 4 s of busy shell: the scrapes below need two power windows (about 1 s each).
     let busy = "end=$(( $(date +%s) + 4 )); while [ $(date +%s) -lt $end ]; do :; done";
-    let mut child = Command::new(env!("CARGO_BIN_EXE_carina"))
-        .env_remove("CARINA_DIR")
-        .env_remove("CARINA_RUN_ID")
-        .env_remove("CARINA_JOB")
-        .env_remove("CARINA_PARENT_PID")
+    let mut child = carina_command()
         .arg("run")
         .arg("--dir")
         .arg(dir.path())
@@ -153,8 +150,7 @@ fn a_taken_port_is_a_usage_error_and_runs_nothing() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let marker = dir.path().join("ran");
-    let out = Command::new(env!("CARGO_BIN_EXE_carina"))
-        .env_remove("CARINA_DIR")
+    let out = carina_command()
         .arg("run")
         .arg("--dir")
         .arg(dir.path())
@@ -199,8 +195,7 @@ fn the_final_figures_are_pushed_once() {
             .unwrap();
         (head, String::from_utf8(body).unwrap())
     });
-    let out = Command::new(env!("CARGO_BIN_EXE_carina"))
-        .env_remove("CARINA_DIR")
+    let out = carina_command()
         .arg("run")
         .arg("--dir")
         .arg(dir.path())

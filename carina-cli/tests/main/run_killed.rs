@@ -1,8 +1,7 @@
 //! `carina run` itself killed with SIGKILL: the run file already holds whole lines up to about a
 //! second before, and `carina summary` reads it as an incomplete run.
 
-mod common;
-
+use crate::common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

@@ -2,8 +2,7 @@
 //! a reader that closed the pipe ends the command quietly with its own status; never a panic.
 //! Run as the built binary with stdout on `/dev/full` or on a pipe whose reader is closed.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -46,7 +45,7 @@ fn commands(a: &Path, b: &Path) -> Vec<Vec<String>> {
 }
 
 fn run_with_stdout(args: &[String], out: Stdio) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_carina"))
+    carina_command()
         .args(args)
         .stdin(Stdio::null())
         .stdout(out)
