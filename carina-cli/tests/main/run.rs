@@ -455,29 +455,73 @@ fn an_orphaned_background_process_still_counts() {
     assert!(e > 0.5, "orphan's energy not counted: {end}");
 }
 
-/// Set in the environment of this test binary when it runs as the killed child below.
-const KILLED_CHILD: &str = "CARINA_TEST_KILLED_CHILD";
-/// The killed child goes on until at least this many of its `work` steps (8 items each; 163 x 8
-/// = 1 304 items, as in issue 9) are in its child run file.
+/// Set by [`carina_runs_this_test`] for the copy of this test binary that it starts under
+/// `carina run`: the name of the test whose child role that copy plays.
+const CHILD_OF: &str = "CARINA_TEST_CHILD_OF";
+
+/// Runs `carina run --dir DIR --job JOB --interval 20 --` on a copy of this test binary that runs
+/// the test `name` of this module alone, with [`CHILD_OF`] set to `name`: a Carina-linked child
+/// whose code is the test's own (see [`is_child_of`]).
+fn carina_runs_this_test(dir: &Path, job: &str, name: &str) -> std::process::Output {
+    // libtest names a test by its path below the crate root; `module_path!()` starts with the
+    // crate's name (`main::run`).
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    carina()
+        .arg("run")
+        .arg("--dir")
+        .arg(dir)
+        .args(["--job", job, "--interval", "20", "--"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            &format!("{module}::{name}"),
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_OF, name)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Whether this process is the copy of the test binary that the test `name` started under
+/// `carina run` ([`carina_runs_this_test`]): then the test plays its child role, else its parent
+/// role. The variable is set by the test itself, never by the caller of `cargo test`; the child
+/// checks that `carina run` started it.
+fn is_child_of(name: &str) -> bool {
+    if std::env::var_os(CHILD_OF).is_none_or(|v| v != name) {
+        return false;
+    }
+    assert!(
+        std::env::var_os("CARINA_PARENT_PID").is_some(),
+        "{CHILD_OF}={name} but no CARINA_PARENT_PID: the child role runs under `carina run` only"
+    );
+    true
+}
+
+/// The child role of [`a_killed_carina_child_keeps_its_steps_and_its_items_count`]: this copy
+/// goes on until at least this many of its `work` steps (8 items each; 163 x 8 = 1 304 items, as
+/// in issue 9) are in its child run file.
 const KILLED_STEPS: usize = 163;
 
-/// Not a test on its own: when [`KILLED_CHILD`] is set, this is a Carina-linked child of
-/// `carina run` that records `work` steps of 8 items until at least [`KILLED_STEPS`] of their
-/// records are in its child run file (the sink writes whole lines, every second or every 64 KiB),
-/// then kills itself with SIGKILL: no `run_end`, no summaries, and whatever was still buffered
-/// is lost, as in a real crash.
-#[test]
-fn helper_killed_carina_child() {
-    if std::env::var_os(KILLED_CHILD).is_none() {
-        return;
-    }
+/// The child role of [`a_killed_carina_child_keeps_its_steps_and_its_items_count`]: records
+/// `work` steps of 8 items until at least [`KILLED_STEPS`] of their records are in its child run
+/// file (the sink writes whole lines, every second or every 64 KiB), then kills itself with
+/// SIGKILL: no `run_end`, no summaries, and whatever was still buffered is lost, as in a real
+/// crash.
+fn killed_child() -> ! {
     let run = carina::Run::builder("helper")
         .sample_interval(Duration::from_millis(20))
         .start()
         .unwrap();
     let path = run.run_file().expect("a child run file").to_path_buf();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
+    assert!(
+        path.to_string_lossy().contains(".child-"),
+        "{}: not a child run file",
+        path.display()
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
         for i in 0..50u64 {
             let mut g = carina::step("work");
             g.add_items(8);
@@ -492,33 +536,32 @@ fn helper_killed_carina_child() {
         if on_disk >= KILLED_STEPS {
             break;
         }
+        assert!(
+            Instant::now() < deadline,
+            "{on_disk} of {KILLED_STEPS} step records in {} after 60 s",
+            path.display()
+        );
     }
     // SAFETY: kill(2) with our own pid and a valid signal number; it does not return.
     unsafe {
         libc::kill(libc::getpid(), libc::SIGKILL);
     }
+    // The run stays alive up to the kill: dropping it would finish it.
     drop(run);
+    unreachable!("SIGKILL ends this process");
 }
 
+/// A Carina-linked child of `carina run` killed mid-run: its steps on disk are merged and their
+/// items counted. The test runs twice: here, as the parent that starts `carina run` on a copy
+/// of this test binary, and in that copy, as the child ([`killed_child`]).
 #[test]
 fn a_killed_carina_child_keeps_its_steps_and_its_items_count() {
+    const NAME: &str = "a_killed_carina_child_keeps_its_steps_and_its_items_count";
+    if is_child_of(NAME) {
+        killed_child();
+    }
     let dir = tempfile::tempdir().unwrap();
-    let out = carina()
-        .arg("run")
-        .arg("--dir")
-        .arg(dir.path())
-        .args(["--job", "killed", "--interval", "20", "--"])
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "run::helper_killed_carina_child",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(KILLED_CHILD, "1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = carina_runs_this_test(dir.path(), "killed", NAME);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(128 + 9), "{err}");
     let files = run_files(dir.path(), "killed");
@@ -668,20 +711,15 @@ fn prometheus_without_the_feature_is_a_usage_error() {
     assert!(err.contains("--features prometheus"), "{err}");
 }
 
-/// Set in the environment of this test binary when it runs as the stepping child below.
-const STEPPING_CHILD: &str = "CARINA_TEST_STEPPING_CHILD";
-
-/// Not a test on its own: when [`STEPPING_CHILD`] is set, this is a Carina-linked child of
-/// `carina run` that records 40 `work` steps of 3 items each and finishes its run normally.
-#[test]
-fn helper_stepping_carina_child() {
-    if std::env::var_os(STEPPING_CHILD).is_none() {
-        return;
-    }
+/// The child role of [`the_printed_summary_and_the_merged_run_end_agree`]: a Carina-linked child
+/// of `carina run` that records 40 `work` steps of 3 items each, finishes its run, and checks its
+/// child run file before the parent merges it.
+fn stepping_child() {
     let run = carina::Run::builder("helper")
         .sample_interval(Duration::from_millis(10))
         .start()
         .unwrap();
+    let path = run.run_file().expect("a child run file").to_path_buf();
     for i in 0..40u64 {
         let mut g = carina::step("work");
         g.add_items(3);
@@ -691,29 +729,29 @@ fn helper_stepping_carina_child() {
         }
     }
     run.finish().unwrap();
+    assert!(
+        path.to_string_lossy().contains(".child-"),
+        "{}: not a child run file",
+        path.display()
+    );
+    let file = carina_runtime::read_run_file(&path).unwrap();
+    assert!(file.is_complete(), "{}", path.display());
+    assert_eq!(file.steps.len(), 40);
+    assert_eq!(file.steps.iter().map(|s| s.items).sum::<u64>(), 120);
 }
 
 /// The figures `carina run` prints are those of the merged file's one `run_end`, which counts
-/// the child's steps; the child's step records are in the file.
+/// the child's steps; the child's step records are in the file. The test runs twice: here, as
+/// the parent that starts `carina run` on a copy of this test binary, and in that copy, as the
+/// child ([`stepping_child`]).
 #[test]
 fn the_printed_summary_and_the_merged_run_end_agree() {
+    const NAME: &str = "the_printed_summary_and_the_merged_run_end_agree";
+    if is_child_of(NAME) {
+        return stepping_child();
+    }
     let dir = tempfile::tempdir().unwrap();
-    let out = carina()
-        .arg("run")
-        .arg("--dir")
-        .arg(dir.path())
-        .args(["--job", "agree", "--interval", "20", "--"])
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "run::helper_stepping_carina_child",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(STEPPING_CHILD, "1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = carina_runs_this_test(dir.path(), "agree", NAME);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     let files = run_files(dir.path(), "agree");
