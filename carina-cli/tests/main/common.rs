@@ -25,6 +25,36 @@ pub fn carina_command() -> Command {
     c
 }
 
+/// A shell loop that keeps a core busy until the test creates a file, two minutes at most: a
+/// command for `carina run` that lasts as long as the test needs, however slow the machine.
+pub struct Busy {
+    stop: PathBuf,
+}
+
+impl Busy {
+    /// The loop stops when `dir/stop` exists.
+    pub fn new(dir: &Path) -> Busy {
+        Busy {
+            stop: dir.join("stop"),
+        }
+    }
+
+    /// The `sh -c` script.
+    pub fn script(&self) -> String {
+        format!(
+            "end=$(($(date +%s)+120)); while [ ! -e '{}' ] && [ $(date +%s) -lt $end ]; do :; done",
+            self.stop.display()
+        )
+    }
+}
+
+impl Drop for Busy {
+    /// Stops the loop, on a failed assertion too, so that no shell is left spinning.
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.stop, "");
+    }
+}
+
 /// Runs `carina ARGS` ([`carina_command`]) to the end.
 pub fn carina(args: &[&str]) -> Output {
     carina_command()

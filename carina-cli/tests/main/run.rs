@@ -443,15 +443,23 @@ fn a_failed_start_leaves_no_job_directory() {
 fn an_orphaned_background_process_still_counts() {
     // The shell starts a CPU-bound loop in a subshell and exits that subshell at once, so the
     // loop is orphaned: without the subreaper it would be re-parented to init and not counted.
+    // The shell then idles until the loop says it is done, so the whole loop falls inside the
+    // run however slowly a loaded machine runs it.
     let dir = tempfile::tempdir().unwrap();
-    let script = "(sh -c 'i=0; while [ $i -lt 1500000 ]; do i=$((i+1)); done' &); sleep 2";
-    let (code, err) = run_sh(dir.path(), "orphan", script);
+    let done = dir.path().join("done");
+    let script = format!(
+        "(sh -c 'i=0; while [ $i -lt 1500000 ]; do i=$((i+1)); done; touch \"$0\"' '{}' &); \
+         while [ ! -e '{}' ]; do sleep 0.05; done",
+        done.display(),
+        done.display()
+    );
+    let (code, err) = run_sh(dir.path(), "orphan", &script);
     assert_eq!(code, Some(0), "{err}");
     let recs = records(&run_files(dir.path(), "orphan")[0]);
     let end = recs.last().unwrap();
     assert_eq!(end["type"], "run_end");
     let e = end["energy_j"].as_f64().unwrap();
-    // The loop keeps a core busy for about a second; a `sleep 2` alone gets ~0 J.
+    // The loop keeps a core busy for about a second; the waiting shell alone gets ~0 J.
     assert!(e > 0.5, "orphan's energy not counted: {end}");
 }
 
@@ -804,49 +812,77 @@ fn the_printed_summary_and_the_merged_run_end_agree() {
     assert!(left.is_empty(), "{left:?}: {err}");
 }
 
-/// A fake powercap tree (`CARINA_POWERCAP_ROOT`) whose `package-0` counter advances at 37.5 W
-/// while it lives: a thread rewrites `energy_uj` every 2 ms (through a rename, so a reader
-/// never sees a half-written file).
-struct LivePowercap {
+/// A fake powercap tree (`CARINA_POWERCAP_ROOT`) whose `package-0` counter reads 37.5 W since
+/// the tree was made. Its `energy_uj` is a FIFO served by a thread: a read blocks until the
+/// thread writes the counter's value at that instant. So a read never sees a stale value however
+/// late the thread is scheduled on a loaded machine (a late thread only makes the read wait), and
+/// the counter advances between any two reads, `carina run`'s liveness check among them. A file
+/// rewritten every few milliseconds by a thread would stand still whenever the thread fell
+/// behind, and the run would then fall back to the estimation model.
+struct ClockPowercap {
     dir: tempfile::TempDir,
+    fifo: PathBuf,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    writer: Option<std::thread::JoinHandle<()>>,
+    server: Option<std::thread::JoinHandle<()>>,
 }
 
-impl LivePowercap {
-    fn start() -> LivePowercap {
+impl ClockPowercap {
+    fn start() -> ClockPowercap {
+        use std::io::Write as _;
         use std::sync::atomic::{AtomicBool, Ordering};
         let dir = tempfile::tempdir().unwrap();
         let zone = dir.path().join("intel-rapl:0");
         std::fs::create_dir_all(&zone).unwrap();
         std::fs::write(zone.join("name"), "package-0\n").unwrap();
         std::fs::write(zone.join("max_energy_range_uj"), "262143328850\n").unwrap();
-        std::fs::write(zone.join("energy_uj"), "1000\n").unwrap();
+        let fifo = zone.join("energy_uj");
+        let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+        assert!(made.success(), "mkfifo {}", fifo.display());
         let stop = std::sync::Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let writer = std::thread::spawn(move || {
-            let t0 = Instant::now();
-            while !flag.load(Ordering::Relaxed) {
+        let (flag, path) = (stop.clone(), fifo.clone());
+        let t0 = Instant::now();
+        let server = std::thread::spawn(move || {
+            while !flag.load(Ordering::SeqCst) {
+                // Opening a FIFO for writing waits for a reader.
+                let mut w = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .expect("open the FIFO for writing");
+                if flag.load(Ordering::SeqCst) {
+                    break;
+                }
                 let uj = 1000 + (t0.elapsed().as_secs_f64() * 37.5e6) as u64;
-                let tmp = zone.join("energy_uj.tmp");
-                std::fs::write(&tmp, format!("{uj}\n")).unwrap();
-                std::fs::rename(&tmp, zone.join("energy_uj")).unwrap();
-                std::thread::sleep(Duration::from_millis(2));
+                // A reader gone before the write leaves EPIPE (Rust ignores SIGPIPE): it wanted
+                // no value.
+                let _ = writeln!(w, "{uj}");
+                drop(w);
+                // The reader reads to the end of the file: let it see the end before the next
+                // open joins its read. (It would read this value and the next, and take this
+                // one: a later read is still a later value.)
+                std::thread::sleep(Duration::from_millis(1));
             }
         });
-        LivePowercap {
+        ClockPowercap {
             dir,
+            fifo,
             stop,
-            writer: Some(writer),
+            server: Some(server),
         }
     }
 }
 
-impl Drop for LivePowercap {
+impl Drop for ClockPowercap {
     fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(w) = self.writer.take() {
-            let _ = w.join();
+        use std::os::unix::fs::OpenOptionsExt as _;
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // The server may be waiting in `open` for a reader: be one, without waiting for a
+        // writer (O_NONBLOCK), and stay one until it has seen the stop.
+        let _reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&self.fifo);
+        if let Some(s) = self.server.take() {
+            let _ = s.join();
         }
     }
 }
@@ -854,7 +890,7 @@ impl Drop for LivePowercap {
 #[test]
 fn the_terminal_summary_says_how_the_energy_was_obtained() {
     use carina_runtime::record::Method;
-    let tree = LivePowercap::start();
+    let tree = ClockPowercap::start();
     let dir = tempfile::tempdir().unwrap();
     for scope in ["process", "host"] {
         let out = carina()
