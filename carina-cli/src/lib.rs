@@ -3,22 +3,25 @@
 //!
 //! # Public API
 //! One module per command: [`runcmd`] (`carina run`), [`report`], [`summary`] (with the fleet
-//! view), [`compare`], [`forecast`], [`export`], [`doctor`], and `prometheus` (feature
-//! `prometheus`); `simulate` lives in the binary. Shared: [`load`] (run files from files or
-//! directories, errors naming the file and line) and [`out`] (writing to stdout/stderr without
-//! panicking: quiet on a broken pipe, exit 1 on other write errors). Every analysis command reads
-//! a run through one internal view (`view::RunView`: headline, cut, kind, scope, share, progress,
-//! per-step rows); figures are formatted by `carina_runtime::format`.
+//! view), [`compare`], [`forecast`], [`export`], [`simulate`], [`doctor`], and `prometheus`
+//! (feature `prometheus`). Shared: [`load`] (run files from files or directories, errors naming
+//! the file and line) and [`out`] (writing to stdout/stderr without panicking: quiet on a broken
+//! pipe, exit 1 on other write errors). Every analysis command reads a run through one internal
+//! view (`view::RunView`: headline, cut, kind, scope, share, progress, per-step rows); figures are
+//! formatted by `carina_runtime::format`.
 
 pub mod compare;
 pub mod doctor;
 pub mod export;
 pub mod forecast;
+#[cfg(test)]
+mod import_graph;
 pub mod load;
 pub mod out;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 pub mod report;
 pub mod runcmd;
+pub mod simulate;
 pub mod summary;
 pub(crate) mod view;

@@ -8,9 +8,7 @@
 //! message names it), 1 when the output cannot be written; a reader that closes the pipe early
 //! (`| head`) is not an error (`carina_cli::out`).
 
-mod simulate;
-
-use carina_cli::{compare, doctor, export, forecast, report, runcmd, summary};
+use carina_cli::{compare, doctor, export, forecast, report, runcmd, simulate, summary};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 

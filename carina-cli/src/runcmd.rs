@@ -1000,11 +1000,22 @@ mod tests {
     #[test]
     fn signals_from_processes_are_forwarded() {
         signals::install();
+        use std::io::BufRead as _;
         let mut child = Command::new("sh")
-            .args(["-c", "trap 'kill $!; exit 9' INT; sleep 10 & wait"])
+            .args([
+                "-c",
+                "trap 'kill $!; exit 9' INT; sleep 10 & echo ready; wait",
+            ])
+            .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(300));
+        // A SIGINT before the shell has set its trap would kill it instead: wait for its word,
+        // however long a loaded machine takes to start it.
+        let mut ready = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert_eq!(ready, "ready\n");
         // Sent by a process (SI_USER), so the handler records it rather than the test process
         // being interrupted; it may run on any thread, so wait for it.
         let me = rustix::process::getpid();

@@ -1,6 +1,6 @@
 //! `carina simulate`: one row per policy, as an aligned table or a JSON array.
 
-use carina_cli::out;
+use crate::out;
 use carina_control::Calendar;
 use carina_control::policy::{Policy, PolicyError};
 use carina_control::schedule::Schedule;
@@ -18,6 +18,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// The long help of `carina simulate` (`--help`): the model and the policies in words.
 pub const LONG_ABOUT: &str = "\
 What one cycle of a recurrent batch job would cost under each policy.
 
@@ -36,6 +37,7 @@ slot rounded up as the governor allows them, and deadline rescue (at least the n
 from the instant the governor's rule says. The model, its defaults and their reasoning are in
 docs/CONTROL.md.";
 
+/// The examples printed after the help of `carina simulate`.
 pub const EXAMPLES: &str = "\
 Examples:
   carina simulate --items 1480000 --hours 180.3 --kwh 48.67 --factor 448
@@ -332,7 +334,7 @@ fn simulate(args: &Args) -> Result<String, Bad> {
     // Workload.
     let (profile, run_factor) = match args.from.as_ref().or(args.run.as_ref()) {
         Some(path) => {
-            let run = carina_cli::load::load_run(path).map_err(|e| Bad(format!("--from: {e}")))?;
+            let run = crate::load::load_run(path).map_err(|e| Bad(format!("--from: {e}")))?;
             let profile = Profile::from_run(&run).map_err(|e| explain(e, None))?;
             (profile, Some(run.start.carbon.g_per_kwh))
         }

@@ -1,8 +1,7 @@
 //! Names from run files, paths and the environment reach the terminal escaped: a step named
 //! `a ESC [2J b` must not clear the screen. Data formats (CSV) keep them as they are.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 
 const STEP: &str = "a\x1b[2Jb";
@@ -147,7 +146,7 @@ fn error_messages_escape_the_paths_they_quote() {
 
 #[test]
 fn doctor_escapes_the_environment() {
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_carina"))
+    let o = carina_command()
         .arg("doctor")
         .env("CARINA_JOB", "x\x1b[2Jy")
         .output()

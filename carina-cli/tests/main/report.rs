@@ -1,11 +1,11 @@
 //! `carina report`: the HTML dashboard, from hand-written run files (docs/FORMAT.md).
 
+use crate::common;
 use carina_cli::load::{load_runs, load_runs_lenient};
 use carina_cli::report::render;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const XSS: &str = "<script>alert(1)</script>";
 
@@ -237,7 +237,7 @@ fn power_records_draw_the_timeline_with_all_of_the_runs_energy() {
 }
 
 fn carina(args: &[&str], cwd: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_carina"))
+    common::carina_command()
         .args(args)
         .current_dir(cwd)
         .output()
@@ -553,8 +553,6 @@ fn recurring_table_is_narrow_enough_for_a_laptop_screen() {
     );
     assert!(html.contains("td.id{white-space:normal;word-break:break-all;"));
 }
-
-mod common;
 
 /// Every `NN.N %</td>` cell of the page (the step table's shares), as numbers.
 fn percent_cells(html: &str) -> Vec<f64> {

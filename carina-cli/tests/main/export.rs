@@ -1,7 +1,6 @@
 //! `carina export`, run as the built binary on hand-written run files.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::collections::HashMap;
 use std::path::Path;
 

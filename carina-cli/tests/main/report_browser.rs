@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! apt-get update && apt-get install -y chromium
-//! cargo test -p carina-cli --test report_browser -- --ignored
+//! cargo test -p carina-cli --test main -- --ignored report_browser
 //! ```
 //!
 //! How the no-network check works. The report carries a Content-Security-Policy meta tag

@@ -1,125 +1,20 @@
-//! `carina report`: one self-contained HTML dashboard of one or more runs.
-//!
-//! The page has no external asset and makes no network request: styles, the charts (inline
-//! SVG) and the small table-sorting script are inline, and a Content-Security-Policy meta tag
-//! (`default-src 'none'`) forbids any fetch.
-//!
-//! The HTML, SVG charts included, is written with the [`maud`] template macros, checked at
-//! compile time, with no template file read at run time. Everything spliced into the page is
-//! escaped by maud (`&`, `<`, `>`, `"`; every attribute is double-quoted), so job, step, host and
-//! file names, run ids and error messages cannot inject markup. Only the page's own `STYLE` and
-//! `SCRIPT` constants go in as [`PreEscaped`].
-//!
-//! Per job: the fleet view of each cycle that ran on several hosts (per-host and total energy,
-//! CO2e, items and wall time; the cycle rule is `crate::summary::fleet`'s), the recurring view
-//! (one row per run, with the change against the previous cycle), then per run: headline cards,
-//! the power and cumulative energy timeline with peak/paused windows shaded, the per-step table
-//! (sortable by clicking a header; complete without JavaScript) and the step tree (inclusive vs
-//! self energy per name path).
-//!
-//! Cost: one pass over the step records per run (no allocation per record); the tables and the
-//! tree are per step name or name path, the timeline has [`BINS`] bins.
-//!
-//! A run file that cannot be read is skipped, with a warning on stderr and a note at the top of
-//! the page, so one bad file does not hide every other run.
-//!
-//! Exit status: 0 when the report is written (at least one run loaded), 2 on bad input (a
-//! missing path, a directory without run files, or no readable run at all; each message names
-//! the file and line), 1 when the output cannot be written.
+//! The page of `carina report`: its styles and sorting script, the job and run sections, the
+//! headline cards, the per-step table and the step tree, with the charts of `charts` in place.
 
-use crate::load::{LoadError, load_runs_lenient};
-use crate::out;
+use super::analysis::{Analysis, Node, analyse, run_wh_per_item};
+use super::charts::{Fixed, cycle_chart, timeline, wh_unit};
+use crate::load::LoadError;
 use crate::summary::fleet::{Cycle, Figures, cycles, kind_text, method_text, status_text};
 use crate::summary::{NO_STEPS, factor_words, wh_per_item as wh_per_item_fleet};
-use crate::view::{Extent, RunView, StepRow, wall_of};
+use crate::view::{Extent, RunView, StepRow};
 use carina_runtime::format::{
-    JOULES, SECONDS, Unit, co2e, counters_not_used, duration, energy, own_cost_line, percent,
-    power, sig3,
+    co2e, counters_not_used, duration, energy, own_cost_line, percent, power, sig3,
 };
 use carina_runtime::reader::RunFile;
-use carina_runtime::record::{EnergyKind, StepRecord};
+use carina_runtime::record::EnergyKind;
 use carina_runtime::units::{Joules, Seconds};
 use maud::{DOCTYPE, Markup, PreEscaped, Render, html};
-use std::collections::{BTreeMap, HashMap};
-use std::fmt::{self, Write as _};
-use std::path::PathBuf;
-use std::process::ExitCode;
-
-/// Arguments of `carina report`.
-#[derive(Debug, clap::Args)]
-#[command(
-    after_long_help = "Write one self-contained HTML page (no network, no external assets) with, \
-per job, the recurring view (energy, CO2e, runtime and Wh per item per run, with the change \
-against the previous cycle) and, per run, headline cards (energy with its method and band, a \
-lower-bound flag, CO2e at the effective factor, runtime, the run's share of the host's energy \
-with the host's energy and the scope, items, Carina's own cost, ...), the method's notes, a \
-power and cumulative energy timeline with peak/paused windows shaded, a sortable per-step table \
-(GPU steps marked) and the step tree. Badges read `measured` only for a counter read for the \
-whole machine (`measured x share` for a counter times the run's share); hover one for the \
-method. \
-A job whose cycle ran on several hosts gets a Fleet table per such cycle (one row per host and \
-the total; see `carina summary --help` for the cycle rule). \
-Runs without `run_end` are shown with an \"incomplete\" badge; their figures stop at \
-the end of their last `power` record, else of their last step record."
-)]
-pub struct Args {
-    /// Run files or directories of run files (searched recursively for `*.jsonl`).
-    /// Default: $CARINA_DIR, else ./carina-runs.
-    pub paths: Vec<PathBuf>,
-    /// Output HTML file.
-    #[arg(short, long, default_value = "report.html")]
-    pub output: PathBuf,
-}
-
-/// Runs the command.
-pub fn run(args: &Args) -> ExitCode {
-    let paths = if args.paths.is_empty() {
-        vec![
-            std::env::var_os("CARINA_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("carina-runs")),
-        ]
-    } else {
-        args.paths.clone()
-    };
-    let (runs, skipped) = match load_runs_lenient(&paths) {
-        Ok(r) => r,
-        Err(e) => {
-            out::message("report", format_args!("error: {e}"));
-            return ExitCode::from(2);
-        }
-    };
-    if runs.is_empty() {
-        // Nothing to show: every file is an error, and no page is written.
-        for e in &skipped {
-            out::message("report", format_args!("error: {e}"));
-        }
-        return ExitCode::from(2);
-    }
-    for e in &skipped {
-        out::warning("report", format_args!("skipped {e}"));
-    }
-    out::reader_warnings("report", &runs);
-    let html = render_with_skipped(&runs, &skipped);
-    if let Err(e) = std::fs::write(&args.output, html) {
-        out::message(
-            "report",
-            format_args!(
-                "error: cannot write {}: {e} (check that its directory exists and is writable, or choose another with -o)",
-                args.output.display()
-            ),
-        );
-        return ExitCode::from(1);
-    }
-    out::print_text(
-        "report",
-        &format!("{}\n", args.output.display()),
-        ExitCode::SUCCESS,
-    )
-}
-
-/// Number of timeline bins.
-pub const BINS: usize = 200;
+use std::collections::BTreeMap;
 
 /// A number for a `data-v` sort key (finite, plain).
 fn num(x: f64) -> String {
@@ -138,248 +33,6 @@ fn wh_per_item(j: Joules, items: u64) -> String {
     let (unit, div) = wh_unit(wh);
     format!("{} {unit}/item", sig3(wh / div))
 }
-
-/// Wh, mWh, µWh or nWh, so per-item figures read without exponents.
-fn wh_unit(max_wh: f64) -> (&'static str, f64) {
-    let a = max_wh.abs();
-    if a >= 1.0 || a == 0.0 || !a.is_finite() {
-        ("Wh", 1.0)
-    } else if a >= 1e-3 {
-        ("mWh", 1e-3)
-    } else if a >= 1e-6 {
-        ("µWh", 1e-6)
-    } else {
-        ("nWh", 1e-9)
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Per-run analysis
-// ---------------------------------------------------------------------------------------------
-
-/// One node of the step tree (a name path).
-#[derive(Debug, Clone)]
-struct Node<'a> {
-    name: &'a str,
-    children: Vec<usize>,
-    count: u64,
-    energy: Joules,
-    self_energy: Joules,
-    wall: Seconds,
-}
-
-impl<'a> Node<'a> {
-    fn new(name: &'a str) -> Node<'a> {
-        Node {
-            name,
-            children: Vec::new(),
-            count: 0,
-            energy: Joules::ZERO,
-            self_energy: Joules::ZERO,
-            wall: Seconds::ZERO,
-        }
-    }
-}
-
-/// Everything drawn for one run: its view, and what only the report draws.
-struct Analysis<'a> {
-    v: &'a RunView<'a>,
-    /// The view's step rows, largest energy first.
-    rows: Vec<&'a StepRow>,
-    /// The time the runtime card and the timeline cover, s: the run's wall time (else the end
-    /// of its last step), stretched to the end of its last `power` record.
-    span: f64,
-    /// Tree nodes; node 0 is the root (the run).
-    tree: Vec<Node<'a>>,
-    /// Energy per timeline bin, J.
-    bins: Vec<f64>,
-    /// Where `bins` come from.
-    timeline: Timeline,
-}
-
-/// The source of a run's timeline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Timeline {
-    /// `power` records (this many windows): all of the run's energy.
-    Power(usize),
-    /// Steps' self energy spread over their spans (files without `power` records).
-    Steps,
-    /// Neither: a flat line at the run's mean power.
-    Flat,
-}
-
-/// Index of a step id in `steps`: a dense table when ids are compact, else a hash map.
-enum IdIndex {
-    Dense(Vec<u32>),
-    Sparse(HashMap<u64, u32>),
-}
-
-impl IdIndex {
-    fn new(steps: &[StepRecord]) -> IdIndex {
-        let max = steps.iter().map(|s| s.id).max().unwrap_or(0);
-        if max <= (steps.len() as u64).saturating_mul(4) + 1024 {
-            let mut v = vec![u32::MAX; max as usize + 1];
-            for (i, s) in steps.iter().enumerate() {
-                v[s.id as usize] = i as u32;
-            }
-            IdIndex::Dense(v)
-        } else {
-            IdIndex::Sparse(
-                steps
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| (s.id, i as u32))
-                    .collect(),
-            )
-        }
-    }
-
-    fn get(&self, id: u64) -> Option<usize> {
-        match self {
-            IdIndex::Dense(v) => v
-                .get(id as usize)
-                .filter(|&&i| i != u32::MAX)
-                .map(|&i| i as usize),
-            IdIndex::Sparse(m) => m.get(&id).map(|&i| i as usize),
-        }
-    }
-}
-
-fn analyse<'a>(v: &'a RunView<'a>) -> Analysis<'a> {
-    let run = v.file;
-    let steps = &run.steps;
-    let index = IdIndex::new(steps);
-
-    // Step tree by name path: node of each step, resolved through its parent (memoised).
-    let mut tree: Vec<Node> = vec![Node::new("")];
-    let mut child_of: HashMap<(usize, &str), usize> = HashMap::new();
-    let mut node_of: Vec<u32> = vec![u32::MAX; steps.len()];
-    let mut stack: Vec<usize> = Vec::new();
-    let mut max_end = Seconds::ZERO;
-
-    for i in 0..steps.len() {
-        let s = &steps[i];
-        max_end = max_end.max(s.end_s);
-        if node_of[i] != u32::MAX {
-            continue;
-        }
-        // Walk up to the first ancestor whose node is known (or the root).
-        stack.clear();
-        let mut j = i;
-        let mut base = 0usize;
-        loop {
-            stack.push(j);
-            match steps[j].parent.and_then(|p| index.get(p)) {
-                Some(p) if p != j && stack.len() <= steps.len() => {
-                    if node_of[p] != u32::MAX {
-                        base = node_of[p] as usize;
-                        break;
-                    }
-                    j = p;
-                }
-                _ => break,
-            }
-        }
-        while let Some(j) = stack.pop() {
-            let name: &str = &steps[j].name;
-            let n = *child_of.entry((base, name)).or_insert_with(|| {
-                tree.push(Node::new(name));
-                let n = tree.len() - 1;
-                tree[base].children.push(n);
-                n
-            });
-            node_of[j] = n as u32;
-            base = n;
-        }
-    }
-    // A crashed run's figures stop at its cut: later step records are in no figure, so that
-    // no step takes more than the run's energy or time.
-    for (i, s) in steps.iter().enumerate() {
-        if s.end_s > v.cut() {
-            continue;
-        }
-        let n = &mut tree[node_of[i] as usize];
-        n.count += 1;
-        n.energy += s.energy_j;
-        n.self_energy += s.self_energy_j;
-        n.wall += wall_of(s);
-    }
-    let mut rows: Vec<&StepRow> = v.rows.iter().collect();
-    rows.sort_by(|a, b| b.energy.total_cmp(&a.energy));
-    let max_end = max_end.min(v.cut()).0;
-
-    // Timeline. Preferred: the run's `power` records (all the run's energy, steps or not),
-    // when there are enough of them to draw a shape (a 3 s run has 3 one-second windows, its
-    // steps show more); else each step's attributed (self) energy spread evenly over its span;
-    // else a flat line.
-    let span = if v.wall.0 > 0.0 { v.wall.0 } else { max_end };
-    let span = run.power.last().map_or(span, |p| span.max(p.end_s.0));
-    let mut bins = vec![0.0f64; BINS];
-    let mut timeline = Timeline::Flat;
-    if span > 0.0 && !run.power.is_empty() && (steps.is_empty() || run.power.len() >= 20) {
-        timeline = Timeline::Power(run.power.len());
-        let windows = run.power.iter();
-        spread(
-            &mut bins,
-            span,
-            windows.map(|p| (p.start_s, p.end_s, p.energy_j)),
-        );
-    } else if span > 0.0 && !steps.is_empty() {
-        timeline = Timeline::Steps;
-        let steps = v.steps().map(|s| (s.start_s, s.end_s, s.self_energy_j));
-        spread(&mut bins, span, steps);
-    } else if span > 0.0 && v.energy.0 > 0.0 {
-        bins.fill(v.energy.0 / BINS as f64);
-    }
-    Analysis {
-        v,
-        rows,
-        span,
-        tree,
-        bins,
-        timeline,
-    }
-}
-
-/// Adds each `(start_s, end_s, energy_j)` to `bins` (covering `0..span`), spread evenly over
-/// its span: O(1) per interval with a difference array of power for the fully covered bins.
-fn spread(
-    bins: &mut [f64],
-    span: f64,
-    intervals: impl Iterator<Item = (Seconds, Seconds, Joules)>,
-) {
-    let n = bins.len();
-    let w = span / n as f64;
-    let mut rate = vec![0.0f64; n + 1];
-    let bin_of = |t: f64| ((t / w).floor().max(0.0) as usize).min(n - 1);
-    for (a, b, e) in intervals.map(|(a, b, e)| (a.0, b.0, e.0)) {
-        if e == 0.0 || !e.is_finite() {
-            continue;
-        }
-        let (a, b) = (a.max(0.0), b.max(a).min(span));
-        let (ba, bb) = (bin_of(a), bin_of(b));
-        if b <= a || ba == bb {
-            bins[ba] += e;
-            continue;
-        }
-        let p = e / (b - a);
-        bins[ba] += p * ((ba + 1) as f64 * w - a);
-        bins[bb] += p * (b - bb as f64 * w);
-        if bb > ba + 1 {
-            rate[ba + 1] += p;
-            rate[bb] -= p;
-        }
-    }
-    let mut r = 0.0;
-    for (k, bin) in bins.iter_mut().enumerate() {
-        r += rate[k];
-        *bin += r * w;
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// HTML
-// ---------------------------------------------------------------------------------------------
 
 const CSP: &str =
     "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:";
@@ -534,16 +187,6 @@ fn job_section(ji: usize, job: &str, list: &[&RunView], cycles: &[Cycle]) -> Mar
                 (run_section(ji, i, a, i == last))
             }
         }
-    }
-}
-
-/// A number with a fixed count of decimals, written straight into the page (no `String`).
-#[derive(Clone, Copy)]
-struct Fixed(f64, usize);
-
-impl fmt::Display for Fixed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:.*}", self.1, self.0)
     }
 }
 
@@ -712,11 +355,6 @@ fn recurring(an: &[Analysis]) -> Markup {
     }
 }
 
-/// Wh per item of a run; NaN without items.
-fn run_wh_per_item(a: &Analysis) -> f64 {
-    a.v.per_item().map_or(f64::NAN, Joules::wh)
-}
-
 /// Row `i` of the recurring table, with the changes against `prev` (the previous cycle).
 fn cycle_row(i: usize, a: &Analysis, prev: Option<&Analysis>) -> Markup {
     let (v, r) = (a.v, a.v.file);
@@ -746,149 +384,12 @@ fn cycle_row(i: usize, a: &Analysis, prev: Option<&Analysis>) -> Markup {
     }
 }
 
-/// Bar chart of energy per cycle with the Wh-per-item line.
-fn cycle_chart(an: &[Analysis]) -> Markup {
-    let (w, hgt, l, r, t, b) = (900.0, 220.0, 70.0, 80.0, 24.0, 40.0);
-    let pw = w - l - r;
-    let ph = hgt - t - b;
-    let emax = an.iter().map(|a| a.v.energy.0).fold(0.0, f64::max);
-    let (eunit, ediv) = axis_unit(&JOULES, emax);
-    let etop = nice_ceil(emax / ediv);
-    let whis: Vec<f64> = an.iter().map(run_wh_per_item).collect();
-    let wmax = whis
-        .iter()
-        .copied()
-        .filter(|x| x.is_finite())
-        .fold(0.0, f64::max);
-    let (wunit, wdiv) = wh_unit(wmax);
-    let wtop = nice_ceil(wmax / wdiv);
-    let slot = pw / an.len() as f64;
-    let label_every = (an.len() / 20).max(1);
-    // Bars: x, y, height, fill.
-    let bars: Vec<(f64, f64, f64, &str)> = an
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            let bh = if etop > 0.0 {
-                a.v.energy.0 / ediv / etop * ph
-            } else {
-                0.0
-            };
-            let fill = if a.v.is_complete() {
-                "#63b3ed"
-            } else {
-                "#feb2b2"
-            };
-            (l + slot * i as f64, t + ph - bh, bh, fill)
-        })
-        .collect();
-    // The Wh-per-item line, rounded as drawn.
-    let points: Vec<(Fixed, Fixed)> = whis
-        .iter()
-        .enumerate()
-        .filter(|(_, w)| w.is_finite() && wtop > 0.0)
-        .map(|(i, w)| {
-            (
-                Fixed(l + slot * i as f64 + slot / 2.0, 1),
-                Fixed(t + ph - w / wdiv / wtop * ph, 1),
-            )
-        })
-        .collect();
-    let mut polyline = String::new();
-    for (x, y) in &points {
-        let _ = write!(polyline, "{x},{y} ");
-    }
-    html! {
-        svg class="chart cycles-chart" viewBox={ "0 0 " (w) " " (hgt) } width=(w) height=(hgt)
-            role="img" aria-label="energy per cycle" font-size="11" {
-            (axes(l, t, pw, ph, etop, &format!("energy ({eunit})"), true))
-            @if wtop > 0.0 {
-                (right_axis(l + pw, t, ph, wtop, &format!("{wunit} per item")))
-            }
-            @for (i, (a, &(x, y, bh, fill))) in an.iter().zip(&bars).enumerate() {
-                rect x=(Fixed(x + slot * 0.15, 1)) y=(Fixed(y, 1)) width=(Fixed(slot * 0.7, 1))
-                    height=(Fixed(bh, 1)) fill=(fill) {
-                    title { "cycle " (i + 1) ": " (energy(a.v.energy.0)) " " (a.v.kind_and_method()) }
-                }
-                @if an.len() <= 40 || i % label_every == 0 {
-                    text x=(Fixed(x + slot / 2.0, 1)) y=(Fixed(t + ph + 14.0, 1))
-                        text-anchor="middle" fill="#5b6574" { (i + 1) }
-                }
-            }
-            @if !points.is_empty() {
-                polyline points=(polyline) fill="none" stroke="#c05621" stroke-width="2" {}
-                @for (x, y) in &points {
-                    circle cx=(x) cy=(y) r="3" fill="#c05621" {}
-                }
-            }
-            text x=(Fixed(l + pw / 2.0, 1)) y=(Fixed(hgt - 6.0, 1)) text-anchor="middle"
-                fill="#1d2430" { "cycle (run, oldest first)" }
-        }
-        div.legend {
-            span { i.sw style="background:#63b3ed" {} "energy per run" }
-            span { i.sw style="background:#feb2b2" {} "incomplete run" }
-            span { i.sw style="background:#c05621" {} "Wh per item (right axis)" }
-        }
-    }
-}
-
 /// An RFC 3339 time as date and minute (`2026-11-28 06:46`), else as is: short enough for the
 /// recurring table to fit a 1280 px window (the cell's title has the full value).
 fn short_time(t: &str) -> String {
     match (t.get(..10), t.get(10..11), t.get(11..16)) {
         (Some(date), Some("T"), Some(hm)) => format!("{date} {hm}"),
         _ => t.to_string(),
-    }
-}
-
-/// The unit of `ladder` that [`carina_runtime::format`] writes `max` in, and its size: an axis's.
-fn axis_unit(ladder: &[Unit], max: f64) -> (&'static str, f64) {
-    let u = Unit::pick(ladder, max);
-    (u.name, u.size)
-}
-
-/// The smallest 1/2/2.5/5 x 10^k at or above `x`.
-fn nice_ceil(x: f64) -> f64 {
-    if x <= 0.0 || !x.is_finite() {
-        return 0.0;
-    }
-    let p = 10f64.powf(x.log10().floor());
-    for m in [1.0, 2.0, 2.5, 5.0, 10.0] {
-        if m * p >= x * 0.999_999 {
-            return m * p;
-        }
-    }
-    10.0 * p
-}
-
-/// Frame, grid and left axis from 0 to `top` with 5 ticks.
-#[allow(clippy::too_many_arguments)]
-fn axes(l: f64, t: f64, pw: f64, ph: f64, top: f64, label: &str, grid: bool) -> Markup {
-    html! {
-        rect x=(l) y=(t) width=(pw) height=(ph) fill="none" stroke="#d8dde5" {}
-        @for k in 0..=4 {
-            @let v = top * k as f64 / 4.0;
-            @let y = t + ph - ph * k as f64 / 4.0;
-            @if grid && k > 0 {
-                line x1=(l) x2=(l + pw) y1=(Fixed(y, 1)) y2=(Fixed(y, 1)) stroke="#edf2f7" {}
-            }
-            text x=(l - 5.0) y=(Fixed(y + 4.0, 1)) text-anchor="end" fill="#5b6574" { (sig3(v)) }
-        }
-        text transform={ "translate(14 " (Fixed(t + ph / 2.0, 1)) ") rotate(-90)" }
-            text-anchor="middle" fill="#1d2430" { (label) }
-    }
-}
-
-fn right_axis(x: f64, t: f64, ph: f64, top: f64, label: &str) -> Markup {
-    html! {
-        @for k in 0..=4 {
-            @let v = top * k as f64 / 4.0;
-            @let y = t + ph - ph * k as f64 / 4.0;
-            text x=(x + 5.0) y=(Fixed(y + 4.0, 1)) fill="#5b6574" { (sig3(v)) }
-        }
-        @let (lx, ly) = (Fixed(x + 64.0, 1), Fixed(t + ph / 2.0, 1));
-        text transform={ "translate(" (lx) " " (ly) ") rotate(90)" } text-anchor="middle"
-            fill="#1d2430" { (label) }
     }
 }
 
@@ -926,6 +427,7 @@ fn run_section(ji: usize, i: usize, a: &Analysis, open: bool) -> Markup {
                 p.note { "warning: " (w) }
             }
             (cards(a))
+            h3 { "Power and cumulative energy " (run_badge(v)) }
             (timeline(a))
             (step_table(a))
             (step_tree(a))
@@ -1077,147 +579,6 @@ fn cards(a: &Analysis) -> Markup {
                 p.note { "emission factor: " (c.source) }
             }
         }
-    }
-}
-
-fn timeline(a: &Analysis) -> Markup {
-    let kind = a.v.kind_tag();
-    let heading = html! { h3 { "Power and cumulative energy " (run_badge(a.v)) } };
-    if a.span <= 0.0 || a.bins.iter().all(|&e| e == 0.0) {
-        return html! {
-            (heading)
-            p.note { "No energy over time to plot." }
-        };
-    }
-    let (w, hgt, l, r, t, b) = (900.0, 280.0, 70.0, 80.0, 16.0, 44.0);
-    let pw = w - l - r;
-    let ph = hgt - t - b;
-    let bw = a.span / BINS as f64;
-    let watts: Vec<f64> = a.bins.iter().map(|e| e / bw).collect();
-    let pmax = watts.iter().copied().fold(0.0, f64::max);
-    let ptop = nice_ceil(pmax);
-    let total: f64 = a.bins.iter().sum();
-    let (eunit, ediv) = axis_unit(&JOULES, total);
-    let etop = nice_ceil(total / ediv);
-    let (tunit, tdiv) = axis_unit(&SECONDS, a.span);
-    let xs = |sec: f64| l + (sec / a.span).clamp(0.0, 1.0) * pw;
-    // Control spans: each mode from its change to the next one (or the end of the run).
-    let mut ctl: Vec<_> = a.v.file.controls.iter().collect();
-    ctl.sort_by(|x, y| x.t_s.total_cmp(&y.t_s));
-    let spans: Vec<_> = ctl
-        .iter()
-        .enumerate()
-        .map(|(k, c)| {
-            let end = ctl.get(k + 1).map_or(a.span, |n| n.t_s.into());
-            let color = match c.mode.as_str() {
-                "peak" => Some("#f6ad55"),
-                "paused" => Some("#a0aec0"),
-                _ => None,
-            };
-            (c, xs(c.t_s.into()), xs(end), color)
-        })
-        .collect();
-    let has_mode = |m: &str| ctl.iter().any(|c| c.mode.as_str() == m);
-    // The power area and the cumulative energy line: SVG path data, numbers only.
-    let mut area = format!("M{l:.1},{:.1}", t + ph);
-    let mut cum = format!("M{l:.1},{:.1}", t + ph);
-    let mut acc = 0.0;
-    for (k, &p) in watts.iter().enumerate() {
-        let x0 = l + pw * k as f64 / BINS as f64;
-        let x1 = l + pw * (k + 1) as f64 / BINS as f64;
-        let y = if ptop > 0.0 {
-            t + ph - p / ptop * ph
-        } else {
-            t + ph
-        };
-        let _ = write!(area, " L{x0:.1},{y:.1} L{x1:.1},{y:.1}");
-        acc += a.bins[k];
-        let cy = if etop > 0.0 {
-            t + ph - acc / ediv / etop * ph
-        } else {
-            t + ph
-        };
-        let _ = write!(cum, " L{x1:.1},{cy:.1}");
-    }
-    let _ = write!(area, " L{:.1},{:.1} Z", l + pw, t + ph);
-    let note = match a.timeline {
-        Timeline::Flat => {
-            "No power or step records: a flat line at the run's mean power (run totals)."
-                .to_string()
-        }
-        Timeline::Power(n) => format!(
-            "{} bins of {}, from the run's {} power record(s): all of the run's energy in its \
-             scope, inside steps or not.",
-            BINS,
-            duration(bw),
-            n
-        ),
-        Timeline::Steps => format!(
-            "{} bins of {}; each step's self energy is spread evenly over its span{}.",
-            BINS,
-            duration(bw),
-            match a.v.unattributed {
-                Some(u) if u > Joules::ZERO =>
-                    format!("; {} unattributed to any step is not plotted", energy(u.0)),
-                _ => String::new(),
-            }
-        ),
-    };
-    let ttop = a.span / tdiv;
-    html! {
-        (heading)
-        svg class="chart timeline" viewBox={ "0 0 " (w) " " (hgt) } width=(w) height=(hgt)
-            role="img" aria-label="power and cumulative energy over time" font-size="11" {
-            // Shaded control spans, and a dashed line at each mode change.
-            @for &(c, x0, x1, color) in &spans {
-                @if let (Some(col), true) = (color, x1 > x0) {
-                    rect.ctl x=(Fixed(x0, 1)) y=(t) width=(Fixed(x1 - x0, 1)) height=(ph)
-                        fill=(col) fill-opacity="0.28" {
-                        title {
-                            (c.mode) " from " (sig3(c.t_s.into())) " s: " (c.allowed) " allowed"
-                            @if let Some(r) = &c.reason {
-                                " (" (r) ")"
-                            }
-                        }
-                    }
-                }
-                line x1=(Fixed(x0, 1)) x2=(Fixed(x0, 1)) y1=(t) y2=(t + ph) stroke="#dd6b20"
-                    stroke-dasharray="3 3" {
-                    title { (c.policy) " → " (c.mode) " (allowed " (c.allowed) ")" }
-                }
-            }
-            (axes(l, t, pw, ph, ptop, "power (W)", true))
-            (right_axis(l + pw, t, ph, etop, &format!("cumulative energy ({eunit})")))
-            @for k in 0..=5 {
-                text x=(Fixed(l + pw * k as f64 / 5.0, 1)) y=(Fixed(t + ph + 14.0, 1))
-                    text-anchor="middle" fill="#5b6574" { (sig3(ttop * k as f64 / 5.0)) }
-            }
-            text x=(Fixed(l + pw / 2.0, 1)) y=(Fixed(hgt - 8.0, 1)) text-anchor="middle"
-                fill="#1d2430" { "time since run start (" (tunit) ")" }
-            path.power d=(area) fill="#63b3ed" fill-opacity="0.55" stroke="#2b6cb0"
-                stroke-width="1" {}
-            path.cumulative d=(cum) fill="none" stroke="#2f855a" stroke-width="2" {}
-        }
-        div.legend {
-            span {
-                i.sw style="background:#63b3ed" {}
-                "power, W (" (kind) "; peak bin " (power(pmax)) ")"
-            }
-            span {
-                i.sw style="background:#2f855a" {}
-                "cumulative energy, " (eunit) " (" (kind) "; " (energy(total)) " plotted)"
-            }
-            @if has_mode("peak") {
-                span { i.sw style="background:#f6ad55" {} "peak window" }
-            }
-            @if has_mode("paused") {
-                span { i.sw style="background:#a0aec0" {} "paused" }
-            }
-            @if !ctl.is_empty() {
-                span { "dashed: " (ctl.len()) " mode change(s)" }
-            }
-        }
-        p.note { (note) }
     }
 }
 
@@ -1397,18 +758,5 @@ fn step_tree(a: &Analysis) -> Markup {
                 (hidden) " more path(s) not shown (tree limited to " (MAX_TREE_ROWS) " rows)."
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nice_ceil_rounds_up() {
-        assert_eq!(nice_ceil(0.0), 0.0);
-        assert_eq!(nice_ceil(7.3), 10.0);
-        assert_eq!(nice_ceil(180.0), 200.0);
-        assert_eq!(nice_ceil(2.2), 2.5);
     }
 }

@@ -1,7 +1,6 @@
 //! `carina compare`, run as the built binary on hand-written run files.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 
 fn pair(dir: &Path, base: &[(&str, Vec<Inst>)], cand: &[(&str, Vec<Inst>)]) -> (String, String) {

@@ -1,7 +1,6 @@
 //! `carina forecast`, run as the built binary on hand-written run files.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 
 fn forecast_json(path: &Path, total: &str) -> serde_json::Value {

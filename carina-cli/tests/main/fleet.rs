@@ -1,8 +1,7 @@
 //! Many hosts of one job: `carina summary` and `carina report` over the run files of several
 //! hosts group them by job and cycle, with per-host and total figures.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 
 /// One cycle of `scenario-db` on three hosts, started on `day` (`2026-11-28`): node-a 10 Wh,

@@ -1,13 +1,63 @@
 //! Helpers shared by the CLI tests: run the binary, and write hand-made run files
-//! (docs/FORMAT.md). Each test binary uses a part of them.
-#![allow(dead_code)]
+//! (docs/FORMAT.md).
 
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The `carina` binary without the variables a user's shell or an enclosing `carina run` may have
+/// set: each would change what a test sees (`CARINA_DIR` where runs are read and written,
+/// `CARINA_PARENT_PID` a run into a child run, `CARINA_SCOPE` what is measured). A test sets the
+/// ones it needs.
+pub fn carina_command() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_carina"));
+    for var in [
+        "CARINA_DIR",
+        "CARINA_DISABLE",
+        "CARINA_SCOPE",
+        "CARINA_RUN_ID",
+        "CARINA_JOB",
+        "CARINA_PARENT_PID",
+        "CARINA_POWERCAP_ROOT",
+    ] {
+        c.env_remove(var);
+    }
+    c
+}
+
+/// A shell loop that keeps a core busy until the test creates a file, two minutes at most: a
+/// command for `carina run` that lasts as long as the test needs, however slow the machine.
+pub struct Busy {
+    stop: PathBuf,
+}
+
+impl Busy {
+    /// The loop stops when `dir/stop` exists.
+    pub fn new(dir: &Path) -> Busy {
+        Busy {
+            stop: dir.join("stop"),
+        }
+    }
+
+    /// The `sh -c` script.
+    pub fn script(&self) -> String {
+        format!(
+            "end=$(($(date +%s)+120)); while [ ! -e '{}' ] && [ $(date +%s) -lt $end ]; do :; done",
+            self.stop.display()
+        )
+    }
+}
+
+impl Drop for Busy {
+    /// Stops the loop, on a failed assertion too, so that no shell is left spinning.
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.stop, "");
+    }
+}
+
+/// Runs `carina ARGS` ([`carina_command`]) to the end.
 pub fn carina(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_carina"))
+    carina_command()
         .args(args)
         .output()
         .expect("run the carina binary")

@@ -1,18 +1,9 @@
 //! `carina run`: exit codes, signals, the run file, the child's environment, child-file merge.
 
+use crate::common::carina_command as carina;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn carina() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_carina"));
-    c.env_remove("CARINA_DIR")
-        .env_remove("CARINA_SCOPE")
-        .env_remove("CARINA_RUN_ID")
-        .env_remove("CARINA_JOB")
-        .env_remove("CARINA_PARENT_PID");
-    c
-}
 
 /// Runs `carina run --dir <dir> --job <job> -- sh -c <script>`; returns (exit code, stderr).
 fn run_sh(dir: &Path, job: &str, script: &str) -> (Option<i32>, String) {
@@ -452,41 +443,93 @@ fn a_failed_start_leaves_no_job_directory() {
 fn an_orphaned_background_process_still_counts() {
     // The shell starts a CPU-bound loop in a subshell and exits that subshell at once, so the
     // loop is orphaned: without the subreaper it would be re-parented to init and not counted.
+    // The shell then idles until the loop says it is done, so the whole loop falls inside the
+    // run however slowly a loaded machine runs it.
     let dir = tempfile::tempdir().unwrap();
-    let script = "(sh -c 'i=0; while [ $i -lt 1500000 ]; do i=$((i+1)); done' &); sleep 2";
-    let (code, err) = run_sh(dir.path(), "orphan", script);
+    let done = dir.path().join("done");
+    let script = format!(
+        "(sh -c 'i=0; while [ $i -lt 1500000 ]; do i=$((i+1)); done; touch \"$0\"' '{}' &); \
+         while [ ! -e '{}' ]; do sleep 0.05; done",
+        done.display(),
+        done.display()
+    );
+    let (code, err) = run_sh(dir.path(), "orphan", &script);
     assert_eq!(code, Some(0), "{err}");
     let recs = records(&run_files(dir.path(), "orphan")[0]);
     let end = recs.last().unwrap();
     assert_eq!(end["type"], "run_end");
     let e = end["energy_j"].as_f64().unwrap();
-    // The loop keeps a core busy for about a second; a `sleep 2` alone gets ~0 J.
+    // The loop keeps a core busy for about a second; the waiting shell alone gets ~0 J.
     assert!(e > 0.5, "orphan's energy not counted: {end}");
 }
 
-/// Set in the environment of this test binary when it runs as the killed child below.
-const KILLED_CHILD: &str = "CARINA_TEST_KILLED_CHILD";
-/// The killed child goes on until at least this many of its `work` steps (8 items each; 163 x 8
-/// = 1 304 items, as in issue 9) are in its child run file.
+/// Set by [`carina_runs_this_test`] for the copy of this test binary that it starts under
+/// `carina run`: the name of the test whose child role that copy plays.
+const CHILD_OF: &str = "CARINA_TEST_CHILD_OF";
+
+/// Runs `carina run --dir DIR --job JOB --interval 20 --` on a copy of this test binary that runs
+/// the test `name` of this module alone, with [`CHILD_OF`] set to `name`: a Carina-linked child
+/// whose code is the test's own (see [`is_child_of`]).
+fn carina_runs_this_test(dir: &Path, job: &str, name: &str) -> std::process::Output {
+    // libtest names a test by its path below the crate root; `module_path!()` starts with the
+    // crate's name (`main::run`).
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    carina()
+        .arg("run")
+        .arg("--dir")
+        .arg(dir)
+        .args(["--job", job, "--interval", "20", "--"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            &format!("{module}::{name}"),
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_OF, name)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Whether this process is the copy of the test binary that the test `name` started under
+/// `carina run` ([`carina_runs_this_test`]): then the test plays its child role, else its parent
+/// role. The variable is set by the test itself, never by the caller of `cargo test`; the child
+/// checks that `carina run` started it.
+fn is_child_of(name: &str) -> bool {
+    if std::env::var_os(CHILD_OF).is_none_or(|v| v != name) {
+        return false;
+    }
+    assert!(
+        std::env::var_os("CARINA_PARENT_PID").is_some(),
+        "{CHILD_OF}={name} but no CARINA_PARENT_PID: the child role runs under `carina run` only"
+    );
+    true
+}
+
+/// The child role of [`a_killed_carina_child_keeps_its_steps_and_its_items_count`]: this copy
+/// goes on until at least this many of its `work` steps (8 items each; 163 x 8 = 1 304 items, as
+/// in issue 9) are in its child run file.
 const KILLED_STEPS: usize = 163;
 
-/// Not a test on its own: when [`KILLED_CHILD`] is set, this is a Carina-linked child of
-/// `carina run` that records `work` steps of 8 items until at least [`KILLED_STEPS`] of their
-/// records are in its child run file (the sink writes whole lines, every second or every 64 KiB),
-/// then kills itself with SIGKILL: no `run_end`, no summaries, and whatever was still buffered
-/// is lost, as in a real crash.
-#[test]
-fn helper_killed_carina_child() {
-    if std::env::var_os(KILLED_CHILD).is_none() {
-        return;
-    }
+/// The child role of [`a_killed_carina_child_keeps_its_steps_and_its_items_count`]: records
+/// `work` steps of 8 items until at least [`KILLED_STEPS`] of their records are in its child run
+/// file (the sink writes whole lines, every second or every 64 KiB), then kills itself with
+/// SIGKILL: no `run_end`, no summaries, and whatever was still buffered is lost, as in a real
+/// crash.
+fn killed_child() -> ! {
     let run = carina::Run::builder("helper")
         .sample_interval(Duration::from_millis(20))
         .start()
         .unwrap();
     let path = run.run_file().expect("a child run file").to_path_buf();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
+    assert!(
+        path.to_string_lossy().contains(".child-"),
+        "{}: not a child run file",
+        path.display()
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
         for i in 0..50u64 {
             let mut g = carina::step("work");
             g.add_items(8);
@@ -501,33 +544,32 @@ fn helper_killed_carina_child() {
         if on_disk >= KILLED_STEPS {
             break;
         }
+        assert!(
+            Instant::now() < deadline,
+            "{on_disk} of {KILLED_STEPS} step records in {} after 60 s",
+            path.display()
+        );
     }
     // SAFETY: kill(2) with our own pid and a valid signal number; it does not return.
     unsafe {
         libc::kill(libc::getpid(), libc::SIGKILL);
     }
+    // The run stays alive up to the kill: dropping it would finish it.
     drop(run);
+    unreachable!("SIGKILL ends this process");
 }
 
+/// A Carina-linked child of `carina run` killed mid-run: its steps on disk are merged and their
+/// items counted. The test runs twice: here, as the parent that starts `carina run` on a copy
+/// of this test binary, and in that copy, as the child ([`killed_child`]).
 #[test]
 fn a_killed_carina_child_keeps_its_steps_and_its_items_count() {
+    const NAME: &str = "a_killed_carina_child_keeps_its_steps_and_its_items_count";
+    if is_child_of(NAME) {
+        killed_child();
+    }
     let dir = tempfile::tempdir().unwrap();
-    let out = carina()
-        .arg("run")
-        .arg("--dir")
-        .arg(dir.path())
-        .args(["--job", "killed", "--interval", "20", "--"])
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "helper_killed_carina_child",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(KILLED_CHILD, "1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = carina_runs_this_test(dir.path(), "killed", NAME);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(128 + 9), "{err}");
     let files = run_files(dir.path(), "killed");
@@ -677,20 +719,15 @@ fn prometheus_without_the_feature_is_a_usage_error() {
     assert!(err.contains("--features prometheus"), "{err}");
 }
 
-/// Set in the environment of this test binary when it runs as the stepping child below.
-const STEPPING_CHILD: &str = "CARINA_TEST_STEPPING_CHILD";
-
-/// Not a test on its own: when [`STEPPING_CHILD`] is set, this is a Carina-linked child of
-/// `carina run` that records 40 `work` steps of 3 items each and finishes its run normally.
-#[test]
-fn helper_stepping_carina_child() {
-    if std::env::var_os(STEPPING_CHILD).is_none() {
-        return;
-    }
+/// The child role of [`the_printed_summary_and_the_merged_run_end_agree`]: a Carina-linked child
+/// of `carina run` that records 40 `work` steps of 3 items each, finishes its run, and checks its
+/// child run file before the parent merges it.
+fn stepping_child() {
     let run = carina::Run::builder("helper")
         .sample_interval(Duration::from_millis(10))
         .start()
         .unwrap();
+    let path = run.run_file().expect("a child run file").to_path_buf();
     for i in 0..40u64 {
         let mut g = carina::step("work");
         g.add_items(3);
@@ -700,29 +737,29 @@ fn helper_stepping_carina_child() {
         }
     }
     run.finish().unwrap();
+    assert!(
+        path.to_string_lossy().contains(".child-"),
+        "{}: not a child run file",
+        path.display()
+    );
+    let file = carina_runtime::read_run_file(&path).unwrap();
+    assert!(file.is_complete(), "{}", path.display());
+    assert_eq!(file.steps.len(), 40);
+    assert_eq!(file.steps.iter().map(|s| s.items).sum::<u64>(), 120);
 }
 
 /// The figures `carina run` prints are those of the merged file's one `run_end`, which counts
-/// the child's steps; the child's step records are in the file.
+/// the child's steps; the child's step records are in the file. The test runs twice: here, as
+/// the parent that starts `carina run` on a copy of this test binary, and in that copy, as the
+/// child ([`stepping_child`]).
 #[test]
 fn the_printed_summary_and_the_merged_run_end_agree() {
+    const NAME: &str = "the_printed_summary_and_the_merged_run_end_agree";
+    if is_child_of(NAME) {
+        return stepping_child();
+    }
     let dir = tempfile::tempdir().unwrap();
-    let out = carina()
-        .arg("run")
-        .arg("--dir")
-        .arg(dir.path())
-        .args(["--job", "agree", "--interval", "20", "--"])
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "helper_stepping_carina_child",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(STEPPING_CHILD, "1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = carina_runs_this_test(dir.path(), "agree", NAME);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     let files = run_files(dir.path(), "agree");
@@ -775,49 +812,77 @@ fn the_printed_summary_and_the_merged_run_end_agree() {
     assert!(left.is_empty(), "{left:?}: {err}");
 }
 
-/// A fake powercap tree (`CARINA_POWERCAP_ROOT`) whose `package-0` counter advances at 37.5 W
-/// while it lives: a thread rewrites `energy_uj` every 2 ms (through a rename, so a reader
-/// never sees a half-written file).
-struct LivePowercap {
+/// A fake powercap tree (`CARINA_POWERCAP_ROOT`) whose `package-0` counter reads 37.5 W since
+/// the tree was made. Its `energy_uj` is a FIFO served by a thread: a read blocks until the
+/// thread writes the counter's value at that instant. So a read never sees a stale value however
+/// late the thread is scheduled on a loaded machine (a late thread only makes the read wait), and
+/// the counter advances between any two reads, `carina run`'s liveness check among them. A file
+/// rewritten every few milliseconds by a thread would stand still whenever the thread fell
+/// behind, and the run would then fall back to the estimation model.
+struct ClockPowercap {
     dir: tempfile::TempDir,
+    fifo: PathBuf,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    writer: Option<std::thread::JoinHandle<()>>,
+    server: Option<std::thread::JoinHandle<()>>,
 }
 
-impl LivePowercap {
-    fn start() -> LivePowercap {
+impl ClockPowercap {
+    fn start() -> ClockPowercap {
+        use std::io::Write as _;
         use std::sync::atomic::{AtomicBool, Ordering};
         let dir = tempfile::tempdir().unwrap();
         let zone = dir.path().join("intel-rapl:0");
         std::fs::create_dir_all(&zone).unwrap();
         std::fs::write(zone.join("name"), "package-0\n").unwrap();
         std::fs::write(zone.join("max_energy_range_uj"), "262143328850\n").unwrap();
-        std::fs::write(zone.join("energy_uj"), "1000\n").unwrap();
+        let fifo = zone.join("energy_uj");
+        let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+        assert!(made.success(), "mkfifo {}", fifo.display());
         let stop = std::sync::Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let writer = std::thread::spawn(move || {
-            let t0 = Instant::now();
-            while !flag.load(Ordering::Relaxed) {
+        let (flag, path) = (stop.clone(), fifo.clone());
+        let t0 = Instant::now();
+        let server = std::thread::spawn(move || {
+            while !flag.load(Ordering::SeqCst) {
+                // Opening a FIFO for writing waits for a reader.
+                let mut w = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .expect("open the FIFO for writing");
+                if flag.load(Ordering::SeqCst) {
+                    break;
+                }
                 let uj = 1000 + (t0.elapsed().as_secs_f64() * 37.5e6) as u64;
-                let tmp = zone.join("energy_uj.tmp");
-                std::fs::write(&tmp, format!("{uj}\n")).unwrap();
-                std::fs::rename(&tmp, zone.join("energy_uj")).unwrap();
-                std::thread::sleep(Duration::from_millis(2));
+                // A reader gone before the write leaves EPIPE (Rust ignores SIGPIPE): it wanted
+                // no value.
+                let _ = writeln!(w, "{uj}");
+                drop(w);
+                // The reader reads to the end of the file: let it see the end before the next
+                // open joins its read. (It would read this value and the next, and take this
+                // one: a later read is still a later value.)
+                std::thread::sleep(Duration::from_millis(1));
             }
         });
-        LivePowercap {
+        ClockPowercap {
             dir,
+            fifo,
             stop,
-            writer: Some(writer),
+            server: Some(server),
         }
     }
 }
 
-impl Drop for LivePowercap {
+impl Drop for ClockPowercap {
     fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(w) = self.writer.take() {
-            let _ = w.join();
+        use std::os::unix::fs::OpenOptionsExt as _;
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // The server may be waiting in `open` for a reader: be one, without waiting for a
+        // writer (O_NONBLOCK), and stay one until it has seen the stop.
+        let _reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&self.fifo);
+        if let Some(s) = self.server.take() {
+            let _ = s.join();
         }
     }
 }
@@ -825,7 +890,7 @@ impl Drop for LivePowercap {
 #[test]
 fn the_terminal_summary_says_how_the_energy_was_obtained() {
     use carina_runtime::record::Method;
-    let tree = LivePowercap::start();
+    let tree = ClockPowercap::start();
     let dir = tempfile::tempdir().unwrap();
     for scope in ["process", "host"] {
         let out = carina()

@@ -1,7 +1,6 @@
 //! `carina summary`, run as the built binary on hand-written run files.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 
 fn complete_run(dir: &Path) -> PathBuf {

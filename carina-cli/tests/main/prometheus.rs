@@ -1,9 +1,10 @@
 //! `carina run --prometheus HOST:PORT`: the `/metrics` endpoint while the command runs.
 #![cfg(feature = "prometheus")]
 
+use crate::common::{Busy, carina_command};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// A port free on 127.0.0.1 a moment ago.
@@ -45,13 +46,10 @@ fn metrics_are_served_while_the_command_runs() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    // About 4 s of busy shell: the scrapes below need two power windows (about 1 s each).
-    let busy = "end=$(( $(date +%s) + 4 )); while [ $(date +%s) -lt $end ]; do :; done";
-    let mut child = Command::new(env!("CARGO_BIN_EXE_carina"))
-        .env_remove("CARINA_DIR")
-        .env_remove("CARINA_RUN_ID")
-        .env_remove("CARINA_JOB")
-        .env_remove("CARINA_PARENT_PID")
+    // Busy until the test has scraped what it needs: two power windows, about 1 s each, however
+    // late they come on a loaded machine.
+    let busy = Busy::new(dir.path());
+    let mut child = carina_command()
         .arg("run")
         .arg("--dir")
         .arg(dir.path())
@@ -63,7 +61,7 @@ fn metrics_are_served_while_the_command_runs() {
             "--",
             "sh",
             "-c",
-            busy,
+            &busy.script(),
         ])
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
@@ -91,8 +89,8 @@ fn metrics_are_served_while_the_command_runs() {
             break (head, body);
         }
         assert!(
-            t0.elapsed() < Duration::from_secs(3),
-            "no energy yet:\n{body}"
+            t0.elapsed() < Duration::from_secs(60),
+            "no energy after 60 s:\n{body}"
         );
         std::thread::sleep(Duration::from_millis(100));
     };
@@ -126,11 +124,25 @@ fn metrics_are_served_while_the_command_runs() {
     let (plabels, _) = series(&body1, "carina_run_power_watts").unwrap();
     assert!(plabels.contains("job=\"prom-job\""), "{plabels}");
 
-    // A second scrape a window later: the counters have grown.
-    std::thread::sleep(Duration::from_millis(1300));
-    let (_, body2) = get(port, "/metrics").unwrap();
-    let (_, e2) = series(&body2, "carina_run_energy_joules_total").unwrap();
-    let (_, w2) = series(&body2, "carina_run_wall_time_seconds_total").unwrap();
+    // Scrapes until the next window: the counters grow.
+    let t1 = Instant::now();
+    let (body2, e2, w2) = loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let (_, body) = get(port, "/metrics").unwrap();
+        let (_, e) = series(&body, "carina_run_energy_joules_total").unwrap();
+        let (_, w) = series(&body, "carina_run_wall_time_seconds_total").unwrap();
+        assert!(
+            e >= e1 && w >= w1,
+            "a counter went down: {e1} J, {w1} s, then:\n{body}"
+        );
+        if e > e1 {
+            break (body, e, w);
+        }
+        assert!(
+            t1.elapsed() < Duration::from_secs(60),
+            "energy still {e1} after 60 s:\n{body}"
+        );
+    };
     assert!(e2 > e1, "energy {e1} then {e2}:\n{body2}");
     assert!(w2 > w1, "wall time {w1} then {w2}");
     let (_, c2) = series(&body2, "carina_run_co2e_grams_total").unwrap();
@@ -140,6 +152,7 @@ fn metrics_are_served_while_the_command_runs() {
     let (head, _) = get(port, "/").unwrap();
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
 
+    drop(busy);
     let status = child.wait().unwrap();
     let rest = rest.join().unwrap();
     assert!(status.success(), "{rest}");
@@ -153,8 +166,7 @@ fn a_taken_port_is_a_usage_error_and_runs_nothing() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let marker = dir.path().join("ran");
-    let out = Command::new(env!("CARGO_BIN_EXE_carina"))
-        .env_remove("CARINA_DIR")
+    let out = carina_command()
         .arg("run")
         .arg("--dir")
         .arg(dir.path())
@@ -199,8 +211,7 @@ fn the_final_figures_are_pushed_once() {
             .unwrap();
         (head, String::from_utf8(body).unwrap())
     });
-    let out = Command::new(env!("CARGO_BIN_EXE_carina"))
-        .env_remove("CARINA_DIR")
+    let out = carina_command()
         .arg("run")
         .arg("--dir")
         .arg(dir.path())

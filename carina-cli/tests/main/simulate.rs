@@ -1,7 +1,6 @@
 //! `carina simulate`, run as the built binary.
 
-mod common;
-use common::{carina, stderr, stdout};
+use crate::common::{carina, stderr, stdout};
 use serde_json::Value;
 use std::path::Path;
 
