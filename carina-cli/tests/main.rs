@@ -14,6 +14,7 @@ mod common;
 
 #[path = "main/compare.rs"]
 mod compare;
+#[path = "main/doctor.rs"]
 mod doctor;
 #[path = "main/export.rs"]
 mod export;

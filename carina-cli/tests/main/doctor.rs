@@ -1,10 +1,8 @@
 //! `carina doctor`: every source with its reason and the probe's own fix, the CPU family,
 //! clocks, environment.
 
-use std::process::Command;
-
 fn doctor(args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_carina"))
+    let out = crate::common::carina_command()
         .arg("doctor")
         .args(args)
         .env("CARINA_SCOPE", "process")
@@ -107,7 +105,7 @@ fn static_powercap_tree() -> tempfile::TempDir {
 }
 
 fn doctor_on(root: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_carina"))
+    let out = crate::common::carina_command()
         .arg("doctor")
         .args(args)
         .env("CARINA_SCOPE", "process")
