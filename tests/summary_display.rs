@@ -15,14 +15,19 @@ fn display_names_kind_source_share_steps_and_file() {
     let text = s.to_string();
     assert!(text.contains("Wh estimated"), "{text}");
     assert!(text.contains("% of the whole machine"), "{text}");
-    assert!(text.contains("g CO2e at 472.9 g/kWh (WORLD)"), "{text}");
+    assert!(text.contains("\nCO2e "), "{text}");
+    assert!(text.contains(" at 472.9 g/kWh (WORLD)"), "{text}");
     assert!(text.contains("40 items"), "{text}");
     let step_line = text
         .lines()
         .find(|l| l.contains("solve"))
         .expect("a step line");
     assert!(step_line.contains("1 x"), "{step_line}");
-    assert!(text.ends_with("run file: none\n"), "{text}");
+    assert!(text.ends_with("run file  none\n"), "{text}");
+    // The one rendering, indented as `carina run` prints it.
+    let indented = s.render("  ");
+    assert!(indented.lines().all(|l| l.starts_with("  ")), "{indented}");
+    assert_eq!(indented.lines().count(), text.lines().count());
     let off = carina::RunSummary::disabled("j", "r").to_string();
     assert!(off.contains("not recorded"), "{off}");
 }
@@ -135,7 +140,7 @@ fn the_run_reports_its_own_cost() {
     assert_eq!(s.end.as_ref().unwrap().own_cost.as_ref(), Some(&own));
     let text = s.to_string();
     assert!(
-        text.contains("own cost: ") && text.contains("of CPU time"),
+        text.contains("\nown cost  ") && text.contains("of CPU time"),
         "{text}"
     );
 }

@@ -57,7 +57,6 @@
 use carina::record::PowerRecord;
 use carina::{EnergyKind, Run, RunSummary, ShareTarget, StartError};
 use carina_runtime::merge::ChildRuns;
-use carina_runtime::record::RunScope;
 use carina_runtime::units::{GramsCo2e, Joules, Watts};
 use std::ffi::OsString;
 use std::io::Write;
@@ -241,12 +240,9 @@ fn run_inner(args: &Args) -> Result<ExitCode, Failure> {
     };
     // The command has exited: its children's run files are complete.
     let children = carina_runtime::merge::collect(&job_dir, run.run_id(), run.run_file());
-    let scope = run
-        .scope()
-        .unwrap_or(carina_runtime::record::RunScope::ProcessTree);
     match run.finish_with(children.additions()) {
         Ok(summary) => {
-            let mut out = report(&shown, &how, scope, &summary, &children);
+            let mut out = report(&shown, &how, &summary, &children);
             let child_steps_items =
                 (!children.files.is_empty()).then_some((summary.steps(), summary.items()));
             if let Some(line) = metrics.push_final(&summary, child_steps_items) {
@@ -344,84 +340,13 @@ fn abandon(run: Option<Run>, job_dir: Option<&Path>) {
     }
 }
 
-/// What `carina` prints when the command has exited: the summary's figures, which are those
-/// of the run file's `run_end`: energy with its kind and method (`measured` alone only for a
-/// plain counter in host scope), an estimate's band, why the counters were not used, the
-/// effective carbon factor and Carina's own cost.
-fn report(
-    shown: &str,
-    how: &str,
-    scope: RunScope,
-    summary: &RunSummary,
-    children: &ChildRuns,
-) -> String {
-    use carina_runtime::format::{counters_not_used, own_cost_line};
-    let kind = summary.energy_kind();
-    // A summary always has a method; derived from the sources, as for older files, if not.
-    let method = summary
-        .method()
-        .cloned()
-        .unwrap_or_else(|| crate::view::derived_method(&summary.energy_sources, Some(scope)));
-    let sources: Vec<&str> = summary
-        .energy_sources
-        .iter()
-        .filter(|s| s.used)
-        .map(|s| s.name.as_str())
-        .collect();
+/// What `carina` prints when the command has exited: the command's line, then the run as every
+/// finished run renders itself ([`RunSummary::render`]: the figures of the run file's
+/// `run_end`, with kind and method, band, why counters were not used, the effective carbon
+/// factor, Carina's own cost), then what the merge of children's files did.
+fn report(shown: &str, how: &str, summary: &RunSummary, children: &ChildRuns) -> String {
     let mut out = format!("carina: `{shown}` {how} after {:.2}\n", summary.wall());
-    out.push_str(&format!(
-        "  energy    {} ({:.6} Wh), {} [{}], scope {scope}\n",
-        joules(summary.energy()),
-        summary.energy().wh(),
-        crate::view::kind_and_method(kind, &method),
-        sources.join(", "),
-    ));
-    let end = summary.end.as_ref();
-    if let (Some(lo), Some(hi)) = (
-        end.and_then(|e| e.energy_low_j),
-        end.and_then(|e| e.energy_high_j),
-    ) {
-        out.push_str(&format!(
-            "  band      {} .. {} (the estimate's low and high ends)\n",
-            joules(lo),
-            joules(hi)
-        ));
-    }
-    if method.lower_bound {
-        out.push_str(
-            "  LOWER BOUND: some intervals were counted low (a counter wrap that could not be \
-             resolved, a reset, a counter that stopped); see the warnings\n",
-        );
-    }
-    if kind == EnergyKind::Estimated
-        && let Some((name, why)) = counters_not_used(&summary.energy_sources)
-    {
-        out.push_str(&format!("  counters  not used: {name}: {why}\n"));
-    }
-    let g_per_kwh = summary
-        .carbon_g_per_kwh()
-        .unwrap_or(summary.carbon.g_per_kwh);
-    let weighted = if summary.carbon.series.is_some() {
-        format!(
-            " energy-weighted, the series' plain mean {:.1}",
-            summary.carbon.g_per_kwh
-        )
-    } else {
-        String::new()
-    };
-    out.push_str(&format!(
-        "  CO2e      {:.4} g, {} at {:.1} g/kWh{weighted} ({})\n",
-        summary.co2e().0,
-        crate::view::kind_tag(kind, &method),
-        g_per_kwh,
-        summary.carbon.source
-    ));
-    if let Some(own) = &summary.own_cost() {
-        out.push_str(&format!("  own cost  {}\n", own_cost_line(own)));
-    }
-    if let Some(p) = &summary.run_file {
-        out.push_str(&format!("  run file  {}\n", p.display()));
-    }
+    out.push_str(&summary.render("  "));
     if !children.files.is_empty() {
         out.push_str(&format!(
             "  merged    {} records from {} child run file(s)\n",
@@ -489,17 +414,6 @@ fn remove_merged(summary: &RunSummary, children: &ChildRuns, keep: bool) -> Stri
         kept.push_str(&format!("  warning   child run file not merged: {p}\n"));
     }
     kept
-}
-
-fn joules(j: Joules) -> String {
-    let j = j.0;
-    if j >= 1e6 {
-        format!("{:.3} MJ", j / 1e6)
-    } else if j >= 1e3 {
-        format!("{:.3} kJ", j / 1e3)
-    } else {
-        format!("{j:.3} J")
-    }
 }
 
 /// The command's exit code, or 128 + N when signal N killed it.

@@ -21,8 +21,7 @@
 
 use carina_runtime::reader::{Progress, RunFile};
 use carina_runtime::record::{
-    Attribution, Basis, EnergyKind, EnergySource, Method, MethodPart, OwnCost, ProbeScope,
-    RunScope, ShareRule, StepRecord, is_gpu_domain,
+    Attribution, EnergyKind, EnergySource, Method, OwnCost, RunScope, StepRecord,
 };
 use carina_runtime::units::{GramsCo2e, Joules, Seconds};
 use std::borrow::Cow;
@@ -326,77 +325,19 @@ impl<'a> RunView<'a> {
     }
 }
 
-/// The method of a file that does not record one (`run_end.method` is absent: a file of an
-/// earlier version, or a run that crashed before `run_end`), from its sources and scope.
-///
-/// Each used source is one part of its basis ([`EnergySource::basis`]: as written, else from
-/// its kind). A host-scope source in a run that reports a share (`process`, `process-tree`,
-/// and files too old to state their scope, whose default was `process`) reached the run
-/// through a share: `cpu-time` for CPU and memory sources; for a source whose domains are all
-/// GPUs the file does not say which rule was used (GPU use, process count, or the CPU-time
-/// fallback of earlier versions), so all three are named. The parts carry no energy (the file
-/// does not split it) and the method is never a lower bound (nothing says so).
+/// The method of a file without one, from its sources and scope ([`Method::derived`]).
 pub(crate) fn derived_method(sources: &[EnergySource], scope: Option<RunScope>) -> Method {
-    let share = scope != Some(RunScope::Host);
-    let parts = sources
-        .iter()
-        .filter(|s| s.used)
-        .map(|s| {
-            let mut shares = BTreeMap::new();
-            if share && s.scope == ProbeScope::Host {
-                let gpu = !s.domains.is_empty() && s.domains.iter().all(|d| is_gpu_domain(d));
-                let rules: &[ShareRule] = if gpu {
-                    &[ShareRule::CpuTime, ShareRule::GpuUse, ShareRule::Count]
-                } else {
-                    &[ShareRule::CpuTime]
-                };
-                for r in rules {
-                    shares.insert(*r, Joules::ZERO);
-                }
-            }
-            MethodPart {
-                source: s.name.clone(),
-                basis: s.basis(),
-                energy_j: Joules::ZERO,
-                shares,
-                pue: s.pue,
-            }
-        })
-        .collect();
-    Method::from_parts(parts, false)
+    Method::derived(sources, scope)
 }
 
-/// The kind in two words, for a column header or a badge, where the method does not fit:
-/// `measured` only for a plain counter in host scope ([`Method::is_plain_counter`]); a measured
-/// figure obtained otherwise says what was done to the counter (`measured x share`, `measured,
-/// integrated`, `measured x PUE`); an estimate is `estimated`; either ends in `, lower bound`
-/// when some interval was counted low (rare, and worth the wider header).
+/// The kind in two words ([`Method::kind_tag`]).
 pub(crate) fn kind_tag(kind: EnergyKind, m: &Method) -> String {
-    if kind == EnergyKind::Measured && m.is_plain_counter() {
-        return "measured".into();
-    }
-    let mut t = kind.as_str().to_owned();
-    if kind == EnergyKind::Measured {
-        if m.parts.iter().any(|p| !p.shares.is_empty()) {
-            t.push_str(" x share");
-        }
-        if m.parts.iter().any(|p| p.basis == Basis::IntegratedPower) {
-            t.push_str(", integrated");
-        }
-        if m.parts.iter().any(|p| p.pue.is_some()) {
-            t.push_str(" x PUE");
-        }
-    }
-    if m.lower_bound {
-        t.push_str(", lower bound");
-    }
-    t
+    m.kind_tag(kind)
 }
 
-/// The kind and the method's label, for text with room for both: `measured (counter)`,
-/// `measured (counter x cpu-time share)`, `estimated (model x cpu-time share, lower bound)`.
+/// The kind and the method's label ([`Method::kind_and_label`]).
 pub(crate) fn kind_and_method(kind: EnergyKind, m: &Method) -> String {
-    format!("{} ({})", kind.as_str(), m.label)
+    m.kind_and_label(kind)
 }
 
 impl From<&carina_runtime::record::StepSummary> for StepRow {
@@ -483,6 +424,7 @@ fn rows_from_steps<'a>(steps: impl Iterator<Item = &'a StepRecord> + Clone) -> V
 mod tests {
     use super::*;
     use carina_runtime::reader::parse_run_file;
+    use carina_runtime::record::{Basis, MethodPart, ProbeScope, ShareRule};
     use std::path::Path;
 
     const START: &str = r#"{"type":"run_start","schema":1,"run_id":"r1","job":"nightly","host":"node7","pid":1,"started_at":"2026-11-28T05:12:00Z","energy_sources":[{"name":"rapl-perf","kind":"measured","source":"perf"}],"carbon":{"g_per_kwh":400.0,"zone":"WORLD","source":"test"},"scope":"process"}"#;

@@ -672,6 +672,7 @@ impl Aggregator {
             job: self.cfg.job.clone(),
             run_file: self.cfg.run_file.clone(),
             energy_sources: self.sources.clone(),
+            scope: Some(self.cfg.share_target.run_scope(self.cfg.scope)),
             carbon: self.cfg.carbon.info(),
             summaries,
             warnings: std::mem::take(&mut self.cfg.warnings),

@@ -471,6 +471,80 @@ impl Method {
         }
     }
 
+    /// The method of a file that does not record one (`run_end.method` is absent: a file of an
+    /// earlier version, or a run that crashed before `run_end`), from its sources and scope.
+    ///
+    /// Each used source is one part of its basis ([`EnergySource::basis`]: as written, else from
+    /// its kind). A host-scope source in a run that reports a share (`process`, `process-tree`,
+    /// and files too old to state their scope, whose default was `process`) reached the run
+    /// through a share: `cpu-time` for CPU and memory sources; for a source whose domains are all
+    /// GPUs the file does not say which rule was used (GPU use, process count, or the CPU-time
+    /// fallback of earlier versions), so all three are named. The parts carry no energy (the file
+    /// does not split it) and the method is never a lower bound (nothing says so).
+    pub fn derived(sources: &[EnergySource], scope: Option<RunScope>) -> Method {
+        let share = scope != Some(RunScope::Host);
+        let parts = sources
+            .iter()
+            .filter(|s| s.used)
+            .map(|s| {
+                let mut shares = BTreeMap::new();
+                if share && s.scope == ProbeScope::Host {
+                    let gpu = !s.domains.is_empty() && s.domains.iter().all(|d| is_gpu_domain(d));
+                    let rules: &[ShareRule] = if gpu {
+                        &[ShareRule::CpuTime, ShareRule::GpuUse, ShareRule::Count]
+                    } else {
+                        &[ShareRule::CpuTime]
+                    };
+                    for r in rules {
+                        shares.insert(*r, Joules::ZERO);
+                    }
+                }
+                MethodPart {
+                    source: s.name.clone(),
+                    basis: s.basis(),
+                    energy_j: Joules::ZERO,
+                    shares,
+                    pue: s.pue,
+                }
+            })
+            .collect();
+        Method::from_parts(parts, false)
+    }
+
+    /// The kind in two words, for a column header or a badge, where the method does not fit:
+    /// `measured` only for a plain counter in host scope ([`Method::is_plain_counter`]); a measured
+    /// figure obtained otherwise says what was done to the counter (`measured x share`, `measured,
+    /// integrated`, `measured x PUE`); an estimate is `estimated`; either ends in `, lower bound`
+    /// when some interval was counted low (rare, and worth the wider header).
+    pub fn kind_tag(&self, kind: EnergyKind) -> String {
+        let m = self;
+        if kind == EnergyKind::Measured && m.is_plain_counter() {
+            return "measured".into();
+        }
+        let mut t = kind.as_str().to_owned();
+        if kind == EnergyKind::Measured {
+            if m.parts.iter().any(|p| !p.shares.is_empty()) {
+                t.push_str(" x share");
+            }
+            if m.parts.iter().any(|p| p.basis == Basis::IntegratedPower) {
+                t.push_str(", integrated");
+            }
+            if m.parts.iter().any(|p| p.pue.is_some()) {
+                t.push_str(" x PUE");
+            }
+        }
+        if m.lower_bound {
+            t.push_str(", lower bound");
+        }
+        t
+    }
+
+    /// The kind and the method's label, for text with room for both: `measured (counter)`,
+    /// `measured (counter x cpu-time share)`, `estimated (model x cpu-time share, lower bound)`.
+    pub fn kind_and_label(&self, kind: EnergyKind) -> String {
+        format!("{} ({})", kind.as_str(), self.label)
+    }
+
     /// Whether the figure is a plain counter reading of the whole machine (the only method
     /// shown as `measured` alone).
     pub fn is_plain_counter(&self) -> bool {

@@ -3,7 +3,7 @@
 
 use crate::carbon::CarbonFactor;
 use crate::record::{
-    CarbonInfo, EnergyKind, EnergySource, Method, OwnCost, Record, RunEnd, StepSummary,
+    CarbonInfo, EnergyKind, EnergySource, Method, OwnCost, Record, RunEnd, RunScope, StepSummary,
 };
 use carina_core::units::{GramsCo2e, Joules, Seconds};
 use std::path::PathBuf;
@@ -23,6 +23,8 @@ pub struct RunSummary {
     pub run_file: Option<PathBuf>,
     /// The sources considered (`run_start.energy_sources`: used and not used).
     pub energy_sources: Vec<EnergySource>,
+    /// Whose energy the run reports (`run_start.scope`).
+    pub scope: Option<RunScope>,
     /// Emission factor or series used (as written in `run_start.carbon`).
     pub carbon: CarbonInfo,
     /// Per-name summaries (the session's and those of the additions).
@@ -121,28 +123,49 @@ impl RunSummary {
     }
 }
 
-/// A few lines for a terminal: energy with its kind and source, the host share, carbon, items,
-/// one line per step name, the counts of folded and dropped steps, and the run file. Warnings are
-/// not included (print [`RunSummary::warnings`] where they belong, e.g. on stderr).
+/// The run for a terminal: [`RunSummary::render`] without indent.
 impl std::fmt::Display for RunSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Energy in Wh whatever its size, so that runs read side by side; names and paths
-        // escaped, since they come from the program and its environment.
+        f.write_str(&self.render(""))
+    }
+}
+
+impl RunSummary {
+    /// The one rendering of a finished run, each line prefixed with `indent` (`carina run`
+    /// indents it under its own line): energy with its kind, method, sources and scope, the
+    /// host share, an estimate's band, a lower bound said plainly, why counters were not used,
+    /// CO2e at the effective factor, the run's counts, one line per step name and how step
+    /// figures were split, Carina's own cost and the run file. Energy is in Wh whatever its
+    /// size, so that runs read side by side. Names and paths are escaped: they come from the
+    /// program and its environment. Warnings are not included (print [`Self::warnings`] where
+    /// they belong, e.g. on stderr).
+    pub fn render(&self, indent: &str) -> String {
         use crate::format::{counters_not_used, escape_control, own_cost_line, percent, sig3};
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let mut line = |label: &str, text: String| {
+            let _ = writeln!(out, "{indent}{label:<9} {text}");
+        };
         if self.is_disabled() {
-            return writeln!(
-                f,
-                "energy:   not recorded (Carina disabled by CARINA_DISABLE)"
+            line(
+                "energy",
+                "not recorded (Carina disabled by CARINA_DISABLE)".into(),
             );
+            return out;
         }
-        let kind = self.energy_kind().as_str();
-        let source = self
+        let kind = self.energy_kind();
+        let method = self
+            .method()
+            .cloned()
+            .unwrap_or_else(|| Method::derived(&self.energy_sources, self.scope));
+        let sources: Vec<_> = self
             .energy_sources
             .iter()
             .filter(|s| s.used)
-            .map(|s| escape_control(&s.name))
-            .collect::<Vec<_>>()
-            .join(" + ");
+            .map(|s| escape_control(&s.name).into_owned())
+            .collect();
+        let scope = self.scope.map_or(String::new(), |s| format!(", {s} scope"));
         let share = if self.host_energy().0 > 0.0 {
             format!(
                 "; {} of the whole machine's {} Wh",
@@ -152,47 +175,68 @@ impl std::fmt::Display for RunSummary {
         } else {
             String::new()
         };
-        let method = self.method().map_or_else(
-            || kind.to_owned(),
-            |m| escape_control(&m.label).into_owned(),
+        line(
+            "energy",
+            format!(
+                "{} Wh {} from {}{scope}{share}",
+                sig3(self.energy().wh()),
+                escape_control(&method.kind_and_label(kind)),
+                if sources.is_empty() {
+                    "no source".to_owned()
+                } else {
+                    sources.join(" + ")
+                }
+            ),
         );
-        let band = match self.band() {
-            Some((lo, hi)) => format!("; band {}-{} Wh", sig3(lo.wh()), sig3(hi.wh())),
-            _ => String::new(),
-        };
-        writeln!(
-            f,
-            "energy:   {} Wh {kind} ({method}{band}; source: {}){share}",
-            sig3(self.energy().wh()),
-            if source.is_empty() {
-                "no source"
-            } else {
-                &source
-            }
-        )?;
-        if self.energy_kind() == EnergyKind::Estimated
+        if let Some((lo, hi)) = self.band() {
+            line(
+                "band",
+                format!(
+                    "{} .. {} Wh (the estimate's low and high ends)",
+                    sig3(lo.wh()),
+                    sig3(hi.wh())
+                ),
+            );
+        }
+        if method.lower_bound {
+            line(
+                "",
+                "LOWER BOUND: some intervals were counted low (a counter wrap that could not be \
+                 resolved, a reset, a counter that stopped); see the warnings"
+                    .into(),
+            );
+        }
+        if kind == EnergyKind::Estimated
             && let Some((name, why)) = counters_not_used(&self.energy_sources)
         {
-            writeln!(
-                f,
-                "          counters not used: {}: {}",
-                escape_control(name),
-                escape_control(&why)
-            )?;
+            line(
+                "counters",
+                format!(
+                    "not used: {}: {}",
+                    escape_control(name),
+                    escape_control(&why)
+                ),
+            );
         }
         let g_per_kwh = self.carbon_g_per_kwh().unwrap_or(self.carbon.g_per_kwh);
-        writeln!(
-            f,
-            "carbon:   {} g CO2e at {:.1} g/kWh{} ({}), {kind}",
-            sig3(self.co2e().0),
-            g_per_kwh,
-            if self.carbon.series.is_some() {
-                " energy-weighted"
-            } else {
-                ""
-            },
-            escape_control(self.carbon.zone.as_deref().unwrap_or(&self.carbon.source))
-        )?;
+        let weighted = if self.carbon.series.is_some() {
+            format!(
+                " energy-weighted, the series' plain mean {:.1}",
+                self.carbon.g_per_kwh
+            )
+        } else {
+            String::new()
+        };
+        line(
+            "CO2e",
+            format!(
+                "{} g, {} at {:.1} g/kWh{weighted} ({})",
+                sig3(self.co2e().0),
+                escape_control(&method.kind_tag(kind)),
+                g_per_kwh,
+                escape_control(self.carbon.zone.as_deref().unwrap_or(&self.carbon.source))
+            ),
+        );
         let per_item = if self.items() > 0 {
             format!(
                 "; {} Wh per 1000 items",
@@ -201,13 +245,15 @@ impl std::fmt::Display for RunSummary {
         } else {
             String::new()
         };
-        writeln!(
-            f,
-            "run:      {:.2} s, {} items, {} steps{per_item}",
-            self.wall().0,
-            self.items(),
-            self.steps()
-        )?;
+        line(
+            "run",
+            format!(
+                "{:.2} s, {} items, {} steps{per_item}",
+                self.wall().0,
+                self.items(),
+                self.steps()
+            ),
+        );
         let names: Vec<_> = self
             .summaries
             .iter()
@@ -219,19 +265,21 @@ impl std::fmt::Display for RunSummary {
             .max()
             .unwrap_or(0)
             .clamp(8, 40);
+        let tag = method.kind_tag(kind);
         for (i, (st, name)) in self.summaries.iter().zip(&names).enumerate() {
-            writeln!(
-                f,
-                "{} {:<width$} {:>8} x {:>9.3} s  {:>9} Wh {kind}  {} g CO2e  ({} items){}",
-                if i == 0 { "steps:   " } else { "         " },
-                name,
-                st.count,
-                st.wall_s.0,
-                sig3(st.energy_j.wh()),
-                sig3(st.co2e_g.0),
-                st.items,
-                if st.gpu { ", GPU step" } else { "" },
-            )?;
+            line(
+                if i == 0 { "steps" } else { "" },
+                format!(
+                    "{:<width$} {:>8} x {:>9.3} s  {:>9} Wh {tag}  {} g CO2e  ({} items){}",
+                    name,
+                    st.count,
+                    st.wall_s.0,
+                    sig3(st.energy_j.wh()),
+                    sig3(st.co2e_g.0),
+                    st.items,
+                    if st.gpu { ", GPU step" } else { "" },
+                ),
+            );
         }
         if let Some(split) = self.summaries.iter().find_map(|s| {
             let m = s.method.as_deref()?;
@@ -243,33 +291,43 @@ impl std::fmt::Display for RunSummary {
             } else {
                 ""
             };
-            writeln!(
-                f,
-                "          (step figures: the run's figure split {}{gpu})",
-                escape_control(split)
-            )?;
+            line(
+                "",
+                format!(
+                    "(step figures: the run's figure split {}{gpu})",
+                    escape_control(split)
+                ),
+            );
         }
         if self.folded() > 0 {
-            writeln!(
-                f,
-                "          ({} step instances counted in summaries only: thread buffers full)",
-                self.folded()
-            )?;
+            line(
+                "",
+                format!(
+                    "({} step instances counted in summaries only: thread buffers full)",
+                    self.folded()
+                ),
+            );
         }
         if self.dropped() > 0 {
-            writeln!(
-                f,
-                "          ({} step instances not counted: thread buffers full)",
-                self.dropped()
-            )?;
+            line(
+                "",
+                format!(
+                    "({} step instances not counted: thread buffers full)",
+                    self.dropped()
+                ),
+            );
         }
         if let Some(own) = self.own_cost() {
-            writeln!(f, "own cost: {}", own_cost_line(own))?;
+            line("own cost", own_cost_line(own));
         }
-        match &self.run_file {
-            Some(p) => writeln!(f, "run file: {}", escape_control(&p.display().to_string())),
-            None => writeln!(f, "run file: none"),
-        }
+        line(
+            "run file",
+            match &self.run_file {
+                Some(p) => escape_control(&p.display().to_string()).into_owned(),
+                None => "none".into(),
+            },
+        );
+        out
     }
 }
 
@@ -281,6 +339,7 @@ impl RunSummary {
             job: job.to_owned(),
             run_file: None,
             energy_sources: Vec::new(),
+            scope: None,
             carbon: CarbonFactor::world().info(),
             summaries: Vec::new(),
             warnings: Vec::new(),

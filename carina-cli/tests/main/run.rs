@@ -1,6 +1,7 @@
 //! `carina run`: exit codes, signals, the run file, the child's environment, child-file merge.
 
 use crate::common::carina_command as carina;
+use carina_runtime::format::sig3;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -147,7 +148,7 @@ fn cpu_burning_child_has_energy_and_a_complete_run_file() {
     // counters were not used; Carina's own cost.
     let label = end["method"]["label"].as_str().unwrap();
     assert!(
-        err.contains(&format!(", {kind} ({label}) [")),
+        err.contains(&format!(" Wh {kind} ({label}) from ")),
         "{label}: {err}"
     );
     if kind == "estimated" {
@@ -796,8 +797,8 @@ fn the_printed_summary_and_the_merged_run_end_agree() {
     let f = |k: &str| end[k].as_f64().unwrap();
     for needle in [
         format!("after {:.2} s\n", f("wall_s")),
-        format!("({:.6} Wh)", f("energy_j") / 3600.0),
-        format!("CO2e      {:.4} g", f("co2e_g")),
+        format!("energy    {} Wh ", sig3(f("energy_j") / 3600.0)),
+        format!("CO2e      {} g, ", sig3(f("co2e_g"))),
         format!("items     {} (the children's)", end["items"]),
         format!("steps     {} (the children's)", end["steps"]),
     ] {
@@ -916,7 +917,7 @@ fn the_terminal_summary_says_how_the_energy_was_obtained() {
             .find(|l| l.starts_with("  energy    "))
             .unwrap_or_else(|| panic!("no energy line: {err}"));
         assert!(
-            energy.contains(&format!(", measured ({}) [", method.label)),
+            energy.contains(&format!(" Wh measured ({}) from ", method.label)),
             "{scope}: {energy}"
         );
         let co2e = err.lines().find(|l| l.starts_with("  CO2e      ")).unwrap();
