@@ -1,10 +1,8 @@
 //! The meter over fake probes and a fake /proc; then over this machine's real sources.
 
-mod common;
-
+use crate::common::{ConstantProbe, FakeClock, write_proc};
 use carina_criterion::EnergyMeter;
 use carina_runtime::{EnergyKind, EnergyProbe, ProbeScope, Scope};
-use common::{ConstantProbe, FakeClock, write_proc};
 use std::time::{Duration, Instant};
 
 fn close(a: impl Into<f64>, b: impl Into<f64>) -> bool {
@@ -50,7 +48,7 @@ fn host_scope_with_a_real_clock() {
         watts: 50.0,
         scope: ProbeScope::Host,
         kind: EnergyKind::Measured,
-        time: common::Time::Real(Instant::now()),
+        time: crate::common::Time::Real(Instant::now()),
     };
     let mut m = EnergyMeter::with_probes(boxed(p), dir.path(), Scope::Host);
     let t0 = Instant::now();
@@ -256,7 +254,7 @@ fn short_samples_of_a_busy_loop_are_never_zero() {
     );
 }
 
-/// `cargo test --release -p carina-criterion --test meter -- --ignored --nocapture read_cost`
+/// `cargo test --release -p carina-criterion --test main -- --ignored --nocapture read_cost`
 #[test]
 #[ignore = "prints timings"]
 fn read_cost() {
