@@ -1,13 +1,13 @@
 //! End to end: a real Carina run with the OpenTelemetry sink, against an in-process receiver.
 
-mod common;
-
+use crate::common::{Collector, close};
 use carina_otel::OtelSink;
-use common::{Collector, close};
 use std::time::Duration;
 
 #[test]
 fn a_real_run_exports_what_its_summary_says() {
+    // One run per process: any other test of this binary that starts one waits for this one.
+    let _s = carina::testing::serial();
     let c = Collector::start();
     let sink = OtelSink::builder()
         .endpoint(&c.base)
