@@ -2,6 +2,7 @@
 
 use crate::common::{ConstantProbe, FakeClock, write_proc};
 use carina_criterion::EnergyMeter;
+use carina_runtime::cpuclock;
 use carina_runtime::{EnergyKind, EnergyProbe, ProbeScope, Scope};
 use std::time::{Duration, Instant};
 
@@ -200,13 +201,32 @@ fn a_failing_probe_counts_zero_and_warns() {
     );
 }
 
+/// Spins for `d` of wall time.
 fn busy(d: Duration) -> u64 {
     let t = Instant::now();
     let mut x = 1u64;
     while t.elapsed() < d {
-        for i in 0..1000u64 {
-            x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(i));
-        }
+        x = spin_a_little(x);
+    }
+    x
+}
+
+/// Spins until this thread has run for `d` of CPU time. On a loaded machine that takes longer
+/// than `d` of wall time, but the meter (which counts CPU time) sees the same work as on an idle
+/// one, where a wall-time loop may get almost none of it.
+fn busy_cpu(d: Duration) -> u64 {
+    let cpu_ns = || cpuclock::this_thread_ns().expect("this thread's CPU clock");
+    let until = cpu_ns() + u64::try_from(d.as_nanos()).unwrap();
+    let mut x = 1u64;
+    while cpu_ns() < until {
+        x = spin_a_little(x);
+    }
+    x
+}
+
+fn spin_a_little(mut x: u64) -> u64 {
+    for i in 0..1000u64 {
+        x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(i));
     }
     x
 }
@@ -216,7 +236,7 @@ fn a_busy_loop_on_this_machine_costs_energy() {
     let mut m = EnergyMeter::detect(Scope::Process);
     eprintln!("{}", m.describe());
     let a = m.read();
-    busy(Duration::from_millis(50));
+    busy_cpu(Duration::from_millis(50));
     let b = m.read();
     let e = b - a;
     eprintln!("50 ms busy loop: {e:.6} J ({:?})", m.kind());
@@ -224,7 +244,7 @@ fn a_busy_loop_on_this_machine_costs_energy() {
     // Exact mode too: every read full.
     let mut m = EnergyMeter::detect(Scope::Process).with_min_interval(Duration::ZERO);
     let a = m.read();
-    busy(Duration::from_millis(50));
+    busy_cpu(Duration::from_millis(50));
     let e = m.read() - a;
     assert!(e > 0.0, "{e}");
 }
@@ -232,10 +252,24 @@ fn a_busy_loop_on_this_machine_costs_energy() {
 #[test]
 fn short_samples_of_a_busy_loop_are_never_zero() {
     let mut m = EnergyMeter::detect(Scope::Process);
-    // A first window sets the price.
-    m.read();
-    busy(Duration::from_millis(120));
-    m.read();
+    // A first window sets the price, if this process ran at least a fifth of it. A loaded
+    // machine may give it less: then the next window tries again.
+    let t = Instant::now();
+    loop {
+        m.read();
+        busy_cpu(Duration::from_millis(120));
+        m.read();
+        // Right after a full read, a priced read is not full.
+        let full = m.read_counts().1;
+        m.read();
+        if m.read_counts().1 == full {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "in 2 minutes, no window of 120 ms of CPU had this process busy a fifth of the time"
+        );
+    }
     let mut samples = Vec::new();
     for _ in 0..50 {
         let a = m.read();
