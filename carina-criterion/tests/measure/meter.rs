@@ -174,6 +174,34 @@ fn host_scope_prices_by_wall_time_when_estimated() {
 }
 
 #[test]
+fn describe_gives_a_models_machine_watts_with_their_unit_once() {
+    struct Model;
+    impl EnergyProbe for Model {
+        fn describe(&self) -> carina_runtime::EnergySource {
+            let mut s = carina_runtime::EnergySource::new("model", EnergyKind::Estimated, "table");
+            s.domains = vec!["cpu".into(), "memory".into()];
+            s.idle_w = Some(carina_runtime::Watts(10.5));
+            s.max_w = Some(carina_runtime::Watts(17.25));
+            s
+        }
+        fn read(
+            &mut self,
+            _: &mut carina_runtime::energy::Reading,
+        ) -> Result<(), carina_runtime::ProbeError> {
+            Ok(())
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write_proc(dir.path(), 0, 0);
+    let m = EnergyMeter::with_probes(vec![Box::new(Model)], dir.path(), Scope::Process);
+    let d = m.describe();
+    assert!(
+        d.starts_with("estimated energy from model (cpu, memory; 10.50 W idle, 17.25 W busy), "),
+        "{d}"
+    );
+}
+
+#[test]
 fn a_failing_probe_counts_zero_and_warns() {
     struct Broken;
     impl EnergyProbe for Broken {
