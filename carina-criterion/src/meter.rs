@@ -227,7 +227,7 @@ impl EnergyMeter {
                 .iter()
                 .map(|s| match (s.idle_w, s.max_w) {
                     (Some(lo), Some(hi)) => format!(
-                        "{} ({}; {lo:.2} W idle, {hi:.2} W busy)",
+                        "{} ({}; {lo:.2} idle, {hi:.2} busy)",
                         s.name,
                         s.domains.join(", ")
                     ),

@@ -1,5 +1,4 @@
 //! Fake probes and a fake /proc for the tests.
-#![allow(dead_code)]
 
 use carina_runtime::{
     EnergyKind, EnergyProbe, EnergySource, Joules, ProbeError, ProbeScope, Reading,

@@ -1,6 +1,5 @@
 //! An in-process OTLP/HTTP receiver for the tests: a plain HTTP/1.1 server on 127.0.0.1 that
 //! keeps every POST body, and helpers that decode the protobuf requests.
-#![allow(dead_code)]
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;

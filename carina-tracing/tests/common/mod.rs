@@ -1,13 +1,10 @@
-//! Shared helpers. One Carina run may be installed per process and the tests of one file run on
-//! parallel threads, so every test holds [`serial`] while it records.
-
-#![allow(dead_code)]
+//! Shared helpers. One Carina run may be installed per process and the tests of this binary run
+//! on parallel threads, so every test holds [`serial`] while it records.
 
 use carina::record::StepRecord;
 use carina_tracing::CarinaLayer;
 use tracing_subscriber::layer::SubscriberExt;
 
-#[allow(unused_imports)] // each test binary uses its own subset
 pub use carina::testing::{memory_run, serial, spin};
 
 /// Runs `f` on this thread under `registry().with(layer)` while a run records; returns the

@@ -3,11 +3,9 @@
 //! afterwards nest correctly. Also: a span entered again while entered, and a guard leaked
 //! (`mem::forget`) so that the span closes while still entered.
 
-mod common;
-
+use crate::common::{only, record_with, serial, spin};
 use carina::record::StepStatus;
 use carina_tracing::CarinaLayer;
-use common::{only, record_with, serial, spin};
 
 #[test]
 fn out_of_order_exits_do_not_corrupt_later_steps() {

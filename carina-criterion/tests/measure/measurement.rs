@@ -1,10 +1,8 @@
 //! The criterion `Measurement` and its formatter.
 
-mod common;
-
+use crate::common::{ConstantProbe, Time, write_proc};
 use carina_criterion::{Energy, EnergyAware, EnergyFormatter, EnergyMeter, group};
 use carina_runtime::{EnergyKind, ProbeScope, Scope};
-use common::{ConstantProbe, Time, write_proc};
 use criterion::Throughput;
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use std::time::{Duration, Instant};

@@ -1,10 +1,8 @@
 //! Synchronous nested spans become nested steps with the right parents and items.
 
-mod common;
-
+use crate::common::{only, record_with, serial, spin};
 use carina::record::StepStatus;
 use carina_tracing::CarinaLayer;
-use common::{only, record_with, serial, spin};
 
 #[tracing::instrument(fields(items = rows.len()))]
 fn parse(rows: &[u32]) -> u32 {

@@ -1,9 +1,7 @@
 //! With no Carina run installed, spans record nothing and the layer keeps no per-span state.
 
-mod common;
-
+use crate::common::{memory_run, only, serial};
 use carina_tracing::CarinaLayer;
-use common::{memory_run, only, serial};
 use tracing_subscriber::layer::SubscriberExt;
 
 #[test]

@@ -1,13 +1,13 @@
 //! End to end: a real Carina run with the OpenTelemetry sink, against an in-process receiver.
 
-mod common;
-
+use crate::common::{Collector, close};
 use carina_otel::OtelSink;
-use common::{Collector, close};
 use std::time::Duration;
 
 #[test]
 fn a_real_run_exports_what_its_summary_says() {
+    // One run per process: any other test of this binary that starts one waits for this one.
+    let _s = carina::testing::serial();
     let c = Collector::start();
     let sink = OtelSink::builder()
         .endpoint(&c.base)
@@ -29,7 +29,13 @@ fn a_real_run_exports_what_its_summary_says() {
             std::thread::sleep(Duration::from_millis(40));
         }
         outer.add_items(30);
-        std::thread::sleep(Duration::from_millis(1100)); // one power window, one checkpoint
+        // Open until the aggregator's first checkpoint (about a second in, after power windows)
+        // has exported: waiting for that export, not a fixed second, holds however late the
+        // aggregator thread runs on a loaded machine.
+        assert!(
+            c.wait_for("/v1/metrics", 1, Duration::from_secs(120)),
+            "no checkpoint export within 2 minutes"
+        );
     }
     let summary = run.finish().unwrap();
     assert_eq!(summary.sink_errors(), 0, "{:?}", summary.warnings);

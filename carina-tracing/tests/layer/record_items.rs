@@ -1,10 +1,8 @@
 //! Items come from the `items` field, at creation or recorded later; the field name is
 //! configurable.
 
-mod common;
-
+use crate::common::{only, record_with, serial};
 use carina_tracing::CarinaLayer;
-use common::{only, record_with, serial};
 
 #[test]
 fn items_recorded_later() {

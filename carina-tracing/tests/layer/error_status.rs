@@ -1,11 +1,9 @@
 //! A span's status: `error` from the `error` field or an ERROR event inside it, `panicked` when
 //! it closes during a panic, `ok` otherwise.
 
-mod common;
-
+use crate::common::{only, record_with, serial};
 use carina::record::StepStatus;
 use carina_tracing::CarinaLayer;
-use common::{only, record_with, serial};
 
 #[test]
 fn error_field_and_error_events() {

@@ -1,10 +1,8 @@
 //! Spans left out by the level, target or custom filter are not steps; their children attach to
 //! the nearest recorded ancestor.
 
-mod common;
-
+use crate::common::{only, record_with, serial};
 use carina_tracing::CarinaLayer;
-use common::{only, record_with, serial};
 
 mod app {
     pub fn work() {
@@ -25,7 +23,7 @@ fn level_target_and_custom_filters() {
     let _s = serial();
     let layer = CarinaLayer::new()
         .with_max_level(tracing::Level::DEBUG)
-        .with_target("filters::app")
+        .with_target(concat!(module_path!(), "::app"))
         .with_span_filter(|m| m.name() != "app_poll");
     let steps = record_with(layer, app::work);
     let names: Vec<&str> = steps.iter().map(|s| s.name.as_ref()).collect();
@@ -43,7 +41,7 @@ fn per_layer_filter() {
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     let _s = serial();
-    let (run, recs) = common::memory_run("per-layer-filter");
+    let (run, recs) = crate::common::memory_run("per-layer-filter");
     let layer = CarinaLayer::new().with_filter(tracing_subscriber::filter::filter_fn(|m| {
         m.name() != "app_poll" && m.name() != "lib_span"
     }));

@@ -1,11 +1,9 @@
 //! A span entered several times (an instrumented future polled across `.await`s) is one step,
 //! credited with energy only while it is entered.
 
-mod common;
-
+use crate::common::{only, record_with, serial, spin};
 use carina::record::StepStatus;
 use carina_tracing::CarinaLayer;
-use common::{only, record_with, serial, spin};
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
