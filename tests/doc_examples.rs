@@ -199,7 +199,7 @@ fn the_run_file_of_format_md_reads_and_its_figures_agree() {
         .unwrap_or_else(|e| panic!("{}: {e}", parts[0]));
     assert_eq!(
         stamp.timestamp().as_second(),
-        utc(&f.start.started_at).as_second(),
+        f.start.started_at.as_second(),
         "the stamp is the start, to the second"
     );
     assert_eq!(parts[1], f.start.pid.to_string());
@@ -267,8 +267,9 @@ fn the_run_file_of_format_md_reads_and_its_figures_agree() {
     }
 
     // wall_s is the time between started_at and ended_at.
-    let wall = utc(&end.ended_at)
-        .duration_since(utc(&f.start.started_at))
+    let wall = end
+        .ended_at
+        .duration_since(f.start.started_at)
         .as_secs_f64();
     assert!(
         (wall - end.wall_s.0).abs() < 0.05,

@@ -161,7 +161,7 @@ fn run_row(v: &RunView) -> Vec<String> {
         v.run_id.to_owned(),
         v.job.to_owned(),
         v.host.to_owned(),
-        s.started_at.clone(),
+        s.started_at.to_string(),
         v.is_complete().to_string(),
         num(v.wall.0),
         num(v.energy.0),

@@ -247,16 +247,8 @@ fn forecast(run: &RunFile, total: u64) -> Result<Forecast, String> {
     let origin = if v.is_complete() {
         Some(jiff::Timestamp::now())
     } else {
-        match run.start.started_at.parse::<jiff::Timestamp>() {
-            Ok(t) => Some(t),
-            Err(e) => {
-                notes.push(format!(
-                    "run_start.started_at `{}` is not an RFC 3339 time ({e}): no finish time",
-                    run.start.started_at
-                ));
-                None
-            }
-        }
+        // Typed when read: the reader rejected a `started_at` that is not an RFC 3339 time.
+        Some(run.start.started_at)
     };
     if v.steps_after_cut > 0 {
         notes.push(format!(

@@ -130,7 +130,7 @@ pub fn load_runs_lenient(paths: &[PathBuf]) -> Result<(Vec<RunFile>, Vec<LoadErr
 }
 
 fn sort_runs(runs: &mut [RunFile]) {
-    runs.sort_by(|a, b| a.start.started_at.cmp(&b.start.started_at));
+    runs.sort_by_key(|r| r.start.started_at);
 }
 
 /// Loads one run file (the path must be a file).

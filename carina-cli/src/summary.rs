@@ -432,7 +432,7 @@ pub(crate) mod fleet {
         /// The runs, oldest first.
         pub runs: Vec<&'a RunView<'a>>,
         /// `started_at` of the first run.
-        pub started_at: String,
+        pub started_at: jiff::Timestamp,
         /// Per host, by host name.
         pub hosts: Vec<Figures>,
         pub total: Figures,
@@ -442,9 +442,8 @@ pub(crate) mod fleet {
     type Member<'a> = (&'a RunView<'a>, Option<f64>);
 
     /// Unix seconds of an RFC 3339 time.
-    fn unix_s(t: &str) -> Option<f64> {
-        let ts: jiff::Timestamp = t.parse().ok()?;
-        Some(ts.as_nanosecond() as f64 / 1e9)
+    fn unix_s(t: jiff::Timestamp) -> Option<f64> {
+        Some(t.as_nanosecond() as f64 / 1e9)
     }
 
     fn find(parent: &mut [usize], mut i: usize) -> usize {
@@ -521,7 +520,7 @@ pub(crate) mod fleet {
         for (job, list) in jobs {
             let info: Vec<Member> = list
                 .iter()
-                .map(|v| (*v, unix_s(&v.file.start.started_at)))
+                .map(|v| (*v, unix_s(v.file.start.started_at)))
                 .collect();
             let mut parent: Vec<usize> = (0..info.len()).collect();
             // Shared run ids.
@@ -561,10 +560,10 @@ pub(crate) mod fleet {
                 .into_values()
                 .map(|idx| {
                     let mut members: Vec<Member> = idx.iter().map(|&i| info[i]).collect();
-                    let started_at = |m: &Member<'a>| m.0.file.start.started_at.as_str();
+                    let started_at = |m: &Member<'a>| m.0.file.start.started_at;
                     members.sort_by(|a, b| {
                         started_at(a)
-                            .cmp(started_at(b))
+                            .cmp(&started_at(b))
                             .then(a.0.host.cmp(b.0.host))
                     });
                     let mut by_host: BTreeMap<&str, Vec<Member>> = BTreeMap::new();
@@ -580,14 +579,14 @@ pub(crate) mod fleet {
                         .collect();
                     Cycle {
                         job: job.to_owned(),
-                        started_at: started_at(&members[0]).to_owned(),
+                        started_at: started_at(&members[0]),
                         runs: members.iter().map(|m| m.0).collect(),
                         hosts,
                         total: figures("total".to_owned(), &members),
                     }
                 })
                 .collect();
-            job_cycles.sort_by(|a, b| a.started_at.cmp(&b.started_at));
+            job_cycles.sort_by_key(|c| c.started_at);
             out.extend(job_cycles);
         }
         out
@@ -636,7 +635,7 @@ pub(crate) mod fleet {
             out.push_str(&format!(
                 "\nJob {}, cycle {k}: started {}, {} host(s), {} run(s); {}\n",
                 escape_control(&c.job),
-                escape_control(&c.started_at),
+                c.started_at,
                 c.hosts.len(),
                 c.runs.len(),
                 escape_control(&method_text(&c.total))

@@ -650,7 +650,7 @@ mod tests {
             r#""source":"test"}"#,
             r#""source":"test","series":"de.csv"}"#,
         );
-        l.push(r#"{"type":"run_end","ended_at":"x","wall_s":6.5,"energy_j":3600000.0,"unattributed_j":0.0,"co2e_g":495.3,"items":1,"steps":11,"dropped":0,"energy_kind":"measured","method":{"label":"counter, lower bound","parts":[{"source":"rapl-perf","basis":"counter","energy_j":3600000.0}],"lower_bound":true},"own_cost":{"aggregator_cpu_s":0.1,"aggregator_energy_j":1.0,"step_cost_ns":20.0,"steps_cpu_s":0.0,"steps_energy_j":0.5,"bytes_written":10,"cpu_share":0.01}}"#.into());
+        l.push(r#"{"type":"run_end","ended_at":"2026-11-28T05:13:00Z","wall_s":6.5,"energy_j":3600000.0,"unattributed_j":0.0,"co2e_g":495.3,"items":1,"steps":11,"dropped":0,"energy_kind":"measured","method":{"label":"counter, lower bound","parts":[{"source":"rapl-perf","basis":"counter","energy_j":3600000.0}],"lower_bound":true},"own_cost":{"aggregator_cpu_s":0.1,"aggregator_energy_j":1.0,"step_cost_ns":20.0,"steps_cpu_s":0.0,"steps_energy_j":0.5,"bytes_written":10,"cpu_share":0.01}}"#.into());
         let file = parse(&l);
         let v = RunView::new(&file);
         assert!(v.method_recorded);

@@ -154,9 +154,7 @@ impl OtelSink {
             }
             self.job = s.job.clone();
             self.trace_id = trace_id_of(&s.run_id);
-            if let Ok(t) = s.started_at.parse::<jiff::Timestamp>()
-                && let Ok(ns) = u64::try_from(t.as_nanosecond())
-            {
+            if let Ok(ns) = u64::try_from(s.started_at.as_nanosecond()) {
                 self.started_at = SystemTime::UNIX_EPOCH + Duration::from_nanos(ns);
             }
         } else {

@@ -43,7 +43,7 @@ pub(crate) struct Aggregator {
     registry: Arc<Registry>,
     origin: u64,
     started: Instant,
-    started_at: String,
+    started_at: jiff::Timestamp,
     attributor: Attributor,
     threads: Vec<Tracked>,
     sampler: Sampler,
@@ -170,7 +170,7 @@ impl Aggregator {
             registry,
             origin,
             started: Instant::now(),
-            started_at: jiff::Timestamp::now().to_string(),
+            started_at: jiff::Timestamp::now(),
             threads: Vec::new(),
             sampler,
             scratch: Vec::new(),
@@ -239,7 +239,7 @@ impl Aggregator {
             job: self.cfg.job.clone(),
             host: crate::naming::hostname(),
             pid: std::process::id(),
-            started_at: self.started_at.clone(),
+            started_at: self.started_at,
             energy_sources: self.sources.clone(),
             carbon: self.cfg.carbon.info(),
             steps: Some(self.cfg.detail),
@@ -314,7 +314,7 @@ impl Aggregator {
             let at = now.checked_sub(age).unwrap_or(now);
             let rec = Record::Control(crate::record::ControlRecord {
                 t_s: Seconds(t_ns as f64 / 1e9),
-                at: at.to_string(),
+                at,
                 policy: ev.policy,
                 mode: ev.mode,
                 allowed: ev.allowed,
@@ -632,7 +632,7 @@ impl Aggregator {
             .then(|| totals.channels.co2e().0 / energy_j.kwh())
             .filter(|g| g.is_finite());
         let end = RunEnd {
-            ended_at: jiff::Timestamp::now().to_string(),
+            ended_at: jiff::Timestamp::now(),
             wall_s: Seconds(wall),
             energy_j: totals.total(),
             unattributed_j: unattributed,

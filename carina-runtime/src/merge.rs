@@ -331,7 +331,7 @@ mod tests {
     #[test]
     fn two_children_keep_unique_threads_and_ids_and_fold_their_totals() {
         let dir = tempfile::tempdir().unwrap();
-        let end = r#"{"type":"run_end","ended_at":"x","wall_s":0.2,"energy_j":0.5,"unattributed_j":0.0,"co2e_g":0.0001,"items":9,"steps":2,"dropped":1}"#;
+        let end = r#"{"type":"run_end","ended_at":"2026-11-28T05:13:00Z","wall_s":0.2,"energy_j":0.5,"unattributed_j":0.0,"co2e_g":0.0001,"items":9,"steps":2,"dropped":1}"#;
         let a = [
             THREAD.to_owned(),
             step(1, None, 4),
@@ -386,7 +386,7 @@ mod tests {
         };
         let end = |items: u64| {
             format!(
-                r#"{{"type":"run_end","ended_at":"x","wall_s":1.0,"energy_j":1.0,"unattributed_j":0.0,"co2e_g":0.001,"items":{items},"steps":1}}"#
+                r#"{{"type":"run_end","ended_at":"2026-11-28T05:13:00Z","wall_s":1.0,"energy_j":1.0,"unattributed_j":0.0,"co2e_g":0.001,"items":{items},"steps":1}}"#
             )
         };
         for (pid, count, items, p50) in [(10, 1u64, 300u64, 1.0), (11, 3, 500, 2.0)] {

@@ -308,7 +308,8 @@ fn blank_start() -> RunStart {
         job: String::new(),
         host: String::new(),
         pid: 0,
-        started_at: String::new(),
+        // A placeholder until the file's own `run_start` is read.
+        started_at: jiff::Timestamp::UNIX_EPOCH,
         energy_sources: Vec::new(),
         carbon: crate::carbon::CarbonFactor::world().info(),
         steps: None,

@@ -935,7 +935,7 @@ pub struct RunStart {
     /// Process id.
     pub pid: u32,
     /// Wall-clock start, RFC 3339 UTC.
-    pub started_at: String,
+    pub started_at: jiff::Timestamp,
     /// Energy sources used by this run.
     pub energy_sources: Vec<EnergySource>,
     /// Emission factor.
@@ -1033,7 +1033,7 @@ pub struct ControlRecord {
     /// Seconds since the run's start.
     pub t_s: Seconds,
     /// Wall-clock time, RFC 3339 UTC.
-    pub at: String,
+    pub at: jiff::Timestamp,
     /// Policy name: `baseline`, `throttle`, `offpeak-boost`, `defer`.
     pub policy: String,
     /// Mode entered.
@@ -1132,7 +1132,7 @@ pub struct StepSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunEnd {
     /// Wall-clock end, RFC 3339 UTC.
-    pub ended_at: String,
+    pub ended_at: jiff::Timestamp,
     /// Run duration, seconds.
     pub wall_s: Seconds,
     /// Energy of the run in its scope (process share or host), joules.

@@ -111,7 +111,7 @@ pub fn render_with_skipped(runs: &[RunFile], skipped: &[LoadError]) -> String {
         jobs.entry(v.job).or_default().push(v);
     }
     for list in jobs.values_mut() {
-        list.sort_by(|a, b| a.file.start.started_at.cmp(&b.file.start.started_at));
+        list.sort_by_key(|v| v.file.start.started_at);
     }
     let cycles = cycles(&views);
     let page = html! {
@@ -365,7 +365,7 @@ fn cycle_row(i: usize, a: &Analysis, prev: Option<&Analysis>) -> Markup {
     html! {
         tr {
             td data-v=(i) { (i + 1) }
-            td.l data-v=(i) title=(r.start.started_at) { (short_time(&r.start.started_at)) }
+            td.l data-v=(i) title=(r.start.started_at) { (short_time(r.start.started_at)) }
             td.l.id { (v.run_id) }
             td.l { (status_badge(v.is_complete())) }
             td data-v=(num(v.energy.0)) { (energy(v.energy.0)) " " (run_badge(v)) }
@@ -386,11 +386,9 @@ fn cycle_row(i: usize, a: &Analysis, prev: Option<&Analysis>) -> Markup {
 
 /// An RFC 3339 time as date and minute (`2026-11-28 06:46`), else as is: short enough for the
 /// recurring table to fit a 1280 px window (the cell's title has the full value).
-fn short_time(t: &str) -> String {
-    match (t.get(..10), t.get(10..11), t.get(11..16)) {
-        (Some(date), Some("T"), Some(hm)) => format!("{date} {hm}"),
-        _ => t.to_string(),
-    }
+/// `2026-11-28 05:12` (UTC) for a table cell; the full time is the cell's title.
+fn short_time(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M").to_string()
 }
 
 fn run_section(ji: usize, i: usize, a: &Analysis, open: bool) -> Markup {

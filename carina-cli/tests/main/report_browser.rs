@@ -118,7 +118,7 @@ fn fixture_runs(dir: &Path) -> Vec<PathBuf> {
         }
         lines.push(step("job", 1, "null", 0.0, 10.0, scale * 200.0, 0.0));
         lines.push(format!(
-            r#"{{"type":"run_end","ended_at":"x","wall_s":10.0,"energy_j":{},"unattributed_j":0.0,"co2e_g":0.02,"items":500,"steps":51,"dropped":0,"energy_kind":"estimated"}}"#,
+            r#"{{"type":"run_end","ended_at":"2026-11-28T05:13:00Z","wall_s":10.0,"energy_j":{},"unattributed_j":0.0,"co2e_g":0.02,"items":500,"steps":51,"dropped":0,"energy_kind":"estimated"}}"#,
             scale * 200.0
         ));
         let p = dir.join(format!("r{k}.jsonl"));

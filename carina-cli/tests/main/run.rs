@@ -209,7 +209,7 @@ fn child_run_files_are_merged_before_run_end() {
     let thread = r#"{"type":"thread","index":0,"name":"main"}"#;
     let step = r#"{"type":"step","name":"child-load","id":1,"parent":null,"thread":0,"start_s":0.01,"end_s":0.02,"items":5,"status":"ok","energy_j":0.5,"self_energy_j":0.5,"co2e_g":0.0001}"#;
     let summary = r#"{"type":"step_summary","name":"child-load","count":1,"wall_s":0.01,"self_wall_s":0.01,"items":5,"energy_j":0.5,"self_energy_j":0.5,"co2e_g":0.0001,"p50_s":0.01,"p95_s":0.01,"max_s":0.01}"#;
-    let child_end = r#"{"type":"run_end","ended_at":"x","wall_s":0.02,"energy_j":0.5,"unattributed_j":0.0,"co2e_g":0.0001,"items":5,"steps":1,"dropped":2}"#;
+    let child_end = r#"{"type":"run_end","ended_at":"2026-11-28T05:13:00Z","wall_s":0.02,"energy_j":0.5,"unattributed_j":0.0,"co2e_g":0.0001,"items":5,"steps":1,"dropped":2}"#;
     let script = format!(
         "f=\"$CARINA_DIR/$CARINA_JOB/$CARINA_RUN_ID.child-$$.jsonl\"; \
          printf '%s\\n' '{thread}' '{step}' '{summary}' '{child_end}' > \"$f\""

@@ -19,7 +19,7 @@ fn run_start(steps: &str) -> Record {
         job: "scenario-db".into(),
         host: "node7".into(),
         pid: 42,
-        started_at: "2026-12-01T00:00:00Z".into(),
+        started_at: "2026-12-01T00:00:00Z".parse().unwrap(),
         energy_sources: vec![
             EnergySource::new("model", EnergyKind::Estimated, "coefficients"),
             EnergySource::not_used("rapl-perf", EnergyKind::Measured, "not readable"),
@@ -117,7 +117,7 @@ fn power(start: f64, end: f64, energy: f64) -> Record {
 
 fn run_end(energy: f64, wall: f64, items: u64) -> Record {
     Record::RunEnd(RunEnd {
-        ended_at: "2026-12-01T00:00:02Z".into(),
+        ended_at: "2026-12-01T00:00:02Z".parse().unwrap(),
         wall_s: carina::Seconds(wall),
         energy_j: carina::Joules(energy),
         unattributed_j: carina::Joules(1.0),
