@@ -22,10 +22,7 @@ fn additions_land_before_run_end_and_the_summary_matches_the_file() {
     .unwrap();
     let additions = carina::Additions {
         records: vec![
-            Record::Thread(ThreadInfo {
-                index: 1000,
-                name: Some("child".into()),
-            }),
+            Record::Thread(ThreadInfo::new(1000, Some("child".into()))),
             Record::Step(step),
         ],
         steps: 1,

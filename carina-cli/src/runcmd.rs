@@ -889,14 +889,12 @@ mod tests {
     fn live_energy_adds_the_power_windows() {
         let mut live = LiveEnergy::default();
         for (a, b, j) in [(0.0, 1.0, 10.0), (1.0, 1.5, 20.0)] {
-            let p = PowerRecord {
-                start_s: carina_runtime::Seconds(a),
-                end_s: carina_runtime::Seconds(b),
-                energy_j: carina_runtime::Joules(j),
-                co2e_g: carina_runtime::GramsCo2e(j / 1000.0),
-                energy_low_j: None,
-                energy_high_j: None,
-            };
+            let p = PowerRecord::new(
+                carina_runtime::Seconds(a),
+                carina_runtime::Seconds(b),
+                carina_runtime::Joules(j),
+                carina_runtime::GramsCo2e(j / 1000.0),
+            );
             live.add(&p, EnergyKind::Measured);
         }
         assert_eq!(live.energy, Joules(30.0));

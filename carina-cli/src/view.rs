@@ -607,16 +607,13 @@ mod tests {
 
     #[test]
     fn kind_tags_say_what_was_done_to_a_counter() {
-        let part = |basis, share: bool, pue| MethodPart {
-            source: "s".into(),
-            basis,
-            energy_j: Joules(10.0),
-            shares: if share {
-                [(ShareRule::GpuUse, Joules(10.0))].into_iter().collect()
+        let part = |basis, share: bool, pue| {
+            let p = MethodPart::new("s", basis, Joules(10.0)).with_pue(pue);
+            if share {
+                p.with_share(ShareRule::GpuUse, Joules(10.0))
             } else {
-                BTreeMap::new()
-            },
-            pue,
+                p
+            }
         };
         let tag = |parts, lower| kind_tag(EnergyKind::Measured, &Method::from_parts(parts, lower));
         assert_eq!(

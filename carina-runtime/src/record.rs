@@ -17,6 +17,7 @@ pub const SCHEMA: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[allow(clippy::large_enum_variant)]
+#[non_exhaustive]
 pub enum Record {
     /// First line of every run file.
     RunStart(RunStart),
@@ -369,6 +370,7 @@ pub fn is_gpu_domain(name: &str) -> bool {
 /// How the run's figure was obtained (`run_end.method`): one part per source and basis, each
 /// with the energy it contributed and the share rules that reduced it to the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Method {
     /// In words, e.g. `counter x cpu-time share` or `counter (rapl-powercap) + integrated power
     /// x gpu-use share (nvml)`. `counter` alone means a hardware counter read in host scope.
@@ -387,6 +389,7 @@ pub struct Method {
 
 /// One source's (and basis's) contribution to the run (`run_end.method.parts[]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct MethodPart {
     /// The source's name (`energy_sources[].name`).
     pub source: String,
@@ -404,6 +407,30 @@ pub struct MethodPart {
 }
 
 impl MethodPart {
+    /// `energy_j` from `source` obtained by `basis`, taken whole (add shares with
+    /// [`with_share`](Self::with_share)).
+    pub fn new(source: impl Into<String>, basis: Basis, energy_j: Joules) -> Self {
+        MethodPart {
+            source: source.into(),
+            basis,
+            energy_j,
+            shares: BTreeMap::new(),
+            pue: None,
+        }
+    }
+
+    /// Says that `j` of the part reached the run through `rule` (builder style).
+    pub fn with_share(mut self, rule: ShareRule, j: Joules) -> Self {
+        *self.shares.entry(rule).or_insert(Joules::ZERO) += j;
+        self
+    }
+
+    /// Sets the PUE the part's figures were multiplied by (builder style).
+    pub fn with_pue(mut self, pue: Option<f64>) -> Self {
+        self.pue = pue;
+        self
+    }
+
     /// `counter`, `counter x cpu-time share`, `integrated power x gpu-use/count share x PUE 1.2`.
     pub fn label(&self) -> String {
         let mut s = self.basis.words().to_owned();
@@ -560,6 +587,7 @@ impl Method {
 /// What Carina itself cost the run (`run_end.own_cost`): its aggregator thread, the steps'
 /// recording, and what it wrote. Part of the run's energy, like any other work of the process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct OwnCost {
     /// CPU time of the aggregator thread (its own CPU clock), seconds.
     pub aggregator_cpu_s: Seconds,
@@ -787,6 +815,7 @@ mod source_id_tests {
 
 /// An energy source used by the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct EnergySource {
     /// Short name, e.g. `rapl-perf`, `model`, `constant` ([`SourceId::as_str`]); typed by
     /// [`id`](Self::id).
@@ -834,6 +863,7 @@ pub struct EnergySource {
 
 /// One device behind an energy source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct DeviceInfo {
     /// Index as the driver numbers it.
     pub index: u32,
@@ -842,6 +872,17 @@ pub struct DeviceInfo {
     /// Stable identifier (a GPU's UUID), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uuid: Option<String>,
+}
+
+impl DeviceInfo {
+    /// A device by its index, name and (if any) stable identifier.
+    pub fn new(index: u32, name: impl Into<String>, uuid: Option<String>) -> Self {
+        DeviceInfo {
+            index,
+            name: name.into(),
+            uuid,
+        }
+    }
 }
 
 impl EnergySource {
@@ -908,6 +949,7 @@ fn default_true() -> bool {
 
 /// The grid emission factor applied to the run's energy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CarbonInfo {
     /// Grams CO2e per kWh.
     pub g_per_kwh: f64,
@@ -923,6 +965,7 @@ pub struct CarbonInfo {
 
 /// `run_start` record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RunStart {
     /// Always [`SCHEMA`] for files written by this version.
     pub schema: u32,
@@ -973,6 +1016,7 @@ fn is_false(b: &bool) -> bool {
 
 /// `step` record: one step instance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct StepRecord {
     /// Step name. Borrowed from the call site's `&'static str` when written (no allocation per
     /// record), owned when read back.
@@ -1029,6 +1073,7 @@ pub struct StepRecord {
 
 /// `control` record: the governor changed mode or allowed concurrency.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ControlRecord {
     /// Seconds since the run's start.
     pub t_s: Seconds,
@@ -1052,6 +1097,7 @@ pub struct ControlRecord {
 /// windows tile the run from its start to its end, so their `energy_j` sum to
 /// `run_end.energy_j`; `energy_j / (end_s - start_s)` is the mean power in the run's scope.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PowerRecord {
     /// Window start, seconds since the run's start (the steps' time base).
     pub start_s: Seconds,
@@ -1069,8 +1115,23 @@ pub struct PowerRecord {
     pub energy_high_j: Option<Joules>,
 }
 
+impl PowerRecord {
+    /// A window from `start_s` to `end_s` with its energy and emissions, no band.
+    pub fn new(start_s: Seconds, end_s: Seconds, energy_j: Joules, co2e_g: GramsCo2e) -> Self {
+        PowerRecord {
+            start_s,
+            end_s,
+            energy_j,
+            co2e_g,
+            energy_low_j: None,
+            energy_high_j: None,
+        }
+    }
+}
+
 /// `thread` record: maps a thread index to its name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ThreadInfo {
     /// Index used in `step.thread`.
     pub index: u32,
@@ -1078,8 +1139,16 @@ pub struct ThreadInfo {
     pub name: Option<String>,
 }
 
+impl ThreadInfo {
+    /// The thread numbered `index` in the run, with its name if it has one.
+    pub fn new(index: u32, name: Option<String>) -> Self {
+        ThreadInfo { index, name }
+    }
+}
+
 /// `step_summary` record: all instances of one step name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct StepSummary {
     /// Step name.
     pub name: String,
@@ -1130,6 +1199,7 @@ pub struct StepSummary {
 
 /// `run_end` record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RunEnd {
     /// Wall-clock end, RFC 3339 UTC.
     pub ended_at: jiff::Timestamp,

@@ -387,13 +387,10 @@ pub fn counter_share_run(job: &str, run_id: &str, lower_bound: bool) -> Vec<Stri
     // (4 x 2 + 4 x 36) J, and 1 % unattributed (`run_lines`).
     let e = 152.0 * 1.01;
     let method = Method::from_parts(
-        vec![MethodPart {
-            source: "rapl-powercap".into(),
-            basis: Basis::Counter,
-            energy_j: Joules(e),
-            shares: [(ShareRule::CpuTime, Joules(e))].into_iter().collect(),
-            pue: None,
-        }],
+        vec![
+            MethodPart::new("rapl-powercap", Basis::Counter, Joules(e))
+                .with_share(ShareRule::CpuTime, Joules(e)),
+        ],
         lower_bound,
     );
     let label = method.label.clone();
@@ -443,13 +440,11 @@ pub fn host_counter_run(job: &str, run_id: &str) -> Vec<String> {
     use carina_runtime::units::Joules;
     let mut lines = counter_share_run(job, run_id, false);
     let method = Method::from_parts(
-        vec![MethodPart {
-            source: "rapl-powercap".into(),
-            basis: Basis::Counter,
-            energy_j: Joules(152.0 * 1.01),
-            shares: Default::default(),
-            pue: None,
-        }],
+        vec![MethodPart::new(
+            "rapl-powercap",
+            Basis::Counter,
+            Joules(152.0 * 1.01),
+        )],
         false,
     );
     patch(&mut lines, "run_start", |v| v["scope"] = json!("host"));

@@ -690,12 +690,8 @@ fn the_headline_says_how_the_energy_was_obtained_and_what_carina_cost() {
     let dir = tempfile::tempdir().unwrap();
     let mut lines = common::counter_share_run("train", "r-share", true);
     // Two sources, one whose name needs escaping: the label names each.
-    let part = |source: &str, basis, rule| MethodPart {
-        source: source.into(),
-        basis,
-        energy_j: Joules(70.0),
-        shares: [(rule, Joules(70.0))].into_iter().collect(),
-        pue: None,
+    let part = |source: &str, basis, rule| {
+        MethodPart::new(source, basis, Joules(70.0)).with_share(rule, Joules(70.0))
     };
     let method = Method::from_parts(
         vec![

@@ -64,14 +64,12 @@ fn honoured() {
     let mut s = OtelSink::builder().build().unwrap();
     assert_eq!(s.metrics_url(), format!("{}/v1/metrics", c.base));
     assert_eq!(s.traces_url(), format!("{}/v1/traces", c.base));
-    s.write(&Record::Power(PowerRecord {
-        start_s: carina::Seconds::ZERO,
-        end_s: carina::Seconds(1.0),
-        energy_j: carina::Joules(3.0),
-        co2e_g: carina_runtime::units::GramsCo2e(0.001),
-        energy_low_j: None,
-        energy_high_j: None,
-    }))
+    s.write(&Record::Power(PowerRecord::new(
+        carina::Seconds::ZERO,
+        carina::Seconds(1.0),
+        carina::Joules(3.0),
+        carina_runtime::units::GramsCo2e(0.001),
+    )))
     .unwrap();
     s.flush().unwrap();
     let m = c.last_metrics();

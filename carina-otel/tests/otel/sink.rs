@@ -2,42 +2,39 @@
 
 use crate::common::{Collector, close, closed_port};
 use carina::record::{
-    CarbonInfo, EnergyKind, EnergySource, PowerRecord, Record, RunEnd, RunStart, StepRecord,
-    StepStatus, StepSummary,
+    EnergyKind, EnergySource, PowerRecord, Record, RunEnd, RunStart, StepRecord, StepStatus,
+    StepSummary,
 };
 use carina::{Sink, SinkError};
 use carina_otel::OtelSink;
 use carina_runtime::Seconds;
-use carina_runtime::attribution::StepDetail;
-use carina_runtime::record::RunScope;
+use serde_json::json;
 use std::time::{Duration, Instant};
 
+/// Records are built from their JSON, as a reader gets them: the record types are
+/// `#[non_exhaustive]` (fields may be added), so they have no struct literals outside Carina.
+fn record<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
+    serde_json::from_value(v).expect("a valid record")
+}
+
 fn run_start(steps: &str) -> Record {
-    Record::RunStart(RunStart {
-        schema: 1,
-        run_id: "20261201T000000Z-42-0001".into(),
-        job: "scenario-db".into(),
-        host: "node7".into(),
-        pid: 42,
-        started_at: "2026-12-01T00:00:00Z".parse().unwrap(),
-        energy_sources: vec![
+    Record::RunStart(record::<RunStart>(json!({
+        "schema": 1,
+        "run_id": "20261201T000000Z-42-0001",
+        "job": "scenario-db",
+        "host": "node7",
+        "pid": 42,
+        "started_at": "2026-12-01T00:00:00Z",
+        "energy_sources": [
             EnergySource::new("model", EnergyKind::Estimated, "coefficients"),
             EnergySource::not_used("rapl-perf", EnergyKind::Measured, "not readable"),
         ],
-        carbon: CarbonInfo {
-            g_per_kwh: 400.0,
-            zone: Some("DE".into()),
-            source: "test".into(),
-            series: None,
-        },
-        steps: Some(match steps {
-            "summary" => StepDetail::Summary,
-            _ => StepDetail::All,
-        }),
-        sample_interval_s: Seconds(0.1),
-        scope: Some(RunScope::Process),
-        carina_version: "0.1.0".into(),
-    })
+        "carbon": {"g_per_kwh": 400.0, "zone": "DE", "source": "test"},
+        "steps": if steps == "summary" { "summary" } else { "all" },
+        "sample_interval_s": 0.1,
+        "scope": "process",
+        "carina_version": "0.1.0",
+    })))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -51,95 +48,66 @@ fn step(
     status: StepStatus,
     energy: f64,
 ) -> StepRecord {
-    StepRecord {
-        name: name.into(),
-        id,
-        parent,
-        thread: 0,
-        start_s: carina::Seconds(start),
-        end_s: carina::Seconds(end),
-        items,
-        status,
-        energy_j: carina::Joules(energy),
-        self_energy_j: carina::Joules(energy),
-        co2e_g: carina_runtime::GramsCo2e(energy * 1e-4),
-        unfinished: false,
-        cancelled: false,
-        r#async: false,
-        short: false,
-        energy_low_j: None,
-        energy_high_j: None,
-        energy_by_domain: None,
-        gpu: false,
-    }
+    record(json!({
+        "name": name,
+        "id": id,
+        "parent": parent,
+        "thread": 0,
+        "start_s": start,
+        "end_s": end,
+        "items": items,
+        "status": status.as_str(),
+        "energy_j": energy,
+        "self_energy_j": energy,
+        "co2e_g": energy * 1e-4,
+    }))
 }
 
 fn summary(name: &str, steps: &[&StepRecord]) -> StepSummary {
-    let wall: Seconds = steps.iter().map(|s| s.end_s - s.start_s).sum();
-    StepSummary {
-        name: name.into(),
-        count: steps.len() as u64,
-        wall_s: carina::Seconds(wall.into()),
-        self_wall_s: carina::Seconds(wall.into()),
-        items: steps.iter().map(|s| s.items).sum(),
-        energy_j: steps.iter().map(|s| s.energy_j).sum(),
-        self_energy_j: steps.iter().map(|s| s.self_energy_j).sum(),
-        co2e_g: steps.iter().map(|s| s.co2e_g).sum(),
-        p50_s: 0.1,
-        p95_s: 0.2,
-        max_s: carina::Seconds(0.3),
-        errors: steps
-            .iter()
-            .filter(|s| s.status == StepStatus::Error)
-            .count() as u64,
-        panics: steps
-            .iter()
-            .filter(|s| s.status == StepStatus::Panicked)
-            .count() as u64,
-        energy_low_j: None,
-        energy_high_j: None,
-        energy_by_domain: None,
-        gpu: false,
-        method: None,
-    }
+    let wall: f64 = steps.iter().map(|s| (s.end_s - s.start_s).0).sum();
+    let count = |st: StepStatus| steps.iter().filter(|s| s.status == st).count();
+    record(json!({
+        "name": name,
+        "count": steps.len(),
+        "wall_s": wall,
+        "self_wall_s": wall,
+        "items": steps.iter().map(|s| s.items).sum::<u64>(),
+        "energy_j": steps.iter().map(|s| s.energy_j.0).sum::<f64>(),
+        "self_energy_j": steps.iter().map(|s| s.self_energy_j.0).sum::<f64>(),
+        "co2e_g": steps.iter().map(|s| s.co2e_g.0).sum::<f64>(),
+        "p50_s": 0.1,
+        "p95_s": 0.2,
+        "max_s": 0.3,
+        "errors": count(StepStatus::Error),
+        "panics": count(StepStatus::Panicked),
+    }))
 }
 
 fn power(start: f64, end: f64, energy: f64) -> Record {
-    Record::Power(PowerRecord {
-        start_s: carina::Seconds(start),
-        end_s: carina::Seconds(end),
-        energy_j: carina::Joules(energy),
-        co2e_g: carina_runtime::GramsCo2e(energy * 1e-4),
-        energy_low_j: None,
-        energy_high_j: None,
-    })
+    Record::Power(PowerRecord::new(
+        Seconds(start),
+        Seconds(end),
+        carina::Joules(energy),
+        carina_runtime::GramsCo2e(energy * 1e-4),
+    ))
 }
 
 fn run_end(energy: f64, wall: f64, items: u64) -> Record {
-    Record::RunEnd(RunEnd {
-        ended_at: "2026-12-01T00:00:02Z".parse().unwrap(),
-        wall_s: carina::Seconds(wall),
-        energy_j: carina::Joules(energy),
-        unattributed_j: carina::Joules(1.0),
-        co2e_g: carina_runtime::GramsCo2e(energy * 1e-4),
-        items,
-        steps: 3,
-        dropped: 0,
-        folded: 0,
-        records_not_written: 0,
-        host_energy_j: carina::Joules(energy * 4.0),
-        energy_kind: EnergyKind::Estimated,
-        probe_errors: 0,
-        sink_errors: 0,
-        energy_low_j: None,
-        energy_high_j: None,
-        energy_by_domain: None,
-        attribution: None,
-        warnings: Vec::new(),
-        method: None,
-        carbon_g_per_kwh: None,
-        own_cost: None,
-    })
+    Record::RunEnd(record::<RunEnd>(json!({
+        "ended_at": "2026-12-01T00:00:02Z",
+        "wall_s": wall,
+        "energy_j": energy,
+        "unattributed_j": 1.0,
+        "co2e_g": energy * 1e-4,
+        "items": items,
+        "steps": 3,
+        "dropped": 0,
+        "records_not_written": 0,
+        "host_energy_j": energy * 4.0,
+        "energy_kind": "estimated",
+        "probe_errors": 0,
+        "sink_errors": 0,
+    })))
 }
 
 fn sink(c: &Collector) -> OtelSink {

@@ -282,17 +282,19 @@ pub fn estimation_model_with(proc_root: &Path, sys_root: &Path, opts: &ModelOpti
         devices = seen
             .iter()
             .enumerate()
-            .map(|(i, g)| DeviceInfo {
-                index: i as u32,
-                name: format!(
-                    "{} [10de:{:04x}] at PCI {}, not measured: {} W idle .. {} W",
-                    g.name(),
-                    g.device_id,
-                    g.address,
-                    num(g.idle_w()),
-                    num(g.max_w())
-                ),
-                uuid: None,
+            .map(|(i, g)| {
+                DeviceInfo::new(
+                    i as u32,
+                    format!(
+                        "{} [10de:{:04x}] at PCI {}, not measured: {} W idle .. {} W",
+                        g.name(),
+                        g.device_id,
+                        g.address,
+                        num(g.idle_w()),
+                        num(g.max_w())
+                    ),
+                    None,
+                )
             })
             .collect();
         notes.push(

@@ -810,10 +810,12 @@ impl EnergyProbe for NvmlProbe {
         src.devices = self
             .gpus
             .iter()
-            .map(|g| DeviceInfo {
-                index: g.info.index,
-                name: g.info.name.clone(),
-                uuid: (!g.info.uuid.is_empty()).then(|| g.info.uuid.clone()),
+            .map(|g| {
+                DeviceInfo::new(
+                    g.info.index,
+                    g.info.name.clone(),
+                    (!g.info.uuid.is_empty()).then(|| g.info.uuid.clone()),
+                )
             })
             .collect();
         src
