@@ -1,6 +1,6 @@
 //! A bounded single-producer, single-consumer ring of step events.
 //!
-//! Each application thread owns one [`Producer`]; the aggregator thread owns the matching
+//! Each application thread owns one `Producer` (private to the recorder); the aggregator thread owns the matching
 //! [`Consumer`]. The producer never blocks and never allocates: when the ring is full the event
 //! is refused and counted. Space for a step's exit event is *reserved* when its enter event is
 //! accepted, so an accepted step can always be closed and the aggregator never sees an enter

@@ -296,7 +296,7 @@ pub struct ProbeReport {
     /// that stands still. It may still come back (a counter that is readable again counts the
     /// whole gap); if it is still missing when the run ends, the run's figures are a lower bound.
     pub missing: bool,
-    /// Domains whose [`Basis`] changed (by index into [`EnergyProbe::domains`]): a GPU whose
+    /// Domains whose [`Basis`] changed (by index into the `domains` of [`EnergyProbe::describe`]): a GPU whose
     /// energy counter became unsupported, now integrated from power samples.
     pub basis: Vec<(usize, Basis)>,
 }

@@ -14,7 +14,7 @@
 //! # Public API
 //! - Running ([`session`], [`config`], [`summary`]): [`Session`] over a [`SessionConfig`],
 //!   returning a [`RunSummary`] (which implements `Display`); [`StartError`], [`FinishError`],
-//!   [`Additions`].
+//!   [`Additions`](summary::Additions).
 //! - Attribution ([`attribution`], [`share`]): the `Attributor`, its typed `Energy` channels;
 //!   `CpuShare` / `ShareTarget` (the run's share of host energy), over [`procfs`].
 //! - Energy sources ([`energy`]): the [`EnergyProbe`] trait, [`ProbeReport`], [`UsageShare`],

@@ -1,5 +1,5 @@
 //! A run in progress: [`Session::start`] installs the recorder and starts the aggregator thread
-//! ([`crate::aggregator`]); [`Session::finish`] stops it and returns the [`RunSummary`].
+//! (the crate's private `aggregator` module); [`Session::finish`] stops it and returns the [`RunSummary`].
 
 use crate::aggregator::{Aggregator, Control, NO_OVERRIDE};
 pub use crate::config::{FinishError, SessionConfig, StartError};

@@ -350,7 +350,7 @@ impl RunSummary {
 }
 
 /// Records and totals that come from outside the session, written just before its `run_end`
-/// and folded into it: see [`Session::finish_with`].
+/// and folded into it: see [`Session::finish_with`](crate::Session::finish_with).
 ///
 /// `carina run` fills it from its children's run files (`carina_runtime::merge`), so the run file
 /// holds their steps and `run_end` is written once, with the figures of the [`RunSummary`]
