@@ -195,14 +195,15 @@ pub mod __private {
 /// which this crate must not depend on, not even as dev-dependencies (`cargo run --example`
 /// would build them): the doc-only library of the `carina-tests` package compiles them. The
 /// data examples of the docs (the intensity CSV, the schedule TOML, the run file) are parsed by
-/// carina-tests' `doc_examples` module. docs/CLI.md is not included yet: its terminal-output
-/// blocks have no language, which rustdoc would compile as Rust.
+/// carina-tests' `doc_examples` module.
 #[cfg(doctest)]
 mod doc_snippets {
     #[doc = include_str!("../docs/ARCHITECTURE.md")]
     struct Architecture;
     #[doc = include_str!("../docs/CARBON.md")]
     struct Carbon;
+    #[doc = include_str!("../docs/CLI.md")]
+    struct Cli;
     #[doc = include_str!("../docs/CONTROL.md")]
     struct Control;
     #[doc = include_str!("../docs/COUNTERS.md")]

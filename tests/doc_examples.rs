@@ -300,10 +300,6 @@ fn the_criterion_manifest_of_criterion_md_asks_for_the_criterion_carina_criterio
 #[test]
 fn every_fence_names_its_language_and_every_no_run_says_why() {
     for (doc, text) in documents() {
-        // docs/CLI.md's terminal-output blocks carry no language yet; it is not a doctest.
-        if doc == "docs/CLI.md" {
-            continue;
-        }
         let mut open = false;
         let mut previous = "";
         for (i, line) in text.lines().enumerate() {
