@@ -85,7 +85,7 @@ pub use carina_runtime::{
     Carbon, CarbonError, CarbonFactor, EnergyKind, EnergyProbe, EnergyProbeExt, FinishError,
     IntensitySeries, ProbeError, ProbeReport, ProbeScope, ReadError, Reading, Record, RunFile,
     RunSummary, Scope, Sink, SinkError, SourceId, StartError, StepDetail, Unavailable,
-    UnavailableCause, UsageShare, read_run_file,
+    UnavailableCause, UsageShare, read_run_file, record::UnmarkedThreads,
 };
 
 /// Run-file record types (schema 1).

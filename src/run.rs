@@ -1,6 +1,6 @@
 //! The [`Run`] builder: configuration, environment, probe choice, install.
 
-use carina_runtime::record::{PowerRecord, RunScope};
+use carina_runtime::record::{PowerRecord, RunScope, UnmarkedThreads};
 use carina_runtime::session::{FinishError, Session, SessionConfig, StartError};
 use carina_runtime::{
     Carbon, CarbonFactor, EnergyKind, EnergyProbe, IntensitySeries, JsonLinesSink, Record,
@@ -48,6 +48,7 @@ pub struct RunBuilder {
     best_effort: bool,
     step_exit_hook: Option<fn()>,
     share_target: ShareTarget,
+    unmarked_threads: UnmarkedThreads,
     warnings: Vec<String>,
 }
 
@@ -83,6 +84,7 @@ impl Run {
             best_effort: false,
             step_exit_hook: None,
             share_target: ShareTarget::SelfProcess,
+            unmarked_threads: UnmarkedThreads::Unattributed,
             warnings: Vec::new(),
         }
     }
@@ -351,6 +353,18 @@ impl RunBuilder {
         self
     }
 
+    /// Where the CPU energy of threads that never mark a step goes: a thread pool working for
+    /// a step opened on another thread (rayon, BLAS, a PyTorch intra-op pool) or a background
+    /// thread. [`UnmarkedThreads::Unattributed`] (default): their CPU-time share of each
+    /// interval is `unattributed_j`. [`UnmarkedThreads::OpenSteps`]: it goes to the steps open
+    /// in that interval on any thread, by wall-time overlap, as work done on their behalf.
+    /// Carina's own aggregator thread is neither (its cost is reported apart). The run file
+    /// says which (`run_end.unmarked_threads`; docs/ENERGY.md).
+    pub fn unmarked_threads(mut self, rule: UnmarkedThreads) -> Self {
+        self.unmarked_threads = rule;
+        self
+    }
+
     /// Whose CPU time is the run's share of host energy in `process` scope:
     /// [`ShareTarget::SelfProcess`] (default), a process tree ([`ShareTarget::Tree`]), or every
     /// descendant of this process ([`ShareTarget::Descendants`], what `carina run` measures:
@@ -581,6 +595,7 @@ impl RunBuilder {
             unused_sources,
             share_target: self.share_target,
             step_exit_hook: self.step_exit_hook,
+            unmarked_threads: self.unmarked_threads,
         });
         let session = match session {
             Ok(s) => s,

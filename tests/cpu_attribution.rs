@@ -75,3 +75,52 @@ fn short_steps_are_flagged_and_estimates_carry_a_band() {
         end.energy_j
     );
 }
+
+/// A step waits on the main thread while a thread that never marks a step (a BLAS or PyTorch
+/// pool working for it) burns the CPU. By default that thread's share is unattributed; with
+/// `UnmarkedThreads::OpenSteps` it goes to the open step.
+#[test]
+fn unmarked_threads_cpu_goes_to_the_open_step_only_when_asked() {
+    use carina::UnmarkedThreads;
+    let _s = serial();
+    let measure = |rule: UnmarkedThreads| {
+        let (sink, recs) = carina::sink::MemorySink::new();
+        let run = carina::Run::builder("unmarked")
+            .run_file(false)
+            .sink(sink)
+            .constant_watts(100.0)
+            .sample_interval(std::time::Duration::from_millis(10))
+            .unmarked_threads(rule)
+            .start()
+            .unwrap();
+        {
+            let _wait = carina::step("wait_for_pool");
+            let pool = std::thread::spawn(|| spin(300_000));
+            pool.join().unwrap();
+        }
+        let s = run.finish().unwrap();
+        let end = s.end.clone().unwrap();
+        let wait: f64 = recs
+            .steps()
+            .iter()
+            .filter(|r| r.name == "wait_for_pool")
+            .map(|r| r.self_energy_j.0)
+            .sum();
+        assert_eq!(end.unmarked_threads, Some(rule));
+        let self_sum: f64 = recs.steps().iter().map(|r| r.self_energy_j.0).sum();
+        assert!(
+            (self_sum + end.unattributed_j.0 - end.energy_j.0).abs() <= 1e-6 * end.energy_j.0,
+            "conservation"
+        );
+        (wait / end.energy_j.0, end.unattributed_j.0 / end.energy_j.0)
+    };
+    let (wait, unattributed) = measure(UnmarkedThreads::Unattributed);
+    assert!(
+        wait < 0.1,
+        "by default the pool's CPU is not the step's: {wait}"
+    );
+    assert!(unattributed > 0.8, "{unattributed}");
+    let (wait, unattributed) = measure(UnmarkedThreads::OpenSteps);
+    assert!(wait > 0.7, "the pool's CPU goes to the open step: {wait}");
+    assert!(unattributed < 0.3, "{unattributed}");
+}

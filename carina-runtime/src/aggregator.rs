@@ -7,7 +7,7 @@ use crate::attribution::{Attributor, Energy, IntervalEnergy, Weights};
 use crate::config::SessionConfig;
 use crate::record::{
     Attribution, EnergyKind, EnergySource, OwnCost, Record, RunEnd, RunStart, SCHEMA, Scope,
-    StepSummary,
+    StepSummary, UnmarkedThreads,
 };
 use crate::sampler::Sampler;
 use crate::share::{CpuShare, ShareTarget};
@@ -48,6 +48,9 @@ pub(crate) struct Aggregator {
     threads: Vec<Tracked>,
     sampler: Sampler,
     last_process_cpu: u64,
+    /// This (the aggregator's) thread's CPU clock at the previous tick: its time is not an
+    /// unmarked thread's work for the steps.
+    last_own_cpu: u64,
     cpu_weighted: bool,
     scratch: Vec<Event>,
     sink_errors: u64,
@@ -162,9 +165,11 @@ impl Aggregator {
             attributor: Attributor::new(cfg.detail, cfg.max_pending_records)
                 .with_tick(tick_ns)
                 .with_domains(sampler.domains().to_vec())
-                .with_band(band),
+                .with_band(band)
+                .with_unmarked_to_steps(cfg.unmarked_threads == UnmarkedThreads::OpenSteps),
             estimated: band,
             last_process_cpu: carina_core::cpuclock::process_ns().unwrap_or(0),
+            last_own_cpu: 0,
             cpu_weighted: false,
             cfg,
             registry,
@@ -418,10 +423,15 @@ impl Aggregator {
         let process = process.unwrap_or(0);
         let delta = process.saturating_sub(self.last_process_cpu);
         self.last_process_cpu = process;
+        let own = carina_core::cpuclock::this_thread_ns().unwrap_or(self.last_own_cpu);
+        let own_delta = own.saturating_sub(self.last_own_cpu);
+        self.last_own_cpu = own;
+        let marked: u64 = threads.iter().map(|(_, c)| c).sum();
         if complete {
             Weights::Cpu {
                 process_ns: delta,
                 threads,
+                unmarked_ns: delta.saturating_sub(marked).saturating_sub(own_delta),
             }
         } else {
             Weights::Wall
@@ -522,10 +532,12 @@ impl Aggregator {
 
     /// How the run's energy was split across steps, in words.
     fn step_split(&self) -> &'static str {
-        if self.cpu_weighted {
-            "thread CPU time and wall time"
-        } else {
-            "wall time"
+        match (self.cpu_weighted, self.cfg.unmarked_threads) {
+            (true, UnmarkedThreads::OpenSteps) => {
+                "thread CPU time and wall time, unmarked threads' CPU to open steps by wall time"
+            }
+            (true, _) => "thread CPU time and wall time",
+            (false, _) => "wall time",
         }
     }
 
@@ -654,6 +666,7 @@ impl Aggregator {
             } else {
                 Attribution::WallTime
             }),
+            unmarked_threads: Some(self.cfg.unmarked_threads),
             warnings: self.cfg.warnings.clone(),
             method: Some(method.clone()),
             carbon_g_per_kwh,

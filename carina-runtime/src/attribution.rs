@@ -186,6 +186,9 @@ pub enum Weights {
         process_ns: u64,
         /// CPU time of each registered thread, by thread index.
         threads: Vec<(u32, u64)>,
+        /// CPU time of the process's threads that never marked a step, Carina's own
+        /// aggregator excluded (its cost is reported apart).
+        unmarked_ns: u64,
     },
 }
 
@@ -350,6 +353,7 @@ pub struct Attributor {
     tick_ns: u64,
     domain_names: Option<std::sync::Arc<[String]>>,
     band: bool,
+    unmarked_to_steps: bool,
     last_close: u64,
     max_pending: usize,
     pending: usize,
@@ -386,6 +390,7 @@ impl Attributor {
             tick_ns: 0,
             domain_names: None,
             band: false,
+            unmarked_to_steps: false,
             last_close: 0,
             max_pending,
             pending: 0,
@@ -429,6 +434,13 @@ impl Attributor {
     /// Whether the energy is an estimate with a low/high band to report.
     pub fn with_band(mut self, band: bool) -> Self {
         self.band = band;
+        self
+    }
+
+    /// Whether the CPU energy of unmarked threads ([`Weights::Cpu`]'s `unmarked_ns`) goes to
+    /// the steps open in the interval, by wall-time overlap (`true`), or is unattributed.
+    pub fn with_unmarked_to_steps(mut self, to_steps: bool) -> Self {
+        self.unmarked_to_steps = to_steps;
         self
     }
 
@@ -693,17 +705,27 @@ impl Attributor {
             Weights::Wall if busy > 0 => cpu_e.0.map(|e| e / busy as f64),
             _ => zero,
         };
-        let (cpu_total, cpu_of) = match weights {
+        let (cpu_total, cpu_of, unmarked) = match weights {
             Weights::Cpu {
                 process_ns,
                 threads,
+                unmarked_ns,
             } => {
                 let sum: u64 = threads.iter().map(|(_, c)| c).sum();
                 // Sampling skew can make the threads' sum exceed the process's: normalise by
                 // the larger so no more than the interval's energy is handed out.
-                ((*process_ns).max(sum), Some(threads))
+                let total = (*process_ns).max(sum);
+                (total, Some(threads), (*unmarked_ns).min(total - sum))
             }
-            Weights::Wall => (0, None),
+            Weights::Wall => (0, None, 0),
+        };
+        // Unmarked threads' share, when it goes to open steps: one density per busy nanosecond
+        // of any thread, added to every thread's own (work done on behalf of the open steps).
+        let helpers = if self.unmarked_to_steps && unmarked > 0 && busy > 0 {
+            let k = unmarked as f64 / cpu_total as f64 / busy as f64;
+            cpu_e.0.map(|e| e * k)
+        } else {
+            zero
         };
         // Most runs have no GPU energy: skip its arithmetic entirely then.
         let gpu = if energy.gpu == Energy::ZERO {
@@ -731,12 +753,13 @@ impl Attributor {
                         .iter()
                         .find(|(i, _)| *i == index)
                         .map_or(0, |(_, c)| *c);
-                    if cpu == 0 || cpu_total == 0 || len == 0 {
+                    let own = if cpu == 0 || cpu_total == 0 || len == 0 {
                         zero
                     } else {
                         let k = cpu as f64 / cpu_total as f64 / len as f64;
                         cpu_e.0.map(|e| e * k)
-                    }
+                    };
+                    std::array::from_fn(|c| own[c] + helpers[c])
                 }
             };
             attributed += density[TOTAL] * th.busy as f64;
@@ -1304,6 +1327,7 @@ mod tests {
         let w = Weights::Cpu {
             process_ns: 1000,
             threads: vec![(0, 600), (1, 200)],
+            unmarked_ns: 0,
         };
         a.close_interval(1000, &energy(100.0, &[]).into(), &w);
         let r = records(&mut a);
@@ -1311,6 +1335,52 @@ mod tests {
         assert!(close(e("busy"), 60.0), "{}", e("busy"));
         assert!(close(e("waiting"), 20.0));
         assert!(close(a.totals().unattributed.0, 20.0));
+    }
+
+    #[test]
+    fn unmarked_threads_cpu_goes_to_open_steps_by_wall_time_when_asked() {
+        // Thread 0 waits in "batch" for the whole interval (it burned 100 of 1000 ns of CPU);
+        // thread 1 has "log" open for half of it (100 ns of CPU); a pool of threads that never
+        // mark a step (BLAS, a PyTorch intra-op pool) burned 700 ns; the last 100 ns is the
+        // aggregator's, which is neither.
+        let run = |to_steps: bool| {
+            let mut a = attr().with_unmarked_to_steps(to_steps);
+            a.on_events(0, &[enter("batch", 0), exit(1000, 0)]);
+            a.on_events(1, &[enter("log", 0), exit(500, 0)]);
+            let w = Weights::Cpu {
+                process_ns: 1000,
+                threads: vec![(0, 100), (1, 100)],
+                unmarked_ns: 700,
+            };
+            a.close_interval(1000, &energy(100.0, &[]).into(), &w);
+            let r = records(&mut a);
+            let e = |n: &str| r.iter().find(|s| s.name == n).unwrap().energy_j;
+            (e("batch").0, e("log").0, a.totals().unattributed.0)
+        };
+        let (batch, log, un) = run(false);
+        assert!(close(batch, 10.0) && close(log, 5.0), "{batch} {log}");
+        assert!(close(un, 85.0), "{un}");
+        // 70 J over 1500 busy ns: batch 1000 ns of them, log 500 ns.
+        let (batch, log, un) = run(true);
+        assert!(close(batch, 10.0 + 70.0 * 2.0 / 3.0), "{batch}");
+        assert!(close(log, 5.0 + 70.0 / 3.0), "{log}");
+        assert!(
+            close(un, 15.0),
+            "the idle half of log's thread and the aggregator: {un}"
+        );
+        assert!(close(batch + log + un, 100.0), "conservation");
+    }
+
+    #[test]
+    fn unmarked_threads_cpu_with_no_step_open_stays_unattributed() {
+        let mut a = attr().with_unmarked_to_steps(true);
+        let w = Weights::Cpu {
+            process_ns: 1000,
+            threads: vec![(0, 0)],
+            unmarked_ns: 1000,
+        };
+        a.close_interval(1000, &energy(50.0, &[]).into(), &w);
+        assert!(close(a.totals().unattributed.0, 50.0));
     }
 
     #[test]
@@ -1324,6 +1394,7 @@ mod tests {
         let w = Weights::Cpu {
             process_ns: 800,
             threads: vec![(0, 800)],
+            unmarked_ns: 0,
         };
         a.close_interval(1000, &energy(40.0, &[]).into(), &w);
         let r = records(&mut a);
@@ -1398,6 +1469,7 @@ mod tests {
             let w = Weights::Cpu {
                 process_ns: 1000 + rnd(1000),
                 threads: vec![(0, rnd(1000)), (1, rnd(1000))],
+                unmarked_ns: 0,
             };
             a.close_interval(end, &energy(e, &[]).into(), &w);
         }
@@ -1443,6 +1515,7 @@ mod tests {
         let w = Weights::Cpu {
             process_ns: 1000,
             threads: vec![(0, 10), (1, 90), (2, 900)],
+            unmarked_ns: 0,
         };
         a.close_interval(1000, &cpu_and_gpu(100.0, 200.0), &w);
         let r = records(&mut a);
@@ -1476,6 +1549,7 @@ mod tests {
         let w = Weights::Cpu {
             process_ns: 300,
             threads: vec![(0, 100), (1, 100), (2, 100)],
+            unmarked_ns: 0,
         };
         a.close_interval(1000, &cpu_and_gpu(0.0, 150.0), &w);
         let r = records(&mut a);
@@ -1494,6 +1568,7 @@ mod tests {
         let w = Weights::Cpu {
             process_ns: 100,
             threads: vec![(0, 0), (1, 100)],
+            unmarked_ns: 0,
         };
         a.close_interval(1000, &cpu_and_gpu(0.0, 100.0), &w);
         let r = records(&mut a);
@@ -1570,6 +1645,7 @@ mod tests {
             let w = Weights::Cpu {
                 process_ns: 1000,
                 threads: vec![(0, rnd(300)), (1, rnd(300)), (2, rnd(300))],
+                unmarked_ns: 0,
             };
             a.close_interval(end, &cpu_and_gpu(c, g), &w);
         }

@@ -4,7 +4,7 @@
 use crate::attribution::StepDetail;
 use crate::carbon::Carbon;
 use crate::energy::EnergyProbe;
-use crate::record::{EnergySource, Scope};
+use crate::record::{EnergySource, Scope, UnmarkedThreads};
 use crate::share::ShareTarget;
 use crate::sink::Sink;
 use std::path::PathBuf;
@@ -47,6 +47,8 @@ pub struct SessionConfig {
     /// read (e.g. a GPU synchronisation, so asynchronous kernels land in the step that launched
     /// them). `None` (the default) costs nothing.
     pub step_exit_hook: Option<fn()>,
+    /// Where the CPU energy of threads that never mark a step goes.
+    pub unmarked_threads: UnmarkedThreads,
 }
 
 /// Why a run could not start.

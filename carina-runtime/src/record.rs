@@ -228,6 +228,43 @@ impl std::fmt::Display for Attribution {
     }
 }
 
+/// Where the CPU energy of threads that never mark a step goes (`run_end.unmarked_threads`).
+///
+/// Threads that never open a step (a BLAS or PyTorch intra-op pool, a rayon pool working for a
+/// step marked on another thread, a logger) still use CPU time in the run's process. By default
+/// their share of each interval's CPU energy is `unattributed`; with `open-steps` it goes to the
+/// steps open in that interval on any thread, by wall-time overlap, as work done on their behalf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnmarkedThreads {
+    /// Their share is reported as `unattributed_j` (the default in Rust).
+    #[default]
+    Unattributed,
+    /// Their share goes to the steps open at the time, by wall-time overlap (the default in
+    /// Python, whose heavy work runs in native thread pools it cannot mark).
+    OpenSteps,
+    /// A value this version does not know (written by a newer Carina; shown as `unknown`).
+    #[serde(other)]
+    Unknown,
+}
+
+impl UnmarkedThreads {
+    /// `unattributed`, `open-steps` or `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnmarkedThreads::Unattributed => "unattributed",
+            UnmarkedThreads::OpenSteps => "open-steps",
+            UnmarkedThreads::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for UnmarkedThreads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What a governor is doing (`control.mode`); defined in `carina-core` because the recorder's
 /// control events carry it.
 pub use carina_core::ControlMode;
@@ -1249,6 +1286,10 @@ pub struct RunEnd {
     /// How energy was split across threads: `cpu-time` or `wall-time` (no CPU clocks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attribution: Option<Attribution>,
+    /// Where the CPU energy of threads that never marked a step went (absent in files written
+    /// before this field: `unattributed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unmarked_threads: Option<UnmarkedThreads>,
     /// Problems the run met (an intensity series not covering the run, a failed sink...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,

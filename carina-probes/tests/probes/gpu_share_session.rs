@@ -75,6 +75,7 @@ fn run(users: Vec<u32>, scope: Scope) -> RunSummary {
         unused_sources: Vec::new(),
         share_target: ShareTarget::SelfProcess,
         step_exit_hook: None,
+        unmarked_threads: Default::default(),
     })
     .unwrap();
     std::thread::sleep(Duration::from_millis(300));
