@@ -62,6 +62,7 @@ struct Settings {
     best_effort: bool,
     run_file: bool,
     hook: bool,
+    unmarked_threads: carina::UnmarkedThreads,
 }
 
 impl Settings {
@@ -70,7 +71,8 @@ impl Settings {
             .sample_interval(self.sample_interval)
             .steps(self.detail)
             .best_effort(self.best_effort)
-            .run_file(self.run_file);
+            .run_file(self.run_file)
+            .unmarked_threads(self.unmarked_threads);
         if let Some(d) = &self.output_dir {
             b = b.output_dir(d.clone());
         }
@@ -140,6 +142,11 @@ enum State {
 ///   `RuntimeWarning`, a `KeyboardInterrupt` is raised by the step's exit.
 /// - `best_effort`: run on without a run file that cannot be created (a warning says so).
 /// - `run_file`: `False` writes no file (the summary is still returned).
+/// - `unmarked_threads`: where the CPU energy of threads that never mark a step goes:
+///   `"open-steps"` (default here: NumPy's BLAS threads and PyTorch's intra-op pool work for
+///   the step open on the Python thread, so their energy goes to the steps open at the time,
+///   by wall-time overlap) or `"unattributed"` (Rust's default: reported as
+///   `unattributed_j`).
 #[pyclass(module = "carina", name = "Run")]
 pub struct PyRun {
     settings: Settings,
@@ -171,7 +178,8 @@ impl PyRun {
         job, output_dir=None, *, carbon_zone=None, carbon_factor=None,
         carbon_intensity_csv=None, steps="all", sample_interval=0.1, scope=None,
         constant_watts=None, tdp_watts=None, model_watts=None, pue=None, include_idle=None,
-        buffer_capacity=None, on_step_exit=None, best_effort=false, run_file=true
+        buffer_capacity=None, on_step_exit=None, best_effort=false, run_file=true,
+        unmarked_threads="open-steps"
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -192,6 +200,7 @@ impl PyRun {
         on_step_exit: Option<Bound<'_, PyAny>>,
         best_effort: bool,
         run_file: bool,
+        unmarked_threads: &str,
     ) -> PyResult<PyRun> {
         if job.trim().is_empty() {
             return Err(PyValueError::new_err("job must be a non-empty name"));
@@ -275,6 +284,17 @@ impl PyRun {
                  {MAX_BUFFER_CAPACITY} (32 bytes each, per thread that marks steps)"
             )));
         }
+        let unmarked_threads = match unmarked_threads {
+            "open-steps" => carina::UnmarkedThreads::OpenSteps,
+            "unattributed" => carina::UnmarkedThreads::Unattributed,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "invalid setting `unmarked_threads`: {other:?} is not \"open-steps\" (the \
+                     CPU energy of threads that never mark a step goes to the steps open at the \
+                     time) or \"unattributed\" (it is reported as unattributed)"
+                )));
+            }
+        };
         let hook = match on_step_exit {
             Some(h) if h.is_none() => None,
             Some(h) if h.is_callable() => Some(h.unbind()),
@@ -304,6 +324,7 @@ impl PyRun {
                 best_effort,
                 run_file,
                 hook: hook.is_some(),
+                unmarked_threads,
             },
             hook,
             state: State::Created,

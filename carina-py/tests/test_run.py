@@ -339,3 +339,42 @@ def test_the_records_have_the_fields_of_a_rust_run(tmp_path: Path) -> None:
         s["name"] for s in rust[0]["energy_sources"]]
     assert of_type(py, "power") and of_type(rust, "power")
     assert set(of_type(py, "power")[0]) == set(of_type(rust, "power")[0])
+
+
+def _pool_while_waiting(tmp_path: Path, **settings: object) -> tuple[float, float, dict]:
+    """A step waits on the main thread while a thread that never marks a step burns the CPU
+    (as NumPy's BLAS threads or PyTorch's intra-op pool do for the step that called them)."""
+    import threading
+    import time
+
+    with carina.Run("pool", tmp_path, constant_watts=50.0, sample_interval=0.01,
+                    **settings) as run:
+        with carina.step("wait_for_pool"):
+            pool = threading.Thread(target=spin, args=(0.3,))
+            pool.start()
+            while pool.is_alive():
+                time.sleep(0.005)  # releases the interpreter, as a native call would
+            pool.join()
+    records = read_records(run.summary.run_file)
+    end = records[-1]
+    wait = summary_named(records, "wait_for_pool")["self_energy_j"]
+    return wait / end["energy_j"], end["unattributed_j"] / end["energy_j"], end
+
+
+def test_unmarked_threads_energy_goes_to_the_open_steps_by_default(tmp_path: Path) -> None:
+    wait, unattributed, end = _pool_while_waiting(tmp_path)
+    assert end["unmarked_threads"] == "open-steps"
+    assert wait > 0.7, f"the pool's CPU energy belongs to the step it worked for: {wait}"
+    assert unattributed < 0.3
+
+
+def test_unmarked_threads_energy_can_stay_unattributed(tmp_path: Path) -> None:
+    wait, unattributed, end = _pool_while_waiting(tmp_path, unmarked_threads="unattributed")
+    assert end["unmarked_threads"] == "unattributed"
+    assert wait < 0.1, wait
+    assert unattributed > 0.8, unattributed
+
+
+def test_unmarked_threads_rejects_other_values(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unmarked_threads"):
+        carina.Run("bad", tmp_path, unmarked_threads="steps")
