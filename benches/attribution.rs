@@ -91,6 +91,7 @@ fn attribute(c: &mut Criterion) {
                 let w = Weights::Cpu {
                     process_ns: INTERVAL_NS * 2,
                     threads: (0..THREADS).map(|t| (t, INTERVAL_NS / 8)).collect(),
+                    unmarked_ns: 0,
                 };
                 a.close_interval(k * INTERVAL_NS, &energy.into(), &w);
                 black_box(a.take_records().count())
