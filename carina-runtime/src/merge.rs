@@ -377,6 +377,36 @@ mod tests {
     }
 
     #[test]
+    fn bad_utf8_costs_a_child_file_only_its_bad_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = format!("{THREAD}\n{}\n", step(1, None, 4)).into_bytes();
+        // A middle line with a byte that starts no character...
+        let mut bad = step(2, None, 5).replace("load", "lo~d").into_bytes();
+        let p = bad.iter().position(|&b| b == b'~').unwrap();
+        bad[p] = 0xff;
+        bytes.extend_from_slice(&bad);
+        bytes.extend_from_slice(format!("\n{}\n", step(3, None, 6)).as_bytes());
+        // ...and a last line cut inside a character (a child killed mid-write).
+        let wide = step(4, None, 7).replace("load", "größe");
+        let cut = wide.find('ö').unwrap() + 1;
+        bytes.extend_from_slice(&wide.as_bytes()[..cut]);
+        std::fs::write(dir.path().join("r1.child-10.jsonl"), &bytes).unwrap();
+        let runs = collect(dir.path(), "r1", None);
+        assert!(runs.problems.is_empty(), "{:?}", runs.problems);
+        assert_eq!(runs.files.len(), 1);
+        assert_eq!(runs.files[0].bad_lines, 2);
+        let ids: Vec<u64> = runs
+            .records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Step(s) => Some(s.id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ids, [1, 3]);
+    }
+
+    #[test]
     fn workers_sharing_a_step_give_one_summary_with_the_sums() {
         let dir = tempfile::tempdir().unwrap();
         let summary = |count: u64, items: u64, p50: f64| {

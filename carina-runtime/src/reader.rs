@@ -3,6 +3,8 @@
 //! A run that crashed has no `run_end`: it loads, and [`RunFile::is_complete`] says so. A
 //! truncated last line (no trailing newline, not valid JSON: the writer died mid-line) is
 //! tolerated with a warning; any other malformed line is an error naming the file and line.
+//! Files are read line by line as bytes ([`crate::input`]): regular files only, each line
+//! bounded, and a line that is not UTF-8 is that line's problem alone.
 
 use crate::record::{Record, RunEnd, RunStart, SCHEMA, StepRecord, StepSummary};
 use carina_core::units::{Joules, Seconds};
@@ -38,6 +40,10 @@ pub enum ReadError {
         /// The file.
         path: PathBuf,
     },
+    /// The file was refused (not a regular file, a symbolic link or a foreign file where none
+    /// is read) or a line is longer than the reader's bound.
+    #[error(transparent)]
+    Input(crate::input::InputError),
     /// The first record is not `run_start`.
     #[error("{path}:1: expected a `run_start` record first; is this a Carina run file?")]
     NoRunStart {
@@ -54,6 +60,23 @@ pub enum ReadError {
         /// Schema found.
         found: u32,
     },
+}
+
+impl From<crate::input::InputError> for ReadError {
+    fn from(e: crate::input::InputError) -> Self {
+        use crate::input::InputError;
+        match e {
+            InputError::Io { path, source } => ReadError::Io { path, source },
+            InputError::LineTooLong { path, line, max } => ReadError::Line {
+                path,
+                line,
+                message: format!(
+                    "line {line} longer than {max} bytes; a run file's records are far shorter: is this a run file?"
+                ),
+            },
+            other => ReadError::Input(other),
+        }
+    }
 }
 
 /// A parsed run file.
@@ -186,33 +209,130 @@ pub struct Progress {
 }
 
 /// Reads and validates a run file.
+///
+/// Only a regular file is read ([`crate::input::open_regular`]: a FIFO, a device or a
+/// directory is refused at once, naming the path), line by line as bytes, each line at most
+/// [`MAX_LINE_BYTES`](crate::input::MAX_LINE_BYTES) long: a line that is not UTF-8 is that
+/// line's error (or, as the unterminated last line, a truncated one: a warning), never the
+/// whole file's.
 pub fn read_run_file(path: impl AsRef<Path>) -> Result<RunFile, ReadError> {
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|source| ReadError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse_run_file(&text, path)
+    let file = crate::input::open_regular(path, None)?;
+    parse_reader(std::io::BufReader::with_capacity(1 << 16, file), path)
 }
 
 /// Parses the text of a run file; `path` is used in messages.
 pub fn parse_run_file(text: &str, path: &Path) -> Result<RunFile, ReadError> {
+    parse_reader(text.as_bytes(), path)
+}
+
+/// Parses the bytes of a run file, which need not be UTF-8 throughout (as
+/// [`read_run_file`] reads them); `path` is used in messages.
+pub fn parse_run_bytes(bytes: &[u8], path: &Path) -> Result<RunFile, ReadError> {
+    parse_reader(bytes, path)
+}
+
+/// One line of a run file, with what the reader needs to know about its place.
+struct LineAt<'a> {
+    /// 1-based.
+    no: usize,
+    /// Without `\n` and trailing `\r`, and without a byte-order mark on the first line.
+    bytes: &'a [u8],
+    /// Ended with `\n`.
+    terminated: bool,
+    /// No line follows.
+    last: bool,
+}
+
+/// Lines with one line of look-ahead (whether a line is the last decides whether a malformed
+/// one is a truncated tail, a torn write, or an error).
+struct Lines<R> {
+    reader: crate::input::LineReader<R>,
+    cur: Vec<u8>,
+    next: Vec<u8>,
+    /// Whether `next` holds a line, and whether it was terminated.
+    next_state: Option<bool>,
+    started: bool,
+    no: usize,
+}
+
+impl<R: std::io::BufRead> Lines<R> {
+    fn new(inner: R, path: &Path) -> Self {
+        Lines {
+            reader: crate::input::LineReader::new(inner, path, crate::input::MAX_LINE_BYTES),
+            cur: Vec::new(),
+            next: Vec::new(),
+            next_state: None,
+            started: false,
+            no: 0,
+        }
+    }
+
+    fn next_line(&mut self) -> Result<Option<LineAt<'_>>, ReadError> {
+        if !self.started {
+            self.started = true;
+            self.next_state = self.reader.read_line(&mut self.next)?;
+        }
+        let Some(terminated) = self.next_state else {
+            return Ok(None);
+        };
+        std::mem::swap(&mut self.cur, &mut self.next);
+        self.no += 1;
+        self.next_state = self.reader.read_line(&mut self.next)?;
+        let mut bytes = self.cur.as_slice();
+        if self.no == 1 {
+            // Editors on some systems add a UTF-8 byte-order mark; it is not part of the record.
+            bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+        }
+        while let [rest @ .., b'\r'] = bytes {
+            bytes = rest;
+        }
+        Ok(Some(LineAt {
+            no: self.no,
+            bytes,
+            terminated,
+            last: self.next_state.is_none(),
+        }))
+    }
+}
+
+/// Why a line is not a record.
+enum Bad {
+    /// Not UTF-8: the byte offset of the first bad byte in the line, and whether the bytes end
+    /// in the middle of a character (a cut write) rather than holding an invalid sequence.
+    Utf8 { at: usize, cut: bool },
+    /// Valid UTF-8, not a valid record.
+    Json(serde_json::Error),
+}
+
+/// A line as text, `None` when blank.
+fn record_of(line: &[u8]) -> Option<Result<Record, Bad>> {
+    match std::str::from_utf8(line) {
+        Ok(text) if text.trim().is_empty() => None,
+        Ok(text) => Some(serde_json::from_str(text).map_err(Bad::Json)),
+        Err(e) => Some(Err(Bad::Utf8 {
+            at: e.valid_up_to(),
+            cut: e.error_len().is_none(),
+        })),
+    }
+}
+
+/// Parses a run file from any byte stream.
+fn parse_reader<R: std::io::BufRead>(inner: R, path: &Path) -> Result<RunFile, ReadError> {
     let mut start = None;
     let mut file = RunFile::empty(path);
-    // Editors on some systems add a UTF-8 byte-order mark; it is not part of the first record.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let ends_with_newline = text.ends_with('\n');
-    let lines: Vec<&str> = text.split_terminator('\n').collect();
-    for (i, raw) in lines.iter().enumerate() {
-        let line_no = i + 1;
-        let line = raw.trim_end_matches('\r');
-        if line.trim().is_empty() {
+    let mut lines = Lines::new(inner, path);
+    let mut any_content = false;
+    while let Some(at) = lines.next_line()? {
+        let line_no = at.no;
+        let Some(parsed) = record_of(at.bytes) else {
             continue;
-        }
-        let rec: Record = match serde_json::from_str(line) {
+        };
+        any_content = true;
+        let rec: Record = match parsed {
             Ok(r) => r,
-            Err(e) => {
-                if i + 1 == lines.len() && !ends_with_newline {
+            Err(bad) => {
+                if at.last && !at.terminated {
                     file.warnings.push(format!(
                         "{}:{line_no}: last line is truncated (the writer stopped mid-line); ignored",
                         path.display()
@@ -220,10 +340,10 @@ pub fn parse_run_file(text: &str, path: &Path) -> Result<RunFile, ReadError> {
                     break;
                 }
                 // Only a middle line can be a torn write the writer moved past.
-                let torn = if i + 1 < lines.len() {
-                    torn(line, &e)
-                } else {
+                let torn = if at.last {
                     Torn::No
+                } else {
+                    torn(at.bytes, &bad)
                 };
                 match torn {
                     Torn::Fragment => {
@@ -241,10 +361,19 @@ pub fn parse_run_file(text: &str, path: &Path) -> Result<RunFile, ReadError> {
                         *rec
                     }
                     Torn::No => {
+                        let message = match &bad {
+                            Bad::Json(e) => {
+                                describe(e, std::str::from_utf8(at.bytes).unwrap_or_default())
+                            }
+                            Bad::Utf8 { at, .. } => format!(
+                                "not valid UTF-8 (byte {} of the line); a run file is UTF-8 JSON lines",
+                                at + 1
+                            ),
+                        };
                         return Err(ReadError::Line {
                             path: path.to_path_buf(),
                             line: line_no,
-                            message: describe(&e, line),
+                            message,
                         });
                     }
                 }
@@ -281,7 +410,7 @@ pub fn parse_run_file(text: &str, path: &Path) -> Result<RunFile, ReadError> {
         }
     }
     file.start = start.ok_or_else(|| {
-        if text.trim().is_empty() {
+        if !any_content {
             ReadError::Empty {
                 path: path.to_path_buf(),
             }
@@ -354,42 +483,56 @@ impl Records {
 
 /// Reads every record of a file written by a process that may have died mid-run (a child's run
 /// file under `carina run`), without the checks of [`read_run_file`]: no `run_start` needed,
-/// and a line that is not a record is counted in [`Records::bad_lines`] and skipped rather than
-/// failing the read (a torn write followed by a whole record keeps the whole record). Only an
-/// I/O error fails.
+/// and a line that is not a record (invalid JSON or invalid UTF-8) is counted in
+/// [`Records::bad_lines`] and skipped rather than failing the read (a torn write followed by a
+/// whole record keeps the whole record). Only a regular file is read, lines at most
+/// [`MAX_LINE_BYTES`](crate::input::MAX_LINE_BYTES) long; an I/O error, a refused file or an
+/// over-long line fails.
 pub fn read_records(path: impl AsRef<Path>) -> Result<Records, ReadError> {
+    read_records_with(path, crate::input::OpenRules::input(None))
+}
+
+/// [`read_records`] of a file opened under `rules` (the child-file merge opens with
+/// [`OpenRules::child_file`](crate::input::OpenRules::child_file)).
+pub fn read_records_with(
+    path: impl AsRef<Path>,
+    rules: crate::input::OpenRules,
+) -> Result<Records, ReadError> {
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|source| ReadError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(parse_records(&text, path))
+    let file = crate::input::open_with(path, rules)?;
+    records_from(std::io::BufReader::with_capacity(1 << 16, file), path)
 }
 
 /// [`read_records`] on text; `path` is kept in the result.
 pub fn parse_records(text: &str, path: &Path) -> Records {
+    // Reading from memory fails only on a line over the bound: keep what came before it.
+    records_from(text.as_bytes(), path).unwrap_or_else(|_| Records {
+        path: path.to_path_buf(),
+        records: Vec::new(),
+        bad_lines: 1,
+    })
+}
+
+fn records_from<R: std::io::BufRead>(inner: R, path: &Path) -> Result<Records, ReadError> {
     let mut out = Records {
         path: path.to_path_buf(),
         records: Vec::new(),
         bad_lines: 0,
     };
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    for line in text.split_terminator('\n') {
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<Record>(line) {
-            Ok(r) => out.records.push(r),
-            Err(e) => {
+    let mut lines = Lines::new(inner, path);
+    while let Some(at) = lines.next_line()? {
+        match record_of(at.bytes) {
+            None => {}
+            Some(Ok(r)) => out.records.push(r),
+            Some(Err(bad)) => {
                 out.bad_lines += 1;
-                if let Torn::Glued(rec) = torn(line, &e) {
+                if let Torn::Glued(rec) = torn(at.bytes, &bad) {
                     out.records.push(*rec);
                 }
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// What a line that does not parse is, when it is not the last one.
@@ -403,16 +546,25 @@ enum Torn {
 }
 
 /// Tells a torn write (which the writer can leave after a full disk, docs/FORMAT.md) from a
-/// malformed record: a line whose JSON ends early, or which holds a whole record after a
-/// fragment. Anything else stays an error naming the field.
-fn torn(line: &str, e: &serde_json::Error) -> Torn {
-    const START: &str = "{\"type\":";
-    if let Some(p) = line.rfind(START).filter(|&p| p > 0)
-        && let Ok(rec) = serde_json::from_str::<Record>(&line[p..])
+/// malformed record: a line whose JSON (or UTF-8: a write cut inside a character) ends early,
+/// or which holds a whole record after a fragment. Anything else stays an error naming the
+/// field.
+fn torn(line: &[u8], bad: &Bad) -> Torn {
+    const START: &[u8] = b"{\"type\":";
+    if let Some(p) = line
+        .windows(START.len())
+        .rposition(|w| w == START)
+        .filter(|&p| p > 0)
+        && let Ok(rest) = std::str::from_utf8(&line[p..])
+        && let Ok(rec) = serde_json::from_str::<Record>(rest)
     {
         return Torn::Glued(Box::new(rec));
     }
-    if e.is_eof() && line.starts_with(START) {
+    let cut_short = match bad {
+        Bad::Json(e) => e.is_eof(),
+        Bad::Utf8 { cut, .. } => *cut,
+    };
+    if cut_short && line.starts_with(START) {
         return Torn::Fragment;
     }
     Torn::No
