@@ -334,9 +334,11 @@ impl RunBuilder {
     }
 
     /// With `true`, a run file that cannot be created (unwritable directory, name too long,
-    /// an explicit run id already taken) does not stop [`start`](Self::start): the run goes on
-    /// without a file and says so on stderr and in `RunSummary::warnings`. Default `false`:
-    /// `start` fails with [`StartError::RunFile`] or [`StartError::RunIdTaken`].
+    /// an explicit run id already taken) or that refuses its first record (a full disk; the
+    /// file is then removed) does not stop [`start`](Self::start): the run goes on without a
+    /// file and says so on stderr and in `RunSummary::warnings`. Default `false`: `start`
+    /// fails with [`StartError::RunFile`], [`StartError::RunIdTaken`] or
+    /// [`StartError::RunStart`].
     pub fn best_effort(mut self, yes: bool) -> Self {
         self.best_effort = yes;
         self
@@ -573,6 +575,7 @@ impl RunBuilder {
             probes,
             sinks,
             run_file: run_file.clone(),
+            require_run_file: !self.best_effort,
             scope,
             ring_capacity: self.buffer_capacity,
             max_pending_records: self.max_pending_records,
@@ -583,7 +586,11 @@ impl RunBuilder {
             step_exit_hook: self.step_exit_hook,
         });
         let session = match session {
-            Ok(s) => s,
+            // Best effort: a run file that refused `run_start` was removed.
+            Ok(s) => {
+                run_file = s.run_file().map(Path::to_path_buf);
+                s
+            }
             Err(e) => {
                 // Nothing was recorded: leave no empty file behind.
                 if let Some(p) = &run_file {

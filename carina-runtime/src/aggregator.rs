@@ -4,13 +4,14 @@
 //! itself costs the run (`run_end.own_cost`).
 
 use crate::attribution::{Attributor, Energy, IntervalEnergy, Weights};
-use crate::config::SessionConfig;
+use crate::config::{SessionConfig, StartError};
 use crate::record::{
     Attribution, EnergyKind, EnergySource, OwnCost, Record, RunEnd, RunStart, SCHEMA, Scope,
     StepSummary,
 };
 use crate::sampler::Sampler;
 use crate::share::{CpuShare, ShareTarget};
+use crate::sink::SinkError;
 use crate::summary::{Additions, RunSummary};
 use carina_core::recorder::{Event, Registry, ThreadHandle};
 use carina_core::units::{GramsCo2e, Joules, Seconds};
@@ -198,6 +199,74 @@ impl Aggregator {
         }
     }
 
+    /// Writes `run_start` to every sink and puts it in their files before the run starts, so a
+    /// process that exits or aborts at once leaves a readable (incomplete) run file, never an
+    /// empty one. A run file (`cfg.run_file`, the first sink) that refuses it: with
+    /// `require_run_file`, an error (the caller removes the file); without, the file is
+    /// removed, the run goes on without it and says so in its warnings. Other sinks' failures
+    /// are counted as any write's.
+    pub(crate) fn write_start(&mut self) -> Result<(), StartError> {
+        let start = Record::RunStart(RunStart {
+            schema: SCHEMA,
+            run_id: self.cfg.run_id.clone(),
+            job: self.cfg.job.clone(),
+            host: crate::naming::hostname(),
+            pid: std::process::id(),
+            started_at: self.started_at,
+            energy_sources: self.sources.clone(),
+            carbon: self.cfg.carbon.info(),
+            steps: Some(self.cfg.detail),
+            sample_interval_s: Seconds(self.cfg.sample_interval.as_secs_f64()),
+            scope: Some(self.cfg.share_target.run_scope(self.cfg.scope)),
+            carina_version: env!("CARGO_PKG_VERSION").into(),
+        });
+        if let Some(path) = self.cfg.run_file.clone()
+            && let Some(file) = self.cfg.sinks.first_mut()
+            && let Err(e) = file.write(&start).and_then(|()| file.checkpoint())
+        {
+            let source = match e {
+                SinkError::Io { source, .. } => source,
+                other => std::io::Error::other(other.to_string()),
+            };
+            // Nothing of the run is in it: no empty or partial file is left behind.
+            self.cfg.sinks.remove(0);
+            self.cfg.run_file = None;
+            let _ = std::fs::remove_file(&path);
+            let err = StartError::RunStart { path, source };
+            if self.cfg.require_run_file {
+                return Err(err);
+            }
+            let w = format!("{err}; best effort: this run writes no run file (removed)");
+            eprintln!("carina: {w}");
+            self.cfg.warnings.push(w);
+            self.write_rest_from(0, &start);
+            return Ok(());
+        }
+        let skip = usize::from(self.cfg.run_file.is_some());
+        self.write_rest_from(skip, &start);
+        Ok(())
+    }
+
+    /// Writes `rec` to the sinks from index `from` and checkpoints them.
+    fn write_rest_from(&mut self, from: usize, rec: &Record) {
+        for i in from..self.cfg.sinks.len() {
+            let s = &mut self.cfg.sinks[i];
+            if let Err(e) = s.write(rec).and_then(|()| s.checkpoint()) {
+                self.sink_errors += 1;
+                if self.sink_errors == 1 {
+                    self.cfg
+                        .warnings
+                        .push(format!("{e}; later records may be missing"));
+                }
+            }
+        }
+    }
+
+    /// The run file, if the run still writes one (see [`Self::write_start`]).
+    pub(crate) fn run_file(&self) -> Option<&std::path::Path> {
+        self.cfg.run_file.as_deref()
+    }
+
     fn now_ns(&self) -> u64 {
         self.registry
             .clock
@@ -233,21 +302,6 @@ impl Aggregator {
 
     pub(crate) fn run(mut self, ctl: &Control) -> RunSummary {
         self.own.last_thread_ns = carina_core::cpuclock::this_thread_ns();
-        let start = Record::RunStart(RunStart {
-            schema: SCHEMA,
-            run_id: self.cfg.run_id.clone(),
-            job: self.cfg.job.clone(),
-            host: crate::naming::hostname(),
-            pid: std::process::id(),
-            started_at: self.started_at,
-            energy_sources: self.sources.clone(),
-            carbon: self.cfg.carbon.info(),
-            steps: Some(self.cfg.detail),
-            sample_interval_s: Seconds(self.cfg.sample_interval.as_secs_f64()),
-            scope: Some(self.cfg.share_target.run_scope(self.cfg.scope)),
-            carina_version: env!("CARGO_PKG_VERSION").into(),
-        });
-        self.write(&start);
 
         let tick = self.cfg.sample_interval.max(Duration::from_millis(1));
         let mut next_tick = Instant::now() + tick;
