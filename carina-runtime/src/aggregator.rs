@@ -666,6 +666,13 @@ impl Aggregator {
         // energy leaves the unattributed part and the total stays as measured.
         let dropped = dropped + added.dropped;
         let records_not_written = self.attributor.records_not_written() + added.records_not_written;
+        if records_not_written > 0 {
+            self.cfg.warnings.push(format!(
+                "records_not_written: {records_not_written} step instances have no `step` record \
+                 of their own (more ended between two samples than `max_pending_records`, or \
+                 in a child run); they are counted in the step summaries"
+            ));
+        }
         let unattributed = (totals.unattributed - added.attributed).max(Joules::ZERO);
         summaries.extend(added.records.iter().filter_map(|r| match r {
             Record::StepSummary(s) => Some(s.clone()),
@@ -721,6 +728,19 @@ impl Aggregator {
                 self.cfg.warnings.push(format!("{e}"));
             }
         }
+        let records_lost: u64 = self.cfg.sinks.iter().map(|s| s.records_lost()).sum();
+        if records_lost > 0 {
+            let file = self
+                .cfg
+                .run_file
+                .as_ref()
+                .map_or(String::new(), |p| format!(" (run file {})", p.display()));
+            self.cfg.warnings.push(format!(
+                "records_lost: {records_lost} records could not be written{file}: the \
+                 destination kept refusing writes (a full disk?); the file is incomplete and \
+                 may lack its summaries and run_end"
+            ));
+        }
         RunSummary {
             run_id: self.cfg.run_id.clone(),
             job: self.cfg.job.clone(),
@@ -732,6 +752,7 @@ impl Aggregator {
             warnings: std::mem::take(&mut self.cfg.warnings),
             end: Some(end),
             late_sink_errors,
+            records_lost,
         }
     }
 }
