@@ -91,3 +91,25 @@ fn step_records_not_written_are_named_in_the_warnings() {
         s.warnings
     );
 }
+
+#[test]
+fn item_totals_saturate_and_say_so() {
+    let _s = common::serial();
+    let (run, records) = common::memory_run("many-items");
+    for _ in 0..3 {
+        let mut g = carina::step("huge");
+        g.add_items(u64::MAX);
+    }
+    let s = run.finish().unwrap();
+    let huge = s.summaries.iter().find(|x| x.name == "huge").unwrap();
+    assert_eq!((huge.count, huge.items), (3, u64::MAX));
+    assert_eq!(s.items(), u64::MAX);
+    let end = records.run_end().unwrap();
+    assert!(
+        end.warnings
+            .iter()
+            .any(|w| w.starts_with("items_saturated: ") && w.contains("`huge`")),
+        "{:?}",
+        end.warnings
+    );
+}

@@ -406,3 +406,89 @@ fn an_over_long_line_is_a_clear_error_not_an_allocation_without_limit() {
     let (_d2, p2) = write(&format!("{START}\n{fits}\n{END}\n"));
     assert!(carina::read_run_file(&p2).unwrap().is_complete());
 }
+
+#[test]
+fn item_sums_saturate_with_a_warning_instead_of_overflowing() {
+    let _s = crate::common::serial();
+    let big = |id: u64, items: u64| {
+        STEP.replace(r#""id":1"#, &format!(r#""id":{id}"#))
+            .replace(r#""items":3"#, &format!(r#""items":{items}"#))
+    };
+    let (_d, p) = write(&format!(
+        "{START}\n{}\n{}\n{}\n",
+        big(1, u64::MAX),
+        big(2, u64::MAX),
+        big(3, 1)
+    ));
+    let f = carina::read_run_file(&p).unwrap();
+    let pr = f.progress().unwrap();
+    assert_eq!((pr.items, pr.instances), (u64::MAX, 3));
+    assert!(
+        f.warnings
+            .iter()
+            .any(|w| w.contains("items_saturated") && w.contains("step `a`")),
+        "{:?}",
+        f.warnings
+    );
+}
+
+#[test]
+fn impossible_values_are_rejected_naming_file_line_and_field() {
+    let _s = crate::common::serial();
+    let power = r#"{"type":"power","start_s":0.0,"end_s":1.0,"energy_j":2.0,"co2e_g":0.0003}"#;
+    for (line, field, why) in [
+        (
+            STEP.replace(r#""energy_j":2.0"#, r#""energy_j":-5.0"#),
+            "energy_j",
+            "negative",
+        ),
+        (
+            STEP.replace(r#""self_energy_j":2.0"#, r#""self_energy_j":1e308"#),
+            "self_energy_j",
+            "above 1e15 J",
+        ),
+        (
+            STEP.replace(r#""co2e_g":0.0003"#, r#""co2e_g":-1"#),
+            "co2e_g",
+            "negative",
+        ),
+        (
+            STEP.replace(r#""start_s":0.0"#, r#""start_s":5.0"#),
+            "end_s",
+            "negative duration",
+        ),
+        (
+            END.replace(r#""wall_s":1.0"#, r#""wall_s":-1.0"#),
+            "wall_s",
+            "negative",
+        ),
+        (
+            END.replace(r#""unattributed_j":0.0"#, r#""unattributed_j":-3.0"#),
+            "unattributed_j",
+            "negative",
+        ),
+        (
+            power.replace(r#""energy_j":2.0"#, r#""energy_j":2e15"#),
+            "energy_j",
+            "above 1e15 J",
+        ),
+    ] {
+        let (_d, p) = write(&format!("{START}\n{line}\n"));
+        let e = carina::read_run_file(&p).unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, ReadError::Line { line: 2, .. }), "{msg}");
+        assert!(
+            msg.contains(&format!("{}:2: field `{field}`", p.display())) && msg.contains(why),
+            "{field}: {msg}"
+        );
+    }
+    // Beyond f64 altogether: still that line's error.
+    let huge = STEP.replace(r#""energy_j":2.0"#, r#""energy_j":1e400"#);
+    let (_d, p) = write(&format!("{START}\n{huge}\n"));
+    let msg = carina::read_run_file(&p).unwrap_err().to_string();
+    assert!(msg.contains(":2:") && msg.contains("energy_j"), "{msg}");
+    // Rounding below zero is not an impossible value.
+    let rounding = STEP.replace(r#""self_energy_j":2.0"#, r#""self_energy_j":-1e-12"#);
+    let (_d, p) = write(&format!("{START}\n{rounding}\n{END}\n"));
+    assert!(carina::read_run_file(&p).unwrap().is_complete());
+}

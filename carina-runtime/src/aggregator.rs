@@ -634,7 +634,12 @@ impl Aggregator {
             n => n,
         }
         .max(added.items);
-        let steps = self.attributor.steps() + folded + added.steps;
+        // Saturating: the additions come from files other processes wrote.
+        let steps = self
+            .attributor
+            .steps()
+            .saturating_add(folded)
+            .saturating_add(added.steps);
         let energy_kind = EnergyKind::of_sources(&self.sources);
         let marks_lost = self.marks_lost
             + self
@@ -664,8 +669,11 @@ impl Aggregator {
         }
         // What the additions bring: their steps are the session's own energy at work, so their
         // energy leaves the unattributed part and the total stays as measured.
-        let dropped = dropped + added.dropped;
-        let records_not_written = self.attributor.records_not_written() + added.records_not_written;
+        let dropped = dropped.saturating_add(added.dropped);
+        let records_not_written = self
+            .attributor
+            .records_not_written()
+            .saturating_add(added.records_not_written);
         if records_not_written > 0 {
             self.cfg.warnings.push(format!(
                 "records_not_written: {records_not_written} step instances have no `step` record \
@@ -679,6 +687,9 @@ impl Aggregator {
             _ => None,
         }));
         self.cfg.warnings.extend(added.warnings);
+        for s in summaries.iter().filter(|s| s.items == u64::MAX) {
+            self.cfg.warnings.push(items_capped(&s.name));
+        }
         // The run ends at its last energy sample: the span its energy covers (the summaries
         // and records written since are bookkeeping, not the job).
         let wall = if self.power_from_ns > 0 {
@@ -757,13 +768,24 @@ impl Aggregator {
     }
 }
 
+/// The warning for a step name whose item total reached `u64::MAX`: sums saturate there
+/// instead of wrapping to a small number.
+pub(crate) fn items_capped(name: &str) -> String {
+    format!(
+        "items_saturated: the item total of step `{}` reached {} (u64::MAX), where item sums \
+         stop: the true total may be higher",
+        name,
+        u64::MAX
+    )
+}
+
 /// Adds `more` into `into`, by step name.
 fn merge_folds(into: &mut Vec<carina_core::recorder::Fold>, more: &[carina_core::recorder::Fold]) {
     for f in more {
         match into.iter_mut().find(|g| g.name == f.name) {
             Some(g) => {
                 g.count += f.count;
-                g.items = g.items.wrapping_add(f.items);
+                g.items = g.items.saturating_add(f.items);
                 g.wall_ns = g.wall_ns.saturating_add(f.wall_ns);
                 g.errors += f.errors;
                 g.panics += f.panics;
@@ -782,7 +804,7 @@ fn apply_folds(summaries: &mut Vec<StepSummary>, folds: &[carina_core::recorder:
         match summaries.iter_mut().find(|s| s.name == f.name) {
             Some(s) => {
                 s.count += f.count;
-                s.items = s.items.wrapping_add(f.items);
+                s.items = s.items.saturating_add(f.items);
                 s.wall_s += Seconds(wall);
                 s.self_wall_s += Seconds(wall);
                 s.errors += f.errors;

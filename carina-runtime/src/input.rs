@@ -350,6 +350,30 @@ mod tests {
     }
 
     #[test]
+    fn another_users_file_and_a_symbolic_link_are_refused_by_the_child_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("theirs.jsonl");
+        std::fs::write(&p, "x").unwrap();
+        let me = effective_uid();
+        // As root, give the file away; otherwise root's own /etc/passwd is another user's.
+        let theirs = if std::os::unix::fs::chown(&p, Some(me + 1), None).is_ok() {
+            p.clone()
+        } else {
+            PathBuf::from("/etc/passwd")
+        };
+        let e = open_with(&theirs, OpenRules::child_file()).unwrap_err();
+        assert!(matches!(e, InputError::NotOwned { .. }), "{e}");
+        assert!(e.to_string().contains(&theirs.display().to_string()), "{e}");
+        // The input rules do not care who owns it.
+        assert!(open_regular(&theirs, None).is_ok());
+
+        let link = dir.path().join("link.jsonl");
+        std::os::unix::fs::symlink(&theirs, &link).unwrap();
+        let e = open_with(&link, OpenRules::child_file()).unwrap_err();
+        assert!(matches!(e, InputError::Symlink { .. }), "{e}");
+    }
+
+    #[test]
     fn bounded_read_refuses_a_larger_file_and_names_it() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("big.toml");

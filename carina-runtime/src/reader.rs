@@ -147,7 +147,8 @@ impl RunFile {
         {
             let e = per.entry(&s.name).or_default();
             e.0 += 1;
-            e.1 += s.items;
+            // Capped at u64::MAX (the reader warns), not wrapped to a small number.
+            e.1 = e.1.saturating_add(s.items);
         }
         if !self.summaries.is_empty() {
             // Summaries count every instance, written or not: their totals win.
@@ -384,6 +385,13 @@ fn parse_reader<R: std::io::BufRead>(inner: R, path: &Path) -> Result<RunFile, R
                 path: path.to_path_buf(),
             });
         }
+        if let Some(message) = impossible(&rec) {
+            return Err(ReadError::Line {
+                path: path.to_path_buf(),
+                line: line_no,
+                message,
+            });
+        }
         match rec {
             Record::RunStart(s) => {
                 if start.is_some() {
@@ -420,6 +428,29 @@ fn parse_reader<R: std::io::BufRead>(inner: R, path: &Path) -> Result<RunFile, R
             }
         }
     })?;
+    let mut sums: BTreeMap<&str, u64> = BTreeMap::new();
+    for s in &file.steps {
+        let e = sums.entry(&s.name).or_default();
+        *e = e.saturating_add(s.items);
+    }
+    let from_summaries = file.summaries.iter().map(|s| (s.name.as_str(), s.items));
+    let capped: std::collections::BTreeSet<&str> = sums
+        .into_iter()
+        .chain(from_summaries)
+        .filter(|&(_, items)| items == u64::MAX)
+        .map(|(name, _)| name)
+        .collect();
+    let capped: Vec<String> = capped
+        .into_iter()
+        .map(|name| {
+            format!(
+                "{}: {}",
+                path.display(),
+                crate::aggregator::items_capped(name)
+            )
+        })
+        .collect();
+    file.warnings.extend(capped);
     if file.end.is_none() {
         file.warnings.push(format!(
             "{}: no `run_end` record: the run did not finish (crashed or still running); figures are partial",
@@ -523,10 +554,14 @@ fn records_from<R: std::io::BufRead>(inner: R, path: &Path) -> Result<Records, R
     while let Some(at) = lines.next_line()? {
         match record_of(at.bytes) {
             None => {}
+            // A record with an impossible value is as bad as a malformed line: not merged.
+            Some(Ok(r)) if impossible(&r).is_some() => out.bad_lines += 1,
             Some(Ok(r)) => out.records.push(r),
             Some(Err(bad)) => {
                 out.bad_lines += 1;
-                if let Torn::Glued(rec) = torn(at.bytes, &bad) {
+                if let Torn::Glued(rec) = torn(at.bytes, &bad)
+                    && impossible(&rec).is_none()
+                {
                     out.records.push(*rec);
                 }
             }
@@ -636,4 +671,141 @@ fn field_before(line: &str, column: usize) -> Option<&str> {
     let open = head[..colon].rfind('"')?;
     let key = &head[open + 1..colon];
     (!key.is_empty() && !key.contains(['{', '}', ',', ':'])).then_some(key)
+}
+
+/// Largest energy any figure of a run file may have: 1e15 J (1 PJ, about 278 GWh, a large data
+/// centre's year). A larger one is corruption, and would overflow the sums and percentages of
+/// the analyses (1e308 J gave `[NaN, NaN]%`).
+pub const MAX_ENERGY_J: f64 = 1e15;
+/// Largest emissions any figure may have: 1e15 g CO2e.
+pub const MAX_CO2E_G: f64 = 1e15;
+/// Largest time or duration any figure may have: 1e10 s (over 300 years).
+pub const MAX_SECONDS: f64 = 1e10;
+/// Negative figures this close to zero are floating-point rounding (a difference of sums), not
+/// impossible values.
+const ROUNDING: f64 = 1e-6;
+
+/// The first impossible value of a record, as `field `x`: why`: a negative, non-finite or
+/// absurdly large energy, emission, time or duration, or a step or window that ends before it
+/// starts. Carina never writes one; a file that holds one was damaged or forged.
+fn impossible(rec: &Record) -> Option<String> {
+    let mut c = Check(None);
+    match rec {
+        Record::RunStart(s) => c.seconds("sample_interval_s", s.sample_interval_s.0),
+        Record::Step(s) => {
+            c.span(s.start_s.0, s.end_s.0);
+            c.energies(
+                s.energy_j.0,
+                ("self_energy_j", s.self_energy_j.0),
+                s.energy_low_j,
+                s.energy_high_j,
+                s.energy_by_domain.as_ref(),
+            );
+            c.co2e("co2e_g", s.co2e_g.0);
+        }
+        Record::StepSummary(s) => {
+            for (field, v) in [
+                ("wall_s", s.wall_s.0),
+                ("self_wall_s", s.self_wall_s.0),
+                ("p50_s", s.p50_s),
+                ("p95_s", s.p95_s),
+                ("max_s", s.max_s.0),
+            ] {
+                c.seconds(field, v);
+            }
+            c.energies(
+                s.energy_j.0,
+                ("self_energy_j", s.self_energy_j.0),
+                s.energy_low_j,
+                s.energy_high_j,
+                s.energy_by_domain.as_ref(),
+            );
+            c.co2e("co2e_g", s.co2e_g.0);
+        }
+        Record::Power(p) => {
+            c.span(p.start_s.0, p.end_s.0);
+            c.energy("energy_j", p.energy_j.0);
+            c.energy_opt("energy_low_j", p.energy_low_j);
+            c.energy_opt("energy_high_j", p.energy_high_j);
+            c.co2e("co2e_g", p.co2e_g.0);
+        }
+        Record::RunEnd(e) => {
+            c.seconds("wall_s", e.wall_s.0);
+            c.energies(
+                e.energy_j.0,
+                ("unattributed_j", e.unattributed_j.0),
+                e.energy_low_j,
+                e.energy_high_j,
+                e.energy_by_domain.as_ref(),
+            );
+            c.energy("host_energy_j", e.host_energy_j.0);
+            c.co2e("co2e_g", e.co2e_g.0);
+        }
+        Record::Control(k) => c.seconds("t_s", k.t_s.0),
+        Record::Thread(_) | Record::Unknown => {}
+    }
+    c.0
+}
+
+/// The first problem found.
+struct Check(Option<String>);
+
+impl Check {
+    fn bounded(&mut self, field: &str, v: f64, unit: &str, max: f64) {
+        if self.0.is_some() {
+            return;
+        }
+        let why = if !v.is_finite() {
+            format!("{v} is not a finite number")
+        } else if v < -ROUNDING {
+            format!("{v} {unit} is negative; run-file figures are never below 0")
+        } else if v > max {
+            format!("{v} {unit} is above {max:e} {unit}: no run has such a figure")
+        } else {
+            return;
+        };
+        self.0 = Some(format!("field `{field}`: {why}"));
+    }
+    fn energy(&mut self, field: &str, v: f64) {
+        self.bounded(field, v, "J", MAX_ENERGY_J);
+    }
+    fn energy_opt(&mut self, field: &str, v: Option<Joules>) {
+        if let Some(v) = v {
+            self.energy(field, v.0);
+        }
+    }
+    fn co2e(&mut self, field: &str, v: f64) {
+        self.bounded(field, v, "g", MAX_CO2E_G);
+    }
+    fn seconds(&mut self, field: &str, v: f64) {
+        self.bounded(field, v, "s", MAX_SECONDS);
+    }
+    /// `energy_j` and a second energy (`self_energy_j`, `unattributed_j`), the band and the
+    /// domains.
+    fn energies(
+        &mut self,
+        energy: f64,
+        (other_field, other): (&str, f64),
+        low: Option<Joules>,
+        high: Option<Joules>,
+        domains: Option<&crate::record::DomainEnergy>,
+    ) {
+        self.energy("energy_j", energy);
+        self.energy(other_field, other);
+        self.energy_opt("energy_low_j", low);
+        self.energy_opt("energy_high_j", high);
+        for (name, v) in domains.into_iter().flat_map(|d| d.iter()) {
+            self.energy(&format!("energy_by_domain.{name}"), v.0);
+        }
+    }
+    /// A start and an end in seconds since the run's start, the end not before the start.
+    fn span(&mut self, start: f64, end: f64) {
+        self.seconds("start_s", start);
+        self.seconds("end_s", end);
+        if self.0.is_none() && end < start - ROUNDING {
+            self.0 = Some(format!(
+                "field `end_s`: {end} s is before `start_s` {start} s: a negative duration"
+            ));
+        }
+    }
 }
