@@ -1024,6 +1024,18 @@ fn main() -> ExitCode {
     match summary {
         Ok(s) => {
             print_summary(&args, rows, elapsed, &s, &governor);
+            // The run file is this job's energy account: one that lost records is a failure
+            // the scheduler should see, though the scenarios themselves were computed.
+            if !s.is_complete() {
+                eprintln!(
+                    "scenario_db: error: the run file is incomplete ({} records lost, {} step \
+                     records not written, {} steps not counted); see the warnings",
+                    s.records_lost(),
+                    s.records_not_written(),
+                    s.dropped()
+                );
+                return ExitCode::from(3);
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

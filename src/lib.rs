@@ -68,8 +68,9 @@ mod run;
 #[cfg(feature = "run")]
 #[cfg_attr(docsrs, doc(cfg(feature = "run")))]
 pub use run::{
-    Additions, DEFAULT_BUFFER_CAPACITY, DEFAULT_MAX_PENDING_RECORDS, DEFAULT_SAMPLE_INTERVAL, Run,
-    RunBuilder, ShareTarget,
+    Additions, DEFAULT_BUFFER_CAPACITY, DEFAULT_MAX_PENDING_RECORDS, DEFAULT_SAMPLE_INTERVAL,
+    MAX_BUFFER_CAPACITY, MAX_PENDING_RECORDS, MAX_SAMPLE_INTERVAL, MIN_BUFFER_CAPACITY,
+    MIN_SAMPLE_INTERVAL, Run, RunBuilder, ShareTarget,
 };
 
 #[doc(inline)]

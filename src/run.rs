@@ -19,6 +19,21 @@ pub const DEFAULT_SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
 pub const DEFAULT_BUFFER_CAPACITY: usize = 1 << 16;
 /// Default bound on step records held between two sampling ticks.
 pub const DEFAULT_MAX_PENDING_RECORDS: usize = 1 << 20;
+/// Shortest energy sampling interval `start` accepts: 1 ms (shorter, the aggregator would do
+/// nothing but sample).
+pub const MIN_SAMPLE_INTERVAL: Duration = Duration::from_millis(1);
+/// Longest energy sampling interval `start` accepts: one hour (longer, energy counters can wrap
+/// unseen between two samples, and a crashed run's file would lack up to that much).
+pub const MAX_SAMPLE_INTERVAL: Duration = Duration::from_secs(3_600);
+/// Smallest `buffer_capacity` `start` accepts: 4 events (two steps).
+pub const MIN_BUFFER_CAPACITY: usize = 4;
+/// Largest `buffer_capacity` `start` accepts: 2^22 events, 128 MiB per thread that marks steps
+/// (the buffer is allocated at a thread's first step: a larger one could abort the process
+/// there).
+pub const MAX_BUFFER_CAPACITY: usize = 1 << 22;
+/// Largest `max_pending_records` `start` accepts: 2^24 step records between two samples (a few
+/// GiB at most), 16 times the default.
+pub const MAX_PENDING_RECORDS: usize = 1 << 24;
 
 /// How the run's carbon factor is given, resolved at `start`.
 enum CarbonChoice {
@@ -201,7 +216,9 @@ impl RunBuilder {
     }
 
     /// Energy sampling interval (default 100 ms). Shorter intervals attribute energy to short
-    /// steps more precisely and cost more aggregator wake-ups.
+    /// steps more precisely and cost more aggregator wake-ups. From [`MIN_SAMPLE_INTERVAL`]
+    /// (1 ms) to [`MAX_SAMPLE_INTERVAL`] (1 h): [`start`](Self::start) refuses anything else
+    /// with [`StartError::InvalidSetting`] naming `sample_interval`.
     pub fn sample_interval(mut self, interval: Duration) -> Self {
         self.sample_interval = interval;
         self
@@ -316,14 +333,18 @@ impl RunBuilder {
     /// 65 536, rounded up to a power of two). Memory: 32 bytes per event and thread that marks
     /// steps (2 MiB at the default). A step that finds its thread's buffer full is folded into
     /// its name's exact counts (`run_end.folded`), never waited for; only past 256 folded names
-    /// is it dropped and counted (`run_end.dropped`).
+    /// is it dropped and counted (`run_end.dropped`). From [`MIN_BUFFER_CAPACITY`] (4) to
+    /// [`MAX_BUFFER_CAPACITY`] (2^22, 128 MiB per thread): [`start`](Self::start) refuses
+    /// anything else with [`StartError::InvalidSetting`] naming `buffer_capacity`.
     pub fn buffer_capacity(mut self, events: usize) -> Self {
         self.buffer_capacity = events;
         self
     }
 
     /// Step records the aggregator may hold between two sampling ticks (default 2^20); beyond
-    /// it, ended steps are counted in summaries only.
+    /// it, ended steps are counted in summaries only (`run_end.records_not_written`). At most
+    /// [`MAX_PENDING_RECORDS`] (2^24); [`start`](Self::start) refuses more with
+    /// [`StartError::InvalidSetting`] naming `max_pending_records`.
     pub fn max_pending_records(mut self, n: usize) -> Self {
         self.max_pending_records = n;
         self
@@ -336,9 +357,11 @@ impl RunBuilder {
     }
 
     /// With `true`, a run file that cannot be created (unwritable directory, name too long,
-    /// an explicit run id already taken) does not stop [`start`](Self::start): the run goes on
-    /// without a file and says so on stderr and in `RunSummary::warnings`. Default `false`:
-    /// `start` fails with [`StartError::RunFile`] or [`StartError::RunIdTaken`].
+    /// an explicit run id already taken) or that refuses its first record (a full disk; the
+    /// file is then removed) does not stop [`start`](Self::start): the run goes on without a
+    /// file and says so on stderr and in `RunSummary::warnings`. Default `false`: `start`
+    /// fails with [`StartError::RunFile`], [`StartError::RunIdTaken`] or
+    /// [`StartError::RunStart`].
     pub fn best_effort(mut self, yes: bool) -> Self {
         self.best_effort = yes;
         self
@@ -409,6 +432,9 @@ impl RunBuilder {
     /// calibration the first time a process starts a run, a 50 µs step-cost calibration, and one
     /// thread (the aggregator) for the run's lifetime.
     pub fn start(self) -> Result<Run, StartError> {
+        // Out-of-range settings are programming errors: refused whether or not the run is
+        // disabled, so they surface on the first try.
+        self.check_limits()?;
         let job = env_nonempty("CARINA_JOB").unwrap_or(self.job);
         let explicit_id = env_nonempty("CARINA_RUN_ID");
         let mut run_id = explicit_id
@@ -421,12 +447,6 @@ impl RunBuilder {
                 run_id,
                 run_file: None,
                 scope: None,
-            });
-        }
-        if self.sample_interval < Duration::from_millis(1) {
-            return Err(StartError::InvalidSetting {
-                setting: "sample_interval",
-                message: format!("{:?} is below the 1 ms minimum", self.sample_interval),
             });
         }
         let carbon = match self.carbon {
@@ -587,6 +607,7 @@ impl RunBuilder {
             probes,
             sinks,
             run_file: run_file.clone(),
+            require_run_file: !self.best_effort,
             scope,
             ring_capacity: self.buffer_capacity,
             max_pending_records: self.max_pending_records,
@@ -598,7 +619,11 @@ impl RunBuilder {
             unmarked_threads: self.unmarked_threads,
         });
         let session = match session {
-            Ok(s) => s,
+            // Best effort: a run file that refused `run_start` was removed.
+            Ok(s) => {
+                run_file = s.run_file().map(Path::to_path_buf);
+                s
+            }
             Err(e) => {
                 // Nothing was recorded: leave no empty file behind.
                 if let Some(p) = &run_file {
@@ -614,6 +639,42 @@ impl RunBuilder {
             run_file,
             scope: Some(self.share_target.run_scope(scope)),
         })
+    }
+}
+
+impl RunBuilder {
+    /// The settings with a range: [`StartError::InvalidSetting`] naming the first one out of
+    /// it and the range.
+    fn check_limits(&self) -> Result<(), StartError> {
+        let interval = self.sample_interval;
+        if !(MIN_SAMPLE_INTERVAL..=MAX_SAMPLE_INTERVAL).contains(&interval) {
+            return Err(StartError::InvalidSetting {
+                setting: "sample_interval",
+                message: format!(
+                    "{interval:?} is out of range: from 1 ms to 1 h (3600 s) are accepted"
+                ),
+            });
+        }
+        let cap = self.buffer_capacity;
+        if !(MIN_BUFFER_CAPACITY..=MAX_BUFFER_CAPACITY).contains(&cap) {
+            return Err(StartError::InvalidSetting {
+                setting: "buffer_capacity",
+                message: format!(
+                    "{cap} events is out of range: from {MIN_BUFFER_CAPACITY} to \
+                     {MAX_BUFFER_CAPACITY} (2^22, 128 MiB per thread) are accepted"
+                ),
+            });
+        }
+        let pending = self.max_pending_records;
+        if pending > MAX_PENDING_RECORDS {
+            return Err(StartError::InvalidSetting {
+                setting: "max_pending_records",
+                message: format!(
+                    "{pending} is out of range: from 0 to {MAX_PENDING_RECORDS} (2^24) are accepted"
+                ),
+            });
+        }
+        Ok(())
     }
 }
 

@@ -1,5 +1,7 @@
 //! The child process of `crash_durability`: records 200 ms steps into a run under the directory
-//! given as its argument until it is killed. It prints the run file's path first.
+//! given as its argument until it is killed. It prints the run file's path first. With a second
+//! argument `abort` or `exit` it ends that way right after `start()` returns instead (no
+//! destructor, no `finish`).
 
 use std::time::{Duration, Instant};
 
@@ -22,6 +24,11 @@ fn main() {
     match run.run_file() {
         Some(p) => println!("started {}", p.display()),
         None => println!("started without a run file"),
+    }
+    match std::env::args().nth(2).as_deref() {
+        Some("abort") => std::process::abort(),
+        Some("exit") => std::process::exit(0),
+        _ => {}
     }
     loop {
         let mut g = carina::step("work");

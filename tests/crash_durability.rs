@@ -69,3 +69,52 @@ fn killed_run_leaves_a_readable_file() {
         "steps reach {last_step_end} s"
     );
 }
+
+/// The run file of a child that ends with `how` (`abort` or `exit`) as soon as `start()`
+/// returns.
+fn run_file_of_a_child_that_ends_at_once(how: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_crash-child"))
+        .arg(dir.path())
+        .arg(how)
+        .env_remove("CARINA_RUN_ID")
+        .env_remove("CARINA_DIR")
+        .env_remove("CARINA_PARENT_PID")
+        .env_remove("CARINA_DISABLE")
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        how != "exit" || out.status.success(),
+        "{how}: {:?}",
+        out.status
+    );
+    let line = String::from_utf8(out.stdout).unwrap();
+    let file = std::path::PathBuf::from(
+        line.trim()
+            .strip_prefix("started ")
+            .unwrap_or_else(|| panic!("child said {line:?}")),
+    );
+    (dir, file)
+}
+
+#[test]
+fn a_process_that_aborts_or_exits_right_after_start_leaves_run_start() {
+    let _s = crate::common::serial();
+    for how in ["abort", "exit"] {
+        let (_dir, file) = run_file_of_a_child_that_ends_at_once(how);
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            text.starts_with("{\"type\":\"run_start\"") && text.ends_with('\n'),
+            "{how}: {text:?}"
+        );
+        let run = carina::read_run_file(&file).unwrap();
+        assert!(!run.is_complete(), "{how}");
+        assert_eq!(run.start.job, "crash");
+        assert!(
+            run.warnings.iter().any(|w| w.contains("did not finish")),
+            "{how}: {:?}",
+            run.warnings
+        );
+    }
+}

@@ -28,6 +28,7 @@ mod reader;
 mod run_file;
 mod run_file_start;
 mod second_start;
+mod settings;
 mod short_run;
 mod soak;
 mod step_exit_hook;

@@ -402,7 +402,7 @@ fn rows_from_steps<'a>(steps: impl Iterator<Item = &'a StepRecord> + Clone) -> V
         row.wall += d;
         row.self_wall +=
             (d - child_time.get(&s.id).copied().unwrap_or_default()).max(Seconds::ZERO);
-        row.items += s.items;
+        row.items = row.items.saturating_add(s.items);
         row.energy += s.energy_j;
         row.self_energy += s.self_energy_j;
         row.co2e += s.co2e_g;

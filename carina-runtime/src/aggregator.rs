@@ -4,13 +4,14 @@
 //! itself costs the run (`run_end.own_cost`).
 
 use crate::attribution::{Attributor, Energy, IntervalEnergy, Weights};
-use crate::config::SessionConfig;
+use crate::config::{SessionConfig, StartError};
 use crate::record::{
     Attribution, EnergyKind, EnergySource, OwnCost, Record, RunEnd, RunStart, SCHEMA, Scope,
     StepSummary, UnmarkedThreads,
 };
 use crate::sampler::Sampler;
 use crate::share::{CpuShare, ShareTarget};
+use crate::sink::SinkError;
 use crate::summary::{Additions, RunSummary};
 use carina_core::recorder::{Event, Registry, ThreadHandle};
 use carina_core::units::{GramsCo2e, Joules, Seconds};
@@ -203,6 +204,74 @@ impl Aggregator {
         }
     }
 
+    /// Writes `run_start` to every sink and puts it in their files before the run starts, so a
+    /// process that exits or aborts at once leaves a readable (incomplete) run file, never an
+    /// empty one. A run file (`cfg.run_file`, the first sink) that refuses it: with
+    /// `require_run_file`, an error (the caller removes the file); without, the file is
+    /// removed, the run goes on without it and says so in its warnings. Other sinks' failures
+    /// are counted as any write's.
+    pub(crate) fn write_start(&mut self) -> Result<(), StartError> {
+        let start = Record::RunStart(RunStart {
+            schema: SCHEMA,
+            run_id: self.cfg.run_id.clone(),
+            job: self.cfg.job.clone(),
+            host: crate::naming::hostname(),
+            pid: std::process::id(),
+            started_at: self.started_at,
+            energy_sources: self.sources.clone(),
+            carbon: self.cfg.carbon.info(),
+            steps: Some(self.cfg.detail),
+            sample_interval_s: Seconds(self.cfg.sample_interval.as_secs_f64()),
+            scope: Some(self.cfg.share_target.run_scope(self.cfg.scope)),
+            carina_version: env!("CARGO_PKG_VERSION").into(),
+        });
+        if let Some(path) = self.cfg.run_file.clone()
+            && let Some(file) = self.cfg.sinks.first_mut()
+            && let Err(e) = file.write(&start).and_then(|()| file.checkpoint())
+        {
+            let source = match e {
+                SinkError::Io { source, .. } => source,
+                other => std::io::Error::other(other.to_string()),
+            };
+            // Nothing of the run is in it: no empty or partial file is left behind.
+            self.cfg.sinks.remove(0);
+            self.cfg.run_file = None;
+            let _ = std::fs::remove_file(&path);
+            let err = StartError::RunStart { path, source };
+            if self.cfg.require_run_file {
+                return Err(err);
+            }
+            let w = format!("{err}; best effort: this run writes no run file (removed)");
+            eprintln!("carina: {w}");
+            self.cfg.warnings.push(w);
+            self.write_rest_from(0, &start);
+            return Ok(());
+        }
+        let skip = usize::from(self.cfg.run_file.is_some());
+        self.write_rest_from(skip, &start);
+        Ok(())
+    }
+
+    /// Writes `rec` to the sinks from index `from` and checkpoints them.
+    fn write_rest_from(&mut self, from: usize, rec: &Record) {
+        for i in from..self.cfg.sinks.len() {
+            let s = &mut self.cfg.sinks[i];
+            if let Err(e) = s.write(rec).and_then(|()| s.checkpoint()) {
+                self.sink_errors += 1;
+                if self.sink_errors == 1 {
+                    self.cfg
+                        .warnings
+                        .push(format!("{e}; later records may be missing"));
+                }
+            }
+        }
+    }
+
+    /// The run file, if the run still writes one (see [`Self::write_start`]).
+    pub(crate) fn run_file(&self) -> Option<&std::path::Path> {
+        self.cfg.run_file.as_deref()
+    }
+
     fn now_ns(&self) -> u64 {
         self.registry
             .clock
@@ -238,21 +307,6 @@ impl Aggregator {
 
     pub(crate) fn run(mut self, ctl: &Control) -> RunSummary {
         self.own.last_thread_ns = carina_core::cpuclock::this_thread_ns();
-        let start = Record::RunStart(RunStart {
-            schema: SCHEMA,
-            run_id: self.cfg.run_id.clone(),
-            job: self.cfg.job.clone(),
-            host: crate::naming::hostname(),
-            pid: std::process::id(),
-            started_at: self.started_at,
-            energy_sources: self.sources.clone(),
-            carbon: self.cfg.carbon.info(),
-            steps: Some(self.cfg.detail),
-            sample_interval_s: Seconds(self.cfg.sample_interval.as_secs_f64()),
-            scope: Some(self.cfg.share_target.run_scope(self.cfg.scope)),
-            carina_version: env!("CARGO_PKG_VERSION").into(),
-        });
-        self.write(&start);
 
         let tick = self.cfg.sample_interval.max(Duration::from_millis(1));
         let mut next_tick = Instant::now() + tick;
@@ -592,7 +646,12 @@ impl Aggregator {
             n => n,
         }
         .max(added.items);
-        let steps = self.attributor.steps() + folded + added.steps;
+        // Saturating: the additions come from files other processes wrote.
+        let steps = self
+            .attributor
+            .steps()
+            .saturating_add(folded)
+            .saturating_add(added.steps);
         let energy_kind = EnergyKind::of_sources(&self.sources);
         let marks_lost = self.marks_lost
             + self
@@ -622,14 +681,27 @@ impl Aggregator {
         }
         // What the additions bring: their steps are the session's own energy at work, so their
         // energy leaves the unattributed part and the total stays as measured.
-        let dropped = dropped + added.dropped;
-        let records_not_written = self.attributor.records_not_written() + added.records_not_written;
+        let dropped = dropped.saturating_add(added.dropped);
+        let records_not_written = self
+            .attributor
+            .records_not_written()
+            .saturating_add(added.records_not_written);
+        if records_not_written > 0 {
+            self.cfg.warnings.push(format!(
+                "records_not_written: {records_not_written} step instances have no `step` record \
+                 of their own (more ended between two samples than `max_pending_records`, or \
+                 in a child run); they are counted in the step summaries"
+            ));
+        }
         let unattributed = (totals.unattributed - added.attributed).max(Joules::ZERO);
         summaries.extend(added.records.iter().filter_map(|r| match r {
             Record::StepSummary(s) => Some(s.clone()),
             _ => None,
         }));
         self.cfg.warnings.extend(added.warnings);
+        for s in summaries.iter().filter(|s| s.items == u64::MAX) {
+            self.cfg.warnings.push(items_capped(&s.name));
+        }
         // The run ends at its last energy sample: the span its energy covers (the summaries
         // and records written since are bookkeeping, not the job).
         let wall = if self.power_from_ns > 0 {
@@ -680,6 +752,19 @@ impl Aggregator {
                 self.cfg.warnings.push(format!("{e}"));
             }
         }
+        let records_lost: u64 = self.cfg.sinks.iter().map(|s| s.records_lost()).sum();
+        if records_lost > 0 {
+            let file = self
+                .cfg
+                .run_file
+                .as_ref()
+                .map_or(String::new(), |p| format!(" (run file {})", p.display()));
+            self.cfg.warnings.push(format!(
+                "records_lost: {records_lost} records could not be written{file}: the \
+                 destination kept refusing writes (a full disk?); the file is incomplete and \
+                 may lack its summaries and run_end"
+            ));
+        }
         RunSummary {
             run_id: self.cfg.run_id.clone(),
             job: self.cfg.job.clone(),
@@ -691,8 +776,20 @@ impl Aggregator {
             warnings: std::mem::take(&mut self.cfg.warnings),
             end: Some(end),
             late_sink_errors,
+            records_lost,
         }
     }
+}
+
+/// The warning for a step name whose item total reached `u64::MAX`: sums saturate there
+/// instead of wrapping to a small number.
+pub(crate) fn items_capped(name: &str) -> String {
+    format!(
+        "items_saturated: the item total of step `{}` reached {} (u64::MAX), where item sums \
+         stop: the true total may be higher",
+        name,
+        u64::MAX
+    )
 }
 
 /// Adds `more` into `into`, by step name.
@@ -701,7 +798,7 @@ fn merge_folds(into: &mut Vec<carina_core::recorder::Fold>, more: &[carina_core:
         match into.iter_mut().find(|g| g.name == f.name) {
             Some(g) => {
                 g.count += f.count;
-                g.items = g.items.wrapping_add(f.items);
+                g.items = g.items.saturating_add(f.items);
                 g.wall_ns = g.wall_ns.saturating_add(f.wall_ns);
                 g.errors += f.errors;
                 g.panics += f.panics;
@@ -720,7 +817,7 @@ fn apply_folds(summaries: &mut Vec<StepSummary>, folds: &[carina_core::recorder:
         match summaries.iter_mut().find(|s| s.name == f.name) {
             Some(s) => {
                 s.count += f.count;
-                s.items = s.items.wrapping_add(f.items);
+                s.items = s.items.saturating_add(f.items);
                 s.wall_s += Seconds(wall);
                 s.self_wall_s += Seconds(wall);
                 s.errors += f.errors;

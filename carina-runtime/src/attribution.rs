@@ -670,7 +670,8 @@ impl Attributor {
         agg.count += 1;
         agg.wall += wall;
         agg.self_wall += self_wall;
-        agg.items = agg.items.wrapping_add(items);
+        // Capped, not wrapped: a total of u64::MAX is reported as reached (run_end warnings).
+        agg.items = agg.items.saturating_add(items);
         agg.hist.record(wall);
         match status {
             Status::Ok => {}

@@ -26,8 +26,13 @@ pub struct SessionConfig {
     pub probes: Vec<Box<dyn EnergyProbe>>,
     /// Record destinations.
     pub sinks: Vec<Box<dyn Sink>>,
-    /// Path of the JSON-lines file among `sinks`, if any (reported in the summary).
+    /// Path of the JSON-lines file among `sinks`, if any (reported in the summary). It must be
+    /// the first sink: its `run_start` is in the file when `start` returns.
     pub run_file: Option<PathBuf>,
+    /// What a run file that refuses `run_start` does (a full disk): `true`, `start` fails with
+    /// [`StartError::RunStart`]; `false` (best effort), the run goes on without it. Either way
+    /// the file is removed: no empty run file is left behind.
+    pub require_run_file: bool,
     /// Process share or whole host.
     pub scope: Scope,
     /// Events per thread ring.
@@ -80,6 +85,17 @@ pub enum StartError {
         "cannot create the run file {path}: {source}; point CARINA_DIR (or `.output_dir()`) at a writable directory, or opt into `.best_effort(true)` to run without a file"
     )]
     RunFile {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The run file was created but `run_start` could not be written into it (a full disk);
+    /// the file was removed.
+    #[error(
+        "cannot write run_start to the run file {path}: {source}; the file was removed (is the disk full?)"
+    )]
+    RunStart {
         /// The file.
         path: PathBuf,
         /// The OS error.

@@ -25,6 +25,8 @@
 //!   payloads (a leaf module: the types it needs live in it); [`Sink`], [`JsonLinesSink`],
 //!   [`LineFile`], [`SinkError`] (and `MemorySink` with feature `test-util`);
 //!   [`read_run_file`] / [`RunFile`] / [`ReadError`] (errors name the file, line and field).
+//! - Input files ([`input`]): [`input::open_regular`] (regular files only, checked without
+//!   blocking, bounded size), [`input::LineReader`] (bounded lines), [`input::InputError`].
 //! - Text for terminals ([`format`](mod@format), [`naming`], [`text`]): figures with units,
 //!   terminal escaping, run ids and path-safe names, edit distance.
 //! - Everything of `carina-core` ([`step`], [`Step`], the units...).
@@ -41,6 +43,7 @@ pub mod config;
 pub mod energy;
 pub mod format;
 mod histogram;
+pub mod input;
 pub mod merge;
 pub mod naming;
 pub mod procfs;

@@ -15,7 +15,8 @@
 //! `run_end` instead: steps, items, dropped and unwritten counts, and the children's step energy
 //! leaves the parent's unattributed figure.
 
-use crate::reader::{Records, read_records};
+use crate::input::OpenRules;
+use crate::reader::{ReadError, Records, read_records_with};
 use crate::record::{DomainEnergy, Record, StepSummary};
 use crate::session::Additions;
 use carina_core::units::Joules;
@@ -76,12 +77,20 @@ pub struct ChildRuns {
     pub records: Vec<Record>,
     /// The child files read, in the order of `records`.
     pub files: Vec<ChildFile>,
-    /// Files that could not be read at all (they should be kept), one line each.
+    /// Files not merged (they should be kept), one line each: refused (a symbolic link, not a
+    /// regular file, another user's, or not this run's by its `run_start`) or unreadable.
     pub problems: Vec<String>,
 }
 
 /// Reads `<job_dir>/<run_id>.child-*.jsonl`, leaving out `own_file` (the parent's own file,
 /// when the parent is itself a child of an outer `carina run`).
+///
+/// Only files this run's own children wrote are merged: a regular file owned by this process's
+/// user, not a symbolic link (not followed: [`OpenRules::child_file`]), whose first record is a
+/// `run_start` naming `run_id` (a child writes it before its `start()` returns). Any other file
+/// matching the name (planted, or another run's copied or linked in) is refused: not merged,
+/// left in place, and named in [`ChildRuns::problems`] (one warning line each in the run
+/// file's `run_end.warnings`, see [`ChildRuns::notes`]).
 pub fn collect(job_dir: &Path, run_id: &str, own_file: Option<&Path>) -> ChildRuns {
     let mut out = ChildRuns::default();
     let (mut thread_base, mut id_base) = (0u32, 0u64);
@@ -89,7 +98,26 @@ pub fn collect(job_dir: &Path, run_id: &str, own_file: Option<&Path>) -> ChildRu
         if own_file.is_some_and(|own| own == path) {
             continue;
         }
-        match read_records(&path) {
+        let refused = |why: String| format!("refused {why}; left in place");
+        let file = match read_records_with(&path, OpenRules::child_file()) {
+            Ok(file) => match file.records.first() {
+                Some(Record::RunStart(s)) if s.run_id == run_id => Ok(file),
+                Some(Record::RunStart(s)) => Err(refused(format!(
+                    "{}: its run_start names run id {:?}, not this run's {run_id:?}",
+                    path.display(),
+                    s.run_id
+                ))),
+                _ => Err(refused(format!(
+                    "{}: it does not start with a run_start naming this run's id {run_id:?}",
+                    path.display()
+                ))),
+            },
+            // A symbolic link, another user's file, not a regular file.
+            Err(ReadError::Input(e)) => Err(refused(e.to_string())),
+            Err(e) => Err(format!("{e} (kept)")),
+        };
+        match file {
+            Err(problem) => out.problems.push(problem),
             Ok(file) => {
                 let (child, next_thread, max_id) =
                     add_child(&mut out.records, file, thread_base, id_base);
@@ -97,7 +125,6 @@ pub fn collect(job_dir: &Path, run_id: &str, own_file: Option<&Path>) -> ChildRu
                 id_base += max_id;
                 out.files.push(child);
             }
-            Err(e) => out.problems.push(format!("{e} (kept)")),
         }
     }
     combine_summaries(&mut out.records);
@@ -125,11 +152,11 @@ fn combine_summaries(records: &mut Vec<Record>) {
 }
 
 fn absorb(into: &mut StepSummary, s: &StepSummary) {
-    let n = (into.count + s.count).max(1) as f64;
+    let n = into.count.saturating_add(s.count).max(1) as f64;
     let weighted = |a: f64, b: f64| (a * into.count as f64 + b * s.count as f64) / n;
     into.p50_s = weighted(into.p50_s, s.p50_s);
     into.p95_s = weighted(into.p95_s, s.p95_s);
-    into.count += s.count;
+    into.count = into.count.saturating_add(s.count);
     into.items = into.items.saturating_add(s.items);
     into.wall_s += s.wall_s;
     into.self_wall_s += s.self_wall_s;
@@ -137,8 +164,8 @@ fn absorb(into: &mut StepSummary, s: &StepSummary) {
     into.self_energy_j += s.self_energy_j;
     into.co2e_g += s.co2e_g;
     into.max_s = into.max_s.max(s.max_s);
-    into.errors += s.errors;
-    into.panics += s.panics;
+    into.errors = into.errors.saturating_add(s.errors);
+    into.panics = into.panics.saturating_add(s.panics);
     let add = |a: Option<Joules>, b: Option<Joules>| Some(a? + b?);
     into.energy_low_j = add(into.energy_low_j, s.energy_low_j);
     into.energy_high_j = add(into.energy_high_j, s.energy_high_j);
@@ -196,7 +223,9 @@ fn add_child(
         )
     } else {
         (
-            view.summaries.iter().map(|s| s.count).sum(),
+            view.summaries
+                .iter()
+                .fold(0u64, |n, s| n.saturating_add(s.count)),
             view.summaries.iter().map(|s| s.self_energy_j).sum(),
         )
     };
@@ -235,7 +264,10 @@ impl ChildRuns {
 
     /// Step instances of every child file ([`ChildFile::steps`]).
     pub fn steps(&self) -> u64 {
-        self.files.iter().map(|f| f.steps).sum()
+        // Saturating: the counts come from files other processes wrote.
+        self.files
+            .iter()
+            .fold(0u64, |n, f| n.saturating_add(f.steps))
     }
 
     /// The children's items: the largest of the child files' ([`ChildFile::items`]) and of the
@@ -254,8 +286,8 @@ impl ChildRuns {
     }
 
     /// The `run_end.warnings` lines saying what was merged (none when there was nothing): the
-    /// merge itself, then each child that did not finish and each file with lines that could
-    /// not be merged.
+    /// merge itself, each file not merged ([`problems`](Self::problems)), then each child that
+    /// did not finish and each file with lines that could not be merged.
     pub fn notes(&self) -> Vec<String> {
         if self.is_empty() {
             return Vec::new();
@@ -268,9 +300,16 @@ impl ChildRuns {
             self.files.len()
         );
         if !self.problems.is_empty() {
-            note.push_str(&format!("; skipped: {}", self.problems.join("; ")));
+            note.push_str(&format!("; {} file(s) not merged", self.problems.len()));
         }
         let mut notes = vec![note];
+        // One line per file not merged, naming it: a refused file (a symbolic link, another
+        // run's or user's file) is evidence someone may want to look at.
+        notes.extend(
+            self.problems
+                .iter()
+                .map(|p| format!("child run file not merged: {p}")),
+        );
         for f in &self.files {
             if !f.complete {
                 notes.push(format!(
@@ -306,8 +345,14 @@ impl ChildRuns {
             records: self.records.clone(),
             steps: self.steps(),
             items: self.items(),
-            dropped: self.files.iter().map(|f| f.dropped).sum(),
-            records_not_written: self.files.iter().map(|f| f.records_not_written).sum(),
+            dropped: self
+                .files
+                .iter()
+                .fold(0u64, |n, f| n.saturating_add(f.dropped)),
+            records_not_written: self
+                .files
+                .iter()
+                .fold(0u64, |n, f| n.saturating_add(f.records_not_written)),
             attributed: self.files.iter().map(|f| f.attributed).sum(),
             warnings: self.notes(),
         }
@@ -321,6 +366,13 @@ mod tests {
 
     const THREAD: &str = r#"{"type":"thread","index":0,"name":"main"}"#;
 
+    /// A child's first line: its `run_start`, naming the run it belongs to.
+    fn start(run_id: &str) -> String {
+        format!(
+            r#"{{"type":"run_start","schema":1,"run_id":"{run_id}","job":"j","host":"h","pid":10,"started_at":"2026-11-28T00:00:00Z","energy_sources":[],"carbon":{{"g_per_kwh":472.94,"zone":"WORLD","source":"x"}}}}"#
+        )
+    }
+
     fn step(id: u64, parent: Option<u64>, items: u64) -> String {
         format!(
             r#"{{"type":"step","name":"load","id":{id},"parent":{},"thread":0,"start_s":0.1,"end_s":0.2,"items":{items},"status":"ok","energy_j":0.5,"self_energy_j":0.25,"co2e_g":0.0001}}"#,
@@ -333,6 +385,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let end = r#"{"type":"run_end","ended_at":"2026-11-28T05:13:00Z","wall_s":0.2,"energy_j":0.5,"unattributed_j":0.0,"co2e_g":0.0001,"items":9,"steps":2,"dropped":1}"#;
         let a = [
+            start("r1"),
             THREAD.to_owned(),
             step(1, None, 4),
             step(2, Some(1), 5),
@@ -341,6 +394,7 @@ mod tests {
         std::fs::write(dir.path().join("r1.child-10.jsonl"), a.join("\n") + "\n").unwrap();
         // Killed: no run_end, a line cut off at the end.
         let b = [
+            start("r1"),
             THREAD.to_owned(),
             step(1, None, 3),
             "{\"type\":\"st".to_owned(),
@@ -377,6 +431,136 @@ mod tests {
     }
 
     #[test]
+    fn bad_utf8_costs_a_child_file_only_its_bad_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = format!("{}\n{THREAD}\n{}\n", start("r1"), step(1, None, 4)).into_bytes();
+        // A middle line with a byte that starts no character...
+        let mut bad = step(2, None, 5).replace("load", "lo~d").into_bytes();
+        let p = bad.iter().position(|&b| b == b'~').unwrap();
+        bad[p] = 0xff;
+        bytes.extend_from_slice(&bad);
+        bytes.extend_from_slice(format!("\n{}\n", step(3, None, 6)).as_bytes());
+        // ...and a last line cut inside a character (a child killed mid-write).
+        let wide = step(4, None, 7).replace("load", "größe");
+        let cut = wide.find('ö').unwrap() + 1;
+        bytes.extend_from_slice(&wide.as_bytes()[..cut]);
+        std::fs::write(dir.path().join("r1.child-10.jsonl"), &bytes).unwrap();
+        let runs = collect(dir.path(), "r1", None);
+        assert!(runs.problems.is_empty(), "{:?}", runs.problems);
+        assert_eq!(runs.files.len(), 1);
+        assert_eq!(runs.files[0].bad_lines, 2);
+        let ids: Vec<u64> = runs
+            .records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Step(s) => Some(s.id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ids, [1, 3]);
+    }
+
+    #[test]
+    fn only_this_runs_own_child_files_are_merged() {
+        let dir = tempfile::tempdir().unwrap();
+        let own = [start("r1"), step(1, None, 4)].join("\n") + "\n";
+        std::fs::write(dir.path().join("r1.child-10.jsonl"), &own).unwrap();
+        // Another run's file, linked in under this run's child name: not followed, even though
+        // its target would name this run.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let target = elsewhere.path().join("foreign.jsonl");
+        let foreign = [start("r1"), step(1, None, 11_904)].join("\n") + "\n";
+        std::fs::write(&target, &foreign).unwrap();
+        let link = dir.path().join("r1.child-20.jsonl");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        // Another run's file copied in, and one with no run_start at all.
+        let copied = dir.path().join("r1.child-21.jsonl");
+        let other = [start("r0"), step(1, None, 559)].join("\n") + "\n";
+        std::fs::write(&copied, &other).unwrap();
+        let bare = dir.path().join("r1.child-22.jsonl");
+        std::fs::write(&bare, step(1, None, 7) + "\n").unwrap();
+
+        let runs = collect(dir.path(), "r1", None);
+        assert_eq!(runs.files.len(), 1);
+        assert_eq!(runs.files[0].path, dir.path().join("r1.child-10.jsonl"));
+        assert_eq!(runs.items(), 4, "nothing of the refused files is counted");
+        assert_eq!(runs.problems.len(), 3, "{:?}", runs.problems);
+        for (p, why) in [
+            (&link, "symbolic link"),
+            (&copied, "run id \"r0\""),
+            (&bare, "does not start with a run_start"),
+        ] {
+            let name = p.display().to_string();
+            assert!(
+                runs.problems
+                    .iter()
+                    .any(|x| x.contains(&name) && x.contains(why) && x.ends_with("left in place")),
+                "{why}: {:?}",
+                runs.problems
+            );
+            // Left in place, untouched.
+            assert!(std::fs::symlink_metadata(p).is_ok());
+        }
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), foreign);
+        // Each refused file is a warning line of its own in the run file.
+        let notes = runs.notes();
+        assert_eq!(
+            notes
+                .iter()
+                .filter(|n| n.starts_with("child run file not merged: refused "))
+                .count(),
+            3,
+            "{notes:?}"
+        );
+    }
+
+    #[test]
+    fn hostile_counts_saturate_instead_of_overflowing() {
+        let dir = tempfile::tempdir().unwrap();
+        let max = u64::MAX;
+        let summary = format!(
+            r#"{{"type":"step_summary","name":"solve","count":{max},"wall_s":1.0,"self_wall_s":1.0,"items":{max},"energy_j":1.0,"self_energy_j":1.0,"co2e_g":0.001,"p50_s":1.0,"p95_s":1.0,"max_s":1.0,"errors":{max},"panics":{max}}}"#
+        );
+        let end = format!(
+            r#"{{"type":"run_end","ended_at":"2026-11-28T05:13:00Z","wall_s":1.0,"energy_j":1.0,"unattributed_j":0.0,"co2e_g":0.001,"items":{max},"steps":{max},"dropped":{max},"records_not_written":{max}}}"#
+        );
+        for pid in [10, 11] {
+            let lines = [start("r1"), summary.clone(), end.clone()];
+            std::fs::write(
+                dir.path().join(format!("r1.child-{pid}.jsonl")),
+                lines.join("\n") + "\n",
+            )
+            .unwrap();
+        }
+        let c = collect(dir.path(), "r1", None);
+        let add = c.additions();
+        assert_eq!(
+            (add.steps, add.items, add.dropped, add.records_not_written),
+            (max, max, max, max)
+        );
+        let Some(Record::StepSummary(s)) = c.records.last() else {
+            panic!("{:?}", c.records);
+        };
+        assert_eq!((s.count, s.items, s.errors, s.panics), (max, max, max, max));
+    }
+
+    #[test]
+    fn a_child_record_with_an_impossible_value_is_not_merged() {
+        let dir = tempfile::tempdir().unwrap();
+        let negative = step(2, None, 5).replace(r#""energy_j":0.5"#, r#""energy_j":-1e9"#);
+        let lines = [start("r1"), step(1, None, 4), negative, step(3, None, 6)];
+        std::fs::write(
+            dir.path().join("r1.child-10.jsonl"),
+            lines.join("\n") + "\n",
+        )
+        .unwrap();
+        let runs = collect(dir.path(), "r1", None);
+        assert_eq!(runs.files[0].bad_lines, 1);
+        assert_eq!(runs.steps(), 2);
+        assert!((runs.additions().attributed.0 - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
     fn workers_sharing_a_step_give_one_summary_with_the_sums() {
         let dir = tempfile::tempdir().unwrap();
         let summary = |count: u64, items: u64, p50: f64| {
@@ -390,7 +574,7 @@ mod tests {
             )
         };
         for (pid, count, items, p50) in [(10, 1u64, 300u64, 1.0), (11, 3, 500, 2.0)] {
-            let lines = [summary(count, items, p50), end(items)];
+            let lines = [start("r1"), summary(count, items, p50), end(items)];
             std::fs::write(
                 dir.path().join(format!("r1.child-{pid}.jsonl")),
                 lines.join("\n") + "\n",

@@ -3,6 +3,8 @@
 //! A run that crashed has no `run_end`: it loads, and [`RunFile::is_complete`] says so. A
 //! truncated last line (no trailing newline, not valid JSON: the writer died mid-line) is
 //! tolerated with a warning; any other malformed line is an error naming the file and line.
+//! Files are read line by line as bytes ([`crate::input`]): regular files only, each line
+//! bounded, and a line that is not UTF-8 is that line's problem alone.
 
 use crate::record::{Record, RunEnd, RunStart, SCHEMA, StepRecord, StepSummary};
 use carina_core::units::{Joules, Seconds};
@@ -38,6 +40,10 @@ pub enum ReadError {
         /// The file.
         path: PathBuf,
     },
+    /// The file was refused (not a regular file, a symbolic link or a foreign file where none
+    /// is read) or a line is longer than the reader's bound.
+    #[error(transparent)]
+    Input(crate::input::InputError),
     /// The first record is not `run_start`.
     #[error("{path}:1: expected a `run_start` record first; is this a Carina run file?")]
     NoRunStart {
@@ -54,6 +60,23 @@ pub enum ReadError {
         /// Schema found.
         found: u32,
     },
+}
+
+impl From<crate::input::InputError> for ReadError {
+    fn from(e: crate::input::InputError) -> Self {
+        use crate::input::InputError;
+        match e {
+            InputError::Io { path, source } => ReadError::Io { path, source },
+            InputError::LineTooLong { path, line, max } => ReadError::Line {
+                path,
+                line,
+                message: format!(
+                    "line {line} longer than {max} bytes; a run file's records are far shorter: is this a run file?"
+                ),
+            },
+            other => ReadError::Input(other),
+        }
+    }
 }
 
 /// A parsed run file.
@@ -124,7 +147,8 @@ impl RunFile {
         {
             let e = per.entry(&s.name).or_default();
             e.0 += 1;
-            e.1 += s.items;
+            // Capped at u64::MAX (the reader warns), not wrapped to a small number.
+            e.1 = e.1.saturating_add(s.items);
         }
         if !self.summaries.is_empty() {
             // Summaries count every instance, written or not: their totals win.
@@ -186,33 +210,130 @@ pub struct Progress {
 }
 
 /// Reads and validates a run file.
+///
+/// Only a regular file is read ([`crate::input::open_regular`]: a FIFO, a device or a
+/// directory is refused at once, naming the path), line by line as bytes, each line at most
+/// [`MAX_LINE_BYTES`](crate::input::MAX_LINE_BYTES) long: a line that is not UTF-8 is that
+/// line's error (or, as the unterminated last line, a truncated one: a warning), never the
+/// whole file's.
 pub fn read_run_file(path: impl AsRef<Path>) -> Result<RunFile, ReadError> {
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|source| ReadError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse_run_file(&text, path)
+    let file = crate::input::open_regular(path, None)?;
+    parse_reader(std::io::BufReader::with_capacity(1 << 16, file), path)
 }
 
 /// Parses the text of a run file; `path` is used in messages.
 pub fn parse_run_file(text: &str, path: &Path) -> Result<RunFile, ReadError> {
+    parse_reader(text.as_bytes(), path)
+}
+
+/// Parses the bytes of a run file, which need not be UTF-8 throughout (as
+/// [`read_run_file`] reads them); `path` is used in messages.
+pub fn parse_run_bytes(bytes: &[u8], path: &Path) -> Result<RunFile, ReadError> {
+    parse_reader(bytes, path)
+}
+
+/// One line of a run file, with what the reader needs to know about its place.
+struct LineAt<'a> {
+    /// 1-based.
+    no: usize,
+    /// Without `\n` and trailing `\r`, and without a byte-order mark on the first line.
+    bytes: &'a [u8],
+    /// Ended with `\n`.
+    terminated: bool,
+    /// No line follows.
+    last: bool,
+}
+
+/// Lines with one line of look-ahead (whether a line is the last decides whether a malformed
+/// one is a truncated tail, a torn write, or an error).
+struct Lines<R> {
+    reader: crate::input::LineReader<R>,
+    cur: Vec<u8>,
+    next: Vec<u8>,
+    /// Whether `next` holds a line, and whether it was terminated.
+    next_state: Option<bool>,
+    started: bool,
+    no: usize,
+}
+
+impl<R: std::io::BufRead> Lines<R> {
+    fn new(inner: R, path: &Path) -> Self {
+        Lines {
+            reader: crate::input::LineReader::new(inner, path, crate::input::MAX_LINE_BYTES),
+            cur: Vec::new(),
+            next: Vec::new(),
+            next_state: None,
+            started: false,
+            no: 0,
+        }
+    }
+
+    fn next_line(&mut self) -> Result<Option<LineAt<'_>>, ReadError> {
+        if !self.started {
+            self.started = true;
+            self.next_state = self.reader.read_line(&mut self.next)?;
+        }
+        let Some(terminated) = self.next_state else {
+            return Ok(None);
+        };
+        std::mem::swap(&mut self.cur, &mut self.next);
+        self.no += 1;
+        self.next_state = self.reader.read_line(&mut self.next)?;
+        let mut bytes = self.cur.as_slice();
+        if self.no == 1 {
+            // Editors on some systems add a UTF-8 byte-order mark; it is not part of the record.
+            bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+        }
+        while let [rest @ .., b'\r'] = bytes {
+            bytes = rest;
+        }
+        Ok(Some(LineAt {
+            no: self.no,
+            bytes,
+            terminated,
+            last: self.next_state.is_none(),
+        }))
+    }
+}
+
+/// Why a line is not a record.
+enum Bad {
+    /// Not UTF-8: the byte offset of the first bad byte in the line, and whether the bytes end
+    /// in the middle of a character (a cut write) rather than holding an invalid sequence.
+    Utf8 { at: usize, cut: bool },
+    /// Valid UTF-8, not a valid record.
+    Json(serde_json::Error),
+}
+
+/// A line as text, `None` when blank.
+fn record_of(line: &[u8]) -> Option<Result<Record, Bad>> {
+    match std::str::from_utf8(line) {
+        Ok(text) if text.trim().is_empty() => None,
+        Ok(text) => Some(serde_json::from_str(text).map_err(Bad::Json)),
+        Err(e) => Some(Err(Bad::Utf8 {
+            at: e.valid_up_to(),
+            cut: e.error_len().is_none(),
+        })),
+    }
+}
+
+/// Parses a run file from any byte stream.
+fn parse_reader<R: std::io::BufRead>(inner: R, path: &Path) -> Result<RunFile, ReadError> {
     let mut start = None;
     let mut file = RunFile::empty(path);
-    // Editors on some systems add a UTF-8 byte-order mark; it is not part of the first record.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let ends_with_newline = text.ends_with('\n');
-    let lines: Vec<&str> = text.split_terminator('\n').collect();
-    for (i, raw) in lines.iter().enumerate() {
-        let line_no = i + 1;
-        let line = raw.trim_end_matches('\r');
-        if line.trim().is_empty() {
+    let mut lines = Lines::new(inner, path);
+    let mut any_content = false;
+    while let Some(at) = lines.next_line()? {
+        let line_no = at.no;
+        let Some(parsed) = record_of(at.bytes) else {
             continue;
-        }
-        let rec: Record = match serde_json::from_str(line) {
+        };
+        any_content = true;
+        let rec: Record = match parsed {
             Ok(r) => r,
-            Err(e) => {
-                if i + 1 == lines.len() && !ends_with_newline {
+            Err(bad) => {
+                if at.last && !at.terminated {
                     file.warnings.push(format!(
                         "{}:{line_no}: last line is truncated (the writer stopped mid-line); ignored",
                         path.display()
@@ -220,10 +341,10 @@ pub fn parse_run_file(text: &str, path: &Path) -> Result<RunFile, ReadError> {
                     break;
                 }
                 // Only a middle line can be a torn write the writer moved past.
-                let torn = if i + 1 < lines.len() {
-                    torn(line, &e)
-                } else {
+                let torn = if at.last {
                     Torn::No
+                } else {
+                    torn(at.bytes, &bad)
                 };
                 match torn {
                     Torn::Fragment => {
@@ -241,10 +362,19 @@ pub fn parse_run_file(text: &str, path: &Path) -> Result<RunFile, ReadError> {
                         *rec
                     }
                     Torn::No => {
+                        let message = match &bad {
+                            Bad::Json(e) => {
+                                describe(e, std::str::from_utf8(at.bytes).unwrap_or_default())
+                            }
+                            Bad::Utf8 { at, .. } => format!(
+                                "not valid UTF-8 (byte {} of the line); a run file is UTF-8 JSON lines",
+                                at + 1
+                            ),
+                        };
                         return Err(ReadError::Line {
                             path: path.to_path_buf(),
                             line: line_no,
-                            message: describe(&e, line),
+                            message,
                         });
                     }
                 }
@@ -253,6 +383,13 @@ pub fn parse_run_file(text: &str, path: &Path) -> Result<RunFile, ReadError> {
         if start.is_none() && !matches!(rec, Record::RunStart(_)) {
             return Err(ReadError::NoRunStart {
                 path: path.to_path_buf(),
+            });
+        }
+        if let Some(message) = impossible(&rec) {
+            return Err(ReadError::Line {
+                path: path.to_path_buf(),
+                line: line_no,
+                message,
             });
         }
         match rec {
@@ -281,7 +418,7 @@ pub fn parse_run_file(text: &str, path: &Path) -> Result<RunFile, ReadError> {
         }
     }
     file.start = start.ok_or_else(|| {
-        if text.trim().is_empty() {
+        if !any_content {
             ReadError::Empty {
                 path: path.to_path_buf(),
             }
@@ -291,6 +428,29 @@ pub fn parse_run_file(text: &str, path: &Path) -> Result<RunFile, ReadError> {
             }
         }
     })?;
+    let mut sums: BTreeMap<&str, u64> = BTreeMap::new();
+    for s in &file.steps {
+        let e = sums.entry(&s.name).or_default();
+        *e = e.saturating_add(s.items);
+    }
+    let from_summaries = file.summaries.iter().map(|s| (s.name.as_str(), s.items));
+    let capped: std::collections::BTreeSet<&str> = sums
+        .into_iter()
+        .chain(from_summaries)
+        .filter(|&(_, items)| items == u64::MAX)
+        .map(|(name, _)| name)
+        .collect();
+    let capped: Vec<String> = capped
+        .into_iter()
+        .map(|name| {
+            format!(
+                "{}: {}",
+                path.display(),
+                crate::aggregator::items_capped(name)
+            )
+        })
+        .collect();
+    file.warnings.extend(capped);
     if file.end.is_none() {
         file.warnings.push(format!(
             "{}: no `run_end` record: the run did not finish (crashed or still running); figures are partial",
@@ -354,42 +514,60 @@ impl Records {
 
 /// Reads every record of a file written by a process that may have died mid-run (a child's run
 /// file under `carina run`), without the checks of [`read_run_file`]: no `run_start` needed,
-/// and a line that is not a record is counted in [`Records::bad_lines`] and skipped rather than
-/// failing the read (a torn write followed by a whole record keeps the whole record). Only an
-/// I/O error fails.
+/// and a line that is not a record (invalid JSON or invalid UTF-8) is counted in
+/// [`Records::bad_lines`] and skipped rather than failing the read (a torn write followed by a
+/// whole record keeps the whole record). Only a regular file is read, lines at most
+/// [`MAX_LINE_BYTES`](crate::input::MAX_LINE_BYTES) long; an I/O error, a refused file or an
+/// over-long line fails.
 pub fn read_records(path: impl AsRef<Path>) -> Result<Records, ReadError> {
+    read_records_with(path, crate::input::OpenRules::input(None))
+}
+
+/// [`read_records`] of a file opened under `rules` (the child-file merge opens with
+/// [`OpenRules::child_file`](crate::input::OpenRules::child_file)).
+pub fn read_records_with(
+    path: impl AsRef<Path>,
+    rules: crate::input::OpenRules,
+) -> Result<Records, ReadError> {
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|source| ReadError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(parse_records(&text, path))
+    let file = crate::input::open_with(path, rules)?;
+    records_from(std::io::BufReader::with_capacity(1 << 16, file), path)
 }
 
 /// [`read_records`] on text; `path` is kept in the result.
 pub fn parse_records(text: &str, path: &Path) -> Records {
+    // Reading from memory fails only on a line over the bound: keep what came before it.
+    records_from(text.as_bytes(), path).unwrap_or_else(|_| Records {
+        path: path.to_path_buf(),
+        records: Vec::new(),
+        bad_lines: 1,
+    })
+}
+
+fn records_from<R: std::io::BufRead>(inner: R, path: &Path) -> Result<Records, ReadError> {
     let mut out = Records {
         path: path.to_path_buf(),
         records: Vec::new(),
         bad_lines: 0,
     };
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    for line in text.split_terminator('\n') {
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<Record>(line) {
-            Ok(r) => out.records.push(r),
-            Err(e) => {
+    let mut lines = Lines::new(inner, path);
+    while let Some(at) = lines.next_line()? {
+        match record_of(at.bytes) {
+            None => {}
+            // A record with an impossible value is as bad as a malformed line: not merged.
+            Some(Ok(r)) if impossible(&r).is_some() => out.bad_lines += 1,
+            Some(Ok(r)) => out.records.push(r),
+            Some(Err(bad)) => {
                 out.bad_lines += 1;
-                if let Torn::Glued(rec) = torn(line, &e) {
+                if let Torn::Glued(rec) = torn(at.bytes, &bad)
+                    && impossible(&rec).is_none()
+                {
                     out.records.push(*rec);
                 }
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// What a line that does not parse is, when it is not the last one.
@@ -403,16 +581,25 @@ enum Torn {
 }
 
 /// Tells a torn write (which the writer can leave after a full disk, docs/FORMAT.md) from a
-/// malformed record: a line whose JSON ends early, or which holds a whole record after a
-/// fragment. Anything else stays an error naming the field.
-fn torn(line: &str, e: &serde_json::Error) -> Torn {
-    const START: &str = "{\"type\":";
-    if let Some(p) = line.rfind(START).filter(|&p| p > 0)
-        && let Ok(rec) = serde_json::from_str::<Record>(&line[p..])
+/// malformed record: a line whose JSON (or UTF-8: a write cut inside a character) ends early,
+/// or which holds a whole record after a fragment. Anything else stays an error naming the
+/// field.
+fn torn(line: &[u8], bad: &Bad) -> Torn {
+    const START: &[u8] = b"{\"type\":";
+    if let Some(p) = line
+        .windows(START.len())
+        .rposition(|w| w == START)
+        .filter(|&p| p > 0)
+        && let Ok(rest) = std::str::from_utf8(&line[p..])
+        && let Ok(rec) = serde_json::from_str::<Record>(rest)
     {
         return Torn::Glued(Box::new(rec));
     }
-    if e.is_eof() && line.starts_with(START) {
+    let cut_short = match bad {
+        Bad::Json(e) => e.is_eof(),
+        Bad::Utf8 { cut, .. } => *cut,
+    };
+    if cut_short && line.starts_with(START) {
         return Torn::Fragment;
     }
     Torn::No
@@ -484,4 +671,141 @@ fn field_before(line: &str, column: usize) -> Option<&str> {
     let open = head[..colon].rfind('"')?;
     let key = &head[open + 1..colon];
     (!key.is_empty() && !key.contains(['{', '}', ',', ':'])).then_some(key)
+}
+
+/// Largest energy any figure of a run file may have: 1e15 J (1 PJ, about 278 GWh, a large data
+/// centre's year). A larger one is corruption, and would overflow the sums and percentages of
+/// the analyses (1e308 J gave `[NaN, NaN]%`).
+pub const MAX_ENERGY_J: f64 = 1e15;
+/// Largest emissions any figure may have: 1e15 g CO2e.
+pub const MAX_CO2E_G: f64 = 1e15;
+/// Largest time or duration any figure may have: 1e10 s (over 300 years).
+pub const MAX_SECONDS: f64 = 1e10;
+/// Negative figures this close to zero are floating-point rounding (a difference of sums), not
+/// impossible values.
+const ROUNDING: f64 = 1e-6;
+
+/// The first impossible value of a record, as `field `x`: why`: a negative, non-finite or
+/// absurdly large energy, emission, time or duration, or a step or window that ends before it
+/// starts. Carina never writes one; a file that holds one was damaged or forged.
+fn impossible(rec: &Record) -> Option<String> {
+    let mut c = Check(None);
+    match rec {
+        Record::RunStart(s) => c.seconds("sample_interval_s", s.sample_interval_s.0),
+        Record::Step(s) => {
+            c.span(s.start_s.0, s.end_s.0);
+            c.energies(
+                s.energy_j.0,
+                ("self_energy_j", s.self_energy_j.0),
+                s.energy_low_j,
+                s.energy_high_j,
+                s.energy_by_domain.as_ref(),
+            );
+            c.co2e("co2e_g", s.co2e_g.0);
+        }
+        Record::StepSummary(s) => {
+            for (field, v) in [
+                ("wall_s", s.wall_s.0),
+                ("self_wall_s", s.self_wall_s.0),
+                ("p50_s", s.p50_s),
+                ("p95_s", s.p95_s),
+                ("max_s", s.max_s.0),
+            ] {
+                c.seconds(field, v);
+            }
+            c.energies(
+                s.energy_j.0,
+                ("self_energy_j", s.self_energy_j.0),
+                s.energy_low_j,
+                s.energy_high_j,
+                s.energy_by_domain.as_ref(),
+            );
+            c.co2e("co2e_g", s.co2e_g.0);
+        }
+        Record::Power(p) => {
+            c.span(p.start_s.0, p.end_s.0);
+            c.energy("energy_j", p.energy_j.0);
+            c.energy_opt("energy_low_j", p.energy_low_j);
+            c.energy_opt("energy_high_j", p.energy_high_j);
+            c.co2e("co2e_g", p.co2e_g.0);
+        }
+        Record::RunEnd(e) => {
+            c.seconds("wall_s", e.wall_s.0);
+            c.energies(
+                e.energy_j.0,
+                ("unattributed_j", e.unattributed_j.0),
+                e.energy_low_j,
+                e.energy_high_j,
+                e.energy_by_domain.as_ref(),
+            );
+            c.energy("host_energy_j", e.host_energy_j.0);
+            c.co2e("co2e_g", e.co2e_g.0);
+        }
+        Record::Control(k) => c.seconds("t_s", k.t_s.0),
+        Record::Thread(_) | Record::Unknown => {}
+    }
+    c.0
+}
+
+/// The first problem found.
+struct Check(Option<String>);
+
+impl Check {
+    fn bounded(&mut self, field: &str, v: f64, unit: &str, max: f64) {
+        if self.0.is_some() {
+            return;
+        }
+        let why = if !v.is_finite() {
+            format!("{v} is not a finite number")
+        } else if v < -ROUNDING {
+            format!("{v} {unit} is negative; run-file figures are never below 0")
+        } else if v > max {
+            format!("{v} {unit} is above {max:e} {unit}: no run has such a figure")
+        } else {
+            return;
+        };
+        self.0 = Some(format!("field `{field}`: {why}"));
+    }
+    fn energy(&mut self, field: &str, v: f64) {
+        self.bounded(field, v, "J", MAX_ENERGY_J);
+    }
+    fn energy_opt(&mut self, field: &str, v: Option<Joules>) {
+        if let Some(v) = v {
+            self.energy(field, v.0);
+        }
+    }
+    fn co2e(&mut self, field: &str, v: f64) {
+        self.bounded(field, v, "g", MAX_CO2E_G);
+    }
+    fn seconds(&mut self, field: &str, v: f64) {
+        self.bounded(field, v, "s", MAX_SECONDS);
+    }
+    /// `energy_j` and a second energy (`self_energy_j`, `unattributed_j`), the band and the
+    /// domains.
+    fn energies(
+        &mut self,
+        energy: f64,
+        (other_field, other): (&str, f64),
+        low: Option<Joules>,
+        high: Option<Joules>,
+        domains: Option<&crate::record::DomainEnergy>,
+    ) {
+        self.energy("energy_j", energy);
+        self.energy(other_field, other);
+        self.energy_opt("energy_low_j", low);
+        self.energy_opt("energy_high_j", high);
+        for (name, v) in domains.into_iter().flat_map(|d| d.iter()) {
+            self.energy(&format!("energy_by_domain.{name}"), v.0);
+        }
+    }
+    /// A start and an end in seconds since the run's start, the end not before the start.
+    fn span(&mut self, start: f64, end: f64) {
+        self.seconds("start_s", start);
+        self.seconds("end_s", end);
+        if self.0.is_none() && end < start - ROUNDING {
+            self.0 = Some(format!(
+                "field `end_s`: {end} s is before `start_s` {start} s: a negative duration"
+            ));
+        }
+    }
 }

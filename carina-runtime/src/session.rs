@@ -6,6 +6,7 @@ pub use crate::config::{FinishError, SessionConfig, StartError};
 pub use crate::record::Scope;
 pub use crate::summary::{Additions, RunSummary};
 use carina_core::recorder::{self, Registry};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -13,12 +14,16 @@ use std::thread::JoinHandle;
 /// A running session. Dropping it finishes it.
 pub struct Session {
     epoch: u64,
+    run_file: Option<PathBuf>,
     control: Arc<Control>,
     handle: Option<JoinHandle<RunSummary>>,
 }
 
 impl Session {
-    /// Installs the recorder and starts the aggregator thread.
+    /// Installs the recorder, writes `run_start` into every sink (and into the run file, not
+    /// just a buffer: a process that exits or aborts right after `start` leaves a readable,
+    /// incomplete file) and starts the aggregator thread. A run file that refuses `run_start`
+    /// is removed, and fails the start unless `require_run_file` is off.
     pub fn start(cfg: SessionConfig) -> Result<Session, StartError> {
         let clock = carina_core::clock::Clock::new();
         let registry = Arc::new(Registry::new(clock, cfg.ring_capacity, cfg.step_exit_hook));
@@ -38,20 +43,36 @@ impl Session {
         let step_cost_ns = recorder::calibrate_step_cost(&registry.clock);
         let mut aggregator = Aggregator::new(cfg, registry, origin);
         aggregator.baseline(step_cost_ns);
+        if let Err(e) = aggregator.write_start() {
+            recorder::uninstall(epoch);
+            return Err(e);
+        }
+        let run_file = aggregator.run_file().map(Path::to_path_buf);
         let handle = std::thread::Builder::new()
             .name("carina-aggregator".into())
             .spawn(move || aggregator.run(&ctl));
         match handle {
             Ok(h) => Ok(Session {
                 epoch,
+                run_file,
                 control,
                 handle: Some(h),
             }),
             Err(e) => {
                 recorder::uninstall(epoch);
+                // The aggregator (and the file's descriptor) went with the failed spawn.
+                if let Some(p) = &run_file {
+                    let _ = std::fs::remove_file(p);
+                }
                 Err(StartError::Spawn(e))
             }
         }
+    }
+
+    /// The run file being written: `SessionConfig::run_file`, or `None` when it refused
+    /// `run_start` and the run goes on without it (best effort).
+    pub fn run_file(&self) -> Option<&Path> {
+        self.run_file.as_deref()
     }
 
     /// Sets the run's item count explicitly (otherwise the largest per-name total).
@@ -106,5 +127,81 @@ impl Drop for Session {
                 Err(e) => eprintln!("carina: {e}"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attribution::StepDetail;
+    use crate::carbon::{Carbon, CarbonFactor};
+    use crate::share::ShareTarget;
+    use crate::sink::{JsonLinesSink, LineFile, Sink};
+
+    /// A run file on a disk that is full from the start.
+    struct Full;
+
+    impl LineFile for Full {
+        fn append(&mut self, _: &[u8]) -> std::io::Result<()> {
+            Err(std::io::Error::from_raw_os_error(libc::ENOSPC))
+        }
+        fn truncate(&mut self, _: u64) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn sync(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn config(path: &Path, require_run_file: bool) -> SessionConfig {
+        let sink: Box<dyn Sink> = Box::new(JsonLinesSink::with_file(path, Box::new(Full)));
+        SessionConfig {
+            job: "full".into(),
+            run_id: "full-1".into(),
+            sample_interval: std::time::Duration::from_millis(10),
+            carbon: Carbon::Fixed(CarbonFactor::world()),
+            detail: StepDetail::All,
+            probes: Vec::new(),
+            sinks: vec![sink],
+            run_file: Some(path.to_path_buf()),
+            require_run_file,
+            scope: Scope::Process,
+            ring_capacity: 1024,
+            max_pending_records: 1024,
+            proc_root: "/proc".into(),
+            warnings: Vec::new(),
+            unused_sources: Vec::new(),
+            share_target: ShareTarget::SelfProcess,
+            step_exit_hook: None,
+        }
+    }
+
+    // One test: one session may be installed per process.
+    #[test]
+    fn a_run_file_that_refuses_run_start_is_removed_and_fails_or_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("full-1.jsonl");
+        // The file was created; the disk refuses its first line.
+        std::fs::write(&path, "").unwrap();
+        let e = Session::start(config(&path, true)).err().expect("strict");
+        assert!(matches!(e, StartError::RunStart { .. }), "{e}");
+        assert!(e.to_string().contains("full-1.jsonl"), "{e}");
+        assert!(!path.exists(), "no empty run file left behind");
+
+        // Best effort: the run goes on without the file, and says so.
+        std::fs::write(&path, "").unwrap();
+        let s = Session::start(config(&path, false)).expect("best effort");
+        assert_eq!(s.run_file(), None);
+        assert!(!path.exists());
+        let summary = s.finish().unwrap();
+        assert_eq!(summary.run_file, None);
+        assert!(
+            summary
+                .warnings
+                .iter()
+                .any(|w| w.contains("full-1.jsonl") && w.contains("best effort")),
+            "{:?}",
+            summary.warnings
+        );
     }
 }

@@ -44,6 +44,16 @@ pub trait Sink: Send {
     fn bytes_written(&self) -> u64 {
         0
     }
+    /// Records given to [`write`](Self::write) that are not in the sink's destination and will
+    /// not be without another successful [`checkpoint`](Self::checkpoint) or
+    /// [`flush`](Self::flush): dropped, or still held because the destination refused them.
+    /// Asked after the final flush, it is what the run lost ([`RunSummary::records_lost`]);
+    /// 0 for a sink that cannot lose records.
+    ///
+    /// [`RunSummary::records_lost`]: crate::summary::RunSummary::records_lost
+    fn records_lost(&self) -> u64 {
+        0
+    }
 }
 
 impl<S: Sink + ?Sized> Sink for Box<S> {
@@ -58,6 +68,9 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     }
     fn bytes_written(&self) -> u64 {
         (**self).bytes_written()
+    }
+    fn records_lost(&self) -> u64 {
+        (**self).records_lost()
     }
 }
 
@@ -108,6 +121,8 @@ pub struct JsonLinesSink {
     /// The file may end with a fragment that could not be cut off.
     torn: bool,
     lost: u64,
+    /// Records in `pending` (not yet in the file).
+    pending_records: u64,
     /// Bytes of records accepted (written or pending).
     accepted: u64,
 }
@@ -141,6 +156,7 @@ impl JsonLinesSink {
             good_len: 0,
             torn: false,
             lost: 0,
+            pending_records: 0,
             accepted: 0,
         }
     }
@@ -181,6 +197,7 @@ impl JsonLinesSink {
             Ok(()) => {
                 self.good_len = self.good_len.saturating_add(self.pending.len() as u64);
                 self.pending.clear();
+                self.pending_records = 0;
                 Ok(())
             }
             Err(e) => {
@@ -224,6 +241,7 @@ impl Sink for JsonLinesSink {
             )));
         }
         self.accepted += (self.pending.len() - mark) as u64;
+        self.pending_records += 1;
         if self.pending.len() >= WRITE_AT {
             self.write_pending()?;
         }
@@ -232,6 +250,12 @@ impl Sink for JsonLinesSink {
 
     fn bytes_written(&self) -> u64 {
         self.accepted
+    }
+
+    /// Records dropped beyond [`MAX_PENDING_BYTES`] plus those still pending (the file refused
+    /// them at the last attempt).
+    fn records_lost(&self) -> u64 {
+        self.lost + self.pending_records
     }
 
     fn checkpoint(&mut self) -> Result<(), SinkError> {
@@ -426,6 +450,7 @@ mod tests {
             }
         }
         assert_eq!(sink.lost_records(), 0);
+        assert_eq!(sink.records_lost(), 0, "held, then written: nothing lost");
     }
 
     #[test]
@@ -470,6 +495,10 @@ mod tests {
         );
         assert!(errors >= 3);
         assert!(sink.pending.len() <= MAX_PENDING_BYTES);
+        // Nothing reached the file: every record is lost, those held as much as those dropped.
+        assert!(sink.flush().is_err());
+        assert_eq!(sink.records_lost(), written);
+        assert!(lines(&f).is_empty());
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub struct RunSummary {
     pub end: Option<RunEnd>,
     /// Sink failures after `run_end` was written (the final flush), not counted in it.
     pub(crate) late_sink_errors: u64,
+    /// Records the sinks could not write, known after the final flush.
+    pub(crate) records_lost: u64,
 }
 
 impl RunSummary {
@@ -87,6 +89,25 @@ impl RunSummary {
     /// Step instances in summaries without their own record.
     pub fn records_not_written(&self) -> u64 {
         self.figure(|e| e.records_not_written)
+    }
+    /// Records the run's sinks accepted but could not write, counted after the final flush
+    /// ([`Sink::records_lost`](crate::sink::Sink::records_lost)): a disk that stayed full, a
+    /// destination that kept refusing. Non-zero: the run file is incomplete (it may lack its
+    /// summaries and `run_end`, which were written last), and [`warnings`](Self::warnings)
+    /// says so. A brief refusal that the sink recovered from loses nothing and counts 0 here
+    /// (it still counts in [`sink_errors`](Self::sink_errors)).
+    pub fn records_lost(&self) -> u64 {
+        self.records_lost
+    }
+    /// Whether everything the run recorded reached its sinks: no record lost by a sink
+    /// ([`records_lost`](Self::records_lost)), no step instance without its own record
+    /// ([`records_not_written`](Self::records_not_written)) and none uncounted
+    /// ([`dropped`](Self::dropped)). `finish()` returns `Ok` either way, because the
+    /// application's work did not fail: a caller that needs the record, e.g. a job whose run
+    /// file is its accounting, checks this and fails itself (the `scenario_db` example exits
+    /// with status 3). A disabled run lost nothing: `true`.
+    pub fn is_complete(&self) -> bool {
+        self.records_lost() == 0 && self.records_not_written() == 0 && self.dropped() == 0
     }
     /// Measured or estimated (`run_end.energy_kind`); estimated for a disabled run.
     pub fn energy_kind(&self) -> EnergyKind {
@@ -345,6 +366,7 @@ impl RunSummary {
             warnings: Vec::new(),
             end: None,
             late_sink_errors: 0,
+            records_lost: 0,
         }
     }
 }

@@ -6,6 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A shell command writing the `run_start` a child that links Carina writes first, naming the
+/// run, to "$f": the merge refuses a child file without it.
+const CHILD_START: &str = r#"printf '{"type":"run_start","schema":1,"run_id":"%s","job":"j","host":"h","pid":1,"started_at":"2026-11-28T00:00:00Z","energy_sources":[],"carbon":{"g_per_kwh":472.94,"zone":"WORLD","source":"x"}}\n' "$CARINA_RUN_ID" > "$f""#;
+
 /// Runs `carina run --dir <dir> --job <job> -- sh -c <script>`; returns (exit code, stderr).
 fn run_sh(dir: &Path, job: &str, script: &str) -> (Option<i32>, String) {
     let out = carina()
@@ -211,8 +215,8 @@ fn child_run_files_are_merged_before_run_end() {
     let summary = r#"{"type":"step_summary","name":"child-load","count":1,"wall_s":0.01,"self_wall_s":0.01,"items":5,"energy_j":0.5,"self_energy_j":0.5,"co2e_g":0.0001,"p50_s":0.01,"p95_s":0.01,"max_s":0.01}"#;
     let child_end = r#"{"type":"run_end","ended_at":"2026-11-28T05:13:00Z","wall_s":0.02,"energy_j":0.5,"unattributed_j":0.0,"co2e_g":0.0001,"items":5,"steps":1,"dropped":2}"#;
     let script = format!(
-        "f=\"$CARINA_DIR/$CARINA_JOB/$CARINA_RUN_ID.child-$$.jsonl\"; \
-         printf '%s\\n' '{thread}' '{step}' '{summary}' '{child_end}' > \"$f\""
+        "f=\"$CARINA_DIR/$CARINA_JOB/$CARINA_RUN_ID.child-$$.jsonl\"; {CHILD_START}; \
+         printf '%s\\n' '{thread}' '{step}' '{summary}' '{child_end}' >> \"$f\""
     );
     let (code, err) = run_sh(dir.path(), "merge", &script);
     assert_eq!(code, Some(0), "{err}");
@@ -633,8 +637,8 @@ fn a_child_file_that_cannot_be_merged_whole_is_kept_with_a_warning() {
     };
     // A crashed child (no run_end) with a malformed line between its steps.
     let script = format!(
-        "f=\"$CARINA_DIR/$CARINA_JOB/$CARINA_RUN_ID.child-$$.jsonl\"; \
-         printf '%s\\n' '{}' '{}' 'garbage{{' '{}' > \"$f\"",
+        "f=\"$CARINA_DIR/$CARINA_JOB/$CARINA_RUN_ID.child-$$.jsonl\"; {CHILD_START}; \
+         printf '%s\\n' '{}' '{}' 'garbage{{' '{}' >> \"$f\"",
         step(1),
         step(2),
         step(3)

@@ -67,6 +67,7 @@ fn run(users: Vec<u32>, scope: Scope) -> RunSummary {
         probes: vec![Box::new(probe)],
         sinks: Vec::new(),
         run_file: None,
+        require_run_file: true,
         scope,
         ring_capacity: 1024,
         max_pending_records: 1024,
