@@ -493,56 +493,50 @@ fn register(slot: &mut Option<Local>, epoch: u64) -> bool {
     true
 }
 
-/// How an enter was taken.
-#[derive(Clone, Copy)]
-enum Entered {
-    /// Not recorded (no run for this thread, or it cannot take more folded names).
-    No,
-    /// An event in the ring.
-    Recorded,
-    /// The ring was full: counted in the thread's fold table; its slot and start time are on
-    /// the thread's fold stack (kept off the guard so the guard stays small on the hot path).
-    Folded,
-}
-
 /// Enters a step for the current thread: into the ring, or folded when the ring is full.
+/// Returns the guard's `(epoch, flags)`: plain data, not a tag the caller would dispatch on,
+/// nor a `Step` (a type with a destructor, whose fallback value would need a drop of its own).
 #[inline]
-fn enter_step<const GPU: bool>(epoch: u64, name: &'static str) -> Entered {
-    LOCAL
-        .try_with(|cell| {
-            let Ok(mut slot) = cell.try_borrow_mut() else {
-                return Entered::No;
-            };
-            if slot.as_ref().is_none_or(|l| l.epoch != epoch) && !register(&mut slot, epoch) {
-                return Entered::No;
-            }
-            let Some(local) = slot.as_mut() else {
-                return Entered::No;
-            };
-            let t = local.clock.raw();
-            if local
-                .producer
-                .push_open_quiet(Event::enter(name, t, 0, GPU))
-            {
-                Entered::Recorded
-            } else {
-                fold_enter(local, name, t)
-            }
-        })
-        .unwrap_or(Entered::No)
+fn enter_step<const GPU: bool>(epoch: u64, name: &'static str) -> (u64, u8) {
+    // `move`: the arguments travel in registers, not as references to the caller's stack.
+    match LOCAL.try_with(move |cell| {
+        let Ok(mut slot) = cell.try_borrow_mut() else {
+            return (0, 0);
+        };
+        if slot.as_ref().is_none_or(|l| l.epoch != epoch) && !register(&mut slot, epoch) {
+            return (0, 0);
+        }
+        let Some(local) = slot.as_mut() else {
+            return (0, 0);
+        };
+        let t = local.clock.raw();
+        if local
+            .producer
+            .push_open_quiet(Event::enter(name, t, 0, GPU))
+        {
+            (epoch, 0)
+        } else {
+            fold_enter(local, epoch, name, t)
+        }
+    }) {
+        Ok(guard) => guard,
+        Err(_) => (0, 0),
+    }
 }
 
 #[cold]
 #[inline(never)]
-fn fold_enter(local: &mut Local, name: &'static str, t: u64) -> Entered {
+fn fold_enter(local: &mut Local, epoch: u64, name: &'static str, t: u64) -> (u64, u8) {
+    // The ring was full: counted in the thread's fold table; the slot and start time go on the
+    // thread's fold stack (kept off the guard so the guard stays small on the hot path).
     match local.folds.slot(name) {
         Some(slot) => {
             local.fold_stack.push((slot, t));
-            Entered::Folded
+            (epoch, FOLDED)
         }
         None => {
             local.producer.count_drop();
-            Entered::No
+            (0, 0)
         }
     }
 }
@@ -595,25 +589,29 @@ fn push_enter(epoch: u64, name: &'static str, async_id: u64, gpu: bool) -> bool 
 /// Pushes the exit event matching an accepted enter.
 #[inline]
 fn push_exit(epoch: u64, items: u64, status: Status, done: bool) {
-    let _ = LOCAL.try_with(|cell| {
-        let Ok(mut slot) = cell.try_borrow_mut() else {
-            return;
-        };
-        let Some(local) = slot.as_mut().filter(|l| l.epoch == epoch) else {
-            return;
-        };
-        if local.hook.is_some() {
-            drop(slot);
-            exit_after_hook(cell, epoch, items, status, done);
-            return;
-        }
-        let t = local.clock.raw();
-        local.producer.push_close(Event::Exit {
-            t,
-            items,
-            status,
-            done,
-        });
+    let _ = LOCAL.try_with(move |cell| exit_in(cell, epoch, items, status, done));
+}
+
+/// The exit event into this thread's ring, given its thread-local cell.
+#[inline(always)]
+fn exit_in(cell: &RefCell<Option<Local>>, epoch: u64, items: u64, status: Status, done: bool) {
+    let Ok(mut slot) = cell.try_borrow_mut() else {
+        return;
+    };
+    let Some(local) = slot.as_mut().filter(|l| l.epoch == epoch) else {
+        return;
+    };
+    if local.hook.is_some() {
+        drop(slot);
+        exit_after_hook(cell, epoch, items, status, done);
+        return;
+    }
+    let t = local.clock.raw();
+    local.producer.push_close(Event::Exit {
+        t,
+        items,
+        status,
+        done,
     });
 }
 
@@ -741,22 +739,33 @@ impl Step {
 }
 
 impl Drop for Step {
-    #[inline]
+    // Always inlined, so that an inactive guard's drop is one compare at the call site; the
+    // recording exit is a function of its own.
+    #[inline(always)]
     fn drop(&mut self) {
         if self.epoch != 0 {
-            let status = if std::thread::panicking() {
-                Status::Panicked
-            } else if self.flags & ERROR != 0 {
-                Status::Error
-            } else {
-                Status::Ok
-            };
-            if self.flags & FOLDED != 0 {
-                fold_exit(self.epoch, self.items, status);
-            } else {
-                push_exit(self.epoch, self.items, status, true);
-            }
+            exit_step(self.epoch, self.items, self.flags);
         }
+    }
+}
+
+/// The exit of a recording guard: out of line, so that the guard's drop glue stays small
+/// enough to be inlined everywhere (an inactive guard then costs one compare, no call).
+#[inline(never)]
+fn exit_step(epoch: u64, items: u64, flags: u8) {
+    let status = if std::thread::panicking() {
+        Status::Panicked
+    } else if flags & ERROR != 0 {
+        Status::Error
+    } else {
+        Status::Ok
+    };
+    if flags & FOLDED != 0 {
+        fold_exit(epoch, items, status);
+    } else {
+        // Its own closure (not `push_exit`'s), so that this is `try_with`'s only caller and the
+        // compiler inlines it here: one call per exit, not two.
+        let _ = LOCAL.try_with(move |cell| exit_in(cell, epoch, items, status, true));
     }
 }
 
@@ -808,17 +817,11 @@ fn step_with<const GPU: bool>(name: &'static str) -> Step {
         return Step::inactive();
     }
     // A const parameter, so `step`'s path is the one it was before GPU steps existed.
-    match enter_step::<GPU>(epoch, name) {
-        Entered::Recorded => Step {
-            epoch,
-            ..Step::inactive()
-        },
-        Entered::Folded => Step {
-            epoch,
-            flags: FOLDED,
-            ..Step::inactive()
-        },
-        Entered::No => Step::inactive(),
+    let (epoch, flags) = enter_step::<GPU>(epoch, name);
+    Step {
+        epoch,
+        flags,
+        ..Step::inactive()
     }
 }
 
