@@ -31,6 +31,7 @@ mod second_start;
 mod short_run;
 mod soak;
 mod step_exit_hook;
+mod step_misuse;
 mod step_records;
 mod summary_display;
 mod ui;

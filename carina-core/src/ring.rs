@@ -96,6 +96,12 @@ impl<T: Copy + Send> Producer<T> {
         self.spare
     }
 
+    /// Closes promised and not yet pushed: the steps (and segments) accepted and still open.
+    #[inline]
+    pub(crate) fn open_closes(&self) -> usize {
+        self.reserved
+    }
+
     /// Pushes an opening event and reserves a slot for its closing event.
     ///
     /// Returns `false` (and counts a drop) when there is no room for both.
