@@ -32,6 +32,7 @@ mod settings;
 mod short_run;
 mod soak;
 mod step_exit_hook;
+mod step_misuse;
 mod step_records;
 mod summary_display;
 mod ui;

@@ -222,6 +222,14 @@ pub struct ThreadExit {
     pub final_cpu_ns: AtomicU64,
     /// [`Step::gpu`] marks that found the ring full: those steps counted as CPU steps.
     pub marks_lost: AtomicU64,
+    /// Steps still open when the thread left the run (exit, or registration with a newer run):
+    /// guards leaked with `mem::forget`, `Box::leak` or a reference cycle. Those in the ring
+    /// are recorded as `unfinished`; folded ones are counted in their name's fold here.
+    pub leaked: AtomicU64,
+    /// Step guards whose exit did not find them innermost (one dropped while a step opened
+    /// after it was still open, and that later step's own exit). An exit closes the innermost
+    /// open step, so such steps' names and end times may be swapped.
+    pub out_of_order: AtomicU64,
 }
 
 /// Per-run registry of thread rings, shared by the cold registration path and the aggregator.
@@ -440,6 +448,17 @@ impl Drop for Local {
     fn drop(&mut self) {
         // Runs on the owning thread (thread exit, or replacement by a newer run), before the
         // producer's drop closes the ring: the aggregator reads this once it sees the ring closed.
+        // A step still open here can never be closed (its guard was leaked): count it, and give
+        // a folded one its instance in the fold table, which would otherwise never see it.
+        let leaked = self.producer.open_closes() + self.fold_stack.len();
+        if leaked > 0 {
+            let now = self.clock.raw();
+            for (slot, t0) in std::mem::take(&mut self.fold_stack) {
+                let wall = self.clock.delta_as_nanos(t0, now);
+                self.folds.add(slot, 0, wall, Status::Ok);
+            }
+            self.exit.leaked.fetch_add(leaked as u64, Ordering::Relaxed);
+        }
         let cpu = crate::cpuclock::this_thread_ns().unwrap_or(u64::MAX);
         self.exit.final_cpu_ns.store(cpu, Ordering::Release);
     }
@@ -465,7 +484,7 @@ fn register(slot: &mut Option<Local>, epoch: u64) -> bool {
     let name = std::thread::current().name().map(str::to_owned);
     let exit = Arc::new(ThreadExit {
         final_cpu_ns: AtomicU64::new(u64::MAX),
-        marks_lost: AtomicU64::new(0),
+        ..ThreadExit::default()
     });
     let folds = Arc::new(Folds::default());
     reg.new_threads
@@ -493,63 +512,60 @@ fn register(slot: &mut Option<Local>, epoch: u64) -> bool {
     true
 }
 
-/// How an enter was taken.
-#[derive(Clone, Copy)]
-enum Entered {
-    /// Not recorded (no run for this thread, or it cannot take more folded names).
-    No,
-    /// An event in the ring.
-    Recorded,
-    /// The ring was full: counted in the thread's fold table; its slot and start time are on
-    /// the thread's fold stack (kept off the guard so the guard stays small on the hot path).
-    Folded,
-}
-
 /// Enters a step for the current thread: into the ring, or folded when the ring is full.
+/// Returns the guard's `(epoch, flags, depth)`: plain data, not a tag the caller would
+/// dispatch on, nor a `Step` (a type with a destructor, whose fallback value would need a drop
+/// of its own).
 #[inline]
-fn enter_step<const GPU: bool>(epoch: u64, name: &'static str) -> Entered {
-    LOCAL
-        .try_with(|cell| {
-            let Ok(mut slot) = cell.try_borrow_mut() else {
-                return Entered::No;
-            };
-            if slot.as_ref().is_none_or(|l| l.epoch != epoch) && !register(&mut slot, epoch) {
-                return Entered::No;
-            }
-            let Some(local) = slot.as_mut() else {
-                return Entered::No;
-            };
-            let t = local.clock.raw();
-            if local
-                .producer
-                .push_open_quiet(Event::enter(name, t, 0, GPU))
-            {
-                Entered::Recorded
-            } else {
-                fold_enter(local, name, t)
-            }
-        })
-        .unwrap_or(Entered::No)
+fn enter_step<const GPU: bool>(epoch: u64, name: &'static str) -> (u64, u8, u32) {
+    // `move`: the arguments travel in registers, not as references to the caller's stack.
+    match LOCAL.try_with(move |cell| {
+        let Ok(mut slot) = cell.try_borrow_mut() else {
+            return (0, 0, 0);
+        };
+        if slot.as_ref().is_none_or(|l| l.epoch != epoch) && !register(&mut slot, epoch) {
+            return (0, 0, 0);
+        }
+        let Some(local) = slot.as_mut() else {
+            return (0, 0, 0);
+        };
+        let t = local.clock.raw();
+        if local
+            .producer
+            .push_open_quiet(Event::enter(name, t, 0, GPU))
+        {
+            // The step's depth is the number of open closes, this one included: its exit
+            // expects to find the same number (the out-of-order check in `exit_step`).
+            (epoch, 0, local.producer.open_closes() as u32)
+        } else {
+            fold_enter(local, epoch, name, t)
+        }
+    }) {
+        Ok(guard) => guard,
+        Err(_) => (0, 0, 0),
+    }
 }
 
 #[cold]
 #[inline(never)]
-fn fold_enter(local: &mut Local, name: &'static str, t: u64) -> Entered {
+fn fold_enter(local: &mut Local, epoch: u64, name: &'static str, t: u64) -> (u64, u8, u32) {
+    // The ring was full: counted in the thread's fold table; the slot and start time go on the
+    // thread's fold stack (kept off the guard so the guard stays small on the hot path).
     match local.folds.slot(name) {
         Some(slot) => {
             local.fold_stack.push((slot, t));
-            Entered::Folded
+            (epoch, FOLDED, local.fold_stack.len() as u32)
         }
         None => {
             local.producer.count_drop();
-            Entered::No
+            (0, 0, 0)
         }
     }
 }
 
 #[cold]
 #[inline(never)]
-fn fold_exit(epoch: u64, items: u64, status: Status) {
+fn fold_exit(epoch: u64, items: u64, status: Status, depth: u32) {
     let _ = LOCAL.try_with(|cell| {
         let hook = match cell.try_borrow() {
             Ok(s) => s.as_ref().filter(|l| l.epoch == epoch).and_then(|l| l.hook),
@@ -558,12 +574,18 @@ fn fold_exit(epoch: u64, items: u64, status: Status) {
         if let Some(h) = hook {
             h();
         }
-        // Guards drop in reverse order of creation, so the innermost folded step is on top.
+        // Guards drop in reverse order of creation, so the innermost folded step is on top;
+        // one that does not is counted (its totals go to the innermost step's name).
         if let Ok(mut slot_ref) = cell.try_borrow_mut()
             && let Some(local) = slot_ref.as_mut()
             && local.epoch == epoch
-            && let Some((slot, t0)) = local.fold_stack.pop()
         {
+            if local.fold_stack.len() != depth as usize {
+                local.exit.out_of_order.fetch_add(1, Ordering::Relaxed);
+            }
+            let Some((slot, t0)) = local.fold_stack.pop() else {
+                return;
+            };
             let wall = local.clock.delta_as_nanos(t0, local.clock.raw());
             local.folds.add(slot, items, wall, status);
         }
@@ -595,25 +617,42 @@ fn push_enter(epoch: u64, name: &'static str, async_id: u64, gpu: bool) -> bool 
 /// Pushes the exit event matching an accepted enter.
 #[inline]
 fn push_exit(epoch: u64, items: u64, status: Status, done: bool) {
-    let _ = LOCAL.try_with(|cell| {
-        let Ok(mut slot) = cell.try_borrow_mut() else {
-            return;
-        };
-        let Some(local) = slot.as_mut().filter(|l| l.epoch == epoch) else {
-            return;
-        };
-        if local.hook.is_some() {
-            drop(slot);
-            exit_after_hook(cell, epoch, items, status, done);
-            return;
-        }
-        let t = local.clock.raw();
-        local.producer.push_close(Event::Exit {
-            t,
-            items,
-            status,
-            done,
-        });
+    let _ = LOCAL.try_with(move |cell| exit_in(cell, epoch, items, status, done, 0));
+}
+
+/// The exit event into this thread's ring, given its thread-local cell. `depth`: the guard's
+/// depth at entry (`Step::depth`), or 0 for a segment (not checked).
+#[inline(always)]
+fn exit_in(
+    cell: &RefCell<Option<Local>>,
+    epoch: u64,
+    items: u64,
+    status: Status,
+    done: bool,
+    depth: u32,
+) {
+    let Ok(mut slot) = cell.try_borrow_mut() else {
+        return;
+    };
+    let Some(local) = slot.as_mut().filter(|l| l.epoch == epoch) else {
+        return;
+    };
+    // A guard dropped while a step opened after it is still open: its exit closes that step
+    // instead (the ring holds no ids). Counted: one compare of a value the close loads anyway.
+    if depth != 0 && local.producer.open_closes() != depth as usize {
+        out_of_order(local);
+    }
+    if local.hook.is_some() {
+        drop(slot);
+        exit_after_hook(cell, epoch, items, status, done);
+        return;
+    }
+    let t = local.clock.raw();
+    local.producer.push_close(Event::Exit {
+        t,
+        items,
+        status,
+        done,
     });
 }
 
@@ -684,8 +723,14 @@ pub struct Step {
     items: u64,
     /// [`ERROR`] and [`FOLDED`] bits, in one byte so an inactive guard is two stores.
     flags: u8,
+    /// Open steps on the thread (this one included) when it was entered: the exit finds the
+    /// same number unless guards were dropped out of order. In what was the struct's padding:
+    /// the guard stays 24 bytes.
+    depth: u32,
     _not_send: PhantomData<*const ()>,
 }
+
+const _: () = assert!(std::mem::size_of::<Step>() == 24);
 
 impl Step {
     #[inline]
@@ -694,6 +739,7 @@ impl Step {
             epoch: 0,
             items: 0,
             flags: 0,
+            depth: 0,
             _not_send: PhantomData,
         }
     }
@@ -741,23 +787,40 @@ impl Step {
 }
 
 impl Drop for Step {
-    #[inline]
+    // Always inlined, so that an inactive guard's drop is one compare at the call site; the
+    // recording exit is a function of its own.
+    #[inline(always)]
     fn drop(&mut self) {
         if self.epoch != 0 {
-            let status = if std::thread::panicking() {
-                Status::Panicked
-            } else if self.flags & ERROR != 0 {
-                Status::Error
-            } else {
-                Status::Ok
-            };
-            if self.flags & FOLDED != 0 {
-                fold_exit(self.epoch, self.items, status);
-            } else {
-                push_exit(self.epoch, self.items, status, true);
-            }
+            exit_step(self.epoch, self.items, self.flags, self.depth);
         }
     }
+}
+
+/// The exit of a recording guard: out of line, so that the guard's drop glue stays small
+/// enough to be inlined everywhere (an inactive guard then costs one compare, no call).
+#[inline(never)]
+fn exit_step(epoch: u64, items: u64, flags: u8, depth: u32) {
+    let status = if std::thread::panicking() {
+        Status::Panicked
+    } else if flags & ERROR != 0 {
+        Status::Error
+    } else {
+        Status::Ok
+    };
+    if flags & FOLDED != 0 {
+        fold_exit(epoch, items, status, depth);
+    } else {
+        // Its own closure (not `push_exit`'s), so that this is `try_with`'s only caller and the
+        // compiler inlines it here: one call per exit, not two.
+        let _ = LOCAL.try_with(move |cell| exit_in(cell, epoch, items, status, true, depth));
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn out_of_order(local: &Local) {
+    local.exit.out_of_order.fetch_add(1, Ordering::Relaxed);
 }
 
 impl std::fmt::Debug for Step {
@@ -808,17 +871,12 @@ fn step_with<const GPU: bool>(name: &'static str) -> Step {
         return Step::inactive();
     }
     // A const parameter, so `step`'s path is the one it was before GPU steps existed.
-    match enter_step::<GPU>(epoch, name) {
-        Entered::Recorded => Step {
-            epoch,
-            ..Step::inactive()
-        },
-        Entered::Folded => Step {
-            epoch,
-            flags: FOLDED,
-            ..Step::inactive()
-        },
-        Entered::No => Step::inactive(),
+    let (epoch, flags, depth) = enter_step::<GPU>(epoch, name);
+    Step {
+        epoch,
+        flags,
+        depth,
+        ..Step::inactive()
     }
 }
 
@@ -987,5 +1045,121 @@ where
                 std::task::Poll::Pending
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One run may be installed per process; these tests take turns.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    /// Installs a run with rings of `capacity` events, runs `f` on a fresh thread (which exits
+    /// before this returns), uninstalls, and returns that thread's handle.
+    fn on_thread(capacity: usize, f: impl FnOnce() + Send) -> ThreadHandle {
+        let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let reg = Arc::new(Registry::new(crate::clock::Clock::new(), capacity, None));
+        install(reg.clone()).unwrap();
+        std::thread::scope(|s| {
+            s.spawn(f);
+        });
+        uninstall(reg.epoch);
+        let mut handles = Vec::new();
+        reg.take_new_threads(&mut handles);
+        assert_eq!(handles.len(), 1);
+        let h = handles.pop().unwrap();
+        // The scope returns when the closure has; the thread-local destructor (which counts the
+        // leaks, then closes the ring) runs after that.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !h.consumer.is_closed() {
+            assert!(std::time::Instant::now() < deadline, "the thread never left");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        h
+    }
+
+    fn counts(h: &ThreadHandle) -> (u64, u64) {
+        (
+            h.exit.leaked.load(Ordering::Relaxed),
+            h.exit.out_of_order.load(Ordering::Relaxed),
+        )
+    }
+
+    #[test]
+    fn guards_dropped_in_order_are_not_flagged() {
+        let h = on_thread(64, || {
+            let a = step("a");
+            let b = step("b");
+            drop(b);
+            let c = step("c");
+            drop(c);
+            drop(a);
+        });
+        assert_eq!(counts(&h), (0, 0));
+    }
+
+    #[test]
+    fn guards_dropped_out_of_order_are_counted() {
+        let h = on_thread(64, || {
+            let a = step("a");
+            let b = step("b");
+            drop(a); // closes `b`'s frame: flagged
+            drop(b); // closes `a`'s frame: flagged too (both records are swapped)
+        });
+        assert_eq!(counts(&h), (0, 2));
+    }
+
+    #[test]
+    fn folded_guards_dropped_out_of_order_are_counted() {
+        // A 4-event ring takes two open steps; the next ones are folded.
+        let h = on_thread(4, || {
+            let a = step("a");
+            let b = step("b");
+            let c = step("c");
+            let d = step("d");
+            assert!(c.flags & FOLDED != 0 && d.flags & FOLDED != 0);
+            drop(c); // folded, but `d` is the innermost folded step
+            drop(d);
+            drop(b);
+            drop(a);
+        });
+        assert_eq!(counts(&h), (0, 2), "`c` and `d`, not the ring steps");
+        let folds = h.folds.snapshot();
+        assert_eq!(folds.iter().map(|f| f.count).sum::<u64>(), 2);
+    }
+
+    #[test]
+    fn steps_leaked_at_thread_exit_are_counted_even_when_folded() {
+        let h = on_thread(4, || {
+            std::mem::forget(step("ring-1"));
+            std::mem::forget(step("ring-2"));
+            // The ring is full: this one is folded, and its guard leaked too.
+            let g = step("folded");
+            assert!(g.flags & FOLDED != 0);
+            std::mem::forget(g);
+        });
+        assert_eq!(counts(&h), (3, 0), "two ring steps and one folded step leaked");
+        // The folded one is an instance of its name, not lost.
+        let folds = h.folds.snapshot();
+        let f = folds.iter().find(|f| f.name == "folded").unwrap();
+        assert_eq!(f.count, 1);
+        // The ring holds the two enters with no exit: the aggregator records them `unfinished`.
+        let mut h = h;
+        let mut evs = Vec::new();
+        h.consumer.drain_into(&mut evs);
+        assert_eq!(evs.len(), 2);
+        assert!(evs.iter().all(|e| matches!(e, Event::Enter { .. })));
+    }
+
+    #[test]
+    fn an_inactive_guard_is_not_flagged_or_counted() {
+        // No run: nothing recorded, nothing counted, whatever the drop order.
+        let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let a = step("a");
+        let b = step("b");
+        assert!(!a.is_recording() && !b.is_recording());
+        drop(a);
+        drop(b);
     }
 }

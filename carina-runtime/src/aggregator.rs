@@ -72,6 +72,10 @@ pub(crate) struct Aggregator {
     own: OwnAccounts,
     /// `Step::gpu` marks lost by threads already retired.
     marks_lost: u64,
+    /// Steps left open by threads already retired (leaked guards), and guards they dropped out
+    /// of order (issue 18).
+    leaked: u64,
+    out_of_order: u64,
 }
 
 /// What Carina itself costs the run, accumulated at every tick on the aggregator thread.
@@ -190,6 +194,8 @@ impl Aggregator {
             folded: Vec::new(),
             own: OwnAccounts::default(),
             marks_lost: 0,
+            leaked: 0,
+            out_of_order: 0,
         }
     }
 
@@ -429,6 +435,8 @@ impl Aggregator {
             let attributor = &mut self.attributor;
             let retired_dropped = &mut self.retired_dropped;
             let marks_lost = &mut self.marks_lost;
+            let leaked = &mut self.leaked;
+            let out_of_order = &mut self.out_of_order;
             let folded = &mut self.folded;
             self.threads.retain(|tr| {
                 let th = &tr.handle;
@@ -436,6 +444,8 @@ impl Aggregator {
                 if gone {
                     *retired_dropped += th.consumer.dropped();
                     *marks_lost += th.exit.marks_lost.load(Ordering::Relaxed);
+                    *leaked += th.exit.leaked.load(Ordering::Relaxed);
+                    *out_of_order += th.exit.out_of_order.load(Ordering::Relaxed);
                     merge_folds(folded, &th.folds.snapshot());
                     attributor.close_thread(th.index);
                 }
@@ -544,6 +554,7 @@ impl Aggregator {
         self.cpu_weighted |= matches!(weights, Weights::Cpu { .. });
         self.drain_all(end, true);
         if last {
+            self.warn_open_steps();
             self.attributor.finish(end, &energy, &weights);
         } else {
             self.attributor.close_interval(end, &energy, &weights);
@@ -582,6 +593,45 @@ impl Aggregator {
         self.power_from_ns = end_ns;
         self.write(&rec);
         true
+    }
+
+    /// Warns about the steps still open as the run ends (they are recorded as `unfinished`),
+    /// naming them: a guard leaked with `mem::forget` never closes, and every later step of its
+    /// thread becomes its child. Also counts leaked steps of threads that have exited (their
+    /// folded ones included, which have no record).
+    fn warn_open_steps(&mut self) {
+        let leaked = self.leaked
+            + self
+                .threads
+                .iter()
+                .map(|t| t.handle.exit.leaked.load(Ordering::Relaxed))
+                .sum::<u64>();
+        if leaked > 0 {
+            self.cfg.warnings.push(format!(
+                "{leaked} steps were never closed on threads that have exited (their guards \
+                 were leaked, e.g. with `mem::forget`): counted, and recorded as `unfinished` \
+                 where they had a record"
+            ));
+        }
+        let open = self.attributor.open_steps();
+        if open.is_empty() {
+            return;
+        }
+        let mut names: Vec<String> = open
+            .iter()
+            .take(5)
+            .map(|(thread, name)| format!("`{name}` (thread {thread})"))
+            .collect();
+        if open.len() > 5 {
+            names.push(format!("and {} more", open.len() - 5));
+        }
+        self.cfg.warnings.push(format!(
+            "{} steps were never closed before the run ended: {}; recorded as `unfinished` (a \
+             guard leaked with `mem::forget` stays open, and every later step of its thread \
+             becomes its child)",
+            open.len(),
+            names.join(", ")
+        ));
     }
 
     /// How the run's energy was split across steps, in words.
@@ -664,6 +714,19 @@ impl Aggregator {
                 "{marks_lost} `Step::gpu` marks found their thread's buffer full: those steps \
                  were counted as CPU steps (use `carina::gpu_step`, which needs no extra event, \
                  or raise `buffer_capacity`)"
+            ));
+        }
+        let out_of_order = self.out_of_order
+            + self
+                .threads
+                .iter()
+                .map(|t| t.handle.exit.out_of_order.load(Ordering::Relaxed))
+                .sum::<u64>();
+        if out_of_order > 0 {
+            self.cfg.warnings.push(format!(
+                "{out_of_order} steps ended out of order (a guard dropped while a step opened \
+                 after it was still open on its thread): each exit closes the innermost open \
+                 step, so those steps' names and end times may be swapped"
             ));
         }
         if folded > 0 {

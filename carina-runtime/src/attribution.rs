@@ -920,6 +920,22 @@ impl Attributor {
         }
     }
 
+    /// The steps still open (not async steps), as `(thread, name)`, outermost first per
+    /// thread: what [`finish`](Self::finish) will record as `unfinished`.
+    pub fn open_steps(&self) -> Vec<(u32, &'static str)> {
+        let mut threads: Vec<(&u32, &ThreadState)> = self.threads.iter().collect();
+        threads.sort_by_key(|(i, _)| **i);
+        threads
+            .into_iter()
+            .flat_map(|(i, th)| {
+                th.stack
+                    .iter()
+                    .filter(|f| f.async_id == 0)
+                    .map(|f| (*i, self.names[f.name]))
+            })
+            .collect()
+    }
+
     /// Ends the run at `end_ns`: closes the last interval with `energy`, then ends every step
     /// still open as `unfinished` (with the energy it had by then).
     pub fn finish(&mut self, end_ns: u64, energy: &IntervalEnergy, weights: &Weights) {
