@@ -130,7 +130,7 @@ pub fn parse_threshold(s: &str) -> Result<f64, String> {
     let t = s.trim();
     let num = t.strip_suffix('%').unwrap_or(t).trim();
     match num.parse::<f64>() {
-        Ok(v) if (0.0..1000.0).contains(&v) => Ok(v),
+        Ok(v) if (0.0..=1000.0).contains(&v) => Ok(v),
         Ok(_) => Err(format!(
             "`{s}`: the threshold must be a percentage from 0 to 1000, e.g. `5%` or `5`"
         )),
@@ -237,6 +237,11 @@ mod tests {
         assert!(parse_threshold("abc").is_err());
         assert!(parse_threshold("-3").is_err());
         assert!(parse_threshold("nan").is_err());
+        // The range the message names, both ends included.
+        assert_eq!(parse_threshold("1000%"), Ok(1000.0));
+        assert_eq!(parse_threshold("0"), Ok(0.0));
+        let e = parse_threshold("1000.1%").unwrap_err();
+        assert!(e.contains("from 0 to 1000"), "{e}");
     }
 
     #[test]
