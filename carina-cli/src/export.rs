@@ -261,10 +261,16 @@ pub fn run(args: &Args) -> ExitCode {
     // that reads it; only the messages on stderr escape them.
     let csv = render(&runs, args.steps);
     match &args.output {
-        Some(p) => match std::fs::write(p, &csv) {
+        Some(p) => match out::write_file_atomic(p, csv.as_bytes()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                out::message("export", format_args!("cannot write {}: {e}", p.display()));
+                out::message(
+                    "export",
+                    format_args!(
+                        "error: cannot write {}: {e} (the previous file, if any, is unchanged)",
+                        p.display()
+                    ),
+                );
                 ExitCode::from(1)
             }
         },
