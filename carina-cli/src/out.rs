@@ -96,6 +96,15 @@ pub fn reader_warnings<'a>(cmd: &str, runs: impl IntoIterator<Item = &'a RunFile
     }
 }
 
+/// One warning per run file that a directory walk skipped (not a regular file, empty,
+/// malformed, unreadable; each names the file), so the figures are read knowing which runs are
+/// missing from them.
+pub fn skipped_warnings(cmd: &str, skipped: &[crate::load::LoadError]) {
+    for e in skipped {
+        warning(cmd, format_args!("skipped {e}"));
+    }
+}
+
 /// `carina <cmd>: warning: <text>` on stderr, as [`message`].
 pub fn warning(cmd: &str, text: impl Display) {
     message(cmd, format_args!("warning: {text}"));

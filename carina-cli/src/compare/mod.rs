@@ -16,7 +16,7 @@ mod verdict;
 
 pub use verdict::{Gate, SHARE_MAX_DIFF, SHARE_MAX_RATIO, parse_gate, shares_differ};
 
-use crate::load::load_runs;
+use crate::load::load_runs_skipping;
 use crate::out;
 use build::build;
 use render::{render_markdown, render_text};
@@ -188,10 +188,15 @@ pub fn run(args: &Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let load = |p: &[PathBuf]| {
-        load_runs(p).map_err(|e| {
+    let load = |p: &[PathBuf]| match load_runs_skipping(p) {
+        Ok((runs, skipped)) => {
+            out::skipped_warnings("compare", &skipped);
+            Ok(runs)
+        }
+        Err(e) => {
             out::message("compare", e);
-        })
+            Err(())
+        }
     };
     let (Ok(base), Ok(cand)) = (load(&base_paths), load(&cand_paths)) else {
         return ExitCode::from(2);
