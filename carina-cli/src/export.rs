@@ -2,7 +2,7 @@
 //! `--steps`. The figures are those `carina summary` prints, including for a crashed run (no
 //! `run_end`): its energy, items, wall time and steps stop at the one cut summary uses.
 
-use crate::load::load_runs;
+use crate::load::load_runs_skipping;
 use crate::out;
 use crate::view::RunView;
 use carina_runtime::reader::RunFile;
@@ -249,8 +249,11 @@ pub fn render(runs: &[RunFile], steps: bool) -> String {
 
 /// Runs the command.
 pub fn run(args: &Args) -> ExitCode {
-    let runs = match load_runs(&args.paths) {
-        Ok(r) => r,
+    let runs = match load_runs_skipping(&args.paths) {
+        Ok((runs, skipped)) => {
+            out::skipped_warnings("export", &skipped);
+            runs
+        }
         Err(e) => {
             out::message("export", e);
             return ExitCode::from(2);
@@ -261,10 +264,16 @@ pub fn run(args: &Args) -> ExitCode {
     // that reads it; only the messages on stderr escape them.
     let csv = render(&runs, args.steps);
     match &args.output {
-        Some(p) => match std::fs::write(p, &csv) {
+        Some(p) => match out::write_file_atomic(p, csv.as_bytes()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                out::message("export", format_args!("cannot write {}: {e}", p.display()));
+                out::message(
+                    "export",
+                    format_args!(
+                        "error: cannot write {}: {e} (the previous file, if any, is unchanged)",
+                        p.display()
+                    ),
+                );
                 ExitCode::from(1)
             }
         },

@@ -4,7 +4,8 @@
 //! # Public API
 //! One module per command: [`runcmd`] (`carina run`), [`report`], [`summary`] (with the fleet
 //! view), [`compare`], [`forecast`], [`export`], [`simulate`], [`doctor`], and `prometheus`
-//! (feature `prometheus`). Shared: [`load`] (run files from files or directories, errors naming
+//! (feature `prometheus`). Shared: [`input`] (input paths: regular files only, checked
+//! without blocking, with a size bound), [`load`] (run files from files or directories, errors naming
 //! the file and line) and [`out`] (writing to stdout/stderr without panicking: quiet on a broken
 //! pipe, exit 1 on other write errors). Every analysis command reads a run through one internal
 //! view (`view::RunView`: headline, cut, kind, scope, share, progress, per-step rows); figures are
@@ -16,6 +17,7 @@ pub mod export;
 pub mod forecast;
 #[cfg(test)]
 mod import_graph;
+pub mod input;
 pub mod load;
 pub mod out;
 #[cfg(feature = "prometheus")]

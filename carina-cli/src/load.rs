@@ -1,5 +1,12 @@
 //! Loading run files given as files or directories, with messages that name the file and line.
+//!
+//! Every path is checked before the reader opens it ([`crate::input`]): a regular file of at
+//! most [`MAX_RUN_FILE_BYTES`], examined without blocking. A FIFO, device or socket named on
+//! the command line is an error; one found while walking a directory (`job/evil.jsonl` as a
+//! FIFO, a symlink to `/dev/zero`) is skipped with a warning, as is a run file in a directory
+//! that cannot be read (empty, malformed, unreadable): the other runs are still analysed.
 
+use crate::input::{InputError, MAX_RUN_FILE_BYTES, check_regular, special_kind};
 use carina_runtime::reader::{ReadError, RunFile, read_run_file};
 use std::path::{Path, PathBuf};
 
@@ -17,6 +24,12 @@ pub enum LoadError {
     /// A directory holds no `*.jsonl` run file (searched recursively).
     #[error("{0}: no run files (*.jsonl) found in this directory")]
     NoRuns(PathBuf),
+    /// Run files were found, but none could be read; each reason is listed.
+    #[error("no run file could be read: {}", list(.0))]
+    NoneReadable(Vec<LoadError>),
+    /// A path is not a regular file, or too large.
+    #[error(transparent)]
+    Input(#[from] InputError),
     /// A run file is malformed.
     #[error(transparent)]
     Read(#[from] ReadError),
@@ -30,14 +43,40 @@ pub enum LoadError {
     },
 }
 
+fn list(errors: &[LoadError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The run files that paths name: `named` were given on the command line (an error in one of
+/// them stops the command); `found` were found while walking a directory (an error in one of
+/// them skips it with a warning). `skipped`: entries of the walked directories that are not
+/// regular files (a FIFO, a device, a socket), never opened.
+#[derive(Debug, Default)]
+pub struct RunPaths {
+    /// Each path in order, with `true` when it was named on the command line.
+    pub paths: Vec<(PathBuf, bool)>,
+    /// Entries of a walked directory that were not read, and why.
+    pub skipped: Vec<LoadError>,
+}
+
 /// Every `*.jsonl` file under `dir`, recursively, sorted by path, except the children's
 /// `<run_id>.child-<pid>.jsonl` files that `carina run --keep-child-files` leaves beside a run:
 /// their records are already merged into the parent's file, so listing them would count their
 /// steps twice. Named explicitly, such a file loads like any other.
 ///
 /// Symlinked directories are not followed: a link back up the tree (`ln -s .. loop`) would
-/// otherwise list the same files again at every level. Symlinked files are included.
-fn run_files_in(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+/// otherwise list the same files again at every level. Symlinked files are included. A
+/// `*.jsonl` entry that is not a regular file (a FIFO, a device, a symlink to one) goes to
+/// `skipped`, unopened.
+fn run_files_in(
+    dir: &Path,
+    out: &mut Vec<PathBuf>,
+    skipped: &mut Vec<LoadError>,
+) -> Result<(), LoadError> {
     let entries = std::fs::read_dir(dir).map_err(|source| LoadError::List {
         path: dir.to_path_buf(),
         source,
@@ -50,16 +89,30 @@ fn run_files_in(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
     found.sort_by(|a, b| a.0.cmp(&b.0));
     for (p, t) in found {
         if t.is_dir() {
-            run_files_in(&p, out)?;
-        } else if t.is_symlink() && p.is_dir() {
+            run_files_in(&p, out, skipped)?;
             continue;
-        } else if p.extension().is_some_and(|e| e == "jsonl")
+        }
+        if t.is_symlink() && p.is_dir() {
+            continue;
+        }
+        let is_run = p.extension().is_some_and(|e| e == "jsonl")
             && !p
                 .file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.contains(".child-"))
-        {
-            out.push(p);
+                .is_some_and(|n| n.contains(".child-"));
+        if !is_run {
+            continue;
+        }
+        // What the entry is, or what a symlink points to (a broken link is left to the
+        // reader, which names it).
+        let target = if t.is_symlink() {
+            std::fs::metadata(&p).ok().map(|m| m.file_type())
+        } else {
+            Some(t)
+        };
+        match target.and_then(special_kind) {
+            Some(kind) => skipped.push(LoadError::Input(InputError::NotRegular { path: p, kind })),
+            None => out.push(p),
         }
     }
     Ok(())
@@ -68,29 +121,31 @@ fn run_files_in(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
 /// Resolves files and directories into the run files they name, each file once: a file named
 /// twice (directly, through a directory, or through a symlink) is kept at its first occurrence,
 /// compared by canonical path, so its run is not counted twice.
-pub fn run_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
-    let mut out = Vec::new();
+pub fn run_paths(paths: &[PathBuf]) -> Result<RunPaths, LoadError> {
+    let mut out = RunPaths::default();
     let mut seen = std::collections::HashSet::new();
-    let mut push = |p: PathBuf, out: &mut Vec<PathBuf>| {
+    let mut push = |p: PathBuf, named: bool, out: &mut RunPaths| {
         // A path that cannot be canonicalized (a broken symlink) is compared as given; reading
         // it then reports the error with its name.
         let key = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
         if seen.insert(key) {
-            out.push(p);
+            out.paths.push((p, named));
         }
     };
     for p in paths {
         if p.is_dir() {
             let mut found = Vec::new();
-            run_files_in(p, &mut found)?;
-            if found.is_empty() {
+            let mut skipped = Vec::new();
+            run_files_in(p, &mut found, &mut skipped)?;
+            if found.is_empty() && skipped.is_empty() {
                 return Err(LoadError::NoRuns(p.clone()));
             }
             for f in found {
-                push(f, &mut out);
+                push(f, false, &mut out);
             }
+            out.skipped.extend(skipped);
         } else if p.exists() {
-            push(p.clone(), &mut out);
+            push(p.clone(), true, &mut out);
         } else {
             return Err(LoadError::Missing(p.clone()));
         }
@@ -98,31 +153,66 @@ pub fn run_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
     Ok(out)
 }
 
+/// Reads one run file after checking that it is a regular file within the size bound.
+fn read_checked(path: &Path) -> Result<RunFile, LoadError> {
+    check_regular(path, MAX_RUN_FILE_BYTES, "a run file")?;
+    Ok(read_run_file(path)?)
+}
+
 /// Loads every run named by `paths` (files or directories), oldest first (by `started_at`).
-/// The first file that cannot be read is an error.
+/// The first file that cannot be read (named, or found in a directory; a special file found in
+/// a directory too) is an error: for a caller that needs every run or none.
 pub fn load_runs(paths: &[PathBuf]) -> Result<Vec<RunFile>, LoadError> {
+    let RunPaths { paths, skipped } = run_paths(paths)?;
+    if let Some(e) = skipped.into_iter().next() {
+        return Err(e);
+    }
     let mut runs = Vec::new();
-    for p in run_paths(paths)? {
-        runs.push(read_run_file(&p)?);
+    for (p, _) in paths {
+        runs.push(read_checked(&p)?);
     }
     sort_runs(&mut runs);
     Ok(runs)
 }
 
-/// Like [`load_runs`], but a run file that cannot be read (empty, malformed, unreadable) is
-/// skipped instead of stopping the load: returns the runs that loaded, oldest first, and one
+/// Loads every run named by `paths` (files or directories), oldest first (by `started_at`),
+/// with the files of walked directories that were skipped (not regular, empty, malformed,
+/// unreadable; each error names the file), for the caller to warn about.
+///
+/// An error: a file named on the command line that cannot be read, a path that does not exist,
+/// a directory that cannot be listed or holds no `*.jsonl`, or no run file readable at all.
+/// `summary`, `compare` and `export` load their runs so.
+pub fn load_runs_skipping(paths: &[PathBuf]) -> Result<(Vec<RunFile>, Vec<LoadError>), LoadError> {
+    let RunPaths { paths, mut skipped } = run_paths(paths)?;
+    let mut runs = Vec::new();
+    for (p, named) in paths {
+        match read_checked(&p) {
+            Ok(r) => runs.push(r),
+            Err(e) if named => return Err(e),
+            Err(e) => skipped.push(e),
+        }
+    }
+    if runs.is_empty() {
+        return Err(LoadError::NoneReadable(skipped));
+    }
+    sort_runs(&mut runs);
+    Ok((runs, skipped))
+}
+
+/// Like [`load_runs_skipping`], but a run file that cannot be read is skipped whether it was named or
+/// found in a directory (`carina report`): returns the runs that loaded, oldest first, and one
 /// error per skipped file, in path order. A caller that needs at least one run checks that the
 /// list is not empty.
 ///
 /// Still an error: a path that does not exist, a directory that cannot be listed, or one that
 /// holds no run file, since these mean the paths themselves are wrong.
 pub fn load_runs_lenient(paths: &[PathBuf]) -> Result<(Vec<RunFile>, Vec<LoadError>), LoadError> {
+    let RunPaths { paths, mut skipped } = run_paths(paths)?;
     let mut runs = Vec::new();
-    let mut skipped = Vec::new();
-    for p in run_paths(paths)? {
-        match read_run_file(&p) {
+    for (p, _) in paths {
+        match read_checked(&p) {
             Ok(r) => runs.push(r),
-            Err(e) => skipped.push(LoadError::from(e)),
+            Err(e) => skipped.push(e),
         }
     }
     sort_runs(&mut runs);
@@ -133,7 +223,7 @@ fn sort_runs(runs: &mut [RunFile]) {
     runs.sort_by_key(|r| r.start.started_at);
 }
 
-/// Loads one run file (the path must be a file).
+/// Loads one run file (the path must be a regular file).
 pub fn load_run(path: &Path) -> Result<RunFile, LoadError> {
     if !path.exists() {
         return Err(LoadError::Missing(path.to_path_buf()));
@@ -141,7 +231,7 @@ pub fn load_run(path: &Path) -> Result<RunFile, LoadError> {
     if path.is_dir() {
         return Err(LoadError::IsDir(path.to_path_buf()));
     }
-    Ok(read_run_file(path)?)
+    read_checked(path)
 }
 
 #[cfg(test)]
@@ -156,10 +246,10 @@ mod tests {
         for n in ["r1.jsonl", "r1.child-77.jsonl", "notes.txt"] {
             std::fs::write(job.join(n), "").unwrap();
         }
-        let found = run_paths(&[dir.path().to_path_buf()]).unwrap();
-        assert_eq!(found, vec![job.join("r1.jsonl")]);
-        let named = run_paths(&[job.join("r1.child-77.jsonl")]).unwrap();
-        assert_eq!(named, vec![job.join("r1.child-77.jsonl")]);
+        let found = run_paths(&[dir.path().to_path_buf()]).unwrap().paths;
+        assert_eq!(found, vec![(job.join("r1.jsonl"), false)]);
+        let named = run_paths(&[job.join("r1.child-77.jsonl")]).unwrap().paths;
+        assert_eq!(named, vec![(job.join("r1.child-77.jsonl"), true)]);
         let e = load_run(&job).unwrap_err().to_string();
         assert!(
             e.contains("a directory, where one run file is expected"),

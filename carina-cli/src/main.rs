@@ -10,6 +10,7 @@
 
 use carina_cli::{compare, doctor, export, forecast, report, runcmd, simulate, summary};
 use clap::{Parser, Subcommand};
+use std::io::Write;
 use std::process::ExitCode;
 
 /// Energy- and carbon-aware execution of recurrent batch jobs.
@@ -47,7 +48,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_exit(&e),
+    };
     match cli.command {
         Command::Run(args) => runcmd::run(&args),
         Command::Report(args) => report::run(&args),
@@ -57,5 +61,25 @@ fn main() -> ExitCode {
         Command::Export(args) => export::run(&args),
         Command::Doctor(args) => doctor::run(&args),
         Command::Simulate(args) => simulate::run(&args),
+    }
+}
+
+/// What clap's own `Error::exit` does (help and version on stdout with status 0, usage errors on
+/// stderr with status 2), except that a stdout that cannot be written (`carina --help >
+/// /dev/full`) is an error, status 1, as for every command's output (`carina_cli::out`).
+fn clap_exit(e: &clap::Error) -> ExitCode {
+    let status = ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+    if e.use_stderr() {
+        // Nowhere left to report a stderr that cannot be written.
+        let _ = e.print();
+        return status;
+    }
+    match e.print().and_then(|()| std::io::stdout().flush()) {
+        Ok(()) => status,
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => status,
+        Err(err) => {
+            carina_cli::out::line(format_args!("carina: error: cannot write output: {err}"));
+            ExitCode::from(1)
+        }
     }
 }

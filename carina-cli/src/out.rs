@@ -22,6 +22,7 @@ use carina_runtime::reader::RunFile;
 use std::borrow::Cow;
 use std::fmt::Display;
 use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Writes `text` to stdout in one go and flushes it.
@@ -95,6 +96,15 @@ pub fn reader_warnings<'a>(cmd: &str, runs: impl IntoIterator<Item = &'a RunFile
     }
 }
 
+/// One warning per run file that a directory walk skipped (not a regular file, empty,
+/// malformed, unreadable; each names the file), so the figures are read knowing which runs are
+/// missing from them.
+pub fn skipped_warnings(cmd: &str, skipped: &[crate::load::LoadError]) {
+    for e in skipped {
+        warning(cmd, format_args!("skipped {e}"));
+    }
+}
+
 /// `carina <cmd>: warning: <text>` on stderr, as [`message`].
 pub fn warning(cmd: &str, text: impl Display) {
     message(cmd, format_args!("warning: {text}"));
@@ -109,9 +119,106 @@ pub fn line(text: impl Display) {
         .write_all(escape_control_lines(&s).as_bytes());
 }
 
+/// Writes `bytes` to the file `path` (`report -o`, `export -o`) so that a failure leaves the
+/// previous file as it was: the bytes go to a new temporary file in the same directory, synced,
+/// then renamed over `path` (atomic within one file system). On any error the temporary file is
+/// removed and `path` is untouched. The new file keeps the old one's permissions, if there was
+/// one. A symlink at `path` is replaced by the file, not followed.
+pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_file_atomic_with(path, |f| f.write_all(bytes))
+}
+
+/// [`write_file_atomic`] with the writing done by `fill`, so that a test can fail it midway.
+fn write_file_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut std::fs::File) -> io::Result<()>,
+) -> io::Result<()> {
+    let (tmp, mut file) = create_temp_beside(path)?;
+    let result = (|| {
+        fill(&mut file)?;
+        if let Ok(old) = std::fs::metadata(path) {
+            file.set_permissions(old.permissions())?;
+        }
+        // A full disk may only show when the data reaches it: before the rename, not after.
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// A new file `.<name>.<pid>-<n>.tmp` beside `path`, created exclusively (never an existing one).
+fn create_temp_beside(path: &Path) -> io::Result<(PathBuf, std::fs::File)> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?;
+    let mut last = None;
+    for n in 0..100u32 {
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".{}-{n}.tmp", std::process::id()));
+        let tmp = dir.join(tmp_name);
+        match std::fs::File::options()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+        {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no free temporary name")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_write_that_fails_midway_leaves_the_old_file_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.html");
+        std::fs::write(&path, "the previous report").unwrap();
+        let e = write_file_atomic_with(&path, |f| {
+            f.write_all(b"half of the new rep")?;
+            Err(io::Error::from_raw_os_error(libc::ENOSPC))
+        })
+        .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOSPC));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "the previous report"
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("report.html")]);
+        // Written whole, it replaces the old file.
+        write_file_atomic(&path, b"the new report").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "the new report");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn the_new_file_keeps_the_old_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.csv");
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_file_atomic(&path, b"new").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o640);
+    }
 
     #[test]
     fn json_controls_are_escaped_losslessly() {

@@ -209,7 +209,12 @@ impl ChildTail {
         let paths = carina_runtime::merge::child_file_paths(&self.dir, &self.run_id);
         for p in paths {
             let off = self.offsets.entry(p.clone()).or_insert(0);
-            let Ok(mut f) = std::fs::File::open(&p) else {
+            // A FIFO or device planted under a child file's name must not block the metrics.
+            let Ok(mut f) = crate::input::open_regular(
+                &p,
+                crate::input::MAX_RUN_FILE_BYTES,
+                "a child run file",
+            ) else {
                 continue;
             };
             if f.seek(SeekFrom::Start(*off)).is_err() {

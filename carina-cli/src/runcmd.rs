@@ -317,7 +317,23 @@ fn start_run(
                 path.display()
             ),
         )),
-        Err(e @ StartError::RunIdTaken { .. }) => Err(fail(1, e.to_string())),
+        Err(StartError::RunIdTaken { run_id, path }) => {
+            // The library reads "exists already" on the job directory's path as a taken run
+            // id; when that path (or one above it) is a file, say what it is instead.
+            Err(match not_a_directory(path.parent().unwrap_or(&path)) {
+                Some(file) => fail(
+                    1,
+                    format!(
+                        "cannot create the run file {}: {} is not a directory (a file of that \
+                         name is in the way); move it, or choose another place with --dir, \
+                         --job or CARINA_DIR",
+                        path.display(),
+                        file.display()
+                    ),
+                ),
+                None => fail(1, StartError::RunIdTaken { run_id, path }.to_string()),
+            })
+        }
         Err(
             e @ (StartError::Carbon(_)
             | StartError::InvalidSetting {
@@ -327,6 +343,15 @@ fn start_run(
         ) => Err(fail(2, format!("{carbon_flag}: {e}"))),
         Err(e) => Err(fail(2, e.to_string())),
     }
+}
+
+/// The first of `dir` and its ancestors that exists and is not a directory (a regular file, a
+/// device), if any: `create_dir_all` stops there with "exists already".
+fn not_a_directory(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .filter(|a| !a.as_os_str().is_empty())
+        .find(|a| std::fs::metadata(a).is_ok_and(|m| !m.is_dir()))
+        .map(Path::to_path_buf)
 }
 
 /// A run whose command never started: no run file, and no job directory if it is empty now

@@ -6,7 +6,7 @@
 //! `step_summary` records if any, else from the `step` records. Exit status: 0 on success, 2 on
 //! bad input (missing, empty or malformed file; the message names the file and line).
 
-use crate::load::{load_run, load_runs};
+use crate::load::{load_run, load_runs_skipping};
 use crate::out;
 use crate::view::{Extent, RunView, StepRow};
 use carina_runtime::format::{
@@ -358,9 +358,13 @@ pub fn run(args: &Args) -> ExitCode {
     {
         load_run(path)
     } else {
-        match load_runs(&args.paths) {
-            Ok(mut runs) if runs.len() == 1 => Ok(runs.remove(0)),
-            Ok(runs) => {
+        match load_runs_skipping(&args.paths) {
+            Ok((mut runs, skipped)) if runs.len() == 1 => {
+                out::skipped_warnings("summary", &skipped);
+                Ok(runs.remove(0))
+            }
+            Ok((runs, skipped)) => {
+                out::skipped_warnings("summary", &skipped);
                 out::reader_warnings("summary", &runs);
                 return out::print_text("summary", &fleet::render(&runs), ExitCode::SUCCESS);
             }

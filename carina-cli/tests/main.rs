@@ -16,6 +16,8 @@ mod common;
 mod compare;
 #[path = "main/doctor.rs"]
 mod doctor;
+#[path = "main/edges.rs"]
+mod edges;
 #[path = "main/export.rs"]
 mod export;
 #[path = "main/fleet.rs"]

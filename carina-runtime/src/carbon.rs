@@ -156,6 +156,61 @@ fn close_zones(query: &str) -> Vec<String> {
         .collect()
 }
 
+/// Reads `path` as UTF-8 text if it is a regular file of at most `limit` bytes. The type is
+/// checked by `stat` before opening (a device is never opened) and again by `fstat` on a
+/// descriptor opened with `O_NONBLOCK`, so a FIFO swapped in between cannot block the open;
+/// the read itself stops after `limit` bytes whatever the file does meanwhile.
+fn read_regular(path: &Path, limit: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let check = |m: std::fs::Metadata| {
+        let t = m.file_type();
+        let kind = if t.is_file() {
+            None
+        } else if t.is_dir() {
+            Some("a directory")
+        } else if t.is_fifo() {
+            Some("a FIFO (named pipe)")
+        } else if t.is_char_device() || t.is_block_device() {
+            Some("a device")
+        } else {
+            Some("not a regular file")
+        };
+        match kind {
+            Some(k) => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "{k}, not a regular file; only regular files are read (a pipe or a device may block or never end)"
+                ),
+            )),
+            None if m.len() > limit => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "{} bytes, more than the {limit} bytes read at most",
+                    m.len()
+                ),
+            )),
+            None => Ok(()),
+        }
+    };
+    check(std::fs::metadata(path)?)?;
+    let file = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    check(file.metadata()?)?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("grew beyond the {limit} bytes read at most"),
+        ));
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()))
+}
+
 /// A time-varying grid intensity: each value holds from its timestamp until the next one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IntensitySeries {
@@ -167,11 +222,22 @@ impl IntensitySeries {
     /// Largest intensity a series may hold, g CO2e/kWh (see [`IntensitySeries::load`]).
     pub const MAX: f64 = MAX_G_PER_KWH;
 
+    /// Largest intensity file read, bytes: 64 MiB, about 2 million rows, i.e. 20 years of
+    /// 5-minute values.
+    pub const MAX_FILE_BYTES: u64 = 64 << 20;
+
+    /// Longest line of an intensity file, bytes: a row is a timestamp and a number.
+    pub const MAX_LINE_BYTES: usize = 4096;
+
     /// Loads a CSV with a `timestamp,g_per_kwh` header; timestamps are RFC 3339 and strictly
     /// increasing (any step length); `#` starts a comment line.
+    ///
+    /// Only a regular file of at most [`MAX_FILE_BYTES`](Self::MAX_FILE_BYTES) is read: a FIFO,
+    /// a device (`/dev/zero`) or a symlink to one is refused at once, without blocking and
+    /// without reading it, since it might never end.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, CarbonError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| CarbonError::Io {
+        let text = read_regular(path, Self::MAX_FILE_BYTES).map_err(|source| CarbonError::Io {
             path: path.to_path_buf(),
             source,
         })?;
@@ -189,6 +255,17 @@ impl IntensitySeries {
         let mut points: Vec<(jiff::Timestamp, f64)> = Vec::new();
         let mut header_seen = false;
         for (i, raw) in text.lines().enumerate() {
+            if raw.len() > Self::MAX_LINE_BYTES {
+                return Err(err(
+                    i + 1,
+                    "timestamp",
+                    format!(
+                        "line of {} bytes, longer than the {} a `timestamp,g_per_kwh` row may have",
+                        raw.len(),
+                        Self::MAX_LINE_BYTES
+                    ),
+                ));
+            }
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
@@ -417,6 +494,45 @@ mod tests {
         assert_eq!(s.at(ts("2025-12-31T23:00:00Z")), (100.0, false));
         let (g, ok) = s.mean_over(ts("2026-01-01T02:00:00Z"), ts("2026-01-01T03:00:00Z"));
         assert!((g - 200.0).abs() < 1e-9 && !ok);
+    }
+
+    #[test]
+    fn special_files_are_refused_at_once_and_size_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("i.csv");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        let zero = dir.path().join("zero.csv");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        // A blocking open of the FIFO (no writer) or a read of /dev/zero would never return.
+        for (p, kind) in [
+            (fifo.as_path(), "a FIFO"),
+            (zero.as_path(), "a device"),
+            (Path::new("/dev/zero"), "a device"),
+            (dir.path(), "a directory"),
+        ] {
+            let e = IntensitySeries::load(p).unwrap_err();
+            let msg = e.to_string();
+            assert!(matches!(e, CarbonError::Io { .. }), "{msg}");
+            assert!(msg.contains(&p.display().to_string()), "{msg}");
+            assert!(
+                msg.contains(kind) && msg.contains("not a regular file"),
+                "{msg}"
+            );
+        }
+        let big = dir.path().join("big.csv");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(IntensitySeries::MAX_FILE_BYTES + 1).unwrap();
+        let msg = IntensitySeries::load(&big).unwrap_err().to_string();
+        assert!(msg.contains("more than the 67108864 bytes"), "{msg}");
+        let long = format!("timestamp,g_per_kwh\n{}\n", "9".repeat(5000));
+        let msg = IntensitySeries::parse(&long, Path::new("l.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.starts_with("l.csv:2:") && msg.contains("5000 bytes"),
+            "{msg}"
+        );
     }
 
     #[test]

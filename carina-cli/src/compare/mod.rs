@@ -16,7 +16,7 @@ mod verdict;
 
 pub use verdict::{Gate, SHARE_MAX_DIFF, SHARE_MAX_RATIO, parse_gate, shares_differ};
 
-use crate::load::load_runs;
+use crate::load::load_runs_skipping;
 use crate::out;
 use build::build;
 use render::{render_markdown, render_text};
@@ -130,7 +130,7 @@ pub fn parse_threshold(s: &str) -> Result<f64, String> {
     let t = s.trim();
     let num = t.strip_suffix('%').unwrap_or(t).trim();
     match num.parse::<f64>() {
-        Ok(v) if (0.0..1000.0).contains(&v) => Ok(v),
+        Ok(v) if (0.0..=1000.0).contains(&v) => Ok(v),
         Ok(_) => Err(format!(
             "`{s}`: the threshold must be a percentage from 0 to 1000, e.g. `5%` or `5`"
         )),
@@ -188,10 +188,15 @@ pub fn run(args: &Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let load = |p: &[PathBuf]| {
-        load_runs(p).map_err(|e| {
+    let load = |p: &[PathBuf]| match load_runs_skipping(p) {
+        Ok((runs, skipped)) => {
+            out::skipped_warnings("compare", &skipped);
+            Ok(runs)
+        }
+        Err(e) => {
             out::message("compare", e);
-        })
+            Err(())
+        }
     };
     let (Ok(base), Ok(cand)) = (load(&base_paths), load(&cand_paths)) else {
         return ExitCode::from(2);
@@ -237,6 +242,11 @@ mod tests {
         assert!(parse_threshold("abc").is_err());
         assert!(parse_threshold("-3").is_err());
         assert!(parse_threshold("nan").is_err());
+        // The range the message names, both ends included.
+        assert_eq!(parse_threshold("1000%"), Ok(1000.0));
+        assert_eq!(parse_threshold("0"), Ok(0.0));
+        let e = parse_threshold("1000.1%").unwrap_err();
+        assert!(e.contains("from 0 to 1000"), "{e}");
     }
 
     #[test]

@@ -99,11 +99,11 @@ pub fn run(args: &Args) -> ExitCode {
     }
     out::reader_warnings("report", &runs);
     let html = render_with_skipped(&runs, &skipped);
-    if let Err(e) = std::fs::write(&args.output, html) {
+    if let Err(e) = out::write_file_atomic(&args.output, html.as_bytes()) {
         out::message(
             "report",
             format_args!(
-                "error: cannot write {}: {e} (check that its directory exists and is writable, or choose another with -o)",
+                "error: cannot write {}: {e} (the previous file, if any, is unchanged; check that its directory exists and is writable, or choose another with -o)",
                 args.output.display()
             ),
         );

@@ -414,11 +414,14 @@ fn min_share_must_be_0_to_100() {
     let (code, v) = json_of(&["compare", &b, &c, "--min-share", "100%"]);
     assert_eq!(code, Some(0), "{v}");
     assert_eq!(v["min_share_pct"], 100.0);
-    // --threshold keeps its range: 150 % is accepted, 1000 % is not.
+    // --threshold keeps its range, 0 to 1000 % as its message says: 150 % and 1000 % are
+    // accepted, 1000.5 % is not.
     let (code, v) = json_of(&["compare", &b, &c, "--threshold", "150%"]);
     assert_eq!(code, Some(0), "{v}");
     assert_eq!(v["threshold_pct"], 150.0);
-    let o = carina(&["compare", &b, &c, "--threshold", "1000%"]);
+    let (code, v) = json_of(&["compare", &b, &c, "--threshold", "1000%"]);
+    assert_eq!(code, Some(0), "{v}");
+    let o = carina(&["compare", &b, &c, "--threshold", "1000.5%"]);
     assert_eq!(o.status.code(), Some(2));
 }
 

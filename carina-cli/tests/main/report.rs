@@ -399,8 +399,8 @@ fn cli_skips_unreadable_files_with_a_warning_and_a_note() {
     assert!(html.contains("4 run(s) of 2 job(s)"));
     assert!(html.contains("Recurring view: 3 cycles"));
 
-    // The strict loader, used by the other commands, still stops at the first bad file; the
-    // lenient one returns the good runs and one error per bad file.
+    // The strict loader still stops at the first bad file; the lenient one returns the good
+    // runs and one error per bad file.
     assert!(load_runs(&[dir.path().to_path_buf()]).is_err());
     let (runs, skipped) = load_runs_lenient(&[dir.path().to_path_buf()]).unwrap();
     assert_eq!((runs.len(), skipped.len()), (4, 3));

@@ -626,3 +626,34 @@ fn load_reads_files_and_names_missing_ones() {
     assert!(matches!(e, ScheduleError::Read { .. }));
     assert!(e.to_string().contains("missing.toml"), "{e}");
 }
+
+/// A FIFO (whose blocking open would wait for a writer forever), a device that never ends and a
+/// symlink to it are refused before any byte is read; a file over the bound is refused by size.
+#[test]
+fn special_files_are_refused_at_once_and_size_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.toml");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.unwrap().success());
+    let zero = dir.path().join("zero.toml");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    for (p, kind) in [
+        (fifo.as_path(), "a FIFO"),
+        (zero.as_path(), "a device"),
+        (std::path::Path::new("/dev/zero"), "a device"),
+    ] {
+        let e = Schedule::load(p).unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, ScheduleError::Read { .. }), "{msg}");
+        assert!(msg.contains(&p.display().to_string()), "{msg}");
+        assert!(
+            msg.contains(kind) && msg.contains("not a regular file"),
+            "{msg}"
+        );
+    }
+    let big = dir.path().join("big.toml");
+    let f = std::fs::File::create(&big).unwrap();
+    f.set_len(Schedule::MAX_FILE_BYTES + 1).unwrap();
+    let msg = Schedule::load(&big).unwrap_err().to_string();
+    assert!(msg.contains("more than the 1048576 bytes"), "{msg}");
+}
