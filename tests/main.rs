@@ -20,6 +20,7 @@ mod doc_examples;
 mod finish_with;
 mod folded_counts;
 mod full_disk;
+mod fuzz_regressions;
 mod governor;
 mod macro_step;
 mod power_timeline;
