@@ -122,7 +122,6 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 const NANOS_PER_MINUTE: i64 = 60_000_000_000;
-const NANOS_PER_DAY: i64 = 86_400_000_000_000;
 const MINUTES_PER_DAY: u16 = 24 * 60;
 /// How far [`Calendar::next_change`] looks ahead.
 const LOOKAHEAD: SignedDuration = SignedDuration::from_hours(366 * 24);
@@ -376,7 +375,9 @@ impl PeakWindow {
     }
 
     /// Whether the window covers local position `ns` (nanoseconds after midnight) of the local
-    /// day `day` (days since 1970-01-01), given the holiday set.
+    /// day `day` (days since 1970-01-01), given the holiday set. The rule itself; `slot` reads
+    /// it from the table `cover_table` builds, which tests check against this.
+    #[cfg(test)]
     fn covers(&self, day: i64, ns: i64, holidays: &BTreeSet<i64>) -> bool {
         let start_ns = i64::from(self.start) * NANOS_PER_MINUTE;
         let end_ns = i64::from(self.end) * NANOS_PER_MINUTE;
@@ -736,9 +737,131 @@ pub struct Schedule {
     holidays: Vec<Date>,
     holiday_days: BTreeSet<i64>,
     offpeak_tariff: Option<f64>,
-    /// Sorted distinct positions in the local day (ns after midnight) where a slot may change:
-    /// midnight, and every window start and end before 24:00.
-    boundaries: Vec<i64>,
+    /// For each minute of the local day, the next minute (1..=1440) at which a window starts
+    /// or ends: where the slot may change next. Windows start and end on whole minutes.
+    next_boundary: Vec<u16>,
+    /// The window that covers each minute of a local day that is not a holiday (`NO_WINDOW`:
+    /// none), per Monday-zero weekday and whether the day before is a holiday (which cancels
+    /// the tails of its overnight windows): index `(weekday * 2 + yesterday_holiday) * 1440 +
+    /// minute`. It turns `slot` into one lookup instead of a scan of every window, which a
+    /// schedule of hundreds of windows a day makes slow (the simulator asks at every boundary).
+    cover: Vec<u32>,
+    /// The time zone's offsets over [`OFFSETS_FROM_S`, `OFFSETS_UNTIL_S`), read from `tz` once:
+    /// jiff takes hundreds of nanoseconds per offset lookup in a zone with rules, and the
+    /// simulator asks at every boundary of the schedule.
+    offsets: OffsetTable,
+}
+
+/// The span the offset table covers: 1900-01-01 to 2200-01-01 UTC, in Unix seconds.
+const OFFSETS_FROM_S: i64 = -2_208_988_800;
+const OFFSETS_UNTIL_S: i64 = 7_258_118_400;
+
+/// A time zone's UTC offsets over a span, as sorted transitions.
+#[derive(Debug, Clone)]
+struct OffsetTable {
+    /// The offset (seconds) before the first transition.
+    before: i32,
+    /// `(instant in Unix seconds, offset in seconds from then on)`, by instant.
+    transitions: Vec<(i64, i32)>,
+}
+
+impl OffsetTable {
+    fn of(tz: &TimeZone) -> OffsetTable {
+        let from = Timestamp::from_second(OFFSETS_FROM_S).unwrap_or(Timestamp::MIN);
+        let transitions = tz
+            .following(from)
+            .map(|tr| (tr.timestamp().as_second(), tr.offset().seconds()))
+            .take_while(|&(at, _)| at < OFFSETS_UNTIL_S)
+            .collect();
+        OffsetTable {
+            before: tz.to_offset(from).seconds(),
+            transitions,
+        }
+    }
+
+    fn covers(second: i64) -> bool {
+        (OFFSETS_FROM_S..OFFSETS_UNTIL_S).contains(&second)
+    }
+
+    /// The offset at Unix second `second`, which the table covers.
+    fn offset_at(&self, second: i64) -> i32 {
+        match self.transitions.partition_point(|&(at, _)| at <= second) {
+            0 => self.before,
+            i => self.transitions[i - 1].1,
+        }
+    }
+
+    /// The first transition after Unix second `second` within the table, else the table's end
+    /// (a harmless extra point for `next_change` to look at, from where jiff takes over).
+    fn next_after(&self, second: i64) -> i64 {
+        let i = self.transitions.partition_point(|&(at, _)| at <= second);
+        self.transitions
+            .get(i)
+            .map_or(OFFSETS_UNTIL_S, |&(at, _)| at)
+    }
+}
+
+/// No window covers the interval, in [`Schedule::cover`].
+const NO_WINDOW: u32 = u32::MAX;
+
+/// The table of [`Schedule::cover`]: for each (weekday, yesterday a holiday), the first window
+/// in file order that covers each minute, as `PeakWindow::covers` defines it.
+fn cover_table(windows: &[PeakWindow]) -> Vec<u32> {
+    let n = usize::from(MINUTES_PER_DAY);
+    let mut table = vec![NO_WINDOW; 14 * n];
+    // Marks the minutes of `[from, to)` not yet covered by an earlier window.
+    let mark = |row: &mut [u32], from: u16, to: u16, wi: u32| {
+        for slot in &mut row[usize::from(from)..usize::from(to)] {
+            if *slot == NO_WINDOW {
+                *slot = wi;
+            }
+        }
+    };
+    for wd in 0..7i8 {
+        for yh in 0..2usize {
+            let at = (wd as usize * 2 + yh) * n;
+            let row = &mut table[at..at + n];
+            let yesterday = (wd + 6) % 7;
+            for (wi, w) in windows.iter().enumerate() {
+                let wi = wi as u32;
+                if w.start < w.end {
+                    if w.days.contains_index(wd) {
+                        mark(row, w.start, w.end, wi);
+                    }
+                } else {
+                    // Overnight: from its start to midnight on its own days, and from midnight
+                    // to its end on the day after one of them, unless that one is a holiday.
+                    if w.days.contains_index(wd) {
+                        mark(row, w.start, MINUTES_PER_DAY, wi);
+                    }
+                    if yh == 0 && w.days.contains_index(yesterday) {
+                        mark(row, 0, w.end, wi);
+                    }
+                }
+            }
+        }
+    }
+    table
+}
+
+/// [`Schedule::next_boundary`]: for each minute, the next window start or end after it, or
+/// 1440 (midnight, where the day's table changes).
+fn next_boundaries(windows: &[PeakWindow]) -> Vec<u16> {
+    let mut is_boundary = vec![false; usize::from(MINUTES_PER_DAY) + 1];
+    is_boundary[usize::from(MINUTES_PER_DAY)] = true;
+    for w in windows {
+        is_boundary[usize::from(w.start)] = true;
+        is_boundary[usize::from(w.end)] = true;
+    }
+    let mut next = vec![MINUTES_PER_DAY; usize::from(MINUTES_PER_DAY)];
+    let mut upcoming = MINUTES_PER_DAY;
+    for m in (0..MINUTES_PER_DAY).rev() {
+        next[usize::from(m)] = upcoming;
+        if is_boundary[usize::from(m)] {
+            upcoming = m;
+        }
+    }
+    next
 }
 
 impl Schedule {
@@ -754,13 +877,9 @@ impl Schedule {
         holidays.sort();
         holidays.dedup();
         let holiday_days = holidays.iter().map(|&d| day_number(d)).collect();
-        let mut boundaries: Vec<i64> = std::iter::once(0)
-            .chain(windows.iter().flat_map(|w| [w.start, w.end]))
-            .filter(|&m| m < MINUTES_PER_DAY)
-            .map(|m| i64::from(m) * NANOS_PER_MINUTE)
-            .collect();
-        boundaries.sort_unstable();
-        boundaries.dedup();
+        let next_boundary = next_boundaries(&windows);
+        let cover = cover_table(&windows);
+        let offsets = OffsetTable::of(&tz);
         Schedule {
             tz,
             tz_name,
@@ -768,7 +887,9 @@ impl Schedule {
             holidays,
             holiday_days,
             offpeak_tariff,
-            boundaries,
+            next_boundary,
+            cover,
+            offsets,
         }
     }
 
@@ -848,6 +969,25 @@ impl Schedule {
 
     /// The first window (in file order) that covers `t`, if any.
     pub fn window_at(&self, t: Timestamp) -> Option<&PeakWindow> {
+        self.window_at_local(self.local(t))
+    }
+
+    /// [`Schedule::window_at`] of a local (day, ns after midnight).
+    fn window_at_local(&self, (day, ns): (i64, i64)) -> Option<&PeakWindow> {
+        let holiday = |d: i64| !self.holiday_days.is_empty() && self.holiday_days.contains(&d);
+        if holiday(day) {
+            return None;
+        }
+        let row = (weekday_index(day) as usize) * 2 + usize::from(holiday(day - 1));
+        let minute = (ns / NANOS_PER_MINUTE) as usize;
+        let wi = self.cover[row * usize::from(MINUTES_PER_DAY) + minute];
+        self.windows.get(wi as usize)
+    }
+
+    /// [`Schedule::window_at`] by scanning every window, as the rules say it: the reference the
+    /// table is tested against.
+    #[cfg(test)]
+    fn window_at_by_scan(&self, t: Timestamp) -> Option<&PeakWindow> {
         let (day, ns) = self.local(t);
         if self.holiday_days.contains(&day) {
             return None;
@@ -881,7 +1021,20 @@ impl Schedule {
 
     /// The local day number (days since 1970-01-01) and position in it (ns after midnight).
     fn local(&self, t: Timestamp) -> (i64, i64) {
-        let offset = i64::from(self.tz.to_offset(t).seconds());
+        Self::local_at(t, self.offset_at(t))
+    }
+
+    /// The UTC offset at `t`, seconds.
+    fn offset_at(&self, t: Timestamp) -> i64 {
+        if OffsetTable::covers(t.as_second()) {
+            i64::from(self.offsets.offset_at(t.as_second()))
+        } else {
+            i64::from(self.tz.to_offset(t).seconds())
+        }
+    }
+
+    /// [`Schedule::local`] with the offset known.
+    fn local_at(t: Timestamp, offset: i64) -> (i64, i64) {
         let local_s = t.as_second() + offset;
         let day = local_s.div_euclid(86_400);
         let ns = local_s.rem_euclid(86_400) * 1_000_000_000 + i64::from(t.subsec_nanosecond());
@@ -889,9 +1042,63 @@ impl Schedule {
     }
 }
 
+impl Schedule {
+    /// The time zone's first offset transition after `t` (or, inside the offset table's span,
+    /// the table's end when it holds no later one).
+    fn transition_after(&self, t: Timestamp) -> Option<Timestamp> {
+        if OffsetTable::covers(t.as_second()) {
+            Timestamp::from_second(self.offsets.next_after(t.as_second())).ok()
+        } else {
+            self.tz.following(t).next().map(|tr| tr.timestamp())
+        }
+    }
+}
+
 impl Calendar for Schedule {
     fn slot(&self, t: Timestamp) -> Slot {
-        match self.window_at(t) {
+        self.slot_local(self.local(t))
+    }
+
+    /// Walks forward through the instants where the slot can change (local boundaries and the
+    /// time zone's offset transitions) and returns the first one where it does.
+    fn next_change(&self, t: Timestamp) -> Option<Timestamp> {
+        let mut offset = self.offset_at(t);
+        let current = self.slot_local(Self::local_at(t, offset));
+        let limit = t.checked_add(LOOKAHEAD).unwrap_or(Timestamp::MAX);
+        let mut x = t;
+        // The next offset transition after `x`: the offset is constant before it.
+        let mut transition = self.transition_after(x);
+        loop {
+            let (_, ns) = Self::local_at(x, offset);
+            let minute = (ns / NANOS_PER_MINUTE) as usize;
+            let next_boundary = i64::from(self.next_boundary[minute]) * NANOS_PER_MINUTE;
+            let candidate = x.checked_add(SignedDuration::from_nanos(next_boundary - ns));
+            let candidate = match candidate {
+                Ok(c) => c,
+                Err(_) => return None,
+            };
+            x = match transition {
+                Some(tr) if tr <= candidate => {
+                    transition = self.transition_after(tr);
+                    offset = self.offset_at(tr);
+                    tr
+                }
+                _ => candidate,
+            };
+            if x > limit {
+                return None;
+            }
+            if self.slot_local(Self::local_at(x, offset)) != current {
+                return Some(x);
+            }
+        }
+    }
+}
+
+impl Schedule {
+    /// The slot at a local (day, ns after midnight).
+    fn slot_local(&self, local: (i64, i64)) -> Slot {
+        match self.window_at_local(local) {
             Some(w) => Slot {
                 peak: true,
                 tariff_per_kwh: w.tariff,
@@ -900,43 +1107,6 @@ impl Calendar for Schedule {
                 peak: false,
                 tariff_per_kwh: self.offpeak_tariff,
             },
-        }
-    }
-
-    /// Walks forward through the instants where the slot can change (local boundaries and the
-    /// time zone's offset transitions) and returns the first one where it does.
-    fn next_change(&self, t: Timestamp) -> Option<Timestamp> {
-        let current = self.slot(t);
-        let limit = t.checked_add(LOOKAHEAD).unwrap_or(Timestamp::MAX);
-        let mut x = t;
-        // The next offset transition after `x`: the offset is constant before it.
-        let mut transition = self.tz.following(x).next().map(|tr| tr.timestamp());
-        loop {
-            let (_, ns) = self.local(x);
-            let next_boundary = self
-                .boundaries
-                .iter()
-                .copied()
-                .find(|&b| b > ns)
-                .unwrap_or(NANOS_PER_DAY);
-            let candidate = x.checked_add(SignedDuration::from_nanos(next_boundary - ns));
-            let candidate = match candidate {
-                Ok(c) => c,
-                Err(_) => return None,
-            };
-            x = match transition {
-                Some(tr) if tr <= candidate => {
-                    transition = self.tz.following(tr).next().map(|tr| tr.timestamp());
-                    tr
-                }
-                _ => candidate,
-            };
-            if x > limit {
-                return None;
-            }
-            if self.slot(x) != current {
-                return Some(x);
-            }
         }
     }
 }
@@ -1303,6 +1473,79 @@ impl Parser<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The offset table gives jiff's offsets and transitions, inside its span and out of it.
+    #[test]
+    fn the_offset_table_agrees_with_the_time_zone() {
+        for tz in [
+            "UTC",
+            "Europe/Berlin",
+            "America/Sao_Paulo",
+            "Australia/Lord_Howe",
+            "Asia/Kolkata",
+        ] {
+            let s = Schedule::builder(tz).build().unwrap();
+            let mut second = -2_300_000_000_i64;
+            while second < 7_400_000_000 {
+                let t = Timestamp::from_second(second).unwrap();
+                let (day, ns) = s.local(t);
+                let off = i64::from(s.tz.to_offset(t).seconds());
+                assert_eq!(day * 86_400 + ns / 1_000_000_000, second + off, "{tz} {t}");
+                let jiff_next = s.tz.following(t).next().map(|tr| tr.timestamp());
+                let ours = s.transition_after(t);
+                // Past its last transition the table names its own end, an extra instant where
+                // `next_change` looks again.
+                let end = Timestamp::from_second(OFFSETS_UNTIL_S).ok();
+                let same = ours == jiff_next
+                    || (ours == end && jiff_next.is_none_or(|j| Some(j) >= end))
+                    || (!OffsetTable::covers(second) && ours == jiff_next);
+                assert!(same, "{tz} {t}: {ours:?} vs {jiff_next:?}");
+                second += 3_599_999;
+            }
+        }
+    }
+
+    /// The window table gives the window the rule gives, for windows of every shape (overnight,
+    /// to 24:00, overlapping, on some days), with holidays, at every minute of two weeks (a DST change in Berlin among them) and
+    /// at instants just before and after each boundary.
+    #[test]
+    fn the_window_table_agrees_with_the_rule() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for tz in ["UTC", "Europe/Berlin"] {
+            for _ in 0..4 {
+                let mut b = Schedule::builder(tz);
+                for _ in 0..1 + next(12) {
+                    let start = next(24 * 60) as u16;
+                    let mut end = next(24 * 60 + 1) as u16;
+                    if end == start {
+                        end = (start + 1) % (24 * 60);
+                    }
+                    let days = Days((1 + next(127)) as u8);
+                    b = b.window(PeakWindow::new(days, start, end).unwrap());
+                }
+                for d in ["2026-03-02", "2026-03-10", "2026-03-11", "2026-03-29"] {
+                    b = b.holiday(d);
+                }
+                let s = b.build().unwrap();
+                let from = "2026-03-01T00:00:00Z".parse::<Timestamp>().unwrap();
+                for minute in 0..14 * 24 * 60 {
+                    for delta_ns in [0, 1, 59_999_999_999] {
+                        let t =
+                            from + SignedDuration::from_nanos(minute * NANOS_PER_MINUTE + delta_ns);
+                        let fast = s.window_at(t).map(|w| w as *const PeakWindow);
+                        let slow = s.window_at_by_scan(t).map(|w| w as *const PeakWindow);
+                        assert_eq!(fast, slow, "{} at {t}", s.describe());
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn days_parse_and_display() {

@@ -364,6 +364,13 @@ impl IntensitySeries {
         }
     }
 
+    /// The first point after `t`, where [`at`](Self::at) may change value; `None` past the last
+    /// one (the last value holds from then on).
+    pub fn next_change(&self, t: jiff::Timestamp) -> Option<jiff::Timestamp> {
+        let i = self.points.partition_point(|(p, _)| *p <= t);
+        self.points.get(i).map(|(p, _)| *p)
+    }
+
     /// Time-weighted mean intensity over `[from, to]`, and whether the whole span was covered.
     pub fn mean_over(&self, from: jiff::Timestamp, to: jiff::Timestamp) -> (f64, bool) {
         if to <= from {

@@ -34,6 +34,21 @@ pub enum SimError {
         /// The horizon, hours.
         horizon_h: f64,
     },
+    /// A policy would take more steps than the simulator allows ([`MAX_STEPS`]): the schedule
+    /// changes too often for so long a cycle.
+    ///
+    /// [`MAX_STEPS`]: super::MAX_STEPS
+    #[error(
+        "policy `{policy}` would need more than {steps} simulation steps (one per schedule boundary, or per step while a deadline's rescue is pending) after {hours:.0} simulated hours: the schedule changes too often for so long a cycle; simulate fewer hours (a shorter cycle scales), or use fewer, longer windows"
+    )]
+    TooManySteps {
+        /// The policy's name.
+        policy: &'static str,
+        /// The bound.
+        steps: u64,
+        /// Simulated hours when the bound was reached.
+        hours: f64,
+    },
 }
 
 pub(super) fn invalid(field: &'static str, message: impl Into<String>) -> SimError {

@@ -6,6 +6,15 @@ use jiff::Timestamp;
 pub trait Intensity {
     /// Grams CO2e per kWh at `t`.
     fn g_per_kwh(&self, t: Timestamp) -> f64;
+
+    /// The first instant after `t` at which the intensity may change; `None` when it never
+    /// does. The simulator takes one step across a stretch where neither the calendar's slot
+    /// nor the intensity changes, instead of one per [`Scenario::step`](super::Scenario::step).
+    /// The default, `Some(t)`, says "at any time": the intensity is then sampled at the middle
+    /// of every step.
+    fn next_change(&self, t: Timestamp) -> Option<Timestamp> {
+        Some(t)
+    }
 }
 
 /// The same intensity at all times, g CO2e/kWh.
@@ -15,6 +24,10 @@ pub struct ConstantIntensity(pub f64);
 impl Intensity for ConstantIntensity {
     fn g_per_kwh(&self, _t: Timestamp) -> f64 {
         self.0
+    }
+
+    fn next_change(&self, _t: Timestamp) -> Option<Timestamp> {
+        None
     }
 }
 
@@ -29,6 +42,12 @@ impl Intensity for HourlyIntensity {
     fn g_per_kwh(&self, t: Timestamp) -> f64 {
         let hour = t.as_second().rem_euclid(86_400) / 3600;
         self.g_per_kwh[hour as usize]
+    }
+
+    /// The next full UTC hour.
+    fn next_change(&self, t: Timestamp) -> Option<Timestamp> {
+        let next = (t.as_second().div_euclid(3600) + 1) * 3600;
+        Timestamp::from_second(next).ok()
     }
 }
 

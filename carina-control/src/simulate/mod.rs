@@ -69,7 +69,8 @@ pub use machine::{
 pub use outcome::{Outcome, Report};
 pub use profile::{MAX_BASELINE_HOURS, Profile};
 pub use scenario::{
-    DEFAULT_START_UNIX_S, DEFAULT_STEP_S, HORIZON_FACTOR, MIN_HORIZON_H, Scenario, default_start,
+    DEFAULT_START_UNIX_S, DEFAULT_STEP_S, HORIZON_FACTOR, MAX_STEPS, MIN_HORIZON_H, Scenario,
+    default_start,
 };
 pub use spec::{
     DEFAULT_BOOST_OFFPEAK_FACTOR, DEFAULT_BOOST_PEAK_FRACTION, DEFAULT_THROTTLE_PEAK_FRACTION,

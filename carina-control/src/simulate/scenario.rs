@@ -25,6 +25,14 @@ pub const HORIZON_FACTOR: f64 = 20.0;
 /// Shortest give-up horizon, hours (four weeks).
 pub const MIN_HORIZON_H: f64 = 28.0 * 24.0;
 
+/// Most steps one simulated policy takes before giving up with [`SimError::TooManySteps`]: a
+/// step ends at a calendar boundary, where the intensity changes, at the end of a step of
+/// [`Scenario::step`] while a deadline's rescue is pending, or at the last item. 12 million is
+/// ten years of a schedule whose slot changes every minute, day and night, for a policy that
+/// runs at every slot. It bounds the time of any simulation (the bench `simulate` of
+/// carina-control measures such a schedule).
+pub const MAX_STEPS: u64 = 12_000_000;
+
 /// How long the simulator waits before asking again a calendar that foresees no change.
 const RECHECK_S: f64 = 7.0 * 86_400.0;
 
@@ -131,6 +139,15 @@ impl<'a> Scenario<'a> {
 
     /// Simulates one policy from [`Scenario::start`] until every item is done.
     ///
+    /// Event-driven: the calendar is asked for the slot once per boundary
+    /// ([`Calendar::next_change`]), and a stretch in which neither the slot, the intensity
+    /// ([`Intensity::next_change`]) nor the rescue rule can change the workers is crossed in one
+    /// step, so the work grows with the number of boundaries, not with the length of the
+    /// cycle. At most [`MAX_STEPS`] steps are taken per policy ([`SimError::TooManySteps`]
+    /// beyond), which bounds the time any schedule takes. With a
+    /// deadline the rescue instant moves with every step until rescue starts, so until then the
+    /// simulation steps by [`Scenario::step`] as before.
+    ///
     /// The workers in each step are what the governor would allow
     /// ([`MachineModel::workers`]: [`Policy::allowed`], capped at the max workers). With a
     /// deadline, the simulator plays an application that tells the governor, at the start of
@@ -141,6 +158,235 @@ impl<'a> Scenario<'a> {
     /// last given, where the step is cut) and is sticky: at least the nominal workers run until
     /// the end.
     pub fn run(&self, spec: impl Into<SimSpec>) -> Result<Outcome, SimError> {
+        self.run_bounded(spec.into(), MAX_STEPS)
+    }
+
+    /// [`Scenario::run`] with at most `max_steps` steps.
+    pub(super) fn run_bounded(&self, spec: SimSpec, max_steps: u64) -> Result<Outcome, SimError> {
+        spec.policy.validate().map_err(policy_error)?;
+        let cal = self.machine.calibrate(self.profile)?;
+        let step_s = self.step.as_secs_f64();
+        if !(step_s.is_finite() && step_s >= 0.001) {
+            return Err(invalid(
+                "step",
+                format!("must be at least 1 ms, got {step_s} s"),
+            ));
+        }
+        let deadline_s = spec.deadline.map(|d| d.as_secs_f64());
+        if let Some(d) = deadline_s
+            && d <= 0.0
+        {
+            return Err(invalid(
+                "deadline",
+                format!("must be after the start, got {d} s"),
+            ));
+        }
+        for (field, v) in [
+            ("peak_per_kwh", self.tariffs.peak_per_kwh),
+            ("offpeak_per_kwh", self.tariffs.offpeak_per_kwh),
+        ] {
+            check_range(field, v, 0.0, f64::MAX)?;
+        }
+
+        let items = self.profile.items as f64;
+        let horizon_s = (self.profile.baseline_hours * HORIZON_FACTOR).max(MIN_HORIZON_H) * 3600.0;
+        let machine = &self.machine;
+        let nominal = machine.nominal_workers;
+        let deadline_at = spec
+            .deadline
+            .map(|d| self.start.checked_add(d).unwrap_or(Timestamp::MAX));
+
+        let mut t = 0.0_f64;
+        let mut done = 0.0_f64;
+        // Item-equivalents of warm-up still to be paid before workers produce items.
+        let mut overhead = 0.0_f64;
+        let mut prev: Option<u32> = None;
+        let mut rescued_at: Option<f64> = None;
+        // Where rescue starts under the estimate given at the start of the current step.
+        let mut rescue_cut: Option<f64> = None;
+        let mut next_boundary: Option<f64> = None;
+        // The calendar's slot until `next_boundary` (the calendar says it holds until then).
+        let mut slot = self.calendar.slot(self.start);
+        let (mut idle_j, mut active_j, mut sleep_j, mut ramp_j, mut peak_j) =
+            (0.0, 0.0, 0.0, 0.0, 0.0);
+        let (mut co2_g, mut cost) = (0.0, 0.0);
+        let (mut running_s, mut paused_s, mut worker_s) = (0.0, 0.0, 0.0);
+        let mut changes = 0u32;
+        let mut steps = 0u64;
+        let mut hours_at: BTreeMap<u32, f64> = BTreeMap::new();
+
+        loop {
+            if t > horizon_s {
+                return Err(SimError::NoProgress {
+                    policy: spec.policy.name(),
+                    horizon_h: horizon_s / 3600.0,
+                });
+            }
+            let now = self.at(t);
+            if next_boundary.is_none_or(|b| b <= t) {
+                // No change ahead (or a calendar that answers with the past): ask again in a
+                // week; cutting a step there is harmless.
+                next_boundary = Some(
+                    self.calendar
+                        .next_change(now)
+                        .map(|b| self.offset_s(b))
+                        .filter(|b| *b > t)
+                        .unwrap_or(t + RECHECK_S),
+                );
+                slot = self.calendar.slot(now);
+            }
+            steps += 1;
+            if steps > max_steps {
+                return Err(SimError::TooManySteps {
+                    policy: spec.policy.name(),
+                    steps: max_steps,
+                    hours: t / 3600.0,
+                });
+            }
+            if let Some(deadline) = deadline_at
+                && rescued_at.is_none()
+            {
+                // The governor reaches the rescue instant of the estimate it holds (the last
+                // step was cut there) before it is told the new one.
+                let reached = rescue_cut.is_some_and(|c| t >= c - CUT_TOLERANCE_S);
+                // The remaining work at nominal concurrency, as the application tells it.
+                let starting = nominal.saturating_sub(prev.unwrap_or(nominal));
+                let left = overhead
+                    + (items - done)
+                    + f64::from(starting)
+                        * machine.ramp_s
+                        * cal.worker_items_per_s
+                        * machine.efficiency(nominal);
+                let remaining = SignedDuration::try_from_secs_f64(left / cal.items_per_s(nominal))
+                    .unwrap_or(SignedDuration::MAX);
+                let start_s = self.offset_s(policy::rescue_start(deadline, Some(remaining)));
+                if reached
+                    || policy::rescue_due(now, Some(deadline), Some(remaining))
+                    || start_s <= t + CUT_TOLERANCE_S
+                {
+                    rescued_at = Some(t);
+                } else {
+                    rescue_cut = Some(start_s);
+                }
+            }
+            let w = machine.workers(&spec.policy, slot, rescued_at.is_some());
+            if let Some(p) = prev
+                && p != w
+            {
+                changes += 1;
+                if w > p {
+                    overhead += f64::from(w - p)
+                        * machine.ramp_s
+                        * cal.worker_items_per_s
+                        * machine.efficiency(w);
+                }
+            }
+            prev = Some(w);
+
+            // Step to the next multiple of the step after the start, the next calendar
+            // boundary, the instant rescue becomes due, or the last item, whichever comes
+            // first.
+            let mut end = ((t / step_s).floor() + 1.0) * step_s;
+            if end - t < 1e-6 {
+                end += step_s;
+            }
+            if let Some(b) = next_boundary {
+                end = end.min(b);
+            }
+            if rescued_at.is_none()
+                && let Some(c) = rescue_cut
+            {
+                end = end.min(c);
+            }
+            // Event-driven: with no rescue instant to watch, nothing changes the workers or
+            // the rates before the calendar's next boundary, and the intensity holds until its
+            // own next change. Every whole step up to the earlier of the two is taken at once;
+            // the intensity at their middle is the one each of them would sample.
+            if deadline_at.is_none() || rescued_at.is_some() {
+                let g_until = self
+                    .intensity
+                    .next_change(now)
+                    .map_or(f64::INFINITY, |c| self.offset_s(c));
+                let until = next_boundary.unwrap_or(f64::INFINITY).min(g_until);
+                let whole = (until / step_s).floor() * step_s;
+                if whole > end && whole.is_finite() {
+                    end = whole;
+                }
+            }
+            let mut dt = end - t;
+            let rate = cal.items_per_s(w);
+            let need = overhead + (items - done);
+            let finished = rate > 0.0 && rate * dt >= need;
+            if finished {
+                dt = need / rate;
+            }
+            let capacity = rate * dt;
+            let paid = overhead.min(capacity);
+            overhead -= paid;
+            done += capacity - paid;
+
+            let power = cal.power_w(w);
+            let e = power * dt;
+            *hours_at.entry(w).or_insert(0.0) += dt / 3600.0;
+            if w == 0 {
+                sleep_j += e;
+                paused_s += dt;
+            } else {
+                idle_j += cal.idle_w * dt;
+                active_j += f64::from(w) * cal.active_w * dt;
+                running_s += dt;
+                worker_s += f64::from(w) * dt;
+                ramp_j += paid / rate * power;
+            }
+            if slot.peak {
+                peak_j += e;
+            }
+            let kwh = e / 3.6e6;
+            co2_g += kwh * self.intensity.g_per_kwh(self.at(t + dt / 2.0));
+            cost += kwh * self.tariffs.price(slot);
+            if finished {
+                t += dt;
+                break;
+            }
+            // Exactly at the step's end, so that a boundary there is seen as reached.
+            t = end;
+        }
+
+        let kwh = |j: f64| j / 3.6e6;
+        Ok(Outcome {
+            policy: spec.policy,
+            deadline: spec.deadline,
+            makespan_h: t / 3600.0,
+            energy_kwh: kwh(idle_j + active_j + sleep_j),
+            co2e_kg: co2_g / 1000.0,
+            cost,
+            idle_kwh: kwh(idle_j),
+            active_kwh: kwh(active_j),
+            sleep_kwh: kwh(sleep_j),
+            ramp_kwh: kwh(ramp_j),
+            peak_kwh: kwh(peak_j),
+            running_h: running_s / 3600.0,
+            paused_h: paused_s / 3600.0,
+            changes,
+            mean_workers: if running_s > 0.0 {
+                worker_s / running_s
+            } else {
+                0.0
+            },
+            items_done: done,
+            hours_at: hours_at.into_iter().collect(),
+            finished_at: self.at(t),
+            rescued_at_h: rescued_at.map(|r| r / 3600.0),
+            deadline_met: deadline_s.map(|d| t <= d + 1e-6),
+        })
+    }
+
+    /// [`Scenario::run`] as it was first written: one step of [`Scenario::step`] after another,
+    /// asking the calendar for the slot at every step. Same results as `run` up to rounding
+    /// (same model, same rescue rule), but its work grows with the number of steps: kept as the
+    /// reference that `run` is tested and benchmarked against, not for use.
+    #[doc(hidden)]
+    pub fn run_stepwise(&self, spec: impl Into<SimSpec>) -> Result<Outcome, SimError> {
         let spec = spec.into();
         spec.policy.validate().map_err(policy_error)?;
         let cal = self.machine.calibrate(self.profile)?;

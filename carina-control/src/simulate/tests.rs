@@ -187,7 +187,8 @@ fn defer_respects_its_deadline() {
         .run(SimSpec::with_deadline_hours(Policy::Defer, f64::INFINITY))
         .unwrap();
     assert_eq!(o.deadline_met, Some(true));
-    assert_eq!(o.makespan_h, free.makespan_h);
+    // Stepped by the minute (a deadline) or crossed window by window (none): equal to rounding.
+    assert!((o.makespan_h - free.makespan_h).abs() < 1e-9 * free.makespan_h);
     // A deadline shorter than the baseline cannot be met: as for the governor, rescue is
     // due from the start (the work at nominal concurrency already ends after the
     // deadline), so the policy never pauses, and the outcome says the deadline is missed.
@@ -695,4 +696,143 @@ fn sensitivity_table_matches_the_docs() {
         norm(&doc).contains(&norm(&table)),
         "docs/CONTROL.md's sensitivity table is out of date; replace it with:\n{table}"
     );
+}
+
+/// `run` (event-driven) gives what `run_stepwise` (the first simulator, one step a minute, the
+/// calendar asked at every step) gives, to rounding: every policy, with and without deadlines,
+/// under the default calendar, a schedule with tariffs, overnight windows and a holiday in
+/// Berlin (DST on 2026-03-29), a schedule of many short windows, and constant, hourly and
+/// per-instant intensities.
+#[test]
+fn event_driven_run_matches_the_stepwise_one() {
+    use crate::schedule::Schedule;
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);
+    let berlin = Schedule::builder("Europe/Berlin")
+        .peak_with_tariff("Mon-Fri 07:30-12:00", 0.31)
+        .peak("Sat 22:00-02:15")
+        .peak("daily 17:00-19:45")
+        .holiday("2026-03-27")
+        .offpeak_tariff(0.12)
+        .build()
+        .unwrap();
+    let mut many = Schedule::builder("UTC");
+    for k in 0..90u16 {
+        let (a, b) = (k * 16, k * 16 + 7);
+        many = many.peak(&format!(
+            "daily {:02}:{:02}-{:02}:{:02}",
+            a / 60,
+            a % 60,
+            b / 60,
+            b % 60
+        ));
+    }
+    let many = many.build().unwrap();
+    let weekday = WeekdayPeak::default();
+    let calendars: [(&str, &dyn Calendar); 3] =
+        [("weekday", &weekday), ("berlin", &berlin), ("many", &many)];
+    let mut day = [200.0; 24];
+    day[8..20].fill(600.0);
+    let hourly = HourlyIntensity { g_per_kwh: day };
+    let constant = ConstantIntensity(448.0);
+    let start_s = Timestamp::constant(1_774_224_000, 0).as_second(); // 2026-03-23, a Monday
+    let wavy = move |t: Timestamp| 300.0 + ((t.as_second() - start_s) % 5400) as f64 / 60.0;
+    let intensities: [(&str, &dyn Intensity); 3] = [
+        ("constant", &constant),
+        ("hourly", &hourly),
+        ("wavy", &wavy),
+    ];
+    let p = Profile::new(50_000, 60.0, 16.0).unwrap();
+    let mut specs: Vec<SimSpec> = Policy::STANDARD.map(Into::into).to_vec();
+    for pol in Policy::STANDARD {
+        specs.push(SimSpec::with_deadline_hours(pol, 90.0));
+        specs.push(SimSpec::with_deadline_hours(pol, 64.5));
+    }
+    let mut compared = 0;
+    for (cn, cal) in calendars {
+        for (iname, int) in intensities {
+            let s = Scenario {
+                start: Timestamp::constant(1_774_224_000, 0),
+                ..Scenario::new(&p, cal, int)
+            };
+            for spec in &specs {
+                let (new, old) = (s.run(*spec).unwrap(), s.run_stepwise(*spec).unwrap());
+                let what = format!("{cn}/{iname}/{spec:?}");
+                for (field, a, b) in [
+                    ("makespan_h", new.makespan_h, old.makespan_h),
+                    ("energy_kwh", new.energy_kwh, old.energy_kwh),
+                    ("co2e_kg", new.co2e_kg, old.co2e_kg),
+                    ("cost", new.cost, old.cost),
+                    ("idle_kwh", new.idle_kwh, old.idle_kwh),
+                    ("active_kwh", new.active_kwh, old.active_kwh),
+                    ("sleep_kwh", new.sleep_kwh, old.sleep_kwh),
+                    ("ramp_kwh", new.ramp_kwh, old.ramp_kwh),
+                    ("peak_kwh", new.peak_kwh, old.peak_kwh),
+                    ("running_h", new.running_h, old.running_h),
+                    ("paused_h", new.paused_h, old.paused_h),
+                    ("mean_workers", new.mean_workers, old.mean_workers),
+                    ("items_done", new.items_done, old.items_done),
+                    (
+                        "rescued_at_h",
+                        new.rescued_at_h.unwrap_or(-1.0),
+                        old.rescued_at_h.unwrap_or(-1.0),
+                    ),
+                ] {
+                    assert!(close(a, b), "{what}: {field} {a} vs {b}");
+                }
+                assert_eq!(new.changes, old.changes, "{what}");
+                assert_eq!(new.deadline_met, old.deadline_met, "{what}");
+                let workers = |o: &Outcome| o.hours_at.iter().map(|h| h.0).collect::<Vec<_>>();
+                assert_eq!(workers(&new), workers(&old), "{what}");
+                for (a, b) in new.hours_at.iter().zip(&old.hours_at) {
+                    assert!(
+                        close(a.1, b.1),
+                        "{what}: hours at {}: {} vs {}",
+                        a.0,
+                        a.1,
+                        b.1
+                    );
+                }
+                let ns = new
+                    .finished_at
+                    .duration_since(old.finished_at)
+                    .as_nanos()
+                    .abs();
+                assert!(ns < 1_000, "{what}: finished {ns} ns apart");
+                compared += 1;
+            }
+        }
+    }
+    assert_eq!(compared, 9 * 12);
+}
+
+/// A simulation that would take more than [`MAX_STEPS`] steps stops with an error that says
+/// why and what to change, instead of running for minutes.
+#[test]
+fn too_many_steps_is_a_clear_error() {
+    // A calendar that changes every second, and a bound of 10,000 steps (the real one,
+    // 12 million, would make a slow test of a debug build).
+    struct Flicker;
+    impl Calendar for Flicker {
+        fn slot(&self, t: Timestamp) -> Slot {
+            Slot {
+                peak: t.as_second() % 2 == 0,
+                tariff_per_kwh: None,
+            }
+        }
+        fn next_change(&self, t: Timestamp) -> Option<Timestamp> {
+            Timestamp::from_second(t.as_second() + 1).ok()
+        }
+    }
+    let p = Profile::new(1000, 5000.0, 100.0).unwrap();
+    let int = ConstantIntensity(300.0);
+    let s = Scenario::new(&p, &Flicker, &int);
+    let e = s.run_bounded(Policy::Baseline.into(), 10_000).unwrap_err();
+    assert!(matches!(e, SimError::TooManySteps { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("baseline") && msg.contains("10000 simulation steps"),
+        "{msg}"
+    );
+    assert!(msg.contains("after 3 simulated hours"), "{msg}");
+    assert!(msg.contains("fewer hours"), "{msg}");
 }
