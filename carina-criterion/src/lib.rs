@@ -7,7 +7,11 @@
 //! - [`EnergyMeter`]: the reading behind it, usable on its own: cumulative energy of this
 //!   process (its share of host energy by CPU time, the default) or of the host.
 //! - [`energy_and_time_group!`]: runs the same benchmark functions once with wall time and once
-//!   with energy; [`group`] names the energy group `<name>-energy` so both are kept.
+//!   with energy; [`group`] names the energy group `<name>-energy` so both are told apart.
+//! - [`Energy::configure`]: the way to hand the measurement to criterion. Energy results are
+//!   saved under [`energy_output_directory`] (`target/criterion/carina-energy/`), never where
+//!   time results are, whatever the group and benchmark names; a bare `with_measurement` is
+//!   refused with this fix.
 //!
 //! ```no_run
 //! use carina_criterion::{EnergyAware, energy_and_time_group, group};
@@ -31,7 +35,8 @@
 //! ```
 //!
 //! # Public API
-//! [`Energy`], [`EnergyAware`], [`group`], [`energy_and_time_group!`], [`EnergyMeter`] (with
+//! [`Energy`] (with [`Energy::configure`]), [`criterion_home`], [`energy_output_directory`],
+//! [`ENERGY_SUBDIRECTORY`], [`EnergyAware`], [`group`], [`energy_and_time_group!`], [`EnergyMeter`] (with
 //! [`DEFAULT_MIN_INTERVAL`], [`SCOPE_ENV`], [`scope_from_env`]), [`EnergyFormatter`]; re-exports
 //! [`EnergyKind`], [`Scope`] and `criterion`.
 //!
@@ -51,7 +56,8 @@ pub use criterion;
 
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{BenchmarkGroup, Criterion};
-use std::sync::{Mutex, MutexGuard};
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 /// Joules per iteration, as a criterion [`Measurement`] (`Value = f64`, joules).
 ///
@@ -64,12 +70,20 @@ use std::sync::{Mutex, MutexGuard};
 /// use carina_criterion::Energy;
 /// use criterion::Criterion;
 ///
-/// let mut c = Criterion::default().with_measurement(Energy::new());
+/// let mut c = Energy::new().configure(Criterion::default());
 /// c.bench_function("sum", |b| b.iter(|| (0..1000u64).sum::<u64>()));
 /// ```
+///
+/// Hand it to criterion with [`Energy::configure`], not `Criterion::with_measurement`: criterion
+/// saves results by group and benchmark name only, so energy results must go to a directory of
+/// their own ([`energy_output_directory`]) or they overwrite the time results of the same names.
+/// A bare `with_measurement` is refused at the first measurement, with this fix in the message.
 pub struct Energy {
     meter: Mutex<EnergyMeter>,
     formatter: EnergyFormatter,
+    /// Set by [`Energy::configure`] or [`Energy::assume_separate_output`]: the results of this
+    /// measurement go to a directory of their own. Unset, [`Measurement::start`] refuses.
+    separate_output: bool,
 }
 
 /// Problems the meter met and nobody took ([`EnergyMeter::take_warnings`]: a probe that failed
@@ -114,7 +128,52 @@ impl Energy {
         Energy {
             formatter: EnergyFormatter::new(meter.kind()),
             meter: Mutex::new(meter),
+            separate_output: false,
         }
+    }
+
+    /// `criterion.with_measurement(self)`, saving into [`energy_output_directory`]
+    /// (`target/criterion/carina-energy/` by default) instead of criterion's own directory.
+    ///
+    /// Criterion saves a benchmark's results, and its baselines, under
+    /// `<output directory>/<group>/<bench>/` whatever the measurement; a measurement cannot
+    /// change the ids. With the same directory, an energy run under the user's own group and
+    /// benchmark names would replace the time baselines with joules (and report a -100 % change
+    /// against them). A directory of its own keeps them apart whatever the names, and
+    /// `--save-baseline`/`--baseline` then work per measurement. The settings of `criterion`
+    /// (times, sample size, filters) are kept; the command line (`configure_from_args`, which
+    /// `criterion_group!` applies after the config) does not change the directory.
+    ///
+    /// ```no_run
+    /// use carina_criterion::Energy;
+    /// use criterion::Criterion;
+    ///
+    /// let mut c = Energy::new().configure(Criterion::default());
+    /// c.bench_function("sum", |b| b.iter(|| (0..1000u64).sum::<u64>()));
+    /// ```
+    pub fn configure<M: Measurement>(mut self, criterion: Criterion<M>) -> Criterion<Energy> {
+        self.separate_output = true;
+        if std::env::var_os("CARGO_CRITERION_PORT").is_some() {
+            eprintln!(
+                "carina-criterion: warning: under cargo-criterion, results are saved by \
+                 cargo-criterion by benchmark id, not in {}: name the energy groups apart \
+                 (carina_criterion::group adds `-energy`)",
+                energy_output_directory().display()
+            );
+        }
+        criterion
+            .with_measurement(self)
+            .output_directory(&energy_output_directory())
+    }
+
+    /// Declares that the caller keeps this measurement's results apart from time results
+    /// itself: it calls `Criterion::output_directory` with a directory of its own after
+    /// `with_measurement`, or uses the measurement outside criterion's saving (calling
+    /// `start`/`end` itself). Without it or [`configure`](Self::configure), the first
+    /// [`Measurement::start`] refuses (see there).
+    pub fn assume_separate_output(mut self) -> Self {
+        self.separate_output = true;
+        self
     }
 
     /// Measured or estimated.
@@ -139,7 +198,13 @@ impl Measurement for Energy {
     /// Joules.
     type Value = f64;
 
+    /// Refuses (panics with the fix, before criterion has measured or saved anything) when the
+    /// measurement was handed to criterion with a bare `with_measurement`: criterion would save
+    /// joules where the time results of the same names are, and overwrite their baselines.
     fn start(&self) -> f64 {
+        if !self.separate_output {
+            refuse_shared_output();
+        }
         self.meter().read()
     }
 
@@ -163,6 +228,63 @@ impl Measurement for Energy {
     fn formatter(&self) -> &dyn ValueFormatter {
         &self.formatter
     }
+}
+
+/// The refusal of [`Measurement::start`], out of line: it never returns.
+#[cold]
+#[inline(never)]
+fn refuse_shared_output() -> ! {
+    panic!(
+        "carina-criterion: refusing to measure: this Criterion got `Energy` through \
+         `with_measurement`, so criterion would save joules in the directory of the time \
+         results ({}/<group>/<bench>/) and overwrite the time baselines of the same group and \
+         benchmark names. Use `Energy::new().configure(Criterion::default())` (or \
+         `energy_and_time_group!`), which saves energy under {}; if you already give this \
+         Criterion an output directory of its own, say so with \
+         `Energy::new().assume_separate_output()`.",
+        criterion_home().display(),
+        energy_output_directory().display()
+    )
+}
+
+/// The name of the directory, inside criterion's, that [`Energy::configure`] saves into.
+pub const ENERGY_SUBDIRECTORY: &str = "carina-energy";
+
+/// Criterion's output directory, found as criterion finds it: `$CRITERION_HOME`, else
+/// `$CARGO_TARGET_DIR/criterion`, else the target directory `cargo metadata` names (under
+/// `cargo bench`, `$CARGO` is set) joined with `criterion`, else `target/criterion`. Found once
+/// per process, as criterion does.
+pub fn criterion_home() -> PathBuf {
+    static HOME: OnceLock<PathBuf> = OnceLock::new();
+    HOME.get_or_init(|| {
+        if let Some(home) = std::env::var_os("CRITERION_HOME") {
+            return PathBuf::from(home);
+        }
+        cargo_target_directory()
+            .map(|t| t.join("criterion"))
+            .unwrap_or_else(|| PathBuf::from("target/criterion"))
+    })
+    .clone()
+}
+
+fn cargo_target_directory() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    let cargo = std::env::var_os("CARGO")?;
+    let out = std::process::Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    v.get("target_directory")?.as_str().map(PathBuf::from)
+}
+
+/// Where [`Energy::configure`] has criterion save: [`criterion_home`] joined with
+/// [`ENERGY_SUBDIRECTORY`], `target/criterion/carina-energy` by default.
+pub fn energy_output_directory() -> PathBuf {
+    criterion_home().join(ENERGY_SUBDIRECTORY)
 }
 
 /// A measurement whose benchmark groups [`group`] can name, so that the same benchmark
@@ -232,7 +354,7 @@ macro_rules! energy_and_time_group {
                     ::std::eprintln!("carina-criterion: warning: {w}");
                 }
                 let mut criterion: $crate::criterion::Criterion<$crate::Energy> =
-                    ($config).with_measurement(energy).configure_from_args();
+                    energy.configure($config).configure_from_args();
                 $( $target(&mut criterion); )+
             }
         }

@@ -5,6 +5,7 @@
 mod common;
 
 mod measure {
+    mod baselines;
     mod measurement;
     mod meter;
 }

@@ -18,7 +18,7 @@ fn fifty_watts(kind: EnergyKind) -> (Energy, tempfile::TempDir) {
     };
     let m = EnergyMeter::with_probes(vec![Box::new(p)], dir.path(), Scope::Host)
         .with_min_interval(Duration::ZERO);
-    (Energy::from_meter(m), dir)
+    (Energy::from_meter(m).assume_separate_output(), dir)
 }
 
 #[test]
