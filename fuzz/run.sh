@@ -45,7 +45,7 @@ failed=()
 for t in "${targets[@]}"; do
   seeds="seeds/$t"
   case "$t" in
-    merge | cli_*) seeds="seeds/run_file" ;;
+    cli_*) seeds="seeds/run_file" ;;
   esac
   mkdir -p "corpus/$t" "regressions/$t"
   echo "-- $t (${secs} s)"

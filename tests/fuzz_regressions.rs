@@ -68,6 +68,50 @@ fn seed_run_files_are_read_and_analysed() {
 }
 
 #[test]
+fn a_torn_last_line_is_skipped_and_the_rest_is_read() {
+    let _s = crate::common::serial();
+    // Issue 18 item 1: kill -9 cut a multi-byte character in the last line; the file was
+    // rejected whole. Every command reads it now (the torn line skipped with a warning).
+    let dir = fuzz_dir().join("regressions");
+    for (name, f) in targets::TARGETS {
+        let path = dir.join(name).join("item01_cut_multibyte_last_line.jsonl");
+        if path.exists() {
+            let data = std::fs::read(&path).unwrap();
+            assert_eq!(f(&data), Ok(()), "{name} on {}", path.display());
+        }
+    }
+}
+
+#[test]
+fn impossible_values_are_refused_by_file_and_line() {
+    let _s = crate::common::serial();
+    // Issue 18 item 11: negative and 1e308 energies were accepted ([NaN, NaN]% in compare,
+    // 309-digit CSV numbers); they are refused, naming the file, the line and the field.
+    let dir = fuzz_dir().join("regressions").join("run_file");
+    for case in ["item11_negative_energy.jsonl", "item11_energy_1e308.jsonl"] {
+        let data = std::fs::read(dir.join(case)).unwrap();
+        let err = targets::run_file(&data).expect_err(case);
+        assert!(err.contains("run.jsonl:") && err.contains("energy_j"), "{case}: {err}");
+        // A number a person can read: 1e308 as `1e308`, not 309 digits.
+        assert!(err.len() < 200, "{case}: {err}");
+        assert_ne!(targets::cli_compare(&data), Ok(()), "{case}");
+    }
+}
+
+#[test]
+fn a_child_file_of_the_run_is_merged() {
+    let _s = crate::common::serial();
+    let seeds = inputs(&fuzz_dir().join("seeds").join("merge"));
+    assert!(!seeds.is_empty(), "no seed under fuzz/seeds/merge");
+    for seed in &seeds {
+        let data = std::fs::read(seed).unwrap();
+        // The merge target's seed is a child of its run: merged, not refused, so that fuzzing
+        // reaches the merge itself rather than only the ownership check.
+        assert_eq!(targets::merge(&data), Ok(()), "merge on {}", seed.display());
+    }
+}
+
+#[test]
 fn seed_schedules_and_intensity_series_parse() {
     let _s = crate::common::serial();
     for (name, f) in targets::TARGETS {

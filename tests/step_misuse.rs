@@ -101,3 +101,31 @@ fn steps_leaked_at_thread_exit_with_a_full_buffer_are_counted() {
         "{w:?}"
     );
 }
+
+#[test]
+fn item_counts_saturate_and_are_named_instead_of_wrapping() {
+    let _s = serial();
+    let (run, recs) = memory_run("items");
+    {
+        let mut g = carina::step("huge");
+        g.add_items(u64::MAX - 1);
+        // Wrapping would leave 1; saturating keeps the ceiling.
+        g.add_items(3);
+    }
+    {
+        let mut g = carina::step("huge");
+        g.add_items(5);
+    }
+    let s = run.finish().unwrap();
+    let steps = recs.steps();
+    let first = steps.iter().find(|r| r.name == "huge").unwrap();
+    assert_eq!(first.items, u64::MAX);
+    let huge = s.summaries.iter().find(|x| x.name == "huge").unwrap();
+    assert_eq!(huge.items, u64::MAX, "the name's total saturates too");
+    let w = warnings(&s);
+    assert!(
+        w.iter()
+            .any(|w| w.starts_with("items_saturated") && w.contains("`huge`")),
+        "{w:?}"
+    );
+}

@@ -188,7 +188,7 @@ impl Folds {
         let mut e = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(f) = e.get_mut(slot as usize) {
             f.count += 1;
-            f.items = f.items.wrapping_add(items);
+            f.items = f.items.saturating_add(items);
             f.wall_ns = f.wall_ns.saturating_add(wall_ns);
             match status {
                 Status::Error => f.errors += 1,
@@ -745,9 +745,12 @@ impl Step {
     }
 
     /// Adds `n` to the number of items (scenarios, samples, rows) this step processed.
+    ///
+    /// The count saturates at `u64::MAX` rather than wrapping to a small number; the run file
+    /// then names the step in an `items_saturated` warning.
     #[inline]
     pub fn add_items(&mut self, n: u64) {
-        self.items = self.items.wrapping_add(n);
+        self.items = self.items.saturating_add(n);
     }
 
     /// Sets the number of items this step processed.

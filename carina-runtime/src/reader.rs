@@ -747,6 +747,17 @@ fn impossible(rec: &Record) -> Option<String> {
     c.0
 }
 
+/// `v` as a message shows it: `{v}` writes 1e308 with 309 digits, so magnitudes outside
+/// [1e-4, 1e9) use exponent notation.
+fn short(v: f64) -> String {
+    let a = v.abs();
+    if a != 0.0 && !(1e-4..1e9).contains(&a) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
 /// The first problem found.
 struct Check(Option<String>);
 
@@ -758,9 +769,9 @@ impl Check {
         let why = if !v.is_finite() {
             format!("{v} is not a finite number")
         } else if v < -ROUNDING {
-            format!("{v} {unit} is negative; run-file figures are never below 0")
+            format!("{} {unit} is negative; run-file figures are never below 0", short(v))
         } else if v > max {
-            format!("{v} {unit} is above {max:e} {unit}: no run has such a figure")
+            format!("{} {unit} is above {max:e} {unit}: no run has such a figure", short(v))
         } else {
             return;
         };

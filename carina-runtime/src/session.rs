@@ -173,6 +173,7 @@ mod tests {
             unused_sources: Vec::new(),
             share_target: ShareTarget::SelfProcess,
             step_exit_hook: None,
+            unmarked_threads: Default::default(),
         }
     }
 
