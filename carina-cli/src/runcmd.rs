@@ -47,6 +47,12 @@
 //!   counter) is left at once by a watcher thread (`signals::watch_start_up`). SIGUSR1 and
 //!   SIGUSR2 are held and forwarded once the command has started; so is a stop signal that
 //!   lands between the last check and the spawn.
+//! - **`carina` killed.** On Linux the command gets SIGTERM when `carina` dies (kill -9, the
+//!   OOM killer): the parent-death signal, set between fork and exec
+//!   (`signals::die_with_carina`), so the command is not left running orphaned and
+//!   unmeasured. Only the command: its own children are its business (a shell that traps
+//!   SIGTERM can end them; one that does not leaves them to the next subreaper up, or init).
+//!   Nothing is cleaned up at `carina`'s next start.
 //! - **Exit status.** The command's exit code, 128 + N if it was killed by signal N; 127 when
 //!   the command is not found, 126 when it cannot be executed, 2 on a bad flag or setting, 1
 //!   when the run file cannot be created (nothing is run).
@@ -212,6 +218,8 @@ fn run_inner(args: &Args) -> Result<ExitCode, Failure> {
             .env("CARINA_DIR", dir_abs)
             .env("CARINA_PARENT_PID", std::process::id().to_string());
     }
+    #[cfg(target_os = "linux")]
+    signals::die_with_carina(&mut cmd);
     // The last moment a stop signal ends `carina` instead of reaching the command: later ones
     // are forwarded to it (`signals::FORWARDED`) as soon as it has started.
     if let Some(sig) = signals::stop_received() {
@@ -812,6 +820,46 @@ mod signals {
     pub(super) fn become_subreaper() -> bool {
         // rustix passes the pid as prctl's flag argument: any non-zero value sets the flag.
         rustix::process::set_child_subreaper(Some(rustix::process::getpid())).is_ok()
+    }
+
+    /// The signal the command gets when `carina` dies before it (SIGKILL, the OOM killer, a
+    /// crash): SIGTERM, what it would have got had `carina` been asked to stop and forwarded
+    /// it, so the command can end its own children and clean up. Not SIGKILL: that leaves the
+    /// command no chance to stop its children, which would outlive it.
+    #[cfg(target_os = "linux")]
+    const PARENT_DEATH: Signal = Signal::TERM;
+
+    /// Makes the command receive [`PARENT_DEATH`] when `carina` dies (Linux's parent-death
+    /// signal), so that a `carina` killed with SIGKILL does not leave the command running,
+    /// orphaned and unmeasured. Only the command gets it: its own children are its business
+    /// (a shell that dies of SIGTERM leaves them running, re-parented to the next subreaper up
+    /// or init). The kernel clears the setting when the command execs a set-user-ID or
+    /// set-group-ID program.
+    ///
+    /// The signal is tied to the thread that forks: the main thread, which lives until
+    /// `carina` exits.
+    #[cfg(target_os = "linux")]
+    pub(super) fn die_with_carina(cmd: &mut Command) {
+        use std::os::unix::process::CommandExt as _;
+        let carina = rustix::process::getpid();
+        // SAFETY: the closure runs in the child between fork and exec, where only
+        // async-signal-safe calls are allowed: it makes two system calls (prctl, getppid)
+        // through rustix, which neither allocates nor takes a lock, and builds an io::Error
+        // from a raw errno (no allocation). It captures a plain pid by copy.
+        unsafe {
+            cmd.pre_exec(move || {
+                // A kernel that refuses (a seccomp filter) leaves the command as before: better
+                // unprotected than not run at all.
+                if rustix::process::set_parent_process_death_signal(Some(PARENT_DEATH)).is_ok()
+                    && rustix::process::getppid() != Some(carina)
+                {
+                    // `carina` died between fork and prctl, so the signal will never come:
+                    // do not start the command at all.
+                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+                }
+                Ok(())
+            });
+        }
     }
 
     /// Reaps one exited child, if any, without blocking: `Some((pid, status))`.

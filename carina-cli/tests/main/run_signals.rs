@@ -221,3 +221,79 @@ fn sigterm_after_the_run_file_is_made_removes_it() {
         .open(&tree.fifo);
     server.join().unwrap();
 }
+
+/// The start time of process `pid` (clock ticks since boot, field 22 of `/proc/<pid>/stat`),
+/// while it is alive: `None` once it is gone or a zombie (dead, waiting to be reaped).
+fn alive_since(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    (fields.first() != Some(&"Z"))
+        .then(|| fields.get(19)?.parse().ok())
+        .flatten()
+}
+
+/// Kills process `pid` when the test ends, if it is still the one that started at `since`.
+struct KillAtEnd {
+    pid: u32,
+    since: u64,
+}
+
+impl Drop for KillAtEnd {
+    fn drop(&mut self) {
+        if alive_since(self.pid) == Some(self.since)
+            && let Some(pid) = rustix::process::Pid::from_raw(self.pid as i32)
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+#[test]
+fn the_command_dies_with_a_carina_killed_by_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    // The command writes its pid (whole, by rename) and becomes `sleep 300` in place.
+    let carina = common::carina_command()
+        .args(["run", "--dir"])
+        .arg(dir.path())
+        .args(["--job", "orphan", "--", "sh", "-c"])
+        .arg("echo $$ > \"$0.tmp\" && mv \"$0.tmp\" \"$0\" && exec sleep 300")
+        .arg(&pid_file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut carina = Reaped(carina);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let pid: u32 = loop {
+        if let Some(p) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+        {
+            break p;
+        }
+        assert!(
+            carina.0.try_wait().unwrap().is_none(),
+            "carina exited before the command wrote its pid"
+        );
+        assert!(Instant::now() < deadline, "the command never wrote its pid");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let since = alive_since(pid).expect("the command is running");
+    let _cleanup = KillAtEnd { pid, since };
+    carina.0.kill().unwrap();
+    carina.0.wait().unwrap();
+    // Generous: the parent-death signal is sent as `carina` exits; without it the command
+    // would sleep on for five minutes.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while alive_since(pid) == Some(since) {
+        assert!(
+            Instant::now() < deadline,
+            "the command (pid {pid}) still runs 30 s after carina was killed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
