@@ -16,7 +16,12 @@ fn fuzz_dir() -> PathBuf {
 /// The files of `dir` (none when it does not exist), sorted.
 fn inputs(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -47,20 +52,35 @@ fn every_saved_failing_input_is_handled_cleanly() {
     }
     assert!(failed.is_empty(), "{failed:#?}");
     // The directory exists and holds cases: an empty replay would pass for a wrong path.
-    assert!(replayed > 0, "no regression input found under {}", fuzz_dir().display());
+    assert!(
+        replayed > 0,
+        "no regression input found under {}",
+        fuzz_dir().display()
+    );
 }
 
 #[test]
 fn seed_run_files_are_read_and_analysed() {
     let _s = crate::common::serial();
     let seeds = inputs(&fuzz_dir().join("seeds").join("run_file"));
-    assert!(!seeds.is_empty(), "no seed run file under fuzz/seeds/run_file");
+    assert!(
+        !seeds.is_empty(),
+        "no seed run file under fuzz/seeds/run_file"
+    );
     for seed in &seeds {
         let data = std::fs::read(seed).unwrap();
         // A real run file is read and every analysis command succeeds on it: a target that
         // rejected everything would fuzz nothing but its error path.
         for (name, f) in targets::TARGETS {
-            if ["run_file", "cli_summary", "cli_export", "cli_report", "cli_compare"].contains(name) {
+            if [
+                "run_file",
+                "cli_summary",
+                "cli_export",
+                "cli_report",
+                "cli_compare",
+            ]
+            .contains(name)
+            {
                 assert_eq!(f(&data), Ok(()), "{name} on {}", seed.display());
             }
         }
@@ -91,7 +111,10 @@ fn impossible_values_are_refused_by_file_and_line() {
     for case in ["item11_negative_energy.jsonl", "item11_energy_1e308.jsonl"] {
         let data = std::fs::read(dir.join(case)).unwrap();
         let err = targets::run_file(&data).expect_err(case);
-        assert!(err.contains("run.jsonl:") && err.contains("energy_j"), "{case}: {err}");
+        assert!(
+            err.contains("run.jsonl:") && err.contains("energy_j"),
+            "{case}: {err}"
+        );
         // A number a person can read: 1e308 as `1e308`, not 309 digits.
         assert!(err.len() < 200, "{case}: {err}");
         assert_ne!(targets::cli_compare(&data), Ok(()), "{case}");

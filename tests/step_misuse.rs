@@ -61,7 +61,8 @@ fn guards_dropped_out_of_order_are_flagged() {
     let s = run.finish().unwrap();
     let w = warnings(&s);
     assert!(
-        w.iter().any(|w| w.starts_with("2 steps ended out of order")),
+        w.iter()
+            .any(|w| w.starts_with("2 steps ended out of order")),
         "{w:?}"
     );
 }

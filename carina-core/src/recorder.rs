@@ -519,31 +519,31 @@ fn register(slot: &mut Option<Local>, epoch: u64) -> bool {
 #[inline]
 fn enter_step<const GPU: bool>(epoch: u64, name: &'static str) -> (u64, u8, u32) {
     // `move`: the arguments travel in registers, not as references to the caller's stack.
-    match LOCAL.try_with(move |cell| {
-        let Ok(mut slot) = cell.try_borrow_mut() else {
-            return (0, 0, 0);
-        };
-        if slot.as_ref().is_none_or(|l| l.epoch != epoch) && !register(&mut slot, epoch) {
-            return (0, 0, 0);
-        }
-        let Some(local) = slot.as_mut() else {
-            return (0, 0, 0);
-        };
-        let t = local.clock.raw();
-        if local
-            .producer
-            .push_open_quiet(Event::enter(name, t, 0, GPU))
-        {
-            // The step's depth is the number of open closes, this one included: its exit
-            // expects to find the same number (the out-of-order check in `exit_step`).
-            (epoch, 0, local.producer.open_closes() as u32)
-        } else {
-            fold_enter(local, epoch, name, t)
-        }
-    }) {
-        Ok(guard) => guard,
-        Err(_) => (0, 0, 0),
-    }
+    LOCAL
+        .try_with(move |cell| {
+            let Ok(mut slot) = cell.try_borrow_mut() else {
+                return (0, 0, 0);
+            };
+            if slot.as_ref().is_none_or(|l| l.epoch != epoch) && !register(&mut slot, epoch) {
+                return (0, 0, 0);
+            }
+            let Some(local) = slot.as_mut() else {
+                return (0, 0, 0);
+            };
+            let t = local.clock.raw();
+            if local
+                .producer
+                .push_open_quiet(Event::enter(name, t, 0, GPU))
+            {
+                // The step's depth is the number of open closes, this one included: its exit
+                // expects to find the same number (the out-of-order check in `exit_step`).
+                (epoch, 0, local.producer.open_closes() as u32)
+            } else {
+                fold_enter(local, epoch, name, t)
+            }
+        })
+        // A thread-local already destroyed (thread exit): no step, the all-zero guard.
+        .unwrap_or_default()
 }
 
 #[cold]
@@ -1076,7 +1076,10 @@ mod tests {
         // leaks, then closes the ring) runs after that.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while !h.consumer.is_closed() {
-            assert!(std::time::Instant::now() < deadline, "the thread never left");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the thread never left"
+            );
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         h
@@ -1142,7 +1145,11 @@ mod tests {
             assert!(g.flags & FOLDED != 0);
             std::mem::forget(g);
         });
-        assert_eq!(counts(&h), (3, 0), "two ring steps and one folded step leaked");
+        assert_eq!(
+            counts(&h),
+            (3, 0),
+            "two ring steps and one folded step leaked"
+        );
         // The folded one is an instance of its name, not lost.
         let folds = h.folds.snapshot();
         let f = folds.iter().find(|f| f.name == "folded").unwrap();

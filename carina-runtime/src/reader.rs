@@ -769,9 +769,15 @@ impl Check {
         let why = if !v.is_finite() {
             format!("{v} is not a finite number")
         } else if v < -ROUNDING {
-            format!("{} {unit} is negative; run-file figures are never below 0", short(v))
+            format!(
+                "{} {unit} is negative; run-file figures are never below 0",
+                short(v)
+            )
         } else if v > max {
-            format!("{} {unit} is above {max:e} {unit}: no run has such a figure", short(v))
+            format!(
+                "{} {unit} is above {max:e} {unit}: no run has such a figure",
+                short(v)
+            )
         } else {
             return;
         };

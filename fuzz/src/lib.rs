@@ -55,7 +55,8 @@ fn parse_args<A: clap::Args>(words: &[&str]) -> Result<A, String> {
 }
 
 fn path_str(p: &Path) -> Result<&str, String> {
-    p.to_str().ok_or_else(|| "scratch path is not UTF-8".to_owned())
+    p.to_str()
+        .ok_or_else(|| "scratch path is not UTF-8".to_owned())
 }
 
 /// The run-file reader: the whole-file reader (what every command uses) and the record reader
@@ -93,7 +94,12 @@ pub fn merge(data: &[u8]) -> Result<(), String> {
         write("fuzz-run.child-2.jsonl", b)?;
     }
     let merged = carina_runtime::merge::collect(dir.path(), "fuzz-run", None);
-    let _ = (merged.merged(), merged.steps(), merged.items(), merged.notes());
+    let _ = (
+        merged.merged(),
+        merged.steps(),
+        merged.items(),
+        merged.notes(),
+    );
     let _ = merged.additions();
     if merged.problems.is_empty() {
         Ok(())

@@ -92,11 +92,11 @@ fn energy_under_the_time_names_leaves_the_time_baselines_alone() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
     assert!(
-        out.status.success(),
-        "child failed:\n{stdout}\n{stderr}"
+        stdout.contains("1 passed"),
+        "the child did not run:\n{stdout}"
     );
-    assert!(stdout.contains("1 passed"), "the child did not run:\n{stdout}");
     // The child asserted the details; here, the layout it left.
     let time = home.path().join("itoa/u64/base/estimates.json");
     let energy = home
@@ -146,7 +146,10 @@ fn child_time_then_energy() {
             && msg.contains("overwrite the time baselines"),
         "{msg}"
     );
-    assert!(snapshot(&time_dir) == time_files, "the refusal touched the time files");
+    assert!(
+        snapshot(&time_dir) == time_files,
+        "the refusal touched the time files"
+    );
 
     // 3. `configure`, same names: energy goes to its own directory, the time files stay.
     let mut c = fifty_watts(proc_root.path()).configure(quick(Criterion::default()));
