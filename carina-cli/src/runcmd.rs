@@ -39,6 +39,20 @@
 //!   or `kill(-pgid)` (GNU `timeout` does both) reaches the command directly *and* through
 //!   `carina`: the command sees it twice. Nothing in `siginfo` tells a group signal from a
 //!   direct one, so this is left as is; commands that trap signals should be idempotent.
+//! - **Signals during start-up.** Before the command is spawned there is nothing to forward
+//!   to: SIGINT, SIGTERM, SIGHUP or SIGQUIT, from a process or the terminal, ends `carina`
+//!   with 128 + N and `carina: SIGTERM during start-up: the command was not started and no run
+//!   file is kept`. The run file, if start-up had made it, is removed (discarded, not ended):
+//!   no command ran, so there is no run to record. Start-up stuck in a read (a hung energy
+//!   counter) is left at once by a watcher thread (`signals::watch_start_up`). SIGUSR1 and
+//!   SIGUSR2 are held and forwarded once the command has started; so is a stop signal that
+//!   lands between the last check and the spawn.
+//! - **`carina` killed.** On Linux the command gets SIGTERM when `carina` dies (kill -9, the
+//!   OOM killer): the parent-death signal, set between fork and exec
+//!   (`signals::die_with_carina`), so the command is not left running orphaned and
+//!   unmeasured. Only the command: its own children are its business (a shell that traps
+//!   SIGTERM can end them; one that does not leaves them to the next subreaper up, or init).
+//!   Nothing is cleaned up at `carina`'s next start.
 //! - **Exit status.** The command's exit code, 128 + N if it was killed by signal N; 127 when
 //!   the command is not found, 126 when it cannot be executed, 2 on a bad flag or setting, 1
 //!   when the run file cannot be created (nothing is run).
@@ -63,7 +77,7 @@ use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, ExitStatus};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -157,11 +171,21 @@ fn run_inner(args: &Args) -> Result<ExitCode, Failure> {
             .unwrap_or_else(|| "command".to_owned()),
     };
     signals::install();
+    // A stop signal while start-up is stuck reading an input (a hung energy counter) ends
+    // `carina` from this thread; the main thread cannot be woken from a blocking read.
+    signals::watch_start_up();
     let subreaper = signals::become_subreaper();
     let live: Arc<Mutex<LiveEnergy>> = Arc::new(Mutex::new(LiveEnergy::default()));
     // Everything is resolved (and a bad zone, file or variable reported) before the command
     // starts, so nothing stops half-way.
-    let run = start_run(args, &job, subreaper, &live)?;
+    let run = start_run(args, &job, subreaper, &live);
+    if !signals::start_up_done() {
+        // The watcher is ending `carina` (a stop signal came first); it removes the run file.
+        loop {
+            std::thread::park();
+        }
+    }
+    let run = run?;
     let started = Instant::now();
     // Where the run file is, and so where the children write theirs.
     let job_dir = run
@@ -194,7 +218,19 @@ fn run_inner(args: &Args) -> Result<ExitCode, Failure> {
             .env("CARINA_DIR", dir_abs)
             .env("CARINA_PARENT_PID", std::process::id().to_string());
     }
-    let child = match cmd.spawn() {
+    #[cfg(target_os = "linux")]
+    signals::die_with_carina(&mut cmd);
+    // The last moment a stop signal ends `carina` instead of reaching the command: later ones
+    // are forwarded to it (`signals::FORWARDED`) as soon as it has started.
+    if let Some(sig) = signals::stop_received() {
+        drop(metrics.stop());
+        abandon(run, job_dir.as_deref());
+        eprintln!("carina: {}", signals::stop_message(i32::from(sig)));
+        return Ok(ExitCode::from(128 + sig));
+    }
+    let spawned = cmd.spawn();
+    signals::command_started();
+    let child = match spawned {
         Ok(c) => c,
         Err(e) => {
             // Nothing ran: leave no run file and no empty job directory behind.
@@ -746,6 +782,28 @@ mod signals {
     /// Bit N set: signal N was sent to `carina` by a process and is not yet forwarded.
     static PENDING: AtomicU64 = AtomicU64::new(0);
 
+    /// Where `carina run` is ([`PHASE`]): reading its inputs and starting the run (a stop
+    /// signal ends `carina` from the watcher thread, which removes a run file already made).
+    const STARTING: u8 = 0;
+    /// The main thread holds the run and checks for a stop signal before spawning.
+    const PREPARED: u8 = 1;
+    /// The command was spawned: signals are forwarded to it.
+    const RUNNING: u8 = 2;
+    /// The watcher thread is ending `carina`.
+    const ABORTING: u8 = 3;
+
+    /// The phase of `carina run`, moved forward by compare-and-swap so that the watcher thread
+    /// and the main thread never both act on one stop signal.
+    static PHASE: AtomicU8 = AtomicU8::new(STARTING);
+
+    /// The first stop signal ([`STOPPING`]) received before the command was spawned; 0: none.
+    static STOP: AtomicI32 = AtomicI32::new(0);
+
+    /// The signals that end `carina` when they arrive before the command is spawned, whoever
+    /// sent them (Ctrl-C at the terminal included: there is no command yet to receive it).
+    /// SIGUSR1 and SIGUSR2 are not among them: they are held and forwarded once it runs.
+    const STOPPING: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
     /// The signals forwarded to the command.
     pub(super) const FORWARDED: [Signal; 6] = [
         Signal::INT,
@@ -762,6 +820,46 @@ mod signals {
     pub(super) fn become_subreaper() -> bool {
         // rustix passes the pid as prctl's flag argument: any non-zero value sets the flag.
         rustix::process::set_child_subreaper(Some(rustix::process::getpid())).is_ok()
+    }
+
+    /// The signal the command gets when `carina` dies before it (SIGKILL, the OOM killer, a
+    /// crash): SIGTERM, what it would have got had `carina` been asked to stop and forwarded
+    /// it, so the command can end its own children and clean up. Not SIGKILL: that leaves the
+    /// command no chance to stop its children, which would outlive it.
+    #[cfg(target_os = "linux")]
+    const PARENT_DEATH: Signal = Signal::TERM;
+
+    /// Makes the command receive [`PARENT_DEATH`] when `carina` dies (Linux's parent-death
+    /// signal), so that a `carina` killed with SIGKILL does not leave the command running,
+    /// orphaned and unmeasured. Only the command gets it: its own children are its business
+    /// (a shell that dies of SIGTERM leaves them running, re-parented to the next subreaper up
+    /// or init). The kernel clears the setting when the command execs a set-user-ID or
+    /// set-group-ID program.
+    ///
+    /// The signal is tied to the thread that forks: the main thread, which lives until
+    /// `carina` exits.
+    #[cfg(target_os = "linux")]
+    pub(super) fn die_with_carina(cmd: &mut Command) {
+        use std::os::unix::process::CommandExt as _;
+        let carina = rustix::process::getpid();
+        // SAFETY: the closure runs in the child between fork and exec, where only
+        // async-signal-safe calls are allowed: it makes two system calls (prctl, getppid)
+        // through rustix, which neither allocates nor takes a lock, and builds an io::Error
+        // from a raw errno (no allocation). It captures a plain pid by copy.
+        unsafe {
+            cmd.pre_exec(move || {
+                // A kernel that refuses (a seccomp filter) leaves the command as before: better
+                // unprotected than not run at all.
+                if rustix::process::set_parent_process_death_signal(Some(PARENT_DEATH)).is_ok()
+                    && rustix::process::getppid() != Some(carina)
+                {
+                    // `carina` died between fork and prctl, so the signal will never come:
+                    // do not start the command at all.
+                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+                }
+                Ok(())
+            });
+        }
     }
 
     /// Reaps one exited child, if any, without blocking: `Some((pid, status))`.
@@ -789,6 +887,112 @@ mod signals {
         };
         if !from_kernel && (0..64).contains(&sig) {
             PENDING.fetch_or(1u64 << sig, Ordering::SeqCst);
+        }
+        // Atomic loads and a compare-and-swap: async-signal-safe.
+        if STOPPING.contains(&sig) && PHASE.load(Ordering::SeqCst) < RUNNING {
+            let _ = STOP.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+        }
+    }
+
+    /// Starts the thread that ends `carina` on a stop signal while the main thread is still
+    /// starting the run ([`STARTING`]): every input (intensity file, energy counters) is read
+    /// there, and a blocking read is restarted after the handler (SA_RESTART, and the standard
+    /// library retries EINTR), so the main thread itself would never see the signal. Without
+    /// the thread (it could not be spawned) the main thread still sees the signal once
+    /// start-up returns, before anything runs.
+    pub(super) fn watch_start_up() {
+        let _ = std::thread::Builder::new()
+            .name("carina-start-up".into())
+            .spawn(|| {
+                while PHASE.load(Ordering::SeqCst) == STARTING {
+                    let sig = STOP.load(Ordering::SeqCst);
+                    if sig != 0
+                        && PHASE
+                            .compare_exchange(
+                                STARTING,
+                                ABORTING,
+                                Ordering::SeqCst,
+                                Ordering::SeqCst,
+                            )
+                            .is_ok()
+                    {
+                        // Said first: stderr may be a slow pipe, and the run file must be
+                        // looked for as late as possible before the exit.
+                        eprintln!("carina: {}", stop_message(sig));
+                        remove_own_run_files();
+                        std::process::exit(128 + sig);
+                    }
+                    // Polled: the handler may not allocate or wake a thread in any portable way.
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            });
+    }
+
+    /// The run is started (or failed to start) and the main thread takes over: true. False
+    /// when the watcher thread is already ending `carina`; the caller must then wait for it.
+    pub(super) fn start_up_done() -> bool {
+        PHASE
+            .compare_exchange(STARTING, PREPARED, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+
+    /// The stop signal received before the command was spawned, if any.
+    pub(super) fn stop_received() -> Option<u8> {
+        u8::try_from(STOP.load(Ordering::SeqCst))
+            .ok()
+            .filter(|&s| s != 0)
+    }
+
+    /// The command is spawned: from now on stop signals are forwarded like the others.
+    pub(super) fn command_started() {
+        PHASE.store(RUNNING, Ordering::SeqCst);
+    }
+
+    /// What `carina` says when a stop signal ends it before the command was spawned.
+    pub(super) fn stop_message(sig: i32) -> String {
+        let name = match sig {
+            libc::SIGINT => "SIGINT",
+            libc::SIGTERM => "SIGTERM",
+            libc::SIGHUP => "SIGHUP",
+            libc::SIGQUIT => "SIGQUIT",
+            _ => "a signal",
+        };
+        format!(
+            "{name} during start-up: the command was not started and no run file is kept \
+             (exit {})",
+            128 + sig
+        )
+    }
+
+    /// Removes the run file this process is writing, if the run was started far enough to
+    /// create it: a `.jsonl` file open for writing among this process's descriptors (only the
+    /// run file's sink opens one), and its job directory when that is left empty. Its path is
+    /// known only inside the builder, still at work on the main thread.
+    fn remove_own_run_files() {
+        let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
+            return;
+        };
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            if target.extension().is_none_or(|x| x != "jsonl") {
+                continue;
+            }
+            let info = std::fs::read_to_string(Path::new("/proc/self/fdinfo").join(fd.file_name()))
+                .unwrap_or_default();
+            let flags = info
+                .lines()
+                .find_map(|l| l.strip_prefix("flags:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok());
+            let written =
+                flags.is_some_and(|f| f & libc::O_ACCMODE as u32 != libc::O_RDONLY as u32);
+            if written
+                && std::fs::remove_file(&target).is_ok()
+                && let Some(dir) = target.parent()
+            {
+                let _ = std::fs::remove_dir(dir);
+            }
         }
     }
 

@@ -36,6 +36,8 @@ mod report_browser;
 mod run;
 #[path = "main/run_killed.rs"]
 mod run_killed;
+#[path = "main/run_signals.rs"]
+mod run_signals;
 #[path = "main/simulate.rs"]
 mod simulate;
 #[path = "main/summary.rs"]
