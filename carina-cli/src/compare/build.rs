@@ -236,6 +236,11 @@ fn compare_step(name: &str, b: &RunData, c: &RunData, rules: Rules) -> StepCmp {
         out.method = "instances";
         (out.ci_low_pct, out.ci_high_pct) = (e.map(|e| e[0]), e.map(|e| e[1]));
         (out.time_ci_low_pct, out.time_ci_high_pct) = (t.map(|t| t[0]), t.map(|t| t[1]));
+        if e.is_none() {
+            // A zero figure has no log ratio: the change alone decides, and the row says so.
+            out.note =
+                Some("a zero energy figure: no interval, verdict on the change alone".into());
+        }
         (e, t)
     } else {
         out.note = Some(if bs.is_empty() || cs.is_empty() {

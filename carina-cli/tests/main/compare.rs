@@ -945,3 +945,27 @@ fn simultaneous_intervals_and_run_noise_are_reported() {
         "{text}"
     );
 }
+
+/// A step whose base energy is 0 has no log ratio: no interval, the change alone decides
+/// (from nothing to something is a regression), and the note says why.
+#[test]
+fn a_zero_base_figure_is_judged_on_the_change_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, c) = pair(
+        dir.path(),
+        &[
+            ("simulate", noisy(20, 25, 36.0, 0.02, 1)),
+            ("flush", steady(6, 0.5, 10, 0.0)),
+        ],
+        &[
+            ("simulate", noisy(20, 25, 36.0, 0.02, 2)),
+            ("flush", steady(6, 0.5, 10, 20.0)),
+        ],
+    );
+    let (code, v) = json_of(&["compare", &b, &c]);
+    assert_eq!(code, Some(1), "{v}");
+    let s = step_of(&v, "flush");
+    assert_eq!(s["verdict"], "regressed", "{s}");
+    assert!(s["ci_low_pct"].is_null(), "{s}");
+    assert!(s["note"].as_str().unwrap().contains("no interval"), "{s}");
+}
