@@ -43,15 +43,22 @@ fn kinds(r: &Report) -> String {
     }
 }
 
+/// A percentage to at most two decimals (99.1667 reads 99.17; 97.5 stays 97.5).
+fn two(p: f64) -> f64 {
+    (p * 100.0).round() / 100.0
+}
+
 /// The method in a few words, for the text and Markdown outputs.
 fn method_words(r: &Report) -> String {
     let conf = if r.gated_intervals > r.gate.len() {
         format!(
             "intervals at {}% for (run), {}% for each step ({} gated intervals together at 95%)",
-            r.run_confidence_pct, r.step_confidence_pct, r.gated_intervals
+            two(r.run_confidence_pct),
+            two(r.step_confidence_pct),
+            r.gated_intervals
         )
     } else {
-        format!("intervals at {}%", r.run_confidence_pct)
+        format!("intervals at {}%", two(r.run_confidence_pct))
     };
     if r.method == "instances" {
         format!(

@@ -941,7 +941,9 @@ fn simultaneous_intervals_and_run_noise_are_reported() {
     assert!(stderr(&o).contains("run noise"), "{}", stderr(&o));
     let text = stdout(&carina(&["compare", &runs[0], &runs[1]]));
     assert!(
-        text.contains("intervals at 97.5% for (run), 99.1667% for each step (4 gated intervals together at 95%)"),
+        text.contains(
+            "intervals at 97.5% for (run), 99.17% for each step (4 gated intervals together at 95%)"
+        ),
         "{text}"
     );
 }
