@@ -24,6 +24,8 @@ pub mod out;
 pub mod prometheus;
 pub mod report;
 pub mod runcmd;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod simulate;
 pub mod summary;
 pub(crate) mod view;
