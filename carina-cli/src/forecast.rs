@@ -61,10 +61,10 @@ pub struct Args {
 
 /// A figure with its interval.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
-struct Range {
-    point: f64,
-    low: f64,
-    high: f64,
+pub(crate) struct Range {
+    pub(crate) point: f64,
+    pub(crate) low: f64,
+    pub(crate) high: f64,
 }
 
 impl Range {
@@ -81,32 +81,32 @@ impl Range {
 }
 
 #[derive(Debug, serde::Serialize)]
-struct Forecast {
-    path: String,
-    job: String,
-    run_id: String,
-    complete: bool,
+pub(crate) struct Forecast {
+    pub(crate) path: String,
+    pub(crate) job: String,
+    pub(crate) run_id: String,
+    pub(crate) complete: bool,
     /// `measured` or `estimated`: the kind of every energy and CO2e figure here.
-    energy_kind: carina_runtime::record::EnergyKind,
+    pub(crate) energy_kind: carina_runtime::record::EnergyKind,
     /// The kind with how the run's energy was obtained: `measured (counter x cpu-time share)`
     /// (`run_end.method`, else derived from the sources and scope).
-    energy_method: String,
-    items_done: u64,
-    total_items: u64,
-    remaining_items: u64,
-    elapsed_s: f64,
-    energy_so_far_j: f64,
-    items_per_s: Range,
-    j_per_item: Range,
-    runtime_s: Range,
-    energy_j: Range,
-    co2e_g: Range,
+    pub(crate) energy_method: String,
+    pub(crate) items_done: u64,
+    pub(crate) total_items: u64,
+    pub(crate) remaining_items: u64,
+    pub(crate) elapsed_s: f64,
+    pub(crate) energy_so_far_j: f64,
+    pub(crate) items_per_s: Range,
+    pub(crate) j_per_item: Range,
+    pub(crate) runtime_s: Range,
+    pub(crate) energy_j: Range,
+    pub(crate) co2e_g: Range,
     /// Finish time, RFC 3339 UTC (partial run: start + runtime; complete run: now + runtime).
-    finish_at: Option<String>,
-    finish_low_at: Option<String>,
-    finish_high_at: Option<String>,
-    buckets: usize,
-    notes: Vec<String>,
+    pub(crate) finish_at: Option<String>,
+    pub(crate) finish_low_at: Option<String>,
+    pub(crate) finish_high_at: Option<String>,
+    pub(crate) buckets: usize,
+    pub(crate) notes: Vec<String>,
 }
 
 /// Mean and relative standard error of the mean (se / mean).
@@ -185,7 +185,8 @@ fn at(start: Option<jiff::Timestamp>, secs: f64) -> Option<String> {
     Some(t.to_string())
 }
 
-fn forecast(run: &RunFile, total: u64) -> Result<Forecast, String> {
+/// The forecast of `run` to `total` items (`carina serve` shows it for a running run).
+pub(crate) fn forecast(run: &RunFile, total: u64) -> Result<Forecast, String> {
     let v = RunView::new(run);
     let done = v.items;
     let (wall, energy_so_far) = (v.wall.0, v.energy.0);
@@ -289,7 +290,7 @@ fn forecast(run: &RunFile, total: u64) -> Result<Forecast, String> {
 }
 
 /// `point  (low .. high)`, the ends in the point's unit (`f(value, point)`).
-fn fmt_range(r: Range, f: fn(f64, f64) -> String) -> String {
+pub(crate) fn fmt_range(r: Range, f: fn(f64, f64) -> String) -> String {
     let g = |x: f64| {
         if x.is_finite() {
             f(x, r.point)

@@ -8,6 +8,8 @@
 //! message names it), 1 when the output cannot be written; a reader that closes the pipe early
 //! (`| head`) is not an error (`carina_cli::out`).
 
+#[cfg(feature = "serve")]
+use carina_cli::serve;
 use carina_cli::{compare, doctor, export, forecast, report, runcmd, simulate, summary};
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -30,6 +32,9 @@ enum Command {
     Run(runcmd::Args),
     /// Write a self-contained HTML dashboard of one or more runs.
     Report(report::Args),
+    /// Serve the report's dashboard and keep it current as run files grow.
+    #[cfg(feature = "serve")]
+    Serve(serve::Args),
     /// Print a run's headline figures and per-step table.
     Summary(summary::Args),
     /// Compare energy and time per item between base and candidate runs; exit 1 on a regression.
@@ -55,6 +60,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => runcmd::run(&args),
         Command::Report(args) => report::run(&args),
+        #[cfg(feature = "serve")]
+        Command::Serve(args) => serve::run(&args),
         Command::Summary(args) => summary::run(&args),
         Command::Compare(args) => compare::run(&args),
         Command::Forecast(args) => forecast::run(&args),

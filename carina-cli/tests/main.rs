@@ -38,6 +38,8 @@ mod run;
 mod run_killed;
 #[path = "main/run_signals.rs"]
 mod run_signals;
+#[path = "main/serve.rs"]
+mod serve;
 #[path = "main/simulate.rs"]
 mod simulate;
 #[path = "main/summary.rs"]

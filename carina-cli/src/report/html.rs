@@ -105,6 +105,33 @@ pub fn render(runs: &[RunFile]) -> String {
 /// its reason) in a note at the top of the page, so a missing run is not mistaken for a run
 /// that never happened.
 pub fn render_with_skipped(runs: &[RunFile], skipped: &[LoadError]) -> String {
+    let skipped: Vec<&LoadError> = skipped.iter().collect();
+    render_page(runs, &skipped, None)
+}
+
+/// What `carina serve` adds to the report's page: a section of live figures at the top and a
+/// script that reloads the page when the server's data changed. The page's CSP then also
+/// allows `connect-src 'self'` (the script's requests to the server that served it), nothing
+/// else.
+pub(crate) struct Live<'a> {
+    /// Shown above the jobs.
+    pub banner: Markup,
+    /// A constant of the server (never user input), inserted as is.
+    pub script: &'a str,
+}
+
+/// The page's Content-Security-Policy: the report's, plus `connect-src 'self'` for a live page.
+pub(crate) fn csp(live: bool) -> String {
+    if live {
+        format!("{CSP}; connect-src 'self'")
+    } else {
+        CSP.to_owned()
+    }
+}
+
+/// The report's page, with the live parts of `carina serve` when `live` is given.
+pub(crate) fn render_page(runs: &[RunFile], skipped: &[&LoadError], live: Option<&Live>) -> String {
+    let csp = csp(live.is_some());
     let views: Vec<RunView> = runs.iter().map(RunView::new).collect();
     let mut jobs: BTreeMap<&str, Vec<&RunView>> = BTreeMap::new();
     for v in &views {
@@ -119,7 +146,7 @@ pub fn render_with_skipped(runs: &[RunFile], skipped: &[LoadError]) -> String {
         html lang="en" {
             head {
                 meta charset="utf-8";
-                meta http-equiv="Content-Security-Policy" content=(CSP);
+                meta http-equiv="Content-Security-Policy" content=(csp);
                 meta name="viewport" content="width=device-width,initial-scale=1";
                 title { "Carina report" }
                 // A constant of this file, not user input: inserted as is.
@@ -137,6 +164,9 @@ pub fn render_with_skipped(runs: &[RunFile], skipped: &[LoadError]) -> String {
                     i { "integrated" } " for power samples integrated over time, " i { "x PUE" } ") or "
                     (kind_badge(EnergyKind::Estimated, "estimated", "a power model"))
                     " (a power model); hover a badge for the method."
+                }
+                @if let Some(l) = live {
+                    (l.banner)
                 }
                 @if !skipped.is_empty() {
                     div.skipped {
@@ -159,6 +189,9 @@ pub fn render_with_skipped(runs: &[RunFile], skipped: &[LoadError]) -> String {
                 }
                 // A constant of this file, not user input: inserted as is.
                 script { (PreEscaped(SCRIPT)) }
+                @if let Some(l) = live {
+                    script { (PreEscaped(l.script)) }
+                }
             }
         }
     };
@@ -267,7 +300,7 @@ fn fleet_badge(f: &Figures) -> Markup {
 
 /// A badge coloured by `kind` that reads `text` (the kind in two words: `measured x share`)
 /// and has the method in its title (shown on hover).
-fn kind_badge(kind: EnergyKind, text: &str, title: &str) -> Markup {
+pub(crate) fn kind_badge(kind: EnergyKind, text: &str, title: &str) -> Markup {
     html! { span class={ "badge b-" (kind.as_str()) } title=(title) { (text) } }
 }
 
