@@ -360,12 +360,14 @@ impl Watcher {
             }
         }
         let mut changed = false;
+        let listed_set: std::collections::HashSet<&PathBuf> = listed.iter().collect();
         let gone: Vec<PathBuf> = self
             .files
             .keys()
-            .filter(|p| !listed.contains(p))
+            .filter(|p| !listed_set.contains(p))
             .cloned()
             .collect();
+        drop(listed_set);
         for p in gone {
             self.files.remove(&p);
             self.gone.insert(p.clone());
