@@ -29,7 +29,7 @@ use carina_runtime::format::{co2e, co2e_as, duration_as, energy, energy_as, perc
 use carina_runtime::reader::RunFile;
 use maud::{Markup, html};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -321,13 +321,22 @@ fn banner(w: &Watcher, runs: &[RunFile], total_items: Option<u64>) -> Markup {
             p.meta {
                 "Read from the run files once a second; this page reloads when they change ("
                 span #live-status { "live" } "). "
-                (running.len()) " running run(s), " (runs.len() - running.len()) " finished."
+                (running.len()) " run(s) without run_end, " (runs.len() - running.len()) " finished."
             }
             @for r in &running {
                 (live_run(w, r, runs, total_items))
             }
         }
     }
+}
+
+/// Whether the process that writes `r` is alive: `None` when the run was written on another
+/// host (its pid means nothing here). A pid reused by another process reads as alive.
+fn writer_alive(r: &RunFile) -> Option<bool> {
+    if r.start.host != carina_runtime::naming::hostname() || r.start.pid == 0 {
+        return None;
+    }
+    Some(Path::new(&format!("/proc/{}", r.start.pid)).exists())
 }
 
 /// Items of the job's last complete run, the default total of a running one.
@@ -360,9 +369,30 @@ fn live_run(w: &Watcher, r: &RunFile, runs: &[RunFile], total_items: Option<u64>
     });
     let now_w = w.fold(&r.path).and_then(|f| f.current_power());
     let fc = total.map(|t| forecast(r, t));
+    let quiet = w.quiet_for(&r.path).map(|d| {
+        format!(
+            "last record read {} ago",
+            duration_as(d.as_secs_f64(), 60.0)
+        )
+    });
+    let (badge, state) = match writer_alive(r) {
+        Some(false) => (
+            "stopped",
+            format!(
+                "incomplete: no run_end, and its writer (pid {} on this host) is gone: killed or crashed",
+                r.start.pid
+            ),
+        ),
+        Some(true) => ("running", format!("writer pid {} alive", r.start.pid)),
+        None => (
+            "running?",
+            "written on another host: liveness unknown".to_owned(),
+        ),
+    };
     html! {
         div.run {
-            h3 { "Job " (v.job) ", run " (v.run_id) " on " (v.host) " " span.badge.b-incomplete { "running" } }
+            h3 { "Job " (v.job) ", run " (v.run_id) " on " (v.host) " " span.badge.b-incomplete.state { (badge) } }
+            p.note { (state) @if let Some(q) = &quiet { "; " (q) } }
             table.live {
                 tbody {
                     tr { td.l { "items done" } td.l.items { (items) } }

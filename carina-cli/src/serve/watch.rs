@@ -243,8 +243,9 @@ impl Fold {
     }
 
     /// The run as a [`RunFile`] for the report's view: `None` before its `run_start`. Its
-    /// `steps` hold at most one record (the last to end, with no items or energy: the cut of a
-    /// file without `power` records); per-step figures come from the summaries.
+    /// `steps` hold at most one record, only in a file without `power` records (the last to
+    /// end, with no items or energy: the run's cut); per-step figures come from the summaries,
+    /// so the report's step tree (which needs the step records) is empty.
     pub fn run_file(&self, path: &Path) -> Option<RunFile> {
         let start = self.start.clone()?;
         let mut warnings = Vec::new();
@@ -264,7 +265,13 @@ impl Fold {
         Some(RunFile {
             path: path.to_path_buf(),
             start,
-            steps: self.last_step.iter().cloned().collect(),
+            // With `power` records the cut is theirs, and a step record would only make the
+            // timeline and the step tree draw a step without energy.
+            steps: if self.power.is_empty() {
+                self.last_step.iter().cloned().collect()
+            } else {
+                Vec::new()
+            },
             summaries: self.summaries(),
             end: self.end.clone(),
             controls: self.controls.iter().cloned().collect(),
@@ -283,6 +290,8 @@ struct Watched {
     /// Bytes after the last newline read: a line still being written.
     partial: Vec<u8>,
     fold: Fold,
+    /// When bytes were last read (the file grew), by this process's clock.
+    grew_at: Option<std::time::Instant>,
 }
 
 /// What one poll found, for the caller to log.
@@ -335,6 +344,11 @@ impl Watcher {
             .collect();
         runs.sort_by_key(|r| r.start.started_at);
         (runs, self.notes.iter().collect())
+    }
+
+    /// How long ago `path` last grew, as seen by the polls.
+    pub fn quiet_for(&self, path: &Path) -> Option<std::time::Duration> {
+        Some(self.files.get(path)?.grew_at?.elapsed())
     }
 
     /// The fold of one file, for tests and the live figures.
@@ -472,6 +486,7 @@ impl Watcher {
             w.offset += n as u64;
             fold_bytes(w, &buf[..n], path);
         }
+        w.grew_at = Some(std::time::Instant::now());
         Ok(true)
     }
 }

@@ -171,3 +171,40 @@ fn a_network_address_without_a_token_is_refused() {
         "{err}"
     );
 }
+
+/// `run_start` of a run written on this host by `pid`.
+fn local_start(run_id: &str, pid: u32) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&run_start("j", run_id)).unwrap();
+    v["host"] = serde_json::json!(host.trim());
+    v["pid"] = serde_json::json!(pid);
+    v.to_string()
+}
+
+#[test]
+fn a_run_whose_writer_is_gone_is_marked_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    std::fs::write(
+        dir.path().join("dead.jsonl"),
+        format!("{}\n", local_start("dead", dead)),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("alive.jsonl"),
+        format!("{}\n", local_start("alive", std::process::id())),
+    )
+    .unwrap();
+    let s = serve(&[dir.path().to_str().unwrap()]);
+    let (_, page) = get(&s.addr, "/", "");
+    assert!(
+        page.contains(&format!("its writer (pid {dead} on this host) is gone")),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("writer pid {} alive", std::process::id())),
+        "{page}"
+    );
+}
