@@ -72,7 +72,7 @@ pub struct RunPaths {
 /// otherwise list the same files again at every level. Symlinked files are included. A
 /// `*.jsonl` entry that is not a regular file (a FIFO, a device, a symlink to one) goes to
 /// `skipped`, unopened.
-fn run_files_in(
+pub(crate) fn run_files_in(
     dir: &Path,
     out: &mut Vec<PathBuf>,
     skipped: &mut Vec<LoadError>,

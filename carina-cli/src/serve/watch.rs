@@ -22,7 +22,7 @@
 //! files: a line that is not a record (a torn write, garbage) is counted and skipped.
 
 use crate::input::{InputError, open_regular, special_kind};
-use crate::load::{LoadError, run_paths};
+use crate::load::{LoadError, run_files_in};
 use carina_runtime::reader::{RunFile, parse_records};
 use carina_runtime::record::{
     ControlRecord, PowerRecord, Record, RunEnd, RunStart, StepRecord, StepSummary,
@@ -363,14 +363,17 @@ impl Watcher {
         let mut notes = Vec::new();
         let mut listed: Vec<PathBuf> = Vec::new();
         for input in &self.inputs {
-            match run_paths(std::slice::from_ref(input)) {
-                Ok(rp) => {
-                    listed.extend(rp.paths.into_iter().map(|(p, _)| p));
-                    notes.extend(rp.skipped);
+            // `load`'s directory walk (children's files and symlinked directories left out,
+            // special files listed), without `run_paths`' canonicalization of every file at
+            // every poll: a file seen twice is told by its inode below.
+            if input.is_dir() {
+                if let Err(e) = run_files_in(input, &mut listed, &mut notes) {
+                    notes.push(e);
                 }
-                // A directory without run files yet: they may come.
-                Err(LoadError::NoRuns(_)) => {}
-                Err(e) => notes.push(e),
+            } else if input.exists() {
+                listed.push(input.clone());
+            } else {
+                notes.push(LoadError::Missing(input.clone()));
             }
         }
         let mut changed = false;
@@ -391,9 +394,12 @@ impl Watcher {
         for p in &listed {
             self.gone.remove(p);
         }
+        let mut inodes = std::collections::HashSet::new();
         for p in listed {
-            match self.read_one(&p, &mut events) {
-                Ok(c) => changed |= c,
+            match self.read_one(&p, &mut events, &mut inodes) {
+                Ok(Some(c)) => changed |= c,
+                // The same file under another name: shown once, at its first name.
+                Ok(None) => changed |= self.files.remove(&p).is_some(),
                 Err(e) => {
                     // Unreadable now: not shown, with the reason (it is re-tried next poll).
                     changed |= self.files.remove(&p).is_some();
@@ -431,8 +437,14 @@ impl Watcher {
         events
     }
 
-    /// Reads the bytes appended to `path`; whether anything changed.
-    fn read_one(&mut self, path: &Path, events: &mut PollEvents) -> Result<bool, LoadError> {
+    /// Reads the bytes appended to `path`; whether anything changed, `None` when its inode is
+    /// in `inodes` already (a file seen under another name this poll).
+    fn read_one(
+        &mut self,
+        path: &Path,
+        events: &mut PollEvents,
+        inodes: &mut std::collections::HashSet<(u64, u64)>,
+    ) -> Result<Option<bool>, LoadError> {
         let meta = std::fs::metadata(path).map_err(|source| {
             LoadError::Input(InputError::Io {
                 path: path.to_path_buf(),
@@ -445,6 +457,9 @@ impl Watcher {
                 kind,
             }));
         }
+        if !inodes.insert((meta.dev(), meta.ino())) {
+            return Ok(None);
+        }
         let new = !self.files.contains_key(path);
         let w = self.files.entry(path.to_path_buf()).or_default();
         let replaced = !new && (w.dev, w.ino) != (meta.dev(), meta.ino());
@@ -456,7 +471,7 @@ impl Watcher {
         w.dev = meta.dev();
         w.ino = meta.ino();
         if meta.len() == w.offset {
-            return Ok(new || replaced || truncated);
+            return Ok(Some(new || replaced || truncated));
         }
         // The checks of every input: a regular file, opened without blocking.
         let mut f = open_regular(path, u64::MAX, "a run file")?;
@@ -466,7 +481,7 @@ impl Watcher {
         })?;
         if (opened.dev(), opened.ino()) != (w.dev, w.ino) {
             // Replaced between the stat and the open: the next poll reads the new file.
-            return Ok(new);
+            return Ok(Some(new));
         }
         let io = |source| {
             LoadError::Input(InputError::Io {
@@ -487,7 +502,7 @@ impl Watcher {
             fold_bytes(w, &buf[..n], path);
         }
         w.grew_at = Some(std::time::Instant::now());
-        Ok(true)
+        Ok(Some(true))
     }
 }
 
@@ -651,6 +666,15 @@ mod tests {
             "{}",
             notes[0]
         );
+    }
+
+    #[test]
+    fn a_file_named_twice_is_one_run() {
+        let (d, p, _) = setup();
+        std::os::unix::fs::symlink(&p, d.path().join("again.jsonl")).unwrap();
+        let mut w = Watcher::new(vec![d.path().to_path_buf(), p.clone()]);
+        w.poll();
+        assert_eq!(w.runs().0.len(), 1);
     }
 
     #[test]
