@@ -344,8 +344,7 @@ fn previous_total(r: &RunFile, runs: &[RunFile]) -> Option<u64> {
     runs.iter()
         .filter(|o| o.start.job == r.start.job && o.start.started_at < r.start.started_at)
         .filter_map(|o| o.end.as_ref().map(|e| e.items))
-        .filter(|&n| n > 0)
-        .next_back()
+        .rfind(|&n| n > 0)
 }
 
 fn live_run(w: &Watcher, r: &RunFile, runs: &[RunFile], total_items: Option<u64>) -> Markup {

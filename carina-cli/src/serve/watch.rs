@@ -115,12 +115,8 @@ impl Fold {
             return;
         }
         match rec {
-            Record::RunStart(s) => {
-                // One file holds one run: a second `run_start` is ignored, as the reader refuses it.
-                if self.start.is_none() {
-                    self.start = Some(s);
-                }
-            }
+            // One file holds one run: a second `run_start` is ignored (the reader refuses it).
+            Record::RunStart(s) if self.start.is_none() => self.start = Some(s),
             Record::Step(s) => self.step(s),
             Record::StepSummary(s) => self.summaries.push(s),
             Record::RunEnd(e) => self.end = Some(e),
