@@ -36,6 +36,7 @@ mod charts;
 mod html;
 
 pub use analysis::BINS;
+#[cfg(feature = "serve")]
 pub(crate) use html::{Live, csp, kind_badge, render_page};
 pub use html::{render, render_with_skipped};
 
