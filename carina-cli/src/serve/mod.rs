@@ -320,7 +320,7 @@ fn banner(w: &Watcher, runs: &[RunFile], total_items: Option<u64>) -> Markup {
             h2 { "Live" }
             p.meta {
                 "Read from the run files once a second; this page reloads when they change ("
-                span #live-status { "live" } "). "
+                span #live-status { "connecting" } "). "
                 (running.len()) " run(s) without run_end, " (runs.len() - running.len()) " finished."
             }
             @for r in &running {

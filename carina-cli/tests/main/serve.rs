@@ -208,3 +208,35 @@ fn a_run_whose_writer_is_gone_is_marked_stopped() {
         "{page}"
     );
 }
+
+/// In headless Chromium (ignored by default, as `report_browser`: it needs `chromium` on PATH):
+/// the page's reload script runs under the page's CSP and its request to `/version` is allowed
+/// (`connect-src 'self'`): the status it sets after a successful answer replaces "connecting".
+#[test]
+#[ignore = "needs chromium on PATH"]
+fn serve_browser_the_reload_script_reaches_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.jsonl"),
+        format!("{}\n", run_start("j", "a")),
+    )
+    .unwrap();
+    let s = serve(&[dir.path().to_str().unwrap()]);
+    let profile = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--virtual-time-budget=3000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("http://{}/", s.addr))
+        .output()
+        .expect("run chromium");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(dom.contains("id=\"live-status\">live<"), "{dom}");
+}
