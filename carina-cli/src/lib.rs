@@ -2,7 +2,8 @@
 //! binary stays a thin dispatcher. Each command module has an `Args` (clap) and a `run`.
 //!
 //! # Public API
-//! One module per command: [`runcmd`] (`carina run`), [`report`], [`summary`] (with the fleet
+//! One module per command: [`runcmd`] (`carina run`), [`report`], `serve` (feature `serve`, on by
+//! default: the report served live, with an incremental run-file watcher), [`summary`] (with the fleet
 //! view), [`compare`], [`forecast`], [`export`], [`simulate`], [`doctor`], and `prometheus`
 //! (feature `prometheus`). Shared: [`input`] (input paths: regular files only, checked
 //! without blocking, with a size bound), [`load`] (run files from files or directories, errors naming

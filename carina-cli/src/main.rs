@@ -1,6 +1,7 @@
 //! The `carina` command line.
 //!
-//! `carina run` measures any command; `report` writes the HTML dashboard; `summary`, `compare`,
+//! `carina run` measures any command; `report` writes the HTML dashboard and `serve` serves it
+//! live; `summary`, `compare`,
 //! `forecast` and `export` read run files; `simulate` plays a cycle under each execution policy
 //! (`docs/CONTROL.md`); `doctor` explains what this machine can measure.
 //!
