@@ -1,8 +1,7 @@
 //! The `carina` command line.
 //!
 //! `carina run` measures any command; `report` writes the HTML dashboard and `serve` serves it
-//! live; `summary`, `compare`,
-//! `forecast` and `export` read run files; `simulate` plays a cycle under each execution policy
+//! live; `summary`, `compare`, `forecast` and `export` read run files; `simulate` plays a cycle under each execution policy
 //! (`docs/CONTROL.md`); `doctor` explains what this machine can measure.
 //!
 //! Exit status: 0 on success, 2 on bad input (a flag out of range, an unreadable file; the
