@@ -1,8 +1,9 @@
 //! The `carina` command line.
 //!
 //! `carina run` measures any command; `report` writes the HTML dashboard and `serve` serves it
-//! live; `summary`, `compare`, `forecast` and `export` read run files; `simulate` plays a cycle under each execution policy
-//! (`docs/CONTROL.md`); `doctor` explains what this machine can measure.
+//! live; `summary`, `compare`, `forecast` and `export` read run files; `simulate` plays a cycle
+//! under each execution policy (`docs/CONTROL.md`); `doctor` explains what this machine can
+//! measure.
 //!
 //! Exit status: 0 on success, 2 on bad input (a flag out of range, an unreadable file; the
 //! message names it), 1 when the output cannot be written; a reader that closes the pipe early
