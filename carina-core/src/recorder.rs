@@ -246,6 +246,8 @@ pub struct Registry {
     pub controls: Mutex<Vec<(u64, ControlEvent)>>,
     /// Called on the application thread at every step exit, before the exit time is read.
     pub exit_hook: Option<fn()>,
+    /// Warnings from integrations ([`add_run_warning`]) for this run's `run_end.warnings`.
+    pub warnings: Mutex<Vec<String>>,
 }
 
 /// What a governor is doing (`control.mode`); `carina_control`'s governor enters these.
@@ -357,6 +359,7 @@ impl Registry {
             next_thread: Mutex::new(0),
             new_threads: Mutex::new(Vec::new()),
             controls: Mutex::new(Vec::new()),
+            warnings: Mutex::new(Vec::new()),
         }
     }
 
@@ -405,11 +408,54 @@ pub fn calibrate_step_cost(clock: &crate::clock::Clock) -> f64 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlreadyInstalled;
 
+/// Warnings that integrations added with [`add_run_warning`] and have not removed: every run
+/// installed while one is here carries it.
+static RUN_WARNINGS: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
+
+/// Adds `msg` to the `run_end.warnings` of the installed run and of every run installed until
+/// [`remove_run_warning`] is called with the returned key: for an integration that finds, when
+/// it is set up, that it will not see what it should record (the `tracing` layer behind a
+/// global filter). Cold path: takes locks; not for per-step use.
+pub fn add_run_warning(msg: String) -> u64 {
+    let key = new_segment_id();
+    if let Some(reg) = CURRENT.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        push_warning(reg, &msg);
+    }
+    RUN_WARNINGS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((key, msg));
+    key
+}
+
+/// Stops adding the warning `key` ([`add_run_warning`]) to runs installed from now on; a run
+/// that already has it keeps it.
+pub fn remove_run_warning(key: u64) {
+    RUN_WARNINGS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|(k, _)| *k != key);
+}
+
+fn push_warning(reg: &Registry, msg: &str) {
+    let mut w = reg.warnings.lock().unwrap_or_else(|e| e.into_inner());
+    if !w.iter().any(|x| x == msg) {
+        w.push(msg.to_owned());
+    }
+}
+
 /// Makes `reg` the process's run. Fails if another run is installed.
 pub fn install(reg: Arc<Registry>) -> Result<(), AlreadyInstalled> {
     let mut cur = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
     if cur.is_some() {
         return Err(AlreadyInstalled);
+    }
+    for (_, msg) in RUN_WARNINGS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
+        push_warning(&reg, msg);
     }
     let epoch = reg.epoch;
     *cur = Some(reg);

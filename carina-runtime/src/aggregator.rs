@@ -762,6 +762,19 @@ impl Aggregator {
             _ => None,
         }));
         self.cfg.warnings.extend(added.warnings);
+        // Integrations' warnings (`carina_core::recorder::add_run_warning`).
+        let integration = std::mem::take(
+            &mut *self
+                .registry
+                .warnings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        for w in integration {
+            if !self.cfg.warnings.contains(&w) {
+                self.cfg.warnings.push(w);
+            }
+        }
         for s in summaries.iter().filter(|s| s.items == u64::MAX) {
             self.cfg.warnings.push(items_capped(&s.name));
         }

@@ -42,11 +42,14 @@
 use carina_core::{SegmentToken, Status, enter_segment_with, exit_segment, is_recording};
 use std::cell::RefCell;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tracing::field::{Field, Visit};
+use std::sync::{Arc, Mutex};
+use tracing::callsite::{Callsite, Identifier};
+use tracing::field::{Field, FieldSet, Visit};
+use tracing::metadata::Kind;
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Level, Metadata, Subscriber};
+use tracing::subscriber::Interest;
+use tracing::{Dispatch, Event, Level, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
@@ -54,6 +57,47 @@ use tracing_subscriber::registry::LookupSpan;
 static NEXT_LAYER_TAG: AtomicU64 = AtomicU64::new(1);
 
 type SpanFilter = Arc<dyn Fn(&Metadata<'_>) -> bool + Send + Sync>;
+
+/// The callsite of a span that is never created: the layer asks the whole subscriber whether it
+/// would enable it, to find a global filter that hides spans from this layer.
+struct Probe(fn() -> &'static Metadata<'static>);
+
+impl Callsite for Probe {
+    fn set_interest(&self, _: Interest) {}
+    fn metadata(&self) -> &Metadata<'_> {
+        (self.0)()
+    }
+}
+
+macro_rules! probe {
+    ($callsite:ident, $meta:ident, $level:expr) => {
+        static $callsite: Probe = Probe(|| &$meta);
+        static $meta: Metadata<'static> = Metadata::new(
+            "carina_tracing_probe",
+            "carina_tracing",
+            $level,
+            None,
+            None,
+            None,
+            FieldSet::new(&[], Identifier(&$callsite)),
+            Kind::SPAN,
+        );
+    };
+}
+probe!(PROBE_INFO, PROBE_INFO_META, Level::INFO);
+probe!(PROBE_WARN, PROBE_WARN_META, Level::WARN);
+probe!(PROBE_ERROR, PROBE_ERROR_META, Level::ERROR);
+
+/// The warning for a subscriber whose global filter hides spans from the layer.
+fn hidden_warning(level: Level) -> String {
+    format!(
+        "carina-tracing: the subscriber disables {level} spans for every layer (a global filter, \
+         e.g. `.with(EnvFilter::from_default_env())` with RUST_LOG unset): Carina records no span \
+         that filter disables, and their energy stays unattributed. Give the filter to the other \
+         layer instead (a per-layer filter: `fmt::layer().with_filter(EnvFilter::from_default_env())`); \
+         see docs/TRACING.md"
+    )
+}
 
 /// A [`Layer`] that turns `tracing` spans into Carina steps.
 ///
@@ -85,6 +129,18 @@ pub struct CarinaLayer {
     max_level: Level,
     targets: Vec<&'static str>,
     filter: Option<SpanFilter>,
+    /// Keys of the run warnings this layer added ([`carina_core::recorder::add_run_warning`]),
+    /// removed when the layer (its subscriber) is dropped.
+    warnings: Mutex<Vec<u64>>,
+}
+
+impl Drop for CarinaLayer {
+    fn drop(&mut self) {
+        let keys = std::mem::take(self.warnings.get_mut().unwrap_or_else(|e| e.into_inner()));
+        for k in keys {
+            carina_core::recorder::remove_run_warning(k);
+        }
+    }
 }
 
 impl Default for CarinaLayer {
@@ -120,6 +176,7 @@ impl CarinaLayer {
             max_level: Level::TRACE,
             targets: Vec::new(),
             filter: None,
+            warnings: Mutex::new(Vec::new()),
         }
     }
 
@@ -181,6 +238,18 @@ impl CarinaLayer {
         STACK
             .try_with(|s| s.try_borrow().map_or(0, |s| s.len()))
             .unwrap_or(0)
+    }
+
+    /// The probe of the most verbose level this layer records, up to INFO (a filter that hides
+    /// DEBUG and TRACE spans is common and deliberate; one that hides INFO spans hides most).
+    fn probe(&self) -> &'static Metadata<'static> {
+        if self.max_level >= Level::INFO {
+            &PROBE_INFO_META
+        } else if self.max_level == Level::WARN {
+            &PROBE_WARN_META
+        } else {
+            &PROBE_ERROR_META
+        }
     }
 
     fn wants(&self, meta: &Metadata<'_>) -> bool {
@@ -349,6 +418,23 @@ impl<S> Layer<S> for CarinaLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn on_register_dispatch(&self, dispatch: &Dispatch) {
+        // A filter added with `.with(filter)` is global: the subscriber asks it before any
+        // layer sees a span, so a span it disables never reaches this layer and nothing here
+        // could record it. Say so once, on stderr and in the run file, naming the fix.
+        let probe = self.probe();
+        if dispatch.enabled(probe) {
+            return;
+        }
+        let msg = hidden_warning(*probe.level());
+        eprintln!("{msg}");
+        let key = carina_core::recorder::add_run_warning(msg);
+        self.warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(key);
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let meta = attrs.metadata();
         // No run: keep nothing unless the span carries fields we would lose (its enters under a
