@@ -230,6 +230,13 @@ pub struct ThreadExit {
     /// after it was still open, and that later step's own exit). An exit closes the innermost
     /// open step, so such steps' names and end times may be swapped.
     pub out_of_order: AtomicU64,
+    /// Segments of steps already recorded that found the ring full ([`enter_next_segment`],
+    /// [`finish_segments`]): the step keeps its count, that segment's time goes to the
+    /// enclosing step (a lost final segment leaves the step `unfinished`).
+    pub segments_lost: AtomicU64,
+    /// Steps that found the ring full and could not be folded either: the thread's fold table
+    /// already held [`MAX_FOLD_NAMES`] other names. Also counted in the ring's drops.
+    pub fold_names_full: AtomicU64,
 }
 
 /// Per-run registry of thread rings, shared by the cold registration path and the aggregator.
@@ -634,10 +641,16 @@ fn fold_enter(local: &mut Local, epoch: u64, name: &'static str, t: u64) -> (u64
             (epoch, Meta::new(FOLDED, local.fold_stack.len()))
         }
         None => {
-            local.producer.count_drop();
+            fold_table_full(local);
             (0, Meta::NONE)
         }
     }
+}
+
+#[cold]
+fn fold_table_full(local: &Local) {
+    local.producer.count_drop();
+    local.exit.fold_names_full.fetch_add(1, Ordering::Relaxed);
 }
 
 #[cold]
@@ -1003,6 +1016,202 @@ pub fn enter_segment_with(name: &'static str, id: u64, gpu: bool) -> Option<Segm
 #[inline]
 pub fn exit_segment(token: SegmentToken, items: u64, status: Status, done: bool) {
     push_exit(token.epoch, items, status, done);
+}
+
+/// The promise of room for a span's final segment, made by [`enter_first_segment`]: pass it to
+/// [`finish_segments`]. Dropped unused, it gives the room back.
+pub struct FinalSegment {
+    epoch: u64,
+    releaser: Option<ring::Releaser<Event>>,
+}
+
+impl std::fmt::Debug for FinalSegment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FinalSegment")
+            .field("epoch", &self.epoch)
+            .finish()
+    }
+}
+
+impl Drop for FinalSegment {
+    fn drop(&mut self) {
+        if let Some(r) = self.releaser.take() {
+            r.release_final();
+        }
+    }
+}
+
+/// What [`enter_first_segment`] did.
+#[derive(Debug)]
+pub enum FirstSegment {
+    /// Recorded: close the segment with [`exit_segment`], and the step with
+    /// [`finish_segments`] and the promise.
+    Recorded(SegmentToken, FinalSegment),
+    /// The thread's ring had no room: nothing was recorded or counted. Count the step with
+    /// [`fold_step`] when it ends, so that it is counted exactly once.
+    Full,
+    /// No run is installed (or `id` is 0): nothing to do.
+    Off,
+}
+
+/// Opens the first segment of step `id`, like [`enter_segment_with`], and promises room in this
+/// thread's ring for the step's final zero-length segment ([`finish_segments`]), so that a step
+/// whose first segment was recorded can always be completed on this thread, however full its
+/// ring gets meanwhile. For integrations whose steps end after their last segment (a `tracing`
+/// span ends at its close, after its last exit). Needs four free slots; refused quietly
+/// ([`FirstSegment::Full`]) otherwise.
+pub fn enter_first_segment(name: &'static str, id: u64, gpu: bool) -> FirstSegment {
+    let epoch = EPOCH.load(Ordering::Relaxed);
+    if epoch == 0 || id == 0 {
+        return FirstSegment::Off;
+    }
+    LOCAL
+        .try_with(|cell| {
+            let Ok(mut slot) = cell.try_borrow_mut() else {
+                return FirstSegment::Off;
+            };
+            if slot.as_ref().is_none_or(|l| l.epoch != epoch) && !register(&mut slot, epoch) {
+                return FirstSegment::Off;
+            }
+            let Some(local) = slot.as_mut() else {
+                return FirstSegment::Off;
+            };
+            let t = local.clock.raw();
+            if local
+                .producer
+                .push_open_with_final(Event::enter(name, t, id, gpu))
+            {
+                FirstSegment::Recorded(
+                    SegmentToken { epoch },
+                    FinalSegment {
+                        epoch,
+                        releaser: Some(local.producer.releaser()),
+                    },
+                )
+            } else {
+                FirstSegment::Full
+            }
+        })
+        .unwrap_or(FirstSegment::Off)
+}
+
+/// Opens a further segment of a step whose first segment was recorded: [`enter_segment_with`],
+/// except that a full ring is counted as a lost segment (`ThreadExit::segments_lost`: the step
+/// keeps its count, that stretch of time goes to the enclosing step), not as a dropped step.
+pub fn enter_next_segment(name: &'static str, id: u64, gpu: bool) -> Option<SegmentToken> {
+    let epoch = EPOCH.load(Ordering::Relaxed);
+    if epoch == 0 || id == 0 {
+        return None;
+    }
+    LOCAL
+        .try_with(|cell| {
+            let Ok(mut slot) = cell.try_borrow_mut() else {
+                return None;
+            };
+            if slot.as_ref().is_none_or(|l| l.epoch != epoch) && !register(&mut slot, epoch) {
+                return None;
+            }
+            let local = slot.as_mut()?;
+            let t = local.clock.raw();
+            if local
+                .producer
+                .push_open_quiet(Event::enter(name, t, id, gpu))
+            {
+                Some(SegmentToken { epoch })
+            } else {
+                local.exit.segments_lost.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        })
+        .ok()
+        .flatten()
+}
+
+/// Completes step `id` with a zero-length final segment carrying its `items` and `status`: in
+/// the room `fin` promised when the step's first segment was entered on this thread, or, on
+/// another thread, where there is room (else counted in `segments_lost`, and the step is
+/// recorded `unfinished` when the run ends). With no run, or a run other than the one `fin`
+/// was made in, it records the segment where it can, as [`enter_segment_with`] would.
+pub fn finish_segments(
+    mut fin: Option<FinalSegment>,
+    name: &'static str,
+    id: u64,
+    gpu: bool,
+    items: u64,
+    status: Status,
+) {
+    let epoch = EPOCH.load(Ordering::Relaxed);
+    if epoch == 0 || id == 0 {
+        return;
+    }
+    let _ = LOCAL.try_with(|cell| {
+        let Ok(mut slot) = cell.try_borrow_mut() else {
+            return;
+        };
+        if slot.as_ref().is_none_or(|l| l.epoch != epoch) && !register(&mut slot, epoch) {
+            return;
+        }
+        let Some(local) = slot.as_mut() else {
+            return;
+        };
+        let t = local.clock.raw();
+        let open = Event::enter(name, t, id, gpu);
+        let close = Event::Exit {
+            t,
+            items,
+            status,
+            done: true,
+        };
+        if let Some(f) = fin.as_mut()
+            && f.epoch == epoch
+            && f.releaser.as_ref().is_some_and(|r| local.producer.owns(r))
+            && local.producer.push_final_pair(open, close)
+        {
+            // Used: nothing to give back.
+            f.releaser = None;
+            return;
+        }
+        // Another thread's promise (given back when `fin` drops, below) or none.
+        if !local.producer.push_pair_quiet(open, close) {
+            local.exit.segments_lost.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    drop(fin);
+}
+
+/// Counts one instance of step `name` in this thread's fold table (exact count, items, wall
+/// time and status; no record and no energy of its own), as a step guard that finds its ring
+/// full is counted: for an integration whose step could not get its first segment recorded
+/// ([`FirstSegment::Full`]). Returns `false` when no run is installed, or when the table
+/// already holds [`MAX_FOLD_NAMES`] other names (then counted in `run_end.dropped`).
+pub fn fold_step(name: &'static str, items: u64, wall_ns: u64, status: Status) -> bool {
+    let epoch = EPOCH.load(Ordering::Relaxed);
+    if epoch == 0 {
+        return false;
+    }
+    LOCAL
+        .try_with(|cell| {
+            let Ok(mut slot) = cell.try_borrow_mut() else {
+                return false;
+            };
+            if slot.as_ref().is_none_or(|l| l.epoch != epoch) && !register(&mut slot, epoch) {
+                return false;
+            }
+            let Some(local) = slot.as_mut() else {
+                return false;
+            };
+            match local.folds.slot(name) {
+                Some(i) => {
+                    local.folds.add(i, items, wall_ns, status);
+                    true
+                }
+                None => {
+                    fold_table_full(local);
+                    false
+                }
+            }
+        })
+        .unwrap_or(false)
 }
 
 pin_project_lite::pin_project! {

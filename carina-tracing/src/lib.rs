@@ -39,7 +39,10 @@
 
 #![deny(missing_docs)]
 
-use carina_core::{SegmentToken, Status, enter_segment_with, exit_segment, is_recording};
+use carina_core::{
+    FinalSegment, FirstSegment, SegmentToken, Status, enter_first_segment, enter_next_segment,
+    exit_segment, finish_segments, fold_step, is_recording,
+};
 use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -309,7 +312,7 @@ impl CarinaLayer {
                 }
                 for e in stack[i..].iter_mut() {
                     if e.token.is_some() {
-                        e.token = enter_segment_with(e.name, e.seg, e.gpu);
+                        e.token = enter_next_segment(e.name, e.seg, e.gpu);
                     }
                 }
                 true
@@ -342,8 +345,13 @@ struct SpanState {
     items: u64,
     error: bool,
     gpu: bool,
-    /// Whether at least one segment was recorded (then the close pushes the final one).
+    /// Whether the first segment was recorded (then the close pushes the final one).
     recorded: bool,
+    /// Room for the final segment, promised with the first segment.
+    fin: Option<FinalSegment>,
+    /// When the first enter found the thread's buffer full: the span is then counted in its
+    /// name's fold at close (exact count, items, wall time from here), with no segment at all.
+    folded_at: Option<std::time::Instant>,
 }
 
 impl SpanState {
@@ -354,6 +362,8 @@ impl SpanState {
             error: false,
             gpu: false,
             recorded: false,
+            fin: None,
+            folded_at: None,
         }
     }
 }
@@ -512,14 +522,27 @@ where
             // A span entered again on a thread where it is already entered adds no segment:
             // nested segments of one step would count its time twice.
             let reentry = stack.iter().any(|e| e.layer == self.tag && e.span == key);
-            let token = if reentry {
+            let token = if reentry || state.folded_at.is_some() {
                 None
+            } else if state.recorded {
+                enter_next_segment(name, state.seg, state.gpu)
             } else {
-                enter_segment_with(name, state.seg, state.gpu)
+                // The first enter decides, once, how the span is counted: recorded (with room
+                // kept for its final segment) or, when the buffer is full, folded, as a
+                // `carina::step` is; never lost.
+                match enter_first_segment(name, state.seg, state.gpu) {
+                    FirstSegment::Recorded(token, fin) => {
+                        state.recorded = true;
+                        state.fin = Some(fin);
+                        Some(token)
+                    }
+                    FirstSegment::Full => {
+                        state.folded_at = Some(std::time::Instant::now());
+                        None
+                    }
+                    FirstSegment::Off => None,
+                }
             };
-            if token.is_some() {
-                state.recorded = true;
-            }
             stack.push(Entry {
                 layer: self.tag,
                 span: key,
@@ -544,10 +567,13 @@ where
         let Some(span) = ctx.span(&id) else {
             return;
         };
-        let (seg, items, error, gpu) = match span.extensions().get::<SpanState>() {
-            Some(s) if s.recorded => (s.seg, s.items, s.error, s.gpu),
-            _ => return,
-        };
+        let (seg, items, error, gpu, fin, folded_at) =
+            match span.extensions_mut().get_mut::<SpanState>() {
+                Some(s) if s.recorded || s.folded_at.is_some() => {
+                    (s.seg, s.items, s.error, s.gpu, s.fin.take(), s.folded_at)
+                }
+                _ => return,
+            };
         let status = if std::thread::panicking() {
             Status::Panicked
         } else if error {
@@ -555,10 +581,13 @@ where
         } else {
             Status::Ok
         };
-        // A zero-length final segment completes the step once, however often it was entered.
-        // No lock is held here: an exit hook may run application code.
-        if let Some(t) = enter_segment_with(span.metadata().name(), seg, gpu) {
-            exit_segment(t, items, status, true);
+        let name = span.metadata().name();
+        if let Some(t0) = folded_at {
+            let wall = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            fold_step(name, items, wall, status);
+            return;
         }
+        // A zero-length final segment completes the step once, however often it was entered.
+        finish_segments(fin, name, seg, gpu, items, status);
     }
 }

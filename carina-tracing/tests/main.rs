@@ -8,6 +8,7 @@ mod layer {
     mod entered_many_times;
     mod error_status;
     mod filters;
+    mod full_buffer;
     mod global_filter;
     mod nested_spans;
     mod no_run;
