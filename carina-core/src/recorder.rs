@@ -58,6 +58,10 @@ pub enum Event {
 
 const _: () = assert!(std::mem::size_of::<Event>() == 32);
 
+/// Name of a parent mark ([`Event::parent_mark`]), compared by address and length: a `static`,
+/// so that every crate sees one address (a `const` string may be duplicated per crate).
+pub static PARENT_MARK: &str = "\0carina:parent-mark";
+
 impl Event {
     /// Bit of `Enter::async_id` that makes the step a GPU step: a GPU domain's energy follows
     /// the GPU steps open in an interval. Async ids stay below it.
@@ -84,6 +88,25 @@ impl Event {
             t,
             async_id: Self::GPU_MARK,
         }
+    }
+
+    /// The segmented step whose first segment was just entered on this thread (the innermost
+    /// open one) is a child of the segmented step `parent` (a [`new_segment_id`] id), not of
+    /// the step open below it on this thread: a `tracing` span whose parent span is entered
+    /// elsewhere (or not at all right now). It neither opens nor closes a step.
+    #[inline]
+    pub fn parent_mark(t: u64, parent: u64) -> Event {
+        Event::Enter {
+            name: PARENT_MARK,
+            t,
+            async_id: parent & !Self::GPU_STEP,
+        }
+    }
+
+    /// Whether an `Enter` event's name is that of a parent mark.
+    #[inline]
+    pub fn is_parent_mark(name: &'static str) -> bool {
+        std::ptr::eq(name, PARENT_MARK)
     }
 
     /// The event's time (raw TSC in a ring, nanoseconds since the run's start after draining).
@@ -1060,7 +1083,12 @@ pub enum FirstSegment {
 /// ring gets meanwhile. For integrations whose steps end after their last segment (a `tracing`
 /// span ends at its close, after its last exit). Needs four free slots; refused quietly
 /// ([`FirstSegment::Full`]) otherwise.
-pub fn enter_first_segment(name: &'static str, id: u64, gpu: bool) -> FirstSegment {
+///
+/// `parent`: 0, or the id of the segmented step this one is a child of ([`Event::parent_mark`],
+/// one more slot) when that step is not open on this thread: the record's `parent` is then
+/// that step, and this step's energy counts in that step's inclusive energy (and its
+/// ancestors'), on whatever thread either ran.
+pub fn enter_first_segment(name: &'static str, id: u64, gpu: bool, parent: u64) -> FirstSegment {
     let epoch = EPOCH.load(Ordering::Relaxed);
     if epoch == 0 || id == 0 {
         return FirstSegment::Off;
@@ -1077,10 +1105,16 @@ pub fn enter_first_segment(name: &'static str, id: u64, gpu: bool) -> FirstSegme
                 return FirstSegment::Off;
             };
             let t = local.clock.raw();
-            if local
-                .producer
-                .push_open_with_final(Event::enter(name, t, id, gpu))
+            let extra = usize::from(parent != 0);
+            if local.producer.has_room(4 + extra)
+                && local
+                    .producer
+                    .push_open_with_final(Event::enter(name, t, id, gpu))
             {
+                if parent != 0 {
+                    // Room checked above: cannot fail.
+                    let _ = local.producer.push_extra(Event::parent_mark(t, parent));
+                }
                 FirstSegment::Recorded(
                     SegmentToken { epoch },
                     FinalSegment {

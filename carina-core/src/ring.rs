@@ -171,6 +171,12 @@ impl<T: Copy + Send> Producer<T> {
         true
     }
 
+    /// Whether `n` unpromised slots are free.
+    #[inline]
+    pub(crate) fn has_room(&mut self, n: usize) -> bool {
+        self.spare >= n || self.refresh() >= n
+    }
+
     /// Pushes a final pair promised by [`push_open_with_final`](Self::push_open_with_final).
     /// Returns `false`, pushing nothing, when no promise is left (a caller that broke the
     /// pairing, or a promise given back with [`Releaser::release_final`]).

@@ -172,6 +172,7 @@ impl Aggregator {
         let tick_ns = cfg.sample_interval.as_nanos().min(u128::from(u64::MAX)) as u64;
         Aggregator {
             attributor: Attributor::new(cfg.detail, cfg.max_pending_records)
+                .with_cross_thread_wait(true)
                 .with_tick(tick_ns)
                 .with_domains(sampler.domains().to_vec())
                 .with_band(band)

@@ -21,7 +21,10 @@
 //!   and exit is pushed as a *segment* of that step ([`carina_core::enter_segment`]), so energy is
 //!   credited only while the span is entered, and a span entered many times (an instrumented
 //!   future polled across `.await`s) is still one step. Step records carry `async: true`.
-//! - Parent: the step (span or `carina::step`) open on the thread at the span's first enter.
+//! - Parent: tracing's parent span (contextual or explicit), or the nearest ancestor recorded as a
+//!   step; when that parent is entered on the thread of the span's first enter, the step open
+//!   there (it, or a `carina::step` inside it). Inclusive energy counts every descendant on any
+//!   thread (`docs/TRACING.md`).
 //! - Items: the field named `items` (configurable), a `u64` or non-negative `i64`, recorded at
 //!   creation or later with `span.record("items", n)`; the last value wins.
 //! - GPU steps: the field `gpu = true` (configurable) at creation makes the span a GPU step
@@ -321,6 +324,25 @@ impl CarinaLayer {
     }
 }
 
+/// The segment id of the nearest ancestor of `span` (in tracing's span tree) recorded as a
+/// step with segments of its own (not folded, not filtered out).
+fn recorded_ancestor<S>(span: &tracing_subscriber::registry::SpanRef<'_, S>) -> Option<u64>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let mut cur = span.parent();
+    while let Some(p) = cur {
+        if let Some(st) = p.extensions().get::<SpanState>()
+            && st.recorded
+            && st.seg != 0
+        {
+            return Some(st.seg);
+        }
+        cur = p.parent();
+    }
+    None
+}
+
 /// One span entered on this thread.
 struct Entry {
     layer: u64,
@@ -530,7 +552,13 @@ where
                 // The first enter decides, once, how the span is counted: recorded (with room
                 // kept for its final segment) or, when the buffer is full, folded, as a
                 // `carina::step` is; never lost.
-                match enter_first_segment(name, state.seg, state.gpu) {
+                // Tracing's parent (contextual or explicit), or the nearest ancestor recorded as
+                // a step; named only when it is not entered on this thread, where the ring's
+                // nesting already says it (more precisely: a `carina::step` open inside it).
+                let parent = recorded_ancestor(&span)
+                    .filter(|p| !stack.iter().any(|e| e.seg == *p && e.token.is_some()))
+                    .unwrap_or(0);
+                match enter_first_segment(name, state.seg, state.gpu, parent) {
                     FirstSegment::Recorded(token, fin) => {
                         state.recorded = true;
                         state.fin = Some(fin);
