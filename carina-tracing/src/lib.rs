@@ -17,7 +17,8 @@
 //! `tracing_subscriber::prelude::*`), then start a `carina::Run` as usual.
 //!
 //! # Mapping
-//! - A span is one step named `metadata.name()`, from its first enter to its close. Every enter
+//! - A span is one step named `metadata.name()` (or `target::name`, with
+//!   [`CarinaLayer::qualified_names`]), from its first enter to its close. Every enter
 //!   and exit is pushed as a *segment* of that step ([`carina_core::enter_segment`]), so energy is
 //!   credited only while the span is entered, and a span entered many times (an instrumented
 //!   future polled across `.await`s) is still one step. Step records carry `async: true`.
@@ -38,7 +39,8 @@
 //!
 //! # Public API
 //! One type: [`CarinaLayer`] (a `tracing_subscriber::Layer`), with its settings (the items and
-//! error field names, whether ERROR events mark a step as failed) as builder methods.
+//! error field names, whether ERROR events mark a step as failed, `target::name` step names) as
+//! builder methods.
 
 #![deny(missing_docs)]
 
@@ -135,6 +137,10 @@ pub struct CarinaLayer {
     max_level: Level,
     targets: Vec<&'static str>,
     filter: Option<SpanFilter>,
+    /// Step names `target::name` ([`CarinaLayer::qualified_names`]), one per callsite, made
+    /// once: step names are `&'static str`, so each is leaked (a program has finitely many
+    /// callsites).
+    qualified: Option<std::sync::RwLock<std::collections::HashMap<usize, &'static str>>>,
     /// Keys of the run warnings this layer added ([`carina_core::recorder::add_run_warning`]),
     /// removed when the layer (its subscriber) is dropped.
     warnings: Mutex<Vec<u64>>,
@@ -165,6 +171,7 @@ impl fmt::Debug for CarinaLayer {
             .field("max_level", &self.max_level)
             .field("targets", &self.targets)
             .field("filter", &self.filter.as_ref().map(|_| "fn"))
+            .field("qualified_names", &self.qualified.is_some())
             .finish()
     }
 }
@@ -183,7 +190,17 @@ impl CarinaLayer {
             targets: Vec::new(),
             filter: None,
             warnings: Mutex::new(Vec::new()),
+            qualified: None,
         }
+    }
+
+    /// Names steps `target::name` instead of `name` (default: off), so that spans of one name
+    /// in different modules (two `parse` functions under `#[instrument]`) are different steps:
+    /// `my_app::db::parse` and `my_app::csv::parse`. The target is the module path unless the
+    /// span sets `target:`.
+    pub fn qualified_names(mut self, on: bool) -> Self {
+        self.qualified = on.then(Default::default);
+        self
     }
 
     /// Name of the field that holds a span's items (default `items`).
@@ -263,6 +280,22 @@ impl CarinaLayer {
             && (self.targets.is_empty()
                 || self.targets.iter().any(|t| meta.target().starts_with(t)))
             && self.filter.as_ref().is_none_or(|f| f(meta))
+    }
+
+    /// The step name of spans of `meta`'s callsite.
+    fn step_name(&self, meta: &'static Metadata<'static>) -> &'static str {
+        let Some(cache) = &self.qualified else {
+            return meta.name();
+        };
+        let key = std::ptr::from_ref(meta) as usize;
+        if let Some(n) = cache.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return n;
+        }
+        let mut w = cache.write().unwrap_or_else(|e| e.into_inner());
+        w.entry(key).or_insert_with(|| {
+            let full = format!("{}::{}", meta.target(), meta.name());
+            Box::leak(full.into_boxed_str())
+        })
     }
 
     fn has_fields(&self, meta: &Metadata<'_>) -> bool {
@@ -517,7 +550,7 @@ where
         let Some(span) = ctx.span(id) else {
             return;
         };
-        let name = span.metadata().name();
+        let name = self.step_name(span.metadata());
         let key = id.into_u64();
         let _ = STACK.try_with(|s| {
             let Ok(mut stack) = s.try_borrow_mut() else {
@@ -609,7 +642,7 @@ where
         } else {
             Status::Ok
         };
-        let name = span.metadata().name();
+        let name = self.step_name(span.metadata());
         if let Some(t0) = folded_at {
             let wall = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
             fold_step(name, items, wall, status);

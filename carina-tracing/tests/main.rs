@@ -11,6 +11,7 @@ mod layer {
     mod filters;
     mod full_buffer;
     mod global_filter;
+    mod names;
     mod nested_spans;
     mod no_run;
     mod out_of_order;
