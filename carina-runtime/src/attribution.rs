@@ -333,6 +333,9 @@ struct AsyncAcc {
     done_close: u64,
     /// A segment of it was still open when the run ended.
     unfinished: bool,
+    /// In `Attributor::ready` (a flag, not a search of that list: it holds every async step
+    /// completed in an interval, thousands for a loop of spans).
+    queued: bool,
     name: NameId,
     thread: u32,
     start: u64,
@@ -361,6 +364,7 @@ impl AsyncAcc {
             placeholder: false,
             done_close: 0,
             unfinished: false,
+            queued: false,
             name,
             thread,
             start,
@@ -971,11 +975,12 @@ impl Attributor {
         let closes = self.closes;
         let mut waiting = Vec::new();
         for id in std::mem::take(&mut self.ready) {
-            let Some(acc) = self.asyncs.get(&id) else {
+            let Some(acc) = self.asyncs.get_mut(&id) else {
                 continue;
             };
             let (Some(_), 0) = (acc.done, acc.unsettled_segments) else {
                 // A later segment arrived: its settling puts it back here.
+                acc.queued = false;
                 continue;
             };
             if closes < acc.done_close + 2 {
@@ -1009,7 +1014,8 @@ impl Attributor {
         let up = fin.frame.remote.then_some((acc.link, fin.frame.incl));
         if acc.unsettled_segments == 0 && acc.done.is_some() {
             if self.wait_cross_thread {
-                if !self.ready.contains(&id) {
+                if !acc.queued {
+                    acc.queued = true;
                     self.ready.push(id);
                 }
             } else if let Some(acc) = self.asyncs.remove(&id)

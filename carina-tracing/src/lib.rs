@@ -358,18 +358,26 @@ impl CarinaLayer {
 }
 
 /// The segment id of the nearest ancestor of `span` (in tracing's span tree) recorded as a
-/// step with segments of its own (not folded, not filtered out).
-fn recorded_ancestor<S>(span: &tracing_subscriber::registry::SpanRef<'_, S>) -> Option<u64>
+/// step with segments of its own (not folded, not filtered out), unless `entered_here(span id,
+/// segment id)` says an ancestor on the way is entered on this thread (then `None`: the ring's
+/// nesting says it). The usual child of a span entered here costs one lookup, no lock.
+fn recorded_ancestor<S>(
+    span: &tracing_subscriber::registry::SpanRef<'_, S>,
+    entered_here: impl Fn(u64, u64) -> bool,
+) -> Option<u64>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     let mut cur = span.parent();
     while let Some(p) = cur {
+        if entered_here(p.id().into_u64(), u64::MAX) {
+            return None;
+        }
         if let Some(st) = p.extensions().get::<SpanState>()
             && st.recorded
             && st.seg != 0
         {
-            return Some(st.seg);
+            return (!entered_here(u64::MAX, st.seg)).then_some(st.seg);
         }
         cur = p.parent();
     }
@@ -588,9 +596,13 @@ where
                 // Tracing's parent (contextual or explicit), or the nearest ancestor recorded as
                 // a step; named only when it is not entered on this thread, where the ring's
                 // nesting already says it (more precisely: a `carina::step` open inside it).
-                let parent = recorded_ancestor(&span)
-                    .filter(|p| !stack.iter().any(|e| e.seg == *p && e.token.is_some()))
-                    .unwrap_or(0);
+                let parent = recorded_ancestor(&span, |span, seg| {
+                    stack.iter().any(|e| {
+                        e.token.is_some()
+                            && ((e.layer == self.tag && e.span == span) || e.seg == seg)
+                    })
+                })
+                .unwrap_or(0);
                 match enter_first_segment(name, state.seg, state.gpu, parent) {
                     FirstSegment::Recorded(token, fin) => {
                         state.recorded = true;
