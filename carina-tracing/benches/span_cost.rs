@@ -73,8 +73,7 @@ fn bench(c: &mut Criterion) {
         .steps(carina::StepDetail::Summary)
         .constant_watts(1.0)
         // A 1 ms tick bounds the aggregator's sleep, so the 20 ms pause between chunks lets it
-        // drain the ring (3 ms was not enough on a 2-vCPU VM with other builds running: 5 M of
-        // 15 M spans folded).
+        // drain the ring, with margin for a shared 2-vCPU VM.
         .sample_interval(Duration::from_millis(1))
         .start()
         .expect("start run");
