@@ -1462,6 +1462,107 @@ mod tests {
     }
 
     #[test]
+    fn a_segment_drained_after_the_completion_joins_its_step() {
+        // Thread 1's ring is drained after thread 0's: the completion (thread 0) is seen one
+        // interval before a segment that happened before it (thread 1).
+        let seg = |t| Event::enter("task", t, 42, false);
+        let pending = |t| Event::Exit {
+            t,
+            items: 0,
+            status: Status::Ok,
+            done: false,
+        };
+        let done = |t| Event::Exit {
+            t,
+            items: 5,
+            status: Status::Ok,
+            done: true,
+        };
+        for wait in [false, true] {
+            let mut a = attr().with_cross_thread_wait(wait);
+            a.on_events(0, &[seg(0), pending(10), seg(200), done(200)]);
+            a.close_wall(300, 300.0);
+            a.on_events(1, &[seg(100), pending(150)]);
+            a.close_wall(400, 400.0);
+            a.finish_wall(500, 0.0);
+            let r = records(&mut a);
+            let tasks: Vec<_> = r.iter().filter(|s| s.name == "task").collect();
+            if wait {
+                assert_eq!(tasks.len(), 1, "{r:#?}");
+                assert_eq!(tasks[0].items, 5);
+                assert!(!tasks[0].unfinished);
+                // Interval 1's energy (its only busy thread-time was the task's); the late
+                // segment's events are older than the cursor, so they add no time.
+                assert!(close(tasks[0].self_energy_j, 300.0), "{r:#?}");
+                assert!(close(tasks[0].end_s, 200e-9));
+            } else {
+                // What the aggregator did before it waited: the step split in two.
+                assert_eq!(tasks.len(), 2, "{r:#?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_parent_mark_names_the_parent_and_passes_energy_up() {
+        let mut a = attr().with_cross_thread_wait(true);
+        let seg = |name, t, id| Event::enter(name, t, id, false);
+        let done = |t| Event::Exit {
+            t,
+            items: 0,
+            status: Status::Ok,
+            done: true,
+        };
+        let pending = |t| Event::Exit {
+            t,
+            items: 0,
+            status: Status::Ok,
+            done: false,
+        };
+        // `fetch_all` (segments of id 1) on thread 0; on thread 1, inside the unrelated span
+        // `worker` (id 2), `fetch` (id 3) is first entered with a mark naming id 1, then
+        // entered again on thread 0 (migrated) outside `fetch_all`.
+        a.on_events(0, &[seg("fetch_all", 0, 1), pending(100)]);
+        a.on_events(
+            1,
+            &[
+                seg("worker", 0, 2),
+                seg("fetch", 10, 3),
+                Event::parent_mark(10, 1),
+                pending(90),
+                pending(100),
+            ],
+        );
+        a.on_events(0, &[seg("fetch", 100, 3), pending(150)]);
+        a.close_wall(200, 300.0); // busy: t0 150, t1 100 -> 1.2 J/ns
+        a.on_events(
+            1,
+            &[
+                seg("fetch", 200, 3),
+                done(200),
+                seg("worker", 200, 2),
+                done(200),
+            ],
+        );
+        a.on_events(0, &[seg("fetch_all", 200, 1), done(200)]);
+        a.close_wall(300, 0.0);
+        a.close_wall(400, 0.0);
+        let r = records(&mut a);
+        assert_eq!(r.len(), 3, "{r:#?}");
+        let all = r.iter().find(|s| s.name == "fetch_all").unwrap();
+        let fetch = r.iter().find(|s| s.name == "fetch").unwrap();
+        let worker = r.iter().find(|s| s.name == "worker").unwrap();
+        assert_eq!(fetch.parent, Some(all.id));
+        assert_eq!((all.parent, worker.parent), (None, None));
+        // fetch: 80 ns on thread 1 and 50 ns on thread 0, all its own.
+        assert!(close(fetch.self_energy_j, 130.0 * 1.2), "{fetch:#?}");
+        assert!(close(fetch.energy_j, fetch.self_energy_j));
+        // worker keeps its own 20 ns only; fetch_all its own 100 ns plus all of fetch.
+        assert!(close(worker.energy_j, 20.0 * 1.2), "{worker:#?}");
+        assert!(close(all.self_energy_j, 100.0 * 1.2), "{all:#?}");
+        assert!(close(all.energy_j, 230.0 * 1.2), "{all:#?}");
+    }
+
+    #[test]
     fn summary_mode_and_overflow_keep_energy_in_summaries() {
         for (detail, cap) in [(StepDetail::Summary, 1 << 20), (StepDetail::All, 3)] {
             let mut a = Attributor::new(detail, cap);
