@@ -1405,6 +1405,65 @@ mod tests {
         h
     }
 
+    #[test]
+    fn a_final_segment_promise_is_kept_here_and_given_back_from_elsewhere() {
+        let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        // 8 events: a first segment takes 4 (its enter, its exit, the promised final pair).
+        let reg = Arc::new(Registry::new(crate::clock::Clock::new(), 8, None));
+        install(reg.clone()).unwrap();
+        let nested_recorded = std::thread::scope(|s| {
+            s.spawn(|| {
+                let id = new_segment_id();
+                let FirstSegment::Recorded(token, fin) = enter_first_segment("span", id, false, 0)
+                else {
+                    panic!("an empty ring refused a first segment");
+                };
+                exit_segment(token, 0, Status::Ok, false);
+                // Further segments never take the promised room: 2 slots written, 2 promised,
+                // 4 free: two more segments fit, then none, although 2 slots are still free.
+                for _ in 0..2 {
+                    let t = enter_next_segment("span", id, false).expect("room");
+                    exit_segment(t, 0, Status::Ok, false);
+                }
+                assert!(enter_next_segment("span", id, false).is_none());
+                // Closed on another thread: completed there, the promise given back here.
+                std::thread::scope(|s| {
+                    s.spawn(move || finish_segments(Some(fin), "span", id, false, 3, Status::Ok));
+                });
+                // 6 slots written, none promised any more: a step fits in the last 2.
+                let a = step("a");
+                a.flags & FOLDED == 0
+            })
+            .join()
+            .unwrap()
+        });
+        uninstall(reg.epoch);
+        assert!(nested_recorded, "the promise was not given back");
+        let mut handles = Vec::new();
+        reg.take_new_threads(&mut handles);
+        handles.sort_by_key(|h| h.index);
+        assert_eq!(handles.len(), 2);
+        let lost = handles[0].exit.segments_lost.load(Ordering::Relaxed);
+        assert_eq!(lost, 1, "the refused segment is counted as lost");
+        assert_eq!(handles[0].consumer.dropped(), 0);
+        let mut evs = Vec::new();
+        handles[1].consumer.drain_into(&mut evs);
+        assert!(
+            matches!(
+                evs[..],
+                [
+                    Event::Enter { .. },
+                    Event::Exit {
+                        items: 3,
+                        done: true,
+                        ..
+                    }
+                ]
+            ),
+            "{evs:?}"
+        );
+    }
+
     fn counts(h: &ThreadHandle) -> (u64, u64) {
         (
             h.exit.leaked.load(Ordering::Relaxed),
