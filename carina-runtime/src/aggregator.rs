@@ -755,10 +755,10 @@ impl Aggregator {
                 .sum::<u64>();
         if segments_lost > 0 {
             self.cfg.warnings.push(format!(
-                "{segments_lost} segments of recorded segmented steps (`tracing` spans, Python \
-                 coroutines) found their thread's buffer full: those steps are still counted \
-                 once, but that segment's time went to the enclosing step (a lost final segment \
-                 leaves its step `unfinished`); raise `buffer_capacity`"
+                "{segments_lost} segments of recorded `tracing` spans found their thread's \
+                 buffer full: those spans are still counted once, but that segment's time went \
+                 to the enclosing step (a lost final segment leaves its step `unfinished`); \
+                 raise `buffer_capacity`"
             ));
         }
         if dropped > 0 {
@@ -781,8 +781,8 @@ impl Aggregator {
                     carina_core::recorder::MAX_FOLD_NAMES
                 )
             } else {
-                "their thread's buffer was full (events of integrations that do not fold, e.g. \
-                 `carina_core::enter_segment`)"
+                "their thread's buffer was full (polls of async steps, Python coroutines and \
+                 other `carina_core::enter_segment` users are not folded)"
                     .to_owned()
             };
             self.cfg.warnings.push(format!(
