@@ -56,7 +56,7 @@ for t in "${targets[@]}"; do
     failed+=("$t")
   fi
   grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ *DONE)|cov: ' "$t.log" | tail -3
-  grep -E 'ERROR: libFuzzer|SUMMARY|panicked|Test unit written' "$t.log" || true
+  grep -E 'ERROR: libFuzzer|SUMMARY|panicked at|Test unit written' "$t.log" || true
   rm -f "$t.log"
 done
 if [ "${#failed[@]}" -ne 0 ]; then

@@ -6,11 +6,10 @@ use std::time::Duration;
 
 /// `start()`'s error for a builder of a run without a file.
 fn refused(b: carina::RunBuilder) -> StartError {
-    b.run_file(false)
-        .constant_watts(1.0)
-        .start()
-        .err()
-        .expect("refused")
+    match b.run_file(false).constant_watts(1.0).start() {
+        Ok(_) => panic!("the settings were accepted"),
+        Err(e) => e,
+    }
 }
 
 #[test]

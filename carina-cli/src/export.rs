@@ -6,6 +6,7 @@ use crate::load::load_runs_skipping;
 use crate::out;
 use crate::view::RunView;
 use carina_runtime::reader::RunFile;
+use carina_runtime::record::{DomainEnergy, is_gpu_domain};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -23,12 +24,23 @@ cpu-time share`; derived from the sources and scope in files without it), lower_
 carbon_g_per_kwh (g CO2e/kWh, the effective factor: energy-weighted with an intensity series, \
 while g_per_kwh is the series' plain mean), own_cost_cpu_share (0..1, Carina's share of the \
 process's CPU time) and own_cost_j (J, Carina's own energy; both empty in files without \
-run_end.own_cost).\n\n\
+run_end.own_cost), then energy_kwh (energy_j in kWh) and co2e_kg (co2e_g in kg), the \
+units of CodeCarbon's emissions.csv, then cpu_j, dram_j, gpu_j and other_j (J: \
+run_end.energy_by_domain summed by kind of domain: package-N, cpu and psys are cpu; dram-N and \
+memory are dram; gpu-N is gpu; any other name is other. A run of one domain writes no \
+energy_by_domain: all of its energy is in that domain's column. Empty when unknown: a crashed \
+run of several domains) and cpu_method, dram_method, gpu_method (how that column's figure was \
+obtained: the method of each used source with such a domain, with the source's name, e.g. \
+`counter x cpu-time share (rapl-powercap)`; empty when no source has one).\n\n\
 Step columns: run_id, job, host, step, count (instances), items, wall_s, self_wall_s (s), \
 energy_j, self_energy_j (J), co2e_g (g), p50_s, p95_s (s), j_per_item (J, empty without \
 items), share (the step's inclusive energy / the run's energy, 0..1), gpu (true for a GPU \
 step), method (how the step's figures were obtained: step_summary.method, else the run's \
-method and how it was split to steps).\n\n\
+method and how it was split to steps), energy_kind and started_at (the run's, so that a \
+step row stands alone), energy_low_j and energy_high_j (J, the step's band: its \
+step_summary's, else the sum of its step records'; empty when not an estimate band), \
+energy_kwh, co2e_kg, cpu_j, dram_j, gpu_j, other_j (the step's energy_by_domain, as for runs) \
+and cpu_method, dram_method, gpu_method (the run's).\n\n\
 New columns are added at the end, so scripts that read columns by position keep working.\n\n\
 A crashed run (no run_end) is cut where `carina summary` cuts it: at the end of its last \
 `power` record, else of its last step; its energy, items, wall time and steps stop there, and \
@@ -62,7 +74,7 @@ pub struct Args {
 }
 
 /// Run-row columns. New ones go at the end, so that scripts reading by position keep working.
-pub const RUN_COLUMNS: [&str; 26] = [
+pub const RUN_COLUMNS: [&str; 35] = [
     "run_id",
     "job",
     "host",
@@ -89,10 +101,19 @@ pub const RUN_COLUMNS: [&str; 26] = [
     "carbon_g_per_kwh",
     "own_cost_cpu_share",
     "own_cost_j",
+    "energy_kwh",
+    "co2e_kg",
+    "cpu_j",
+    "dram_j",
+    "gpu_j",
+    "other_j",
+    "cpu_method",
+    "dram_method",
+    "gpu_method",
 ];
 
 /// Step-row columns. New ones go at the end, as for [`RUN_COLUMNS`].
-pub const STEP_COLUMNS: [&str; 17] = [
+pub const STEP_COLUMNS: [&str; 30] = [
     "run_id",
     "job",
     "host",
@@ -110,6 +131,19 @@ pub const STEP_COLUMNS: [&str; 17] = [
     "share",
     "gpu",
     "method",
+    "energy_kind",
+    "started_at",
+    "energy_low_j",
+    "energy_high_j",
+    "energy_kwh",
+    "co2e_kg",
+    "cpu_j",
+    "dram_j",
+    "gpu_j",
+    "other_j",
+    "cpu_method",
+    "dram_method",
+    "gpu_method",
 ];
 
 /// One CSV field: quoted when it holds a comma, a quote, a line break, or starts or ends with a
@@ -154,10 +188,122 @@ fn step_count(v: &RunView) -> u64 {
     }
 }
 
+/// The columns energy domains are summed into: `cpu` (`package-N`, `cpu`, `psys`), `dram`
+/// (`dram-N`, `memory`), `gpu` (`gpu-N`), and `other` (any other name, e.g. the `other` a file
+/// with more than 8 domains sums the rest into).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DomainColumn {
+    Cpu,
+    Dram,
+    Gpu,
+    Other,
+}
+
+impl DomainColumn {
+    /// The column a domain's energy is counted in.
+    fn of(domain: &str) -> DomainColumn {
+        if domain.starts_with("package-") || domain == "cpu" || domain == "psys" {
+            DomainColumn::Cpu
+        } else if domain.starts_with("dram-") || domain == "memory" {
+            DomainColumn::Dram
+        } else if is_gpu_domain(domain) {
+            DomainColumn::Gpu
+        } else {
+            DomainColumn::Other
+        }
+    }
+
+    const ALL: [DomainColumn; 4] = [
+        DomainColumn::Cpu,
+        DomainColumn::Dram,
+        DomainColumn::Gpu,
+        DomainColumn::Other,
+    ];
+}
+
+/// Energy per domain column (cpu, dram, gpu, other), J: the sum of `by_domain` when the
+/// records have it; else, when the run's used sources name a single domain, all of `energy` in that domain's
+/// column (a one-domain run writes no `energy_by_domain`); else unknown (empty cells). A column
+/// no domain of the run falls in is 0 once anything is known.
+fn domain_cells(v: &RunView, by_domain: &[&DomainEnergy], energy: f64) -> Vec<String> {
+    let mut sums = [0.0; 4];
+    if !by_domain.is_empty() {
+        for (name, j) in by_domain.iter().flat_map(|d| d.iter()) {
+            let i = DomainColumn::ALL
+                .iter()
+                .position(|c| *c == DomainColumn::of(name))
+                .unwrap_or(3);
+            sums[i] += j.0;
+        }
+    } else {
+        let mut names: Vec<&str> = v
+            .file
+            .start
+            .energy_sources
+            .iter()
+            .filter(|s| s.used)
+            .flat_map(|s| s.domains.iter().map(String::as_str))
+            .collect();
+        names.sort();
+        names.dedup();
+        match names.as_slice() {
+            [one] => {
+                let i = DomainColumn::ALL
+                    .iter()
+                    .position(|c| *c == DomainColumn::of(one))
+                    .unwrap_or(3);
+                sums[i] = energy;
+            }
+            _ => return vec![String::new(); 4],
+        }
+    }
+    sums.iter().map(|j| num(*j)).collect()
+}
+
+/// How each of the cpu, dram and gpu figures was obtained: the method label of every used
+/// source with a domain in that column (`run_end.method.parts`, else derived from the sources),
+/// joined with `; `; empty when no source has such a domain.
+fn domain_methods(v: &RunView) -> Vec<String> {
+    let sources = &v.file.start.energy_sources;
+    DomainColumn::ALL[..3]
+        .iter()
+        .map(|col| {
+            let mut labels: Vec<String> = Vec::new();
+            for s in sources.iter().filter(|s| s.used) {
+                if !s.domains.iter().any(|d| DomainColumn::of(d) == *col) {
+                    continue;
+                }
+                let label = v
+                    .method
+                    .parts
+                    .iter()
+                    .find(|p| p.source == s.name)
+                    .map(|p| p.label())
+                    .unwrap_or_else(|| v.method.label.clone());
+                let label = format!("{label} ({})", s.name);
+                if !labels.contains(&label) {
+                    labels.push(label);
+                }
+            }
+            labels.join("; ")
+        })
+        .collect()
+}
+
+/// J as kWh.
+fn kwh(j: f64) -> String {
+    num(j / 3.6e6)
+}
+
+/// g as kg.
+fn kg(g: f64) -> String {
+    num(g / 1000.0)
+}
+
 /// The run row's cells, in [`RUN_COLUMNS`] order.
 fn run_row(v: &RunView) -> Vec<String> {
     let s = &v.file.start;
-    vec![
+    let mut cells = vec![
         v.run_id.to_owned(),
         v.job.to_owned(),
         v.host.to_owned(),
@@ -185,7 +331,52 @@ fn run_row(v: &RunView) -> Vec<String> {
         num(v.g_per_kwh),
         opt(v.own_cost.map(|o| o.cpu_share)),
         opt(v.own_cost.map(|o| o.energy_j())),
-    ]
+        kwh(v.energy.0),
+        kg(v.co2e.0),
+    ];
+    // Domains: `run_end.energy_by_domain`. A crashed run has none: its figures stop at its cut,
+    // which no per-domain record covers, so they are known for a one-domain run only.
+    let by_domain = v
+        .file
+        .end
+        .as_ref()
+        .and_then(|e| e.energy_by_domain.as_ref());
+    cells.extend(domain_cells(v, by_domain.as_slice(), v.energy.0));
+    cells.extend(domain_methods(v));
+    cells
+}
+
+/// A step's band and energy by domain: its `step_summary`'s, else (a file without summaries,
+/// a crashed run) summed over its `step` records up to the run's cut; the band only when every
+/// record has one.
+fn step_extras<'a>(v: &RunView<'a>, name: &str) -> (Option<(f64, f64)>, Vec<&'a DomainEnergy>) {
+    if !v.file.summaries.is_empty() {
+        return match v.file.summaries.iter().find(|s| s.name == name) {
+            Some(s) => (
+                s.energy_low_j.zip(s.energy_high_j).map(|(l, h)| (l.0, h.0)),
+                s.energy_by_domain.iter().collect(),
+            ),
+            None => (None, Vec::new()),
+        };
+    }
+    let recs: Vec<_> = v.steps().filter(|s| s.name == name).collect();
+    let band = recs
+        .iter()
+        .map(|s| s.energy_low_j.zip(s.energy_high_j))
+        .try_fold((0.0, 0.0), |(l, h), b| {
+            b.map(|(bl, bh)| (l + bl.0, h + bh.0))
+        });
+    let domains: Vec<&DomainEnergy> = recs
+        .iter()
+        .filter_map(|s| s.energy_by_domain.as_ref())
+        .collect();
+    // Part of the records without domains: the sum would be short, so unknown.
+    let domains = if domains.len() == recs.len() {
+        domains
+    } else {
+        Vec::new()
+    };
+    (band.filter(|_| !recs.is_empty()), domains)
 }
 
 /// The step rows of a run, in [`STEP_COLUMNS`] order, one per step name (sorted by name).
@@ -195,6 +386,7 @@ fn step_rows_of(v: &RunView) -> Vec<Vec<String>> {
     // Rows without their own method (older files, rows rebuilt from step records) take the
     // run's, as `carina summary` words it.
     let methods = v.step_methods();
+    let domain_methods = domain_methods(v);
     rows.into_iter()
         .map(|r| {
             let method = r.method.clone().unwrap_or_else(|| {
@@ -204,7 +396,8 @@ fn step_rows_of(v: &RunView) -> Vec<Vec<String>> {
                     .map(|(_, m)| m.clone())
                     .unwrap_or_default()
             });
-            vec![
+            let (band, domains) = step_extras(v, &r.name);
+            let mut cells = vec![
                 v.run_id.to_owned(),
                 v.job.to_owned(),
                 v.host.to_owned(),
@@ -222,7 +415,16 @@ fn step_rows_of(v: &RunView) -> Vec<Vec<String>> {
                 opt(v.share(r.energy)),
                 r.gpu.to_string(),
                 method,
-            ]
+                v.kind.to_string(),
+                v.file.start.started_at.to_string(),
+                opt(band.map(|b| b.0)),
+                opt(band.map(|b| b.1)),
+                kwh(r.energy.0),
+                kg(r.co2e.0),
+            ];
+            cells.extend(domain_cells(v, &domains, r.energy.0));
+            cells.extend(domain_methods.iter().cloned());
+            cells
         })
         .collect()
 }

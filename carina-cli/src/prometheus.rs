@@ -13,7 +13,10 @@
 //! started, and, when a child that links Carina writes `<run_id>.child-<pid>.jsonl` files, the
 //! step records and items they hold so far ([`ChildTail`]).
 //!
-//! Metrics (every series has the labels `job`, `run_id` and `host`). The names are those the
+//! Metrics (every series has the labels `carina_job`, `run_id` and `host`). No series carries
+//! `job` or `instance`: Prometheus sets those on every scraped series from its scrape config,
+//! and a scraped label of the same name would be renamed `exported_job` / `exported_instance`
+//! (or, with `honor_labels: true`, would replace the target's). The names are those the
 //! `carina-otel` sink's metrics get from an OpenTelemetry Collector's `prometheus` exporter
 //! (docs/FLEET.md), so one dashboard serves both; the labels differ (the collector turns
 //! `service.name` into `job`, the run id into `instance`, `carina.energy.kind` into
@@ -45,7 +48,7 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// The labels every series carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Labels {
-    /// The job name.
+    /// The job name (the `carina_job` label).
     pub job: String,
     /// The run id.
     pub run_id: String,
@@ -73,8 +76,9 @@ pub struct Snapshot {
     pub steps_items: Option<(u64, u64)>,
 }
 
-/// The labels of every series, in this order, then `kind` where there is one.
-const LABELS: [&str; 3] = ["job", "run_id", "host"];
+/// The labels of every series, in this order, then `kind` where there is one. Not `job` nor
+/// `instance`: those are Prometheus's target labels (see the module documentation).
+const LABELS: [&str; 3] = ["carina_job", "run_id", "host"];
 
 fn gauge(
     reg: &Registry,
@@ -413,7 +417,7 @@ mod tests {
         );
         assert!(
             t.contains(
-                "carina_run_energy_joules_total{host=\"node-1\",job=\"nightly\",kind=\"estimated\",run_id=\"r1\"} 12.5"
+                "carina_run_energy_joules_total{carina_job=\"nightly\",host=\"node-1\",kind=\"estimated\",run_id=\"r1\"} 12.5"
             ),
             "{t}"
         );
@@ -422,7 +426,9 @@ mod tests {
             t.contains("carina_run_items_total{") && t.contains("} 40"),
             "{t}"
         );
-        assert!(t.contains("carina_run_running{host=\"node-1\",job=\"nightly\",run_id=\"r1\"} 1"));
+        assert!(t.contains(
+            "carina_run_running{carina_job=\"nightly\",host=\"node-1\",run_id=\"r1\"} 1"
+        ));
         // Before measuring starts: no energy series, and no child series without children.
         let early = encode(&labels(), &Snapshot::default());
         assert!(!early.contains("carina_run_energy_joules_total"), "{early}");
@@ -440,7 +446,7 @@ mod tests {
             ..labels()
         };
         let t = encode(&l, &Snapshot::default());
-        assert!(t.contains(r#"job="a\"b\\c\nd""#), "{t}");
+        assert!(t.contains(r#"carina_job="a\"b\\c\nd""#), "{t}");
     }
 
     #[test]

@@ -54,6 +54,33 @@ impl EnergyFormatter {
         self.kind
     }
 
+    /// Scales `values` (joules per iteration) to joules per unit of throughput (`form`: 1 per
+    /// element, 2 per byte, 3 per bit; `per` units an iteration), with a prefix; the unit.
+    pub(crate) fn scale_per(
+        &self,
+        form: usize,
+        per: u64,
+        typical_value: f64,
+        values: &mut [f64],
+    ) -> &'static str {
+        // Zero elements: per iteration.
+        let per = per.max(1) as f64;
+        let (i, size) = prefix(typical_value / per);
+        for v in values.iter_mut() {
+            *v = *v / per / size;
+        }
+        UNITS[form][self.kind_index()][i]
+    }
+
+    /// Scales `values` (joules) by the prefix of `typical_value`; the unit.
+    pub(crate) fn scale_joules(&self, typical_value: f64, values: &mut [f64]) -> &'static str {
+        let (i, size) = prefix(typical_value);
+        for v in values.iter_mut() {
+            *v /= size;
+        }
+        UNITS[0][self.kind_index()][i]
+    }
+
     fn kind_index(&self) -> usize {
         match self.kind {
             EnergyKind::Measured => 0,
@@ -64,11 +91,7 @@ impl EnergyFormatter {
 
 impl ValueFormatter for EnergyFormatter {
     fn scale_values(&self, typical_value: f64, values: &mut [f64]) -> &'static str {
-        let (i, size) = prefix(typical_value);
-        for v in values.iter_mut() {
-            *v /= size;
-        }
-        UNITS[0][self.kind_index()][i]
+        self.scale_joules(typical_value, values)
     }
 
     fn scale_throughputs(
@@ -84,13 +107,7 @@ impl ValueFormatter for EnergyFormatter {
             Throughput::Bytes(n) | Throughput::BytesDecimal(n) => (2, n),
             Throughput::Bits(n) => (3, n),
         };
-        // Zero elements: per iteration.
-        let per = per.max(1) as f64;
-        let (i, size) = prefix(typical_value / per);
-        for v in values.iter_mut() {
-            *v = *v / per / size;
-        }
-        UNITS[form][self.kind_index()][i]
+        self.scale_per(form, per, typical_value, values)
     }
 
     fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {

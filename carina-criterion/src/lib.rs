@@ -35,7 +35,7 @@
 //! ```
 //!
 //! # Public API
-//! [`Energy`] (with [`Energy::configure`]), [`criterion_home`], [`energy_output_directory`],
+//! [`Energy`] (with [`Energy::configure`]), [`CriterionConfig`], [`criterion_home`], [`energy_output_directory`],
 //! [`ENERGY_SUBDIRECTORY`], [`EnergyAware`], [`group`], [`energy_and_time_group!`], [`EnergyMeter`] (with
 //! [`DEFAULT_MIN_INTERVAL`], [`SCOPE_ENV`], [`scope_from_env`]), [`EnergyFormatter`]; re-exports
 //! [`EnergyKind`], [`Scope`] and `criterion`.
@@ -46,6 +46,8 @@
 
 mod format;
 mod meter;
+#[cfg(feature = "criterion-0_5")]
+mod v05;
 
 pub use carina_runtime::{EnergyKind, Scope};
 pub use format::EnergyFormatter;
@@ -53,6 +55,10 @@ pub use meter::{DEFAULT_MIN_INTERVAL, EnergyMeter, SCOPE_ENV, scope_from_env};
 
 /// The criterion crate this one is built against (0.8), for [`energy_and_time_group!`].
 pub use criterion;
+/// criterion 0.5, for benches that have not moved to 0.8 (feature `criterion-0_5`): see
+/// [`Energy::configure_v05`].
+#[cfg(feature = "criterion-0_5")]
+pub use criterion05;
 
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{BenchmarkGroup, Criterion};
@@ -151,7 +157,11 @@ impl Energy {
     /// let mut c = Energy::new().configure(Criterion::default());
     /// c.bench_function("sum", |b| b.iter(|| (0..1000u64).sum::<u64>()));
     /// ```
-    pub fn configure<M: Measurement>(mut self, criterion: Criterion<M>) -> Criterion<Energy> {
+    ///
+    /// `criterion` must be criterion 0.8's `Criterion` ([`CriterionConfig`]); one from another
+    /// criterion version is refused at compile time with an error that says so.
+    pub fn configure<C: CriterionConfig>(mut self, criterion: C) -> Criterion<Energy> {
+        let criterion = criterion.into_criterion();
         self.separate_output = true;
         if std::env::var_os("CARGO_CRITERION_PORT").is_some() {
             eprintln!(
@@ -174,6 +184,21 @@ impl Energy {
     pub fn assume_separate_output(mut self) -> Self {
         self.separate_output = true;
         self
+    }
+
+    /// The reading a measurement starts from (refusing a shared output directory: see
+    /// [`Measurement::start`]); shared by the implementations for each criterion version.
+    fn reading_at_start(&self) -> f64 {
+        if !self.separate_output {
+            refuse_shared_output();
+        }
+        self.meter().read()
+    }
+
+    /// Joules since the reading `start`.
+    fn joules_since(&self, start: f64) -> f64 {
+        let now = self.meter().read();
+        (now - start).max(0.0)
     }
 
     /// Measured or estimated.
@@ -202,15 +227,11 @@ impl Measurement for Energy {
     /// measurement was handed to criterion with a bare `with_measurement`: criterion would save
     /// joules where the time results of the same names are, and overwrite their baselines.
     fn start(&self) -> f64 {
-        if !self.separate_output {
-            refuse_shared_output();
-        }
-        self.meter().read()
+        self.reading_at_start()
     }
 
     fn end(&self, start: f64) -> f64 {
-        let now = self.meter().read();
-        (now - start).max(0.0)
+        self.joules_since(start)
     }
 
     fn add(&self, v1: &f64, v2: &f64) -> f64 {
@@ -287,6 +308,34 @@ pub fn energy_output_directory() -> PathBuf {
     criterion_home().join(ENERGY_SUBDIRECTORY)
 }
 
+/// What [`Energy::configure`] and the `config` of [`energy_and_time_group!`] accept: a
+/// `Criterion` of criterion **0.8**, the version this crate is built on, with any measurement.
+///
+/// Criterion's types from two versions do not mix, and with `criterion = "0.5"` in a user's
+/// `[dev-dependencies]` beside this crate both are in the graph; rustc's own error for that is a
+/// type mismatch deep in a macro. This trait makes the first error name the cause and the fix:
+/// "`criterion::Criterion` is not a `Criterion` of criterion 0.8, the version carina-criterion
+/// is built on", with a note to depend on `criterion = "0.8"` or use the re-export
+/// [`carina_criterion::criterion`](crate::criterion).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a `Criterion` of criterion 0.8, the version carina-criterion is built on",
+    label = "a `Criterion` of another criterion version, or not a `Criterion`",
+    note = "carina-criterion works with criterion 0.8, and with 0.5 through its feature `criterion-0_5` and `Energy::configure_v05`: set `criterion = \"0.8\"` in your [dev-dependencies] (or use the re-export `carina_criterion::criterion`); two criterion versions in one graph have types that do not mix"
+)]
+pub trait CriterionConfig {
+    /// The measurement of the `Criterion`.
+    type Measurement: Measurement;
+    /// The `Criterion` itself.
+    fn into_criterion(self) -> Criterion<Self::Measurement>;
+}
+
+impl<M: Measurement> CriterionConfig for Criterion<M> {
+    type Measurement = M;
+    fn into_criterion(self) -> Criterion<M> {
+        self
+    }
+}
+
 /// A measurement whose benchmark groups [`group`] can name, so that the same benchmark
 /// functions, run under several measurements, keep their results apart
 /// (`target/criterion/<group>/...`): a wall-time group keeps its name, an [`Energy`] group gets
@@ -344,7 +393,7 @@ macro_rules! energy_and_time_group {
             {
                 let mut criterion: $crate::criterion::Criterion<
                     $crate::criterion::measurement::WallTime,
-                > = ($config).configure_from_args();
+                > = $crate::CriterionConfig::into_criterion($config).configure_from_args();
                 $( $target(&mut criterion); )+
             }
             {

@@ -21,11 +21,19 @@
 //! [`OtelSinkBuilder::export_interval`]) and at the end of the run. Failed exports are reported
 //! as [`SinkError`]s at the next checkpoint (so they count in `run_end.sink_errors`); a
 //! collector that is down or hangs costs at most the timeout per export, on the worker, and
-//! `finish()` waits for the last export at most `2 x timeout + 1 s`.
+//! `finish()` waits for the last export at most `2 x timeout + 1 s`. The last export comes
+//! after `run_end` is written: its failure is counted in the returned summary's `sink_errors`
+//! and `warnings` (not in the run file) and printed once on stderr by `finish()`.
+//!
+//! Environment: the standard `OTEL_*` variables, read as the OTLP exporter specification says
+//! (invalid durations ignored with a warning, `OTEL_SDK_DISABLED=true` builds a sink that sends
+//! nothing, `grpc` and `http/json` protocols refused: only `http/protobuf` is implemented);
+//! [`OtelSink::builder_with_env`] takes them from a function instead. Details: `docs/FLEET.md`.
 //!
 //! # Public API
-//! [`OtelSink`] (a `carina_runtime::Sink`) built by [`OtelSinkBuilder`] (endpoint, headers, export
-//! interval, timeout, spans on/off; errors as [`BuildError`]); the attribute keys
+//! [`OtelSink`] (a `carina_runtime::Sink`; what the build resolved: `timeout`,
+//! `export_interval`, `is_enabled`, `warnings`) built by [`OtelSinkBuilder`] (endpoint, headers,
+//! export interval, timeout, spans on/off; errors as [`BuildError`]); the attribute keys
 //! [`ATTR_STEP`], [`ATTR_STATUS`], [`ATTR_ENERGY_KIND`]; defaults [`DEFAULT_ENDPOINT`],
 //! [`DEFAULT_TIMEOUT`], [`DEFAULT_EXPORT_INTERVAL`], [`DEFAULT_MAX_QUEUED_SPANS`].
 //!

@@ -29,10 +29,14 @@ pub(crate) struct Settings {
     pub(crate) interval: Duration,
     pub(crate) metrics_url: String,
     pub(crate) traces_url: String,
-    pub(crate) metric_exporter: opentelemetry_otlp::MetricExporter,
-    pub(crate) span_exporter: Option<opentelemetry_otlp::SpanExporter>,
+    /// `None` when export is disabled (`OTEL_SDK_DISABLED=true`): the sink does nothing.
+    pub(crate) exporters: Option<(
+        opentelemetry_otlp::MetricExporter,
+        Option<opentelemetry_otlp::SpanExporter>,
+    )>,
     pub(crate) transport_error: Arc<Mutex<Option<String>>>,
     pub(crate) max_spans: usize,
+    pub(crate) warnings: Vec<String>,
 }
 
 /// A [`Sink`] exporting a run's energy, CO2e, items and time to an OTLP/HTTP endpoint.
@@ -67,6 +71,8 @@ pub struct OtelSink {
     dropped_spans: u64,
     last_export: Instant,
     finished: bool,
+    enabled: bool,
+    warnings: Vec<String>,
 }
 
 impl std::fmt::Debug for OtelSink {
@@ -74,6 +80,7 @@ impl std::fmt::Debug for OtelSink {
         f.debug_struct("OtelSink")
             .field("metrics_url", &self.metrics_url)
             .field("traces_url", &self.with_spans.then_some(&self.traces_url))
+            .field("enabled", &self.enabled)
             .field("timeout", &self.timeout)
             .field("export_interval", &self.interval)
             .finish_non_exhaustive()
@@ -91,7 +98,9 @@ impl OtelSink {
             interval: s.interval,
             metrics_url: s.metrics_url,
             traces_url: s.traces_url,
-            exporters: Some((s.metric_exporter, s.span_exporter)),
+            enabled: s.exporters.is_some(),
+            exporters: s.exporters,
+            warnings: s.warnings,
             transport_error: s.transport_error,
             live: None,
             steps: HashMap::new(),
@@ -106,6 +115,29 @@ impl OtelSink {
             last_export: Instant::now(),
             finished: false,
         }
+    }
+
+    /// Whether the sink exports at all: `false` when `OTEL_SDK_DISABLED=true` built it as a
+    /// sink that does nothing.
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// What the build said about the configuration (also printed once on stderr then): `OTEL_*`
+    /// values it ignored, and that export is disabled. Empty when all was well.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// The time one export may take, retries included, as the build resolved it (the longer of
+    /// the metrics' and the traces' when both are exported; zero when disabled).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The least time between two metric exports, as the build resolved it.
+    pub fn export_interval(&self) -> Duration {
+        self.interval
     }
 
     /// The URL metrics are posted to.
@@ -124,14 +156,10 @@ impl OtelSink {
             return Ok(());
         };
         let mut attrs: Vec<KeyValue> = Vec::new();
+        // The builder resolved OTEL_SERVICE_NAME already.
         let service = self
             .service_name
             .clone()
-            .or_else(|| {
-                std::env::var("OTEL_SERVICE_NAME")
-                    .ok()
-                    .filter(|s| !s.is_empty())
-            })
             .or_else(|| start.map(|s| s.job.clone()))
             .unwrap_or_else(|| "carina".to_owned());
         attrs.push(KeyValue::new("service.name", service));
@@ -366,9 +394,22 @@ impl OtelSink {
             Ok(())
         } else {
             Err(SinkError::Other(format!(
-                "OpenTelemetry export failed: {}",
-                msgs.join("; ")
+                "OpenTelemetry export failed: {}; {}",
+                msgs.join("; "),
+                self.what_is_lost()
             )))
+        }
+    }
+
+    /// What a failed export during the run costs: nothing is kept for a retry beyond the
+    /// exporter's own (within the timeout), but metrics are cumulative.
+    fn what_is_lost(&self) -> &'static str {
+        if self.with_spans {
+            "nothing is re-sent: metrics are cumulative, so the next successful export carries \
+             their totals, but the spans of a failed export are dropped"
+        } else {
+            "nothing is re-sent: metrics are cumulative, so the next successful export carries \
+             their totals"
         }
     }
 
@@ -393,12 +434,19 @@ impl OtelSink {
             Err(_) => Err("its export thread has stopped; the last metrics are lost".into()),
         };
         let earlier = self.take_failures();
+        let last = |m: String| {
+            format!(
+                "OpenTelemetry final export failed: {m}; the run's last metrics{} did not reach \
+                 the collector (the run file has every figure). It came after run_end was \
+                 written, so run_end.sink_errors does not count it: the summary's sink_errors \
+                 and warnings do",
+                if self.with_spans { " and spans" } else { "" }
+            )
+        };
         match (result, earlier) {
             (Ok(()), r) => r,
-            (Err(m), Ok(())) => Err(SinkError::Other(format!(
-                "OpenTelemetry export failed: {m}"
-            ))),
-            (Err(m), Err(e)) => Err(SinkError::Other(format!("{e}; {m}"))),
+            (Err(m), Ok(())) => Err(SinkError::Other(last(m))),
+            (Err(m), Err(e)) => Err(SinkError::Other(format!("{e}; {}", last(m)))),
         }
     }
 }

@@ -310,9 +310,15 @@ impl Aggregator {
             if let Err(e) = s.checkpoint() {
                 self.sink_errors += 1;
                 if self.sink_errors == 1 {
-                    self.cfg.warnings.push(format!(
-                        "{e}; the records stay in memory and are written when the file accepts them"
-                    ));
+                    // What happens next is the sink's to say: a file keeps its records, an
+                    // exporter (carina-otel) says in its own message what becomes of its data.
+                    self.cfg.warnings.push(match e {
+                        SinkError::Io { .. } => format!(
+                            "{e}; the records stay in memory and are written when the file \
+                             accepts them"
+                        ),
+                        SinkError::Other(_) => e.to_string(),
+                    });
                 }
             }
         }

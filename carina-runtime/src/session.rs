@@ -84,8 +84,12 @@ impl Session {
 
     /// Stops recording, attributes the last interval, writes summaries and `run_end`, flushes
     /// and fsyncs the sinks.
+    ///
+    /// Problems met after `run_end` was written (a sink's final flush failed, e.g. the last
+    /// OTLP export; records a sink lost) cannot be in the run file: they are in
+    /// [`RunSummary::warnings`] after `run_end.warnings`, and printed once on stderr here.
     pub fn finish(mut self) -> Result<RunSummary, FinishError> {
-        self.finish_inner()
+        self.finish_inner().inspect(print_late_warnings)
     }
 
     /// [`finish`](Self::finish), with records and totals from outside the session written
@@ -98,7 +102,7 @@ impl Session {
             .additions
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(additions);
-        self.finish_inner()
+        self.finish_inner().inspect(print_late_warnings)
     }
 
     fn finish_inner(&mut self) -> Result<RunSummary, FinishError> {
@@ -112,6 +116,16 @@ impl Session {
             Some(Ok(summary)) => Ok(summary),
             Some(Err(_)) | None => Err(FinishError::AggregatorPanicked),
         }
+    }
+}
+
+/// Prints the warnings that came after `run_end` (the final flush), which no run file holds:
+/// the application that ignores the returned summary still hears of them, once. (A session
+/// dropped without `finish` prints all its warnings instead.)
+fn print_late_warnings(s: &RunSummary) {
+    let in_file = s.end.as_ref().map_or(0, |e| e.warnings.len());
+    for w in s.warnings.iter().skip(in_file) {
+        eprintln!("carina: warning: {w}");
     }
 }
 

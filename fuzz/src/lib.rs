@@ -11,8 +11,11 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// A target's body: the fuzzer's bytes in, `Ok` or a clean refusal out.
+pub type Target = fn(&[u8]) -> Result<(), String>;
+
 /// Every target, by the name of its binary and of its `fuzz/regressions/<name>/` directory.
-pub const TARGETS: &[(&str, fn(&[u8]) -> Result<(), String>)] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("run_file", run_file),
     ("merge", merge),
     ("schedule_toml", schedule_toml),

@@ -2,7 +2,10 @@
 //! per step name and one for the run as a whole, each judged by [`super::verdict`] on the
 //! intervals of [`super::stats`]; the sides described; the warnings gathered.
 
-use super::stats::{MIN_INSTANCES, Sample, fnv1a, interval, mean_var, rel, runs_interval};
+use super::stats::{
+    MIN_INSTANCES, Sample, fnv1a, instance_se, log_interval, mean_var, rel, run_noise_var,
+    runs_interval, t_two_sided,
+};
 use super::verdict::{Rules, SHARE_MAX_DIFF, SHARE_MAX_RATIO, Verdict, judge, shares_differ};
 use crate::view::{RunView, StepRow, wall_of};
 use carina_runtime::reader::RunFile;
@@ -220,14 +223,25 @@ fn compare_step(name: &str, b: &RunData, c: &RunData, rules: Rules) -> StepCmp {
     let (be, bw) = (bt.1 / unit_of(bt), bt.2 / unit_of(bt));
     let (ce, cw) = (ct.1 / unit_of(ct), ct.2 / unit_of(ct));
     out.points((be, bw), (ce, cw));
+    // The run-to-run noise a row of this size sees, from the mean of its two shares.
+    let noise = 2.0 * run_noise_var(rules.run_noise / 100.0, (b.share(bt) + c.share(ct)) / 2.0);
+    let z = t_two_sided(rules.alpha, f64::INFINITY);
     let (eci, tci) = if bs.len() >= MIN_INSTANCES && cs.len() >= MIN_INSTANCES {
-        let (e, t) = interval(&bs, &cs, fnv1a(name));
+        let (se_e, se_t) = instance_se(&bs, &cs, fnv1a(name));
+        let ci = |base: f64, cand: f64, se: f64| {
+            (base > 0.0 && cand > 0.0 && se.is_finite())
+                .then(|| log_interval((cand / base).ln(), (se * se + noise).sqrt(), z))
+        };
+        let (e, t) = (ci(be, ce, se_e), ci(bw, cw, se_t));
         out.method = "instances";
-        out.ci_low_pct = Some(e[0]);
-        out.ci_high_pct = Some(e[1]);
-        out.time_ci_low_pct = Some(t[0]);
-        out.time_ci_high_pct = Some(t[1]);
-        (Some(e), Some(t))
+        (out.ci_low_pct, out.ci_high_pct) = (e.map(|e| e[0]), e.map(|e| e[1]));
+        (out.time_ci_low_pct, out.time_ci_high_pct) = (t.map(|t| t[0]), t.map(|t| t[1]));
+        if e.is_none() {
+            // A zero figure has no log ratio: the change alone decides, and the row says so.
+            out.note =
+                Some("a zero energy figure: no interval, verdict on the change alone".into());
+        }
+        (e, t)
     } else {
         out.note = Some(if bs.is_empty() || cs.is_empty() {
             "no instance data: verdict on totals only".into()
@@ -273,7 +287,7 @@ fn compare_runs(
     let (be, ce) = (figs(b, |t| t.1), figs(c, |t| t.1));
     let (bw, cw) = (figs(b, |t| t.2), figs(c, |t| t.2));
     // Each figure: the runs' interval when there is one, else the plain change of the means.
-    let judged = |b: &[f64], c: &[f64]| match runs_interval(b, c) {
+    let judged = |b: &[f64], c: &[f64]| match runs_interval(b, c, rules.alpha) {
         Some(r) => (r.base, r.cand, r.change, Some(r.ci)),
         None => {
             let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
@@ -363,16 +377,15 @@ fn compare_whole_pair(b: &RunData<'_>, c: &RunData<'_>, rules: Rules) -> StepCmp
     let (mut eci, mut tci) = (None, None);
     match (run_rel_var(&b.view, bt.1), run_rel_var(&c.view, ct.1)) {
         (Some((rb, tb)), Some((rc, tc))) if be > 0.0 && ce > 0.0 => {
-            let ci = |l: f64, v: f64| {
-                let h = 1.96 * v.sqrt();
-                [100.0 * ((l - h).exp() - 1.0), 100.0 * ((l + h).exp() - 1.0)]
-            };
-            let e = ci((ce / be).ln(), rb + rc);
+            // The instances' variance, and the whole run's assumed noise on each side.
+            let noise = 2.0 * run_noise_var(rules.run_noise / 100.0, 1.0);
+            let z = t_two_sided(rules.alpha, f64::INFINITY);
+            let e = log_interval((ce / be).ln(), (rb + rc + noise).sqrt(), z);
             out.ci_low_pct = Some(e[0]);
             out.ci_high_pct = Some(e[1]);
             eci = Some(e);
             if bw > 0.0 && cw > 0.0 {
-                let t = ci((cw / bw).ln(), tb + tc);
+                let t = log_interval((cw / bw).ln(), (tb + tc + noise).sqrt(), z);
                 out.time_ci_low_pct = Some(t[0]);
                 out.time_ci_high_pct = Some(t[1]);
                 tci = Some(t);
@@ -390,6 +403,11 @@ fn compare_whole_pair(b: &RunData<'_>, c: &RunData<'_>, rules: Rules) -> StepCmp
     out
 }
 
+/// A confidence in %, from the chance of missing, to 4 decimals.
+fn pct(alpha: f64) -> f64 {
+    ((1.0 - alpha) * 1e6).round() / 1e4
+}
+
 /// The name of the run-level row.
 const RUN_ROW: &str = "(run)";
 
@@ -399,6 +417,15 @@ pub(super) struct Report {
     pub(super) verdict: Verdict,
     pub(super) threshold_pct: f64,
     pub(super) min_share_pct: f64,
+    /// --run-noise, %: the assumed run-to-run noise of a side with one run.
+    pub(super) run_noise_pct: f64,
+    /// The intervals that can fail the gate: gated figures x (the run's row + the gated steps).
+    pub(super) gated_intervals: usize,
+    /// The confidence of the `(run)` row's intervals, % (97.5 with gated steps, else 95, over
+    /// the gated figures).
+    pub(super) run_confidence_pct: f64,
+    /// The confidence of each step's intervals, %: the other 2.5 % shared by the gated steps.
+    pub(super) step_confidence_pct: f64,
     /// What can fail the gate: `energy`, `time`.
     pub(super) gate: Vec<&'static str>,
     /// `runs` (several runs on a side: Welch t over runs) or `instances` (one run per side).
@@ -518,30 +545,87 @@ pub(super) fn build(base: &[RunFile], cand: &[RunFile], rules: Rules) -> Report 
         .collect();
     names.sort();
     names.dedup();
+    // Per name: the runs of each side that hold it, their totals, and the step's largest share
+    // of its side's energy (one run per side: of its run's).
+    struct Holders {
+        hb: Vec<usize>,
+        hc: Vec<usize>,
+        tb: Vec<Tot>,
+        tc: Vec<Tot>,
+        largest: f64,
+    }
+    let held: Vec<Holders> = names
+        .iter()
+        .map(|name| {
+            let holders = |side: &[RunData<'_>]| -> Vec<usize> {
+                (0..side.len())
+                    .filter(|&i| side[i].totals.contains_key(name))
+                    .collect()
+            };
+            let (hb, hc) = (holders(&b), holders(&c));
+            let tots = |side: &[RunData<'_>], h: &[usize]| -> Vec<Tot> {
+                h.iter().map(|&i| side[i].totals[name]).collect()
+            };
+            let (tb, tc) = (tots(&b, &hb), tots(&c, &hc));
+            let largest = if hb.len() == 1 && hc.len() == 1 {
+                b[hb[0]].share(tb[0]).max(c[hc[0]].share(tc[0]))
+            } else {
+                // Pooled over the side's runs.
+                let side_share = |side: &[RunData<'_>], t: &[Tot]| {
+                    let e: f64 = side.iter().map(|r| r.whole.1).sum();
+                    if e > 0.0 {
+                        t.iter().map(|t| t.1).sum::<f64>() / e
+                    } else {
+                        0.0
+                    }
+                };
+                side_share(&b, &tb).max(side_share(&c, &tc))
+            };
+            Holders {
+                hb,
+                hc,
+                tb,
+                tc,
+                largest,
+            }
+        })
+        .collect();
+    // The intervals that can fail the gate share a 5 % chance of missing (weighted Bonferroni):
+    // half for the run's row, half split between the steps on both sides at or above
+    // --min-share; each gated figure (energy, time) gets its part. No gated step: all of it to
+    // the run's row.
+    let gated_steps = held
+        .iter()
+        .filter(|h| !h.hb.is_empty() && !h.hc.is_empty() && h.largest * 100.0 >= rules.min_share)
+        .count();
+    let figures = rules.gate.names().len().max(1) as f64;
+    let (alpha_run, alpha_step) = if gated_steps == 0 {
+        (0.05 / figures, 0.05 / figures)
+    } else {
+        (0.025 / figures, 0.025 / (figures * gated_steps as f64))
+    };
+    let run_rules = Rules {
+        alpha: alpha_run,
+        ..rules
+    };
+    let rules = Rules {
+        alpha: alpha_step,
+        ..rules
+    };
     let mut steps = Vec::with_capacity(names.len() + 1);
     // The run as a whole first.
     let wb: Vec<Tot> = b.iter().map(|r| r.whole).collect();
     let wc: Vec<Tot> = c.iter().map(|r| r.whole).collect();
     steps.push(if pair {
-        compare_whole_pair(&b[0], &c[0], rules)
+        compare_whole_pair(&b[0], &c[0], run_rules)
     } else {
-        compare_runs(RUN_ROW, &wb, &wc, true, (b.len(), c.len()), rules, None)
+        compare_runs(RUN_ROW, &wb, &wc, true, (b.len(), c.len()), run_rules, None)
     });
-    for name in &names {
-        let holders = |side: &[RunData<'_>]| -> Vec<usize> {
-            (0..side.len())
-                .filter(|&i| side[i].totals.contains_key(name))
-                .collect()
-        };
-        let (hb, hc) = (holders(&b), holders(&c));
-        let tots = |side: &[RunData<'_>], h: &[usize]| -> Vec<Tot> {
-            h.iter().map(|&i| side[i].totals[name]).collect()
-        };
-        let (tb, tc) = (tots(&b, &hb), tots(&c, &hc));
-        let row = if hb.is_empty() || hc.is_empty() {
-            one_sided(name, &tb, &tc, false)
-        } else if hb.len() == 1 && hc.len() == 1 {
-            let mut row = compare_step(name, &b[hb[0]], &c[hc[0]], rules);
+    for (name, h) in names.iter().zip(&held) {
+        let row = if h.hb.is_empty() || h.hc.is_empty() {
+            one_sided(name, &h.tb, &h.tc, false)
+        } else if h.hb.len() == 1 && h.hc.len() == 1 {
+            let mut row = compare_step(name, &b[h.hb[0]], &c[h.hc[0]], rules);
             if !pair {
                 row.add_note(format!(
                     "in one run per side (of {} base and {} candidate): instance-level interval",
@@ -551,24 +635,14 @@ pub(super) fn build(base: &[RunFile], cand: &[RunFile], rules: Rules) -> Report 
             }
             row
         } else {
-            // The step's largest share of its side's energy (pooled over the side's runs).
-            let side_share = |side: &[RunData<'_>], t: &[Tot]| {
-                let e: f64 = side.iter().map(|r| r.whole.1).sum();
-                if e > 0.0 {
-                    t.iter().map(|t| t.1).sum::<f64>() / e
-                } else {
-                    0.0
-                }
-            };
-            let largest = side_share(&b, &tb).max(side_share(&c, &tc));
             compare_runs(
                 name,
-                &tb,
-                &tc,
+                &h.tb,
+                &h.tc,
                 false,
                 (b.len(), c.len()),
                 rules,
-                Some(largest),
+                Some(h.largest),
             )
         };
         steps.push(row);
@@ -676,6 +750,10 @@ pub(super) fn build(base: &[RunFile], cand: &[RunFile], rules: Rules) -> Report 
         verdict,
         threshold_pct: rules.threshold,
         min_share_pct: rules.min_share,
+        run_noise_pct: rules.run_noise,
+        gated_intervals: (1 + gated_steps) * rules.gate.names().len(),
+        run_confidence_pct: pct(alpha_run),
+        step_confidence_pct: pct(alpha_step),
         gate,
         method: if pair { "instances" } else { "runs" },
         headline,

@@ -43,17 +43,35 @@ fn kinds(r: &Report) -> String {
     }
 }
 
+/// A percentage to at most two decimals (99.1667 reads 99.17; 97.5 stays 97.5).
+fn two(p: f64) -> f64 {
+    (p * 100.0).round() / 100.0
+}
+
 /// The method in a few words, for the text and Markdown outputs.
 fn method_words(r: &Report) -> String {
+    let conf = if r.gated_intervals > r.gate.len() {
+        format!(
+            "intervals at {}% for (run), {}% for each step ({} gated intervals together at 95%)",
+            two(r.run_confidence_pct),
+            two(r.step_confidence_pct),
+            r.gated_intervals
+        )
+    } else {
+        format!("intervals at {}%", two(r.run_confidence_pct))
+    };
     if r.method == "instances" {
-        "one run per side: run-to-run variance is unknown; the 95% intervals come from the \
-         step instances of each run, which do not cover run-to-run noise (give several runs \
-         per side, 3 or more, for a CI gate that holds)"
-            .into()
+        format!(
+            "one run per side: run-to-run variance is unknown, assumed {}% for the run (--run-noise; \
+             a step's: that over the square root of its share), added to the step instances' \
+             own; {conf} (give several runs per side, 3 or more, for a CI gate that measures \
+             the noise)",
+            r.run_noise_pct
+        )
     } else {
         format!(
-            "{} base vs {} candidate runs: 95% Welch t-intervals over runs (each run's figure \
-             per item, on a log scale)",
+            "{} base vs {} candidate runs: Welch t-intervals over runs (each run's figure per \
+             item, on a log scale); {conf}",
             r.base_runs.len(),
             r.candidate_runs.len()
         )
@@ -111,11 +129,11 @@ const HEADERS: [&str; 11] = [
     "base energy/item",
     "cand energy/item",
     "energy change",
-    "95% CI",
+    "CI",
     "base time/item",
     "cand time/item",
     "time change",
-    "time 95% CI",
+    "time CI",
     "verdict",
     "note",
 ];

@@ -1,6 +1,7 @@
-//! The statistics of `carina compare`: the 95 % intervals of a change, over the step instances
-//! of one run per side (a bootstrap, or the delta method for large samples) or over runs (a
-//! Welch t-interval), and the small pieces they need (a seeded PRNG, Student's t quantiles).
+//! The statistics of `carina compare`: the intervals of a change, over the step instances of
+//! one run per side (a bootstrap or the delta method, plus an assumed run-to-run noise) or over
+//! runs (a Welch t-interval), at the confidence the gated rows share, and the small pieces they
+//! need (a seeded PRNG, Student's t quantiles).
 
 use crate::view::quantile_sorted;
 
@@ -48,10 +49,13 @@ pub(super) struct Sample {
     pub(super) units: f64,
 }
 
-/// 95 % interval of the relative change (in %) of energy/unit and time/unit.
-pub(super) fn interval(base: &[Sample], cand: &[Sample], seed: u64) -> ([f64; 2], [f64; 2]) {
+/// Standard errors of the log ratio (candidate over base) of energy/unit and of time/unit, from
+/// the step instances of one run per side: a bootstrap (the 2.5th to 97.5th percentile width of
+/// the resampled log ratios over 2 x 1.96, so a skewed few instances widen it), or the delta
+/// method above [`BOOTSTRAP_MAX`] instances. `NaN` when no resample gives a finite ratio.
+pub(super) fn instance_se(base: &[Sample], cand: &[Sample], seed: u64) -> (f64, f64) {
     if base.len() > BOOTSTRAP_MAX || cand.len() > BOOTSTRAP_MAX {
-        return delta_interval(base, cand);
+        return delta_se(base, cand);
     }
     let mut rng = SplitMix64::new(seed);
     let mut de = Vec::with_capacity(RESAMPLES);
@@ -69,19 +73,22 @@ pub(super) fn interval(base: &[Sample], cand: &[Sample], seed: u64) -> ([f64; 2]
     for _ in 0..RESAMPLES {
         let (be, bt) = resample(base, &mut rng);
         let (ce, ct) = resample(cand, &mut rng);
-        de.push(rel(be, ce));
-        dt.push(rel(bt, ct));
+        de.push((ce / be).ln());
+        dt.push((ct / bt).ln());
     }
-    let ci = |mut v: Vec<f64>| {
+    let se = |mut v: Vec<f64>| {
         v.retain(|x| x.is_finite());
+        if v.is_empty() {
+            return f64::NAN;
+        }
         v.sort_by(f64::total_cmp);
-        [quantile_sorted(&v, 0.025), quantile_sorted(&v, 0.975)]
+        (quantile_sorted(&v, 0.975) - quantile_sorted(&v, 0.025)) / (2.0 * 1.96)
     };
-    (ci(de), ci(dt))
+    (se(de), se(dt))
 }
 
-/// Delta-method interval on log(ratio of sums), for large samples.
-fn delta_interval(base: &[Sample], cand: &[Sample]) -> ([f64; 2], [f64; 2]) {
+/// Delta-method standard errors of log(ratio of sums), for large samples.
+fn delta_se(base: &[Sample], cand: &[Sample]) -> (f64, f64) {
     // Variance of log(sum x / sum u) ~ var(x - r u) / (n * mean(u)^2 * r^2).
     let var_log = |xs: &[Sample], pick: fn(&Sample) -> f64| {
         let n = xs.len() as f64;
@@ -96,19 +103,25 @@ fn delta_interval(base: &[Sample], cand: &[Sample]) -> ([f64; 2], [f64; 2]) {
             / (n - 1.0).max(1.0);
         v / (n * mu * mu * r * r)
     };
-    let ratio_of = |xs: &[Sample], pick: fn(&Sample) -> f64| {
-        xs.iter().map(pick).sum::<f64>() / xs.iter().map(|s| s.units).sum::<f64>()
-    };
-    let ci = |pick: fn(&Sample) -> f64| {
-        let (rb, rc) = (ratio_of(base, pick), ratio_of(cand, pick));
-        let se = (var_log(base, pick) + var_log(cand, pick)).sqrt();
-        let l = (rc / rb).ln();
-        [
-            100.0 * ((l - 1.96 * se).exp() - 1.0),
-            100.0 * ((l + 1.96 * se).exp() - 1.0),
-        ]
-    };
-    (ci(|s| s.energy), ci(|s| s.time))
+    let se = |pick: fn(&Sample) -> f64| (var_log(base, pick) + var_log(cand, pick)).sqrt();
+    (se(|s| s.energy), se(|s| s.time))
+}
+
+/// The variance one run's figure has between identical runs, on the log scale, as a row of
+/// `share` of the run's energy sees it when the whole run's relative standard deviation is
+/// `run_noise`: `run_noise^2 / share` (a row's noise grows as the square root of its part of
+/// the run shrinks; measured in docs/CLI.md, "compare"). `share` is floored at 1e-6.
+pub(super) fn run_noise_var(run_noise: f64, share: f64) -> f64 {
+    run_noise * run_noise / share.clamp(1e-6, 1.0)
+}
+
+/// The interval (in %) of a change whose log ratio is `l` with standard error `se`, at the
+/// normal quantile `z`.
+pub(super) fn log_interval(l: f64, se: f64, z: f64) -> [f64; 2] {
+    [
+        100.0 * ((l - z * se).exp() - 1.0),
+        100.0 * ((l + z * se).exp() - 1.0),
+    ]
 }
 
 /// Relative change in percent.
@@ -120,35 +133,131 @@ pub(super) fn rel(base: f64, cand: f64) -> f64 {
     }
 }
 
-/// 97.5th percentile of Student's t distribution with `df` degrees of freedom (a table to 30,
-/// then 40, 60, 120 and the normal's 1.96, interpolated linearly in 1/df; below 1, df 1's).
-pub(super) fn t975(df: f64) -> f64 {
-    const T: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
-        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
-        2.052, 2.048, 2.045, 2.042,
+/// The standard normal CDF, from the complementary error function of Abramowitz & Stegun
+/// 7.1.26 (absolute error below 1.5e-7: ample for a quantile found by bisection).
+fn normal_cdf(z: f64) -> f64 {
+    let x = z.abs() / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let erfc = poly * (-x * x).exp();
+    if z >= 0.0 {
+        1.0 - erfc / 2.0
+    } else {
+        erfc / 2.0
+    }
+}
+
+/// ln Γ(x) for x > 0 (Lanczos, g = 7, 9 terms; relative error near 1e-15).
+fn ln_gamma(x: f64) -> f64 {
+    const C: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
     ];
-    if !df.is_finite() || df > 1e9 {
-        return 1.96;
+    if x < 0.5 {
+        // Reflection: Γ(x) Γ(1 - x) = π / sin(πx).
+        let pi = std::f64::consts::PI;
+        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
     }
-    if df <= 1.0 {
-        return T[0];
+    let x = x - 1.0;
+    let mut a = C[0];
+    let t = x + 7.5;
+    for (i, c) in C.iter().enumerate().skip(1) {
+        a += c / (x + i as f64);
     }
-    // (df, t) knots; interpolation in 1/df between neighbours.
-    let knots: Vec<(f64, f64)> = (1..=30)
-        .map(|i| (i as f64, T[i - 1]))
-        .chain([(40.0, 2.021), (60.0, 2.000), (120.0, 1.980)])
-        .collect();
-    for w in knots.windows(2) {
-        let ((d0, t0), (d1, t1)) = (w[0], w[1]);
-        if df <= d1 {
-            let f = (1.0 / d0 - 1.0 / df) / (1.0 / d0 - 1.0 / d1);
-            return t0 + f * (t1 - t0);
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
+}
+
+/// The regularised incomplete beta function I_x(a, b), by its continued fraction (modified
+/// Lentz), on the side of x where it converges fast.
+fn inc_beta(x: f64, a: f64, b: f64) -> f64 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    if x >= 1.0 {
+        return 1.0;
+    }
+    let front =
+        (ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln()).exp();
+    if x > (a + 1.0) / (a + b + 2.0) {
+        return 1.0 - inc_beta(1.0 - x, b, a);
+    }
+    const TINY: f64 = 1e-300;
+    let (mut c, mut d) = (1.0, 1.0 - (a + b) * x / (a + 1.0));
+    if d.abs() < TINY {
+        d = TINY;
+    }
+    d = 1.0 / d;
+    let mut h = d;
+    for m in 1..300 {
+        let m = m as f64;
+        let even = m * (b - m) * x / ((a + 2.0 * m - 1.0) * (a + 2.0 * m));
+        for num in [
+            even,
+            -(a + m) * (a + b + m) * x / ((a + 2.0 * m) * (a + 2.0 * m + 1.0)),
+        ] {
+            d = 1.0 + num * d;
+            if d.abs() < TINY {
+                d = TINY;
+            }
+            c = 1.0 + num / c;
+            if c.abs() < TINY {
+                c = TINY;
+            }
+            d = 1.0 / d;
+            h *= d * c;
+        }
+        if (d * c - 1.0).abs() < 1e-14 {
+            break;
         }
     }
-    // Beyond 120: towards 1.96 at infinity.
-    let f = 120.0 / df;
-    1.96 + f * (1.980 - 1.96)
+    front * h / a
+}
+
+/// Student's t CDF with `df` degrees of freedom (normal above 1e6).
+fn t_cdf(t: f64, df: f64) -> f64 {
+    if df > 1e6 {
+        return normal_cdf(t);
+    }
+    let tail = 0.5 * inc_beta(df / (df + t * t), df / 2.0, 0.5);
+    if t >= 0.0 { 1.0 - tail } else { tail }
+}
+
+/// The `p` quantile (0.5 < p < 1) of Student's t with `df` degrees of freedom (below 1: df 1;
+/// infinite or huge: the normal's), by bisection on [`t_cdf`].
+pub(super) fn t_quantile(p: f64, df: f64) -> f64 {
+    let df = if df.is_finite() { df.max(1.0) } else { 2e6 };
+    let (mut lo, mut hi) = (0.0, 1.0);
+    while t_cdf(hi, df) < p && hi < 1e12 {
+        hi *= 2.0;
+    }
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if t_cdf(mid, df) < p {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+        if hi - lo < 1e-9 * hi.max(1.0) {
+            break;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+/// The Student t quantile of a two-sided interval that misses with probability `alpha` (0.05:
+/// a 95 % interval), for `df` degrees of freedom (infinite: the normal's).
+pub(super) fn t_two_sided(alpha: f64, df: f64) -> f64 {
+    t_quantile(1.0 - alpha / 2.0, df)
 }
 
 pub(super) fn mean_var(xs: &[f64]) -> (f64, f64) {
@@ -174,8 +283,9 @@ pub(super) struct RunsChange {
 
 /// Welch t-interval over runs, one figure per run: on the logarithms when every figure is above
 /// 0, else on the figures themselves (relative to the base's mean). Needs 3 runs in all, with at
-/// least one per side; a side of one run borrows the other side's variance.
-pub(super) fn runs_interval(b: &[f64], c: &[f64]) -> Option<RunsChange> {
+/// least one per side; a side of one run borrows the other side's variance. The interval misses
+/// with probability `alpha` (two-sided).
+pub(super) fn runs_interval(b: &[f64], c: &[f64], alpha: f64) -> Option<RunsChange> {
     if b.is_empty() || c.is_empty() || b.len() + c.len() < 3 {
         return None;
     }
@@ -207,7 +317,7 @@ pub(super) fn runs_interval(b: &[f64], c: &[f64]) -> Option<RunsChange> {
         (false, true) => ((vc * (1.0 / nb + 1.0 / nc)).sqrt(), nc - 1.0),
         (false, false) => return None,
     };
-    let half = t975(df) * se;
+    let half = t_two_sided(alpha, df) * se;
     let d = mc - mb;
     if log {
         Some(RunsChange {
@@ -263,9 +373,35 @@ mod tests {
         };
         let b = mk(1.0, 400);
         let c = mk(1.1, 400);
-        let (e1, _) = interval(&b, &c, 3);
-        let (e2, _) = delta_interval(&b, &c);
-        assert!((e1[0] - e2[0]).abs() < 1.5, "{e1:?} {e2:?}");
-        assert!((e1[1] - e2[1]).abs() < 1.5, "{e1:?} {e2:?}");
+        let (e1, _) = instance_se(&b, &c, 3);
+        let (e2, _) = delta_se(&b, &c);
+        assert!(e1 > 0.0 && (e1 / e2 - 1.0).abs() < 0.15, "{e1} {e2}");
+    }
+
+    #[test]
+    fn t_quantiles_match_the_tables() {
+        // 97.5th percentiles (two-sided 95 %), and 99.5th (two-sided 99 %).
+        for (df, t) in [
+            (1.0, 12.706),
+            (2.0, 4.303),
+            (4.0, 2.776),
+            (10.0, 2.228),
+            (30.0, 2.042),
+        ] {
+            let q = t_quantile(0.975, df);
+            assert!((q - t).abs() < 2e-3, "df {df}: {q} vs {t}");
+        }
+        for (df, t) in [(2.0, 9.925), (4.0, 4.604), (20.0, 2.845)] {
+            let q = t_quantile(0.995, df);
+            assert!((q - t).abs() < 2e-3, "df {df}: {q} vs {t}");
+        }
+        assert!((t_quantile(0.975, f64::INFINITY) - 1.96).abs() < 1e-3);
+        assert!((t_quantile(0.995, 1e9) - 2.5758).abs() < 1e-3);
+        // Fractional degrees of freedom fall between their neighbours.
+        let q = t_quantile(0.975, 4.5);
+        assert!(q < 2.776 && q > 2.571, "{q}");
+        // A 95 % interval, and a 98.75 % one (5 % shared by four).
+        assert!((t_two_sided(0.05, 4.0) - 2.776).abs() < 2e-3);
+        assert!((t_two_sided(0.0125, f64::INFINITY) - 2.498).abs() < 2e-3);
     }
 }

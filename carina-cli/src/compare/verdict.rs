@@ -81,9 +81,17 @@ impl std::fmt::Display for Verdict {
 /// Judgement settings.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Rules {
+    /// --threshold, %.
     pub(super) threshold: f64,
+    /// --min-share, %.
     pub(super) min_share: f64,
     pub(super) gate: Gate,
+    /// --run-noise, %: the relative standard deviation of a whole run's figures between
+    /// identical runs, assumed where a side has one run only.
+    pub(super) run_noise: f64,
+    /// The probability that this row's interval misses (two-sided): the gated intervals share
+    /// 5 % ([`super::build`] sets it per row).
+    pub(super) alpha: f64,
 }
 
 /// One figure's verdict from its change (in %) and its 95 % interval; without an interval the

@@ -114,9 +114,13 @@ fn small_change_under_threshold_exits_0() {
     assert_eq!(s["verdict"], "same", "{s}");
     let change = s["change_pct"].as_f64().unwrap();
     assert!(change > 1.0 && change < 5.0, "{s}");
-    // The same change with a 1 % threshold is a regression: the data is not noisy.
-    let (code, v) = json_of(&["compare", &b, &c, "--threshold", "1%"]);
+    // The same change with a 1 % threshold is a regression when the instances are trusted
+    // alone (--run-noise 0): the data is not noisy. With the default run-to-run noise assumed
+    // for one run per side (5 %), 3 % is inside it.
+    let (code, v) = json_of(&["compare", &b, &c, "--threshold", "1%", "--run-noise", "0"]);
     assert_eq!(code, Some(1), "{v}");
+    let (code, v) = json_of(&["compare", &b, &c, "--threshold", "1%"]);
+    assert_eq!(code, Some(0), "{v}");
 }
 
 #[test]
@@ -765,4 +769,205 @@ fn step_less_runs_compare_their_energy_and_fail_the_gate() {
     let st = step_of(&v, "(run)");
     assert_eq!(st["unit"], "item", "{st}");
     assert_eq!(st["verdict"], "improved", "{st}");
+}
+
+/// Runs as `scenario_db` makes them (issue 19): `simulate` (83 % of the energy), `evaluate`
+/// (13 %), `store` (1.6 %), 47 instances each, and a one-instance `generate_grid`. Between
+/// identical runs each step's energy per item moves by `rho` / sqrt(its share) (relative
+/// standard deviation; the run's own by about `rho`), as measured on 30 real runs (docs/CLI.md,
+/// "compare"); each instance by +-2 % more; each run's time by up to +30 %. `factor` scales
+/// every energy figure.
+fn scenario_db_like(
+    dir: &Path,
+    prefix: &str,
+    n: usize,
+    seed: u64,
+    rho: f64,
+    factor: f64,
+) -> Vec<String> {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut rng = Prng::new(seed);
+    (0..n)
+        .map(|i| {
+            let t = 1.0 + 0.3 * (rng.uniform() + 1.0) / 2.0;
+            // A uniform value in -1..1 has standard deviation 1/sqrt(3).
+            let mut mult =
+                |share: f64| factor * (1.0 + rho / share.sqrt() * 3f64.sqrt() * rng.uniform());
+            let (ms, me, mst) = (mult(0.83), mult(0.13), mult(0.016));
+            let groups = [
+                (
+                    "generate_grid",
+                    loaded(1, 3008, 1e-5, 0.001, (factor, t), &mut rng),
+                ),
+                ("simulate", loaded(47, 64, 0.27, 0.19, (ms, t), &mut rng)),
+                ("evaluate", loaded(47, 64, 0.042, 0.014, (me, t), &mut rng)),
+                ("store", loaded(47, 64, 0.0052, 0.002, (mst, t), &mut rng)),
+            ];
+            let id = format!("{prefix}-{i}");
+            let p = write_run(
+                dir,
+                &format!("{id}.jsonl"),
+                &run_lines("scenario-db", &id, &groups, true),
+            );
+            p.to_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+/// Compares `base` with `cand` (one or several runs per side) with `extra` flags: the exit
+/// status and the rows that regressed.
+fn gate(base: &[String], cand: &[String], extra: &[&str]) -> (Option<i32>, Vec<String>) {
+    let mut args = vec!["compare", "--base"];
+    args.extend(base.iter().map(String::as_str));
+    args.push("--candidate");
+    args.extend(cand.iter().map(String::as_str));
+    args.extend(extra);
+    let (code, v) = json_of(&args);
+    let regressed = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["verdict"] == "regressed")
+        .map(|s| {
+            format!(
+                "{} {} {} {}",
+                s["name"], s["change_pct"], s["ci_low_pct"], s["ci_high_pct"]
+            )
+        })
+        .collect();
+    (code, regressed)
+}
+
+/// Issue 19: identical runs replayed pair by pair (1 v 1) and in 3 v 3 splits never fail the
+/// default gate, although their steps move by several % between runs; the rule before (no
+/// run-to-run noise at 1 v 1: `--run-noise 0`) fails some of the same pairs, so the noise here
+/// is the kind that made false alarms.
+#[test]
+fn identical_runs_replayed_never_fail_the_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = scenario_db_like(dir.path(), "r", 10, 19, 0.015, 1.0);
+    let mut old_rule_failed = 0;
+    for i in 0..runs.len() {
+        for j in (i + 1)..runs.len() {
+            let (code, regressed) = gate(&runs[i..=i], &runs[j..=j], &[]);
+            assert_eq!(code, Some(0), "runs {i} v {j}: {regressed:?}");
+            assert!(regressed.is_empty(), "runs {i} v {j}: {regressed:?}");
+            if gate(&runs[i..=i], &runs[j..=j], &["--run-noise", "0"]).0 == Some(1) {
+                old_rule_failed += 1;
+            }
+        }
+    }
+    assert!(
+        old_rule_failed > 0,
+        "the noise is too mild to test the rule"
+    );
+    // 3 v 3: every split of runs k..k+6 into its first three and last three.
+    for k in 0..=runs.len() - 6 {
+        let (b, c) = (&runs[k..k + 3], &runs[k + 3..k + 6]);
+        let (code, regressed) = gate(b, c, &[]);
+        assert_eq!(code, Some(0), "split at {k}: {regressed:?}");
+        let (code, regressed) = gate(c, b, &[]);
+        assert_eq!(code, Some(0), "split at {k}, reversed: {regressed:?}");
+    }
+}
+
+/// Issue 19: a real +10 % energy change at 3 v 3 still fails the gate, with the simultaneous
+/// intervals and the same noise as above, for every seed.
+#[test]
+fn a_ten_percent_change_at_three_v_three_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    for seed in 1..=8u64 {
+        let b = scenario_db_like(
+            &dir.path().join(format!("b{seed}")),
+            "b",
+            3,
+            seed,
+            0.015,
+            1.0,
+        );
+        let c = scenario_db_like(
+            &dir.path().join(format!("c{seed}")),
+            "c",
+            3,
+            seed + 50,
+            0.015,
+            1.10,
+        );
+        let (code, regressed) = gate(&b, &c, &[]);
+        let (_, all) = gate(&b, &c, &["--min-share", "100"]);
+        assert_eq!(code, Some(1), "seed {seed}: {regressed:?} {all:?}");
+        assert!(
+            regressed
+                .iter()
+                .any(|r| r.starts_with("\"(run)\"") || r.starts_with("\"simulate\"")),
+            "seed {seed}: {regressed:?}"
+        );
+    }
+}
+
+/// The gated intervals hold together at 95 %: the JSON and the text say how many and at what
+/// confidence; --run-noise is echoed, widens a small step's interval most, and is refused
+/// outside 0..100 %.
+#[test]
+fn simultaneous_intervals_and_run_noise_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = scenario_db_like(dir.path(), "r", 2, 5, 0.015, 1.0);
+    let (code, v) = json_of(&["compare", &runs[0], &runs[1]]);
+    assert_eq!(code, Some(0), "{v}");
+    // (run), simulate, evaluate, store; generate_grid is below --min-share.
+    // Half of the 5 % for the run's row, the other half shared by the three steps.
+    assert_eq!(v["gated_intervals"], 4, "{v}");
+    assert_eq!(v["run_confidence_pct"].as_f64(), Some(97.5));
+    assert_eq!(v["step_confidence_pct"].as_f64(), Some(99.1667));
+    assert_eq!(v["run_noise_pct"].as_f64(), Some(5.0));
+    // The assumed noise widens a small step's interval more than the run's.
+    let width = |name: &str| {
+        let s = step_of(&v, name);
+        s["ci_high_pct"].as_f64().unwrap() - s["ci_low_pct"].as_f64().unwrap()
+    };
+    assert!(width("store") > 2.0 * width("(run)"), "{v}");
+    let (_, v) = json_of(&["compare", &runs[0], &runs[1], "--gate", "energy,time"]);
+    assert_eq!(v["gated_intervals"], 8, "{v}");
+    assert_eq!(v["run_confidence_pct"].as_f64(), Some(98.75));
+    let (_, v0) = json_of(&["compare", &runs[0], &runs[1], "--run-noise", "0"]);
+    assert_eq!(v0["run_noise_pct"].as_f64(), Some(0.0));
+    let s0 = step_of(&v0, "(run)");
+    assert!(
+        s0["ci_high_pct"].as_f64().unwrap() - s0["ci_low_pct"].as_f64().unwrap() < width("(run)"),
+        "{v0}"
+    );
+    let o = carina(&["compare", &runs[0], &runs[1], "--run-noise", "120%"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("run noise"), "{}", stderr(&o));
+    let text = stdout(&carina(&["compare", &runs[0], &runs[1]]));
+    assert!(
+        text.contains(
+            "intervals at 97.5% for (run), 99.17% for each step (4 gated intervals together at 95%)"
+        ),
+        "{text}"
+    );
+}
+
+/// A step whose base energy is 0 has no log ratio: no interval, the change alone decides
+/// (from nothing to something is a regression), and the note says why.
+#[test]
+fn a_zero_base_figure_is_judged_on_the_change_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, c) = pair(
+        dir.path(),
+        &[
+            ("simulate", noisy(20, 25, 36.0, 0.02, 1)),
+            ("flush", steady(6, 0.5, 10, 0.0)),
+        ],
+        &[
+            ("simulate", noisy(20, 25, 36.0, 0.02, 2)),
+            ("flush", steady(6, 0.5, 10, 20.0)),
+        ],
+    );
+    let (code, v) = json_of(&["compare", &b, &c]);
+    assert_eq!(code, Some(1), "{v}");
+    let s = step_of(&v, "flush");
+    assert_eq!(s["verdict"], "regressed", "{s}");
+    assert!(s["ci_low_pct"].is_null(), "{s}");
+    assert!(s["note"].as_str().unwrap().contains("no interval"), "{s}");
 }

@@ -1,6 +1,7 @@
 //! `carina export`, run as the built binary on hand-written run files.
 
 use crate::common::*;
+use serde_json::json;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -98,7 +99,8 @@ fn one_row_per_run_with_the_documented_columns_and_values() {
     let want = "run_id,job,host,started_at,complete,wall_s,energy_j,energy_kind,\
                 energy_low_j,energy_high_j,host_energy_j,host_share,co2e_g,\
                 g_per_kwh,zone,items,j_per_item,steps,dropped,scope,path,\
-                method,lower_bound,carbon_g_per_kwh,own_cost_cpu_share,own_cost_j";
+                method,lower_bound,carbon_g_per_kwh,own_cost_cpu_share,own_cost_j,\
+                energy_kwh,co2e_kg,cpu_j,dram_j,gpu_j,other_j,cpu_method,dram_method,gpu_method";
     assert_eq!(header, want);
     let recs = records(&out);
     assert_eq!(recs.len(), 2, "{out}");
@@ -152,7 +154,9 @@ fn steps_give_one_row_per_run_and_step_name() {
     assert_eq!(
         out.lines().next().unwrap(),
         "run_id,job,host,step,count,items,wall_s,self_wall_s,energy_j,\
-         self_energy_j,co2e_g,p50_s,p95_s,j_per_item,share,gpu,method"
+         self_energy_j,co2e_g,p50_s,p95_s,j_per_item,share,gpu,method,energy_kind,\
+         started_at,energy_low_j,energy_high_j,energy_kwh,co2e_kg,cpu_j,dram_j,gpu_j,other_j,\
+         cpu_method,dram_method,gpu_method"
     );
     let recs = records(&out);
     assert_eq!(recs.len(), 3, "a: load, simulate; b: simulate\n{out}");
@@ -330,5 +334,162 @@ fn new_columns_say_the_method_the_effective_factor_and_carinas_own_cost() {
         step("load")["method"]
             .ends_with("GPU energy by wall time, in intervals with no GPU step open"),
         "{out}"
+    );
+}
+
+/// Issue 19 item 12: a run measured on three domains (RAPL package and DRAM shared by CPU time,
+/// an NVIDIA GPU by GPU use) as a run row and step rows: each domain in its column with the
+/// method of its figure, kWh and kg beside J and g, and step rows that stand alone (the run's
+/// kind, start and each step's band). Parsed back and checked value by value.
+#[test]
+fn domains_methods_units_and_a_standalone_step_row() {
+    use carina_runtime::record::{Basis, Method, MethodPart, ShareRule};
+    use carina_runtime::units::Joules;
+    let dir = tempfile::tempdir().unwrap();
+    let groups = [
+        ("load", steady(2, 0.5, 10, 2.0)),
+        ("train", steady(4, 1.0, 25, 36.0)),
+    ];
+    // Steps 148 J, run 148 x 1.01 J: package 60 %, dram 10 %, gpu 30 % of each figure.
+    let split = |e: f64| json!({"package-0": 0.6 * e, "dram-0": 0.1 * e, "gpu-0": 0.3 * e});
+    let e_run = 148.0 * 1.01;
+    let method = Method::from_parts(
+        vec![
+            MethodPart::new("rapl-powercap", Basis::Counter, Joules(0.7 * e_run))
+                .with_share(ShareRule::CpuTime, Joules(0.7 * e_run)),
+            MethodPart::new("nvml", Basis::IntegratedPower, Joules(0.3 * e_run))
+                .with_share(ShareRule::GpuUse, Joules(0.3 * e_run)),
+        ],
+        false,
+    );
+    let with_domains = |lines: &mut Vec<String>| {
+        patch(lines, "run_start", |v| {
+            v["energy_sources"] = json!([
+                {"name": "rapl-powercap", "kind": "measured", "source": "/sys/class/powercap",
+                 "domains": ["package-0", "dram-0"], "scope": "host", "basis": "counter"},
+                {"name": "nvml", "kind": "measured", "source": "NVML", "domains": ["gpu-0"],
+                 "scope": "host", "basis": "integrated-power"}
+            ]);
+        });
+        patch(lines, "step", |v| {
+            let e = v["energy_j"].as_f64().unwrap();
+            v["energy_by_domain"] = split(e);
+            v["energy_low_j"] = json!(0.8 * e);
+            v["energy_high_j"] = json!(1.25 * e);
+        });
+    };
+    let mut lines = run_lines("train-job", "r-dom", &groups, true);
+    with_domains(&mut lines);
+    patch(&mut lines, "step_summary", |v| {
+        let e = v["energy_j"].as_f64().unwrap();
+        v["energy_by_domain"] = split(e);
+        v["energy_low_j"] = json!(0.8 * e);
+        v["energy_high_j"] = json!(1.25 * e);
+    });
+    patch(&mut lines, "run_end", |v| {
+        v["energy_kind"] = json!("measured");
+        v["energy_by_domain"] = split(e_run);
+        v["method"] = serde_json::to_value(&method).unwrap();
+    });
+    let p = write_run(dir.path(), "dom.jsonl", &lines);
+    let (code, out, err) = export(&[p.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    let r = &records(&out)[0];
+    let close = |col: &str, want: f64| {
+        let got = f(r, col);
+        assert!(
+            (got - want).abs() <= 1e-12 * want.abs().max(1e-300),
+            "{col}: {got} vs {want}"
+        );
+    };
+    close("cpu_j", 0.6 * e_run);
+    close("dram_j", 0.1 * e_run);
+    close("gpu_j", 0.3 * e_run);
+    assert_eq!(r["other_j"], "0");
+    close("energy_kwh", f(r, "energy_j") / 3.6e6);
+    close("co2e_kg", f(r, "co2e_g") / 1000.0);
+    assert_eq!(r["cpu_method"], "counter x cpu-time share (rapl-powercap)");
+    assert_eq!(r["dram_method"], "counter x cpu-time share (rapl-powercap)");
+    assert_eq!(r["gpu_method"], "integrated power x gpu-use share (nvml)");
+
+    let (code, out, err) = export(&[p.to_str().unwrap(), "--steps"]);
+    assert_eq!(code, Some(0), "{err}");
+    let recs = records(&out);
+    let train = recs.iter().find(|r| r["step"] == "train").unwrap();
+    assert_eq!(train["energy_kind"], "measured");
+    assert_eq!(train["started_at"], "2026-11-28T05:12:00Z");
+    assert!(
+        (f(train, "energy_low_j") - 0.8 * 144.0).abs() < 1e-9,
+        "{train:?}"
+    );
+    assert!(
+        (f(train, "energy_high_j") - 1.25 * 144.0).abs() < 1e-9,
+        "{train:?}"
+    );
+    assert!((f(train, "cpu_j") - 0.6 * 144.0).abs() < 1e-9, "{train:?}");
+    assert!((f(train, "dram_j") - 0.1 * 144.0).abs() < 1e-9, "{train:?}");
+    assert!((f(train, "gpu_j") - 0.3 * 144.0).abs() < 1e-9, "{train:?}");
+    assert!(
+        (f(train, "energy_kwh") - 144.0 / 3.6e6).abs() < 1e-18,
+        "{train:?}"
+    );
+    assert!((f(train, "co2e_kg") - f(train, "co2e_g") / 1000.0).abs() < 1e-18);
+    assert_eq!(
+        train["gpu_method"],
+        "integrated power x gpu-use share (nvml)"
+    );
+
+    // Without summaries (a crashed run's records only), the band and the domains are the
+    // records' sums up to the cut; the run row's domains are unknown (no run_end), not 0.
+    let mut lines = run_lines("train-job", "r-crash", &groups, false);
+    with_domains(&mut lines);
+    let p = write_run(dir.path(), "crash.jsonl", &lines);
+    let (_, out, _) = export(&[p.to_str().unwrap(), "--steps"]);
+    let recs = records(&out);
+    let train = recs.iter().find(|r| r["step"] == "train").unwrap();
+    assert!(
+        (f(train, "energy_low_j") - 0.8 * 144.0).abs() < 1e-9,
+        "{train:?}"
+    );
+    assert!((f(train, "gpu_j") - 0.3 * 144.0).abs() < 1e-9, "{train:?}");
+    let (_, out, _) = export(&[p.to_str().unwrap()]);
+    let r = &records(&out)[0];
+    assert_eq!(
+        (r["cpu_j"].as_str(), r["gpu_j"].as_str()),
+        ("", ""),
+        "{r:?}"
+    );
+    // No run_end.method: derived from the source, every share rule a GPU may have used.
+    assert_eq!(
+        r["gpu_method"],
+        "integrated power x cpu-time/gpu-use/count share (nvml)"
+    );
+}
+
+/// A run of one domain writes no `energy_by_domain`: its whole energy is that domain's (the
+/// model's `cpu`), in the run and the step rows; a step without a band has empty band cells.
+#[test]
+fn one_domain_holds_all_the_energy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _) = two_runs(dir.path());
+    let (_, out, _) = export(&[&a]);
+    let r = &records(&out)[0];
+    assert_eq!(r["cpu_j"], r["energy_j"]);
+    assert_eq!((r["dram_j"].as_str(), r["gpu_j"].as_str()), ("0", "0"));
+    assert_eq!(r["cpu_method"], "model x cpu-time share (model)");
+    assert_eq!(
+        (r["dram_method"].as_str(), r["gpu_method"].as_str()),
+        ("", "")
+    );
+    let (_, out, _) = export(&[&a, "--steps"]);
+    let s = records(&out)
+        .into_iter()
+        .find(|r| r["step"] == "simulate")
+        .unwrap();
+    assert_eq!(s["cpu_j"], s["energy_j"]);
+    assert_eq!(s["energy_kind"], "estimated");
+    assert_eq!(
+        (s["energy_low_j"].as_str(), s["energy_high_j"].as_str()),
+        ("", "")
     );
 }

@@ -2,6 +2,7 @@
 #![cfg(feature = "prometheus")]
 
 use crate::common::{Busy, carina_command};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::Stdio;
@@ -39,6 +40,194 @@ fn series<'a>(body: &'a str, name: &str) -> Option<(&'a str, f64)> {
             let (series, v) = l.rsplit_once(' ').unwrap();
             (series, v.parse().unwrap())
         })
+}
+
+/// One sample of the text exposition format: metric name, labels, value.
+#[derive(Debug)]
+struct Sample {
+    name: String,
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+/// Parses `text` as the text exposition format 0.0.4, as strictly as Prometheus's own parser
+/// reads it: `# HELP` / `# TYPE` lines (a known type, before the family's samples, once),
+/// metric and label names of the allowed characters, label values with only the escapes `\\`,
+/// `\"` and `\n`, no label twice, no series twice, a float value (`NaN`, `+Inf`, `-Inf`
+/// included) and an optional integer timestamp. An error names the line.
+fn parse_exposition(text: &str) -> Result<Vec<Sample>, String> {
+    fn name_ok(n: &str, colon: bool) -> bool {
+        let mut cs = n.chars();
+        cs.next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || (colon && c == ':'))
+            && cs.all(|c| c.is_ascii_alphanumeric() || c == '_' || (colon && c == ':'))
+    }
+    fn value(v: &str) -> Option<f64> {
+        match v {
+            "NaN" => Some(f64::NAN),
+            "+Inf" => Some(f64::INFINITY),
+            "-Inf" => Some(f64::NEG_INFINITY),
+            _ => v.parse().ok().filter(|x: &f64| x.is_finite()),
+        }
+    }
+    let mut typed: HashMap<String, String> = HashMap::new();
+    let mut sampled: HashSet<String> = HashSet::new();
+    let mut series: HashSet<String> = HashSet::new();
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let err = |why: &str| format!("line {}: {why}: {line:?}", i + 1);
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some(c) = line.strip_prefix('#') {
+            let mut w = c.trim_start().splitn(3, ' ');
+            match (w.next(), w.next(), w.next()) {
+                (Some("HELP"), Some(n), _) if name_ok(n, true) => {}
+                (Some("TYPE"), Some(n), Some(t)) if name_ok(n, true) => {
+                    if !["counter", "gauge", "histogram", "summary", "untyped"].contains(&t) {
+                        return Err(err("unknown type"));
+                    }
+                    if sampled.contains(n) || typed.insert(n.to_owned(), t.to_owned()).is_some() {
+                        return Err(err("TYPE after samples or twice"));
+                    }
+                }
+                (Some("HELP" | "TYPE"), _, _) => return Err(err("bad HELP/TYPE")),
+                _ => {}
+            }
+            continue;
+        }
+        let end = line.find(['{', ' ']).ok_or_else(|| err("no value"))?;
+        let name = &line[..end];
+        if !name_ok(name, true) {
+            return Err(err("bad metric name"));
+        }
+        let mut rest = &line[end..];
+        let mut labels = BTreeMap::new();
+        if let Some(mut r) = rest.strip_prefix('{') {
+            loop {
+                r = r.trim_start();
+                if let Some(after) = r.strip_prefix('}') {
+                    r = after;
+                    break;
+                }
+                let eq = r.find('=').ok_or_else(|| err("label without ="))?;
+                let lname = r[..eq].trim();
+                if !name_ok(lname, false) || lname.starts_with("__") {
+                    return Err(err("bad label name"));
+                }
+                let mut chars = r[eq + 1..].trim_start().char_indices();
+                let body = r[eq + 1..].trim_start();
+                if chars.next().map(|(_, c)| c) != Some('"') {
+                    return Err(err("label value not quoted"));
+                }
+                let mut v = String::new();
+                let mut closed = None;
+                while let Some((j, c)) = chars.next() {
+                    match c {
+                        '"' => {
+                            closed = Some(j);
+                            break;
+                        }
+                        '\\' => match chars.next().map(|(_, e)| e) {
+                            Some('\\') => v.push('\\'),
+                            Some('"') => v.push('"'),
+                            Some('n') => v.push('\n'),
+                            _ => return Err(err("bad escape")),
+                        },
+                        '\n' => return Err(err("raw newline")),
+                        c => v.push(c),
+                    }
+                }
+                let j = closed.ok_or_else(|| err("unterminated label value"))?;
+                if labels.insert(lname.to_owned(), v).is_some() {
+                    return Err(err("label twice"));
+                }
+                r = body[j + 1..].trim_start();
+                if let Some(after) = r.strip_prefix(',') {
+                    r = after;
+                } else if !r.starts_with('}') {
+                    return Err(err("expected , or }"));
+                }
+            }
+            rest = r;
+        }
+        let mut fields = rest.split_whitespace();
+        let v = fields
+            .next()
+            .and_then(value)
+            .ok_or_else(|| err("bad value"))?;
+        if let Some(ts) = fields.next()
+            && ts.parse::<i64>().is_err()
+        {
+            return Err(err("bad timestamp"));
+        }
+        if fields.next().is_some() || !rest.starts_with(' ') {
+            return Err(err("trailing text"));
+        }
+        if !series.insert(format!("{name}{labels:?}")) {
+            return Err(err("series twice"));
+        }
+        sampled.insert(name.to_owned());
+        out.push(Sample {
+            name: name.to_owned(),
+            labels,
+            value: v,
+        });
+    }
+    Ok(out)
+}
+
+/// Checks that `body` parses, that every series has exactly the labels `carina_job` (= `job`),
+/// `run_id`, `host` (and `kind` on energy and CO2e), and none that Prometheus sets on a scrape
+/// (`job`, `instance`: scraped, they would come out as `exported_job` / `exported_instance`).
+fn check_exposition(body: &str, job: &str) -> Vec<Sample> {
+    let samples = parse_exposition(body).unwrap_or_else(|e| panic!("{e}\n{body}"));
+    assert!(!samples.is_empty(), "{body}");
+    for s in &samples {
+        let names: Vec<&str> = s.labels.keys().map(String::as_str).collect();
+        let kind = s.name.starts_with("carina_run_energy") || s.name.starts_with("carina_run_co2e");
+        let want: &[&str] = if kind {
+            &["carina_job", "host", "kind", "run_id"]
+        } else {
+            &["carina_job", "host", "run_id"]
+        };
+        assert_eq!(names, want, "{s:?}");
+        assert_eq!(s.labels["carina_job"], job, "{s:?}");
+        assert!(s.value >= 0.0, "{s:?}");
+    }
+    // The raw text too: every `job="` is a `carina_job="`.
+    assert_eq!(
+        body.matches("job=\"").count(),
+        body.matches("carina_job=\"").count(),
+        "{body}"
+    );
+    assert!(!body.contains("instance="), "{body}");
+    samples
+}
+
+#[test]
+fn the_exposition_parser_rejects_what_prometheus_rejects() {
+    let ok =
+        "# HELP a_total x\n# TYPE a_total counter\na_total{b=\"c\\\"d\",e=\"\"} 1.5 123\nb NaN\n";
+    let got = parse_exposition(ok).unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].labels["b"], "c\"d");
+    for bad in [
+        "a{b=\"c} 1",
+        "a{1b=\"c\"} 1",
+        "a{__b=\"c\"} 1",
+        "a{b=\"c\",b=\"d\"} 1",
+        "a{b=c} 1",
+        "a{b=\"\\x\"} 1",
+        "a 1\na 2",
+        "a one",
+        "a 1 2 3",
+        "1a 1",
+        "a 1\n# TYPE a counter",
+        "# TYPE a countr\na 1",
+    ] {
+        assert!(parse_exposition(bad).is_err(), "accepted {bad:?}");
+    }
 }
 
 #[test]
@@ -111,8 +300,9 @@ fn metrics_are_served_while_the_command_runs() {
         body1.contains("# TYPE carina_run_power_watts gauge"),
         "{body1}"
     );
+    check_exposition(&body1, "prom-job");
     let (labels, e1) = series(&body1, "carina_run_energy_joules_total").unwrap();
-    assert!(labels.contains("job=\"prom-job\""), "{labels}");
+    assert!(labels.contains("carina_job=\"prom-job\""), "{labels}");
     assert!(labels.contains("run_id=\""), "{labels}");
     assert!(labels.contains("host=\""), "{labels}");
     assert!(
@@ -122,7 +312,7 @@ fn metrics_are_served_while_the_command_runs() {
     assert!(e1 > 0.0, "{body1}");
     let (_, w1) = series(&body1, "carina_run_wall_time_seconds_total").unwrap();
     let (plabels, _) = series(&body1, "carina_run_power_watts").unwrap();
-    assert!(plabels.contains("job=\"prom-job\""), "{plabels}");
+    assert!(plabels.contains("carina_job=\"prom-job\""), "{plabels}");
 
     // Scrapes until the next window: the counters grow.
     let t1 = Instant::now();
@@ -235,8 +425,9 @@ fn the_final_figures_are_pushed_once() {
         "{head}"
     );
     assert!(err.contains("pushed    metrics to"), "{err}");
+    check_exposition(&body, "pushed");
     let (labels, e) = series(&body, "carina_run_energy_joules_total").unwrap();
-    assert!(labels.contains("job=\"pushed\""), "{labels}");
+    assert!(labels.contains("carina_job=\"pushed\""), "{labels}");
     assert!(e >= 0.0);
     assert!(body.contains("carina_run_running{"), "{body}");
     let (_, running) = series(&body, "carina_run_running").unwrap();

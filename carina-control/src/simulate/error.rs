@@ -39,7 +39,7 @@ pub enum SimError {
     ///
     /// [`MAX_STEPS`]: super::MAX_STEPS
     #[error(
-        "policy `{policy}` would need more than {steps} simulation steps (one per schedule boundary, or per step while a deadline's rescue is pending) after {hours:.0} simulated hours: the schedule changes too often for so long a cycle; simulate fewer hours (a shorter cycle scales), or use fewer, longer windows"
+        "policy `{policy}` would take the simulation past {steps} steps (one per schedule boundary, or per step while a deadline's rescue is pending; every policy of one comparison together) after {hours:.0} simulated hours: the schedule changes too often for so long a cycle; simulate fewer hours (a shorter cycle scales), or use fewer, longer windows"
     )]
     TooManySteps {
         /// The policy's name.

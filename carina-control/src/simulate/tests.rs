@@ -810,29 +810,54 @@ fn event_driven_run_matches_the_stepwise_one() {
 #[test]
 fn too_many_steps_is_a_clear_error() {
     // A calendar that changes every second, and a bound of 10,000 steps (the real one,
-    // 12 million, would make a slow test of a debug build).
-    struct Flicker;
-    impl Calendar for Flicker {
-        fn slot(&self, t: Timestamp) -> Slot {
-            Slot {
-                peak: t.as_second() % 2 == 0,
-                tariff_per_kwh: None,
-            }
-        }
-        fn next_change(&self, t: Timestamp) -> Option<Timestamp> {
-            Timestamp::from_second(t.as_second() + 1).ok()
-        }
-    }
+    // 3 million, would make a slow test of a debug build).
     let p = Profile::new(1000, 5000.0, 100.0).unwrap();
     let int = ConstantIntensity(300.0);
     let s = Scenario::new(&p, &Flicker, &int);
-    let e = s.run_bounded(Policy::Baseline.into(), 10_000).unwrap_err();
+    let e = s
+        .run_bounded(Policy::Baseline.into(), 10_000, &mut 0)
+        .unwrap_err();
     assert!(matches!(e, SimError::TooManySteps { .. }), "{e}");
     let msg = e.to_string();
     assert!(
-        msg.contains("baseline") && msg.contains("10000 simulation steps"),
+        msg.contains("baseline") && msg.contains("past 10000 steps"),
         "{msg}"
     );
     assert!(msg.contains("after 3 simulated hours"), "{msg}");
     assert!(msg.contains("fewer hours"), "{msg}");
+}
+
+/// The bound is shared by the policies of one comparison: each fits alone, together they do
+/// not, so the time of `carina simulate` (every policy) is bounded too.
+#[test]
+fn a_comparison_shares_one_budget_of_steps() {
+    // A half-hour profile: about 1,800 one-second steps per policy.
+    let p = Profile::new(1000, 0.5, 100.0).unwrap();
+    let int = ConstantIntensity(300.0);
+    let s = Scenario::new(&p, &Flicker, &int);
+    let specs: Vec<SimSpec> = [Policy::Baseline, Policy::Baseline, Policy::Baseline]
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    let mut one = 0;
+    s.run_bounded(specs[0], u64::MAX, &mut one).unwrap();
+    assert!(one > 100, "{one} steps");
+    // Each alone fits in 2x one policy's steps; the three together do not.
+    assert!(s.compare_bounded(&specs[..1], 2 * one).is_ok());
+    let e = s.compare_bounded(&specs, 2 * one).unwrap_err();
+    assert!(matches!(e, SimError::TooManySteps { .. }), "{e}");
+}
+
+/// A calendar whose slot changes every second.
+struct Flicker;
+impl Calendar for Flicker {
+    fn slot(&self, t: Timestamp) -> Slot {
+        Slot {
+            peak: t.as_second() % 2 == 0,
+            tariff_per_kwh: None,
+        }
+    }
+    fn next_change(&self, t: Timestamp) -> Option<Timestamp> {
+        Timestamp::from_second(t.as_second() + 1).ok()
+    }
 }

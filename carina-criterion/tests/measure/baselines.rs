@@ -172,4 +172,34 @@ fn child_time_then_energy() {
             .join("itoa/u64/change/estimates.json")
             .is_file()
     );
+
+    // 5. criterion 0.5 benches (feature `criterion-0_5`): the same meter, into the energy
+    // directory, never into the time results.
+    #[cfg(feature = "criterion-0_5")]
+    {
+        use carina_criterion::criterion05;
+        let c = criterion05::Criterion::default()
+            .warm_up_time(Duration::from_millis(20))
+            .measurement_time(Duration::from_millis(100))
+            .sample_size(10)
+            .nresamples(1000)
+            .without_plots();
+        let mut c = fifty_watts(proc_root.path()).configure_v05(c);
+        let mut g = c.benchmark_group("itoa-v05");
+        g.throughput(criterion05::Throughput::Elements(10));
+        g.bench_function("u64", |b| {
+            b.iter(|| std::hint::black_box(1_234_567_890u64).to_string())
+        });
+        g.finish();
+        assert!(snapshot(&time_dir) == time_files);
+        assert!(
+            !home.join("itoa-v05").exists(),
+            "0.5 energy saved beside time"
+        );
+        let e = home
+            .join(ENERGY_SUBDIRECTORY)
+            .join("itoa-v05/u64/new/estimates.json");
+        let j = slope(&e);
+        assert!(j > 0.0 && j < 1e-3, "energy slope {j} J");
+    }
 }

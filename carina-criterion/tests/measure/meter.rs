@@ -194,10 +194,10 @@ fn describe_gives_a_models_machine_watts_with_their_unit_once() {
     let dir = tempfile::tempdir().unwrap();
     write_proc(dir.path(), 0, 0);
     let m = EnergyMeter::with_probes(vec![Box::new(Model)], dir.path(), Scope::Process);
-    let d = m.describe();
-    assert!(
-        d.starts_with("estimated energy from model (cpu, memory; 10.50 W idle, 17.25 W busy), "),
-        "{d}"
+    assert_eq!(
+        m.describe(),
+        "estimated energy from model (cpu, memory; 10.50 W idle, 17.25 W busy), process scope \
+         (share of host CPU time), full reads every >= 100 ms, priced by CPU time between"
     );
 }
 

@@ -247,3 +247,36 @@ pub fn close(a: impl Into<f64>, b: impl Into<f64>) -> bool {
     let (a, b): (f64, f64) = (a.into(), b.into());
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
 }
+
+/// Set in a child process started by [`run_in_child`]: there, the test runs its checks
+/// instead of starting a child.
+pub const CHILD: &str = "CARINA_OTEL_TEST_CHILD";
+
+/// Whether this process is a child started by [`run_in_child`].
+pub fn in_child() -> bool {
+    std::env::var_os(CHILD).is_some()
+}
+
+/// Runs the test `name` (its path in this binary, e.g. `otel::run::x`) again, alone, in a child
+/// process of this binary without `OTEL_*` variables and with [`CHILD`] set; checks that it ran
+/// there and passed, and returns its stderr. For a test that changes the environment, or whose
+/// stderr is checked.
+pub fn run_in_child(name: &str) -> String {
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+    child.args(["--exact", name, "--nocapture", "--test-threads=1"]);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("OTEL_") {
+            child.env_remove(k);
+        }
+    }
+    let out = child.env(CHILD, "1").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    // The filter matched this test and nothing else, so its checks ran.
+    assert!(
+        stdout.contains("test result: ok. 1 passed"),
+        "{stdout}\n{stderr}"
+    );
+    stderr
+}

@@ -1,50 +1,26 @@
 //! The standard environment variables. The other tests of this binary build sinks, which read
-//! the environment, on parallel threads: this test changes the environment only in a process of
-//! its own, this binary started again to run this one test.
+//! the environment, on parallel threads: the test of the process environment changes it only in
+//! a process of its own, this binary started again to run this one test; the others give the
+//! variables through `OtelSink::builder_with_env`.
 
-use crate::common::{Collector, close};
+use crate::common::{Collector, close, in_child, run_in_child};
 use carina::Sink;
 use carina::record::{PowerRecord, Record};
 use carina_otel::OtelSink;
-use std::process::Command;
-
-/// Set in the child process: there, the test runs its checks instead of starting a child.
-const CHILD: &str = "CARINA_OTEL_ENV_TEST_CHILD";
+use std::collections::HashMap;
+use std::time::Duration;
 
 #[test]
 fn otel_exporter_otlp_endpoint_and_service_name_are_honoured() {
-    if std::env::var_os(CHILD).is_some() {
+    if in_child() {
         honoured();
     } else {
-        honoured_in_a_child();
+        // The test's name as the harness knows it: its module path without the crate's name.
+        run_in_child(&format!(
+            "{}::otel_exporter_otlp_endpoint_and_service_name_are_honoured",
+            module_path!().split_once("::").unwrap().1
+        ));
     }
-}
-
-/// Runs this test again in a child process with [`CHILD`] set, and checks that it ran there and
-/// passed.
-fn honoured_in_a_child() {
-    // The test's name as the harness knows it: its module path without the crate's name.
-    let name = format!(
-        "{}::otel_exporter_otlp_endpoint_and_service_name_are_honoured",
-        module_path!().split_once("::").unwrap().1
-    );
-    let mut child = Command::new(std::env::current_exe().unwrap());
-    child.args(["--exact", &name, "--nocapture", "--test-threads=1"]);
-    // The child starts from an environment without OTEL_ variables: only the test's count.
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("OTEL_") {
-            child.env_remove(k);
-        }
-    }
-    let out = child.env(CHILD, "1").output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    // The filter matched this test and nothing else, so its checks ran.
-    assert!(
-        stdout.contains("test result: ok. 1 passed"),
-        "{stdout}\n{stderr}"
-    );
 }
 
 /// The checks, in the child process: the only test there, so nothing else reads the environment
@@ -95,10 +71,196 @@ fn honoured() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), "{e}");
+    // A bad interval is ignored with a warning naming its variable (the default applies).
     unsafe { std::env::set_var("OTEL_METRIC_EXPORT_INTERVAL", "10s") };
-    let e = OtelSink::builder().build().unwrap_err().to_string();
+    let s = OtelSink::builder().build().unwrap();
+    assert_eq!(s.export_interval(), carina_otel::DEFAULT_EXPORT_INTERVAL);
+    assert_eq!(
+        s.warnings(),
+        [
+            "OTEL_METRIC_EXPORT_INTERVAL=\"10s\" ignored: not a whole number of milliseconds (e.g. \
+          3000); the default applies"
+        ]
+    );
+}
+
+/// A lookup over `vars`, as `OtelSink::builder_with_env` takes it: the process environment is
+/// left alone.
+fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
+    let vars: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |k| vars.get(k).cloned()
+}
+
+#[test]
+fn an_invalid_timeout_warns_and_the_default_applies() {
+    let s = OtelSink::builder_with_env(lookup(&[("OTEL_EXPORTER_OTLP_TIMEOUT", "10s")]))
+        .build()
+        .unwrap();
+    assert_eq!(s.timeout(), carina_otel::DEFAULT_TIMEOUT);
+    assert_eq!(
+        s.warnings(),
+        [
+            "OTEL_EXPORTER_OTLP_TIMEOUT=\"10s\" ignored: not a whole number of milliseconds (e.g. \
+          3000); the default applies"
+        ]
+    );
+
+    // A valid one applies, the per-signal variable wins, and an invalid per-signal one falls
+    // back to the general variable.
+    let s = OtelSink::builder_with_env(lookup(&[("OTEL_EXPORTER_OTLP_TIMEOUT", "500")]))
+        .build()
+        .unwrap();
+    assert_eq!(s.timeout(), Duration::from_millis(500));
+    assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+    let s = OtelSink::builder_with_env(lookup(&[
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "500"),
+        ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "250"),
+    ]))
+    .build()
+    .unwrap();
+    assert_eq!(s.timeout(), Duration::from_millis(250));
+    let s = OtelSink::builder_with_env(lookup(&[
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "500"),
+        ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "-1"),
+    ]))
+    .build()
+    .unwrap();
+    assert_eq!(s.timeout(), Duration::from_millis(500));
+    assert_eq!(
+        s.warnings(),
+        [
+            "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT=\"-1\" ignored: not a whole number of milliseconds \
+          (e.g. 3000); OTEL_EXPORTER_OTLP_TIMEOUT or the default applies"
+        ]
+    );
+    // The traces' variable counts only when spans are exported; the longer one bounds the wait.
+    let env = [("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "7000")];
+    let s = OtelSink::builder_with_env(lookup(&env)).build().unwrap();
+    assert_eq!(s.timeout(), carina_otel::DEFAULT_TIMEOUT);
+    let s = OtelSink::builder_with_env(lookup(&env))
+        .with_spans(true)
+        .build()
+        .unwrap();
+    assert_eq!(s.timeout(), Duration::from_millis(7000));
+    // The builder's own timeout wins over every variable, valid or not, without a warning.
+    let s = OtelSink::builder_with_env(lookup(&[("OTEL_EXPORTER_OTLP_TIMEOUT", "10s")]))
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    assert_eq!(s.timeout(), Duration::from_secs(1));
+    assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+}
+
+/// Writes a minimal run to `s` and flushes it: a run-level power window.
+fn feed(s: &mut OtelSink) -> Result<(), carina::SinkError> {
+    s.write(&Record::Power(PowerRecord::new(
+        carina::Seconds::ZERO,
+        carina::Seconds(1.0),
+        carina::Joules(3.0),
+        carina_runtime::units::GramsCo2e(0.001),
+    )))?;
+    s.checkpoint()?;
+    s.flush()
+}
+
+#[test]
+fn otel_sdk_disabled_builds_a_sink_that_sends_nothing_and_says_so() {
+    let c = Collector::start();
+    let base = c.base.clone();
+    let with = |disabled: &str| {
+        OtelSink::builder_with_env(lookup(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &base),
+            ("OTEL_SDK_DISABLED", disabled),
+            // Ignored when disabled: nothing is checked, nothing is sent.
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ]))
+        .build()
+    };
+    let mut s = with("TRUE").unwrap();
+    assert!(!s.is_enabled());
+    assert_eq!(
+        s.warnings(),
+        [
+            "OTEL_SDK_DISABLED=true: OpenTelemetry export is disabled, this sink sends nothing (the \
+          run file is written as usual)"
+        ]
+    );
+    feed(&mut s).unwrap();
+    assert!(c.requests().is_empty(), "{:?}", c.requests());
+
+    // `false` exports (here refused for the protocol, which is then checked); another value
+    // warns and exports.
+    assert!(with("false").is_err());
+    let mut s = OtelSink::builder_with_env(lookup(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &base),
+        ("OTEL_SDK_DISABLED", "yes"),
+    ]))
+    .build()
+    .unwrap();
+    assert!(s.is_enabled());
+    assert_eq!(
+        s.warnings(),
+        ["OTEL_SDK_DISABLED=\"yes\" ignored: neither true nor false; export stays enabled"]
+    );
+    feed(&mut s).unwrap();
+    assert!(close(c.last_metrics().sum("carina.run.energy", &[]), 3.0));
+}
+
+#[test]
+fn grpc_and_http_json_are_refused_naming_the_supported_protocol() {
+    let build = |vars: &[(&str, &str)], spans: bool| {
+        OtelSink::builder_with_env(lookup(vars))
+            .with_spans(spans)
+            .build()
+            .map(|s| s.warnings().to_vec())
+            .map_err(|e| e.to_string())
+    };
+    let e = build(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")], false).unwrap_err();
+    assert_eq!(
+        e,
+        "OpenTelemetry sink: OTEL_EXPORTER_OTLP_PROTOCOL=\"grpc\": carina-otel speaks OTLP over \
+         HTTP with protobuf bodies only (supported: http/protobuf); grpc is not implemented. Set \
+         OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf (or unset it) and point the endpoint at the \
+         collector's OTLP/HTTP port (4318 by default)"
+    );
+    let e = build(
+        &[("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/json")],
+        false,
+    )
+    .unwrap_err();
     assert!(
-        e.contains("OTEL_METRIC_EXPORT_INTERVAL") && e.contains("milliseconds"),
+        e.contains("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=\"http/json\"")
+            && e.contains("supported: http/protobuf"),
         "{e}"
+    );
+    // The per-signal variable wins over the general one.
+    let ok = [
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/protobuf"),
+    ];
+    assert_eq!(build(&ok, false), Ok(vec![]));
+    // The traces' protocol counts only when spans are exported.
+    let traces = [("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")];
+    assert_eq!(build(&traces, false), Ok(vec![]));
+    let e = build(&traces, true).unwrap_err();
+    assert!(
+        e.contains("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=\"grpc\""),
+        "{e}"
+    );
+    assert_eq!(
+        build(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")], true),
+        Ok(vec![])
+    );
+    // A value that is no protocol at all is ignored with a warning.
+    assert_eq!(
+        build(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "quic")], false),
+        Ok(vec![
+            "OTEL_EXPORTER_OTLP_PROTOCOL=\"quic\" ignored: not an OTLP protocol (grpc, \
+             http/protobuf, http/json); http/protobuf is used"
+                .to_owned()
+        ])
     );
 }

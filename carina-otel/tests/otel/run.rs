@@ -1,6 +1,6 @@
 //! End to end: a real Carina run with the OpenTelemetry sink, against an in-process receiver.
 
-use crate::common::{Collector, close};
+use crate::common::{Collector, close, in_child, run_in_child};
 use carina_otel::OtelSink;
 use std::time::Duration;
 
@@ -77,4 +77,97 @@ fn a_real_run_exports_what_its_summary_says() {
     }
     assert_eq!(m.sum("carina.step.count", &[("carina.step", "load")]), 3.0);
     assert_eq!(m.sum("carina.step.items", &[("carina.step", "load")]), 30.0);
+}
+
+/// A run whose collector refuses every export (HTTP 400, not retried) with the given interval;
+/// `while_open` runs inside its one step.
+fn refused_run(interval: Duration, while_open: impl FnOnce(&Collector)) -> carina::RunSummary {
+    let c = Collector::start_with_status(400);
+    let sink = OtelSink::builder()
+        .endpoint(&c.base)
+        .export_interval(interval)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let run = carina::Run::builder("otel-refused")
+        .run_file(false)
+        .sink(sink)
+        .constant_watts(100.0)
+        .start()
+        .unwrap();
+    {
+        let _g = carina::step("load");
+        while_open(&c);
+    }
+    let summary = run.finish().unwrap();
+    assert!(!c.metrics().is_empty(), "the collector was asked");
+    summary
+}
+
+const FINAL: &str = "OpenTelemetry final export failed: metrics to ";
+
+#[test]
+fn a_failed_final_export_is_in_the_summary_and_on_stderr_once() {
+    if !in_child() {
+        let stderr = run_in_child(&format!(
+            "{}::a_failed_final_export_is_in_the_summary_and_on_stderr_once",
+            module_path!().split_once("::").unwrap().1
+        ));
+        let lines: Vec<&str> = stderr.lines().filter(|l| l.contains(FINAL)).collect();
+        assert_eq!(lines.len(), 1, "{stderr}");
+        assert!(lines[0].starts_with("carina: warning: "), "{stderr}");
+        return;
+    }
+    // In the child: the only export is the final one (the interval is never reached).
+    let _s = carina::testing::serial();
+    let summary = refused_run(Duration::from_secs(3600), |_| {});
+    let end = summary.end.clone().unwrap();
+    // run_end was written before the final export: the file cannot count it, the summary does.
+    assert_eq!(end.sink_errors, 0, "{:?}", end.warnings);
+    assert!(end.warnings.iter().all(|w| !w.contains("OpenTelemetry")));
+    assert_eq!(summary.sink_errors(), 1, "{:?}", summary.warnings);
+    let finals: Vec<&String> = summary
+        .warnings
+        .iter()
+        .filter(|w| w.contains(FINAL))
+        .collect();
+    assert_eq!(finals.len(), 1, "{:?}", summary.warnings);
+    let w = finals[0];
+    assert!(w.contains("400"), "{w}");
+    assert!(
+        w.ends_with(
+            "the run's last metrics did not reach the collector (the run file has every \
+             figure). It came after run_end was written, so run_end.sink_errors does not count \
+             it: the summary's sink_errors and warnings do"
+        ),
+        "{w}"
+    );
+}
+
+#[test]
+fn a_failed_export_during_the_run_says_what_becomes_of_the_otlp_data() {
+    let _s = carina::testing::serial();
+    let summary = refused_run(Duration::ZERO, |c| {
+        // The second export is triggered by the checkpoint that reported the first one's
+        // failure (an export starts only once the previous one is done).
+        assert!(
+            c.wait_for("/v1/metrics", 2, Duration::from_secs(120)),
+            "no second export within 2 minutes"
+        );
+    });
+    let end = summary.end.clone().unwrap();
+    assert!(end.sink_errors >= 1, "{:?}", end.warnings);
+    let w = end
+        .warnings
+        .iter()
+        .find(|w| w.starts_with("OpenTelemetry export failed: metrics to "))
+        .unwrap_or_else(|| panic!("{:?}", end.warnings));
+    assert!(
+        w.ends_with(
+            "nothing is re-sent: metrics are cumulative, so the next successful export carries \
+             their totals"
+        ),
+        "{w}"
+    );
+    assert!(!w.contains("file"), "a file sink's text: {w}");
 }

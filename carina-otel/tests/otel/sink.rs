@@ -405,9 +405,17 @@ fn a_closed_port_yields_sink_errors_and_never_hangs() {
     let err = err.expect("a failed export is reported").to_string();
     eprintln!("checkpoint: {err}");
     assert!(err.contains("/v1/metrics"), "{err}");
+    assert!(
+        err.ends_with("but the spans of a failed export are dropped"),
+        "{err}"
+    );
     let e = s.flush().unwrap_err().to_string();
     eprintln!("flush: {e} after {:?}", t.elapsed());
-    assert!(e.contains("OpenTelemetry export failed"), "{e}");
+    assert!(e.contains("OpenTelemetry final export failed"), "{e}");
+    assert!(
+        e.contains("the run's last metrics and spans did not reach"),
+        "{e}"
+    );
     assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
 }
 
