@@ -13,7 +13,9 @@
 //! # Public API
 //! - Marking ([`recorder`]): [`step`], [`gpu_step`] and their guard [`Step`]; [`instrument`] /
 //!   [`Instrumented`] for futures; the segment API ([`enter_segment`], [`enter_segment_with`],
-//!   [`exit_segment`], [`new_segment_id`], [`SegmentToken`]) for integrations;
+//!   [`exit_segment`], [`new_segment_id`], [`SegmentToken`]) for integrations, and for those whose
+//!   steps end after their last segment ([`enter_first_segment`], [`enter_next_segment`],
+//!   [`finish_segments`], [`fold_step`]: exact counts when the thread's buffer is full);
 //!   [`is_recording`]; [`recorder::emit_control`] (a governor's mode change, [`ControlMode`]).
 //! - Units ([`units`]): [`Joules`], [`Watts`], [`Seconds`], [`GramsCo2e`], [`KilowattHours`].
 //! - Clocks: the step clock ([`clock::Clock`]: TSC or `CLOCK_MONOTONIC`) and CPU-time clocks
@@ -32,7 +34,8 @@ pub mod ring;
 pub mod units;
 
 pub use recorder::{
-    ControlMode, Instrumented, SegmentToken, Status, Step, enter_segment, enter_segment_with,
-    exit_segment, gpu_step, instrument, is_recording, new_segment_id, step,
+    ControlMode, FinalSegment, FirstSegment, Instrumented, SegmentToken, Status, Step,
+    enter_first_segment, enter_next_segment, enter_segment, enter_segment_with, exit_segment,
+    finish_segments, fold_step, gpu_step, instrument, is_recording, new_segment_id, step,
 };
 pub use units::{GramsCo2e, Joules, KilowattHours, Seconds, Watts};

@@ -58,6 +58,10 @@ pub enum Event {
 
 const _: () = assert!(std::mem::size_of::<Event>() == 32);
 
+/// Name of a parent mark ([`Event::parent_mark`]), compared by address and length: a `static`,
+/// so that every crate sees one address (a `const` string may be duplicated per crate).
+pub static PARENT_MARK: &str = "\0carina:parent-mark";
+
 impl Event {
     /// Bit of `Enter::async_id` that makes the step a GPU step: a GPU domain's energy follows
     /// the GPU steps open in an interval. Async ids stay below it.
@@ -84,6 +88,25 @@ impl Event {
             t,
             async_id: Self::GPU_MARK,
         }
+    }
+
+    /// The segmented step whose first segment was just entered on this thread (the innermost
+    /// open one) is a child of the segmented step `parent` (a [`new_segment_id`] id), not of
+    /// the step open below it on this thread: a `tracing` span whose parent span is entered
+    /// elsewhere (or not at all right now). It neither opens nor closes a step.
+    #[inline]
+    pub fn parent_mark(t: u64, parent: u64) -> Event {
+        Event::Enter {
+            name: PARENT_MARK,
+            t,
+            async_id: parent & !Self::GPU_STEP,
+        }
+    }
+
+    /// Whether an `Enter` event's name is that of a parent mark.
+    #[inline]
+    pub fn is_parent_mark(name: &'static str) -> bool {
+        std::ptr::eq(name, PARENT_MARK)
     }
 
     /// The event's time (raw TSC in a ring, nanoseconds since the run's start after draining).
@@ -230,6 +253,13 @@ pub struct ThreadExit {
     /// after it was still open, and that later step's own exit). An exit closes the innermost
     /// open step, so such steps' names and end times may be swapped.
     pub out_of_order: AtomicU64,
+    /// Segments of steps already recorded that found the ring full ([`enter_next_segment`],
+    /// [`finish_segments`]): the step keeps its count, that segment's time goes to the
+    /// enclosing step (a lost final segment leaves the step `unfinished`).
+    pub segments_lost: AtomicU64,
+    /// Steps that found the ring full and could not be folded either: the thread's fold table
+    /// already held [`MAX_FOLD_NAMES`] other names. Also counted in the ring's drops.
+    pub fold_names_full: AtomicU64,
 }
 
 /// Per-run registry of thread rings, shared by the cold registration path and the aggregator.
@@ -246,6 +276,8 @@ pub struct Registry {
     pub controls: Mutex<Vec<(u64, ControlEvent)>>,
     /// Called on the application thread at every step exit, before the exit time is read.
     pub exit_hook: Option<fn()>,
+    /// Warnings from integrations ([`add_run_warning`]) for this run's `run_end.warnings`.
+    pub warnings: Mutex<Vec<String>>,
 }
 
 /// What a governor is doing (`control.mode`); `carina_control`'s governor enters these.
@@ -357,6 +389,7 @@ impl Registry {
             next_thread: Mutex::new(0),
             new_threads: Mutex::new(Vec::new()),
             controls: Mutex::new(Vec::new()),
+            warnings: Mutex::new(Vec::new()),
         }
     }
 
@@ -405,11 +438,54 @@ pub fn calibrate_step_cost(clock: &crate::clock::Clock) -> f64 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlreadyInstalled;
 
+/// Warnings that integrations added with [`add_run_warning`] and have not removed: every run
+/// installed while one is here carries it.
+static RUN_WARNINGS: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
+
+/// Adds `msg` to the `run_end.warnings` of the installed run and of every run installed until
+/// [`remove_run_warning`] is called with the returned key: for an integration that finds, when
+/// it is set up, that it will not see what it should record (the `tracing` layer behind a
+/// global filter). Cold path: takes locks; not for per-step use.
+pub fn add_run_warning(msg: String) -> u64 {
+    let key = new_segment_id();
+    if let Some(reg) = CURRENT.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        push_warning(reg, &msg);
+    }
+    RUN_WARNINGS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((key, msg));
+    key
+}
+
+/// Stops adding the warning `key` ([`add_run_warning`]) to runs installed from now on; a run
+/// that already has it keeps it.
+pub fn remove_run_warning(key: u64) {
+    RUN_WARNINGS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|(k, _)| *k != key);
+}
+
+fn push_warning(reg: &Registry, msg: &str) {
+    let mut w = reg.warnings.lock().unwrap_or_else(|e| e.into_inner());
+    if !w.iter().any(|x| x == msg) {
+        w.push(msg.to_owned());
+    }
+}
+
 /// Makes `reg` the process's run. Fails if another run is installed.
 pub fn install(reg: Arc<Registry>) -> Result<(), AlreadyInstalled> {
     let mut cur = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
     if cur.is_some() {
         return Err(AlreadyInstalled);
+    }
+    for (_, msg) in RUN_WARNINGS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
+        push_warning(&reg, msg);
     }
     let epoch = reg.epoch;
     *cur = Some(reg);
@@ -588,10 +664,16 @@ fn fold_enter(local: &mut Local, epoch: u64, name: &'static str, t: u64) -> (u64
             (epoch, Meta::new(FOLDED, local.fold_stack.len()))
         }
         None => {
-            local.producer.count_drop();
+            fold_table_full(local);
             (0, Meta::NONE)
         }
     }
+}
+
+#[cold]
+fn fold_table_full(local: &Local) {
+    local.producer.count_drop();
+    local.exit.fold_names_full.fetch_add(1, Ordering::Relaxed);
 }
 
 #[cold]
@@ -959,6 +1041,213 @@ pub fn exit_segment(token: SegmentToken, items: u64, status: Status, done: bool)
     push_exit(token.epoch, items, status, done);
 }
 
+/// The promise of room for a span's final segment, made by [`enter_first_segment`]: pass it to
+/// [`finish_segments`]. Dropped unused, it gives the room back.
+pub struct FinalSegment {
+    epoch: u64,
+    releaser: Option<ring::Releaser<Event>>,
+}
+
+impl std::fmt::Debug for FinalSegment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FinalSegment")
+            .field("epoch", &self.epoch)
+            .finish()
+    }
+}
+
+impl Drop for FinalSegment {
+    fn drop(&mut self) {
+        if let Some(r) = self.releaser.take() {
+            r.release_final();
+        }
+    }
+}
+
+/// What [`enter_first_segment`] did.
+#[derive(Debug)]
+pub enum FirstSegment {
+    /// Recorded: close the segment with [`exit_segment`], and the step with
+    /// [`finish_segments`] and the promise.
+    Recorded(SegmentToken, FinalSegment),
+    /// The thread's ring had no room: nothing was recorded or counted. Count the step with
+    /// [`fold_step`] when it ends, so that it is counted exactly once.
+    Full,
+    /// No run is installed (or `id` is 0): nothing to do.
+    Off,
+}
+
+/// Opens the first segment of step `id`, like [`enter_segment_with`], and promises room in this
+/// thread's ring for the step's final zero-length segment ([`finish_segments`]), so that a step
+/// whose first segment was recorded can always be completed on this thread, however full its
+/// ring gets meanwhile. For integrations whose steps end after their last segment (a `tracing`
+/// span ends at its close, after its last exit). Needs four free slots; refused quietly
+/// ([`FirstSegment::Full`]) otherwise.
+///
+/// `parent`: 0, or the id of the segmented step this one is a child of ([`Event::parent_mark`],
+/// one more slot) when that step is not open on this thread: the record's `parent` is then
+/// that step, and this step's energy counts in that step's inclusive energy (and its
+/// ancestors'), on whatever thread either ran.
+pub fn enter_first_segment(name: &'static str, id: u64, gpu: bool, parent: u64) -> FirstSegment {
+    let epoch = EPOCH.load(Ordering::Relaxed);
+    if epoch == 0 || id == 0 {
+        return FirstSegment::Off;
+    }
+    LOCAL
+        .try_with(|cell| {
+            let Ok(mut slot) = cell.try_borrow_mut() else {
+                return FirstSegment::Off;
+            };
+            if slot.as_ref().is_none_or(|l| l.epoch != epoch) && !register(&mut slot, epoch) {
+                return FirstSegment::Off;
+            }
+            let Some(local) = slot.as_mut() else {
+                return FirstSegment::Off;
+            };
+            let t = local.clock.raw();
+            let extra = usize::from(parent != 0);
+            if local.producer.has_room(4 + extra)
+                && local
+                    .producer
+                    .push_open_with_final(Event::enter(name, t, id, gpu))
+            {
+                if parent != 0 {
+                    // Room checked above: cannot fail.
+                    let _ = local.producer.push_extra(Event::parent_mark(t, parent));
+                }
+                FirstSegment::Recorded(
+                    SegmentToken { epoch },
+                    FinalSegment {
+                        epoch,
+                        releaser: Some(local.producer.releaser()),
+                    },
+                )
+            } else {
+                FirstSegment::Full
+            }
+        })
+        .unwrap_or(FirstSegment::Off)
+}
+
+/// Opens a further segment of a step whose first segment was recorded: [`enter_segment_with`],
+/// except that a full ring is counted as a lost segment (`ThreadExit::segments_lost`: the step
+/// keeps its count, that stretch of time goes to the enclosing step), not as a dropped step.
+pub fn enter_next_segment(name: &'static str, id: u64, gpu: bool) -> Option<SegmentToken> {
+    let epoch = EPOCH.load(Ordering::Relaxed);
+    if epoch == 0 || id == 0 {
+        return None;
+    }
+    LOCAL
+        .try_with(|cell| {
+            let Ok(mut slot) = cell.try_borrow_mut() else {
+                return None;
+            };
+            if slot.as_ref().is_none_or(|l| l.epoch != epoch) && !register(&mut slot, epoch) {
+                return None;
+            }
+            let local = slot.as_mut()?;
+            let t = local.clock.raw();
+            if local
+                .producer
+                .push_open_quiet(Event::enter(name, t, id, gpu))
+            {
+                Some(SegmentToken { epoch })
+            } else {
+                local.exit.segments_lost.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        })
+        .ok()
+        .flatten()
+}
+
+/// Completes step `id` with a zero-length final segment carrying its `items` and `status`: in
+/// the room `fin` promised when the step's first segment was entered on this thread, or, on
+/// another thread, where there is room (else counted in `segments_lost`, and the step is
+/// recorded `unfinished` when the run ends). With no run, or a run other than the one `fin`
+/// was made in, it records the segment where it can, as [`enter_segment_with`] would.
+pub fn finish_segments(
+    mut fin: Option<FinalSegment>,
+    name: &'static str,
+    id: u64,
+    gpu: bool,
+    items: u64,
+    status: Status,
+) {
+    let epoch = EPOCH.load(Ordering::Relaxed);
+    if epoch == 0 || id == 0 {
+        return;
+    }
+    let _ = LOCAL.try_with(|cell| {
+        let Ok(mut slot) = cell.try_borrow_mut() else {
+            return;
+        };
+        if slot.as_ref().is_none_or(|l| l.epoch != epoch) && !register(&mut slot, epoch) {
+            return;
+        }
+        let Some(local) = slot.as_mut() else {
+            return;
+        };
+        let t = local.clock.raw();
+        let open = Event::enter(name, t, id, gpu);
+        let close = Event::Exit {
+            t,
+            items,
+            status,
+            done: true,
+        };
+        if let Some(f) = fin.as_mut()
+            && f.epoch == epoch
+            && f.releaser.as_ref().is_some_and(|r| local.producer.owns(r))
+            && local.producer.push_final_pair(open, close)
+        {
+            // Used: nothing to give back.
+            f.releaser = None;
+            return;
+        }
+        // Another thread's promise (given back when `fin` drops, below) or none.
+        if !local.producer.push_pair_quiet(open, close) {
+            local.exit.segments_lost.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    drop(fin);
+}
+
+/// Counts one instance of step `name` in this thread's fold table (exact count, items, wall
+/// time and status; no record and no energy of its own), as a step guard that finds its ring
+/// full is counted: for an integration whose step could not get its first segment recorded
+/// ([`FirstSegment::Full`]). Returns `false` when no run is installed, or when the table
+/// already holds [`MAX_FOLD_NAMES`] other names (then counted in `run_end.dropped`).
+pub fn fold_step(name: &'static str, items: u64, wall_ns: u64, status: Status) -> bool {
+    let epoch = EPOCH.load(Ordering::Relaxed);
+    if epoch == 0 {
+        return false;
+    }
+    LOCAL
+        .try_with(|cell| {
+            let Ok(mut slot) = cell.try_borrow_mut() else {
+                return false;
+            };
+            if slot.as_ref().is_none_or(|l| l.epoch != epoch) && !register(&mut slot, epoch) {
+                return false;
+            }
+            let Some(local) = slot.as_mut() else {
+                return false;
+            };
+            match local.folds.slot(name) {
+                Some(i) => {
+                    local.folds.add(i, items, wall_ns, status);
+                    true
+                }
+                None => {
+                    fold_table_full(local);
+                    false
+                }
+            }
+        })
+        .unwrap_or(false)
+}
+
 pin_project_lite::pin_project! {
     /// A future recorded as one step, from its first poll to its completion.
     ///
@@ -1114,6 +1403,65 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         h
+    }
+
+    #[test]
+    fn a_final_segment_promise_is_kept_here_and_given_back_from_elsewhere() {
+        let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        // 8 events: a first segment takes 4 (its enter, its exit, the promised final pair).
+        let reg = Arc::new(Registry::new(crate::clock::Clock::new(), 8, None));
+        install(reg.clone()).unwrap();
+        let nested_recorded = std::thread::scope(|s| {
+            s.spawn(|| {
+                let id = new_segment_id();
+                let FirstSegment::Recorded(token, fin) = enter_first_segment("span", id, false, 0)
+                else {
+                    panic!("an empty ring refused a first segment");
+                };
+                exit_segment(token, 0, Status::Ok, false);
+                // Further segments never take the promised room: 2 slots written, 2 promised,
+                // 4 free: two more segments fit, then none, although 2 slots are still free.
+                for _ in 0..2 {
+                    let t = enter_next_segment("span", id, false).expect("room");
+                    exit_segment(t, 0, Status::Ok, false);
+                }
+                assert!(enter_next_segment("span", id, false).is_none());
+                // Closed on another thread: completed there, the promise given back here.
+                std::thread::scope(|s| {
+                    s.spawn(move || finish_segments(Some(fin), "span", id, false, 3, Status::Ok));
+                });
+                // 6 slots written, none promised any more: a step fits in the last 2.
+                let a = step("a");
+                a.flags & FOLDED == 0
+            })
+            .join()
+            .unwrap()
+        });
+        uninstall(reg.epoch);
+        assert!(nested_recorded, "the promise was not given back");
+        let mut handles = Vec::new();
+        reg.take_new_threads(&mut handles);
+        handles.sort_by_key(|h| h.index);
+        assert_eq!(handles.len(), 2);
+        let lost = handles[0].exit.segments_lost.load(Ordering::Relaxed);
+        assert_eq!(lost, 1, "the refused segment is counted as lost");
+        assert_eq!(handles[0].consumer.dropped(), 0);
+        let mut evs = Vec::new();
+        handles[1].consumer.drain_into(&mut evs);
+        assert!(
+            matches!(
+                evs[..],
+                [
+                    Event::Enter { .. },
+                    Event::Exit {
+                        items: 3,
+                        done: true,
+                        ..
+                    }
+                ]
+            ),
+            "{evs:?}"
+        );
     }
 
     fn counts(h: &ThreadHandle) -> (u64, u64) {

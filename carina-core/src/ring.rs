@@ -31,6 +31,9 @@ pub(crate) struct Ring<T> {
     pub(crate) dropped: AtomicU64,
     /// Set when the producing thread has exited; the consumer may retire the ring once drained.
     pub(crate) closed: AtomicBool,
+    /// Slots promised to final pairs ([`Producer::push_open_with_final`]) that another thread
+    /// gave back (the span closed there); the producer takes them back at its next refresh.
+    pub(crate) finals_released: AtomicUsize,
 }
 
 // SAFETY: slots are accessed by exactly one producer (which owns `Producer`, not `Clone`) and one
@@ -56,6 +59,7 @@ pub(crate) fn ring<T: Copy + Send>(capacity: usize) -> (Producer<T>, Consumer<T>
         tail: Padded(AtomicUsize::new(0)),
         dropped: AtomicU64::new(0),
         closed: AtomicBool::new(false),
+        finals_released: AtomicUsize::new(0),
     });
     (
         Producer {
@@ -63,6 +67,7 @@ pub(crate) fn ring<T: Copy + Send>(capacity: usize) -> (Producer<T>, Consumer<T>
             tail: 0,
             spare: cap,
             reserved: 0,
+            finals: 0,
         },
         Consumer { ring },
     )
@@ -84,15 +89,22 @@ pub(crate) struct Producer<T: Copy + Send> {
     spare: usize,
     /// Slots promised to exit events of accepted, still-open steps.
     reserved: usize,
+    /// Slots promised to final pairs ([`push_open_with_final`](Self::push_open_with_final)),
+    /// two each; kept apart from `reserved`, which counts open steps.
+    finals: usize,
 }
 
 impl<T: Copy + Send> Producer<T> {
     /// Recomputes `spare` from the consumer's `head`; returns it.
     #[inline]
     fn refresh(&mut self) -> usize {
+        if self.ring.finals_released.load(Ordering::Relaxed) != 0 {
+            let back = self.ring.finals_released.swap(0, Ordering::Relaxed);
+            self.finals = self.finals.saturating_sub(back);
+        }
         let head = self.ring.head.0.load(Ordering::Acquire);
         let free = self.ring.slots.len() - self.tail.wrapping_sub(head);
-        self.spare = free.saturating_sub(self.reserved);
+        self.spare = free.saturating_sub(self.reserved + self.finals);
         self.spare
     }
 
@@ -143,6 +155,67 @@ impl<T: Copy + Send> Producer<T> {
         true
     }
 
+    /// Like [`push_open_quiet`](Self::push_open_quiet), and also promises two slots to a *final
+    /// pair* (a zero-length open and close, [`push_final_pair`](Self::push_final_pair)) that
+    /// will come later, after this open's close: the last segment of a `tracing` span, pushed
+    /// at its close. Refused, counting nothing, unless all four slots are free.
+    #[inline]
+    pub(crate) fn push_open_with_final(&mut self, ev: T) -> bool {
+        if self.spare < 4 && self.refresh() < 4 {
+            return false;
+        }
+        self.write(ev);
+        self.spare -= 4;
+        self.reserved += 1;
+        self.finals += 2;
+        true
+    }
+
+    /// Whether `n` unpromised slots are free.
+    #[inline]
+    pub(crate) fn has_room(&mut self, n: usize) -> bool {
+        self.spare >= n || self.refresh() >= n
+    }
+
+    /// Pushes a final pair promised by [`push_open_with_final`](Self::push_open_with_final).
+    /// Returns `false`, pushing nothing, when no promise is left (a caller that broke the
+    /// pairing, or a promise given back with [`Releaser::release_final`]).
+    #[inline]
+    pub(crate) fn push_final_pair(&mut self, open: T, close: T) -> bool {
+        if self.finals < 2 {
+            return false;
+        }
+        self.finals -= 2;
+        self.write(open);
+        self.write(close);
+        true
+    }
+
+    /// Pushes an open and its close at once (a zero-length step), without a promise: refused,
+    /// counting nothing, unless two unpromised slots are free.
+    #[inline]
+    pub(crate) fn push_pair_quiet(&mut self, open: T, close: T) -> bool {
+        if self.spare < 2 && self.refresh() < 2 {
+            return false;
+        }
+        self.spare -= 2;
+        self.write(open);
+        self.write(close);
+        true
+    }
+
+    /// A handle that other threads can use to give back promised final pairs.
+    pub(crate) fn releaser(&self) -> Releaser<T> {
+        Releaser {
+            ring: self.ring.clone(),
+        }
+    }
+
+    /// Whether `r` is this ring's releaser.
+    pub(crate) fn owns(&self, r: &Releaser<T>) -> bool {
+        Arc::ptr_eq(&self.ring, &r.ring)
+    }
+
     /// Pushes an event that neither opens nor closes a step (a mark on the open step), without
     /// touching the reservations. Returns `false`, counting nothing, when only reserved slots
     /// are left: the caller decides what a lost mark means.
@@ -177,6 +250,19 @@ impl<T: Copy + Send> Producer<T> {
         };
         self.tail = self.tail.wrapping_add(1);
         self.ring.tail.0.store(self.tail, Ordering::Release);
+    }
+}
+
+/// Gives back a final pair promised by [`Producer::push_open_with_final`] from any thread: the
+/// producer adds the two slots to its free ones at its next refresh.
+pub(crate) struct Releaser<T: Copy + Send> {
+    ring: Arc<Ring<T>>,
+}
+
+impl<T: Copy + Send> Releaser<T> {
+    /// Gives back one final pair (two slots).
+    pub(crate) fn release_final(&self) {
+        self.ring.finals_released.fetch_add(2, Ordering::Relaxed);
     }
 }
 
@@ -279,6 +365,34 @@ mod tests {
         assert_eq!(c.dropped(), 1, "closes must never be dropped");
         // After draining there is room again.
         assert!(p.push_open(7));
+    }
+
+    #[test]
+    fn final_pairs_are_kept_for_their_owner_and_given_back() {
+        let (mut p, mut c) = ring::<u32>(8);
+        // Open with a final pair: 4 of 8 slots; a second one fits, a third does not.
+        assert!(p.push_open_with_final(1));
+        assert!(p.push_open_with_final(2));
+        assert!(!p.push_open_with_final(3));
+        // Nothing else may take the promised slots, not even a plain open.
+        p.push_close(20);
+        p.push_close(10);
+        assert!(!p.push_open_quiet(4));
+        assert!(!p.push_pair_quiet(5, 6));
+        assert!(p.push_final_pair(21, 22));
+        let mut out = Vec::new();
+        c.drain_into(&mut out);
+        assert_eq!(out, [1, 2, 20, 10, 21, 22]);
+        // The second promise, given back from elsewhere, is free space again at the next
+        // refresh: two opens with their closes fill all 8 slots.
+        let r = p.releaser();
+        assert!(p.owns(&r));
+        r.release_final();
+        for i in 0..4 {
+            assert!(p.push_open_quiet(i), "open {i}");
+        }
+        assert!(!p.push_final_pair(0, 0), "no promise left");
+        assert_eq!(c.dropped(), 0);
     }
 
     #[test]

@@ -76,6 +76,10 @@ pub(crate) struct Aggregator {
     /// of order (issue 18).
     leaked: u64,
     out_of_order: u64,
+    /// Of exited threads: lost segments of recorded steps (`ThreadExit::segments_lost`) and
+    /// steps dropped because the fold table was full (`ThreadExit::fold_names_full`).
+    segments_lost: u64,
+    fold_names_full: u64,
 }
 
 /// What Carina itself costs the run, accumulated at every tick on the aggregator thread.
@@ -168,6 +172,7 @@ impl Aggregator {
         let tick_ns = cfg.sample_interval.as_nanos().min(u128::from(u64::MAX)) as u64;
         Aggregator {
             attributor: Attributor::new(cfg.detail, cfg.max_pending_records)
+                .with_cross_thread_wait(true)
                 .with_tick(tick_ns)
                 .with_domains(sampler.domains().to_vec())
                 .with_band(band)
@@ -196,6 +201,8 @@ impl Aggregator {
             marks_lost: 0,
             leaked: 0,
             out_of_order: 0,
+            segments_lost: 0,
+            fold_names_full: 0,
         }
     }
 
@@ -443,6 +450,8 @@ impl Aggregator {
             let marks_lost = &mut self.marks_lost;
             let leaked = &mut self.leaked;
             let out_of_order = &mut self.out_of_order;
+            let segments_lost = &mut self.segments_lost;
+            let fold_names_full = &mut self.fold_names_full;
             let folded = &mut self.folded;
             self.threads.retain(|tr| {
                 let th = &tr.handle;
@@ -452,6 +461,8 @@ impl Aggregator {
                     *marks_lost += th.exit.marks_lost.load(Ordering::Relaxed);
                     *leaked += th.exit.leaked.load(Ordering::Relaxed);
                     *out_of_order += th.exit.out_of_order.load(Ordering::Relaxed);
+                    *segments_lost += th.exit.segments_lost.load(Ordering::Relaxed);
+                    *fold_names_full += th.exit.fold_names_full.load(Ordering::Relaxed);
                     merge_folds(folded, &th.folds.snapshot());
                     attributor.close_thread(th.index);
                 }
@@ -742,10 +753,46 @@ impl Aggregator {
                  their own; raise `buffer_capacity` to record them)"
             ));
         }
-        if dropped > 0 {
+        let segments_lost = self.segments_lost
+            + self
+                .threads
+                .iter()
+                .map(|t| t.handle.exit.segments_lost.load(Ordering::Relaxed))
+                .sum::<u64>();
+        if segments_lost > 0 {
             self.cfg.warnings.push(format!(
-                "{dropped} steps were not counted: their thread's buffer was full and it had \
-                 already folded 256 other step names (raise `buffer_capacity`)"
+                "{segments_lost} segments of recorded `tracing` spans found their thread's \
+                 buffer full: those spans are still counted once, but that segment's time went \
+                 to the enclosing step (a lost final segment leaves its step `unfinished`); \
+                 raise `buffer_capacity`"
+            ));
+        }
+        if dropped > 0 {
+            let fold_names_full = self.fold_names_full
+                + self
+                    .threads
+                    .iter()
+                    .map(|t| t.handle.exit.fold_names_full.load(Ordering::Relaxed))
+                    .sum::<u64>();
+            let why = if fold_names_full >= dropped {
+                format!(
+                    "their thread's buffer was full and its fold table already held {} other \
+                     step names",
+                    carina_core::recorder::MAX_FOLD_NAMES
+                )
+            } else if fold_names_full > 0 {
+                format!(
+                    "their thread's buffer was full ({fold_names_full} of them also found the \
+                     thread's fold table full, at {} step names)",
+                    carina_core::recorder::MAX_FOLD_NAMES
+                )
+            } else {
+                "their thread's buffer was full (polls of async steps, Python coroutines and \
+                 other `carina_core::enter_segment` users are not folded)"
+                    .to_owned()
+            };
+            self.cfg.warnings.push(format!(
+                "{dropped} steps were not counted: {why}; raise `buffer_capacity`"
             ));
         }
         // What the additions bring: their steps are the session's own energy at work, so their
@@ -768,6 +815,19 @@ impl Aggregator {
             _ => None,
         }));
         self.cfg.warnings.extend(added.warnings);
+        // Integrations' warnings (`carina_core::recorder::add_run_warning`).
+        let integration = std::mem::take(
+            &mut *self
+                .registry
+                .warnings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        for w in integration {
+            if !self.cfg.warnings.contains(&w) {
+                self.cfg.warnings.push(w);
+            }
+        }
         for s in summaries.iter().filter(|s| s.items == u64::MAX) {
             self.cfg.warnings.push(items_capped(&s.name));
         }

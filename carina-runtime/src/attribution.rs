@@ -212,6 +212,9 @@ struct Frame {
     self_gns: u64,
     incl_gns: u64,
     child_wall: u64,
+    /// A segment of a step whose parent is not on this thread's stack (a parent mark): its
+    /// energy goes to that parent's step, not to the frame below it.
+    remote: bool,
 }
 
 impl Frame {
@@ -230,6 +233,7 @@ impl Frame {
         self_gns: 0,
         incl_gns: 0,
         child_wall: 0,
+        remote: false,
     };
 
     /// Settles the unsettled time of the interval: CPU energy by `cpu` density over all busy
@@ -256,7 +260,6 @@ struct Finished {
     end: u64,
     items: u64,
     status: Status,
-    done: bool,
     unfinished: bool,
 }
 
@@ -306,10 +309,33 @@ impl NameAgg {
     }
 }
 
+/// Where an async step's inclusive energy goes beyond its own segments' frames.
+#[derive(Debug, Clone, Copy)]
+enum Link {
+    /// A root step.
+    None,
+    /// The async step with this segment id.
+    Async(u64),
+    /// A plain step, by thread and step id (found while it is open on that thread's stack).
+    Frame(u32, u64),
+}
+
 /// An async step assembled from its poll segments.
 struct AsyncAcc {
     id: u64,
     parent: Option<u64>,
+    /// The parent step, to pass on energy that reached this step through no frame (from
+    /// descendants on other threads).
+    link: Link,
+    /// Made by a child's parent mark before this step's first segment was seen.
+    placeholder: bool,
+    /// Value of `Attributor::closes` when `done` was set.
+    done_close: u64,
+    /// A segment of it was still open when the run ended.
+    unfinished: bool,
+    /// In `Attributor::ready` (a flag, not a search of that list: it holds every async step
+    /// completed in an interval, thousands for a loop of spans).
+    queued: bool,
     name: NameId,
     thread: u32,
     start: u64,
@@ -320,6 +346,36 @@ struct AsyncAcc {
     /// Segments ended but not yet settled.
     unsettled_segments: u32,
     done: Option<(u64, u64, Status)>,
+}
+
+impl AsyncAcc {
+    fn new(
+        id: u64,
+        name: NameId,
+        thread: u32,
+        start: u64,
+        parent: Option<u64>,
+        link: Link,
+    ) -> Self {
+        AsyncAcc {
+            id,
+            parent,
+            link,
+            placeholder: false,
+            done_close: 0,
+            unfinished: false,
+            queued: false,
+            name,
+            thread,
+            start,
+            self_j: 0.0,
+            incl: Energy::ZERO,
+            child_wall: 0,
+            gpu: false,
+            unsettled_segments: 0,
+            done: None,
+        }
+    }
 }
 
 /// Totals of a run's energy accounting.
@@ -365,6 +421,13 @@ pub struct Attributor {
     aggs: Vec<NameAgg>,
     threads: HashMap<u32, ThreadState>,
     asyncs: HashMap<u64, AsyncAcc>,
+    /// Wait one more interval before writing a completed async step (see
+    /// [`with_cross_thread_wait`](Self::with_cross_thread_wait)).
+    wait_cross_thread: bool,
+    /// Intervals closed so far.
+    closes: u64,
+    /// Async steps complete and settled, waiting for `wait_cross_thread`.
+    ready: Vec<u64>,
     totals: EnergyTotals,
     steps: u64,
     records_not_written: u64,
@@ -402,6 +465,9 @@ impl Attributor {
             aggs: Vec::new(),
             threads: HashMap::new(),
             asyncs: HashMap::new(),
+            wait_cross_thread: false,
+            closes: 0,
+            ready: Vec::new(),
             totals: EnergyTotals::default(),
             steps: 0,
             records_not_written: 0,
@@ -428,6 +494,17 @@ impl Attributor {
             }
             names.into()
         });
+        self
+    }
+
+    /// Whether a completed async step waits one more interval close before it is written: its
+    /// last segment or its children's may sit in a ring drained later than the one that held
+    /// its completion (threads are drained one after the other), and would otherwise become a
+    /// second step, or miss their parent's inclusive energy. The aggregator drains every ring
+    /// before each close, so one more close has seen everything that happened before the
+    /// completion.
+    pub fn with_cross_thread_wait(mut self, wait: bool) -> Self {
+        self.wait_cross_thread = wait;
         self
     }
 
@@ -528,34 +605,52 @@ impl Attributor {
                     }
                 }
             }
+            Event::Enter {
+                name,
+                t,
+                async_id: parent,
+            } if Event::is_parent_mark(name) => {
+                Self::advance(th, t);
+                self.parent_mark(th, parent);
+            }
             Event::Enter { name, t, async_id } => {
                 let gpu = async_id & Event::GPU_STEP != 0;
                 let async_id = async_id & !Event::GPU_STEP;
                 Self::advance(th, t);
                 let name = self.intern(name);
                 let top = th.stack.last().map(|f| f.id);
+                let mut remote = false;
                 let (id, parent) = if async_id == 0 {
                     self.next_id += 1;
                     (self.next_id - 1, top)
                 } else {
+                    let link = match th.stack.last() {
+                        Some(f) if f.async_id != 0 => Link::Async(f.async_id),
+                        Some(f) => Link::Frame(index, f.id),
+                        None => Link::None,
+                    };
                     let next_id = &mut self.next_id;
                     let acc = self.asyncs.entry(async_id).or_insert_with(|| {
                         *next_id += 1;
-                        AsyncAcc {
-                            id: *next_id - 1,
-                            parent: top,
-                            name,
-                            thread: index,
-                            start: t,
-                            self_j: 0.0,
-                            incl: Energy::ZERO,
-                            child_wall: 0,
-                            gpu,
-                            unsettled_segments: 0,
-                            done: None,
-                        }
+                        AsyncAcc::new(*next_id - 1, name, index, t, top, link)
                     });
+                    if acc.placeholder {
+                        // Its first segment, after a child's parent mark made it (and maybe
+                        // passed energy up to it already).
+                        let incl = acc.incl;
+                        *acc = AsyncAcc::new(acc.id, name, index, t, top, link);
+                        acc.incl = incl;
+                    }
                     acc.gpu |= gpu;
+                    // A segment entered where its parent is not open below it (a span polled on
+                    // another worker thread): its energy goes to the parent, not the frame below.
+                    remote = match acc.link {
+                        Link::None => false,
+                        Link::Async(p) => !th.stack.iter().any(|f| f.async_id == p),
+                        Link::Frame(thread, id) => {
+                            thread != index || !th.stack.iter().any(|f| f.id == id)
+                        }
+                    };
                     (acc.id, acc.parent)
                 };
                 if gpu {
@@ -568,6 +663,7 @@ impl Attributor {
                     start: t,
                     async_id,
                     gpu,
+                    remote,
                     ..Frame::EMPTY
                 });
             }
@@ -588,6 +684,70 @@ impl Attributor {
         }
     }
 
+    /// A parent mark: the async step whose first segment is on top of `th`'s stack is a child of
+    /// the async step `parent`. Unless that parent is open below it on this thread (then the
+    /// thread's nesting already says it, more precisely: a step open inside the parent is the
+    /// nearer parent), the step's record names that parent and its segments' energy goes to it.
+    fn parent_mark(&mut self, th: &mut ThreadState, parent: u64) {
+        let n = th.stack.len();
+        let Some(child) = th.stack.last().map(|f| f.async_id).filter(|&a| a != 0) else {
+            return;
+        };
+        if parent == 0 || parent == child || th.stack[..n - 1].iter().any(|f| f.async_id == parent)
+        {
+            return;
+        }
+        let next_id = &mut self.next_id;
+        let parent_id = self
+            .asyncs
+            .entry(parent)
+            .or_insert_with(|| {
+                *next_id += 1;
+                AsyncAcc {
+                    placeholder: true,
+                    ..AsyncAcc::new(*next_id - 1, 0, 0, 0, None, Link::None)
+                }
+            })
+            .id;
+        if let Some(acc) = self.asyncs.get_mut(&child) {
+            acc.parent = Some(parent_id);
+            acc.link = Link::Async(parent);
+        }
+        if let Some(top) = th.stack.last_mut() {
+            top.parent = Some(parent_id);
+            top.remote = true;
+        }
+    }
+
+    /// Adds energy that reached an async step through no frame (a `remote` segment of a child)
+    /// to its ancestors: every async one's total, up to the first plain step (whose frame, if
+    /// still open, passes it on as any frame does).
+    fn pass_up(&mut self, mut link: Link, e: &Energy) {
+        // Parents come from span ancestry, which has no cycles; the bound is a guard all the same.
+        for _ in 0..4096 {
+            match link {
+                Link::None => return,
+                Link::Async(id) => {
+                    let Some(acc) = self.asyncs.get_mut(&id) else {
+                        return;
+                    };
+                    acc.incl.add(e);
+                    link = acc.link;
+                }
+                Link::Frame(thread, id) => {
+                    if let Some(f) = self
+                        .threads
+                        .get_mut(&thread)
+                        .and_then(|th| th.stack.iter_mut().find(|f| f.id == id))
+                    {
+                        f.incl.add(e);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn end_frame(
         &mut self,
@@ -603,7 +763,10 @@ impl Attributor {
         if frame.gpu {
             th.gpu_depth = th.gpu_depth.saturating_sub(1);
         }
-        if let Some(parent) = th.stack.last_mut() {
+        // A remote segment's energy goes to its own parent (`pass_up`), not to the frame below.
+        if !frame.remote
+            && let Some(parent) = th.stack.last_mut()
+        {
             parent.incl.add(&frame.incl);
             parent.incl_ns += frame.incl_ns;
             parent.incl_gns += frame.incl_gns;
@@ -615,6 +778,7 @@ impl Attributor {
                 acc.child_wall += frame.child_wall;
                 if done {
                     acc.done = Some((end, items, status));
+                    acc.done_close = self.closes;
                 }
             }
             self.pending += 1;
@@ -623,7 +787,6 @@ impl Attributor {
                 end,
                 items,
                 status,
-                done,
                 unfinished,
             });
             return;
@@ -643,7 +806,6 @@ impl Attributor {
                 end,
                 items,
                 status,
-                done,
                 unfinished,
             });
         } else {
@@ -745,6 +907,7 @@ impl Attributor {
             None
         };
         let mut attributed = 0.0;
+        let mut remote: Vec<(Link, Energy)> = Vec::new();
         let mut threads = std::mem::take(&mut self.threads);
         for (&index, th) in threads.iter_mut() {
             let density = match cpu_of {
@@ -786,7 +949,9 @@ impl Attributor {
                 self.pending -= 1;
                 fin.frame.settle(&density, gpu.as_ref());
                 if fin.frame.async_id != 0 {
-                    self.settle_segment(fin);
+                    if let Some(up) = self.settle_segment(fin) {
+                        remote.push(up);
+                    }
                 } else {
                     self.emit(index, &fin);
                 }
@@ -795,28 +960,72 @@ impl Attributor {
         self.totals.unattributed += energy.sum().total() - Joules(attributed);
         threads.retain(|_, th| !(th.closed && th.stack.is_empty()));
         self.threads = threads;
+        for (link, e) in remote {
+            self.pass_up(link, &e);
+        }
+        self.closes += 1;
+        self.emit_ready();
     }
 
-    fn settle_segment(&mut self, fin: Finished) {
-        let Some(acc) = self.asyncs.get_mut(&fin.frame.async_id) else {
+    /// Writes the completed async steps that have waited one close (`wait_cross_thread`).
+    fn emit_ready(&mut self) {
+        if self.ready.is_empty() {
             return;
-        };
+        }
+        let closes = self.closes;
+        let mut waiting = Vec::new();
+        for id in std::mem::take(&mut self.ready) {
+            let Some(acc) = self.asyncs.get_mut(&id) else {
+                continue;
+            };
+            let (Some(_), 0) = (acc.done, acc.unsettled_segments) else {
+                // A later segment arrived: its settling puts it back here.
+                acc.queued = false;
+                continue;
+            };
+            if closes < acc.done_close + 2 {
+                waiting.push(id);
+                continue;
+            }
+            if let Some(acc) = self.asyncs.remove(&id)
+                && let Some((end, items, status)) = acc.done
+            {
+                let unfinished = acc.unfinished;
+                self.emit_async(acc, end, items, status, unfinished);
+            }
+        }
+        self.ready = waiting;
+    }
+
+    /// Adds a settled segment to its step; writes the step once complete (or queues it, with
+    /// `wait_cross_thread`). Returns what a remote segment's energy must still reach.
+    fn settle_segment(&mut self, fin: Finished) -> Option<(Link, Energy)> {
+        let id = fin.frame.async_id;
+        let acc = self.asyncs.get_mut(&id)?;
         acc.self_j += fin.frame.self_j;
         acc.incl.add(&fin.frame.incl);
         acc.unsettled_segments -= 1;
-        if fin.unfinished && acc.done.is_none() {
-            acc.done = Some((fin.end, fin.items, fin.status));
+        if fin.unfinished {
+            acc.unfinished = true;
+            if acc.done.is_none() {
+                acc.done = Some((fin.end, fin.items, fin.status));
+            }
         }
-        let _ = fin.done;
-        if acc.unsettled_segments == 0
-            && let Some((end, items, status)) = acc.done
-        {
-            let acc = self
-                .asyncs
-                .remove(&fin.frame.async_id)
-                .expect("present above");
-            self.emit_async(acc, end, items, status, fin.unfinished);
+        let up = fin.frame.remote.then_some((acc.link, fin.frame.incl));
+        if acc.unsettled_segments == 0 && acc.done.is_some() {
+            if self.wait_cross_thread {
+                if !acc.queued {
+                    acc.queued = true;
+                    self.ready.push(id);
+                }
+            } else if let Some(acc) = self.asyncs.remove(&id)
+                && let Some((end, items, status)) = acc.done
+            {
+                let unfinished = acc.unfinished;
+                self.emit_async(acc, end, items, status, unfinished);
+            }
         }
+        up
     }
 
     fn emit_async(
@@ -950,11 +1159,18 @@ impl Attributor {
         self.threads = threads;
         // Everything is settled already; this emits the frames ended above.
         self.close_interval(end_ns, &IntervalEnergy::ZERO, &Weights::Wall);
-        let leftover: Vec<u64> = self.asyncs.keys().copied().collect();
+        self.ready.clear();
+        let mut leftover: Vec<u64> = self.asyncs.keys().copied().collect();
+        leftover.sort_unstable();
         for k in leftover {
             if let Some(acc) = self.asyncs.remove(&k) {
+                if acc.placeholder {
+                    continue;
+                }
+                // Complete ones were only waiting (`wait_cross_thread`).
+                let unfinished = acc.unfinished || acc.done.is_none();
                 let (end, items, status) = acc.done.unwrap_or((end_ns, 0, Status::Ok));
-                self.emit_async(acc, end, items, status, true);
+                self.emit_async(acc, end, items, status, unfinished);
             }
         }
     }
@@ -1243,6 +1459,107 @@ mod tests {
                 .count,
             1
         );
+    }
+
+    #[test]
+    fn a_segment_drained_after_the_completion_joins_its_step() {
+        // Thread 1's ring is drained after thread 0's: the completion (thread 0) is seen one
+        // interval before a segment that happened before it (thread 1).
+        let seg = |t| Event::enter("task", t, 42, false);
+        let pending = |t| Event::Exit {
+            t,
+            items: 0,
+            status: Status::Ok,
+            done: false,
+        };
+        let done = |t| Event::Exit {
+            t,
+            items: 5,
+            status: Status::Ok,
+            done: true,
+        };
+        for wait in [false, true] {
+            let mut a = attr().with_cross_thread_wait(wait);
+            a.on_events(0, &[seg(0), pending(10), seg(200), done(200)]);
+            a.close_wall(300, 300.0);
+            a.on_events(1, &[seg(100), pending(150)]);
+            a.close_wall(400, 400.0);
+            a.finish_wall(500, 0.0);
+            let r = records(&mut a);
+            let tasks: Vec<_> = r.iter().filter(|s| s.name == "task").collect();
+            if wait {
+                assert_eq!(tasks.len(), 1, "{r:#?}");
+                assert_eq!(tasks[0].items, 5);
+                assert!(!tasks[0].unfinished);
+                // Interval 1's energy (its only busy thread-time was the task's); the late
+                // segment's events are older than the cursor, so they add no time.
+                assert!(close(tasks[0].self_energy_j, 300.0), "{r:#?}");
+                assert!(close(tasks[0].end_s, 200e-9));
+            } else {
+                // What the aggregator did before it waited: the step split in two.
+                assert_eq!(tasks.len(), 2, "{r:#?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_parent_mark_names_the_parent_and_passes_energy_up() {
+        let mut a = attr().with_cross_thread_wait(true);
+        let seg = |name, t, id| Event::enter(name, t, id, false);
+        let done = |t| Event::Exit {
+            t,
+            items: 0,
+            status: Status::Ok,
+            done: true,
+        };
+        let pending = |t| Event::Exit {
+            t,
+            items: 0,
+            status: Status::Ok,
+            done: false,
+        };
+        // `fetch_all` (segments of id 1) on thread 0; on thread 1, inside the unrelated span
+        // `worker` (id 2), `fetch` (id 3) is first entered with a mark naming id 1, then
+        // entered again on thread 0 (migrated) outside `fetch_all`.
+        a.on_events(0, &[seg("fetch_all", 0, 1), pending(100)]);
+        a.on_events(
+            1,
+            &[
+                seg("worker", 0, 2),
+                seg("fetch", 10, 3),
+                Event::parent_mark(10, 1),
+                pending(90),
+                pending(100),
+            ],
+        );
+        a.on_events(0, &[seg("fetch", 100, 3), pending(150)]);
+        a.close_wall(200, 300.0); // busy: t0 150, t1 100 -> 1.2 J/ns
+        a.on_events(
+            1,
+            &[
+                seg("fetch", 200, 3),
+                done(200),
+                seg("worker", 200, 2),
+                done(200),
+            ],
+        );
+        a.on_events(0, &[seg("fetch_all", 200, 1), done(200)]);
+        a.close_wall(300, 0.0);
+        a.close_wall(400, 0.0);
+        let r = records(&mut a);
+        assert_eq!(r.len(), 3, "{r:#?}");
+        let all = r.iter().find(|s| s.name == "fetch_all").unwrap();
+        let fetch = r.iter().find(|s| s.name == "fetch").unwrap();
+        let worker = r.iter().find(|s| s.name == "worker").unwrap();
+        assert_eq!(fetch.parent, Some(all.id));
+        assert_eq!((all.parent, worker.parent), (None, None));
+        // fetch: 80 ns on thread 1 and 50 ns on thread 0, all its own.
+        assert!(close(fetch.self_energy_j, 130.0 * 1.2), "{fetch:#?}");
+        assert!(close(fetch.energy_j, fetch.self_energy_j));
+        // worker keeps its own 20 ns only; fetch_all its own 100 ns plus all of fetch.
+        assert!(close(worker.energy_j, 20.0 * 1.2), "{worker:#?}");
+        assert!(close(all.self_energy_j, 100.0 * 1.2), "{all:#?}");
+        assert!(close(all.energy_j, 230.0 * 1.2), "{all:#?}");
     }
 
     #[test]

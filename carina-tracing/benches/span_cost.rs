@@ -1,6 +1,7 @@
 //! Cost of one `tracing` span (new span + enter + exit + close) with a plain `Registry`, with
 //! `CarinaLayer` and no run, with `CarinaLayer` and a run installed, next to a plain
-//! `carina::step` guard, all in one run. Numbers in `benches/README.md`.
+//! `carina::step` guard, all in one run; and a span inside a parent span, with and without the
+//! layer. Numbers in `benches/README.md`.
 //!
 //! Every case is timed in chunks that fit the thread's ring (65 536 events; a span pushes four:
 //! enter and exit of its one segment, and the zero-length final segment at close); between
@@ -28,7 +29,7 @@ fn chunked(iters: u64, mut f: impl FnMut(u64)) -> Duration {
         }
         total += t.elapsed();
         done += n;
-        std::thread::sleep(Duration::from_millis(3));
+        std::thread::sleep(Duration::from_millis(20));
     }
     total
 }
@@ -37,6 +38,14 @@ fn span_once(i: u64) {
     let span = tracing::info_span!("work", items = i);
     let _e = span.enter();
     black_box(&span);
+}
+
+/// A span per iteration inside a parent span entered on this thread: the parent lookup of the
+/// layer's first enter (tracing's parent, found entered here: no parent mark) is in the cost.
+fn nested(c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, id: &str) {
+    let parent = tracing::info_span!("parent");
+    let _p = parent.enter();
+    c.bench_function(id, |b| b.iter_custom(|iters| chunked(iters, span_once)));
 }
 
 fn bench(c: &mut Criterion) {
@@ -63,8 +72,8 @@ fn bench(c: &mut Criterion) {
         .run_file(false)
         .steps(carina::StepDetail::Summary)
         .constant_watts(1.0)
-        // A 1 ms tick bounds the aggregator's sleep, so the 3 ms pause between chunks always
-        // lets it drain the ring.
+        // A 1 ms tick bounds the aggregator's sleep, so the 20 ms pause between chunks lets it
+        // drain the ring, with margin for a shared 2-vCPU VM.
         .sample_interval(Duration::from_millis(1))
         .start()
         .expect("start run");
@@ -73,6 +82,7 @@ fn bench(c: &mut Criterion) {
         g.bench_function("registry_only_run_installed", |b| {
             b.iter_custom(|iters| chunked(iters, span_once))
         });
+        nested(&mut g, "registry_only_child_span");
     }
     {
         let _sub = tracing::subscriber::set_default(
@@ -81,6 +91,7 @@ fn bench(c: &mut Criterion) {
         g.bench_function("registry_carina_layer_run_installed", |b| {
             b.iter_custom(|iters| chunked(iters, span_once))
         });
+        nested(&mut g, "registry_carina_layer_child_span");
         // One poll of an instrumented future: enter + exit of a span that already exists.
         let span = tracing::info_span!("existing");
         g.bench_function("enter_exit_existing_span_carina_layer", |b| {

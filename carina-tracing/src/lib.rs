@@ -17,11 +17,15 @@
 //! `tracing_subscriber::prelude::*`), then start a `carina::Run` as usual.
 //!
 //! # Mapping
-//! - A span is one step named `metadata.name()`, from its first enter to its close. Every enter
+//! - A span is one step named `metadata.name()` (or `target::name`, with
+//!   [`CarinaLayer::qualified_names`]), from its first enter to its close. Every enter
 //!   and exit is pushed as a *segment* of that step ([`carina_core::enter_segment`]), so energy is
 //!   credited only while the span is entered, and a span entered many times (an instrumented
 //!   future polled across `.await`s) is still one step. Step records carry `async: true`.
-//! - Parent: the step (span or `carina::step`) open on the thread at the span's first enter.
+//! - Parent: tracing's parent span (contextual or explicit), or the nearest ancestor recorded as a
+//!   step; when that parent is entered on the thread of the span's first enter, the step open
+//!   there (it, or a `carina::step` inside it). Inclusive energy counts every descendant on any
+//!   thread (`docs/TRACING.md`).
 //! - Items: the field named `items` (configurable), a `u64` or non-negative `i64`, recorded at
 //!   creation or later with `span.record("items", n)`; the last value wins.
 //! - GPU steps: the field `gpu = true` (configurable) at creation makes the span a GPU step
@@ -35,18 +39,25 @@
 //!
 //! # Public API
 //! One type: [`CarinaLayer`] (a `tracing_subscriber::Layer`), with its settings (the items and
-//! error field names, whether ERROR events mark a step as failed) as builder methods.
+//! error field names, whether ERROR events mark a step as failed, `target::name` step names) as
+//! builder methods.
 
 #![deny(missing_docs)]
 
-use carina_core::{SegmentToken, Status, enter_segment_with, exit_segment, is_recording};
+use carina_core::{
+    FinalSegment, FirstSegment, SegmentToken, Status, enter_first_segment, enter_next_segment,
+    exit_segment, finish_segments, fold_step, is_recording,
+};
 use std::cell::RefCell;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tracing::field::{Field, Visit};
+use std::sync::{Arc, Mutex};
+use tracing::callsite::{Callsite, Identifier};
+use tracing::field::{Field, FieldSet, Visit};
+use tracing::metadata::Kind;
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Level, Metadata, Subscriber};
+use tracing::subscriber::Interest;
+use tracing::{Dispatch, Event, Level, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
@@ -54,6 +65,47 @@ use tracing_subscriber::registry::LookupSpan;
 static NEXT_LAYER_TAG: AtomicU64 = AtomicU64::new(1);
 
 type SpanFilter = Arc<dyn Fn(&Metadata<'_>) -> bool + Send + Sync>;
+
+/// The callsite of a span that is never created: the layer asks the whole subscriber whether it
+/// would enable it, to find a global filter that hides spans from this layer.
+struct Probe(fn() -> &'static Metadata<'static>);
+
+impl Callsite for Probe {
+    fn set_interest(&self, _: Interest) {}
+    fn metadata(&self) -> &Metadata<'_> {
+        (self.0)()
+    }
+}
+
+macro_rules! probe {
+    ($callsite:ident, $meta:ident, $level:expr) => {
+        static $callsite: Probe = Probe(|| &$meta);
+        static $meta: Metadata<'static> = Metadata::new(
+            "carina_tracing_probe",
+            "carina_tracing",
+            $level,
+            None,
+            None,
+            None,
+            FieldSet::new(&[], Identifier(&$callsite)),
+            Kind::SPAN,
+        );
+    };
+}
+probe!(PROBE_INFO, PROBE_INFO_META, Level::INFO);
+probe!(PROBE_WARN, PROBE_WARN_META, Level::WARN);
+probe!(PROBE_ERROR, PROBE_ERROR_META, Level::ERROR);
+
+/// The warning for a subscriber whose global filter hides spans from the layer.
+fn hidden_warning(level: Level) -> String {
+    format!(
+        "carina-tracing: the subscriber disables {level} spans for every layer (a global filter, \
+         e.g. `.with(EnvFilter::from_default_env())` with RUST_LOG unset): Carina records no span \
+         that filter disables, and their energy stays unattributed. Give the filter to the other \
+         layer instead (a per-layer filter: `fmt::layer().with_filter(EnvFilter::from_default_env())`); \
+         see docs/TRACING.md"
+    )
+}
 
 /// A [`Layer`] that turns `tracing` spans into Carina steps.
 ///
@@ -85,6 +137,22 @@ pub struct CarinaLayer {
     max_level: Level,
     targets: Vec<&'static str>,
     filter: Option<SpanFilter>,
+    /// Step names `target::name` ([`CarinaLayer::qualified_names`]), one per callsite, made
+    /// once: step names are `&'static str`, so each is leaked (a program has finitely many
+    /// callsites).
+    qualified: Option<std::sync::RwLock<std::collections::HashMap<usize, &'static str>>>,
+    /// Keys of the run warnings this layer added ([`carina_core::recorder::add_run_warning`]),
+    /// removed when the layer (its subscriber) is dropped.
+    warnings: Mutex<Vec<u64>>,
+}
+
+impl Drop for CarinaLayer {
+    fn drop(&mut self) {
+        let keys = std::mem::take(self.warnings.get_mut().unwrap_or_else(|e| e.into_inner()));
+        for k in keys {
+            carina_core::recorder::remove_run_warning(k);
+        }
+    }
 }
 
 impl Default for CarinaLayer {
@@ -103,6 +171,7 @@ impl fmt::Debug for CarinaLayer {
             .field("max_level", &self.max_level)
             .field("targets", &self.targets)
             .field("filter", &self.filter.as_ref().map(|_| "fn"))
+            .field("qualified_names", &self.qualified.is_some())
             .finish()
     }
 }
@@ -120,7 +189,18 @@ impl CarinaLayer {
             max_level: Level::TRACE,
             targets: Vec::new(),
             filter: None,
+            warnings: Mutex::new(Vec::new()),
+            qualified: None,
         }
+    }
+
+    /// Names steps `target::name` instead of `name` (default: off), so that spans of one name
+    /// in different modules (two `parse` functions under `#[instrument]`) are different steps:
+    /// `my_app::db::parse` and `my_app::csv::parse`. The target is the module path unless the
+    /// span sets `target:`.
+    pub fn qualified_names(mut self, on: bool) -> Self {
+        self.qualified = on.then(Default::default);
+        self
     }
 
     /// Name of the field that holds a span's items (default `items`).
@@ -183,11 +263,39 @@ impl CarinaLayer {
             .unwrap_or(0)
     }
 
+    /// The probe of the most verbose level this layer records, up to INFO (a filter that hides
+    /// DEBUG and TRACE spans is common and deliberate; one that hides INFO spans hides most).
+    fn probe(&self) -> &'static Metadata<'static> {
+        if self.max_level >= Level::INFO {
+            &PROBE_INFO_META
+        } else if self.max_level == Level::WARN {
+            &PROBE_WARN_META
+        } else {
+            &PROBE_ERROR_META
+        }
+    }
+
     fn wants(&self, meta: &Metadata<'_>) -> bool {
         *meta.level() <= self.max_level
             && (self.targets.is_empty()
                 || self.targets.iter().any(|t| meta.target().starts_with(t)))
             && self.filter.as_ref().is_none_or(|f| f(meta))
+    }
+
+    /// The step name of spans of `meta`'s callsite.
+    fn step_name(&self, meta: &'static Metadata<'static>) -> &'static str {
+        let Some(cache) = &self.qualified else {
+            return meta.name();
+        };
+        let key = std::ptr::from_ref(meta) as usize;
+        if let Some(n) = cache.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return n;
+        }
+        let mut w = cache.write().unwrap_or_else(|e| e.into_inner());
+        w.entry(key).or_insert_with(|| {
+            let full = format!("{}::{}", meta.target(), meta.name());
+            Box::leak(full.into_boxed_str())
+        })
     }
 
     fn has_fields(&self, meta: &Metadata<'_>) -> bool {
@@ -240,13 +348,40 @@ impl CarinaLayer {
                 }
                 for e in stack[i..].iter_mut() {
                     if e.token.is_some() {
-                        e.token = enter_segment_with(e.name, e.seg, e.gpu);
+                        e.token = enter_next_segment(e.name, e.seg, e.gpu);
                     }
                 }
                 true
             })
             .unwrap_or(false)
     }
+}
+
+/// The segment id of the nearest ancestor of `span` (in tracing's span tree) recorded as a
+/// step with segments of its own (not folded, not filtered out), unless `entered_here(span id,
+/// segment id)` says an ancestor on the way is entered on this thread (then `None`: the ring's
+/// nesting says it). The usual child of a span entered here costs one lookup, no lock.
+fn recorded_ancestor<S>(
+    span: &tracing_subscriber::registry::SpanRef<'_, S>,
+    entered_here: impl Fn(u64, u64) -> bool,
+) -> Option<u64>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let mut cur = span.parent();
+    while let Some(p) = cur {
+        if entered_here(p.id().into_u64(), u64::MAX) {
+            return None;
+        }
+        if let Some(st) = p.extensions().get::<SpanState>()
+            && st.recorded
+            && st.seg != 0
+        {
+            return (!entered_here(u64::MAX, st.seg)).then_some(st.seg);
+        }
+        cur = p.parent();
+    }
+    None
 }
 
 /// One span entered on this thread.
@@ -273,8 +408,13 @@ struct SpanState {
     items: u64,
     error: bool,
     gpu: bool,
-    /// Whether at least one segment was recorded (then the close pushes the final one).
+    /// Whether the first segment was recorded (then the close pushes the final one).
     recorded: bool,
+    /// Room for the final segment, promised with the first segment.
+    fin: Option<FinalSegment>,
+    /// When the first enter found the thread's buffer full: the span is then counted in its
+    /// name's fold at close (exact count, items, wall time from here), with no segment at all.
+    folded_at: Option<std::time::Instant>,
 }
 
 impl SpanState {
@@ -285,6 +425,8 @@ impl SpanState {
             error: false,
             gpu: false,
             recorded: false,
+            fin: None,
+            folded_at: None,
         }
     }
 }
@@ -349,6 +491,23 @@ impl<S> Layer<S> for CarinaLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn on_register_dispatch(&self, dispatch: &Dispatch) {
+        // A filter added with `.with(filter)` is global: the subscriber asks it before any
+        // layer sees a span, so a span it disables never reaches this layer and nothing here
+        // could record it. Say so once, on stderr and in the run file, naming the fix.
+        let probe = self.probe();
+        if dispatch.enabled(probe) {
+            return;
+        }
+        let msg = hidden_warning(*probe.level());
+        eprintln!("{msg}");
+        let key = carina_core::recorder::add_run_warning(msg);
+        self.warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(key);
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let meta = attrs.metadata();
         // No run: keep nothing unless the span carries fields we would lose (its enters under a
@@ -399,7 +558,7 @@ where
         let Some(span) = ctx.span(id) else {
             return;
         };
-        let name = span.metadata().name();
+        let name = self.step_name(span.metadata());
         let key = id.into_u64();
         let _ = STACK.try_with(|s| {
             let Ok(mut stack) = s.try_borrow_mut() else {
@@ -426,14 +585,37 @@ where
             // A span entered again on a thread where it is already entered adds no segment:
             // nested segments of one step would count its time twice.
             let reentry = stack.iter().any(|e| e.layer == self.tag && e.span == key);
-            let token = if reentry {
+            let token = if reentry || state.folded_at.is_some() {
                 None
+            } else if state.recorded {
+                enter_next_segment(name, state.seg, state.gpu)
             } else {
-                enter_segment_with(name, state.seg, state.gpu)
+                // The first enter decides, once, how the span is counted: recorded (with room
+                // kept for its final segment) or, when the buffer is full, folded, as a
+                // `carina::step` is; never lost.
+                // Tracing's parent (contextual or explicit), or the nearest ancestor recorded as
+                // a step; named only when it is not entered on this thread, where the ring's
+                // nesting already says it (more precisely: a `carina::step` open inside it).
+                let parent = recorded_ancestor(&span, |span, seg| {
+                    stack.iter().any(|e| {
+                        e.token.is_some()
+                            && ((e.layer == self.tag && e.span == span) || e.seg == seg)
+                    })
+                })
+                .unwrap_or(0);
+                match enter_first_segment(name, state.seg, state.gpu, parent) {
+                    FirstSegment::Recorded(token, fin) => {
+                        state.recorded = true;
+                        state.fin = Some(fin);
+                        Some(token)
+                    }
+                    FirstSegment::Full => {
+                        state.folded_at = Some(std::time::Instant::now());
+                        None
+                    }
+                    FirstSegment::Off => None,
+                }
             };
-            if token.is_some() {
-                state.recorded = true;
-            }
             stack.push(Entry {
                 layer: self.tag,
                 span: key,
@@ -458,10 +640,13 @@ where
         let Some(span) = ctx.span(&id) else {
             return;
         };
-        let (seg, items, error, gpu) = match span.extensions().get::<SpanState>() {
-            Some(s) if s.recorded => (s.seg, s.items, s.error, s.gpu),
-            _ => return,
-        };
+        let (seg, items, error, gpu, fin, folded_at) =
+            match span.extensions_mut().get_mut::<SpanState>() {
+                Some(s) if s.recorded || s.folded_at.is_some() => {
+                    (s.seg, s.items, s.error, s.gpu, s.fin.take(), s.folded_at)
+                }
+                _ => return,
+            };
         let status = if std::thread::panicking() {
             Status::Panicked
         } else if error {
@@ -469,10 +654,13 @@ where
         } else {
             Status::Ok
         };
-        // A zero-length final segment completes the step once, however often it was entered.
-        // No lock is held here: an exit hook may run application code.
-        if let Some(t) = enter_segment_with(span.metadata().name(), seg, gpu) {
-            exit_segment(t, items, status, true);
+        let name = self.step_name(span.metadata());
+        if let Some(t0) = folded_at {
+            let wall = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            fold_step(name, items, wall, status);
+            return;
         }
+        // A zero-length final segment completes the step once, however often it was entered.
+        finish_segments(fin, name, seg, gpu, items, status);
     }
 }

@@ -5,9 +5,13 @@
 mod common;
 
 mod layer {
+    mod cross_thread;
     mod entered_many_times;
     mod error_status;
     mod filters;
+    mod full_buffer;
+    mod global_filter;
+    mod names;
     mod nested_spans;
     mod no_run;
     mod out_of_order;
