@@ -330,6 +330,27 @@ fn banner(w: &Watcher, runs: &[RunFile], total_items: Option<u64>) -> Markup {
     }
 }
 
+/// The governor's state as the run's last `control` record left it: mode, policy, workers
+/// allowed of nominal, since when, and why (the reason names the peak window when a schedule
+/// caused it). The next peak window itself is not in the run file.
+fn governor_now(r: &RunFile) -> String {
+    match r.controls.last() {
+        Some(c) => format!(
+            "{} ({}): {} of {} workers since {}{}",
+            c.mode,
+            c.policy,
+            c.allowed,
+            c.nominal,
+            c.at,
+            c.reason
+                .as_deref()
+                .map(|why| format!("; {why}"))
+                .unwrap_or_default()
+        ),
+        None => "no governor in this run (no control record)".to_owned(),
+    }
+}
+
 /// Whether the process that writes `r` is alive: `None` when the run was written on another
 /// host (its pid means nothing here). A pid reused by another process reads as alive.
 fn writer_alive(r: &RunFile) -> Option<bool> {
@@ -407,6 +428,7 @@ fn live_run(w: &Watcher, r: &RunFile, runs: &[RunFile], total_items: Option<u64>
                             None => "– (no power record yet)",
                         }
                     } }
+                    tr { td.l { "governor" } td.l.governor { (governor_now(r)) } }
                     @match &fc {
                         Some(Ok(f)) => {
                             tr { td.l { "forecast: runtime" } td.l { (fmt_range(f.runtime_s, duration_as)) } }

@@ -118,6 +118,21 @@ fn the_page_follows_a_growing_run_file() {
     assert!(page.contains("100 W"), "{page}");
     assert!(page.contains("forecast: runtime"), "{page}");
     assert!(page.contains("40.0 s"), "{page}");
+    assert!(page.contains("no governor in this run"), "{page}");
+    // A governor holding back for a peak window: its mode and reason appear within a poll.
+    let (_, v1) = get(&s.addr, "/version", "");
+    append(
+        &run,
+        &[r#"{"type":"control","t_s":10.5,"at":"2026-12-07T08:00:00Z","policy":"throttle","mode":"peak","allowed":2,"nominal":8,"reason":"peak window Mon-Fri 08:00-20:00 Europe/Berlin"}"#.to_owned()],
+    );
+    wait_for("/version to change", || {
+        get(&s.addr, "/version", "").1 != v1
+    });
+    let (_, page) = get(&s.addr, "/", "");
+    assert!(
+        page.contains("peak (throttle): 2 of 8 workers since 2026-12-07T08:00:00Z; peak window Mon-Fri 08:00-20:00 Europe/Berlin"),
+        "{page}"
+    );
 }
 
 #[test]
