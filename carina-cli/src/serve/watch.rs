@@ -288,6 +288,40 @@ struct Watched {
     fold: Fold,
     /// When bytes were last read (the file grew), by this process's clock.
     grew_at: Option<std::time::Instant>,
+    /// The file's first bytes and the last bytes before `offset`, as read, and its mtime: a file
+    /// rewritten in place (same inode, not shorter) is told by these no longer matching.
+    head: Vec<u8>,
+    tail: Vec<u8>,
+    mtime: Option<std::time::SystemTime>,
+}
+
+/// Bytes kept of a file's start and of the end of what was read, to tell a rewrite in place.
+const PRINT: usize = 256;
+
+impl Watched {
+    /// Whether the bytes read so far are still what the file holds where they were read: the
+    /// first and the last [`PRINT`] bytes before the offset, read again (two small reads, only
+    /// for a file that changed since the last poll).
+    fn still_matches(&self, f: &std::fs::File) -> bool {
+        use std::os::unix::fs::FileExt;
+        let same = |at: u64, want: &[u8]| {
+            let mut got = vec![0u8; want.len()];
+            f.read_exact_at(&mut got, at).is_ok() && got == want
+        };
+        same(0, &self.head) && same(self.offset - self.tail.len() as u64, &self.tail)
+    }
+
+    /// Keeps the fingerprints up to date with `bytes`, just read and ending at `self.offset`.
+    fn remember(&mut self, bytes: &[u8]) {
+        if self.head.len() < PRINT {
+            let more = (PRINT - self.head.len()).min(bytes.len());
+            self.head.extend_from_slice(&bytes[..more]);
+        }
+        self.tail.extend_from_slice(bytes);
+        if self.tail.len() > PRINT {
+            self.tail.drain(..self.tail.len() - PRINT);
+        }
+    }
 }
 
 /// What one poll found, for the caller to log.
@@ -466,11 +500,29 @@ impl Watcher {
         }
         w.dev = meta.dev();
         w.ino = meta.ino();
-        if meta.len() == w.offset {
+        let mtime = meta.modified().ok();
+        let touched = w.mtime.is_some() && mtime != w.mtime;
+        w.mtime = mtime;
+        if meta.len() == w.offset && !touched {
             return Ok(Some(new || replaced || truncated));
         }
         // The checks of every input: a regular file, opened without blocking.
         let mut f = open_regular(path, u64::MAX, "a run file")?;
+        if w.offset > 0 && !w.still_matches(&f) {
+            // Rewritten in place (same inode, not shorter): what was folded is no longer the
+            // file's; read it again from the start.
+            let (dev, ino) = (w.dev, w.ino);
+            *w = Watched {
+                dev,
+                ino,
+                mtime,
+                ..Watched::default()
+            };
+            events.reread.push(path.to_path_buf());
+        } else if meta.len() == w.offset {
+            // Touched, or rewritten with the same bytes where we look: nothing new to read.
+            return Ok(Some(new || replaced || truncated));
+        }
         let opened = f.metadata().map_err(|source| InputError::Io {
             path: path.to_path_buf(),
             source,
@@ -495,6 +547,7 @@ impl Watcher {
                 Err(e) => return Err(io(e)),
             };
             w.offset += n as u64;
+            w.remember(&buf[..n]);
             fold_bytes(w, &buf[..n], path);
         }
         w.grew_at = Some(std::time::Instant::now());
@@ -629,6 +682,32 @@ mod tests {
         let ev = w.poll();
         assert_eq!(ev.reread, vec![p.clone()]);
         assert_eq!(items(&w), 3);
+    }
+
+    #[test]
+    fn a_file_rewritten_in_place_is_read_again_from_the_start() {
+        let (_d, p, mut w) = setup();
+        append(&p, &format!("{}\n{}\n", step(1, 1.0, 5), step(2, 2.0, 5)));
+        w.poll();
+        assert_eq!(items(&w), 10);
+        // Same inode, a larger file, another content: only the bytes tell.
+        let body = format!(
+            "{START}\n{}\n{}\n{}\n",
+            step(1, 1.0, 7),
+            step(2, 2.0, 7),
+            step(3, 3.0, 7)
+        );
+        let mut f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+        std::io::Write::write_all(&mut f, body.as_bytes()).unwrap();
+        drop(f);
+        let ev = w.poll();
+        assert_eq!(ev.reread, vec![p.clone()]);
+        assert_eq!(items(&w), 21);
+        // Appends after that are read as appends again.
+        append(&p, &format!("{}\n", step(4, 4.0, 1)));
+        let ev = w.poll();
+        assert!(ev.reread.is_empty(), "{ev:?}");
+        assert_eq!(items(&w), 22);
     }
 
     #[test]
