@@ -29,7 +29,7 @@ use carina_runtime::format::{co2e, co2e_as, duration_as, energy, energy_as, perc
 use carina_runtime::reader::RunFile;
 use maud::{Markup, html};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -352,12 +352,55 @@ fn governor_now(r: &RunFile) -> String {
 }
 
 /// Whether the process that writes `r` is alive: `None` when the run was written on another
-/// host (its pid means nothing here). A pid reused by another process reads as alive.
+/// host (its pid means nothing here). A zombie, or a process that started after the run (the pid
+/// was reused), is not the writer.
 fn writer_alive(r: &RunFile) -> Option<bool> {
     if r.start.host != carina_runtime::naming::hostname() || r.start.pid == 0 {
         return None;
     }
-    Some(Path::new(&format!("/proc/{}", r.start.pid)).exists())
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", r.start.pid)) else {
+        return Some(false);
+    };
+    let boot = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| boot_time_s(&s));
+    let ticks = rustix::param::clock_ticks_per_second().max(1) as f64;
+    Some(stat_is_writer(
+        &stat,
+        boot,
+        ticks,
+        r.start.started_at.as_second() as f64,
+    ))
+}
+
+/// Whether the process of `/proc/<pid>/stat` text `stat` can be the writer of a run that started
+/// at `run_start_s` (Unix seconds): not a zombie (killed, not yet reaped: a container's init may
+/// never reap it), and not started after the run did (then the pid was reused). `boot_s`: the
+/// host's boot time (`/proc/stat` `btime`); unknown, the start time is not checked.
+fn stat_is_writer(stat: &str, boot_s: Option<f64>, ticks_per_s: f64, run_start_s: f64) -> bool {
+    // The command name may hold spaces and parentheses: fields count from the last ')'.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return true;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    if matches!(fields.first(), Some(&"Z") | Some(&"X") | Some(&"x")) {
+        return false;
+    }
+    // Field 22 of the line (`starttime`, clock ticks after boot) is the 20th after the name.
+    let started = fields.get(19).and_then(|t| t.parse::<f64>().ok());
+    match (boot_s, started) {
+        // Two seconds of slack: btime is whole seconds, and the run starts after its process.
+        (Some(b), Some(t)) => b + t / ticks_per_s <= run_start_s + 2.0,
+        _ => true,
+    }
+}
+
+/// `btime` of `/proc/stat`: the boot time, Unix seconds.
+fn boot_time_s(proc_stat: &str) -> Option<f64> {
+    proc_stat
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// Items of the job's last complete run, the default total of a running one.
@@ -442,5 +485,62 @@ fn live_run(w: &Watcher, r: &RunFile, runs: &[RunFile], total_items: Option<u64>
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `/proc/<pid>/stat` line with `state` and `starttime` (ticks), the name with a space and
+    /// a parenthesis as real names may have.
+    fn stat(state: &str, start_ticks: u64) -> String {
+        format!(
+            "4242 (my (odd) job) {state} 1 4242 4242 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 1 0 {start_ticks} 1000 10 18446744073709551615"
+        )
+    }
+
+    #[test]
+    fn a_live_process_older_than_the_run_is_its_writer() {
+        // Booted at 1000 s, started 50 s after boot (100 ticks/s), run started at 1060 s.
+        assert!(stat_is_writer(
+            &stat("S", 5_000),
+            Some(1000.0),
+            100.0,
+            1060.0
+        ));
+        assert!(stat_is_writer(&stat("R", 5_000), None, 100.0, 1060.0));
+    }
+
+    #[test]
+    fn a_zombie_or_a_reused_pid_is_not() {
+        assert!(!stat_is_writer(
+            &stat("Z", 5_000),
+            Some(1000.0),
+            100.0,
+            1060.0
+        ));
+        // Started at 1000 + 90 s, after the run's 1060 s: another process got the pid.
+        assert!(!stat_is_writer(
+            &stat("S", 9_000),
+            Some(1000.0),
+            100.0,
+            1060.0
+        ));
+    }
+
+    #[test]
+    fn boot_time_is_read_from_proc_stat() {
+        let s = "cpu  1 2 3 4\nbtime 1765000000\nprocesses 42\n";
+        assert_eq!(boot_time_s(s), Some(1_765_000_000.0));
+        assert_eq!(boot_time_s("cpu 1 2\n"), None);
+        // On this machine: a real line parses, and this process is older than now.
+        let real = std::fs::read_to_string("/proc/stat").unwrap();
+        let boot = boot_time_s(&real).expect("btime");
+        let me = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let ticks = rustix::param::clock_ticks_per_second() as f64;
+        let now = jiff::Timestamp::now().as_second() as f64;
+        assert!(stat_is_writer(&me, Some(boot), ticks, now));
+        assert!(!stat_is_writer(&me, Some(boot), ticks, boot - 10.0));
     }
 }

@@ -193,6 +193,8 @@ fn local_start(run_id: &str, pid: u32) -> String {
     let mut v: serde_json::Value = serde_json::from_str(&run_start("j", run_id)).unwrap();
     v["host"] = serde_json::json!(host.trim());
     v["pid"] = serde_json::json!(pid);
+    // Now: a process that started after its run's start is not its writer (a reused pid).
+    v["started_at"] = serde_json::json!(jiff::Timestamp::now().to_string());
     v.to_string()
 }
 
@@ -220,6 +222,26 @@ fn a_run_whose_writer_is_gone_is_marked_stopped() {
     );
     assert!(
         page.contains(&format!("writer pid {} alive", std::process::id())),
+        "{page}"
+    );
+}
+
+#[test]
+fn a_reused_pid_is_not_taken_for_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    // A run that started a day before this (live) process: its pid was reused.
+    let mut v: serde_json::Value =
+        serde_json::from_str(&local_start("old", std::process::id())).unwrap();
+    let day_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24);
+    v["started_at"] = serde_json::json!(day_ago.to_string());
+    std::fs::write(dir.path().join("old.jsonl"), format!("{v}\n")).unwrap();
+    let s = serve(&[dir.path().to_str().unwrap()]);
+    let (_, page) = get(&s.addr, "/", "");
+    assert!(
+        page.contains(&format!(
+            "its writer (pid {} on this host) is gone",
+            std::process::id()
+        )),
         "{page}"
     );
 }
