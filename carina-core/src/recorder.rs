@@ -6,8 +6,8 @@
 //! takes the `#[cold]` registration path, which locks the run's registry once.
 
 use crate::cpuclock::ThreadCpuClock;
-use crate::ring::{self, Consumer, Producer};
-use std::cell::RefCell;
+use crate::ring::{self, Consumer, Writer};
+use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -408,7 +408,9 @@ impl Registry {
 /// figures. Takes about 50 µs.
 pub fn calibrate_step_cost(clock: &crate::clock::Clock) -> f64 {
     const STEPS: u64 = 256;
-    let (mut producer, mut consumer) = ring::ring::<Event>(2 * STEPS as usize + 8);
+    let (producer, mut consumer) = ring::ring::<Event>(2 * STEPS as usize + 8);
+    let w = Writer::new();
+    w.attach(producer);
     let mut scratch = Vec::with_capacity(2 * STEPS as usize + 8);
     let mut best = f64::INFINITY;
     for _ in 0..6 {
@@ -416,8 +418,8 @@ pub fn calibrate_step_cost(clock: &crate::clock::Clock) -> f64 {
         for i in 0..STEPS {
             let t = clock.raw();
             let name: &'static str = "calibration";
-            if producer.push_open_quiet(Event::enter(name, t, 0, false)) {
-                producer.push_close(Event::Exit {
+            if w.push_open_quiet(Event::enter(name, t, 0, false)) {
+                w.push_close(Event::Exit {
                     t: clock.raw(),
                     items: i,
                     status: Status::Ok,
@@ -431,6 +433,7 @@ pub fn calibrate_step_cost(clock: &crate::clock::Clock) -> f64 {
         std::hint::black_box(&scratch);
         best = best.min(clock.delta_as_nanos(t0, t1) as f64 / STEPS as f64);
     }
+    w.detach();
     if best.is_finite() { best } else { 0.0 }
 }
 
@@ -509,10 +512,12 @@ pub fn is_recording() -> bool {
     EPOCH.load(Ordering::Relaxed) != 0
 }
 
+/// The cold half of a thread's recording state: what the thread's ring needs besides its
+/// writing state ([`Hot`]). Its drop, at thread exit or when a newer run replaces it, detaches
+/// the ring from [`HOT`] and so closes it.
 struct Local {
     epoch: u64,
     clock: crate::clock::Clock,
-    producer: Producer<Event>,
     exit: Arc<ThreadExit>,
     folds: Arc<Folds>,
     /// Slot and raw start time of each folded step still open, innermost last.
@@ -526,7 +531,8 @@ impl Drop for Local {
         // producer's drop closes the ring: the aggregator reads this once it sees the ring closed.
         // A step still open here can never be closed (its guard was leaked): count it, and give
         // a folded one its instance in the fold table, which would otherwise never see it.
-        let leaked = self.producer.open_closes() + self.fold_stack.len();
+        let open = HOT.try_with(|h| h.w.open_closes()).unwrap_or(0);
+        let leaked = open + self.fold_stack.len();
         if leaked > 0 {
             let now = self.clock.raw();
             for (slot, t0) in std::mem::take(&mut self.fold_stack) {
@@ -537,11 +543,60 @@ impl Drop for Local {
         }
         let cpu = crate::cpuclock::this_thread_ns().unwrap_or(u64::MAX);
         self.exit.final_cpu_ns.store(cpu, Ordering::Release);
+        // Last: the ring is closed only once the counts above are stored, which the aggregator
+        // reads when it sees the ring closed.
+        let _ = HOT.try_with(|h| {
+            h.enter_epoch.set(0);
+            h.exit_epoch.set(0);
+            h.w.detach();
+        });
     }
+}
+
+/// The hot half of a thread's recording state: what a step's enter and exit touch, as plain
+/// `Cell`s in the thread-local block itself. No destructor, so an access is one
+/// `%fs`-relative address with no state check (a thread-local with a destructor checks, and on
+/// first use registers, it at every access: measured +6 instructions per access), and no
+/// `RefCell` borrow: nothing on the hot path calls out while it holds these cells. Steps
+/// opened from a signal handler that interrupted a step's enter or exit on the same thread are
+/// not supported (as for any non-async-signal-safe code); the cold paths take `LOCAL`'s borrow.
+struct Hot {
+    /// Epoch of the run whose ring `w` writes, when its clock is the TSC (the inlined enter
+    /// reads it with no test of the clock's kind); 0 otherwise: every enter then takes
+    /// [`enter_cold`], which reads any clock.
+    enter_epoch: Cell<u64>,
+    /// As `enter_epoch`, and 0 as well when the run has an exit hook: every exit then takes
+    /// [`exit_slow`], which runs the hook first.
+    exit_epoch: Cell<u64>,
+    /// The writing state of this thread's ring, attached while a `Local` is installed.
+    w: Writer<Event>,
 }
 
 thread_local! {
     static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
+    static HOT: Hot = const {
+        Hot {
+            enter_epoch: Cell::new(0),
+            exit_epoch: Cell::new(0),
+            w: Writer::new(),
+        }
+    };
+}
+
+// The hot thread-local must stay free of destructors (see `Hot`).
+const _: () = assert!(!std::mem::needs_drop::<Hot>());
+
+/// Runs `f` on this thread's [`Hot`], inlined: `HOT.with(f)` with the whole step inside `f`
+/// is a call the compiler declines to inline (measured: +20 instructions per step, most of
+/// them saving and restoring registers); the closure that only takes the address always is.
+#[inline(always)]
+fn with_hot<R>(f: impl FnOnce(&Hot) -> R) -> R {
+    let p: *const Hot = HOT.with(|h| h as *const Hot);
+    // SAFETY: `p` is the address of this thread's `HOT`, a `const`-initialised thread-local
+    // with no destructor (asserted above), so its storage is valid for the thread's whole life
+    // and never torn down; `f` runs now, on this thread, and the reference does not outlive it.
+    // `Hot` is made of `Cell`s, so a shared reference allows its updates.
+    f(unsafe { &*p })
 }
 
 #[cold]
@@ -575,55 +630,78 @@ fn register(slot: &mut Option<Local>, epoch: u64) -> bool {
             exit: exit.clone(),
             folds: folds.clone(),
         });
-    // Replacing an older run's `Local` drops its producer, which marks that ring closed.
+    // Replacing an older run's `Local` detaches its ring from `HOT` (closing it) before the
+    // new one is attached.
     *slot = Some(Local {
         epoch,
         clock: reg.clock,
-        producer,
         exit,
         folds,
         fold_stack: Vec::new(),
         hook: reg.exit_hook,
     });
+    let _ = HOT.try_with(|h| {
+        h.w.attach(producer);
+        let fast = if reg.clock.is_tsc() { epoch } else { 0 };
+        h.enter_epoch.set(fast);
+        h.exit_epoch
+            .set(if reg.exit_hook.is_none() { fast } else { 0 });
+    });
     true
 }
 
 /// Enters a step for the current thread: into the ring, or folded when the ring is full.
-/// Returns the guard's `(epoch, flags, depth)`: plain data, not a tag the caller would
-/// dispatch on, nor a `Step` (a type with a destructor, whose fallback value would need a drop
-/// of its own).
-#[inline]
+/// Returns the guard's `(epoch, meta)`: plain data, not a tag the caller would dispatch on, nor
+/// a `Step` (a type with a destructor, whose fallback value would need a drop of its own).
+///
+/// The common case (this thread's ring belongs to the run and has room) is inlined into the
+/// caller: one `%fs`-relative compare, the clock read, the slot write. Everything else
+/// (the thread's first step of a run, a full ring) is [`enter_cold`].
+#[inline(always)]
 fn enter_step<const GPU: bool>(epoch: u64, name: &'static str) -> (u64, u8, u32) {
-    // `move`: the arguments travel in registers, not as references to the caller's stack.
-    // The closure returns `(epoch, Meta)`: with `Meta` non-zero, `try_with`'s `Result` keeps
-    // its tag in that niche and the whole answer comes back in two registers; a
-    // `(u64, u8, u32)` would make it a 24-byte value returned through memory (measured: +4
-    // instructions per step with no run, more with one).
-    match LOCAL.try_with(move |cell| {
-        let Ok(mut slot) = cell.try_borrow_mut() else {
-            return (0, Meta::NONE);
-        };
-        if slot.as_ref().is_none_or(|l| l.epoch != epoch) && !register(&mut slot, epoch) {
-            return (0, Meta::NONE);
+    with_hot(|h| {
+        if h.enter_epoch.get() == epoch {
+            let t = crate::clock::Clock::tsc_raw();
+            if h.w.push_open_quiet(Event::enter(name, t, 0, GPU)) {
+                // The step's depth is the number of open closes, this one included: its exit
+                // expects to find the same number (the out-of-order check in `exit_step`).
+                let depth = h.w.open_closes() as u32 & Meta::DEPTH_MASK;
+                return (epoch, 0, depth);
+            }
         }
-        let Some(local) = slot.as_mut() else {
-            return (0, Meta::NONE);
-        };
-        let t = local.clock.raw();
-        if local
-            .producer
-            .push_open_quiet(Event::enter(name, t, 0, GPU))
-        {
-            // The step's depth is the number of open closes, this one included: its exit
-            // expects to find the same number (the out-of-order check in `exit_step`).
-            (epoch, Meta::new(0, local.producer.open_closes()))
-        } else {
-            fold_enter(local, epoch, name, t)
-        }
-    }) {
-        Ok((epoch, meta)) => (epoch, meta.flags(), meta.depth()),
-        Err(_) => (0, 0, 0),
-    }
+        // `(u64, Meta)`: with `Meta` non-zero the answer of the out-of-line call comes back in
+        // two registers; a `(u64, u8, u32)` would be a 24-byte value returned through memory.
+        let (epoch, meta) = enter_cold::<GPU>(epoch, name);
+        (epoch, meta.flags(), meta.depth())
+    })
+}
+
+/// [`enter_step`] when the thread's ring is not this run's yet (registers it) or is full
+/// (folds the step).
+#[cold]
+#[inline(never)]
+fn enter_cold<const GPU: bool>(epoch: u64, name: &'static str) -> (u64, Meta) {
+    LOCAL
+        .try_with(move |cell| {
+            let Ok(mut slot) = cell.try_borrow_mut() else {
+                return (0, Meta::NONE);
+            };
+            if slot.as_ref().is_none_or(|l| l.epoch != epoch) && !register(&mut slot, epoch) {
+                return (0, Meta::NONE);
+            }
+            let Some(local) = slot.as_mut() else {
+                return (0, Meta::NONE);
+            };
+            let t = local.clock.raw();
+            HOT.with(|h| {
+                if h.w.push_open_quiet(Event::enter(name, t, 0, GPU)) {
+                    (epoch, Meta::new(0, h.w.open_closes()))
+                } else {
+                    fold_enter(local, epoch, name, t)
+                }
+            })
+        })
+        .unwrap_or((0, Meta::NONE))
 }
 
 /// A guard's flags and depth packed into a non-zero `u32` (see [`enter_step`]): bits 0-7 the
@@ -672,7 +750,7 @@ fn fold_enter(local: &mut Local, epoch: u64, name: &'static str, t: u64) -> (u64
 
 #[cold]
 fn fold_table_full(local: &Local) {
-    local.producer.count_drop();
+    let _ = HOT.try_with(|h| h.w.count_drop());
     local.exit.fold_names_full.fetch_add(1, Ordering::Relaxed);
 }
 
@@ -720,9 +798,7 @@ fn push_enter(epoch: u64, name: &'static str, async_id: u64, gpu: bool) -> bool 
                 return false;
             };
             let t = local.clock.raw();
-            local
-                .producer
-                .push_open(Event::enter(name, t, async_id, gpu))
+            HOT.with(|h| h.w.push_open(Event::enter(name, t, async_id, gpu)))
         })
         .unwrap_or(false)
 }
@@ -751,8 +827,9 @@ fn exit_in(
         return;
     };
     // A guard dropped while a step opened after it is still open: its exit closes that step
-    // instead (the ring holds no ids). Counted: one compare of a value the close loads anyway.
-    if depth != 0 && (local.producer.open_closes() as u32 & Meta::DEPTH_MASK) != depth {
+    // instead (the ring holds no ids). Counted.
+    let open = HOT.with(|h| h.w.open_closes());
+    if depth != 0 && (open as u32 & Meta::DEPTH_MASK) != depth {
         out_of_order(local);
     }
     if local.hook.is_some() {
@@ -761,11 +838,13 @@ fn exit_in(
         return;
     }
     let t = local.clock.raw();
-    local.producer.push_close(Event::Exit {
-        t,
-        items,
-        status,
-        done,
+    HOT.with(|h| {
+        h.w.push_close(Event::Exit {
+            t,
+            items,
+            status,
+            done,
+        })
     });
 }
 
@@ -793,11 +872,13 @@ fn exit_after_hook(
         && local.epoch == epoch
     {
         let t = local.clock.raw();
-        local.producer.push_close(Event::Exit {
-            t,
-            items,
-            status,
-            done,
+        HOT.with(|h| {
+            h.w.push_close(Event::Exit {
+                t,
+                items,
+                status,
+                done,
+            })
         });
     }
 }
@@ -814,7 +895,7 @@ fn push_gpu_mark(epoch: u64) {
             return;
         };
         let t = local.clock.raw();
-        if !local.producer.push_extra(Event::gpu_mark(t)) {
+        if !HOT.with(|h| h.w.push_extra(Event::gpu_mark(t))) {
             local.exit.marks_lost.fetch_add(1, Ordering::Relaxed);
         }
     });
@@ -903,20 +984,53 @@ impl Step {
 }
 
 impl Drop for Step {
-    // Always inlined, so that an inactive guard's drop is one compare at the call site; the
-    // recording exit is a function of its own.
+    // Always inlined, so that an inactive guard's drop is one compare at the call site.
     #[inline(always)]
     fn drop(&mut self) {
         if self.epoch != 0 {
-            exit_step(self.epoch, self.items, self.flags, self.depth);
+            exit_step(self);
         }
     }
 }
 
-/// The exit of a recording guard: out of line, so that the guard's drop glue stays small
-/// enough to be inlined everywhere (an inactive guard then costs one compare, no call).
+/// The exit of a recording guard. The common case (no flag, the ring still this run's, a TSC
+/// clock, no exit hook, guards dropped in order, not unwinding) writes the exit event here;
+/// anything else goes through [`exit_slow`]. Out of line, so that the guard's drop glue stays
+/// small enough to be inlined everywhere (an inactive guard then costs one compare, no call:
+/// inlining this into the drop made the no-run step 24 -> 33 instructions, the drop glue
+/// becoming a call). The guard comes by reference: only its address stays live across the
+/// possible call in `panicking()`, so one register is saved, not five.
 #[inline(never)]
-fn exit_step(epoch: u64, items: u64, flags: u8, depth: u32) {
+fn exit_step(g: &Step) {
+    let fast = g.flags == 0
+        && with_hot(|h| {
+            // A guard dropped while a step opened after it is still open would close that step
+            // instead (the ring holds no ids): its depth differs from the open count, and the
+            // slow path counts it.
+            h.exit_epoch.get() == g.epoch
+                && (h.w.open_closes() as u32 & Meta::DEPTH_MASK) == g.depth
+        })
+        && !std::thread::panicking();
+    if fast {
+        let t = crate::clock::Clock::tsc_raw();
+        with_hot(|h| {
+            h.w.push_close(Event::Exit {
+                t,
+                items: g.items,
+                status: Status::Ok,
+                done: true,
+            })
+        });
+    } else {
+        exit_slow(g);
+    }
+}
+
+/// [`exit_step`] for an error or folded step, a panic, an exit hook, or an out-of-order drop.
+#[cold]
+#[inline(never)]
+fn exit_slow(g: &Step) {
+    let (epoch, items, flags, depth) = (g.epoch, g.items, g.flags, g.depth);
     let status = if std::thread::panicking() {
         Status::Panicked
     } else if flags & ERROR != 0 {
@@ -927,8 +1041,6 @@ fn exit_step(epoch: u64, items: u64, flags: u8, depth: u32) {
     if flags & FOLDED != 0 {
         fold_exit(epoch, items, status, depth);
     } else {
-        // Its own closure (not `push_exit`'s), so that this is `try_with`'s only caller and the
-        // compiler inlines it here: one call per exit, not two.
         let _ = LOCAL.try_with(move |cell| exit_in(cell, epoch, items, status, true, depth));
     }
 }
@@ -1106,25 +1218,25 @@ pub fn enter_first_segment(name: &'static str, id: u64, gpu: bool, parent: u64) 
             };
             let t = local.clock.raw();
             let extra = usize::from(parent != 0);
-            if local.producer.has_room(4 + extra)
-                && local
-                    .producer
-                    .push_open_with_final(Event::enter(name, t, id, gpu))
-            {
-                if parent != 0 {
-                    // Room checked above: cannot fail.
-                    let _ = local.producer.push_extra(Event::parent_mark(t, parent));
+            HOT.with(|h| {
+                if h.w.has_room(4 + extra)
+                    && h.w.push_open_with_final(Event::enter(name, t, id, gpu))
+                {
+                    if parent != 0 {
+                        // Room checked above: cannot fail.
+                        let _ = h.w.push_extra(Event::parent_mark(t, parent));
+                    }
+                    FirstSegment::Recorded(
+                        SegmentToken { epoch },
+                        FinalSegment {
+                            epoch,
+                            releaser: h.w.releaser(),
+                        },
+                    )
+                } else {
+                    FirstSegment::Full
                 }
-                FirstSegment::Recorded(
-                    SegmentToken { epoch },
-                    FinalSegment {
-                        epoch,
-                        releaser: Some(local.producer.releaser()),
-                    },
-                )
-            } else {
-                FirstSegment::Full
-            }
+            })
         })
         .unwrap_or(FirstSegment::Off)
 }
@@ -1147,10 +1259,7 @@ pub fn enter_next_segment(name: &'static str, id: u64, gpu: bool) -> Option<Segm
             }
             let local = slot.as_mut()?;
             let t = local.clock.raw();
-            if local
-                .producer
-                .push_open_quiet(Event::enter(name, t, id, gpu))
-            {
+            if HOT.with(|h| h.w.push_open_quiet(Event::enter(name, t, id, gpu))) {
                 Some(SegmentToken { epoch })
             } else {
                 local.exit.segments_lost.fetch_add(1, Ordering::Relaxed);
@@ -1196,19 +1305,21 @@ pub fn finish_segments(
             status,
             done: true,
         };
-        if let Some(f) = fin.as_mut()
-            && f.epoch == epoch
-            && f.releaser.as_ref().is_some_and(|r| local.producer.owns(r))
-            && local.producer.push_final_pair(open, close)
-        {
-            // Used: nothing to give back.
-            f.releaser = None;
-            return;
-        }
-        // Another thread's promise (given back when `fin` drops, below) or none.
-        if !local.producer.push_pair_quiet(open, close) {
-            local.exit.segments_lost.fetch_add(1, Ordering::Relaxed);
-        }
+        HOT.with(|h| {
+            if let Some(f) = fin.as_mut()
+                && f.epoch == epoch
+                && f.releaser.as_ref().is_some_and(|r| h.w.owns(r))
+                && h.w.push_final_pair(open, close)
+            {
+                // Used: nothing to give back.
+                f.releaser = None;
+                return;
+            }
+            // Another thread's promise (given back when `fin` drops, below) or none.
+            if !h.w.push_pair_quiet(open, close) {
+                local.exit.segments_lost.fetch_add(1, Ordering::Relaxed);
+            }
+        });
     });
     drop(fin);
 }
@@ -1381,8 +1492,17 @@ mod tests {
     /// Installs a run with rings of `capacity` events, runs `f` on a fresh thread (which exits
     /// before this returns), uninstalls, and returns that thread's handle.
     fn on_thread(capacity: usize, f: impl FnOnce() + Send) -> ThreadHandle {
+        on_thread_with(crate::clock::Clock::new(), capacity, f)
+    }
+
+    /// [`on_thread`] with the run on `clock`.
+    fn on_thread_with(
+        clock: crate::clock::Clock,
+        capacity: usize,
+        f: impl FnOnce() + Send,
+    ) -> ThreadHandle {
         let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        let reg = Arc::new(Registry::new(crate::clock::Clock::new(), capacity, None));
+        let reg = Arc::new(Registry::new(clock, capacity, None));
         install(reg.clone()).unwrap();
         std::thread::scope(|s| {
             s.spawn(f);
@@ -1487,6 +1607,111 @@ mod tests {
         assert_eq!((Meta::NONE.flags(), Meta::NONE.depth()), (0, 0));
         // The answer of the thread-local access fits two registers: no tag beside the tuple.
         assert_eq!(std::mem::size_of::<Result<(u64, Meta), ()>>(), 16);
+    }
+
+    #[test]
+    fn a_run_on_a_clock_other_than_the_tsc_records_every_step_through_the_cold_path() {
+        // The inlined enter and exit read the TSC with no test of the clock's kind; a run on
+        // another clock must never reach them (`Hot::enter_epoch` stays 0), or its timestamps
+        // would mix units.
+        let clock = crate::clock::Clock::monotonic();
+        let before = clock.raw();
+        let mut h = on_thread_with(clock, 64, || {
+            let mut outer = step("outer");
+            {
+                let mut inner = step("inner");
+                inner.add_items(2);
+                inner.mark_error();
+            }
+            drop(step("sibling"));
+            outer.add_items(5);
+        });
+        let after = clock.raw();
+        let mut evs = Vec::new();
+        h.consumer.drain_into(&mut evs);
+        assert_eq!(evs.len(), 6, "{evs:?}");
+        for e in &evs {
+            assert!(
+                (before..=after).contains(&e.time()),
+                "{} not a CLOCK_MONOTONIC time in {before}..={after}",
+                e.time()
+            );
+        }
+        assert!(matches!(evs[0], Event::Enter { name: "outer", .. }));
+        assert!(matches!(evs[1], Event::Enter { name: "inner", .. }));
+        assert!(matches!(
+            evs[2],
+            Event::Exit {
+                items: 2,
+                status: Status::Error,
+                ..
+            }
+        ));
+        assert!(matches!(
+            evs[3],
+            Event::Enter {
+                name: "sibling",
+                ..
+            }
+        ));
+        assert!(matches!(
+            evs[4],
+            Event::Exit {
+                status: Status::Ok,
+                ..
+            }
+        ));
+        assert!(matches!(
+            evs[5],
+            Event::Exit {
+                items: 5,
+                status: Status::Ok,
+                ..
+            }
+        ));
+        assert_eq!(counts(&h), (0, 0));
+    }
+
+    #[test]
+    fn a_thread_that_outlives_a_run_writes_the_next_run_into_a_new_ring() {
+        // One thread, two runs: the thread's ring of the first is detached (and closed) when
+        // its first step of the second registers, and nothing of the second reaches the first.
+        let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let worker = std::thread::spawn(move || {
+            while go_rx.recv().is_ok() {
+                let mut g = step("work");
+                g.add_items(1);
+                drop(g);
+                done_tx.send(()).unwrap();
+            }
+        });
+        let mut rings = Vec::new();
+        for run in 0..2 {
+            let reg = Arc::new(Registry::new(crate::clock::Clock::new(), 64, None));
+            install(reg.clone()).unwrap();
+            for _ in 0..=run {
+                go_tx.send(()).unwrap();
+                done_rx.recv().unwrap();
+            }
+            uninstall(reg.epoch);
+            let mut handles = Vec::new();
+            reg.take_new_threads(&mut handles);
+            assert_eq!(handles.len(), 1, "run {run}");
+            rings.push(handles.pop().unwrap());
+        }
+        // Still alive: only the first ring is closed (by the second run's registration).
+        assert!(rings[0].consumer.is_closed());
+        assert!(!rings[1].consumer.is_closed());
+        let mut evs = Vec::new();
+        assert_eq!(rings[0].consumer.drain_into(&mut evs), 2);
+        evs.clear();
+        assert_eq!(rings[1].consumer.drain_into(&mut evs), 4);
+        drop(go_tx);
+        worker.join().unwrap();
+        assert!(rings[1].consumer.is_closed(), "thread exit closes the ring");
+        assert_eq!(rings[1].consumer.dropped(), 0);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A bounded single-producer, single-consumer ring of step events.
 //!
-//! Each application thread owns one `Producer` (private to the recorder); the aggregator thread owns the matching
+//! Each application thread writes one ring through a [`Writer`] in a thread-local (private to the
+//! recorder; it took the ring's [`Producer`]); the aggregator thread owns the matching
 //! [`Consumer`]. The producer never blocks and never allocates: when the ring is full the event
 //! is refused and counted. Space for a step's exit event is *reserved* when its enter event is
 //! accepted, so an accepted step can always be closed and the aggregator never sees an enter
@@ -11,7 +12,7 @@
 //! and each hand-off would allocate. A ring that the aggregator drains directly has neither
 //! problem and costs one release store per event.
 
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
 use std::mem::MaybeUninit;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -31,12 +32,13 @@ pub(crate) struct Ring<T> {
     pub(crate) dropped: AtomicU64,
     /// Set when the producing thread has exited; the consumer may retire the ring once drained.
     pub(crate) closed: AtomicBool,
-    /// Slots promised to final pairs ([`Producer::push_open_with_final`]) that another thread
+    /// Slots promised to final pairs ([`Writer::push_open_with_final`]) that another thread
     /// gave back (the span closed there); the producer takes them back at its next refresh.
     pub(crate) finals_released: AtomicUsize,
 }
 
-// SAFETY: slots are accessed by exactly one producer (which owns `Producer`, not `Clone`) and one
+// SAFETY: slots are accessed by exactly one writer (the `Writer` that consumed the ring's only
+// `Producer`, which is not `Clone`; a `Writer` is neither `Send` nor `Sync`) and one
 // consumer (which owns `Consumer`, not `Clone`). A slot is written by the producer only while it
 // lies outside `head..tail` as last published, and read by the consumer only while inside it; the
 // release store of `tail` after a write and the acquire load before a read order those accesses,
@@ -63,62 +65,150 @@ pub(crate) fn ring<T: Copy + Send>(capacity: usize) -> (Producer<T>, Consumer<T>
     });
     (
         Producer {
-            ring: ring.clone(),
-            tail: 0,
-            spare: cap,
-            reserved: 0,
-            finals: 0,
+            ring: Some(ring.clone()),
         },
         Consumer { ring },
     )
 }
 
-/// The writing end. Lives in a thread-local; not `Clone`.
+/// The writing end, before it is handed to a [`Writer`] ([`Writer::attach`] consumes it, so a
+/// ring has one writer). Dropped unattached, it marks the ring closed. Not `Clone`.
+pub(crate) struct Producer<T: Copy + Send> {
+    /// `None` once attached.
+    ring: Option<Arc<Ring<T>>>,
+}
+
+impl<T: Copy + Send> Drop for Producer<T> {
+    fn drop(&mut self) {
+        if let Some(r) = &self.ring {
+            r.closed.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// The writing state of one ring: indices and counters in plain `Cell`s, with no destructor,
+/// so that the recorder can keep it in a thread-local that needs no lazy initialisation or
+/// destructor registration (each access is then one `%fs`-relative load; a thread-local with a
+/// destructor checks its state on every access). [`attach`](Self::attach) takes a [`Producer`]
+/// and keeps its strong count of the ring as a raw pointer; [`detach`](Self::detach) marks the
+/// ring closed and gives the count back. A writer dropped while attached leaks its ring and
+/// never closes it (no destructor, by design): detach it first.
 ///
 /// Its bookkeeping is two counters rather than a head index: `spare` (slots neither written nor
 /// promised, as of the last look at `head`) is what an open checks, and `reserved` is what a
-/// close checks, so each event pays one compare. Invariant: `spare + reserved` never exceeds
-/// the free slots (it equals them as of the last look at `head`), so a close with
-/// `reserved > 0` always has a slot.
-pub(crate) struct Producer<T: Copy + Send> {
-    ring: Arc<Ring<T>>,
+/// close checks, so each event pays one compare. Invariants: `spare + reserved + finals` never
+/// exceeds the free slots (it equals them as of the last look at `head`), so a close with
+/// `reserved > 0` always has a slot; and all three are 0 while detached, so no write reaches a
+/// ring that is not attached (every write path needs one of them non-zero, and `refresh` of a
+/// detached writer finds nothing).
+pub(crate) struct Writer<T: Copy + Send> {
+    /// The attached ring, from `Arc::into_raw` (a strong count this writer owns); null while
+    /// detached.
+    ring: Cell<*const Ring<T>>,
     /// Local copy of `ring.tail` (we are its only writer).
-    tail: usize,
+    tail: Cell<usize>,
     /// Free slots not promised to a close, as of the last look at `ring.head`; refreshed only
     /// when it looks too small.
-    spare: usize,
+    spare: Cell<usize>,
     /// Slots promised to exit events of accepted, still-open steps.
-    reserved: usize,
+    reserved: Cell<usize>,
     /// Slots promised to final pairs ([`push_open_with_final`](Self::push_open_with_final)),
     /// two each; kept apart from `reserved`, which counts open steps.
-    finals: usize,
+    finals: Cell<usize>,
 }
 
-impl<T: Copy + Send> Producer<T> {
-    /// Recomputes `spare` from the consumer's `head`; returns it.
-    #[inline]
-    fn refresh(&mut self) -> usize {
-        if self.ring.finals_released.load(Ordering::Relaxed) != 0 {
-            let back = self.ring.finals_released.swap(0, Ordering::Relaxed);
-            self.finals = self.finals.saturating_sub(back);
+impl<T: Copy + Send> Default for Writer<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Copy + Send> Writer<T> {
+    /// A detached writer: every push is refused until [`attach`](Self::attach).
+    pub(crate) const fn new() -> Self {
+        Writer {
+            ring: Cell::new(std::ptr::null()),
+            tail: Cell::new(0),
+            spare: Cell::new(0),
+            reserved: Cell::new(0),
+            finals: Cell::new(0),
         }
-        let head = self.ring.head.0.load(Ordering::Acquire);
-        let free = self.ring.slots.len() - self.tail.wrapping_sub(head);
-        self.spare = free.saturating_sub(self.reserved + self.finals);
-        self.spare
+    }
+
+    /// Makes this writer the one writing end of `p`'s ring (detaching, and so closing, any
+    /// ring it had first).
+    pub(crate) fn attach(&self, mut p: Producer<T>) {
+        self.detach();
+        let Some(ring) = p.ring.take() else {
+            return;
+        };
+        let tail = ring.tail.0.load(Ordering::Relaxed);
+        self.ring.set(Arc::into_raw(ring));
+        self.tail.set(tail);
+        self.refresh();
+    }
+
+    /// Whether a ring is attached.
+    #[cfg(test)]
+    pub(crate) fn is_attached(&self) -> bool {
+        !self.ring.get().is_null()
+    }
+
+    /// Marks the attached ring closed (its producer is gone: the consumer retires it once
+    /// drained) and gives back the strong count; pushes are refused from now on.
+    pub(crate) fn detach(&self) {
+        let ring = self.ring.replace(std::ptr::null());
+        self.spare.set(0);
+        self.reserved.set(0);
+        self.finals.set(0);
+        if !ring.is_null() {
+            // SAFETY: a non-null `ring` came from `Arc::into_raw` in `attach`, and this is the
+            // only place that gives that strong count back (the field is null from here on).
+            let ring = unsafe { Arc::from_raw(ring) };
+            ring.closed.store(true, Ordering::Release);
+        }
+    }
+
+    /// The attached ring, while attached.
+    #[inline(always)]
+    fn ring(&self) -> Option<&Ring<T>> {
+        // SAFETY: non-null only between `attach` and `detach`, during which this writer owns a
+        // strong count of the ring, so it is alive for as long as `&self` is borrowed here
+        // (`detach` needs `&self` too, but runs on this thread only, never during a borrow
+        // returned here: every user of this reference finishes before returning).
+        unsafe { self.ring.get().as_ref() }
+    }
+
+    /// Recomputes `spare` from the consumer's `head`; returns it. Out of line: it runs once
+    /// per half a ring of events, not per event.
+    #[cold]
+    #[inline(never)]
+    fn refresh(&self) -> usize {
+        let Some(ring) = self.ring() else {
+            return 0;
+        };
+        if ring.finals_released.load(Ordering::Relaxed) != 0 {
+            let back = ring.finals_released.swap(0, Ordering::Relaxed);
+            self.finals.set(self.finals.get().saturating_sub(back));
+        }
+        let head = ring.head.0.load(Ordering::Acquire);
+        let free = ring.slots.len() - self.tail.get().wrapping_sub(head);
+        let spare = free.saturating_sub(self.reserved.get() + self.finals.get());
+        self.spare.set(spare);
+        spare
     }
 
     /// Closes promised and not yet pushed: the steps (and segments) accepted and still open.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn open_closes(&self) -> usize {
-        self.reserved
+        self.reserved.get()
     }
 
     /// Pushes an opening event and reserves a slot for its closing event.
     ///
     /// Returns `false` (and counts a drop) when there is no room for both.
     #[inline]
-    pub(crate) fn push_open(&mut self, ev: T) -> bool {
+    pub(crate) fn push_open(&self, ev: T) -> bool {
         if self.push_open_quiet(ev) {
             true
         } else {
@@ -130,28 +220,33 @@ impl<T: Copy + Send> Producer<T> {
     /// Pushes the closing event of a step accepted by [`push_open`](Self::push_open).
     ///
     /// Never fails for an accepted open: its slot was reserved.
-    #[inline]
-    pub(crate) fn push_close(&mut self, ev: T) {
+    #[inline(always)]
+    pub(crate) fn push_close(&self, ev: T) {
         // A close without an open (a caller that broke the pairing, e.g. one segment token
         // closed twice) is refused rather than allowed to overwrite unread events.
-        if self.reserved == 0 {
+        let reserved = self.reserved.get();
+        if reserved == 0 {
             self.count_drop();
             return;
         }
         self.write(ev);
-        self.reserved -= 1;
+        self.reserved.set(reserved - 1);
     }
 
     /// Like [`push_open`](Self::push_open), but a refusal is not counted: the caller counts the
     /// step another way (folded totals) or calls [`count_drop`](Self::count_drop).
-    #[inline]
-    pub(crate) fn push_open_quiet(&mut self, ev: T) -> bool {
-        if self.spare < 2 && self.refresh() < 2 {
-            return false;
+    #[inline(always)]
+    pub(crate) fn push_open_quiet(&self, ev: T) -> bool {
+        let mut spare = self.spare.get();
+        if spare < 2 {
+            spare = self.refresh();
+            if spare < 2 {
+                return false;
+            }
         }
         self.write(ev);
-        self.spare -= 2;
-        self.reserved += 1;
+        self.spare.set(spare - 2);
+        self.reserved.set(self.reserved.get() + 1);
         true
     }
 
@@ -160,32 +255,32 @@ impl<T: Copy + Send> Producer<T> {
     /// will come later, after this open's close: the last segment of a `tracing` span, pushed
     /// at its close. Refused, counting nothing, unless all four slots are free.
     #[inline]
-    pub(crate) fn push_open_with_final(&mut self, ev: T) -> bool {
-        if self.spare < 4 && self.refresh() < 4 {
+    pub(crate) fn push_open_with_final(&self, ev: T) -> bool {
+        if self.spare.get() < 4 && self.refresh() < 4 {
             return false;
         }
         self.write(ev);
-        self.spare -= 4;
-        self.reserved += 1;
-        self.finals += 2;
+        self.spare.set(self.spare.get() - 4);
+        self.reserved.set(self.reserved.get() + 1);
+        self.finals.set(self.finals.get() + 2);
         true
     }
 
     /// Whether `n` unpromised slots are free.
     #[inline]
-    pub(crate) fn has_room(&mut self, n: usize) -> bool {
-        self.spare >= n || self.refresh() >= n
+    pub(crate) fn has_room(&self, n: usize) -> bool {
+        self.spare.get() >= n || self.refresh() >= n
     }
 
     /// Pushes a final pair promised by [`push_open_with_final`](Self::push_open_with_final).
     /// Returns `false`, pushing nothing, when no promise is left (a caller that broke the
     /// pairing, or a promise given back with [`Releaser::release_final`]).
     #[inline]
-    pub(crate) fn push_final_pair(&mut self, open: T, close: T) -> bool {
-        if self.finals < 2 {
+    pub(crate) fn push_final_pair(&self, open: T, close: T) -> bool {
+        if self.finals.get() < 2 {
             return false;
         }
-        self.finals -= 2;
+        self.finals.set(self.finals.get() - 2);
         self.write(open);
         self.write(close);
         true
@@ -194,67 +289,95 @@ impl<T: Copy + Send> Producer<T> {
     /// Pushes an open and its close at once (a zero-length step), without a promise: refused,
     /// counting nothing, unless two unpromised slots are free.
     #[inline]
-    pub(crate) fn push_pair_quiet(&mut self, open: T, close: T) -> bool {
-        if self.spare < 2 && self.refresh() < 2 {
+    pub(crate) fn push_pair_quiet(&self, open: T, close: T) -> bool {
+        if self.spare.get() < 2 && self.refresh() < 2 {
             return false;
         }
-        self.spare -= 2;
+        self.spare.set(self.spare.get() - 2);
         self.write(open);
         self.write(close);
         true
     }
 
-    /// A handle that other threads can use to give back promised final pairs.
-    pub(crate) fn releaser(&self) -> Releaser<T> {
-        Releaser {
-            ring: self.ring.clone(),
+    /// A handle that other threads can use to give back promised final pairs; `None` while
+    /// detached.
+    pub(crate) fn releaser(&self) -> Option<Releaser<T>> {
+        let ring = self.ring.get();
+        if ring.is_null() {
+            return None;
         }
+        // SAFETY: non-null, so this writer holds a strong count (see `ring`): the ring is alive,
+        // and the count we add here is owned by the new `Arc`.
+        let ring = unsafe {
+            Arc::increment_strong_count(ring);
+            Arc::from_raw(ring)
+        };
+        Some(Releaser { ring })
     }
 
-    /// Whether `r` is this ring's releaser.
+    /// Whether `r` is the attached ring's releaser.
     pub(crate) fn owns(&self, r: &Releaser<T>) -> bool {
-        Arc::ptr_eq(&self.ring, &r.ring)
+        std::ptr::eq(self.ring.get(), Arc::as_ptr(&r.ring))
     }
 
     /// Pushes an event that neither opens nor closes a step (a mark on the open step), without
     /// touching the reservations. Returns `false`, counting nothing, when only reserved slots
     /// are left: the caller decides what a lost mark means.
     #[inline]
-    pub(crate) fn push_extra(&mut self, ev: T) -> bool {
-        if self.spare < 1 && self.refresh() < 1 {
+    pub(crate) fn push_extra(&self, ev: T) -> bool {
+        if self.spare.get() < 1 && self.refresh() < 1 {
             return false;
         }
         self.write(ev);
-        self.spare -= 1;
+        self.spare.set(self.spare.get() - 1);
         true
     }
 
-    /// Counts an event that could not be recorded at all.
+    /// Counts an event that could not be recorded at all (nowhere to count it while detached).
     #[cold]
+    #[inline(never)]
     pub(crate) fn count_drop(&self) {
-        self.ring.dropped.fetch_add(1, Ordering::Relaxed);
+        if let Some(ring) = self.ring() {
+            ring.dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
-    #[inline]
-    fn write(&mut self, ev: T) {
+    /// Writes `ev` at `tail` and publishes it. Callers write only with `spare`, `reserved` or
+    /// `finals` non-zero, which implies an attached ring with a free slot there.
+    #[inline(always)]
+    fn write(&self, ev: T) {
+        debug_assert!(
+            !self.ring.get().is_null(),
+            "write to a detached ring writer"
+        );
+        // SAFETY: callers write only with `spare`, `reserved` or `finals` non-zero, and all
+        // three are 0 while detached (`detach` zeroes them, `attach` is the only place that makes
+        // them non-zero, through `refresh` of the ring it just set), so `ring` is non-null here
+        // and this writer holds a strong count of it (see `ring()`). Saves a compare and a branch
+        // per event; `closed_flag_follows_producer_drop_or_writer_detach` pushes to a detached
+        // writer through every entry point.
+        let ring = unsafe { &*self.ring.get() };
+        let tail = self.tail.get();
         // SAFETY: the index is in bounds: `mask` is `slots.len() - 1` and the length a power of
         // two (`ring()`), so `tail & mask < len`; unchecked saves a compare and a branch on
-        // every event. Callers write only with `spare > 0` or `reserved > 0`, so a slot is free
-        // (the invariant on `Producer`) and the one at `tail` is not in the consumer's readable
-        // range `head..tail`; only this producer writes slots, and `T: Copy` needs no drop of
-        // the old value. Exercised by every test of this module (`fifo_order_and_wraparound`
-        // wraps the index several times).
+        // every event. Callers write only with `spare > 0`, `reserved > 0` or `finals > 0`, so
+        // a slot is free (the invariant on `Writer`) and the one at `tail` is not in the
+        // consumer's readable range `head..tail`; only this writer writes slots of this ring
+        // (one writer per ring: the recorder attaches a ring to one thread's writer only), and
+        // `T: Copy` needs no drop of the old value. Exercised by every test of this module
+        // (`fifo_order_and_wraparound` wraps the index several times).
         unsafe {
-            let slot = self.ring.slots.get_unchecked(self.tail & self.ring.mask);
+            let slot = ring.slots.get_unchecked(tail & ring.mask);
             (*slot.get()).write(ev)
         };
-        self.tail = self.tail.wrapping_add(1);
-        self.ring.tail.0.store(self.tail, Ordering::Release);
+        let tail = tail.wrapping_add(1);
+        self.tail.set(tail);
+        ring.tail.0.store(tail, Ordering::Release);
     }
 }
 
-/// Gives back a final pair promised by [`Producer::push_open_with_final`] from any thread: the
-/// producer adds the two slots to its free ones at its next refresh.
+/// Gives back a final pair promised by [`Writer::push_open_with_final`] from any thread: the
+/// writer adds the two slots to its free ones at its next refresh.
 pub(crate) struct Releaser<T: Copy + Send> {
     ring: Arc<Ring<T>>,
 }
@@ -263,12 +386,6 @@ impl<T: Copy + Send> Releaser<T> {
     /// Gives back one final pair (two slots).
     pub(crate) fn release_final(&self) {
         self.ring.finals_released.fetch_add(2, Ordering::Relaxed);
-    }
-}
-
-impl<T: Copy + Send> Drop for Producer<T> {
-    fn drop(&mut self) {
-        self.ring.closed.store(true, Ordering::Release);
     }
 }
 
@@ -321,9 +438,17 @@ impl<T: Copy + Send> Consumer<T> {
 mod tests {
     use super::*;
 
+    /// A writer attached to a new ring of `cap` slots, and its consumer.
+    fn attached<T: Copy + Send>(cap: usize) -> (Writer<T>, Consumer<T>) {
+        let (p, c) = ring::<T>(cap);
+        let w = Writer::new();
+        w.attach(p);
+        (w, c)
+    }
+
     #[test]
     fn fifo_order_and_wraparound() {
-        let (mut p, mut c) = ring::<u64>(8);
+        let (p, mut c) = attached::<u64>(8);
         let mut out = Vec::new();
         let mut next = 0u64;
         let mut expect = 0u64;
@@ -343,11 +468,12 @@ mod tests {
         }
         assert_eq!(expect, 600);
         assert_eq!(c.dropped(), 0);
+        p.detach();
     }
 
     #[test]
     fn full_ring_refuses_opens_but_never_closes() {
-        let (mut p, mut c) = ring::<u32>(8);
+        let (p, mut c) = attached::<u32>(8);
         // Nest as deep as possible: every accepted open keeps a slot for its close.
         let mut opened = 0;
         while p.push_open(opened) {
@@ -365,11 +491,12 @@ mod tests {
         assert_eq!(c.dropped(), 1, "closes must never be dropped");
         // After draining there is room again.
         assert!(p.push_open(7));
+        p.detach();
     }
 
     #[test]
     fn final_pairs_are_kept_for_their_owner_and_given_back() {
-        let (mut p, mut c) = ring::<u32>(8);
+        let (p, mut c) = attached::<u32>(8);
         // Open with a final pair: 4 of 8 slots; a second one fits, a third does not.
         assert!(p.push_open_with_final(1));
         assert!(p.push_open_with_final(2));
@@ -385,7 +512,7 @@ mod tests {
         assert_eq!(out, [1, 2, 20, 10, 21, 22]);
         // The second promise, given back from elsewhere, is free space again at the next
         // refresh: two opens with their closes fill all 8 slots.
-        let r = p.releaser();
+        let r = p.releaser().expect("attached");
         assert!(p.owns(&r));
         r.release_final();
         for i in 0..4 {
@@ -393,23 +520,62 @@ mod tests {
         }
         assert!(!p.push_final_pair(0, 0), "no promise left");
         assert_eq!(c.dropped(), 0);
+        p.detach();
     }
 
     #[test]
-    fn closed_flag_follows_producer_drop() {
+    fn closed_flag_follows_producer_drop_or_writer_detach() {
         let (p, c) = ring::<u8>(4);
         assert!(!c.is_closed());
         drop(p);
         assert!(c.is_closed());
+
+        // Attached, the producer's drop is the writer's detach; the ring's strong count goes
+        // back with it (the consumer is then its only owner).
+        let (p, mut c) = ring::<u8>(4);
+        let w = Writer::new();
+        w.attach(p);
+        assert!(w.is_attached() && !c.is_closed());
+        assert_eq!(Arc::strong_count(&c.ring), 2);
+        assert!(w.push_open(1));
+        w.push_close(2);
+        w.detach();
+        assert!(c.is_closed() && !w.is_attached());
+        assert_eq!(Arc::strong_count(&c.ring), 1);
+        let mut out = Vec::new();
+        assert_eq!(
+            c.drain_into(&mut out),
+            2,
+            "events written before detach are kept"
+        );
+        // Detached: nothing is written, nothing is counted, nothing breaks.
+        assert!(!w.push_open(3));
+        w.push_close(4);
+        assert!(!w.push_extra(5));
+        assert!(!w.push_pair_quiet(6, 7));
+        assert!(w.releaser().is_none());
+        assert_eq!(c.drain_into(&mut out), 0);
+        assert_eq!(c.dropped(), 0);
+        // Re-attached to a new ring, a writer starts afresh; the old one stays closed.
+        let (p2, mut c2) = ring::<u8>(4);
+        w.attach(p2);
+        assert!(w.push_open(8));
+        w.push_close(9);
+        w.detach();
+        out.clear();
+        assert_eq!(c2.drain_into(&mut out), 2);
+        assert_eq!(out, [8, 9]);
     }
 
     #[test]
     fn concurrent_producer_and_consumer_lose_nothing() {
         // Exercises the unsafe slot accesses across threads: every value that was accepted must
         // arrive exactly once and in order.
-        let (mut p, mut c) = ring::<u64>(64);
+        let (prod, mut c) = ring::<u64>(64);
         const N: u64 = 200_000;
         let writer = std::thread::spawn(move || {
+            let p = Writer::new();
+            p.attach(prod);
             let mut accepted = Vec::with_capacity(N as usize);
             for i in 0..N {
                 if p.push_open(i * 2) {
@@ -417,6 +583,7 @@ mod tests {
                     accepted.push(i);
                 }
             }
+            p.detach();
             accepted
         });
         let mut got = Vec::new();
