@@ -547,7 +547,7 @@ impl Drop for Local {
         // reads when it sees the ring closed.
         let _ = HOT.try_with(|h| {
             h.enter_epoch.set(0);
-            h.exit_epoch.set(0);
+            h.exit_tag.set(0);
             h.w.detach();
         });
     }
@@ -565,9 +565,10 @@ struct Hot {
     /// reads it with no test of the clock's kind); 0 otherwise: every enter then takes
     /// [`enter_cold`], which reads any clock.
     enter_epoch: Cell<u64>,
-    /// As `enter_epoch`, and 0 as well when the run has an exit hook: every exit then takes
-    /// [`exit_slow`], which runs the hook first.
-    exit_epoch: Cell<u64>,
+    /// The [`Tag`] of an unflagged guard of this run, without its depth, when the inlined exit
+    /// may write the exit event (TSC clock, no exit hook); 0 otherwise: every exit then takes
+    /// [`exit_slow`], which reads any clock and runs the hook first.
+    exit_tag: Cell<u64>,
     /// The writing state of this thread's ring, attached while a `Local` is installed.
     w: Writer<Event>,
 }
@@ -577,7 +578,7 @@ thread_local! {
     static HOT: Hot = const {
         Hot {
             enter_epoch: Cell::new(0),
-            exit_epoch: Cell::new(0),
+            exit_tag: Cell::new(0),
             w: Writer::new(),
         }
     };
@@ -644,8 +645,12 @@ fn register(slot: &mut Option<Local>, epoch: u64) -> bool {
         h.w.attach(producer);
         let fast = if reg.clock.is_tsc() { epoch } else { 0 };
         h.enter_epoch.set(fast);
-        h.exit_epoch
-            .set(if reg.exit_hook.is_none() { fast } else { 0 });
+        h.exit_tag
+            .set(if reg.clock.is_tsc() && reg.exit_hook.is_none() {
+                Tag::new(epoch, 0, 0).0
+            } else {
+                0
+            });
     });
     true
 }
@@ -658,92 +663,107 @@ fn register(slot: &mut Option<Local>, epoch: u64) -> bool {
 /// caller: one `%fs`-relative compare, the clock read, the slot write. Everything else
 /// (the thread's first step of a run, a full ring) is [`enter_cold`].
 #[inline(always)]
-fn enter_step<const GPU: bool>(epoch: u64, name: &'static str) -> (u64, u8, u32) {
+fn enter_step<const GPU: bool>(epoch: u64, name: &'static str) -> Tag {
     with_hot(|h| {
         if h.enter_epoch.get() == epoch {
             let t = crate::clock::Clock::tsc_raw();
             if h.w.push_open_quiet(Event::enter(name, t, 0, GPU)) {
                 // The step's depth is the number of open closes, this one included: its exit
                 // expects to find the same number (the out-of-order check in `exit_step`).
-                let depth = h.w.open_closes() as u32 & Meta::DEPTH_MASK;
-                return (epoch, 0, depth);
+                return Tag::new(epoch, 0, h.w.open_closes());
             }
         }
-        // `(u64, Meta)`: with `Meta` non-zero the answer of the out-of-line call comes back in
-        // two registers; a `(u64, u8, u32)` would be a 24-byte value returned through memory.
-        let (epoch, meta) = enter_cold::<GPU>(epoch, name);
-        (epoch, meta.flags(), meta.depth())
+        enter_cold::<GPU>(epoch, name)
     })
 }
 
-/// [`enter_step`] when the thread's ring is not this run's yet (registers it) or is full
-/// (folds the step).
+/// [`enter_step`] when the thread's ring is not this run's yet (registers it), the clock is
+/// not the TSC, or the ring is full (folds the step).
 #[cold]
 #[inline(never)]
-fn enter_cold<const GPU: bool>(epoch: u64, name: &'static str) -> (u64, Meta) {
+fn enter_cold<const GPU: bool>(epoch: u64, name: &'static str) -> Tag {
     LOCAL
         .try_with(move |cell| {
             let Ok(mut slot) = cell.try_borrow_mut() else {
-                return (0, Meta::NONE);
+                return Tag::NONE;
             };
             if slot.as_ref().is_none_or(|l| l.epoch != epoch) && !register(&mut slot, epoch) {
-                return (0, Meta::NONE);
+                return Tag::NONE;
             }
             let Some(local) = slot.as_mut() else {
-                return (0, Meta::NONE);
+                return Tag::NONE;
             };
             let t = local.clock.raw();
             HOT.with(|h| {
                 if h.w.push_open_quiet(Event::enter(name, t, 0, GPU)) {
-                    (epoch, Meta::new(0, h.w.open_closes()))
+                    Tag::new(epoch, 0, h.w.open_closes())
                 } else {
                     fold_enter(local, epoch, name, t)
                 }
             })
         })
-        .unwrap_or((0, Meta::NONE))
+        .unwrap_or(Tag::NONE)
 }
 
-/// A guard's flags and depth packed into a non-zero `u32` (see [`enter_step`]): bits 0-7 the
-/// flags, bits 8-30 the depth modulo 2^23 (a thread with 8 million steps open at once would
-/// see two depths 2^23 apart as equal: an out-of-order drop there goes uncounted), bit 31 set.
-#[derive(Clone, Copy)]
-struct Meta(std::num::NonZeroU32);
+/// A guard's state in one word, so that a guard is 16 bytes and an inactive one two stores:
+/// 0 when the guard records nothing; else bit 63 set, bits 0-31 the run's epoch modulo 2^32,
+/// bits 32-39 the flags ([`ERROR`], [`FOLDED`]), bits 40-62 the depth modulo 2^23: the open
+/// steps on the thread, this one included, when it was entered (a thread with 8 million steps
+/// open at once would see two depths 2^23 apart as equal, and a guard kept across 2^32 runs
+/// would match a run of the same epoch modulo 2^32: either way an out-of-order or stale drop
+/// goes uncounted). An in-order exit of an unflagged guard finds the whole word equal to
+/// `Hot::exit_tag` with the open count as depth: one compare.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Tag(u64);
 
-impl Meta {
-    const SET: u32 = 1 << 31;
-    const DEPTH_MASK: u32 = (1 << 23) - 1;
-    const NONE: Meta = Meta(std::num::NonZeroU32::new(Self::SET).unwrap());
+impl Tag {
+    const NONE: Tag = Tag(0);
+    const ACTIVE: u64 = 1 << 63;
+    const DEPTH_MASK: u64 = (1 << 23) - 1;
 
     #[inline(always)]
-    fn new(flags: u8, depth: usize) -> Meta {
-        let bits = Self::SET | ((depth as u32 & Self::DEPTH_MASK) << 8) | u32::from(flags);
-        // `SET` makes it non-zero whatever the rest.
-        Meta(std::num::NonZeroU32::new(bits).unwrap_or(Self::NONE.0))
+    fn new(epoch: u64, flags: u8, depth: usize) -> Tag {
+        Tag(Self::ACTIVE
+            | u64::from(epoch as u32)
+            | u64::from(flags) << 32
+            | ((depth as u64 & Self::DEPTH_MASK) << 40))
+    }
+    #[inline(always)]
+    fn is_active(self) -> bool {
+        self.0 != 0
+    }
+    #[inline(always)]
+    fn epoch32(self) -> u32 {
+        self.0 as u32
     }
     #[inline(always)]
     fn flags(self) -> u8 {
-        self.0.get() as u8
+        (self.0 >> 32) as u8
     }
     #[inline(always)]
     fn depth(self) -> u32 {
-        (self.0.get() >> 8) & Self::DEPTH_MASK
+        ((self.0 >> 40) & Self::DEPTH_MASK) as u32
+    }
+    /// The depth field of `open` open steps, to compare with [`depth`](Self::depth).
+    #[inline(always)]
+    fn depth_of(open: usize) -> u32 {
+        (open as u64 & Self::DEPTH_MASK) as u32
     }
 }
 
 #[cold]
 #[inline(never)]
-fn fold_enter(local: &mut Local, epoch: u64, name: &'static str, t: u64) -> (u64, Meta) {
+fn fold_enter(local: &mut Local, epoch: u64, name: &'static str, t: u64) -> Tag {
     // The ring was full: counted in the thread's fold table; the slot and start time go on the
     // thread's fold stack (kept off the guard so the guard stays small on the hot path).
     match local.folds.slot(name) {
         Some(slot) => {
             local.fold_stack.push((slot, t));
-            (epoch, Meta::new(FOLDED, local.fold_stack.len()))
+            Tag::new(epoch, FOLDED, local.fold_stack.len())
         }
         None => {
             fold_table_full(local);
-            (0, Meta::NONE)
+            Tag::NONE
         }
     }
 }
@@ -756,10 +776,13 @@ fn fold_table_full(local: &Local) {
 
 #[cold]
 #[inline(never)]
-fn fold_exit(epoch: u64, items: u64, status: Status, depth: u32) {
+fn fold_exit(epoch32: u32, items: u64, status: Status, depth: u32) {
     let _ = LOCAL.try_with(|cell| {
         let hook = match cell.try_borrow() {
-            Ok(s) => s.as_ref().filter(|l| l.epoch == epoch).and_then(|l| l.hook),
+            Ok(s) => s
+                .as_ref()
+                .filter(|l| l.epoch as u32 == epoch32)
+                .and_then(|l| l.hook),
             Err(_) => None,
         };
         if let Some(h) = hook {
@@ -769,9 +792,9 @@ fn fold_exit(epoch: u64, items: u64, status: Status, depth: u32) {
         // one that does not is counted (its totals go to the innermost step's name).
         if let Ok(mut slot_ref) = cell.try_borrow_mut()
             && let Some(local) = slot_ref.as_mut()
-            && local.epoch == epoch
+            && local.epoch as u32 == epoch32
         {
-            if (local.fold_stack.len() as u32 & Meta::DEPTH_MASK) != depth {
+            if Tag::depth_of(local.fold_stack.len()) != depth {
                 local.exit.out_of_order.fetch_add(1, Ordering::Relaxed);
             }
             let Some((slot, t0)) = local.fold_stack.pop() else {
@@ -806,15 +829,16 @@ fn push_enter(epoch: u64, name: &'static str, async_id: u64, gpu: bool) -> bool 
 /// Pushes the exit event matching an accepted enter.
 #[inline]
 fn push_exit(epoch: u64, items: u64, status: Status, done: bool) {
-    let _ = LOCAL.try_with(move |cell| exit_in(cell, epoch, items, status, done, 0));
+    let _ = LOCAL.try_with(move |cell| exit_in(cell, epoch as u32, items, status, done, 0));
 }
 
-/// The exit event into this thread's ring, given its thread-local cell. `depth`: the guard's
-/// depth at entry (`Step::depth`), or 0 for a segment (not checked).
+/// The exit event into this thread's ring, given its thread-local cell. `epoch32`: the run's
+/// epoch modulo 2^32 (what a guard keeps, [`Tag`]); `depth`: the guard's depth at entry, or 0
+/// for a segment (not checked).
 #[inline(always)]
 fn exit_in(
     cell: &RefCell<Option<Local>>,
-    epoch: u64,
+    epoch32: u32,
     items: u64,
     status: Status,
     done: bool,
@@ -823,18 +847,18 @@ fn exit_in(
     let Ok(mut slot) = cell.try_borrow_mut() else {
         return;
     };
-    let Some(local) = slot.as_mut().filter(|l| l.epoch == epoch) else {
+    let Some(local) = slot.as_mut().filter(|l| l.epoch as u32 == epoch32) else {
         return;
     };
     // A guard dropped while a step opened after it is still open: its exit closes that step
     // instead (the ring holds no ids). Counted.
     let open = HOT.with(|h| h.w.open_closes());
-    if depth != 0 && (open as u32 & Meta::DEPTH_MASK) != depth {
+    if depth != 0 && Tag::depth_of(open) != depth {
         out_of_order(local);
     }
     if local.hook.is_some() {
         drop(slot);
-        exit_after_hook(cell, epoch, items, status, done);
+        exit_after_hook(cell, epoch32, items, status, done);
         return;
     }
     let t = local.clock.raw();
@@ -855,7 +879,7 @@ fn exit_in(
 #[inline(never)]
 fn exit_after_hook(
     cell: &RefCell<Option<Local>>,
-    epoch: u64,
+    epoch32: u32,
     items: u64,
     status: Status,
     done: bool,
@@ -869,7 +893,7 @@ fn exit_after_hook(
     }
     if let Ok(mut slot) = cell.try_borrow_mut()
         && let Some(local) = slot.as_mut()
-        && local.epoch == epoch
+        && local.epoch as u32 == epoch32
     {
         let t = local.clock.raw();
         HOT.with(|h| {
@@ -886,12 +910,12 @@ fn exit_after_hook(
 /// Marks this thread's innermost open step as a GPU step from now on ([`Step::gpu`]).
 #[cold]
 #[inline(never)]
-fn push_gpu_mark(epoch: u64) {
+fn push_gpu_mark(epoch32: u32) {
     let _ = LOCAL.try_with(|cell| {
         let Ok(mut slot) = cell.try_borrow_mut() else {
             return;
         };
-        let Some(local) = slot.as_mut().filter(|l| l.epoch == epoch) else {
+        let Some(local) = slot.as_mut().filter(|l| l.epoch as u32 == epoch32) else {
             return;
         };
         let t = local.clock.raw();
@@ -901,9 +925,9 @@ fn push_gpu_mark(epoch: u64) {
     });
 }
 
-/// [`Step::flags`]: the step ends with `status: "error"`.
+/// [`Tag::flags`]: the step ends with `status: "error"`.
 const ERROR: u8 = 1;
-/// [`Step::flags`]: counted in the thread's fold table (its ring was full), not in the ring.
+/// [`Tag::flags`]: counted in the thread's fold table (its ring was full), not in the ring.
 const FOLDED: u8 = 2;
 
 /// An open step; the step ends when this guard is dropped.
@@ -912,28 +936,20 @@ const FOLDED: u8 = 2;
 /// becomes its child. A guard must be dropped on the thread that created it (it is `!Send`).
 #[must_use = "a step ends when its guard is dropped; bind it with `let _g = ...`"]
 pub struct Step {
-    /// Run epoch the enter event went to; 0 when this guard records nothing.
-    epoch: u64,
+    /// Run, flags and depth ([`Tag`]); 0 when this guard records nothing.
+    tag: Tag,
     items: u64,
-    /// [`ERROR`] and [`FOLDED`] bits, in one byte so an inactive guard is two stores.
-    flags: u8,
-    /// Open steps on the thread (this one included) when it was entered: the exit finds the
-    /// same number unless guards were dropped out of order. In what was the struct's padding:
-    /// the guard stays 24 bytes.
-    depth: u32,
     _not_send: PhantomData<*const ()>,
 }
 
-const _: () = assert!(std::mem::size_of::<Step>() == 24);
+const _: () = assert!(std::mem::size_of::<Step>() == 16);
 
 impl Step {
     #[inline]
     const fn inactive() -> Self {
         Step {
-            epoch: 0,
+            tag: Tag::NONE,
             items: 0,
-            flags: 0,
-            depth: 0,
             _not_send: PhantomData,
         }
     }
@@ -956,13 +972,16 @@ impl Step {
     /// Records the step with `status: "error"` when it ends.
     #[inline]
     pub fn mark_error(&mut self) {
-        self.flags |= ERROR;
+        // Only on a recording guard: a flag on an inactive one would make it look active.
+        if self.tag.is_active() {
+            self.tag.0 |= u64::from(ERROR) << 32;
+        }
     }
 
     /// Whether this guard is recording (a run is installed and the event was accepted).
     #[inline]
     pub fn is_recording(&self) -> bool {
-        self.epoch != 0
+        self.tag.is_active()
     }
 
     /// Makes this a GPU step from now on: a GPU domain's energy in each sampling interval goes
@@ -976,8 +995,8 @@ impl Step {
     /// ```
     #[inline]
     pub fn gpu(self) -> Self {
-        if self.epoch != 0 && self.flags & FOLDED == 0 {
-            push_gpu_mark(self.epoch);
+        if self.tag.is_active() && self.tag.flags() & FOLDED == 0 {
+            push_gpu_mark(self.tag.epoch32());
         }
         self
     }
@@ -987,7 +1006,7 @@ impl Drop for Step {
     // Always inlined, so that an inactive guard's drop is one compare at the call site.
     #[inline(always)]
     fn drop(&mut self) {
-        if self.epoch != 0 {
+        if self.tag.is_active() {
             exit_step(self);
         }
     }
@@ -1002,15 +1021,13 @@ impl Drop for Step {
 /// possible call in `panicking()`, so one register is saved, not five.
 #[inline(never)]
 fn exit_step(g: &Step) {
-    let fast = g.flags == 0
-        && with_hot(|h| {
-            // A guard dropped while a step opened after it is still open would close that step
-            // instead (the ring holds no ids): its depth differs from the open count, and the
-            // slow path counts it.
-            h.exit_epoch.get() == g.epoch
-                && (h.w.open_closes() as u32 & Meta::DEPTH_MASK) == g.depth
-        })
-        && !std::thread::panicking();
+    let fast = with_hot(|h| {
+        // One compare: no flag, this run, a fast exit allowed, and the depth it was entered at.
+        // A guard dropped while a step opened after it is still open would close that step
+        // instead (the ring holds no ids): its depth differs from the open count, and the slow
+        // path counts it.
+        g.tag.0 == h.exit_tag.get() | (u64::from(Tag::depth_of(h.w.open_closes())) << 40)
+    }) && !std::thread::panicking();
     if fast {
         let t = crate::clock::Clock::tsc_raw();
         with_hot(|h| {
@@ -1030,7 +1047,7 @@ fn exit_step(g: &Step) {
 #[cold]
 #[inline(never)]
 fn exit_slow(g: &Step) {
-    let (epoch, items, flags, depth) = (g.epoch, g.items, g.flags, g.depth);
+    let (epoch32, items, flags, depth) = (g.tag.epoch32(), g.items, g.tag.flags(), g.tag.depth());
     let status = if std::thread::panicking() {
         Status::Panicked
     } else if flags & ERROR != 0 {
@@ -1039,9 +1056,9 @@ fn exit_slow(g: &Step) {
         Status::Ok
     };
     if flags & FOLDED != 0 {
-        fold_exit(epoch, items, status, depth);
+        fold_exit(epoch32, items, status, depth);
     } else {
-        let _ = LOCAL.try_with(move |cell| exit_in(cell, epoch, items, status, true, depth));
+        let _ = LOCAL.try_with(move |cell| exit_in(cell, epoch32, items, status, true, depth));
     }
 }
 
@@ -1099,11 +1116,8 @@ fn step_with<const GPU: bool>(name: &'static str) -> Step {
         return Step::inactive();
     }
     // A const parameter, so `step`'s path is the one it was before GPU steps existed.
-    let (epoch, flags, depth) = enter_step::<GPU>(epoch, name);
     Step {
-        epoch,
-        flags,
-        depth,
+        tag: enter_step::<GPU>(epoch, name),
         ..Step::inactive()
     }
 }
@@ -1552,7 +1566,7 @@ mod tests {
                 });
                 // 6 slots written, none promised any more: a step fits in the last 2.
                 let a = step("a");
-                a.flags & FOLDED == 0
+                a.tag.flags() & FOLDED == 0
             })
             .join()
             .unwrap()
@@ -1592,21 +1606,34 @@ mod tests {
     }
 
     #[test]
-    fn meta_packs_flags_and_depth_and_is_never_zero() {
-        for (flags, depth) in [
-            (0u8, 0usize),
-            (FOLDED, 1),
-            (ERROR | FOLDED, 12_345),
-            (0, 1 << 23),
+    fn a_tag_packs_run_flags_and_depth_and_is_never_zero_when_active() {
+        for (epoch, flags, depth) in [
+            (1u64, 0u8, 0usize),
+            (7, FOLDED, 1),
+            (u64::from(u32::MAX) + 5, ERROR | FOLDED, 12_345),
+            (3, 0, 1 << 23),
         ] {
-            let m = Meta::new(flags, depth);
-            assert_ne!(m.0.get(), 0);
-            assert_eq!(m.flags(), flags);
-            assert_eq!(m.depth() as usize, depth & ((1 << 23) - 1));
+            let t = Tag::new(epoch, flags, depth);
+            assert!(t.is_active() && t != Tag::NONE);
+            assert_eq!(t.epoch32(), epoch as u32);
+            assert_eq!(t.flags(), flags);
+            assert_eq!(t.depth() as usize, depth & ((1 << 23) - 1));
+            assert_eq!(t.depth(), Tag::depth_of(depth));
         }
-        assert_eq!((Meta::NONE.flags(), Meta::NONE.depth()), (0, 0));
-        // The answer of the thread-local access fits two registers: no tag beside the tuple.
-        assert_eq!(std::mem::size_of::<Result<(u64, Meta), ()>>(), 16);
+        assert!(!Tag::NONE.is_active());
+        // The in-order exit's one compare: equal only with no flag, the same run, the same
+        // depth, and a fast exit allowed (`exit_tag` non-zero).
+        let exit_tag = Tag::new(9, 0, 0).0;
+        let expected = |open: usize| exit_tag | (u64::from(Tag::depth_of(open)) << 40);
+        assert_eq!(Tag::new(9, 0, 4).0, expected(4));
+        assert_ne!(Tag::new(9, 0, 4).0, expected(5));
+        assert_ne!(Tag::new(9, ERROR, 4).0, expected(4));
+        assert_ne!(Tag::new(10, 0, 4).0, expected(4));
+        assert_ne!(Tag::new(9, 0, 4).0, u64::from(Tag::depth_of(4)) << 40);
+        // An error mark on an inactive guard leaves it inactive.
+        let mut g = Step::inactive();
+        g.mark_error();
+        assert!(!g.is_recording());
     }
 
     #[test]
@@ -1746,7 +1773,7 @@ mod tests {
             let b = step("b");
             let c = step("c");
             let d = step("d");
-            assert!(c.flags & FOLDED != 0 && d.flags & FOLDED != 0);
+            assert!(c.tag.flags() & FOLDED != 0 && d.tag.flags() & FOLDED != 0);
             drop(c); // folded, but `d` is the innermost folded step
             drop(d);
             drop(b);
@@ -1764,7 +1791,7 @@ mod tests {
             std::mem::forget(step("ring-2"));
             // The ring is full: this one is folded, and its guard leaked too.
             let g = step("folded");
-            assert!(g.flags & FOLDED != 0);
+            assert!(g.tag.flags() & FOLDED != 0);
             std::mem::forget(g);
         });
         assert_eq!(
