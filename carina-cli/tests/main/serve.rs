@@ -1,7 +1,7 @@
 //! `carina serve`: the report's dashboard served and kept current as a run file grows.
 #![cfg(feature = "serve")]
 
-use crate::common::{carina_command, power, run_start, step};
+use crate::common::{bare_run, carina_command, power, run_start, step};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -97,7 +97,7 @@ fn the_page_follows_a_growing_run_file() {
     assert_eq!(code, 200);
     assert!(page.contains("0 of 100 (0.0 %)"), "{page}");
     assert!(page.contains("connect-src 'self'"));
-    assert!(page.contains("/version"));
+    assert!(page.contains("/live?"));
     append(
         &run,
         &[
@@ -145,6 +145,8 @@ fn no_request_path_reaches_the_filesystem() {
     .unwrap();
     let s = serve(&[dir.path().to_str().unwrap()]);
     for path in [
+        "/live/../../etc/passwd",
+        "/live/a.jsonl",
         "/../../etc/passwd",
         "/etc/passwd",
         "/a.jsonl",
@@ -169,6 +171,10 @@ fn a_token_is_required_when_given() {
     assert_eq!(get(&s.addr, "/version?token=wrong", "").0, 401);
     assert_eq!(get(&s.addr, "/version?token=s3cret", "").0, 200);
     assert_eq!(get(&s.addr, "/", "Authorization: Bearer s3cret\r\n").0, 200);
+    // The update path too, and the page's links carry the token on.
+    assert_eq!(get(&s.addr, "/live?have=x", "").0, 401);
+    assert_eq!(get(&s.addr, "/live?have=x&token=wrong", "").0, 401);
+    assert_eq!(get(&s.addr, "/live?have=x&token=s3cret", "").0, 200);
 }
 
 #[test]
@@ -276,4 +282,188 @@ fn serve_browser_the_reload_script_reaches_the_server() {
         .expect("run chromium");
     let dom = String::from_utf8_lossy(&out.stdout);
     assert!(dom.contains("id=\"live-status\">live<"), "{dom}");
+}
+
+/// `data-layout` and `data-tag` of a page or an update.
+fn tags(html: &str) -> (String, String) {
+    let attr = |name: &str| {
+        let key = format!("{name}=\"");
+        let i = html
+            .find(&key)
+            .unwrap_or_else(|| panic!("no {name} in {html}"));
+        let rest = &html[i + key.len()..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    };
+    (attr("data-layout"), attr("data-tag"))
+}
+
+/// A finished run that started `k` minutes after a fixed time (so runs sort by `k`).
+fn finished(job: &str, k: usize) -> String {
+    let mut lines = bare_run(job, &format!("{job}-{k:04}"), 60.0, 3600.0, 10);
+    let mut start: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    let at = jiff::Timestamp::from_second(1_790_000_000 + 60 * k as i64).unwrap();
+    start["started_at"] = serde_json::json!(at.to_string());
+    lines[0] = start.to_string();
+    lines.join("\n") + "\n"
+}
+
+/// `/live` answers an update of what a page shows (its `data-tag`): nothing (204) when nothing
+/// changed; the live section with every section stubbed (`data-same`) when only it changed;
+/// the changed sections in full otherwise, under the same `data-layout` (patched in place);
+/// a new run changes the layout (the page reloads).
+#[test]
+fn the_page_is_updated_in_place_from_live() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("done.jsonl"), finished("j", 1)).unwrap();
+    let s = serve(&[dir.path().to_str().unwrap(), "--total-items", "100"]);
+    let (code, page) = get(&s.addr, "/", "");
+    assert_eq!(code, 200);
+    assert!(
+        page.contains("fetch(base+"),
+        "the update script is in the page"
+    );
+    assert!(
+        !page.contains("location.reload();}"),
+        "no reload on every change"
+    );
+    let (layout, tag) = tags(&page);
+    // A finished run: nothing changes, nothing is sent.
+    let (code, body) = get(&s.addr, &format!("/live?have={tag}"), "");
+    assert_eq!(code, 204, "{body}");
+    // Same state, another live section: the runs are stubs, the live section is there.
+    let state = tag.split('.').next().unwrap();
+    let (code, upd) = get(&s.addr, &format!("/live?have={state}.0"), "");
+    assert_eq!(code, 200);
+    assert_eq!(tags(&upd), (layout.clone(), tag.clone()));
+    assert!(upd.contains("<section id=\"live\">"), "{upd}");
+    assert!(upd.contains("data-same"), "{upd}");
+    assert!(
+        !upd.contains("<details class=\"run\" id=\"run-0-0\" open"),
+        "{upd}"
+    );
+
+    // A running run appears: a new layout (a page showing the old one reloads).
+    let run = dir.path().join("live.jsonl");
+    let mut start: serde_json::Value = serde_json::from_str(&run_start("j", "live-1")).unwrap();
+    start["started_at"] = serde_json::json!("2026-12-01T00:00:00Z");
+    std::fs::write(&run, format!("{start}\n")).unwrap();
+    let mut upd = String::new();
+    wait_for("the new run in an update", || {
+        upd = get(&s.addr, &format!("/live?have={tag}"), "").1;
+        upd.contains("live-1")
+    });
+    let (layout2, tag2) = tags(&upd);
+    assert_ne!(layout2, layout);
+    assert!(upd.contains("0 of 100 (0.0 %)"), "{upd}");
+    // It grows: the update keeps the layout and brings the running run's section in full,
+    // with the new figures.
+    append(
+        &run,
+        &[
+            step("solve", 1, 0.0, 10.0, 25, 900.0),
+            power(0.0, 10.0, 1000.0),
+        ],
+    );
+    wait_for("the grown run in an update", || {
+        upd = get(&s.addr, &format!("/live?have={tag2}"), "").1;
+        upd.contains("25 of 100 (25.0 %)")
+    });
+    assert_eq!(
+        tags(&upd).0,
+        layout2,
+        "same runs, same layout: patched in place"
+    );
+    let section = upd
+        .split("<details class=\"run\" id=\"run-0-1\"")
+        .nth(1)
+        .unwrap_or_else(|| panic!("the running run's section is not in full: {upd}"));
+    assert!(section.starts_with(" open data-rev="), "{section}");
+    assert!(section.contains("100 W"), "{section}");
+}
+
+/// The live section is rendered again at each poll, not only when a file changed: a writer
+/// killed between two records reads as stopped while its file stays as it was.
+#[test]
+fn a_writer_killed_without_a_change_in_its_file_reads_as_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .unwrap();
+    let pid = writer.id();
+    std::fs::write(
+        dir.path().join("w.jsonl"),
+        format!("{}\n", local_start("w", pid)),
+    )
+    .unwrap();
+    let s = serve(&[dir.path().to_str().unwrap()]);
+    let (_, page) = get(&s.addr, "/", "");
+    assert!(page.contains(&format!("writer pid {pid} alive")), "{page}");
+    let v = get(&s.addr, "/version", "").1;
+    writer.kill().unwrap();
+    writer.wait().unwrap();
+    wait_for("the page to say the writer is gone", || {
+        get(&s.addr, "/", "")
+            .1
+            .contains(&format!("its writer (pid {pid} on this host) is gone"))
+    });
+    assert_eq!(get(&s.addr, "/version", "").1, v, "the file did not change");
+}
+
+/// Many runs: a page shows the newest [50] runs' sections, says how many it does not show and
+/// links the other pages; the recurring view still counts every run. The page grows with the
+/// runs by one recurring row each, not by a section each.
+#[test]
+fn a_page_shows_the_newest_runs_and_links_the_older() {
+    let dir = tempfile::tempdir().unwrap();
+    for k in 0..60 {
+        std::fs::write(dir.path().join(format!("r{k:04}.jsonl")), finished("j", k)).unwrap();
+    }
+    let s = serve(&[dir.path().to_str().unwrap()]);
+    let (code, p60) = get(&s.addr, "/", "");
+    assert_eq!(code, 200);
+    let sections = |p: &str| p.matches("<details class=\"run\"").count();
+    assert_eq!(sections(&p60), 50);
+    assert!(p60.contains("runs 1 to 50 of 60, newest first"), "{p60}");
+    assert!(p60.contains("10 run(s) not shown on this page"), "{p60}");
+    assert!(p60.contains("href=\"/?page=2\""), "{p60}");
+    assert!(p60.contains("Recurring view: 60 cycles"), "{p60}");
+    assert!(p60.contains("j-0059") && !p60.contains(">Run j-0009 "));
+    let (_, p2) = get(&s.addr, "/?page=2", "");
+    assert_eq!(sections(&p2), 10);
+    assert!(
+        p2.contains("Run j-0009 ") && !p2.contains("Run j-0010 "),
+        "{p2}"
+    );
+    // Past the last page: the last page; not a number: 400.
+    assert_eq!(sections(&get(&s.addr, "/?page=99", "").1), 10);
+    assert_eq!(get(&s.addr, "/?page=0", "").0, 400);
+    assert_eq!(get(&s.addr, "/?page=x", "").0, 400);
+
+    let v = get(&s.addr, "/version", "").1;
+    for k in 60..300 {
+        std::fs::write(dir.path().join(format!("r{k:04}.jsonl")), finished("j", k)).unwrap();
+    }
+    let mut p300 = String::new();
+    wait_for("300 runs on the page", || {
+        if get(&s.addr, "/version", "").1 == v {
+            return false;
+        }
+        p300 = get(&s.addr, "/", "").1;
+        p300.contains("of 300, newest first")
+    });
+    assert_eq!(sections(&p300), 50);
+    assert!(p300.contains("250 run(s) not shown"), "{p300}");
+    assert!(p300.contains("Recurring view: 300 cycles"));
+    let per_section = p60.len() / 60;
+    let per_run = (p300.len() - p60.len()) / 240;
+    println!(
+        "page: {} bytes with 60 runs, {} with 300: {per_run} bytes per added run ({per_section} per run at 60)",
+        p60.len(),
+        p300.len()
+    );
+    assert!(
+        per_run * 3 < per_section,
+        "the page grows by {per_run} bytes per run"
+    );
 }
