@@ -467,3 +467,66 @@ fn a_page_shows_the_newest_runs_and_links_the_older() {
         "the page grows by {per_run} bytes per run"
     );
 }
+
+/// 50 clients at once: every one gets its answer (200), whichever path it asks.
+#[test]
+fn fifty_clients_at_once_all_get_200() {
+    let dir = tempfile::tempdir().unwrap();
+    for k in 0..100 {
+        std::fs::write(dir.path().join(format!("r{k:04}.jsonl")), finished("j", k)).unwrap();
+    }
+    let s = serve(&[dir.path().to_str().unwrap()]);
+    let go = std::sync::Arc::new(std::sync::Barrier::new(50));
+    let clients: Vec<_> = (0..50)
+        .map(|i| {
+            let (addr, go) = (s.addr.clone(), go.clone());
+            std::thread::spawn(move || {
+                let path = ["/", "/live?have=x", "/version", "/?page=2"][i % 4];
+                go.wait();
+                let (code, body) = get(&addr, path, "");
+                (path, code, body.len())
+            })
+        })
+        .collect();
+    for c in clients {
+        let (path, code, len) = c.join().unwrap();
+        assert_eq!(code, 200, "{path}");
+        assert!(len > 0, "{path}");
+    }
+}
+
+/// The server's idle cost: watching 1,000 small run files, no file changing, no client, it
+/// uses a small part of one core (utime + stime of `/proc/<pid>/stat` over about 10 s). The
+/// goal is under 1 % (0.83 % measured in a release build); the bound is loose for a debug build
+/// on a loaded machine.
+#[test]
+fn idle_cpu_watching_a_thousand_runs_is_small() {
+    let dir = tempfile::tempdir().unwrap();
+    for k in 0..1000 {
+        std::fs::write(dir.path().join(format!("r{k:04}.jsonl")), finished("j", k)).unwrap();
+    }
+    let s = serve(&[dir.path().to_str().unwrap()]);
+    wait_for("the 1,000 runs read", || {
+        get(&s.addr, "/version", "").1.trim().ends_with("-1")
+    });
+    let cpu_s = || {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", s.child.id())).unwrap();
+        let f: Vec<f64> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0.0))
+            .collect();
+        // utime and stime: fields 14 and 15 of the line, the 12th and 13th after the name.
+        (f[11] + f[12]) / rustix::param::clock_ticks_per_second() as f64
+    };
+    let (c0, t0) = (cpu_s(), Instant::now());
+    std::thread::sleep(Duration::from_secs(10));
+    let (c1, t1) = (cpu_s(), Instant::now());
+    let share = (c1 - c0) / (t1 - t0).as_secs_f64() * 100.0;
+    println!("idle CPU watching 1,000 run files: {share:.2} % of one core");
+    assert!(share < 5.0, "idle CPU {share:.2} % of one core");
+    // Nothing changed, and the server still answers.
+    assert!(get(&s.addr, "/version", "").1.trim().ends_with("-1"));
+}
