@@ -121,8 +121,11 @@ pub(crate) struct Live<'a> {
     /// Per run: how it is shown, and its revision (`data-rev` of its section, which changes
     /// whenever the section's content may have). Lets the server page the runs and send only
     /// the sections that changed.
-    pub show: &'a dyn Fn(&RunFile) -> (Show, String),
+    pub show: &'a ShowFn<'a>,
 }
+
+/// Per run: how `carina serve` shows it, and its revision.
+pub(crate) type ShowFn<'a> = dyn Fn(&RunFile) -> (Show, String) + 'a;
 
 /// How `carina serve` shows one run's section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,7 +226,7 @@ fn job_section(
     job: &str,
     list: &[&RunView],
     cycles: &[Cycle],
-    show: Option<&dyn Fn(&RunFile) -> (Show, String)>,
+    show: Option<&ShowFn>,
 ) -> Markup {
     let shows: Vec<(Show, Option<String>)> = list
         .iter()

@@ -162,8 +162,9 @@ struct Cache {
     /// Per page: the paging note and the live section, and when they were rendered (they
     /// change with time too: elapsed, the writer's liveness).
     banners: HashMap<usize, (Instant, Arc<String>)>,
-    /// Runs shown, for the page count.
-    runs: Option<usize>,
+    /// The runs of this version, oldest first: read from the watcher once per version (the
+    /// live section is rendered again each poll from these).
+    runs: Option<Arc<Vec<RunFile>>>,
 }
 
 /// Which rendering of a page.
@@ -409,19 +410,23 @@ fn view(shared: &Shared, page: usize, have: Option<&str>) -> Option<String> {
         return Some("the server's state is unavailable\n".into());
     };
     let v = w.version();
-    if cache.version != v || cache.runs.is_none() {
-        *cache = Cache {
-            version: v,
-            runs: Some(w.runs().0.len()),
-            ..Cache::default()
-        };
-    }
-    let pages = cache.runs.unwrap_or(0).div_ceil(PAGE_RUNS).max(1);
+    let runs = match &cache.runs {
+        Some(r) if cache.version == v => Arc::clone(r),
+        _ => {
+            let runs = Arc::new(w.runs().0);
+            *cache = Cache {
+                version: v,
+                runs: Some(Arc::clone(&runs)),
+                ..Cache::default()
+            };
+            runs
+        }
+    };
+    let pages = runs.len().div_ceil(PAGE_RUNS).max(1);
     let page = page.min(pages);
     let banner = match cache.banners.get(&page) {
         Some((at, b)) if at.elapsed() < POLL.mul_f64(0.9) => Arc::clone(b),
         _ => {
-            let (runs, _) = w.runs();
             let b = Arc::new(
                 html! {
                     (paging(&runs, page, pages, shared.token.as_deref()))
@@ -478,7 +483,7 @@ fn paging(runs: &[RunFile], page: usize, pages: usize, token: Option<&str>) -> M
         None => format!("/?page={k}"),
     };
     // The first, last and nearby pages: a bounded number of links however many runs.
-    let mut links: Vec<usize> = vec![1, page.saturating_sub(2).max(1), pages];
+    let mut links: Vec<usize> = vec![1, pages];
     links.extend(page.saturating_sub(2).max(1)..=(page + 2).min(pages));
     links.sort_unstable();
     links.dedup();
