@@ -703,7 +703,8 @@ kept:window.__carina_kept||null,open:m?m.open:null,scroll:window.scrollY};
 /// position survive them: no reload); the writer killed with SIGKILL, the live section marks
 /// the run stopped and incomplete; the server killed, the page says it is unreachable; a
 /// server started again on the same address, the page reconnects by itself and shows the same
-/// figures, still without a reload.
+/// figures, still without a reload. Then a second run: it appears (the page reloads once: a
+/// new run is a new structure), and turns complete in place.
 #[test]
 #[ignore = "needs chromium on PATH and the scenario_db example (cargo test builds it)"]
 fn serve_browser_a_live_run_its_kill_and_a_server_restart() {
@@ -813,4 +814,32 @@ fn serve_browser_a_live_run_its_kill_and_a_server_restart() {
     for k in ["items", "energy", "card", "state", "kept", "open", "scroll"] {
         assert_eq!(st[k], last[k], "{k}: {last} -> {st}");
     }
+
+    // A second cycle: a new run is a new page structure (the page reloads once), and its
+    // turning complete is an in-place update.
+    let mut second = Killed(
+        std::process::Command::new(&exe)
+            .env("CARINA_DIR", &runs)
+            .args(["--scenarios", "4000", "--seconds", "10", "--threads", "1"])
+            .args(["--batch", "8"])
+            .arg("--out")
+            .arg(dir.path().join("db2.csv"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let badge = "(function(){var b=document.querySelector('#run-0-1 summary .badge');\
+                 return b?b.textContent:null;})()";
+    wait_for("the second run, running, on the page", || {
+        b.eval(badge) == "incomplete"
+    });
+    b.eval("window.__carina_kept='second';1");
+    assert!(second.0.wait().unwrap().success(), "scenario_db failed");
+    wait_for("the second run to turn complete", || {
+        b.eval(badge) == "complete"
+    });
+    st = b.eval(PAGE_STATE);
+    assert_eq!(st["kept"], "second", "reloaded for the run_end: {st}");
+    assert_eq!(st["state"], "stopped", "the first run: {st}");
 }
