@@ -118,6 +118,25 @@ pub(crate) struct Live<'a> {
     pub banner: Markup,
     /// A constant of the server (never user input), inserted as is.
     pub script: &'a str,
+    /// Per run: how it is shown, and its revision (`data-rev` of its section, which changes
+    /// whenever the section's content may have). Lets the server page the runs and send only
+    /// the sections that changed.
+    pub show: &'a ShowFn<'a>,
+}
+
+/// Per run: how `carina serve` shows it, and its revision.
+pub(crate) type ShowFn<'a> = dyn Fn(&RunFile) -> (Show, String) + 'a;
+
+/// How `carina serve` shows one run's section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Show {
+    /// The whole section.
+    Full,
+    /// An empty `data-same` element with the section's id and revision: an update that leaves
+    /// the browser's copy as it is (the page reloads if its copy has another revision).
+    Stub,
+    /// Nothing: the run is on another page (it still counts in the recurring view).
+    Hidden,
 }
 
 /// The page's Content-Security-Policy: the report's, plus `connect-src 'self'` for a live page.
@@ -185,7 +204,7 @@ pub(crate) fn render_page(runs: &[RunFile], skipped: &[&LoadError], live: Option
                     p { "No runs." }
                 }
                 @for (ji, (job, list)) in jobs.iter().enumerate() {
-                    (job_section(ji, job, list, &cycles))
+                    (job_section(ji, job, list, &cycles, live.map(|l| l.show)))
                 }
                 // A constant of this file, not user input: inserted as is.
                 script { (PreEscaped(SCRIPT)) }
@@ -200,13 +219,40 @@ pub(crate) fn render_page(runs: &[RunFile], skipped: &[&LoadError], live: Option
     h
 }
 
-/// One job: its fleet tables, its recurring view, then its runs, newest first.
-fn job_section(ji: usize, job: &str, list: &[&RunView], cycles: &[Cycle]) -> Markup {
+/// One job: its fleet tables, its recurring view, then its runs, newest first. `show`
+/// (`carina serve`) picks the runs drawn, and stubs a job whose runs are all stubbed or hidden.
+fn job_section(
+    ji: usize,
+    job: &str,
+    list: &[&RunView],
+    cycles: &[Cycle],
+    show: Option<&ShowFn>,
+) -> Markup {
+    let shows: Vec<(Show, Option<String>)> = list
+        .iter()
+        .map(|v| {
+            show.map_or((Show::Full, None), |f| {
+                let (s, rev) = f(v.file);
+                (s, Some(rev))
+            })
+        })
+        .collect();
+    // The job's revision changes with any of its runs' (the recurring view covers them all).
+    let rev = show.map(|_| {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        shows.iter().for_each(|(_, r)| r.hash(&mut h));
+        format!("{:x}", h.finish())
+    });
+    if show.is_some() && shows.iter().all(|(s, _)| *s != Show::Full) {
+        return html! { section.job id={ "job-" (ji) } data-rev=[rev] data-same {} };
+    }
+    let hidden = shows.iter().filter(|(s, _)| *s == Show::Hidden).count();
     let analyses: Vec<Analysis> = list.iter().map(|v| analyse(v)).collect();
     let job_cycles: Vec<_> = cycles.iter().filter(|c| c.job == job).collect();
     let last = list.len() - 1;
     html! {
-        section.job id={ "job-" (ji) } {
+        section.job id={ "job-" (ji) } data-rev=[rev] {
             h2 { "Job: " (job) }
             @for (ci, c) in job_cycles.iter().enumerate() {
                 @if c.hosts.len() > 1 {
@@ -216,8 +262,15 @@ fn job_section(ji: usize, job: &str, list: &[&RunView], cycles: &[Cycle]) -> Mar
             @if list.len() > 1 {
                 (recurring(&analyses))
             }
+            @if hidden > 0 {
+                p.note.paged { (hidden) " run(s) of this job are on other pages (the recurring view above has them all)." }
+            }
             @for (i, a) in analyses.iter().enumerate().rev() {
-                (run_section(ji, i, a, i == last))
+                @match &shows[i] {
+                    (Show::Full, rev) => (run_section(ji, i, a, i == last, rev.as_deref())),
+                    (Show::Stub, rev) => details.run id={ "run-" (ji) "-" (i) } data-rev=[rev] data-same {},
+                    (Show::Hidden, _) => {},
+                }
             }
         }
     }
@@ -424,7 +477,7 @@ fn short_time(t: jiff::Timestamp) -> String {
     t.strftime("%Y-%m-%d %H:%M").to_string()
 }
 
-fn run_section(ji: usize, i: usize, a: &Analysis, open: bool) -> Markup {
+fn run_section(ji: usize, i: usize, a: &Analysis, open: bool, rev: Option<&str>) -> Markup {
     let (v, run) = (a.v, a.v.file);
     let st = &run.start;
     let warnings = run
@@ -432,7 +485,7 @@ fn run_section(ji: usize, i: usize, a: &Analysis, open: bool) -> Markup {
         .iter()
         .chain(run.end.iter().flat_map(|e| &e.warnings));
     html! {
-        details.run id={ "run-" (ji) "-" (i) } open[open] {
+        details.run id={ "run-" (ji) "-" (i) } open[open] data-rev=[rev] {
             summary {
                 "Run " (v.run_id) " " (status_badge(v.is_complete())) " " (run_badge(v)) " "
                 span.meta { "started " (st.started_at) " on " (v.host) }

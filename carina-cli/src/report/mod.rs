@@ -37,7 +37,7 @@ mod html;
 
 pub use analysis::BINS;
 #[cfg(feature = "serve")]
-pub(crate) use html::{Live, csp, kind_badge, render_page};
+pub(crate) use html::{Live, Show, csp, kind_badge, render_page};
 pub use html::{render, render_with_skipped};
 
 use crate::load::load_runs_lenient;

@@ -17,7 +17,7 @@ pub(super) fn banner(w: &Watcher, runs: &[RunFile], total_items: Option<u64>) ->
         section #live {
             h2 { "Live" }
             p.meta {
-                "Read from the run files once a second; this page reloads when they change ("
+                "Read from the run files once a second; this page updates when they change ("
                 span #live-status { "connecting" } "). "
                 (running.len()) " run(s) without run_end, " (runs.len() - running.len()) " finished."
             }
