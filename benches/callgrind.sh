@@ -14,8 +14,8 @@ cd "$(dirname "$0")/.."
 
 declare -A BUDGET=(
   [two_tsc]=14
-  [step_no_run]=24
-  [step_guard]=180
+  [step_no_run]=20
+  [step_guard]=108
 )
 ITERS=10000
 
