@@ -471,55 +471,6 @@ impl fmt::Display for Location {
     }
 }
 
-/// Reads `path` as UTF-8 text if it is a regular file of at most `limit` bytes: the type is
-/// checked by `stat` before opening (a device is never opened) and by `fstat` on a descriptor
-/// opened with `O_NONBLOCK` (a FIFO swapped in between cannot block the open); the read stops
-/// after `limit` bytes whatever the file does meanwhile.
-fn read_regular(path: &Path, limit: u64) -> std::io::Result<String> {
-    use std::io::Read;
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    let refuse = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, what);
-    let check = |m: std::fs::Metadata| {
-        let t = m.file_type();
-        let kind = if t.is_file() {
-            None
-        } else if t.is_dir() {
-            Some("a directory")
-        } else if t.is_fifo() {
-            Some("a FIFO (named pipe)")
-        } else if t.is_char_device() || t.is_block_device() {
-            Some("a device")
-        } else {
-            Some("a special file")
-        };
-        match kind {
-            Some(k) => Err(refuse(format!(
-                "{k}, not a regular file; only regular files are read (a pipe or a device may block or never end)"
-            ))),
-            None if m.len() > limit => Err(refuse(format!(
-                "{} bytes, more than the {limit} bytes read at most",
-                m.len()
-            ))),
-            None => Ok(()),
-        }
-    };
-    check(std::fs::metadata(path)?)?;
-    let file = std::fs::File::options()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)?;
-    check(file.metadata()?)?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(refuse(format!(
-            "grew beyond the {limit} bytes read at most"
-        )));
-    }
-    String::from_utf8(bytes)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()))
-}
-
 /// A schedule that cannot be read or is invalid. Every variant names the file; all but
 /// [`ScheduleError::Read`] name the line (when known) and the field.
 #[derive(Debug, thiserror::Error)]
@@ -919,10 +870,10 @@ impl Schedule {
     /// symlink to one is refused at once, without blocking and without reading it.
     pub fn load(path: impl AsRef<Path>) -> Result<Schedule, ScheduleError> {
         let path = path.as_ref();
-        let text =
-            read_regular(path, Self::MAX_FILE_BYTES).map_err(|source| ScheduleError::Read {
+        let text = carina_runtime::input::read_regular_to_string(path, Self::MAX_FILE_BYTES)
+            .map_err(|e| ScheduleError::Read {
                 path: path.to_owned(),
-                source,
+                source: e.into_io_error(),
             })?;
         Schedule::parse(&text, path)
     }

@@ -156,61 +156,6 @@ fn close_zones(query: &str) -> Vec<String> {
         .collect()
 }
 
-/// Reads `path` as UTF-8 text if it is a regular file of at most `limit` bytes. The type is
-/// checked by `stat` before opening (a device is never opened) and again by `fstat` on a
-/// descriptor opened with `O_NONBLOCK`, so a FIFO swapped in between cannot block the open;
-/// the read itself stops after `limit` bytes whatever the file does meanwhile.
-fn read_regular(path: &Path, limit: u64) -> std::io::Result<String> {
-    use std::io::Read;
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    let check = |m: std::fs::Metadata| {
-        let t = m.file_type();
-        let kind = if t.is_file() {
-            None
-        } else if t.is_dir() {
-            Some("a directory")
-        } else if t.is_fifo() {
-            Some("a FIFO (named pipe)")
-        } else if t.is_char_device() || t.is_block_device() {
-            Some("a device")
-        } else {
-            Some("not a regular file")
-        };
-        match kind {
-            Some(k) => Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!(
-                    "{k}, not a regular file; only regular files are read (a pipe or a device may block or never end)"
-                ),
-            )),
-            None if m.len() > limit => Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!(
-                    "{} bytes, more than the {limit} bytes read at most",
-                    m.len()
-                ),
-            )),
-            None => Ok(()),
-        }
-    };
-    check(std::fs::metadata(path)?)?;
-    let file = std::fs::File::options()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)?;
-    check(file.metadata()?)?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("grew beyond the {limit} bytes read at most"),
-        ));
-    }
-    String::from_utf8(bytes)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()))
-}
-
 /// A time-varying grid intensity: each value holds from its timestamp until the next one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IntensitySeries {
@@ -237,10 +182,13 @@ impl IntensitySeries {
     /// without reading it, since it might never end.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, CarbonError> {
         let path = path.as_ref();
-        let text = read_regular(path, Self::MAX_FILE_BYTES).map_err(|source| CarbonError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            crate::input::read_regular_to_string(path, Self::MAX_FILE_BYTES).map_err(|e| {
+                CarbonError::Io {
+                    path: path.to_path_buf(),
+                    source: e.into_io_error(),
+                }
+            })?;
         Self::parse(&text, path)
     }
 
@@ -514,8 +462,8 @@ mod tests {
         // A blocking open of the FIFO (no writer) or a read of /dev/zero would never return.
         for (p, kind) in [
             (fifo.as_path(), "a FIFO"),
-            (zero.as_path(), "a device"),
-            (Path::new("/dev/zero"), "a device"),
+            (zero.as_path(), "device"),
+            (Path::new("/dev/zero"), "device"),
             (dir.path(), "a directory"),
         ] {
             let e = IntensitySeries::load(p).unwrap_err();

@@ -81,6 +81,41 @@ pub enum InputError {
     },
 }
 
+impl InputError {
+    /// This error as an `std::io::Error` whose message does not repeat the path, for error
+    /// types that carry the path beside an I/O source (a schedule's, an intensity series'):
+    /// an I/O failure stays itself; a refusal becomes `InvalidInput` (`InvalidData` for an
+    /// over-long line) saying why.
+    pub fn into_io_error(self) -> std::io::Error {
+        use std::io::{Error, ErrorKind};
+        match self {
+            InputError::Io { source, .. } => source,
+            InputError::NotRegular { kind, .. } => Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "not a regular file (it is {kind}); only regular files are read (a pipe or a device may block or never end)"
+                ),
+            ),
+            InputError::Symlink { .. } => Error::new(
+                ErrorKind::InvalidInput,
+                "a symbolic link, which is not followed here",
+            ),
+            InputError::NotOwned { owner, me, .. } => Error::new(
+                ErrorKind::PermissionDenied,
+                format!("owned by user id {owner}, not by this process's user ({me})"),
+            ),
+            InputError::TooLarge { size, max, .. } => Error::new(
+                ErrorKind::InvalidInput,
+                format!("{size} bytes, more than the {max} bytes read at most"),
+            ),
+            InputError::LineTooLong { line, max, .. } => Error::new(
+                ErrorKind::InvalidData,
+                format!("line {line} longer than {max} bytes"),
+            ),
+        }
+    }
+}
+
 /// What [`open_with`] accepts beyond "a regular file".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpenRules {

@@ -639,8 +639,8 @@ fn special_files_are_refused_at_once_and_size_is_bounded() {
     std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
     for (p, kind) in [
         (fifo.as_path(), "a FIFO"),
-        (zero.as_path(), "a device"),
-        (std::path::Path::new("/dev/zero"), "a device"),
+        (zero.as_path(), "device"),
+        (std::path::Path::new("/dev/zero"), "device"),
     ] {
         let e = Schedule::load(p).unwrap_err();
         let msg = e.to_string();
