@@ -455,6 +455,21 @@ fn control_records_are_written_to_the_run() {
             .starts_with("start")
     );
     assert!(controls.windows(2).all(|w| w[0].t_s <= w[1].t_s));
+    // Each record names the peak window it lies in, else the next one (Monday's, then
+    // Tuesday's once Monday's has ended).
+    let peaks: Vec<_> = controls
+        .iter()
+        .map(|c| c.next_peak.map(|w| (w.start.to_string(), w.end.to_string())))
+        .collect();
+    let w = |a: &str, b: &str| Some((a.to_owned(), b.to_owned()));
+    assert_eq!(
+        peaks,
+        [
+            w("2026-03-16T08:00:00Z", "2026-03-16T20:00:00Z"),
+            w("2026-03-16T08:00:00Z", "2026-03-16T20:00:00Z"),
+            w("2026-03-17T08:00:00Z", "2026-03-17T20:00:00Z"),
+        ]
+    );
 }
 
 #[test]

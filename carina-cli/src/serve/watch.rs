@@ -47,6 +47,114 @@ const MAX_PENDING_PARENTS: usize = 1 << 16;
 const BUCKET_BASE: f64 = 1.02;
 const BUCKET_MIN_S: f64 = 1e-6;
 
+/// Fine time buckets kept of the step records for the forecast's interval.
+pub const SERIES_BUCKETS: usize = 512;
+/// The first width of a fine time bucket, s (doubled as the run grows).
+const SERIES_FIRST_WIDTH_S: f64 = 1e-3;
+
+/// The step records binned by end time, what [`crate::forecast`]'s interval needs of them:
+/// the self energy of every step, and the items of each item-bearing step name, per fine
+/// bucket. [`SERIES_BUCKETS`] buckets cover `0 .. SERIES_BUCKETS x width`; a record ending
+/// later doubles the width, adjacent pairs merged (sums stay exact), so memory is
+/// `SERIES_BUCKETS` x (item-bearing names + 1), whatever the number of records.
+#[derive(Debug, Clone)]
+pub struct StepSeries {
+    width: f64,
+    energy: Vec<f64>,
+    /// Item-bearing step name -> (its item-bearing records, items per bucket).
+    items: HashMap<String, (usize, Vec<f64>)>,
+}
+
+impl Default for StepSeries {
+    fn default() -> Self {
+        StepSeries {
+            width: SERIES_FIRST_WIDTH_S,
+            energy: vec![0.0; SERIES_BUCKETS],
+            items: HashMap::new(),
+        }
+    }
+}
+
+impl StepSeries {
+    /// Adds one step record: `items` of step `name` and its self energy, at its end time.
+    fn add(&mut self, name: &str, end_s: f64, items: u64, self_energy_j: f64) {
+        // A time that is no time (NaN, infinite) has no bucket: left out of the interval only.
+        if !end_s.is_finite() {
+            return;
+        }
+        let t = end_s.max(0.0);
+        while t >= self.width * SERIES_BUCKETS as f64 {
+            self.width *= 2.0;
+            halve(&mut self.energy);
+            for (_, v) in self.items.values_mut() {
+                halve(v);
+            }
+        }
+        let b = ((t / self.width) as usize).min(SERIES_BUCKETS - 1);
+        if self_energy_j.is_finite() {
+            self.energy[b] += self_energy_j;
+        }
+        if items > 0 {
+            let (n, v) = self
+                .items
+                .entry(name.to_owned())
+                .or_insert_with(|| (0, vec![0.0; SERIES_BUCKETS]));
+            *n += 1;
+            v[b] += items as f64;
+        }
+    }
+
+    /// [`Self::add`], for the tests of the live section.
+    #[cfg(test)]
+    pub(crate) fn add_for_test(&mut self, name: &str, end_s: f64, items: u64, self_energy_j: f64) {
+        self.add(name, end_s, items, self_energy_j);
+    }
+
+    /// The width of one fine bucket, s.
+    pub fn width(&self) -> f64 {
+        self.width
+    }
+}
+
+/// Merges adjacent pairs into the first half (sums kept), the second half zeroed.
+fn halve(v: &mut [f64]) {
+    let n = v.len();
+    for i in 0..n / 2 {
+        v[i] = v[2 * i] + v[2 * i + 1];
+    }
+    v[n / 2..].fill(0.0);
+}
+
+impl crate::forecast::StepSeries for StepSeries {
+    /// All of the name's item-bearing records read, also those past a crashed run's cut (the
+    /// fold does not keep them apart): the bucket count may be one higher than `forecast`'s.
+    fn item_records(&self, name: &str) -> usize {
+        self.items.get(name).map_or(0, |(n, _)| *n)
+    }
+
+    /// Each fine bucket goes whole to the coarse bucket of its middle, and fine buckets whose
+    /// middle is past `k x width` (a crashed run's records after its cut) are left out: the
+    /// coarse buckets' edges are off by at most one fine bucket.
+    fn bucketed(&self, name: &str, k: usize, width: f64) -> (Vec<f64>, Vec<f64>) {
+        let mut items = vec![0.0; k];
+        let mut joules = vec![0.0; k];
+        let span = k as f64 * width;
+        let of_name = self.items.get(name).map(|(_, v)| v.as_slice());
+        for j in 0..SERIES_BUCKETS {
+            let mid = (j as f64 + 0.5) * self.width;
+            if mid > span {
+                break;
+            }
+            let c = ((mid / width) as usize).min(k - 1);
+            joules[c] += self.energy[j];
+            if let Some(v) = of_name {
+                items[c] += v[j];
+            }
+        }
+        (items, joules)
+    }
+}
+
 /// The folded figures of one step name.
 #[derive(Debug, Clone, Default)]
 struct StepAcc {
@@ -98,6 +206,7 @@ pub struct Fold {
     controls: VecDeque<ControlRecord>,
     power: Vec<PowerRecord>,
     last_power: Option<PowerRecord>,
+    series: StepSeries,
     /// Records folded.
     pub records: u64,
     /// Lines that were not a record (torn writes, garbage), skipped.
@@ -144,6 +253,8 @@ impl Fold {
         if !self.steps.contains_key(s.name.as_ref()) {
             self.names.push(s.name.to_string());
         }
+        self.series
+            .add(&s.name, s.end_s.0, s.items, s.self_energy_j.0);
         let a = self.steps.entry(s.name.to_string()).or_default();
         a.count += 1;
         a.wall += d;
@@ -201,6 +312,11 @@ impl Fold {
         }
         self.last_power = Some(p.clone());
         self.power.push(p);
+    }
+
+    /// The step records binned by end time, for the forecast's interval.
+    pub fn series(&self) -> &StepSeries {
+        &self.series
     }
 
     /// Whether a `run_start` has been read.
