@@ -93,6 +93,47 @@ fn fleets(w: &Watcher, runs: &[RunFile]) -> Markup {
     }
 }
 
+/// Rows of the live step tree drawn at most.
+const MAX_TREE_ROWS: usize = 200;
+
+/// The step tree so far, folded by name path from every step record read (the run's step
+/// table is the report's, below, from the same fold).
+fn step_tree(f: &super::watch::Fold) -> Markup {
+    let (rows, left_out) = f.tree(MAX_TREE_ROWS);
+    if rows.is_empty() {
+        return html! {};
+    }
+    html! {
+        details.live-tree open {
+            summary { "Step tree so far (" (rows.len()) " name path(s))" }
+            table.live.tree {
+                thead { tr {
+                    th.l { "step path" } th { "count" } th { "wall" } th { "inclusive energy" } th { "self energy" }
+                } }
+                tbody {
+                    @for t in &rows {
+                        tr {
+                            td.l style={ "padding-left:" (9 + t.depth * 18) "px" } {
+                                @if t.depth > 0 { "└ " } (t.name)
+                            }
+                            td { (t.acc.count) }
+                            td { (duration_as(t.acc.wall, t.acc.wall)) }
+                            td { (energy(t.acc.energy + 0.0)) }
+                            td { (energy(t.acc.self_energy + 0.0)) }
+                        }
+                    }
+                }
+            }
+            p.note {
+                "Every step record read so far, also those after the last power record (the \
+                figures above stop there). Steps whose parent has not ended are under “"
+                (super::watch::OPEN_PARENT) "”: a parent's name arrives with its record, when it ends."
+                @if left_out > 0 { " " (left_out) " more path(s) not shown." }
+            }
+        }
+    }
+}
+
 /// The governor's state as the run's last `control` record left it: mode, policy, workers
 /// allowed of nominal, since when, and why (the reason names the peak window when a schedule
 /// caused it).
@@ -344,6 +385,9 @@ fn live_run(w: &Watcher, r: &RunFile, runs: &[RunFile], total_items: Option<u64>
                     }
                 }
             }
+            @if let Some(f) = w.fold(&r.path) {
+                (step_tree(f))
+            }
         }
     }
 }
@@ -506,6 +550,67 @@ mod tests {
         std::fs::remove_file(dir.path().join("node-b.jsonl")).unwrap();
         let (w, runs) = watched(dir.path());
         assert!(!banner(&w, &runs, None).into_string().contains("hosts, cycle started"));
+    }
+
+    #[test]
+    fn a_running_run_has_its_step_table_and_its_step_tree_so_far() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = running_run(dir.path());
+        let (_w, runs) = watched(dir.path());
+        // The report's step table, from the fold: the same columns as a finished run.
+        let page = crate::report::render_page(&runs, &[], None);
+        let table = &page[page.find("<table class=\"sortable steps\">").unwrap()..];
+        assert!(
+            table.contains("<td class=\"l\">work</td><td data-v=\"60\">60</td><td data-v=\"59.5\">59.5 s</td>"),
+            "{table}"
+        );
+        // A nested run: `cycle` (id 100) still open, two `batch`es each with a `parse`.
+        let mut text = String::new();
+        let rec = |id: u64, parent: Option<u64>, name: &str, a: f64, b: f64, e: f64, own: f64| {
+            format!(
+                r#"{{"type":"step","name":"{name}","id":{id},"parent":{},"thread":0,"start_s":{a},"end_s":{b},"items":0,"status":"ok","energy_j":{e},"self_energy_j":{own},"co2e_g":0.0}}"#,
+                parent.map_or("null".to_owned(), |p| p.to_string())
+            ) + "\n"
+        };
+        for k in 0..2u64 {
+            let t = 60.0 + k as f64;
+            text += &rec(201 + 2 * k, Some(200 + 2 * k), "parse", t, t + 0.5, 2.0, 2.0);
+            text += &rec(200 + 2 * k, Some(100), "batch", t, t + 1.0, 5.0, 3.0);
+        }
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
+        let (w, runs) = watched(dir.path());
+        let tree = |w: &Watcher| {
+            let (rows, _) = w.fold(&p).unwrap().tree(50);
+            rows.iter()
+                .map(|r| format!("{}{} x{} {}/{} J", "  ".repeat(r.depth), r.name, r.acc.count, r.acc.energy, r.acc.self_energy))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            tree(&w),
+            [
+                "work x60 660/660 J",
+                "(inside steps still open) x1 10/0 J",
+                "  batch x2 10/6 J",
+                "    parse x2 4/4 J",
+            ]
+        );
+        let html = banner(&w, &runs, None).into_string();
+        assert!(html.contains("Step tree so far (4 name path(s))"), "{html}");
+        assert!(html.contains("└ parse</td><td>2</td>"), "{html}");
+        // The parent ends: the subtree moves under its name.
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        std::io::Write::write_all(&mut f, rec(100, None, "cycle", 59.0, 62.0, 12.0, 2.0).as_bytes()).unwrap();
+        let (w, _) = watched(dir.path());
+        assert_eq!(
+            tree(&w),
+            [
+                "work x60 660/660 J",
+                "cycle x1 12/2 J",
+                "  batch x2 10/6 J",
+                "    parse x2 4/4 J",
+            ]
+        );
     }
 
     #[test]

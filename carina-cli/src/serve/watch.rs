@@ -155,6 +155,43 @@ impl crate::forecast::StepSeries for StepSeries {
     }
 }
 
+/// The folded figures of one name path of the step tree.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PathAcc {
+    /// Instances.
+    pub count: u64,
+    /// Wall time summed, s.
+    pub wall: f64,
+    /// Inclusive energy, J.
+    pub energy: f64,
+    /// Self energy, J.
+    pub self_energy: f64,
+}
+
+impl PathAcc {
+    fn add(&mut self, o: &PathAcc) {
+        self.count += o.count;
+        self.wall += o.wall;
+        self.energy += o.energy;
+        self.self_energy += o.self_energy;
+    }
+}
+
+/// Name path -> figures.
+type Paths = HashMap<Vec<String>, PathAcc>;
+
+/// One row of [`Fold::tree`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TreeRow {
+    /// 0 for a top-level step.
+    pub depth: usize,
+    pub name: String,
+    pub acc: PathAcc,
+}
+
+/// The name of the node under which steps whose parent has not ended yet are shown.
+pub const OPEN_PARENT: &str = "(inside steps still open)";
+
 /// The folded figures of one step name.
 #[derive(Debug, Clone, Default)]
 struct StepAcc {
@@ -207,6 +244,11 @@ pub struct Fold {
     power: Vec<PowerRecord>,
     last_power: Option<PowerRecord>,
     series: StepSeries,
+    /// The step tree by name path, of the steps whose top-level ancestor has ended.
+    paths: Paths,
+    /// Per parent id not yet seen: its children's subtrees, by name path below it (children
+    /// end, and are written, before their parent).
+    pending_paths: HashMap<u64, Paths>,
     /// Records folded.
     pub records: u64,
     /// Lines that were not a record (torn writes, garbage), skipped.
@@ -250,6 +292,7 @@ impl Fold {
             *self.child_time.entry(p).or_default() += d;
         }
         let children = self.child_time.remove(&s.id).unwrap_or(0.0);
+        self.path_step(&s, d);
         if !self.steps.contains_key(s.name.as_ref()) {
             self.names.push(s.name.to_string());
         }
@@ -291,6 +334,95 @@ impl Fold {
             marker.energy_by_domain = None;
             self.last_step = Some(marker);
         }
+    }
+
+    /// Folds one step into the tree: its own node and its children's pending subtrees, moved
+    /// under its parent's pending subtrees, or into the tree when it is top level.
+    fn path_step(&mut self, s: &StepRecord, d: f64) {
+        let mut mine: Paths = HashMap::new();
+        mine.insert(
+            vec![s.name.to_string()],
+            PathAcc {
+                count: 1,
+                wall: d,
+                energy: s.energy_j.0,
+                self_energy: s.self_energy_j.0,
+            },
+        );
+        for (rel, acc) in self.pending_paths.remove(&s.id).unwrap_or_default() {
+            let mut path = Vec::with_capacity(rel.len() + 1);
+            path.push(s.name.to_string());
+            path.extend(rel);
+            mine.entry(path).or_default().add(&acc);
+        }
+        let into = match s.parent {
+            Some(p) => {
+                if self.pending_paths.len() >= MAX_PENDING_PARENTS
+                    && !self.pending_paths.contains_key(&p)
+                {
+                    // Parents that never come: shown at the top level rather than kept.
+                    &mut self.paths
+                } else {
+                    self.pending_paths.entry(p).or_default()
+                }
+            }
+            None => &mut self.paths,
+        };
+        for (path, acc) in mine {
+            into.entry(path).or_default().add(&acc);
+        }
+    }
+
+    /// The step tree so far, depth first, siblings by inclusive energy (largest first), at
+    /// most `max_rows` rows, and the rows left out. Steps whose parent has not ended yet (a
+    /// top-level step runs the whole cycle) are shown under one [`OPEN_PARENT`] node: their
+    /// parent's name comes with the parent's record.
+    pub fn tree(&self, max_rows: usize) -> (Vec<TreeRow>, usize) {
+        let mut all: Paths = self.paths.clone();
+        let mut open = PathAcc::default();
+        for sub in self.pending_paths.values() {
+            open.count += 1;
+            for (rel, acc) in sub {
+                if rel.len() == 1 {
+                    open.energy += acc.energy;
+                    open.wall += acc.wall;
+                }
+                let mut path = vec![OPEN_PARENT.to_owned()];
+                path.extend(rel.iter().cloned());
+                all.entry(path).or_default().add(acc);
+            }
+        }
+        if open.count > 0 {
+            all.insert(vec![OPEN_PARENT.to_owned()], open);
+        }
+        let mut children: HashMap<&[String], Vec<&Vec<String>>> = HashMap::new();
+        for path in all.keys() {
+            children.entry(&path[..path.len() - 1]).or_default().push(path);
+        }
+        for c in children.values_mut() {
+            c.sort_by(|a, b| all[*b].energy.total_cmp(&all[*a].energy).then(a.cmp(b)));
+        }
+        let mut rows = Vec::new();
+        let mut left_out = 0;
+        let mut stack: Vec<&Vec<String>> = children
+            .get(&[][..])
+            .map(|c| c.iter().rev().copied().collect())
+            .unwrap_or_default();
+        while let Some(path) = stack.pop() {
+            if rows.len() >= max_rows {
+                left_out += 1;
+                continue;
+            }
+            rows.push(TreeRow {
+                depth: path.len() - 1,
+                name: path[path.len() - 1].clone(),
+                acc: all[path],
+            });
+            if let Some(c) = children.get(&path[..]) {
+                stack.extend(c.iter().rev().copied());
+            }
+        }
+        (rows, left_out)
     }
 
     fn power(&mut self, p: PowerRecord) {
