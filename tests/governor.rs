@@ -459,7 +459,10 @@ fn control_records_are_written_to_the_run() {
     // Tuesday's once Monday's has ended).
     let peaks: Vec<_> = controls
         .iter()
-        .map(|c| c.next_peak.map(|w| (w.start.to_string(), w.end.to_string())))
+        .map(|c| {
+            c.next_peak
+                .map(|w| (w.start.to_string(), w.end.to_string()))
+        })
         .collect();
     let w = |a: &str, b: &str| Some((a.to_owned(), b.to_owned()));
     assert_eq!(

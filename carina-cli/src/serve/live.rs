@@ -290,8 +290,9 @@ fn methods(f: &Forecast) -> Methods {
             f.remaining_items,
             interval.replace("the rate", "J per item")
         ),
-        co2e: "the forecast energy at the run's CO2e per joule so far (its interval's ends likewise)"
-            .to_owned(),
+        co2e:
+            "the forecast energy at the run's CO2e per joule so far (its interval's ends likewise)"
+                .to_owned(),
     }
 }
 
@@ -328,7 +329,9 @@ fn live_run(w: &Watcher, r: &RunFile, runs: &[RunFile], total_items: Option<u64>
         )
     });
     let now_w = w.fold(&r.path).and_then(|f| f.current_power());
-    let series = w.fold(&r.path).map(|f| f.series() as &dyn crate::forecast::StepSeries);
+    let series = w
+        .fold(&r.path)
+        .map(|f| f.series() as &dyn crate::forecast::StepSeries);
     let fc = total.map(|t| forecast_with(r, t, series));
     let how = fc.as_ref().and_then(|f| f.as_ref().ok()).map(methods);
     let quiet = w.quiet_for(&r.path).map(|d| {
@@ -443,7 +446,10 @@ mod tests {
         let file = carina_runtime::reader::read_run_file(&p).unwrap();
         let whole = crate::forecast::forecast(&file, 1000).unwrap();
         assert_eq!((live.buckets, whole.buckets), (20, 20));
-        assert!(whole.runtime_s.high > whole.runtime_s.low * 1.05, "{whole:?}");
+        assert!(
+            whole.runtime_s.high > whole.runtime_s.low * 1.05,
+            "{whole:?}"
+        );
         for (a, b) in [
             (live.runtime_s, whole.runtime_s),
             (live.energy_j, whole.energy_j),
@@ -467,7 +473,9 @@ mod tests {
             "{page}"
         );
         assert!(
-            page.contains("~95 % interval from the spread of J per item over 20 equal time buckets"),
+            page.contains(
+                "~95 % interval from the spread of J per item over 20 equal time buckets"
+            ),
             "{page}"
         );
     }
@@ -496,13 +504,19 @@ mod tests {
         assert!(next_peak(&r, t("2026-03-17T00:00:00Z")).contains("has passed"));
         // A file of an earlier version: no field, said so.
         let old = with_control("");
-        assert!(next_peak(&old, t("2026-03-16T07:30:00Z")).starts_with("unknown: the last control record names none"));
+        assert!(
+            next_peak(&old, t("2026-03-16T07:30:00Z"))
+                .starts_with("unknown: the last control record names none")
+        );
         // And the page shows it.
         let dir = tempfile::tempdir().unwrap();
         let (w, _) = watched(dir.path());
         let page = banner(&w, std::slice::from_ref(&r), None).into_string();
         assert!(page.contains("next peak window"), "{page}");
-        assert!(page.contains("2026-03-16T08:00:00Z .. 2026-03-16T20:00:00Z"), "{page}");
+        assert!(
+            page.contains("2026-03-16T08:00:00Z .. 2026-03-16T20:00:00Z"),
+            "{page}"
+        );
     }
 
     /// A running run of job `j` on `host`: `items` items in one step and 10 s of power at
@@ -531,7 +545,9 @@ mod tests {
         assert_eq!(runs.len(), 2);
         let page = banner(&w, &runs, None).into_string();
         assert!(page.contains("Job j: 2 hosts"), "{page}");
-        let row = |host: &str, rest: &str| format!("{host}</td><td>1</td><td>1</td><td class=\"items\">{rest}");
+        let row = |host: &str, rest: &str| {
+            format!("{host}</td><td>1</td><td>1</td><td class=\"items\">{rest}")
+        };
         // 1000 J and 500 J; 100 W and 50 W now.
         for (host, items, e, p) in [
             ("node-a", "30", "0.278 Wh", "100 W"),
@@ -545,11 +561,18 @@ mod tests {
             page.contains("<b>total</b></td><td>2</td><td>2</td><td class=\"items\">42</td>"),
             "{page}"
         );
-        assert!(page.contains("0.417 Wh") && page.contains("150 W"), "{page}");
+        assert!(
+            page.contains("0.417 Wh") && page.contains("150 W"),
+            "{page}"
+        );
         // One host alone: no fleet table.
         std::fs::remove_file(dir.path().join("node-b.jsonl")).unwrap();
         let (w, runs) = watched(dir.path());
-        assert!(!banner(&w, &runs, None).into_string().contains("hosts, cycle started"));
+        assert!(
+            !banner(&w, &runs, None)
+                .into_string()
+                .contains("hosts, cycle started")
+        );
     }
 
     #[test]
@@ -561,7 +584,9 @@ mod tests {
         let page = crate::report::render_page(&runs, &[], None);
         let table = &page[page.find("<table class=\"sortable steps\">").unwrap()..];
         assert!(
-            table.contains("<td class=\"l\">work</td><td data-v=\"60\">60</td><td data-v=\"59.5\">59.5 s</td>"),
+            table.contains(
+                "<td class=\"l\">work</td><td data-v=\"60\">60</td><td data-v=\"59.5\">59.5 s</td>"
+            ),
             "{table}"
         );
         // A nested run: `cycle` (id 100) still open, two `batch`es each with a `parse`.
@@ -574,7 +599,15 @@ mod tests {
         };
         for k in 0..2u64 {
             let t = 60.0 + k as f64;
-            text += &rec(201 + 2 * k, Some(200 + 2 * k), "parse", t, t + 0.5, 2.0, 2.0);
+            text += &rec(
+                201 + 2 * k,
+                Some(200 + 2 * k),
+                "parse",
+                t,
+                t + 0.5,
+                2.0,
+                2.0,
+            );
             text += &rec(200 + 2 * k, Some(100), "batch", t, t + 1.0, 5.0, 3.0);
         }
         let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
@@ -583,7 +616,16 @@ mod tests {
         let tree = |w: &Watcher| {
             let (rows, _) = w.fold(&p).unwrap().tree(50);
             rows.iter()
-                .map(|r| format!("{}{} x{} {}/{} J", "  ".repeat(r.depth), r.name, r.acc.count, r.acc.energy, r.acc.self_energy))
+                .map(|r| {
+                    format!(
+                        "{}{} x{} {}/{} J",
+                        "  ".repeat(r.depth),
+                        r.name,
+                        r.acc.count,
+                        r.acc.energy,
+                        r.acc.self_energy
+                    )
+                })
                 .collect::<Vec<_>>()
         };
         assert_eq!(
@@ -600,7 +642,11 @@ mod tests {
         assert!(html.contains("└ parse</td><td>2</td>"), "{html}");
         // The parent ends: the subtree moves under its name.
         let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
-        std::io::Write::write_all(&mut f, rec(100, None, "cycle", 59.0, 62.0, 12.0, 2.0).as_bytes()).unwrap();
+        std::io::Write::write_all(
+            &mut f,
+            rec(100, None, "cycle", 59.0, 62.0, 12.0, 2.0).as_bytes(),
+        )
+        .unwrap();
         let (w, _) = watched(dir.path());
         assert_eq!(
             tree(&w),

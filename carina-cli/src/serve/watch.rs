@@ -397,7 +397,10 @@ impl Fold {
         }
         let mut children: HashMap<&[String], Vec<&Vec<String>>> = HashMap::new();
         for path in all.keys() {
-            children.entry(&path[..path.len() - 1]).or_default().push(path);
+            children
+                .entry(&path[..path.len() - 1])
+                .or_default()
+                .push(path);
         }
         for c in children.values_mut() {
             c.sort_by(|a, b| all[*b].energy.total_cmp(&all[*a].energy).then(a.cmp(b)));

@@ -57,7 +57,9 @@ fn page(addr: &str) -> String {
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
-    resp.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned()
+    resp.split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned()
 }
 
 /// Waits (generously: the server polls once a second, the machine may be slow) until the page
@@ -116,7 +118,9 @@ fn the_live_section_shows_the_interval_the_tree_the_next_peak_and_the_hosts() {
     let dir = tempfile::tempdir().unwrap();
     running(dir.path(), "node-a", 100.0);
     let s = serve(&[dir.path().to_str().unwrap(), "--total-items", "1000"]);
-    let p = page_when(&s.addr, "the first run", |p| p.contains("Job nightly, run c1"));
+    let p = page_when(&s.addr, "the first run", |p| {
+        p.contains("Job nightly, run c1")
+    });
     // The forecast: 192 items in 48 s, 808 remaining at 4 items/s; an interval, and the method.
     assert!(
         p.contains("class=\"l fc-runtime\">4.17 min  ("),
@@ -126,7 +130,10 @@ fn the_live_section_shows_the_interval_the_tree_the_next_peak_and_the_hosts() {
         p.contains("items-rate extrapolation: elapsed + remaining 808 items at the average items/s so far (192 items in 48.0 s); ~95 % interval from the spread of the rate over 16 equal time buckets"),
         "{p}"
     );
-    assert!(p.contains("class=\"l fc-finish\">2026-11-28T05:16:10Z  ("), "{p}");
+    assert!(
+        p.contains("class=\"l fc-finish\">2026-11-28T05:16:10Z  ("),
+        "{p}"
+    );
     // The next peak window, from the control record.
     assert!(
         p.contains("2099-01-02T08:00:00Z .. 2099-01-02T20:00:00Z: starts in"),
