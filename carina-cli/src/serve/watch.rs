@@ -95,12 +95,15 @@ impl StepSeries {
             self.energy[b] += self_energy_j;
         }
         if items > 0 {
-            let (n, v) = self
-                .items
-                .entry(name.to_owned())
-                .or_insert_with(|| (0, vec![0.0; SERIES_BUCKETS]));
-            *n += 1;
-            v[b] += items as f64;
+            // The name is allocated once, at its first item-bearing record.
+            if !self.items.contains_key(name) {
+                self.items
+                    .insert(name.to_owned(), (0, vec![0.0; SERIES_BUCKETS]));
+            }
+            if let Some((n, v)) = self.items.get_mut(name) {
+                *n += 1;
+                v[b] += items as f64;
+            }
         }
     }
 
