@@ -189,9 +189,10 @@ fn system_clock_waiters_sleep_until_the_next_change_without_polling() {
     assert!(Timestamp::now() >= cal.until);
     assert!(waited >= Duration::from_millis(250), "{waited:?}");
     assert!(waited < Duration::from_secs(5), "{waited:?}");
-    // One wait, not a poll loop: a handful of calendar calls.
+    // One wait, not a poll loop: a handful of calendar calls (each of the two control
+    // records also asks the calendar for the next peak window: up to 3 calls each).
     let calls = cal.calls.load(Ordering::Relaxed);
-    assert!(calls <= 8, "{calls} calendar calls");
+    assert!(calls <= 14, "{calls} calendar calls");
     drop(p);
 }
 
