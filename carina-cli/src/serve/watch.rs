@@ -135,23 +135,35 @@ impl crate::forecast::StepSeries for StepSeries {
         self.items.get(name).map_or(0, |(n, _)| *n)
     }
 
-    /// Each fine bucket goes whole to the coarse bucket of its middle, and fine buckets whose
-    /// middle is past `k x width` (a crashed run's records after its cut) are left out: the
-    /// coarse buckets' edges are off by at most one fine bucket.
+    /// Each fine bucket's content is taken as spread evenly over its time, clipped to `0 ..
+    /// k x width`, and split between the coarse buckets it overlaps; fine buckets that start
+    /// past `k x width` (a crashed run's records after its cut) are left out. Exact when no
+    /// record ends in a fine bucket that straddles a coarse bucket's edge.
     fn bucketed(&self, name: &str, k: usize, width: f64) -> (Vec<f64>, Vec<f64>) {
         let mut items = vec![0.0; k];
         let mut joules = vec![0.0; k];
         let span = k as f64 * width;
         let of_name = self.items.get(name).map(|(_, v)| v.as_slice());
         for j in 0..SERIES_BUCKETS {
-            let mid = (j as f64 + 0.5) * self.width;
-            if mid > span {
+            let a = j as f64 * self.width;
+            if a >= span {
                 break;
             }
-            let c = ((mid / width) as usize).min(k - 1);
-            joules[c] += self.energy[j];
-            if let Some(v) = of_name {
-                items[c] += v[j];
+            let (e, n) = (self.energy[j], of_name.map_or(0.0, |v| v[j]));
+            if e == 0.0 && n == 0.0 {
+                continue;
+            }
+            let b = ((j + 1) as f64 * self.width).min(span);
+            let mut c = ((a / width) as usize).min(k - 1);
+            loop {
+                let (lo, hi) = (c as f64 * width, (c + 1) as f64 * width);
+                let share = (b.min(hi) - a.max(lo)).max(0.0) / (b - a);
+                joules[c] += e * share;
+                items[c] += n * share;
+                if hi >= b || c + 1 == k {
+                    break;
+                }
+                c += 1;
             }
         }
         (items, joules)
