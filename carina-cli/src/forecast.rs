@@ -123,35 +123,58 @@ fn rel_se(xs: &[f64]) -> Option<f64> {
     Some(var.sqrt() / (n as f64).sqrt() / m)
 }
 
+/// Where the interval's time buckets come from: a run's step records (`carina forecast`), or
+/// a fold that kept them binned by end time as they were read (`carina serve`, which does not
+/// keep the records).
+pub(crate) trait StepSeries {
+    /// Item-bearing records of step `name` in the run's span: they decide the bucket count.
+    fn item_records(&self, name: &str) -> usize;
+    /// Per bucket of `0 .. k x width` seconds, by each record's end time: the items of step
+    /// `name`, and the self energy of every step (J).
+    fn bucketed(&self, name: &str, k: usize, width: f64) -> (Vec<f64>, Vec<f64>);
+}
+
+/// The step records of a run in its span.
+struct Records<'v, 'a>(&'v RunView<'a>);
+
+impl StepSeries for Records<'_, '_> {
+    fn item_records(&self, name: &str) -> usize {
+        // A crashed run's records up to its cut only, the span of its energy and elapsed time.
+        self.0
+            .steps()
+            .filter(|s| s.name == name && s.items > 0)
+            .count()
+    }
+
+    fn bucketed(&self, name: &str, k: usize, width: f64) -> (Vec<f64>, Vec<f64>) {
+        let bucket = |t: f64| ((t / width).floor().max(0.0) as usize).min(k - 1);
+        let mut items = vec![0.0; k];
+        let mut joules = vec![0.0; k];
+        for s in self.0.steps() {
+            if s.name == name && s.items > 0 {
+                items[bucket(s.end_s.into())] += s.items as f64;
+            }
+            joules[bucket(s.end_s.0)] += s.self_energy_j.0;
+        }
+        (items, joules)
+    }
+}
+
 /// Relative half-widths of the 95 % intervals of items/s and J/item, and the bucket count.
-fn spreads(v: &RunView) -> (Option<f64>, Option<f64>, usize) {
+fn spreads(v: &RunView, series: &dyn StepSeries) -> (Option<f64>, Option<f64>, usize) {
     let (elapsed, total_energy) = (v.wall.0, v.energy.0);
     // The same step as the items done, so the buckets measure the rate of the figure being
     // projected.
     let Some(item_step) = &v.progress else {
         return (None, None, 0);
     };
-    // A crashed run's records up to its cut only, the span of its energy and elapsed time.
-    let item_records: Vec<_> = v
-        .steps()
-        .filter(|s| s.name == item_step.name && s.items > 0)
-        .collect();
-    let k = (item_records.len() / 3).min(20);
+    let k = (series.item_records(&item_step.name) / 3).min(20);
     if k < 4 || elapsed <= 0.0 {
         return (None, None, 0);
     }
     let width = elapsed / k as f64;
-    let bucket = |t: f64| ((t / width).floor().max(0.0) as usize).min(k - 1);
-    let mut items = vec![0.0; k];
-    let mut joules = vec![0.0; k];
-    for s in &item_records {
-        items[bucket(s.end_s.into())] += s.items as f64;
-    }
-    let mut attributed = 0.0;
-    for s in v.steps() {
-        joules[bucket(s.end_s.0)] += s.self_energy_j.0;
-        attributed += s.self_energy_j.0;
-    }
+    let (items, joules) = series.bucketed(&item_step.name, k, width);
+    let attributed: f64 = joules.iter().sum();
     // Unattributed energy is spread in proportion.
     let scale = if attributed > 0.0 {
         total_energy / attributed
@@ -185,8 +208,18 @@ fn at(start: Option<jiff::Timestamp>, secs: f64) -> Option<String> {
     Some(t.to_string())
 }
 
-/// The forecast of `run` to `total` items (`carina serve` shows it for a running run).
+/// The forecast of `run` to `total` items, its interval from the run's step records.
 pub(crate) fn forecast(run: &RunFile, total: u64) -> Result<Forecast, String> {
+    forecast_with(run, total, None)
+}
+
+/// The forecast of `run` to `total` items, its interval from `series` when given (`carina
+/// serve`: a fold of records no longer kept), else from the run's step records.
+pub(crate) fn forecast_with(
+    run: &RunFile,
+    total: u64,
+    series: Option<&dyn StepSeries>,
+) -> Result<Forecast, String> {
     let v = RunView::new(run);
     let done = v.items;
     let (wall, energy_so_far) = (v.wall.0, v.energy.0);
@@ -205,7 +238,10 @@ pub(crate) fn forecast(run: &RunFile, total: u64) -> Result<Forecast, String> {
     let mut notes = Vec::new();
     let rate = done as f64 / wall;
     let jpi = energy_so_far / done as f64;
-    let (rs, js, buckets) = spreads(&v);
+    let (rs, js, buckets) = match series {
+        Some(s) => spreads(&v, s),
+        None => spreads(&v, &Records(&v)),
+    };
     if buckets == 0 {
         notes.push(
             "too few step records to split into time buckets: the interval is the point".into(),

@@ -40,6 +40,8 @@ mod run_killed;
 mod run_signals;
 #[path = "main/serve.rs"]
 mod serve;
+#[path = "main/serve_live.rs"]
+mod serve_live;
 #[path = "main/simulate.rs"]
 mod simulate;
 #[path = "main/summary.rs"]

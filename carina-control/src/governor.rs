@@ -578,6 +578,8 @@ impl Inner {
             allowed,
             nominal: self.nominal,
             reason: Some(self.reason(st, now)),
+            next_peak_ms: next_peak(self.calendar.as_ref(), now)
+                .map(|(a, b)| (a.as_millisecond(), b.as_millisecond())),
         });
         if grew {
             self.cv.notify_all();
@@ -651,6 +653,38 @@ impl fmt::Debug for Governor {
     }
 }
 
+/// Calendar changes walked at most to find a peak window's start or end: a calendar whose
+/// slots change without a peak (tariff steps) is not walked without end.
+const PEAK_WALK: usize = 64;
+
+/// The peak window `now` lies in (its start given as `now`), else the next one: `(start, end)`.
+/// `None` when no peak window starts within the calendar's look-ahead, or its end is not
+/// found. Written in each `control` record, so `carina serve` can show when the next peak
+/// starts without the schedule.
+pub fn next_peak(calendar: &dyn Calendar, now: Timestamp) -> Option<(Timestamp, Timestamp)> {
+    let after = |t: Timestamp| calendar.next_change(t).filter(|&n| n > t);
+    let mut start = now;
+    let mut walked = 0;
+    while !calendar.slot(start).peak {
+        start = after(start)?;
+        walked += 1;
+        if walked > PEAK_WALK {
+            return None;
+        }
+    }
+    let mut end = start;
+    loop {
+        end = after(end)?;
+        if !calendar.slot(end).peak {
+            return Some((start, end));
+        }
+        walked += 1;
+        if walked > 2 * PEAK_WALK {
+            return None;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -660,6 +694,30 @@ mod tests {
     // Governors emit control records into whatever run is installed, and other unit tests of
     // this crate install runs: governor behaviour is tested in the `carina` package's
     // `tests/governor.rs`.
+
+    #[test]
+    fn the_next_peak_window_is_found_ahead_or_around_now() {
+        use crate::schedule::Schedule;
+        let s = Schedule::default_weekday_peak();
+        let t = |x: &str| x.parse::<Timestamp>().unwrap();
+        // Monday 07:00 UTC: the day's window is ahead; inside it, it runs from now.
+        assert_eq!(
+            next_peak(&s, t("2026-03-16T07:00:00Z")),
+            Some((t("2026-03-16T08:00:00Z"), t("2026-03-16T20:00:00Z")))
+        );
+        assert_eq!(
+            next_peak(&s, t("2026-03-16T09:30:00Z")),
+            Some((t("2026-03-16T09:30:00Z"), t("2026-03-16T20:00:00Z")))
+        );
+        // Friday evening: Monday's window, over the weekend.
+        assert_eq!(
+            next_peak(&s, t("2026-03-20T21:00:00Z")),
+            Some((t("2026-03-23T08:00:00Z"), t("2026-03-23T20:00:00Z")))
+        );
+        // A calendar without a peak window: none.
+        let none = Schedule::builder("UTC").build().unwrap();
+        assert_eq!(next_peak(&none, t("2026-03-16T07:00:00Z")), None);
+    }
 
     #[test]
     fn governor_and_permit_are_send_and_sync() {

@@ -359,6 +359,10 @@ pub struct ControlEvent {
     pub nominal: u32,
     /// Why, in words.
     pub reason: Option<String>,
+    /// The peak window the event lies in, else the next one, as Unix milliseconds `(start,
+    /// end)`; the start is the event's time when it lies in one. `None` when the calendar
+    /// knows no peak window ahead (within its look-ahead).
+    pub next_peak_ms: Option<(i64, i64)>,
 }
 
 /// Records a control event (a governor's mode change) in the installed run, if any.

@@ -398,6 +398,12 @@ impl Aggregator {
                 allowed: ev.allowed,
                 nominal: ev.nominal,
                 reason: ev.reason,
+                next_peak: ev.next_peak_ms.and_then(|(a, b)| {
+                    Some(crate::record::PeakWindowAt {
+                        start: jiff::Timestamp::from_millisecond(a).ok()?,
+                        end: jiff::Timestamp::from_millisecond(b).ok()?,
+                    })
+                }),
             });
             self.write(&rec);
         }

@@ -1127,6 +1127,19 @@ pub struct ControlRecord {
     /// Why, in words (e.g. "peak window Mon-Fri 08:00-20:00 Europe/Berlin").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The peak window `at` lies in (then `start` is `at`), else the next one, from the
+    /// governor's calendar; absent when it knows none ahead, and in files of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_peak: Option<PeakWindowAt>,
+}
+
+/// `control.next_peak`: a peak window in wall-clock time.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PeakWindowAt {
+    /// Its start, RFC 3339 UTC.
+    pub start: jiff::Timestamp,
+    /// Its end (the first instant off-peak), RFC 3339 UTC.
+    pub end: jiff::Timestamp,
 }
 
 /// `power` record: the energy of one window of the run (about one second: the sampling ticks

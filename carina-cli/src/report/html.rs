@@ -759,6 +759,11 @@ fn step_tree(a: &Analysis) -> Markup {
     if a.tree.len() <= 1 {
         let msg = if a.v.file.summaries.is_empty() {
             "No step records."
+        } else if !a.v.is_complete() {
+            // `carina serve` folds a running run's steps: its tree is drawn in the live section.
+            "No step tree here: the steps are summaries only (no parent ids), or the run is \
+             still being written (`carina serve` draws its tree so far in the Live section \
+             above). See the table above."
         } else {
             "Steps were recorded as summaries only (no parent ids): see the table above."
         };

@@ -47,6 +47,166 @@ const MAX_PENDING_PARENTS: usize = 1 << 16;
 const BUCKET_BASE: f64 = 1.02;
 const BUCKET_MIN_S: f64 = 1e-6;
 
+/// Fine time buckets kept of the step records for the forecast's interval.
+pub const SERIES_BUCKETS: usize = 512;
+/// The first width of a fine time bucket, s (doubled as the run grows).
+const SERIES_FIRST_WIDTH_S: f64 = 1e-3;
+
+/// The step records binned by end time, what [`crate::forecast`]'s interval needs of them:
+/// the self energy of every step, and the items of each item-bearing step name, per fine
+/// bucket. [`SERIES_BUCKETS`] buckets cover `0 .. SERIES_BUCKETS x width`; a record ending
+/// later doubles the width, adjacent pairs merged (sums stay exact), so memory is
+/// `SERIES_BUCKETS` x (item-bearing names + 1), whatever the number of records.
+#[derive(Debug, Clone)]
+pub struct StepSeries {
+    width: f64,
+    energy: Vec<f64>,
+    /// Item-bearing step name -> (its item-bearing records, items per bucket).
+    items: HashMap<String, (usize, Vec<f64>)>,
+}
+
+impl Default for StepSeries {
+    fn default() -> Self {
+        StepSeries {
+            width: SERIES_FIRST_WIDTH_S,
+            energy: vec![0.0; SERIES_BUCKETS],
+            items: HashMap::new(),
+        }
+    }
+}
+
+impl StepSeries {
+    /// Adds one step record: `items` of step `name` and its self energy, at its end time.
+    fn add(&mut self, name: &str, end_s: f64, items: u64, self_energy_j: f64) {
+        // A time that is no time (NaN, infinite) has no bucket: left out of the interval only.
+        if !end_s.is_finite() {
+            return;
+        }
+        let t = end_s.max(0.0);
+        while t >= self.width * SERIES_BUCKETS as f64 {
+            self.width *= 2.0;
+            halve(&mut self.energy);
+            for (_, v) in self.items.values_mut() {
+                halve(v);
+            }
+        }
+        let b = ((t / self.width) as usize).min(SERIES_BUCKETS - 1);
+        if self_energy_j.is_finite() {
+            self.energy[b] += self_energy_j;
+        }
+        if items > 0 {
+            // The name is allocated once, at its first item-bearing record.
+            if !self.items.contains_key(name) {
+                self.items
+                    .insert(name.to_owned(), (0, vec![0.0; SERIES_BUCKETS]));
+            }
+            if let Some((n, v)) = self.items.get_mut(name) {
+                *n += 1;
+                v[b] += items as f64;
+            }
+        }
+    }
+
+    /// [`Self::add`], for the tests of the live section.
+    #[cfg(test)]
+    pub(crate) fn add_for_test(&mut self, name: &str, end_s: f64, items: u64, self_energy_j: f64) {
+        self.add(name, end_s, items, self_energy_j);
+    }
+
+    /// The width of one fine bucket, s.
+    pub fn width(&self) -> f64 {
+        self.width
+    }
+}
+
+/// Merges adjacent pairs into the first half (sums kept), the second half zeroed.
+fn halve(v: &mut [f64]) {
+    let n = v.len();
+    for i in 0..n / 2 {
+        v[i] = v[2 * i] + v[2 * i + 1];
+    }
+    v[n / 2..].fill(0.0);
+}
+
+impl crate::forecast::StepSeries for StepSeries {
+    /// All of the name's item-bearing records read, also those past a crashed run's cut (the
+    /// fold does not keep them apart): the bucket count may be one higher than `forecast`'s.
+    fn item_records(&self, name: &str) -> usize {
+        self.items.get(name).map_or(0, |(n, _)| *n)
+    }
+
+    /// Each fine bucket's content is taken as spread evenly over its time, clipped to `0 ..
+    /// k x width`, and split between the coarse buckets it overlaps; fine buckets that start
+    /// past `k x width` (a crashed run's records after its cut) are left out. Exact when no
+    /// record ends in a fine bucket that straddles a coarse bucket's edge.
+    fn bucketed(&self, name: &str, k: usize, width: f64) -> (Vec<f64>, Vec<f64>) {
+        let mut items = vec![0.0; k];
+        let mut joules = vec![0.0; k];
+        let span = k as f64 * width;
+        let of_name = self.items.get(name).map(|(_, v)| v.as_slice());
+        for j in 0..SERIES_BUCKETS {
+            let a = j as f64 * self.width;
+            if a >= span {
+                break;
+            }
+            let (e, n) = (self.energy[j], of_name.map_or(0.0, |v| v[j]));
+            if e == 0.0 && n == 0.0 {
+                continue;
+            }
+            let b = ((j + 1) as f64 * self.width).min(span);
+            let mut c = ((a / width) as usize).min(k - 1);
+            loop {
+                let (lo, hi) = (c as f64 * width, (c + 1) as f64 * width);
+                let share = (b.min(hi) - a.max(lo)).max(0.0) / (b - a);
+                joules[c] += e * share;
+                items[c] += n * share;
+                if hi >= b || c + 1 == k {
+                    break;
+                }
+                c += 1;
+            }
+        }
+        (items, joules)
+    }
+}
+
+/// The folded figures of one name path of the step tree.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PathAcc {
+    /// Instances.
+    pub count: u64,
+    /// Wall time summed, s.
+    pub wall: f64,
+    /// Inclusive energy, J.
+    pub energy: f64,
+    /// Self energy, J.
+    pub self_energy: f64,
+}
+
+impl PathAcc {
+    fn add(&mut self, o: &PathAcc) {
+        self.count += o.count;
+        self.wall += o.wall;
+        self.energy += o.energy;
+        self.self_energy += o.self_energy;
+    }
+}
+
+/// Name path -> figures.
+type Paths = HashMap<Vec<String>, PathAcc>;
+
+/// One row of [`Fold::tree`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TreeRow {
+    /// 0 for a top-level step.
+    pub depth: usize,
+    pub name: String,
+    pub acc: PathAcc,
+}
+
+/// The name of the node under which steps whose parent has not ended yet are shown.
+pub const OPEN_PARENT: &str = "(inside steps still open)";
+
 /// The folded figures of one step name.
 #[derive(Debug, Clone, Default)]
 struct StepAcc {
@@ -98,6 +258,12 @@ pub struct Fold {
     controls: VecDeque<ControlRecord>,
     power: Vec<PowerRecord>,
     last_power: Option<PowerRecord>,
+    series: StepSeries,
+    /// The step tree by name path, of the steps whose top-level ancestor has ended.
+    paths: Paths,
+    /// Per parent id not yet seen: its children's subtrees, by name path below it (children
+    /// end, and are written, before their parent).
+    pending_paths: HashMap<u64, Paths>,
     /// Records folded.
     pub records: u64,
     /// Lines that were not a record (torn writes, garbage), skipped.
@@ -141,9 +307,12 @@ impl Fold {
             *self.child_time.entry(p).or_default() += d;
         }
         let children = self.child_time.remove(&s.id).unwrap_or(0.0);
+        self.path_step(&s, d);
         if !self.steps.contains_key(s.name.as_ref()) {
             self.names.push(s.name.to_string());
         }
+        self.series
+            .add(&s.name, s.end_s.0, s.items, s.self_energy_j.0);
         let a = self.steps.entry(s.name.to_string()).or_default();
         a.count += 1;
         a.wall += d;
@@ -182,6 +351,98 @@ impl Fold {
         }
     }
 
+    /// Folds one step into the tree: its own node and its children's pending subtrees, moved
+    /// under its parent's pending subtrees, or into the tree when it is top level.
+    fn path_step(&mut self, s: &StepRecord, d: f64) {
+        let mut mine: Paths = HashMap::new();
+        mine.insert(
+            vec![s.name.to_string()],
+            PathAcc {
+                count: 1,
+                wall: d,
+                energy: s.energy_j.0,
+                self_energy: s.self_energy_j.0,
+            },
+        );
+        for (rel, acc) in self.pending_paths.remove(&s.id).unwrap_or_default() {
+            let mut path = Vec::with_capacity(rel.len() + 1);
+            path.push(s.name.to_string());
+            path.extend(rel);
+            mine.entry(path).or_default().add(&acc);
+        }
+        let into = match s.parent {
+            Some(p) => {
+                if self.pending_paths.len() >= MAX_PENDING_PARENTS
+                    && !self.pending_paths.contains_key(&p)
+                {
+                    // Parents that never come: shown at the top level rather than kept.
+                    &mut self.paths
+                } else {
+                    self.pending_paths.entry(p).or_default()
+                }
+            }
+            None => &mut self.paths,
+        };
+        for (path, acc) in mine {
+            into.entry(path).or_default().add(&acc);
+        }
+    }
+
+    /// The step tree so far, depth first, siblings by inclusive energy (largest first), at
+    /// most `max_rows` rows, and the rows left out. Steps whose parent has not ended yet (a
+    /// top-level step runs the whole cycle) are shown under one [`OPEN_PARENT`] node: their
+    /// parent's name comes with the parent's record.
+    pub fn tree(&self, max_rows: usize) -> (Vec<TreeRow>, usize) {
+        let mut all: Paths = self.paths.clone();
+        let mut open = PathAcc::default();
+        for sub in self.pending_paths.values() {
+            open.count += 1;
+            for (rel, acc) in sub {
+                if rel.len() == 1 {
+                    open.energy += acc.energy;
+                    open.wall += acc.wall;
+                }
+                let mut path = vec![OPEN_PARENT.to_owned()];
+                path.extend(rel.iter().cloned());
+                all.entry(path).or_default().add(acc);
+            }
+        }
+        if open.count > 0 {
+            all.insert(vec![OPEN_PARENT.to_owned()], open);
+        }
+        let mut children: HashMap<&[String], Vec<&Vec<String>>> = HashMap::new();
+        for path in all.keys() {
+            children
+                .entry(&path[..path.len() - 1])
+                .or_default()
+                .push(path);
+        }
+        for c in children.values_mut() {
+            c.sort_by(|a, b| all[*b].energy.total_cmp(&all[*a].energy).then(a.cmp(b)));
+        }
+        let mut rows = Vec::new();
+        let mut left_out = 0;
+        let mut stack: Vec<&Vec<String>> = children
+            .get(&[][..])
+            .map(|c| c.iter().rev().copied().collect())
+            .unwrap_or_default();
+        while let Some(path) = stack.pop() {
+            if rows.len() >= max_rows {
+                left_out += 1;
+                continue;
+            }
+            rows.push(TreeRow {
+                depth: path.len() - 1,
+                name: path[path.len() - 1].clone(),
+                acc: all[path],
+            });
+            if let Some(c) = children.get(&path[..]) {
+                stack.extend(c.iter().rev().copied());
+            }
+        }
+        (rows, left_out)
+    }
+
     fn power(&mut self, p: PowerRecord) {
         if self.power.len() >= MAX_POWER_WINDOWS {
             // Halve the resolution of everything so far: windows stay contiguous and the sums
@@ -201,6 +462,11 @@ impl Fold {
         }
         self.last_power = Some(p.clone());
         self.power.push(p);
+    }
+
+    /// The step records binned by end time, for the forecast's interval.
+    pub fn series(&self) -> &StepSeries {
+        &self.series
     }
 
     /// Whether a `run_start` has been read.
