@@ -10,8 +10,17 @@ use carina_runtime::format::{co2e, co2e_as, duration_as, energy, energy_as, perc
 use carina_runtime::reader::RunFile;
 use maud::{Markup, html};
 
+/// What the command line adds to the live section.
+#[derive(Debug, Default)]
+pub(super) struct Options {
+    /// `--total-items`: the items of a full cycle.
+    pub total_items: Option<u64>,
+    /// `--schedule`: the peak schedule the next peak window is computed from.
+    pub schedule: Option<carina_control::schedule::Schedule>,
+}
+
 /// The live section: one block per running run (no `run_end` yet).
-pub(super) fn banner(w: &Watcher, runs: &[RunFile], total_items: Option<u64>) -> Markup {
+pub(super) fn banner(w: &Watcher, runs: &[RunFile], opts: &Options) -> Markup {
     let running: Vec<&RunFile> = runs.iter().filter(|r| r.end.is_none()).collect();
     html! {
         section #live {
@@ -23,7 +32,7 @@ pub(super) fn banner(w: &Watcher, runs: &[RunFile], total_items: Option<u64>) ->
             }
             (fleets(w, runs))
             @for r in &running {
-                (live_run(w, r, runs, total_items))
+                (live_run(w, r, runs, opts))
             }
         }
     }
@@ -155,10 +164,24 @@ fn governor_now(r: &RunFile) -> String {
     }
 }
 
-/// The next peak window as the run's last `control` record gave it (`control.next_peak`,
-/// from the governor's calendar when it wrote the record), relative to `now`: the window, and
-/// whether it is ahead, current or past.
-fn next_peak(r: &RunFile, now: jiff::Timestamp) -> String {
+/// The next peak window relative to `now`: the window, and whether it is ahead, current or past.
+/// From `--schedule` when given (computed now, so never stale), else as the run's last
+/// `control` record gave it (`control.next_peak`, from the governor's calendar when it wrote
+/// the record).
+fn next_peak(
+    r: &RunFile,
+    now: jiff::Timestamp,
+    schedule: Option<&carina_control::schedule::Schedule>,
+) -> String {
+    if let Some(s) = schedule {
+        return match carina_control::governor::next_peak(s, now) {
+            Some((start, end)) => format!(
+                "{} (from --schedule)",
+                peak_relative(now, start, end)
+            ),
+            None => "none found in --schedule: no peak window starts, or the current one does not end, within its look-ahead".to_owned(),
+        };
+    }
     let Some(c) = r.controls.last() else {
         return "unknown: no governor in this run".to_owned();
     };
@@ -167,31 +190,33 @@ fn next_peak(r: &RunFile, now: jiff::Timestamp) -> String {
                 governor's calendar, or a file of an earlier version)"
             .to_owned();
     };
+    if now < w.end {
+        peak_relative(now, w.start, w.end)
+    } else {
+        format!(
+            "{} .. {} has passed, and the governor wrote no control record since (it writes one \
+             when its mode or concurrency changes): the next one is not known (give --schedule)",
+            w.start, w.end
+        )
+    }
+}
+
+/// A peak window `start .. end` that has not ended at `now`, in words.
+fn peak_relative(now: jiff::Timestamp, start: jiff::Timestamp, end: jiff::Timestamp) -> String {
     let secs = |a: jiff::Timestamp, b: jiff::Timestamp| {
         let s = b.duration_since(a).as_secs_f64();
         duration_as(s, s)
     };
-    if now < w.start {
+    if now < start {
         format!(
-            "{} .. {}: starts in {}, lasts {}",
-            w.start,
-            w.end,
-            secs(now, w.start),
-            secs(w.start, w.end)
-        )
-    } else if now < w.end {
-        format!(
-            "now, {} .. {}: ends in {}",
-            w.start,
-            w.end,
-            secs(now, w.end)
+            "{start} .. {end}: starts in {}, lasts {}",
+            secs(now, start),
+            secs(start, end)
         )
     } else {
-        format!(
-            "{} .. {} has passed, and the governor wrote no control record since (it writes one \
-             when its mode or concurrency changes): the next one is not known",
-            w.start, w.end
-        )
+        // Inside a window the calendar gives the window's start as "now" (the governor's
+        // `next_peak`), so only the end is meaningful.
+        format!("now, until {end}: ends in {}", secs(now, end))
     }
 }
 
@@ -309,9 +334,9 @@ fn finish(f: &Forecast) -> String {
     }
 }
 
-fn live_run(w: &Watcher, r: &RunFile, runs: &[RunFile], total_items: Option<u64>) -> Markup {
+fn live_run(w: &Watcher, r: &RunFile, runs: &[RunFile], opts: &Options) -> Markup {
     let v = RunView::new(r);
-    let total = total_items.or_else(|| previous_total(r, runs));
+    let total = opts.total_items.or_else(|| previous_total(r, runs));
     let items = match total {
         Some(t) => format!(
             "{} of {} ({})",
@@ -374,7 +399,7 @@ fn live_run(w: &Watcher, r: &RunFile, runs: &[RunFile], total_items: Option<u64>
                         }
                     } }
                     tr { td.l { "governor" } td.l.governor { (governor_now(r)) } }
-                    tr { td.l { "next peak window" } td.l.next-peak { (next_peak(r, jiff::Timestamp::now())) } }
+                    tr { td.l { "next peak window" } td.l.next-peak { (next_peak(r, jiff::Timestamp::now(), opts.schedule.as_ref())) } }
                     @match &fc {
                         Some(Ok(f)) => {
                             @let how = how.clone().unwrap_or_default();
@@ -461,7 +486,15 @@ mod tests {
         }
         assert_eq!(live.finish_high_at, whole.finish_high_at);
         // The page shows the interval and names the method of each row.
-        let page = banner(&w, &runs, Some(1000)).into_string();
+        let page = banner(
+            &w,
+            &runs,
+            &Options {
+                total_items: Some(1000),
+                schedule: None,
+            },
+        )
+        .into_string();
         let low = duration_as(whole.runtime_s.low, whole.runtime_s.point);
         assert!(page.contains(&low), "{low} not in {page}");
         assert!(
@@ -488,30 +521,65 @@ mod tests {
     }
 
     #[test]
+    fn a_schedule_given_to_serve_gives_the_next_peak_window_whatever_the_run_file_says() {
+        let t = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+        let weekdays = carina_control::schedule::Schedule::default_weekday_peak();
+        // A run whose last record names a window that has passed, and one with no governor.
+        let stale = with_control(
+            r#","next_peak":{"start":"2026-03-13T08:00:00Z","end":"2026-03-13T20:00:00Z"}"#,
+        );
+        let none = with_control("");
+        for r in [&stale, &none] {
+            // Saturday: the next window is Monday's.
+            assert_eq!(
+                next_peak(r, t("2026-03-14T12:00:00Z"), Some(&weekdays)),
+                "2026-03-16T08:00:00Z .. 2026-03-16T20:00:00Z: starts in 44.0 h, lasts 12.0 h (from --schedule)"
+            );
+            assert_eq!(
+                next_peak(r, t("2026-03-16T19:00:00Z"), Some(&weekdays)),
+                "now, until 2026-03-16T20:00:00Z: ends in 60.0 min (from --schedule)"
+            );
+        }
+        // Without it, the stale record says it has passed and points at --schedule.
+        assert!(
+            next_peak(&stale, t("2026-03-14T12:00:00Z"), None).contains("give --schedule"),
+            "{}",
+            next_peak(&stale, t("2026-03-14T12:00:00Z"), None)
+        );
+        let never = carina_control::schedule::Schedule::builder("UTC")
+            .build()
+            .unwrap();
+        assert_eq!(
+            next_peak(&none, t("2026-03-14T12:00:00Z"), Some(&never)),
+            "none found in --schedule: no peak window starts, or the current one does not end, within its look-ahead"
+        );
+    }
+
+    #[test]
     fn the_next_peak_window_is_read_from_the_last_control_record() {
         let r = with_control(
             r#","next_peak":{"start":"2026-03-16T08:00:00Z","end":"2026-03-16T20:00:00Z"}"#,
         );
         let t = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
         assert_eq!(
-            next_peak(&r, t("2026-03-16T07:30:00Z")),
+            next_peak(&r, t("2026-03-16T07:30:00Z"), None),
             "2026-03-16T08:00:00Z .. 2026-03-16T20:00:00Z: starts in 30.0 min, lasts 12.0 h"
         );
         assert_eq!(
-            next_peak(&r, t("2026-03-16T19:00:00Z")),
-            "now, 2026-03-16T08:00:00Z .. 2026-03-16T20:00:00Z: ends in 60.0 min"
+            next_peak(&r, t("2026-03-16T19:00:00Z"), None),
+            "now, until 2026-03-16T20:00:00Z: ends in 60.0 min"
         );
-        assert!(next_peak(&r, t("2026-03-17T00:00:00Z")).contains("has passed"));
+        assert!(next_peak(&r, t("2026-03-17T00:00:00Z"), None).contains("has passed"));
         // A file of an earlier version: no field, said so.
         let old = with_control("");
         assert!(
-            next_peak(&old, t("2026-03-16T07:30:00Z"))
+            next_peak(&old, t("2026-03-16T07:30:00Z"), None)
                 .starts_with("unknown: the last control record names none")
         );
         // And the page shows it.
         let dir = tempfile::tempdir().unwrap();
         let (w, _) = watched(dir.path());
-        let page = banner(&w, std::slice::from_ref(&r), None).into_string();
+        let page = banner(&w, std::slice::from_ref(&r), &Options::default()).into_string();
         assert!(page.contains("next peak window"), "{page}");
         assert!(
             page.contains("2026-03-16T08:00:00Z .. 2026-03-16T20:00:00Z"),
@@ -543,7 +611,7 @@ mod tests {
         host_run(dir.path(), "node-b", 12, 50.0, 1.0);
         let (w, runs) = watched(dir.path());
         assert_eq!(runs.len(), 2);
-        let page = banner(&w, &runs, None).into_string();
+        let page = banner(&w, &runs, &Options::default()).into_string();
         assert!(page.contains("Job j: 2 hosts"), "{page}");
         let row = |host: &str, rest: &str| {
             format!("{host}</td><td>1</td><td>1</td><td class=\"items\">{rest}")
@@ -569,7 +637,7 @@ mod tests {
         std::fs::remove_file(dir.path().join("node-b.jsonl")).unwrap();
         let (w, runs) = watched(dir.path());
         assert!(
-            !banner(&w, &runs, None)
+            !banner(&w, &runs, &Options::default())
                 .into_string()
                 .contains("hosts, cycle started")
         );
@@ -637,7 +705,7 @@ mod tests {
                 "    parse x2 4/4 J",
             ]
         );
-        let html = banner(&w, &runs, None).into_string();
+        let html = banner(&w, &runs, &Options::default()).into_string();
         assert!(html.contains("Step tree so far (4 name path(s))"), "{html}");
         assert!(html.contains("└ parse</td><td>2</td>"), "{html}");
         // The parent ends: the subtree moves under its name.

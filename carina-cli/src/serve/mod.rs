@@ -74,6 +74,11 @@ pub struct Args {
     /// items of the job's last complete run).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub total_items: Option<u64>,
+    /// Peak schedule (TOML, as `carina simulate --schedule` reads it) for the live section's
+    /// next peak window, read once at start. Without it, the window comes from the run's last
+    /// `control` record (written by a governor when its mode changes).
+    #[arg(long, value_name = "FILE")]
+    pub schedule: Option<PathBuf>,
 }
 
 /// The page's update script. Every second it asks `/live` (with the page's own `page` and
@@ -150,7 +155,7 @@ struct Shared {
     /// version 0), so a page open across a restart is brought up to date.
     boot: u64,
     token: Option<String>,
-    total_items: Option<u64>,
+    live: live::Options,
 }
 
 /// What is rendered once per watcher version (pages) or at most once per poll (live sections).
@@ -245,6 +250,16 @@ pub fn run(args: &Args) -> ExitCode {
         .server_addr()
         .to_ip()
         .map_or_else(|| args.addr.to_string(), |a| a.to_string());
+    let schedule = match &args.schedule {
+        Some(path) => match carina_control::schedule::Schedule::load(path) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                out::message("serve", format_args!("error: --schedule: {e}"));
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
     let mut watcher = Watcher::new(paths);
     watcher.poll();
     let shared = Arc::new(Shared {
@@ -252,7 +267,10 @@ pub fn run(args: &Args) -> ExitCode {
         cache: Mutex::new(Cache::default()),
         boot: jiff::Timestamp::now().as_millisecond().unsigned_abs(),
         token,
-        total_items: args.total_items,
+        live: live::Options {
+            total_items: args.total_items,
+            schedule,
+        },
     });
     out::message(
         "serve",
@@ -430,7 +448,7 @@ fn view(shared: &Shared, page: usize, have: Option<&str>) -> Option<String> {
             let b = Arc::new(
                 html! {
                     (paging(&runs, page, pages, shared.token.as_deref()))
-                    (live::banner(&w, &runs, shared.total_items))
+                    (live::banner(&w, &runs, &shared.live))
                 }
                 .into_string(),
             );

@@ -153,3 +153,49 @@ fn the_live_section_shows_the_interval_the_tree_the_next_peak_and_the_hosts() {
     assert!(p.contains("<td class=\"energy\">2.00 Wh</td>"), "{p}");
     assert!(p.contains("<td class=\"power\">150 W</td>"), "{p}");
 }
+
+/// `--schedule FILE`: the next peak window comes from the schedule (computed at each render),
+/// whatever the run's control records say; an unreadable schedule is refused at start, exit 2.
+#[test]
+fn a_schedule_given_to_serve_names_the_next_peak_window() {
+    let dir = tempfile::tempdir().unwrap();
+    running(dir.path(), "node-a", 100.0);
+    let sched = dir.path().join("peak.toml");
+    // Every day but one minute: the window is current (or, at 23:59 UTC, a minute ahead).
+    std::fs::write(
+        &sched,
+        "timezone = \"UTC\"\n[[peak]]\ndays = \"Mon-Sun\"\nhours = \"00:00-23:59\"\n",
+    )
+    .unwrap();
+    let s = serve(&[
+        dir.path().join("node-a.jsonl").to_str().unwrap(),
+        "--schedule",
+        sched.to_str().unwrap(),
+    ]);
+    let p = page_when(&s.addr, "the run", |p| p.contains("Job nightly, run c1"));
+    assert!(p.contains("(from --schedule)"), "{p}");
+    assert!(
+        p.contains("now, until ") || p.contains(": starts in 1"),
+        "{p}"
+    );
+    assert!(
+        !p.contains("2099-01-02T08:00:00Z"),
+        "the record's window shown: {p}"
+    );
+    drop(s);
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "timezone = \"Nowhere/City\"\n").unwrap();
+    let out = carina_command()
+        .args(["serve", "--addr", "127.0.0.1:0", "--schedule"])
+        .arg(&bad)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--schedule") && err.contains("bad.toml"),
+        "{err}"
+    );
+}
