@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// One step's attributes: `(key, value)` pairs in the order the integration gives them.
 pub type Attrs = Vec<(&'static str, String)>;
@@ -34,12 +35,19 @@ struct Table {
 
 static TABLE: Mutex<Option<Table>> = Mutex::new(None);
 
+/// Entries in the table, kept under its lock: [`take`] skips the lock when it is 0 (the runtime
+/// asks for every async step; most have no attributes).
+static PENDING: AtomicUsize = AtomicUsize::new(0);
+
 fn with<R>(f: impl FnOnce(&mut Table) -> R) -> R {
     let mut t = TABLE.lock().unwrap_or_else(|e| e.into_inner());
-    f(t.get_or_insert_with(|| Table {
+    let t = t.get_or_insert_with(|| Table {
         pending: HashMap::new(),
         dropped: 0,
-    }))
+    });
+    let r = f(t);
+    PENDING.store(t.pending.len(), Ordering::Release);
+    r
 }
 
 /// `value`, cut to [`MAX_VALUE_BYTES`] at a character boundary (with `…` when cut).
@@ -77,6 +85,11 @@ pub fn set(seg: u64, attrs: Attrs) -> bool {
 /// Removes and returns the attributes of the step of segment id `seg`, if any: for the runtime,
 /// when it writes that step.
 pub fn take(seg: u64) -> Option<Attrs> {
+    // An entry set before the step's first event is visible here: the ring's push and drain
+    // order them after the store above.
+    if PENDING.load(Ordering::Acquire) == 0 {
+        return None;
+    }
     with(|t| t.pending.remove(&seg))
 }
 
