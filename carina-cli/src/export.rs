@@ -1,6 +1,7 @@
-//! `carina export`: run files as CSV, one row per run, or one row per (run, step name) with
-//! `--steps`. The figures are those `carina summary` prints, including for a crashed run (no
-//! `run_end`): its energy, items, wall time and steps stop at the one cut summary uses.
+//! `carina export`: run files as CSV, one row per run, or with `--steps` one row per (run, step
+//! name), per combination of attributes for a step that has them. The figures are those `carina
+//! summary` prints, including for a crashed run (no `run_end`): its energy, items, wall time and
+//! steps stop at the one cut summary uses.
 
 use crate::load::load_runs_skipping;
 use crate::out;
@@ -12,7 +13,8 @@ use std::process::ExitCode;
 
 const LONG_ABOUT: &str = "Write runs as CSV (RFC 4180: comma-separated, a header line, fields \
 with a comma, a double quote or a line break quoted, quotes doubled, CRLF-free `\\n` line \
-ends). One row per run, oldest first; with --steps, one row per (run, step name).\n\n\
+ends). One row per run, oldest first; with --steps, one row per (run, step name), or per (run, \
+step name, attributes) for a step whose instances carry attributes (below).\n\n\
 Run columns: run_id, job, host, started_at (RFC 3339), complete (true/false), wall_s (s), \
 energy_j (J), energy_kind (measured/estimated), energy_low_j, energy_high_j (J, empty when \
 not an estimate band), host_energy_j (J, empty when unknown), host_share (0..1, empty when \
@@ -39,8 +41,17 @@ step), method (how the step's figures were obtained: step_summary.method, else t
 method and how it was split to steps), energy_kind and started_at (the run's, so that a \
 step row stands alone), energy_low_j and energy_high_j (J, the step's band: its \
 step_summary's, else the sum of its step records'; empty when not an estimate band), \
-energy_kwh, co2e_kg, cpu_j, dram_j, gpu_j, other_j (the step's energy_by_domain, as for runs) \
-and cpu_method, dram_method, gpu_method (the run's).\n\n\
+energy_kwh, co2e_kg, cpu_j, dram_j, gpu_j, other_j (the step's energy_by_domain, as for runs), \
+cpu_method, dram_method, gpu_method (the run's), then attrs (the step's attributes as a JSON \
+object, e.g. {\"dataset\":\"imagenet\"}; empty for instances without attributes).\n\n\
+Attributes (steps whose instances carry `attrs`, e.g. the span fields listed with \
+carina_tracing's CarinaLayer::attributes): such a step name gets one row per combination of \
+attributes (its step_summary's by_attrs, else its step records grouped), and one row with \
+an empty attrs for its other instances (without attributes, folded, or beyond the 64 \
+combinations a summary keeps), when there are any; so the rows of a name still add up to its \
+totals. On those rows self_wall_s, p50_s, p95_s, the band and, in runs of several domains, the \
+domain columns are empty (not kept per combination). A name without attributes has its one \
+row, as before.\n\n\
 New columns are added at the end, so scripts that read columns by position keep working.\n\n\
 A crashed run (no run_end) is cut where `carina summary` cuts it: at the end of its last \
 `power` record, else of its last step; its energy, items, wall time and steps stop there, and \
@@ -113,7 +124,7 @@ pub const RUN_COLUMNS: [&str; 35] = [
 ];
 
 /// Step-row columns. New ones go at the end, as for [`RUN_COLUMNS`].
-pub const STEP_COLUMNS: [&str; 30] = [
+pub const STEP_COLUMNS: [&str; 31] = [
     "run_id",
     "job",
     "host",
@@ -144,6 +155,7 @@ pub const STEP_COLUMNS: [&str; 30] = [
     "cpu_method",
     "dram_method",
     "gpu_method",
+    "attrs",
 ];
 
 /// One CSV field: quoted when it holds a comma, a quote, a line break, or starts or ends with a
@@ -379,7 +391,69 @@ fn step_extras<'a>(v: &RunView<'a>, name: &str) -> (Option<(f64, f64)>, Vec<&'a 
     (band.filter(|_| !recs.is_empty()), domains)
 }
 
-/// The step rows of a run, in [`STEP_COLUMNS`] order, one per step name (sorted by name).
+/// One combination of attributes of a step name: its attributes as a JSON object, and its
+/// instances' count, items, wall (s), energy and self energy (J) and CO2e (g).
+struct AttrGroup {
+    attrs: String,
+    count: u64,
+    items: u64,
+    wall: f64,
+    energy: f64,
+    self_energy: f64,
+    co2e: f64,
+}
+
+/// The combinations of attributes of step `name`: its summary's `by_attrs` when the file has
+/// summaries, else its step records (up to the run's cut) grouped by `attrs`. Empty when no
+/// instance has attributes.
+fn attr_groups(v: &RunView, name: &str) -> Vec<AttrGroup> {
+    let json = |a: &carina_runtime::record::StepAttrs| serde_json::to_string(a).unwrap_or_default();
+    if !v.file.summaries.is_empty() {
+        return v
+            .file
+            .summaries
+            .iter()
+            .filter(|s| s.name == name)
+            .flat_map(|s| s.by_attrs.iter().flatten())
+            .map(|g| AttrGroup {
+                attrs: json(&g.attrs),
+                count: g.count,
+                items: g.items,
+                wall: g.wall_s.0,
+                energy: g.energy_j.0,
+                self_energy: g.self_energy_j.0,
+                co2e: g.co2e_g.0,
+            })
+            .collect();
+    }
+    let mut by: std::collections::BTreeMap<String, AttrGroup> = std::collections::BTreeMap::new();
+    for s in v.steps().filter(|s| s.name == name) {
+        let Some(a) = s.attrs.as_ref().filter(|a| !a.is_empty()) else {
+            continue;
+        };
+        let key = json(a);
+        let g = by.entry(key.clone()).or_insert(AttrGroup {
+            attrs: key,
+            count: 0,
+            items: 0,
+            wall: 0.0,
+            energy: 0.0,
+            self_energy: 0.0,
+            co2e: 0.0,
+        });
+        g.count += 1;
+        g.items = g.items.saturating_add(s.items);
+        g.wall += (s.end_s.0 - s.start_s.0).max(0.0);
+        g.energy += s.energy_j.0;
+        g.self_energy += s.self_energy_j.0;
+        g.co2e += s.co2e_g.0;
+    }
+    by.into_values().collect()
+}
+
+/// The step rows of a run, in [`STEP_COLUMNS`] order, one per step name (sorted by name), or,
+/// for a name whose instances have attributes, one per combination and one for the rest
+/// ([`attr_groups`]).
 fn step_rows_of(v: &RunView) -> Vec<Vec<String>> {
     let mut rows: Vec<_> = v.rows.iter().collect();
     rows.sort_by(|a, b| a.name.cmp(&b.name));
@@ -397,6 +471,10 @@ fn step_rows_of(v: &RunView) -> Vec<Vec<String>> {
                     .unwrap_or_default()
             });
             let (band, domains) = step_extras(v, &r.name);
+            let groups = attr_groups(v, &r.name);
+            if !groups.is_empty() {
+                return attr_rows(v, r, &groups, &method, &domain_methods);
+            }
             let mut cells = vec![
                 v.run_id.to_owned(),
                 v.job.to_owned(),
@@ -424,9 +502,69 @@ fn step_rows_of(v: &RunView) -> Vec<Vec<String>> {
             ];
             cells.extend(domain_cells(v, &domains, r.energy.0));
             cells.extend(domain_methods.iter().cloned());
-            cells
+            cells.push(String::new());
+            vec![cells]
         })
-        .collect()
+        .collect::<Vec<_>>()
+        .concat()
+}
+
+/// The rows of a step name whose instances have attributes: one per combination, then one with
+/// an empty `attrs` for the rest of the name's totals (when any instance is left), so that the
+/// rows add up to the name's totals.
+fn attr_rows(
+    v: &RunView,
+    r: &crate::view::StepRow,
+    groups: &[AttrGroup],
+    method: &str,
+    domain_methods: &[String],
+) -> Vec<Vec<String>> {
+    let row = |g: &AttrGroup| {
+        let mut cells = vec![
+            v.run_id.to_owned(),
+            v.job.to_owned(),
+            v.host.to_owned(),
+            r.name.clone(),
+            g.count.to_string(),
+            g.items.to_string(),
+            num(g.wall),
+            String::new(),
+            num(g.energy),
+            num(g.self_energy),
+            num(g.co2e),
+            String::new(),
+            String::new(),
+            opt((g.items > 0).then(|| g.energy / g.items as f64)),
+            opt(v.share(carina_runtime::Joules(g.energy))),
+            r.gpu.to_string(),
+            method.to_owned(),
+            v.kind.to_string(),
+            v.file.start.started_at.to_string(),
+            String::new(),
+            String::new(),
+            kwh(g.energy),
+            kg(g.co2e),
+        ];
+        cells.extend(domain_cells(v, &[], g.energy));
+        cells.extend(domain_methods.iter().cloned());
+        cells.push(g.attrs.clone());
+        cells
+    };
+    let mut rows: Vec<Vec<String>> = groups.iter().map(row).collect();
+    let count: u64 = groups.iter().map(|g| g.count).sum();
+    if r.count > count {
+        let sum = |f: fn(&AttrGroup) -> f64| groups.iter().map(f).sum::<f64>();
+        rows.push(row(&AttrGroup {
+            attrs: String::new(),
+            count: r.count - count,
+            items: r.items.saturating_sub(groups.iter().map(|g| g.items).sum()),
+            wall: (r.wall.0 - sum(|g| g.wall)).max(0.0),
+            energy: (r.energy.0 - sum(|g| g.energy)).max(0.0),
+            self_energy: (r.self_energy.0 - sum(|g| g.self_energy)).max(0.0),
+            co2e: (r.co2e.0 - sum(|g| g.co2e)).max(0.0),
+        }));
+    }
+    rows
 }
 
 /// The CSV document for `runs`: runs, or (run, step) with `steps`.

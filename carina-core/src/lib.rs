@@ -17,6 +17,8 @@
 //!   steps end after their last segment ([`enter_first_segment`], [`enter_next_segment`],
 //!   [`finish_segments`], [`fold_step`]: exact counts when the thread's buffer is full);
 //!   [`is_recording`]; [`recorder::emit_control`] (a governor's mode change, [`ControlMode`]).
+//! - Step attributes ([`attrs`]): `key = value` strings an integration attaches to a step by
+//!   its segment id, beside the rings (cold path; the `tracing` layer's listed span fields).
 //! - Units ([`units`]): [`Joules`], [`Watts`], [`Seconds`], [`GramsCo2e`], [`KilowattHours`].
 //! - Clocks: the step clock ([`clock::Clock`]: TSC or `CLOCK_MONOTONIC`) and CPU-time clocks
 //!   ([`cpuclock`]).
@@ -27,6 +29,7 @@
 
 #![deny(missing_docs)]
 
+pub mod attrs;
 pub mod clock;
 pub mod cpuclock;
 pub mod recorder;

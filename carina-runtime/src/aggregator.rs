@@ -752,6 +752,31 @@ impl Aggregator {
                  step, so those steps' names and end times may be swapped"
             ));
         }
+        // Step attributes: what the bounds kept out, said once; what no record took (steps
+        // folded or never closed) forgotten with the run.
+        let attrs_folded: Vec<String> = summaries
+            .iter()
+            .filter(|s| s.attrs_folded > 0)
+            .map(|s| format!("{} ({})", s.name, s.attrs_folded))
+            .collect();
+        if !attrs_folded.is_empty() {
+            self.cfg.warnings.push(format!(
+                "steps with more than {} combinations of attributes: the instances of further \
+                 combinations are in their name's totals but in no `by_attrs` entry of its \
+                 step_summary (their step records keep their attributes): {}",
+                crate::record::MAX_ATTR_GROUPS,
+                attrs_folded.join(", ")
+            ));
+        }
+        let attrs_dropped = carina_core::attrs::take_dropped();
+        if attrs_dropped > 0 {
+            self.cfg.warnings.push(format!(
+                "{attrs_dropped} steps were recorded without their attributes: more than {} \
+                 steps with attributes were open at once",
+                carina_core::attrs::MAX_PENDING
+            ));
+        }
+        carina_core::attrs::clear();
         if folded > 0 {
             self.cfg.warnings.push(format!(
                 "{folded} steps found their thread's buffer full and were counted in the step \
@@ -978,6 +1003,8 @@ fn apply_folds(summaries: &mut Vec<StepSummary>, folds: &[carina_core::recorder:
                 energy_by_domain: None,
                 gpu: false,
                 method: None,
+                by_attrs: None,
+                attrs_folded: 0,
             }),
         }
     }

@@ -20,7 +20,9 @@
 //! bounds of an estimate's band, and one channel per energy domain.
 
 use crate::histogram::Histogram;
-use crate::record::{DomainEnergy, StepRecord, StepStatus, StepSummary};
+use crate::record::{
+    AttrsSummary, DomainEnergy, MAX_ATTR_GROUPS, StepAttrs, StepRecord, StepStatus, StepSummary,
+};
 use carina_core::recorder::{Event, Status};
 use carina_core::units::{GramsCo2e, Joules, Seconds};
 use std::collections::HashMap;
@@ -290,6 +292,21 @@ struct NameAgg {
     panics: u64,
     hist: Histogram,
     gpu: bool,
+    /// Per combination of attributes: its instances (at most [`MAX_ATTR_GROUPS`]).
+    by_attrs: std::collections::BTreeMap<StepAttrs, AttrAgg>,
+    /// Instances with attributes beyond [`MAX_ATTR_GROUPS`] combinations.
+    attrs_folded: u64,
+}
+
+/// The instances of one name with one combination of attributes.
+#[derive(Default)]
+struct AttrAgg {
+    count: u64,
+    wall: u64,
+    items: u64,
+    self_j: f64,
+    incl: Energy,
+    errors: u64,
 }
 
 impl NameAgg {
@@ -305,6 +322,8 @@ impl NameAgg {
             errors: 0,
             panics: 0,
             hist: Histogram::new(),
+            by_attrs: std::collections::BTreeMap::new(),
+            attrs_folded: 0,
         }
     }
 }
@@ -991,7 +1010,7 @@ impl Attributor {
                 && let Some((end, items, status)) = acc.done
             {
                 let unfinished = acc.unfinished;
-                self.emit_async(acc, end, items, status, unfinished);
+                self.emit_async(id, acc, end, items, status, unfinished);
             }
         }
         self.ready = waiting;
@@ -1022,14 +1041,17 @@ impl Attributor {
                 && let Some((end, items, status)) = acc.done
             {
                 let unfinished = acc.unfinished;
-                self.emit_async(acc, end, items, status, unfinished);
+                self.emit_async(id, acc, end, items, status, unfinished);
             }
         }
         up
     }
 
+    /// Writes a completed async step (`seg`: its segment id), with the attributes its
+    /// integration registered for it ([`carina_core::attrs`]), and counts them per combination.
     fn emit_async(
         &mut self,
+        seg: u64,
         acc: AsyncAcc,
         end: u64,
         items: u64,
@@ -1048,6 +1070,28 @@ impl Attributor {
         agg.self_j += acc.self_j;
         agg.incl.add(&acc.incl);
         agg.gpu |= acc.gpu;
+        let attrs: Option<StepAttrs> = carina_core::attrs::take(seg)
+            .filter(|a| !a.is_empty())
+            .map(|a| a.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
+        if let Some(attrs) = &attrs {
+            let full = agg.by_attrs.len() >= MAX_ATTR_GROUPS;
+            let group = match agg.by_attrs.get_mut(attrs) {
+                Some(g) => Some(g),
+                None if full => None,
+                None => Some(agg.by_attrs.entry(attrs.clone()).or_default()),
+            };
+            match group {
+                Some(g) => {
+                    g.count += 1;
+                    g.wall += end.saturating_sub(acc.start);
+                    g.items = g.items.saturating_add(items);
+                    g.self_j += acc.self_j;
+                    g.incl.add(&acc.incl);
+                    g.errors += u64::from(status != Status::Ok);
+                }
+                None => agg.attrs_folded += 1,
+            }
+        }
         if self.detail == StepDetail::All {
             let (status, cancelled) = wall_status(status);
             let mut rec = self.record(acc.name, acc.start, end, acc.self_j, &acc.incl);
@@ -1060,6 +1104,7 @@ impl Attributor {
             rec.cancelled = cancelled;
             rec.r#async = true;
             rec.gpu = acc.gpu;
+            rec.attrs = attrs;
             self.out.push(rec);
         }
     }
@@ -1126,6 +1171,7 @@ impl Attributor {
             energy_high_j: high,
             energy_by_domain: self.by_domain(incl),
             gpu: false,
+            attrs: None,
         }
     }
 
@@ -1170,7 +1216,7 @@ impl Attributor {
                 // Complete ones were only waiting (`wait_cross_thread`).
                 let unfinished = acc.unfinished || acc.done.is_none();
                 let (end, items, status) = acc.done.unwrap_or((end_ns, 0, Status::Ok));
-                self.emit_async(acc, end, items, status, unfinished);
+                self.emit_async(k, acc, end, items, status, unfinished);
             }
         }
     }
@@ -1206,6 +1252,23 @@ impl Attributor {
                 panics: a.panics,
                 gpu: a.gpu,
                 method: None,
+                by_attrs: (!a.by_attrs.is_empty()).then(|| {
+                    a.by_attrs
+                        .iter()
+                        .map(|(k, g)| {
+                            let mut s = AttrsSummary::new(k.clone());
+                            s.count = g.count;
+                            s.wall_s = Seconds(g.wall as f64 / 1e9);
+                            s.items = g.items;
+                            s.energy_j = g.incl.total();
+                            s.self_energy_j = Joules(g.self_j);
+                            s.co2e_g = g.incl.co2e();
+                            s.errors = g.errors;
+                            s
+                        })
+                        .collect()
+                }),
+                attrs_folded: a.attrs_folded,
             })
             .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));

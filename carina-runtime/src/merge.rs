@@ -176,6 +176,28 @@ fn absorb(into: &mut StepSummary, s: &StepSummary) {
         }
         _ => None,
     };
+    // Combinations of attributes: summed by combination, within the same bound per name.
+    into.attrs_folded = into.attrs_folded.saturating_add(s.attrs_folded);
+    for g in s.by_attrs.iter().flatten() {
+        let by = into.by_attrs.get_or_insert_with(Vec::new);
+        let full = by.len() >= crate::record::MAX_ATTR_GROUPS;
+        match by.iter_mut().find(|x| x.attrs == g.attrs) {
+            Some(x) => {
+                x.count = x.count.saturating_add(g.count);
+                x.items = x.items.saturating_add(g.items);
+                x.wall_s += g.wall_s;
+                x.energy_j += g.energy_j;
+                x.self_energy_j += g.self_energy_j;
+                x.co2e_g += g.co2e_g;
+                x.errors = x.errors.saturating_add(g.errors);
+            }
+            None if !full => by.push(g.clone()),
+            None => into.attrs_folded = into.attrs_folded.saturating_add(g.count),
+        }
+    }
+    if let Some(by) = into.by_attrs.as_mut() {
+        by.sort_by(|a, b| a.attrs.cmp(&b.attrs));
+    }
 }
 
 /// Appends one child file's records to `records`, shifted by `thread_base` and `id_base`;
@@ -600,5 +622,31 @@ mod tests {
         // Two workers of one step: their items add up.
         assert_eq!(c.items(), 800);
         assert_eq!(c.additions().steps, 4);
+    }
+
+    /// Children's `by_attrs` add up per combination, as their totals do.
+    #[test]
+    fn summaries_combine_their_attribute_combinations() {
+        let sum = |groups: &str, folded: u64| -> StepSummary {
+            serde_json::from_str(&format!(
+                r#"{{"name":"train","count":4,"wall_s":4.0,"self_wall_s":4.0,"items":4,"energy_j":4.0,"self_energy_j":4.0,"co2e_g":0.004,"p50_s":1.0,"p95_s":1.0,"max_s":1.0,"by_attrs":[{groups}],"attrs_folded":{folded}}}"#
+            ))
+            .unwrap()
+        };
+        let g = |d: &str, n: u64| {
+            format!(
+                r#"{{"attrs":{{"dataset":"{d}"}},"count":{n},"wall_s":{n}.0,"items":{n},"energy_j":{n}.0,"self_energy_j":{n}.0,"co2e_g":0.001}}"#
+            )
+        };
+        let mut a = sum(&[g("b", 1), g("c", 2)].join(","), 1);
+        let b = sum(&[g("a", 3), g("b", 1)].join(","), 0);
+        absorb(&mut a, &b);
+        let by = a.by_attrs.unwrap();
+        let got: Vec<(&str, u64, f64)> = by
+            .iter()
+            .map(|x| (x.attrs["dataset"].as_str(), x.count, x.energy_j.0))
+            .collect();
+        assert_eq!(got, [("a", 3, 3.0), ("b", 2, 2.0), ("c", 2, 2.0)]);
+        assert_eq!((a.count, a.attrs_folded), (8, 1));
     }
 }

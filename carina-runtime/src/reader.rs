@@ -721,6 +721,12 @@ fn impossible(rec: &Record) -> Option<String> {
                 s.energy_by_domain.as_ref(),
             );
             c.co2e("co2e_g", s.co2e_g.0);
+            for g in s.by_attrs.iter().flatten() {
+                c.seconds("by_attrs.wall_s", g.wall_s.0);
+                c.energy("by_attrs.energy_j", g.energy_j.0);
+                c.energy("by_attrs.self_energy_j", g.self_energy_j.0);
+                c.co2e("by_attrs.co2e_g", g.co2e_g.0);
+            }
         }
         Record::Power(p) => {
             c.span(p.start_s.0, p.end_s.0);
@@ -824,5 +830,41 @@ impl Check {
                 "field `end_s`: {end} s is before `start_s` {start} s: a negative duration"
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const START: &str = r#"{"type":"run_start","schema":1,"run_id":"r1","job":"train","host":"h","pid":1,"started_at":"2026-11-28T05:12:00Z","energy_sources":[{"name":"model","kind":"estimated","source":"x","domains":["cpu"],"scope":"host","idle_w":0.9,"max_w":4.0}],"carbon":{"g_per_kwh":400.0,"zone":"WORLD","source":"t"},"steps":"all","sample_interval_s":0.1,"scope":"process","carina_version":"0.1.0"}"#;
+    const STEP: &str = r#"{"type":"step","name":"train","id":1,"parent":null,"thread":0,"start_s":0.0,"end_s":1.0,"items":2,"status":"ok","energy_j":4.0,"self_energy_j":4.0,"co2e_g":0.001,"attrs":{"dataset":"imagenet"}}"#;
+    const SUMMARY: &str = r#"{"type":"step_summary","name":"train","count":1,"wall_s":1.0,"self_wall_s":1.0,"items":2,"energy_j":4.0,"self_energy_j":4.0,"co2e_g":0.001,"p50_s":1.0,"p95_s":1.0,"max_s":1.0,"by_attrs":[{"attrs":{"dataset":"imagenet"},"count":1,"wall_s":1.0,"items":2,"energy_j":4.0,"self_energy_j":4.0,"co2e_g":0.001}]}"#;
+
+    /// A run file whose steps carry attributes reads back with them; an impossible figure in a
+    /// `by_attrs` entry is refused naming the line and the field, as in any other record.
+    #[test]
+    fn attributes_are_read_back_and_checked() {
+        let text = [START, STEP, SUMMARY].join("\n") + "\n";
+        let f = parse_run_file(&text, Path::new("a.jsonl")).unwrap();
+        assert_eq!(f.steps[0].attrs.as_ref().unwrap()["dataset"], "imagenet");
+        let by = f.summaries[0].by_attrs.as_ref().unwrap();
+        assert_eq!(
+            (by[0].count, by[0].attrs["dataset"].as_str()),
+            (1, "imagenet")
+        );
+        let bad = SUMMARY.replace(
+            r#""attrs":{"dataset":"imagenet"},"count":1,"wall_s":1.0,"items":2,"energy_j":4.0"#,
+            r#""attrs":{"dataset":"imagenet"},"count":1,"wall_s":1.0,"items":2,"energy_j":-4.0"#,
+        );
+        assert_ne!(bad, SUMMARY);
+        let text = [START, STEP, &bad].join("\n") + "\n";
+        let e = parse_run_file(&text, Path::new("a.jsonl"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("a.jsonl:3") && e.contains("`by_attrs.energy_j`"),
+            "{e}"
+        );
     }
 }

@@ -1106,6 +1106,60 @@ pub struct StepRecord {
     /// thread's CPU time.
     #[serde(default, skip_serializing_if = "is_false")]
     pub gpu: bool,
+    /// The step's attributes, `key: value` strings: the span fields listed with
+    /// `carina_tracing::CarinaLayer::attributes` (numbers and booleans written as text). Absent
+    /// when the step has none, and in files of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attrs: Option<StepAttrs>,
+}
+
+/// Most combinations of attributes kept per step name in its `step_summary` (`by_attrs`):
+/// bounded memory whatever the values (a request id as an attribute makes one combination per
+/// instance). Instances with attributes beyond it count in the name's totals and in
+/// `attrs_folded`, and the run's warnings say how many.
+pub const MAX_ATTR_GROUPS: usize = 64;
+
+/// A step's attributes, by key (sorted, so that a combination has one spelling).
+pub type StepAttrs = std::collections::BTreeMap<String, String>;
+
+/// One combination of attributes within a `step_summary` record: the instances of that name
+/// written with exactly these attributes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AttrsSummary {
+    /// The attributes.
+    pub attrs: StepAttrs,
+    /// Number of instances.
+    pub count: u64,
+    /// Sum of instance durations, seconds.
+    pub wall_s: Seconds,
+    /// Sum of items.
+    pub items: u64,
+    /// Sum of inclusive energy, joules.
+    pub energy_j: Joules,
+    /// Sum of exclusive energy, joules.
+    pub self_energy_j: Joules,
+    /// Emissions of `energy_j`, grams CO2e.
+    pub co2e_g: GramsCo2e,
+    /// Instances that ended with `error` or `panicked`.
+    #[serde(default)]
+    pub errors: u64,
+}
+
+impl AttrsSummary {
+    /// An empty combination (no instance yet).
+    pub fn new(attrs: StepAttrs) -> Self {
+        AttrsSummary {
+            attrs,
+            count: 0,
+            wall_s: Seconds::ZERO,
+            items: 0,
+            energy_j: Joules::ZERO,
+            self_energy_j: Joules::ZERO,
+            co2e_g: GramsCo2e::ZERO,
+            errors: 0,
+        }
+    }
 }
 
 /// `control` record: the governor changed mode or allowed concurrency.
@@ -1245,6 +1299,16 @@ pub struct StepSummary {
     /// and wall time`. Absent in files of earlier versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
+    /// The instances with attributes, one entry per combination (sorted by attributes), at
+    /// most [`MAX_ATTR_GROUPS`] per name: the totals above cover every instance, these the
+    /// ones written with attributes; instances without attributes are the difference. Absent
+    /// when no instance had attributes, and in files of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_attrs: Option<Vec<AttrsSummary>>,
+    /// Instances with attributes that came after [`MAX_ATTR_GROUPS`] combinations of this name:
+    /// counted in the totals above (and in a `run_end` warning), in no `by_attrs` entry.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attrs_folded: u64,
 }
 
 /// `run_end` record.
@@ -1473,5 +1537,72 @@ mod tests {
             r#"{"start_s":1.0,"end_s":2.5,"energy_j":30.0,"co2e_g":0.004,"energy_high_j":33.0}"#
         );
         assert_eq!(serde_json::from_str::<PowerRecord>(&text).unwrap(), p);
+    }
+
+    /// Step attributes are additive: absent when there are none, an object of strings when
+    /// there are, read back by this version, and ignored by a reader that does not know them
+    /// (the records of earlier versions have no `deny_unknown_fields`).
+    #[test]
+    fn step_attributes_are_an_additive_field() {
+        let line = r#"{"name":"train","id":3,"parent":null,"thread":0,"start_s":0.5,"end_s":1.5,"items":2,"status":"ok","energy_j":4.0,"self_energy_j":4.0,"co2e_g":0.001,"async":true,"attrs":{"model":"resnet","dataset":"imagenet"}}"#;
+        let rec: StepRecord = serde_json::from_str(line).unwrap();
+        let attrs = rec.attrs.clone().unwrap();
+        assert_eq!(
+            attrs.iter().collect::<Vec<_>>(),
+            vec![
+                (&"dataset".to_owned(), &"imagenet".to_owned()),
+                (&"model".to_owned(), &"resnet".to_owned())
+            ]
+        );
+        // Written back with its keys sorted, as one spelling per combination.
+        let text = serde_json::to_string(&rec).unwrap();
+        assert!(
+            text.ends_with(r#""attrs":{"dataset":"imagenet","model":"resnet"}}"#),
+            "{text}"
+        );
+        // Without attributes: no key at all, as before.
+        let plain = StepRecord {
+            attrs: None,
+            ..rec.clone()
+        };
+        assert!(!serde_json::to_string(&plain).unwrap().contains("attrs"));
+        // A reader of the fields before attributes (the step record as it was) reads the line.
+        #[derive(Deserialize)]
+        #[allow(dead_code)]
+        struct EarlierStep {
+            name: String,
+            id: u64,
+            parent: Option<u64>,
+            items: u64,
+            energy_j: f64,
+            #[serde(default)]
+            r#async: bool,
+        }
+        let old: EarlierStep = serde_json::from_str(line).unwrap();
+        assert_eq!((old.name.as_str(), old.id, old.items), ("train", 3, 2));
+        // Attribute values are strings: a number is refused, with the field named.
+        let bad = line.replace(r#""model":"resnet""#, r#""model":3"#);
+        let e = serde_json::from_str::<StepRecord>(&bad).unwrap_err();
+        assert!(e.to_string().contains("expected a string"), "{e}");
+        // step_summary: `by_attrs` and `attrs_folded` likewise optional.
+        let sum = r#"{"name":"train","count":3,"wall_s":3.0,"self_wall_s":3.0,"items":6,"energy_j":12.0,"self_energy_j":12.0,"co2e_g":0.003,"p50_s":1.0,"p95_s":1.0,"max_s":1.0}"#;
+        let s: StepSummary = serde_json::from_str(sum).unwrap();
+        assert_eq!((s.by_attrs.as_ref(), s.attrs_folded), (None, 0));
+        let text = serde_json::to_string(&s).unwrap();
+        assert!(
+            !text.contains("by_attrs") && !text.contains("attrs_folded"),
+            "{text}"
+        );
+        let with = sum.replace(
+            r#""max_s":1.0}"#,
+            r#""max_s":1.0,"by_attrs":[{"attrs":{"dataset":"a"},"count":2,"wall_s":2.0,"items":4,"energy_j":8.0,"self_energy_j":8.0,"co2e_g":0.002}],"attrs_folded":1}"#,
+        );
+        let s: StepSummary = serde_json::from_str(&with).unwrap();
+        let by = s.by_attrs.unwrap();
+        assert_eq!(
+            (by.len(), by[0].count, by[0].errors, s.attrs_folded),
+            (1, 2, 0, 1)
+        );
+        assert_eq!(by[0].attrs["dataset"], "a");
     }
 }

@@ -33,14 +33,18 @@
 //! - Status: `error` when the field named `error` is `true` (or holds any non-boolean value, as in
 //!   `error = %e`), or when an ERROR-level event occurs inside the span (configurable);
 //!   `panicked` when the span is closed while its thread is panicking; `ok` otherwise.
+//! - Attributes: the fields named with [`CarinaLayer::attributes`] are kept as the step's
+//!   `attrs` in its record (`"attrs": {"dataset": "imagenet"}`; numbers and booleans as text),
+//!   and the name's `step_summary` counts its instances per combination (`by_attrs`, at most 64
+//!   per name). Other fields are not kept.
 //! - Out-of-order exits: see [`CarinaLayer`] and `docs/TRACING.md`.
 //!
 //! With no run installed, an enter or exit costs one atomic load and one thread-local access.
 //!
 //! # Public API
 //! One type: [`CarinaLayer`] (a `tracing_subscriber::Layer`), with its settings (the items and
-//! error field names, whether ERROR events mark a step as failed, `target::name` step names) as
-//! builder methods.
+//! error field names, whether ERROR events mark a step as failed, `target::name` step names,
+//! the fields kept as attributes) as builder methods.
 
 #![deny(missing_docs)]
 
@@ -133,6 +137,8 @@ pub struct CarinaLayer {
     items_field: &'static str,
     error_field: &'static str,
     gpu_field: &'static str,
+    /// Fields kept as step attributes ([`CarinaLayer::attributes`]).
+    attr_fields: Vec<&'static str>,
     error_events: bool,
     max_level: Level,
     targets: Vec<&'static str>,
@@ -167,6 +173,7 @@ impl fmt::Debug for CarinaLayer {
             .field("items_field", &self.items_field)
             .field("error_field", &self.error_field)
             .field("gpu_field", &self.gpu_field)
+            .field("attributes", &self.attr_fields)
             .field("error_events", &self.error_events)
             .field("max_level", &self.max_level)
             .field("targets", &self.targets)
@@ -185,6 +192,7 @@ impl CarinaLayer {
             items_field: "items",
             error_field: "error",
             gpu_field: "gpu",
+            attr_fields: Vec::new(),
             error_events: true,
             max_level: Level::TRACE,
             targets: Vec::new(),
@@ -200,6 +208,30 @@ impl CarinaLayer {
     /// span sets `target:`.
     pub fn qualified_names(mut self, on: bool) -> Self {
         self.qualified = on.then(Default::default);
+        self
+    }
+
+    /// Fields kept as the step's attributes (default: none): for a span with any of these
+    /// fields, the step record in the run file carries them as `"attrs": {"dataset":
+    /// "imagenet"}`, strings as they are, numbers and booleans as text, other values as their
+    /// `Debug` (or, with `%`, `Display`) text, each cut at 256 bytes. A value recorded later
+    /// (`span.record("model", "b")`) replaces the earlier one; the last value wins. The name's
+    /// `step_summary` also gives its instances per combination of attributes (`by_attrs`, at
+    /// most 64 combinations per name; further ones are counted in `attrs_folded` and in a
+    /// warning). Fields not listed are never kept; spans without them cost nothing more. Keep
+    /// the values few (a dataset, a model, a tenant), not one per request: see
+    /// `docs/TRACING.md`.
+    ///
+    /// ```
+    /// let layer = carina_tracing::CarinaLayer::new().attributes(["dataset", "model"]);
+    /// # let _ = layer;
+    /// ```
+    pub fn attributes(mut self, fields: impl IntoIterator<Item = &'static str>) -> Self {
+        for f in fields {
+            if !self.attr_fields.contains(&f) {
+                self.attr_fields.push(f);
+            }
+        }
         self
     }
 
@@ -303,6 +335,7 @@ impl CarinaLayer {
         f.field(self.items_field).is_some()
             || f.field(self.error_field).is_some()
             || f.field(self.gpu_field).is_some()
+            || self.attr_fields.iter().any(|a| f.field(a).is_some())
     }
 
     fn visitor<'a>(&'a self, state: &'a mut SpanState) -> FieldVisitor<'a> {
@@ -415,6 +448,10 @@ struct SpanState {
     /// When the first enter found the thread's buffer full: the span is then counted in its
     /// name's fold at close (exact count, items, wall time from here), with no segment at all.
     folded_at: Option<std::time::Instant>,
+    /// Values of the listed attribute fields, in the order first seen.
+    attrs: Vec<(&'static str, String)>,
+    /// An attribute changed since they were last registered ([`carina_core::attrs::set`]).
+    attrs_changed: bool,
 }
 
 impl SpanState {
@@ -427,6 +464,16 @@ impl SpanState {
             recorded: false,
             fin: None,
             folded_at: None,
+            attrs: Vec::new(),
+            attrs_changed: false,
+        }
+    }
+
+    /// Registers the attributes for the span's segment id, if it has any that changed.
+    fn register_attrs(&mut self) {
+        if self.attrs_changed && self.seg != 0 {
+            self.attrs_changed = false;
+            carina_core::attrs::set(self.seg, self.attrs.clone());
         }
     }
 }
@@ -436,8 +483,41 @@ struct FieldVisitor<'a> {
     state: &'a mut SpanState,
 }
 
+impl FieldVisitor<'_> {
+    /// Keeps `field`'s value as an attribute when the layer lists it (the value is formatted
+    /// only then).
+    fn attr(&mut self, field: &Field, value: impl FnOnce() -> String) {
+        let name = field.name();
+        if !self.layer.attr_fields.contains(&name) {
+            return;
+        }
+        let v = carina_core::attrs::bounded(value());
+        match self.state.attrs.iter_mut().find(|(k, _)| *k == name) {
+            Some((_, old)) if *old == v => return,
+            Some((_, old)) => *old = v,
+            None => self.state.attrs.push((name, v)),
+        }
+        self.state.attrs_changed = true;
+    }
+}
+
 impl Visit for FieldVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.attr(field, || value.to_owned());
+        if field.name() == self.layer.error_field {
+            self.state.error = true;
+        }
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.attr(field, || value.to_string());
+        if field.name() == self.layer.error_field {
+            self.state.error = true;
+        }
+    }
+
     fn record_u64(&mut self, field: &Field, value: u64) {
+        self.attr(field, || value.to_string());
         if field.name() == self.layer.items_field {
             self.state.items = value;
         } else if field.name() == self.layer.error_field {
@@ -446,6 +526,7 @@ impl Visit for FieldVisitor<'_> {
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
+        self.attr(field, || value.to_string());
         if field.name() == self.layer.items_field {
             if let Ok(v) = u64::try_from(value) {
                 self.state.items = v;
@@ -456,16 +537,24 @@ impl Visit for FieldVisitor<'_> {
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
-        self.record_u64(field, u64::try_from(value).unwrap_or(u64::MAX));
+        self.attr(field, || value.to_string());
+        let v = u64::try_from(value).unwrap_or(u64::MAX);
+        if field.name() == self.layer.items_field {
+            self.state.items = v;
+        } else if field.name() == self.layer.error_field {
+            self.state.error = v != 0;
+        }
     }
 
     fn record_i128(&mut self, field: &Field, value: i128) {
+        self.attr(field, || value.to_string());
         if let Ok(v) = u64::try_from(value) {
             self.record_u64(field, v);
         }
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
+        self.attr(field, || value.to_string());
         if field.name() == self.layer.error_field {
             self.state.error = value;
         } else if field.name() == self.layer.gpu_field {
@@ -473,13 +562,15 @@ impl Visit for FieldVisitor<'_> {
         }
     }
 
-    fn record_error(&mut self, field: &Field, _value: &(dyn std::error::Error + 'static)) {
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.attr(field, || value.to_string());
         if field.name() == self.layer.error_field {
             self.state.error = true;
         }
     }
 
-    fn record_debug(&mut self, field: &Field, _value: &dyn fmt::Debug) {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.attr(field, || format!("{value:?}"));
         // Strings, `%e` and `?e` values: a non-boolean `error` field means a failure.
         if field.name() == self.layer.error_field {
             self.state.error = true;
@@ -533,6 +624,10 @@ where
         let mut ext = span.extensions_mut();
         if let Some(state) = ext.get_mut::<SpanState>() {
             values.record(&mut self.visitor(state));
+            // A recorded span's attributes wait for its record: a later value replaces them.
+            if state.recorded {
+                state.register_attrs();
+            }
         }
     }
 
@@ -603,7 +698,16 @@ where
                     })
                 })
                 .unwrap_or(0);
-                match enter_first_segment(name, state.seg, state.gpu, parent) {
+                // Registered before the step's first event, so that they wait for its record
+                // whichever thread's ring is drained first.
+                state.register_attrs();
+                let first = enter_first_segment(name, state.seg, state.gpu, parent);
+                if !matches!(first, FirstSegment::Recorded(..)) && !state.attrs.is_empty() {
+                    // No record of its own will take them.
+                    carina_core::attrs::discard(state.seg);
+                    state.attrs_changed = true;
+                }
+                match first {
                     FirstSegment::Recorded(token, fin) => {
                         state.recorded = true;
                         state.fin = Some(fin);

@@ -5,6 +5,7 @@
 mod common;
 
 mod layer {
+    mod attributes;
     mod cross_thread;
     mod entered_many_times;
     mod error_status;

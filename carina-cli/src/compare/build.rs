@@ -3,8 +3,8 @@
 //! intervals of [`super::stats`]; the sides described; the warnings gathered.
 
 use super::stats::{
-    MIN_INSTANCES, Sample, fnv1a, instance_se, log_interval, mean_var, rel, run_noise_var,
-    runs_interval, t_two_sided,
+    MIN_INSTANCES, PRIOR_DF, Prior, Sample, fnv1a, instance_se, log_interval, mean_var, rel,
+    run_noise_var, runs_interval, t_two_sided,
 };
 use super::verdict::{Rules, SHARE_MAX_DIFF, SHARE_MAX_RATIO, Verdict, judge, shares_differ};
 use crate::view::{RunView, StepRow, wall_of};
@@ -18,7 +18,7 @@ pub(super) struct StepCmp {
     pub(super) name: String,
     /// `item`, `instance` or `run`: what the per-unit figures are divided by.
     pub(super) unit: &'static str,
-    /// `runs` (Welch t over runs), `instances` (one run per side: step instances), or `totals`
+    /// `runs` (a t-interval over runs), `instances` (one run per side: step instances), or `totals`
     /// (no noise estimate: the change alone decides).
     pub(super) method: &'static str,
     /// Runs of each side that hold this step.
@@ -255,7 +255,9 @@ fn compare_step(name: &str, b: &RunData, c: &RunData, rules: Rules) -> StepCmp {
     out
 }
 
-/// A row compared over runs: each run that holds it gives one figure per unit.
+/// A row compared over runs: each run that holds it gives one figure per unit. `share`: the
+/// row's share of its side's energy, the mean of the two sides' (1 for the `(run)` row), which
+/// sets the prior of its run-to-run noise ([`run_noise_var`]).
 #[allow(clippy::too_many_arguments)]
 fn compare_runs(
     name: &str,
@@ -265,6 +267,7 @@ fn compare_runs(
     (nb_all, nc_all): (usize, usize),
     rules: Rules,
     largest: Option<f64>,
+    share: f64,
 ) -> StepCmp {
     let per_item = b.iter().chain(c).all(|t| t.3 > 0);
     let mut out = StepCmp::new(name, unit_word(per_item, unit_run));
@@ -287,7 +290,11 @@ fn compare_runs(
     let (be, ce) = (figs(b, |t| t.1), figs(c, |t| t.1));
     let (bw, cw) = (figs(b, |t| t.2), figs(c, |t| t.2));
     // Each figure: the runs' interval when there is one, else the plain change of the means.
-    let judged = |b: &[f64], c: &[f64]| match runs_interval(b, c, rules.alpha) {
+    let prior = Prior {
+        sd: run_noise_var(rules.run_noise / 100.0, share).sqrt(),
+        df: if rules.run_noise > 0.0 { PRIOR_DF } else { 0.0 },
+    };
+    let judged = |b: &[f64], c: &[f64]| match runs_interval(b, c, rules.alpha, prior) {
         Some(r) => (r.base, r.cand, r.change, Some(r.ci)),
         None => {
             let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
@@ -428,7 +435,7 @@ pub(super) struct Report {
     pub(super) step_confidence_pct: f64,
     /// What can fail the gate: `energy`, `time`.
     pub(super) gate: Vec<&'static str>,
-    /// `runs` (several runs on a side: Welch t over runs) or `instances` (one run per side).
+    /// `runs` (several runs on a side: a t-interval over runs) or `instances` (one run per side).
     pub(super) method: &'static str,
     pub(super) headline: String,
     /// One run: that run. Several: the side as a whole (paths and ids joined, the mean host
@@ -545,14 +552,15 @@ pub(super) fn build(base: &[RunFile], cand: &[RunFile], rules: Rules) -> Report 
         .collect();
     names.sort();
     names.dedup();
-    // Per name: the runs of each side that hold it, their totals, and the step's largest share
-    // of its side's energy (one run per side: of its run's).
+    // Per name: the runs of each side that hold it, their totals, and the step's largest and
+    // mean share of its side's energy (one run per side: of its run's).
     struct Holders {
         hb: Vec<usize>,
         hc: Vec<usize>,
         tb: Vec<Tot>,
         tc: Vec<Tot>,
         largest: f64,
+        mean: f64,
     }
     let held: Vec<Holders> = names
         .iter()
@@ -567,8 +575,8 @@ pub(super) fn build(base: &[RunFile], cand: &[RunFile], rules: Rules) -> Report 
                 h.iter().map(|&i| side[i].totals[name]).collect()
             };
             let (tb, tc) = (tots(&b, &hb), tots(&c, &hc));
-            let largest = if hb.len() == 1 && hc.len() == 1 {
-                b[hb[0]].share(tb[0]).max(c[hc[0]].share(tc[0]))
+            let (sb, sc) = if hb.len() == 1 && hc.len() == 1 {
+                (b[hb[0]].share(tb[0]), c[hc[0]].share(tc[0]))
             } else {
                 // Pooled over the side's runs.
                 let side_share = |side: &[RunData<'_>], t: &[Tot]| {
@@ -579,14 +587,15 @@ pub(super) fn build(base: &[RunFile], cand: &[RunFile], rules: Rules) -> Report 
                         0.0
                     }
                 };
-                side_share(&b, &tb).max(side_share(&c, &tc))
+                (side_share(&b, &tb), side_share(&c, &tc))
             };
             Holders {
                 hb,
                 hc,
                 tb,
                 tc,
-                largest,
+                largest: sb.max(sc),
+                mean: (sb + sc) / 2.0,
             }
         })
         .collect();
@@ -619,7 +628,16 @@ pub(super) fn build(base: &[RunFile], cand: &[RunFile], rules: Rules) -> Report 
     steps.push(if pair {
         compare_whole_pair(&b[0], &c[0], run_rules)
     } else {
-        compare_runs(RUN_ROW, &wb, &wc, true, (b.len(), c.len()), run_rules, None)
+        compare_runs(
+            RUN_ROW,
+            &wb,
+            &wc,
+            true,
+            (b.len(), c.len()),
+            run_rules,
+            None,
+            1.0,
+        )
     });
     for (name, h) in names.iter().zip(&held) {
         let row = if h.hb.is_empty() || h.hc.is_empty() {
@@ -643,6 +661,7 @@ pub(super) fn build(base: &[RunFile], cand: &[RunFile], rules: Rules) -> Report 
                 (b.len(), c.len()),
                 rules,
                 Some(h.largest),
+                h.mean,
             )
         };
         steps.push(row);

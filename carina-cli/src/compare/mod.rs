@@ -3,7 +3,7 @@
 //! 1 when something did, 2 on bad input.
 //!
 //! Four parts, each using only those before it, so that the statistics can be read (and
-//! changed) without the outputs: `stats` (the 95 % intervals: bootstrap, delta method, Welch t
+//! changed) without the outputs: `stats` (the 95 % intervals: bootstrap, delta method, pooled t
 //! over runs), `verdict` (what a change means under the gate, the threshold and --min-share;
 //! when host shares differ too much), `build` (the comparison of two sides of runs, row by row,
 //! with its warnings) and `render` (text and Markdown; the JSON output is the comparison
@@ -39,12 +39,15 @@ without steps (a `carina run` file) is compared too.\n\n\
 Method with several runs on a side (the unit of replication is the run). For each row, every \
 run gives one figure: its J per item (sum of the step's inclusive energy / sum of its items; \
 per instance for steps without items) and its s per item. The change is the ratio of the \
-geometric means of the two sides' figures, and its interval a Welch t-interval on the \
-difference of the means of their logarithms (Welch-Satterthwaite degrees of freedom), so it \
-covers run-to-run noise: a neighbour that slows a run down moves that run's figure, and the \
-interval widens accordingly. When one side has a single run, the other side's variance is used \
-for both (degrees of freedom: its runs - 1). A step found in one run per side only is judged \
-as with one run per side, below.\n\n\
+geometric means of the two sides' figures, and its interval a t-interval on the difference of \
+the means of their logarithms, so it covers run-to-run noise: a neighbour that slows a run down \
+moves that run's figure, and the interval widens accordingly. The run-to-run variance is \
+measured from the runs (each side's squared deviations from its own mean, pooled over both \
+sides) and pooled with --run-noise as a weak prior (--run-noise for the (run) row, over \
+sqrt(share) for a step) worth 2 degrees of freedom; Student's t with as many degrees of freedom \
+as runs in all. Quiet runs narrow the interval below the prior, noisy ones widen it, and three \
+runs that happen to agree cannot make it very narrow; --run-noise 0 drops the prior. A step \
+found in one run per side only is judged as with one run per side, below.\n\n\
 Method with one run per side. The noise between instances of one run is measured: for a step, \
 each `step` record is one sample, the instances of each run are resampled with replacement \
 2000 times (a fixed-seed PRNG, so the output is reproducible) and the spread of the log ratio \
@@ -69,7 +72,8 @@ such steps: 99.17 % each); with no such step the `(run)` row has it all (95 %); 
 energy,time halves each. The confidences are in the output (`run_confidence_pct`, \
 `step_confidence_pct`, `gated_intervals` in JSON). Measured on 30 identical scenario_db runs \
 on a loaded 2-vCPU VM (435 pairs, 1000 random 3 v 3 splits): the gate failed 12.4 % of \
-pairs and 5.2 % of splits before, 0.2 % and 1.4 % now (docs/CLI.md, \"compare\").\n\n\
+pairs and 5.2 % of splits at first, 0.2 % and 0.8 % now (a +10 % change caught in 29 % of \
+splits there, 94 % on runs that vary by 1.5 %; docs/CLI.md, \"compare\").\n\n\
 Verdicts. Energy (or time) regressed when the change is above the threshold AND its \
 interval lies above zero; improved likewise below; same otherwise; new / gone for a step on one \
 side only. The gate (--gate, default `energy`) names what can make a row `regressed` or \
@@ -136,7 +140,8 @@ pub struct Args {
     /// With one run on a side: the relative standard deviation assumed for a whole run's
     /// energy (and time) per item between identical runs, `5%` or `5`; a step's is this over
     /// the square root of its share of the run's energy. From 0 to 100; `0` trusts the step
-    /// instances alone. Several runs per side measure it instead.
+    /// instances alone. Several runs per side measure it, with this as a weak prior (worth 2
+    /// runs' degrees of freedom; `0`: the runs alone).
     #[arg(long, default_value = "5%", value_parser = parse_run_noise)]
     pub run_noise: f64,
     /// Output format.

@@ -70,10 +70,13 @@ fn method_words(r: &Report) -> String {
         )
     } else {
         format!(
-            "{} base vs {} candidate runs: Welch t-intervals over runs (each run's figure per \
-             item, on a log scale); {conf}",
+            "{} base vs {} candidate runs: t-intervals over runs (each run's figure per item, \
+             on a log scale; the run-to-run noise measured from both sides' runs, with {}% \
+             (--run-noise) as a prior of {} degrees of freedom); {conf}",
             r.base_runs.len(),
-            r.candidate_runs.len()
+            r.candidate_runs.len(),
+            r.run_noise_pct,
+            super::stats::PRIOR_DF
         )
     }
 }

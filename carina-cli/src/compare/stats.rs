@@ -1,6 +1,6 @@
 //! The statistics of `carina compare`: the intervals of a change, over the step instances of
 //! one run per side (a bootstrap or the delta method, plus an assumed run-to-run noise) or over
-//! runs (a Welch t-interval), at the confidence the gated rows share, and the small pieces they
+//! runs (a t-interval on the runs' spread pooled with that noise as a prior), at the confidence the gated rows share, and the small pieces they
 //! need (a seeded PRNG, Student's t quantiles).
 
 use crate::view::quantile_sorted;
@@ -281,11 +281,33 @@ pub(super) struct RunsChange {
     pub(super) cand: f64,
 }
 
-/// Welch t-interval over runs, one figure per run: on the logarithms when every figure is above
-/// 0, else on the figures themselves (relative to the base's mean). Needs 3 runs in all, with at
-/// least one per side; a side of one run borrows the other side's variance. The interval misses
-/// with probability `alpha` (two-sided).
-pub(super) fn runs_interval(b: &[f64], c: &[f64], alpha: f64) -> Option<RunsChange> {
+/// The weight of the --run-noise prior in an interval over runs, in degrees of freedom: as much
+/// as two runs' worth of spread. Weak on purpose: at 3 v 3 the runs' own spread has 4 degrees
+/// of freedom and outweighs it, and each run added per side moves the estimate further towards
+/// the measured noise. Chosen on 30 identical runs of a noisy host (docs/CLI.md, "compare"):
+/// 1 gave 1.0 % false alarms at 3 v 3, 2 gave 0.8 %, 4 gave 1.1 %.
+pub(super) const PRIOR_DF: f64 = 2.0;
+
+/// What is assumed of a row's run-to-run noise before its runs are seen: the relative standard
+/// deviation of one run's figure (`--run-noise / sqrt(share)`, on the log scale) and its weight
+/// in degrees of freedom (0: no prior, the runs alone).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Prior {
+    pub(super) sd: f64,
+    pub(super) df: f64,
+}
+
+/// A t-interval over runs, one figure per run, on the logarithms when every figure is above 0
+/// (else on the figures themselves, relative to the base's mean). The run-to-run variance is
+/// estimated from the runs themselves, pooled over both sides (each side's squared deviations
+/// from its own mean: the two sides share the host's noise under the null), with the prior
+/// counted as `prior.df` more degrees of freedom at `prior.sd` (a scaled inverse chi-square
+/// prior, so the interval is Student's t with `prior.df + runs - 2` degrees of freedom). So a
+/// few quiet runs narrow the interval below the prior, a few noisy ones widen it, and three
+/// runs that happen to agree cannot make it arbitrarily narrow (the false alarms of a Welch
+/// interval on 3 v 3). Needs 3 runs in all, at least one per side. The interval misses with
+/// probability `alpha` (two-sided).
+pub(super) fn runs_interval(b: &[f64], c: &[f64], alpha: f64, prior: Prior) -> Option<RunsChange> {
     if b.is_empty() || c.is_empty() || b.len() + c.len() < 3 {
         return None;
     }
@@ -301,22 +323,24 @@ pub(super) fn runs_interval(b: &[f64], c: &[f64], alpha: f64) -> Option<RunsChan
     let (mb, vb) = mean_var(&lb);
     let (mc, vc) = mean_var(&lc);
     let (nb, nc) = (b.len() as f64, c.len() as f64);
-    let (se, df) = match (b.len() > 1, c.len() > 1) {
-        (true, true) => {
-            let (qb, qc) = (vb / nb, vc / nc);
-            let se2 = qb + qc;
-            let den = qb * qb / (nb - 1.0) + qc * qc / (nc - 1.0);
-            let df = if den > 0.0 {
-                se2 * se2 / den
-            } else {
-                nb + nc - 2.0
-            };
-            (se2.sqrt(), df)
-        }
-        (true, false) => ((vb * (1.0 / nb + 1.0 / nc)).sqrt(), nb - 1.0),
-        (false, true) => ((vc * (1.0 / nb + 1.0 / nc)).sqrt(), nc - 1.0),
-        (false, false) => return None,
+    let ss = |v: f64, n: f64| if n > 1.0 { v * (n - 1.0) } else { 0.0 };
+    // On the figures' own scale the prior's relative spread is taken relative to the base.
+    let prior_var = if log {
+        prior.sd * prior.sd
+    } else {
+        (prior.sd * mb).powi(2)
     };
+    let prior_df = if prior_var.is_finite() && prior.df > 0.0 {
+        prior.df
+    } else {
+        0.0
+    };
+    let df = prior_df + nb + nc - 2.0;
+    if df <= 0.0 {
+        return None;
+    }
+    let pooled = (prior_df * prior_var.max(0.0) + ss(vb, nb) + ss(vc, nc)) / df;
+    let se = (pooled * (1.0 / nb + 1.0 / nc)).sqrt();
     let half = t_two_sided(alpha, df) * se;
     let d = mc - mb;
     if log {
@@ -403,5 +427,52 @@ mod tests {
         // A 95 % interval, and a 98.75 % one (5 % shared by four).
         assert!((t_two_sided(0.05, 4.0) - 2.776).abs() < 2e-3);
         assert!((t_two_sided(0.0125, f64::INFINITY) - 2.498).abs() < 2e-3);
+    }
+
+    /// The pooled interval over runs: three quiet runs per side beat a 5 % prior (a +10 %
+    /// change is caught), three noisy ones widen it beyond the prior, and the prior keeps three
+    /// runs that happen to agree from making a very narrow interval.
+    #[test]
+    fn runs_interval_pools_the_runs_with_the_prior() {
+        let prior = Prior {
+            sd: 0.05,
+            df: PRIOR_DF,
+        };
+        let none = Prior { sd: 0.05, df: 0.0 };
+        let quiet = [1.00, 1.015, 0.985];
+        let up: Vec<f64> = [1.01, 0.99, 1.02].iter().map(|x| x * 1.10).collect();
+        let r = runs_interval(&quiet, &up, 0.025, prior).unwrap();
+        assert!(r.ci[0] > 0.0 && (r.change - 10.7).abs() < 1.0, "{r:?}");
+        // Width: the prior (0.05^2 x 2 df) and the runs' own squares (4 df) pooled over 6 df.
+        let ss: f64 = [quiet.as_slice(), &up]
+            .iter()
+            .map(|xs| {
+                let l: Vec<f64> = xs.iter().map(|x| x.ln()).collect();
+                let (_, v) = mean_var(&l);
+                2.0 * v
+            })
+            .sum();
+        let se = ((2.0 * 0.0025 + ss) / 6.0 * (2.0 / 3.0)).sqrt();
+        let half = t_two_sided(0.025, 6.0) * se;
+        let d = (r.cand / r.base).ln();
+        assert!(
+            (100.0 * ((d + half).exp() - 1.0) - r.ci[1]).abs() < 1e-9,
+            "{r:?}"
+        );
+        // Noisy runs (about 10 %): wider than the prior alone would make it.
+        let noisy = [0.9, 1.0, 1.12];
+        let w = |x: RunsChange| x.ci[1] - x.ci[0];
+        let n = runs_interval(&noisy, &[1.0, 0.88, 1.1], 0.025, prior).unwrap();
+        let p_only = runs_interval(&[1.0, 1.0, 1.0], &[1.0, 1.0, 1.0], 0.025, prior).unwrap();
+        assert!(w(n) > w(p_only), "{n:?} {p_only:?}");
+        // Three runs per side that agree to 0.1 %: the runs alone would call 3 % a change;
+        // with the prior it is not.
+        let b = [1.000, 1.001, 0.999];
+        let c = [1.030, 1.031, 1.029];
+        assert!(runs_interval(&b, &c, 0.025, none).unwrap().ci[0] > 0.0);
+        assert!(runs_interval(&b, &c, 0.025, prior).unwrap().ci[0] < 0.0);
+        // One side of one run still works (3 runs in all), two in all does not.
+        assert!(runs_interval(&[1.0], &c, 0.025, prior).is_some());
+        assert!(runs_interval(&[1.0], &[1.1], 0.025, prior).is_none());
     }
 }

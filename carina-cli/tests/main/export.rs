@@ -156,7 +156,7 @@ fn steps_give_one_row_per_run_and_step_name() {
         "run_id,job,host,step,count,items,wall_s,self_wall_s,energy_j,\
          self_energy_j,co2e_g,p50_s,p95_s,j_per_item,share,gpu,method,energy_kind,\
          started_at,energy_low_j,energy_high_j,energy_kwh,co2e_kg,cpu_j,dram_j,gpu_j,other_j,\
-         cpu_method,dram_method,gpu_method"
+         cpu_method,dram_method,gpu_method,attrs"
     );
     let recs = records(&out);
     assert_eq!(recs.len(), 3, "a: load, simulate; b: simulate\n{out}");
@@ -492,4 +492,85 @@ fn one_domain_holds_all_the_energy() {
         (s["energy_low_j"].as_str(), s["energy_high_j"].as_str()),
         ("", "")
     );
+}
+
+/// `attrs` (issue 19): a step name whose instances carry attributes gets one row per
+/// combination and one for the rest, adding up to the name's totals; the combinations come from
+/// the summary's `by_attrs`, or from the step records in a crashed run; a name without
+/// attributes keeps its one row with an empty `attrs`.
+#[test]
+fn step_attributes_split_a_name_into_rows_that_add_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_attrs = |complete: bool| -> Vec<String> {
+        let lines = run_lines(
+            "train-job",
+            "run-t",
+            &[
+                ("load", steady(2, 0.5, 10, 2.0)),
+                ("train", steady(4, 1.0, 25, 10.0)),
+            ],
+            complete,
+        );
+        // Instances of `train` (ids 2, 4, 6, 8): a, a, b, none.
+        let by_id = [(2, "a"), (4, "a"), (6, "b")];
+        lines
+            .into_iter()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(&l).unwrap();
+                if v["type"] == "step"
+                    && let Some((_, d)) = by_id.iter().find(|(id, _)| v["id"] == *id)
+                {
+                    v["attrs"] = json!({ "dataset": d, "epoch": "1" });
+                }
+                if v["type"] == "step_summary" && v["name"] == "train" {
+                    let g = |d: &str, n: u64| {
+                        json!({
+                            "attrs": { "dataset": d, "epoch": "1" }, "count": n, "wall_s": n as f64,
+                            "items": 25 * n, "energy_j": 10.0 * n as f64,
+                            "self_energy_j": 10.0 * n as f64,
+                            "co2e_g": 10.0 * n as f64 / 3.6e6 * 400.0, "errors": 0
+                        })
+                    };
+                    v["by_attrs"] = json!([g("a", 2), g("b", 1)]);
+                }
+                v.to_string()
+            })
+            .collect()
+    };
+    for complete in [true, false] {
+        let p = write_run(
+            dir.path(),
+            &format!("t{complete}.jsonl"),
+            &with_attrs(complete),
+        );
+        let (code, out, err) = export(&[p.to_str().unwrap(), "--steps"]);
+        assert_eq!(code, Some(0), "{err}");
+        assert!(out.lines().next().unwrap().ends_with(",gpu_method,attrs"));
+        let recs = records(&out);
+        let load: Vec<_> = recs.iter().filter(|r| r["step"] == "load").collect();
+        assert_eq!(load.len(), 1, "{out}");
+        assert_eq!(load[0]["attrs"], "");
+        let train: Vec<_> = recs.iter().filter(|r| r["step"] == "train").collect();
+        let rows: Vec<(&str, &str, f64)> = train
+            .iter()
+            .map(|r| (r["attrs"].as_str(), r["count"].as_str(), f(r, "energy_j")))
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                (r#"{"dataset":"a","epoch":"1"}"#, "2", 20.0),
+                (r#"{"dataset":"b","epoch":"1"}"#, "1", 10.0),
+                ("", "1", 10.0),
+            ],
+            "complete {complete}\n{out}"
+        );
+        // The rows add up to the name's totals; per-item figures are each row's own.
+        let items: u64 = train
+            .iter()
+            .map(|r| r["items"].parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(items, 100);
+        assert!((f(train[0], "j_per_item") - 0.4).abs() < 1e-12);
+        assert_eq!(train[0]["p50_s"], "", "not kept per combination");
+    }
 }
