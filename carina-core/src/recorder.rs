@@ -1084,10 +1084,10 @@ impl std::fmt::Debug for Step {
 /// Opens a step named `name` on the current thread.
 ///
 /// Returns a guard; the step ends when the guard is dropped. With no run installed (or with
-/// `CARINA_DISABLE=1`) this costs one relaxed atomic load and records nothing (about 1-3 ns).
+/// `CARINA_DISABLE=1`) this costs one relaxed atomic load and records nothing (about 1.4 ns).
 /// With a run installed, entering and leaving read the step clock and write one 32-byte event
-/// into the thread's ring each: 20-28 ns per step on this project's AMD EPYC VM, 50-70 ns on an
-/// Intel Xeon VM where a TSC read costs more (`benches/README.md`). A thread's first step of a
+/// into the thread's ring each: about 1.25x the cost of the two clock reads alone (34 ns where
+/// those take 27 ns on this project's AMD EPYC VM; `benches/README.md`). A thread's first step of a
 /// run registers its ring (a lock, an allocation of the ring: cold path).
 ///
 /// ```
