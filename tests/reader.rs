@@ -172,7 +172,8 @@ fn progress_is_the_repeating_step_not_a_set_up_step_declaring_the_cycle() {
         f.power_totals(),
         Some((carina::Joules(500.0), carina::Seconds(60.0)))
     );
-    // One instance each: the largest total; no items at all: none.
+    // One instance each: the one that ended last, whatever its total (early in a run, the
+    // loop's first instance after the set-up step); no items at all: none.
     let (_d2, p2) = write(&format!(
         "{START}\n{}\n{}\n",
         step("a", 1, 10),
@@ -181,6 +182,13 @@ fn progress_is_the_repeating_step_not_a_set_up_step_declaring_the_cycle() {
     let f2 = carina::read_run_file(&p2).unwrap();
     assert_eq!(f2.progress().unwrap().name, "b");
     assert_eq!(f2.power_totals(), None);
+    let (_d4, p4) = write(&format!(
+        "{START}\n{}\n{}\n",
+        step("generate_grid", 1, 400_000),
+        step("simulate", 2, 64)
+    ));
+    let pr = carina::read_run_file(&p4).unwrap().progress().unwrap();
+    assert_eq!((pr.name.as_str(), pr.items), ("simulate", 64));
     let (_d3, p3) = write(&format!("{START}\n{}\n", step("a", 1, 0)));
     assert_eq!(carina::read_run_file(&p3).unwrap().progress(), None);
 }

@@ -125,7 +125,8 @@ impl RunFile {
     /// instances (ties: the larger item total, then the first name), because the work loop
     /// repeats while a set-up step that declares the whole cycle's items (`generate_grid` with
     /// all 400 000 scenarios) runs once. When no name has more than one item-bearing instance,
-    /// the largest item total. Instances are counted from the `step` records, or from the
+    /// the one whose instance ended last (the loop's first instance ends after the set-up),
+    /// or, from summaries only, the largest item total. Instances are counted from the `step` records, or from the
     /// summaries' counts in a summaries-only file. `None` when no step has items.
     ///
     /// A complete run's item count is `run_end.items`; this is for runs that did not finish.
@@ -140,6 +141,8 @@ impl RunFile {
     /// Summaries, written once at the end, count whole.
     pub fn progress_until(&self, cut_s: Seconds) -> Option<Progress> {
         let mut per: BTreeMap<&str, (u64, u64)> = BTreeMap::new(); // name -> (instances, items)
+        // name -> latest end of an item-bearing instance, for the tie-break below.
+        let mut last_end: BTreeMap<&str, f64> = BTreeMap::new();
         for s in self
             .steps
             .iter()
@@ -149,6 +152,8 @@ impl RunFile {
             e.0 += 1;
             // Capped at u64::MAX (the reader warns), not wrapped to a small number.
             e.1 = e.1.saturating_add(s.items);
+            let l = last_end.entry(&s.name).or_insert(f64::NEG_INFINITY);
+            *l = l.max(s.end_s.0);
         }
         if !self.summaries.is_empty() {
             // Summaries count every instance, written or not: their totals win.
@@ -167,6 +172,14 @@ impl RunFile {
         };
         let (name, &(instances, items)) = match best(|&(n, i)| (n, i))? {
             (name, v) if v.0 > 1 => (name, v),
+            // One instance each, from step records: the one that ended last. Early in a run
+            // that is the work loop's first instance, which ends after the set-up step that
+            // declares the whole cycle (a running run's page showed "1000000 of 1000000" until
+            // the loop's second instance ended).
+            _ if self.summaries.is_empty() && per.len() > 1 => per.iter().max_by(|a, b| {
+                let (ea, eb) = (last_end[a.0], last_end[b.0]);
+                ea.total_cmp(&eb).then_with(|| a.1.1.cmp(&b.1.1))
+            })?,
             _ => best(|&(_, i)| (i, 0))?,
         };
         Some(Progress {
