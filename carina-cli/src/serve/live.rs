@@ -337,14 +337,27 @@ fn finish(f: &Forecast) -> String {
 fn live_run(w: &Watcher, r: &RunFile, runs: &[RunFile], opts: &Options) -> Markup {
     let v = RunView::new(r);
     let total = opts.total_items.or_else(|| previous_total(r, runs));
-    let items = match total {
-        Some(t) => format!(
+    // Past its total, the total is not this cycle's (a larger cycle than the last one, or a
+    // wrong --total-items): no percentage above 100 %, no forecast of a finished run.
+    let past = total.filter(|&t| v.items > t);
+    let total = total.filter(|&t| v.items <= t);
+    let items = match (total, past) {
+        (_, Some(t)) => format!(
+            "{} (more than the total of {t} ({}): this cycle is larger; give --total-items)",
+            v.items,
+            if opts.total_items.is_some() {
+                "--total-items"
+            } else {
+                "the job's last complete run"
+            }
+        ),
+        (Some(t), None) => format!(
             "{} of {} ({})",
             v.items,
             t,
             percent(v.items as f64 / t as f64, 1)
         ),
-        None => format!("{} (total unknown: give --total-items)", v.items),
+        (None, None) => format!("{} (total unknown: give --total-items)", v.items),
     };
     let band = v.band.map(|(l, h)| {
         format!(
@@ -409,7 +422,7 @@ fn live_run(w: &Watcher, r: &RunFile, runs: &[RunFile], opts: &Options) -> Marku
                             tr { td.l { "forecast: CO2e" } td.l.fc-co2e { (fmt_range(f.co2e_g, co2e_as)) } td.l.method { (how.co2e) } }
                         }
                         Some(Err(e)) => { tr { td.l { "forecast" } td.l { (e) } } }
-                        None => { tr { td.l { "forecast" } td.l { "needs the cycle's total items (--total-items)" } } }
+                        None => { tr { td.l { "forecast" } td.l { "needs the cycle's total items (--total-items)" @if past.is_some() { ", more than the items done so far" } } } }
                     }
                 }
             }
@@ -508,6 +521,37 @@ mod tests {
         assert!(
             page.contains(
                 "~95 % interval from the spread of J per item over 20 equal time buckets"
+            ),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn a_run_past_its_total_says_so_and_forecasts_nothing() {
+        // 120 items done; a total of 100 (from --total-items here; the job's last cycle alike).
+        let dir = tempfile::tempdir().unwrap();
+        running_run(dir.path());
+        let (w, runs) = watched(dir.path());
+        let page = banner(
+            &w,
+            &runs,
+            &Options {
+                total_items: Some(100),
+                schedule: None,
+            },
+        )
+        .into_string();
+        assert!(
+            page.contains("120 (more than the total of 100 (--total-items): this cycle is larger; give --total-items)"),
+            "{page}"
+        );
+        assert!(!page.contains("120.0 %"), "{page}");
+        assert!(!page.contains("forecast: runtime"), "{page}");
+        assert!(
+            page.contains(
+                "needs the cycle&#39;s total items (--total-items), more than the items done so far"
+            ) || page.contains(
+                "needs the cycle's total items (--total-items), more than the items done so far"
             ),
             "{page}"
         );
