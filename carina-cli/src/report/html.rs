@@ -58,6 +58,7 @@ th,td{padding:4px 9px;border-bottom:1px solid var(--bd);text-align:right;white-s
 th{background:#edf2f7;font-weight:600;position:relative;white-space:normal;vertical-align:bottom;min-width:4.5em}
 th.sortable{cursor:pointer}th.sortable:after{content:" \2195";color:var(--mut);font-size:11px}
 td.l,th.l{text-align:left}
+table.live td.method,table.live td.governor,table.live td.next-peak{white-space:normal}table.live td.method{color:var(--mut);font-size:12px;min-width:16em}
 tfoot td{font-weight:600;background:#edf2f7}
 td.id{white-space:normal;word-break:break-all;font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:11.5px;min-width:9em}
 .tw{overflow-x:auto;max-width:100%}
