@@ -8,10 +8,10 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-/// A `carina serve` child, killed when dropped.
-struct Server {
+/// A `carina serve` child, killed when dropped (also used by `serve_live`).
+pub(crate) struct Server {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
 }
 
 impl Drop for Server {
@@ -22,7 +22,7 @@ impl Drop for Server {
 }
 
 /// Starts `carina serve ARGS --addr 127.0.0.1:0` and reads the bound address from its stderr.
-fn serve(args: &[&str]) -> Server {
+pub(crate) fn serve(args: &[&str]) -> Server {
     serve_at(args, "127.0.0.1:0")
 }
 
@@ -49,7 +49,7 @@ fn serve_at(args: &[&str], addr: &str) -> Server {
 }
 
 /// `GET path` (sent as is) with a plain TcpStream: (status code, body).
-fn get(addr: &str, path: &str, header: &str) -> (u16, String) {
+pub(crate) fn get(addr: &str, path: &str, header: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     write!(
