@@ -1,7 +1,7 @@
 //! A bounded single-producer, single-consumer ring of step events.
 //!
-//! Each application thread writes one ring through a [`Writer`] in a thread-local (private to the
-//! recorder; it took the ring's [`Producer`]); the aggregator thread owns the matching
+//! Each application thread writes one ring through a `Writer` in a thread-local (private to the
+//! recorder; it took the ring's `Producer`); the aggregator thread owns the matching
 //! [`Consumer`]. The producer never blocks and never allocates: when the ring is full the event
 //! is refused and counted. Space for a step's exit event is *reserved* when its enter event is
 //! accepted, so an accepted step can always be closed and the aggregator never sees an enter
