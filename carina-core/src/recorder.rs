@@ -531,8 +531,9 @@ struct Local {
 
 impl Drop for Local {
     fn drop(&mut self) {
-        // Runs on the owning thread (thread exit, or replacement by a newer run), before the
-        // producer's drop closes the ring: the aggregator reads this once it sees the ring closed.
+        // Runs on the owning thread (thread exit, or replacement by a newer run); the ring is
+        // closed by the `detach` at the end, after the counts below are stored: the aggregator
+        // reads them once it sees the ring closed.
         // A step still open here can never be closed (its guard was leaked): count it, and give
         // a folded one its instance in the fold table, which would otherwise never see it.
         let open = HOT.try_with(|h| h.w.open_closes()).unwrap_or(0);
@@ -597,10 +598,12 @@ const _: () = assert!(!std::mem::needs_drop::<Hot>());
 #[inline(always)]
 fn with_hot<R>(f: impl FnOnce(&Hot) -> R) -> R {
     let p: *const Hot = HOT.with(|h| h as *const Hot);
-    // SAFETY: `p` is the address of this thread's `HOT`, a `const`-initialised thread-local
-    // with no destructor (asserted above), so its storage is valid for the thread's whole life
-    // and never torn down; `f` runs now, on this thread, and the reference does not outlive it.
-    // `Hot` is made of `Cell`s, so a shared reference allows its updates.
+    // SAFETY: `p` is the address of this thread's `HOT`, just given by `with` (which would
+    // panic, not return, were the value gone), and `f` runs now, on this thread, before
+    // anything could tear it down, and the reference does not outlive it. With native
+    // thread-locals (every Linux target) a `const`-initialised one with no destructor
+    // (asserted above) is never torn down at all. `Hot` is made of `Cell`s, so a shared
+    // reference allows its updates.
     f(unsafe { &*p })
 }
 
@@ -1017,13 +1020,14 @@ impl Drop for Step {
 }
 
 /// The exit of a recording guard. The common case (no flag, the ring still this run's, a TSC
-/// clock, no exit hook, guards dropped in order, not unwinding) writes the exit event here;
-/// anything else goes through [`exit_slow`]. Out of line, so that the guard's drop glue stays
-/// small enough to be inlined everywhere (an inactive guard then costs one compare, no call:
-/// inlining this into the drop made the no-run step 24 -> 33 instructions, the drop glue
-/// becoming a call). The guard comes by reference: only its address stays live across the
-/// possible call in `panicking()`, so one register is saved, not five.
-#[inline(never)]
+/// clock, no exit hook, guards dropped in order, not unwinding) writes the exit event here,
+/// inlined into the guard's drop; anything else goes through [`exit_slow`]. The guard comes by
+/// reference and is 16 bytes, so an inactive guard's drop stays one compare and the drop glue
+/// stays inlined (callgrind: no-run step 18 instructions either way; with the 24-byte guard,
+/// inlining this made the drop glue a call, 24 -> 33). Inlined, a recorded step is 98 -> 83
+/// instructions, and criterion's guard 1.22x -> 1.07-1.18x its two TSC reads (A/B in one
+/// window, `benches/README.md`).
+#[inline(always)]
 fn exit_step(g: &Step) {
     let fast = with_hot(|h| {
         // One compare: no flag, this run, a fast exit allowed, and the depth it was entered at.
@@ -1089,6 +1093,9 @@ impl std::fmt::Debug for Step {
 /// into the thread's ring each: about 1.25x the cost of the two clock reads alone (34 ns where
 /// those take 27 ns on this project's AMD EPYC VM; `benches/README.md`). A thread's first step of a
 /// run registers its ring (a lock, an allocation of the ring: cold path).
+///
+/// Not async-signal-safe: do not open steps in a signal handler (one that interrupted a step's
+/// enter or exit on the same thread could corrupt that thread's ring).
 ///
 /// ```
 /// let mut g = carina_core::step("load");

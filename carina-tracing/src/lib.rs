@@ -478,6 +478,34 @@ impl SpanState {
     }
 }
 
+/// Formats a value with `f`, stopping a few bytes past [`carina_core::attrs::MAX_VALUE_BYTES`]
+/// (the attribute is cut there anyway): a large `?field` value is not formatted whole on every
+/// span it is recorded on.
+fn format_capped(f: impl FnOnce(&mut dyn fmt::Write) -> fmt::Result) -> String {
+    struct Capped(String);
+    impl fmt::Write for Capped {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            // A little past the bound, so that `attrs::bounded` sees the value was longer.
+            let cap = carina_core::attrs::MAX_VALUE_BYTES + 4;
+            let room = cap.saturating_sub(self.0.len());
+            if s.len() <= room {
+                self.0.push_str(s);
+                return Ok(());
+            }
+            let mut end = room;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.0.push_str(&s[..end]);
+            // Stops the formatting: what follows would be cut.
+            Err(fmt::Error)
+        }
+    }
+    let mut out = Capped(String::new());
+    let _ = f(&mut out);
+    out.0
+}
+
 struct FieldVisitor<'a> {
     layer: &'a CarinaLayer,
     state: &'a mut SpanState,
@@ -501,9 +529,40 @@ impl FieldVisitor<'_> {
     }
 }
 
+#[cfg(test)]
+mod capped_tests {
+    use super::*;
+
+    #[test]
+    fn a_large_value_is_formatted_only_up_to_the_bound() {
+        use std::cell::Cell;
+        // A Debug value that counts how much of it was asked for.
+        struct Big<'a>(&'a Cell<usize>);
+        impl fmt::Debug for Big<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                for _ in 0..100_000 {
+                    self.0.set(self.0.get() + 1);
+                    f.write_str("0123456789")?;
+                }
+                Ok(())
+            }
+        }
+        let calls = Cell::new(0);
+        let v = format_capped(|w| write!(w, "{:?}", Big(&calls)));
+        assert!(calls.get() < 40, "formatted {} chunks", calls.get());
+        let cut = carina_core::attrs::bounded(v);
+        assert!(cut.len() <= carina_core::attrs::MAX_VALUE_BYTES && cut.ends_with('…'));
+        // Short values whole; a multi-byte character at the cap is not split.
+        assert_eq!(format_capped(|w| write!(w, "{}", 42)), "42");
+        let wide = "é".repeat(400);
+        let v = format_capped(|w| w.write_str(&wide));
+        assert!(v.len() <= carina_core::attrs::MAX_VALUE_BYTES + 4 && v.chars().all(|c| c == 'é'));
+    }
+}
+
 impl Visit for FieldVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.attr(field, || value.to_owned());
+        self.attr(field, || format_capped(|w| w.write_str(value)));
         if field.name() == self.layer.error_field {
             self.state.error = true;
         }
@@ -563,14 +622,14 @@ impl Visit for FieldVisitor<'_> {
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.attr(field, || value.to_string());
+        self.attr(field, || format_capped(|w| write!(w, "{value}")));
         if field.name() == self.layer.error_field {
             self.state.error = true;
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.attr(field, || format!("{value:?}"));
+        self.attr(field, || format_capped(|w| write!(w, "{value:?}")));
         // Strings, `%e` and `?e` values: a non-boolean `error` field means a failure.
         if field.name() == self.layer.error_field {
             self.state.error = true;

@@ -138,6 +138,9 @@ fn step_tree(f: &super::watch::Fold) -> Markup {
                 figures above stop there). Steps whose parent has not ended are under “"
                 (super::watch::OPEN_PARENT) "”: a parent's name arrives with its record, when it ends."
                 @if left_out > 0 { " " (left_out) " more path(s) not shown." }
+                @if f.tree_skipped > 0 {
+                    " " (f.tree_skipped) " step record(s) left out of the tree: an id repeated,                     a step its own parent, or nested deeper than 32 (a malformed file); they                     count in the step table."
+                }
             }
         }
     }

@@ -43,6 +43,17 @@ const CHUNK: usize = 1 << 20;
 /// dropped (a file whose parents never arrive would otherwise grow this without end).
 const MAX_PENDING_PARENTS: usize = 1 << 16;
 
+/// Deepest name path kept in the step tree; deeper steps are left out of it (their ancestors'
+/// inclusive figures still count them).
+/// A valid run nests far less; a malformed one (an id repeated as its own ancestor) would
+/// otherwise grow a path by one name per record.
+const MAX_PATH_DEPTH: usize = 32;
+
+/// Step ids remembered to spot a repeated id (a malformed file: ids are unique in a run): the
+/// last this many step records. A repeated id within them still counts in the step table, not
+/// in the tree; further apart, [`MAX_PATH_DEPTH`] bounds what it can do.
+const RECENT_IDS: usize = 4096;
+
 /// Step durations are bucketed by a factor of 1.02 (2 % relative error) from 1 µs.
 const BUCKET_BASE: f64 = 1.02;
 const BUCKET_MIN_S: f64 = 1e-6;
@@ -264,6 +275,12 @@ pub struct Fold {
     /// Per parent id not yet seen: its children's subtrees, by name path below it (children
     /// end, and are written, before their parent).
     pending_paths: HashMap<u64, Paths>,
+    /// The last [`RECENT_IDS`] step ids, oldest first, and the same as a set.
+    recent_ids: VecDeque<u64>,
+    recent_set: std::collections::HashSet<u64>,
+    /// Step records left out of the tree: their id repeated a recent one, or their parent was
+    /// themselves.
+    pub tree_skipped: u64,
     /// Records folded.
     pub records: u64,
     /// Lines that were not a record (torn writes, garbage), skipped.
@@ -354,6 +371,20 @@ impl Fold {
     /// Folds one step into the tree: its own node and its children's pending subtrees, moved
     /// under its parent's pending subtrees, or into the tree when it is top level.
     fn path_step(&mut self, s: &StepRecord, d: f64) {
+        // Ids are unique in a valid file; a repeated id or a step that is its own parent would
+        // make the tree re-nest itself at every record (found by review: 400 such lines took
+        // 9.5 s and 3,000 hung the server): left out of the tree and counted.
+        if s.parent == Some(s.id) || self.recent_set.contains(&s.id) {
+            self.tree_skipped += 1;
+            return;
+        }
+        if self.recent_ids.len() == RECENT_IDS
+            && let Some(old) = self.recent_ids.pop_front()
+        {
+            self.recent_set.remove(&old);
+        }
+        self.recent_ids.push_back(s.id);
+        self.recent_set.insert(s.id);
         let mut mine: Paths = HashMap::new();
         mine.insert(
             vec![s.name.to_string()],
@@ -365,6 +396,11 @@ impl Fold {
             },
         );
         for (rel, acc) in self.pending_paths.remove(&s.id).unwrap_or_default() {
+            if rel.len() >= MAX_PATH_DEPTH {
+                // Too deep to show; its ancestors' inclusive figures still count it.
+                self.tree_skipped = self.tree_skipped.saturating_add(acc.count);
+                continue;
+            }
             let mut path = Vec::with_capacity(rel.len() + 1);
             path.push(s.name.to_string());
             path.extend(rel);
@@ -886,6 +922,57 @@ mod tests {
         append(&p, &format!("{START}\n"));
         let w = Watcher::new(vec![dir.path().to_path_buf()]);
         (dir, p, w)
+    }
+
+    /// A step record of name `name`, id `id` and parent `parent`, ending at `end`.
+    fn nested(name: &str, id: u64, parent: Option<u64>, end: f64) -> String {
+        let parent = parent.map_or("null".to_owned(), |p| p.to_string());
+        format!(
+            r#"{{"type":"step","name":"{name}","id":{id},"parent":{parent},"thread":0,"start_s":{},"end_s":{end},"items":0,"status":"ok","energy_j":1.0,"self_energy_j":1.0,"co2e_g":0.0}}"#,
+            end - 0.5
+        )
+    }
+
+    #[test]
+    fn repeated_ids_and_parent_cycles_cannot_blow_up_the_step_tree() {
+        // A malformed file: 3,000 records of a step that is its own parent, then 3,000 of two
+        // ids that are each other's parent, repeated. Each used to re-nest the tree one level
+        // deeper per record (cubic time: the server hung); now they count in the step table
+        // and leave the tree bounded.
+        let (_d, p, mut w) = setup();
+        let mut text = String::new();
+        for i in 0..3000 {
+            text.push_str(&nested("self", 7, Some(7), 1.0 + i as f64));
+            text.push('\n');
+        }
+        for i in 0..3000 {
+            let (id, parent) = if i % 2 == 0 { (8, 9) } else { (9, 8) };
+            text.push_str(&nested("cycle", id, Some(parent), 5000.0 + i as f64));
+            text.push('\n');
+        }
+        // And a valid nest below, which the tree must still show.
+        text.push_str(&nested("inner", 100, Some(101), 9000.0));
+        text.push('\n');
+        text.push_str(&nested("outer", 101, None, 9001.0));
+        text.push('\n');
+        append(&p, &text);
+        let t = std::time::Instant::now();
+        w.poll();
+        let f = w.fold(&p).unwrap();
+        let (rows, _) = f.tree(1000);
+        assert!(rows.len() < 40, "{} rows", rows.len());
+        assert!(
+            rows.iter().any(|r| r.name == "inner" && r.depth == 1),
+            "{rows:?}"
+        );
+        assert!(f.tree_skipped >= 5_997, "{}", f.tree_skipped);
+        // The step table still counts every record.
+        let (runs, _) = w.runs();
+        let v = crate::view::RunView::new(&runs[0]);
+        let count = |n: &str| v.rows.iter().find(|r| r.name == n).map_or(0, |r| r.count);
+        assert_eq!((count("self"), count("cycle")), (3000, 3000));
+        // Not a timing assertion: a generous bound that the cubic fold exceeded by minutes.
+        assert!(t.elapsed() < std::time::Duration::from_secs(60));
     }
 
     #[test]
