@@ -529,37 +529,6 @@ impl FieldVisitor<'_> {
     }
 }
 
-#[cfg(test)]
-mod capped_tests {
-    use super::*;
-
-    #[test]
-    fn a_large_value_is_formatted_only_up_to_the_bound() {
-        use std::cell::Cell;
-        // A Debug value that counts how much of it was asked for.
-        struct Big<'a>(&'a Cell<usize>);
-        impl fmt::Debug for Big<'_> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                for _ in 0..100_000 {
-                    self.0.set(self.0.get() + 1);
-                    f.write_str("0123456789")?;
-                }
-                Ok(())
-            }
-        }
-        let calls = Cell::new(0);
-        let v = format_capped(|w| write!(w, "{:?}", Big(&calls)));
-        assert!(calls.get() < 40, "formatted {} chunks", calls.get());
-        let cut = carina_core::attrs::bounded(v);
-        assert!(cut.len() <= carina_core::attrs::MAX_VALUE_BYTES && cut.ends_with('…'));
-        // Short values whole; a multi-byte character at the cap is not split.
-        assert_eq!(format_capped(|w| write!(w, "{}", 42)), "42");
-        let wide = "é".repeat(400);
-        let v = format_capped(|w| w.write_str(&wide));
-        assert!(v.len() <= carina_core::attrs::MAX_VALUE_BYTES + 4 && v.chars().all(|c| c == 'é'));
-    }
-}
-
 impl Visit for FieldVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         self.attr(field, || format_capped(|w| w.write_str(value)));
@@ -825,5 +794,36 @@ where
         }
         // A zero-length final segment completes the step once, however often it was entered.
         finish_segments(fin, name, seg, gpu, items, status);
+    }
+}
+
+#[cfg(test)]
+mod capped_tests {
+    use super::*;
+
+    #[test]
+    fn a_large_value_is_formatted_only_up_to_the_bound() {
+        use std::cell::Cell;
+        // A Debug value that counts how much of it was asked for.
+        struct Big<'a>(&'a Cell<usize>);
+        impl fmt::Debug for Big<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                for _ in 0..100_000 {
+                    self.0.set(self.0.get() + 1);
+                    f.write_str("0123456789")?;
+                }
+                Ok(())
+            }
+        }
+        let calls = Cell::new(0);
+        let v = format_capped(|w| write!(w, "{:?}", Big(&calls)));
+        assert!(calls.get() < 40, "formatted {} chunks", calls.get());
+        let cut = carina_core::attrs::bounded(v);
+        assert!(cut.len() <= carina_core::attrs::MAX_VALUE_BYTES && cut.ends_with('…'));
+        // Short values whole; a multi-byte character at the cap is not split.
+        assert_eq!(format_capped(|w| write!(w, "{}", 42)), "42");
+        let wide = "é".repeat(400);
+        let v = format_capped(|w| w.write_str(&wide));
+        assert!(v.len() <= carina_core::attrs::MAX_VALUE_BYTES + 4 && v.chars().all(|c| c == 'é'));
     }
 }
