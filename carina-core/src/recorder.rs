@@ -1025,8 +1025,8 @@ impl Drop for Step {
 /// reference and is 16 bytes, so an inactive guard's drop stays one compare and the drop glue
 /// stays inlined (callgrind: no-run step 18 instructions either way; with the 24-byte guard,
 /// inlining this made the drop glue a call, 24 -> 33). Inlined, a recorded step is 98 -> 83
-/// instructions, and criterion's guard 1.22x -> 1.07-1.18x its two TSC reads (A/B in one
-/// window, `benches/README.md`).
+/// instructions, and criterion's guard 1.18-1.27x -> 1.07-1.21x its two TSC reads (A/B pairs,
+/// `benches/README.md`).
 #[inline(always)]
 fn exit_step(g: &Step) {
     let fast = with_hot(|h| {
@@ -1090,8 +1090,8 @@ impl std::fmt::Debug for Step {
 /// Returns a guard; the step ends when the guard is dropped. With no run installed (or with
 /// `CARINA_DISABLE=1`) this costs one relaxed atomic load and records nothing (about 1.4 ns).
 /// With a run installed, entering and leaving read the step clock and write one 32-byte event
-/// into the thread's ring each: about 1.25x the cost of the two clock reads alone (34 ns where
-/// those take 27 ns on this project's AMD EPYC VM; `benches/README.md`). A thread's first step of a
+/// into the thread's ring each: about 1.1-1.2x the cost of the two clock reads alone (29-31 ns
+/// where those take 26 ns on this project's AMD EPYC VM; `benches/README.md`). A thread's first step of a
 /// run registers its ring (a lock, an allocation of the ring: cold path).
 ///
 /// Not async-signal-safe: do not open steps in a signal handler (one that interrupted a step's
