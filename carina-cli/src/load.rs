@@ -118,6 +118,20 @@ pub(crate) fn run_files_in(
     Ok(())
 }
 
+/// The run files or directories a command reads: `paths`, else `$CARINA_DIR`, else
+/// `./carina-runs` (the same default as where runs are written).
+pub fn paths_or_default(paths: &[PathBuf]) -> Vec<PathBuf> {
+    if paths.is_empty() {
+        vec![
+            std::env::var_os("CARINA_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("carina-runs")),
+        ]
+    } else {
+        paths.to_vec()
+    }
+}
+
 /// Resolves files and directories into the run files they name, each file once: a file named
 /// twice (directly, through a directory, or through a symlink) is kept at its first occurrence,
 /// compared by canonical path, so its run is not counted twice.

@@ -73,15 +73,7 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: &Args) -> ExitCode {
-    let paths = if args.paths.is_empty() {
-        vec![
-            std::env::var_os("CARINA_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("carina-runs")),
-        ]
-    } else {
-        args.paths.clone()
-    };
+    let paths = crate::load::paths_or_default(&args.paths);
     let (runs, skipped) = match load_runs_lenient(&paths) {
         Ok(r) => r,
         Err(e) => {

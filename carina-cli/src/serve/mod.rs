@@ -227,15 +227,7 @@ pub fn run(args: &Args) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let paths = if args.paths.is_empty() {
-        vec![
-            std::env::var_os("CARINA_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("carina-runs")),
-        ]
-    } else {
-        args.paths.clone()
-    };
+    let paths = crate::load::paths_or_default(&args.paths);
     let server = match tiny_http::Server::http(args.addr) {
         Ok(s) => Arc::new(s),
         Err(e) => {

@@ -48,6 +48,17 @@ fn serve_at(args: &[&str], addr: &str) -> Server {
     Server { child, addr }
 }
 
+/// A temporary directory holding one run file, `a.jsonl`, with only its `run_start`.
+fn one_run_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.jsonl"),
+        format!("{}\n", run_start("j", "a")),
+    )
+    .unwrap();
+    dir
+}
+
 /// `GET path` (sent as is) with a plain TcpStream: (status code, body).
 pub(crate) fn get(addr: &str, path: &str, header: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -142,12 +153,7 @@ fn the_page_follows_a_growing_run_file() {
 
 #[test]
 fn no_request_path_reaches_the_filesystem() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("a.jsonl"),
-        format!("{}\n", run_start("j", "a")),
-    )
-    .unwrap();
+    let dir = one_run_dir();
     let s = serve(&[dir.path().to_str().unwrap()]);
     for path in [
         "/live/../../etc/passwd",
@@ -165,12 +171,7 @@ fn no_request_path_reaches_the_filesystem() {
 
 #[test]
 fn a_token_is_required_when_given() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("a.jsonl"),
-        format!("{}\n", run_start("j", "a")),
-    )
-    .unwrap();
+    let dir = one_run_dir();
     let s = serve(&[dir.path().to_str().unwrap(), "--token", "s3cret"]);
     assert_eq!(get(&s.addr, "/", "").0, 401);
     assert_eq!(get(&s.addr, "/version?token=wrong", "").0, 401);
@@ -263,12 +264,7 @@ fn a_reused_pid_is_not_taken_for_the_writer() {
 #[test]
 #[ignore = "needs chromium on PATH"]
 fn serve_browser_the_reload_script_reaches_the_server() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("a.jsonl"),
-        format!("{}\n", run_start("j", "a")),
-    )
-    .unwrap();
+    let dir = one_run_dir();
     let s = serve(&[dir.path().to_str().unwrap()]);
     let profile = tempfile::tempdir().unwrap();
     let out = std::process::Command::new("chromium")
