@@ -141,7 +141,7 @@ fn a_full_buffer_folds_and_counts_instead_of_blocking() {
         .constant_watts(1.0)
         // Room for 4 steps at a time, and a slow aggregator: most steps find the ring full.
         .buffer_capacity(8)
-        .sample_interval(std::time::Duration::from_millis(500))
+        .sample_interval(std::time::Duration::from_secs(20))
         .start()
         .unwrap();
     let t = std::time::Instant::now();
@@ -152,8 +152,8 @@ fn a_full_buffer_folds_and_counts_instead_of_blocking() {
     })
     .join()
     .unwrap();
-    // Never blocked on the aggregator's 500 ms tick.
-    assert!(t.elapsed() < std::time::Duration::from_millis(400));
+    // Never blocked on the aggregator's 20 s tick (a wide margin so a loaded host cannot fail it).
+    assert!(t.elapsed() < std::time::Duration::from_secs(10));
     let s = run.finish().unwrap();
     assert_eq!(s.dropped(), 0, "folded, not dropped");
     assert!(s.folded() > 0);

@@ -390,7 +390,8 @@ fn a_zero_wait_trusts_every_counter_that_opens() {
     let start = std::time::Instant::now();
     let d = detect_with(&roots, &ModelOptions::default());
     assert_eq!(d.probes[0].describe().id(), SourceId::RaplPowercap);
-    assert!(start.elapsed() < Duration::from_millis(500));
+    // No burn at all: well under a second even on a loaded host.
+    assert!(start.elapsed() < Duration::from_secs(2));
 }
 
 /// How long this thread has been runnable, ns: on a CPU plus queued for one
@@ -421,10 +422,13 @@ fn the_wait_is_configurable_and_spent_on_the_cpu() {
     let wall = start.elapsed();
     assert!(wall >= Duration::from_millis(80), "{wall:?}");
     // Busy, not asleep: the thread wanted the CPU the whole wait, whether it got it (a loaded
-    // machine hands it out in turns) or queued for it. A sleep would be neither.
+    // machine hands it out in turns) or queued for it. A sleep would be neither (a few µs).
+    // The bound is half the wait, not all of it: on a VM with paravirtual steal accounting the
+    // time the hypervisor took the vCPU away is missing from both fields (a CI host showed
+    // 67 ms runnable over an 81 ms burn).
     let busy = Duration::from_nanos(runnable_ns() - before);
     assert!(
-        busy >= Duration::from_millis(72),
+        busy >= Duration::from_millis(40),
         "runnable for {busy:?} of {wall:?}"
     );
     let pc = not_chosen(&d, SourceId::RaplPowercap);
