@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 declare -A BUDGET=(
   [two_tsc]=14
-  [step_no_run]=20
+  [step_no_run]=22
   [step_guard]=92
 )
 ITERS=10000

@@ -14,8 +14,8 @@ pub use carina_runtime::share::ShareTarget;
 
 /// Default energy sampling interval (10 Hz).
 pub const DEFAULT_SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
-/// Default events per thread buffer (each step uses two): 65 536 events of 32 bytes, 2 MiB per
-/// thread that marks steps.
+/// Default events per thread buffer (each step uses two): 65 536 ring slots of 16 bytes, 1 MiB
+/// per thread that marks steps.
 pub const DEFAULT_BUFFER_CAPACITY: usize = 1 << 16;
 /// Default bound on step records held between two sampling ticks.
 pub const DEFAULT_MAX_PENDING_RECORDS: usize = 1 << 20;
@@ -27,7 +27,7 @@ pub const MIN_SAMPLE_INTERVAL: Duration = Duration::from_millis(1);
 pub const MAX_SAMPLE_INTERVAL: Duration = Duration::from_secs(3_600);
 /// Smallest `buffer_capacity` `start` accepts: 4 events (two steps).
 pub const MIN_BUFFER_CAPACITY: usize = 4;
-/// Largest `buffer_capacity` `start` accepts: 2^22 events, 128 MiB per thread that marks steps
+/// Largest `buffer_capacity` `start` accepts: 2^22 events, 64 MiB per thread that marks steps
 /// (the buffer is allocated at a thread's first step: a larger one could abort the process
 /// there).
 pub const MAX_BUFFER_CAPACITY: usize = 1 << 22;
@@ -330,11 +330,12 @@ impl RunBuilder {
     }
 
     /// Events each thread may buffer before the aggregator drains them (two per step; default
-    /// 65 536, rounded up to a power of two). Memory: 32 bytes per event and thread that marks
-    /// steps (2 MiB at the default). A step that finds its thread's buffer full is folded into
+    /// 65 536, rounded up to a power of two). Memory: 16 bytes per event and thread that marks
+    /// steps (1 MiB at the default; the enter of an async step's poll or of a `tracing` span
+    /// takes two slots, three with a name longer than 65 535 bytes). A step that finds its thread's buffer full is folded into
     /// its name's exact counts (`run_end.folded`), never waited for; only past 256 folded names
     /// is it dropped and counted (`run_end.dropped`). From [`MIN_BUFFER_CAPACITY`] (4) to
-    /// [`MAX_BUFFER_CAPACITY`] (2^22, 128 MiB per thread): [`start`](Self::start) refuses
+    /// [`MAX_BUFFER_CAPACITY`] (2^22, 64 MiB per thread): [`start`](Self::start) refuses
     /// anything else with [`StartError::InvalidSetting`] naming `buffer_capacity`.
     pub fn buffer_capacity(mut self, events: usize) -> Self {
         self.buffer_capacity = events;
@@ -661,7 +662,7 @@ impl RunBuilder {
                 setting: "buffer_capacity",
                 message: format!(
                     "{cap} events is out of range: from {MIN_BUFFER_CAPACITY} to \
-                     {MAX_BUFFER_CAPACITY} (2^22, 128 MiB per thread) are accepted"
+                     {MAX_BUFFER_CAPACITY} (2^22, 64 MiB per thread) are accepted"
                 ),
             });
         }

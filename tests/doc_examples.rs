@@ -341,13 +341,12 @@ fn every_fence_names_its_language_and_every_no_run_says_why() {
 #[test]
 fn the_costs_in_the_readme_are_the_code_s() {
     let readme = read("README.md");
-    let ring_bytes =
-        carina::DEFAULT_BUFFER_CAPACITY * std::mem::size_of::<carina_runtime::recorder::Event>();
-    assert_eq!(std::mem::size_of::<carina_runtime::recorder::Event>(), 32);
+    let ring_bytes = carina::DEFAULT_BUFFER_CAPACITY * carina_runtime::recorder::RING_SLOT_BYTES;
+    assert_eq!(carina_runtime::recorder::RING_SLOT_BYTES, 16);
     assert_eq!(carina::DEFAULT_BUFFER_CAPACITY, 65_536);
-    assert_eq!(ring_bytes, 2 << 20);
-    assert!(readme.contains("**2 MiB per thread** at the default 65 536"));
-    assert!(readme.contains("x 32 bytes"));
+    assert_eq!(ring_bytes, 1 << 20);
+    assert!(readme.contains("**1 MiB per thread** at the default 65 536"));
+    assert!(readme.contains("x 16 bytes"));
     assert_eq!(
         carina_probes::DEFAULT_LIVENESS_WAIT,
         std::time::Duration::from_millis(30)
@@ -359,6 +358,6 @@ fn the_costs_in_the_readme_are_the_code_s() {
     );
     assert!(readme.contains("`.sample_interval(d)` (default 100 ms)"));
     let arch = read("docs/ARCHITECTURE.md");
-    assert!(arch.contains("32-byte"));
-    assert!(arch.contains("2 MiB at the default 65 536 events"));
+    assert!(arch.contains("16-byte slots"));
+    assert!(arch.contains("1 MiB at the default 65 536 events"));
 }

@@ -32,8 +32,10 @@
 pub mod attrs;
 pub mod clock;
 pub mod cpuclock;
+mod event;
 pub mod recorder;
 pub mod ring;
+mod slot;
 pub mod units;
 
 pub use recorder::{

@@ -5,126 +5,15 @@
 //! allocation, syscall or non-TSC clock is touched on that path. A thread's first step of a run
 //! takes the `#[cold]` registration path, which locks the run's registry once.
 
+use crate::clock::Clock;
 use crate::cpuclock::ThreadCpuClock;
+pub use crate::event::{Event, PARENT_MARK, Status};
 use crate::ring::{self, Consumer, Writer};
+use crate::slot::{self, Decoder, Slot};
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-
-/// How a step ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Status {
-    /// Returned normally.
-    Ok,
-    /// Returned an `Err`, or was marked with [`Step::mark_error`].
-    Error,
-    /// Its guard was dropped while the thread was panicking.
-    Panicked,
-    /// An async step whose future was dropped before completion.
-    Cancelled,
-}
-
-/// One record in a thread's ring, as the aggregator consumes it.
-///
-/// Public for the runtime (`carina-runtime`'s `Attributor`), benchmarks and tools that drive an
-/// attributor directly; applications never build events.
-#[derive(Debug, Clone, Copy)]
-pub enum Event {
-    /// A step (or one poll of an async step, when `async_id != 0`) starts.
-    Enter {
-        /// Step name; its address is the call site's key.
-        name: &'static str,
-        /// Time: raw TSC in a ring, nanoseconds since the run's start in the aggregator.
-        t: u64,
-        /// Low 63 bits: non-zero for a poll of an async step, equal across its polls. Bit 63
-        /// ([`Event::GPU_STEP`]): a GPU step. [`Event::GPU_MARK`]: not a step but a mark (see
-        /// [`Event::gpu_mark`]). Packed so that an event stays 32 bytes: a third variant or a
-        /// `bool` field would make every event in every ring 40.
-        async_id: u64,
-    },
-    /// The innermost open step on this thread ends.
-    Exit {
-        /// Time, as for `Enter`.
-        t: u64,
-        /// Items processed.
-        items: u64,
-        /// How it ended.
-        status: Status,
-        /// False only for an async step's poll that returned `Pending`.
-        done: bool,
-    },
-}
-
-const _: () = assert!(std::mem::size_of::<Event>() == 32);
-
-/// Name of a parent mark ([`Event::parent_mark`]), compared by address and length: a `static`,
-/// so that every crate sees one address (a `const` string may be duplicated per crate).
-pub static PARENT_MARK: &str = "\0carina:parent-mark";
-
-impl Event {
-    /// Bit of `Enter::async_id` that makes the step a GPU step: a GPU domain's energy follows
-    /// the GPU steps open in an interval. Async ids stay below it.
-    pub const GPU_STEP: u64 = 1 << 63;
-    /// `Enter::async_id` of a GPU mark ([`Event::gpu_mark`]).
-    pub const GPU_MARK: u64 = u64::MAX;
-
-    /// A step (or, with `async_id != 0`, one segment of an async step) starts.
-    #[inline]
-    pub fn enter(name: &'static str, t: u64, async_id: u64, gpu: bool) -> Event {
-        Event::Enter {
-            name,
-            t,
-            async_id: (async_id & !Self::GPU_STEP) | if gpu { Self::GPU_STEP } else { 0 },
-        }
-    }
-
-    /// The innermost open step on this thread is a GPU step from `t` on ([`Step::gpu`]). It
-    /// neither opens nor closes a step.
-    #[inline]
-    pub fn gpu_mark(t: u64) -> Event {
-        Event::Enter {
-            name: "",
-            t,
-            async_id: Self::GPU_MARK,
-        }
-    }
-
-    /// The segmented step whose first segment was just entered on this thread (the innermost
-    /// open one) is a child of the segmented step `parent` (a [`new_segment_id`] id), not of
-    /// the step open below it on this thread: a `tracing` span whose parent span is entered
-    /// elsewhere (or not at all right now). It neither opens nor closes a step.
-    #[inline]
-    pub fn parent_mark(t: u64, parent: u64) -> Event {
-        Event::Enter {
-            name: PARENT_MARK,
-            t,
-            async_id: parent & !Self::GPU_STEP,
-        }
-    }
-
-    /// Whether an `Enter` event's name is that of a parent mark.
-    #[inline]
-    pub fn is_parent_mark(name: &'static str) -> bool {
-        std::ptr::eq(name, PARENT_MARK)
-    }
-
-    /// The event's time (raw TSC in a ring, nanoseconds since the run's start after draining).
-    #[inline]
-    pub fn time(&self) -> u64 {
-        match self {
-            Event::Enter { t, .. } | Event::Exit { t, .. } => *t,
-        }
-    }
-
-    /// The event's time, to rewrite it from raw TSC to nanoseconds.
-    #[inline]
-    pub fn time_mut(&mut self) -> &mut u64 {
-        match self {
-            Event::Enter { t, .. } | Event::Exit { t, .. } => t,
-        }
-    }
-}
 
 /// Identifies the installed run; 0 means none. Incremented for every run so that a thread still
 /// holding the previous run's ring re-registers.
@@ -143,7 +32,7 @@ pub struct ThreadHandle {
     /// The thread's name, if it has one.
     pub name: Option<String>,
     /// The reading end of the thread's ring.
-    pub consumer: Consumer<Event>,
+    pub consumer: EventConsumer,
     /// The thread's CPU clock, read by the aggregator at each tick while the thread lives.
     pub cpu_clock: Option<ThreadCpuClock>,
     /// CPU time at registration, nanoseconds (the baseline of the first interval).
@@ -152,6 +41,56 @@ pub struct ThreadHandle {
     pub exit: Arc<ThreadExit>,
     /// Steps this thread counted without a ring slot.
     pub folds: Arc<Folds>,
+}
+
+/// Bytes of one slot of a thread's ring: a plain step's enter or exit takes one (see
+/// `docs/ARCHITECTURE.md`, "The hot path"), so a ring of the default 65 536 slots is 1 MiB.
+pub const RING_SLOT_BYTES: usize = std::mem::size_of::<Slot>();
+
+/// The reading end of a thread's ring, as the aggregator sees it: [`Event`]s. The ring holds
+/// them in a 16-byte form (half the cache lines a step hands from its thread to the
+/// aggregator's core); this decodes them as they are drained.
+pub struct EventConsumer {
+    inner: Consumer<Slot>,
+    /// The run's clock: a drain reads it first, to restore the full time of each event.
+    clock: Clock,
+}
+
+impl EventConsumer {
+    /// Moves every published event into `out`, oldest first; returns how many.
+    pub fn drain_into(&mut self, out: &mut Vec<Event>) -> usize {
+        // Read before the ring: every event drained happened before (or, on another core's
+        // TSC, a few ticks after) this reading, which is all the decoder needs.
+        let mut d = Decoder::new(self.clock.raw());
+        let before = out.len();
+        out.reserve(self.inner.pending());
+        self.inner.drain_each(|s| {
+            if let Some(ev) = d.decode(s) {
+                out.push(ev);
+            }
+        });
+        out.len() - before
+    }
+
+    /// Ring slots waiting (a snapshot): an event takes one, a segment's enter two or three.
+    pub fn pending(&self) -> usize {
+        self.inner.pending()
+    }
+
+    /// Ring capacity in slots.
+    pub fn capacity(&self) -> usize {
+        self.inner.capacity()
+    }
+
+    /// Events refused so far.
+    pub fn dropped(&self) -> u64 {
+        self.inner.dropped()
+    }
+
+    /// Whether the producer is gone (its thread exited or its run ended).
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
 }
 
 /// Most distinct step names one thread can fold; a step of a further name is dropped.
@@ -412,7 +351,7 @@ impl Registry {
 /// figures. Takes about 50 µs.
 pub fn calibrate_step_cost(clock: &crate::clock::Clock) -> f64 {
     const STEPS: u64 = 256;
-    let (producer, mut consumer) = ring::ring::<Event>(2 * STEPS as usize + 8);
+    let (producer, mut consumer) = ring::ring::<Slot>(2 * STEPS as usize + 8);
     let w = Writer::new();
     w.attach(producer);
     let mut scratch = Vec::with_capacity(2 * STEPS as usize + 8);
@@ -421,14 +360,9 @@ pub fn calibrate_step_cost(clock: &crate::clock::Clock) -> f64 {
         let t0 = clock.raw();
         for i in 0..STEPS {
             let t = clock.raw();
-            let name: &'static str = "calibration";
-            if w.push_open_quiet(Event::enter(name, t, 0, false)) {
-                w.push_close(Event::Exit {
-                    t: clock.raw(),
-                    items: i,
-                    status: Status::Ok,
-                    done: true,
-                });
+            let name = slot::packed_name("calibration").unwrap_or(0);
+            if w.push_open_quiet(Slot::enter(name, t, false)) {
+                w.push_close(Slot::exit(clock.raw(), i, Status::Ok, true));
             }
         }
         let t1 = clock.raw();
@@ -575,7 +509,7 @@ struct Hot {
     /// [`exit_slow`], which reads any clock and runs the hook first.
     exit_tag: Cell<u64>,
     /// The writing state of this thread's ring, attached while a `Local` is installed.
-    w: Writer<Event>,
+    w: Writer<Slot>,
 }
 
 thread_local! {
@@ -632,7 +566,10 @@ fn register(slot: &mut Option<Local>, epoch: u64) -> bool {
         .push(ThreadHandle {
             index,
             name,
-            consumer,
+            consumer: EventConsumer {
+                inner: consumer,
+                clock: reg.clock,
+            },
             cpu_clock: ThreadCpuClock::current(),
             cpu_at_start: crate::cpuclock::this_thread_ns(),
             exit: exit.clone(),
@@ -672,9 +609,11 @@ fn register(slot: &mut Option<Local>, epoch: u64) -> bool {
 #[inline(always)]
 fn enter_step<const GPU: bool>(epoch: u64, name: &'static str) -> Tag {
     with_hot(|h| {
-        if h.enter_epoch.get() == epoch {
+        if h.enter_epoch.get() == epoch
+            && let Some(packed) = slot::packed_name(name)
+        {
             let t = crate::clock::Clock::tsc_raw();
-            if h.w.push_open_quiet(Event::enter(name, t, 0, GPU)) {
+            if h.w.push_open_quiet(Slot::enter(packed, t, GPU)) {
                 // The step's depth is the number of open closes, this one included: its exit
                 // expects to find the same number (the out-of-order check in `exit_step`).
                 return Tag::new(epoch, 0, h.w.open_closes());
@@ -702,7 +641,9 @@ fn enter_cold<const GPU: bool>(epoch: u64, name: &'static str) -> Tag {
             };
             let t = local.clock.raw();
             HOT.with(|h| {
-                if h.w.push_open_quiet(Event::enter(name, t, 0, GPU)) {
+                if h.w
+                    .push_open_slots(slot::encode(Event::enter(name, t, 0, GPU)).as_slice())
+                {
                     Tag::new(epoch, 0, h.w.open_closes())
                 } else {
                     fold_enter(local, epoch, name, t)
@@ -828,7 +769,14 @@ fn push_enter(epoch: u64, name: &'static str, async_id: u64, gpu: bool) -> bool 
                 return false;
             };
             let t = local.clock.raw();
-            HOT.with(|h| h.w.push_open(Event::enter(name, t, async_id, gpu)))
+            let slots = slot::encode(Event::enter(name, t, async_id, gpu));
+            HOT.with(|h| {
+                let ok = h.w.push_open_slots(slots.as_slice());
+                if !ok {
+                    h.w.count_drop();
+                }
+                ok
+            })
         })
         .unwrap_or(false)
 }
@@ -869,14 +817,7 @@ fn exit_in(
         return;
     }
     let t = local.clock.raw();
-    HOT.with(|h| {
-        h.w.push_close(Event::Exit {
-            t,
-            items,
-            status,
-            done,
-        })
-    });
+    HOT.with(|h| h.w.push_close(Slot::exit(t, items, status, done)));
 }
 
 /// The exit path of a run with an exit hook: the user's synchronisation (e.g. waiting for GPU
@@ -903,14 +844,7 @@ fn exit_after_hook(
         && local.epoch as u32 == epoch32
     {
         let t = local.clock.raw();
-        HOT.with(|h| {
-            h.w.push_close(Event::Exit {
-                t,
-                items,
-                status,
-                done,
-            })
-        });
+        HOT.with(|h| h.w.push_close(Slot::exit(t, items, status, done)));
     }
 }
 
@@ -926,7 +860,7 @@ fn push_gpu_mark(epoch32: u32) {
             return;
         };
         let t = local.clock.raw();
-        if !HOT.with(|h| h.w.push_extra(Event::gpu_mark(t))) {
+        if !HOT.with(|h| h.w.push_extra(Slot::gpu_mark(t))) {
             local.exit.marks_lost.fetch_add(1, Ordering::Relaxed);
         }
     });
@@ -1038,13 +972,13 @@ fn exit_step(g: &Step) {
     }) && !std::thread::panicking();
     if fast {
         let t = crate::clock::Clock::tsc_raw();
-        with_hot(|h| {
-            h.w.push_close(Event::Exit {
-                t,
-                items: g.items,
-                status: Status::Ok,
-                done: true,
-            })
+        // SAFETY: the compare above found the open count's depth equal to the guard's, which
+        // is at least 1 (a recording guard is made after its open is accepted, and the count
+        // never reaches 2^23, where the depth would wrap to 0: a ring holds at most
+        // `ring::MAX_SLOTS` = 2^22 slots, two per open step): a close is reserved. `guards_dropped_in_order_are_not_flagged` and every recorded
+        // step take this path.
+        with_hot(|h| unsafe {
+            h.w.push_close_reserved(Slot::exit(t, g.items, Status::Ok, true))
         });
     } else {
         exit_slow(g);
@@ -1088,11 +1022,11 @@ impl std::fmt::Debug for Step {
 /// Opens a step named `name` on the current thread.
 ///
 /// Returns a guard; the step ends when the guard is dropped. With no run installed (or with
-/// `CARINA_DISABLE=1`) this costs one relaxed atomic load and records nothing (about 1.4 ns).
-/// With a run installed, entering and leaving read the step clock and write one 32-byte event
-/// into the thread's ring each: about 1.1-1.2x the cost of the two clock reads alone (29-31 ns
-/// where those take 26 ns on this project's AMD EPYC VM; `benches/README.md`). A thread's first step of a
-/// run registers its ring (a lock, an allocation of the ring: cold path).
+/// `CARINA_DISABLE=1`) this costs one relaxed atomic load and records nothing (1.4-2.2 ns).
+/// With a run installed, entering and leaving read the step clock and write one 16-byte slot
+/// into the thread's ring each: about 1.1x the cost of the two clock reads alone (29-31 ns
+/// where those take 26-27 ns on this project's AMD EPYC VM; `benches/README.md`). A thread's
+/// first step of a run registers its ring (a lock, an allocation of the ring: cold path).
 ///
 /// Not async-signal-safe: do not open steps in a signal handler (one that interrupted a step's
 /// enter or exit on the same thread could corrupt that thread's ring).
@@ -1182,7 +1116,9 @@ pub fn exit_segment(token: SegmentToken, items: u64, status: Status, done: bool)
 /// [`finish_segments`]. Dropped unused, it gives the room back.
 pub struct FinalSegment {
     epoch: u64,
-    releaser: Option<ring::Releaser<Event>>,
+    releaser: Option<ring::Releaser<Slot>>,
+    /// The slots promised to the final pair (its open's and its close's).
+    slots: usize,
 }
 
 impl std::fmt::Debug for FinalSegment {
@@ -1196,7 +1132,7 @@ impl std::fmt::Debug for FinalSegment {
 impl Drop for FinalSegment {
     fn drop(&mut self) {
         if let Some(r) = self.releaser.take() {
-            r.release_final();
+            r.release_final(self.slots);
         }
     }
 }
@@ -1243,19 +1179,24 @@ pub fn enter_first_segment(name: &'static str, id: u64, gpu: bool, parent: u64) 
             };
             let t = local.clock.raw();
             let extra = usize::from(parent != 0);
+            let open = slot::encode(Event::enter(name, t, id, gpu));
+            // The final pair: an open like this one (same name and id: as many slots) and its
+            // one-slot close.
+            let final_len = open.as_slice().len() + 1;
             HOT.with(|h| {
-                if h.w.has_room(4 + extra)
-                    && h.w.push_open_with_final(Event::enter(name, t, id, gpu))
+                if h.w.has_room(open.as_slice().len() + 1 + final_len + extra)
+                    && h.w.push_open_with_final(open.as_slice(), final_len)
                 {
                     if parent != 0 {
                         // Room checked above: cannot fail.
-                        let _ = h.w.push_extra(Event::parent_mark(t, parent));
+                        let _ = h.w.push_extra(Slot::parent_mark(t, parent));
                     }
                     FirstSegment::Recorded(
                         SegmentToken { epoch },
                         FinalSegment {
                             epoch,
                             releaser: h.w.releaser(),
+                            slots: final_len,
                         },
                     )
                 } else {
@@ -1284,7 +1225,8 @@ pub fn enter_next_segment(name: &'static str, id: u64, gpu: bool) -> Option<Segm
             }
             let local = slot.as_mut()?;
             let t = local.clock.raw();
-            if HOT.with(|h| h.w.push_open_quiet(Event::enter(name, t, id, gpu))) {
+            let slots = slot::encode(Event::enter(name, t, id, gpu));
+            if HOT.with(|h| h.w.push_open_slots(slots.as_slice())) {
                 Some(SegmentToken { epoch })
             } else {
                 local.exit.segments_lost.fetch_add(1, Ordering::Relaxed);
@@ -1323,25 +1265,21 @@ pub fn finish_segments(
             return;
         };
         let t = local.clock.raw();
-        let open = Event::enter(name, t, id, gpu);
-        let close = Event::Exit {
-            t,
-            items,
-            status,
-            done: true,
-        };
+        let pair =
+            slot::encode(Event::enter(name, t, id, gpu)).then(Slot::exit(t, items, status, true));
         HOT.with(|h| {
             if let Some(f) = fin.as_mut()
                 && f.epoch == epoch
                 && f.releaser.as_ref().is_some_and(|r| h.w.owns(r))
-                && h.w.push_final_pair(open, close)
+                && f.slots == pair.as_slice().len()
+                && h.w.push_final(pair.as_slice())
             {
                 // Used: nothing to give back.
                 f.releaser = None;
                 return;
             }
             // Another thread's promise (given back when `fin` drops, below) or none.
-            if !h.w.push_pair_quiet(open, close) {
+            if !h.w.push_pair_quiet(pair.as_slice()) {
                 local.exit.segments_lost.fetch_add(1, Ordering::Relaxed);
             }
         });
@@ -1553,8 +1491,9 @@ mod tests {
     #[test]
     fn a_final_segment_promise_is_kept_here_and_given_back_from_elsewhere() {
         let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        // 8 events: a first segment takes 4 (its enter, its exit, the promised final pair).
-        let reg = Arc::new(Registry::new(crate::clock::Clock::new(), 8, None));
+        // 16 slots: a first segment takes 6 (its enter's two slots, its exit, the promised
+        // final pair's three).
+        let reg = Arc::new(Registry::new(crate::clock::Clock::new(), 16, None));
         install(reg.clone()).unwrap();
         let nested_recorded = std::thread::scope(|s| {
             s.spawn(|| {
@@ -1564,9 +1503,10 @@ mod tests {
                     panic!("an empty ring refused a first segment");
                 };
                 exit_segment(token, 0, Status::Ok, false);
-                // Further segments never take the promised room: 2 slots written, 2 promised,
-                // 4 free: two more segments fit, then none, although 2 slots are still free.
-                for _ in 0..2 {
+                // Further segments never take the promised room: 3 slots written, 3 promised,
+                // 10 free: three more segments (3 slots each) fit, then none, although 4 slots
+                // are still free counting the promised ones.
+                for _ in 0..3 {
                     let t = enter_next_segment("span", id, false).expect("room");
                     exit_segment(t, 0, Status::Ok, false);
                 }
@@ -1575,7 +1515,8 @@ mod tests {
                 std::thread::scope(|s| {
                     s.spawn(move || finish_segments(Some(fin), "span", id, false, 3, Status::Ok));
                 });
-                // 6 slots written, none promised any more: a step fits in the last 2.
+                // 12 slots written, none promised any more: a step (2 slots) fits in the 4
+                // left; had the promise not come back, only 1 would be.
                 let a = step("a");
                 a.tag.flags() & FOLDED == 0
             })
@@ -1645,6 +1586,83 @@ mod tests {
         let mut g = Step::inactive();
         g.mark_error();
         assert!(!g.is_recording());
+    }
+
+    #[test]
+    fn every_kind_of_enter_comes_back_from_the_ring_whole_with_its_time() {
+        // A plain step (one slot, inlined enter), a name too long to pack (the cold path, an
+        // `EXT_NAME` slot), an async segment (an `EXT_ID` slot) and a GPU mark, through a real
+        // ring and drain: names, ids and times as they were written.
+        static LONG: std::sync::LazyLock<&'static str> =
+            std::sync::LazyLock::new(|| "x".repeat(70_000).leak());
+        let clock = crate::clock::Clock::new();
+        let before = clock.raw();
+        let id = new_segment_id();
+        let mut h = on_thread_with(clock, 64, || {
+            let mut plain = step("plain");
+            plain.add_items(7);
+            drop(step(*LONG).gpu());
+            let t = enter_segment_with("seg", id, true).expect("recorded");
+            exit_segment(t, 3, Status::Ok, false);
+        });
+        let after = clock.raw();
+        let mut evs = Vec::new();
+        h.consumer.drain_into(&mut evs);
+        assert_eq!(evs.len(), 7, "{evs:?}");
+        let mut last = before;
+        for e in &evs {
+            assert!(
+                (last..=after).contains(&e.time()),
+                "{e:?} not in {last}..={after}"
+            );
+            last = e.time();
+        }
+        assert!(matches!(
+            evs[0],
+            Event::Enter {
+                name: "plain",
+                async_id: 0,
+                ..
+            }
+        ));
+        assert!(
+            matches!(evs[1], Event::Enter { name, async_id: 0, .. } if std::ptr::eq(name, *LONG))
+        );
+        assert!(matches!(
+            evs[2],
+            Event::Enter {
+                async_id: Event::GPU_MARK,
+                ..
+            }
+        ));
+        assert!(matches!(
+            evs[3],
+            Event::Exit {
+                items: 0,
+                status: Status::Ok,
+                done: true,
+                ..
+            }
+        ));
+        assert!(
+            matches!(evs[4], Event::Enter { name: "seg", async_id, .. } if async_id == id | Event::GPU_STEP)
+        );
+        assert!(matches!(
+            evs[5],
+            Event::Exit {
+                items: 3,
+                done: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            evs[6],
+            Event::Exit {
+                items: 7,
+                done: true,
+                ..
+            }
+        ));
     }
 
     #[test]

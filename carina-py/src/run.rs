@@ -28,8 +28,9 @@ static ACTIVE: Mutex<Option<(u64, carina::Run)>> = Mutex::new(None);
 static STARTING: AtomicBool = AtomicBool::new(false);
 static NEXT_NUMBER: AtomicU64 = AtomicU64::new(1);
 
-/// The largest `buffer_capacity` accepted: 2^24 events, 512 MiB per thread that marks steps.
-const MAX_BUFFER_CAPACITY: usize = 1 << 24;
+/// The largest `buffer_capacity` accepted: the Rust library's, 2^22 events, 64 MiB per thread
+/// that marks steps (was 2^24 here, which the library then refused with its own message).
+const MAX_BUFFER_CAPACITY: usize = carina::MAX_BUFFER_CAPACITY;
 
 fn active() -> std::sync::MutexGuard<'static, Option<(u64, carina::Run)>> {
     ACTIVE.lock().unwrap_or_else(|e| e.into_inner())
@@ -136,7 +137,7 @@ enum State {
 /// - `scope`: `"process"` (this process's CPU-time share of the machine's energy) or `"host"`.
 /// - `constant_watts`, `tdp_watts`, `model_watts=(idle, max)`, `pue`, `include_idle`: the
 ///   estimation model's inputs, as the Rust builder's methods of those names.
-/// - `buffer_capacity`: events each thread may buffer (default 65 536, 32 bytes each).
+/// - `buffer_capacity`: events each thread may buffer (default 65 536, 16 bytes each).
 /// - `on_step_exit`: a callable run at every step exit before its end time is read (e.g.
 ///   `torch.cuda.synchronize`, so GPU steps cover their kernels); what it raises is a
 ///   `RuntimeWarning`, a `KeyboardInterrupt` is raised by the step's exit.
@@ -281,7 +282,7 @@ impl PyRun {
         {
             return Err(PyValueError::new_err(format!(
                 "invalid setting `buffer_capacity`: {c} is not a number of events between 1 and \
-                 {MAX_BUFFER_CAPACITY} (32 bytes each, per thread that marks steps)"
+                 {MAX_BUFFER_CAPACITY} (16 bytes each, per thread that marks steps)"
             )));
         }
         let unmarked_threads = match unmarked_threads {
