@@ -1022,7 +1022,7 @@ impl std::fmt::Debug for Step {
 /// Opens a step named `name` on the current thread.
 ///
 /// Returns a guard; the step ends when the guard is dropped. With no run installed (or with
-/// `CARINA_DISABLE=1`) this costs one relaxed atomic load and records nothing (1.4-2.2 ns).
+/// `CARINA_DISABLE=1`) this costs one relaxed atomic load and records nothing (1.4-2.4 ns).
 /// With a run installed, entering and leaving read the step clock and write one 16-byte slot
 /// into the thread's ring each: about 1.1x the cost of the two clock reads alone (29-31 ns
 /// where those take 26-27 ns on this project's AMD EPYC VM; `benches/README.md`). A thread's
