@@ -59,16 +59,22 @@ pub struct EventConsumer {
 impl EventConsumer {
     /// Moves every published event into `out`, oldest first; returns how many.
     pub fn drain_into(&mut self, out: &mut Vec<Event>) -> usize {
-        // Read before the ring: every event drained happened before (or, on another core's
-        // TSC, a few ticks after) this reading, which is all the decoder needs.
-        let mut d = Decoder::new(self.clock.raw());
         let before = out.len();
         out.reserve(self.inner.pending());
-        self.inner.drain_each(|s| {
-            if let Some(ev) = d.decode(s) {
-                out.push(ev);
-            }
-        });
+        let clock = self.clock;
+        // The clock is read right after the ring's published end: every event drained was
+        // written before that load, so its time is before this reading (or, on another core's
+        // TSC or an `rdtsc` run a little early, at most a few ticks after it), which is all the
+        // decoder needs. Read before the end instead, a stall between the two (a preemption,
+        // the VM descheduled) longer than the decoder's margin would let newer events in.
+        self.inner.drain_with(
+            || Decoder::new(clock.raw()),
+            |d, s| {
+                if let Some(ev) = d.decode(s) {
+                    out.push(ev);
+                }
+            },
+        );
         out.len() - before
     }
 
@@ -664,6 +670,10 @@ fn enter_cold<const GPU: bool>(epoch: u64, name: &'static str) -> Tag {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Tag(u64);
 
+// The open count (below a ring's capacity) never wraps to 0 in the depth's bits: the fast exit's
+// unchecked close relies on it.
+const _: () = assert!(ring::MAX_SLOTS as u64 <= Tag::DEPTH_MASK);
+
 impl Tag {
     const NONE: Tag = Tag(0);
     const ACTIVE: u64 = 1 << 63;
@@ -974,8 +984,9 @@ fn exit_step(g: &Step) {
         let t = crate::clock::Clock::tsc_raw();
         // SAFETY: the compare above found the open count's depth equal to the guard's, which
         // is at least 1 (a recording guard is made after its open is accepted, and the count
-        // never reaches 2^23, where the depth would wrap to 0: a ring holds at most
-        // `ring::MAX_SLOTS` = 2^22 slots, two per open step): a close is reserved. `guards_dropped_in_order_are_not_flagged` and every recorded
+        // never reaches 2^23, where the depth would wrap to 0: reserved closes stay below the
+        // ring's capacity, at most `ring::MAX_SLOTS` = 2^22, asserted against the depth's
+        // width below `Tag`): a close is reserved. `guards_dropped_in_order_are_not_flagged` and every recorded
         // step take this path.
         with_hot(|h| unsafe {
             h.w.push_close_reserved(Slot::exit(t, g.items, Status::Ok, true))

@@ -48,7 +48,8 @@ unsafe impl<T: Copy + Send> Sync for Ring<T> {}
 unsafe impl<T: Copy + Send> Send for Ring<T> {}
 
 /// Most slots a ring has: 2^22. The recorder's guards keep the open count modulo 2^23 and rely on
-/// it never wrapping to 0 (`Writer::push_close_reserved`), which at most 2^21 open steps ensure.
+/// it never wrapping to 0 (`Writer::push_close_reserved`): the count of reserved closes stays
+/// below the ring's capacity, so below 2^23.
 pub const MAX_SLOTS: usize = 1 << 22;
 
 /// Creates a ring with room for `capacity` events (rounded up to a power of two, at least 4, at
@@ -510,21 +511,28 @@ impl<T: Copy + Send> Consumer<T> {
     /// Moves every published event into `out`, oldest first; returns how many.
     pub fn drain_into(&mut self, out: &mut Vec<T>) -> usize {
         out.reserve(self.pending());
-        self.drain_each(|ev| out.push(ev))
+        self.drain_with(|| (), |(), ev| out.push(ev))
     }
 
     /// Hands every published event to `f`, oldest first, and frees their slots; returns how
-    /// many.
-    pub fn drain_each(&mut self, mut f: impl FnMut(T)) -> usize {
+    /// many. `start` runs once, right after the published end is read and before any event is
+    /// handed over; what it returns is `f`'s state (the recorder reads the clock there, so that
+    /// every event drained is older than that reading).
+    pub fn drain_with<S>(
+        &mut self,
+        start: impl FnOnce() -> S,
+        mut f: impl FnMut(&mut S, T),
+    ) -> usize {
         let head = self.ring.head.0.load(Ordering::Relaxed);
         let tail = self.ring.tail.0.load(Ordering::Acquire);
+        let mut state = start();
         let n = tail.wrapping_sub(head);
         for i in 0..n {
             let slot = &self.ring.slots[head.wrapping_add(i) & self.ring.mask];
             // SAFETY: indices in `head..tail` were fully written before the producer's release
             // store of `tail`, which our acquire load observed; the producer will not write them
             // again until we publish a `head` past them.
-            f(unsafe { (*slot.get()).assume_init_read() });
+            f(&mut state, unsafe { (*slot.get()).assume_init_read() });
         }
         self.ring.head.0.store(tail, Ordering::Release);
         n
@@ -609,6 +617,34 @@ mod tests {
         assert_eq!(c.dropped(), 1, "closes must never be dropped");
         // After draining there is room again.
         assert!(p.push_open(7));
+        p.detach();
+    }
+
+    #[test]
+    fn drain_with_starts_once_after_reading_the_end_and_threads_its_state() {
+        let (p, mut c) = attached::<u32>(8);
+        assert!(p.push_open(1));
+        p.push_close(2);
+        let mut starts = 0;
+        let mut seen = Vec::new();
+        let n = c.drain_with(
+            || {
+                starts += 1;
+                // Written after the end was read: not part of this drain.
+                assert!(p.push_open(3));
+                10
+            },
+            |base, ev| {
+                seen.push(*base + ev);
+                *base += 100;
+            },
+        );
+        assert_eq!((n, starts), (2, 1));
+        assert_eq!(seen, [11, 112]);
+        p.push_close(4);
+        let mut out = Vec::new();
+        assert_eq!(c.drain_into(&mut out), 2);
+        assert_eq!(out, [3, 4]);
         p.detach();
     }
 

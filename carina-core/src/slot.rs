@@ -24,9 +24,11 @@
 //! 2^47 unless a program asks for more) adds an `EXT_NAME` slot. The ring publishes the slots of
 //! one event together, so a drain never ends between them.
 //!
-//! The time is unwrapped when the slot is read: the event happened before the drain began, so
-//! its full time is the latest one at or before the drain's clock reading (plus a margin for
-//! the TSCs of two cores, which may differ by a few ticks) whose low 56 bits match. That is
+//! The time is unwrapped when the slot is read: the drain reads its clock right after the
+//! ring's published end, so every event it drains happened before that reading, and its full
+//! time is the latest one at or before the reading (plus a margin for the TSCs of two cores,
+//! which may differ by a few ticks, and an `rdtsc` executed a little early) whose low 56 bits
+//! match. That is
 //! exact for any event less than 2^56 ticks old at its drain (over 160 days at 5 GHz; the
 //! aggregator drains every sampling interval).
 
