@@ -1081,7 +1081,7 @@ fn step_with<const GPU: bool>(name: &'static str) -> Step {
     // the loop's own back-edge. Unhinted, it took two jumps, and where they landed (the caller's
     // layout) moved it by half a nanosecond: no-run step 1.5-2.4 -> 1.1-1.8 ns, the recorded
     // step unchanged (83 instructions; `benches/README.md`). The drop's branch is left
-    // unhinted: hinted too, the recorded step took 89 instructions and two more jumps.
+    // unhinted: hinted too, the recorded step took 89 instructions and one more jump.
     cold_path();
     // A const parameter, so `step`'s path is the one it was before GPU steps existed.
     // Every field spelled out: `..Step::inactive()` makes a temporary guard whose drop the
